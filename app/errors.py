@@ -1,0 +1,28 @@
+"""Errors shared by the queue and the code it runs.
+
+The queue retries a job that raises :class:`TransientError` (with back-off that honours
+``retry_after`` when given) and marks it failed, with the message, on anything else once the
+attempts are used up. :class:`PermanentError` fails the job at once: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+
+class TesseraError(Exception):
+    """Base class for Tessera's own errors."""
+
+
+class TransientError(TesseraError):
+    """A failure that may go away by itself: GitHub 5xx, rate limits, time-outs."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(TesseraError):
+    """A failure that retrying will not fix: bad payload, 404 on a deleted repository."""
+
+
+class ConfigError(TesseraError):
+    """A setting from the environment or a file that Tessera cannot use; the message says which."""

@@ -1,0 +1,1 @@
+"""Fixtures for the fake GitHub (filled in by the GitHub client work)."""
