@@ -1,0 +1,337 @@
+"""The values that flow through the engine and out of it to ``app``.
+
+A :class:`Snapshot` is the schema state of a repository at one commit: its assets (tables, views,
+dbt models, sources), exposures, groups and column-level edges. Two snapshots are diffed into
+:class:`Change` findings; changes plus the graph give :class:`Impact` rows and the
+:class:`RequiredAck` list; the whole answer is an :class:`Analysis`, whose ``to_dict`` is the
+``tessera check --format json`` object of DESIGN.md.
+
+Names: asset fqns are lower-case (``schema.name`` for SQL, with the database when the SQL names
+one; the model name for dbt, ``name.v2`` for versions). Column names are compared lower-case
+(:func:`column_key`) but keep their declared spelling for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+UNKNOWN = "UNKNOWN"
+"""The type of a column whose type cannot be inferred. Changes to it are at least ``review``."""
+
+Severity = Literal["breaking", "review", "safe", "info"]
+SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info")
+Mode = Literal["backward", "forward", "full", "none"]
+MODES: tuple[str, ...] = ("backward", "forward", "full", "none")
+
+AssetKind = Literal["table", "view", "model", "source", "seed", "snapshot"]
+Usage = Literal["select", "filter", "join", "group", "order", "star", "unknown"]
+
+
+def column_key(name: str) -> str:
+    """The case-insensitive key a column is matched by."""
+    return name.strip('"`[]').lower()
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column of an asset."""
+
+    name: str
+    type: str = UNKNOWN
+    """Normalised type text in the asset's dialect (``types.normalize_type``), or ``UNKNOWN``."""
+    nullable: bool | None = None
+    """False when NOT NULL is declared or enforced; None when unknown."""
+    default: str | None = None
+    description: str = ""
+    position: int = 0
+    expression: str | None = None
+    """Normalised SQL of the expression that produces it (views, models); None for tables."""
+    constraints: tuple[str, ...] = ()
+    """Column-level constraints: ``primary_key``, ``unique``, ``not_null``, ``foreign_key:<ref>``,
+    ``check:<expr>``, ``accepted_values:<sorted,values>`` (dbt tests count as constraints)."""
+    declared_type: bool = False
+    """True when the type was declared (DDL, dbt YAML ``data_type``) rather than inferred."""
+    tags: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    line: int | None = None
+
+    @property
+    def key(self) -> str:
+        return column_key(self.name)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A relation whose schema others may depend on."""
+
+    fqn: str
+    kind: AssetKind
+    path: str | None = None
+    """Repository-relative path of the file that defines it (the SQL file for dbt models)."""
+    line: int | None = None
+    columns: tuple[Column, ...] = ()
+    columns_known: bool = True
+    """False when the output columns could not be worked out (e.g. ``SELECT *`` from an unknown
+    parent, unparsable SQL): consumers then count as reading every column."""
+    dialect: str | None = None
+    sql: str | None = None
+    """The query for views and models (rendered / compiled SQL), None for tables and sources."""
+    materialized: str | None = None
+    """dbt materialization (table, view, incremental, ephemeral, ...) or ``table``/``view`` for SQL."""
+    name: str | None = None
+    """Display name (dbt model name, SQL table name)."""
+    owner: str | None = None
+    """The most specific raw owner found (meta.tessera.owner, group owner, meta.owner): a team slug,
+    a name, an e-mail or ``@org/team``. Resolved to a team by ``impact``."""
+    group: str | None = None
+    access: str | None = None
+    contract_enforced: bool = False
+    version: str | None = None
+    latest_version: str | None = None
+    deprecation_date: str | None = None
+    compatibility: str | None = None
+    """Per-asset compatibility mode (dbt ``meta.tessera.compatibility``), None for the repo default."""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    constraints: tuple[str, ...] = ()
+    """Asset-level constraints, normalised text: ``primary_key(a,b)``, ``unique(a)``,
+    ``foreign_key(a)->other(b)``, ``check(...)``."""
+    unique_key: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    """Upstream asset fqns (refs and sources for dbt; tables read for views)."""
+    enabled: bool = True
+    package: str | None = None
+    checksum: str | None = None
+    """Hash of the definition (raw SQL + properties); equal checksums mean nothing changed."""
+
+    def column(self, name: str) -> Column | None:
+        key = column_key(name)
+        for col in self.columns:
+            if col.key == key:
+                return col
+        return None
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A dbt exposure: a dashboard, notebook, application or ML model that reads assets."""
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+    owner: str | None = None
+    """meta.tessera.owner, else the exposure's owner e-mail, else its owner name."""
+    owner_name: str | None = None
+    owner_email: str | None = None
+    type: str | None = None
+    url: str | None = None
+    path: str | None = None
+    description: str = ""
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    """Optional per-asset columns it reads (``meta.tessera.columns``); absent means every column."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A dbt group and its owner."""
+
+    name: str
+    owner_name: str | None = None
+    owner_email: str | None = None
+    owner: str | None = None
+    """meta.tessera.owner when given, else the e-mail, else the name."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A column-level dependency: ``downstream`` reads ``upstream``.
+
+    ``downstream_column`` is the output column fed by ``upstream_column``; it is None when the
+    upstream column is used in a join, filter or grouping (the whole downstream asset depends on
+    it). ``upstream_column`` None means the dependency is on the asset as a whole (``SELECT *``
+    or unknown usage: every column counts as read).
+    """
+
+    upstream: str
+    upstream_column: str | None
+    downstream: str
+    downstream_column: str | None
+    usage: Usage = "select"
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    """A file (or statement) Tessera could not analyse. Becomes an UNPARSED change when the file
+    changed in the PR."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+
+@dataclass
+class Snapshot:
+    """The schema state of a repository at one commit."""
+
+    assets: dict[str, Asset] = field(default_factory=dict)
+    exposures: dict[str, Exposure] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    problems: list[ParseProblem] = field(default_factory=list)
+
+
+# --- configuration (.tessera.yml) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    slug: str
+    github: str | None = None
+    """``org/team-slug`` of the GitHub team whose active members speak for this team."""
+    emails: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A team declaring that it reads an asset (``consumers:`` in .tessera.yml, or the API)."""
+
+    team: str
+    asset: str
+    columns: tuple[str, ...] = ()
+    """Empty means every column."""
+    note: str = ""
+    source: str = "config"
+    """``config``, ``api``, or ``sql:<repo>/<path>`` for SQL found in another repository."""
+
+
+@dataclass(frozen=True)
+class DbtSettings:
+    projects: tuple[str, ...] = ()
+    """Folders holding dbt_project.yml; empty means find them automatically."""
+    dialect: str | None = None
+    manifest: str | None = None
+
+
+@dataclass(frozen=True)
+class SqlSettings:
+    paths: tuple[str, ...] = ()
+    """Glob patterns of SQL files (DDL, migrations, views); empty means ``**/*.sql`` outside dbt."""
+    dialect: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed ``.tessera.yml`` (always read from the PR's base branch)."""
+
+    compatibility: str = "backward"
+    teams: Mapping[str, TeamSpec] = field(default_factory=dict, hash=False)
+    dbt: DbtSettings = DbtSettings()
+    sql: SqlSettings = SqlSettings()
+    rules: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Per-rule severity overrides: breaking | review | safe | info | ignore."""
+    ignore: tuple[str, ...] = ()
+    consumers: tuple[Registration, ...] = ()
+    on_unparsed: str = "warn"
+    """``warn`` (UNPARSED is review) or ``block`` (UNPARSED is breaking)."""
+    problems: tuple[str, ...] = ()
+    """What was wrong with the file (unknown keys, bad values): shown to the user, never fatal."""
+
+
+# --- findings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One finding of the diff, with its severity already resolved for the asset's mode."""
+
+    rule: str
+    severity: str
+    asset: str
+    column: str | None = None
+    path: str | None = None
+    line: int | None = None
+    message: str = ""
+    before: str | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class Impact:
+    asset: str
+    """The changed asset."""
+    consumer: str
+    """The fqn of a downstream asset, an exposure name, or a registration's team/asset."""
+    consumer_type: str
+    """model | exposure | registration | view | query"""
+    team: str | None
+    columns: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+    """The chain of assets from the changed asset to the consumer (for diagrams)."""
+
+
+@dataclass(frozen=True)
+class RequiredAck:
+    team: str
+    github_team: str | None
+    reasons: tuple[str, ...] = ()
+    fingerprint: str = ""
+    """A hash of the breaking changes this team must acknowledge: an ack is kept across pushes
+    while the fingerprint stays the same."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    rule: str
+    asset: str
+    column: str | None
+    steps: str
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    base: str
+    head: str
+    status: str
+    """``clear`` or ``needs_ack``."""
+    changes: tuple[Change, ...] = ()
+    impacts: tuple[Impact, ...] = ()
+    required_acks: tuple[RequiredAck, ...] = ()
+    migrations: tuple[Migration, ...] = ()
+    errors: tuple[AnalysisError, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``tessera check --format json`` object (DESIGN.md), stable field order."""
+        return {
+            "base": self.base,
+            "head": self.head,
+            "status": self.status,
+            "changes": [asdict(c) for c in self.changes],
+            "impacts": [
+                {
+                    "asset": i.asset,
+                    "consumer": i.consumer,
+                    "consumer_type": i.consumer_type,
+                    "team": i.team,
+                    "columns": list(i.columns),
+                    "rules": list(i.rules),
+                }
+                for i in self.impacts
+            ],
+            "required_acks": [
+                {"team": r.team, "github_team": r.github_team, "reasons": list(r.reasons)}
+                for r in self.required_acks
+            ],
+            "migrations": [asdict(m) for m in self.migrations],
+            "errors": [asdict(e) for e in self.errors],
+        }
