@@ -1,0 +1,307 @@
+"""Column types: one canonical spelling per dialect, and how a type change affects readers.
+
+Types are compared through sqlglot's data types of the configured dialect, so that aliases are
+equal (``int``/``integer``/``int4``; ``varchar``/``character varying``; in Snowflake ``number``,
+``decimal(38,0)`` and every integer type, which Snowflake stores as ``NUMBER(38,0)``). Case,
+whitespace and comments never count. A type that cannot be parsed is ``UNKNOWN``: the diff then
+reports at least ``review``, never a silent ``safe``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlglot import exp
+
+from rules.model import UNKNOWN
+
+T = exp.DataType.Type
+
+SAME = "same"
+WIDENED = "widened"
+NARROWED = "narrowed"
+CHANGED = "changed"
+UNKNOWN_CHANGE = "unknown"
+
+_INTEGER_RANK: dict[exp.DataType.Type, int] = {
+    T.BIT: 0,
+    T.TINYINT: 1,
+    T.UTINYINT: 1,
+    T.SMALLINT: 2,
+    T.USMALLINT: 2,
+    T.MEDIUMINT: 3,
+    T.UMEDIUMINT: 3,
+    T.INT: 4,
+    T.UINT: 4,
+    T.BIGINT: 5,
+    T.UBIGINT: 5,
+    T.INT128: 6,
+    T.UINT128: 6,
+    T.INT256: 7,
+    T.UINT256: 7,
+}
+_INTEGER_DIGITS: dict[int, int] = {0: 1, 1: 3, 2: 5, 3: 7, 4: 10, 5: 19, 6: 39, 7: 77}
+_FLOAT_RANK: dict[exp.DataType.Type, int] = {T.FLOAT: 1, T.DOUBLE: 2, T.UDOUBLE: 2}
+_DECIMALS = {
+    T.DECIMAL,
+    T.UDECIMAL,
+    T.BIGDECIMAL,
+    T.DECIMAL32,
+    T.DECIMAL64,
+    T.DECIMAL128,
+    T.DECIMAL256,
+    T.DECFLOAT,
+    T.MONEY,
+    T.SMALLMONEY,
+}
+_STRINGS = exp.DataType.TEXT_TYPES
+_FIXED_STRINGS = {T.CHAR, T.NCHAR}
+_BINARIES = {T.BINARY, T.VARBINARY, T.BLOB, T.LONGBLOB, T.MEDIUMBLOB, T.TINYBLOB}
+_DATES = {T.DATE, T.DATE32}
+_NAIVE_TIMESTAMPS = {T.TIMESTAMP, T.TIMESTAMPNTZ, T.DATETIME, T.DATETIME2, T.SMALLDATETIME, T.DATETIME64}
+_TZ_TIMESTAMPS = {T.TIMESTAMPTZ, T.TIMESTAMPLTZ}
+_TIMESTAMP_UNITS = {T.TIMESTAMP_S: 0, T.TIMESTAMP_MS: 3, T.TIMESTAMP_NS: 9}
+_UNBOUNDED = 1 << 62
+
+
+def _dialect(dialect: str | None) -> str | None:
+    return (dialect or None) and dialect.lower()
+
+
+@lru_cache(maxsize=4096)
+def _build(text: str, dialect: str | None) -> exp.DataType | None:
+    """Parse a type, or None when sqlglot cannot (or it is the unknown type)."""
+    cleaned = text.strip()
+    if not cleaned or cleaned.upper() == UNKNOWN:
+        return None
+    try:
+        dt = exp.DataType.build(cleaned, dialect=dialect, udt=False)
+    except Exception:
+        return None
+    if not isinstance(dt, exp.DataType) or dt.this in (T.UNKNOWN, T.NULL, T.USERDEFINED):
+        return None
+    return _canonical(dt, dialect)
+
+
+def _canonical(dt: exp.DataType, dialect: str | None) -> exp.DataType:
+    """Fold types a dialect makes one (Snowflake's integers are NUMBER(38,0), floats are FLOAT)."""
+    if dialect != "snowflake":
+        return dt
+
+    def fold(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.DataType):
+            return node
+        if node.this in _INTEGER_RANK or (node.this == T.DECIMAL and not node.expressions):
+            return exp.DataType.build("DECIMAL(38, 0)")
+        if node.this in _FLOAT_RANK:
+            return exp.DataType(this=T.DOUBLE)
+        if node.this in (T.VARCHAR, T.TEXT) and _length(node) == 16777216:
+            return exp.DataType(this=node.this)
+        return node
+
+    folded = dt.transform(fold)
+    return folded if isinstance(folded, exp.DataType) else dt
+
+
+def normalize_type(text: str | None, dialect: str | None) -> str:
+    """The canonical spelling of a type in ``dialect``, or ``UNKNOWN`` when it cannot be parsed.
+
+    Two spellings of one type (``integer`` and ``int4``) give the same text, so the diff can
+    compare strings.
+    """
+    if text is None:
+        return UNKNOWN
+    return _normalize(text, _dialect(dialect))
+
+
+@lru_cache(maxsize=8192)
+def _normalize(text: str, dialect: str | None) -> str:
+    dt = _build(text, dialect)
+    if dt is None:
+        return UNKNOWN
+    try:
+        return dt.sql(dialect=dialect)
+    except Exception:
+        return UNKNOWN
+
+
+def _length(dt: exp.DataType, index: int = 0) -> int | None:
+    """The numeric parameter at ``index`` (length, precision), ``_UNBOUNDED`` for MAX, else None."""
+    if len(dt.expressions) <= index:
+        return None
+    param = dt.expressions[index]
+    value = param.this if isinstance(param, exp.DataTypeParam) else param
+    if isinstance(value, exp.Literal) and not value.is_string:
+        try:
+            return int(value.this)
+        except ValueError:
+            return None
+    if isinstance(value, exp.Var) and value.name.upper() == "MAX":
+        return _UNBOUNDED
+    return None
+
+
+def _decimal_shape(dt: exp.DataType, dialect: str | None) -> tuple[int, int]:
+    """(integer digits, scale) a decimal can hold; unspecified precision counts as the widest."""
+    if dt.this in (T.DECFLOAT, T.BIGDECIMAL):
+        return (_UNBOUNDED, _UNBOUNDED)
+    precision = _length(dt, 0)
+    scale = _length(dt, 1) or 0
+    if precision is None:
+        # postgres/redshift numeric without precision is arbitrary; others default to (38, 0)-ish
+        if dialect in ("postgres", "redshift", None):
+            return (_UNBOUNDED, _UNBOUNDED)
+        return (38, 0)
+    return (precision - scale, scale)
+
+
+def _string_length(dt: exp.DataType) -> int:
+    length = _length(dt)
+    if length is None:
+        return 1 if dt.this in _FIXED_STRINGS else _UNBOUNDED
+    return length
+
+
+def _timestamp_precision(dt: exp.DataType) -> int:
+    if dt.this in _TIMESTAMP_UNITS:
+        return _TIMESTAMP_UNITS[dt.this]
+    precision = _length(dt)
+    return 6 if precision is None else precision
+
+
+def _order(before: int | tuple[int, ...], after: int | tuple[int, ...]) -> str:
+    """widened/narrowed/same for capacities; tuples widen only when every part grows or stays."""
+    b = before if isinstance(before, tuple) else (before,)
+    a = after if isinstance(after, tuple) else (after,)
+    if a == b:
+        return SAME
+    if all(x >= y for x, y in zip(a, b, strict=True)):
+        return WIDENED
+    return NARROWED
+
+
+def _family(dt: exp.DataType) -> str:
+    kind = dt.this
+    if kind in _INTEGER_RANK or kind in _DECIMALS or kind in _FLOAT_RANK:
+        return "number"
+    if kind in _STRINGS:
+        return "string"
+    if kind in _BINARIES:
+        return "binary"
+    if kind in _DATES or kind in _NAIVE_TIMESTAMPS or kind in _TIMESTAMP_UNITS:
+        return "naive_time"
+    if kind in _TZ_TIMESTAMPS:
+        return "tz_time"
+    if kind in exp.DataType.ARRAY_TYPES:
+        return "array"
+    if kind in exp.DataType.STRUCT_TYPES:
+        return "struct"
+    return kind.value
+
+
+def _compare_numbers(b: exp.DataType, a: exp.DataType, dialect: str | None) -> str:
+    bk, ak = b.this, a.this
+    if bk in _INTEGER_RANK and ak in _INTEGER_RANK:
+        return _order(_INTEGER_RANK[bk], _INTEGER_RANK[ak])
+    if bk in _FLOAT_RANK and ak in _FLOAT_RANK:
+        return _order(_FLOAT_RANK[bk], _FLOAT_RANK[ak])
+    if bk in _DECIMALS and ak in _DECIMALS:
+        return _order(_decimal_shape(b, dialect), _decimal_shape(a, dialect))
+    if bk in _INTEGER_RANK and ak in _DECIMALS:
+        digits, _scale = _decimal_shape(a, dialect)
+        return WIDENED if digits >= _INTEGER_DIGITS[_INTEGER_RANK[bk]] else NARROWED
+    if bk in _DECIMALS and ak in _INTEGER_RANK:
+        digits, scale = _decimal_shape(b, dialect)
+        if scale == 0 and digits <= _INTEGER_DIGITS[_INTEGER_RANK[ak]]:
+            return WIDENED
+        return NARROWED
+    if ak in _FLOAT_RANK:  # integers and decimals fit a float, give or take precision
+        return WIDENED
+    return NARROWED  # float -> integer/decimal loses the fraction or the range
+
+
+def _compare_times(b: exp.DataType, a: exp.DataType) -> str:
+    b_date, a_date = b.this in _DATES, a.this in _DATES
+    if b_date and a_date:
+        return SAME
+    if b_date:
+        return WIDENED  # every date is a midnight timestamp
+    if a_date:
+        return NARROWED
+    if b.this == T.TIME or a.this == T.TIME:
+        return CHANGED
+    return _order(_timestamp_precision(b), _timestamp_precision(a))
+
+
+def _compare_structs(b: exp.DataType, a: exp.DataType, dialect: str | None) -> str:
+    def fields(dt: exp.DataType) -> dict[str, exp.DataType]:
+        out: dict[str, exp.DataType] = {}
+        for e in dt.expressions:
+            if isinstance(e, exp.ColumnDef) and isinstance(e.args.get("kind"), exp.DataType):
+                out[e.name.lower()] = e.args["kind"]
+        return out
+
+    bf, af = fields(b), fields(a)
+    if not bf or not af:
+        return SAME if b == a else CHANGED
+    if not set(bf) <= set(af):
+        return CHANGED  # a field readers may use is gone
+    result = SAME if set(bf) == set(af) else WIDENED
+    for name, btype in bf.items():
+        sub = _compare_datatypes(btype, af[name], dialect)
+        if sub == SAME:
+            continue
+        if sub == WIDENED:
+            result = WIDENED if result in (SAME, WIDENED) else result
+        else:
+            return sub if sub in (NARROWED, CHANGED) else CHANGED
+    return result
+
+
+def _compare_datatypes(b: exp.DataType, a: exp.DataType, dialect: str | None) -> str:
+    if b.sql(dialect=dialect) == a.sql(dialect=dialect):
+        return SAME
+    fam_b, fam_a = _family(b), _family(a)
+    if fam_b != fam_a:
+        return CHANGED  # int -> varchar, date -> int, timestamp -> timestamptz: readers break
+    if fam_b == "number":
+        return _compare_numbers(b, a, dialect)
+    if fam_b in ("string", "binary"):
+        result = _order(_string_length(b), _string_length(a))
+        if result == SAME and (b.this in _FIXED_STRINGS) != (a.this in _FIXED_STRINGS):
+            return WIDENED if b.this in _FIXED_STRINGS else NARROWED
+        return result
+    if fam_b in ("naive_time", "tz_time"):
+        return _compare_times(b, a)
+    if fam_b == "array":
+        be = b.expressions[0] if b.expressions else None
+        ae = a.expressions[0] if a.expressions else None
+        if isinstance(be, exp.DataType) and isinstance(ae, exp.DataType):
+            return _compare_datatypes(be, ae, dialect)
+        return CHANGED
+    if fam_b == "struct":
+        return _compare_structs(b, a, dialect)
+    return CHANGED
+
+
+def _unparsed_text(text: str) -> str:
+    """Text of a type sqlglot cannot parse, with case and whitespace folded (UNKNOWN == empty)."""
+    folded = " ".join(text.split()).upper()
+    return "" if folded == UNKNOWN else folded
+
+
+def compare_types(before: str, after: str, dialect: str | None) -> str:
+    """How a column's type change affects readers: ``same``, ``widened``, ``narrowed``,
+    ``changed`` (incompatible) or ``unknown`` (a side cannot be parsed and they differ)."""
+    return _compare(before or "", after or "", _dialect(dialect))
+
+
+@lru_cache(maxsize=8192)
+def _compare(before: str, after: str, dialect: str | None) -> str:
+    b = _build(before, dialect)
+    a = _build(after, dialect)
+    if b is None or a is None:
+        if b is None and a is None and _unparsed_text(before) == _unparsed_text(after):
+            return SAME
+        return UNKNOWN_CHANGE
+    return _compare_datatypes(b, a, dialect)

@@ -1,0 +1,104 @@
+"""Type normalisation and comparison: aliases are equal, and a change says how readers are hit."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules.model import UNKNOWN
+from rules.types import compare_types, normalize_type
+
+
+@pytest.mark.parametrize(
+    ("dialect", "spellings"),
+    [
+        ("postgres", ["int", "integer", "INT4", "  Integer "]),
+        ("postgres", ["varchar", "character varying", "VARCHAR"]),
+        ("postgres", ["float8", "double precision", "float"]),
+        ("snowflake", ["number", "decimal(38,0)", "NUMBER(38, 0)", "int", "bigint", "numeric"]),
+        ("snowflake", ["varchar", "text", "string", "varchar(16777216)"]),
+        ("bigquery", ["int64", "int", "integer", "bigint"]),
+        ("bigquery", ["float64", "float", "double"]),
+        ("duckdb", ["varchar", "text", "string"]),
+        ("databricks", ["string", "varchar", "text"]),
+        ("redshift", ["int", "integer", "int4"]),
+    ],
+)
+def test_aliases_of_one_type_normalise_to_the_same_text(dialect: str, spellings: list[str]) -> None:
+    normalised = {normalize_type(s, dialect) for s in spellings}
+    assert len(normalised) == 1
+    assert normalised != {UNKNOWN}
+
+
+def test_distinct_types_stay_distinct() -> None:
+    assert normalize_type("int", "postgres") != normalize_type("bigint", "postgres")
+    assert normalize_type("varchar(10)", "postgres") != normalize_type("varchar(20)", "postgres")
+    assert normalize_type("date", "duckdb") != normalize_type("timestamp", "duckdb")
+
+
+@pytest.mark.parametrize("text", [None, "", "   ", "UNKNOWN", "not a type ((", "decimal(10,"])
+def test_empty_or_unparseable_types_are_unknown(text: str | None) -> None:
+    assert normalize_type(text, "postgres") == UNKNOWN
+
+
+def test_normalised_type_is_stable_when_normalised_again() -> None:
+    for dialect in ("postgres", "snowflake", "bigquery", "duckdb", "databricks", "redshift"):
+        for text in ("int", "varchar(20)", "decimal(12,2)", "timestamp", "array<int>", "boolean"):
+            once = normalize_type(text, dialect)
+            assert normalize_type(once, dialect) == once, (dialect, text)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "dialect", "expected"),
+    [
+        ("int", "integer", "postgres", "same"),
+        ("INT", "  int  ", "duckdb", "same"),
+        ("varchar", "text", "postgres", "same"),
+        ("int", "bigint", "postgres", "widened"),
+        ("smallint", "int", "duckdb", "widened"),
+        ("varchar(10)", "varchar(20)", "postgres", "widened"),
+        ("varchar(10)", "text", "redshift", "widened"),
+        ("real", "double precision", "postgres", "widened"),
+        ("float", "double", "duckdb", "widened"),
+        ("decimal(10,2)", "decimal(12,2)", "snowflake", "widened"),
+        ("int", "decimal(12,0)", "postgres", "widened"),
+        ("int", "double", "duckdb", "widened"),
+        ("date", "timestamp", "postgres", "widened"),
+        ("timestamp(3)", "timestamp(6)", "postgres", "widened"),
+        ("array<int>", "array<bigint>", "duckdb", "widened"),
+        ("bigint", "int", "postgres", "narrowed"),
+        ("varchar(20)", "varchar(10)", "snowflake", "narrowed"),
+        ("double", "float", "duckdb", "narrowed"),
+        ("decimal(12,2)", "decimal(10,2)", "postgres", "narrowed"),
+        ("decimal(12,4)", "decimal(12,2)", "bigquery", "narrowed"),
+        ("double", "int", "postgres", "narrowed"),
+        ("timestamp", "date", "duckdb", "narrowed"),
+        ("int", "varchar", "postgres", "changed"),
+        ("date", "int", "snowflake", "changed"),
+        ("boolean", "int", "databricks", "changed"),
+        ("timestamp", "timestamptz", "postgres", "changed"),
+        ("varchar", "date", "bigquery", "changed"),
+        ("UNKNOWN", "int", "postgres", "unknown"),
+        ("int", "weird type ((", "postgres", "unknown"),
+        ("UNKNOWN", "UNKNOWN", "postgres", "same"),
+    ],
+)
+def test_type_change_is_classified_by_what_readers_can_still_read(
+    before: str, after: str, dialect: str, expected: str
+) -> None:
+    assert compare_types(before, after, dialect) == expected
+
+
+def test_snowflake_integer_types_are_one_number_type() -> None:
+    # Snowflake stores INT, BIGINT and NUMBER alike as NUMBER(38,0): no change to report.
+    assert compare_types("int", "bigint", "snowflake") == "same"
+    assert compare_types("number", "int", "snowflake") == "same"
+
+
+def test_bigquery_integer_aliases_are_all_int64() -> None:
+    assert compare_types("int", "bigint", "bigquery") == "same"
+    assert normalize_type("smallint", "bigquery") == "INT64"
+
+
+def test_struct_losing_a_field_is_a_change_and_gaining_one_widens() -> None:
+    assert compare_types("struct<a int>", "struct<a int, b text>", "duckdb") == "widened"
+    assert compare_types("struct<a int, b text>", "struct<a int>", "duckdb") == "changed"
