@@ -106,6 +106,9 @@ class Asset:
     package: str | None = None
     checksum: str | None = None
     """Hash of the definition (raw SQL + properties); equal checksums mean nothing changed."""
+    relation: str | None = None
+    """The relation name other SQL uses to read it (dbt ``relation_name``, e.g.
+    ``"db"."schema"."customers_v3"``), so compiled SQL can be mapped back to fqns."""
 
     def column(self, name: str) -> Column | None:
         key = column_key(name)
