@@ -1,0 +1,473 @@
+"""Who a change hits, and which teams must acknowledge it.
+
+The diff says *what* changed; this module says *who cares*. It builds a reverse index from
+(asset, column) to the assets that read it (the snapshot's column-level edges, plus ``depends_on``
+where lineage is unknown), follows it transitively column by column, and collects the consumers it
+reaches: dbt exposures, downstream models owned by another team, and registrations ("I read
+this"). A consumer whose team is the producing team never acks for itself; its own downstream
+models just pass the impact on.
+
+Ownership is resolved most specific first (DESIGN.md): ``meta.tessera.owner`` → dbt group owner →
+``meta.owner`` → CODEOWNERS for the file. A raw owner (slug, name, e-mail, ``@org/team``) becomes a
+:class:`TeamRef` through ``.tessera.yml``'s ``teams:``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rules.model import (
+    Asset,
+    Change,
+    Config,
+    Edge,
+    Exposure,
+    Impact,
+    Registration,
+    RequiredAck,
+    Snapshot,
+    column_key,
+)
+
+ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
+"""Breaking changes that reach every consumer downstream, whatever columns it reads."""
+
+BASE_GRAPH_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED", "COLUMN_RENAMED"})
+"""Changes whose readers are found in the base snapshot: in the head the thing is gone."""
+
+IMPACT_SEVERITIES = frozenset({"breaking", "review"})
+"""Only these are worth naming consumers for; safe and info changes reach no one."""
+
+
+# --- ownership ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamRef:
+    """A resolved owner: the team slug used in acks, and the GitHub team that speaks for it."""
+
+    slug: str
+    github_team: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeOwnersRule:
+    pattern: str
+    owners: tuple[str, ...]
+    regex: re.Pattern[str]
+
+
+def parse_codeowners(text: str | None) -> tuple[CodeOwnersRule, ...]:
+    """Parse a CODEOWNERS file (gitignore-style patterns; later rules win). Bad lines are skipped."""
+    rules: list[CodeOwnersRule] = []
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or line.startswith("["):
+            continue
+        if " #" in line:
+            line = line.split(" #", 1)[0].strip()
+        parts = line.split()
+        pattern, owners = parts[0], tuple(parts[1:])
+        try:
+            regex = _codeowners_regex(pattern)
+        except re.error:
+            continue
+        rules.append(CodeOwnersRule(pattern, owners, regex))
+    return tuple(rules)
+
+
+def _codeowners_regex(pattern: str) -> re.Pattern[str]:
+    """Translate one CODEOWNERS pattern to a regex over repository-relative paths."""
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    body = pattern.strip("/")
+    directory = pattern.endswith("/")
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if body.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif body.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif body[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif body[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(body[i]))
+            i += 1
+    core = "".join(out)
+    prefix = "" if anchored else "(?:.*/)?"
+    # A plain name may be a folder, which owns everything below it; ``docs/*`` stops at one level.
+    if directory:
+        suffix = "/.*"
+    elif "*" in body.rsplit("/", 1)[-1] and anchored:
+        suffix = ""
+    else:
+        suffix = "(?:/.*)?"
+    return re.compile(prefix + core + suffix + r"\Z")
+
+
+def codeowners_for(path: str | None, rules: Sequence[CodeOwnersRule]) -> tuple[str, ...]:
+    """The owners of ``path``: the last matching rule wins (an empty owner list un-owns)."""
+    if not path:
+        return ()
+    owners: tuple[str, ...] = ()
+    for rule in rules:
+        if rule.regex.match(path):
+            owners = rule.owners
+    return owners
+
+
+def match_team(raw: str | None, config: Config) -> TeamRef | None:
+    """Map a raw owner (slug, name, e-mail, ``@org/team``) to a team, or None when unmapped."""
+    if not raw or not str(raw).strip():
+        return None
+    owner = str(raw).strip()
+    lowered = owner.lower()
+    if lowered.startswith("@") and "/" in lowered:
+        github = lowered[1:]
+        for slug, spec in config.teams.items():
+            if spec.github and spec.github.lower().lstrip("@") == github:
+                return TeamRef(slug, spec.github)
+        return TeamRef(github.split("/", 1)[1], github)
+    bare = lowered.lstrip("@")
+    for slug, spec in config.teams.items():
+        if slug.lower() == bare:
+            return TeamRef(slug, spec.github)
+    for slug, spec in config.teams.items():
+        if any(e.lower() == lowered for e in spec.emails):
+            return TeamRef(slug, spec.github)
+        if any(n.strip().lower() == lowered for n in spec.names):
+            return TeamRef(slug, spec.github)
+    if "/" in bare and "@" not in bare and " " not in bare:
+        # ``org/team`` written without the ``@``: still a GitHub team.
+        return TeamRef(bare.split("/", 1)[1], bare)
+    return None
+
+
+def _meta_owner(meta: Mapping[str, object] | None, *, tessera: bool) -> str | None:
+    if not isinstance(meta, Mapping):
+        return None
+    if tessera:
+        inner = meta.get("tessera")
+        value = inner.get("owner") if isinstance(inner, Mapping) else None
+    else:
+        value = meta.get("owner")
+    return str(value) if isinstance(value, str) and value.strip() else None
+
+
+def owner_candidates(
+    thing: Asset | Exposure, snapshot: Snapshot, codeowners: Sequence[CodeOwnersRule] = ()
+) -> list[str]:
+    """Raw owners of an asset or exposure, most specific first (DESIGN.md's order)."""
+    found: list[str] = []
+    if isinstance(thing, Asset):
+        found.append(_meta_owner(thing.meta, tessera=True) or "")
+        group = snapshot.groups.get(thing.group) if thing.group else None
+        if group is not None:
+            found.append(group.owner or group.owner_email or group.owner_name or "")
+        found.append(_meta_owner(thing.meta, tessera=False) or "")
+        found.append(thing.owner or "")
+    else:
+        found.append(thing.owner or "")
+        found.append(thing.owner_email or "")
+        found.append(thing.owner_name or "")
+    found.extend(codeowners_for(thing.path, codeowners))
+    return [f for f in found if f]
+
+
+def resolve_owner(
+    thing: Asset | Exposure,
+    snapshot: Snapshot,
+    config: Config,
+    *,
+    codeowners: str | Sequence[CodeOwnersRule] | None = None,
+) -> TeamRef | None:
+    """The team that owns an asset or exposure: the first candidate that maps to a team."""
+    rules = parse_codeowners(codeowners) if isinstance(codeowners, str) or codeowners is None else codeowners
+    for raw in owner_candidates(thing, snapshot, rules):
+        team = match_team(raw, config)
+        if team is not None:
+            return team
+    return None
+
+
+def raw_owner(
+    thing: Asset | Exposure, snapshot: Snapshot, codeowners: Sequence[CodeOwnersRule] = ()
+) -> str | None:
+    """The most specific raw owner text, for display when it maps to no team."""
+    candidates = owner_candidates(thing, snapshot, codeowners)
+    return candidates[0] if candidates else None
+
+
+# --- the graph ----------------------------------------------------------------------------------
+
+ALL = "*"
+"""Stands for "every column" in a set of affected columns."""
+
+
+class ReaderIndex:
+    """Reverse lineage of one snapshot: for an asset and column, who reads it and as what."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._by_column: dict[tuple[str, str], list[Edge]] = {}
+        self._whole: dict[str, list[Edge]] = {}
+        self._all: dict[str, list[Edge]] = {}
+        linked: set[tuple[str, str]] = set()
+        for edge in snapshot.edges:
+            self._all.setdefault(edge.upstream, []).append(edge)
+            linked.add((edge.upstream, edge.downstream))
+            if edge.upstream_column is None:
+                self._whole.setdefault(edge.upstream, []).append(edge)
+            else:
+                self._by_column.setdefault((edge.upstream, column_key(edge.upstream_column)), []).append(edge)
+        # Readers known only from depends_on (lineage unknown): they read every column.
+        for asset in snapshot.assets.values():
+            for parent in asset.depends_on:
+                if (parent, asset.fqn) not in linked:
+                    edge = Edge(parent, None, asset.fqn, None, "unknown")
+                    self._whole.setdefault(parent, []).append(edge)
+                    self._all.setdefault(parent, []).append(edge)
+        self.exposures_by_asset: dict[str, list[Exposure]] = {}
+        for exposure in snapshot.exposures.values():
+            for fqn in exposure.depends_on:
+                self.exposures_by_asset.setdefault(fqn, []).append(exposure)
+
+    def readers(self, asset: str, column: str | None) -> list[Edge]:
+        """Edges out of ``asset`` that read ``column`` (None: any column)."""
+        if column is None or column == ALL:
+            return list(self._all.get(asset, ()))
+        return self._by_column.get((asset, column_key(column)), []) + self._whole.get(asset, [])
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """One asset reached from a change: which of its columns are affected, and by what path."""
+
+    asset: str
+    columns: frozenset[str]
+    path: tuple[str, ...]
+
+
+def _walk(index: ReaderIndex, start: str, columns: frozenset[str]) -> dict[str, _Reach]:
+    """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first)."""
+    reached: dict[str, _Reach] = {start: _Reach(start, columns, (start,))}
+    queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
+    while queue:
+        fqn, affected = queue.popleft()
+        path = reached[fqn].path
+        grown: dict[str, set[str]] = {}
+        for column in affected:
+            for edge in index.readers(fqn, column):
+                if edge.downstream == fqn:
+                    continue
+                whole = edge.downstream_column is None or edge.usage in ("filter", "join", "group", "star")
+                target = ALL if whole else column_key(edge.downstream_column or "")
+                grown.setdefault(edge.downstream, set()).add(target)
+        for downstream, cols in grown.items():
+            new = frozenset({ALL}) if ALL in cols else frozenset(cols)
+            seen = reached.get(downstream)
+            if seen is None:
+                reached[downstream] = _Reach(downstream, new, (*path, downstream))
+                queue.append((downstream, new))
+                continue
+            if ALL in seen.columns or new <= seen.columns:
+                continue
+            merged = frozenset({ALL}) if ALL in new else seen.columns | new
+            reached[downstream] = _Reach(downstream, merged, seen.path)
+            queue.append((downstream, merged - seen.columns if ALL not in merged else merged))
+    return reached
+
+
+# --- impact -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ImpactAcc:
+    asset: str
+    consumer: str
+    consumer_type: str
+    team: str | None
+    columns: set[str]
+    rules: set[str]
+    path: tuple[str, ...]
+
+
+def _change_columns(change: Change, asset: Asset | None) -> frozenset[str]:
+    """The changed asset's columns a change touches (ALL for asset-wide changes)."""
+    if change.rule in ASSET_WIDE_RULES or not change.column:
+        return frozenset({ALL})
+    names = {column_key(change.column)}
+    if change.rule == "COLUMN_RENAMED" and change.before:
+        names.add(column_key(change.before))
+    if asset is not None:
+        known = {c.key for c in asset.columns}
+        names = {n for n in names if n in known} or names
+    return frozenset(names)
+
+
+def compute_impact(
+    changes: Sequence[Change],
+    base: Snapshot,
+    head: Snapshot,
+    config: Config,
+    *,
+    registrations: Sequence[Registration] = (),
+    codeowners: str | None = None,
+) -> tuple[list[Impact], list[RequiredAck]]:
+    """Consumers reached by the breaking and review changes, and the teams that must ack.
+
+    Only breaking changes require acks; review changes still name their consumers so the reader
+    knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
+    """
+    rules = parse_codeowners(codeowners)
+    indexes = {"base": ReaderIndex(base), "head": ReaderIndex(head)}
+    all_registrations = tuple(config.consumers) + tuple(registrations)
+    regs_by_asset: dict[str, list[Registration]] = {}
+    for reg in all_registrations:
+        regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
+
+    team_cache: dict[tuple[str, str], TeamRef | None] = {}
+
+    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str) -> TeamRef | None:
+        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
+        if key not in team_cache:
+            team_cache[key] = resolve_owner(thing, snapshot, config, codeowners=rules)
+        return team_cache[key]
+
+    impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
+    team_refs: dict[str, TeamRef] = {}
+    breaking_by_team: dict[str, dict[tuple[str, str, str, str, str], Change]] = {}
+    reasons_by_team: dict[str, list[str]] = {}
+
+    def record(
+        change: Change,
+        consumer: str,
+        consumer_type: str,
+        team: TeamRef | None,
+        columns: tuple[str, ...],
+        path: tuple[str, ...],
+    ) -> None:
+        slug = team.slug if team else None
+        key = (change.asset, consumer, consumer_type, slug)
+        acc = impacts.get(key)
+        if acc is None:
+            acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
+        acc.columns.update(columns)
+        acc.rules.add(change.rule)
+        if team is None or change.severity != "breaking":
+            return
+        team_refs.setdefault(team.slug, team)
+        fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
+        breaking_by_team.setdefault(team.slug, {})[fp_key] = change
+        reason = _reason(change, consumer, consumer_type)
+        reasons = reasons_by_team.setdefault(team.slug, [])
+        if reason not in reasons:
+            reasons.append(reason)
+
+    for change in changes:
+        if change.severity not in IMPACT_SEVERITIES:
+            continue
+        side = "base" if change.rule in BASE_GRAPH_RULES or change.asset not in head.assets else "head"
+        snapshot = base if side == "base" else head
+        index = indexes[side]
+        changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
+        if changed is None:
+            continue
+        producer = team_of(changed, snapshot, side)
+        producer_slug = producer.slug if producer else None
+        start_cols = _change_columns(change, changed)
+        reached = _walk(index, change.asset, start_cols)
+        for fqn, reach in reached.items():
+            asset = snapshot.assets.get(fqn)
+            if fqn != change.asset and asset is not None:
+                owner = team_of(asset, snapshot, side)
+                if owner is not None and owner.slug != producer_slug:
+                    consumer_type = "view" if asset.kind == "view" else "model"
+                    cols = _consumer_columns(change, start_cols)
+                    record(change, fqn, consumer_type, owner, cols, reach.path)
+            for exposure in index.exposures_by_asset.get(fqn, ()):
+                read = exposure.columns.get(fqn)
+                if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
+                    continue
+                owner = team_of(exposure, snapshot, side)
+                if owner is not None and owner.slug == producer_slug:
+                    continue
+                cols = _consumer_columns(change, start_cols)
+                record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name))
+            for reg in regs_by_asset.get(fqn, ()):
+                if reg.columns and ALL not in reach.columns:
+                    if not ({column_key(c) for c in reg.columns} & reach.columns):
+                        continue
+                team = match_team(reg.team, config) or TeamRef(reg.team, None)
+                if team.slug == producer_slug:
+                    continue
+                consumer_type = "query" if reg.source.startswith("sql:") else "registration"
+                name = reg.source[4:] if consumer_type == "query" else f"{reg.team}/{reg.asset}"
+                cols = _consumer_columns(change, start_cols)
+                record(change, name, consumer_type, team, cols, (*reach.path, name))
+
+    impact_rows = [
+        Impact(
+            asset=a.asset,
+            consumer=a.consumer,
+            consumer_type=a.consumer_type,
+            team=a.team,
+            columns=tuple(sorted(a.columns)),
+            rules=tuple(sorted(a.rules)),
+            path=a.path,
+        )
+        for a in impacts.values()
+    ]
+    impact_rows.sort(key=lambda i: (i.asset, i.team or "~", i.consumer_type, i.consumer))
+    acks = [
+        RequiredAck(
+            team=slug,
+            github_team=team_refs[slug].github_team,
+            reasons=tuple(reasons_by_team[slug]),
+            fingerprint=fingerprint(breaking_by_team[slug].values()),
+        )
+        for slug in sorted(breaking_by_team)
+    ]
+    return impact_rows, acks
+
+
+def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, ...]:
+    """The changed asset's columns named for a consumer: the change's own column (and old name)."""
+    if ALL in start_cols:
+        return ()
+    names: list[str] = [change.column] if change.column else []
+    if change.rule == "COLUMN_RENAMED" and change.before and change.before not in names:
+        names.append(change.before)
+    return tuple(names)
+
+
+def _reason(change: Change, consumer: str, consumer_type: str) -> str:
+    target = f"{change.asset}.{change.column}" if change.column else change.asset
+    what = change.rule.lower().replace("_", " ")
+    return f"{change.rule}: {target} ({what}), read by {consumer_type} {consumer}"
+
+
+def fingerprint(changes: Iterable[Change]) -> str:
+    """A stable hash of what a team must acknowledge: same breaking changes, same fingerprint."""
+    rows = sorted({(c.rule, c.asset, c.column or "", c.before or "", c.after or "") for c in changes})
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def downstream_of(snapshot: Snapshot, fqns: Iterable[str]) -> set[str]:
+    """Every asset downstream of the given ones (for scoping and diagrams)."""
+    index = ReaderIndex(snapshot)
+    out: set[str] = set()
+    for fqn in fqns:
+        out.update(_walk(index, fqn, frozenset({ALL})))
+    return out

@@ -1,0 +1,281 @@
+"""Impact: who a change reaches through column lineage, and which teams must acknowledge it."""
+
+from __future__ import annotations
+
+from rules.impact import (
+    codeowners_for,
+    compute_impact,
+    fingerprint,
+    match_team,
+    parse_codeowners,
+    resolve_owner,
+)
+from rules.model import (
+    Asset,
+    Change,
+    Column,
+    Config,
+    Edge,
+    Exposure,
+    Group,
+    Registration,
+    Snapshot,
+    TeamSpec,
+)
+
+CONFIG = Config(
+    teams={
+        "data": TeamSpec("data", github="acme/data-eng", emails=("data@acme.com",)),
+        "growth": TeamSpec("growth", github="acme/growth", names=("Growth Analytics",)),
+        "finance": TeamSpec("finance", github="acme/finance-data", emails=("finance@acme.com",)),
+        "ops": TeamSpec("ops", github="acme/ops"),
+    }
+)
+
+
+def cols(*names: str) -> tuple[Column, ...]:
+    return tuple(Column(n, "INT", position=i) for i, n in enumerate(names))
+
+
+def shop() -> Snapshot:
+    """stg_orders → int_orders → fct_revenue → exposures; all models owned by the data team."""
+    owner = {"tessera": {"owner": "data"}}
+    assets = {
+        "stg_orders": Asset(
+            "stg_orders",
+            "model",
+            "models/stg_orders.sql",
+            columns=cols("id", "amount", "plan", "region"),
+            meta=owner,
+        ),
+        "int_orders": Asset(
+            "int_orders",
+            "model",
+            "models/int_orders.sql",
+            columns=cols("id", "amount", "plan_code", "region"),
+            depends_on=("stg_orders",),
+            meta=owner,
+        ),
+        "fct_revenue": Asset(
+            "fct_revenue",
+            "model",
+            "models/fct_revenue.sql",
+            columns=cols("revenue", "plan_code", "region"),
+            depends_on=("int_orders",),
+            meta=owner,
+        ),
+    }
+    edges = [
+        Edge("stg_orders", "id", "int_orders", "id"),
+        Edge("stg_orders", "amount", "int_orders", "amount"),
+        Edge("stg_orders", "plan", "int_orders", "plan_code"),
+        Edge("stg_orders", "region", "int_orders", "region"),
+        Edge("int_orders", "amount", "fct_revenue", "revenue"),
+        Edge("int_orders", "plan_code", "fct_revenue", "plan_code"),
+        Edge("int_orders", "region", "fct_revenue", "region"),
+        Edge("int_orders", "id", "fct_revenue", None, "filter"),
+    ]
+    exposures = {
+        "revenue_dashboard": Exposure(
+            "revenue_dashboard",
+            depends_on=("fct_revenue",),
+            owner="growth",
+            columns={"fct_revenue": ("revenue", "plan_code")},
+        ),
+        "region_report": Exposure(
+            "region_report",
+            depends_on=("fct_revenue",),
+            owner_email="finance@acme.com",
+            columns={"fct_revenue": ("region",)},
+        ),
+    }
+    return Snapshot(assets=assets, exposures=exposures, edges=edges)
+
+
+def removed(asset: str, column: str) -> Change:
+    return Change("COLUMN_REMOVED", "breaking", asset, column, before=column)
+
+
+def test_removing_a_column_read_two_layers_down_requires_only_the_reading_team() -> None:
+    snap = shop()
+    impacts, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["growth"]
+    assert acks[0].github_team == "acme/growth"
+    assert "revenue_dashboard" in acks[0].reasons[0]
+    (impact,) = impacts
+    assert impact.consumer == "revenue_dashboard"
+    assert impact.consumer_type == "exposure"
+    assert impact.columns == ("plan",)
+    assert impact.path == ("stg_orders", "int_orders", "fct_revenue", "revenue_dashboard")
+
+
+def test_removing_a_column_nobody_reads_requires_no_one() -> None:
+    snap = shop()
+    impacts, acks = compute_impact([removed("fct_revenue", "unused")], snap, snap, CONFIG)
+    assert impacts == [] and acks == []
+
+
+def test_a_column_used_only_in_a_filter_counts_as_read_by_everything_downstream() -> None:
+    snap = shop()
+    _, acks = compute_impact([removed("stg_orders", "id")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+
+
+def test_select_star_from_an_asset_reads_every_column() -> None:
+    snap = shop()
+    snap.assets["ops_copy"] = Asset(
+        "ops_copy", "view", "views/ops.sql", depends_on=("fct_revenue",), meta={"owner": "ops"}
+    )
+    snap.edges.append(Edge("fct_revenue", None, "ops_copy", None, "star"))
+    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    assert {a.team for a in acks} == {"growth", "ops"}
+    ops = [i for i in impacts if i.team == "ops"]
+    assert ops[0].consumer == "ops_copy" and ops[0].consumer_type == "view"
+
+
+def test_a_reader_with_unknown_lineage_counts_as_reading_every_column() -> None:
+    snap = shop()
+    snap.assets["ops_model"] = Asset(
+        "ops_model", "model", depends_on=("fct_revenue",), columns_known=False, meta={"owner": "ops"}
+    )
+    _, acks = compute_impact([removed("fct_revenue", "region")], snap, snap, CONFIG)
+    assert {a.team for a in acks} == {"finance", "ops"}
+
+
+def test_asset_wide_breaking_change_reaches_every_consumer_team() -> None:
+    snap = shop()
+    change = Change("ASSET_REMOVED", "breaking", "int_orders")
+    impacts, acks = compute_impact([change], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert {i.consumer for i in impacts} == {"revenue_dashboard", "region_report"}
+
+
+def test_the_producing_team_never_acks_for_itself() -> None:
+    snap = shop()
+    exposures = dict(snap.exposures)
+    exposures["internal"] = Exposure("internal", depends_on=("fct_revenue",), owner="data@acme.com")
+    snap.exposures = exposures
+    _, acks = compute_impact([Change("ASSET_REMOVED", "breaking", "fct_revenue")], snap, snap, CONFIG)
+    assert "data" not in {a.team for a in acks}
+
+
+def test_a_downstream_model_owned_by_another_team_is_a_consumer_and_passes_impact_on() -> None:
+    snap = shop()
+    snap.assets["growth_kpis"] = Asset(
+        "growth_kpis",
+        "model",
+        "models/growth/kpis.sql",
+        columns=cols("mrr"),
+        depends_on=("fct_revenue",),
+        group="growth_group",
+    )
+    snap.groups["growth_group"] = Group(
+        "growth_group", owner_name="Growth Analytics", owner="Growth Analytics"
+    )
+    snap.edges.append(Edge("fct_revenue", "revenue", "growth_kpis", "mrr"))
+    snap.exposures["board"] = Exposure("board", depends_on=("growth_kpis",), owner="@acme/finance-data")
+    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    consumers = {(i.consumer, i.team) for i in impacts}
+    assert ("growth_kpis", "growth") in consumers
+    assert ("board", "finance") in consumers
+    assert [a.team for a in acks] == ["finance", "growth"]
+
+
+def test_registrations_count_only_when_they_read_the_affected_columns() -> None:
+    snap = shop()
+    config = Config(
+        teams=CONFIG.teams,
+        consumers=(Registration("ops", "fct_revenue", ("region",), note="ops sheet"),),
+    )
+    api = [Registration("finance", "fct_revenue", (), source="api")]
+    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, config, registrations=api)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert ("finance/fct_revenue", "registration") in {(i.consumer, i.consumer_type) for i in impacts}
+    _, acks = compute_impact([removed("fct_revenue", "region")], snap, snap, config, registrations=api)
+    assert [a.team for a in acks] == ["finance", "ops"]
+
+
+def test_a_removed_column_is_traced_in_the_base_snapshot() -> None:
+    base = shop()
+    head = shop()
+    head.edges = [e for e in head.edges if e.upstream_column != "plan_code"]
+    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    assert [a.team for a in acks] == ["growth"]
+
+
+def test_review_changes_name_consumers_without_requiring_acks() -> None:
+    snap = shop()
+    change = Change("COLUMN_LOGIC_CHANGED", "review", "fct_revenue", "revenue")
+    impacts, acks = compute_impact([change], snap, snap, CONFIG)
+    assert acks == []
+    assert [(i.consumer, i.rules) for i in impacts] == [("revenue_dashboard", ("COLUMN_LOGIC_CHANGED",))]
+
+
+def test_safe_and_info_changes_reach_no_one() -> None:
+    snap = shop()
+    changes = [
+        Change("COLUMN_ADDED", "safe", "fct_revenue", "x"),
+        Change("METADATA_CHANGED", "info", "fct_revenue"),
+    ]
+    assert compute_impact(changes, snap, snap, CONFIG) == ([], [])
+
+
+def test_fingerprint_is_stable_for_the_same_breaking_changes_and_differs_otherwise() -> None:
+    snap = shop()
+    one = [removed("fct_revenue", "plan_code")]
+    two = [
+        removed("fct_revenue", "plan_code"),
+        Change("COLUMN_LOGIC_CHANGED", "review", "fct_revenue", "region"),
+    ]
+    _, first = compute_impact(one, snap, snap, CONFIG)
+    _, second = compute_impact(two, snap, snap, CONFIG)
+    assert first[0].fingerprint == second[0].fingerprint
+    _, third = compute_impact(
+        [removed("fct_revenue", "plan_code"), removed("fct_revenue", "revenue")], snap, snap, CONFIG
+    )
+    assert third[0].fingerprint != first[0].fingerprint
+    assert fingerprint(reversed(two)) == fingerprint(two)
+
+
+def test_ownership_prefers_meta_tessera_owner_then_group_then_meta_owner_then_codeowners() -> None:
+    snap = Snapshot(groups={"fin": Group("fin", owner_email="finance@acme.com", owner="finance@acme.com")})
+    codeowners = "* @acme/ops\n"
+    asset = Asset(
+        "m", "model", "models/m.sql", group="fin", meta={"tessera": {"owner": "growth"}, "owner": "data"}
+    )
+    assert resolve_owner(asset, snap, CONFIG, codeowners=codeowners).slug == "growth"
+    asset = Asset("m", "model", "models/m.sql", group="fin", meta={"owner": "data"})
+    assert resolve_owner(asset, snap, CONFIG, codeowners=codeowners).slug == "finance"
+    asset = Asset("m", "model", "models/m.sql", meta={"owner": "data"})
+    assert resolve_owner(asset, snap, CONFIG, codeowners=codeowners).slug == "data"
+    asset = Asset("m", "model", "models/m.sql")
+    assert resolve_owner(asset, snap, CONFIG, codeowners=codeowners).slug == "ops"
+    assert resolve_owner(asset, snap, CONFIG) is None
+
+
+def test_owner_names_emails_and_github_teams_map_to_configured_teams() -> None:
+    assert match_team("Growth Analytics", CONFIG).slug == "growth"
+    assert match_team("FINANCE@acme.com", CONFIG).slug == "finance"
+    assert match_team("@acme/finance-data", CONFIG).slug == "finance"
+    unknown = match_team("@acme/platform", CONFIG)
+    assert (unknown.slug, unknown.github_team) == ("platform", "acme/platform")
+    assert match_team("someone@elsewhere.com", CONFIG) is None
+
+
+def test_codeowners_last_matching_rule_wins() -> None:
+    rules = parse_codeowners(
+        """
+        # owners
+        *                 @acme/data-eng
+        *.sql             data@acme.com
+        /models/marts/    @acme/finance-data   # marts belong to finance
+        docs/*            @acme/docs
+        models/marts/sandbox/tmp.sql
+        """
+    )
+    assert codeowners_for("README.md", rules) == ("@acme/data-eng",)
+    assert codeowners_for("migrations/001.sql", rules) == ("data@acme.com",)
+    assert codeowners_for("models/marts/fct.sql", rules) == ("@acme/finance-data",)
+    assert codeowners_for("models/marts/sandbox/tmp.sql", rules) == ()
+    assert codeowners_for("docs/a.md", rules) == ("@acme/docs",)
+    assert codeowners_for("docs/deep/a.md", rules) == ("@acme/data-eng",)
