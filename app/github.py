@@ -1,0 +1,479 @@
+"""The GitHub client: App JWTs, cached installation tokens, and a gidgethub API that fails the queue's way.
+
+Why this shape: every job talks to GitHub as one installation, so :class:`GitHubApp` keeps one
+aiohttp session and one token cache for the whole process, and hands out cheap
+:class:`InstallationClient` objects (gidgethub ``GitHubAPI`` subclasses) that fetch the cached
+token per request. Failures that may go away by themselves (5xx, rate limits, time-outs,
+dropped connections) become :class:`~app.errors.TransientError` with the wait GitHub asked for,
+so the durable queue retries the job later instead of a worker sleeping; 404/422 and other 4xx
+stay gidgethub's exceptions because retrying cannot fix them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import cachetools
+import gidgethub
+import gidgethub.aiohttp
+import jwt
+from uritemplate import variable
+
+from app.errors import PermanentError, TransientError
+from app.metrics import REGISTRY
+
+DEFAULT_API_URL = "https://api.github.com"
+REQUESTER = "tessera"
+JWT_BACKDATE = 60  # GitHub rejects an `iat` in the future; allow for clock drift.
+JWT_LIFETIME = 9 * 60  # GitHub's maximum is 10 minutes.
+TOKEN_REFRESH_MARGIN = 5 * 60  # a token is replaced this long before it expires.
+SECONDARY_LIMIT_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" without retry-after.
+MAX_CONTENTS_API_SIZE = 1024 * 1024  # above this the contents API omits the content.
+PER_PAGE = 100
+
+Clock = Callable[[], float]
+
+CALLS = REGISTRY.counter("tessera_github_calls_total", "GitHub API calls by method and status.")
+RATE_LIMIT_REMAINING = REGISTRY.gauge(
+    "tessera_github_rate_limit_remaining", "Requests left in the current GitHub rate-limit window."
+)
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file's content at a ref; ``sha`` is the git blob SHA, a stable cache key for parse results."""
+
+    path: str
+    sha: str
+    size: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def _parse_time(value: str) -> float:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = headers.get(name.title())
+    return value
+
+
+def transient_wait(status: int, headers: Mapping[str, str], body: bytes, now: float) -> float | None | bool:
+    """How long GitHub asks us to wait, or ``False`` when this response is not transient.
+
+    ``None`` means transient with no particular wait (the queue's back-off decides).
+    """
+    if status < 500 and status not in (403, 429):
+        return False
+    retry_after = _number(_header(headers, "retry-after"))
+    if retry_after is not None:
+        return max(retry_after, 0.0)
+    if status >= 500:
+        return None
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        reset = _number(_header(headers, "x-ratelimit-reset"))
+        return max(reset - now, 1.0) if reset is not None else SECONDARY_LIMIT_DEFAULT_WAIT
+    if status == 429 or b"secondary rate limit" in body.lower():
+        return SECONDARY_LIMIT_DEFAULT_WAIT
+    return False
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
+    """gidgethub over the shared session, turning transient failures into :class:`TransientError`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        clock: Clock,
+        timeout: float,
+        oauth_token: str | None = None,
+    ) -> None:
+        super().__init__(session, REQUESTER, oauth_token=oauth_token, base_url=base_url)
+        self._clock = clock
+        self._timeout = timeout
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            ) as response:
+                status, response_headers, data = response.status, response.headers, await response.read()
+        except TimeoutError as exc:
+            CALLS.inc(method=method, status="timeout")
+            raise TransientError(f"GitHub {method} {url} timed out after {self._timeout:g}s") from exc
+        except aiohttp.ClientError as exc:
+            CALLS.inc(method=method, status="error")
+            raise TransientError(f"GitHub {method} {url} failed: {exc!r}") from exc
+        CALLS.inc(method=method, status=str(status))
+        remaining = _header(response_headers, "x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            RATE_LIMIT_REMAINING.set(float(remaining))
+        wait = transient_wait(status, response_headers, data, self._clock())
+        if wait is not False:
+            assert not isinstance(wait, bool)
+            what = "rate limited" if status in (403, 429) else "unavailable"
+            message = data[:200].decode("utf-8", errors="replace")
+            raise TransientError(
+                f"GitHub {what}: {method} {url} answered {status} {message}", retry_after=wait
+            )
+        return status, response_headers, data
+
+
+class AppClient(TesseraGitHubAPI):
+    """Requests made as the App itself (JWT), and the manifest conversion (no auth at all)."""
+
+    def __init__(self, app: GitHubApp) -> None:
+        super().__init__(app.session, base_url=app.api_url, clock=app.clock, timeout=app.timeout)
+        self._app = app
+
+    async def get_installation(self, installation_id: int) -> dict[str, Any]:
+        return await self.getitem("/app/installations/{id}", {"id": installation_id}, jwt=self._app.app_jwt())
+
+    async def create_installation_token(self, installation_id: int) -> dict[str, Any]:
+        return await self.post(
+            "/app/installations/{id}/access_tokens",
+            {"id": installation_id},
+            data={},
+            jwt=self._app.app_jwt(),
+        )
+
+
+class InstallationClient(TesseraGitHubAPI):
+    """gidgethub's API as one installation, plus the thin helpers the PR workflow uses.
+
+    The token is asked of the App on every request (a cache hit, usually), so a long job never
+    runs into an expired token.
+    """
+
+    def __init__(self, app: GitHubApp, installation_id: int) -> None:
+        super().__init__(app.session, base_url=app.api_url, clock=app.clock, timeout=app.timeout)
+        self._app = app
+        self.installation_id = installation_id
+
+    async def _make_request(
+        self,
+        method: str,
+        url: str,
+        url_vars: Mapping[str, variable.VariableValue] | None,
+        data: Any,
+        accept: str,
+        jwt: str | None = None,
+        oauth_token: str | None = None,
+        content_type: str = gidgethub.abc.JSON_CONTENT_TYPE,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, str | None, int]:
+        if jwt is None and oauth_token is None:
+            oauth_token = await self._app.installation_token(self.installation_id)
+        try:
+            return await super()._make_request(
+                method,
+                url,
+                url_vars,
+                data,
+                accept,
+                jwt=jwt,
+                oauth_token=oauth_token,
+                content_type=content_type,
+                extra_headers=extra_headers,
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 401:
+                # Revoked or expired early: forget it so the retry fetches a fresh one.
+                self._app.forget_token(self.installation_id)
+                raise TransientError(f"GitHub refused the installation token: {exc}") from exc
+            raise
+
+    # Repositories and pull requests -------------------------------------------------------------
+
+    async def get_repo(self, owner: str, repo: str) -> dict[str, Any]:
+        return await self.getitem("/repos/{owner}/{repo}", {"owner": owner, "repo": repo})
+
+    async def get_pull(self, owner: str, repo: str, number: int) -> dict[str, Any]:
+        return await self.getitem(
+            "/repos/{owner}/{repo}/pulls/{number}", {"owner": owner, "repo": repo, "number": number}
+        )
+
+    async def list_pull_files(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        """Every changed file of a PR (GitHub stops at 3,000), following ``Link`` pages."""
+        url_vars = {"owner": owner, "repo": repo, "number": number, "per_page": PER_PAGE}
+        return [
+            f async for f in self.getiter("/repos/{owner}/{repo}/pulls/{number}/files{?per_page}", url_vars)
+        ]
+
+    async def compare(self, owner: str, repo: str, base: str, head: str) -> dict[str, Any]:
+        return await self.getitem(
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            {"owner": owner, "repo": repo, "basehead": f"{base}...{head}"},
+        )
+
+    # Contents ----------------------------------------------------------------------------------
+
+    async def get_file(self, owner: str, repo: str, path: str, ref: str) -> RepoFile | None:
+        """A file at ``ref``, or ``None`` when it does not exist there.
+
+        Files over 1 MB come back from the contents API without content; those are read from
+        the git blobs API by SHA.
+        """
+        try:
+            entry = await self.getitem(
+                "/repos/{owner}/{repo}/contents/{+path}{?ref}",
+                {"owner": owner, "repo": repo, "path": path.lstrip("/"), "ref": ref},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        if not isinstance(entry, dict) or entry.get("type") != "file":
+            kind = "a directory" if isinstance(entry, list) else (entry or {}).get("type", "unknown")
+            raise PermanentError(f"{owner}/{repo}:{path}@{ref} is {kind}, not a file")
+        sha, size = entry["sha"], int(entry.get("size", 0))
+        if entry.get("encoding") == "base64" and (entry.get("content") or size == 0):
+            content = _b64decode(entry.get("content") or "")
+        else:
+            content = await self.get_blob(owner, repo, sha)
+        return RepoFile(path=entry.get("path", path), sha=sha, size=size, content=content)
+
+    async def get_blob(self, owner: str, repo: str, sha: str) -> bytes:
+        blob = await self.getitem(
+            "/repos/{owner}/{repo}/git/blobs/{sha}", {"owner": owner, "repo": repo, "sha": sha}
+        )
+        if blob.get("encoding") == "base64":
+            return _b64decode(blob.get("content") or "")
+        return str(blob.get("content") or "").encode("utf-8")
+
+    async def get_tree(
+        self, owner: str, repo: str, tree_sha: str, *, recursive: bool = True
+    ) -> dict[str, Any]:
+        """The git tree at a commit, branch or tree SHA; ``truncated`` is true past GitHub's limit."""
+        url_vars: dict[str, Any] = {"owner": owner, "repo": repo, "sha": tree_sha}
+        if recursive:
+            url_vars["recursive"] = "1"
+        return await self.getitem("/repos/{owner}/{repo}/git/trees/{sha}{?recursive}", url_vars)
+
+    # Check runs --------------------------------------------------------------------------------
+
+    async def create_check_run(self, owner: str, repo: str, **fields: Any) -> dict[str, Any]:
+        """``fields`` are GitHub's body: name, head_sha, status, conclusion, output, details_url…"""
+        return await self.post(
+            "/repos/{owner}/{repo}/check-runs", {"owner": owner, "repo": repo}, data=fields
+        )
+
+    async def update_check_run(
+        self, owner: str, repo: str, check_run_id: int, **fields: Any
+    ) -> dict[str, Any]:
+        return await self.patch(
+            "/repos/{owner}/{repo}/check-runs/{id}",
+            {"owner": owner, "repo": repo, "id": check_run_id},
+            data=fields,
+        )
+
+    # Comments and reactions --------------------------------------------------------------------
+
+    async def list_issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        url_vars = {"owner": owner, "repo": repo, "number": number, "per_page": PER_PAGE}
+        return [
+            c
+            async for c in self.getiter("/repos/{owner}/{repo}/issues/{number}/comments{?per_page}", url_vars)
+        ]
+
+    async def create_issue_comment(self, owner: str, repo: str, number: int, body: str) -> dict[str, Any]:
+        return await self.post(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            {"owner": owner, "repo": repo, "number": number},
+            data={"body": body},
+        )
+
+    async def update_issue_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict[str, Any]:
+        return await self.patch(
+            "/repos/{owner}/{repo}/issues/comments/{id}",
+            {"owner": owner, "repo": repo, "id": comment_id},
+            data={"body": body},
+        )
+
+    async def create_comment_reaction(
+        self, owner: str, repo: str, comment_id: int, content: str
+    ) -> dict[str, Any]:
+        """React to an issue/PR comment (``+1``, ``confused``…); GitHub answers 200 if it already exists."""
+        return await self.post(
+            "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+            {"owner": owner, "repo": repo, "id": comment_id},
+            data={"content": content},
+        )
+
+    # People ------------------------------------------------------------------------------------
+
+    async def team_membership_state(self, org: str, team_slug: str, username: str) -> str | None:
+        """``"active"``, ``"pending"``, or ``None`` when the user is not in the team (GitHub: 404)."""
+        try:
+            membership = await self.getitem(
+                "/orgs/{org}/teams/{team}/memberships/{user}",
+                {"org": org, "team": team_slug, "user": username},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return str(membership.get("state")) if membership.get("state") else None
+
+    async def collaborator_permission(self, owner: str, repo: str, username: str) -> str:
+        """``admin``, ``write``, ``read`` or ``none`` (also for a user GitHub does not know)."""
+        try:
+            answer = await self.getitem(
+                "/repos/{owner}/{repo}/collaborators/{user}/permission",
+                {"owner": owner, "repo": repo, "user": username},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return "none"
+            raise
+        return str(answer.get("permission") or "none")
+
+
+def _b64decode(content: str) -> bytes:
+    try:
+        return base64.b64decode("".join(content.split()), validate=True)
+    except binascii.Error as exc:
+        raise PermanentError(f"GitHub sent content that is not base64: {exc}") from exc
+
+
+class GitHubApp:
+    """The App: signs JWTs, caches installation tokens, owns the one aiohttp session."""
+
+    def __init__(
+        self,
+        app_id: int,
+        private_key: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock = time.time,
+        timeout: float = 30.0,
+    ) -> None:
+        self.app_id = int(app_id)
+        self.private_key = private_key
+        self.api_url = api_url.rstrip("/")
+        self.clock = clock
+        self.timeout = timeout
+        self._session = session
+        self._owns_session = session is None
+        self._tokens: cachetools.TLRUCache[int, tuple[str, float]] = cachetools.TLRUCache(
+            maxsize=4096, ttu=lambda _key, value, _now: value[1] - TOKEN_REFRESH_MARGIN, timer=clock
+        )
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    @classmethod
+    def from_settings(cls, settings: object, *, session: aiohttp.ClientSession | None = None) -> GitHubApp:
+        """Build from :class:`app.config.Settings` (``github_app_id``, ``github_private_key``, ``github_api_url``)."""
+        app_id = getattr(settings, "github_app_id", None)
+        private_key = getattr(settings, "github_private_key", None)
+        if app_id is None or not private_key:
+            raise PermanentError(
+                "the GitHub App is not configured: set TESSERA_GITHUB_APP_ID and "
+                "TESSERA_GITHUB_PRIVATE_KEY (or TESSERA_GITHUB_PRIVATE_KEY_PATH)"
+            )
+        api_url = getattr(settings, "github_api_url", None) or DEFAULT_API_URL
+        return cls(int(app_id), str(private_key), str(api_url), session=session)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, created on first use (inside the running event loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    def app_jwt(self) -> str:
+        """A fresh App JWT: RS256, ``iat`` 60 s back, ``exp`` 9 minutes ahead, ``iss`` the App id."""
+        now = int(self.clock())
+        claims = {"iat": now - JWT_BACKDATE, "exp": now + JWT_LIFETIME, "iss": str(self.app_id)}
+        return jwt.encode(claims, self.private_key, algorithm="RS256")
+
+    def as_app(self) -> AppClient:
+        return AppClient(self)
+
+    async def get_installation(self, installation_id: int) -> dict[str, Any]:
+        return await self.as_app().get_installation(installation_id)
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token, reused until 5 minutes before it expires.
+
+        Concurrent callers for one installation wait on one lock, so they share one request.
+        """
+        cached = self._tokens.get(installation_id)
+        if cached is not None:
+            return cached[0]
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(installation_id)
+            if cached is not None:
+                return cached[0]
+            answer = await self.as_app().create_installation_token(installation_id)
+            token, expires_at = str(answer["token"]), _parse_time(str(answer["expires_at"]))
+            self._tokens[installation_id] = (token, expires_at)
+            return token
+
+    def forget_token(self, installation_id: int) -> None:
+        self._tokens.pop(installation_id, None)
+
+    async def for_installation(self, installation_id: int) -> InstallationClient:
+        """A client acting as the installation; cheap, shares the session and token cache."""
+        await self.installation_token(installation_id)
+        return InstallationClient(self, installation_id)
+
+    async def convert_manifest(self, code: str) -> dict[str, Any]:
+        """Finish the manifest flow: ``code`` → the new App's id, slug, PEM, webhook secret…
+
+        Unauthenticated, as GitHub requires.
+        """
+        return await convert_manifest(code, self.api_url, session=self.session, timeout=self.timeout)
+
+
+async def convert_manifest(
+    code: str,
+    api_url: str = DEFAULT_API_URL,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """The manifest conversion before any App exists (``tessera setup``): no key, no JWT."""
+    own = session is None
+    active = session or aiohttp.ClientSession()
+    try:
+        client = TesseraGitHubAPI(active, base_url=api_url.rstrip("/"), clock=time.time, timeout=timeout)
+        return await client.post("/app-manifests/{code}/conversions", {"code": code}, data=b"")
+    finally:
+        if own:
+            await active.close()
