@@ -1,0 +1,391 @@
+"""The words a busy reader sees: the PR comment (Markdown) and the ``tessera check`` JSON.
+
+The comment answers, in this order: does this PR need anything from me, what broke and for whom,
+what each team must do (and the command to do it), how to migrate, and a picture of who is
+reached. Safe and informational findings are folded away. The comment starts with a hidden
+marker so the App finds and edits its own comment instead of adding new ones, and it stays under
+GitHub's 65,536-character limit by dropping the least useful parts first and linking to the full
+report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rules.model import Analysis, Change, Impact, Migration, RequiredAck
+
+MARKER = "<!-- tessera:impact -->"
+"""The hidden marker the App looks for to find its own comment."""
+
+GITHUB_COMMENT_LIMIT = 65536
+
+SEVERITY_ORDER = {"breaking": 0, "review": 1, "safe": 2, "info": 3}
+SEVERITY_ICON = {"breaking": "🔴", "review": "🟡", "safe": "🟢", "info": "⚪"}
+MAX_DIAGRAM_NODES = 40
+
+
+@dataclass(frozen=True)
+class AckState:
+    """What a team has answered on the PR (the App keeps these; the report only shows them)."""
+
+    response: str
+    """``ack``, ``migrating`` or ``block``."""
+    user: str | None = None
+    deadline: str | None = None
+    """``YYYY-MM-DD`` for ``migrating ... by``."""
+    reason: str | None = None
+    stale: bool = False
+    """True when the team answered an earlier push whose breaking changes differ from these."""
+
+
+def to_json(analysis: Analysis) -> str:
+    """The ``tessera check --format json`` object of DESIGN.md, pretty-printed."""
+    return json.dumps(analysis.to_dict(), indent=2, ensure_ascii=False)
+
+
+def needs_comment(analysis: Analysis) -> bool:
+    """True when the PR deserves a comment: anything breaking or to review, or an error.
+
+    Safe and info-only PRs pass silently (the friction budget).
+    """
+    return bool(analysis.errors) or any(c.severity in ("breaking", "review") for c in analysis.changes)
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def _mention(team: str | None, github_team: str | None) -> str:
+    if github_team:
+        return f"@{github_team.lstrip('@')}"
+    return f"`{team}`" if team else "_no team_"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _join(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _code(text: str | None) -> str:
+    text = (text or "").replace("\n", " ")
+    if len(text) > 120:
+        text = text[:117] + "..."
+    ticks = "``" if "`" in text else "`"
+    return f"{ticks}{text}{ticks}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _ack_status(ack: AckState | None) -> str:
+    if ack is None:
+        return "⏳ waiting"
+    who = f" by @{ack.user}" if ack.user else ""
+    if ack.stale:
+        return f"⏳ waiting (the earlier {ack.response}{who} was for different changes)"
+    if ack.response == "ack":
+        return f"✅ acknowledged{who}"
+    if ack.response == "migrating":
+        until = f" until {ack.deadline}" if ack.deadline else ""
+        return f"🕓 migrating{until}{who}"
+    if ack.response == "block":
+        why = f": {ack.reason}" if ack.reason else ""
+        return f"⛔ blocked{who}{why}"
+    return f"{ack.response}{who}"
+
+
+def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
+    breaking = [c for c in analysis.changes if c.severity == "breaking"]
+    review = [c for c in analysis.changes if c.severity == "review"]
+    required = analysis.required_acks
+    if required:
+        blocked = [r for r in required if _answered(acks.get(r.team), "block")]
+        waiting = [r for r in required if not _answered(acks.get(r.team), "ack")]
+        if blocked:
+            teams = _join([_mention(r.team, r.github_team) for r in blocked])
+            return f"## ⛔ Tessera: blocked by {teams}"
+        if not waiting:
+            return f"## ✅ Tessera: every team reached by the {_plural(len(breaking), 'breaking change')} has acknowledged"
+        teams = _join([_mention(r.team, r.github_team) for r in waiting])
+        return (
+            f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} need an acknowledgement from {teams}"
+        )
+    if breaking:
+        return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"
+    if review:
+        return f"## 🟡 Tessera: {_plural(len(review), 'change')} worth a look, nothing to acknowledge"
+    if analysis.errors:
+        return "## ⚠️ Tessera: some files could not be analysed"
+    return "## 🟢 Tessera: no breaking changes"
+
+
+def _answered(ack: AckState | None, response: str) -> bool:
+    return ack is not None and not ack.stale and ack.response == response
+
+
+def _summary_line(analysis: Analysis) -> str:
+    counts: dict[str, int] = {}
+    for change in analysis.changes:
+        counts[change.severity] = counts.get(change.severity, 0) + 1
+    parts = [f"{counts[s]} {s}" for s in ("breaking", "review", "safe", "info") if counts.get(s)]
+    consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts}
+    text = f"Changes: {', '.join(parts) if parts else 'none'}"
+    if consumers:
+        text += f" · {_plural(len(consumers), 'consumer')} reached"
+    return text + "."
+
+
+def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str]:
+    if not analysis.required_acks:
+        return []
+    lines = ["### What each team must do", "", "| Team | Why you are asked | Status |", "|---|---|---|"]
+    for req in analysis.required_acks:
+        reasons = "<br>".join(_cell(r) for r in req.reasons[:6])
+        if len(req.reasons) > 6:
+            reasons += f"<br>…and {len(req.reasons) - 6} more"
+        lines.append(
+            f"| {_mention(req.team, req.github_team)} | {reasons} | {_ack_status(acks.get(req.team))} |"
+        )
+    lines += [
+        "",
+        "A member of each team above answers with a comment starting with one of:",
+        "- `/tessera ack` — we are ready for this change (or `/tessera ack <team>` when you are in several).",
+        "- `/tessera migrating by YYYY-MM-DD` — we need time; the check stays red until someone acks.",
+        "- `/tessera block <reason>` — this must not merge as it is.",
+        "",
+    ]
+    return lines
+
+
+def _changes_section(changes: Sequence[Change]) -> tuple[list[str], list[str]]:
+    """The changes by asset, breaking first: (what matters, the folded safe/info list)."""
+    by_asset: dict[str, list[Change]] = {}
+    for change in changes:
+        by_asset.setdefault(change.asset, []).append(change)
+
+    def asset_rank(item: tuple[str, list[Change]]) -> tuple[int, str]:
+        return (min(SEVERITY_ORDER.get(c.severity, 9) for c in item[1]), item[0])
+
+    main: list[str] = []
+    quiet: list[str] = []
+    for asset, items in sorted(by_asset.items(), key=asset_rank):
+        items.sort(key=lambda c: (SEVERITY_ORDER.get(c.severity, 9), c.column or "", c.rule))
+        loud = [c for c in items if c.severity in ("breaking", "review")]
+        soft = [c for c in items if c not in loud]
+        path = next((c.path for c in items if c.path), None)
+        title = f"**`{asset}`**" + (f" — `{path}`" if path else "")
+        if loud:
+            main.append(title)
+            main += [_change_line(c) for c in loud]
+            main.append("")
+        if soft:
+            quiet.append(title)
+            quiet += [_change_line(c) for c in soft]
+            quiet.append("")
+    return main, quiet
+
+
+def _change_line(change: Change) -> str:
+    icon = SEVERITY_ICON.get(change.severity, "•")
+    where = f"`{change.column}`: " if change.column else ""
+    message = change.message or change.rule.replace("_", " ").lower()
+    detail = ""
+    if change.before is not None or change.after is not None:
+        if change.before and change.after:
+            detail = f" ({_code(change.before)} → {_code(change.after)})"
+        elif change.before:
+            detail = f" (was {_code(change.before)})"
+        elif change.after:
+            detail = f" (now {_code(change.after)})"
+        if detail and (change.before or "") in message and (change.after or "") in message:
+            detail = ""
+    line = f" · line {change.line}" if change.line else ""
+    return f"- {icon} {change.severity} · {change.rule} · {where}{_cell(message)}{detail}{line}"
+
+
+def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck]) -> list[str]:
+    if not impacts:
+        return []
+    github = {r.team: r.github_team for r in required}
+    lines = [
+        "### Who reads what changed",
+        "",
+        "| Changed | Consumer | Team | Columns | Rules |",
+        "|---|---|---|---|---|",
+    ]
+    for i in impacts:
+        team = (
+            _mention(i.team, github.get(i.team))
+            if i.team in github
+            else (f"`{i.team}`" if i.team else "_unowned_")
+        )
+        columns = ", ".join(f"`{c}`" for c in i.columns) or "all"
+        via = f" (via {' → '.join(f'`{p}`' for p in i.path[1:-1])})" if len(i.path) > 2 else ""
+        lines.append(
+            f"| `{i.asset}` | {i.consumer_type} `{_cell(i.consumer)}`{via} | {team} | {columns} | {', '.join(i.rules)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = True) -> list[str]:
+    if not migrations:
+        return []
+    lines = ["### Suggested migrations", ""]
+    for m in migrations:
+        target = f"`{m.asset}.{m.column}`" if m.column else f"`{m.asset}`"
+        lines.append(f"**{m.rule} {target}** — {m.steps.strip()}")
+        if with_sql and m.sql:
+            fence = "~~~~" if "```" in m.sql else "```"
+            lines += ["", f"{fence}sql", m.sql.strip(), fence]
+        lines.append("")
+    return lines
+
+
+def _node_id(name: str, ids: dict[str, str]) -> str:
+    if name not in ids:
+        ids[name] = f"n{len(ids)}"
+    return ids[name]
+
+
+def _label(name: str) -> str:
+    return re.sub(r'["<>]', "", name)
+
+
+def mermaid(analysis: Analysis, *, max_nodes: int = MAX_DIAGRAM_NODES) -> tuple[str, bool]:
+    """A ``graph LR`` from each changed asset to the consumers it reaches; True when shortened."""
+    breaking_assets = {c.asset for c in analysis.changes if c.severity == "breaking"}
+    ids: dict[str, str] = {}
+    edges: list[tuple[str, str]] = []
+    consumers: dict[str, str] = {}
+    shortened = False
+    for impact in analysis.impacts:
+        path = impact.path or (impact.asset, impact.consumer)
+        if path[0] != impact.asset:
+            path = (impact.asset, *path)
+        if path[-1] != impact.consumer:
+            path = (*path, impact.consumer)
+        new_nodes = {p for p in path if p not in ids}
+        if len(ids) + len(new_nodes) > max_nodes:
+            shortened = True
+            continue
+        for name in path:
+            _node_id(name, ids)
+        consumers[path[-1]] = impact.consumer_type
+        for a, b in zip(path, path[1:], strict=False):
+            if (a, b) not in edges:
+                edges.append((a, b))
+    if not edges:
+        return "", shortened
+    lines = ["```mermaid", "graph LR"]
+    for name, node in ids.items():
+        text = _label(name)
+        if consumers.get(name) == "exposure":
+            lines.append(f'  {node}(["{text}"])')
+        elif name in consumers and consumers[name] in ("registration", "query"):
+            lines.append(f'  {node}[/"{text}"/]')
+        else:
+            lines.append(f'  {node}["{text}"]')
+    for a, b in edges:
+        lines.append(f"  {ids[a]} --> {ids[b]}")
+    lines.append("  classDef changed fill:#ffe3e3,stroke:#c92a2a")
+    lines.append("  classDef consumer fill:#e7f5ff,stroke:#1971c2")
+    changed = [ids[a] for a in ids if a in breaking_assets or a in {i.asset for i in analysis.impacts}]
+    if changed:
+        lines.append(f"  class {','.join(changed)} changed")
+    reached = [ids[c] for c in consumers if c in ids and ids[c] not in changed]
+    if reached:
+        lines.append(f"  class {','.join(reached)} consumer")
+    lines.append("```")
+    return "\n".join(lines), shortened
+
+
+def to_markdown(
+    analysis: Analysis,
+    *,
+    details_url: str | None = None,
+    acks: Mapping[str, AckState] | None = None,
+    limit: int = GITHUB_COMMENT_LIMIT,
+) -> str:
+    """The PR comment: marker, headline, teams and commands, changes, consumers, migrations, graph.
+
+    When the text would exceed ``limit``, the least useful parts go first (the diagram, the folded
+    safe changes, migration SQL, then the consumer table), with a link to ``details_url``.
+    """
+    acks = acks or {}
+    head = [MARKER, _headline(analysis, acks), "", _summary_line(analysis), ""]
+    teams = _teams_section(analysis, acks)
+    main, quiet = _changes_section(analysis.changes)
+    changes = (["### Changes", ""] + main) if main else []
+    folded: list[str] = []
+    if quiet:
+        n = sum(1 for line in quiet if line.startswith("- "))
+        folded = ["<details><summary>" + _plural(n, "safe or informational change") + "</summary>", ""]
+        folded += quiet + ["</details>", ""]
+    errors: list[str] = []
+    if analysis.errors:
+        errors = ["### Could not analyse", ""]
+        errors += [f"- `{e.path}`: {_cell(e.message)}" for e in analysis.errors]
+        errors.append("")
+    impacts = _impacts_section(analysis.impacts, analysis.required_acks)
+    migrations = _migrations_section(analysis.migrations)
+    diagram_text, diagram_short = mermaid(analysis)
+    diagram: list[str] = []
+    if diagram_text:
+        diagram = ["### Impact graph", "", diagram_text]
+        if diagram_short:
+            more = f" — [see the full graph]({details_url})" if details_url else ""
+            diagram.append(f"_Shortened to {MAX_DIAGRAM_NODES} nodes{more}._")
+        diagram.append("")
+    footer = [f"<sub>Tessera · base `{analysis.base[:12]}` → head `{analysis.head[:12]}`"]
+    if details_url:
+        footer[0] += f" · [full report]({details_url})"
+    footer[0] += "</sub>"
+
+    sections = {
+        "head": head,
+        "teams": teams,
+        "changes": changes,
+        "errors": errors,
+        "impacts": impacts,
+        "migrations": migrations,
+        "diagram": diagram,
+        "folded": folded,
+    }
+    order = ("head", "teams", "changes", "errors", "impacts", "migrations", "diagram", "folded")
+
+    def render(note: str | None = None) -> str:
+        parts = [line for key in order for line in sections[key]]
+        if note:
+            parts += [note, ""]
+        return "\n".join(parts + footer) + "\n"
+
+    text = render()
+    if len(text) <= limit:
+        return text
+    link = f"[the full report]({details_url})" if details_url else "`tessera check` locally"
+    note = f"_This comment was shortened to fit; see {link} for everything._"
+    for drop in ("diagram", "folded", "migrations-sql", "impacts", "migrations", "errors"):
+        if drop == "migrations-sql":
+            sections["migrations"] = _migrations_section(analysis.migrations, with_sql=False)
+        else:
+            sections[drop] = []
+        text = render(note)
+        if len(text) <= limit:
+            return text
+    # Still too long (thousands of changes): cut the change list itself.
+    budget = limit - len(note) - len("\n".join(footer)) - 16
+    body = "\n".join(line for key in order for line in sections[key])
+    cut = body[: max(0, budget - len(MARKER))]
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    if not cut.startswith(MARKER):
+        cut = MARKER + "\n" + cut
+    return cut + "\n…\n\n" + note + "\n\n" + "\n".join(footer) + "\n"

@@ -1,0 +1,209 @@
+"""The PR comment and the JSON output read right and stay within GitHub's limits."""
+
+from __future__ import annotations
+
+import json
+
+from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+from rules.report import MARKER, AckState, mermaid, needs_comment, to_json, to_markdown
+
+
+def analysis(**overrides: object) -> Analysis:
+    values: dict[str, object] = dict(
+        base="a" * 40,
+        head="b" * 40,
+        status="needs_ack",
+        changes=(
+            Change(
+                "COLUMN_REMOVED",
+                "breaking",
+                "fct_revenue",
+                "plan_code",
+                "models/marts/fct_revenue.sql",
+                3,
+                "column plan_code was removed",
+                "varchar",
+                None,
+            ),
+            Change(
+                "COLUMN_LOGIC_CHANGED",
+                "review",
+                "fct_revenue",
+                "revenue",
+                "models/marts/fct_revenue.sql",
+                2,
+                "revenue is computed differently",
+                "sum(a)",
+                "sum(b)",
+            ),
+            Change(
+                "COLUMN_ADDED",
+                "safe",
+                "dim_customer",
+                "tier",
+                "models/dim_customer.sql",
+                4,
+                "column tier was added",
+            ),
+        ),
+        impacts=(
+            Impact(
+                "fct_revenue",
+                "revenue_dashboard",
+                "exposure",
+                "growth",
+                ("plan_code",),
+                ("COLUMN_REMOVED",),
+                ("fct_revenue", "growth_kpis", "revenue_dashboard"),
+            ),
+        ),
+        required_acks=(
+            RequiredAck(
+                "growth",
+                "acme/growth",
+                ("COLUMN_REMOVED: fct_revenue.plan_code, read by exposure revenue_dashboard",),
+                "f1",
+            ),
+        ),
+        migrations=(
+            Migration(
+                "COLUMN_REMOVED",
+                "fct_revenue",
+                "plan_code",
+                "Keep plan_code until 2026-12-25, then remove it.",
+                "select revenue, plan_code from x",
+            ),
+        ),
+    )
+    values.update(overrides)
+    return Analysis(**values)  # type: ignore[arg-type]
+
+
+def test_json_output_is_the_design_object() -> None:
+    data = json.loads(to_json(analysis()))
+    assert list(data) == [
+        "base",
+        "head",
+        "status",
+        "changes",
+        "impacts",
+        "required_acks",
+        "migrations",
+        "errors",
+    ]
+    assert data["changes"][0]["rule"] == "COLUMN_REMOVED" and data["changes"][0]["line"] == 3
+    assert data["impacts"][0] == {
+        "asset": "fct_revenue",
+        "consumer": "revenue_dashboard",
+        "consumer_type": "exposure",
+        "team": "growth",
+        "columns": ["plan_code"],
+        "rules": ["COLUMN_REMOVED"],
+    }
+    assert data["required_acks"][0]["github_team"] == "acme/growth"
+
+
+def test_comment_starts_with_the_marker_and_mentions_the_team_that_must_ack() -> None:
+    text = to_markdown(analysis())
+    assert text.startswith(MARKER + "\n")
+    headline = text.splitlines()[1]
+    assert "@acme/growth" in headline and "1 breaking change" in headline
+    assert "/tessera ack" in text and "/tessera migrating" in text and "/tessera block" in text
+
+
+def test_breaking_changes_come_before_review_and_safe_ones_are_folded() -> None:
+    text = to_markdown(analysis())
+    assert text.index("COLUMN_REMOVED") < text.index("COLUMN_LOGIC_CHANGED")
+    details = text.index("<details>")
+    assert text.index("column tier was added") > details
+    assert text.index("COLUMN_LOGIC_CHANGED") < details
+
+
+def test_migrations_show_their_sql_in_a_code_block() -> None:
+    text = to_markdown(analysis())
+    assert "```sql\nselect revenue, plan_code from x\n```" in text
+    assert "Keep plan_code until 2026-12-25" in text
+
+
+def test_mermaid_diagram_links_the_changed_asset_to_its_consumers_through_the_path() -> None:
+    diagram, shortened = mermaid(analysis())
+    assert diagram.startswith("```mermaid\ngraph LR")
+    assert not shortened
+    assert 'n0["fct_revenue"]' in diagram and 'n2(["revenue_dashboard"])' in diagram
+    assert "n0 --> n1" in diagram and "n1 --> n2" in diagram
+
+
+def test_a_large_graph_is_shortened_with_a_link() -> None:
+    impacts = tuple(
+        Impact(
+            "fct_revenue",
+            f"dash_{i}",
+            "exposure",
+            "growth",
+            ("plan_code",),
+            ("COLUMN_REMOVED",),
+            ("fct_revenue", f"dash_{i}"),
+        )
+        for i in range(60)
+    )
+    text = to_markdown(analysis(impacts=impacts), details_url="https://tessera.example/checks/7")
+    assert "Shortened to 40 nodes" in text and "https://tessera.example/checks/7" in text
+    assert "dash_10" in text.split("```mermaid")[1] and "dash_50" not in text.split("```mermaid")[1]
+
+
+def test_ack_states_are_shown_per_team_and_change_the_headline() -> None:
+    acked = to_markdown(analysis(), acks={"growth": AckState("ack", user="gina")})
+    assert "✅ acknowledged by @gina" in acked
+    assert "has acknowledged" in acked.splitlines()[1]
+    blocked = to_markdown(analysis(), acks={"growth": AckState("block", user="gina", reason="Q4 close")})
+    assert "blocked by @acme/growth" in blocked.splitlines()[1] and "Q4 close" in blocked
+    migrating = to_markdown(analysis(), acks={"growth": AckState("migrating", deadline="2026-12-01")})
+    assert "migrating until 2026-12-01" in migrating
+    stale = to_markdown(analysis(), acks={"growth": AckState("ack", user="gina", stale=True)})
+    assert "was for different changes" in stale and "need an acknowledgement" in stale.splitlines()[1]
+
+
+def test_comment_over_the_limit_is_shortened_and_links_to_details() -> None:
+    changes = tuple(
+        Change(
+            "COLUMN_REMOVED",
+            "breaking",
+            f"model_{i}",
+            f"col_{i}",
+            f"models/m{i}.sql",
+            1,
+            "column removed " + "x" * 80,
+        )
+        for i in range(2000)
+    )
+    text = to_markdown(analysis(changes=changes), details_url="https://t.example/checks/1", limit=65536)
+    assert len(text) <= 65536
+    assert text.startswith(MARKER)
+    assert "https://t.example/checks/1" in text and "shortened" in text
+
+
+def test_shortening_drops_the_diagram_before_the_changes() -> None:
+    full = to_markdown(analysis())
+    shorter = to_markdown(analysis(), limit=len(full) - 50)
+    assert "```mermaid" in full and "```mermaid" not in shorter
+    assert "plan_code" in shorter and len(shorter) <= len(full) - 50
+
+
+def test_a_clear_pr_reads_as_clear_and_needs_no_comment() -> None:
+    clear = analysis(
+        status="clear",
+        changes=(Change("COLUMN_ADDED", "safe", "dim_customer", "tier"),),
+        impacts=(),
+        required_acks=(),
+        migrations=(),
+    )
+    assert not needs_comment(clear)
+    assert "no breaking changes" in to_markdown(clear).splitlines()[1]
+    assert needs_comment(analysis())
+    assert needs_comment(clear.__class__(**{**clear.__dict__, "errors": (AnalysisError("a.sql", "bad"),)}))
+
+
+def test_breaking_changes_nobody_reads_say_so_without_asking_anyone() -> None:
+    text = to_markdown(analysis(status="clear", impacts=(), required_acks=(), migrations=()))
+    assert "no other team reads what changed" in text.splitlines()[1]
+    assert "/tessera ack" not in text
