@@ -115,8 +115,9 @@ def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
         if not waiting:
             return f"## ✅ Tessera: every team reached by the {_plural(len(breaking), 'breaking change')} has acknowledged"
         teams = _join([_mention(r.team, r.github_team) for r in waiting])
+        verb = "needs" if len(breaking) == 1 else "need"
         return (
-            f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} need an acknowledgement from {teams}"
+            f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}"
         )
     if breaking:
         return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"

@@ -160,7 +160,7 @@ def test_ack_states_are_shown_per_team_and_change_the_headline() -> None:
     migrating = to_markdown(analysis(), acks={"growth": AckState("migrating", deadline="2026-12-01")})
     assert "migrating until 2026-12-01" in migrating
     stale = to_markdown(analysis(), acks={"growth": AckState("ack", user="gina", stale=True)})
-    assert "was for different changes" in stale and "need an acknowledgement" in stale.splitlines()[1]
+    assert "was for different changes" in stale and "needs an acknowledgement" in stale.splitlines()[1]
 
 
 def test_comment_over_the_limit_is_shortened_and_links_to_details() -> None:
