@@ -1,1 +1,133 @@
-"""Fixtures for the service: settings, store, server (filled in by the foundation work)."""
+"""Fixtures for the service: settings, an open store, a running app, signed deliveries, a fake clock.
+
+Use them from any test (``tests/conftest.py`` imports everything here):
+
+- ``app_settings``: :class:`Settings` with a webhook secret (:data:`WEBHOOK_SECRET`), a database
+  in ``tmp_path``, two workers and short back-off.
+- ``store``: an open :class:`Store` on that database (closed after the test).
+- ``fake_clock``: a :class:`FakeClock`; its ``sleep`` advances time instantly.
+- ``make_client``: ``await make_client(router=..., github=..., start_workers=...)`` gives an aiohttp
+  test client for ``create_app`` over the ``store`` fixture.
+- ``post_delivery(client, event, payload, ...)``: send a delivery signed like GitHub.
+- ``load_webhook(event, action)``: a payload from ``tests/data/github/webhooks``.
+- ``wait_until(condition, timeout=...)``: await until an (async or plain) condition holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app.config import Settings
+from app.server import create_app
+from app.store import Store
+from app.webhooks import sign
+
+WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOKS_DIR = Path(__file__).parent / "data" / "github" / "webhooks"
+
+
+class FakeClock:
+    """Wall time under the test's control: ``sleep`` moves time forward instead of waiting."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+def load_webhook(event: str, action: str) -> dict[str, Any]:
+    """A trimmed real payload, e.g. ``load_webhook("pull_request", "opened")``."""
+    return json.loads((WEBHOOKS_DIR / event / f"{action}.json").read_text())
+
+
+async def post_delivery(
+    client: TestClient,
+    event: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    delivery_id: str | None = None,
+    secret: str | None = WEBHOOK_SECRET,
+    signature: str | None = None,
+) -> Any:
+    """POST a delivery the way GitHub does (signed with ``secret`` unless ``signature`` is given)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    elif secret is not None:
+        headers["X-Hub-Signature-256"] = sign(secret, body)
+    return await client.post("/webhooks/github", data=body, headers=headers)
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[object] | object], *, timeout: float = 5.0, interval: float = 0.01
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        webhook_secret=WEBHOOK_SECRET,
+        db_path=str(tmp_path / "tessera.db"),
+        workers=2,
+        max_attempts=4,
+        retry_base_delay=1.0,
+        job_timeout=10.0,
+    )
+
+
+@pytest.fixture
+async def store(app_settings: Settings) -> Any:
+    opened = Store(app_settings.db_path)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, app_settings: Settings, store: Store) -> Callable[..., Awaitable[TestClient]]:
+    async def make(settings: Settings | None = None, **kwargs: Any) -> TestClient:
+        app = create_app(settings or app_settings, store=store, **kwargs)
+        return await aiohttp_client(app)
+
+    return make

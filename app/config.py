@@ -1,0 +1,182 @@
+"""Settings from the environment: the only module that reads ``os.environ``.
+
+Everything else receives a :class:`Settings` value, so tests build one with
+``Settings.from_env({...})`` (or ``Settings(...)``) and never touch the process environment.
+Every bad value raises :class:`app.errors.ConfigError` naming the variable and what was wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from app.errors import ConfigError
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+"""GitHub caps deliveries at 25 MB; anything larger is refused with 413."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment, parsed and checked once."""
+
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    webhook_secret: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    db_path: str = "tessera.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    bootstrap_key: str | None = None
+    dev_mode: bool = False
+    workers: int = 4
+    """How many jobs run at once (jobs with the same ordering key never run together)."""
+    max_attempts: int = 5
+    """Attempts for a job failing with a transient error before it is marked failed."""
+    job_timeout: float = 300.0
+    """Seconds one attempt of a job may take; a time-out counts as a transient failure."""
+    retry_base_delay: float = 2.0
+    """First back-off delay in seconds; doubled at each attempt, with jitter, capped at 10 min."""
+    max_webhook_bytes: int = MAX_WEBHOOK_BYTES
+
+    @property
+    def base_url(self) -> str:
+        """Where links (check details, pages) point: the public URL, else the bind address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests, CLI flags)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``TESSERA_*`` variables (from ``os.environ`` unless a mapping is given)."""
+        source: Mapping[str, str] = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = source.get(name)
+            if value is None or value.strip() == "":
+                return None
+            return value.strip()
+
+        app_id = _int(get("TESSERA_GITHUB_APP_ID"), "TESSERA_GITHUB_APP_ID", minimum=1)
+        inline_key = source.get("TESSERA_GITHUB_PRIVATE_KEY") or None
+        key_path = get("TESSERA_GITHUB_PRIVATE_KEY_PATH")
+        if inline_key and key_path:
+            raise ConfigError(
+                "TESSERA_GITHUB_PRIVATE_KEY and TESSERA_GITHUB_PRIVATE_KEY_PATH are both set: give the"
+                " App's private key one way only"
+            )
+        private_key = _read_key(key_path) if key_path else _check_pem(inline_key, "TESSERA_GITHUB_PRIVATE_KEY")
+
+        api_url = get("TESSERA_GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
+        if not api_url.startswith(("http://", "https://")):
+            raise ConfigError(f"TESSERA_GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
+        public_url = get("TESSERA_PUBLIC_URL")
+        if public_url and not public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"TESSERA_PUBLIC_URL must be an http(s) URL, got {public_url!r}")
+
+        host = get("TESSERA_HOST") or "127.0.0.1"
+        port = _int(get("TESSERA_PORT"), "TESSERA_PORT", minimum=0, maximum=65535, default=8080)
+        dev_mode = _bool(get("TESSERA_DEV_MODE"), "TESSERA_DEV_MODE")
+        if dev_mode and not is_loopback(host):
+            raise ConfigError(
+                f"TESSERA_DEV_MODE=1 serves the REST API without keys, so it is refused on the"
+                f" non-loopback host {host!r}: bind TESSERA_HOST to 127.0.0.1 or turn dev mode off"
+            )
+
+        return cls(
+            github_app_id=app_id,
+            github_private_key=private_key,
+            webhook_secret=source.get("TESSERA_WEBHOOK_SECRET") or None,
+            github_api_url=api_url.rstrip("/"),
+            db_path=get("TESSERA_DB") or "tessera.db",
+            host=host,
+            port=port,
+            public_url=public_url,
+            bootstrap_key=get("TESSERA_BOOTSTRAP_KEY"),
+            dev_mode=dev_mode,
+            workers=_int(get("TESSERA_WORKERS"), "TESSERA_WORKERS", minimum=1, maximum=256, default=4),
+            max_attempts=_int(
+                get("TESSERA_MAX_ATTEMPTS"), "TESSERA_MAX_ATTEMPTS", minimum=1, maximum=100, default=5
+            ),
+            job_timeout=_float(get("TESSERA_JOB_TIMEOUT"), "TESSERA_JOB_TIMEOUT", default=300.0),
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (dev mode is allowed only there)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _int(
+    raw: str | None, name: str, *, minimum: int, maximum: int | None = None, default: int | None = None
+) -> int | None:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _float(raw: str | None, name: str, *, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _bool(raw: str | None, name: str) -> bool:
+    if raw is None:
+        return False
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _read_key(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"TESSERA_GITHUB_PRIVATE_KEY_PATH: cannot read the private key file {path!r}: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"TESSERA_GITHUB_PRIVATE_KEY_PATH: {path!r} is not a PEM text file") from None
+    return _check_pem(text, f"TESSERA_GITHUB_PRIVATE_KEY_PATH ({path})") or ""
+
+
+def _check_pem(text: str | None, source: str) -> str | None:
+    if text is None:
+        return None
+    # Env files often carry the key on one line with literal "\n" separators.
+    if "\\n" in text and "\n" not in text.strip():
+        text = text.replace("\\n", "\n")
+    if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+        raise ConfigError(f"{source} does not hold a PEM private key (expected '-----BEGIN ... PRIVATE KEY-----')")
+    return text

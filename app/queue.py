@@ -1,0 +1,284 @@
+"""The durable job queue: stored webhook deliveries are the jobs, run by N asyncio workers.
+
+Ordering: every delivery has an ordering key (:func:`app.webhooks.ordering_key`: the pull request,
+the repository or the installation). Jobs with the same key run one at a time in arrival order
+(a job waiting for a retry holds back the later jobs of its key); different keys run in parallel.
+
+Failures:
+- :class:`~app.errors.TransientError`, :class:`asyncio.TimeoutError` (including an attempt running
+  past ``settings.job_timeout``) and :class:`aiohttp.ClientError` are retried up to
+  ``settings.max_attempts`` attempts, with exponential back-off and jitter; a ``retry_after`` on the
+  error (GitHub's ``retry-after`` / ``x-ratelimit-reset``) wins when it is longer.
+- :class:`~app.errors.PermanentError` fails the job at once: retrying cannot help.
+- Any other exception is a bug or a surprise. It is retried too (a surprise may be a race), but
+  only up to ``RetryPolicy.unexpected_attempts`` (3) attempts, then the job fails with the
+  exception's type, message and the tail of its traceback.
+A failed job keeps its payload and error; ``tessera deliveries --replay ID`` queues it again.
+
+Delivery semantics: at least once. A job is marked ``running`` (and its attempt counted) before
+its handlers run and ``done`` after they return. If the process dies in between, the job is found
+``running`` at the next start and queued again, so its handlers may run a second time; handlers
+must therefore be idempotent (check state before acting, upsert rather than insert, find the
+comment by its marker rather than always creating one). With idempotent handlers every side
+effect happens exactly once. A job whose attempts were all used up by crashes is failed instead
+of being retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.config import Settings
+from app.errors import PermanentError, TransientError
+from app.metrics import REGISTRY
+from app.store import Delivery, Store
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, asyncio.TimeoutError, aiohttp.ClientError)
+IDLE_POLL_SECONDS = 1.0
+"""How often an idle worker looks at the store anyway (deliveries replayed from another process)."""
+
+JOBS_FINISHED = REGISTRY.counter("tessera_jobs_total", "Jobs that ended, by event and outcome (done, failed).")
+JOBS_RETRIED = REGISTRY.counter("tessera_job_retries_total", "Job attempts that failed and were scheduled again.")
+JOBS_FAILED = REGISTRY.counter("tessera_jobs_failed_total", "Jobs marked failed after their last attempt.")
+JOB_DURATION = REGISTRY.histogram("tessera_job_duration_seconds", "Time one job attempt ran, by event.")
+JOB_LATENCY = REGISTRY.histogram(
+    "tessera_job_latency_seconds", "From delivery received to job done or failed, by event."
+)
+JOBS_RUNNING = REGISTRY.gauge("tessera_jobs_running", "Jobs running now.")
+
+
+class Clock(Protocol):
+    """Wall time and waiting, injectable so tests can run back-off schedules instantly."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets beside the event: ``await router.dispatch(event, ctx)``."""
+
+    store: Store
+    settings: Settings
+    github: Any
+    """The GitHub App client (:class:`app.github.GitHubApp`); None when not configured or in tests."""
+    delivery_id: str
+    attempt: int
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts, and how long to wait between them."""
+
+    max_attempts: int = 5
+    unexpected_attempts: int = 3
+    base_delay: float = 2.0
+    max_delay: float = 600.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float] = random.random) -> float:
+        """Back-off before the next attempt: base·2^(attempt-1), capped, with jitter in [50%, 100%];
+        ``retry_after`` (what GitHub asked for) wins when longer."""
+        backoff = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
+        jittered = backoff * (0.5 + 0.5 * rng())
+        if retry_after is not None and retry_after > jittered:
+            return float(retry_after)
+        return jittered
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.max_attempts,
+            unexpected_attempts=min(3, settings.max_attempts),
+            base_delay=settings.retry_base_delay,
+        )
+
+
+class JobQueue:
+    """Runs stored deliveries through the router with ``workers`` concurrent workers."""
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        settings: Settings,
+        *,
+        github: Any = None,
+        clock: Clock | None = None,
+        workers: int | None = None,
+        policy: RetryPolicy | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.settings = settings
+        self.github = github
+        self.clock: Clock = clock or SystemClock()
+        self.workers = workers if workers is not None else settings.workers
+        self.policy = policy or RetryPolicy.from_settings(settings)
+        self._rng = rng
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._running_jobs: dict[int, Delivery] = {}
+
+    @property
+    def running(self) -> bool:
+        """True while every worker is alive (``/readyz``)."""
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    async def start(self) -> None:
+        """Re-queue jobs a crash left running, then start the workers."""
+        if self._tasks:
+            return
+        requeued, failed = await self.store.recover_interrupted(self.policy.max_attempts, self.clock.now())
+        if requeued or failed:
+            log.warning("recovered jobs interrupted by a stop: %d queued again, %d out of attempts", requeued, failed)
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._worker(i), name=f"tessera-worker-{i}") for i in range(self.workers)]
+        self.notify()
+
+    async def stop(self) -> None:
+        """Stop the workers; jobs they were running go back to the queue without using an attempt."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        interrupted = list(self._running_jobs)
+        self._running_jobs.clear()
+        if interrupted and self.store.is_open:
+            await self.store.requeue_jobs(interrupted, self.clock.now())
+        JOBS_RUNNING.set(0)
+
+    def notify(self) -> None:
+        """Wake idle workers: a delivery was stored or a key became free."""
+        self._wake.set()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    async def _worker(self, number: int) -> None:
+        while True:
+            try:
+                job = await self.store.claim_job(self.clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store hiccuped (disk full, locked): wait and try again
+                log.exception("worker %d could not claim a job", number)
+                await self._idle(None)
+                continue
+            if job is None:
+                await self._idle(await self.store.next_due_at())
+                continue
+            await self._run(job)
+            self.notify()  # a key is free again: a waiting job behind it may run now
+
+    async def _idle(self, due_at: float | None) -> None:
+        """Wait for a notification, or until the next retry is due, or the idle poll."""
+        self._wake.clear()
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(self._wake.wait())]
+        if due_at is not None:
+            waits.append(asyncio.create_task(self.clock.sleep(max(0.0, due_at - self.clock.now()))))
+        try:
+            await asyncio.wait(waits, timeout=IDLE_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+
+    async def _run(self, job: Delivery) -> None:
+        self._running_jobs[job.id] = job
+        JOBS_RUNNING.inc()
+        started = time.monotonic()
+        try:
+            outcome, error, retry_after = await self._attempt(job)
+        finally:
+            JOBS_RUNNING.dec()
+        JOB_DURATION.observe(time.monotonic() - started, event=job.event)
+        now = self.clock.now()
+        # Record the outcome even if a stop() cancels us meanwhile: the handlers already ran.
+        if outcome == "done":
+            await asyncio.shield(self.store.finish_job(job.id, now))
+        elif outcome == "retry":
+            delay = self.policy.delay(job.attempts, retry_after, self._rng)
+            JOBS_RETRIED.inc(event=job.event)
+            log.warning("delivery %s attempt %d failed, retrying in %.1fs: %s", job.delivery_id, job.attempts, delay, error)
+            await asyncio.shield(self.store.retry_job(job.id, now + delay, error))
+        else:
+            JOBS_FAILED.inc(event=job.event)
+            log.error("delivery %s failed after %d attempt(s): %s", job.delivery_id, job.attempts, error)
+            await asyncio.shield(self.store.fail_job(job.id, error, now))
+        self._running_jobs.pop(job.id, None)
+        if outcome != "retry":
+            JOBS_FINISHED.inc(event=job.event, outcome=outcome)
+            JOB_LATENCY.observe(max(0.0, now - job.received_at), event=job.event)
+
+    async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
+        """Run the handlers once: ("done" | "retry" | "failed", error text, retry_after)."""
+        try:
+            data = json.loads(job.payload or "")
+        except ValueError as exc:
+            return "failed", f"PermanentError: stored payload is not JSON: {exc}", None
+        event = Event(data, event=job.event, delivery_id=job.delivery_id)
+        ctx = JobContext(
+            store=self.store,
+            settings=self.settings,
+            github=self.github,
+            delivery_id=job.delivery_id,
+            attempt=job.attempts,
+            clock=self.clock,
+        )
+        try:
+            async with asyncio.timeout(self.settings.job_timeout):
+                await self.router.dispatch(event, ctx)
+        except asyncio.CancelledError:
+            raise
+        except PermanentError as exc:
+            return "failed", _describe(exc), None
+        except TRANSIENT_ERRORS as exc:
+            if job.attempts < self.policy.max_attempts:
+                return "retry", _describe(exc), getattr(exc, "retry_after", None)
+            return "failed", f"{_describe(exc)} (gave up after {job.attempts} attempts)", None
+        except Exception as exc:
+            log.exception("delivery %s: unexpected error in a handler", job.delivery_id)
+            text = _describe(exc, with_traceback=True)
+            if job.attempts < min(self.policy.unexpected_attempts, self.policy.max_attempts):
+                return "retry", text, None
+            return "failed", f"{text} (gave up after {job.attempts} attempts)", None
+        return "done", "", None
+
+
+def _describe(exc: BaseException, *, with_traceback: bool = False) -> str:
+    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
+        text = "TimeoutError: the job (or a call it made) timed out"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if with_traceback:
+        frames = traceback.format_tb(exc.__traceback__)[-3:]
+        text += "\n" + "".join(frames).rstrip()
+    return text[:4000]

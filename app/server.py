@@ -1,0 +1,112 @@
+"""The aiohttp application: wiring of settings, store, GitHub client, queue and routes.
+
+Other modules reach the shared objects through the app keys below
+(``request.app[STORE_KEY]``...). To add routes (the REST API, the check pages), write a
+``setup_<thing>(app: web.Application) -> None`` in your module and add it to
+:func:`route_setups`: one place lists every route owner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from gidgethub.routing import Router
+
+from app.config import Settings
+from app.metrics import REGISTRY
+from app.queue import Clock, JobQueue
+from app.store import STATUSES, Store
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+QUEUE_KEY: web.AppKey[JobQueue] = web.AppKey("queue", JobQueue)
+GITHUB_KEY: web.AppKey[Any] = web.AppKey("github", object)
+"""The :class:`app.github.GitHubApp`, or None when the App is not configured (or in tests)."""
+_RUNS_WORKERS: web.AppKey[bool] = web.AppKey("runs_workers", bool)
+
+QUEUED = REGISTRY.gauge("tessera_deliveries", "Stored deliveries by status (read from the store at scrape).")
+
+
+def route_setups() -> list[Callable[[web.Application], None]]:
+    """Every module that adds routes. Add yours here (imported inside to avoid import cycles)."""
+    from app.webhooks import setup_webhooks
+
+    return [setup_webhooks]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up and answering."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: the store is open and the workers run (if this app runs workers)."""
+    store = request.app[STORE_KEY]
+    queue = request.app[QUEUE_KEY]
+    problems = []
+    if not store.is_open:
+        problems.append("store is not open")
+    if request.app[_RUNS_WORKERS] and not queue.running:
+        problems.append("workers are not running")
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    return web.json_response({"status": "ready", "workers": queue.workers if queue.running else 0})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; delivery counts per status are read fresh from the store."""
+    store = request.app[STORE_KEY]
+    if store.is_open:
+        counts = await store.count_deliveries()
+        for status in STATUSES:
+            QUEUED.set(counts.get(status, 0), status=status)
+    return web.Response(text=REGISTRY.render(), content_type="text/plain", charset="utf-8")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    github: Any = None,
+    router: Router | None = None,
+    start_workers: bool = True,
+    clock: Clock | None = None,
+) -> web.Application:
+    """The App. Opens the store (if not open) and starts the workers at start-up, stops them at
+    clean-up; a store passed in is left open for its owner to close, one made here is closed."""
+    from app.routing import build_router
+
+    owns_store = store is None
+    store = store if store is not None else Store(settings.db_path)
+    queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
+
+    app = web.Application(client_max_size=settings.max_webhook_bytes)
+    app[SETTINGS_KEY] = settings
+    app[STORE_KEY] = store
+    app[QUEUE_KEY] = queue
+    app[GITHUB_KEY] = github
+    app[_RUNS_WORKERS] = start_workers
+
+    async def start(app: web.Application) -> None:
+        await store.open()
+        if start_workers:
+            await queue.start()
+
+    async def stop(app: web.Application) -> None:
+        await queue.stop()
+        if owns_store:
+            await store.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    for setup in route_setups():
+        setup(app)
+    return app

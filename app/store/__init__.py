@@ -1,0 +1,8 @@
+"""All SQL lives in this package. See :mod:`app.store.core` for the threading model and
+:mod:`app.store.migrations` for how to add a table."""
+
+from app.store.core import Store, connect
+from app.store.deliveries import STATUSES, Delivery, NewDelivery
+from app.store.migrations import MIGRATIONS, apply_migrations
+
+__all__ = ["MIGRATIONS", "STATUSES", "Delivery", "NewDelivery", "Store", "apply_migrations", "connect"]

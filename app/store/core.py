@@ -1,0 +1,309 @@
+"""The store: one SQLite file (WAL), one writer thread with group commit, readers off the event loop.
+
+Why this shape: SQLite allows one writer at a time, and a commit (an fsync) costs far more than
+the rows in it. So every write in the process goes through one thread that owns the only write
+connection. It takes all the writes that queued up while it was busy, runs them in one
+transaction (each inside its own savepoint, so one failing write does not undo the others),
+commits once, and only then answers each caller: a caller's ``await`` returns when its change is
+durable. Webhook deliveries arriving together become one multi-row ``INSERT``. Reads run on a small
+thread pool, each thread with its own connection (WAL lets them read while the writer writes).
+
+The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
+with a plain function ``fn(db: sqlite_utils.Database)``. Keep write functions short and free of
+I/O other than the database: they hold the single writer.
+
+One process per database file: the queue's crash recovery assumes no other process runs jobs.
+Operator tools (``tessera deliveries``) may open the same file from another process; SQLite's
+locking (with a busy time-out) keeps that safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from app.store import deliveries as delivery_sql
+from app.store.deliveries import Delivery, NewDelivery
+from app.store.migrations import MIGRATIONS, Migration, apply_migrations
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+"""Most writes committed together; bounds how long one commit holds the writer."""
+BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass
+class _Write:
+    """A generic write: ``fn(db)`` inside a savepoint of the batch's transaction."""
+
+    fn: Callable[[sqlite_utils.Database], Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Insert:
+    """A delivery to insert; batched with its neighbours into one multi-row INSERT."""
+
+    delivery: NewDelivery
+    future: asyncio.Future[Any]
+
+
+class _Stop:
+    pass
+
+
+def connect(path: str, *, synchronous: str = "FULL") -> sqlite_utils.Database:
+    """A connection with the settings every Tessera connection needs (WAL, busy time-out)."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = sqlite_utils.Database(conn)
+    db.enable_wal()
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+class Store:
+    """The process's gateway to the database. Open once, share everywhere, close at shutdown."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readers: int = 2,
+        synchronous: str = "FULL",
+        migrations: list[tuple[str, Migration]] | None = None,
+    ) -> None:
+        path = str(path)
+        if path == ":memory:" or path.startswith("file::memory:"):
+            raise ValueError("the store needs a file: readers and the writer use separate connections")
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = path
+        self._synchronous = synchronous.upper()
+        self._readers = readers
+        self._migrations = MIGRATIONS if migrations is None else migrations
+        self._queue: queue.SimpleQueue[_Write | _Insert | _Stop] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite_utils.Database] = []
+        self._reader_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = False
+        self.applied_migrations: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._open and self._thread is not None and self._thread.is_alive()
+
+    async def open(self) -> None:
+        """Start the writer (which applies pending migrations) and the reader pool."""
+        if self._open:
+            return
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[list[str]] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._writer_main, args=(ready,), name="tessera-store-writer", daemon=True
+        )
+        self._thread.start()
+        self.applied_migrations = await ready
+        self._pool = ThreadPoolExecutor(max_workers=self._readers, thread_name_prefix="tessera-store-read")
+        self._open = True
+
+    async def close(self) -> None:
+        """Finish queued writes, then stop the writer and close every connection."""
+        if not self._open:
+            return
+        self._open = False
+        self._queue.put(_Stop())
+        thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        with self._reader_lock:
+            for db in self._reader_conns:
+                db.close()
+            self._reader_conns.clear()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- generic API -----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` on the writer connection in a transaction; return once it is committed."""
+        future = self._submit_check()
+        self._queue.put(_Write(fn, future))
+        return await future
+
+    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn(db)`` on a reader connection (a consistent snapshot of committed data)."""
+        if not self._open or self._pool is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._read_in_thread, fn)
+
+    # -- deliveries and jobs (the queue's table) ---------------------------------------------
+
+    async def insert_delivery(self, delivery: NewDelivery) -> bool:
+        """Persist a webhook delivery as a queued job; False when its delivery id was seen before."""
+        future = self._submit_check()
+        self._queue.put(_Insert(delivery, future))
+        return bool(await future)
+
+    async def claim_job(self, now: float) -> Delivery | None:
+        """Mark the next runnable job running (one per ordering key, in arrival order) and return it."""
+        return await self.write(lambda db: delivery_sql.claim_next(db, now))
+
+    async def finish_job(self, id: int, now: float) -> None:
+        await self.write(lambda db: delivery_sql.mark_done(db, id, now))
+
+    async def retry_job(self, id: int, run_after: float, error: str) -> None:
+        await self.write(lambda db: delivery_sql.mark_retry(db, id, run_after, error))
+
+    async def fail_job(self, id: int, error: str, now: float) -> None:
+        await self.write(lambda db: delivery_sql.mark_failed(db, id, error, now))
+
+    async def requeue_jobs(self, ids: Sequence[int], now: float) -> None:
+        """Put jobs interrupted by a graceful shutdown back in the queue, not counting the attempt."""
+        await self.write(lambda db: delivery_sql.requeue(db, ids, now))
+
+    async def recover_interrupted(self, max_attempts: int, now: float) -> tuple[int, int]:
+        """Jobs left running by a crash: queue them again, or fail those out of attempts."""
+        return await self.write(lambda db: delivery_sql.recover_running(db, max_attempts, now))
+
+    async def next_due_at(self) -> float | None:
+        return await self.read(delivery_sql.next_due_at)
+
+    async def get_delivery(self, delivery_id: str, *, with_payload: bool = False) -> Delivery | None:
+        return await self.read(lambda db: delivery_sql.get(db, delivery_id, with_payload=with_payload))
+
+    async def list_deliveries(self, *, status: str | None = None, limit: int = 50) -> list[Delivery]:
+        return await self.read(lambda db: delivery_sql.list_recent(db, status=status, limit=limit))
+
+    async def replay_delivery(self, delivery_id: str, now: float) -> bool:
+        """Queue a delivery again (fresh attempts, behind what is queued now); False if unknown."""
+        return await self.write(lambda db: delivery_sql.replay(db, delivery_id, now))
+
+    async def count_deliveries(self) -> dict[str, int]:
+        """Deliveries per status (every status present, zero when none)."""
+        return await self.read(delivery_sql.count_by_status)
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _submit_check(self) -> asyncio.Future[Any]:
+        if not self._open:
+            raise RuntimeError("the store is not open")
+        return asyncio.get_running_loop().create_future()
+
+    def _writer_main(self, ready: asyncio.Future[list[str]]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = connect(self.path, synchronous=self._synchronous)
+            applied = apply_migrations(db, self._migrations)
+        except BaseException as exc:  # report to open() instead of dying silently
+            loop.call_soon_threadsafe(_set_exception, ready, exc)
+            return
+        loop.call_soon_threadsafe(_set_result, ready, applied)
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Write | _Insert] = []
+                item = self._queue.get()
+                while True:
+                    if isinstance(item, _Stop):
+                        stopping = True
+                    else:
+                        batch.append(item)
+                    if len(batch) >= MAX_BATCH:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._run_batch(db, batch)
+        finally:
+            db.close()
+
+    def _run_batch(self, db: sqlite_utils.Database, batch: list[_Write | _Insert]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            with db.atomic():
+                for op in batch:
+                    if isinstance(op, _Write):
+                        try:
+                            with db.atomic():
+                                outcomes.append((op.future, True, op.fn(db)))
+                        except Exception as exc:
+                            outcomes.append((op.future, False, exc))
+                inserts = [op for op in batch if isinstance(op, _Insert)]
+                if inserts:
+                    inserted = delivery_sql.insert_many(db, [op.delivery for op in inserts])
+                    for op in inserts:
+                        is_new = op.delivery.delivery_id in inserted
+                        inserted.discard(op.delivery.delivery_id)  # a repeat in the same batch is a duplicate
+                        outcomes.append((op.future, True, is_new))
+        except Exception as exc:  # the commit (or the batch insert) failed: nothing is durable
+            log.exception("store write batch of %d failed", len(batch))
+            outcomes = [(op.future, False, exc) for op in batch]
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+
+    # -- reader threads ----------------------------------------------------------------------
+
+    def _read_in_thread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path, synchronous=self._synchronous)
+            self._local.db = db
+            with self._reader_lock:
+                self._reader_conns.append(db)
+        try:
+            return fn(db)
+        finally:
+            if db.conn.in_transaction:  # a reader must never hold a snapshot open between calls
+                db.conn.rollback()
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():  # the caller gave up (cancelled); the write still happened
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

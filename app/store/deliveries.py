@@ -1,0 +1,206 @@
+"""SQL for webhook deliveries, which double as the durable job queue.
+
+Plain functions over a ``sqlite_utils.Database``; :class:`app.store.Store` runs them on the writer
+or a reader thread. A delivery's life: ``queued`` → ``running`` → ``done``, or back to ``queued``
+with a later ``run_after`` (retry), or ``failed`` with ``last_error`` (kept for replay, never
+dropped). ``seq`` orders jobs: arrival order, and a replayed delivery goes to the back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import sqlite_utils
+
+STATUSES = ("queued", "running", "done", "failed")
+_COLUMNS = (
+    "id, delivery_id, event, action, ordering_key, installation_id, repository, status, seq,"
+    " attempts, last_error, received_at, run_after, started_at, finished_at"
+)
+_ROWS_PER_INSERT = 400  # 10 parameters a row, well under SQLite's 32,766 variables
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A verified webhook delivery about to be stored."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    ordering_key: str
+    installation_id: int | None
+    repository: str | None
+    payload: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A stored delivery (a job). ``payload`` is filled only when asked for."""
+
+    id: int
+    delivery_id: str
+    event: str
+    action: str | None
+    ordering_key: str
+    installation_id: int | None
+    repository: str | None
+    status: str
+    seq: int
+    attempts: int
+    last_error: str | None
+    received_at: float
+    run_after: float
+    started_at: float | None
+    finished_at: float | None
+    payload: str | None = None
+
+    @property
+    def event_action(self) -> str:
+        return f"{self.event}.{self.action}" if self.action else self.event
+
+
+def _row_to_delivery(row: Sequence[object], payload: str | None = None) -> Delivery:
+    return Delivery(*row, payload=payload)  # type: ignore[arg-type]
+
+
+def insert_many(db: sqlite_utils.Database, deliveries: Sequence[NewDelivery]) -> set[str]:
+    """Insert new deliveries as queued jobs in one statement per chunk; return the ids inserted."""
+    inserted: set[str] = set()
+    (top,) = db.conn.execute("SELECT coalesce(max(seq), 0) FROM deliveries").fetchone()
+    for start in range(0, len(deliveries), _ROWS_PER_INSERT):
+        chunk = deliveries[start : start + _ROWS_PER_INSERT]
+        params: list[object] = []
+        for offset, d in enumerate(chunk, start=start + 1):
+            params.extend(
+                (
+                    d.delivery_id, d.event, d.action, d.ordering_key, d.installation_id,
+                    d.repository, d.payload, top + offset, d.received_at, d.received_at,
+                )
+            )
+        values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0)"] * len(chunk))
+        sql = (
+            "INSERT INTO deliveries (delivery_id, event, action, ordering_key, installation_id,"
+            " repository, payload, seq, received_at, run_after, status, attempts) VALUES "
+            + values
+            + " ON CONFLICT(delivery_id) DO NOTHING RETURNING delivery_id"
+        )
+        inserted.update(row[0] for row in db.conn.execute(sql, params).fetchall())
+    return inserted
+
+
+def claim_next(db: sqlite_utils.Database, now: float) -> Delivery | None:
+    """The oldest due job whose ordering key has nothing running and nothing queued before it."""
+    row = db.conn.execute(
+        f"""
+        SELECT {_COLUMNS}, payload FROM deliveries AS d
+        WHERE d.status = 'queued' AND d.run_after <= ?
+          AND NOT EXISTS (
+            SELECT 1 FROM deliveries AS e
+            WHERE e.ordering_key = d.ordering_key
+              AND (e.status = 'running' OR (e.status = 'queued' AND e.seq < d.seq))
+          )
+        ORDER BY d.seq
+        LIMIT 1
+        """,
+        (now,),
+    ).fetchone()
+    if row is None:
+        return None
+    db.conn.execute(
+        "UPDATE deliveries SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
+        (now, row[0]),
+    )
+    job = _row_to_delivery(row[:-1], payload=row[-1])
+    return replace(job, status="running", attempts=job.attempts + 1, started_at=now)
+
+
+def mark_done(db: sqlite_utils.Database, id: int, now: float) -> None:
+    db.conn.execute(
+        "UPDATE deliveries SET status = 'done', finished_at = ?, last_error = NULL WHERE id = ?", (now, id)
+    )
+
+
+def mark_retry(db: sqlite_utils.Database, id: int, run_after: float, error: str) -> None:
+    db.conn.execute(
+        "UPDATE deliveries SET status = 'queued', run_after = ?, last_error = ? WHERE id = ?",
+        (run_after, error, id),
+    )
+
+
+def mark_failed(db: sqlite_utils.Database, id: int, error: str, now: float) -> None:
+    db.conn.execute(
+        "UPDATE deliveries SET status = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
+        (error, now, id),
+    )
+
+
+def requeue(db: sqlite_utils.Database, ids: Sequence[int], now: float) -> None:
+    """Back to queued without spending an attempt (the shutdown interrupted it, the job did not fail)."""
+    db.conn.executemany(
+        "UPDATE deliveries SET status = 'queued', attempts = max(attempts - 1, 0), run_after = ?"
+        " WHERE id = ? AND status = 'running'",
+        [(now, i) for i in ids],
+    )
+
+
+def recover_running(db: sqlite_utils.Database, max_attempts: int, now: float) -> tuple[int, int]:
+    """After a crash: re-queue jobs left running, or fail them if the crash used their last attempt."""
+    failed = db.conn.execute(
+        "UPDATE deliveries SET status = 'failed', finished_at = ?,"
+        " last_error = 'interrupted: the process stopped while this job ran, ' || attempts || ' time(s)'"
+        " WHERE status = 'running' AND attempts >= ?",
+        (now, max_attempts),
+    ).rowcount
+    requeued = db.conn.execute(
+        "UPDATE deliveries SET status = 'queued', run_after = ?,"
+        " last_error = 'interrupted: the process stopped while this job ran'"
+        " WHERE status = 'running'",
+        (now,),
+    ).rowcount
+    return requeued, failed
+
+
+def next_due_at(db: sqlite_utils.Database) -> float | None:
+    (value,) = db.conn.execute("SELECT min(run_after) FROM deliveries WHERE status = 'queued'").fetchone()
+    return value
+
+
+def get(db: sqlite_utils.Database, delivery_id: str, *, with_payload: bool = False) -> Delivery | None:
+    row = db.conn.execute(
+        f"SELECT {_COLUMNS}, {'payload' if with_payload else 'NULL'} FROM deliveries WHERE delivery_id = ?",
+        (delivery_id,),
+    ).fetchone()
+    return None if row is None else _row_to_delivery(row[:-1], payload=row[-1])
+
+
+def list_recent(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 50) -> list[Delivery]:
+    """Newest first."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    where = "WHERE status = ?" if status else ""
+    params: tuple[object, ...] = (status, limit) if status else (limit,)
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY seq DESC LIMIT ?", params
+    ).fetchall()
+    return [_row_to_delivery(row) for row in rows]
+
+
+def replay(db: sqlite_utils.Database, delivery_id: str, now: float) -> bool:
+    """Queue a delivery again behind everything queued now, with fresh attempts."""
+    cursor = db.conn.execute(
+        "UPDATE deliveries SET status = 'queued', attempts = 0, last_error = NULL, run_after = ?,"
+        " started_at = NULL, finished_at = NULL,"
+        " seq = (SELECT coalesce(max(seq), 0) + 1 FROM deliveries)"
+        " WHERE delivery_id = ? AND status != 'running'",
+        (now, delivery_id),
+    )
+    return cursor.rowcount == 1
+
+
+def count_by_status(db: sqlite_utils.Database) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in db.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"):
+        counts[status] = n
+    return counts

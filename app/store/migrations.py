@@ -1,0 +1,78 @@
+"""The schema, as an append-only ordered list of named migrations.
+
+Each migration is a function ``(db: sqlite_utils.Database) -> None``. :func:`apply_migrations` runs, in
+order and each in its own transaction, the ones whose name is not yet in the ``_migrations`` table,
+and records them there. So the database says which schema it has, and opening an old file upgrades it.
+
+To add a table (or change one): write a new function at the end of this module and append it to
+:data:`MIGRATIONS` under a new, never reused name such as ``"0004_teams"``. Never edit, reorder or
+remove a migration that has shipped: write another one. Keep SQL in ``app/store/``; expose your
+queries as methods or functions there and call them through ``Store.read`` / ``Store.write``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def m0001_deliveries(db: sqlite_utils.Database) -> None:
+    """Webhook deliveries, which are also the queue's jobs (one row each, keyed by GitHub's id)."""
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            action TEXT,
+            ordering_key TEXT NOT NULL,
+            installation_id INTEGER,
+            repository TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed')),
+            seq INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at REAL NOT NULL,
+            run_after REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        )
+        """
+    )
+    # The worker's claim query: queued jobs by arrival, and "is anything ahead of me on this key?".
+    db.execute("CREATE INDEX deliveries_status_seq ON deliveries (status, seq)")
+    db.execute("CREATE INDEX deliveries_key_status ON deliveries (ordering_key, status, seq)")
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_deliveries", m0001_deliveries),
+]
+"""Applied in this order. Append only."""
+
+
+def apply_migrations(db: sqlite_utils.Database, migrations: list[tuple[str, Migration]] | None = None) -> list[str]:
+    """Apply the pending migrations in order; return the names applied now."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    names = [name for name, _ in migrations]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"duplicate migration names in {names}")
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied: list[str] = []
+    for name, migration in migrations:
+        if name in done:
+            continue
+        with db.atomic():
+            migration(db)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        applied.append(name)
+    return applied

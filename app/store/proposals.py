@@ -1,0 +1,407 @@
+"""The PR workflow's tables: proposals, their analyses (one per check run), acks, caches, audit log.
+
+A *proposal* is one pull request seen by Tessera (unique per repository and number); each analysis
+of it is stored with the check run it completed, so ``/checks/{id}`` shows exactly what that check
+said. Acks hold each team's latest response. ``blob_cache`` and ``tree_cache`` hold git objects by
+SHA: they never change, so no file is fetched from GitHub twice. ``handled_comments`` makes a
+re-delivered comment harmless. Every function takes a ``sqlite_utils.Database`` and is meant to run
+through ``Store.read`` / ``Store.write``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from app.workflow.acks import AckRecord
+
+
+def m_pr_workflow(db: sqlite_utils.Database) -> None:
+    """Tables of the PR workflow (issue 4)."""
+    db.execute(
+        """
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            installation_id INTEGER,
+            repo_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            pr_number INTEGER NOT NULL,
+            title TEXT,
+            author TEXT,
+            base_ref TEXT,
+            base_sha TEXT,
+            head_sha TEXT,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed', 'merged')),
+            analysed_base_sha TEXT,
+            analysed_head_sha TEXT,
+            analysis TEXT,
+            analysis_status TEXT,
+            conclusion TEXT,
+            check_run_id INTEGER,
+            comment_id INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (repo_id, pr_number)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE analyses (
+            check_run_id INTEGER PRIMARY KEY,
+            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
+            base_sha TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            analysis TEXT,
+            conclusion TEXT,
+            title TEXT,
+            summary TEXT,
+            report TEXT,
+            created_at REAL NOT NULL,
+            completed_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX analyses_proposal ON analyses (proposal_id, created_at)")
+    db.execute(
+        """
+        CREATE TABLE acks (
+            id INTEGER PRIMARY KEY,
+            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
+            team TEXT NOT NULL,
+            response TEXT NOT NULL CHECK (response IN ('ack', 'migrating', 'block', 'override')),
+            user TEXT NOT NULL,
+            fingerprint TEXT NOT NULL DEFAULT '',
+            deadline TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            comment_id INTEGER,
+            created_at REAL NOT NULL,
+            UNIQUE (proposal_id, team)
+        )
+        """
+    )
+    db.execute(
+        "CREATE TABLE blob_cache (sha TEXT PRIMARY KEY, content BLOB NOT NULL, size INTEGER NOT NULL,"
+        " fetched_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE tree_cache (repo_id INTEGER NOT NULL, sha TEXT NOT NULL, entries TEXT NOT NULL,"
+        " fetched_at REAL NOT NULL, PRIMARY KEY (repo_id, sha))"
+    )
+    db.execute(
+        "CREATE TABLE handled_comments (comment_id INTEGER PRIMARY KEY, proposal_id INTEGER,"
+        " handled_at REAL NOT NULL)"
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT,
+            action TEXT NOT NULL,
+            repo TEXT,
+            pr_number INTEGER,
+            team TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_log_at ON audit_log (at)")
+
+
+# --- proposals ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    installation_id: int | None
+    repo_id: int
+    repo: str
+    pr_number: int
+    title: str | None
+    author: str | None
+    base_ref: str | None
+    base_sha: str | None
+    head_sha: str | None
+    status: str
+    analysed_base_sha: str | None
+    analysed_head_sha: str | None
+    analysis: str | None
+    analysis_status: str | None
+    conclusion: str | None
+    check_run_id: int | None
+    comment_id: int | None
+
+    @property
+    def owner_and_name(self) -> tuple[str, str]:
+        owner, _, name = self.repo.partition("/")
+        return owner, name
+
+
+_PROPOSAL_COLUMNS = (
+    "id, installation_id, repo_id, repo, pr_number, title, author, base_ref, base_sha, head_sha, status,"
+    " analysed_base_sha, analysed_head_sha, analysis, analysis_status, conclusion, check_run_id, comment_id"
+)
+
+
+def _proposal(row: tuple[Any, ...] | None) -> Proposal | None:
+    return None if row is None else Proposal(*row)
+
+
+def get_proposal(db: sqlite_utils.Database, repo_id: int, pr_number: int) -> Proposal | None:
+    row = db.execute(
+        f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE repo_id = ? AND pr_number = ?", (repo_id, pr_number)
+    ).fetchone()
+    return _proposal(row)
+
+
+def get_proposal_by_id(db: sqlite_utils.Database, proposal_id: int) -> Proposal | None:
+    row = db.execute(f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+    return _proposal(row)
+
+
+def upsert_proposal(db: sqlite_utils.Database, *, repo_id: int, pr_number: int, fields: Mapping[str, Any]) -> Proposal:
+    """Create the pull request's proposal or update the given fields; returns the stored row."""
+    now = time.time()
+    existing = db.execute(
+        "SELECT id FROM proposals WHERE repo_id = ? AND pr_number = ?", (repo_id, pr_number)
+    ).fetchone()
+    if existing is None:
+        columns = {"repo_id": repo_id, "pr_number": pr_number, "created_at": now, "updated_at": now, **fields}
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        db.execute(f"INSERT INTO proposals ({names}) VALUES ({marks})", tuple(columns.values()))
+    elif fields:
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        db.execute(
+            f"UPDATE proposals SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), now, existing[0])
+        )
+    found = get_proposal(db, repo_id, pr_number)
+    assert found is not None
+    return found
+
+
+def update_proposal(db: sqlite_utils.Database, proposal_id: int, **fields: Any) -> None:
+    if not fields:
+        return
+    sets = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE proposals SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), time.time(), proposal_id))
+
+
+def list_proposals(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 100) -> list[Proposal]:
+    where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+    rows = db.execute(
+        f"SELECT {_PROPOSAL_COLUMNS} FROM proposals {where} ORDER BY updated_at DESC LIMIT ?", (*args, limit)
+    ).fetchall()
+    return [Proposal(*row) for row in rows]
+
+
+# --- analyses (one per check run) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    check_run_id: int
+    proposal_id: int
+    base_sha: str
+    head_sha: str
+    analysis: str | None
+    conclusion: str | None
+    title: str | None
+    summary: str | None
+    report: str | None
+
+
+def start_analysis(
+    db: sqlite_utils.Database, *, check_run_id: int, proposal_id: int, base_sha: str, head_sha: str
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO analyses (check_run_id, proposal_id, base_sha, head_sha, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (check_run_id, proposal_id, base_sha, head_sha, time.time()),
+    )
+    update_proposal(db, proposal_id, check_run_id=check_run_id)
+
+
+def finish_analysis(
+    db: sqlite_utils.Database,
+    *,
+    check_run_id: int,
+    proposal_id: int,
+    analysis_json: str | None,
+    analysis_status: str,
+    conclusion: str,
+    title: str,
+    summary: str,
+    report: str | None,
+    base_sha: str,
+    head_sha: str,
+) -> None:
+    """Record what the check said, and make it the proposal's current analysis."""
+    db.execute(
+        "UPDATE analyses SET analysis = ?, conclusion = ?, title = ?, summary = ?, report = ?, completed_at = ?"
+        " WHERE check_run_id = ?",
+        (analysis_json, conclusion, title, summary, report, time.time(), check_run_id),
+    )
+    fields: dict[str, Any] = {"conclusion": conclusion, "analysis_status": analysis_status}
+    if analysis_json is not None:
+        fields.update(analysis=analysis_json, analysed_base_sha=base_sha, analysed_head_sha=head_sha)
+    update_proposal(db, proposal_id, **fields)
+
+
+def get_check(db: sqlite_utils.Database, check_run_id: int) -> CheckRecord | None:
+    row = db.execute(
+        "SELECT check_run_id, proposal_id, base_sha, head_sha, analysis, conclusion, title, summary, report"
+        " FROM analyses WHERE check_run_id = ?",
+        (check_run_id,),
+    ).fetchone()
+    return None if row is None else CheckRecord(*row)
+
+
+def update_check_verdict(
+    db: sqlite_utils.Database, *, check_run_id: int, conclusion: str, title: str, summary: str, report: str | None
+) -> None:
+    """After a command: same analysis, new verdict."""
+    db.execute(
+        "UPDATE analyses SET conclusion = ?, title = ?, summary = ?, report = COALESCE(?, report)"
+        " WHERE check_run_id = ?",
+        (conclusion, title, summary, report, check_run_id),
+    )
+
+
+# --- acks -----------------------------------------------------------------------------------------
+
+
+def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecord]:
+    rows = db.execute(
+        "SELECT team, response, user, fingerprint, deadline, reason, created_at FROM acks WHERE proposal_id = ?",
+        (proposal_id,),
+    ).fetchall()
+    return {
+        row[0]: AckRecord(
+            team=row[0],
+            response=row[1],
+            user=row[2],
+            fingerprint=row[3],
+            deadline=dt.date.fromisoformat(row[4]) if row[4] else None,
+            reason=row[5],
+            created_at=row[6],
+        )
+        for row in rows
+    }
+
+
+def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, comment_id: int | None = None) -> None:
+    """The team's response replaces its previous one."""
+    db.execute(
+        "INSERT INTO acks (proposal_id, team, response, user, fingerprint, deadline, reason, comment_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, user = excluded.user,"
+        " fingerprint = excluded.fingerprint, deadline = excluded.deadline, reason = excluded.reason,"
+        " comment_id = excluded.comment_id, created_at = excluded.created_at",
+        (
+            proposal_id,
+            record.team,
+            record.response,
+            record.user,
+            record.fingerprint,
+            record.deadline.isoformat() if record.deadline else None,
+            record.reason,
+            comment_id,
+            record.created_at or time.time(),
+        ),
+    )
+
+
+def delete_ack(db: sqlite_utils.Database, proposal_id: int, team: str) -> bool:
+    cursor = db.execute("DELETE FROM acks WHERE proposal_id = ? AND team = ?", (proposal_id, team))
+    return bool(cursor.rowcount)
+
+
+# --- idempotency and caches -----------------------------------------------------------------------
+
+
+def claim_comment(db: sqlite_utils.Database, comment_id: int, proposal_id: int | None) -> bool:
+    """True the first time a comment is handled; False for a re-delivery."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO handled_comments (comment_id, proposal_id, handled_at) VALUES (?, ?, ?)",
+        (comment_id, proposal_id, time.time()),
+    )
+    return bool(cursor.rowcount)
+
+
+def get_blob(db: sqlite_utils.Database, sha: str) -> bytes | None:
+    row = db.execute("SELECT content FROM blob_cache WHERE sha = ?", (sha,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def get_blobs(db: sqlite_utils.Database, shas: list[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for start in range(0, len(shas), 500):
+        chunk = shas[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for sha, content in db.execute(f"SELECT sha, content FROM blob_cache WHERE sha IN ({marks})", chunk):
+            found[sha] = bytes(content)
+    return found
+
+
+def put_blobs(db: sqlite_utils.Database, blobs: Mapping[str, bytes]) -> None:
+    now = time.time()
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO blob_cache (sha, content, size, fetched_at) VALUES (?, ?, ?, ?)",
+        [(sha, content, len(content), now) for sha, content in blobs.items()],
+    )
+
+
+def get_tree(db: sqlite_utils.Database, repo_id: int, sha: str) -> list[dict[str, Any]] | None:
+    row = db.execute("SELECT entries FROM tree_cache WHERE repo_id = ? AND sha = ?", (repo_id, sha)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def put_tree(db: sqlite_utils.Database, repo_id: int, sha: str, entries: list[dict[str, Any]]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO tree_cache (repo_id, sha, entries, fetched_at) VALUES (?, ?, ?, ?)",
+        (repo_id, sha, json.dumps(entries, separators=(",", ":")), time.time()),
+    )
+
+
+# --- audit log ------------------------------------------------------------------------------------
+
+
+def audit(
+    db: sqlite_utils.Database,
+    *,
+    actor: str | None,
+    action: str,
+    repo: str | None = None,
+    pr_number: int | None = None,
+    team: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    db.execute(
+        "INSERT INTO audit_log (at, actor, action, repo, pr_number, team, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (time.time(), actor, action, repo, pr_number, team, json.dumps(dict(detail or {}), default=str)),
+    )
+
+
+def list_audit(db: sqlite_utils.Database, *, repo: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    where, args = ("WHERE repo = ?", (repo,)) if repo else ("", ())
+    rows = db.execute(
+        f"SELECT id, at, actor, action, repo, pr_number, team, detail FROM audit_log {where}"
+        " ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    keys = ("id", "at", "actor", "action", "repo", "pr_number", "team", "detail")
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        item["detail"] = json.loads(item["detail"])
+        out.append(item)
+    return out
