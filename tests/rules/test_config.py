@@ -43,7 +43,9 @@ def test_the_design_example_parses_into_every_setting_without_problems() -> None
     assert config.rules == {"FILTER_CHANGED": "breaking", "COLUMN_TYPE_WIDENED": "ignore"}
     assert config.ignore == ("analytics/models/sandbox/**",)
     assert config.consumers == (
-        Registration(team="growth", asset="fct_revenue", columns=("revenue", "plan_code"), note="revenue dashboard"),
+        Registration(
+            team="growth", asset="fct_revenue", columns=("revenue", "plan_code"), note="revenue dashboard"
+        ),
     )
     assert config.on_unparsed == "warn"
 

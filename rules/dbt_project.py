@@ -1,0 +1,1203 @@
+"""Read a dbt project straight from the repository, without dbt installed.
+
+A project is read in two steps so that big projects stay cheap (issue 3's performance targets):
+
+1. :func:`read_project` reads ``dbt_project.yml``, the YAML property files and the model SQL files,
+   and finds each model's refs and sources with a regular expression over the raw SQL. That is
+   enough for the DAG, the declared columns and every property; nothing is rendered yet.
+2. :meth:`DbtProject.render` renders one model's Jinja (``ref``, ``source``, ``config``, ``var``,
+   ``this``... stubbed as below) into SQL that sqlglot can read. ``rules.build`` renders only the
+   models the analysis needs; :func:`load_project` renders them all.
+
+How relations are rendered (the resolver contract with ``rules.build``): ``ref('m')`` renders as
+the plain model name ``m`` (``m_v2`` for version 2, dbt's default alias; ``ref('m')`` without a
+version means the latest version), ``source('s', 't')`` as ``s.t``, ``this`` as the model's own
+name. :attr:`DbtProject.relations` maps each rendered name back to its fqn (``m``, ``m.v2``,
+``s.t``), so a table reference in rendered SQL is resolved by looking its lower-case
+``schema.name`` / ``name`` up there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+import yaml
+
+from rules.model import UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
+from rules.sources import FileSource
+
+SKIPPED_FOLDERS: tuple[str, ...] = ("dbt_packages", "dbt_modules", "target", "logs", ".venv", "node_modules")
+"""Folders never searched for projects or models: installed packages and build output."""
+
+MODEL_CONFIG_KEYS: frozenset[str] = frozenset(
+    {
+        "materialized",
+        "enabled",
+        "tags",
+        "schema",
+        "database",
+        "alias",
+        "contract",
+        "access",
+        "group",
+        "meta",
+        "docs",
+        "persist_docs",
+        "unique_key",
+        "on_schema_change",
+        "incremental_strategy",
+        "grants",
+        "full_refresh",
+        "sql_header",
+        "pre-hook",
+        "post-hook",
+        "pre_hook",
+        "post_hook",
+        "cluster_by",
+        "partition_by",
+        "sort",
+        "dist",
+        "transient",
+        "column_types",
+        "quote_columns",
+        "event_time",
+        "batch_size",
+        "lookback",
+        "begin",
+        "bind",
+        "labels",
+        "copy_grants",
+        "snowflake_warehouse",
+        "file_format",
+        "location_root",
+    }
+)
+"""Config names that dbt accepts without a ``+`` prefix in ``dbt_project.yml``."""
+
+_REF_RE = re.compile(
+    r"""\bref\s*\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]+)\3\s*)?(?:,\s*(?:v|version)\s*=\s*['"]?([\w.]+)['"]?\s*)?\)"""
+)
+_SOURCE_RE = re.compile(r"""\bsource\s*\(\s*(['"])([^'"]+)\1\s*,\s*(['"])([^'"]+)\3\s*\)""")
+_CONFIG_RE = re.compile(r"\bconfig\s*\(")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+_VERSION_FILE = re.compile(r"(.+)_v(\w+)\Z")
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader whose mappings remember the line they start on (for ParseProblem / Column.line)."""
+
+
+class LineDict(dict):  # type: ignore[type-arg]
+    """A mapping from YAML that knows its 1-based line in the file."""
+
+    line: int | None = None
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict(loader.construct_pairs(node, deep=True))
+    out.line = node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str, path: str) -> tuple[Any, ParseProblem | None]:
+    """YAML with line-aware mappings, or a ParseProblem (never an exception)."""
+    try:
+        return yaml.load(text, Loader=_LineLoader), None  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, ParseProblem(
+            path, f"invalid YAML: {reason}", mark.line + 1 if mark is not None else None
+        )
+
+
+def line_of(value: Any) -> int | None:
+    return value.line if isinstance(value, LineDict) else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _norm_type(text: str | None, dialect: str | None) -> str:
+    """Canonical type text through ``rules.types`` (E1); upper-cased text until that exists."""
+    if text is None or not str(text).strip():
+        return UNKNOWN
+    try:
+        from rules.types import normalize_type
+    except ImportError:  # pragma: no cover - only while rules.types is not written yet
+        return " ".join(str(text).upper().split())
+    return normalize_type(str(text), dialect)
+
+
+def stable_hash(*parts: Any) -> str:
+    """A content hash over text and JSON-able values (checksums, cache keys)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if not isinstance(part, str):
+            part = json.dumps(part, sort_keys=True, default=str)
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def merge_config(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """dbt's config inheritance: later wins, except ``meta`` merges and ``tags`` accumulate."""
+    out = dict(base)
+    for key, value in extra.items():
+        key = key.lstrip("+").replace("pre_hook", "pre-hook").replace("post_hook", "post-hook")
+        if key == "meta" and isinstance(value, Mapping):
+            out["meta"] = {**_as_dict(out.get("meta")), **value}
+        elif key == "tags":
+            tags = [t for t in _as_list(out.get("tags")) if isinstance(t, str)]
+            tags += [t for t in _as_list(value) if isinstance(t, str) and t not in tags]
+            out["tags"] = tags
+        elif key in ("contract", "docs", "persist_docs") and isinstance(value, Mapping):
+            out[key] = {**_as_dict(out.get(key)), **value}
+        else:
+            out[key] = value
+    return out
+
+
+def find_projects(paths: Iterable[str]) -> list[str]:
+    """Folders holding a ``dbt_project.yml`` (``"."`` for the repository root), outside installed
+    packages and build output, sorted."""
+    found: set[str] = set()
+    for path in paths:
+        if posixpath.basename(path) != "dbt_project.yml":
+            continue
+        folder = posixpath.dirname(path)
+        if any(part in SKIPPED_FOLDERS for part in folder.split("/")):
+            continue
+        found.add(folder or ".")
+    return sorted(found)
+
+
+def _join(folder: str, path: str) -> str:
+    joined = (
+        posixpath.normpath(posixpath.join(folder, path))
+        if folder not in ("", ".")
+        else posixpath.normpath(path)
+    )
+    return joined.lstrip("./") if joined.startswith("./") else joined
+
+
+def render_relation(name: str, dialect: str | None) -> str:
+    """A relation name as it appears in rendered SQL: plain when it can be, else quoted."""
+    parts = name.split(".")
+    out = []
+    for part in parts:
+        if _PLAIN_NAME.match(part):
+            out.append(part)
+        elif dialect in ("bigquery", "databricks", "spark", "mysql", "hive"):
+            out.append(f"`{part}`")
+        else:
+            out.append(f'"{part}"')
+    return ".".join(out)
+
+
+# --- the project's parts --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One model (or one version of a model) before rendering."""
+
+    fqn: str
+    name: str
+    path: str
+    raw_sql: str
+    folder_fqn: tuple[str, ...]
+    """dbt's fqn parts below the model path (``staging``, ``crm``) for folder configs."""
+    version: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The YAML entry (merged with its version entry) or empty."""
+    properties_path: str | None = None
+    refs: tuple[str, ...] = ()
+    """Upstream fqns found cheaply in the raw SQL (regex), for the DAG."""
+    blob_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What rendering one model produced."""
+
+    sql: str
+    config: Mapping[str, Any]
+    depends_on: tuple[str, ...]
+    problems: tuple[ParseProblem, ...] = ()
+
+
+class _Return(Exception):
+    """dbt's ``return()`` inside a macro: carries the value out of the macro."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+class _Stub(jinja2.ChainableUndefined):
+    """Anything unknown (macros, adapter methods, package namespaces): callable, renders empty."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Stub:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+
+class _Filters(dict):  # type: ignore[type-arg]
+    """Known filters, and a pass-through for unknown ones (dbt adapters add their own)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> Callable[..., Any]:
+        return lambda value, *args, **kwargs: value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
+
+
+class _Tests(dict):  # type: ignore[type-arg]
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
+
+
+class _Relation(str):
+    """What ``ref``/``source``/``this`` return: renders as the name, with dbt's attributes."""
+
+    def __new__(cls, text: str, identifier: str, schema: str | None = None) -> _Relation:
+        obj = super().__new__(cls, text)
+        obj.identifier = identifier  # type: ignore[attr-defined]
+        obj.name = identifier  # type: ignore[attr-defined]
+        obj.table = identifier  # type: ignore[attr-defined]
+        obj.schema = schema or "main"  # type: ignore[attr-defined]
+        obj.database = "db"  # type: ignore[attr-defined]
+        return obj
+
+    def include(self, *args: Any, **kwargs: Any) -> _Relation:
+        return self
+
+    def render(self) -> str:
+        return str(self)
+
+
+class _Recorder:
+    """The per-model state Jinja calls write into while one model renders."""
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+        self.depends_on: list[str] = []
+        self.this = ""
+
+
+@dataclass
+class DbtProject:
+    """One dbt project read from a repository, ready to render models on demand."""
+
+    name: str
+    folder: str
+    dialect: str | None
+    vars: Mapping[str, Any]
+    models: dict[str, ModelFile]
+    relations: dict[str, str]
+    """Rendered relation name (lower-case) → fqn; see the module docstring."""
+    latest: dict[str, str]
+    """Model name → fqn that an unversioned ``ref`` means (the latest version)."""
+    folder_configs: Mapping[str, Any]
+    sources: dict[str, Asset]
+    exposures: dict[str, Exposure]
+    groups: dict[str, Group]
+    problems: list[ParseProblem]
+    macro_files: list[tuple[str, str]]
+    seeds: dict[str, Asset] = field(default_factory=dict)
+    _env: jinja2.Environment | None = None
+    _recorder: _Recorder = field(default_factory=_Recorder)
+
+    # -- the DAG --------------------------------------------------------------------------------
+
+    def ref_fqn(self, name: str, version: str | None = None) -> str:
+        """The fqn ``ref(name[, v=version])`` points to."""
+        key = name.lower()
+        if version is not None:
+            return f"{key}.v{version}"
+        return self.latest.get(key, key)
+
+    def dependencies(self, fqn: str) -> tuple[str, ...]:
+        model = self.models.get(fqn)
+        return model.refs if model is not None else ()
+
+    @property
+    def render_context_hash(self) -> str:
+        """What, besides a model's own text, its rendering depends on (for the parse cache)."""
+        return stable_hash(
+            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items())
+        )
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def render(self, fqn: str) -> Rendered:
+        """Render one model's Jinja; failures become ParseProblems with the model's path."""
+        model = self.models[fqn]
+        env = self._environment()
+        recorder = self._recorder
+        recorder.config = {}
+        recorder.depends_on = []
+        recorder.this = render_relation(self._relation_name(fqn), self.dialect)
+        problems: list[ParseProblem] = []
+        try:
+            template = env.from_string(model.raw_sql)
+            sql = template.render()
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(ParseProblem(model.path, f"Jinja syntax error: {exc.message}", exc.lineno))
+            sql = ""
+        except _Return as ret:
+            sql = str(ret.value)
+        except Exception as exc:  # noqa: BLE001 (user templates can fail in any way)
+            problems.append(
+                ParseProblem(
+                    model.path, f"Jinja rendering failed: {type(exc).__name__}: {exc}", _template_line(exc)
+                )
+            )
+            sql = ""
+        depends = tuple(dict.fromkeys(recorder.depends_on)) if not problems else model.refs
+        return Rendered(
+            sql=sql.strip(), config=dict(recorder.config), depends_on=depends, problems=tuple(problems)
+        )
+
+    def _relation_name(self, fqn: str) -> str:
+        model = self.models.get(fqn)
+        if model is not None and model.version is not None:
+            return f"{model.name}_v{model.version}"
+        return fqn
+
+    def _environment(self) -> jinja2.Environment:
+        if self._env is not None:
+            return self._env
+        env = jinja2.sandbox.SandboxedEnvironment(
+            undefined=_Stub, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"]
+        )
+        env.filters = _Filters(env.filters)
+        env.tests = _Tests(env.tests)
+        recorder = self._recorder
+        dialect = self.dialect
+
+        def ref(*args: Any, **kwargs: Any) -> _Relation:
+            names = [a for a in args if isinstance(a, str)]
+            name = names[-1] if names else str(kwargs.get("name", ""))
+            version = kwargs.get("v", kwargs.get("version"))
+            fqn = self.ref_fqn(name, None if version is None else str(version))
+            recorder.depends_on.append(fqn)
+            relation = self._relation_name(fqn)
+            return _Relation(render_relation(relation, dialect), relation)
+
+        def source(source_name: str, table_name: str) -> _Relation:
+            fqn = f"{source_name}.{table_name}".lower()
+            recorder.depends_on.append(fqn)
+            return _Relation(render_relation(fqn, dialect), table_name, source_name)
+
+        def config(*args: Any, **kwargs: Any) -> str:
+            for arg in args:
+                if isinstance(arg, Mapping):
+                    recorder.config = merge_config(recorder.config, arg)
+            recorder.config = merge_config(recorder.config, kwargs)
+            return ""
+
+        config.get = lambda key, default=None: recorder.config.get(key, default)  # type: ignore[attr-defined]
+        config.require = lambda key: recorder.config.get(key)  # type: ignore[attr-defined]
+
+        def var(name: str, default: Any = None) -> Any:
+            if name in self.vars:
+                return self.vars[name]
+            return default if default is not None else _Stub(name=name)
+
+        def env_var(name: str, default: Any = "") -> Any:
+            return default
+
+        def do_return(value: Any = None) -> Any:
+            raise _Return(value)
+
+        def this() -> _Relation:
+            return _Relation(recorder.this, recorder.this)
+
+        class _Target:
+            name = "dev"
+            type = dialect or "postgres"
+            schema = "main"
+            database = "db"
+            profile_name = "default"
+            threads = 1
+
+        env.globals.update(
+            ref=ref,
+            source=source,
+            config=config,
+            var=var,
+            env_var=env_var,
+            is_incremental=lambda: False,
+            should_full_refresh=lambda: False,
+            run_query=lambda *a, **k: None,
+            statement=lambda *a, **k: "",
+            load_result=lambda *a, **k: None,
+            log=lambda *a, **k: "",
+            print=lambda *a, **k: "",
+            exceptions=_Stub(),
+            adapter=_Stub(),
+            dbt_utils=_Stub(),
+            target=_Target(),
+            execute=False,
+            flags=_Stub(),
+            builtins=_Stub(),
+            invocation_id="tessera",
+            run_started_at=_Stub(),
+            modules=_Stub(),
+            fromjson=lambda text, default=None: json.loads(text) if isinstance(text, str) else default,
+            tojson=lambda value, *a, **k: json.dumps(value, default=str),
+            fromyaml=lambda text, default=None: yaml.safe_load(text) if isinstance(text, str) else default,
+            toyaml=lambda value, *a, **k: yaml.safe_dump(value),
+            zip=zip,
+            set=set,
+            local_md5=lambda text: hashlib.md5(str(text).encode()).hexdigest(),  # noqa: S324
+            model=_Stub(),
+            graph=_Stub(),
+        )
+        env.globals["return"] = do_return
+        env.globals["this"] = _ThisProxy(recorder)
+        self._env = env
+        self._load_macros(env)
+        return env
+
+    def _load_macros(self, env: jinja2.Environment) -> None:
+        """Project macros become globals (best-effort): a macro that fails to load is skipped."""
+        for path, text in self.macro_files:
+            try:
+                module = env.from_string(text).module
+            except Exception as exc:  # noqa: BLE001
+                line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
+                self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
+                continue
+            for name in dir(module):
+                macro = getattr(module, name)
+                if isinstance(macro, jinja2.runtime.Macro):
+                    env.globals[name] = _returning(macro)
+
+    # -- assets ---------------------------------------------------------------------------------
+
+    def model_config(self, fqn: str, rendered: Rendered | None) -> dict[str, Any]:
+        """Folder configs < YAML ``config:`` (and top-level property keys) < in-SQL ``config()``."""
+        model = self.models[fqn]
+        config: dict[str, Any] = {}
+        tree: Any = self.folder_configs
+        for part in (self.name, *model.folder_fqn, model.name):
+            if not isinstance(tree, Mapping):
+                break
+            config = merge_config(config, {k: v for k, v in tree.items() if _is_config_key(k, v)})
+            tree = tree.get(part)
+        if isinstance(tree, Mapping):
+            config = merge_config(config, {k: v for k, v in tree.items() if _is_config_key(k, v)})
+        props = model.properties
+        for key in ("access", "group", "meta", "tags", "docs"):  # older top-level property form
+            if key in props:
+                config = merge_config(config, {key: props[key]})
+        config = merge_config(config, _as_dict(props.get("config")))
+        if rendered is not None:
+            config = merge_config(config, rendered.config)
+        return config
+
+    def asset(self, fqn: str, rendered: Rendered | None = None) -> Asset:
+        """The model as an Asset; without ``rendered`` only its YAML and raw SQL are used."""
+        model = self.models[fqn]
+        props = model.properties
+        config = self.model_config(fqn, rendered)
+        meta = _as_dict(config.get("meta"))
+        tessera = _as_dict(meta.get("tessera"))
+        group = config.get("group") if isinstance(config.get("group"), str) else None
+        owner = _owner(tessera, self.groups.get(group) if group else None, meta)
+        contract = config.get("contract")
+        enforced = bool(contract.get("enforced")) if isinstance(contract, Mapping) else bool(contract)
+        columns = _columns(props.get("columns"), self.dialect, model.raw_sql, enforced)
+        constraints = _model_constraints(props, self)
+        unique_key = tuple(str(k).lower() for k in _as_list(config.get("unique_key")) if isinstance(k, str))
+        compatibility = tessera.get("compatibility")
+        latest = props.get("latest_version")
+        deprecation = props.get("deprecation_date")
+        depends = rendered.depends_on if rendered is not None and not rendered.problems else model.refs
+        checksum = stable_hash(model.raw_sql, _plain(props), _plain(config))
+        return Asset(
+            fqn=fqn,
+            kind="model",
+            path=model.path,
+            line=1,
+            columns=columns,
+            columns_known=bool(columns),
+            dialect=self.dialect,
+            sql=rendered.sql if rendered is not None else None,
+            materialized=str(config.get("materialized") or "view"),
+            name=model.name,
+            owner=owner,
+            group=group,
+            access=str(config.get("access") or "protected"),
+            contract_enforced=enforced,
+            version=model.version,
+            latest_version=None if latest is None else str(latest),
+            deprecation_date=None if deprecation is None else str(deprecation),
+            compatibility=compatibility.lower() if isinstance(compatibility, str) else None,
+            description=str(props.get("description") or ""),
+            tags=tuple(str(t) for t in _as_list(config.get("tags"))),
+            meta=meta,
+            constraints=constraints,
+            unique_key=unique_key,
+            depends_on=tuple(dict.fromkeys(depends)),
+            enabled=config.get("enabled", True) is not False,
+            package=self.name,
+            checksum=checksum,
+            relation=self._relation_name(fqn),
+        )
+
+
+class _ThisProxy(_Relation):
+    """``{{ this }}`` renders as the current model's name (the recorder changes per model)."""
+
+    def __new__(cls, recorder: _Recorder) -> _ThisProxy:
+        obj = str.__new__(cls, "")
+        obj._recorder = recorder  # type: ignore[attr-defined]
+        return obj
+
+    def __str__(self) -> str:
+        return self._recorder.this  # type: ignore[attr-defined,no-any-return]
+
+    def __html__(self) -> str:
+        return str(self)
+
+    @property
+    def identifier(self) -> str:  # type: ignore[override]
+        return str(self)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return str(self)
+
+
+def _returning(macro: jinja2.runtime.Macro) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return macro(*args, **kwargs)
+        except _Return as ret:
+            return ret.value
+
+    return call
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line a runtime error happened on (Jinja rewrites tracebacks to templates)."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_MAPPING_CONFIGS = frozenset(
+    {"meta", "contract", "docs", "persist_docs", "grants", "labels", "column_types", "partition_by"}
+)
+
+
+def _is_config_key(key: Any, value: Any) -> bool:
+    """In ``models:`` of dbt_project.yml, ``+x`` is always a config; a bare known name is one
+    unless it holds a folder (a mapping where the config takes none)."""
+    if not isinstance(key, str):
+        return False
+    if key.startswith("+"):
+        return True
+    if key not in MODEL_CONFIG_KEYS:
+        return False
+    return not isinstance(value, Mapping) or key in _MAPPING_CONFIGS
+
+
+def _plain(value: Any) -> Any:
+    """YAML values as plain JSON-able data (for hashing)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _owner(tessera: Mapping[str, Any], group: Group | None, meta: Mapping[str, Any]) -> str | None:
+    """DESIGN.md's order: meta.tessera.owner → the group's owner → meta.owner."""
+    owner = tessera.get("owner")
+    if isinstance(owner, str) and owner.strip():
+        return owner.strip()
+    if group is not None and group.owner:
+        return group.owner
+    owner = meta.get("owner")
+    if isinstance(owner, str) and owner.strip():
+        return owner.strip()
+    return None
+
+
+def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
+    """``not_null`` / ``{accepted_values: {values: [...]}}`` / ``{name: ..., test_name: ...}``."""
+    if isinstance(test, str):
+        return test.split(".")[-1], {}
+    if isinstance(test, Mapping) and test:
+        if "test_name" in test:
+            return str(test["test_name"]).split(".")[-1], test
+        name, args = next(iter(test.items()))
+        args = _as_dict(args)
+        if isinstance(args.get("arguments"), Mapping):  # dbt 1.10 `arguments:` form
+            args = {**args, **args["arguments"]}
+        return str(name).split(".")[-1], args
+    return "", {}
+
+
+def _column_line(raw_sql: str, name: str) -> int | None:
+    """Where the column is produced in the model's SQL: the last ``as <name>``, else the last
+    whole-word mention. A hint for annotations, not a parse."""
+    pattern = re.compile(rf"\bas\s+[\"`]?{re.escape(name)}[\"`]?\b", re.IGNORECASE)
+    matches = list(pattern.finditer(raw_sql))
+    if not matches:
+        matches = list(re.finditer(rf"\b{re.escape(name)}\b", raw_sql, re.IGNORECASE))
+    if not matches:
+        return None
+    return raw_sql.count("\n", 0, matches[-1].start()) + 1
+
+
+def _columns(value: Any, dialect: str | None, raw_sql: str, enforced: bool) -> tuple[Column, ...]:
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(item for item in _as_list(value) if isinstance(item, Mapping)):
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip() or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        constraints: list[str] = []
+        nullable: bool | None = None
+        for constraint in _as_list(entry.get("constraints")):
+            kind = str(_as_dict(constraint).get("type", "")).lower()
+            if kind == "not_null":
+                nullable = False
+                constraints.append("not_null")
+            elif kind in ("primary_key", "unique"):
+                constraints.append(kind)
+                if kind == "primary_key":
+                    nullable = False
+            elif kind == "foreign_key":
+                to = _as_dict(constraint).get("to") or _as_dict(constraint).get("expression") or ""
+                constraints.append(f"foreign_key:{_ref_text(str(to))}")
+            elif kind == "check":
+                constraints.append(
+                    f"check:{' '.join(str(_as_dict(constraint).get('expression', '')).split())}"
+                )
+        for test in _as_list(entry.get("data_tests")) + _as_list(entry.get("tests")):
+            test_name, args = _test_name_and_args(test)
+            if test_name == "not_null":
+                nullable = False
+                constraints.append("not_null")
+            elif test_name == "unique":
+                constraints.append("unique")
+            elif test_name == "accepted_values":
+                values = sorted(str(v) for v in _as_list(args.get("values")))
+                constraints.append(f"accepted_values:{','.join(values)}")
+            elif test_name == "relationships":
+                constraints.append(
+                    f"foreign_key:{_ref_text(str(args.get('to', '')))}({args.get('field', '')})"
+                )
+        data_type = entry.get("data_type")
+        config = _as_dict(entry.get("config"))
+        meta = {**_as_dict(entry.get("meta")), **_as_dict(config.get("meta"))}
+        tags = [*_as_list(entry.get("tags")), *_as_list(config.get("tags"))]
+        columns.append(
+            Column(
+                name=name.strip(),
+                type=_norm_type(data_type, dialect) if data_type else UNKNOWN,
+                nullable=nullable,
+                description=str(entry.get("description") or "").strip(),
+                position=position,
+                constraints=tuple(dict.fromkeys(constraints)),
+                declared_type=bool(data_type),
+                tags=tuple(str(t) for t in tags),
+                meta=meta,
+                line=_column_line(raw_sql, name.strip()),
+            )
+        )
+    return tuple(columns)
+
+
+def _ref_text(text: str) -> str:
+    """``ref('x')`` / ``source('a','b')`` in YAML → the fqn it means; other text lower-cased."""
+    match = _REF_RE.search(text)
+    if match:
+        version = match.group(5)
+        name = (match.group(4) or match.group(2)).lower()
+        return f"{name}.v{version}" if version else name
+    match = _SOURCE_RE.search(text)
+    if match:
+        return f"{match.group(2)}.{match.group(4)}".lower()
+    return text.strip().lower()
+
+
+def _model_constraints(props: Mapping[str, Any], project: DbtProject) -> tuple[str, ...]:
+    out: list[str] = []
+    for constraint in _as_list(props.get("constraints")):
+        data = _as_dict(constraint)
+        kind = str(data.get("type", "")).lower()
+        cols = ",".join(str(c).lower() for c in _as_list(data.get("columns")))
+        if kind in ("primary_key", "unique"):
+            out.append(f"{kind}({cols})")
+        elif kind == "foreign_key":
+            target = _ref_text(str(data.get("to") or ""))
+            to_cols = ",".join(str(c).lower() for c in _as_list(data.get("to_columns")))
+            out.append(f"foreign_key({cols})->{target}({to_cols})")
+        elif kind == "check":
+            out.append(f"check({' '.join(str(data.get('expression', '')).split())})")
+    for test in _as_list(props.get("data_tests")) + _as_list(props.get("tests")):
+        name, args = _test_name_and_args(test)
+        if name == "unique_combination_of_columns":
+            cols = ",".join(sorted(str(c).lower() for c in _as_list(args.get("combination_of_columns"))))
+            out.append(f"unique({cols})")
+    return tuple(dict.fromkeys(out))
+
+
+# --- reading the project ----------------------------------------------------------------------
+
+
+def read_project(source: FileSource, project_dir: str, *, dialect: str | None) -> DbtProject:
+    """Everything about a project that needs no rendering. Never raises on bad files."""
+    folder = "" if project_dir in ("", ".") else project_dir.strip("/")
+    prefix = f"{folder}/" if folder else ""
+    problems: list[ParseProblem] = []
+    project_path = f"{prefix}dbt_project.yml"
+    data, problem = load_yaml(source.read(project_path) or "", project_path)
+    if problem is not None:
+        problems.append(problem)
+    settings = _as_dict(data)
+    name = str(settings.get("name") or posixpath.basename(folder) or "project")
+    model_paths = [
+        str(p).strip("/")
+        for p in _as_list(settings.get("model-paths") or settings.get("source-paths") or ["models"])
+    ]
+    macro_paths = [str(p).strip("/") for p in _as_list(settings.get("macro-paths") or ["macros"])]
+    seed_paths = [
+        str(p).strip("/")
+        for p in _as_list(settings.get("seed-paths") or settings.get("data-paths") or ["seeds"])
+    ]
+    vars_ = _as_dict(settings.get("vars"))
+    project_vars = {k: v for k, v in vars_.items() if not isinstance(v, Mapping) or k != name}
+    project_vars.update(_as_dict(vars_.get(name)))
+
+    model_sql: dict[str, str] = {}
+    yaml_files: list[str] = []
+    macro_files: list[tuple[str, str]] = []
+    seed_files: list[str] = []
+    for path in source.paths():
+        if not path.startswith(prefix):
+            continue
+        rel = path[len(prefix) :]
+        if any(part in SKIPPED_FOLDERS for part in rel.split("/")[:-1]):
+            continue
+        if _under(rel, model_paths):
+            if rel.endswith(".sql"):
+                model_sql[path] = rel
+            elif rel.endswith((".yml", ".yaml")):
+                yaml_files.append(path)
+        elif _under(rel, macro_paths) and rel.endswith(".sql"):
+            macro_files.append((path, source.read(path) or ""))
+        elif _under(rel, seed_paths):
+            if rel.endswith(".csv"):
+                seed_files.append(path)
+            elif rel.endswith((".yml", ".yaml")):
+                yaml_files.append(path)
+
+    model_props: dict[str, tuple[Mapping[str, Any], str]] = {}
+    seed_props: dict[str, Mapping[str, Any]] = {}
+    source_entries: list[tuple[Mapping[str, Any], Mapping[str, Any], str]] = []
+    exposure_entries: list[tuple[Mapping[str, Any], str]] = []
+    groups: dict[str, Group] = {}
+    for path in sorted(yaml_files):
+        doc, problem = load_yaml(source.read(path) or "", path)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        if doc is None:
+            continue
+        if not isinstance(doc, Mapping):
+            problems.append(ParseProblem(path, "a dbt properties file must be a mapping", 1))
+            continue
+        for entry in _entries(doc, "models", path, problems):
+            model_props[str(entry["name"]).lower()] = (entry, path)
+        for entry in _entries(doc, "seeds", path, problems):
+            seed_props[str(entry["name"]).lower()] = entry
+        for entry in _entries(doc, "sources", path, problems):
+            for table in _as_list(entry.get("tables")):
+                if isinstance(table, Mapping) and isinstance(table.get("name"), str):
+                    source_entries.append((entry, table, path))
+        for entry in _entries(doc, "exposures", path, problems):
+            exposure_entries.append((entry, path))
+        for entry in _entries(doc, "groups", path, problems):
+            group = _group(entry)
+            groups[group.name] = group
+
+    models: dict[str, ModelFile] = {}
+    latest: dict[str, str] = {}
+    versioned_files: dict[str, tuple[str, str]] = {}
+    for model_name, (entry, _path) in model_props.items():
+        versions = [v for v in _as_list(entry.get("versions")) if isinstance(v, Mapping) and "v" in v]
+        if not versions:
+            continue
+        latest_version = entry.get("latest_version")
+        if latest_version is None:
+            latest_version = max((v["v"] for v in versions), key=_version_key)
+        latest[model_name] = f"{model_name}.v{latest_version}"
+        for version in versions:
+            stem = str(version.get("defined_in") or f"{model_name}_v{version['v']}").lower()
+            versioned_files[stem] = (model_name, str(version["v"]))
+
+    stems: dict[str, str] = {}
+    for path in sorted(model_sql):
+        rel = model_sql[path]
+        stem = posixpath.basename(rel)[: -len(".sql")].lower()
+        stems.setdefault(stem, path)
+    project = DbtProject(
+        name=name,
+        folder=folder or ".",
+        dialect=dialect,
+        vars=project_vars,
+        models=models,
+        relations={},
+        latest=latest,
+        folder_configs=_as_dict(settings.get("models")),
+        sources={},
+        exposures={},
+        groups=groups,
+        problems=problems,
+        macro_files=sorted(macro_files),
+    )
+
+    for path in sorted(model_sql):
+        rel = model_sql[path]
+        stem = posixpath.basename(rel)[: -len(".sql")].lower()
+        raw = source.read(path) or ""
+        rel_in_models = rel.split("/", 1)[1] if "/" in rel else rel
+        folder_fqn = tuple(rel_in_models.split("/")[:-1])
+        if stem in versioned_files:
+            model_name, version = versioned_files[stem]
+        elif stem in latest:
+            # a versioned model kept in `name.sql`: it is the latest version unless that has a file
+            model_name, version = stem, latest[stem].rsplit(".v", 1)[1]
+            if any(v == (model_name, version) and f in stems for f, v in versioned_files.items()):
+                continue
+        else:
+            model_name, version = stem, None
+        fqn = f"{model_name}.v{version}" if version is not None else model_name
+        entry, props_path = model_props.get(model_name, ({}, None))
+        properties: Mapping[str, Any] = entry
+        if version is not None:
+            properties = _version_properties(entry, version)
+        if fqn in models:
+            problems.append(ParseProblem(path, f"two models are named {fqn!r} (also {models[fqn].path})", 1))
+            continue
+        models[fqn] = ModelFile(
+            fqn=fqn,
+            name=model_name,
+            path=path,
+            raw_sql=raw,
+            folder_fqn=folder_fqn,
+            version=version,
+            properties=properties,
+            properties_path=props_path,
+            refs=_cheap_refs(raw, project),
+            blob_id=source.blob_id(path),
+        )
+    for fqn, model in models.items():
+        project.relations[project._relation_name(fqn).lower()] = fqn
+        if model.version is not None:
+            project.relations.setdefault(fqn, fqn)
+    for model_name in model_props:
+        if not any(m.name == model_name for m in models.values()):
+            entry, props_path = model_props[model_name]
+            problems.append(
+                ParseProblem(
+                    props_path or project_path,
+                    f"properties for model {model_name!r}, which has no SQL file",
+                    line_of(entry),
+                )
+            )
+
+    for entry, table, path in source_entries:
+        asset = _source_asset(entry, table, path, dialect)
+        project.sources[asset.fqn] = asset
+        project.relations[asset.fqn] = asset.fqn
+    for entry, path in exposure_entries:
+        exposure = _exposure(entry, path, project)
+        project.exposures[exposure.name] = exposure
+    for path in seed_files:
+        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name)
+        project.seeds[asset.fqn] = asset
+        project.relations.setdefault(asset.fqn, asset.fqn)
+    return project
+
+
+def _under(rel: str, folders: list[str]) -> bool:
+    return any(rel.startswith(f"{f}/") for f in folders if f not in ("", "."))
+
+
+def _version_key(value: Any) -> tuple[int, str]:
+    text = str(value)
+    return (int(text), "") if text.isdigit() else (0, text)
+
+
+def _entries(
+    doc: Mapping[str, Any], key: str, path: str, problems: list[ParseProblem]
+) -> Iterator[Mapping[str, Any]]:
+    value = doc.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list):
+        problems.append(ParseProblem(path, f"'{key}:' must be a list", line_of(doc)))
+        return
+    for entry in value:
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"].strip():
+            yield entry
+        else:
+            problems.append(ParseProblem(path, f"an entry under '{key}:' has no name", line_of(entry)))
+
+
+def _version_properties(entry: Mapping[str, Any], version: str) -> Mapping[str, Any]:
+    """A version's properties: the model's, with the version entry's columns and config applied
+    (``include: all`` / ``exclude:`` as dbt does)."""
+    spec: Mapping[str, Any] = {}
+    for item in _as_list(entry.get("versions")):
+        if isinstance(item, Mapping) and str(item.get("v")) == version:
+            spec = item
+    merged = LineDict({k: v for k, v in entry.items() if k != "versions"})
+    merged.line = line_of(entry)
+    for key, value in spec.items():
+        if key in ("v", "defined_in", "columns"):
+            continue
+        if key == "config":
+            merged["config"] = merge_config(_as_dict(entry.get("config")), _as_dict(value))
+        else:
+            merged[key] = value
+    if "columns" in spec:
+        base_columns = [c for c in _as_list(entry.get("columns")) if isinstance(c, Mapping)]
+        columns: list[Any] = []
+        for item in _as_list(spec.get("columns")):
+            if isinstance(item, Mapping) and "include" in item:
+                include = item.get("include")
+                exclude = {str(e).lower() for e in _as_list(item.get("exclude"))}
+                if include in ("*", "all"):
+                    chosen = [c for c in base_columns if str(c.get("name", "")).lower() not in exclude]
+                else:
+                    wanted = {str(i).lower() for i in _as_list(include)}
+                    chosen = [c for c in base_columns if str(c.get("name", "")).lower() in wanted - exclude]
+                columns.extend(chosen)
+            elif isinstance(item, Mapping):
+                columns = [
+                    c for c in columns if str(c.get("name", "")).lower() != str(item.get("name", "")).lower()
+                ]
+                columns.append(item)
+        merged["columns"] = columns
+    return merged
+
+
+def _cheap_refs(raw_sql: str, project: DbtProject) -> tuple[str, ...]:
+    """Upstream fqns from a regex over the raw SQL: the DAG without rendering."""
+    found: list[str] = []
+    for match in _REF_RE.finditer(raw_sql):
+        name = match.group(4) or match.group(2)
+        found.append(project.ref_fqn(name, match.group(5)))
+    for match in _SOURCE_RE.finditer(raw_sql):
+        found.append(f"{match.group(2)}.{match.group(4)}".lower())
+    return tuple(dict.fromkeys(found))
+
+
+def _group(entry: Mapping[str, Any]) -> Group:
+    owner = _as_dict(entry.get("owner"))
+    meta = {
+        **_as_dict(entry.get("meta")),
+        **_as_dict(_as_dict(entry.get("config")).get("meta")),
+        **_as_dict(owner.get("meta")),
+    }
+    tessera_owner = _as_dict(meta.get("tessera")).get("owner")
+    name = owner.get("name")
+    email = owner.get("email")
+    best = tessera_owner or email or name
+    return Group(
+        name=str(entry["name"]),
+        owner_name=str(name) if name else None,
+        owner_email=str(email) if email else None,
+        owner=str(best) if best else None,
+    )
+
+
+def _exposure(entry: Mapping[str, Any], path: str, project: DbtProject) -> Exposure:
+    owner = _as_dict(entry.get("owner"))
+    meta = {**_as_dict(entry.get("meta")), **_as_dict(_as_dict(entry.get("config")).get("meta"))}
+    tessera = _as_dict(meta.get("tessera"))
+    depends: list[str] = []
+    for item in _as_list(entry.get("depends_on")):
+        text = str(item)
+        match = _REF_RE.search(text)
+        if match:
+            depends.append(project.ref_fqn(match.group(4) or match.group(2), match.group(5)))
+            continue
+        match = _SOURCE_RE.search(text)
+        if match:
+            depends.append(f"{match.group(2)}.{match.group(4)}".lower())
+    columns: dict[str, tuple[str, ...]] = {}
+    declared = tessera.get("columns")
+    if isinstance(declared, Mapping):
+        for key, cols in declared.items():
+            target = _ref_text(str(key))
+            columns[project.latest.get(target, target)] = tuple(str(c) for c in _as_list(cols))
+    elif isinstance(declared, list):
+        for dep in depends:
+            columns[dep] = tuple(str(c) for c in declared)
+    name_ = owner.get("name")
+    email = owner.get("email")
+    raw_owner = tessera.get("owner") or email or name_
+    return Exposure(
+        name=str(entry["name"]),
+        depends_on=tuple(dict.fromkeys(depends)),
+        owner=str(raw_owner) if raw_owner else None,
+        owner_name=str(name_) if name_ else None,
+        owner_email=str(email) if email else None,
+        type=str(entry.get("type")) if entry.get("type") else None,
+        url=str(entry.get("url")) if entry.get("url") else None,
+        path=path,
+        description=str(entry.get("description") or ""),
+        columns=columns,
+    )
+
+
+def _source_asset(
+    entry: Mapping[str, Any], table: Mapping[str, Any], path: str, dialect: str | None
+) -> Asset:
+    fqn = f"{entry['name']}.{table['name']}".lower()
+    meta = {**_as_dict(entry.get("meta")), **_as_dict(table.get("meta"))}
+    tessera = _as_dict(meta.get("tessera"))
+    owner = tessera.get("owner") or meta.get("owner")
+    columns = tuple(
+        replace(c, line=line_of(e))
+        for c, e in zip(
+            _columns(table.get("columns"), dialect, "", False),
+            [
+                e
+                for e in _as_list(table.get("columns"))
+                if isinstance(e, Mapping) and isinstance(e.get("name"), str)
+            ],
+            strict=False,
+        )
+    )
+    compatibility = tessera.get("compatibility")
+    return Asset(
+        fqn=fqn,
+        kind="source",
+        path=path,
+        line=line_of(table),
+        columns=columns,
+        columns_known=bool(columns),
+        dialect=dialect,
+        name=str(table["name"]),
+        owner=str(owner) if owner else None,
+        compatibility=compatibility.lower() if isinstance(compatibility, str) else None,
+        description=str(table.get("description") or ""),
+        tags=tuple(str(t) for t in [*_as_list(entry.get("tags")), *_as_list(table.get("tags"))]),
+        meta=meta,
+        checksum=stable_hash(_plain(entry.get("database")), _plain(entry.get("schema")), _plain(table)),
+        relation=str(table.get("identifier") or table["name"]),
+    )
+
+
+def _seed_asset(
+    path: str, text: str, props: Mapping[str, Mapping[str, Any]], dialect: str | None, package: str
+) -> Asset:
+    name = posixpath.basename(path)[: -len(".csv")]
+    entry = props.get(name.lower(), {})
+    column_types = {
+        str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()
+    }
+    header = text.splitlines()[0] if text else ""
+    declared = {
+        str(c.get("name", "")).lower(): c for c in _as_list(entry.get("columns")) if isinstance(c, Mapping)
+    }
+    columns = []
+    for position, raw in enumerate(h.strip().strip('"') for h in header.split(",") if h.strip()):
+        data_type = column_types.get(raw.lower()) or _as_dict(declared.get(raw.lower())).get("data_type")
+        columns.append(
+            Column(
+                name=raw,
+                type=_norm_type(str(data_type), dialect) if data_type else UNKNOWN,
+                position=position,
+                declared_type=bool(data_type),
+                description=str(_as_dict(declared.get(raw.lower())).get("description") or ""),
+            )
+        )
+    return Asset(
+        fqn=name.lower(),
+        kind="seed",
+        path=path,
+        line=1,
+        columns=tuple(columns),
+        columns_known=bool(columns),
+        dialect=dialect,
+        materialized="seed",
+        name=name,
+        description=str(entry.get("description") or ""),
+        package=package,
+        checksum=stable_hash(header, _plain(entry)),
+        relation=name.lower(),
+    )
+
+
+def load_project(source: FileSource, project_dir: str, *, dialect: str) -> Snapshot:
+    """A project's models (rendered), sources, seeds, exposures and groups, with declared columns.
+
+    Output columns are not inferred here (``rules.build`` does that in DAG order)."""
+    project = read_project(source, project_dir, dialect=dialect)
+    snapshot = Snapshot()
+    for fqn in project.models:
+        rendered = project.render(fqn)
+        snapshot.problems.extend(rendered.problems)
+        snapshot.assets[fqn] = project.asset(fqn, rendered)
+    snapshot.assets.update({k: v for k, v in project.sources.items() if k not in snapshot.assets})
+    snapshot.assets.update({k: v for k, v in project.seeds.items() if k not in snapshot.assets})
+    snapshot.exposures.update(project.exposures)
+    snapshot.groups.update(project.groups)
+    snapshot.problems[:0] = project.problems
+    return snapshot
