@@ -30,6 +30,10 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import yaml
 from aiohttp import web
+from gidgethub import GitHubException
+
+from app.errors import TesseraError
+from app.github import convert_manifest
 
 DEFAULT_GITHUB_URL = "https://github.com"
 DEFAULT_API_URL = "https://api.github.com"
@@ -55,18 +59,30 @@ class EndpointPermission:
 
 
 ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
+    EndpointPermission("GET", "/app/installations/{installation_id}", None, "",
+                       "the installation's account and repository selection (App JWT)"),
     EndpointPermission("POST", "/app/installations/{installation_id}/access_tokens", None, "",
                        "installation token (App JWT)"),
     EndpointPermission("POST", "/app-manifests/{code}/conversions", None, "",
                        "tessera setup: the manifest code becomes the App's credentials (no auth)"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}", "metadata", "read",
+                       "the default branch, for registry sync"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/check-runs", "checks", "write",
                        "create the Tessera check run"),
     EndpointPermission("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "checks", "write",
                        "complete the check, annotations"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", "read",
+                       "the PR's base and head, when an event does not carry them"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", "pull_requests", "read",
                        "the changed files of a PR"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/compare/{basehead}", "contents", "read",
+                       "what changed between two commits"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/contents/{path}", "contents", "read",
                        ".tessera.yml from the base, SQL and dbt files"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/git/blobs/{file_sha}", "contents", "read",
+                       "file contents by blob SHA (cached by SHA, large files)"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/git/trees/{tree_sha}", "contents", "read",
+                       "the repository's files, for registry sync"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "read",
                        "find Tessera's own impact comment by its marker"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "write",
@@ -189,19 +205,11 @@ class AppCredentials:
 
 
 async def convert_manifest_code(session: aiohttp.ClientSession, api_url: str, code: str) -> AppCredentials:
-    """``POST /app-manifests/{code}/conversions``: unauthenticated, valid once, for one hour."""
-    url = f"{api_url.rstrip('/')}/app-manifests/{code}/conversions"
-    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-               "User-Agent": "tessera-setup"}
-    async with session.post(url, headers=headers) as response:
-        text = await response.text()
-        if response.status != 201:
-            try:
-                message = json.loads(text).get("message", text)
-            except (ValueError, AttributeError):
-                message = text
-            raise SetupError(f"GitHub refused the manifest code ({response.status}): {message}")
-    body = json.loads(text)
+    """``POST /app-manifests/{code}/conversions`` through the GitHub client: no auth, valid once, one hour."""
+    try:
+        body = await convert_manifest(code, api_url, session=session)
+    except (GitHubException, TesseraError) as exc:
+        raise SetupError(f"GitHub refused the manifest code: {exc}") from exc
     missing = [k for k in ("id", "slug", "pem", "webhook_secret") if not body.get(k)]
     if missing:
         raise SetupError(f"GitHub's answer lacks {', '.join(missing)}; create the App by hand (deploy/README.md)")

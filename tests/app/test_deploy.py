@@ -1,0 +1,369 @@
+"""The deployment files say what the code does: the manifest asks for exactly the events the router
+handles and the permissions the endpoints need, the image is pinned, non-root and secret-free, and
+the operator files name every variable and option they must."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.setup import (
+    ALWAYS_DELIVERED_EVENTS,
+    ENDPOINT_PERMISSIONS,
+    EVENT_PERMISSIONS,
+    required_permissions,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+SHARED = REPO.parent / "shared"
+
+SECRET_VARIABLES = ("TESSERA_WEBHOOK_SECRET", "TESSERA_GITHUB_PRIVATE_KEY", "TESSERA_BOOTSTRAP_KEY")
+ALL_VARIABLES = (
+    "TESSERA_GITHUB_APP_ID", "TESSERA_GITHUB_PRIVATE_KEY", "TESSERA_GITHUB_PRIVATE_KEY_PATH",
+    "TESSERA_WEBHOOK_SECRET", "TESSERA_GITHUB_API_URL", "TESSERA_DB", "TESSERA_HOST", "TESSERA_PORT",
+    "TESSERA_PUBLIC_URL", "TESSERA_BOOTSTRAP_KEY", "TESSERA_DEV_MODE",
+)
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return yaml.safe_load((DEPLOY / "app-manifest.yml").read_text())
+
+
+# --- The App manifest ---------------------------------------------------------------------------
+
+
+def test_manifest_has_every_field_github_needs_and_is_private(manifest: dict) -> None:
+    for key in ("name", "url", "hook_attributes", "redirect_url", "default_events", "default_permissions"):
+        assert manifest.get(key), key
+    assert manifest["public"] is False
+    assert manifest["hook_attributes"]["url"].endswith("/webhooks/github")
+    assert manifest["hook_attributes"]["active"] is True
+
+
+def test_manifest_asks_for_exactly_the_permissions_the_endpoints_and_events_need(manifest: dict) -> None:
+    needed = required_permissions(ENDPOINT_PERMISSIONS, manifest["default_events"])
+    assert manifest["default_permissions"] == needed
+
+
+def test_manifest_lists_no_event_github_delivers_without_subscription(manifest: dict) -> None:
+    assert not set(manifest["default_events"]) & ALWAYS_DELIVERED_EVENTS
+    assert set(manifest["default_events"]) <= set(EVENT_PERMISSIONS)
+
+
+def _router_events() -> set[str]:
+    routing = pytest.importorskip("app.routing", reason="app/routing.py (build_router) has not landed yet")
+    router = routing.build_router()
+    events = set(getattr(router, "_shallow_routes", {})) | set(getattr(router, "_deep_routes", {}))
+    if not events - ALWAYS_DELIVERED_EVENTS:
+        pytest.skip("no concern router (PR workflow, commands, sync) is plugged into build_router() yet")
+    return events
+
+
+def test_manifest_events_are_exactly_the_events_the_router_handles(manifest: dict) -> None:
+    handled = _router_events() - ALWAYS_DELIVERED_EVENTS
+    assert set(manifest["default_events"]) == handled
+
+
+# --- The endpoint table against the code ----------------------------------------------------------
+
+_GITHUB_PATH = re.compile(
+    r"(?:^|\{\})(/(?:repos|orgs|app-manifests|app|installation|teams|users?|search)(?![\w-])(?:/[^\s\"'?#]*)?)"
+)
+
+
+def _template(path: str) -> str:
+    """A path with every placeholder, whatever its name, written ``{}``; ``{owner}/{repo}`` as one."""
+    path = re.sub(r"\{[?&][^}]*\}", "", path)  # RFC 6570 query expressions: {?ref}, {&page}
+    return re.sub(r"\{[^}]*\}", "{}", path).replace("/repos/{}/{}", "/repos/{}")
+
+
+def _strings(node: ast.AST) -> list[str]:
+    """String literals of a module; an f-string's interpolations become ``{}``."""
+    found: list[str] = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.JoinedStr):
+            found.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in child.values))
+        elif isinstance(child, ast.Constant) and isinstance(child.value, str):
+            found.append(child.value)
+    return found
+
+
+def _github_paths_in_code() -> dict[str, set[str]]:
+    """Every GitHub REST path written in ``app/`` (outside the endpoint table itself) -> files."""
+    paths: dict[str, set[str]] = {}
+    for source in sorted((REPO / "app").rglob("*.py")):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        if source.name == "setup.py":
+            tree.body = [n for n in tree.body
+                         if not (isinstance(n, ast.Assign | ast.AnnAssign)
+                                 and "ENDPOINT_PERMISSIONS" in ast.unparse(n).split("=")[0])]
+        for text in _strings(tree):
+            for match in _GITHUB_PATH.finditer(_template(text)):
+                paths.setdefault(match.group(1).rstrip("/"), set()).add(source.name)
+    return paths
+
+
+def test_every_github_path_in_the_code_is_in_the_permission_table() -> None:
+    if not (REPO / "app" / "github.py").exists():
+        pytest.skip("app/github.py (the GitHub client) has not landed yet")
+    table = {_template(e.path) for e in ENDPOINT_PERMISSIONS}
+    unknown = {p: files for p, files in _github_paths_in_code().items() if _template(p) not in table}
+    assert not unknown, f"add these endpoints and their permission to app/setup.py: {unknown}"
+
+
+def test_every_endpoint_in_the_permission_table_is_called_by_the_code() -> None:
+    if not (REPO / "app" / "github.py").exists():
+        pytest.skip("app/github.py (the GitHub client) has not landed yet")
+    used = {_template(p) for p in _github_paths_in_code()}
+    unused = [f"{e.method} {e.path}" for e in ENDPOINT_PERMISSIONS if _template(e.path) not in used]
+    if unused and "pull_request" not in _router_events():
+        pytest.skip(f"the PR workflow has not landed yet; not yet called: {unused}")
+    assert not unused, f"the manifest asks for permissions no code uses: {unused}"
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict:
+    return json.loads((SHARED / "fixtures/github/openapi/api.github.com.json").read_text())
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not on this machine")
+@pytest.mark.parametrize("endpoint", ENDPOINT_PERMISSIONS, ids=lambda e: f"{e.method} {e.path}")
+def test_every_endpoint_in_the_table_is_a_real_github_operation(endpoint, openapi: dict) -> None:
+    operation = openapi["paths"][endpoint.path][endpoint.method.lower()]
+    apps_may_call = operation["x-github"]["enabledForGitHubApps"]
+    # an operation GitHub Apps cannot call with an installation token must not need a permission
+    assert apps_may_call or endpoint.permission is None
+    if endpoint.permission is not None:
+        assert endpoint.access in ("read", "write")
+        assert (endpoint.access == "read") == (endpoint.method == "GET")
+
+
+# --- The container image ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _instructions(dockerfile: list[str], name: str) -> list[tuple[int, str]]:
+    return [(i, line.split(None, 1)[1]) for i, line in enumerate(dockerfile) if line.split()[0].upper() == name]
+
+
+def test_dockerfile_base_image_is_pinned_by_tag_and_digest(dockerfile: list[str]) -> None:
+    bases = _instructions(dockerfile, "FROM")
+    assert bases
+    for _, image in bases:
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}( AS \w+)?", image), image
+
+
+def test_dockerfile_runs_as_a_non_root_user(dockerfile: list[str]) -> None:
+    users = _instructions(dockerfile, "USER")
+    assert users, "no USER: the container would run as root"
+    last = users[-1][1].split(":")[0]
+    assert last not in ("root", "0")
+    # nothing runs after the switch that could need root, and CMD comes after it
+    assert users[-1][0] < _instructions(dockerfile, "CMD")[-1][0]
+
+
+def test_dockerfile_bakes_in_no_secret(dockerfile: list[str]) -> None:
+    for _, args in _instructions(dockerfile, "ENV") + _instructions(dockerfile, "ARG"):
+        for name in re.findall(r"([A-Z_][A-Z0-9_]*)=", args) or [args.split()[0]]:
+            assert name not in SECRET_VARIABLES and not re.search(r"SECRET|TOKEN|PASSWORD|PRIVATE_KEY", name), name
+    for _, args in _instructions(dockerfile, "COPY") + _instructions(dockerfile, "ADD"):
+        sources = args.split()[:-1]
+        assert sources, args
+        for source in sources:
+            assert source not in (".", "./"), "COPY of the whole context could carry .env or keys in"
+            assert ".env" not in source and not source.endswith(".pem"), source
+
+
+def test_dockerignore_keeps_credentials_out_of_the_build_context() -> None:
+    patterns = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    for needed in ("**/.env", "**/*.pem", "**/*.db"):
+        assert needed in patterns
+
+
+def test_dockerfile_installs_dependencies_before_copying_the_code(dockerfile: list[str]) -> None:
+    copies = _instructions(dockerfile, "COPY")
+    runs = _instructions(dockerfile, "RUN")
+    pyproject = next(i for i, args in copies if args.split()[0] == "pyproject.toml")
+    deps = next(i for i, args in runs if "pip install -r" in args)
+    code = min(i for i, args in copies if args.split()[0] in ("app", "rules", "app/", "rules/"))
+    assert pyproject < deps < code
+    assert any("--no-deps" in args for i, args in runs if i > code), "the code install must not re-resolve deps"
+
+
+def test_dockerfile_dependency_step_yields_exactly_the_pinned_dependencies(
+        dockerfile: list[str], tmp_path: Path) -> None:
+    """Run the Dockerfile's own extraction command on the real pyproject.toml."""
+    run = next(args for _, args in _instructions(dockerfile, "RUN") if "tomllib" in args)
+    snippet = re.search(r'python -c "(.*?)"\s*>', run).group(1)
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    out = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True,
+                         check=True, timeout=30).stdout.split()
+    import tomllib
+
+    expected = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert out == expected
+
+
+def test_dockerfile_keeps_the_database_on_a_volume_listens_everywhere_and_checks_healthz(
+        dockerfile: list[str]) -> None:
+    text = "\n".join(dockerfile)
+    assert '"/data"' in "".join(a for _, a in _instructions(dockerfile, "VOLUME"))
+    env = " ".join(a for _, a in _instructions(dockerfile, "ENV"))
+    assert "TESSERA_DB=/data/tessera.db" in env
+    assert "TESSERA_HOST=0.0.0.0" in env
+    health = _instructions(dockerfile, "HEALTHCHECK")
+    assert len(health) == 1 and "/healthz" in health[0][1]
+    assert "tessera" in _instructions(dockerfile, "CMD")[-1][1] and "serve" in text
+
+
+def _docker_works() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _docker_works(), reason="no Docker engine here (docker info fails)")
+def test_image_builds_and_its_healthcheck_passes() -> None:
+    tag = "tessera:test-deploy"
+    subprocess.run(["docker", "build", "-f", "deploy/Dockerfile", "-t", tag, "."], cwd=REPO, check=True,
+                   timeout=900)
+    run = subprocess.run(["docker", "run", "-d", "--rm", "-e", "TESSERA_WEBHOOK_SECRET=test-only",
+                          "--health-interval=2s", tag], capture_output=True, text=True, check=True, timeout=60)
+    container = run.stdout.strip()
+    try:
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline:
+            status = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", container],
+                                    capture_output=True, text=True, timeout=20).stdout.strip()
+            if status in ("healthy", "unhealthy"):
+                break
+            time.sleep(1)  # polling a condition with a deadline, not a blind wait
+        assert status == "healthy"
+        user = subprocess.run(["docker", "exec", container, "id", "-u"], capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+        assert user != "0"
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+
+
+# --- compose, systemd, the env template -------------------------------------------------------------
+
+
+def test_compose_builds_the_image_keeps_data_on_a_volume_and_publishes_on_loopback_only() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yml").read_text())
+    service = compose["services"]["tessera"]
+    assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+    assert service["environment"]["TESSERA_DB"].startswith("/data/")
+    assert any(v.endswith(":/data") and v.split(":")[0] in compose["volumes"] for v in service["volumes"])
+    assert service["environment"]["TESSERA_HOST"] == "0.0.0.0"
+    assert all(p.startswith("127.0.0.1:") for p in service["ports"])
+    assert service["restart"] in ("unless-stopped", "always", "on-failure")
+    assert service["env_file"] == ".env"
+    assert service["environment"]["TESSERA_GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/github_app_key"
+    assert "github_app_key" in service["secrets"] and "github_app_key" in compose["secrets"]
+
+
+def _unit() -> dict[str, list[str]]:
+    """``key -> values`` of the unit (systemd allows a key more than once)."""
+    entries: dict[str, list[str]] = {}
+    for line in (DEPLOY / "tessera.service").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            entries.setdefault(key.strip(), []).append(value.strip())
+    return entries
+
+
+def test_systemd_unit_runs_a_dedicated_user_from_an_env_file_restarts_on_failure_and_is_hardened() -> None:
+    unit = _unit()
+    assert unit["User"] == ["tessera"] and unit["Group"] == ["tessera"]
+    assert unit["EnvironmentFile"] and unit["Restart"] == ["on-failure"]
+    assert unit["ExecStart"][0].endswith("tessera serve")
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                       "PrivateTmp": "yes", "CapabilityBoundingSet": ""}.items():
+        assert unit[key] == [value], key
+    assert unit["Environment"] == [f"TESSERA_DB=/var/lib/{unit['StateDirectory'][0]}/tessera.db"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    # ExecStart points at the virtualenv of a real installation; verify the rest against /bin/true
+    text = re.sub(r"(?m)^ExecStart=.*$", "ExecStart=/bin/true", (DEPLOY / "tessera.service").read_text())
+    unit = tmp_path / "tessera.service"
+    unit.write_text(text)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if "tessera.service" in line]
+    assert result.returncode == 0 and not complaints, complaints
+
+
+def _env_example_variables() -> set[str]:
+    text = (DEPLOY / ".env.example").read_text()
+    return set(re.findall(r"(?m)^#?\s*(TESSERA_[A-Z_]+)=", text))
+
+
+def test_env_example_names_every_variable_and_leaves_every_secret_empty() -> None:
+    assert set(ALL_VARIABLES) <= _env_example_variables()
+    text = (DEPLOY / ".env.example").read_text()
+    for name in SECRET_VARIABLES:
+        assert not re.search(rf"(?m)^{name}=\S", text), f"{name} must be empty in the example"
+
+
+def test_env_example_names_every_variable_the_config_reads() -> None:
+    config = REPO / "app" / "config.py"
+    if not config.exists():
+        pytest.skip("app/config.py has not landed yet")
+    read = set(re.findall(r"TESSERA_[A-Z_]+", config.read_text()))
+    assert read - _env_example_variables() == set()
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not on this machine")
+def test_env_example_names_every_variable_of_the_design() -> None:
+    design = (SHARED / "DESIGN.md").read_text()
+    table = set(re.findall(r"^\| `(TESSERA_[A-Z_]+)`", design, re.M))
+    table |= set(re.findall(r"`(TESSERA_[A-Z_]+)`", design.split("## Runtime interfaces")[1].split("CLI (")[0]))
+    assert table and table <= _env_example_variables()
+
+
+# --- The operations docs ------------------------------------------------------------------------------
+
+
+def test_deploy_readme_justifies_every_event_and_permission_of_the_manifest(manifest: dict) -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for event in manifest["default_events"] + sorted(ALWAYS_DELIVERED_EVENTS - {"ping"}):
+        assert f"`{event}`" in readme, event
+    for permission, access in manifest["default_permissions"].items():
+        assert f"`{permission}: {access}`" in readme, permission
+    for endpoint in ENDPOINT_PERMISSIONS:
+        assert f"`{endpoint.method} {endpoint.path}`" in readme, endpoint.path
+
+
+def test_deploy_readme_covers_every_operations_topic() -> None:
+    readme = (DEPLOY / "README.md").read_text().lower()
+    for topic in ("tessera setup", "branch protection", "ruleset", "backup", ".backup", "upgrade",
+                  "rotat", "tessera deliveries --failed", "--replay", "redeliver", "/metrics",
+                  "teams:", "/api/v1/teams", "docker build", "last seen"):
+        assert topic in readme, topic
