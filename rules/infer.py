@@ -1,0 +1,568 @@
+"""Output columns, types and column-level lineage of one query, inferred with sqlglot.
+
+One pass per query: parse with the explicit dialect, qualify and annotate types once against the
+parents' schemas, then walk the qualified scopes ourselves to trace each output column back to
+the parent columns it reads (much faster than ``sqlglot.lineage`` per column). Columns used in
+WHERE/HAVING/QUALIFY, JOIN ON/USING and GROUP BY become edges with ``downstream_column=None``:
+the whole downstream asset depends on them. Nothing here raises on bad SQL: the answer then says
+``columns_known=False`` and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.schema import MappingSchema
+
+from rules.model import UNKNOWN, Column, Edge
+from rules.types import compare_types, normalize_type
+
+Resolver = Callable[[exp.Table], "str | None"]
+
+_PLACEHOLDER = "__tessera_parent_"
+_STAR = "*"
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    """What a query produces and reads."""
+
+    columns: tuple[Column, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    columns_known: bool = False
+    problems: tuple[str, ...] = ()
+
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def default_table_name(table: exp.Table) -> str:
+    """A table reference as written, lower-case: ``db.schema.name``, ``schema.name`` or ``name``."""
+    return ".".join(part.name.lower() for part in table.parts if part.name)
+
+
+# --- per-dialect corrections of sqlglot's function result types ------------------------------
+
+
+def _round_keeps_decimal(annotator: Any, expression: exp.Round) -> None:
+    """ROUND(decimal, n) is a decimal in these warehouses; sqlglot says DOUBLE."""
+    arg_type = expression.this.type if expression.this is not None else None
+    if isinstance(arg_type, exp.DataType) and arg_type.this in exp.DataType.REAL_TYPES - {
+        exp.DataType.Type.FLOAT,
+        exp.DataType.Type.DOUBLE,
+    }:
+        annotator._set_type(expression, arg_type)
+        return
+    if isinstance(arg_type, exp.DataType) and arg_type.this in exp.DataType.INTEGER_TYPES:
+        annotator._set_type(expression, arg_type)
+        return
+    annotator._set_type(expression, exp.DataType.Type.DOUBLE)
+
+
+_FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., None]]] = {
+    "duckdb": {exp.Round: _round_keeps_decimal},
+    "postgres": {exp.Round: _round_keeps_decimal},
+    "redshift": {exp.Round: _round_keeps_decimal},
+    "databricks": {exp.Round: _round_keeps_decimal},
+    "spark": {exp.Round: _round_keeps_decimal},
+}
+
+
+@lru_cache(maxsize=32)
+def _expression_metadata(dialect: str) -> dict[Any, Any] | None:
+    overrides = _FUNCTION_TYPE_OVERRIDES.get(dialect)
+    if not overrides:
+        return None
+    metadata = dict(Dialect.get_or_raise(dialect).EXPRESSION_METADATA)
+    for node_type, annotator in overrides.items():
+        metadata[node_type] = {"annotator": annotator}
+    return metadata
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def parse_query(sql: str, dialect: str) -> tuple[exp.Query | None, str | None]:
+    """The query of ``sql`` (the last query statement; a CTAS's SELECT), or None and why not."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+    except Exception as error:  # sqlglot raises ParseError/TokenError, and worse on odd input
+        return None, f"cannot parse SQL: {_first_line(error)}"
+    for statement in reversed(statements):
+        if isinstance(statement, exp.Query):
+            return statement, None
+        if isinstance(statement, exp.Create) and isinstance(statement.expression, exp.Query):
+            return statement.expression, None
+    if any(isinstance(s, exp.Command) for s in statements):
+        return None, "SQL that sqlglot cannot parse (kept as an opaque command)"
+    return None, "no SELECT query found"
+
+
+def _cte_names(query: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+
+
+def _physical_tables(query: exp.Expression) -> list[exp.Table]:
+    """Table references that name a relation (not a CTE, not a table function)."""
+    ctes = _cte_names(query)
+    tables: list[exp.Table] = []
+    for table in query.find_all(exp.Table, bfs=False):
+        if not isinstance(table.this, exp.Identifier):
+            continue
+        if not table.args.get("db") and table.name.lower() in ctes:
+            continue
+        tables.append(table)
+    return tables
+
+
+# --- the scope walk --------------------------------------------------------------------------
+
+
+def _ident_name(name: str, quoted: bool) -> str:
+    return name if quoted else name.lower()
+
+
+def _output_name(projection: exp.Expression) -> str:
+    ident = projection.args.get("alias")
+    if isinstance(ident, exp.TableAlias):
+        ident = ident.this
+    if isinstance(ident, exp.Identifier):
+        return _ident_name(ident.this, ident.quoted)
+    if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Identifier):
+        return _ident_name(projection.this.this, projection.this.quoted)
+    return projection.alias_or_name.lower()
+
+
+Origin = tuple[str, str | None]
+"""(parent fqn, column) a value comes from; column None means the whole parent (unknown/star)."""
+
+
+class _Tracer:
+    """Traces columns of a qualified query back to parent columns, scope by scope, memoised."""
+
+    def __init__(self, root: Scope, placeholders: Mapping[str, str], unknown: set[str]) -> None:
+        self.root = root
+        self.placeholders = placeholders
+        self.unknown_parents = unknown
+        self.column_scope: dict[int, Scope] = {}
+        self.scopes = list(root.traverse())
+        for scope in self.scopes:
+            for column in scope.columns:
+                self.column_scope[id(column)] = scope
+        self._memo: dict[tuple[int, str], frozenset[Origin]] = {}
+
+    def _table_fqn(self, source: exp.Table) -> str | None:
+        return self.placeholders.get(source.name.lower())
+
+    def scope_of(self, column: exp.Column) -> Scope | None:
+        return self.column_scope.get(id(column))
+
+    def origins_of_expression(self, node: exp.Expression, scope: Scope) -> set[Origin]:
+        """Every parent column that ``node`` (a projection, a condition) reads."""
+        out: set[Origin] = set()
+        for column in node.find_all(exp.Column):
+            col_scope = self.scope_of(column) or scope
+            out |= self.origins_of_column(column, col_scope)
+        for star in node.find_all(exp.Star):
+            if isinstance(star.parent, exp.Column):
+                continue  # t.* is handled as a column
+            if isinstance(star.parent, exp.Count):
+                continue  # COUNT(*) reads no column
+            out |= self._star_origins(scope, None)
+        return out
+
+    def origins_of_column(self, column: exp.Column, scope: Scope) -> set[Origin]:
+        table = column.table
+        if isinstance(column.this, exp.Star):
+            return self._star_origins(scope, table or None)
+        name = _ident_name(column.this.this, column.this.quoted) if isinstance(
+            column.this, exp.Identifier
+        ) else column.name.lower()
+        if not table:
+            return self._unqualified(scope, name)
+        source = scope.sources.get(table)
+        if source is None:
+            # a correlated reference to an outer scope
+            parent = scope.parent
+            while parent is not None and source is None:
+                source = parent.sources.get(table)
+                parent = parent.parent
+        if isinstance(source, exp.Table):
+            fqn = self._table_fqn(source)
+            return {(fqn, name)} if fqn else set()
+        if isinstance(source, Scope):
+            return set(self.trace(source, name))
+        return set()
+
+    def _unqualified(self, scope: Scope, name: str) -> set[Origin]:
+        """A column qualify could not place: one source gets it, else every unknown parent."""
+        sources = list(scope.selected_sources.values()) if scope.selected_sources else []
+        if len(sources) == 1:
+            _node, source = sources[0]
+            if isinstance(source, exp.Table):
+                fqn = self._table_fqn(source)
+                return {(fqn, name)} if fqn else set()
+            if isinstance(source, Scope):
+                return set(self.trace(source, name))
+        out: set[Origin] = set()
+        for _node, source in sources:
+            if isinstance(source, exp.Table):
+                fqn = self._table_fqn(source)
+                if fqn and fqn in self.unknown_parents:
+                    out.add((fqn, None))
+            elif isinstance(source, Scope):
+                out |= {o for o in self.trace(source, name) if o[1] is None}
+        return out
+
+    def _star_origins(self, scope: Scope, table: str | None) -> set[Origin]:
+        """An unexpanded star: the whole of each source it covers."""
+        out: set[Origin] = set()
+        items = scope.selected_sources.items() if scope.selected_sources else ()
+        for alias, (_node, source) in items:
+            if table and alias != table:
+                continue
+            if isinstance(source, exp.Table):
+                fqn = self._table_fqn(source)
+                if fqn:
+                    out.add((fqn, None))
+            elif isinstance(source, Scope):
+                out |= self.trace(source, _STAR)
+        return out
+
+    def trace(self, scope: Scope, name: str) -> frozenset[Origin]:
+        """The parent columns behind output column ``name`` of ``scope``."""
+        key = (id(scope), name)
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        self._memo[key] = frozenset()  # guards recursive CTEs
+        result: set[Origin] = set()
+        if scope.set_operation_scopes:
+            index = self._union_index(scope, name)
+            for branch in scope.set_operation_scopes:
+                result |= self._trace_branch(branch, name, index)
+        else:
+            result = self._trace_select(scope, name)
+        frozen = frozenset(result)
+        self._memo[key] = frozen
+        return frozen
+
+    def _union_index(self, scope: Scope, name: str) -> int | None:
+        selects = scope.expression.selects if isinstance(scope.expression, exp.Query) else []
+        for index, projection in enumerate(selects):
+            if _output_name(projection) == name:
+                return index
+        return None
+
+    def _trace_branch(self, branch: Scope, name: str, index: int | None) -> set[Origin]:
+        if branch.set_operation_scopes:
+            out: set[Origin] = set()
+            for sub in branch.set_operation_scopes:
+                out |= self._trace_branch(sub, name, index)
+            return out
+        selects = branch.expression.selects if isinstance(branch.expression, exp.Query) else []
+        if name == _STAR or index is None or index >= len(selects):
+            return set(self.trace(branch, name))
+        return set(self.origins_of_expression(selects[index], branch))
+
+    def _trace_select(self, scope: Scope, name: str) -> set[Origin]:
+        expression = scope.expression
+        selects = expression.selects if isinstance(expression, exp.Query) else []
+        if name == _STAR:
+            out: set[Origin] = set()
+            for projection in selects:
+                out |= self.origins_of_expression(projection, scope)
+            return out
+        for projection in selects:
+            if _output_name(projection) == name:
+                return self.origins_of_expression(projection, scope)
+        # not a named projection: it may come through an unexpanded star
+        out = set()
+        for projection in selects:
+            if isinstance(projection, exp.Star) or (
+                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+            ):
+                table = projection.table if isinstance(projection, exp.Column) else None
+                for alias, (_node, source) in scope.selected_sources.items():
+                    if table and alias != table:
+                        continue
+                    if isinstance(source, exp.Table):
+                        fqn = self._table_fqn(source)
+                        if fqn:
+                            out.add((fqn, name))
+                    elif isinstance(source, Scope):
+                        out |= self.trace(source, name)
+        return out
+
+
+_USAGE_CLAUSES: tuple[tuple[str, str], ...] = (
+    ("where", "filter"),
+    ("having", "filter"),
+    ("qualify", "filter"),
+    ("group", "group"),
+)
+
+
+def _usage_nodes(scope: Scope) -> Iterable[tuple[exp.Expression, str]]:
+    """The WHERE/HAVING/QUALIFY, GROUP BY and JOIN conditions of a select scope."""
+    select = scope.expression
+    if not isinstance(select, exp.Select):
+        return
+    for arg, usage in _USAGE_CLAUSES:
+        node = select.args.get(arg)
+        if isinstance(node, exp.Expression):
+            yield node, usage
+    for join in select.args.get("joins") or ():
+        on = join.args.get("on")
+        if isinstance(on, exp.Expression):
+            yield on, "join"
+        for using in join.args.get("using") or ():
+            if isinstance(using, exp.Expression):
+                yield using, "join"
+
+
+# --- the public function ---------------------------------------------------------------------
+
+
+def _expression_text(
+    projection: exp.Expression, scope: Scope, dialect: str, placeholders: Mapping[str, str]
+) -> str:
+    """The projection without its alias and with table aliases replaced by what they name, so
+    that re-aliasing a table or a column does not change it."""
+    node = projection.unalias() if isinstance(projection, exp.Alias) else projection
+    node = node.copy()
+    names: dict[str, str | None] = {}
+    selected = scope.selected_sources or {}
+    for alias, (source_node, source) in selected.items():
+        if isinstance(source, Scope):
+            names[alias] = source_node.alias_or_name.lower() if isinstance(
+                source_node, exp.Table
+            ) else alias
+        elif isinstance(source, exp.Table) and source.name.lower() in placeholders:
+            names[alias] = placeholders[source.name.lower()].rsplit(".", 1)[-1]
+        else:
+            names[alias] = None
+    single = len(selected) == 1
+    for column in node.find_all(exp.Column):
+        table = column.table
+        if not table:
+            continue
+        if single:
+            column.set("table", None)
+        elif table in names and names[table]:
+            column.set("table", exp.to_identifier(names[table]))
+    for ident in node.find_all(exp.Identifier):
+        if not ident.quoted:
+            ident.set("this", ident.this.lower())
+    try:
+        return node.sql(dialect=dialect)
+    except Exception:
+        return projection.sql()
+
+
+def _origin_table_name(table: exp.Table) -> str:
+    return table.name.lower()
+
+
+def infer_query(
+    sql: str,
+    *,
+    dialect: str,
+    schema: Mapping[str, Mapping[str, str]],
+    fqn: str,
+    resolve: Resolver | None = None,
+) -> QueryInfo:
+    """Output columns (names, types, expressions) and column lineage of ``sql`` into ``fqn``.
+
+    ``schema`` maps parent fqn -> {column: type}; ``resolve`` maps a table reference to a parent
+    fqn (default: the lower-case name as written). Never raises: bad SQL gives
+    ``columns_known=False`` and a problem.
+    """
+    try:
+        return _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve)
+    except Exception as error:  # sqlglot can fail deep inside on odd SQL; never crash a worker
+        return QueryInfo(problems=(f"cannot analyse SQL: {_first_line(error)}",))
+
+
+def _infer(
+    sql: str,
+    *,
+    dialect: str,
+    schema: Mapping[str, Mapping[str, str]],
+    fqn: str,
+    resolve: Resolver | None,
+) -> QueryInfo:
+    query, problem = parse_query(sql, dialect)
+    if query is None:
+        return QueryInfo(problems=(problem or "no query",))
+
+    lowered_schema = {k.lower(): v for k, v in schema.items()}
+    placeholders: dict[str, str] = {}  # placeholder -> parent fqn
+    by_fqn: dict[str, str] = {}
+    depends_on: list[str] = []
+    for table in _physical_tables(query):
+        parent = (resolve(table) if resolve else None) or default_table_name(table)
+        parent = parent.lower()
+        if parent not in by_fqn:
+            by_fqn[parent] = f"{_PLACEHOLDER}{len(by_fqn)}"
+            placeholders[by_fqn[parent]] = parent
+            depends_on.append(parent)
+        alias = table.args.get("alias")
+        if not isinstance(alias, exp.TableAlias) or not alias.name:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(_origin_table_name(table))))
+        table.set("catalog", None)
+        table.set("db", None)
+        table.set("this", exp.to_identifier(by_fqn[parent]))
+
+    mapping: dict[str, dict[str, str]] = {}
+    unknown: set[str] = set()
+    for parent, placeholder in by_fqn.items():
+        columns = lowered_schema.get(parent)
+        if columns:
+            mapping[placeholder] = {
+                name: (kind if kind and kind != UNKNOWN else "UNKNOWN") for name, kind in columns.items()
+            }
+        else:
+            unknown.add(parent)
+
+    problems: list[str] = []
+    mapping_schema = MappingSchema(mapping, dialect=dialect) if mapping else None
+    try:
+        qualified = qualify(
+            query,
+            dialect=dialect,
+            schema=mapping_schema,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+        )
+    except Exception as error:
+        problems.append(f"cannot qualify columns: {_first_line(error)}")
+        qualified = query
+    try:
+        annotated = annotate_types(
+            qualified,
+            schema=mapping_schema,
+            dialect=dialect,
+            expression_metadata=_expression_metadata(dialect),
+        )
+    except Exception as error:
+        problems.append(f"cannot infer types: {_first_line(error)}")
+        annotated = qualified
+
+    root = build_scope(annotated)
+    if root is None:
+        return QueryInfo(depends_on=tuple(depends_on), problems=(*problems, "no query scope"))
+    tracer = _Tracer(root, placeholders, unknown)
+
+    columns: list[Column] = []
+    edges: list[Edge] = []
+    seen_edges: set[Edge] = set()
+    columns_known = not problems
+
+    def add(edge: Edge) -> None:
+        if edge not in seen_edges:
+            seen_edges.add(edge)
+            edges.append(edge)
+
+    out_scope = root
+    while out_scope.set_operation_scopes:
+        out_scope = out_scope.set_operation_scopes[0]
+    position = 0
+    for projection in annotated.selects:
+        if isinstance(projection, exp.Star) or (
+            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+        ):
+            columns_known = False
+            for upstream, _col in tracer.origins_of_expression(projection, out_scope):
+                add(Edge(upstream, None, fqn, None, "star"))
+            continue
+        name = _output_name(projection)
+        position += 1
+        type_text = _set_operation_type(root, position - 1, dialect) if root.set_operation_scopes else (
+            _type_text(projection, dialect)
+        )
+        columns.append(
+            Column(
+                name=name,
+                type=type_text,
+                position=position,
+                expression=_expression_text(projection, out_scope, dialect, placeholders),
+            )
+        )
+        for upstream, upstream_column in sorted(tracer.trace(root, name), key=_origin_key):
+            if upstream_column is None:
+                add(Edge(upstream, None, fqn, None, "star"))
+            else:
+                add(Edge(upstream, upstream_column, fqn, name, "select"))
+
+    for scope in tracer.scopes:
+        for node, usage in _usage_nodes(scope):
+            for upstream, upstream_column in sorted(
+                tracer.origins_of_expression(node, scope), key=_origin_key
+            ):
+                add(Edge(upstream, upstream_column, fqn, None, usage if upstream_column else "star"))
+
+    return QueryInfo(
+        columns=tuple(columns),
+        edges=tuple(edges),
+        depends_on=tuple(depends_on),
+        columns_known=columns_known,
+        problems=tuple(problems),
+    )
+
+
+def _type_text(projection: exp.Expression, dialect: str) -> str:
+    kind = projection.type
+    if isinstance(kind, exp.DataType) and kind.this not in (
+        exp.DataType.Type.UNKNOWN,
+        exp.DataType.Type.NULL,
+    ):
+        return normalize_type(kind.sql(dialect=dialect), dialect)
+    return UNKNOWN
+
+
+def _set_operation_type(scope: Scope, index: int, dialect: str) -> str:
+    """The type of a UNION column: the widest of its branches' types, UNKNOWN when they clash."""
+    branch_types: list[str] = []
+    pending = [scope]
+    while pending:
+        current = pending.pop(0)
+        if current.set_operation_scopes:
+            pending[:0] = current.set_operation_scopes
+            continue
+        selects = current.expression.selects if isinstance(current.expression, exp.Query) else []
+        if index >= len(selects):
+            return UNKNOWN
+        if isinstance(selects[index].unalias(), exp.Null):
+            continue  # a NULL branch says nothing about the column's type
+        branch_types.append(_type_text(selects[index], dialect))
+    if not branch_types or UNKNOWN in branch_types:
+        return UNKNOWN
+    result = branch_types[0]
+    for other in branch_types[1:]:
+        verdict = compare_types(result, other, dialect)
+        if verdict == "widened":
+            result = other
+        elif verdict not in ("same", "narrowed"):
+            return UNKNOWN
+    return result
+
+
+def _origin_key(origin: Origin) -> tuple[str, str]:
+    return (origin[0], origin[1] or "")
