@@ -1,0 +1,139 @@
+"""The rule catalog: every change Tessera knows, with its default severity per compatibility mode.
+
+One table, in one place (like sqlglot's optimizer ``RULES``): the diff finds changes and names them
+by id; this module alone decides how much each one matters. The rows mirror DESIGN.md's table
+exactly; a test keeps the two in step.
+
+Modes: ``backward`` protects downstream readers, ``forward`` protects history and writers (old rows
+must still fit), ``full`` is both, ``none`` reports but never blocks (every ``breaking`` becomes
+``review``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from rules.model import MODES, SEVERITIES
+
+Scope = Literal["asset", "column"]
+
+IGNORE = "ignore"
+"""An override value that drops a rule's findings altogether."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of change and how much it matters in each mode."""
+
+    id: str
+    title: str
+    scope: Scope
+    """``column`` when a finding names a column (acks come only from teams reading that column)."""
+    backward: str
+    forward: str
+    full: str
+    description: str
+
+    def default(self, mode: str) -> str:
+        """The default severity in ``mode`` before overrides (unknown modes read as backward)."""
+        if mode == "forward":
+            return self.forward
+        if mode == "full":
+            return self.full
+        return self.backward
+
+
+def _rule(id: str, title: str, scope: Scope, backward: str, forward: str, full: str, description: str) -> Rule:
+    return Rule(id, title, scope, backward, forward, full, description)
+
+
+B, R, S, INFO = "breaking", "review", "safe", "info"
+
+RULES: tuple[Rule, ...] = (
+    _rule("ASSET_REMOVED", "Asset removed", "asset", B, B, B,
+          "A model, table or view was dropped, disabled or renamed away: everyone reading it breaks."),
+    _rule("ASSET_RENAMED", "Asset renamed", "asset", B, B, B,
+          "The asset now lives under another name: readers of the old name break."),
+    _rule("ACCESS_NARROWED", "Access narrowed", "asset", B, S, B,
+          "dbt access went from public to protected/private: refs from other projects or groups fail."),
+    _rule("COLUMN_REMOVED", "Column removed", "column", B, S, B,
+          "A column readers select is gone."),
+    _rule("COLUMN_RENAMED", "Column renamed", "column", B, B, B,
+          "The same expression and type now go by a new name: readers of the old name break."),
+    _rule("COLUMN_TYPE_CHANGED", "Column type changed", "column", B, B, B,
+          "The type changed incompatibly (int to varchar, date to int)."),
+    _rule("COLUMN_TYPE_NARROWED", "Column type narrowed", "column", B, B, B,
+          "The type got narrower (bigint to int, varchar(20) to varchar(10), lower precision): values may not fit."),
+    _rule("COLUMN_TYPE_WIDENED", "Column type widened", "column", S, B, R,
+          "The type got wider (int to bigint, varchar(10) to varchar(20)): readers cope, old writers may not."),
+    _rule("COLUMN_NULLABILITY_LOOSENED", "NOT NULL dropped", "column", B, S, B,
+          "The column may now hold nulls readers never saw before."),
+    _rule("COLUMN_NULLABILITY_TIGHTENED", "NOT NULL added", "column", S, B, B,
+          "The column no longer accepts nulls: old rows or writers may not fit."),
+    _rule("COLUMN_ADDED", "Column added", "column", S, S, S,
+          "A new column: nobody reads it yet."),
+    _rule("COLUMN_ADDED_REQUIRED", "Required column added", "column", S, B, B,
+          "A NOT NULL column without a default on a table: existing rows and writers cannot fill it."),
+    _rule("COLUMN_REORDERED", "Columns reordered", "asset", R, R, R,
+          "Column order changed: positional readers (INSERT ... SELECT, UNION, SELECT *) may mix values up."),
+    _rule("CONSTRAINT_REMOVED", "Constraint removed", "column", B, S, B,
+          "A primary, unique or foreign key, accepted values or an enforced constraint no longer holds."),
+    _rule("CONTRACT_UNENFORCED", "Contract unenforced", "asset", R, R, R,
+          "dbt contract.enforced went from true to false: the declared schema is no longer guaranteed."),
+    _rule("GRAIN_CHANGED", "Grain changed", "asset", B, B, B,
+          "GROUP BY keys, DISTINCT or the unique key changed: one row now means something else."),
+    _rule("FILTER_CHANGED", "Filter changed", "asset", R, R, R,
+          "WHERE, HAVING or QUALIFY was added, changed or removed: different rows come out."),
+    _rule("JOIN_CHANGED", "Join changed", "asset", R, R, R,
+          "A join was added or removed, or its type or condition changed."),
+    _rule("COLUMN_LOGIC_CHANGED", "Column logic changed", "column", R, R, R,
+          "A column keeps its name but is computed differently."),
+    _rule("MATERIALIZATION_CHANGED", "Materialization changed", "asset", R, R, R,
+          "The materialization changed; breaking when the relation disappears (e.g. to ephemeral)."),
+    _rule("VERSION_DEPRECATED", "Version deprecated", "asset", R, R, R,
+          "latest_version or deprecation_date changed: readers of the old version have a deadline."),
+    _rule("METADATA_CHANGED", "Metadata changed", "asset", INFO, INFO, INFO,
+          "Description, tags, meta, comments or formatting changed: nothing readers see in the data."),
+    _rule("UNPARSED", "Could not analyse", "asset", R, R, R,
+          "A changed file Tessera could not analyse (see on_unparsed: warn or block)."),
+)
+
+RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
+
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def severity_rank(severity: str) -> int:
+    """Sort key: breaking first, info last."""
+    return _RANK.get(severity, len(_RANK))
+
+
+def severity(
+    rule_id: str,
+    mode: str,
+    *,
+    overrides: Mapping[str, str] = {},  # noqa: B006 (read-only default)
+    on_unparsed: str = "warn",
+) -> str | None:
+    """The severity of ``rule_id`` under ``mode`` and the repository's overrides.
+
+    None means the finding is ignored (``rules: {RULE: ignore}``). Mode ``none`` is applied last so
+    that it can never block, whatever the overrides say. Unknown modes read as ``backward``; an
+    unknown override value is ignored (config parsing reports it).
+    """
+    rule = RULES_BY_ID[rule_id]
+    level = rule.default(mode if mode in MODES else "backward")
+    if rule_id == "UNPARSED" and on_unparsed == "block":
+        level = "breaking"
+    override = overrides.get(rule_id)
+    if isinstance(override, str):
+        value = override.strip().lower()
+        if value == IGNORE:
+            return None
+        if value in SEVERITIES:
+            level = value
+    if mode == "none" and level == "breaking":
+        level = "review"
+    return level

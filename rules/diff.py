@@ -1,0 +1,752 @@
+"""Diff two snapshots into findings: which rule fired where, and how much it matters here.
+
+The diff only *finds* changes and names them by a catalog rule; severities come from
+:func:`rules.catalog.severity` for the asset's compatibility mode (``meta.tessera.compatibility``,
+else ``.tessera.yml``'s) and the repository's overrides. Renames are detected before removals, so a
+rename reads as one ``*_RENAMED`` finding rather than a removal plus an addition. What cannot be
+known is never called safe: a column whose type is ``UNKNOWN`` changes at ``review`` at least.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rules import catalog
+from rules.model import UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
+from rules.sources import matches_any
+
+_REVIEW_FLOOR_EXEMPT = frozenset({"COLUMN_ADDED", "METADATA_CHANGED"})
+_ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
+_RELATION_GONE = frozenset({"ephemeral"})
+"""Materializations under which no relation exists in the warehouse any more."""
+
+
+def diff_snapshots(
+    base: Snapshot,
+    head: Snapshot,
+    config: Config,
+    *,
+    changed_paths: Collection[str] | None = None,
+) -> list[Change]:
+    """Every finding between ``base`` and ``head``, severities resolved, ignored ones dropped.
+
+    ``changed_paths`` limits UNPARSED findings to files the PR touched (a file that was already
+    unparsable before the PR is not news); None means "report head problems that base did not have".
+    """
+    return _Differ(base, head, config, changed_paths).run()
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+
+def _compare_types(before: str, after: str, dialect: str | None) -> str:
+    """``types.compare_types`` (sqlglot data types); a textual fallback keeps the diff usable alone."""
+    try:
+        from rules.types import compare_types
+    except ImportError:  # pragma: no cover - only while rules.types is not there
+        if before == after:
+            return "same"
+        if UNKNOWN in (before, after):
+            return "unknown"
+        return "changed"
+    return compare_types(before, after, dialect)
+
+
+def _normalize_sql(sql: str, dialect: str | None) -> str:
+    """``semantic.normalize_sql``: two queries equal after it differ only in form, never meaning."""
+    try:
+        from rules.semantic import normalize_sql
+    except ImportError:  # pragma: no cover - only while rules.semantic is not there
+        return _rough_normalize(sql)
+    try:
+        return normalize_sql(sql, dialect or "")
+    except Exception:  # noqa: BLE001 - bad SQL must not stop the diff; compare roughly instead
+        return _rough_normalize(sql)
+
+
+def _rough_normalize(sql: str) -> str:
+    text = re.sub(r"--[^\n]*", " ", sql)
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return " ".join(text.lower().split())
+
+
+def _compare_queries(before: str, after: str, dialect: str | None) -> list[Any] | None:
+    """``semantic.compare_queries``, or None when the semantic module is unavailable or fails."""
+    try:
+        from rules.semantic import compare_queries
+    except ImportError:  # pragma: no cover - only while rules.semantic is not there
+        return None
+    try:
+        return list(compare_queries(before, after, dialect=dialect or ""))
+    except Exception:  # noqa: BLE001 - fall back to per-column expressions
+        return None
+
+
+@dataclass(frozen=True)
+class _Constraint:
+    """A constraint in one comparable form, whether declared on the column or the table."""
+
+    kind: str
+    columns: tuple[str, ...]
+    detail: str = ""
+
+    def text(self) -> str:
+        cols = ",".join(self.columns)
+        return f"{self.kind}({cols}){self.detail}" if cols else f"{self.kind}{self.detail}"
+
+
+_TABLE_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*\(([^)]*)\)\s*(.*)$", re.S)
+
+
+def _constraints(asset: Asset) -> dict[_Constraint, str | None]:
+    """Every key/check/accepted-values constraint of ``asset`` → the column it is about (if one)."""
+    out: dict[_Constraint, str | None] = {}
+    for col in asset.columns:
+        for raw in col.constraints:
+            kind, _, detail = raw.partition(":")
+            kind = kind.strip().lower()
+            if kind in ("not_null", "null", ""):
+                continue  # nullability has its own rules
+            if kind == "accepted_values":
+                continue  # compared as a set, see _accepted_values
+            norm_detail = ("->" + _squash(detail)) if kind == "foreign_key" and detail else (
+                (":" + _squash(detail)) if detail else "")
+            out[_Constraint(kind, (col.key,), norm_detail)] = col.name
+    for raw in asset.constraints:
+        match = _TABLE_CONSTRAINT.match(raw.strip().lower())
+        if match is None:
+            out[_Constraint(_squash(raw), ())] = None
+            continue
+        kind, cols_text, rest = match.groups()
+        if kind == "check":
+            out[_Constraint("check", (), ":" + _squash(cols_text + rest))] = None
+            continue
+        cols = tuple(column_key(c) for c in cols_text.split(",") if c.strip())
+        detail = _squash(rest)
+        if detail.startswith("->"):
+            pass
+        elif detail.startswith("references"):
+            detail = "->" + detail[len("references"):]
+        out[_Constraint(kind, cols, detail)] = cols[0] if len(cols) == 1 else None
+    return out
+
+
+def _squash(text: str) -> str:
+    return "".join(text.lower().split())
+
+
+def _accepted_values(col: Column) -> frozenset[str] | None:
+    for raw in col.constraints:
+        kind, _, detail = raw.partition(":")
+        if kind.strip().lower() == "accepted_values":
+            return frozenset(v.strip() for v in detail.split(",") if v.strip())
+    return None
+
+
+def _version_of(asset: Asset) -> str | None:
+    return None if asset.version is None else str(asset.version)
+
+
+def _same_definition(a: Asset, b: Asset, dialect: str | None) -> bool:
+    """Whether two differently named assets are the same thing (a rename, not a drop and an add)."""
+    if a.kind != b.kind:
+        return False
+    if a.sql is not None and b.sql is not None:
+        if _normalize_sql(a.sql, dialect) != _normalize_sql(b.sql, dialect):
+            return False
+        return not (a.columns_known and b.columns_known) or _signature(a) == _signature(b)
+    if a.sql is not None or b.sql is not None:
+        return False
+    return bool(a.columns) and _signature(a) == _signature(b)
+
+
+def _signature(asset: Asset) -> tuple[tuple[str, str], ...]:
+    return tuple((c.key, c.type) for c in asset.columns)
+
+
+# --- the differ -------------------------------------------------------------------------------
+
+
+class _Differ:
+    """One diff run: holds the inputs and the findings collected so far."""
+
+    def __init__(
+        self, base: Snapshot, head: Snapshot, config: Config, changed_paths: Collection[str] | None
+    ) -> None:
+        self.base = base
+        self.head = head
+        self.config = config
+        self.changed_paths = None if changed_paths is None else set(changed_paths)
+        self.changes: list[Change] = []
+
+    # -- entry
+
+    def run(self) -> list[Change]:
+        base_assets = self._live(self.base.assets)
+        head_assets = self._live(self.head.assets)
+        pairs, removed, renamed = self._match(base_assets, head_assets)
+        for fqn in removed:
+            self._removed_asset(base_assets[fqn], head_assets_all=self.head.assets)
+        for old, new in renamed:
+            b, h = base_assets[old], head_assets[new]
+            self._emit(
+                "ASSET_RENAMED", b, h, asset=old, path=h.path, line=h.line,
+                message=f"`{old}` is now `{new}`: readers of `{old}` break.", before=old, after=new,
+            )
+            self._diff_pair(b, h, report_as=old, renamed=True)
+        for old, new in pairs:
+            self._diff_pair(base_assets[old], head_assets[new], report_as=new)
+        self._unparsed()
+        self.changes.sort(
+            key=lambda c: (catalog.severity_rank(c.severity), c.asset, c.rule, c.column or "")
+        )
+        return self.changes
+
+    def _live(self, assets: Mapping[str, Asset]) -> dict[str, Asset]:
+        return {
+            fqn: a for fqn, a in assets.items()
+            if a.enabled and not (a.path and self.config.ignore and matches_any(a.path, self.config.ignore))
+        }
+
+    def _ignored_path(self, path: str | None) -> bool:
+        return bool(path and self.config.ignore and matches_any(path, self.config.ignore))
+
+    # -- asset matching
+
+    def _match(
+        self, base: dict[str, Asset], head: dict[str, Asset]
+    ) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str]]]:
+        """Pair base and head assets: same name, a version continuing an unversioned model, or a
+        rename (recorded by the SQL, or the same definition under a new name)."""
+        pairs = [(fqn, fqn) for fqn in base if fqn in head]
+        removed = [fqn for fqn in base if fqn not in head]
+        added = [fqn for fqn in head if fqn not in base]
+        taken: set[str] = set()
+
+        # an unversioned model that became versioned (or back): ref('x') still resolves to latest
+        for fqn in list(removed):
+            partner = self._version_partner(fqn, base[fqn], [head[a] for a in added if a not in taken])
+            if partner is not None:
+                pairs.append((fqn, partner))
+                taken.add(partner)
+                removed.remove(fqn)
+
+        renamed: list[tuple[str, str]] = []
+        removed_set = set(removed)
+        for new in added:
+            if new in taken:
+                continue
+            source = head[new].meta.get("renamed_from") if head[new].meta else None
+            if not isinstance(source, str):
+                continue
+            old = self._resolve_rename_source(source, new, removed_set)
+            if old is not None:
+                renamed.append((old, new))
+                taken.add(new)
+                removed_set.discard(old)
+
+        for old in sorted(removed_set):
+            dialect = self._dialect(base[old], None)
+            candidates = [
+                new for new in added
+                if new not in taken and _same_definition(base[old], head[new], dialect)
+            ]
+            if len(candidates) == 1:
+                others = [o for o in removed_set if o != old
+                          and _same_definition(base[o], head[candidates[0]], dialect)]
+                if not others:
+                    renamed.append((old, candidates[0]))
+                    taken.add(candidates[0])
+        for old, _ in renamed:
+            removed_set.discard(old)
+        return pairs, [fqn for fqn in removed if fqn in removed_set], renamed
+
+    @staticmethod
+    def _version_partner(fqn: str, asset: Asset, candidates: Iterable[Asset]) -> str | None:
+        for cand in candidates:
+            if cand.kind != asset.kind:
+                continue
+            if asset.version is None and cand.version is not None and cand.fqn.startswith(fqn + ".v"):
+                latest = cand.latest_version
+                if latest is None or str(latest) == _version_of(cand):
+                    return cand.fqn
+            if asset.version is not None and cand.version is None and fqn.startswith(cand.fqn + ".v"):
+                latest = asset.latest_version
+                if latest is None or str(latest) == _version_of(asset):
+                    return cand.fqn
+        return None
+
+    @staticmethod
+    def _resolve_rename_source(source: str, new: str, removed: set[str]) -> str | None:
+        source = source.lower()
+        if source in removed:
+            return source
+        prefix = new.rsplit(".", 1)[0] + "." if "." in new else ""
+        if prefix and prefix + source.rsplit(".", 1)[-1] in removed:
+            return prefix + source.rsplit(".", 1)[-1]
+        return None
+
+    # -- severity and emitting
+
+    def _mode(self, *assets: Asset | None) -> str:
+        for asset in assets:
+            if asset is not None and asset.compatibility in ("backward", "forward", "full", "none"):
+                return asset.compatibility
+        return self.config.compatibility
+
+    def _dialect(self, *assets: Asset | None) -> str | None:
+        for asset in assets:
+            if asset is not None and asset.dialect:
+                return asset.dialect
+        return self.config.sql.dialect or self.config.dbt.dialect
+
+    def _emit(
+        self,
+        rule: str,
+        b: Asset | None,
+        h: Asset | None,
+        *,
+        asset: str,
+        column: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+        message: str,
+        before: str | None = None,
+        after: str | None = None,
+        cap: str | None = None,
+        floor: str | None = None,
+        escalate: bool = False,
+    ) -> None:
+        """Record a finding unless the repository ignores its rule.
+
+        ``cap`` limits how severe an uncertain finding may be (``review`` when we could not confirm
+        it); ``floor`` makes an uncertain one at least that severe (UNKNOWN types);
+        ``escalate`` turns the default into ``breaking`` (a relation disappearing) unless the
+        repository overrides the rule or the mode is ``none``.
+        """
+        mode = self._mode(h, b)
+        level = catalog.severity(
+            rule, mode, overrides=self.config.rules, on_unparsed=self.config.on_unparsed
+        )
+        if level is None:
+            return
+        if escalate and rule not in self.config.rules and mode != "none":
+            level = "breaking"
+        if floor is not None and catalog.severity_rank(level) > catalog.severity_rank(floor):
+            level = floor
+        if cap is not None and catalog.severity_rank(level) < catalog.severity_rank(cap):
+            level = cap
+        self.changes.append(
+            Change(rule=rule, severity=level, asset=asset, column=column, path=path, line=line,
+                   message=message, before=before, after=after)
+        )
+
+    # -- whole assets
+
+    def _removed_asset(self, b: Asset, head_assets_all: Mapping[str, Asset]) -> None:
+        h = head_assets_all.get(b.fqn)
+        if h is not None and not h.enabled:
+            how = "was disabled (enabled: false)"
+            path, line = h.path, h.line
+        else:
+            how = f"was removed{' (' + b.path + ')' if b.path else ''}"
+            path, line = b.path, b.line
+        self._emit(
+            "ASSET_REMOVED", b, h, asset=b.fqn, path=path, line=line,
+            message=f"{b.kind.capitalize()} `{b.fqn}` {how}: everything reading it breaks.",
+            before=b.fqn, after=None,
+        )
+
+    def _diff_pair(self, b: Asset, h: Asset, *, report_as: str, renamed: bool = False) -> None:
+        if b == h:
+            return
+        fqn = report_as
+        self._access(b, h, fqn)
+        self._contract(b, h, fqn)
+        self._materialization(b, h, fqn)
+        self._version(b, h, fqn)
+        self._unique_key(b, h, fqn)
+        col_renames, gone = self._columns(b, h, fqn)
+        self._constraints(b, h, fqn, col_renames, gone)
+        self._query(b, h, fqn, col_renames, gone)
+        self._metadata(b, h, fqn)
+
+    def _access(self, b: Asset, h: Asset, fqn: str) -> None:
+        if b.kind != "model" and h.kind != "model":
+            return
+        before = (b.access or "protected").lower()
+        after = (h.access or "protected").lower()
+        if _ACCESS_RANK.get(after, 1) < _ACCESS_RANK.get(before, 1):
+            self._emit(
+                "ACCESS_NARROWED", b, h, asset=fqn, path=h.path, line=h.line,
+                message=f"Access of `{fqn}` narrowed from {before} to {after}: refs from outside "
+                f"{'its group' if after == 'private' else 'its project'} will fail.",
+                before=before, after=after,
+            )
+
+    def _contract(self, b: Asset, h: Asset, fqn: str) -> None:
+        if b.contract_enforced and not h.contract_enforced:
+            self._emit(
+                "CONTRACT_UNENFORCED", b, h, asset=fqn, path=h.path, line=h.line,
+                message=f"The contract of `{fqn}` is no longer enforced: its declared columns and "
+                "types are not guaranteed any more.",
+                before="enforced", after="not enforced",
+            )
+
+    def _materialization(self, b: Asset, h: Asset, fqn: str) -> None:
+        before, after = b.materialized, h.materialized
+        if before is None or after is None or before.lower() == after.lower():
+            return
+        gone = after.lower() in _RELATION_GONE and before.lower() not in _RELATION_GONE
+        message = f"`{fqn}` is now materialized as {after} (was {before})"
+        message += ": no relation will exist in the warehouse, so direct readers break." if gone else "."
+        self._emit(
+            "MATERIALIZATION_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
+            message=message, before=before, after=after, escalate=gone,
+        )
+
+    def _version(self, b: Asset, h: Asset, fqn: str) -> None:
+        parts = []
+        if str(b.latest_version or "") != str(h.latest_version or ""):
+            parts.append(("latest_version", b.latest_version, h.latest_version))
+        if str(b.deprecation_date or "") != str(h.deprecation_date or ""):
+            parts.append(("deprecation_date", b.deprecation_date, h.deprecation_date))
+        if not parts:
+            return
+        what = "; ".join(f"{name} {old or 'unset'} → {new or 'unset'}" for name, old, new in parts)
+        self._emit(
+            "VERSION_DEPRECATED", b, h, asset=fqn, path=h.path, line=h.line,
+            message=f"Versioning of `{fqn}` changed ({what}): readers of older versions have a deadline.",
+            before=", ".join(f"{n}={o}" for n, o, _ in parts),
+            after=", ".join(f"{n}={v}" for n, _, v in parts),
+        )
+
+    def _unique_key(self, b: Asset, h: Asset, fqn: str) -> None:
+        before = tuple(column_key(k) for k in b.unique_key)
+        after = tuple(column_key(k) for k in h.unique_key)
+        if before and before != after:
+            self._emit(
+                "GRAIN_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
+                message=f"The unique key of `{fqn}` changed from ({', '.join(before)}) to "
+                f"({', '.join(after) or 'none'}): one row now means something else.",
+                before=", ".join(before), after=", ".join(after) or None,
+            )
+
+    # -- columns
+
+    def _columns(self, b: Asset, h: Asset, fqn: str) -> tuple[dict[str, str], set[str]]:
+        """Column findings; returns the renames (old key → new key) and the removed keys."""
+        bcols = {c.key: c for c in b.columns}
+        hcols = {c.key: c for c in h.columns}
+        removed = [k for k in bcols if k not in hcols]
+        added = [k for k in hcols if k not in bcols]
+        renames = self._column_renames(bcols, hcols, removed, added)
+        dialect = self._dialect(h, b)
+
+        for old, new in renames.items():
+            bc, hc = bcols[old], hcols[new]
+            self._emit(
+                "COLUMN_RENAMED", b, h, asset=fqn, column=bc.name, path=h.path, line=hc.line or h.line,
+                message=f"Column `{bc.name}` of `{fqn}` is now called `{hc.name}`: readers of "
+                f"`{bc.name}` break.",
+                before=bc.name, after=hc.name,
+            )
+        gone = {k for k in removed if k not in renames}
+        for key in removed:
+            if key in renames:
+                continue
+            bc = bcols[key]
+            uncertain = not h.columns_known
+            self._emit(
+                "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=h.path, line=h.line,
+                message=(
+                    f"Column `{bc.name}` may have been removed from `{fqn}`: its columns could not "
+                    "be worked out, so please check."
+                    if uncertain else f"Column `{bc.name}` was removed from `{fqn}`."
+                ),
+                before=self._column_text(bc), after=None, cap="review" if uncertain else None,
+            )
+        if b.columns_known:
+            new_keys = set(renames.values())
+            for key in added:
+                if key in new_keys:
+                    continue
+                hc = hcols[key]
+                required = (
+                    h.kind == "table" and (h.materialized in (None, "table"))
+                    and hc.nullable is False and hc.default is None and not _self_filling(hc)
+                )
+                if required:
+                    self._emit(
+                        "COLUMN_ADDED_REQUIRED", b, h, asset=fqn, column=hc.name, path=h.path,
+                        line=hc.line or h.line,
+                        message=f"Column `{hc.name}` was added to table `{fqn}` as NOT NULL without "
+                        "a default: existing rows and writers that do not know it cannot fill it.",
+                        before=None, after=self._column_text(hc),
+                    )
+                else:
+                    self._emit(
+                        "COLUMN_ADDED", b, h, asset=fqn, column=hc.name, path=h.path,
+                        line=hc.line or h.line,
+                        message=f"Column `{hc.name}` was added to `{fqn}`.",
+                        before=None, after=self._column_text(hc),
+                    )
+        for key, bc in bcols.items():
+            hc = hcols.get(key)
+            if hc is not None:
+                self._column_pair(b, h, fqn, bc, hc, dialect)
+        self._reordered(b, h, fqn, bcols, hcols, renames)
+        return renames, gone
+
+    @staticmethod
+    def _column_renames(
+        bcols: Mapping[str, Column], hcols: Mapping[str, Column], removed: list[str], added: list[str]
+    ) -> dict[str, str]:
+        """Renames recorded by the SQL (``renamed_from``), then same expression and type, new name."""
+        renames: dict[str, str] = {}
+        removed_left = set(removed)
+        for new in added:
+            source = hcols[new].meta.get("renamed_from") if hcols[new].meta else None
+            if isinstance(source, str) and column_key(source) in removed_left:
+                renames[column_key(source)] = new
+                removed_left.discard(column_key(source))
+        added_left = [k for k in added if k not in renames.values()]
+
+        def same(bc: Column, hc: Column) -> bool:
+            return (
+                bc.expression is not None and hc.expression is not None
+                and bc.expression == hc.expression and bc.type == hc.type
+            )
+
+        for old in sorted(removed_left, key=lambda k: bcols[k].position):
+            matches = [new for new in added_left if same(bcols[old], hcols[new])]
+            if len(matches) != 1:
+                continue
+            rivals = [o for o in removed_left if o != old and same(bcols[o], hcols[matches[0]])]
+            if rivals:
+                continue
+            renames[old] = matches[0]
+            added_left.remove(matches[0])
+        return renames
+
+    def _column_pair(
+        self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None
+    ) -> None:
+        line = hc.line or h.line
+        uncertain = UNKNOWN in (bc.type, hc.type)
+        floor = "review" if uncertain else None
+        if bc.type != hc.type:
+            verdict = _compare_types(bc.type, hc.type, dialect)
+            rule = {
+                "widened": "COLUMN_TYPE_WIDENED",
+                "narrowed": "COLUMN_TYPE_NARROWED",
+                "changed": "COLUMN_TYPE_CHANGED",
+                "unknown": "COLUMN_TYPE_CHANGED",
+            }.get(verdict)
+            if rule is not None:
+                if verdict == "unknown":
+                    message = (
+                        f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
+                        if hc.type == UNKNOWN else
+                        f"The type of `{hc.name}` in `{fqn}` is now known as {hc.type} (was not inferred): "
+                        "please check it did not change."
+                    )
+                else:
+                    message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
+                self._emit(
+                    rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
+                    before=bc.type, after=hc.type,
+                    cap="review" if verdict == "unknown" else None, floor="review" if verdict == "unknown" else None,
+                )
+        if bc.nullable is False and hc.nullable is not False:
+            self._emit(
+                "COLUMN_NULLABILITY_LOOSENED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
+                message=f"`{hc.name}` in `{fqn}` is no longer NOT NULL: readers may now see nulls.",
+                before="not null", after="nullable", floor=floor,
+            )
+        elif bc.nullable is not False and hc.nullable is False:
+            self._emit(
+                "COLUMN_NULLABILITY_TIGHTENED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
+                message=f"`{hc.name}` in `{fqn}` is now NOT NULL: existing nulls and writers sending "
+                "them will fail.",
+                before="nullable", after="not null", floor=floor,
+            )
+        before_values, after_values = _accepted_values(bc), _accepted_values(hc)
+        if before_values is not None and (after_values is None or not after_values <= before_values):
+            extra = sorted(after_values - before_values) if after_values is not None else []
+            self._emit(
+                "CONSTRAINT_REMOVED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
+                message=(
+                    f"`{hc.name}` in `{fqn}` accepts new values: {', '.join(extra)}."
+                    if after_values is not None else
+                    f"The accepted values of `{hc.name}` in `{fqn}` are no longer checked."
+                ),
+                before=",".join(sorted(before_values)),
+                after=None if after_values is None else ",".join(sorted(after_values)),
+            )
+        changed_meta = [
+            name for name, old, new in (
+                ("description", bc.description, hc.description),
+                ("tags", tuple(sorted(bc.tags)), tuple(sorted(hc.tags))),
+                ("meta", dict(bc.meta or {}), dict(hc.meta or {})),
+            ) if old != new
+        ]
+        if changed_meta:
+            self._emit(
+                "METADATA_CHANGED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
+                message=f"The {' and '.join(changed_meta)} of `{hc.name}` in `{fqn}` changed.",
+                before=bc.description or None if "description" in changed_meta else None,
+                after=hc.description or None if "description" in changed_meta else None,
+            )
+
+    def _reordered(
+        self, b: Asset, h: Asset, fqn: str, bcols: Mapping[str, Column], hcols: Mapping[str, Column],
+        renames: Mapping[str, str],
+    ) -> None:
+        if not (b.columns_known and h.columns_known):
+            return
+        order_before = [renames.get(c.key, c.key) for c in sorted(b.columns, key=lambda c: c.position)]
+        order_after = [c.key for c in sorted(h.columns, key=lambda c: c.position)]
+        common = set(order_before) & set(order_after)
+        seq_before = [k for k in order_before if k in common]
+        seq_after = [k for k in order_after if k in common]
+        if seq_before == seq_after:
+            return
+        display = {c.key: c.name for c in h.columns}
+        self._emit(
+            "COLUMN_REORDERED", b, h, asset=fqn, path=h.path, line=h.line,
+            message=f"The columns of `{fqn}` are in a new order: positional readers (INSERT … SELECT, "
+            "UNION, SELECT *) may mix values up.",
+            before=", ".join(display.get(k, k) for k in seq_before),
+            after=", ".join(display.get(k, k) for k in seq_after),
+        )
+
+    @staticmethod
+    def _column_text(col: Column) -> str:
+        text = f"{col.name} {col.type}"
+        if col.nullable is False:
+            text += " not null"
+        if col.default is not None:
+            text += f" default {col.default}"
+        return text
+
+    # -- constraints
+
+    def _constraints(
+        self, b: Asset, h: Asset, fqn: str, renames: Mapping[str, str], gone: set[str]
+    ) -> None:
+        before = _constraints(b)
+        after = set(_constraints(h))
+        for con, column in before.items():
+            if any(c in gone for c in con.columns):
+                continue  # the column itself is gone: COLUMN_REMOVED says it
+            moved = _Constraint(con.kind, tuple(renames.get(c, c) for c in con.columns), con.detail)
+            if moved in after:
+                continue
+            hc = h.column(renames.get(column_key(column), column_key(column))) if column else None
+            self._emit(
+                "CONSTRAINT_REMOVED", b, h, asset=fqn,
+                column=(hc.name if hc is not None else column),
+                path=h.path, line=(hc.line if hc is not None and hc.line else h.line),
+                message=f"Constraint {con.text()} on `{fqn}` was removed: readers relying on it "
+                "(joins on a key, uniqueness) may get duplicates or orphans.",
+                before=con.text(), after=None,
+            )
+
+    # -- the query: semantic rules and formatting
+
+    def _query(
+        self, b: Asset, h: Asset, fqn: str, renames: Mapping[str, str], gone: set[str]
+    ) -> None:
+        if not b.sql or not h.sql or b.sql == h.sql:
+            return
+        dialect = self._dialect(h, b)
+        if _normalize_sql(b.sql, dialect) == _normalize_sql(h.sql, dialect):
+            self._emit(
+                "METADATA_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
+                message=f"The SQL of `{fqn}` changed only in form (formatting, comments, case).",
+            )
+            return
+        diffs = _compare_queries(b.sql, h.sql, dialect)
+        skip = gone | set(renames) | set(renames.values())
+        if diffs is None:
+            self._expression_changes(b, h, fqn, skip)
+            return
+        for d in diffs:
+            rule = getattr(d, "rule", None)
+            if rule not in catalog.RULES_BY_ID:
+                continue
+            column = getattr(d, "column", None)
+            if column is not None and column_key(column) in skip:
+                continue
+            hc = h.column(column) if column else None
+            self._emit(
+                rule, b, h, asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
+                line=(hc.line if hc is not None and hc.line else h.line),
+                message=getattr(d, "message", "") or f"{rule} in `{fqn}`.",
+                before=getattr(d, "before", None), after=getattr(d, "after", None),
+            )
+
+    def _expression_changes(self, b: Asset, h: Asset, fqn: str, skip: set[str]) -> None:
+        """Without the semantic comparison, a column's normalised expression still tells."""
+        for bc in b.columns:
+            hc = h.column(bc.name)
+            if hc is None or bc.key in skip or bc.expression is None or hc.expression is None:
+                continue
+            if bc.expression != hc.expression:
+                self._emit(
+                    "COLUMN_LOGIC_CHANGED", b, h, asset=fqn, column=hc.name, path=h.path,
+                    line=hc.line or h.line,
+                    message=f"`{hc.name}` in `{fqn}` is computed differently.",
+                    before=bc.expression, after=hc.expression,
+                )
+
+    def _metadata(self, b: Asset, h: Asset, fqn: str) -> None:
+        changed = [
+            name for name, old, new in (
+                ("description", b.description, h.description),
+                ("tags", tuple(sorted(b.tags)), tuple(sorted(h.tags))),
+                ("meta", dict(b.meta or {}), dict(h.meta or {})),
+            ) if old != new
+        ]
+        if changed:
+            self._emit(
+                "METADATA_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
+                message=f"The {' and '.join(changed)} of `{fqn}` changed.",
+                before=b.description or None if changed == ["description"] else None,
+                after=h.description or None if changed == ["description"] else None,
+            )
+
+    # -- files that could not be analysed
+
+    def _unparsed(self) -> None:
+        known = {(p.path, p.message) for p in self.base.problems}
+        seen: set[tuple[str, str, int | None]] = set()
+        for problem in self.head.problems:
+            if self._ignored_path(problem.path):
+                continue
+            if self.changed_paths is not None:
+                if problem.path not in self.changed_paths:
+                    continue
+            elif (problem.path, problem.message) in known:
+                continue
+            ident = (problem.path, problem.message, problem.line)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            asset = next((a for a in self.head.assets.values() if a.path == problem.path), None)
+            self._emit(
+                "UNPARSED", None, asset, asset=asset.fqn if asset is not None else problem.path,
+                path=problem.path, line=problem.line,
+                message=f"Tessera could not analyse {problem.path}"
+                f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
+            )
+
+
+def _self_filling(col: Column) -> bool:
+    """Identity/serial/auto-increment columns fill themselves, so NOT NULL without default is fine."""
+    text = f"{col.type} {' '.join(col.constraints)}".lower()
+    return any(word in text for word in ("serial", "identity", "autoincrement", "auto_increment", "generated"))

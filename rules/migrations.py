@@ -1,0 +1,379 @@
+"""Migration suggestions: for each breaking change, a concrete way to ship it without breaking anyone.
+
+Tessera's point is to say *what to do*, not only that something is wrong. Each suggestion names a
+date (today + the deprecation window) and, where it can be generated, the SQL (or dbt YAML) to
+paste: keep a removed column for the window, ship a new name beside the old one, add ``<col>_v2``
+for a new type, keep a view under a removed name, or publish a new version of a contracted dbt
+model with ``deprecation_date`` on the old one.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from rules.model import UNKNOWN, Asset, Change, Column, Migration, Snapshot
+
+_COLUMN_RULES = frozenset({
+    "COLUMN_REMOVED", "COLUMN_RENAMED", "COLUMN_TYPE_CHANGED", "COLUMN_TYPE_NARROWED",
+    "COLUMN_TYPE_WIDENED", "COLUMN_NULLABILITY_LOOSENED", "CONSTRAINT_REMOVED", "GRAIN_CHANGED",
+})
+"""Breaking changes a new version of a contracted dbt model can absorb."""
+
+
+def suggest(
+    changes: Sequence[Change],
+    base: Snapshot,
+    head: Snapshot,
+    *,
+    today: datetime.date,
+    window_days: int = 30,
+) -> list[Migration]:
+    """One suggestion per breaking change (plus one new-version plan per contracted dbt model)."""
+    until = (today + datetime.timedelta(days=window_days)).isoformat()
+    out: list[Migration] = []
+    versioned: set[str] = set()
+    for change in changes:
+        if change.severity != "breaking":
+            continue
+        ctx = _Context(change, base.assets.get(change.asset), _head_asset(change, head), until)
+        builder = _BUILDERS.get(change.rule, _generic)
+        migration = builder(ctx)
+        if migration is not None:
+            out.append(migration)
+        b = ctx.base
+        if (
+            b is not None and b.kind == "model" and b.contract_enforced
+            and change.rule in _COLUMN_RULES and change.asset not in versioned
+        ):
+            versioned.add(change.asset)
+            out.append(_new_version(ctx, [c for c in changes if c.asset == change.asset
+                                          and c.severity == "breaking"]))
+    return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    change: Change
+    base: Asset | None
+    head: Asset | None
+    until: str
+
+    @property
+    def dialect(self) -> str | None:
+        for asset in (self.head, self.base):
+            if asset is not None and asset.dialect:
+                return asset.dialect
+        return None
+
+    @property
+    def asset(self) -> Asset | None:
+        return self.head or self.base
+
+    @property
+    def is_dbt(self) -> bool:
+        return self.asset is not None and self.asset.kind == "model"
+
+    @property
+    def is_table(self) -> bool:
+        return self.asset is not None and self.asset.kind == "table" and not self.asset.sql
+
+    def base_column(self) -> Column | None:
+        if self.base is None or self.change.column is None:
+            return None
+        return self.base.column(self.change.column)
+
+    def head_column(self, name: str | None = None) -> Column | None:
+        name = name or self.change.column
+        if self.head is None or name is None:
+            return None
+        return self.head.column(name)
+
+
+def _head_asset(change: Change, head: Snapshot) -> Asset | None:
+    if change.rule == "ASSET_RENAMED" and change.after:
+        return head.assets.get(change.after)
+    return head.assets.get(change.asset)
+
+
+# --- SQL text helpers -------------------------------------------------------------------------
+
+
+def _ident(name: str, dialect: str | None) -> str:
+    """A column name as the dialect writes it (quoted only when it must be)."""
+    try:
+        return exp.to_identifier(name).sql(dialect=dialect or "")
+    except Exception:  # noqa: BLE001 - an odd name still gets a readable suggestion
+        return name
+
+
+def _table(fqn: str, dialect: str | None) -> str:
+    try:
+        return exp.to_table(fqn).sql(dialect=dialect or "")
+    except Exception:  # noqa: BLE001
+        return fqn
+
+
+def _type(text: str | None) -> str | None:
+    return None if not text or text == UNKNOWN else text.lower()
+
+
+def _deprecation_comment(table: str, column: str, note: str, dialect: str | None) -> str:
+    """Mark a column deprecated where readers look (its comment), in the dialect's own syntax."""
+    note = note.replace("'", "''")
+    if dialect == "bigquery":
+        return f"ALTER TABLE {table} ALTER COLUMN {column} SET OPTIONS (description = '{note}');"
+    if dialect in ("databricks", "spark"):
+        return f"ALTER TABLE {table} ALTER COLUMN {column} COMMENT '{note}';"
+    return f"COMMENT ON COLUMN {table}.{column} IS '{note}';"
+
+
+# --- one builder per rule ---------------------------------------------------------------------
+
+
+def _column_removed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column or ""
+    col = _ident(name, d)
+    bc = ctx.base_column()
+    if ctx.is_table:
+        table = _table(change.asset, d)
+        steps = (
+            f"Do not drop `{name}` from `{change.asset}` yet: keep it until {ctx.until}, mark it "
+            f"deprecated so readers see it, and drop it in a later migration after {ctx.until}."
+        )
+        sql = _deprecation_comment(table, col, f"deprecated: will be dropped after {ctx.until}", d)
+        sql += f"\n-- after {ctx.until}:\n-- ALTER TABLE {table} DROP COLUMN {col};"
+        return Migration(change.rule, change.asset, name, steps, sql)
+    expression = bc.expression if bc is not None and bc.expression else col
+    steps = (
+        f"Keep `{name}` in `{change.asset}` for a deprecation window until {ctx.until}: add it back "
+        f"to the select list, tell its readers to move off it, and remove it after {ctx.until}."
+    )
+    sql = f"{expression} as {col}  -- deprecated: remove after {ctx.until}" if expression != col else (
+        f"{col}  -- deprecated: remove after {ctx.until}"
+    )
+    return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _column_renamed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    old = change.before or change.column or ""
+    new = change.after or ""
+    o, n = _ident(old, d), _ident(new, d)
+    if ctx.is_table:
+        table = _table(change.asset, d)
+        steps = (
+            f"Ship `{new}` beside `{old}`: until {ctx.until} keep a view with both names for readers "
+            f"of `{old}`, then drop it."
+        )
+        sql = f"CREATE VIEW {_table(change.asset + '_compat', d)} AS\nSELECT *, {n} AS {o}\nFROM {table};"
+        return Migration(change.rule, change.asset, old, steps, sql)
+    steps = (
+        f"Ship the new name beside the old one: select `{new}` and `{new} as {old}` until {ctx.until}, "
+        f"then drop `{old}`."
+    )
+    sql = f"select\n    ...,\n    {n},\n    {n} as {o}  -- old name, deprecated: remove after {ctx.until}"
+    return Migration(change.rule, change.asset, old, steps, sql)
+
+
+def _column_retyped(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column or ""
+    col = _ident(name, d)
+    v2 = _ident(f"{name}_v2", d)
+    before, after = _type(change.before), _type(change.after)
+    hc = ctx.head_column()
+    if ctx.is_table:
+        table = _table(change.asset, d)
+        steps = (
+            f"Keep `{name}` as {before or 'it was'} and add the new type as `{name}_v2`; backfill it, "
+            f"move readers to `{name}_v2` by {ctx.until}, then retire `{name}`."
+        )
+        sql = None
+        if after:
+            sql = (f"ALTER TABLE {table} ADD COLUMN {v2} {after};\n"
+                   f"UPDATE {table} SET {v2} = CAST({col} AS {after});")
+        return Migration(change.rule, change.asset, name, steps, sql)
+    expression = hc.expression if hc is not None and hc.expression else col
+    steps = (
+        f"Keep `{name}` with its old type{f' ({before})' if before else ''} until {ctx.until} and "
+        f"publish the new one as `{name}_v2`; readers switch, then `{name}` goes."
+    )
+    old_part = f"cast({expression} as {before}) as {col}" if before else f"{expression} as {col}"
+    sql = f"select\n    ...,\n    {old_part},  -- old type, deprecated: remove after {ctx.until}\n    {expression} as {v2}"
+    return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _asset_removed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    b = ctx.base
+    if b is not None and b.kind == "model":
+        steps = (
+            f"Keep the model `{change.asset}` until {ctx.until} and give it a `deprecation_date` so "
+            "dbt warns everyone who refs it; delete it after that date."
+        )
+        sql = f"models:\n  - name: {b.name or change.asset}\n    deprecation_date: {ctx.until}"
+        return Migration(change.rule, change.asset, None, steps, sql)
+    cols = ", ".join(_ident(c.name, d) for c in b.columns) if b is not None and b.columns else "*"
+    steps = (
+        f"Keep `{change.asset}` readable until {ctx.until}: postpone the drop, or leave a view under "
+        "the old name that reads from its replacement, and announce the date."
+    )
+    sql = (f"-- postpone until {ctx.until}: DROP ... {_table(change.asset, d)};\n"
+           f"CREATE VIEW {_table(change.asset, d)} AS\nSELECT {cols}\nFROM <replacement>;")
+    return Migration(change.rule, change.asset, None, steps, sql)
+
+
+def _asset_renamed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    old, new = change.asset, change.after or ""
+    if ctx.is_dbt:
+        steps = (
+            f"Keep a model named `{old}` that selects from `{new}` until {ctx.until}, with a "
+            "`deprecation_date`, so refs to the old name keep working."
+        )
+        sql = (f"-- models/{old}.sql\nselect * from {{{{ ref('{new}') }}}}\n\n"
+               f"# properties\nmodels:\n  - name: {old}\n    deprecation_date: {ctx.until}")
+        return Migration(change.rule, old, None, steps, sql)
+    steps = f"Leave a view under the old name `{old}` until {ctx.until}, then drop it."
+    sql = f"CREATE VIEW {_table(old, d)} AS\nSELECT * FROM {_table(new, d)};"
+    return Migration(change.rule, old, None, steps, sql)
+
+
+def _grain_changed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    h = ctx.head
+    if ctx.is_dbt:
+        steps = (
+            f"Publish the new grain as a new version of `{change.asset}` and keep the old grain as "
+            f"the previous version until {ctx.until} (deprecation_date), so readers move on purpose."
+        )
+        return Migration(change.rule, change.asset, None, steps, None)
+    steps = (
+        f"Publish the new grain under a new name (`{change.asset}_v2`) and keep `{change.asset}` as it "
+        f"was until {ctx.until}."
+    )
+    sql = None
+    if h is not None and h.sql:
+        sql = f"CREATE VIEW {_table(change.asset + '_v2', d)} AS\n{h.sql.strip().rstrip(';')};"
+    return Migration(change.rule, change.asset, None, steps, sql)
+
+
+def _access_narrowed(ctx: _Context) -> Migration:
+    change = ctx.change
+    name = ctx.asset.name if ctx.asset is not None and ctx.asset.name else change.asset
+    steps = (
+        f"Keep `{change.asset}` public until {ctx.until} with a `deprecation_date`, and narrow access "
+        "in a new version, so outside refs get a warning before they fail."
+    )
+    sql = f"models:\n  - name: {name}\n    access: public\n    deprecation_date: {ctx.until}"
+    return Migration(change.rule, change.asset, None, steps, sql)
+
+
+def _nullability_loosened(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column or ""
+    col = _ident(name, d)
+    if ctx.is_table:
+        steps = f"Keep `{name}` NOT NULL until {ctx.until} and agree with readers how nulls will be handled."
+        return Migration(change.rule, change.asset, name, steps, None)
+    steps = (
+        f"Keep readers' guarantee: fill the new nulls of `{name}` (coalesce) until {ctx.until}, or "
+        "publish the nullable column under a new name."
+    )
+    return Migration(change.rule, change.asset, name, steps, f"coalesce({col}, <default>) as {col}")
+
+
+def _nullability_tightened(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column or ""
+    col = _ident(name, d)
+    table = _table(change.asset, d)
+    steps = f"Backfill existing nulls in `{name}` first, then add NOT NULL; tell writers by {ctx.until}."
+    sql = f"UPDATE {table} SET {col} = <value> WHERE {col} IS NULL;" if ctx.is_table else None
+    return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _added_required(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column or ""
+    col = _ident(name, d)
+    table = _table(change.asset, d)
+    hc = ctx.head_column()
+    type_ = _type(hc.type if hc is not None else None) or "<type>"
+    steps = (
+        f"Add `{name}` with a default (or nullable, backfill, then NOT NULL) so existing rows and "
+        "writers that do not send it keep working."
+    )
+    sql = (f"ALTER TABLE {table} ADD COLUMN {col} {type_};\n"
+           f"UPDATE {table} SET {col} = <value> WHERE {col} IS NULL;\n"
+           f"-- once writers send it:\nALTER TABLE {table} ALTER COLUMN {col} SET NOT NULL;")
+    return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _materialization(ctx: _Context) -> Migration:
+    change = ctx.change
+    steps = (
+        f"Keep `{change.asset}` as a relation (materialized='{change.before or 'view'}') until "
+        f"{ctx.until}; readers that query it directly need it to exist."
+    )
+    return Migration(change.rule, change.asset, None, steps,
+                     f"{{{{ config(materialized='{change.before or 'view'}') }}}}")
+
+
+def _generic(ctx: _Context) -> Migration:
+    from rules.catalog import RULES_BY_ID
+
+    change = ctx.change
+    rule = RULES_BY_ID.get(change.rule)
+    what = rule.description if rule is not None else change.message
+    steps = (
+        f"{what} Agree a date with the teams that read `{change.asset}` (suggested: {ctx.until}) "
+        "and keep the old behaviour until then."
+    )
+    return Migration(change.rule, change.asset, change.column, steps, None)
+
+
+def _new_version(ctx: _Context, changes: Sequence[Change]) -> Migration:
+    """For a contracted dbt model: ship the change as version N+1, deprecate version N."""
+    b = ctx.base
+    assert b is not None
+    name = b.name or b.fqn.split(".v")[0]
+    current = b.version or b.latest_version or "1"
+    try:
+        nxt = str(int(str(current)) + 1)
+    except ValueError:
+        nxt = "2"
+    removed = sorted({c.column for c in changes if c.rule == "COLUMN_REMOVED" and c.column})
+    excl = f"\n          - include: all\n            exclude: [{', '.join(removed)}]" if removed else ""
+    columns = f"\n        columns:{excl}" if excl else ""
+    steps = (
+        f"`{b.fqn}` has an enforced contract: ship this change as version {nxt} of `{name}` and keep "
+        f"version {current} with `deprecation_date: {ctx.until}`, so readers move when they are ready."
+    )
+    yaml = (
+        f"models:\n  - name: {name}\n    latest_version: {nxt}\n    versions:\n"
+        f"      - v: {nxt}{columns}\n      - v: {current}\n        deprecation_date: {ctx.until}"
+    )
+    return Migration(changes[0].rule if changes else ctx.change.rule, b.fqn, None, steps, yaml)
+
+
+_BUILDERS: dict[str, Callable[[_Context], Migration | None]] = {
+    "COLUMN_REMOVED": _column_removed,
+    "COLUMN_RENAMED": _column_renamed,
+    "COLUMN_TYPE_CHANGED": _column_retyped,
+    "COLUMN_TYPE_NARROWED": _column_retyped,
+    "COLUMN_TYPE_WIDENED": _column_retyped,
+    "ASSET_REMOVED": _asset_removed,
+    "ASSET_RENAMED": _asset_renamed,
+    "GRAIN_CHANGED": _grain_changed,
+    "ACCESS_NARROWED": _access_narrowed,
+    "COLUMN_NULLABILITY_LOOSENED": _nullability_loosened,
+    "COLUMN_NULLABILITY_TIGHTENED": _nullability_tightened,
+    "COLUMN_ADDED_REQUIRED": _added_required,
+    "MATERIALIZATION_CHANGED": _materialization,
+}
