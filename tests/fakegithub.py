@@ -122,6 +122,8 @@ def slow(seconds: float, status: int = 200, body: Any = None) -> ScriptedRespons
 
 
 def dropped_connection() -> ScriptedResponse:
+    """Close the connection without answering. aiohttp's client retries an idempotent request once
+    on a reused connection, so script two to be sure the caller sees the failure."""
     return ScriptedResponse(disconnect=True)
 
 
@@ -705,8 +707,12 @@ class FakeGitHub:
             json=body,
             operation_id=operation_id,
         )
-        response = await self._answer(request, method, path, body, validation)
-        self.requests.append(RecordedRequest(**{**record.__dict__, "status": getattr(response, "status", 0)}))
+        try:
+            response = await self._answer(request, method, path, body, validation)
+        except asyncio.CancelledError:
+            self.requests.append(record)  # a dropped connection: status 0
+            raise
+        self.requests.append(RecordedRequest(**{**record.__dict__, "status": response.status}))
         return response
 
     async def _answer(
