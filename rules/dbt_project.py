@@ -548,7 +548,7 @@ class DbtProject:
         contract = config.get("contract")
         enforced = bool(contract.get("enforced")) if isinstance(contract, Mapping) else bool(contract)
         columns = _columns(props.get("columns"), self.dialect, model.raw_sql, enforced)
-        constraints = _model_constraints(props, self)
+        constraints = _model_constraints(props)
         unique_key = tuple(str(k).lower() for k in _as_list(config.get("unique_key")) if isinstance(k, str))
         compatibility = tessera.get("compatibility")
         latest = props.get("latest_version")
@@ -771,7 +771,7 @@ def _ref_text(text: str) -> str:
     return text.strip().lower()
 
 
-def _model_constraints(props: Mapping[str, Any], project: DbtProject) -> tuple[str, ...]:
+def _model_constraints(props: Mapping[str, Any]) -> tuple[str, ...]:
     out: list[str] = []
     for constraint in _as_list(props.get("constraints")):
         data = _as_dict(constraint)
