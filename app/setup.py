@@ -148,7 +148,8 @@ def load_manifest(path: Path | None = None) -> dict[str, Any]:
     try:
         manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SetupError(f"cannot read the App manifest {path}: {exc.strerror}") from exc
+        raise SetupError(f"cannot read the App manifest {path}: {exc.strerror}; run setup from a checkout "
+                         "of Tessera or pass --manifest deploy/app-manifest.yml") from exc
     if not isinstance(manifest, dict) or "default_permissions" not in manifest:
         raise SetupError(f"{path} is not a GitHub App manifest (no default_permissions)")
     return manifest
