@@ -371,7 +371,7 @@ class _Differ:
         self._unique_key(b, h, fqn)
         col_renames, gone = self._columns(b, h, fqn)
         self._constraints(b, h, fqn, col_renames, gone)
-        self._query(b, h, fqn, col_renames, gone)
+        self._query(b, h, fqn, col_renames, gone, renamed=renamed)
         self._metadata(b, h, fqn)
 
     def _access(self, b: Asset, h: Asset, fqn: str) -> None:
@@ -591,7 +591,7 @@ class _Differ:
             name for name, old, new in (
                 ("description", bc.description, hc.description),
                 ("tags", tuple(sorted(bc.tags)), tuple(sorted(hc.tags))),
-                ("meta", dict(bc.meta or {}), dict(hc.meta or {})),
+                ("meta", _plain_meta(bc.meta), _plain_meta(hc.meta)),
             ) if old != new
         ]
         if changed_meta:
@@ -659,12 +659,15 @@ class _Differ:
     # -- the query: semantic rules and formatting
 
     def _query(
-        self, b: Asset, h: Asset, fqn: str, renames: Mapping[str, str], gone: set[str]
+        self, b: Asset, h: Asset, fqn: str, renames: Mapping[str, str], gone: set[str], *,
+        renamed: bool = False,
     ) -> None:
         if not b.sql or not h.sql or b.sql == h.sql:
             return
         dialect = self._dialect(h, b)
         if _normalize_sql(b.sql, dialect) == _normalize_sql(h.sql, dialect):
+            if renamed:
+                return  # ASSET_RENAMED already says the file changed
             self._emit(
                 "METADATA_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
                 message=f"The SQL of `{fqn}` changed only in form (formatting, comments, case).",
@@ -709,7 +712,7 @@ class _Differ:
             name for name, old, new in (
                 ("description", b.description, h.description),
                 ("tags", tuple(sorted(b.tags)), tuple(sorted(h.tags))),
-                ("meta", dict(b.meta or {}), dict(h.meta or {})),
+                ("meta", _plain_meta(b.meta), _plain_meta(h.meta)),
             ) if old != new
         ]
         if changed:
@@ -744,6 +747,11 @@ class _Differ:
                 message=f"Tessera could not analyse {problem.path}"
                 f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
             )
+
+
+def _plain_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Meta as people wrote it, without what the engine records there (``renamed_from``)."""
+    return {k: v for k, v in (meta or {}).items() if k != "renamed_from"}
 
 
 def _self_filling(col: Column) -> bool:

@@ -1,0 +1,245 @@
+"""The diff on hand-built snapshots: each rule fires where it should, with the right severity.
+
+The data-driven cases in ``tests/rules/cases`` exercise the diff through real SQL and dbt files;
+these tests pin down the diff's own decisions (renames, modes, overrides, UNKNOWN types) without
+depending on how snapshots are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rules.diff import diff_snapshots
+from rules.model import UNKNOWN, Asset, Column, Config, ParseProblem, Snapshot
+
+
+def table(fqn: str, *cols: Column, **kw: object) -> Asset:
+    return Asset(fqn, "table", path=kw.pop("path", "migrations/001.sql"), line=1,  # type: ignore[arg-type]
+                 columns=tuple(replace(c, position=i) for i, c in enumerate(cols)), dialect="postgres", **kw)  # type: ignore[arg-type]
+
+
+def model(fqn: str, sql: str, *cols: Column, **kw: object) -> Asset:
+    return Asset(fqn, "model", path=f"models/{fqn}.sql", line=1, sql=sql, name=fqn,  # type: ignore[arg-type]
+                 columns=tuple(replace(c, position=i) for i, c in enumerate(cols)), dialect="duckdb", **kw)  # type: ignore[arg-type]
+
+
+def snap(*assets: Asset, problems: list[ParseProblem] | None = None) -> Snapshot:
+    return Snapshot(assets={a.fqn: a for a in assets}, problems=problems or [])
+
+
+def found(changes: list, rule: str | None = None) -> list[tuple[str, str, str, str | None]]:
+    return [(c.rule, c.severity, c.asset, c.column) for c in changes if rule is None or c.rule == rule]
+
+
+ID = Column("id", "INT", nullable=False, constraints=("primary_key",))
+PLAN = Column("plan_code", "TEXT")
+
+
+def test_identical_snapshots_produce_no_changes() -> None:
+    s = snap(table("public.accounts", ID, PLAN))
+    assert diff_snapshots(s, snap(table("public.accounts", ID, PLAN)), Config()) == []
+
+
+def test_removed_column_is_breaking_in_backward_and_safe_in_forward() -> None:
+    base = snap(table("public.accounts", ID, PLAN))
+    head = snap(table("public.accounts", ID))
+    assert found(diff_snapshots(base, head, Config())) == [("COLUMN_REMOVED", "breaking", "public.accounts", "plan_code")]
+    assert found(diff_snapshots(base, head, Config(compatibility="forward"))) == [
+        ("COLUMN_REMOVED", "safe", "public.accounts", "plan_code")
+    ]
+
+
+def test_per_asset_compatibility_wins_over_the_repository_mode() -> None:
+    base = snap(model("fct", "select 1", ID, PLAN))
+    head = snap(model("fct", "select 2", ID, compatibility="none"))
+    changes = diff_snapshots(base, head, Config(compatibility="full"))
+    assert ("COLUMN_REMOVED", "review", "fct", "plan_code") in found(changes)
+
+
+def test_dropped_table_is_asset_removed_with_the_base_path() -> None:
+    base = snap(table("public.accounts", ID), table("public.orders", ID))
+    head = snap(table("public.orders", ID))
+    changes = diff_snapshots(base, head, Config())
+    assert found(changes) == [("ASSET_REMOVED", "breaking", "public.accounts", None)]
+    assert changes[0].path == "migrations/001.sql"
+
+
+def test_disabled_model_counts_as_removed() -> None:
+    base = snap(model("fct", "select 1", ID))
+    head = snap(model("fct", "select 1", ID, enabled=False))
+    assert found(diff_snapshots(base, head, Config())) == [("ASSET_REMOVED", "breaking", "fct", None)]
+
+
+def test_table_renamed_by_sql_is_one_asset_renamed_finding() -> None:
+    base = snap(table("public.accounts", ID, PLAN))
+    head = snap(table("public.customers", ID, PLAN, meta={"renamed_from": "accounts"}))
+    changes = diff_snapshots(base, head, Config())
+    assert found(changes) == [("ASSET_RENAMED", "breaking", "public.accounts", None)]
+    assert (changes[0].before, changes[0].after) == ("public.accounts", "public.customers")
+
+
+def test_model_moved_to_a_new_name_with_the_same_sql_is_a_rename() -> None:
+    base = snap(model("fct_rev", "select id from x", ID))
+    head = snap(model("fct_revenue", "SELECT id\nFROM x", ID))
+    assert found(diff_snapshots(base, head, Config())) == [("ASSET_RENAMED", "breaking", "fct_rev", None)]
+
+
+def test_model_becoming_versioned_is_not_a_removal() -> None:
+    base = snap(model("fct", "select 1", ID))
+    head = snap(replace(model("fct", "select 1", ID), fqn="fct.v1", version="1", latest_version="1"))
+    rules = [c.rule for c in diff_snapshots(base, head, Config())]
+    assert "ASSET_REMOVED" not in rules
+    assert "VERSION_DEPRECATED" in rules
+
+
+def test_column_rename_recorded_by_sql_is_column_renamed_not_removed() -> None:
+    base = snap(table("public.accounts", ID, PLAN))
+    head = snap(table("public.accounts", ID, Column("plan", "TEXT", meta={"renamed_from": "plan_code"})))
+    changes = diff_snapshots(base, head, Config())
+    assert found(changes) == [("COLUMN_RENAMED", "breaking", "public.accounts", "plan_code")]
+    assert (changes[0].before, changes[0].after) == ("plan_code", "plan")
+
+
+def test_column_with_same_expression_and_type_under_a_new_name_is_a_rename() -> None:
+    base = snap(model("fct", "select a.plan_code from a", ID, Column("plan_code", "TEXT", expression="a.plan_code")))
+    head = snap(model("fct", "select a.plan_code as plan from a", ID, Column("plan", "TEXT", expression="a.plan_code")))
+    assert found(diff_snapshots(base, head, Config()), "COLUMN_RENAMED") == [
+        ("COLUMN_RENAMED", "breaking", "fct", "plan_code")
+    ]
+    assert found(diff_snapshots(base, head, Config()), "COLUMN_REMOVED") == []
+
+
+def test_new_column_with_a_different_expression_is_removal_plus_addition() -> None:
+    base = snap(model("fct", "select 1", Column("plan_code", "TEXT", expression="a.plan_code")))
+    head = snap(model("fct", "select 2", Column("plan", "TEXT", expression="upper(a.plan_code)")))
+    rules = sorted(c.rule for c in diff_snapshots(base, head, Config()))
+    assert "COLUMN_REMOVED" in rules and "COLUMN_ADDED" in rules and "COLUMN_RENAMED" not in rules
+
+
+def test_type_aliases_are_no_change_but_real_type_changes_are_classified() -> None:
+    base = snap(table("public.t", Column("a", "INT"), Column("b", "VARCHAR(10)"), Column("c", "BIGINT"), Column("d", "INT")))
+    head = snap(table("public.t", Column("a", "INTEGER"), Column("b", "VARCHAR(20)"), Column("c", "INT"), Column("d", "TEXT")))
+    assert found(diff_snapshots(base, head, Config())) == [
+        ("COLUMN_TYPE_CHANGED", "breaking", "public.t", "d"),
+        ("COLUMN_TYPE_NARROWED", "breaking", "public.t", "c"),
+        ("COLUMN_TYPE_WIDENED", "safe", "public.t", "b"),
+    ]
+
+
+def test_a_type_that_became_unknown_is_review_never_safe_or_breaking() -> None:
+    base = snap(model("fct", "select 1", Column("a", "INT")))
+    head = snap(model("fct", "select 2", Column("a", UNKNOWN)))
+    changes = [c for c in diff_snapshots(base, head, Config()) if c.column == "a"]
+    assert found(changes) == [("COLUMN_TYPE_CHANGED", "review", "fct", "a")]
+
+
+def test_nullability_changes_follow_the_mode() -> None:
+    base = snap(table("public.t", Column("a", "INT", nullable=False), Column("b", "INT")))
+    head = snap(table("public.t", Column("a", "INT"), Column("b", "INT", nullable=False)))
+    assert found(diff_snapshots(base, head, Config())) == [
+        ("COLUMN_NULLABILITY_LOOSENED", "breaking", "public.t", "a"),
+        ("COLUMN_NULLABILITY_TIGHTENED", "safe", "public.t", "b"),
+    ]
+    assert found(diff_snapshots(base, head, Config(compatibility="forward"))) == [
+        ("COLUMN_NULLABILITY_TIGHTENED", "breaking", "public.t", "b"),
+        ("COLUMN_NULLABILITY_LOOSENED", "safe", "public.t", "a"),
+    ]
+
+
+def test_required_column_added_to_a_table_breaks_writers_in_forward_mode() -> None:
+    base = snap(table("public.t", ID))
+    head = snap(table("public.t", ID, Column("tenant", "INT", nullable=False), Column("note", "TEXT", nullable=False, default="''")))
+    assert found(diff_snapshots(base, head, Config(compatibility="forward"))) == [
+        ("COLUMN_ADDED_REQUIRED", "breaking", "public.t", "tenant"),
+        ("COLUMN_ADDED", "safe", "public.t", "note"),
+    ]
+
+
+def test_reordered_columns_are_review_but_an_appended_column_is_not_a_reorder() -> None:
+    a, b = Column("a", "INT"), Column("b", "INT")
+    changes = diff_snapshots(snap(table("public.t", a, b)), snap(table("public.t", b, a)), Config())
+    assert found(changes) == [("COLUMN_REORDERED", "review", "public.t", None)]
+    appended = diff_snapshots(snap(table("public.t", a, b)), snap(table("public.t", a, b, Column("c", "INT"))), Config())
+    assert [c.rule for c in appended] == ["COLUMN_ADDED"]
+
+
+def test_primary_key_moved_from_column_to_table_constraint_is_not_a_removal() -> None:
+    base = snap(table("public.t", ID))
+    head = snap(table("public.t", Column("id", "INT", nullable=False), constraints=("PRIMARY_KEY(id)",)))
+    assert diff_snapshots(base, head, Config()) == []
+
+
+def test_dropped_keys_and_widened_accepted_values_are_constraint_removed() -> None:
+    base = snap(table("public.t", ID, Column("status", "TEXT", constraints=("accepted_values:a,b",)),
+                      constraints=("unique(status)",)))
+    head = snap(table("public.t", Column("id", "INT", nullable=False), Column("status", "TEXT", constraints=("accepted_values:a,b,c",))))
+    changes = diff_snapshots(base, head, Config())
+    assert sorted(found(changes)) == [
+        ("CONSTRAINT_REMOVED", "breaking", "public.t", "id"),
+        ("CONSTRAINT_REMOVED", "breaking", "public.t", "status"),
+        ("CONSTRAINT_REMOVED", "breaking", "public.t", "status"),
+    ]
+
+
+def test_narrowed_accepted_values_are_not_a_removed_constraint() -> None:
+    base = snap(table("public.t", Column("status", "TEXT", constraints=("accepted_values:a,b",))))
+    head = snap(table("public.t", Column("status", "TEXT", constraints=("accepted_values:a",))))
+    assert diff_snapshots(base, head, Config()) == []
+
+
+def test_contract_access_materialization_and_unique_key_changes() -> None:
+    base = snap(model("fct", "select 1", ID, contract_enforced=True, access="public", materialized="table",
+                      unique_key=("id",)))
+    head = snap(model("fct", "select 1", ID, access="private", materialized="ephemeral", unique_key=("id", "day")))
+    assert sorted(found(diff_snapshots(base, head, Config()))) == [
+        ("ACCESS_NARROWED", "breaking", "fct", None),
+        ("CONTRACT_UNENFORCED", "review", "fct", None),
+        ("GRAIN_CHANGED", "breaking", "fct", None),
+        ("MATERIALIZATION_CHANGED", "breaking", "fct", None),
+    ]
+
+
+def test_materialization_change_between_relations_is_only_review() -> None:
+    base = snap(model("fct", "select 1", ID, materialized="view"))
+    head = snap(model("fct", "select 1", ID, materialized="table"))
+    assert found(diff_snapshots(base, head, Config())) == [("MATERIALIZATION_CHANGED", "review", "fct", None)]
+
+
+def test_description_and_formatting_edits_are_info_only() -> None:
+    base = snap(model("fct", "select id from x", ID, description="old"))
+    head = snap(model("fct", "SELECT  id -- the key\nFROM x", replace(ID, description="the key"), description="new"))
+    changes = diff_snapshots(base, head, Config())
+    assert changes and {c.severity for c in changes} == {"info"}
+    assert {c.rule for c in changes} == {"METADATA_CHANGED"}
+
+
+def test_rule_overrides_and_ignore_globs_apply() -> None:
+    base = snap(table("public.t", ID, PLAN), table("sandbox.s", ID, path="sandbox/x.sql"))
+    head = snap(table("public.t", ID))
+    config = Config(rules={"COLUMN_REMOVED": "review"}, ignore=("sandbox/**",))
+    assert found(diff_snapshots(base, head, config)) == [("COLUMN_REMOVED", "review", "public.t", "plan_code")]
+    assert diff_snapshots(base, head, Config(rules={"COLUMN_REMOVED": "ignore"}, ignore=("sandbox/**",))) == []
+
+
+def test_unparsed_problem_in_a_changed_file_is_review_or_breaking_when_blocking() -> None:
+    head = snap(table("public.t", ID), problems=[ParseProblem("migrations/002.sql", "cannot parse", 4)])
+    base = snap(table("public.t", ID))
+    changes = diff_snapshots(base, head, Config(), changed_paths={"migrations/002.sql"})
+    assert found(changes) == [("UNPARSED", "review", "migrations/002.sql", None)]
+    assert (changes[0].path, changes[0].line) == ("migrations/002.sql", 4)
+    blocking = diff_snapshots(base, head, Config(on_unparsed="block"), changed_paths={"migrations/002.sql"})
+    assert found(blocking) == [("UNPARSED", "breaking", "migrations/002.sql", None)]
+    assert diff_snapshots(base, head, Config(), changed_paths={"models/other.sql"}) == []
+
+
+def test_a_problem_the_base_already_had_is_not_news() -> None:
+    problem = ParseProblem("migrations/002.sql", "cannot parse", 4)
+    s = snap(table("public.t", ID), problems=[problem])
+    assert diff_snapshots(s, snap(table("public.t", ID), problems=[problem]), Config()) == []
+
+
+def test_column_findings_carry_the_head_line_of_the_column() -> None:
+    base = snap(table("public.t", Column("a", "INT", line=2)))
+    head = snap(table("public.t", Column("a", "TEXT", line=7)))
+    (change,) = diff_snapshots(base, head, Config())
+    assert (change.path, change.line, change.before, change.after) == ("migrations/001.sql", 7, "INT", "TEXT")

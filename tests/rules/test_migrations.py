@@ -1,0 +1,92 @@
+"""Migration suggestions: concrete steps, a date, and SQL that fits the change."""
+
+from __future__ import annotations
+
+import datetime
+
+from rules.diff import diff_snapshots
+from rules.migrations import suggest
+from rules.model import Asset, Column, Config, Snapshot
+
+TODAY = datetime.date(2026, 11, 25)
+
+
+def snap(*assets: Asset) -> Snapshot:
+    return Snapshot(assets={a.fqn: a for a in assets})
+
+
+def run(base: Snapshot, head: Snapshot, **kw: object):  # type: ignore[no-untyped-def]
+    changes = diff_snapshots(base, head, Config())
+    return suggest(changes, base, head, today=TODAY, **kw)  # type: ignore[arg-type]
+
+
+def fct(*cols: Column, **kw: object) -> Asset:
+    return Asset("fct_revenue", "model", path="models/fct_revenue.sql", sql="select 1", name="fct_revenue",
+                 dialect="snowflake", columns=cols, **kw)  # type: ignore[arg-type]
+
+
+def pg_table(fqn: str, *cols: Column) -> Asset:
+    return Asset(fqn, "table", path="migrations/001.sql", dialect="postgres", columns=cols)
+
+
+AMOUNT = Column("amount", "DECIMAL(12, 2)", position=0, expression="o.amount")
+PLAN = Column("plan_code", "VARCHAR", position=1, expression="p.code")
+
+
+def test_removed_model_column_is_kept_for_a_window_ending_on_a_named_date() -> None:
+    (m,) = run(snap(fct(AMOUNT, PLAN)), snap(fct(AMOUNT)))
+    assert (m.rule, m.asset, m.column) == ("COLUMN_REMOVED", "fct_revenue", "plan_code")
+    assert "2026-12-25" in m.steps
+    assert m.sql == "p.code as plan_code  -- deprecated: remove after 2026-12-25"
+
+
+def test_window_days_moves_the_date() -> None:
+    (m,) = run(snap(fct(AMOUNT, PLAN)), snap(fct(AMOUNT)), window_days=7)
+    assert "2026-12-02" in m.steps
+
+
+def test_removed_table_column_is_marked_deprecated_in_the_dialects_syntax() -> None:
+    (m,) = run(snap(pg_table("public.accounts", AMOUNT, PLAN)), snap(pg_table("public.accounts", AMOUNT)))
+    assert m.sql is not None
+    assert m.sql.startswith("COMMENT ON COLUMN public.accounts.plan_code IS 'deprecated: will be dropped after 2026-12-25';")
+
+
+def test_renamed_column_ships_the_new_name_beside_the_old_one() -> None:
+    head = fct(AMOUNT, Column("plan", "VARCHAR", position=1, expression="p.code"))
+    (m,) = run(snap(fct(AMOUNT, PLAN)), snap(head))
+    assert m.rule == "COLUMN_RENAMED"
+    assert "plan as plan_code" in (m.sql or "")
+
+
+def test_narrowed_type_adds_a_v2_column_and_keeps_the_old_type() -> None:
+    head = fct(Column("amount", "INT", position=0, expression="o.amount"))
+    (m,) = run(snap(fct(AMOUNT)), snap(head))
+    assert m.rule == "COLUMN_TYPE_NARROWED"
+    assert "cast(o.amount as decimal(12, 2)) as amount" in (m.sql or "")
+    assert "o.amount as amount_v2" in (m.sql or "")
+
+
+def test_removed_table_suggests_a_view_under_the_old_name() -> None:
+    (m,) = run(snap(pg_table("public.accounts", AMOUNT)), snap())
+    assert m.rule == "ASSET_REMOVED"
+    assert "CREATE VIEW public.accounts AS" in (m.sql or "")
+
+
+def test_renamed_table_leaves_a_view_reading_the_new_one() -> None:
+    head = Asset("public.customers", "table", dialect="postgres", columns=(AMOUNT,), meta={"renamed_from": "accounts"})
+    (m,) = run(snap(pg_table("public.accounts", AMOUNT)), snap(head))
+    assert m.sql == "CREATE VIEW public.accounts AS\nSELECT * FROM public.customers;"
+
+
+def test_contracted_model_also_gets_a_new_version_with_a_deprecation_date() -> None:
+    migrations = run(snap(fct(AMOUNT, PLAN, contract_enforced=True)), snap(fct(AMOUNT, contract_enforced=True)))
+    assert [m.rule for m in migrations] == ["COLUMN_REMOVED", "COLUMN_REMOVED"]
+    version = migrations[1]
+    assert "latest_version: 2" in (version.sql or "")
+    assert "deprecation_date: 2026-12-25" in (version.sql or "")
+    assert "exclude: [plan_code]" in (version.sql or "")
+
+
+def test_nothing_is_suggested_for_changes_that_break_no_one() -> None:
+    head = fct(AMOUNT, PLAN, Column("note", "VARCHAR", position=2), description="new words")
+    assert run(snap(fct(AMOUNT, PLAN)), snap(head)) == []
