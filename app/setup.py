@@ -399,8 +399,8 @@ class SetupServer:
 async def run_setup(options: SetupOptions, *, open_browser: bool = True, timeout: float = 900.0) -> AppCredentials:
     """Serve the flow, point the operator at it, and return once the credentials are written."""
     server = SetupServer(options)
-    url = await server.start()
     try:
+        url = await server.start()
         print(f"Open {url}/ in a browser to create the Tessera GitHub App "
               f"({'organisation ' + options.org if options.org else 'your account'} on {options.github_url}).",
               flush=True)

@@ -244,3 +244,11 @@ def test_rewriting_an_env_file_keeps_other_settings_replaces_the_app_and_makes_i
     assert len(re.findall("TESSERA_WEBHOOK_SECRET", text)) == 1
     assert _mode(env_path) == 0o600 and _mode(pem) == 0o600
     assert pem.name == "tessera-acme.private-key.pem" and pem.read_text().endswith("-----END KEY-----\n")
+
+
+async def test_a_missing_manifest_stops_setup_before_anything_is_served(tmp_path: Path) -> None:
+    options = SetupOptions(public_url=PUBLIC_URL, env_path=tmp_path / ".env", manifest_path=tmp_path / "nope.yml")
+    server = SetupServer(options)
+    with pytest.raises(SetupError, match="--manifest"):
+        await server.start()
+    await server.close()
