@@ -50,8 +50,105 @@ def m0001_deliveries(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_key_status ON deliveries (ordering_key, status, seq)")
 
 
+def m0010_pr_workflow(db: sqlite_utils.Database) -> None:
+    """The PR workflow (issue 4): proposals, analyses per check run, acks, git object caches, audit log.
+
+    Queries live in :mod:`app.store.proposals`."""
+    db.execute(
+        """
+        CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            installation_id INTEGER,
+            repo_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            pr_number INTEGER NOT NULL,
+            title TEXT,
+            author TEXT,
+            base_ref TEXT,
+            base_sha TEXT,
+            head_sha TEXT,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed', 'merged')),
+            analysed_base_sha TEXT,
+            analysed_head_sha TEXT,
+            analysis TEXT,
+            analysis_status TEXT,
+            conclusion TEXT,
+            check_run_id INTEGER,
+            comment_id INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (repo_id, pr_number)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE analyses (
+            check_run_id INTEGER PRIMARY KEY,
+            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
+            base_sha TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            analysis TEXT,
+            conclusion TEXT,
+            title TEXT,
+            summary TEXT,
+            report TEXT,
+            created_at REAL NOT NULL,
+            completed_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX analyses_proposal ON analyses (proposal_id, created_at)")
+    db.execute(
+        """
+        CREATE TABLE acks (
+            id INTEGER PRIMARY KEY,
+            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
+            team TEXT NOT NULL,
+            github_team TEXT,
+            response TEXT NOT NULL CHECK (response IN ('ack', 'migrating', 'block', 'override')),
+            user TEXT NOT NULL,
+            fingerprint TEXT NOT NULL DEFAULT '',
+            deadline TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            comment_id INTEGER,
+            created_at REAL NOT NULL,
+            UNIQUE (proposal_id, team)
+        )
+        """
+    )
+    db.execute(
+        "CREATE TABLE blob_cache (sha TEXT PRIMARY KEY, content BLOB NOT NULL, size INTEGER NOT NULL,"
+        " fetched_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE tree_cache (repo_id INTEGER NOT NULL, sha TEXT NOT NULL, entries TEXT NOT NULL,"
+        " fetched_at REAL NOT NULL, PRIMARY KEY (repo_id, sha))"
+    )
+    db.execute(
+        "CREATE TABLE handled_comments (comment_id INTEGER PRIMARY KEY, proposal_id INTEGER,"
+        " handled_at REAL NOT NULL)"
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT,
+            action TEXT NOT NULL,
+            repo TEXT,
+            pr_number INTEGER,
+            team TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_log_at ON audit_log (at)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
+    ("0010_pr_workflow", m0010_pr_workflow),
 ]
 """Applied in this order. Append only."""
 

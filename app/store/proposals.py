@@ -21,100 +21,6 @@ import sqlite_utils
 
 from app.workflow.acks import AckRecord
 
-
-def m_pr_workflow(db: sqlite_utils.Database) -> None:
-    """Tables of the PR workflow (issue 4)."""
-    db.execute(
-        """
-        CREATE TABLE proposals (
-            id INTEGER PRIMARY KEY,
-            installation_id INTEGER,
-            repo_id INTEGER NOT NULL,
-            repo TEXT NOT NULL,
-            pr_number INTEGER NOT NULL,
-            title TEXT,
-            author TEXT,
-            base_ref TEXT,
-            base_sha TEXT,
-            head_sha TEXT,
-            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed', 'merged')),
-            analysed_base_sha TEXT,
-            analysed_head_sha TEXT,
-            analysis TEXT,
-            analysis_status TEXT,
-            conclusion TEXT,
-            check_run_id INTEGER,
-            comment_id INTEGER,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            UNIQUE (repo_id, pr_number)
-        )
-        """
-    )
-    db.execute(
-        """
-        CREATE TABLE analyses (
-            check_run_id INTEGER PRIMARY KEY,
-            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
-            base_sha TEXT NOT NULL,
-            head_sha TEXT NOT NULL,
-            analysis TEXT,
-            conclusion TEXT,
-            title TEXT,
-            summary TEXT,
-            report TEXT,
-            created_at REAL NOT NULL,
-            completed_at REAL
-        )
-        """
-    )
-    db.execute("CREATE INDEX analyses_proposal ON analyses (proposal_id, created_at)")
-    db.execute(
-        """
-        CREATE TABLE acks (
-            id INTEGER PRIMARY KEY,
-            proposal_id INTEGER NOT NULL REFERENCES proposals(id),
-            team TEXT NOT NULL,
-            response TEXT NOT NULL CHECK (response IN ('ack', 'migrating', 'block', 'override')),
-            user TEXT NOT NULL,
-            fingerprint TEXT NOT NULL DEFAULT '',
-            deadline TEXT,
-            reason TEXT NOT NULL DEFAULT '',
-            comment_id INTEGER,
-            created_at REAL NOT NULL,
-            UNIQUE (proposal_id, team)
-        )
-        """
-    )
-    db.execute(
-        "CREATE TABLE blob_cache (sha TEXT PRIMARY KEY, content BLOB NOT NULL, size INTEGER NOT NULL,"
-        " fetched_at REAL NOT NULL)"
-    )
-    db.execute(
-        "CREATE TABLE tree_cache (repo_id INTEGER NOT NULL, sha TEXT NOT NULL, entries TEXT NOT NULL,"
-        " fetched_at REAL NOT NULL, PRIMARY KEY (repo_id, sha))"
-    )
-    db.execute(
-        "CREATE TABLE handled_comments (comment_id INTEGER PRIMARY KEY, proposal_id INTEGER,"
-        " handled_at REAL NOT NULL)"
-    )
-    db.execute(
-        """
-        CREATE TABLE audit_log (
-            id INTEGER PRIMARY KEY,
-            at REAL NOT NULL,
-            actor TEXT,
-            action TEXT NOT NULL,
-            repo TEXT,
-            pr_number INTEGER,
-            team TEXT,
-            detail TEXT NOT NULL DEFAULT '{}'
-        )
-        """
-    )
-    db.execute("CREATE INDEX audit_log_at ON audit_log (at)")
-
-
 # --- proposals ------------------------------------------------------------------------------------
 
 
@@ -281,7 +187,8 @@ def update_check_verdict(
 
 def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecord]:
     rows = db.execute(
-        "SELECT team, response, user, fingerprint, deadline, reason, created_at FROM acks WHERE proposal_id = ?",
+        "SELECT team, response, user, fingerprint, deadline, reason, created_at, github_team FROM acks"
+        " WHERE proposal_id = ?",
         (proposal_id,),
     ).fetchall()
     return {
@@ -293,6 +200,7 @@ def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecor
             deadline=dt.date.fromisoformat(row[4]) if row[4] else None,
             reason=row[5],
             created_at=row[6],
+            github_team=row[7],
         )
         for row in rows
     }
@@ -301,11 +209,11 @@ def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecor
 def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, comment_id: int | None = None) -> None:
     """The team's response replaces its previous one."""
     db.execute(
-        "INSERT INTO acks (proposal_id, team, response, user, fingerprint, deadline, reason, comment_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO acks (proposal_id, team, response, user, fingerprint, deadline, reason, comment_id, created_at,"
+        " github_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, user = excluded.user,"
         " fingerprint = excluded.fingerprint, deadline = excluded.deadline, reason = excluded.reason,"
-        " comment_id = excluded.comment_id, created_at = excluded.created_at",
+        " comment_id = excluded.comment_id, created_at = excluded.created_at, github_team = excluded.github_team",
         (
             proposal_id,
             record.team,
@@ -316,6 +224,7 @@ def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, c
             record.reason,
             comment_id,
             record.created_at or time.time(),
+            record.github_team,
         ),
     )
 

@@ -1,0 +1,100 @@
+"""The check's verdict and output, built without a network: acks, fingerprints, annotations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.workflow.acks import OVERRIDE_TEAM, AckRecord, overall_fingerprint, verdict
+from app.workflow.checkrun import annotations, build_output, completion_requests
+from app.workflow.serialize import analysis_from_json, analysis_to_json
+from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+
+GROWTH = RequiredAck("growth", "acme/growth", ("revenue dashboard reads plan_code",), "fp-growth-1")
+FINANCE = RequiredAck("finance", None, ("fct_ledger reads plan_code",), "fp-finance-1")
+
+
+def test_no_required_team_means_success() -> None:
+    assert verdict([], {}).conclusion == "success"
+
+
+def test_missing_ack_means_action_required_naming_the_team() -> None:
+    result = verdict([GROWTH], {})
+    assert result.conclusion == "action_required"
+    assert "@acme/growth" in result.title
+
+
+def test_an_ack_for_the_same_changes_satisfies_the_team() -> None:
+    records = {"growth": AckRecord("growth", "ack", "alice", fingerprint="fp-growth-1")}
+    assert verdict([GROWTH], records).conclusion == "success"
+
+
+def test_an_ack_for_different_changes_is_invalidated() -> None:
+    records = {"growth": AckRecord("growth", "ack", "alice", fingerprint="fp-growth-0")}
+    result = verdict([GROWTH], records)
+    assert result.conclusion == "action_required"
+    assert result.statuses[0].state == "invalidated"
+
+
+def test_migrating_records_a_deadline_but_still_waits_for_an_ack() -> None:
+    deadline = dt.date(2026, 12, 31)
+    records = {"growth": AckRecord("growth", "migrating", "alice", fingerprint="fp-growth-1", deadline=deadline)}
+    result = verdict([GROWTH], records)
+    assert result.conclusion == "action_required"
+    assert result.statuses[0].state == "migrating" and result.statuses[0].deadline == deadline
+
+
+def test_a_block_fails_the_check_even_after_other_teams_acked() -> None:
+    records = {
+        "growth": AckRecord("growth", "block", "bob", reason="dashboard breaks"),
+        "finance": AckRecord("finance", "ack", "carol", fingerprint="fp-finance-1"),
+    }
+    result = verdict([GROWTH, FINANCE], records)
+    assert result.conclusion == "failure" and "@acme/growth" in result.title
+
+
+def test_an_override_passes_until_the_breaking_changes_change() -> None:
+    override = AckRecord(OVERRIDE_TEAM, "override", "admin", fingerprint=overall_fingerprint([GROWTH]), reason="x")
+    assert verdict([GROWTH], {OVERRIDE_TEAM: override}).conclusion == "success"
+    moved = RequiredAck("growth", "acme/growth", (), "fp-growth-2")
+    assert verdict([moved], {OVERRIDE_TEAM: override}).conclusion == "action_required"
+
+
+def _change(n: int, severity: str = "breaking", path: str = "models/a.sql") -> Change:
+    return Change("COLUMN_REMOVED", severity, "a", f"c{n}", path, n + 1, f"column c{n} removed")
+
+
+def test_annotations_cover_changed_files_only_and_skip_safe_findings() -> None:
+    changes = [_change(1), _change(2, "safe"), _change(3, "review"), _change(4, path="models/untouched.sql")]
+    found = annotations(changes, {"models/a.sql"})
+    assert [(a["start_line"], a["annotation_level"]) for a in found] == [(2, "failure"), (4, "warning")]
+
+
+def test_more_than_fifty_annotations_go_out_in_several_updates() -> None:
+    analysis = Analysis("b", "h", "needs_ack", changes=tuple(_change(n) for n in range(120)), required_acks=(GROWTH,))
+    output = build_output(analysis, verdict([GROWTH], {}), changed_paths={"models/a.sql"}, details_url="http://x/checks/1")
+    bodies = completion_requests(output, details_url="http://x/checks/1")
+    assert [len(b["output"].get("annotations", [])) for b in bodies] == [50, 50, 20]
+    assert bodies[0]["conclusion"] == "action_required" and bodies[0]["details_url"] == "http://x/checks/1"
+    assert bodies[0]["actions"][0]["identifier"] == "recheck"
+    assert all("conclusion" not in b for b in bodies[1:])
+
+
+def test_the_summary_says_who_must_do_what() -> None:
+    analysis = Analysis("b", "h", "needs_ack", changes=(_change(1),), required_acks=(GROWTH,))
+    output = build_output(analysis, verdict([GROWTH], {}), changed_paths=set(), details_url="http://x/checks/7")
+    assert "@acme/growth" in output.summary and "/tessera ack" in output.summary
+    assert "http://x/checks/7" in output.summary
+
+
+def test_an_analysis_survives_the_store_round_trip_with_fingerprints() -> None:
+    analysis = Analysis(
+        "b",
+        "h",
+        "needs_ack",
+        changes=(_change(1),),
+        impacts=(Impact("a", "dash", "exposure", "growth", ("c1",), ("COLUMN_REMOVED",), ("a", "dash")),),
+        required_acks=(GROWTH,),
+        migrations=(Migration("COLUMN_REMOVED", "a", "c1", "keep it", "select 1"),),
+        errors=(AnalysisError("x.sql", "bad"),),
+    )
+    assert analysis_from_json(analysis_to_json(analysis)) == analysis

@@ -1,0 +1,84 @@
+"""The slash-command parser: only at the start of a line, verbs, teams, dates, reasons, typos."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.workflow.commands import help_text, parse_commands, select_teams, split_block
+
+TEAMS = {"growth": "acme/growth", "finance": "acme/finance-data", "ops": None}
+
+
+def test_ack_at_the_start_of_a_line_is_a_command() -> None:
+    [command] = parse_commands("/tessera ack")
+    assert command.verb == "ack" and command.words == () and command.problem is None
+
+
+def test_ack_in_the_middle_of_a_sentence_is_not_a_command() -> None:
+    assert parse_commands("I think we should /tessera ack this later") == []
+
+
+def test_quoted_and_fenced_commands_are_ignored() -> None:
+    body = "> /tessera ack\n\n```\n/tessera ack\n```\nthanks"
+    assert parse_commands(body) == []
+
+
+def test_several_commands_in_one_comment_are_read_in_order() -> None:
+    body = "Looks fine for us.\n/tessera ack growth\n  /tessera status\n"
+    assert [c.verb for c in parse_commands(body)] == ["ack", "status"]
+    assert parse_commands(body)[0].words == ("growth",)
+
+
+def test_verbs_are_case_insensitive_and_a_bare_prefix_asks_for_help() -> None:
+    assert parse_commands("/Tessera ACK")[0].verb == "ack"
+    assert parse_commands("/tessera")[0].verb == "help"
+
+
+def test_migrating_reads_the_deadline_and_keeps_the_teams() -> None:
+    [command] = parse_commands("/tessera migrating growth by 2026-12-31")
+    assert command.words == ("growth",)
+    assert command.deadline == dt.date(2026, 12, 31)
+    assert command.problem is None
+
+
+def test_migrating_with_a_malformed_or_impossible_date_says_how_to_write_it() -> None:
+    assert "YYYY-MM-DD" in (parse_commands("/tessera migrating by next friday")[0].problem or "")
+    assert "not a real date" in (parse_commands("/tessera migrating by 2026-02-30")[0].problem or "")
+
+
+def test_override_without_a_reason_is_refused_at_parse_time() -> None:
+    assert "reason" in (parse_commands("/tessera override")[0].problem or "")
+    assert parse_commands("/tessera override hotfix for the outage")[0].text == "hotfix for the outage"
+
+
+def test_a_mistyped_verb_gets_a_suggestion() -> None:
+    [command] = parse_commands("/tessera akc")
+    assert command.problem and command.suggestion == "ack"
+    assert "/tessera ack" in command.problem
+
+
+def test_a_mistyped_prefix_is_answered_not_ignored() -> None:
+    [command] = parse_commands("/tesera ack")
+    assert command.problem and "/tessera" in command.problem
+    assert parse_commands("/test this please") == []
+
+
+def test_team_names_match_slug_github_team_and_mention() -> None:
+    found, unknown = select_teams(["@acme/growth", "finance-data", "ops", "marketing"], TEAMS)
+    assert found == ["growth", "finance", "ops"]
+    assert unknown == ["marketing"]
+
+
+def test_block_takes_leading_teams_then_the_reason() -> None:
+    [command] = parse_commands("/tessera block growth the dashboard breaks on Monday")
+    assert split_block(command, TEAMS) == (["growth"], "the dashboard breaks on Monday")
+    [command] = parse_commands("/tessera block growth numbers will be wrong")
+    assert split_block(command, TEAMS) == (["growth"], "numbers will be wrong")
+    [command] = parse_commands("/tessera block")
+    assert split_block(command, TEAMS) == ([], "")
+
+
+def test_help_lists_every_command() -> None:
+    text = help_text()
+    for verb in ("ack", "migrating", "block", "unblock", "unack", "status", "recheck", "override", "help"):
+        assert f"/tessera {verb}" in text
