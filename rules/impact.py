@@ -174,7 +174,7 @@ def owner_candidates(
         found.append(_meta_owner(thing.meta, tessera=True) or "")
         group = snapshot.groups.get(thing.group) if thing.group else None
         if group is not None:
-            found.append(group.owner or group.owner_email or group.owner_name or "")
+            found += [group.owner or "", group.owner_email or "", group.owner_name or ""]
         found.append(_meta_owner(thing.meta, tessera=False) or "")
         found.append(thing.owner or "")
     else:

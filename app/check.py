@@ -1,0 +1,301 @@
+"""``tessera check``: the analysis a pull request gets, on a local git checkout, no GitHub needed.
+
+The revisions are read straight from git (``git ls-tree`` for the file list, one long-lived
+``git cat-file --batch`` for contents), so the working tree is never touched and uncommitted edits
+never leak in. Like a pull request, the base side is the merge base of ``--base`` and ``--head``
+(changes that landed on the base branch meanwhile are not this change's), ``.tessera.yml`` and
+CODEOWNERS come from the base, and parse results are cached on disk under the repository's git
+directory (never in the work tree), keyed by content.
+
+Exit codes (DESIGN.md): 0 nothing needs an acknowledgement, 1 acknowledgements required, 2 usage
+or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from rules.analyze import CONFIG_PATH, analyze
+from rules.config import parse_config
+from rules.report import to_json, to_markdown
+
+if TYPE_CHECKING:
+    from rules.build import ParseCache
+
+EXIT_CLEAR = 0
+EXIT_NEEDS_ACK = 1
+EXIT_ERROR = 2
+
+
+class GitError(Exception):
+    """A git command failed (not a repository, unknown revision): a usage error for the user."""
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    except FileNotFoundError as error:
+        raise GitError("git is not installed or not on PATH") from error
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(message[-1] if message else f"git {' '.join(args)} failed")
+    return done.stdout
+
+
+def resolve_commit(repo: Path, rev: str) -> str:
+    """The full SHA of ``rev``, or a :class:`GitError` saying the revision is unknown."""
+    try:
+        return (
+            _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+            .decode()
+            .strip()
+        )
+    except GitError:
+        raise GitError(f"unknown revision {rev!r} in {repo}") from None
+
+
+class GitSource:
+    """A :class:`rules.sources.FileSource` over one commit of a local repository."""
+
+    def __init__(self, repo: Path | str, rev: str) -> None:
+        self.repo = Path(repo)
+        self.commit = resolve_commit(self.repo, rev)
+        self._blobs: dict[str, str] = {}
+        listing = _git(self.repo, "ls-tree", "-r", "-z", "--full-tree", self.commit)
+        for entry in listing.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition(b"\t")
+            mode, kind, sha = meta.split(b" ")
+            if kind == b"blob" and mode != b"120000":
+                self._blobs[path.decode("utf-8", "surrogateescape")] = sha.decode()
+        self._texts: dict[str, str | None] = {}
+        self._batch: subprocess.Popen[bytes] | None = None
+
+    def paths(self) -> Iterable[str]:
+        return sorted(self._blobs)
+
+    def blob_id(self, path: str) -> str | None:
+        return self._blobs.get(path)
+
+    def read(self, path: str) -> str | None:
+        if path in self._texts:
+            return self._texts[path]
+        sha = self._blobs.get(path)
+        text = None if sha is None else _decode(self._cat(sha))
+        self._texts[path] = text
+        return text
+
+    def _cat(self, sha: str) -> bytes | None:
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "-C", str(self.repo), "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        assert self._batch.stdin is not None and self._batch.stdout is not None
+        self._batch.stdin.write(sha.encode() + b"\n")
+        self._batch.stdin.flush()
+        header = self._batch.stdout.readline().split()
+        if len(header) < 3 or header[1] == b"missing":
+            return None
+        size = int(header[2])
+        data = self._batch.stdout.read(size)
+        self._batch.stdout.read(1)  # the newline after the object
+        return data
+
+    def close(self) -> None:
+        """End the ``git cat-file`` process (idempotent)."""
+        if self._batch is not None:
+            if self._batch.stdin is not None:
+                self._batch.stdin.close()
+            self._batch.wait(timeout=10)
+            if self._batch.stdout is not None:
+                self._batch.stdout.close()
+            self._batch = None
+
+    def __enter__(self) -> GitSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OverlaySource:
+    """A source with some files replaced or added (``--manifest`` from outside the commit)."""
+
+    def __init__(self, inner: GitSource, files: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.files = dict(files)
+
+    def paths(self) -> Iterable[str]:
+        return sorted(set(self.inner.paths()) | set(self.files))
+
+    def read(self, path: str) -> str | None:
+        return self.files[path] if path in self.files else self.inner.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        if path in self.files:
+            from rules.sources import git_blob_sha
+
+            return git_blob_sha(self.files[path])
+        return self.inner.blob_id(path)
+
+
+def _decode(data: bytes | None) -> str | None:
+    if data is None or b"\0" in data[:8000]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def changed_paths(repo: Path, base: str, head: str) -> list[str]:
+    """Paths that differ between two commits, both sides of a rename included."""
+    out = _git(repo, "diff", "--name-only", "--no-renames", "-z", base, head)
+    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+
+def merge_base(repo: Path, base: str, head: str) -> str:
+    """Where ``head`` forked from ``base`` (``base`` itself when the histories are unrelated)."""
+    try:
+        return _git(repo, "merge-base", base, head).decode().strip() or base
+    except GitError:
+        return base
+
+
+def cache_dir(repo: Path) -> Path:
+    """``<git dir>/tessera-cache``: shared by worktrees, invisible to the work tree."""
+    common = _git(repo, "rev-parse", "--git-common-dir").decode().strip()
+    path = Path(common)
+    if not path.is_absolute():
+        path = (repo / path).resolve()
+    return path / "tessera-cache"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tessera check",
+        description="Analyse the schema change between two git revisions, as a pull request would be.",
+    )
+    parser.add_argument("--repo", default=".", help="the git checkout (default: the current folder)")
+    parser.add_argument("--base", required=True, help="the revision the change is compared against")
+    parser.add_argument("--head", default="HEAD", help="the changed revision (default: HEAD)")
+    parser.add_argument("--format", choices=("json", "markdown"), default="markdown")
+    parser.add_argument(
+        "--manifest",
+        help="a dbt manifest.json for the head revision (used instead of the one configured in .tessera.yml)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
+    return parser
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises on a usage error instead of exiting the process."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def _usage(parser: argparse.ArgumentParser, argv: Sequence[str], err: IO[str]) -> argparse.Namespace | None:
+    """Parse arguments; a usage error prints the usage and the message and gives None."""
+    try:
+        return parser.parse_args(list(argv))
+    except _UsageError as error:
+        err.write(parser.format_usage())
+        err.write(f"tessera check: error: {error}\n")
+        return None
+
+
+def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime.date) -> int:
+    """Run one check; raises :class:`GitError` for bad repositories or revisions."""
+    repo = Path(args.repo)
+    if not repo.is_dir():
+        raise GitError(f"{repo} is not a folder")
+    head_commit = resolve_commit(repo, args.head)
+    base_commit = merge_base(repo, resolve_commit(repo, args.base), head_commit)
+    base_source = GitSource(repo, base_commit)
+    head_source = GitSource(repo, head_commit)
+    try:
+        config = parse_config(base_source.read(CONFIG_PATH))
+        paths = changed_paths(repo, base_commit, head_commit)
+        head_view: GitSource | OverlaySource = head_source
+        if args.manifest:
+            manifest_path, manifest_text = _read_manifest(repo, Path(args.manifest))
+            head_view = OverlaySource(head_source, {manifest_path: manifest_text})
+            config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
+            if manifest_path not in paths:
+                paths.append(manifest_path)
+        cache = None if args.no_cache else _parse_cache(cache_dir(repo))
+        analysis = analyze(
+            base_source,
+            head_view,
+            base_rev=base_commit,
+            head_rev=head_commit,
+            config=config,
+            changed_paths=paths,
+            cache=cache,
+            today=today,
+        )
+        if cache is not None and hasattr(cache, "save"):
+            cache.save()
+    finally:
+        base_source.close()
+        head_source.close()
+    out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
+    out.flush()
+    return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
+
+
+def _parse_cache(folder: Path) -> ParseCache:
+    from rules.build import ParseCache
+
+    return ParseCache(folder)
+
+
+def _read_manifest(repo: Path, path: Path) -> tuple[str, str]:
+    """The manifest's repository-relative path (a virtual one when outside) and its text."""
+    full = path if path.is_absolute() else Path.cwd() / path
+    try:
+        text = full.read_text(encoding="utf-8")
+    except OSError as error:
+        raise GitError(f"cannot read the manifest {path}: {error.strerror or error}") from None
+    try:
+        relative = full.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        relative = f"target/{full.name}"
+    return relative, text
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Entry point for ``tessera check``; returns the exit code instead of exiting."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = _parser()
+    args = _usage(parser, sys.argv[1:] if argv is None else argv, err)
+    if args is None:
+        return EXIT_ERROR
+    try:
+        return run(args, out, err, today=datetime.date.today())
+    except GitError as error:
+        err.write(f"tessera check: {error}\n")
+        return EXIT_ERROR
+    except Exception as error:  # noqa: BLE001 - the CLI reports, it never shows a traceback
+        err.write(f"tessera check: internal error: {type(error).__name__}: {error}\n")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
