@@ -43,6 +43,7 @@ import jsonschema
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
+from yarl import URL
 
 DATA = Path(__file__).parent / "data" / "github"
 SUBSET = DATA / "openapi" / "subset.json"
@@ -528,6 +529,7 @@ class FakeGitHub:
         self.check_runs: dict[int, FakeCheckRun] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires epoch)
         self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
@@ -687,6 +689,8 @@ class FakeGitHub:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         method = request.method.upper()
         path = request.path
+        if method == "POST" and _NEW_APP_PAGE.match(path):
+            return await self._new_app_from_manifest(request)
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -743,7 +747,7 @@ class FakeGitHub:
                 result = route.handler(request, match.groupdict(), caller)
                 status, payload, extra = result if len(result) == 3 else (*result, {})
             except GitHubError as exc:
-                credential = request.headers.get("authorization", "")
+                credential = request.headers.get("authorization", "").partition(" ")[2]
                 return self._error(exc.status, exc.message, exc.errors, credential=credential)
             headers = self._rate_headers(caller.credential)
             headers.update(extra)
@@ -857,12 +861,52 @@ class FakeGitHub:
                 validator = jsonschema.Draft7Validator(request_body["schema"])
                 for error in sorted(validator.iter_errors(body), key=lambda e: list(e.path)):
                     where = "/".join(str(p) for p in error.path) or "(body)"
-                    problems.append(f"{where}: {error.message[:300]}")
+                    message = (
+                        error.message
+                        if len(error.message) <= 240
+                        else f"{error.message[:120]}…{error.message[-120:]}"
+                    )
+                    problems.append(f"{where}: {message}")
             for problem in problems:
                 self.violations.append(f"{method} {path} ({operation['operationId']}): {problem}")
             return operation["operationId"], problems
         self.violations.append(f"{method} {path}: no such operation in GitHub's REST description subset")
         return None, []
+
+    # -- the web side of the manifest flow (github.com, not the API)
+
+    async def _new_app_from_manifest(self, request: web.Request) -> web.StreamResponse:
+        """``POST /settings/apps/new`` (or an organisation's): GitHub shows a confirmation page, then
+        redirects to the manifest's ``redirect_url`` with a one-time ``code`` and the ``state``.
+        The fake confirms at once and answers with that redirect."""
+        form = await request.post()
+        match = _NEW_APP_PAGE.match(request.path)
+        org = match.group("org") if match else None
+        try:
+            manifest = json.loads(str(form.get("manifest", "")))
+        except ValueError:
+            return web.Response(status=422, text="Invalid GitHub App configuration: manifest is not JSON")
+        problems = [key for key in ("url",) if not isinstance(manifest, dict) or not manifest.get(key)]
+        hook = manifest.get("hook_attributes") if isinstance(manifest, dict) else None
+        if isinstance(hook, dict) and hook.get("active", True) and not hook.get("url"):
+            problems.append("hook_attributes.url")
+        redirect = manifest.get("redirect_url") if isinstance(manifest, dict) else None
+        if not redirect:
+            problems.append("redirect_url")
+        if problems:
+            return web.Response(
+                status=422, text=f"Invalid GitHub App configuration: missing {', '.join(problems)}"
+            )
+        self.manifests_posted.append({"org": org, "state": request.query.get("state"), "manifest": manifest})
+        code = self.manifest_code(
+            manifest=manifest,
+            slug=re.sub(r"[^a-z0-9]+", "-", str(manifest.get("name", self.app_slug)).lower()).strip("-"),
+        )
+        query = {"code": code}
+        if request.query.get("state") is not None:
+            query["state"] = request.query["state"]
+        target = URL(str(redirect)).update_query(query)
+        raise web.HTTPFound(str(target))
 
     # -- routes
 
@@ -1428,6 +1472,9 @@ class FakeGitHub:
         legacy = {"maintain": "write", "triage": "read"}.get(role, role)
         payload = {"permission": legacy, "role_name": role, "user": self._user(params["user"])}
         return 200, payload
+
+
+_NEW_APP_PAGE = re.compile(r"^(?:/organizations/(?P<org>[^/]+))?/settings/apps/new$")
 
 
 def _public_key(private_key_pem: str) -> str:

@@ -1,0 +1,577 @@
+"""The fake GitHub itself: it must refuse and answer like GitHub, or the suite tests a fiction.
+
+These tests talk to the fake with a plain aiohttp session (not Tessera's client) so they check the
+raw protocol: status codes, error bodies, headers, pagination links.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+
+from tests.fakegithub import MAX_PR_FILES, FakeGitHub, git_blob_sha, server_error
+from tests.fixtures_github import APP_ID, INSTALLATION_ID
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_OPENAPI = ROOT / ".." / "shared" / "fixtures" / "github" / "openapi" / "api.github.com.json"
+SHARED_EXAMPLES = ROOT / ".." / "shared" / "fixtures" / "github" / "rest-examples"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def token(fake_github: FakeGitHub) -> str:
+    return fake_github.issue_token(INSTALLATION_ID)
+
+
+@pytest.fixture
+def repo(fake_github: FakeGitHub):
+    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID)
+    repo.commit({"models/a.sql": "select 1 as id\n"}, branch="main")
+    repo.commit({"models/a.sql": "select 1 as id, 2 as b\n"}, parent="main", branch="feature")
+    return repo
+
+
+async def call(
+    http: aiohttp.ClientSession,
+    fake: FakeGitHub,
+    method: str,
+    path: str,
+    *,
+    auth: str | None = None,
+    body: Any = None,
+    params: dict[str, str] | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    headers = {"accept": "application/vnd.github+json"}
+    if auth:
+        headers["authorization"] = auth
+    url = fake.url + path
+    async with http.request(method, url, headers=headers, json=body, params=params) as response:
+        text = await response.text()
+        return response.status, (json.loads(text) if text else None), dict(response.headers)
+
+
+def app_jwt(private_key: str, *, iat: float, exp: float, iss: str = str(APP_ID)) -> str:
+    return jwt.encode({"iat": int(iat), "exp": int(exp), "iss": iss}, private_key, algorithm="RS256")
+
+
+# Authentication ------------------------------------------------------------------------------------
+
+
+async def test_wrong_token_gets_401_with_githubs_error_body(http, fake_github: FakeGitHub, repo) -> None:
+    status, body, headers = await call(
+        http, fake_github, "GET", "/repos/acme/warehouse", auth="token ghs_nope"
+    )
+
+    assert status == 401
+    assert body["message"] == "Bad credentials"
+    assert body["documentation_url"].startswith("https://docs.github.com/")
+    assert "x-ratelimit-remaining" in {k.lower() for k in headers}
+
+
+async def test_missing_token_gets_401(http, fake_github: FakeGitHub, repo) -> None:
+    status, body, _ = await call(http, fake_github, "GET", "/repos/acme/warehouse")
+    assert (status, body["message"]) == (401, "Requires authentication")
+
+
+async def test_expired_token_gets_401(http, fake_github: FakeGitHub, repo) -> None:
+    now = [time.time()]
+    fake_github.clock = lambda: now[0]
+    token = fake_github.issue_token(INSTALLATION_ID)
+    assert (await call(http, fake_github, "GET", "/repos/acme/warehouse", auth=f"token {token}"))[0] == 200
+
+    now[0] += 3601
+    status, body, _ = await call(http, fake_github, "GET", "/repos/acme/warehouse", auth=f"token {token}")
+    assert (status, body["message"]) == (401, "Bad credentials")
+
+
+async def test_repository_outside_the_installation_is_not_found(
+    http, fake_github: FakeGitHub, token: str
+) -> None:
+    fake_github.add_repo("elsewhere/secret", files={"a.sql": "select 1"})
+    status, body, _ = await call(http, fake_github, "GET", "/repos/elsewhere/secret", auth=f"token {token}")
+    assert (status, body["message"]) == (404, "Not Found")
+
+
+async def test_valid_app_jwt_gets_a_token_that_expires_in_an_hour(
+    http, fake_github: FakeGitHub, app_private_key: str
+) -> None:
+    now = time.time()
+    auth = f"Bearer {app_jwt(app_private_key, iat=now - 60, exp=now + 540)}"
+    status, body, _ = await call(
+        http, fake_github, "POST", f"/app/installations/{INSTALLATION_ID}/access_tokens", auth=auth
+    )
+
+    assert status == 201
+    assert body["token"].startswith("ghs_") and body["token"] in fake_github.tokens
+    expires = body["expires_at"]
+    assert abs(fake_github.tokens[body["token"]][1] - now - 3600) < 5
+    assert expires.endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"iat": -60, "exp": 660}, "too far in the future"),
+        ({"iat": 120, "exp": 540}, "'Issued at' claim"),
+        ({"iat": -700, "exp": -100}, "'Expiration time' claim"),
+        ({"iat": -60, "exp": 540, "iss": "1"}, "Integration not found"),
+    ],
+)
+async def test_app_jwt_breaking_githubs_rules_gets_401(
+    http, fake_github: FakeGitHub, app_private_key: str, claims: dict[str, Any], message: str
+) -> None:
+    now = time.time()
+    token = app_jwt(
+        app_private_key, iat=now + claims["iat"], exp=now + claims["exp"], iss=claims.get("iss", str(APP_ID))
+    )
+    status, body, _ = await call(
+        http, fake_github, "POST", "/app/installations/1/access_tokens", auth=f"Bearer {token}"
+    )
+    assert status == 401
+    assert message in body["message"]
+
+
+async def test_app_jwt_signed_by_another_key_gets_401(http, fake_github: FakeGitHub) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    now = time.time()
+    token = app_jwt(other.decode(), iat=now - 60, exp=now + 540)
+    status, body, _ = await call(http, fake_github, "GET", "/app/installations/1", auth=f"Bearer {token}")
+    assert status == 401
+    assert "could not be decoded" in body["message"]
+
+
+async def test_installation_token_cannot_call_app_endpoints(
+    http, fake_github: FakeGitHub, token: str
+) -> None:
+    status, _, _ = await call(http, fake_github, "GET", "/app/installations/1", auth=f"token {token}")
+    assert status == 401
+
+
+# Headers and pagination ----------------------------------------------------------------------------
+
+
+async def test_every_response_carries_rate_limit_headers_and_counts_down(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    seen = []
+    for path in ("/repos/acme/warehouse", "/repos/acme/warehouse/pulls/999"):
+        status, _, headers = await call(http, fake_github, "GET", path, auth=f"token {token}")
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert {
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "x-ratelimit-used",
+            "x-ratelimit-resource",
+        } <= set(lower)
+        seen.append((status, int(lower["x-ratelimit-remaining"]), int(lower["x-ratelimit-used"])))
+    assert seen == [(200, 4999, 1), (404, 4998, 2)]
+
+
+async def test_comment_pages_link_to_next_last_prev_and_first(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    for i in range(5):
+        repo.add_comment(pull.number, f"comment {i}", user="bob")
+    path = f"/repos/acme/warehouse/issues/{pull.number}/comments"
+
+    pages = []
+    for page in ("1", "2", "3"):
+        status, body, headers = await call(
+            http, fake_github, "GET", path, auth=f"token {token}", params={"per_page": "2", "page": page}
+        )
+        assert status == 200
+        pages.append(([c["body"] for c in body], headers.get("Link", "")))
+
+    assert [bodies for bodies, _ in pages] == [
+        ["comment 0", "comment 1"],
+        ["comment 2", "comment 3"],
+        ["comment 4"],
+    ]
+    first, middle, last = (link for _, link in pages)
+    assert 'per_page=2&page=2>; rel="next"' in first and 'per_page=2&page=3>; rel="last"' in first
+    assert 'rel="prev"' not in first
+    assert all(f'rel="{rel}"' in middle for rel in ("prev", "first", "next", "last"))
+    assert 'rel="next"' not in last and 'per_page=2&page=2>; rel="prev"' in last
+
+
+async def test_pull_request_files_stop_at_3000(http, fake_github: FakeGitHub, token: str, repo) -> None:
+    repo.commit({f"m/{i:04}.sql": "select 1" for i in range(MAX_PR_FILES + 5)}, parent="main", branch="huge")
+    pull = repo.open_pull_request(head="huge")
+
+    status, body, headers = await call(
+        http,
+        fake_github,
+        "GET",
+        f"/repos/acme/warehouse/pulls/{pull.number}/files",
+        auth=f"token {token}",
+        params={"per_page": "100", "page": "30"},
+    )
+    assert status == 200 and len(body) == 100
+    assert 'rel="next"' not in headers.get("Link", "")
+    _, pull_json, _ = await call(
+        http, fake_github, "GET", f"/repos/acme/warehouse/pulls/{pull.number}", auth=f"token {token}"
+    )
+    assert pull_json["changed_files"] == MAX_PR_FILES + 5
+
+
+# Validation GitHub does itself --------------------------------------------------------------------
+
+
+async def test_comment_over_65536_characters_is_refused_with_422(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    path = f"/repos/acme/warehouse/issues/{pull.number}/comments"
+
+    status, body, _ = await call(
+        http, fake_github, "POST", path, auth=f"token {token}", body={"body": "x" * 65537}
+    )
+    assert status == 422
+    assert body["message"] == "Validation Failed"
+    assert body["errors"][0]["field"] == "body" and "too long" in body["errors"][0]["message"]
+
+    status, created, _ = await call(
+        http, fake_github, "POST", path, auth=f"token {token}", body={"body": "x" * 65536}
+    )
+    assert status == 201
+    status, _, _ = await call(
+        http,
+        fake_github,
+        "PATCH",
+        f"/repos/acme/warehouse/issues/comments/{created['id']}",
+        auth=f"token {token}",
+        body={"body": "y" * 65537},
+    )
+    assert status == 422
+    assert repo.comments(pull.number)[0].body == "x" * 65536
+
+
+async def test_reacting_twice_answers_200_and_keeps_one_reaction(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    comment = repo.add_comment(pull.number, "/tessera ack", user="bob")
+    path = f"/repos/acme/warehouse/issues/comments/{comment.id}/reactions"
+
+    first = await call(http, fake_github, "POST", path, auth=f"token {token}", body={"content": "+1"})
+    second = await call(http, fake_github, "POST", path, auth=f"token {token}", body={"content": "+1"})
+
+    assert (first[0], second[0]) == (201, 200)
+    assert [r.content for r in repo.reactions(comment.id)] == ["+1"]
+
+
+async def test_check_run_annotations_accumulate_across_updates(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    head = repo.resolve("feature")
+    annotation = {
+        "path": "models/a.sql",
+        "start_line": 1,
+        "end_line": 1,
+        "annotation_level": "warning",
+        "message": "m",
+    }
+    status, run, _ = await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=f"token {token}",
+        body={
+            "name": "Tessera",
+            "head_sha": head,
+            "status": "in_progress",
+            "output": {"title": "t", "summary": "s", "annotations": [annotation] * 50},
+        },
+    )
+    assert status == 201
+    status, updated, _ = await call(
+        http,
+        fake_github,
+        "PATCH",
+        f"/repos/acme/warehouse/check-runs/{run['id']}",
+        auth=f"token {token}",
+        body={
+            "conclusion": "failure",
+            "output": {"title": "t2", "summary": "s2", "annotations": [annotation] * 3},
+        },
+    )
+
+    assert status == 200
+    assert updated["status"] == "completed" and updated["conclusion"] == "failure"
+    assert updated["output"]["annotations_count"] == 53
+    latest = repo.check_run("Tessera", head_sha=head)
+    assert latest is not None and len(latest.annotations) == 53 and latest.output["title"] == "t2"
+    assert len(latest.bodies) == 2
+
+
+async def test_check_run_on_an_unknown_commit_is_refused(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    status, body, _ = await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=f"token {token}",
+        body={"name": "Tessera", "head_sha": "0" * 40},
+    )
+    assert status == 422 and "No commit found" in body["message"]
+
+
+# Validation against GitHub's REST description --------------------------------------------------------
+
+
+async def test_a_body_the_rest_description_forbids_is_refused_and_recorded(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    head = repo.resolve("feature")
+    status, body, _ = await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=f"token {token}",
+        body={"name": "Tessera", "head_sha": head, "conclusion": "passed"},
+    )
+
+    assert status == 422 and body["message"].startswith("Invalid request.")
+    assert len(fake_github.violations) == 1
+    assert (
+        "checks/create" in fake_github.violations[0] and "'passed' is not one of" in fake_github.violations[0]
+    )
+    assert repo.check_runs() == []
+    fake_github.violations.clear()  # seen; the fixture would fail the test otherwise
+
+
+async def test_more_than_50_annotations_in_one_request_is_a_violation(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    annotation = {"path": "a", "start_line": 1, "end_line": 1, "annotation_level": "notice", "message": "m"}
+    await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=f"token {token}",
+        body={
+            "name": "T",
+            "head_sha": repo.resolve("main"),
+            "output": {"title": "t", "summary": "s", "annotations": [annotation] * 51},
+        },
+    )
+    assert any("output/annotations" in v and "too long" in v for v in fake_github.violations)
+    fake_github.violations.clear()
+
+
+async def test_undocumented_query_parameters_and_endpoints_are_violations(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    await call(
+        http,
+        fake_github,
+        "GET",
+        "/repos/acme/warehouse/pulls/1/files",
+        auth=f"token {token}",
+        params={"perpage": "100"},
+    )
+    await call(http, fake_github, "DELETE", "/repos/acme/warehouse", auth=f"token {token}")
+
+    assert any("'perpage' is not documented" in v for v in fake_github.violations)
+    assert any(
+        v.startswith("DELETE /repos/acme/warehouse: no such operation") for v in fake_github.violations
+    )
+    fake_github.violations.clear()
+
+
+async def test_fixture_fails_a_test_that_left_a_violation(app_private_key: str) -> None:
+    fake = FakeGitHub(app_id=APP_ID, private_key_pem=app_private_key)
+    fake.violations.append("POST /x: something")
+    with pytest.raises(AssertionError, match="REST description"):
+        fake.assert_no_violations()
+
+
+# State: commits, diffs, contents -------------------------------------------------------------------
+
+
+async def test_diff_reports_added_removed_modified_and_renamed(
+    http, fake_github: FakeGitHub, token: str
+) -> None:
+    repo = fake_github.add_repo(
+        "acme/dbt",
+        installation_id=INSTALLATION_ID,
+        files={
+            "keep.sql": "select 1",
+            "edit.sql": "select 1\nfrom a\n",
+            "gone.sql": "x",
+            "old_name.sql": "same",
+        },
+    )
+    repo.commit(
+        {
+            "edit.sql": "select 2\nfrom a\n",
+            "gone.sql": None,
+            "old_name.sql": None,
+            "new_name.sql": "same",
+            "new.sql": "select 3",
+        },
+        parent="main",
+        branch="change",
+    )
+    pull = repo.open_pull_request(head="change")
+
+    _, files, _ = await call(
+        http, fake_github, "GET", f"/repos/acme/dbt/pulls/{pull.number}/files", auth=f"token {token}"
+    )
+
+    by_name = {f["filename"]: f for f in files}
+    assert {n: f["status"] for n, f in by_name.items()} == {
+        "edit.sql": "modified",
+        "gone.sql": "removed",
+        "new.sql": "added",
+        "new_name.sql": "renamed",
+    }
+    assert by_name["new_name.sql"]["previous_filename"] == "old_name.sql"
+    assert by_name["edit.sql"]["patch"] == "@@ -1,2 +1,2 @@\n-select 1\n+select 2\n from a"
+    assert (by_name["edit.sql"]["additions"], by_name["edit.sql"]["deletions"]) == (1, 1)
+    assert by_name["edit.sql"]["sha"] == git_blob_sha(b"select 2\nfrom a\n")
+
+
+async def test_push_to_the_head_branch_moves_the_pull_request(fake_github: FakeGitHub, repo) -> None:
+    pull = repo.open_pull_request(head="feature")
+    before = pull.head_sha
+    after = repo.push("feature", {"models/b.sql": "select 2"})
+    assert (before != after, pull.head_sha) == (True, after)
+
+
+async def test_contents_of_a_directory_list_its_entries(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    repo.commit({"models/staging/s.sql": "select 1"}, branch="main")
+    status, body, _ = await call(
+        http,
+        fake_github,
+        "GET",
+        "/repos/acme/warehouse/contents/models",
+        auth=f"token {token}",
+        params={"ref": "main"},
+    )
+    assert status == 200
+    assert {(e["name"], e["type"]) for e in body} == {("a.sql", "file"), ("staging", "dir")}
+
+
+async def test_fork_pull_request_names_the_fork_as_head_repository(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature", head_repo="outsider/warehouse", author="outsider")
+    _, body, _ = await call(
+        http, fake_github, "GET", f"/repos/acme/warehouse/pulls/{pull.number}", auth=f"token {token}"
+    )
+    assert body["head"]["repo"]["full_name"] == "outsider/warehouse" and body["head"]["repo"]["fork"] is True
+    assert body["base"]["repo"]["full_name"] == "acme/warehouse"
+    assert body["head"]["sha"] == repo.resolve("feature")
+
+
+async def test_scripted_answers_come_first_then_normal_service(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    fake_github.script("GET", "/repos/acme/*", server_error(503))
+    statuses = [
+        (await call(http, fake_github, "GET", "/repos/acme/warehouse", auth=f"token {token}"))[0]
+        for _ in range(2)
+    ]
+    assert statuses == [503, 200]
+
+
+async def test_manifest_form_redirects_back_with_a_code_that_converts(
+    http, fake_github: FakeGitHub, app_private_key: str
+) -> None:
+    manifest = {
+        "name": "Tessera Acme",
+        "url": "https://tessera.example.com",
+        "hook_attributes": {"url": "https://tessera.example.com/webhooks/github"},
+        "redirect_url": "http://127.0.0.1:9999/callback",
+    }
+    async with http.post(
+        f"{fake_github.web_url}/organizations/acme/settings/apps/new?state=xyz",
+        data={"manifest": json.dumps(manifest)},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 302
+        location = response.headers["Location"]
+    assert location.startswith("http://127.0.0.1:9999/callback?code=") and location.endswith("&state=xyz")
+    code = location.split("code=")[1].split("&")[0]
+
+    status, app, _ = await call(http, fake_github, "POST", f"/app-manifests/{code}/conversions")
+    assert status == 201
+    assert (app["slug"], app["pem"]) == ("tessera-acme", app_private_key)
+    assert fake_github.manifests_posted[0]["org"] == "acme"
+
+
+# The checked-in data stays true to the shared reference ----------------------------------------------
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED_OPENAPI.exists(), reason="../shared is absent")
+def test_checked_in_subset_matches_githubs_description() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("extract", ROOT / "tests/data/github/openapi/extract.py")
+    assert spec is not None and spec.loader is not None
+    extract = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extract)
+    fresh = extract.extract(json.loads(SHARED_OPENAPI.read_text()))
+    checked_in = json.loads((ROOT / "tests/data/github/openapi/subset.json").read_text())
+    assert fresh == checked_in
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED_EXAMPLES.exists(), reason="../shared is absent")
+def test_githubs_own_request_examples_pass_the_fakes_validation(app_private_key: str) -> None:
+    fake = FakeGitHub(app_id=APP_ID, private_key_pem=app_private_key)
+    checked = 0
+    for example in sorted(SHARED_EXAMPLES.glob("*.json")):
+        data = json.loads(example.read_text())
+        path = data["path"].replace("{owner}", "acme").replace("{repo}", "warehouse")
+        path = path.replace("{basehead}", "main...feature")
+        path = path.format_map(
+            {
+                k: "7"
+                for k in (
+                    "installation_id",
+                    "issue_number",
+                    "comment_id",
+                    "check_run_id",
+                    "pull_number",
+                    "org",
+                    "team_slug",
+                    "username",
+                    "path",
+                )
+            }
+        )
+        for body in data.get("request_examples", {}).values() or [None]:
+            operation_id, problems = fake._validate(data["method"], path, {}, body)
+            assert operation_id == data["operationId"], example.name
+            assert problems == [], (example.name, problems)
+            checked += 1
+    assert checked >= 13 and fake.violations == []
