@@ -252,3 +252,44 @@ async def test_a_missing_manifest_stops_setup_before_anything_is_served(tmp_path
     with pytest.raises(SetupError, match="--manifest"):
         await server.start()
     await server.close()
+
+
+async def test_tessera_setup_command_runs_the_flow_and_exits_zero(
+        fake_github: FakeGitHub, browser: aiohttp.ClientSession, tmp_path: Path) -> None:
+    """The console script as an operator runs it: TESSERA_GITHUB_API_URL from the environment."""
+    import asyncio
+    import os
+    import sys
+
+    cli = pytest.importorskip("app.cli", reason="app/cli.py has not landed yet")
+    if "setup" not in [c.name for c in cli.commands()]:
+        pytest.skip("tessera setup is not registered in app/cli.py yet")
+    script = Path(sys.executable).with_name("tessera")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env["TESSERA_GITHUB_API_URL"] = fake_github.url
+    process = await asyncio.create_subprocess_exec(
+        *command, "setup", "--no-browser", "--port", "0", "--org", "acme", "--github-url", fake_github.web_url,
+        "--public-url", PUBLIC_URL, "--env-file", str(tmp_path / ".env"), "--timeout", "60",
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        page = re.search(r"Open (http://127\.0\.0\.1:\d+)/ ", line)
+        assert page, line
+        async with browser.get(page.group(1) + "/") as response:
+            form = _Form()
+            form.feed(await response.text())
+        manifest = json.loads(form.fields["manifest"])
+        state = parse_qs(urlsplit(form.action).query)["state"][0]
+        code = fake_github.manifest_code(manifest=manifest)
+        async with browser.get(manifest["redirect_url"], params={"code": code, "state": state}) as response:
+            assert response.status == 200
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert f"Created GitHub App {fake_github.app_slug}" in out.decode()
+    assert _env_file(tmp_path / ".env")["TESSERA_GITHUB_API_URL"] == fake_github.url
