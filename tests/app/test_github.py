@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import types
 
 import gidgethub
@@ -480,3 +481,65 @@ async def test_manifest_code_converts_once_without_credentials(
     with pytest.raises(gidgethub.BadRequest) as again:
         await convert_manifest(code, fake_github.url)
     assert again.value.status_code == 404
+
+
+# Through the durable queue --------------------------------------------------------------------------
+
+
+async def test_the_queue_retries_github_failures_until_the_check_run_lands_once(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo, store, app_settings, fake_clock
+) -> None:
+    from gidgethub.routing import Router
+
+    from app.queue import JobQueue
+    from app.store import NewDelivery
+    from tests.fixtures_app import wait_until
+
+    head = repo.resolve("main")
+    fake_github.script(
+        "POST", "/repos/acme/warehouse/check-runs", server_error(502), secondary_rate_limit(retry_after=30)
+    )
+    attempts: list[float] = []
+    router = Router()
+
+    @router.register("pull_request")
+    async def start_check(event, ctx) -> None:
+        attempts.append(ctx.clock.now())
+        gh = await ctx.github.for_installation(event.data["installation"]["id"])
+        await gh.create_check_run("acme", "warehouse", name="Tessera", head_sha=event.data["head_sha"])
+
+    payload = {"action": "opened", "installation": {"id": INSTALLATION_ID}, "head_sha": head}
+    await store.insert_delivery(
+        NewDelivery(
+            delivery_id="d-1",
+            event="pull_request",
+            action="opened",
+            ordering_key="pr:acme/warehouse#1",
+            installation_id=INSTALLATION_ID,
+            repository="acme/warehouse",
+            payload=json.dumps(payload),
+            received_at=fake_clock.now(),
+        )
+    )
+    queue = JobQueue(
+        store, router, app_settings, github=github_app, clock=fake_clock, workers=1, rng=lambda: 1.0
+    )
+    await queue.start()
+    try:
+        await wait_until(lambda: _delivery_status(store, "d-1", "done"))
+    finally:
+        await queue.stop()
+
+    assert len(attempts) == 3
+    assert attempts[2] - attempts[1] == 30.0  # GitHub's retry-after beat the 2 s back-off
+    assert [r.status for r in fake_github.requests_to("POST", "/repos/acme/warehouse/check-runs")] == [
+        502,
+        403,
+        201,
+    ]
+    assert len(repo.check_runs(name="Tessera", head_sha=head)) == 1
+
+
+async def _delivery_status(store, delivery_id: str, status: str) -> bool:
+    delivery = await store.get_delivery(delivery_id)
+    return delivery is not None and delivery.status == status
