@@ -91,6 +91,12 @@ async def _open_form(browser: aiohttp.ClientSession, server: SetupServer) -> tup
     return form.action, json.loads(form.fields["manifest"]), state
 
 
+async def _submit(browser: aiohttp.ClientSession, action: str, manifest: dict) -> tuple[int, str]:
+    """The operator presses the button: the form goes to GitHub, which redirects back to setup."""
+    async with browser.post(action, data={"manifest": json.dumps(manifest)}) as response:
+        return response.status, await response.text()
+
+
 async def test_setup_creates_the_app_and_writes_credentials_serve_can_use(
         fake_github: FakeGitHub, setup_server: SetupServer, browser: aiohttp.ClientSession,
         app_private_key: str, tmp_path: Path) -> None:
@@ -107,18 +113,18 @@ async def test_setup_creates_the_app_and_writes_credentials_serve_can_use(
     assert urlsplit(setup_server.url).hostname == "127.0.0.1"
 
     # GitHub creates the App and redirects the browser back with a one-time code and the state
-    code = fake_github.manifest_code(manifest=manifest, pem=app_private_key, webhook_secret="whsec-from-github")
-    async with browser.get(manifest["redirect_url"], params={"code": code, "state": state}) as response:
-        assert response.status == 200
-        assert "created" in await response.text()
+    status, page = await _submit(browser, action, manifest)
+    assert status == 200 and "created" in page
+    [posted] = fake_github.manifests_posted
+    assert posted["org"] == "acme" and posted["state"] == state and posted["manifest"] == manifest
     credentials = await setup_server.wait(timeout=5)
     assert credentials.id == APP_ID
 
-    # the conversion went to the API, unauthenticated, once
+    # the conversion went to the API, unauthenticated, once; the code is spent
     [conversion] = fake_github.requests_to("POST", "/app-manifests/*/conversions")
-    assert conversion.path == f"/app-manifests/{code}/conversions"
     assert "authorization" not in conversion.headers
     assert conversion.status == 201
+    assert fake_github.manifest_codes == {}
 
     env_path = tmp_path / ".env"
     env = _env_file(env_path)
@@ -126,14 +132,14 @@ async def test_setup_creates_the_app_and_writes_credentials_serve_can_use(
     assert pem_path.parent == tmp_path and pem_path.read_text().strip() == app_private_key.strip()
     assert _mode(env_path) == 0o600 and _mode(pem_path) == 0o600
     assert env["TESSERA_GITHUB_APP_ID"] == str(APP_ID)
-    assert env["TESSERA_WEBHOOK_SECRET"] == "whsec-from-github"
+    assert env["TESSERA_WEBHOOK_SECRET"] == credentials.webhook_secret and len(credentials.webhook_secret) >= 20
     assert env["TESSERA_PUBLIC_URL"] == PUBLIC_URL
     assert env["TESSERA_GITHUB_API_URL"] == fake_github.url
     assert "client_secret" not in env_path.read_text().lower() and credentials.client_secret not in env_path.read_text()
 
     # what setup wrote is what serve reads, and the key signs JWTs GitHub accepts
     settings = Settings.from_env(env)
-    assert settings.github_app_id == APP_ID and settings.webhook_secret == "whsec-from-github"
+    assert settings.github_app_id == APP_ID and settings.webhook_secret == credentials.webhook_secret
     app = GitHubApp.from_settings(settings)
     try:
         installation = await app.get_installation(INSTALLATION_ID)
@@ -186,16 +192,15 @@ async def test_enterprise_server_web_url_sends_the_form_there_and_the_exchange_t
         server = SetupServer(options)
         await server.start()
         try:
-            action, manifest, state = await _open_form(browser, server)
+            action, manifest, _ = await _open_form(browser, server)
             assert action.split("?")[0] == f"{ghes.web_url}/settings/apps/new"
-            code = ghes.manifest_code(manifest=manifest)
-            async with browser.get(manifest["redirect_url"], params={"code": code, "state": state}) as response:
-                assert response.status == 200
+            assert (await _submit(browser, action, manifest))[0] == 200
             assert (await server.wait(timeout=5)).id == 77
         finally:
             await server.close()
         ghes.assert_no_violations()
-        assert [r.path for r in ghes.requests] == [f"/app-manifests/{code}/conversions"]
+        assert [(r.method, r.path.split("/")[1]) for r in ghes.requests] == [("POST", "app-manifests")]
+        assert ghes.manifests_posted[0]["org"] is None
     assert _env_file(tmp_path / "t.env")["TESSERA_GITHUB_API_URL"] == f"{ghes.web_url}/api/v3"
 
 
@@ -280,11 +285,7 @@ async def test_tessera_setup_command_runs_the_flow_and_exits_zero(
         async with browser.get(page.group(1) + "/") as response:
             form = _Form()
             form.feed(await response.text())
-        manifest = json.loads(form.fields["manifest"])
-        state = parse_qs(urlsplit(form.action).query)["state"][0]
-        code = fake_github.manifest_code(manifest=manifest)
-        async with browser.get(manifest["redirect_url"], params={"code": code, "state": state}) as response:
-            assert response.status == 200
+        assert (await _submit(browser, form.action, json.loads(form.fields["manifest"])))[0] == 200
         out, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
         if process.returncode is None:
