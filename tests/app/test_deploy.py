@@ -367,3 +367,16 @@ def test_deploy_readme_covers_every_operations_topic() -> None:
                   "rotat", "tessera deliveries --failed", "--replay", "redeliver", "/metrics",
                   "teams:", "/api/v1/teams", "docker build", "last seen"):
         assert topic in readme, topic
+
+
+def test_every_metric_the_deploy_readme_names_is_served_by_metrics() -> None:
+    import app.github
+    import app.queue
+    import app.server
+    import app.webhooks  # noqa: F401  (each module registers its metrics at import)
+    from app.metrics import REGISTRY
+
+    served = set(re.findall(r"^# TYPE (\S+) ", REGISTRY.render(), re.M))
+    named = set(re.findall(r"`(tessera_[a-z_]+)", (DEPLOY / "README.md").read_text()))
+    assert named, "the README names no metric"
+    assert named <= served, f"the README names metrics /metrics does not serve: {sorted(named - served)}"
