@@ -1,0 +1,706 @@
+"""The schema state a folder of SQL files (DDL, migrations, views) builds, applied in path order.
+
+Every statement is parsed on its own with the configured dialect, so one statement sqlglot cannot
+read becomes a :class:`ParseProblem` with its file and line and the rest still counts. Handled:
+CREATE TABLE (columns, types, NOT NULL, DEFAULT, keys, checks), CREATE [MATERIALIZED] VIEW and
+CREATE TABLE AS SELECT (columns inferred with :func:`rules.infer.infer_query` against the state so
+far), ALTER TABLE (add/drop/rename column, retype, set/drop NOT NULL and DEFAULT, add/drop
+constraint, rename table), DROP TABLE/VIEW, CREATE OR REPLACE, COMMENT ON.
+
+Paths: an asset's ``path``/``line`` is the statement that last shaped it (the CREATE, or the
+latest ALTER: usually the migration a pull request adds); a column's ``line`` is given when the
+statement that last shaped the column is in that same file.
+
+Names: an asset's fqn is its name as written, lower-case: ``schema.name``, ``db.schema.name``
+when the SQL names a database, and a bare ``name`` when the SQL gives no schema (we do not guess a
+default schema: ``public`` in postgres, the session's in others). A reference from a view to a bare
+name finds the one asset of that name in any schema when it is unique.
+
+Renames are recorded so the diff can tell a rename from a drop and an add: a renamed table's
+``Asset.meta["renamed_from"]`` and a renamed column's ``Column.meta["renamed_from"]`` hold the old
+name (the first one, across chains of renames).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.tokens import TokenType
+
+from rules.infer import infer_query
+from rules.model import UNKNOWN, Asset, Column, Edge, ParseProblem, Snapshot, column_key
+from rules.types import normalize_type
+
+_SCHEMA_WORDS = re.compile(r"\b(TABLE|VIEW|COLUMN)\b", re.IGNORECASE)
+_DUCKDB_COLUMN_RENAME = re.compile(
+    r"\bRENAME\s+(?:COLUMN\s+)?([\w\"`]+)\s+TO\s+([\w\"`]+)\s*;?\s*$", re.IGNORECASE
+)
+
+
+@dataclass
+class _ColumnState:
+    name: str
+    type: str = UNKNOWN
+    nullable: bool | None = True
+    default: str | None = None
+    description: str = ""
+    expression: str | None = None
+    constraints: list[str] = field(default_factory=list)
+    declared_type: bool = True
+    line: int | None = None
+    path: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _RelationState:
+    fqn: str
+    kind: str
+    path: str
+    line: int | None
+    name: str
+    columns: dict[str, _ColumnState] = field(default_factory=dict)
+    constraints: dict[str, str] = field(default_factory=dict)
+    """Table-level constraints: name (or the text, when unnamed) -> normalised text."""
+    materialized: str = "table"
+    sql: str | None = None
+    description: str = ""
+    columns_known: bool = True
+    depends_on: tuple[str, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    definition: list[str] = field(default_factory=list)
+    """Normalised text of every statement that shaped it: the checksum's input."""
+
+
+@dataclass(frozen=True)
+class _Statement:
+    text: str
+    line: int
+
+
+def split_statements(text: str, dialect: str) -> Iterator[_Statement]:
+    """The statements of a file with the line each starts on (comments and blanks skipped)."""
+    try:
+        tokens = sqlglot.tokenize(text, dialect=dialect)
+    except Exception:
+        yield from _split_naively(text)
+        return
+    start = None
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            if start is not None:
+                yield _Statement(text[start.start : token.start], start.line)
+            start = None
+            continue
+        if start is None:
+            start = token
+    if start is not None:
+        last = tokens[-1]
+        yield _Statement(text[start.start : last.end + 1], start.line)
+
+
+def _split_naively(text: str) -> Iterator[_Statement]:
+    """Fallback when the file cannot be tokenized (an unterminated string): split on ``;``."""
+    line = 1
+    for chunk in text.split(";"):
+        stripped = chunk.strip()
+        if stripped:
+            offset = chunk.index(stripped[0])
+            yield _Statement(stripped, line + chunk[:offset].count("\n"))
+        line += chunk.count("\n")
+
+
+def _checksum(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _table_fqn(table: exp.Table) -> str:
+    return ".".join(part.name.lower() for part in table.parts if part.name)
+
+
+def _ident(node: exp.Expression | None) -> str:
+    if node is None:
+        return ""
+    if isinstance(node, exp.Column):
+        node = node.this
+    if isinstance(node, exp.Identifier):
+        return node.this if node.quoted else node.this.lower()
+    return node.name.lower()
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+class _Builder:
+    """Applies statements to the schema state, one at a time."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.relations: dict[str, _RelationState] = {}
+        self.problems: list[ParseProblem] = []
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _sql(self, node: exp.Expression) -> str:
+        try:
+            return node.sql(dialect=self.dialect, comments=False)
+        except Exception:
+            return node.sql(comments=False)
+
+    def _canonical(self, node: exp.Expression) -> str:
+        """Text of a statement where case (of unquoted names), whitespace and comments vanish."""
+        try:
+            return self._sql(normalize_identifiers(node.copy(), dialect=self.dialect))
+        except Exception:
+            return self._sql(node)
+
+    def problem(self, path: str, message: str, line: int | None) -> None:
+        self.problems.append(ParseProblem(path=path, message=message, line=line))
+
+    def find(self, table: exp.Table) -> _RelationState | None:
+        fqn = self.resolve_name(_table_fqn(table))
+        return self.relations.get(fqn) if fqn else None
+
+    def resolve_name(self, written: str) -> str | None:
+        """The asset a written name means: exact, else without ``public.``, else a unique bare name."""
+        if written in self.relations:
+            return written
+        parts = written.split(".")
+        if len(parts) >= 2 and parts[-2] == "public" and parts[-1] in self.relations:
+            return parts[-1]
+        if len(parts) == 1:
+            matches = [fqn for fqn in self.relations if fqn.rsplit(".", 1)[-1] == written]
+            if len(matches) == 1:
+                return matches[0]
+        else:
+            tail = ".".join(parts[-2:])
+            matches = [fqn for fqn in self.relations if fqn == tail or fqn.endswith("." + tail)]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def _resolve_table(self, table: exp.Table) -> str | None:
+        return self.resolve_name(_table_fqn(table))
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        return {
+            fqn: {col.name: col.type for col in rel.columns.values()}
+            for fqn, rel in self.relations.items()
+            if rel.columns_known and rel.columns
+        }
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def apply(self, statement: exp.Expression, path: str, line: int, raw: str) -> None:
+        if isinstance(statement, exp.Command):
+            self._command(statement, path, line, raw)
+        elif isinstance(statement, exp.Create):
+            self._create(statement, path, line)
+        elif isinstance(statement, exp.Alter):
+            self._alter(statement, path, line, raw)
+        elif isinstance(statement, exp.Drop):
+            self._drop(statement)
+        elif isinstance(statement, exp.Comment):
+            self._comment(statement)
+        elif not isinstance(statement, exp.Query) and isinstance(
+            statement, exp.Condition | exp.Alias | exp.Identifier
+        ):
+            first = " ".join(raw.split())[:80]
+            self.problem(path, f"not a SQL statement: {first}", line)
+        # INSERT, UPDATE, GRANT, SET, transactions...: no effect on the schema
+
+    def _command(self, statement: exp.Command, path: str, line: int, raw: str) -> None:
+        if _SCHEMA_WORDS.search(raw):
+            first = " ".join(raw.split())[:80]
+            self.problem(path, f"statement Tessera cannot analyse: {first}", line)
+
+    def _create(self, create: exp.Create, path: str, line: int) -> None:
+        kind = (create.args.get("kind") or "").upper()
+        if kind not in ("TABLE", "VIEW"):
+            return  # indexes, functions, schemas, sequences...
+        target = create.this
+        schema_node = target if isinstance(target, exp.Schema) else None
+        table = schema_node.this if schema_node is not None else target
+        if not isinstance(table, exp.Table):
+            return
+        fqn = _table_fqn(table)
+        existing = self.relations.get(fqn)
+        if existing is not None and create.args.get("exists") and not create.args.get("replace"):
+            return  # CREATE ... IF NOT EXISTS over an existing relation changes nothing
+        materialized = "table"
+        if kind == "VIEW":
+            props = create.args.get("properties")
+            is_materialized = bool(
+                props and any(isinstance(p, exp.MaterializedProperty) for p in props.expressions)
+            )
+            materialized = "materialized_view" if is_materialized else "view"
+        relation = _RelationState(
+            fqn=fqn,
+            kind="view" if kind == "VIEW" else "table",
+            path=path,
+            line=line,
+            name=table.name.lower(),
+            materialized=materialized,
+        )
+        relation.definition.append(self._canonical(create))
+        description = _comment_property(create)
+        if description is not None:
+            relation.description = description
+
+        query = create.expression
+        if isinstance(query, exp.Query):
+            self._from_query(relation, query)
+        elif schema_node is not None:
+            self._columns_from_schema(relation, schema_node, path, line)
+        elif create.args.get("clone") is not None or _like_source(create) is not None:
+            source_table = _like_source(create) or create.args["clone"].this
+            source = self.find(source_table) if isinstance(source_table, exp.Table) else None
+            if source is None:
+                relation.columns_known = False
+            else:
+                for key, col in source.columns.items():
+                    relation.columns[key] = _ColumnState(**{**col.__dict__, "meta": {}, "constraints": list(col.constraints)})
+                relation.constraints = dict(source.constraints)
+        else:
+            relation.columns_known = False
+        self.relations[fqn] = relation
+
+    def _from_query(self, relation: _RelationState, query: exp.Query) -> None:
+        relation.sql = self._sql(query)
+        info = infer_query(
+            relation.sql,
+            dialect=self.dialect,
+            schema=self.schema(),
+            fqn=relation.fqn,
+            resolve=self._resolve_table,
+        )
+        relation.columns_known = info.columns_known
+        relation.depends_on = info.depends_on
+        relation.edges = info.edges
+        for column in info.columns:
+            relation.columns[column.key] = _ColumnState(
+                name=column.name,
+                type=column.type,
+                nullable=None,
+                expression=column.expression,
+                declared_type=False,
+            )
+
+    def _columns_from_schema(
+        self, relation: _RelationState, schema: exp.Schema, path: str, line: int
+    ) -> None:
+        for item in schema.expressions:
+            if isinstance(item, exp.ColumnDef):
+                column = self._column_def(item, path, line)
+                relation.columns[column_key(column.name)] = column
+            else:
+                self._table_constraint(relation, item)
+
+    def _column_def(self, node: exp.ColumnDef, path: str, line: int) -> _ColumnState:
+        kind = node.args.get("kind")
+        type_text = normalize_type(self._sql(kind), self.dialect) if isinstance(kind, exp.DataType) else UNKNOWN
+        ident = node.this
+        rel_line = ident.meta.get("line") if isinstance(ident, exp.Identifier) else None
+        column = _ColumnState(
+            name=_ident(ident),
+            type=type_text,
+            line=line + rel_line - 1 if isinstance(rel_line, int) else line,
+            path=path,
+        )
+        for constraint in node.args.get("constraints") or ():
+            self._column_constraint(column, constraint)
+        return column
+
+    def _column_constraint(self, column: _ColumnState, constraint: exp.Expression) -> None:
+        kind = constraint.args.get("kind") if isinstance(constraint, exp.ColumnConstraint) else constraint
+        if isinstance(kind, exp.NotNullColumnConstraint):
+            column.nullable = bool(kind.args.get("allow_null"))
+            if not column.nullable:
+                _add(column.constraints, "not_null")
+            else:
+                _discard(column.constraints, "not_null")
+        elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            column.nullable = False
+            _add(column.constraints, "primary_key")
+        elif isinstance(kind, exp.UniqueColumnConstraint):
+            _add(column.constraints, "unique")
+        elif isinstance(kind, exp.DefaultColumnConstraint):
+            column.default = self._sql(kind.this) if kind.this is not None else None
+        elif isinstance(kind, exp.CheckColumnConstraint):
+            _add(column.constraints, f"check:{self._sql(kind.this)}")
+        elif isinstance(kind, exp.Reference):
+            _add(column.constraints, f"foreign_key:{self._reference(kind)}")
+        elif isinstance(kind, exp.CommentColumnConstraint):
+            column.description = kind.name
+        elif isinstance(kind, exp.GeneratedAsIdentityColumnConstraint | exp.AutoIncrementColumnConstraint):
+            column.default = column.default or "identity"
+
+    def _reference(self, reference: exp.Reference) -> str:
+        target = reference.this
+        if isinstance(target, exp.Schema):
+            table = target.this
+            cols = ",".join(_ident(c) for c in target.expressions)
+            name = _table_fqn(table) if isinstance(table, exp.Table) else _ident(table)
+            return f"{name}({cols})" if cols else name
+        if isinstance(target, exp.Table):
+            return _table_fqn(target)
+        return self._sql(target)
+
+    def _table_constraint(self, relation: _RelationState, item: exp.Expression) -> None:
+        name: str | None = None
+        parts = [item]
+        if isinstance(item, exp.Constraint):
+            name = _ident(item.this)
+            parts = list(item.expressions)
+        for part in parts:
+            text, columns, kind = self._constraint_text(part)
+            if text is None:
+                continue
+            relation.constraints[name or text] = text
+            if kind == "primary_key":
+                for col in columns:
+                    state = relation.columns.get(column_key(col))
+                    if state is not None:
+                        state.nullable = False
+                        if len(columns) == 1:
+                            _add(state.constraints, "primary_key")
+            elif kind == "unique" and len(columns) == 1:
+                state = relation.columns.get(column_key(columns[0]))
+                if state is not None:
+                    _add(state.constraints, "unique")
+
+    def _constraint_text(self, part: exp.Expression) -> tuple[str | None, list[str], str]:
+        """Normalised text of a table-level constraint, its columns and its kind."""
+        if isinstance(part, exp.PrimaryKey):
+            cols = [_ident(c) for c in part.expressions]
+            return f"primary_key({','.join(cols)})", cols, "primary_key"
+        if isinstance(part, exp.UniqueColumnConstraint):
+            schema = part.this
+            cols = [_ident(c) for c in schema.expressions] if isinstance(schema, exp.Schema) else []
+            return f"unique({','.join(cols)})", cols, "unique"
+        if isinstance(part, exp.ForeignKey):
+            cols = [_ident(c) for c in part.expressions]
+            ref = part.args.get("reference")
+            target = self._reference(ref) if isinstance(ref, exp.Reference) else "?"
+            return f"foreign_key({','.join(cols)})->{target}", cols, "foreign_key"
+        if isinstance(part, exp.CheckColumnConstraint):
+            return f"check({self._sql(part.this)})", [], "check"
+        if isinstance(part, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint):
+            return None, [], ""
+        return None, [], ""
+
+    def _alter(self, alter: exp.Alter, path: str, line: int, raw: str) -> None:
+        table = alter.this
+        if not isinstance(table, exp.Table):
+            return
+        kind = (alter.args.get("kind") or "TABLE").upper()
+        if kind not in ("TABLE", "VIEW"):
+            return
+        relation = self.find(table)
+        if relation is None:
+            if not alter.args.get("exists"):
+                self.problem(path, f"ALTER of {_table_fqn(table)}, which no earlier statement creates", line)
+            return
+        relation.definition.append(self._canonical(alter))
+        relation.path, relation.line = path, line  # the asset now points at its latest change
+        for action in alter.args.get("actions") or ():
+            self._alter_action(relation, action, path, line, raw)
+
+    def _alter_action(
+        self, relation: _RelationState, action: exp.Expression, path: str, line: int, raw: str
+    ) -> None:
+        if isinstance(action, exp.ColumnDef):
+            if action.args.get("exists") and column_key(_ident(action.this)) in relation.columns:
+                return
+            column = self._column_def(action, path, line)
+            relation.columns[column_key(column.name)] = column
+        elif isinstance(action, exp.Schema):  # databricks ADD COLUMNS (a int, b string)
+            for item in action.expressions:
+                if isinstance(item, exp.ColumnDef):
+                    column = self._column_def(item, path, line)
+                    relation.columns[column_key(column.name)] = column
+        elif isinstance(action, exp.Drop):
+            self._alter_drop(relation, action)
+        elif isinstance(action, exp.RenameColumn):
+            self._rename_column(relation, _ident(action.this), _ident(action.args.get("to")), path, line)
+        elif isinstance(action, exp.AlterRename):
+            match = _DUCKDB_COLUMN_RENAME.search(raw) if self.dialect == "duckdb" else None
+            if match and not re.search(r"\bRENAME\s+TO\b", raw, re.IGNORECASE):
+                old, new = _strip_quotes(match.group(1)), _strip_quotes(match.group(2))
+                self._rename_column(relation, old, new, path, line)
+            else:
+                self._rename_table(relation, action.this)
+        elif isinstance(action, exp.AlterColumn):
+            self._alter_column(relation, action, path, line)
+        elif isinstance(action, exp.AddConstraint):
+            for item in action.expressions:
+                self._table_constraint(relation, item)
+        elif isinstance(action, exp.Command):
+            text = " ".join(self._sql(action).split()).upper()
+            if text.startswith("DROP PRIMARY KEY"):
+                self._drop_primary_key(relation)
+            else:
+                first = " ".join(raw.split())[:80]
+                self.problem(path, f"ALTER action Tessera cannot analyse: {first}", line)
+        # SET OPTIONS / TBLPROPERTIES / owner changes: no effect on readers
+
+    def _alter_drop(self, relation: _RelationState, action: exp.Drop) -> None:
+        kind = (action.args.get("kind") or "").upper()
+        targets: list[exp.Expression] = []
+        for item in action.args.get("tables") or ():
+            targets.extend(item.expressions if isinstance(item, exp.Schema) else [item])
+        if kind in ("COLUMN", "COLUMNS", ""):
+            for target in targets:
+                relation.columns.pop(column_key(_ident(target)), None)
+                self._forget_column_constraints(relation, column_key(_ident(target)))
+        elif kind == "CONSTRAINT":
+            for target in targets:
+                self._drop_constraint(relation, _ident(target))
+        elif kind == "PRIMARY KEY":
+            self._drop_primary_key(relation)
+
+    def _forget_column_constraints(self, relation: _RelationState, key: str) -> None:
+        for name, text in list(relation.constraints.items()):
+            inside = text[text.find("(") + 1 : text.find(")")] if "(" in text else ""
+            if key in {c.strip() for c in inside.split(",")}:
+                del relation.constraints[name]
+
+    def _drop_primary_key(self, relation: _RelationState) -> None:
+        for name, text in list(relation.constraints.items()):
+            if text.startswith("primary_key("):
+                del relation.constraints[name]
+        for column in relation.columns.values():
+            _discard(column.constraints, "primary_key")
+
+    def _drop_constraint(self, relation: _RelationState, name: str) -> None:
+        """Drop a named constraint; postgres' generated names (t_pkey, t_col_key...) count too."""
+        if name in relation.constraints:
+            text = relation.constraints.pop(name)
+            if text.startswith("primary_key("):
+                self._drop_primary_key(relation)
+            elif text.startswith("unique(") and "," not in text:
+                column = relation.columns.get(text[len("unique(") : -1])
+                if column is not None:
+                    _discard(column.constraints, "unique")
+            return
+        table = relation.name
+        if name == f"{table}_pkey":
+            self._drop_primary_key(relation)
+            return
+        for suffix, prefix in (("_key", "unique"), ("_fkey", "foreign_key:"), ("_check", "check:")):
+            if name.startswith(f"{table}_") and name.endswith(suffix):
+                col = column_key(name[len(table) + 1 : -len(suffix)])
+                column = relation.columns.get(col)
+                if column is not None:
+                    column.constraints = [c for c in column.constraints if not c.startswith(prefix)]
+                return
+
+    def _rename_column(self, relation: _RelationState, old: str, new: str, path: str, line: int) -> None:
+        column = relation.columns.get(column_key(old))
+        if column is None or not new:
+            return
+        column.path, column.line = path, line
+        renamed: dict[str, _ColumnState] = {}
+        for key, state in relation.columns.items():
+            if key == column_key(old):
+                state.meta.setdefault("renamed_from", state.name)
+                state.name = new
+                renamed[column_key(new)] = state
+            else:
+                renamed[key] = state
+        relation.columns = renamed
+        for name, text in list(relation.constraints.items()):
+            relation.constraints[name] = re.sub(
+                rf"(?<=[(,]){re.escape(column_key(old))}(?=[,)])", column_key(new), text
+            )
+        # views keep reading the renamed column
+        for other in self.relations.values():
+            other.edges = tuple(
+                Edge(e.upstream, new, e.downstream, e.downstream_column, e.usage)
+                if e.upstream == relation.fqn and e.upstream_column and column_key(e.upstream_column) == column_key(old)
+                else e
+                for e in other.edges
+            )
+
+    def _rename_table(self, relation: _RelationState, target: exp.Expression) -> None:
+        if not isinstance(target, exp.Table):
+            return
+        old_fqn = relation.fqn
+        new_fqn = _table_fqn(target)
+        if "." not in new_fqn and "." in old_fqn:  # RENAME TO keeps the schema
+            new_fqn = old_fqn.rsplit(".", 1)[0] + "." + new_fqn
+        del self.relations[old_fqn]
+        relation.meta.setdefault("renamed_from", old_fqn)
+        relation.fqn = new_fqn
+        relation.name = new_fqn.rsplit(".", 1)[-1]
+        relation.edges = tuple(
+            Edge(e.upstream, e.upstream_column, new_fqn, e.downstream_column, e.usage) for e in relation.edges
+        )
+        self.relations[new_fqn] = relation
+        # views keep reading the renamed table (warehouses bind views to the relation, not its name)
+        for other in self.relations.values():
+            if old_fqn in other.depends_on:
+                other.depends_on = tuple(new_fqn if d == old_fqn else d for d in other.depends_on)
+                other.edges = tuple(
+                    Edge(new_fqn if e.upstream == old_fqn else e.upstream, e.upstream_column,
+                         e.downstream, e.downstream_column, e.usage)
+                    for e in other.edges
+                )
+
+    def _alter_column(self, relation: _RelationState, action: exp.AlterColumn, path: str, line: int) -> None:
+        column = relation.columns.get(column_key(_ident(action.this)))
+        if column is None:
+            return
+        column.path, column.line = path, line
+        dtype = action.args.get("dtype")
+        if isinstance(dtype, exp.DataType):
+            column.type = normalize_type(self._sql(dtype), self.dialect)
+            column.declared_type = True
+        if action.args.get("allow_null") is not None:
+            column.nullable = bool(action.args["allow_null"])
+            if column.nullable:
+                _discard(column.constraints, "not_null")
+            else:
+                _add(column.constraints, "not_null")
+        if action.args.get("default") is not None:
+            column.default = self._sql(action.args["default"])
+        elif action.args.get("drop") and action.args.get("allow_null") is None:
+            column.default = None  # ALTER COLUMN c DROP DEFAULT
+        comment = action.args.get("comment")
+        if isinstance(comment, exp.Literal):
+            column.description = comment.name
+
+    def _drop(self, drop: exp.Drop) -> None:
+        kind = (drop.args.get("kind") or "").upper()
+        if kind not in ("TABLE", "VIEW", "MATERIALIZED VIEW"):
+            return
+        for table in drop.args.get("tables") or ():
+            if isinstance(table, exp.Table):
+                fqn = self._resolve_table(table)
+                if fqn:
+                    self.relations.pop(fqn, None)
+
+    def _comment(self, comment: exp.Comment) -> None:
+        kind = (comment.args.get("kind") or "").upper()
+        text = comment.expression.name if isinstance(comment.expression, exp.Literal) else ""
+        target = comment.this
+        if kind in ("TABLE", "VIEW") and isinstance(target, exp.Table):
+            relation = self.find(target)
+            if relation is not None:
+                relation.description = text
+        elif kind == "COLUMN" and isinstance(target, exp.Column):
+            parts = [p.name.lower() for p in target.parts]
+            relation = self.relations.get(self.resolve_name(".".join(parts[:-1])) or "")
+            if relation is not None:
+                column = relation.columns.get(column_key(parts[-1]))
+                if column is not None:
+                    column.description = text
+
+    # --- output -------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        snapshot = Snapshot(problems=list(self.problems))
+        for fqn, relation in self.relations.items():
+            columns = tuple(
+                Column(
+                    name=state.name,
+                    type=state.type,
+                    nullable=state.nullable if relation.kind == "table" else None,
+                    default=state.default,
+                    description=state.description,
+                    position=index,
+                    expression=state.expression,
+                    constraints=tuple(state.constraints),
+                    declared_type=state.declared_type,
+                    meta=dict(state.meta),
+                    line=state.line if state.path == relation.path else None,
+                )
+                for index, state in enumerate(relation.columns.values(), start=1)
+            )
+            snapshot.assets[fqn] = Asset(
+                fqn=fqn,
+                kind="view" if relation.kind == "view" else "table",
+                path=relation.path,
+                line=relation.line,
+                columns=columns,
+                columns_known=relation.columns_known,
+                dialect=self.dialect,
+                sql=relation.sql,
+                materialized=relation.materialized,
+                name=relation.name,
+                description=relation.description,
+                meta=dict(relation.meta),
+                constraints=tuple(sorted(set(relation.constraints.values()))),
+                depends_on=relation.depends_on,
+                checksum=_checksum(relation.definition),
+            )
+            snapshot.edges.extend(relation.edges)
+        return snapshot
+
+
+def _add(items: list[str], value: str) -> None:
+    if value not in items:
+        items.append(value)
+
+
+def _discard(items: list[str], value: str) -> None:
+    while value in items:
+        items.remove(value)
+
+
+def _strip_quotes(name: str) -> str:
+    if name[:1] in ('"', "`") and name[-1:] == name[:1]:
+        return name[1:-1]
+    return name.lower()
+
+
+def _comment_property(create: exp.Create) -> str | None:
+    props = create.args.get("properties")
+    if not props:
+        return None
+    for prop in props.expressions:
+        if isinstance(prop, exp.SchemaCommentProperty) and isinstance(prop.this, exp.Literal):
+            return prop.this.name
+        if isinstance(prop, exp.Property) and prop.name.lower() == "description":
+            value = prop.args.get("value")
+            if isinstance(value, exp.Literal):
+                return value.name
+    return None
+
+
+def _like_source(create: exp.Create) -> exp.Table | None:
+    props = create.args.get("properties")
+    for prop in props.expressions if props else ():
+        if isinstance(prop, exp.LikeProperty) and isinstance(prop.this, exp.Table):
+            return prop.this
+    return None
+
+
+def build_sql_snapshot(files: Sequence[tuple[str, str]], *, dialect: str) -> Snapshot:
+    """The schema state after applying ``files`` ((path, text), in path order) one by one."""
+    builder = _Builder(dialect)
+    for path, text in files:
+        for statement in split_statements(text, dialect):
+            try:
+                parsed = sqlglot.parse(statement.text, dialect=dialect)
+            except Exception as error:
+                builder.problem(path, f"cannot parse SQL: {_short(error)}", statement.line)
+                continue
+            for node in parsed:
+                if node is None:
+                    continue
+                try:
+                    builder.apply(node, path, statement.line, statement.text)
+                except Exception as error:  # a statement we misread must not lose the file
+                    builder.problem(path, f"cannot apply statement: {_short(error)}", statement.line)
+    return builder.snapshot()
