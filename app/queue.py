@@ -187,16 +187,16 @@ class JobQueue:
         while True:
             try:
                 job = await self.store.claim_job(self.clock.now())
+                if job is None:
+                    await self._idle(await self.store.next_due_at())
+                    continue
+                await self._run(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store hiccuped (disk full, locked): wait and try again
-                log.exception("worker %d could not claim a job", number)
+            except Exception:  # the store failed (closed, disk full): keep the worker alive, try again
+                log.exception("worker %d: store error; the job (if any) stays running until restart", number)
                 await self._idle(None)
                 continue
-            if job is None:
-                await self._idle(await self.store.next_due_at())
-                continue
-            await self._run(job)
             self.notify()  # a key is free again: a waiting job behind it may run now
 
     async def _idle(self, due_at: float | None) -> None:

@@ -1,0 +1,217 @@
+"""The ``tessera`` console script: a thin argparse shell over the service and its operator tools.
+
+Each subcommand is a :class:`Command` (name, help, ``add_arguments(parser)``, ``run(args, settings)
+-> exit code``) and lives in its own module; :func:`commands` lists them all in one place. To add
+one, define ``COMMAND = Command(...)`` in your module and add a line to :func:`commands`.
+Exit codes: 0 ok, 1 "needs attention" where a command defines it (``check``), 2 usage or internal
+error (argparse's own usage errors are 2 as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.config import Settings, is_loopback
+from app.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``tessera <name>`` subcommand."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+# -- tessera serve ----------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="bind address (default TESSERA_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default TESSERA_PORT or 8080; 0 picks a free one)")
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = settings.with_overrides(**overrides)
+    if settings.dev_mode and not is_loopback(settings.host):
+        print(
+            f"tessera: refusing dev mode (REST API without keys) on the non-loopback address {settings.host}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    asyncio.run(serve(settings))
+    return EXIT_OK
+
+
+async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
+    """Run the App until SIGINT/SIGTERM; print where it listens (and warn about what is missing)."""
+    from aiohttp import web
+
+    from app.server import create_app
+
+    github = None
+    if settings.github_app_id is not None and settings.github_private_key:
+        from app.github import GitHubApp
+
+        github = GitHubApp.from_settings(settings)
+    else:
+        print(
+            "tessera: the GitHub App is not configured (TESSERA_GITHUB_APP_ID and a private key): deliveries"
+            " are stored but handlers cannot call GitHub",
+            file=sys.stderr,
+        )
+    if not settings.webhook_secret:
+        print(
+            "tessera: TESSERA_WEBHOOK_SECRET is not set: POST /webhooks/github answers 503 until it is",
+            file=sys.stderr,
+        )
+    if settings.dev_mode:
+        print("tessera: dev mode: the REST API accepts requests without keys (loopback only)", file=sys.stderr)
+
+    runner = web.AppRunner(create_app(settings, github=github), handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        url = f"http://{host}:{port}"
+        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path})", flush=True)
+        if ready is not None:
+            ready(url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("tessera: stopping", flush=True)
+    finally:
+        await runner.cleanup()
+        if github is not None:
+            await github.close()
+
+
+# -- tessera deliveries -----------------------------------------------------------------------
+
+
+def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
+    parser.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only this status")
+    parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
+    parser.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_deliveries(args, settings))
+
+
+async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from app.store import Store
+
+    async with Store(settings.db_path) as store:
+        if args.replay:
+            existing = await store.get_delivery(args.replay)
+            if existing is None:
+                print(f"tessera: no delivery {args.replay!r} in {settings.db_path}", file=sys.stderr)
+                return EXIT_ERROR
+            if existing.status == "running":
+                print(f"tessera: delivery {args.replay} is running now; replay it once it ends", file=sys.stderr)
+                return EXIT_ERROR
+            await store.replay_delivery(args.replay, time.time())
+            print(f"queued {args.replay} ({existing.event_action}, was {existing.status}) again")
+            return EXIT_OK
+        status = "failed" if args.failed else args.status
+        rows = await store.list_deliveries(status=status, limit=args.limit)
+    if args.json:
+        for d in rows:
+            print(json.dumps({k: v for k, v in d.__dict__.items() if k != "payload"}))
+        return EXIT_OK
+    if not rows:
+        print("no deliveries" + (f" with status {status}" if status else ""))
+        return EXIT_OK
+    print(f"{'DELIVERY':<38} {'EVENT':<34} {'STATUS':<8} {'TRIES':>5}  RECEIVED              ERROR")
+    for d in rows:
+        received = dt.datetime.fromtimestamp(d.received_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        error = (d.last_error or "").splitlines()[0][:80] if d.last_error else ""
+        print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<8} {d.attempts:>5}  {received:<21} {error}")
+    return EXIT_OK
+
+
+SERVE = Command("serve", "run the App: webhooks, REST API, pages and workers", _serve_arguments, _run_serve)
+DELIVERIES = Command(
+    "deliveries", "list webhook deliveries, or replay one", _deliveries_arguments, _run_deliveries
+)
+
+
+def commands() -> list[Command]:
+    """Every subcommand, in one place. Add yours here (imported inside, so one broken module or a
+    heavy import does not slow or break the others)."""
+    found = [SERVE, DELIVERIES]
+    with contextlib.suppress(ImportError):
+        from app import setup
+
+        found.append(
+            Command(
+                "setup",
+                "create the GitHub App from the manifest (opens a browser)",
+                setup.add_arguments,
+                lambda args, settings: setup.run(
+                    args, api_url=settings.github_api_url, public_url=settings.public_url
+                ),
+            )
+        )
+    return found
+
+
+def build_parser(available: Sequence[Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in available:
+        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tessera`` script; returns the exit code."""
+    available = commands()
+    args = build_parser(available).parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        chosen = next(c for c in available if c.name == args.command)
+        return chosen.run(args, settings)
+    except ConfigError as exc:
+        print(f"tessera: configuration error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as exc:  # an internal error: say so plainly, keep the traceback for a bug report
+        import traceback
+
+        traceback.print_exc()
+        print(f"tessera: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The tessera console script: serve prints where it listens; deliveries lists and replays."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.cli import main
+from app.errors import PermanentError
+from app.queue import JobContext
+from app.store import NewDelivery, Store
+from tests.fixtures_app import load_webhook, post_delivery, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _seed(db_path: Path, *statuses: str) -> None:
+    """Store one delivery per status given (d0, d1...)."""
+
+    async def seed() -> None:
+        async with Store(db_path) as store:
+            for n, status in enumerate(statuses):
+                await store.insert_delivery(
+                    NewDelivery(f"d{n}", "pull_request", "opened", f"pr:1#{n}", 1, "acme/wh", "{}", time.time())
+                )
+                if status == "queued":
+                    continue
+                job = await store.claim_job(time.time())
+                if status == "failed":
+                    await store.fail_job(job.id, "PermanentError: the repository is gone", time.time())
+                elif status == "done":
+                    await store.finish_job(job.id, time.time())
+
+    asyncio.run(seed())
+
+
+def test_deliveries_lists_newest_first_and_filters_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    _seed(db, "done", "failed", "queued")
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["deliveries"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["d2", "d1", "d0"]
+    assert main(["deliveries", "--failed"]) == 0
+    out = capsys.readouterr().out
+    assert "d1" in out and "the repository is gone" in out and "d0" not in out
+
+
+def test_replaying_an_unknown_delivery_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(tmp_path / "t.db", "failed")
+    monkeypatch.setenv("TESSERA_DB", str(tmp_path / "t.db"))
+    assert main(["deliveries", "--replay", "nope"]) == 2
+    assert "no delivery 'nope'" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_reported_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TESSERA_PORT", "eighty")
+    assert main(["deliveries"]) == 2
+    assert "TESSERA_PORT must be a whole number" in capsys.readouterr().err
+
+
+def test_an_unknown_subcommand_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+
+
+async def test_a_failed_delivery_replayed_from_the_cli_is_run_again_by_the_server(
+    make_client: Any, store: Store, app_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[int] = []
+    router = Router()
+
+    @router.register("pull_request")
+    async def fails_first(event: Event, ctx: JobContext) -> None:
+        runs.append(ctx.attempt)
+        if len(runs) == 1:
+            raise PermanentError("GitHub App lacks the checks permission")
+
+    client = await make_client(router=router)
+    await post_delivery(client, "pull_request", load_webhook("pull_request", "opened"), delivery_id="r1")
+    await wait_until(lambda: _status(store, "r1", "failed"))
+    monkeypatch.setenv("TESSERA_DB", app_settings.db_path)
+    assert await asyncio.to_thread(main, ["deliveries", "--replay", "r1"]) == 0
+    await wait_until(lambda: _status(store, "r1", "done"), timeout=5)  # the idle poll finds it
+    assert runs == [1, 1]
+
+
+async def _status(store: Store, delivery_id: str, status: str) -> bool:
+    delivery = await store.get_delivery(delivery_id)
+    return delivery is not None and delivery.status == status
+
+
+async def _spawn_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "serve",
+        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_serve_prints_where_it_listens_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None:
+    process = await _spawn_serve({"TESSERA_PORT": "0", "TESSERA_DB": str(tmp_path / "s.db")})
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("Tessera listening on http://127.0.0.1:"), line
+        url = line.split()[3]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/healthz") as health:
+                assert health.status == 200
+            async with session.get(f"{url}/readyz") as ready:
+                assert ready.status == 200
+            async with session.post(f"{url}/webhooks/github", data=b"{}") as hook:
+                assert hook.status == 503  # no secret configured
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 15)
+    assert code == 0
+    assert "TESSERA_WEBHOOK_SECRET is not set" in (await process.stderr.read()).decode()
+
+
+async def test_serve_refuses_dev_mode_on_a_public_address() -> None:
+    process = await _spawn_serve({"TESSERA_DEV_MODE": "1", "TESSERA_HOST": "0.0.0.0"})
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert "dev mode" in err.decode().lower() and "0.0.0.0" in err.decode()
