@@ -78,7 +78,7 @@ def test_manifest_events_are_exactly_the_events_the_router_handles(manifest: dic
 # --- The endpoint table against the code ----------------------------------------------------------
 
 _GITHUB_PATH = re.compile(
-    r"(?:^|\{\})(/(?:repos|orgs|app-manifests|app|installation|teams|users?|search)(?![\w-])(?:/[^\s\"'?#]*)?)"
+    r"(?:^|\{\})(/(?:repos|orgs|app-manifests|app|installation|teams|users?|search)(?![\w-])(?:/[^\s\"'`?#]*)?)"
 )
 
 
@@ -89,9 +89,13 @@ def _template(path: str) -> str:
 
 
 def _strings(node: ast.AST) -> list[str]:
-    """String literals of a module; an f-string's interpolations become ``{}``."""
+    """String literals of a module, docstrings left out; an f-string's interpolations become ``{}``."""
+    docstrings = {id(n.value) for n in ast.walk(node)
+                  if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
     found: list[str] = []
     for child in ast.walk(node):
+        if id(child) in docstrings:
+            continue
         if isinstance(child, ast.JoinedStr):
             found.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in child.values))
         elif isinstance(child, ast.Constant) and isinstance(child.value, str):
