@@ -1,0 +1,551 @@
+"""What a change to a query means: grain, filters, joins and column logic, compared scope by scope.
+
+Both queries are parsed with the dialect, qualified (``GROUP BY 1`` and alias references resolved)
+and their derived tables hoisted into CTEs. Then the outermost select is compared with the
+outermost select, and each CTE with its counterpart: the CTE of the same name, or, for a CTE that
+was renamed, the one whose body means the same. Table aliases are replaced by what they name, and
+case, whitespace and comments are dropped, so reformatting, re-aliasing or renaming a CTE finds
+nothing. A column changed inside a CTE is reported on the output columns that read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.qualify import qualify
+
+from rules.infer import parse_query
+
+GRAIN_CHANGED = "GRAIN_CHANGED"
+FILTER_CHANGED = "FILTER_CHANGED"
+JOIN_CHANGED = "JOIN_CHANGED"
+COLUMN_LOGIC_CHANGED = "COLUMN_LOGIC_CHANGED"
+
+_FILTER_CLAUSES = (("where", "WHERE"), ("having", "HAVING"), ("qualify", "QUALIFY"))
+_OUTER = ""
+
+
+@dataclass(frozen=True)
+class SemanticDiff:
+    """One difference in meaning between two versions of a query."""
+
+    rule: str
+    column: str | None
+    message: str
+    before: str | None = None
+    after: str | None = None
+
+
+# --- normalisation ----------------------------------------------------------------------------
+
+
+def _strip_comments(node: exp.Expression) -> exp.Expression:
+    for sub in node.walk():
+        if sub.comments:
+            sub.comments = None
+    return node
+
+
+def normalize_sql(sql: str, dialect: str) -> str:
+    """The query in one canonical spelling: case, whitespace and comments never count."""
+    dialect = dialect or None  # type: ignore[assignment]
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+    except Exception:
+        return _token_text(sql, dialect)
+    if not statements or any(isinstance(s, exp.Command) for s in statements):
+        return _token_text(sql, dialect)
+    parts = []
+    for statement in statements:
+        try:
+            statement = normalize_identifiers(statement, dialect=dialect)
+        except Exception:
+            pass
+        parts.append(_strip_comments(statement).sql(dialect=dialect, comments=False))
+    return ";\n".join(parts)
+
+
+def _token_text(sql: str, dialect: str | None) -> str:
+    """Fallback for SQL sqlglot cannot parse: its tokens, lower-cased (comments are not tokens)."""
+    try:
+        tokens = sqlglot.tokenize(sql, dialect=dialect)
+    except Exception:
+        return " ".join(sql.lower().split())
+    return " ".join(t.text if t.token_type.name in ("STRING", "IDENTIFIER") else t.text.lower() for t in tokens)
+
+
+def _prepare(sql: str, dialect: str) -> exp.Query | None:
+    query, _problem = parse_query(sql, dialect)
+    if query is None:
+        return None
+    query = _strip_comments(query)
+    try:
+        query = qualify(
+            query,
+            dialect=dialect,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+        )
+    except Exception:
+        try:
+            query = normalize_identifiers(query, dialect=dialect)
+        except Exception:
+            pass
+    try:
+        query = eliminate_subqueries(query)
+    except Exception:
+        pass
+    return query if isinstance(query, exp.Query) else None
+
+
+# --- one scope in comparable form -------------------------------------------------------------
+
+
+@dataclass
+class _Scope:
+    """The comparable parts of one select (or of each branch of a set operation)."""
+
+    distinct: str | None = None
+    group: frozenset[str] = frozenset()
+    filters: dict[str, str] = field(default_factory=dict)
+    sources: list[tuple[str, str, str]] = field(default_factory=list)
+    """(source, join kind, condition) in order; the FROM source has kind ``from``."""
+    columns: dict[str, str] = field(default_factory=dict)
+    reads: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    """Output column -> the (cte, column) pairs it reads directly."""
+    branches: list[_Scope] = field(default_factory=list)
+    set_kind: str | None = None
+
+    def signature(self) -> tuple[object, ...]:
+        return (
+            self.distinct,
+            self.group,
+            tuple(sorted(self.filters.items())),
+            tuple(self.sources),
+            tuple(self.columns.items()),
+            self.set_kind,
+            tuple(b.signature() for b in self.branches),
+        )
+
+
+class _Reader:
+    """Turns a prepared query into named scopes, with CTE names mapped through ``renames``."""
+
+    def __init__(self, dialect: str, cte_names: Iterable[str], renames: Mapping[str, str]) -> None:
+        self.dialect = dialect
+        self.cte_names = set(cte_names)
+        self.renames = dict(renames)
+
+    def _source_name(self, table: exp.Table) -> str:
+        if not table.args.get("db") and table.name in self.cte_names:
+            return "cte:" + self.renames.get(table.name, table.name)
+        return ".".join(p.name for p in table.parts)
+
+    def _display(self, source: str) -> str:
+        return source.removeprefix("cte:")
+
+    def read(self, query: exp.Expression) -> _Scope:
+        if isinstance(query, exp.Subquery):
+            query = query.this
+        if isinstance(query, exp.SetOperation):
+            scope = _Scope(set_kind=type(query).__name__ + ("" if query.args.get("distinct") else " ALL"))
+            for branch in (query.this, query.expression):
+                inner = self.read(branch)
+                if inner.set_kind == scope.set_kind:
+                    scope.branches.extend(inner.branches)
+                else:
+                    scope.branches.append(inner)
+            first = scope.branches[0] if scope.branches else _Scope()
+            scope.columns = dict(first.columns)
+            for branch in scope.branches:
+                for position, reads in enumerate(branch.reads.values()):
+                    names = list(first.columns)
+                    if position < len(names):
+                        scope.reads.setdefault(names[position], set()).update(reads)
+            return scope
+        if not isinstance(query, exp.Select):
+            return _Scope(columns={"*": self._text(query, {})})
+        aliases = self._aliases(query)
+        scope = _Scope()
+        distinct = query.args.get("distinct")
+        if distinct is not None:
+            on = distinct.args.get("on")
+            scope.distinct = "DISTINCT" + (f" ON {self._text(on, aliases)}" if on is not None else "")
+        group = query.args.get("group")
+        if isinstance(group, exp.Group):
+            scope.group = frozenset(self._text(g, aliases) for g in group.expressions)
+        for arg, label in _FILTER_CLAUSES:
+            node = query.args.get(arg)
+            if isinstance(node, exp.Expression):
+                scope.filters[label] = self._text(node.this if arg != "qualify" else node.this, aliases)
+        from_ = query.args.get("from_") or query.args.get("from")
+        if isinstance(from_, exp.From):
+            scope.sources.append((self._source_of(from_.this), "from", ""))
+        for join in query.args.get("joins") or ():
+            kind = " ".join(
+                part for part in (join.args.get("method"), join.args.get("side"), join.args.get("kind")) if part
+            ).upper() or "INNER"
+            condition = join.args.get("on")
+            using = join.args.get("using")
+            text = self._text(condition, aliases) if isinstance(condition, exp.Expression) else ""
+            if using:
+                text = "USING " + ",".join(self._text(u, aliases) for u in using)
+            scope.sources.append((self._source_of(join.this), kind, text))
+        for projection in query.selects:
+            name = projection.alias_or_name
+            body = projection.unalias() if isinstance(projection, exp.Alias) else projection
+            scope.columns[name] = self._text(body, aliases)
+            scope.reads[name] = self._reads(body, aliases)
+        return scope
+
+    def _source_of(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Table):
+            return self._source_name(node)
+        return "query:" + self._text(node, {})
+
+    def _aliases(self, select: exp.Select) -> dict[str, str | None]:
+        """alias -> source name, or None where it must stay (a source used twice)."""
+        found: dict[str, str] = {}
+        nodes = []
+        from_ = select.args.get("from_") or select.args.get("from")
+        if isinstance(from_, exp.From):
+            nodes.append(from_.this)
+        nodes.extend(j.this for j in select.args.get("joins") or ())
+        for node in nodes:
+            if isinstance(node, exp.Table):
+                found[node.alias_or_name] = self._source_name(node)
+        shown = {alias: self._display(source).rsplit(".", 1)[-1] for alias, source in found.items()}
+        counts: dict[str, int] = {}
+        for name in shown.values():
+            counts[name] = counts.get(name, 0) + 1
+        single = len(found) == 1
+        out: dict[str, str | None] = {}
+        for alias in found:
+            if single:
+                out[alias] = ""
+            elif counts[shown[alias]] == 1:
+                out[alias] = shown[alias]
+            else:
+                out[alias] = None
+        return out
+
+    def _reads(self, node: exp.Expression, aliases: Mapping[str, str | None]) -> set[tuple[str, str]]:
+        del aliases
+        reads: set[tuple[str, str]] = set()
+        select = node.find_ancestor(exp.Select)
+        lookup: dict[str, str] = {}
+        if isinstance(select, exp.Select):
+            from_ = select.args.get("from_") or select.args.get("from")
+            nodes = [from_.this] if isinstance(from_, exp.From) else []
+            nodes.extend(j.this for j in select.args.get("joins") or ())
+            for source in nodes:
+                if isinstance(source, exp.Table):
+                    lookup[source.alias_or_name] = self._source_name(source)
+        cte_sources = [s for s in lookup.values() if s.startswith("cte:")]
+        for column in node.find_all(exp.Column):
+            if column.table:
+                source = lookup.get(column.table)
+                if source and source.startswith("cte:"):
+                    reads.add((source[4:], column.name))
+            else:
+                for source in cte_sources:
+                    reads.add((source[4:], column.name))
+        return reads
+
+    def _text(self, node: exp.Expression, aliases: Mapping[str, str | None]) -> str:
+        copy = node.copy()
+        for column in copy.find_all(exp.Column):
+            table = column.table
+            if not table or table not in aliases:
+                continue
+            replacement = aliases[table]
+            if replacement == "":
+                column.set("table", None)
+            elif replacement is not None:
+                column.set("table", exp.to_identifier(replacement))
+        for table in copy.find_all(exp.Table):
+            if not table.args.get("db") and table.name in self.cte_names:
+                table.set("this", exp.to_identifier(self.renames.get(table.name, table.name)))
+        try:
+            return copy.sql(dialect=self.dialect, comments=False)
+        except Exception:
+            return copy.sql(comments=False)
+
+
+def _ctes(query: exp.Query) -> list[tuple[str, exp.Expression]]:
+    with_ = query.args.get("with_") or query.args.get("with")
+    if not isinstance(with_, exp.With):
+        return []
+    return [(cte.alias_or_name, cte.this) for cte in with_.expressions]
+
+
+def _outer(query: exp.Query) -> exp.Expression:
+    body = query.copy()
+    body.set("with_", None)
+    body.set("with", None)
+    return body
+
+
+def _read_all(
+    query: exp.Query, dialect: str, renames: Mapping[str, str]
+) -> tuple[dict[str, _Scope], list[str]]:
+    ctes = _ctes(query)
+    reader = _Reader(dialect, [name for name, _ in ctes], renames)
+    scopes = {renames.get(name, name): reader.read(body) for name, body in ctes}
+    scopes[_OUTER] = reader.read(_outer(query))
+    return scopes, [renames.get(name, name) for name, _ in ctes]
+
+
+def _match_ctes(before: exp.Query, after: exp.Query, dialect: str) -> dict[str, str]:
+    """after name -> before name, for CTEs renamed without changing what they compute."""
+    before_names = [name for name, _ in _ctes(before)]
+    after_ctes = _ctes(after)
+    renames: dict[str, str] = {}
+    unmatched_before = [n for n in before_names if n not in {a for a, _ in after_ctes}]
+    if not unmatched_before:
+        return renames
+    before_scopes, _ = _read_all(before, dialect, {})
+    for name, body in after_ctes:
+        if name in before_names:
+            continue
+        reader = _Reader(dialect, [n for n, _ in after_ctes], renames)
+        signature = reader.read(body).signature()
+        for candidate in unmatched_before:
+            if before_scopes[candidate].signature() == signature:
+                renames[name] = candidate
+                unmatched_before.remove(candidate)
+                break
+    return renames
+
+
+# --- comparison -------------------------------------------------------------------------------
+
+
+def _where(name: str) -> str:
+    return "the final select" if name == _OUTER else f"CTE `{name}`"
+
+
+def _dependents(scopes: Mapping[str, _Scope], cte: str, column: str) -> list[str]:
+    """Output columns of the final select that read ``cte.column``, directly or through CTEs."""
+    memo: dict[tuple[str, str], bool] = {}
+
+    def reaches(scope_name: str, col: str, depth: int = 0) -> bool:
+        key = (scope_name, col)
+        if key in memo or depth > 50:
+            return memo.get(key, False)
+        memo[key] = False
+        scope = scopes.get(scope_name)
+        if scope is None:
+            return False
+        result = False
+        for source, source_col in scope.reads.get(col, ()):
+            if (source == cte and source_col == column) or reaches(source, source_col, depth + 1):
+                result = True
+                break
+        memo[key] = result
+        return result
+
+    return [name for name in scopes[_OUTER].columns if reaches(_OUTER, name)]
+
+
+def _compare_scope(
+    name: str, b: _Scope, a: _Scope, b_all: Mapping[str, _Scope], a_all: Mapping[str, _Scope]
+) -> list[SemanticDiff]:
+    out: list[SemanticDiff] = []
+    where = _where(name)
+    if b.set_kind or a.set_kind:
+        if b.set_kind != a.set_kind or len(b.branches) != len(a.branches):
+            out.append(
+                SemanticDiff(
+                    FILTER_CHANGED,
+                    None,
+                    f"The set operation in {where} changed ({b.set_kind or 'none'}, {len(b.branches) or 1}"
+                    f" branches → {a.set_kind or 'none'}, {len(a.branches) or 1} branches): rows come from"
+                    " different queries.",
+                    b.set_kind,
+                    a.set_kind,
+                )
+            )
+            return out
+        for index, (bb, ab) in enumerate(zip(b.branches, a.branches, strict=True)):
+            branch_diffs = _compare_scope(name, bb, ab, b_all, a_all)
+            for diff in branch_diffs:
+                if diff.rule == COLUMN_LOGIC_CHANGED:
+                    continue  # positional: reported below on the set operation's columns
+                out.append(
+                    SemanticDiff(diff.rule, diff.column, f"{diff.message} (branch {index + 1})", diff.before, diff.after)
+                )
+            for position, (bcol, acol) in enumerate(zip(bb.columns.values(), ab.columns.values(), strict=False)):
+                names = list(a.columns)
+                if bcol != acol and position < len(names):
+                    out.append(_column_diff(name, names[position], bcol, acol, a_all))
+        return _dedupe(out)
+
+    if (b.distinct, b.group) != (a.distinct, a.group):
+        before = _grain_text(b)
+        after = _grain_text(a)
+        passes_through = name == _OUTER or not (a_all[_OUTER].group or a_all[_OUTER].distinct)
+        rule = GRAIN_CHANGED if passes_through else COLUMN_LOGIC_CHANGED
+        out.append(
+            SemanticDiff(
+                rule,
+                None,
+                f"The grain of {where} changed: one row per {before} → one row per {after}.",
+                before,
+                after,
+            )
+        )
+    for label in ("WHERE", "HAVING", "QUALIFY"):
+        old, new = b.filters.get(label), a.filters.get(label)
+        if old == new:
+            continue
+        verb = "added" if old is None else "removed" if new is None else "changed"
+        out.append(SemanticDiff(FILTER_CHANGED, None, f"The {label} filter of {where} was {verb}.", old, new))
+    out.extend(_compare_sources(where, b.sources, a.sources))
+    for column, old in b.columns.items():
+        new = a.columns.get(column)
+        if new is None or new == old:
+            continue
+        if name == _OUTER:
+            out.append(_column_diff(name, column, old, new, a_all))
+        else:
+            dependents = _dependents(a_all, name, column)
+            if not dependents and column in b.columns:
+                out.append(
+                    SemanticDiff(
+                        COLUMN_LOGIC_CHANGED,
+                        None,
+                        f"`{column}` in {where} is computed differently.",
+                        old,
+                        new,
+                    )
+                )
+            for dependent in dependents:
+                out.append(
+                    SemanticDiff(
+                        COLUMN_LOGIC_CHANGED,
+                        dependent,
+                        f"`{dependent}` reads `{column}` of {where}, which is computed differently.",
+                        old,
+                        new,
+                    )
+                )
+    return out
+
+
+def _column_diff(name: str, column: str, old: str, new: str, a_all: Mapping[str, _Scope]) -> SemanticDiff:
+    del a_all
+    return SemanticDiff(
+        COLUMN_LOGIC_CHANGED,
+        column,
+        f"`{column}` in {_where(name)} is computed differently.",
+        old,
+        new,
+    )
+
+
+def _grain_text(scope: _Scope) -> str:
+    parts = []
+    if scope.group:
+        parts.append("(" + ", ".join(sorted(scope.group)) + ")")
+    if scope.distinct:
+        parts.append(scope.distinct.lower() + " row")
+    return " and ".join(parts) if parts else "input row"
+
+
+def _compare_sources(
+    where: str, before: list[tuple[str, str, str]], after: list[tuple[str, str, str]]
+) -> list[SemanticDiff]:
+    out: list[SemanticDiff] = []
+    b_from = next((s for s in before if s[1] == "from"), None)
+    a_from = next((s for s in after if s[1] == "from"), None)
+    if b_from and a_from and b_from[0] != a_from[0]:
+        out.append(
+            SemanticDiff(
+                JOIN_CHANGED,
+                None,
+                f"{where[0].upper()}{where[1:]} reads from `{_show(a_from[0])}` instead of `{_show(b_from[0])}`.",
+                _show(b_from[0]),
+                _show(a_from[0]),
+            )
+        )
+    b_joins = [s for s in before if s[1] != "from"]
+    a_joins = [s for s in after if s[1] != "from"]
+    remaining = list(a_joins)
+    for join in b_joins:
+        match = next((j for j in remaining if j[0] == join[0]), None)
+        if match is None:
+            out.append(
+                SemanticDiff(
+                    JOIN_CHANGED, None, f"The {join[1]} JOIN to `{_show(join[0])}` in {where} was removed.",
+                    _join_text(join), None,
+                )
+            )
+            continue
+        remaining.remove(match)
+        if match != join:
+            what = "type" if match[1] != join[1] else "condition"
+            out.append(
+                SemanticDiff(
+                    JOIN_CHANGED, None, f"The {what} of the JOIN to `{_show(join[0])}` in {where} changed.",
+                    _join_text(join), _join_text(match),
+                )
+            )
+    for join in remaining:
+        out.append(
+            SemanticDiff(
+                JOIN_CHANGED, None, f"A new {join[1]} JOIN to `{_show(join[0])}` was added in {where}.",
+                None, _join_text(join),
+            )
+        )
+    return out
+
+
+def _show(source: str) -> str:
+    return source.removeprefix("cte:").removeprefix("query:")
+
+
+def _join_text(join: tuple[str, str, str]) -> str:
+    source, kind, condition = join
+    on = "" if not condition else (f" {condition}" if condition.startswith("USING") else f" ON {condition}")
+    return f"{kind} JOIN {_show(source)}{on}"
+
+
+def _dedupe(diffs: list[SemanticDiff]) -> list[SemanticDiff]:
+    seen: set[SemanticDiff] = set()
+    out = []
+    for diff in diffs:
+        if diff not in seen:
+            seen.add(diff)
+            out.append(diff)
+    return out
+
+
+def compare_queries(before: str, after: str, *, dialect: str) -> list[SemanticDiff]:
+    """The differences in meaning between two versions of a query (empty when only form changed).
+
+    Raises nothing: SQL that cannot be parsed compares as text, and a difference there is one
+    COLUMN_LOGIC_CHANGED without a column.
+    """
+    b = _prepare(before, dialect)
+    a = _prepare(after, dialect)
+    if b is None or a is None:
+        if normalize_sql(before, dialect) == normalize_sql(after, dialect):
+            return []
+        return [SemanticDiff(COLUMN_LOGIC_CHANGED, None, "The query changed (it could not be compared in detail).")]
+    renames = _match_ctes(b, a, dialect)
+    b_scopes, _ = _read_all(b, dialect, {})
+    a_scopes, _ = _read_all(a, dialect, renames)
+    diffs: list[SemanticDiff] = []
+    diffs.extend(_compare_scope(_OUTER, b_scopes[_OUTER], a_scopes[_OUTER], b_scopes, a_scopes))
+    for name, scope in b_scopes.items():
+        if name == _OUTER or name not in a_scopes:
+            continue
+        diffs.extend(_compare_scope(name, scope, a_scopes[name], b_scopes, a_scopes))
+    return _dedupe(diffs)

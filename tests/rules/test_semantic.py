@@ -1,0 +1,143 @@
+"""Semantic comparison of two versions of a query: what changed in meaning, and nothing for form."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules.semantic import SemanticDiff, compare_queries, normalize_sql
+
+BASE = """
+with paid as (
+    select id, customer_id, amount from raw.orders where status = 'paid'
+),
+totals as (
+    select customer_id, sum(amount) as revenue from paid group by 1
+)
+select c.plan_code, t.revenue
+from totals t
+join raw.customers c on c.id = t.customer_id
+"""
+
+
+def _rules(diffs: list[SemanticDiff]) -> list[tuple[str, str | None]]:
+    return [(d.rule, d.column) for d in diffs]
+
+
+def test_reformatting_comments_case_aliases_and_cte_renames_change_nothing() -> None:
+    after = """
+    -- the same query, written by someone else
+    WITH Paid_Orders AS (SELECT id, customer_id, amount FROM RAW.ORDERS WHERE status = 'paid'),
+         by_customer AS (
+            SELECT p.customer_id, SUM(p.amount) AS revenue /* total */
+            FROM paid_orders AS p GROUP BY p.customer_id
+         )
+    SELECT cust.plan_code, bc.revenue
+    FROM by_customer bc JOIN raw.customers AS cust ON cust.id = bc.customer_id
+    """
+    assert compare_queries(BASE, after, dialect="postgres") == []
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "snowflake", "bigquery", "duckdb", "databricks", "redshift"])
+def test_identical_queries_compare_equal_in_every_dialect(dialect: str) -> None:
+    assert compare_queries(BASE, BASE, dialect=dialect) == []
+
+
+def test_filter_added_changed_or_removed_is_filter_changed_with_before_and_after() -> None:
+    changed = compare_queries(BASE, BASE.replace("= 'paid'", "in ('paid', 'refunded')"), dialect="postgres")
+    assert _rules(changed) == [("FILTER_CHANGED", None)]
+    assert changed[0].before == "status = 'paid'"
+    assert changed[0].after == "status IN ('paid', 'refunded')"
+    assert "paid" in changed[0].message
+
+    removed = compare_queries(BASE, BASE.replace("where status = 'paid'", ""), dialect="postgres")
+    assert _rules(removed) == [("FILTER_CHANGED", None)] and removed[0].after is None
+
+    having = compare_queries(BASE, BASE.replace("group by 1", "group by 1 having count(*) > 2"), dialect="duckdb")
+    assert _rules(having) == [("FILTER_CHANGED", None)] and "HAVING" in having[0].message
+
+
+def test_qualify_filter_counts_as_a_filter() -> None:
+    before = "select id, ts from raw.events"
+    after = "select id, ts from raw.events qualify row_number() over (partition by id order by ts desc) = 1"
+    assert _rules(compare_queries(before, after, dialect="snowflake")) == [("FILTER_CHANGED", None)]
+
+
+def test_group_by_keys_or_distinct_changing_is_grain_changed() -> None:
+    keys = compare_queries(BASE, BASE.replace("group by 1", "group by 1, id"), dialect="postgres")
+    assert _rules(keys) == [("GRAIN_CHANGED", None)]
+    distinct = compare_queries(
+        "select a, b from raw.t", "select distinct a, b from raw.t", dialect="duckdb"
+    )
+    assert _rules(distinct) == [("GRAIN_CHANGED", None)]
+
+
+def test_group_by_position_or_name_is_the_same_grain() -> None:
+    before = "select customer_id, count(*) as n from raw.orders group by 1"
+    after = "select customer_id, count(*) as n from raw.orders group by customer_id"
+    assert compare_queries(before, after, dialect="postgres") == []
+
+
+def test_join_type_condition_added_and_removed_are_join_changed() -> None:
+    kind = compare_queries(BASE, BASE.replace("join raw.customers", "left join raw.customers"), dialect="postgres")
+    assert _rules(kind) == [("JOIN_CHANGED", None)]
+    assert kind[0].before and kind[0].before.startswith("INNER JOIN")
+    assert kind[0].after and kind[0].after.startswith("LEFT JOIN")
+
+    condition = compare_queries(
+        BASE, BASE.replace("c.id = t.customer_id", "c.id = t.customer_id and c.active"), dialect="postgres"
+    )
+    assert _rules(condition) == [("JOIN_CHANGED", None)]
+
+    added = compare_queries(BASE, BASE + " join raw.plans p on p.code = c.plan_code", dialect="postgres")
+    assert _rules(added) == [("JOIN_CHANGED", None)] and added[0].before is None
+
+    removed = compare_queries(BASE + " join raw.plans p on p.code = c.plan_code", BASE, dialect="postgres")
+    assert _rules(removed) == [("JOIN_CHANGED", None)] and removed[0].after is None
+
+
+def test_reading_from_another_source_is_join_changed() -> None:
+    diffs = compare_queries("select a from raw.t", "select a from raw.t_v2", dialect="duckdb")
+    assert _rules(diffs) == [("JOIN_CHANGED", None)]
+
+
+def test_output_column_expression_change_is_column_logic_changed_for_that_column() -> None:
+    diffs = compare_queries(
+        BASE, BASE.replace("select c.plan_code,", "select upper(c.plan_code) as plan_code,"), dialect="postgres"
+    )
+    assert _rules(diffs) == [("COLUMN_LOGIC_CHANGED", "plan_code")]
+    assert diffs[0].before == "customers.plan_code"
+    assert diffs[0].after == "UPPER(customers.plan_code)"
+
+
+def test_column_changed_inside_a_cte_is_reported_on_the_output_columns_that_read_it() -> None:
+    diffs = compare_queries(BASE, BASE.replace("sum(amount)", "sum(amount * 1.2)"), dialect="postgres")
+    assert _rules(diffs) == [("COLUMN_LOGIC_CHANGED", "revenue")]
+
+
+def test_subquery_in_from_is_compared_like_a_cte() -> None:
+    before = "select s.n from (select count(*) as n from raw.t where x > 1) s"
+    after = "select s.n from (select count(*) as n from raw.t where x > 2) s"
+    assert _rules(compare_queries(before, after, dialect="postgres")) == [("FILTER_CHANGED", None)]
+
+
+def test_union_branch_added_is_a_filter_change_and_branch_logic_is_column_logic() -> None:
+    before = "select a from raw.t union all select a from raw.u"
+    three = before + " union all select a from raw.v"
+    assert _rules(compare_queries(before, three, dialect="duckdb")) == [("FILTER_CHANGED", None)]
+    logic = compare_queries(before, "select a from raw.t union all select a + 1 from raw.u", dialect="duckdb")
+    assert _rules(logic) == [("COLUMN_LOGIC_CHANGED", "a")]
+
+
+def test_unparseable_sql_never_raises() -> None:
+    assert compare_queries("selec x frm", "selec x frm", dialect="postgres") == []
+    diffs = compare_queries("selec x frm", "selec y frm", dialect="postgres")
+    assert _rules(diffs) == [("COLUMN_LOGIC_CHANGED", None)]
+
+
+def test_normalize_sql_ignores_case_whitespace_and_comments_but_not_literals() -> None:
+    a = normalize_sql("SELECT  A -- comment\n FROM T /* x */ WHERE b = 'X'", "snowflake")
+    b = normalize_sql("select a from t where B = 'X'", "snowflake")
+    c = normalize_sql("select a from t where B = 'x'", "snowflake")
+    assert a == b
+    assert a != c
+    assert normalize_sql("selec x  frm -- y", "postgres") == normalize_sql("SELEC X FRM", "postgres")
