@@ -36,8 +36,13 @@ async def log_ping(event: Event, ctx: JobContext) -> None:
 
 def concern_routers() -> list[Router]:
     """Every concern's router, in one place. Add yours here (import inside, to keep start-up light)."""
+    from app.workflow.pulls import router as workflow_pulls_router
+    from app.workflow.slash import router as workflow_commands_router
+
     return [
         ping_router,
+        workflow_pulls_router,
+        workflow_commands_router,
         # e.g. workflow.router (pull_request, check_run), commands.router (issue_comment), ...
     ]
 

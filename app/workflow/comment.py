@@ -1,0 +1,95 @@
+"""The single impact comment: written by the engine's report, found by its hidden marker.
+
+A pull request gets at most one Tessera impact comment. It is created only when there is
+something to say (a breaking or review finding, an error, or a response to show) and edited in
+place after that, also when a later push makes the pull request clear (so nobody reads a stale
+warning). The store remembers the comment's id, which saves listing comments; when the store has
+no id, the comments are searched for the marker before a new one is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gidgethub
+
+from app.workflow.acks import OVERRIDE_TEAM, AckRecord
+from rules.model import Analysis
+from rules.report import MARKER, AckState, needs_comment, to_markdown
+
+COMMENT_LIMIT = 65536
+
+
+def ack_states(analysis: Analysis, records: Mapping[str, AckRecord]) -> dict[str, AckState]:
+    """Stored responses as the report shows them; an ack for other changes is ``stale``."""
+    fingerprints = {r.team: r.fingerprint for r in analysis.required_acks}
+    states: dict[str, AckState] = {}
+    for team, record in records.items():
+        if team == OVERRIDE_TEAM:
+            continue
+        stale = record.response in ("ack", "migrating") and fingerprints.get(team) not in (None, record.fingerprint)
+        states[team] = AckState(
+            response=record.response,
+            user=record.user,
+            deadline=record.deadline.isoformat() if record.deadline else None,
+            reason=record.reason or None,
+            stale=stale,
+        )
+    return states
+
+
+def comment_body(
+    analysis: Analysis,
+    records: Mapping[str, AckRecord],
+    *,
+    details_url: str | None,
+    override: AckRecord | None = None,
+) -> str:
+    """The comment text; an override is said right under the headline."""
+    note = ""
+    if override is not None:
+        note = f"> **Overridden by @{override.user}**: {_one_line(override.reason)}\n\n"
+    body = to_markdown(
+        analysis, details_url=details_url, acks=ack_states(analysis, records), limit=COMMENT_LIMIT - len(note)
+    )
+    if note:
+        head, sep, rest = body.partition("\n\n")
+        body = head + sep + note + rest if sep else body + "\n\n" + note
+    return body
+
+
+def wants_comment(analysis: Analysis, records: Mapping[str, AckRecord]) -> bool:
+    """A comment is due when the report has something to say or a team has answered."""
+    return needs_comment(analysis) or bool(records)
+
+
+def is_impact_comment(comment: Mapping[str, Any]) -> bool:
+    """Tessera's own impact comment: the marker, written by a bot (a person quoting it does not count)."""
+    body = comment.get("body") or ""
+    user = comment.get("user") or {}
+    return MARKER in body and user.get("type") == "Bot"
+
+
+async def publish(
+    github: Any, owner: str, repo: str, number: int, body: str, *, comment_id: int | None
+) -> int:
+    """Edit the impact comment in place (creating it the first time); returns its id."""
+    if comment_id is not None:
+        try:
+            await github.update_issue_comment(owner, repo, comment_id, body)
+            return comment_id
+        except gidgethub.BadRequest as exc:
+            if exc.status_code != 404:
+                raise
+            # Someone deleted it: fall through and look again, then create a new one.
+    for comment in await github.list_issue_comments(owner, repo, number):
+        if is_impact_comment(comment):
+            await github.update_issue_comment(owner, repo, comment["id"], body)
+            return int(comment["id"])
+    created = await github.create_issue_comment(owner, repo, number, body)
+    return int(created["id"])
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,169 @@
+"""A :class:`rules.sources.FileSource` over GitHub's git trees and blobs, for one analysis.
+
+The engine is synchronous and reads files lazily; GitHub is reached from the event loop. So the
+analysis runs in a worker thread and each ``read`` it makes hops back onto the loop
+(``run_coroutine_threadsafe``) to fetch the blob. Blobs are addressed by git SHA and never change,
+so every fetched blob goes into the store's ``blob_cache``: a file is fetched from GitHub once,
+ever, whatever pull request or commit it appears in. Files the cache already holds are loaded in
+one query before the engine starts.
+
+The head side is the base tree with the pull request's changed files applied (their blob SHAs come
+with the file list), which saves a tree request and analyses exactly what merging would produce; a
+pull request with 3,000 or more files (where GitHub stops listing) uses the head commit's own tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.store import proposals as sql
+
+MAX_BLOB_BYTES = 5 * 1024 * 1024
+"""Files larger than this are not analysed (read as absent); SQL and YAML that big is generated."""
+FETCH_TIMEOUT = 120.0
+PR_FILES_LIMIT = 3000
+"""GitHub lists at most this many files of a pull request."""
+CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    sha: str
+    size: int | None = None
+
+
+class BlobFetcher:
+    """Blob bytes by SHA: memory, then the store's cache, then GitHub (and into the cache)."""
+
+    def __init__(self, *, store: Any, github: Any, owner: str, repo: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._store = store
+        self._github = github
+        self._owner = owner
+        self._repo = repo
+        self._loop = loop
+        self._memo: dict[str, bytes] = {}
+        self.fetched_from_github = 0
+        self.failure: BaseException | None = None
+        """The first fetch error seen from the engine's thread: re-raised after the analysis, so a
+        GitHub hiccup retries the job instead of becoming a silent "could not parse"."""
+
+    async def preload(self, shas: Iterable[str]) -> None:
+        """Load every blob the cache already has, in one query."""
+        wanted = sorted({s for s in shas if s not in self._memo})
+        if wanted:
+            found = await self._store.read(lambda db: sql.get_blobs(db, wanted))
+            self._memo.update(found)
+
+    async def fetch(self, sha: str) -> bytes:
+        if sha in self._memo:
+            return self._memo[sha]
+        cached = await self._store.read(lambda db: sql.get_blob(db, sha))
+        if cached is None:
+            cached = await self._github.get_blob(self._owner, self._repo, sha)
+            self.fetched_from_github += 1
+            data = cached
+            await self._store.write(lambda db: sql.put_blobs(db, {sha: data}))
+        self._memo[sha] = cached
+        return cached
+
+    def fetch_from_thread(self, sha: str) -> bytes | None:
+        """``fetch`` for code running off the loop; None (and :attr:`failure` set) when it failed."""
+        if sha in self._memo:
+            return self._memo[sha]
+        future = asyncio.run_coroutine_threadsafe(self.fetch(sha), self._loop)
+        try:
+            return future.result(FETCH_TIMEOUT)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            self.failure = self.failure or TimeoutError(f"fetching blob {sha} took over {FETCH_TIMEOUT:.0f}s")
+            del exc
+            return None
+        except BaseException as exc:  # noqa: BLE001 - handed back to the job after the analysis
+            self.failure = self.failure or exc
+            return None
+
+
+class GitHubSource:
+    """The repository at one commit, as the engine sees it."""
+
+    def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobFetcher) -> None:
+        self._entries = dict(entries)
+        self._fetcher = fetcher
+
+    @property
+    def entries(self) -> Mapping[str, TreeEntry]:
+        return self._entries
+
+    def paths(self) -> Iterable[str]:
+        return sorted(self._entries)
+
+    def blob_id(self, path: str) -> str | None:
+        entry = self._entries.get(path)
+        return entry.sha if entry else None
+
+    def read(self, path: str) -> str | None:
+        entry = self._entries.get(path)
+        if entry is None or (entry.size is not None and entry.size > MAX_BLOB_BYTES):
+            return None
+        data = self._fetcher.fetch_from_thread(entry.sha)
+        if data is None or b"\0" in data[:8000]:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+
+def tree_entries(tree: Mapping[str, Any]) -> dict[str, TreeEntry]:
+    """Blobs of a recursive tree answer (sub-modules and folders left out)."""
+    found: dict[str, TreeEntry] = {}
+    for item in tree.get("tree") or []:
+        if item.get("type") == "blob":
+            found[item["path"]] = TreeEntry(item["path"], item["sha"], item.get("size"))
+    return found
+
+
+def apply_pull_files(base: Mapping[str, TreeEntry], files: Sequence[Mapping[str, Any]]) -> dict[str, TreeEntry]:
+    """The base tree with a pull request's file list applied: what merging it would produce."""
+    head = dict(base)
+    for item in files:
+        status = item.get("status")
+        name = item["filename"]
+        if status == "removed":
+            head.pop(name, None)
+            continue
+        if status == "renamed" and item.get("previous_filename"):
+            head.pop(item["previous_filename"], None)
+        if item.get("sha"):
+            head[name] = TreeEntry(name, item["sha"], None)
+    return head
+
+
+def changed_paths(files: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Every path the pull request touches, old names of renames included."""
+    paths: set[str] = set()
+    for item in files:
+        paths.add(item["filename"])
+        if item.get("previous_filename"):
+            paths.add(item["previous_filename"])
+    return paths
+
+
+async def load_tree(store: Any, github: Any, *, repo_id: int, owner: str, repo: str, sha: str) -> dict[str, TreeEntry]:
+    """A commit's blobs (path → SHA), from the cache when this commit was seen before."""
+    cached = await store.read(lambda db: sql.get_tree(db, repo_id, sha))
+    if cached is not None:
+        return {e["path"]: TreeEntry(e["path"], e["sha"], e.get("size")) for e in cached}
+    tree = await github.get_tree(owner, repo, sha, recursive=True)
+    entries = tree_entries(tree)
+    if not tree.get("truncated"):
+        rows = [{"path": e.path, "sha": e.sha, "size": e.size} for e in entries.values()]
+        await store.write(lambda db: sql.put_tree(db, repo_id, sha, rows))
+    return entries
+
+
+def find_codeowners(entries: Mapping[str, TreeEntry]) -> str | None:
+    """The CODEOWNERS file GitHub would use (first of its three locations), or None."""
+    return next((p for p in CODEOWNERS_PATHS if p in entries), None)

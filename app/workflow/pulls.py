@@ -1,0 +1,424 @@
+"""Analysis of a pull request: the check run, the engine, the proposal, the comment.
+
+One analysis, from the queue (one pull request at a time, in order):
+create (or, after a crash, reuse) the check run "Tessera" ``in_progress`` on the head SHA; read
+the base commit's tree (cached by SHA) and ``.tessera.yml`` from it — never from the head, so a
+pull request cannot weaken the rules it is judged by; list the changed files; run the engine in a
+thread over :class:`~app.workflow.github_source.GitHubSource` (blobs fetched once, ever); persist
+the analysis; update the single impact comment; complete the check with the verdict.
+
+A re-delivered webhook for a head and base already analysed does nothing. ``check_run``
+rerequested / requested_action ``recheck`` and ``/tessera recheck`` analyse again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.errors import TransientError
+from app.store import proposals as sql
+from app.store.proposals import Proposal
+from app.workflow import acks as ack_rules
+from app.workflow import checkrun
+from app.workflow.comment import comment_body, publish, wants_comment
+from app.workflow.github_source import (
+    PR_FILES_LIMIT,
+    BlobFetcher,
+    GitHubSource,
+    apply_pull_files,
+    changed_paths,
+    load_tree,
+)
+from app.workflow.serialize import analysis_from_json, analysis_to_json
+from rules.model import Analysis
+
+log = logging.getLogger(__name__)
+
+router = Router()
+
+CONFIG_PATH = ".tessera.yml"
+ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
+
+_parse_cache: Any = None
+
+
+@dataclass(frozen=True)
+class PullRef:
+    """What an analysis needs to know about a pull request (from a payload or the API)."""
+
+    installation_id: int
+    repo_id: int
+    repo: str
+    number: int
+    title: str
+    author: str
+    base_ref: str
+    base_sha: str
+    head_sha: str
+    head_repo: str | None
+
+    @property
+    def owner(self) -> str:
+        return self.repo.partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.partition("/")[2]
+
+    def proposal_fields(self) -> dict[str, Any]:
+        return {
+            "installation_id": self.installation_id,
+            "repo": self.repo,
+            "title": self.title,
+            "author": self.author,
+            "base_ref": self.base_ref,
+            "base_sha": self.base_sha,
+            "head_sha": self.head_sha,
+        }
+
+
+def pull_ref(pull: Mapping[str, Any], repository: Mapping[str, Any], installation_id: int) -> PullRef:
+    head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+    return PullRef(
+        installation_id=installation_id,
+        repo_id=int(repository["id"]),
+        repo=str(repository["full_name"]),
+        number=int(pull["number"]),
+        title=str(pull.get("title") or ""),
+        author=str((pull.get("user") or {}).get("login") or ""),
+        base_ref=str(pull["base"]["ref"]),
+        base_sha=str(pull["base"]["sha"]),
+        head_sha=str(pull["head"]["sha"]),
+        head_repo=head_repo,
+    )
+
+
+def details_url(ctx: Any, check_run_id: int) -> str:
+    return f"{ctx.settings.base_url}/checks/{check_run_id}"
+
+
+# --- event handlers -------------------------------------------------------------------------------
+
+
+@router.register("pull_request")
+async def on_pull_request(event: Event, ctx: Any) -> None:
+    """Analyse on open, push, reopen, ready for review and a changed base; note closes and merges."""
+    action = event.data.get("action")
+    pull = event.data["pull_request"]
+    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
+    ref = pull_ref(pull, event.data["repository"], installation_id)
+    if action == "closed":
+        await on_closed(event, ctx, ref)
+        return
+    if action not in ANALYSE_ACTIONS:
+        return
+    if action == "edited" and "base" not in (event.data.get("changes") or {}):
+        return  # a new title or description changes nothing the analysis reads
+    await analyse_pull(ctx, ref, force=False)
+
+
+async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
+    merged = bool(event.data["pull_request"].get("merged"))
+    status = "merged" if merged else "closed"
+    proposal = await ctx.store.write(
+        lambda db: sql.upsert_proposal(db, repo_id=ref.repo_id, pr_number=ref.number, fields={"status": status})
+    )
+    merged_by = ((event.data["pull_request"].get("merged_by") or {}).get("login")) or None
+    await ctx.store.write(
+        lambda db: sql.audit(
+            db,
+            actor=merged_by,
+            action=f"proposal_{status}",
+            repo=ref.repo,
+            pr_number=ref.number,
+            detail={"head_sha": ref.head_sha, "conclusion": proposal.conclusion},
+        )
+    )
+    if merged:
+        from app.workflow import contracts
+
+        await contracts.publish_merged(ctx, proposal)
+
+
+@router.register("check_run", action="rerequested")
+@router.register("check_run", action="requested_action")
+async def on_check_run(event: Event, ctx: Any) -> None:
+    """The Re-check button (and GitHub's "Re-run"): analyse the pull request again."""
+    run = event.data["check_run"]
+    if run.get("name") != checkrun.CHECK_NAME:
+        return
+    if event.data.get("action") == "requested_action":
+        if (event.data.get("requested_action") or {}).get("identifier") != "recheck":
+            return
+    repository = event.data["repository"]
+    numbers = [int(p["number"]) for p in run.get("pull_requests") or []]
+    if not numbers:
+        # Fork pull requests are not listed on check runs: find the proposal by its check run.
+        record = await ctx.store.read(lambda db: sql.get_check(db, int(run["id"])))
+        if record is not None:
+            proposal = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, record.proposal_id))
+            numbers = [proposal.pr_number] if proposal else []
+    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
+    for number in numbers:
+        await recheck(ctx, installation_id=installation_id, repository=repository, number=number)
+
+
+@router.register("check_suite", action="rerequested")
+async def on_check_suite(event: Event, ctx: Any) -> None:
+    """"Re-run all checks" on a commit."""
+    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
+    for pull in event.data["check_suite"].get("pull_requests") or []:
+        await recheck(ctx, installation_id=installation_id, repository=event.data["repository"], number=int(pull["number"]))
+
+
+async def recheck(ctx: Any, *, installation_id: int, repository: Mapping[str, Any], number: int) -> None:
+    """Analyse the pull request as it is now (its current head and base), whatever was analysed."""
+    gh = await ctx.github.for_installation(installation_id)
+    owner, _, name = str(repository["full_name"]).partition("/")
+    pull = await gh.get_pull(owner, name, number)
+    if pull.get("state") != "open":
+        return
+    await analyse_pull(ctx, pull_ref(pull, repository, installation_id), force=True, github=gh)
+
+
+# --- the analysis ---------------------------------------------------------------------------------
+
+
+async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = None) -> Proposal:
+    """Analyse one pull request and publish the outcome (check, comment). Idempotent."""
+    fields = {**ref.proposal_fields(), "status": "open"}
+    proposal: Proposal = await ctx.store.write(
+        lambda db: sql.upsert_proposal(db, repo_id=ref.repo_id, pr_number=ref.number, fields=fields)
+    )
+    if (
+        not force
+        and proposal.analysed_head_sha == ref.head_sha
+        and proposal.analysed_base_sha == ref.base_sha
+        and proposal.conclusion is not None
+    ):
+        log.info("%s#%s: %s already analysed, nothing to do", ref.repo, ref.number, ref.head_sha[:12])
+        return proposal
+    gh = github or await ctx.github.for_installation(ref.installation_id)
+
+    check_run_id = await _open_check_run(ctx, gh, ref, proposal)
+    url = details_url(ctx, check_run_id)
+    try:
+        analysis, paths = await run_engine(ctx, gh, ref)
+    except (TimeoutError, TransientError, OSError) as exc:
+        if ctx.attempt >= ctx.settings.max_attempts:
+            await _fail_check(ctx, gh, ref, proposal, check_run_id, f"GitHub kept failing: {exc}", url)
+        raise
+    except Exception as exc:  # noqa: BLE001 - an engine bug must not leave the check spinning
+        log.exception("%s#%s: analysis failed", ref.repo, ref.number)
+        await _fail_check(ctx, gh, ref, proposal, check_run_id, f"The analysis failed: {exc!r}", url)
+        return proposal
+
+    await publish_outcome(
+        ctx, gh, proposal, analysis, check_run_id=check_run_id, changed=paths, annotate=True, new_analysis=True
+    )
+    return proposal
+
+
+async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
+    """The in-progress check for this head: reuse one a crashed attempt left, else create it."""
+    if proposal.check_run_id is not None:
+        record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
+        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
+            return record.check_run_id
+    run = await gh.create_check_run(
+        ref.owner,
+        ref.name,
+        name=checkrun.CHECK_NAME,
+        head_sha=ref.head_sha,
+        status="in_progress",
+        external_id=str(proposal.id),
+    )
+    check_run_id = int(run["id"])
+    await ctx.store.write(
+        lambda db: sql.start_analysis(
+            db, check_run_id=check_run_id, proposal_id=proposal.id, base_sha=ref.base_sha, head_sha=ref.head_sha
+        )
+    )
+    return check_run_id
+
+
+async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
+    """Fetch what the engine needs and run it off the event loop."""
+    from rules.analyze import analyze
+    from rules.config import parse_config
+
+    loop = asyncio.get_running_loop()
+    base_entries = await load_tree(ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.base_sha)
+    files = await gh.list_pull_files(ref.owner, ref.name, ref.number)
+    if len(files) >= PR_FILES_LIMIT:
+        head_entries = await load_tree(
+            ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.head_sha
+        )
+    else:
+        head_entries = apply_pull_files(base_entries, files)
+    paths = changed_paths(files)
+
+    fetcher = BlobFetcher(store=ctx.store, github=gh, owner=ref.owner, repo=ref.name, loop=loop)
+    await fetcher.preload({e.sha for e in base_entries.values()} | {e.sha for e in head_entries.values()})
+    base = GitHubSource(base_entries, fetcher)
+    head = GitHubSource(head_entries, fetcher)
+    config_text = None
+    if CONFIG_PATH in base_entries:
+        config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
+    config = parse_config(config_text)
+    registrations = await _registrations(ctx)
+    today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
+
+    def work() -> Analysis:
+        return analyze(
+            base,
+            head,
+            base_rev=ref.base_sha,
+            head_rev=ref.head_sha,
+            config=config,
+            changed_paths=paths,
+            registrations=registrations,
+            cache=_cache(),
+            today=today,
+        )
+
+    analysis = await asyncio.to_thread(work)
+    if fetcher.failure is not None:
+        failure = fetcher.failure
+        if isinstance(failure, TransientError | asyncio.TimeoutError | OSError):
+            raise failure
+        raise TransientError(f"could not read a file from GitHub: {failure!r}")
+    log.info(
+        "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
+        ref.repo,
+        ref.number,
+        analysis.status,
+        len(analysis.changes),
+        fetcher.fetched_from_github,
+    )
+    return analysis, paths
+
+
+def _cache() -> Any:
+    """One parse cache per process (keyed by content): a push re-parses only what changed."""
+    global _parse_cache
+    if _parse_cache is None:
+        try:
+            from rules.build import ParseCache
+        except ImportError:
+            return None
+        _parse_cache = ParseCache()
+    return _parse_cache
+
+
+async def _registrations(ctx: Any) -> tuple[Any, ...]:
+    """Registrations made through the API (another module's table), when it exists."""
+    try:
+        from app.store import registrations as reg_sql  # type: ignore[attr-defined]
+    except ImportError:
+        return ()
+    loader = getattr(reg_sql, "all_registrations", None)
+    if loader is None:
+        return ()
+    return tuple(await ctx.store.read(loader))
+
+
+async def _fail_check(
+    ctx: Any, gh: Any, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
+) -> None:
+    body = checkrun.error_output(message)
+    body["details_url"] = url
+    await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
+    await ctx.store.write(
+        lambda db: sql.finish_analysis(
+            db,
+            check_run_id=check_run_id,
+            proposal_id=proposal.id,
+            analysis_json=None,
+            analysis_status="error",
+            conclusion=body["conclusion"],
+            title=body["output"]["title"],
+            summary=body["output"]["summary"],
+            report=None,
+            base_sha=ref.base_sha,
+            head_sha=ref.head_sha,
+        )
+    )
+
+
+# --- publishing (also used after a command) -------------------------------------------------------
+
+
+async def publish_outcome(
+    ctx: Any,
+    gh: Any,
+    proposal: Proposal,
+    analysis: Analysis,
+    *,
+    check_run_id: int,
+    changed: Collection[str] = (),
+    annotate: bool = False,
+    new_analysis: bool = False,
+) -> ack_rules.Verdict:
+    """Work out the verdict from the stored responses, then update comment, check and store."""
+    owner, name = proposal.owner_and_name
+    records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
+    verdict = ack_rules.verdict(analysis.required_acks, records)
+    url = details_url(ctx, check_run_id)
+    report = comment_body(analysis, records, details_url=url, override=verdict.override)
+
+    comment_id = proposal.comment_id
+    if comment_id is not None or wants_comment(analysis, records):
+        comment_id = await publish(gh, owner, name, proposal.pr_number, report, comment_id=comment_id)
+
+    output = checkrun.build_output(analysis, verdict, changed_paths=changed if annotate else (), details_url=url)
+    bodies = checkrun.completion_requests(output, details_url=url)
+    for body in bodies:
+        await gh.update_check_run(owner, name, check_run_id, **body)
+
+    analysis_json = analysis_to_json(analysis)
+
+    def save(db: Any) -> None:
+        if new_analysis:
+            sql.finish_analysis(
+                db,
+                check_run_id=check_run_id,
+                proposal_id=proposal.id,
+                analysis_json=analysis_json,
+                analysis_status=analysis.status,
+                conclusion=verdict.conclusion,
+                title=output.title,
+                summary=output.summary,
+                report=report,
+                base_sha=analysis.base,
+                head_sha=analysis.head,
+            )
+        else:
+            sql.update_check_verdict(
+                db,
+                check_run_id=check_run_id,
+                conclusion=verdict.conclusion,
+                title=output.title,
+                summary=output.summary,
+                report=report,
+            )
+            sql.update_proposal(db, proposal.id, conclusion=verdict.conclusion)
+        if comment_id != proposal.comment_id:
+            sql.update_proposal(db, proposal.id, comment_id=comment_id)
+
+    await ctx.store.write(save)
+    return verdict
+
+
+async def current_analysis(ctx: Any, proposal: Proposal) -> Analysis | None:
+    if not proposal.analysis:
+        return None
+    return analysis_from_json(proposal.analysis)

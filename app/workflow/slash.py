@@ -1,0 +1,324 @@
+"""Carrying out `/tessera …` commands from pull-request comments.
+
+Only ``issue_comment`` ``created`` on a pull request counts: an edited comment that gains a command
+is ignored (an edit must not rewrite history), and so is anything a bot writes. A comment with no
+command costs nothing: no API call at all. Only active members of a team's GitHub team may speak
+for it (asked of ``GET /orgs/{org}/teams/{team}/memberships/{user}``, cached for a minute); the pull
+request's author may not acknowledge for a team; ``override`` needs admin permission on the
+repository. Every command gets a reaction: ``+1`` when carried out, ``confused`` with a one-line
+reply saying why when refused. Then the comment and the check are brought up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cachetools
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.store import proposals as sql
+from app.store.proposals import Proposal
+from app.workflow import acks as ack_rules
+from app.workflow import checkrun
+from app.workflow.acks import OVERRIDE_TEAM, AckRecord
+from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
+from app.workflow.pulls import analyse_pull, details_url, publish_outcome, pull_ref
+from app.workflow.serialize import analysis_from_json
+from rules.model import Analysis
+
+log = logging.getLogger(__name__)
+
+router = Router()
+
+MEMBERSHIP_TTL = 60.0
+_memberships: cachetools.TTLCache[tuple[str, ...], bool] = cachetools.TTLCache(maxsize=4096, ttl=MEMBERSHIP_TTL)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool
+    reply: str | None = None
+    changed: bool = False
+    """The responses changed: comment and check need updating."""
+    recheck: bool = False
+
+
+@dataclass
+class Conversation:
+    """One comment being answered: who, where, and the pull request's state."""
+
+    ctx: Any
+    github: Any
+    proposal: Proposal
+    analysis: Analysis
+    user: str
+    comment_id: int
+    records: dict[str, AckRecord]
+
+    @property
+    def owner(self) -> str:
+        return self.proposal.owner_and_name[0]
+
+    @property
+    def repo(self) -> str:
+        return self.proposal.owner_and_name[1]
+
+
+@router.register("issue_comment", action="created")
+async def on_comment(event: Event, ctx: Any) -> None:
+    data = event.data
+    issue = data.get("issue") or {}
+    comment = data.get("comment") or {}
+    if "pull_request" not in issue:
+        return
+    author = comment.get("user") or {}
+    if author.get("type") == "Bot" or (data.get("sender") or {}).get("type") == "Bot":
+        return
+    commands = parse_commands(comment.get("body"))
+    if not commands:
+        return
+    repository = data["repository"]
+    comment_id = int(comment["id"])
+    if await ctx.store.read(lambda db: _handled(db, comment_id)):
+        return  # a re-delivery of a comment already answered
+    installation_id = int((data.get("installation") or {}).get("id") or 0)
+    gh = await ctx.github.for_installation(installation_id)
+    owner, _, name = str(repository["full_name"]).partition("/")
+    number = int(issue["number"])
+
+    proposal = await ctx.store.read(lambda db: sql.get_proposal(db, int(repository["id"]), number))
+    if proposal is None or not proposal.analysis:
+        # Never analysed (the App was installed after the pull request opened): do it now.
+        pull = await gh.get_pull(owner, name, number)
+        await analyse_pull(ctx, pull_ref(pull, repository, installation_id), force=True, github=gh)
+        proposal = await ctx.store.read(lambda db: sql.get_proposal(db, int(repository["id"]), number))
+    if proposal is None or not proposal.analysis:
+        await _answer(gh, owner, name, number, comment_id, [Outcome(False, "Tessera could not analyse this pull request yet; try `/tessera recheck`.")])
+        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, None))
+        return
+
+    records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
+    talk = Conversation(
+        ctx=ctx,
+        github=gh,
+        proposal=proposal,
+        analysis=analysis_from_json(proposal.analysis),
+        user=str(author.get("login") or ""),
+        comment_id=comment_id,
+        records=records,
+    )
+    outcomes = [await carry_out(talk, command) for command in commands]
+
+    if any(o.recheck for o in outcomes):
+        pull = await gh.get_pull(owner, name, number)
+        await analyse_pull(ctx, pull_ref(pull, repository, installation_id), force=True, github=gh)
+    elif any(o.changed for o in outcomes) and proposal.check_run_id is not None:
+        fresh = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal.id))
+        await publish_outcome(ctx, gh, fresh or proposal, talk.analysis, check_run_id=proposal.check_run_id)
+    await _answer(gh, owner, name, number, comment_id, outcomes)
+    await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+
+
+def _handled(db: Any, comment_id: int) -> bool:
+    return db.execute("SELECT 1 FROM handled_comments WHERE comment_id = ?", (comment_id,)).fetchone() is not None
+
+
+async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
+    accepted = all(o.accepted for o in outcomes)
+    await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
+    replies = [o.reply for o in outcomes if o.reply]
+    if replies:
+        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies))
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+
+async def carry_out(talk: Conversation, command: Command) -> Outcome:
+    if command.problem:
+        if command.verb in ("override", "migrating"):
+            return Outcome(False, f"@{talk.user} {command.problem}")
+        return Outcome(False, help_text(f"@{talk.user} {command.problem}"))
+    handler = _HANDLERS[command.verb]
+    return await handler(talk, command)
+
+
+async def _help(talk: Conversation, command: Command) -> Outcome:
+    return Outcome(True, help_text())
+
+
+async def _status(talk: Conversation, command: Command) -> Outcome:
+    verdict = ack_rules.verdict(talk.analysis.required_acks, talk.records)
+    url = details_url(talk.ctx, talk.proposal.check_run_id) if talk.proposal.check_run_id else None
+    text = checkrun.summary(talk.analysis, verdict, details_url=url)
+    return Outcome(True, f"**{verdict.title}**\n\n{text}")
+
+
+async def _recheck(talk: Conversation, command: Command) -> Outcome:
+    return Outcome(True, recheck=True)
+
+
+def _github_team(talk: Conversation, team: str, github_team: str | None) -> str:
+    """A team's GitHub team; a bare slug is taken as a team of the repository's organisation."""
+    return github_team or f"{talk.owner}/{team}"
+
+
+async def _is_member(talk: Conversation, github_team: str) -> bool:
+    org, _, slug = github_team.lstrip("@").partition("/")
+    key = (str(getattr(talk.github, "base_url", "")), org.lower(), slug.lower(), talk.user.lower())
+    if key not in _memberships:
+        state = await talk.github.team_membership_state(org, slug, talk.user)
+        _memberships[key] = state == "active"
+    return _memberships[key]
+
+
+async def _speaking_for(
+    talk: Conversation, command: Command, teams: Mapping[str, str], named: list[str], unknown: list[str]
+) -> tuple[list[str], str | None]:
+    """The teams this user may speak for in this command, or a refusal."""
+    if not teams:
+        return [], None
+    listing = ", ".join(f"@{gt}" for gt in teams.values())
+    if unknown:
+        words = ", ".join(f"`{w}`" for w in unknown)
+        return [], f"@{talk.user} {words} is not a team asked to respond on this pull request ({listing})."
+    if named:
+        for team in named:
+            if not await _is_member(talk, teams[team]):
+                return [], f"@{talk.user} only active members of @{teams[team]} can speak for it."
+        return named, None
+    mine = [team for team, gt in teams.items() if await _is_member(talk, gt)]
+    if not mine:
+        return [], f"@{talk.user} you are not an active member of a team asked to respond here ({listing})."
+    return mine, None
+
+
+def _required_teams(talk: Conversation) -> dict[str, str]:
+    return {r.team: _github_team(talk, r.team, r.github_team) for r in talk.analysis.required_acks}
+
+
+async def _ack(talk: Conversation, command: Command) -> Outcome:
+    teams = _required_teams(talk)
+    if not teams:
+        return Outcome(False, f"@{talk.user} nothing on this pull request needs an acknowledgement.")
+    if talk.user.lower() == (talk.proposal.author or "").lower():
+        return Outcome(
+            False,
+            f"@{talk.user} you opened this pull request: the teams it affects acknowledge it, not its author.",
+        )
+    named, unknown = select_teams(command.words, teams)
+    chosen, refusal = await _speaking_for(talk, command, teams, named, unknown)
+    if refusal:
+        return Outcome(False, refusal)
+    fingerprints = {r.team: r.fingerprint for r in talk.analysis.required_acks}
+    for team in chosen:
+        record = AckRecord(
+            team=team,
+            response=command.verb,
+            user=talk.user,
+            fingerprint=fingerprints[team],
+            deadline=command.deadline,
+            github_team=teams[team],
+        )
+        await _save(talk, record, detail={"deadline": command.deadline})
+    return Outcome(True, changed=True)
+
+
+async def _block(talk: Conversation, command: Command) -> Outcome:
+    teams = _required_teams(talk)
+    if not teams:
+        return Outcome(False, f"@{talk.user} no team is asked to respond on this pull request, so none can block it.")
+    named, reason = split_block(command, teams)
+    if not reason:
+        return Outcome(False, f"@{talk.user} a block needs a reason: `/tessera block [team] <reason>`.")
+    chosen, refusal = await _speaking_for(talk, command, teams, named, [])
+    if refusal:
+        return Outcome(False, refusal)
+    for team in chosen:
+        record = AckRecord(team=team, response="block", user=talk.user, reason=reason, github_team=teams[team])
+        await _save(talk, record, detail={"reason": reason})
+    return Outcome(True, changed=True)
+
+
+async def _withdraw(talk: Conversation, command: Command, responses: tuple[str, ...], what: str) -> Outcome:
+    teams = {
+        team: _github_team(talk, team, record.github_team)
+        for team, record in talk.records.items()
+        if record.response in responses and team != OVERRIDE_TEAM
+    }
+    if not teams:
+        return Outcome(False, f"@{talk.user} there is no {what} to withdraw on this pull request.")
+    named, unknown = select_teams(command.words, teams)
+    chosen, refusal = await _speaking_for(talk, command, teams, named, unknown)
+    if refusal:
+        return Outcome(False, refusal)
+    for team in chosen:
+        await talk.ctx.store.write(lambda db, team=team: _delete(db, talk, team, command.verb))
+        talk.records.pop(team, None)
+    return Outcome(True, changed=True)
+
+
+def _delete(db: Any, talk: Conversation, team: str, action: str) -> None:
+    sql.delete_ack(db, talk.proposal.id, team)
+    sql.audit(
+        db, actor=talk.user, action=action, repo=talk.proposal.repo, pr_number=talk.proposal.pr_number, team=team
+    )
+
+
+async def _unblock(talk: Conversation, command: Command) -> Outcome:
+    return await _withdraw(talk, command, ("block",), "block")
+
+
+async def _unack(talk: Conversation, command: Command) -> Outcome:
+    return await _withdraw(talk, command, ("ack", "migrating"), "acknowledgement")
+
+
+async def _override(talk: Conversation, command: Command) -> Outcome:
+    permission = await talk.github.collaborator_permission(talk.owner, talk.repo, talk.user)
+    if permission != "admin":
+        return Outcome(
+            False, f"@{talk.user} only repository admins can override (your permission here is `{permission}`)."
+        )
+    record = AckRecord(
+        team=OVERRIDE_TEAM,
+        response="override",
+        user=talk.user,
+        fingerprint=ack_rules.overall_fingerprint(talk.analysis.required_acks),
+        reason=command.text,
+    )
+    await _save(talk, record, detail={"reason": command.text, "head_sha": talk.analysis.head})
+    return Outcome(True, changed=True)
+
+
+async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, Any]) -> None:
+    def write(db: Any) -> None:
+        sql.put_ack(db, talk.proposal.id, record, comment_id=talk.comment_id)
+        sql.audit(
+            db,
+            actor=talk.user,
+            action=record.response,
+            repo=talk.proposal.repo,
+            pr_number=talk.proposal.pr_number,
+            team=record.team,
+            detail={**detail, "fingerprint": record.fingerprint, "comment_id": talk.comment_id},
+        )
+
+    await talk.ctx.store.write(write)
+    talk.records[record.team] = record
+
+
+_HANDLERS = {
+    "ack": _ack,
+    "migrating": _ack,
+    "block": _block,
+    "unblock": _unblock,
+    "unack": _unack,
+    "status": _status,
+    "recheck": _recheck,
+    "override": _override,
+    "help": _help,
+}

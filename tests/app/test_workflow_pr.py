@@ -1,0 +1,72 @@
+"""The PR workflow end to end: signed deliveries in, check runs and one comment out, real engine."""
+
+from __future__ import annotations
+
+from tests.app import workflow_support
+from tests.app.workflow_support import PullRequestFlow
+
+pr_flow = workflow_support.pr_flow  # the fixture, shared by the workflow tests
+
+FCT = "models/marts/fct_revenue.sql"
+
+
+def without_plan_code(flow: PullRequestFlow) -> dict[str, str]:
+    text = flow.repo.files_at("main")[FCT].decode()
+    return {FCT: text.replace("    plan_code,\n", "")}
+
+
+async def test_the_3am_story_removing_a_column_a_dashboard_reads_waits_for_that_teams_ack(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    flow.fake.add_team_member("acme", "growth", "gina")
+    pull = await flow.open_pr(without_plan_code(flow), author="priya")
+
+    check = flow.check(pull)
+    assert check.status == "completed" and check.conclusion == "action_required"
+    assert check.details_url and check.details_url.endswith(f"/checks/{check.id}")
+    assert "@acme/growth" in check.output["title"]
+    assert any(a["path"] == FCT and a["annotation_level"] == "failure" for a in check.annotations)
+    [comment] = flow.impact_comments(pull)
+    assert "@acme/growth" in comment.body and "revenue_dashboard" in comment.body and "plan_code" in comment.body
+
+    # Someone outside Growth cannot speak for it.
+    stranger = await flow.comment(pull, "/tessera ack", user="sam")
+    assert flow.reactions(stranger) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
+    [refusal] = flow.replies(pull)
+    assert "@sam" in refusal.body and "@acme/growth" in refusal.body and "\n" not in refusal.body.strip()
+
+    # Nor can the author, even when a member.
+    flow.fake.add_team_member("acme", "growth", "priya")
+    own = await flow.comment(pull, "/tessera ack growth", user="priya")
+    assert flow.reactions(own) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
+
+    # A Growth member can.
+    ack = await flow.comment(pull, "Checked the dashboard, we don't use it any more.\n/tessera ack", user="gina")
+    assert flow.reactions(ack) == ["+1"]
+    check = flow.check(pull)
+    assert check.conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    assert "acknowledged by @gina" in comment.body
+    assert len(flow.replies(pull)) == 2  # the two refusals; the ack itself needs no words
+    assert len(flow.fake.requests_to("POST", "/repos/acme/warehouse/issues/*/comments")) == 3
+
+
+async def test_adding_a_column_passes_with_no_comment(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    text = flow.repo.files_at("main")[FCT].decode()
+    pull = await flow.open_pr({FCT: text.replace("    ordered_at\n", "    ordered_at,\n    1 as order_count\n")})
+    assert flow.check(pull).conclusion == "success"
+    assert flow.repo.bot_comments(pull.number) == []
+
+
+async def test_a_redelivered_webhook_changes_nothing(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr(without_plan_code(flow))
+    before = len(flow.fake.requests)
+    await flow.deliver("pull_request", flow.pull_payload(pull, "opened"))
+    assert flow.writes(before) == []
+    assert len(flow.repo.check_runs(head_sha=pull.head_sha)) == 1
+    assert len(flow.impact_comments(pull)) == 1
