@@ -24,7 +24,7 @@ import os
 import pickle
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,7 @@ def build_snapshot(
     dialect = config.dbt.dialect or DEFAULT_DIALECT
 
     manifest_dir: str | None = None
+    manifest_assets: list[Asset] = []
     nodes: dict[str, _Node] = {}
     changed: set[str] = set()
     projects = list(config.dbt.projects) or find_projects(paths)
@@ -189,6 +190,7 @@ def build_snapshot(
     if manifest_snapshot is not None:
         manifest_dir, manifest_snap = manifest_snapshot
         _merge(snapshot, manifest_snap)
+        manifest_assets = list(manifest_snap.assets.values())
         manifest_changed = scope is not None and config.dbt.manifest in scope
         for asset in manifest_snap.assets.values():
             if asset.kind in ("model", "snapshot") and asset.sql and asset.enabled:
@@ -216,7 +218,7 @@ def build_snapshot(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    _infer_models(snapshot, nodes, changed, scope is None, cache)
+    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
@@ -297,7 +299,12 @@ def _manifest(
 
 
 def _infer_models(
-    snapshot: Snapshot, nodes: Mapping[str, _Node], changed: set[str], everything: bool, cache: ParseCache
+    snapshot: Snapshot,
+    nodes: Mapping[str, _Node],
+    changed: set[str],
+    everything: bool,
+    cache: ParseCache,
+    manifest_assets: Sequence[Asset] = (),
 ) -> None:
     """Give each needed model its output columns and edges; the rest get cheap assets."""
     children: dict[str, list[str]] = {}
@@ -310,6 +317,17 @@ def _infer_models(
         # a model whose parent vanished (deleted in this PR) must be analysed on both sides
         seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
     needed = _needed(nodes, children, seeds, everything)
+
+    # cheap assets first: a needed model may read a contracted parent that is not inferred
+    for fqn, node in nodes.items():
+        if fqn in needed:
+            continue
+        if node.project is not None:
+            model = node.project.models[fqn]
+            rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
+            snapshot.assets[fqn] = replace(node.project.asset(fqn, rendered), sql=None)
+        elif node.asset is not None:
+            snapshot.assets.setdefault(fqn, node.asset)
 
     resolvers: dict[int, Resolver] = {}
     for fqn in _topological(nodes, needed):
@@ -332,24 +350,13 @@ def _infer_models(
             asset = node.asset
             key = 0
             if key not in resolvers:
-                resolvers[key] = relation_resolver(n.asset for n in nodes.values() if n.asset is not None)
+                resolvers[key] = relation_resolver(manifest_assets)
         inferred, info = _with_inference(asset, snapshot, resolvers[key], cache)
         snapshot.assets[fqn] = inferred
         if info is not None:
             snapshot.edges.extend(info.edges)
             where = asset.path or asset.fqn
             snapshot.problems.extend(ParseProblem(where, f"{fqn}: {problem}") for problem in info.problems)
-
-    for fqn, node in nodes.items():
-        if fqn in needed:
-            continue
-        if node.project is not None:
-            model = node.project.models[fqn]
-            rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
-            cheap = node.project.asset(fqn, rendered)
-            snapshot.assets[fqn] = replace(cheap, sql=None)
-        else:
-            snapshot.assets.setdefault(fqn, node.asset)  # type: ignore[arg-type]
 
 
 def _needed(

@@ -1,0 +1,324 @@
+"""The schema state at one commit: inference in DAG order, scoping to the change, the parse cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rules.build import ParseCache, build_snapshot, merge_columns
+from rules.config import parse_config
+from rules.model import UNKNOWN, Column, Config, Edge
+from rules.sources import DictSource
+from tests.rules.dbt_data import project_files
+
+CONFIG = parse_config("dbt: {dialect: postgres}\n")
+
+
+@pytest.fixture(scope="module")
+def harbor_files() -> dict[str, str]:
+    return project_files("harbor")
+
+
+def types(snapshot, fqn: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(c.name, c.type) for c in snapshot.assets[fqn].columns]
+
+
+def test_model_columns_and_types_are_inferred_from_parents_in_dag_order(harbor_files: dict[str, str]) -> None:
+    snapshot = build_snapshot(DictSource(harbor_files), CONFIG)
+    assert types(snapshot, "stg_orders") == [
+        ("order_id", "INT"),
+        ("customer_id", "INT"),
+        ("amount", "DECIMAL(16, 2)"),
+        ("status", "VARCHAR"),
+        ("order_date", "DATE"),
+    ]
+    # two layers down: the source's types flow through stg_orders into customer_revenue
+    assert types(snapshot, "customer_revenue") == [
+        ("customer_id", "INT"),
+        ("lifetime_revenue", "DECIMAL(18, 2)"),
+    ]
+    assert snapshot.assets["customer_revenue"].columns_known
+    assert snapshot.problems == []
+
+
+def test_declared_yaml_types_win_over_inferred_ones(harbor_files: dict[str, str]) -> None:
+    snapshot = build_snapshot(DictSource(harbor_files), CONFIG)
+    # inferred DECIMAL(16, 2) from the macro; the contract declares numeric(18,2)
+    assert snapshot.assets["fct_revenue"].column("revenue").type == "DECIMAL(18, 2)"  # type: ignore[union-attr]
+    email = snapshot.assets["dim_customers.v1"].column("email")
+    assert email is not None and email.type == "TEXT" and email.declared_type
+    order_id = snapshot.assets["stg_orders"].column("order_id")
+    assert order_id is not None and order_id.type == "INT" and order_id.constraints == ("unique", "not_null")
+
+
+def test_column_edges_include_selects_joins_and_filters(harbor_files: dict[str, str]) -> None:
+    edges = set(build_snapshot(DictSource(harbor_files), CONFIG).edges)
+    assert Edge("stg_orders", "amount", "fct_revenue", "revenue", "select") in edges
+    assert Edge("stg_orders", "status", "fct_revenue", None, "filter") in edges
+    assert Edge("stg_customers", "customer_id", "fct_revenue", None, "join") in edges
+    assert Edge("fct_revenue", "plan_code", "customer_revenue", None, "join") in edges
+    assert Edge("shop.orders", "amount_cents", "stg_orders", "amount", "select") in edges
+
+
+def test_scope_infers_the_change_its_downstream_and_its_ancestors_only() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id, 'x' as label",
+        "models/b.sql": "select id, label from {{ ref('a') }}",
+        "models/c.sql": "select id from {{ ref('b') }}",
+        "models/lonely.sql": "select 2 as other",
+        "models/s.yml": "models:\n  - name: lonely\n    columns: [{name: other, data_type: bigint}]\n",
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG, scope={"models/b.sql"})
+    assert types(snapshot, "a") == [("id", "INT"), ("label", "VARCHAR")]  # ancestor: its schema
+    assert types(snapshot, "c") == [("id", "INT")]  # downstream
+    assert snapshot.assets["b"].sql == "select id, label from a"
+    lonely = snapshot.assets["lonely"]  # unrelated: a cheap asset from its YAML
+    assert lonely.sql is None
+    assert [(c.name, c.type) for c in lonely.columns] == [("other", "BIGINT")]
+    assert not any(e.downstream == "lonely" for e in snapshot.edges)
+
+
+def test_ancestors_behind_an_enforced_contract_are_not_read() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/raw.sql": "select {{ broken(",
+        "models/mid.sql": "select id from {{ ref('raw') }}",
+        "models/top.sql": "select id * 2 as twice from {{ ref('mid') }}",
+        "models/s.yml": (
+            "models:\n  - name: mid\n    config: {contract: {enforced: true}}\n"
+            "    columns: [{name: id, data_type: bigint}]\n"
+        ),
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG, scope={"models/top.sql"})
+    assert types(snapshot, "top") == [("twice", "BIGINT")]
+    assert snapshot.problems == []  # raw.sql was never rendered
+
+
+def test_a_model_whose_parent_was_deleted_is_analysed_on_both_sides() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "models/b.sql": "select id from {{ ref('a') }}",
+    }
+    head = {k: v for k, v in base.items() if k != "models/a.sql"}
+    scope = {"models/a.sql"}
+    base_snapshot = build_snapshot(DictSource(base), CONFIG, scope=scope)
+    head_snapshot = build_snapshot(DictSource(head), CONFIG, scope=scope)
+    assert base_snapshot.assets["b"].sql == head_snapshot.assets["b"].sql == "select id from a"
+    assert types(base_snapshot, "b") == [("id", "INT")]
+    assert types(head_snapshot, "b") == [("id", UNKNOWN)]
+
+
+def test_a_warm_cache_infers_and_renders_nothing_again(harbor_files: dict[str, str]) -> None:
+    cache = ParseCache()
+    first = build_snapshot(DictSource(harbor_files), CONFIG, cache=cache)
+    cache.hits = cache.misses = 0
+    second = build_snapshot(DictSource(harbor_files), CONFIG, cache=cache)
+    assert cache.misses == 0 and cache.hits > 0
+    assert second.assets == first.assets
+    assert second.edges == first.edges
+
+
+def test_the_cache_on_disk_serves_a_new_process(tmp_path: Path, harbor_files: dict[str, str]) -> None:
+    first = build_snapshot(DictSource(harbor_files), CONFIG, cache=ParseCache(tmp_path))
+    fresh = ParseCache(tmp_path)
+    second = build_snapshot(DictSource(harbor_files), CONFIG, cache=fresh)
+    assert fresh.misses == 0 and fresh.hits > 0
+    assert second.assets == first.assets
+
+
+def test_a_corrupt_cache_file_is_a_miss_not_a_crash(tmp_path: Path) -> None:
+    cache = ParseCache(tmp_path)
+    cache.put("ab" + "0" * 62, {"x": 1})
+    (tmp_path / "ab" / ("ab" + "0" * 62 + ".pkl")).write_bytes(b"not a pickle")
+    assert ParseCache(tmp_path).get("ab" + "0" * 62) is None
+
+
+def test_downstream_of_a_change_that_keeps_the_output_schema_is_served_from_the_cache() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id, 'x' as label",
+        "models/b.sql": "select id, label from {{ ref('a') }}",
+        "models/c.sql": "select id from {{ ref('b') }}",
+        "models/d.sql": "select count(*) as n from {{ ref('c') }}",
+    }
+    head = {**base, "models/a.sql": "-- reformatted\nSELECT 1 AS id,\n  'y' AS label"}
+    scope = {"models/a.sql"}
+    cache = ParseCache()
+    build_snapshot(DictSource(base), CONFIG, scope=scope, cache=cache)
+    cache.hits = cache.misses = 0
+    build_snapshot(DictSource(head), CONFIG, scope=scope, cache=cache)
+    assert cache.misses == 2  # a rendered and a inferred; b, c and d are cache hits
+
+
+def test_a_changed_output_schema_reinfers_downstream() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "models/b.sql": "select id from {{ ref('a') }}",
+    }
+    head = {**base, "models/a.sql": "select 'one' as id"}
+    cache = ParseCache()
+    build_snapshot(DictSource(base), CONFIG, scope={"models/a.sql"}, cache=cache)
+    snapshot = build_snapshot(DictSource(head), CONFIG, scope={"models/a.sql"}, cache=cache)
+    assert types(snapshot, "b") == [("id", "VARCHAR")]
+
+
+def test_sql_files_outside_dbt_projects_are_read_with_the_sql_dialect(harbor_files: dict[str, str]) -> None:
+    files = {
+        **harbor_files,
+        "migrations/001_init.sql": "CREATE TABLE billing.invoices (id bigint NOT NULL, total numeric(12,2));",
+        "migrations/002_more.sql": "ALTER TABLE billing.invoices ADD COLUMN paid_at timestamptz;",
+    }
+    config = parse_config("dbt: {dialect: postgres}\nsql: {dialect: postgres}\n")
+    snapshot = build_snapshot(DictSource(files), config)
+    invoices = snapshot.assets["billing.invoices"]
+    assert [c.name for c in invoices.columns] == ["id", "total", "paid_at"]
+    assert invoices.path in ("migrations/001_init.sql", "migrations/002_more.sql")
+    assert "fct_revenue" in snapshot.assets  # dbt SQL is not read as DDL
+    assert not any(p.path.startswith("analytics/") for p in snapshot.problems)
+
+
+def test_sql_paths_limit_which_sql_files_are_read() -> None:
+    files = {
+        "db/schema.sql": "CREATE TABLE s.t (a int);",
+        "scripts/adhoc.sql": "CREATE TABLE s.scratch (a int);",
+    }
+    snapshot = build_snapshot(DictSource(files), parse_config("sql: {paths: ['db/**/*.sql', 'db/*.sql']}\n"))
+    assert set(snapshot.assets) == {"s.t"}
+
+
+def test_ignored_paths_leave_no_assets_or_problems(harbor_files: dict[str, str]) -> None:
+    files = {**harbor_files, "analytics/models/sandbox/broken.sql": "select {{ oops("}
+    config = parse_config(
+        "dbt: {dialect: postgres}\nignore: ['analytics/models/sandbox/**', 'analytics/seeds/**']\n"
+    )
+    snapshot = build_snapshot(DictSource(files), config)
+    assert "broken" not in snapshot.assets and "country_codes" not in snapshot.assets
+    assert snapshot.problems == []
+    assert "fct_revenue" in snapshot.assets
+
+
+def test_configured_projects_are_used_instead_of_searching() -> None:
+    files = {
+        "a/dbt_project.yml": "name: a\n",
+        "a/models/x.sql": "select 1 as id",
+        "b/dbt_project.yml": "name: b\n",
+        "b/models/y.sql": "select 1 as id",
+    }
+    snapshot = build_snapshot(DictSource(files), parse_config("dbt: {projects: [a]}\n"))
+    assert "x" in snapshot.assets and "y" not in snapshot.assets
+
+
+def test_an_unparseable_model_is_a_problem_on_its_file_with_unknown_columns() -> None:
+    files = {"dbt_project.yml": "name: p\n", "models/a.sql": "select from where ((("}
+    snapshot = build_snapshot(DictSource(files), Config())
+    assert snapshot.assets["a"].columns_known is False
+    assert [p.path for p in snapshot.problems] == ["models/a.sql"]
+
+
+def manifest(nodes: dict, **extra) -> str:  # type: ignore[no-untyped-def,type-arg]
+    return json.dumps(
+        {
+            "metadata": {
+                "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+                "adapter_type": "duckdb",
+            },
+            "nodes": nodes,
+            "sources": extra.get("sources", {}),
+            "exposures": {},
+            "groups": {},
+        }
+    )
+
+
+def model_node(name: str, compiled: str, deps: list[str], columns: dict | None = None) -> dict:  # type: ignore[type-arg]
+    return {
+        "resource_type": "model",
+        "name": name,
+        "package_name": "p",
+        "original_file_path": f"models/{name}.sql",
+        "raw_code": compiled,
+        "compiled_code": compiled,
+        "relation_name": f'"db"."main"."{name}"',
+        "depends_on": {"nodes": deps},
+        "columns": columns or {},
+        "config": {"materialized": "table"},
+    }
+
+
+def test_a_configured_manifest_is_read_and_its_compiled_sql_inferred_through_relation_names() -> None:
+    nodes = {
+        "model.p.orders": model_node(
+            "orders",
+            'select id, amount from "db"."raw"."orders"',
+            ["source.p.raw.orders"],
+        ),
+        "model.p.totals": model_node(
+            "totals", 'select amount as total from "db"."main"."orders"', ["model.p.orders"]
+        ),
+    }
+    sources = {
+        "source.p.raw.orders": {
+            "resource_type": "source",
+            "name": "orders",
+            "source_name": "raw",
+            "original_file_path": "models/sources.yml",
+            "relation_name": '"db"."raw"."orders"',
+            "columns": {
+                "id": {"name": "id", "data_type": "integer"},
+                "amount": {"name": "amount", "data_type": "decimal(10,2)"},
+            },
+        }
+    }
+    files = {
+        "analytics/dbt_project.yml": "name: p\n",
+        "analytics/models/orders.sql": "select id, amount from {{ source('raw', 'orders') }}",
+        "analytics/models/totals.sql": "select amount as total from {{ ref('orders') }}",
+        "analytics/target/manifest.json": manifest(nodes, sources=sources),
+    }
+    config = parse_config("dbt: {manifest: analytics/target/manifest.json}\n")
+    snapshot = build_snapshot(DictSource(files), config)
+    assert snapshot.assets["orders"].path == "analytics/models/orders.sql"
+    assert types(snapshot, "totals") == [("total", "DECIMAL(10, 2)")]
+    assert Edge("orders", "amount", "totals", "total", "select") in snapshot.edges
+    assert snapshot.problems == []
+
+
+def test_a_configured_manifest_that_is_absent_falls_back_to_the_project() -> None:
+    files = {"dbt_project.yml": "name: p\n", "models/a.sql": "select 1 as id"}
+    snapshot = build_snapshot(DictSource(files), parse_config("dbt: {manifest: target/manifest.json}\n"))
+    assert types(snapshot, "a") == [("id", "INT")]
+
+
+def test_a_manifest_that_is_not_json_is_a_problem() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "target/manifest.json": "{oops",
+    }
+    snapshot = build_snapshot(DictSource(files), parse_config("dbt: {manifest: target/manifest.json}\n"))
+    assert [p.path for p in snapshot.problems] == ["target/manifest.json"]
+    assert "a" in snapshot.assets
+
+
+def test_merge_keeps_declared_order_and_types_for_an_enforced_contract() -> None:
+    declared = (Column("b", "BIGINT", declared_type=True), Column("a", "TEXT", declared_type=True))
+    inferred = (
+        Column("a", "VARCHAR", position=1, expression="x.a"),
+        Column("b", "INT", position=2, expression="x.b"),
+    )
+    columns, known = merge_columns(declared, inferred, True, enforced=True)
+    assert [(c.name, c.type, c.expression) for c in columns] == [("b", "BIGINT", "x.b"), ("a", "TEXT", "x.a")]
+    assert known
+
+
+def test_merge_keeps_declared_extras_only_when_the_query_columns_are_not_known() -> None:
+    declared = (Column("doc_only", "TEXT", declared_type=True),)
+    inferred = (Column("a", "INT", position=1),)
+    assert [c.name for c in merge_columns(declared, inferred, True, enforced=False)[0]] == ["a"]
+    columns, known = merge_columns(declared, inferred, False, enforced=False)
+    assert [c.name for c in columns] == ["a", "doc_only"] and not known
