@@ -181,11 +181,11 @@ def cache_dir(repo: Path) -> Path:
     return path / "tessera-cache"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="tessera check",
-        description="Analyse the schema change between two git revisions, as a pull request would be.",
-    )
+DESCRIPTION = "Analyse the schema change between two git revisions, as a pull request would be."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``tessera check`` (also used by ``app/cli.py``)."""
     parser.add_argument("--repo", default=".", help="the git checkout (default: the current folder)")
     parser.add_argument("--base", required=True, help="the revision the change is compared against")
     parser.add_argument("--head", default="HEAD", help="the changed revision (default: HEAD)")
@@ -195,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a dbt manifest.json for the head revision (used instead of the one configured in .tessera.yml)",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tessera check", description=DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
@@ -287,6 +292,22 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
     args = _usage(parser, sys.argv[1:] if argv is None else argv, err)
     if args is None:
         return EXIT_ERROR
+    return run_args(args, out=out, err=err)
+
+
+def run_args(
+    args: argparse.Namespace,
+    settings: object = None,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
+    """Run a parsed ``tessera check`` and turn every failure into a message and exit code 2.
+
+    ``settings`` is accepted (and unused) so ``app/cli.py`` can call every command the same way.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
     try:
         return run(args, out, err, today=datetime.date.today())
     except GitError as error:

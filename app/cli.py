@@ -179,6 +179,10 @@ def commands() -> list[Command]:
                 ),
             )
         )
+    with contextlib.suppress(ImportError):
+        from app import check
+
+        found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
     return found
 
 

@@ -348,7 +348,7 @@ def compute_impact(
     impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
     team_refs: dict[str, TeamRef] = {}
     breaking_by_team: dict[str, dict[tuple[str, str, str, str, str], Change]] = {}
-    reasons_by_team: dict[str, list[str]] = {}
+    readers_by_team: dict[str, dict[tuple[str, str, str, str, str], list[str]]] = {}
 
     def record(
         change: Change,
@@ -370,10 +370,10 @@ def compute_impact(
         team_refs.setdefault(team.slug, team)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         breaking_by_team.setdefault(team.slug, {})[fp_key] = change
-        reason = _reason(change, consumer, consumer_type)
-        reasons = reasons_by_team.setdefault(team.slug, [])
-        if reason not in reasons:
-            reasons.append(reason)
+        readers = readers_by_team.setdefault(team.slug, {}).setdefault(fp_key, [])
+        reader = f"{consumer_type} {consumer}"
+        if reader not in readers:
+            readers.append(reader)
 
     for change in changes:
         if change.severity not in IMPACT_SEVERITIES:
@@ -434,7 +434,10 @@ def compute_impact(
         RequiredAck(
             team=slug,
             github_team=team_refs[slug].github_team,
-            reasons=tuple(reasons_by_team[slug]),
+            reasons=tuple(
+                _reason(breaking_by_team[slug][key], readers)
+                for key, readers in readers_by_team[slug].items()
+            ),
             fingerprint=fingerprint(breaking_by_team[slug].values()),
         )
         for slug in sorted(breaking_by_team)
@@ -452,10 +455,11 @@ def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, 
     return tuple(names)
 
 
-def _reason(change: Change, consumer: str, consumer_type: str) -> str:
+def _reason(change: Change, readers: Sequence[str]) -> str:
+    """One line per breaking change a team must acknowledge: what changed and what of theirs reads it."""
     target = f"{change.asset}.{change.column}" if change.column else change.asset
-    what = change.rule.lower().replace("_", " ")
-    return f"{change.rule}: {target} ({what}), read by {consumer_type} {consumer}"
+    shown = ", ".join(readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
+    return f"{change.rule} on {target}: read by {shown}"
 
 
 def fingerprint(changes: Iterable[Change]) -> str:

@@ -1,0 +1,174 @@
+"""``tessera check`` end to end on real temporary git repositories."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.check import GitSource, main
+from tests.shop import drop_coupon_code, drop_discounts, shop_files
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=Test", "-c", "user.email=test@shop.test", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    """Make the work tree hold exactly ``files`` and commit it; return the commit's SHA."""
+    for path in git(repo, "ls-files").splitlines():
+        if path not in files:
+            (repo / path).unlink()
+    for path, text in files.items():
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def shop_repo(tmp_path: Path) -> tuple[Path, str]:
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    return repo, commit(repo, shop_files(), "the shop")
+
+
+def check(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_breaking_change_read_by_another_team_exits_1_with_the_design_json(
+    shop_repo: tuple[Path, str],
+) -> None:
+    repo, base = shop_repo
+    head = commit(repo, drop_discounts(shop_files()), "drop discounts")
+    code, out, err = check("--repo", str(repo), "--base", "main~1", "--format", "json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert (data["base"], data["head"], data["status"]) == (base, head, "needs_ack")
+    assert set(data) == {
+        "base",
+        "head",
+        "status",
+        "changes",
+        "impacts",
+        "required_acks",
+        "migrations",
+        "errors",
+    }
+    removed = [c for c in data["changes"] if c["rule"] == "COLUMN_REMOVED"]
+    assert removed and removed[0]["asset"] == "fct_revenue" and removed[0]["column"] == "discounts"
+    assert removed[0]["severity"] == "breaking" and removed[0]["path"] == "models/marts/fct_revenue.sql"
+    assert data["required_acks"] == [
+        {"team": "growth", "github_team": "shop/growth", "reasons": data["required_acks"][0]["reasons"]}
+    ]
+    assert {"consumer": "channel_mix", "consumer_type": "exposure", "team": "growth"}.items() <= data[
+        "impacts"
+    ][0].items()
+
+
+def test_a_column_nobody_reads_exits_0(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    commit(repo, drop_coupon_code(shop_files()), "drop coupon_code")
+    code, out, err = check("--repo", str(repo), "--base", base, "--head", "HEAD", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["status"] == "clear" and data["required_acks"] == []
+    assert any(c["rule"] == "COLUMN_REMOVED" and c["column"] == "coupon_code" for c in data["changes"])
+
+
+def test_markdown_output_is_the_pr_comment(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    commit(repo, drop_discounts(shop_files()), "drop discounts")
+    code, out, _ = check("--repo", str(repo), "--base", base, "--format", "markdown")
+    assert code == 1
+    assert out.startswith("<!-- tessera:impact -->")
+    assert "@shop/growth" in out and "/tessera ack" in out and "```mermaid" in out
+
+
+def test_the_base_side_is_where_the_branch_forked(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, drop_coupon_code(shop_files()), "drop coupon_code")
+    git(repo, "checkout", "-q", "main")
+    commit(repo, drop_discounts(shop_files()), "meanwhile on main")
+    code, out, err = check("--repo", str(repo), "--base", "main", "--head", "feature", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["base"] == base
+    assert not any(c["column"] == "discounts" for c in data["changes"])
+
+
+def test_uncommitted_edits_do_not_leak_into_the_analysis(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    (repo / "models/marts/fct_revenue.sql").write_text("select 1 as x\n")
+    code, out, _ = check("--repo", str(repo), "--base", base, "--format", "json")
+    assert code == 0
+    assert json.loads(out)["changes"] == []
+
+
+def test_the_parse_cache_lives_in_the_git_directory_and_warm_runs_agree(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    commit(repo, drop_discounts(shop_files()), "drop discounts")
+    first = check("--repo", str(repo), "--base", base, "--format", "json")
+    second = check("--repo", str(repo), "--base", base, "--format", "json")
+    assert first == second
+    assert (repo / ".git" / "tessera-cache").is_dir()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_an_unknown_revision_is_a_usage_error(shop_repo: tuple[Path, str]) -> None:
+    repo, _ = shop_repo
+    code, out, err = check("--repo", str(repo), "--base", "no-such-branch")
+    assert code == 2 and out == ""
+    assert "unknown revision 'no-such-branch'" in err
+
+
+def test_a_folder_that_is_not_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = check("--repo", str(tmp_path), "--base", "main")
+    assert code == 2 and "tessera check:" in err
+
+
+def test_missing_base_is_a_usage_error() -> None:
+    code, _, err = check("--format", "json")
+    assert code == 2 and "--base" in err
+
+
+def test_git_source_reads_files_and_blob_ids_at_a_revision(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    files = shop_files()
+    commit(repo, {**files, "notes/bin.dat": "a\0b", "models/new.sql": "select 2"}, "more")
+    with GitSource(repo, base) as source:
+        assert sorted(source.paths()) == sorted(files)
+        assert source.read("models/marts/fct_revenue.sql") == files["models/marts/fct_revenue.sql"]
+        assert source.read("models/new.sql") is None
+        assert source.blob_id("dbt_project.yml") == git(repo, "rev-parse", f"{base}:dbt_project.yml")
+    with GitSource(repo, "HEAD") as source:
+        assert source.read("models/new.sql") == "select 2"
+        assert source.read("notes/bin.dat") is None
+
+
+def test_the_tessera_console_script_runs_check(
+    shop_repo: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main as tessera
+
+    repo, base = shop_repo
+    commit(repo, drop_discounts(shop_files()), "drop discounts")
+    code = tessera(["check", "--repo", str(repo), "--base", base, "--format", "json"])
+    assert code == 1
+    assert json.loads(capsys.readouterr().out)["required_acks"][0]["team"] == "growth"

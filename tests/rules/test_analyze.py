@@ -1,0 +1,123 @@
+"""The whole analysis on the issue-3 acceptance project: who must acknowledge what."""
+
+from __future__ import annotations
+
+import datetime
+
+from rules.analyze import analyze
+from rules.config import parse_config
+from rules.model import Analysis
+from rules.sources import DictSource
+from tests.shop import drop_coupon_code, drop_discounts, drop_signup_date, shop_files, without_line
+
+TODAY = datetime.date(2026, 11, 25)
+
+
+def run(base: dict[str, str], head: dict[str, str], **kwargs: object) -> Analysis:
+    changed = sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
+    return analyze(
+        DictSource(base),
+        DictSource(head),
+        base_rev="base",
+        head_rev="head",
+        config=parse_config(base.get(".tessera.yml")),
+        changed_paths=changed,
+        today=TODAY,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def breaking(analysis: Analysis) -> set[tuple[str, str, str | None]]:
+    return {(c.rule, c.asset, c.column) for c in analysis.changes if c.severity == "breaking"}
+
+
+def test_removing_a_column_read_by_one_exposure_requires_that_exposures_team_only() -> None:
+    files = shop_files()
+    result = run(files, drop_discounts(files))
+    assert ("COLUMN_REMOVED", "fct_revenue", "discounts") in breaking(result)
+    assert result.status == "needs_ack"
+    assert [(a.team, a.github_team) for a in result.required_acks] == [("growth", "shop/growth")]
+    consumers = {(i.consumer, i.consumer_type, i.team) for i in result.impacts}
+    assert ("channel_mix", "exposure", "growth") in consumers
+    assert not any(i.consumer == "revenue_dashboard" for i in result.impacts)
+
+
+def test_removing_a_column_nobody_reads_requires_no_one() -> None:
+    files = shop_files()
+    result = run(files, drop_coupon_code(files))
+    assert ("COLUMN_REMOVED", "fct_orders", "coupon_code") in breaking(result)
+    assert result.required_acks == ()
+    assert result.status == "clear"
+
+
+def test_a_team_reading_through_two_layers_of_its_own_models_must_ack() -> None:
+    files = shop_files()
+    result = run(files, drop_signup_date(files))
+    assert ("COLUMN_REMOVED", "dim_customers.v2", "signup_date") in breaking(result)
+    assert [a.team for a in result.required_acks] == ["growth"]
+    dashboard = [i for i in result.impacts if i.consumer == "growth_dashboard"]
+    assert dashboard and dashboard[0].path[-3:] == (
+        "growth_customer_ltv",
+        "growth_cohorts",
+        "growth_dashboard",
+    )
+
+
+def test_description_only_edit_needs_nothing_and_has_no_breaking_or_review_finding() -> None:
+    files = shop_files()
+    path = "models/marts/marts.yml"
+    head = {
+        **files,
+        path: files[path].replace("Monthly revenue by sales channel.", "Revenue per month and channel."),
+    }
+    result = run(files, head)
+    assert result.status == "clear"
+    assert not [c for c in result.changes if c.severity in ("breaking", "review")]
+
+
+def test_reformatting_a_model_needs_nothing() -> None:
+    files = shop_files()
+    path = "models/marts/fct_revenue.sql"
+    head = {
+        **files,
+        path: "-- revenue by month\n"
+        + files[path].upper().replace("{{ REF('FCT_ORDERS') }}", "{{ ref('fct_orders') }}"),
+    }
+    result = run(files, head)
+    assert result.status == "clear"
+    assert not [c for c in result.changes if c.severity in ("breaking", "review")]
+
+
+def test_removing_an_exposures_model_reaches_every_team_downstream() -> None:
+    files = shop_files()
+    head = {p: t for p, t in files.items() if p != "models/marts/fct_revenue.sql"}
+    head["models/marts/exposures.yml"] = files["models/marts/exposures.yml"]
+    result = run(files, head)
+    assert ("ASSET_REMOVED", "fct_revenue", None) in breaking(result)
+    assert [a.team for a in result.required_acks] == ["finance", "growth"]
+
+
+def test_migrations_are_suggested_for_breaking_changes() -> None:
+    files = shop_files()
+    result = run(files, drop_discounts(files))
+    assert any(m.asset == "fct_revenue" and m.column == "discounts" for m in result.migrations)
+
+
+def test_configuration_problems_and_broken_changed_files_are_reported_as_errors() -> None:
+    files = shop_files()
+    base = {**files, ".tessera.yml": files[".tessera.yml"] + "colour: blue\n"}
+    path = "models/marts/fct_revenue.sql"
+    head = {**base, path: files[path] + "\n{% if %}\n"}
+    result = run(base, head)
+    assert any(e.path == ".tessera.yml" and "colour" in e.message for e in result.errors)
+    assert any(e.path == path for e in result.errors)
+
+
+def test_codeowners_from_the_base_revision_decide_an_unowned_consumer() -> None:
+    files = shop_files()
+    path = "models/marts/exposures.yml"
+    files[path] = without_line(files[path], r"owner: growth")
+    files[path] = files[path].replace("      name: Growth Analytics\n", "      name: Someone\n")
+    files["CODEOWNERS"] = "models/marts/exposures.yml @shop/growth\n"
+    result = run(files, drop_discounts(files))
+    assert [a.team for a in result.required_acks] == ["growth"]
