@@ -39,6 +39,11 @@ class PullRequestFlow:
     repo: FakeRepo
     deliveries: list[str] = field(default_factory=list)
 
+    def use_repo(self, full_name: str, files: Mapping[str, str]) -> FakeRepo:
+        """Work in another repository of the same installation from now on."""
+        self.repo = self.fake.add_repo(full_name, installation_id=INSTALLATION_ID, files=dict(files))
+        return self.repo
+
     # -- acting like GitHub and people
 
     async def deliver(self, event: str, payload: Mapping[str, Any], *, delivery_id: str | None = None) -> str:

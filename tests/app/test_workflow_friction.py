@@ -1,0 +1,68 @@
+"""The friction budget: harmless pull requests pass with no comment, in a handful of API calls."""
+
+from __future__ import annotations
+
+from tests.app import workflow_support
+from tests.app.workflow_support import PullRequestFlow, repo_files
+
+pr_flow = workflow_support.pr_flow
+
+FCT = "models/marts/fct_revenue.sql"
+MARTS_YML = "models/marts/marts.yml"
+
+
+def _text(flow: PullRequestFlow, path: str) -> str:
+    return flow.repo.files_at("main")[path].decode()
+
+
+async def test_a_description_change_passes_silently(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    yml = _text(flow, MARTS_YML).replace("Revenue per order.", "Revenue per order, in euros.")
+    pull = await flow.open_pr({MARTS_YML: yml})
+    assert flow.check(pull).conclusion == "success"
+    assert flow.repo.bot_comments(pull.number) == []
+
+
+async def test_reformatting_sql_passes_silently(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    sql = "SELECT order_id, customer_id, amount AS revenue, plan_code, ordered_at\n  FROM {{ ref('stg_orders') }}  -- tidy\n"
+    pull = await flow.open_pr({FCT: sql})
+    check = flow.check(pull)
+    assert check.conclusion == "success"
+    assert check.annotations == []
+    assert flow.repo.bot_comments(pull.number) == []
+
+
+async def test_a_one_file_sql_pr_costs_at_most_eight_api_calls(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    flow.use_repo("acme/migrations", repo_files("warehouse_sql"))
+    before = len(flow.fake.requests)
+    pull = await flow.open_pr({"migrations/002_channel.sql": "ALTER TABLE analytics.orders ADD COLUMN channel VARCHAR(20);\n"})
+    calls = flow.api_calls(before)
+    assert flow.check(pull).conclusion == "success"
+    assert flow.repo.bot_comments(pull.number) == []
+    assert len(calls) <= 8, calls
+    # The cold cache fetched the base's files once; a second PR on the same base fetches only its own file.
+    before = len(flow.fake.requests)
+    await flow.open_pr({"migrations/002_region.sql": "ALTER TABLE analytics.orders ADD COLUMN region VARCHAR(2);\n"})
+    warm = flow.api_calls(before)
+    blob_calls = [c for c in warm if "/git/blobs/" in c[1]]
+    assert len(blob_calls) == 1 and len(warm) <= 5, warm
+    print(f"one-file SQL PR: {len(calls)} calls cold, {len(warm)} warm: {warm}")
+
+
+async def test_a_one_model_dbt_pr_is_counted(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    before = len(flow.fake.requests)
+    text = _text(flow, FCT)
+    pull = await flow.open_pr({FCT: text.replace("    ordered_at\n", "    ordered_at,\n    1 as order_count\n")})
+    calls = flow.api_calls(before)
+    assert flow.check(pull).conclusion == "success"
+    files = len(flow.repo.files_at("main"))
+    # check create + PR files + base tree + each base blob once + the changed blob + check update
+    assert len(calls) <= files + 5, calls
+    before = len(flow.fake.requests)
+    await flow.open_pr({FCT: text.replace("    ordered_at\n", "    ordered_at,\n    2 as order_rank\n")})
+    warm = flow.api_calls(before)
+    assert len(warm) <= 5, warm
+    print(f"one-model dbt PR ({files} files in the repository): {len(calls)} calls cold, {len(warm)} warm")
