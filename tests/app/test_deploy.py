@@ -384,3 +384,39 @@ def test_every_metric_the_deploy_readme_names_is_served_by_metrics() -> None:
     named = set(re.findall(r"`(tessera_[a-z_]+)", (DEPLOY / "README.md").read_text()))
     assert named, "the README names no metric"
     assert named <= served, f"the README names metrics /metrics does not serve: {sorted(named - served)}"
+
+
+async def test_dockerfile_healthcheck_command_passes_against_a_serving_tessera_and_fails_without_one(
+        dockerfile: list[str], tmp_path: Path) -> None:
+    """Run the image's own HEALTHCHECK command next to ``tessera serve`` configured as in the image."""
+    import asyncio
+    import os
+
+    cli = pytest.importorskip("app.cli", reason="app/cli.py has not landed yet")
+    if "serve" not in [c.name for c in cli.commands()]:
+        pytest.skip("tessera serve is not registered yet")
+    health = json.loads(_instructions(dockerfile, "HEALTHCHECK")[0][1].split(" CMD ", 1)[1])
+    assert health[0] == "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env.update(TESSERA_HOST="0.0.0.0", TESSERA_PORT="0", TESSERA_DB=str(tmp_path / "tessera.db"),
+               TESSERA_WEBHOOK_SECRET="test-only")
+
+    async def healthcheck(port: str) -> int:
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, *health[1:], env={**env, "TESSERA_PORT": port},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        return await asyncio.wait_for(check.wait(), 30)
+
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "serve", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert server.stdout is not None
+        listening = (await asyncio.wait_for(server.stdout.readline(), 30)).decode()
+        port = re.search(r"Tessera listening on http://[^:]+:(\d+)", listening)
+        assert port, listening
+        assert await healthcheck(port.group(1)) == 0
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 30)
+    assert await healthcheck(port.group(1)) != 0
