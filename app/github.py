@@ -296,6 +296,17 @@ class InstallationClient(TesseraGitHubAPI):
             data=fields,
         )
 
+    async def list_check_runs(
+        self, owner: str, repo: str, ref: str, *, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Check runs on a commit, optionally only those called ``name`` (to find our own after a restart)."""
+        url_vars: dict[str, Any] = {"owner": owner, "repo": repo, "ref": ref, "per_page": PER_PAGE}
+        template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?per_page}"
+        if name is not None:
+            url_vars["check_name"] = name
+            template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,per_page}"
+        return [run async for run in self.getiter(template, url_vars, iterable_key="check_runs")]
+
     # Comments and reactions --------------------------------------------------------------------
 
     async def list_issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
@@ -304,6 +315,11 @@ class InstallationClient(TesseraGitHubAPI):
             c
             async for c in self.getiter("/repos/{owner}/{repo}/issues/{number}/comments{?per_page}", url_vars)
         ]
+
+    async def get_issue_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]:
+        return await self.getitem(
+            "/repos/{owner}/{repo}/issues/comments/{id}", {"owner": owner, "repo": repo, "id": comment_id}
+        )
 
     async def create_issue_comment(self, owner: str, repo: str, number: int, body: str) -> dict[str, Any]:
         return await self.post(
@@ -328,6 +344,17 @@ class InstallationClient(TesseraGitHubAPI):
             {"owner": owner, "repo": repo, "id": comment_id},
             data={"content": content},
         )
+
+    # The installation ----
+
+    async def list_repositories(self) -> list[dict[str, Any]]:
+        """Every repository this installation can see (for syncing the registry on install)."""
+        return [
+            r
+            async for r in self.getiter(
+                "/installation/repositories{?per_page}", {"per_page": PER_PAGE}, iterable_key="repositories"
+            )
+        ]
 
     # People ------------------------------------------------------------------------------------
 

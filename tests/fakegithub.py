@@ -283,12 +283,18 @@ class FakeRepo:
         branch: str | None = None,
         message: str = "change",
     ) -> str:
-        """Commit ``files`` on top of ``parent`` (a SHA or branch; default: the branch's tip).
+        """Commit ``files`` on top of ``parent`` and return the new commit's SHA.
 
-        A ``None`` content deletes the path. The branch, when given, moves to the new commit and
-        open pull requests whose head is that branch follow it (like a push).
+        ``parent`` is a SHA or branch; without it, the tip of ``branch`` if that exists, else the
+        tip of the default branch (so a new feature branch starts from main), else nothing (the
+        first commit). ``files`` are changes: a ``None`` content deletes the path, unnamed paths
+        are kept. The branch, when given, moves to the new commit and open pull requests whose
+        head is that branch follow it (like a push).
         """
-        parent_sha = self.resolve(parent) if parent else (self.branches.get(branch) if branch else None)
+        if parent:
+            parent_sha: str | None = self.resolve(parent)
+        else:
+            parent_sha = self.branches.get(branch or "") or self.branches.get(self.default_branch)
         tree = dict(self.commits[parent_sha].files) if parent_sha else {}
         for path, content in files.items():
             path = path.strip("/")

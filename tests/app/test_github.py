@@ -433,6 +433,53 @@ async def test_compare_reports_files_between_two_commits(
     }
 
 
+async def test_check_runs_on_a_commit_are_listed_by_name(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    head = repo.resolve("main")
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    await gh.create_check_run("acme", "warehouse", name="Tessera", head_sha=head)
+    await gh.create_check_run("acme", "warehouse", name="lint", head_sha=head)
+    second = await gh.create_check_run(
+        "acme", "warehouse", name="Tessera", head_sha=head, status="in_progress"
+    )
+
+    tessera = await gh.list_check_runs("acme", "warehouse", head, name="Tessera")
+    every = await gh.list_check_runs("acme", "warehouse", head)
+
+    assert second["id"] in {r["id"] for r in tessera} and len(tessera) == 2
+    assert {r["name"] for r in every} == {"Tessera", "lint"} and len(every) == 3
+
+
+async def test_installation_repositories_are_listed_across_pages(
+    fake_github: FakeGitHub, github_app: GitHubApp
+) -> None:
+    for i in range(105):
+        fake_github.add_repo(f"acme/repo{i:03}", installation_id=INSTALLATION_ID)
+    fake_github.add_repo("someone-else/repo", files={"a.sql": "select 1"})
+    gh = await github_app.for_installation(INSTALLATION_ID)
+
+    repos = await gh.list_repositories()
+
+    assert sorted(r["full_name"] for r in repos) == [f"acme/repo{i:03}" for i in range(105)]
+    assert len(fake_github.requests_to("GET", "/installation/repositories")) == 2
+
+
+async def test_a_comment_is_read_back_by_id(fake_github: FakeGitHub, github_app: GitHubApp, repo) -> None:
+    repo.commit({"a.sql": "select 1"}, branch="feature")
+    pull = repo.open_pull_request(head="feature")
+    human = repo.add_comment(pull.number, "/tessera ack growth", user="bob")
+    gh = await github_app.for_installation(INSTALLATION_ID)
+
+    comment = await gh.get_issue_comment("acme", "warehouse", human.id)
+
+    assert (comment["body"], comment["user"]["login"], comment["user"]["type"]) == (
+        "/tessera ack growth",
+        "bob",
+        "User",
+    )
+
+
 # Construction and the manifest flow ---------------------------------------------------------------
 
 
