@@ -1,0 +1,163 @@
+"""Slash commands through real comment deliveries: who may say what, and what the check does then."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.store import proposals as sql
+from tests.app import workflow_support
+from tests.app.workflow_support import PullRequestFlow
+
+pr_flow = workflow_support.pr_flow
+
+FCT = "models/marts/fct_revenue.sql"
+
+
+async def _breaking_pr(flow: PullRequestFlow) -> Any:
+    flow.fake.add_team_member("acme", "growth", "gina")
+    text = flow.repo.files_at("main")[FCT].decode()
+    return await flow.open_pr({FCT: text.replace("    plan_code,\n", "")}, author="priya")
+
+
+async def test_an_edited_comment_that_gains_an_ack_is_ignored(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    before = len(flow.fake.requests)
+    comment = await flow.comment(pull, "/tessera ack", user="gina", action="edited")
+    assert flow.api_calls(before) == []
+    assert flow.reactions(comment) == []
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_bot_comment_is_ignored(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    before = len(flow.fake.requests)
+    await flow.comment(pull, "/tessera ack", user="renovate[bot]", user_type="Bot")
+    assert flow.api_calls(before) == []
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_an_ack_in_the_middle_of_a_sentence_is_ignored(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    before = len(flow.fake.requests)
+    await flow.comment(pull, "Once the dashboard is fixed I will /tessera ack this.", user="gina")
+    assert flow.api_calls(before) == []
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_block_fails_the_check_until_unblock(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    block = await flow.comment(pull, "/tessera block the weekly board report still uses plan_code", user="gina")
+    assert flow.reactions(block) == ["+1"]
+    check = flow.check(pull)
+    assert check.conclusion == "failure" and "Blocked" in check.output["title"]
+    [comment] = flow.impact_comments(pull)
+    assert "blocked by @gina" in comment.body and "weekly board report" in comment.body
+
+    # Only a member of the blocking team can lift its block.
+    outsider = await flow.comment(pull, "/tessera unblock", user="sam")
+    assert flow.reactions(outsider) == ["confused"]
+    assert flow.check(pull).conclusion == "failure"
+
+    unblock = await flow.comment(pull, "/tessera unblock", user="gina")
+    assert flow.reactions(unblock) == ["+1"]
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_block_without_a_reason_is_refused(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera block", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    assert "reason" in flow.replies(pull)[-1].body
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_override_needs_an_admin_and_is_recorded(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    flow.repo.set_permission("wendy", "write")
+    flow.repo.set_permission("ada", "admin")
+
+    refused = await flow.comment(pull, "/tessera override the dashboard is being retired", user="wendy")
+    assert flow.reactions(refused) == ["confused"]
+    assert "admin" in flow.replies(pull)[-1].body
+    assert flow.check(pull).conclusion == "action_required"
+
+    accepted = await flow.comment(pull, "/tessera override the dashboard is being retired", user="ada")
+    assert flow.reactions(accepted) == ["+1"]
+    check = flow.check(pull)
+    assert check.conclusion == "success" and "Overridden by @ada" in check.output["title"]
+    [comment] = flow.impact_comments(pull)
+    assert "Overridden by @ada" in comment.body and "being retired" in comment.body
+    log = await flow.store.read(lambda db: sql.list_audit(db, repo="acme/warehouse"))
+    assert any(e["action"] == "override" and e["actor"] == "ada" and "retired" in e["detail"]["reason"] for e in log)
+
+
+async def test_migrating_records_the_deadline_and_keeps_waiting_for_an_ack(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera migrating by 2026-12-31", user="gina")
+    assert flow.reactions(comment) == ["+1"]
+    assert flow.check(pull).conclusion == "action_required"
+    [impact] = flow.impact_comments(pull)
+    assert "2026-12-31" in impact.body
+    proposal = (await flow.store.read(lambda db: sql.list_proposals(db)))[0]
+    acks = await flow.store.read(lambda db: sql.list_acks(db, proposal.id))
+    assert str(acks["growth"].deadline) == "2026-12-31"
+
+
+async def test_unack_withdraws_the_acknowledgement(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.check(pull).conclusion == "success"
+    await flow.comment(pull, "/tessera unack", user="gina")
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_typo_is_answered_with_help(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera akc", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    reply = flow.replies(pull)[-1].body
+    assert "/tessera ack" in reply and "/tessera migrating" in reply
+
+
+async def test_status_replies_with_who_still_needs_to_answer(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera status", user="sam")
+    assert flow.reactions(comment) == ["+1"]
+    assert "@acme/growth" in flow.replies(pull)[-1].body
+
+
+async def test_recheck_analyses_again_with_a_new_check_run(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    await flow.comment(pull, "/tessera recheck", user="sam")
+    runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert len(runs) == 2 and runs[-1].conclusion == "action_required"
+    assert len(flow.impact_comments(pull)) == 1
+
+
+async def test_a_redelivered_comment_is_answered_once(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera block not yet", user="gina")
+    payload = {
+        "action": "created",
+        "issue": {"number": pull.number, "pull_request": {"url": "x"}, "user": flow.fake._user("priya")},
+        "comment": flow.fake._comment_json(flow.fake.comments[comment.id]),
+        "repository": flow.fake._repo_json(flow.repo),
+        "installation": {"id": 1},
+        "sender": flow.fake._user("gina"),
+    }
+    before = len(flow.fake.requests)
+    await flow.deliver("issue_comment", payload)
+    assert flow.api_calls(before) == []
+    assert flow.reactions(comment) == ["+1"]
