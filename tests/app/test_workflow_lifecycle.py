@@ -1,0 +1,115 @@
+"""Acks across pushes, rules from the base branch, forks, and the Re-check button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.app import workflow_support
+from tests.app.workflow_support import PullRequestFlow
+
+pr_flow = workflow_support.pr_flow
+
+FCT = "models/marts/fct_revenue.sql"
+MARTS_YML = "models/marts/marts.yml"
+
+
+def _fct(flow: PullRequestFlow) -> str:
+    return flow.repo.files_at("main")[FCT].decode()
+
+
+async def _acked_pr(flow: PullRequestFlow) -> Any:
+    flow.fake.add_team_member("acme", "growth", "gina")
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, author="priya")
+    await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.check(pull).conclusion == "success"
+    return pull
+
+
+async def test_a_push_that_keeps_the_teams_breaking_changes_keeps_its_ack(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _acked_pr(flow)
+    yml = flow.repo.files_at(pull.head_sha)[MARTS_YML].decode().replace("Revenue per order.", "Revenue.")
+    await flow.push(pull, {MARTS_YML: yml})
+    check = flow.check(pull)
+    assert check.head_sha == pull.head_sha and check.conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    assert "acknowledged by @gina" in comment.body
+
+
+async def test_a_push_that_changes_the_breaking_changes_invalidates_the_ack(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _acked_pr(flow)
+    text = flow.repo.files_at(pull.head_sha)[FCT].decode().replace("    customer_id,\n", "")
+    await flow.push(pull, {FCT: text})
+    assert flow.check(pull).conclusion == "action_required"
+    [comment] = flow.impact_comments(pull)
+    assert "was for different changes" in comment.body
+    await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.check(pull).conclusion == "success"
+
+
+async def test_a_pr_that_weakens_the_rules_is_judged_by_the_base_branchs_rules(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    config = flow.repo.files_at("main")[".tessera.yml"].decode()
+    weakened = config.replace("compatibility: backward", "compatibility: none") + "rules: {COLUMN_REMOVED: ignore}\n"
+    pull = await flow.open_pr({".tessera.yml": weakened, FCT: _fct(flow).replace("    plan_code,\n", "")})
+    assert flow.check(pull).conclusion == "action_required"
+    [comment] = flow.impact_comments(pull)
+    assert "@acme/growth" in comment.body
+
+
+async def test_a_pull_request_from_a_fork_is_analysed_from_the_base_repository(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, head_repo="outsider/warehouse")
+    assert pull.head_repo == "outsider/warehouse"
+    assert flow.check(pull).conclusion == "action_required"
+    assert flow.fake.requests_to("GET", "/repos/outsider/*") == []
+
+
+def _check_run_payload(flow: PullRequestFlow, pull: Any, action: str, *, listed: bool = True) -> dict[str, Any]:
+    run = flow.check(pull)
+    payload = {
+        "action": action,
+        "check_run": {
+            "id": run.id,
+            "name": run.name,
+            "head_sha": run.head_sha,
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "pull_requests": [{"number": pull.number, "head": {"sha": pull.head_sha}}] if listed else [],
+        },
+        "repository": flow.fake._repo_json(flow.repo),
+        "installation": {"id": 1},
+        "sender": flow.fake._user("sam"),
+    }
+    if action == "requested_action":
+        payload["requested_action"] = {"identifier": "recheck"}
+    return payload
+
+
+async def test_the_recheck_button_analyses_again(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    await flow.deliver("check_run", _check_run_payload(flow, pull, "requested_action"))
+    runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert len(runs) == 2 and runs[-1].conclusion == "action_required"
+    assert runs[-1].actions[0]["identifier"] == "recheck"
+
+
+async def test_a_rerequested_check_of_a_fork_finds_its_pull_request(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, head_repo="outsider/warehouse")
+    await flow.deliver("check_run", _check_run_payload(flow, pull, "rerequested", listed=False))
+    assert len(flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")) == 2
+
+
+async def test_a_transient_github_failure_retries_with_the_same_check_run(pr_flow: PullRequestFlow) -> None:
+    from tests.fakegithub import server_error
+
+    flow = pr_flow
+    flow.fake.script("GET", "/repos/acme/warehouse/pulls/*/files", server_error(502))
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    statuses = [r.status for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/pulls/*/files")]
+    assert statuses == [502, 200]
+    runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert len(runs) == 1 and runs[0].conclusion == "action_required"
