@@ -28,6 +28,7 @@ import copy
 import datetime as dt
 import difflib
 import fnmatch
+import functools
 import hashlib
 import itertools
 import json
@@ -60,7 +61,13 @@ Clock = Callable[[], float]
 Handler = Callable[[web.Request, dict[str, str], "Caller"], Any]
 
 
-def _template(name: str) -> dict[str, Any]:
+def _template(name: str) -> Any:
+    """A fresh copy of a trimmed GitHub example (``tests/data/github/rest/<name>.json``)."""
+    return copy.deepcopy(_read_template(name))
+
+
+@functools.cache
+def _read_template(name: str) -> Any:
     return json.loads((REST / f"{name}.json").read_text())
 
 
@@ -1122,7 +1129,21 @@ class FakeGitHub:
             deletions=sum(f["deletions"] for f in files),
             commits=1,
         )
-        payload.pop("requested_teams", None)
+        payload.update(  # the example's people and labels are not this PR's
+            assignee=None,
+            assignees=[],
+            requested_reviewers=[],
+            requested_teams=[],
+            labels=[],
+            milestone=None,
+            merged_by=None,
+            merged_at=None,
+            closed_at=None,
+            auto_merge=None,
+            merge_commit_sha=None,
+            mergeable=None,
+            mergeable_state="unknown",
+        )
         return payload
 
     def _get_pull(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:

@@ -575,3 +575,92 @@ def test_githubs_own_request_examples_pass_the_fakes_validation(app_private_key:
             assert problems == [], (example.name, problems)
             checked += 1
     assert checked >= 13 and fake.violations == []
+
+
+# Answers have GitHub's shape -------------------------------------------------------------------------
+
+# Keys of GitHub's example a fake answer may leave out (GitHub itself omits them in these cases).
+OPTIONAL_KEYS = {
+    "apps.create-installation-access-token": {"repositories"},  # only for tokens limited to repositories
+    "pulls.list-files": {"patch"},  # absent for binary files and pure renames
+}
+
+
+async def test_answers_carry_every_field_of_githubs_examples(
+    http, fake_github: FakeGitHub, token: str, app_private_key: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    fake_github.add_team_member("acme", "growth", "bob")
+    repo.set_permission("bob", "write")
+    comment = repo.add_comment(pull.number, "hi", user="bob")
+    blob = repo.commits[repo.resolve("main")].files["models/a.sql"]
+    now = time.time()
+    jwt_auth = f"Bearer {app_jwt(app_private_key, iat=now - 60, exp=now + 540)}"
+    auth = f"token {token}"
+    calls = {
+        "apps.create-installation-access-token": (
+            "POST",
+            "/app/installations/1/access_tokens",
+            jwt_auth,
+            None,
+        ),
+        "apps.get-installation": ("GET", "/app/installations/1", jwt_auth, None),
+        "apps.create-from-manifest": (
+            "POST",
+            f"/app-manifests/{fake_github.manifest_code()}/conversions",
+            None,
+            None,
+        ),
+        "checks.create": (
+            "POST",
+            "/repos/acme/warehouse/check-runs",
+            auth,
+            {"name": "Tessera", "head_sha": repo.resolve("feature")},
+        ),
+        "git.get-blob": ("GET", f"/repos/acme/warehouse/git/blobs/{blob}", auth, None),
+        "git.get-tree": ("GET", "/repos/acme/warehouse/git/trees/main", auth, None),
+        "issues.create-comment": (
+            "POST",
+            f"/repos/acme/warehouse/issues/{pull.number}/comments",
+            auth,
+            {"body": "x"},
+        ),
+        "pulls.get": ("GET", f"/repos/acme/warehouse/pulls/{pull.number}", auth, None),
+        "pulls.list-files": ("GET", f"/repos/acme/warehouse/pulls/{pull.number}/files", auth, None),
+        "reactions.create-for-issue-comment": (
+            "POST",
+            f"/repos/acme/warehouse/issues/comments/{comment.id}/reactions",
+            auth,
+            {"content": "+1"},
+        ),
+        "repos.compare-commits-with-basehead": (
+            "GET",
+            "/repos/acme/warehouse/compare/main...feature",
+            auth,
+            None,
+        ),
+        "repos.get": ("GET", "/repos/acme/warehouse", auth, None),
+        "repos.get-collaborator-permission-level": (
+            "GET",
+            "/repos/acme/warehouse/collaborators/bob/permission",
+            auth,
+            None,
+        ),
+        "repos.get-content": ("GET", "/repos/acme/warehouse/contents/models/a.sql", auth, None),
+        "teams.get-membership-for-user-in-org": (
+            "GET",
+            "/orgs/acme/teams/growth/memberships/bob",
+            auth,
+            None,
+        ),
+    }
+    templates = {p.stem for p in (ROOT / "tests/data/github/rest").glob("*.json")}
+    assert templates == set(calls)
+
+    for name, (method, path, credentials, body) in calls.items():
+        status, answer, _ = await call(http, fake_github, method, path, auth=credentials, body=body)
+        assert status in (200, 201), (name, answer)
+        example = json.loads((ROOT / "tests/data/github/rest" / f"{name}.json").read_text())
+        example, answer = (example[0], answer[0]) if isinstance(example, list) else (example, answer)
+        missing = set(example) - set(answer) - OPTIONAL_KEYS.get(name, set())
+        assert not missing, f"{name} lacks {sorted(missing)}"
