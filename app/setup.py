@@ -47,8 +47,8 @@ ACCESS_LEVELS = {"read": 1, "write": 2}
 class EndpointPermission:
     """One REST endpoint Tessera calls and the App permission GitHub checks for it.
 
-    ``permission`` is None for endpoints that take the App's JWT or no authentication at all:
-    they need no installation permission.
+    ``permission`` is None for endpoints that need no App permission: those taking the App's JWT,
+    no authentication at all, or only an installation token (its repository selection).
     """
 
     method: str
@@ -65,12 +65,16 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "installation token (App JWT)"),
     EndpointPermission("POST", "/app-manifests/{code}/conversions", None, "",
                        "tessera setup: the manifest code becomes the App's credentials (no auth)"),
+    EndpointPermission("GET", "/installation/repositories", None, "",
+                       "the repositories an installation covers, for registry sync (installation token)"),
     EndpointPermission("GET", "/repos/{owner}/{repo}", "metadata", "read",
                        "the default branch, for registry sync"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/check-runs", "checks", "write",
                        "create the Tessera check run"),
     EndpointPermission("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "checks", "write",
                        "complete the check, annotations"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", "checks", "read",
+                       "find Tessera's own check run on a commit after a restart"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", "read",
                        "the PR's base and head, when an event does not carry them"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", "pull_requests", "read",
@@ -87,6 +91,8 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "find Tessera's own impact comment by its marker"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "write",
                        "the impact comment and one-line replies"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues", "read",
+                       "re-read a command's comment before acting on it"),
     EndpointPermission("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "issues", "write",
                        "edit the impact comment in place"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", "issues",
