@@ -181,6 +181,7 @@ class _Differ:
         self.config = config
         self.changed_paths = None if changed_paths is None else set(changed_paths)
         self.changes: list[Change] = []
+        self._problem_paths = {p.path for p in head.problems}
 
     # -- entry
 
@@ -410,19 +411,32 @@ class _Differ:
 
     def _version(self, b: Asset, h: Asset, fqn: str) -> None:
         parts = []
-        if str(b.latest_version or "") != str(h.latest_version or ""):
+        if str(b.latest_version or "") != str(h.latest_version or "") and self._was_latest(b):
             parts.append(("latest_version", b.latest_version, h.latest_version))
         if str(b.deprecation_date or "") != str(h.deprecation_date or ""):
             parts.append(("deprecation_date", b.deprecation_date, h.deprecation_date))
         if not parts:
             return
-        what = "; ".join(f"{name} {old or 'unset'} → {new or 'unset'}" for name, old, new in parts)
+        said = []
+        for name, old, new in parts:
+            if name == "deprecation_date":
+                said.append(f"`{fqn}` is deprecated from {new}: its readers must move before then"
+                            if new else f"`{fqn}` is no longer deprecated (was {old})")
+            else:
+                model = h.name or fqn.split(".v")[0]
+                said.append(f"`ref('{model}')` now means version {new or 'unset'} instead of {old or 'unset'}: "
+                            "readers that do not pin a version will switch")
         self._emit(
             "VERSION_DEPRECATED", b, h, asset=fqn, path=h.path, line=h.line,
-            message=f"Versioning of `{fqn}` changed ({what}): readers of older versions have a deadline.",
+            message="; ".join(said) + ".",
             before=", ".join(f"{n}={o}" for n, o, _ in parts),
             after=", ".join(f"{n}={v}" for n, _, v in parts),
         )
+
+    @staticmethod
+    def _was_latest(b: Asset) -> bool:
+        """A new latest_version concerns the version readers got by default until now, not the rest."""
+        return b.version is None or b.latest_version is None or str(b.version) == str(b.latest_version)
 
     def _unique_key(self, b: Asset, h: Asset, fqn: str) -> None:
         before = tuple(column_key(k) for k in b.unique_key)
@@ -460,6 +474,8 @@ class _Differ:
                 continue
             bc = bcols[key]
             uncertain = not h.columns_known
+            if uncertain and h.path in self._problem_paths:
+                continue  # the file could not be analysed: UNPARSED says so, once
             self._emit(
                 "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=h.path, line=h.line,
                 message=(
@@ -664,6 +680,8 @@ class _Differ:
     ) -> None:
         if not b.sql or not h.sql or b.sql == h.sql:
             return
+        if not h.columns_known and h.path in self._problem_paths:
+            return  # the new query could not be read: UNPARSED says so, a comparison would be noise
         dialect = self._dialect(h, b)
         if _normalize_sql(b.sql, dialect) == _normalize_sql(h.sql, dialect):
             if renamed:
@@ -725,6 +743,18 @@ class _Differ:
 
     # -- files that could not be analysed
 
+    def _asset_at(self, path: str, line: int | None) -> Asset | None:
+        """The asset a problem is about: the model of a model file, or the statement at that line.
+
+        A SQL file holds many statements; naming an asset that merely lives in the same file would
+        send the finding to the wrong readers, so the path itself is named instead."""
+        here = [a for a in self.head.assets.values() if a.path == path]
+        models = [a for a in here if a.kind == "model"]
+        if len(models) == 1:
+            return models[0]
+        at_line = [a for a in here if line is not None and a.line == line]
+        return at_line[0] if len(at_line) == 1 else None
+
     def _unparsed(self) -> None:
         known = {(p.path, p.message) for p in self.base.problems}
         seen: set[tuple[str, str, int | None]] = set()
@@ -740,7 +770,7 @@ class _Differ:
             if ident in seen:
                 continue
             seen.add(ident)
-            asset = next((a for a in self.head.assets.values() if a.path == problem.path), None)
+            asset = self._asset_at(problem.path, problem.line)
             self._emit(
                 "UNPARSED", None, asset, asset=asset.fqn if asset is not None else problem.path,
                 path=problem.path, line=problem.line,

@@ -243,3 +243,35 @@ def test_column_findings_carry_the_head_line_of_the_column() -> None:
     head = snap(table("public.t", Column("a", "TEXT", line=7)))
     (change,) = diff_snapshots(base, head, Config())
     assert (change.path, change.line, change.before, change.after) == ("migrations/001.sql", 7, "INT", "TEXT")
+
+
+def test_uncertain_column_loss_in_an_unparsable_file_is_reported_once_as_unparsed() -> None:
+    base = snap(model("stg", "select 1 as id", Column("id", "INT")))
+    head = snap(replace(model("stg", "select {{", ), columns_known=False),
+                problems=[ParseProblem("models/stg.sql", "Jinja syntax error", 1)])
+    assert found(diff_snapshots(base, head, Config(), changed_paths={"models/stg.sql"})) == [
+        ("UNPARSED", "review", "stg", None)
+    ]
+
+
+def test_column_loss_that_cannot_be_confirmed_is_review_not_breaking() -> None:
+    base = snap(model("stg", "select 1", Column("id", "INT")))
+    head = snap(replace(model("stg", "select * from ext"), columns_known=False))
+    assert found(diff_snapshots(base, head, Config()), "COLUMN_REMOVED") == [("COLUMN_REMOVED", "review", "stg", "id")]
+
+
+def test_unparsable_statement_in_a_shared_sql_file_names_the_file_not_a_neighbour() -> None:
+    head = snap(table("public.t", ID, path="migrations/002.sql"),
+                problems=[ParseProblem("migrations/002.sql", "cannot parse", 5)])
+    changes = diff_snapshots(snap(table("public.t", ID, path="migrations/002.sql")), head, Config(),
+                             changed_paths={"migrations/002.sql"})
+    assert found(changes) == [("UNPARSED", "review", "migrations/002.sql", None)]
+
+
+def test_new_latest_version_is_reported_on_the_version_that_stops_being_latest() -> None:
+    def versions(latest: str) -> Snapshot:
+        return snap(*(replace(model("fct", "select 1", ID), fqn=f"fct.v{v}", version=v, latest_version=latest)
+                      for v in ("1", "2")))
+    changes = diff_snapshots(versions("1"), versions("2"), Config())
+    assert found(changes) == [("VERSION_DEPRECATED", "review", "fct.v1", None)]
+    assert "ref('fct')" in changes[0].message

@@ -1,0 +1,125 @@
+"""Data-driven rule cases: ``tests/rules/cases/<RULE>.yml`` holds base files, head files and the
+findings the diff must (and must not) produce.
+
+Each file is ``{rule: <RULE or null>, cases: [...]}``; a case has ``name``, ``dialect``, ``kind``
+(``sql`` or ``dbt``), ``base``/``head`` (path → file text), optional ``config`` (a .tessera.yml
+text), ``expect`` (a list of ``{rule, severity, asset, column}``; keys left out match anything),
+``expect_none`` (rules that must not fire) and ``only: true`` (no breaking, review or safe finding
+beyond those expected). Snapshots are built the way the analysis builds them
+(``build.build_snapshot``); changed paths are the files whose text differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rules.catalog import RULES
+from rules.config import parse_config
+from rules.diff import diff_snapshots
+from rules.model import Change, Config, DbtSettings, Snapshot, SqlSettings
+from rules.sources import DictSource
+
+CASES_DIR = Path(__file__).parent / "cases"
+QUIET = ("formatting", "comment", "case", "description")
+"""Kinds of edit that must produce no breaking or review finding (issue 3 acceptance)."""
+
+
+def _load() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for path in sorted(CASES_DIR.glob("*.yml")):
+        data = yaml.safe_load(path.read_text())
+        for case in data.get("cases", []):
+            out.append((f"{path.stem}: {case['name']}", {**case, "_file_rule": data.get("rule")}))
+    return out
+
+
+ALL_CASES = _load()
+
+
+def _config(case: Mapping[str, Any]) -> Config:
+    config = parse_config(case.get("config"))
+    assert not config.problems, config.problems
+    dialect = case["dialect"]
+    if case["kind"] == "sql" and not config.sql.dialect:
+        config = dataclasses.replace(config, sql=SqlSettings(paths=config.sql.paths, dialect=dialect))
+    if case["kind"] == "dbt" and not config.dbt.dialect:
+        config = dataclasses.replace(
+            config, dbt=DbtSettings(projects=config.dbt.projects, dialect=dialect, manifest=config.dbt.manifest)
+        )
+    return config
+
+
+def _snapshot(files: Mapping[str, str], case: Mapping[str, Any], config: Config) -> Snapshot:
+    try:
+        from rules.build import build_snapshot
+    except ImportError:
+        build_snapshot = None
+    if build_snapshot is not None:
+        return build_snapshot(DictSource(files), config)
+    if case["kind"] == "sql":  # until rules.build lands
+        sql_schema = pytest.importorskip("rules.sql_schema")
+        return sql_schema.build_sql_snapshot(sorted(files.items()), dialect=case["dialect"])
+    pytest.skip("rules.build is not there yet")
+    raise AssertionError  # unreachable
+
+
+def _matches(change: Change, want: Mapping[str, Any]) -> bool:
+    return all(getattr(change, key) == value for key, value in want.items())
+
+
+def _show(changes: list[Change]) -> str:
+    return "\n".join(f"  {c.rule} {c.severity} {c.asset} {c.column}: {c.message}" for c in changes) or "  (none)"
+
+
+@pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[i for i, _ in ALL_CASES])
+def test_rule_case(case: dict[str, Any]) -> None:
+    config = _config(case)
+    base_files: dict[str, str] = case.get("base") or {}
+    head_files: dict[str, str] = case.get("head") or {}
+    changed = {p for p in set(base_files) | set(head_files) if base_files.get(p) != head_files.get(p)}
+    base = _snapshot(base_files, case, config)
+    head = _snapshot(head_files, case, config)
+    changes = diff_snapshots(base, head, config, changed_paths=changed)
+    expected = case.get("expect") or []
+    for want in expected:
+        assert any(_matches(c, want) for c in changes), f"expected {want}, found:\n{_show(changes)}"
+    for rule in case.get("expect_none") or []:
+        assert not [c for c in changes if c.rule == rule], f"{rule} must not fire, found:\n{_show(changes)}"
+    if case.get("only"):
+        extra = [
+            c for c in changes
+            if c.severity != "info" and not any(_matches(c, want) for want in expected)
+        ]
+        assert not extra, f"unexpected findings:\n{_show(extra)}"
+
+
+def _negative(case: Mapping[str, Any], rule: str) -> bool:
+    """A case in which ``rule`` must not fire."""
+    if rule in (case.get("expect_none") or []):
+        return True
+    return bool(case.get("only")) and not any(w.get("rule") == rule for w in case.get("expect") or [])
+
+
+@pytest.mark.parametrize("rule", [r.id for r in RULES])
+def test_every_rule_has_positive_cases_in_two_dialects_and_a_case_where_it_must_not_fire(rule: str) -> None:
+    positive = {
+        c["dialect"] for _, c in ALL_CASES if any(w.get("rule") == rule for w in c.get("expect") or [])
+    }
+    assert len(positive) >= 2, f"{rule}: positive cases in dialects {sorted(positive)}"
+    assert any(_negative(c, rule) for _, c in ALL_CASES if c["_file_rule"] == rule), (
+        f"{rule}: no case in {rule}.yml where it must not fire"
+    )
+
+
+@pytest.mark.parametrize("kind", QUIET)
+def test_quiet_edits_have_cases_that_expect_no_breaking_or_review_finding(kind: str) -> None:
+    quiet = [c for _, c in ALL_CASES if c.get("quiet") == kind]
+    assert quiet, f"no case for a {kind}-only edit"
+    for case in quiet:
+        assert case.get("only") and not [w for w in case.get("expect") or [] if w.get("severity") != "info"]
