@@ -102,7 +102,10 @@ def pull_ref(pull: Mapping[str, Any], repository: Mapping[str, Any], installatio
 
 
 def details_url(ctx: Any, check_run_id: int) -> str:
-    return f"{ctx.settings.base_url}/checks/{check_run_id}"
+    """The check's page (signed link: the report of a private repository is not public)."""
+    from app.workflow.pages import page_id
+
+    return f"{ctx.settings.base_url}/checks/{page_id(check_run_id, ctx.settings.webhook_secret)}"
 
 
 # --- event handlers -------------------------------------------------------------------------------
