@@ -165,6 +165,18 @@ class _Tracer:
             for column in scope.columns:
                 self.column_scope[id(column)] = scope
         self._memo: dict[tuple[int, str], frozenset[Origin]] = {}
+        self._by_name: dict[int, dict[str, exp.Expression]] = {}
+
+    def _projections(self, scope: Scope) -> dict[str, exp.Expression]:
+        """Output name -> projection of a select scope (the first one wins, as in SQL)."""
+        found = self._by_name.get(id(scope))
+        if found is None:
+            found = {}
+            selects = scope.expression.selects if isinstance(scope.expression, exp.Query) else []
+            for projection in selects:
+                found.setdefault(_output_name(projection), projection)
+            self._by_name[id(scope)] = found
+        return found
 
     def _table_fqn(self, source: exp.Table) -> str | None:
         return self.placeholders.get(source.name.lower())
@@ -288,9 +300,9 @@ class _Tracer:
             for projection in selects:
                 out |= self.origins_of_expression(projection, scope)
             return out
-        for projection in selects:
-            if _output_name(projection) == name:
-                return self.origins_of_expression(projection, scope)
+        projection = self._projections(scope).get(name)
+        if projection is not None:
+            return self.origins_of_expression(projection, scope)
         # not a named projection: it may come through an unexpanded star
         out = set()
         for projection in selects:
@@ -345,34 +357,49 @@ def _expression_text(
     """The projection without its alias and with table aliases replaced by what they name, so
     that re-aliasing a table or a column does not change it."""
     node = projection.unalias() if isinstance(projection, exp.Alias) else projection
-    node = node.copy()
     names: dict[str, str | None] = {}
     selected = scope.selected_sources or {}
     for alias, (source_node, source) in selected.items():
         if isinstance(source, Scope):
-            names[alias] = source_node.alias_or_name.lower() if isinstance(
-                source_node, exp.Table
-            ) else alias
+            names[alias] = source_node.name.lower() if isinstance(source_node, exp.Table) else alias
         elif isinstance(source, exp.Table) and source.name.lower() in placeholders:
             names[alias] = placeholders[source.name.lower()].rsplit(".", 1)[-1]
         else:
             names[alias] = None
     single = len(selected) == 1
+
+    def qualifier(table: str) -> str | None:
+        return None if single or not table else (names.get(table) or table)
+
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+        # the common case (a column passed through): no need to render a tree
+        ident = node.this
+        name = ident.this if ident.quoted else ident.this.lower()
+        if ident.quoted:
+            name = exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+        prefix = qualifier(node.table)
+        return f"{prefix.lower()}.{name}" if prefix else name
+
+    # rewrite in place and restore afterwards: much cheaper than copying the tree
+    restore: list[tuple[exp.Expression, str, Any]] = []
     for column in node.find_all(exp.Column):
         table = column.table
         if not table:
             continue
-        if single:
-            column.set("table", None)
-        elif table in names and names[table]:
-            column.set("table", exp.to_identifier(names[table]))
+        restore.append((column, "table", column.args.get("table")))
+        prefix = qualifier(table)
+        column.set("table", exp.to_identifier(prefix) if prefix else None)
     for ident in node.find_all(exp.Identifier):
-        if not ident.quoted:
+        if not ident.quoted and ident.this != ident.this.lower():
+            restore.append((ident, "this", ident.this))
             ident.set("this", ident.this.lower())
     try:
         return node.sql(dialect=dialect)
     except Exception:
         return projection.sql()
+    finally:
+        for target, arg, value in reversed(restore):
+            target.set(arg, value)
 
 
 def _origin_table_name(table: exp.Table) -> str:
@@ -442,18 +469,7 @@ def _infer(
 
     problems: list[str] = []
     mapping_schema = MappingSchema(mapping, dialect=dialect) if mapping else None
-    try:
-        qualified = qualify(
-            query,
-            dialect=dialect,
-            schema=mapping_schema,
-            validate_qualify_columns=False,
-            quote_identifiers=False,
-            identify=False,
-        )
-    except Exception as error:
-        problems.append(f"cannot qualify columns: {_first_line(error)}")
-        qualified = query
+    qualified = _qualify(query, dialect, mapping_schema, problems)
     try:
         annotated = annotate_types(
             qualified,
@@ -562,6 +578,38 @@ def _set_operation_type(scope: Scope, index: int, dialect: str) -> str:
         elif verdict not in ("same", "narrowed"):
             return UNKNOWN
     return result
+
+
+def _qualify(
+    query: exp.Query, dialect: str, schema: MappingSchema | None, problems: list[str]
+) -> exp.Expression:
+    """Qualify tables and columns; when sqlglot cannot place a column (a correlated subquery
+    over a parent we know nothing about), qualify the tables only and let the scope walk place
+    columns where it can."""
+    try:
+        return qualify(
+            query,
+            dialect=dialect,
+            schema=schema,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+        )
+    except Exception:
+        pass
+    try:
+        return qualify(
+            query,
+            dialect=dialect,
+            schema=schema,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+            qualify_columns=False,
+        )
+    except Exception as error:
+        problems.append(f"cannot qualify columns: {_first_line(error)}")
+        return query
 
 
 def _origin_key(origin: Origin) -> tuple[str, str]:
