@@ -98,3 +98,18 @@ def test_an_analysis_survives_the_store_round_trip_with_fingerprints() -> None:
         errors=(AnalysisError("x.sql", "bad"),),
     )
     assert analysis_from_json(analysis_to_json(analysis)) == analysis
+
+
+def test_a_huge_report_fits_in_one_comment_and_links_to_the_page() -> None:
+    from app.workflow.comment import COMMENT_LIMIT, comment_body
+
+    changes = tuple(
+        Change("COLUMN_REMOVED", "breaking", f"asset_{n}", f"column_{n}", "m.sql", n, "removed " + "x" * 200)
+        for n in range(3000)
+    )
+    analysis = Analysis("b", "h", "needs_ack", changes=changes, required_acks=(GROWTH,))
+    override = AckRecord(OVERRIDE_TEAM, "override", "ada", reason="release train")
+    body = comment_body(analysis, {}, details_url="https://tessera.example/checks/9.abc", override=override)
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith("<!-- tessera:impact -->")
+    assert "https://tessera.example/checks/9.abc" in body and "Overridden by @ada" in body

@@ -66,3 +66,20 @@ async def test_a_one_model_dbt_pr_is_counted(pr_flow: PullRequestFlow) -> None:
     warm = flow.api_calls(before)
     assert len(warm) <= 5, warm
     print(f"one-model dbt PR ({files} files in the repository): {len(calls)} calls cold, {len(warm)} warm")
+
+
+async def test_more_than_fifty_findings_are_annotated_across_several_updates(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    columns = ",\n".join(f"    c{n} INTEGER" for n in range(60))
+    files = {
+        ".tessera.yml": 'sql: {paths: ["migrations/**/*.sql"], dialect: postgres}\n',
+        "migrations/001_wide.sql": f"CREATE TABLE analytics.wide (\n{columns}\n);\n",
+    }
+    flow.use_repo("acme/wide", files)
+    drops = "".join(f"ALTER TABLE analytics.wide DROP COLUMN c{n};\n" for n in range(60))
+    pull = await flow.open_pr({"migrations/002_drop.sql": drops})
+    check = flow.check(pull)
+    assert len(check.annotations) == 60
+    assert {a["path"] for a in check.annotations} == {"migrations/002_drop.sql"}
+    patches = flow.fake.requests_to("PATCH", "/repos/acme/wide/check-runs/*")
+    assert [len(p.json["output"].get("annotations", [])) for p in patches] == [50, 10]
