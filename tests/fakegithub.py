@@ -198,6 +198,7 @@ class FakePull:
     draft: bool = False
     merged: bool = False
     id: int = 0
+    merge_commit_sha: str | None = None
 
 
 @dataclass
@@ -358,6 +359,21 @@ class FakeRepo:
         )
         self.pulls[number] = pull
         return pull
+
+    def merge(self, pull: FakePull, *, message: str | None = None) -> str:
+        """Merge the PR into its base branch (the PR's changes applied to the base tip); returns the SHA."""
+        merge_base = self.merge_base(self.resolve(pull.base_ref), pull.head_sha) or pull.base_sha
+        before, after = self.commits[merge_base].files, self.commits[pull.head_sha].files
+        changes: dict[str, str | bytes | None] = {p: None for p in before if p not in after}
+        changes.update({p: self.blobs[sha] for p, sha in after.items() if before.get(p) != sha})
+        sha = self.commit(
+            changes, branch=pull.base_ref, message=message or f"Merge pull request #{pull.number}"
+        )
+        pull.state, pull.merged, pull.merge_commit_sha = "closed", True, sha
+        return sha
+
+    def close(self, pull: FakePull) -> None:
+        pull.state = "closed"
 
     def set_permission(self, username: str, permission: str) -> None:
         """``admin`` / ``maintain`` / ``write`` / ``triage`` / ``read`` on this repository."""
@@ -668,6 +684,134 @@ class FakeGitHub:
             answer["manifest"] = manifest
         self.manifest_codes[code] = answer
         return code
+
+    # -- webhook payloads that agree with this fake's state
+
+    def _sender(self, login: str) -> dict[str, Any]:
+        return self._user(login, "Bot" if login.endswith("[bot]") else "User")
+
+    def _hook_installation(self, repo: FakeRepo) -> dict[str, Any]:
+        installation = next((i for i in self.installations.values() if i.covers(repo.full_name)), None)
+        if installation is None:
+            raise KeyError(f"no installation covers {repo.full_name}")
+        return {
+            "id": installation.id,
+            "node_id": base64.b64encode(f"Installation{installation.id}".encode()).decode(),
+        }
+
+    def event_pull_request(
+        self,
+        repo: FakeRepo,
+        pull: FakePull,
+        action: str = "opened",
+        *,
+        sender: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A ``pull_request`` delivery for the PR as it is now (``synchronize``: pass ``before=``)."""
+        payload = {
+            "action": action,
+            "number": pull.number,
+            "pull_request": self._pull_json(repo, pull),
+            "repository": self._repo_json(repo),
+            "installation": self._hook_installation(repo),
+            "sender": self._sender(sender or pull.author),
+        }
+        if action == "synchronize":
+            payload.setdefault("after", pull.head_sha)
+        payload.update(extra)
+        return payload
+
+    def event_issue_comment(
+        self, repo: FakeRepo, comment: FakeComment, action: str = "created", **extra: Any
+    ) -> dict[str, Any]:
+        """An ``issue_comment`` delivery for a comment on a PR (``issue.pull_request`` is set)."""
+        pull = repo.pulls[comment.issue_number]
+        issue = {
+            "id": pull.id,
+            "number": pull.number,
+            "title": pull.title,
+            "state": pull.state,
+            "user": self._user(pull.author),
+            "body": pull.body,
+            "url": f"{self.url}/repos/{repo.full_name}/issues/{pull.number}",
+            "html_url": f"{self.web_url}/{repo.full_name}/pull/{pull.number}",
+            "pull_request": {
+                "url": f"{self.url}/repos/{repo.full_name}/pulls/{pull.number}",
+                "html_url": f"{self.web_url}/{repo.full_name}/pull/{pull.number}",
+            },
+        }
+        payload = {
+            "action": action,
+            "issue": issue,
+            "comment": self._comment_json(comment),
+            "repository": self._repo_json(repo),
+            "installation": self._hook_installation(repo),
+            "sender": self._user(comment.user, comment.user_type),
+        }
+        payload.update(extra)
+        return payload
+
+    def event_check_run(
+        self,
+        repo: FakeRepo,
+        run: FakeCheckRun,
+        action: str = "rerequested",
+        *,
+        sender: str = "octocat",
+        identifier: str | None = None,
+    ) -> dict[str, Any]:
+        """A ``check_run`` delivery (``rerequested``, or ``requested_action`` with ``identifier``)."""
+        payload: dict[str, Any] = {
+            "action": action,
+            "check_run": self._check_run_json(repo, run),
+            "repository": self._repo_json(repo),
+            "installation": self._hook_installation(repo),
+            "sender": self._sender(sender),
+        }
+        if identifier is not None:
+            payload["requested_action"] = {"identifier": identifier}
+        return payload
+
+    def event_push(
+        self, repo: FakeRepo, branch: str, before: str, *, sender: str = "octocat"
+    ) -> dict[str, Any]:
+        """A ``push`` delivery for ``branch`` moving from ``before`` to its current tip."""
+        after = repo.resolve(branch)
+        commits = list(itertools.takewhile(lambda sha: sha != before, repo._ancestry(after)))[::-1]
+        return {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": after,
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "base_ref": None,
+            "compare": f"{self.web_url}/{repo.full_name}/compare/{before[:12]}...{after[:12]}",
+            "commits": [{"id": sha, "message": repo.commits[sha].message} for sha in commits],
+            "head_commit": {"id": after, "message": repo.commits[after].message},
+            "repository": {**self._repo_json(repo), "master_branch": repo.default_branch},
+            "pusher": {"name": sender, "email": f"{sender}@example.com"},
+            "installation": self._hook_installation(repo),
+            "sender": self._sender(sender),
+        }
+
+    def event_installation(
+        self, installation_id: int, action: str = "created", *, sender: str = "octocat"
+    ) -> dict[str, Any]:
+        """An ``installation`` delivery listing the repositories it covers now."""
+        installation = self.installations[installation_id]
+        repos = [
+            {"id": r.id, "node_id": "", "name": r.name, "full_name": r.full_name, "private": r.private}
+            for r in self.repos.values()
+            if installation.covers(r.full_name)
+        ]
+        return {
+            "action": action,
+            "installation": self._installation_json(installation),
+            "repositories": repos,
+            "sender": self._sender(sender),
+        }
 
     # -- fault injection
 
@@ -1136,11 +1280,11 @@ class FakeGitHub:
             requested_teams=[],
             labels=[],
             milestone=None,
-            merged_by=None,
-            merged_at=None,
-            closed_at=None,
+            merged_by=self._user(repo.owner) if pull.merged else None,
+            merged_at=self._now() if pull.merged else None,
+            closed_at=self._now() if pull.state == "closed" else None,
             auto_merge=None,
-            merge_commit_sha=None,
+            merge_commit_sha=pull.merge_commit_sha,
             mergeable=None,
             mergeable_state="unknown",
         )

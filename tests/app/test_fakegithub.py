@@ -664,3 +664,110 @@ async def test_answers_carry_every_field_of_githubs_examples(
         example, answer = (example[0], answer[0]) if isinstance(example, list) else (example, answer)
         missing = set(example) - set(answer) - OPTIONAL_KEYS.get(name, set())
         assert not missing, f"{name} lacks {sorted(missing)}"
+
+
+# Webhook payloads built from the fake's state ------------------------------------------------------
+
+WEBHOOKS = ROOT / "tests" / "data" / "github" / "webhooks"
+
+
+def _keys_of(example: str) -> tuple[set[str], dict[str, set[str]]]:
+    data = json.loads((WEBHOOKS / example).read_text())
+    return set(data), {k: set(v) for k, v in data.items() if isinstance(v, dict)}
+
+
+def _assert_shaped_like(payload: dict[str, Any], example: str) -> None:
+    """The payload has every top-level key, and every key of each nested object, of a real delivery."""
+    if not (WEBHOOKS / example).exists():
+        pytest.skip(f"{example} is not in tests/data yet")
+    top, nested = _keys_of(example)
+    assert top <= set(payload), f"missing {top - set(payload)}"
+    for key, keys in nested.items():
+        if isinstance(payload.get(key), dict):
+            assert keys <= set(payload[key]), f"{key} lacks {keys - set(payload[key])}"
+
+
+async def test_pull_request_event_matches_the_fakes_pull_request(fake_github: FakeGitHub, repo) -> None:
+    pull = repo.open_pull_request(head="feature", author="alice")
+    before = pull.head_sha
+    repo.push("feature", {"models/c.sql": "select 3"})
+
+    payload = fake_github.event_pull_request(repo, pull, "synchronize", before=before)
+
+    assert payload["pull_request"]["head"]["sha"] == repo.resolve("feature") == payload["after"]
+    assert payload["before"] == before
+    assert payload["pull_request"]["base"]["sha"] == repo.resolve("main")
+    assert payload["installation"]["id"] == INSTALLATION_ID
+    assert payload["sender"]["login"] == "alice"
+    _assert_shaped_like(payload, "pull_request/opened.json")
+
+
+async def test_issue_comment_event_is_on_a_pull_request_and_names_bots_as_bots(
+    fake_github: FakeGitHub, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    human = repo.add_comment(pull.number, "/tessera ack", user="bob")
+    bot = repo.add_comment(pull.number, "/tessera ack", user="dependabot[bot]", user_type="Bot")
+
+    payload = fake_github.event_issue_comment(repo, human)
+    from_bot = fake_github.event_issue_comment(repo, bot)
+
+    assert payload["issue"]["number"] == pull.number and "pull_request" in payload["issue"]
+    assert (payload["comment"]["id"], payload["comment"]["body"]) == (human.id, "/tessera ack")
+    assert payload["sender"] == payload["comment"]["user"] and payload["sender"]["type"] == "User"
+    assert from_bot["sender"]["type"] == "Bot"
+    _assert_shaped_like(payload, "issue_comment/created.on-pull-request.json")
+
+
+async def test_check_run_event_carries_the_run_and_requested_action(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=f"token {token}",
+        body={
+            "name": "Tessera",
+            "head_sha": pull.head_sha,
+            "conclusion": "action_required",
+            "output": {"title": "t", "summary": "s"},
+        },
+    )
+    run = repo.check_run("Tessera")
+    assert run is not None
+
+    payload = fake_github.event_check_run(repo, run, "requested_action", identifier="recheck")
+
+    assert payload["check_run"]["id"] == run.id and payload["requested_action"] == {"identifier": "recheck"}
+    assert [p["number"] for p in payload["check_run"]["pull_requests"]] == [pull.number]
+    assert payload["check_run"]["app"]["id"] == APP_ID
+    _assert_shaped_like(payload, "check_run/requested_action.json")
+
+
+async def test_merge_moves_the_base_branch_and_push_event_lists_the_new_commit(
+    fake_github: FakeGitHub, repo
+) -> None:
+    pull = repo.open_pull_request(head="feature")
+    before = repo.resolve("main")
+
+    merged = repo.merge(pull)
+    push = fake_github.event_push(repo, "main", before)
+    closed = fake_github.event_pull_request(repo, pull, "closed")
+
+    assert repo.files_at("main") == {"models/a.sql": b"select 1 as id, 2 as b\n"}
+    assert (push["before"], push["after"], [c["id"] for c in push["commits"]]) == (before, merged, [merged])
+    assert closed["pull_request"]["merged"] is True and closed["pull_request"]["merge_commit_sha"] == merged
+    _assert_shaped_like(push, "push/push.json")
+
+
+async def test_installation_event_lists_the_covered_repositories(fake_github: FakeGitHub, repo) -> None:
+    fake_github.add_repo("elsewhere/other")
+
+    payload = fake_github.event_installation(INSTALLATION_ID)
+
+    assert [r["full_name"] for r in payload["repositories"]] == ["acme/warehouse"]
+    assert payload["installation"]["account"]["login"] == "acme"
+    _assert_shaped_like(payload, "installation/created.json")
