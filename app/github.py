@@ -36,7 +36,6 @@ JWT_BACKDATE = 60  # GitHub rejects an `iat` in the future; allow for clock drif
 JWT_LIFETIME = 9 * 60  # GitHub's maximum is 10 minutes.
 TOKEN_REFRESH_MARGIN = 5 * 60  # a token is replaced this long before it expires.
 SECONDARY_LIMIT_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" without retry-after.
-MAX_CONTENTS_API_SIZE = 1024 * 1024  # above this the contents API omits the content.
 PER_PAGE = 100
 
 Clock = Callable[[], float]
@@ -72,24 +71,29 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def transient_wait(status: int, headers: Mapping[str, str], body: bytes, now: float) -> float | None | bool:
-    """How long GitHub asks us to wait, or ``False`` when this response is not transient.
+def transient_wait(
+    status: int, headers: Mapping[str, str], body: bytes, now: float
+) -> tuple[bool, float | None]:
+    """Whether a response is worth retrying later, and how long GitHub asks us to wait.
 
-    ``None`` means transient with no particular wait (the queue's back-off decides).
+    The wait is ``None`` when GitHub names none (the queue's back-off decides). A 403 is
+    transient only when it is a rate limit: a ``retry-after``, ``x-ratelimit-remaining: 0`` (wait
+    until ``x-ratelimit-reset``) or GitHub's secondary-limit message; any other 403 is a
+    permission problem that retrying cannot fix.
     """
     if status < 500 and status not in (403, 429):
-        return False
+        return False, None
     retry_after = _number(_header(headers, "retry-after"))
     if retry_after is not None:
-        return max(retry_after, 0.0)
+        return True, max(retry_after, 0.0)
     if status >= 500:
-        return None
+        return True, None
     if _header(headers, "x-ratelimit-remaining") == "0":
         reset = _number(_header(headers, "x-ratelimit-reset"))
-        return max(reset - now, 1.0) if reset is not None else SECONDARY_LIMIT_DEFAULT_WAIT
+        return True, (max(reset - now, 1.0) if reset is not None else SECONDARY_LIMIT_DEFAULT_WAIT)
     if status == 429 or b"secondary rate limit" in body.lower():
-        return SECONDARY_LIMIT_DEFAULT_WAIT
-    return False
+        return True, SECONDARY_LIMIT_DEFAULT_WAIT
+    return False, None
 
 
 def _number(value: str | None) -> float | None:
@@ -137,9 +141,8 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
         remaining = _header(response_headers, "x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             RATE_LIMIT_REMAINING.set(float(remaining))
-        wait = transient_wait(status, response_headers, data, self._clock())
-        if wait is not False:
-            assert not isinstance(wait, bool)
+        transient, wait = transient_wait(status, response_headers, data, self._clock())
+        if transient:
             what = "rate limited" if status in (403, 429) else "unavailable"
             message = data[:200].decode("utf-8", errors="replace")
             raise TransientError(

@@ -15,9 +15,34 @@ Setting up state::
     fake.add_team_member("acme", "growth", "bob")
     repo.set_permission("carol", "admin")
 
-Reading what happened: ``repo.comments(pr.number)``, ``repo.check_run("Tessera")``,
-``repo.reactions(comment_id)``, ``fake.requests``. Injecting faults:
-``fake.script("POST", "/repos/acme/warehouse/check-runs", server_error(502), server_error(502))``.
+Commits take *changes* on top of their parent (``None`` deletes a path); a new branch starts
+from the default branch; ``repo.push("feature", {...})`` moves open PRs of that branch;
+``repo.merge(pr)`` merges into the base branch.
+
+Webhook payloads that agree with this state (same SHAs, ids, installation)::
+
+    payload = fake.event_pull_request(repo, pr, "opened")        # also "synchronize", before=...
+    comment = repo.add_comment(pr.number, "/tessera ack", user="bob")
+    payload = fake.event_issue_comment(repo, comment)
+    payload = fake.event_check_run(repo, repo.check_run("Tessera"), "requested_action", identifier="recheck")
+    payload = fake.event_push(repo, "main", before_sha) / fake.event_installation(1)
+
+Reading what happened: ``repo.comments(pr.number)`` / ``repo.bot_comments(...)``,
+``repo.check_run("Tessera")`` (latest status, conclusion, output, all annotations, every body
+sent), ``repo.reactions(comment_id)``, ``fake.requests`` / ``fake.requests_to("PATCH", "/repos/*")``
+(method, path, query, headers, JSON body, status; ``fake.requests.clear()`` to count one phase).
+
+Injecting faults (consumed in order, before normal handling; ``path`` may be a glob)::
+
+    fake.script("POST", "/repos/acme/warehouse/check-runs", server_error(502), server_error(502))
+    fake.script("GET", "/repos/*", secondary_rate_limit(retry_after=1), too_many_requests(),
+                primary_rate_limit(reset_at=now + 60), slow(2.0), dropped_connection())
+
+Tokens: ``fake.issue_token(1)`` for raw calls, ``fake.revoke_tokens()``; the clock is
+``fake.clock`` (shared with the client in the fixtures). The manifest flow: the web form
+``POST /settings/apps/new`` (or ``/organizations/{org}/settings/apps/new``) redirects back with a
+code; ``fake.manifest_code()`` makes one directly. GitHub Enterprise Server:
+``FakeGitHub(api_prefix="/api/v3")``.
 """
 
 from __future__ import annotations
