@@ -54,28 +54,137 @@ def default_table_name(table: exp.Table) -> str:
 # --- per-dialect corrections of sqlglot's function result types ------------------------------
 
 
-def _round_keeps_decimal(annotator: Any, expression: exp.Round) -> None:
-    """ROUND(decimal, n) is a decimal in these warehouses; sqlglot says DOUBLE."""
-    arg_type = expression.this.type if expression.this is not None else None
-    if isinstance(arg_type, exp.DataType) and arg_type.this in exp.DataType.REAL_TYPES - {
-        exp.DataType.Type.FLOAT,
-        exp.DataType.Type.DOUBLE,
-    }:
-        annotator._set_type(expression, arg_type)
-        return
-    if isinstance(arg_type, exp.DataType) and arg_type.this in exp.DataType.INTEGER_TYPES:
-        annotator._set_type(expression, arg_type)
-        return
-    annotator._set_type(expression, exp.DataType.Type.DOUBLE)
+_DT = exp.DataType.Type
+_EXACT_DECIMALS = {_DT.DECIMAL, _DT.UDECIMAL, _DT.DECIMAL32, _DT.DECIMAL64, _DT.DECIMAL128, _DT.DECIMAL256}
 
+
+def _arg_type(expression: exp.Expression) -> exp.DataType | None:
+    arg = expression.this
+    kind = arg.type if isinstance(arg, exp.Expression) else None
+    return kind if isinstance(kind, exp.DataType) and kind.this != _DT.UNKNOWN else None
+
+
+def _decimal_params(kind: exp.DataType) -> tuple[int, int] | None:
+    """(precision, scale) of a decimal type with both written, else None."""
+    values = []
+    for param in kind.expressions:
+        literal = param.this if isinstance(param, exp.DataTypeParam) else param
+        if not (isinstance(literal, exp.Literal) and literal.is_int):
+            return None
+        values.append(int(literal.this))
+    if len(values) == 1:
+        values.append(0)
+    return (values[0], values[1]) if len(values) == 2 else None
+
+
+def _decimal(precision: int, scale: int) -> exp.DataType:
+    return exp.DataType.build(f"DECIMAL({precision}, {scale})")
+
+
+def _literal_int(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+        return -int(node.this.this)
+    return None
+
+
+def _round_type(precision_rule: str) -> Callable[[Any, exp.Expression], None]:
+    """ROUND of a decimal is a decimal in warehouses (sqlglot says DOUBLE); of an integer, the
+    integer. ``precision_rule`` ``scale`` (duckdb) also narrows the scale to the digits kept."""
+
+    def annotate(annotator: Any, expression: exp.Expression) -> None:
+        kind = _arg_type(expression)
+        if kind is not None and kind.this in _EXACT_DECIMALS:
+            params = _decimal_params(kind)
+            if precision_rule == "scale" and params is not None:
+                digits = _literal_int(expression.args.get("decimals"))
+                scale = 0 if digits is None else max(0, min(digits, params[1]))
+                annotator._set_type(expression, _decimal(params[0], scale))
+            else:
+                annotator._set_type(expression, kind)
+        elif kind is not None and kind.this in exp.DataType.INTEGER_TYPES:
+            annotator._set_type(expression, kind)
+        else:
+            annotator._set_type(expression, _DT.DOUBLE)
+
+    return annotate
+
+
+def _floor_ceil_decimal_scale_zero(annotator: Any, expression: exp.Expression) -> None:
+    """FLOOR/CEIL of DECIMAL(p, s) is DECIMAL(p, 0) in duckdb; other types keep their type."""
+    kind = _arg_type(expression)
+    params = _decimal_params(kind) if kind is not None and kind.this in _EXACT_DECIMALS else None
+    if params is not None:
+        annotator._set_type(expression, _decimal(params[0], 0))
+    else:
+        annotator._set_type(expression, kind or _DT.UNKNOWN)
+
+
+def _sum_type(rule: str) -> Callable[[Any, exp.Expression], None]:
+    """SUM widens: decimals to 38 digits (``38``) or by 10 (``plus10``), keeping the scale;
+    integers to HUGEINT in duckdb (``hugeint``) and BIGINT elsewhere."""
+
+    def annotate(annotator: Any, expression: exp.Expression) -> None:
+        kind = _arg_type(expression)
+        if kind is None:
+            annotator._set_type(expression, _DT.UNKNOWN)
+            return
+        params = _decimal_params(kind) if kind.this in _EXACT_DECIMALS else None
+        if params is not None:
+            precision = 38 if rule in ("38", "hugeint") else min(38, params[0] + 10)
+            annotator._set_type(expression, _decimal(precision, params[1]))
+        elif kind.this in exp.DataType.INTEGER_TYPES:
+            annotator._set_type(expression, _DT.INT128 if rule == "hugeint" else _DT.BIGINT)
+        elif kind.this in (_DT.FLOAT, _DT.DOUBLE):
+            annotator._set_type(expression, _DT.DOUBLE)
+        else:
+            annotator._set_type(expression, kind)
+
+    return annotate
+
+
+def _division_is_double(annotator: Any, expression: exp.Expression) -> None:
+    """``/`` is floating-point division in duckdb, decimals included."""
+    annotator._set_type(expression, _DT.DOUBLE)
+
+
+def _returns_text(annotator: Any, expression: exp.Expression) -> None:
+    """String functions sqlglot leaves untyped in some dialects: they return text."""
+    kind = _arg_type(expression)
+    if kind is not None and kind.this in exp.DataType.TEXT_TYPES:
+        annotator._set_type(expression, kind)
+    else:
+        annotator._set_type(expression, _DT.VARCHAR)
+
+
+_TEXT_FUNCTIONS: tuple[type[exp.Expression], ...] = (
+    exp.Replace,
+    exp.Left,
+    exp.Right,
+    exp.Pad,
+    exp.SplitPart,
+    exp.RegexpReplace,
+)
 
 _FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., None]]] = {
-    "duckdb": {exp.Round: _round_keeps_decimal},
-    "postgres": {exp.Round: _round_keeps_decimal},
-    "redshift": {exp.Round: _round_keeps_decimal},
-    "databricks": {exp.Round: _round_keeps_decimal},
-    "spark": {exp.Round: _round_keeps_decimal},
+    "duckdb": {
+        exp.Round: _round_type("scale"),
+        exp.Floor: _floor_ceil_decimal_scale_zero,
+        exp.Ceil: _floor_ceil_decimal_scale_zero,
+        exp.Sum: _sum_type("hugeint"),
+        exp.Div: _division_is_double,
+        **{f: _returns_text for f in _TEXT_FUNCTIONS},
+    },
+    "postgres": {exp.Round: _round_type("keep")},
+    "redshift": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("38")},
+    "snowflake": {exp.Sum: _sum_type("38")},
+    "databricks": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.SplitPart: _returns_text},
+    "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10")},
+    "bigquery": {exp.SplitPart: _returns_text},
 }
+"""Corrections of sqlglot's function result types, per dialect, checked against real engines
+where we could (DuckDB in the test suite)."""
 
 
 @lru_cache(maxsize=32)
