@@ -203,7 +203,7 @@ def build_snapshot(
     for project_dir in projects:
         if manifest_dir is not None and _same_folder(project_dir, manifest_dir):
             continue
-        project = read_project(source, project_dir, dialect=dialect)
+        project = read_project(source, project_dir, dialect=dialect, cache=cache)
         snapshot.problems.extend(project.problems)
         whole = scope is None or any(_project_wide(p, project) for p in scope)
         for fqn, model in project.models.items():

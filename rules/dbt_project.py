@@ -25,7 +25,8 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 import jinja2
 import jinja2.sandbox
@@ -94,7 +95,10 @@ _VERSION_FILE = re.compile(r"(.+)_v(\w+)\Z")
 # --- small helpers ------------------------------------------------------------------------------
 
 
-class _LineLoader(yaml.SafeLoader):
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~10x faster
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """A YAML loader whose mappings remember the line they start on (for ParseProblem / Column.line)."""
 
 
@@ -685,16 +689,34 @@ def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
     return "", {}
 
 
+@lru_cache(maxsize=64)
+def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Per lower-case name: the line of its last ``as <name>`` and of its last mention."""
+    aliases: dict[str, int] = {}
+    words: dict[str, int] = {}
+    line = 1
+    last = 0
+    for match in _WORD_RE.finditer(raw_sql):
+        line += raw_sql.count("\n", last, match.start())
+        last = match.start()
+        if match.group(1):
+            aliases[match.group(1).lower()] = line
+        else:
+            words[match.group(2).lower()] = line
+    return aliases, words
+
+
+_WORD_RE = re.compile(r"""\bas\s+["`]?([A-Za-z_][A-Za-z0-9_$]*)|([A-Za-z_][A-Za-z0-9_$]*)""", re.IGNORECASE)
+
+
 def _column_line(raw_sql: str, name: str) -> int | None:
     """Where the column is produced in the model's SQL: the last ``as <name>``, else the last
     whole-word mention. A hint for annotations, not a parse."""
-    pattern = re.compile(rf"\bas\s+[\"`]?{re.escape(name)}[\"`]?\b", re.IGNORECASE)
-    matches = list(pattern.finditer(raw_sql))
-    if not matches:
-        matches = list(re.finditer(rf"\b{re.escape(name)}\b", raw_sql, re.IGNORECASE))
-    if not matches:
+    if not raw_sql:
         return None
-    return raw_sql.count("\n", 0, matches[-1].start()) + 1
+    aliases, words = _column_lines(raw_sql)
+    key = name.lower()
+    return aliases.get(key) or words.get(key)
 
 
 def _columns(value: Any, dialect: str | None, raw_sql: str, enforced: bool) -> tuple[Column, ...]:
@@ -796,8 +818,35 @@ def _model_constraints(props: Mapping[str, Any]) -> tuple[str, ...]:
 # --- reading the project ----------------------------------------------------------------------
 
 
-def read_project(source: FileSource, project_dir: str, *, dialect: str | None) -> DbtProject:
-    """Everything about a project that needs no rendering. Never raises on bad files."""
+class ContentCache(Protocol):
+    """Where parsed files are kept by content id (``rules.build.ParseCache``)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+def _load_yaml_file(
+    source: FileSource, path: str, cache: ContentCache | None
+) -> tuple[Any, ParseProblem | None]:
+    blob = source.blob_id(path) if cache is not None else None
+    key = f"yaml:{blob}:{path}" if blob else None
+    if key is not None and cache is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+    result = load_yaml(source.read(path) or "", path)
+    if key is not None and cache is not None:
+        cache.put(key, result)
+    return result
+
+
+def read_project(
+    source: FileSource, project_dir: str, *, dialect: str | None, cache: ContentCache | None = None
+) -> DbtProject:
+    """Everything about a project that needs no rendering. Never raises on bad files.
+
+    ``cache`` keeps parsed YAML by blob id, so a warm run re-parses no property file."""
     folder = "" if project_dir in ("", ".") else project_dir.strip("/")
     prefix = f"{folder}/" if folder else ""
     problems: list[ParseProblem] = []
@@ -849,7 +898,7 @@ def read_project(source: FileSource, project_dir: str, *, dialect: str | None) -
     exposure_entries: list[tuple[Mapping[str, Any], str]] = []
     groups: dict[str, Group] = {}
     for path in sorted(yaml_files):
-        doc, problem = load_yaml(source.read(path) or "", path)
+        doc, problem = _load_yaml_file(source, path, cache)
         if problem is not None:
             problems.append(problem)
             continue
