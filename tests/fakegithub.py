@@ -531,7 +531,7 @@ class _Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    auth: str  # "app" | "installation" | "none"
+    auth: str  # "app" | "none" | the installation permission it needs, e.g. "contents:read"
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -924,6 +924,7 @@ class FakeGitHub:
                 continue
             try:
                 caller = self._authenticate(request, route.auth)
+                self._authorize(caller, route.auth)
                 if validation:
                     raise GitHubError(422, "Invalid request.\n\n" + "\n".join(validation))
                 result = route.handler(request, match.groupdict(), caller)
@@ -980,6 +981,16 @@ class FakeGitHub:
         if installation_id is None or expires <= self.clock() or scheme.lower() not in ("token", "bearer"):
             raise GitHubError(401, "Bad credentials")
         return Caller("installation", self.installations.get(installation_id), credential)
+
+    def _authorize(self, caller: Caller, auth: str) -> None:
+        """403 like GitHub when the installation lacks the permission the endpoint needs."""
+        if caller.kind != "installation" or ":" not in auth:
+            return
+        names, _, level = auth.partition(":")
+        granted = caller.installation.permissions if caller.installation else {}
+        rank = {"read": 1, "write": 2, "admin": 3}
+        if not any(rank.get(granted.get(name, ""), 0) >= rank[level] for name in names.split("|")):
+            raise GitHubError(403, "Resource not accessible by integration")
 
     def _verify_jwt(self, token: str) -> None:
         """GitHub's App JWT rules: RS256 by the App's key, ``iss`` the App id, ``iat`` past, ``exp`` ≤ 10 min."""
@@ -1093,37 +1104,64 @@ class FakeGitHub:
     # -- routes
 
     def _build_routes(self) -> list[_Route]:
+        """Every route, who may call it, and the installation permission it needs (as GitHub documents:
+        ``contents:read``; ``a|b:write`` when either permission will do)."""
         table: list[tuple[str, str, Handler, str]] = [
             ("POST", "/app/installations/{installation_id}/access_tokens", self._create_token, "app"),
             ("GET", "/app/installations/{installation_id}", self._get_installation, "app"),
             ("POST", "/app-manifests/{code}/conversions", self._convert_manifest, "none"),
-            ("GET", "/installation/repositories", self._installation_repos, "installation"),
-            ("GET", "/repos/{owner}/{repo}", self._get_repo, "installation"),
-            ("GET", "/repos/{owner}/{repo}/pulls/{number}", self._get_pull, "installation"),
-            ("GET", "/repos/{owner}/{repo}/pulls/{number}/files", self._list_pull_files, "installation"),
-            ("GET", "/repos/{owner}/{repo}/contents/{path}", self._get_content, "installation"),
-            ("GET", "/repos/{owner}/{repo}/git/trees/{sha}", self._get_tree, "installation"),
-            ("GET", "/repos/{owner}/{repo}/git/blobs/{sha}", self._get_blob, "installation"),
-            ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "installation"),
-            ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "installation"),
-            ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "installation"),
-            ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "installation"),
-            ("GET", "/repos/{owner}/{repo}/issues/{number}/comments", self._list_comments, "installation"),
-            ("POST", "/repos/{owner}/{repo}/issues/{number}/comments", self._create_comment, "installation"),
-            ("GET", "/repos/{owner}/{repo}/issues/comments/{id}", self._get_comment, "installation"),
-            ("PATCH", "/repos/{owner}/{repo}/issues/comments/{id}", self._update_comment, "installation"),
+            ("GET", "/installation/repositories", self._installation_repos, "metadata:read"),
+            ("GET", "/repos/{owner}/{repo}", self._get_repo, "metadata:read"),
+            ("GET", "/repos/{owner}/{repo}/pulls/{number}", self._get_pull, "pull_requests:read"),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/pulls/{number}/files",
+                self._list_pull_files,
+                "pull_requests:read",
+            ),
+            ("GET", "/repos/{owner}/{repo}/contents/{path}", self._get_content, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/git/trees/{sha}", self._get_tree, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/git/blobs/{sha}", self._get_blob, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "contents:read"),
+            ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "checks:write"),
+            ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "checks:write"),
+            ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "checks:read"),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                self._list_comments,
+                "issues|pull_requests:read",
+            ),
+            (
+                "POST",
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                self._create_comment,
+                "issues|pull_requests:write",
+            ),
+            (
+                "GET",
+                "/repos/{owner}/{repo}/issues/comments/{id}",
+                self._get_comment,
+                "issues|pull_requests:read",
+            ),
+            (
+                "PATCH",
+                "/repos/{owner}/{repo}/issues/comments/{id}",
+                self._update_comment,
+                "issues|pull_requests:write",
+            ),
             (
                 "POST",
                 "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
                 self._create_reaction,
-                "installation",
+                "issues|pull_requests:write",
             ),
-            ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "installation"),
+            ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "members:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",
                 self._permission,
-                "installation",
+                "metadata:read",
             ),
         ]
         return [_Route(m, _compile(t), h, a) for m, t, h, a in table]

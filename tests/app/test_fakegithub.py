@@ -771,3 +771,33 @@ async def test_installation_event_lists_the_covered_repositories(fake_github: Fa
     assert [r["full_name"] for r in payload["repositories"]] == ["acme/warehouse"]
     assert payload["installation"]["account"]["login"] == "acme"
     _assert_shaped_like(payload, "installation/created.json")
+
+
+async def test_an_installation_without_the_needed_permission_gets_403(
+    http, fake_github: FakeGitHub, repo
+) -> None:
+    fake_github.installations[INSTALLATION_ID].permissions.pop("members")
+    fake_github.installations[INSTALLATION_ID].permissions["checks"] = "read"
+    fake_github.add_team_member("acme", "growth", "bob")
+    auth = f"token {fake_github.issue_token(INSTALLATION_ID)}"
+
+    team = await call(http, fake_github, "GET", "/orgs/acme/teams/growth/memberships/bob", auth=auth)
+    check = await call(
+        http,
+        fake_github,
+        "POST",
+        "/repos/acme/warehouse/check-runs",
+        auth=auth,
+        body={"name": "Tessera", "head_sha": repo.resolve("main")},
+    )
+    listed = await call(
+        http,
+        fake_github,
+        "GET",
+        f"/repos/acme/warehouse/commits/{repo.resolve('main')}/check-runs",
+        auth=auth,
+    )
+
+    assert (team[0], team[1]["message"]) == (403, "Resource not accessible by integration")
+    assert check[0] == 403 and repo.check_runs() == []
+    assert listed[0] == 200  # read is enough to list

@@ -292,6 +292,48 @@ async def test_metrics_count_calls_and_track_rate_limit_remaining(
     assert RATE_LIMIT_REMAINING.value() == 5000 - used
 
 
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        (502, {}, b"", (True, None)),
+        (503, {"retry-after": "5"}, b"", (True, 5.0)),
+        (403, {"retry-after": "2"}, b"", (True, 2.0)),
+        (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(T0) + 90)}, b"", (True, 90.0)),
+        (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(T0) - 5)}, b"", (True, 1.0)),
+        (403, {}, b'{"message": "You have exceeded a secondary rate limit."}', (True, 60.0)),
+        (429, {}, b"", (True, 60.0)),
+        (
+            403,
+            {"x-ratelimit-remaining": "4999"},
+            b'{"message": "Resource not accessible by integration"}',
+            (False, None),
+        ),
+        (404, {}, b"", (False, None)),
+        (422, {}, b"", (False, None)),
+        (200, {}, b"", (False, None)),
+    ],
+    ids=[
+        "502",
+        "503-retry-after",
+        "403-retry-after",
+        "primary",
+        "primary-past-reset",
+        "secondary",
+        "429",
+        "403-permission",
+        "404",
+        "422",
+        "200",
+    ],
+)
+def test_which_answers_are_worth_retrying_and_after_how_long(
+    status: int, headers: dict[str, str], body: bytes, expected: tuple[bool, float | None]
+) -> None:
+    from app.github import transient_wait
+
+    assert transient_wait(status, headers, body, T0) == expected
+
+
 # Helpers the PR workflow uses ---------------------------------------------------------------------
 
 
