@@ -323,12 +323,21 @@ class _Tracer:
             while parent is not None and source is None:
                 source = parent.sources.get(table)
                 parent = parent.parent
-        if isinstance(source, exp.Table):
-            fqn = self._table_fqn(source)
-            return {(fqn, name)} if fqn else set()
+        if isinstance(source, exp.Table) and self._table_fqn(source):
+            return {(self._table_fqn(source) or "", name)}
         if isinstance(source, Scope):
             return set(self.trace(source, name))
+        if isinstance(source, exp.Expression):
+            return self._function_source_origins(source, scope, table)
         return set()
+
+    def _function_source_origins(self, source: exp.Expression, scope: Scope, alias: str) -> set[Origin]:
+        """A column of FLATTEN(...)/UNNEST(...)/a table function reads the columns passed to it."""
+        out: set[Origin] = set()
+        for column in source.find_all(exp.Column):
+            if column.table and column.table != alias:
+                out |= self.origins_of_column(column, scope)
+        return out
 
     def _unqualified(self, scope: Scope, name: str) -> set[Origin]:
         """A column qualify could not place: one source gets it, else every unknown parent."""
@@ -377,11 +386,26 @@ class _Tracer:
             index = self._union_index(scope, name)
             for branch in scope.set_operation_scopes:
                 result |= self._trace_branch(branch, name, index)
+        elif scope.is_udtf:
+            result = self._trace_udtf(scope, name)
         else:
             result = self._trace_select(scope, name)
         frozen = frozenset(result)
         self._memo[key] = frozen
         return frozen
+
+    def _trace_udtf(self, scope: Scope, name: str) -> set[Origin]:
+        """LATERAL (subquery) traces into the subquery; FLATTEN/UNNEST read what they are given."""
+        inner = [s for s in scope.sources.values() if isinstance(s, Scope) and isinstance(s.expression, exp.Query)]
+        if inner:
+            out: set[Origin] = set()
+            for sub in inner:
+                out |= self.trace(sub, name)
+            return out
+        found: set[Origin] = set()
+        for column in scope.expression.find_all(exp.Column):
+            found |= self.origins_of_column(column, scope)
+        return found
 
     def _union_index(self, scope: Scope, name: str) -> int | None:
         selects = scope.expression.selects if isinstance(scope.expression, exp.Query) else []
@@ -498,6 +522,14 @@ def _expression_text(
         restore.append((column, "table", column.args.get("table")))
         prefix = qualifier(table)
         column.set("table", exp.to_identifier(prefix) if prefix else None)
+    for table in node.find_all(exp.Table):
+        fqn = placeholders.get(table.name.lower())
+        if fqn:
+            restore.append((table, "this", table.args.get("this")))
+            table.set("this", exp.to_identifier(fqn.rsplit(".", 1)[-1]))
+            if "." in fqn:
+                restore.append((table, "db", table.args.get("db")))
+                table.set("db", exp.to_identifier(fqn.rsplit(".", 1)[0]))
     for ident in node.find_all(exp.Identifier):
         if not ident.quoted and ident.this != ident.this.lower():
             restore.append((ident, "this", ident.this))

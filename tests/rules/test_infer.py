@@ -177,3 +177,48 @@ def test_inference_works_in_every_supported_dialect(dialect: str) -> None:
     assert [c.name for c in info.columns] == ["customer_id", "n"]
     assert info.columns[1].type != UNKNOWN
     assert ("raw.orders", "status", None) in _edges(info, "filter")
+
+
+def test_flatten_and_unnest_outputs_read_the_array_column_they_expand() -> None:
+    schema = {"raw.orders": {"id": "int", "items": "int[]"}}
+    for dialect, sql in (
+        ("snowflake", "select o.id, f.value as item from raw.orders o, lateral flatten(input => o.items) f"),
+        ("bigquery", "select o.id, item from raw.orders o, unnest(o.items) as item"),
+        ("duckdb", "select id, unnest(items) as item from raw.orders"),
+    ):
+        info = infer_query(sql, dialect=dialect, schema=schema, fqn="m")
+        assert ("raw.orders", "items", "item") in _edges(info, "select"), dialect
+
+
+def test_join_using_columns_are_join_edges_from_both_sides() -> None:
+    info = infer_query(
+        "select o.amount, c.name from raw.orders o join raw.customers c using (id)",
+        dialect="duckdb",
+        schema=SCHEMA,
+        fqn="m",
+    )
+    assert {("raw.orders", "id", None), ("raw.customers", "id", None)} <= _edges(info, "join")
+
+
+def test_columns_used_in_subquery_filters_are_filter_edges() -> None:
+    info = infer_query(
+        "select id from raw.orders o where exists "
+        "(select 1 from raw.customers c where c.id = o.customer_id and c.plan_code = 'pro')",
+        dialect="postgres",
+        schema=SCHEMA,
+        fqn="m",
+    )
+    assert ("raw.customers", "plan_code", None) in _edges(info, "filter")
+    assert ("raw.orders", "customer_id", None) in _edges(info, "filter")
+
+
+def test_scalar_subquery_expression_names_real_tables() -> None:
+    info = infer_query(
+        "select id, (select count(*) from raw.customers c where c.id = o.customer_id) as n from raw.orders o",
+        dialect="postgres",
+        schema=SCHEMA,
+        fqn="m",
+    )
+    expression = info.columns[1].expression or ""
+    assert "raw.customers" in expression and "__tessera" not in expression
+    assert info.columns[1].type == "BIGINT"
