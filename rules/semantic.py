@@ -101,6 +101,9 @@ def _prepare(sql: str, dialect: str) -> exp.Query | None:
         query = eliminate_subqueries(query)
     except Exception:
         pass
+    for ident in query.find_all(exp.Identifier):  # show names as people write them
+        if not ident.quoted:
+            ident.set("this", ident.this.lower())
     return query if isinstance(query, exp.Query) else None
 
 
@@ -184,6 +187,12 @@ class _Reader:
             node = query.args.get(arg)
             if isinstance(node, exp.Expression):
                 scope.filters[label] = self._text(node.this if arg != "qualify" else node.this, aliases)
+        for arg, label in (("limit", "LIMIT"), ("offset", "OFFSET")):
+            node = query.args.get(arg)
+            if isinstance(node, exp.Expression):
+                scope.filters[label] = self._text(node.expression or node.this, aliases) if isinstance(
+                    node.expression or node.this, exp.Expression
+                ) else self._text(node, aliases)
         from_ = query.args.get("from_") or query.args.get("from")
         if isinstance(from_, exp.From):
             scope.sources.append((self._source_of(from_.this), "from", ""))
@@ -401,7 +410,7 @@ def _compare_scope(
                 after,
             )
         )
-    for label in ("WHERE", "HAVING", "QUALIFY"):
+    for label in ("WHERE", "HAVING", "QUALIFY", "LIMIT", "OFFSET"):
         old, new = b.filters.get(label), a.filters.get(label)
         if old == new:
             continue

@@ -141,3 +141,22 @@ def test_normalize_sql_ignores_case_whitespace_and_comments_but_not_literals() -
     assert a == b
     assert a != c
     assert normalize_sql("selec x  frm -- y", "postgres") == normalize_sql("SELEC X FRM", "postgres")
+
+
+def test_limit_added_is_a_filter_change() -> None:
+    diffs = compare_queries("select id from raw.t", "select id from raw.t limit 10", dialect="postgres")
+    assert _rules(diffs) == [("FILTER_CHANGED", None)] and diffs[0].after == "10"
+
+
+def test_adding_or_removing_an_output_column_is_not_a_semantic_change() -> None:
+    base = "with src as (select * from raw.orders), final as (select id, amount from src) select * from final"
+    added = base.replace("select id, amount from src", "select id, amount, status from src")
+    assert compare_queries(base, added, dialect="snowflake") == []
+    assert compare_queries(added, base, dialect="snowflake") == []
+
+
+def test_snowflake_names_are_reported_lower_case() -> None:
+    base = "with final as (select id, amount from raw.orders) select * from final"
+    diffs = compare_queries(base, base.replace("amount from", "amount * 2 as amount from"), dialect="snowflake")
+    assert _rules(diffs) == [("COLUMN_LOGIC_CHANGED", "amount")]
+    assert "`final`" in diffs[0].message
