@@ -12,16 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rules import catalog
 from rules.model import UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
+from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 from rules.sources import matches_any
+from rules.types import compare_types
 
 _REVIEW_FLOOR_EXEMPT = frozenset({"COLUMN_ADDED", "METADATA_CHANGED"})
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
 _RELATION_GONE = frozenset({"ephemeral"})
 """Materializations under which no relation exists in the warehouse any more."""
+_ENFORCES_CONSTRAINTS = frozenset({"table", "incremental"})
+"""Materializations on which dbt has the warehouse enforce a contract's constraints."""
 
 
 def diff_snapshots(
@@ -42,25 +47,11 @@ def diff_snapshots(
 # --- plumbing ---------------------------------------------------------------------------------
 
 
-def _compare_types(before: str, after: str, dialect: str | None) -> str:
-    """``types.compare_types`` (sqlglot data types); a textual fallback keeps the diff usable alone."""
-    try:
-        from rules.types import compare_types
-    except ImportError:  # pragma: no cover - only while rules.types is not there
-        if before == after:
-            return "same"
-        if UNKNOWN in (before, after):
-            return "unknown"
-        return "changed"
-    return compare_types(before, after, dialect)
-
-
+@lru_cache(maxsize=4096)
 def _normalize_sql(sql: str, dialect: str | None) -> str:
-    """``semantic.normalize_sql``: two queries equal after it differ only in form, never meaning."""
-    try:
-        from rules.semantic import normalize_sql
-    except ImportError:  # pragma: no cover - only while rules.semantic is not there
-        return _rough_normalize(sql)
+    """``semantic.normalize_sql``: two queries equal after it differ only in form, never meaning.
+
+    Cached: rename detection compares every removed asset with every added one."""
     try:
         return normalize_sql(sql, dialect or "")
     except Exception:  # noqa: BLE001 - bad SQL must not stop the diff; compare roughly instead
@@ -73,15 +64,11 @@ def _rough_normalize(sql: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _compare_queries(before: str, after: str, dialect: str | None) -> list[Any] | None:
-    """``semantic.compare_queries``, or None when the semantic module is unavailable or fails."""
-    try:
-        from rules.semantic import compare_queries
-    except ImportError:  # pragma: no cover - only while rules.semantic is not there
-        return None
+def _compare_queries(before: str, after: str, dialect: str | None) -> list[SemanticDiff] | None:
+    """``semantic.compare_queries``, or None when it fails (then per-column expressions decide)."""
     try:
         return list(compare_queries(before, after, dialect=dialect or ""))
-    except Exception:  # noqa: BLE001 - fall back to per-column expressions
+    except Exception:  # noqa: BLE001 - a comparison failure must not stop the diff
         return None
 
 
@@ -403,7 +390,15 @@ class _Differ:
             return
         gone = after.lower() in _RELATION_GONE and before.lower() not in _RELATION_GONE
         message = f"`{fqn}` is now materialized as {after} (was {before})"
-        message += ": no relation will exist in the warehouse, so direct readers break." if gone else "."
+        if gone:
+            message += ": no relation will exist in the warehouse, so direct readers break."
+        elif (
+            before.lower() in _ENFORCES_CONSTRAINTS and after.lower() not in _ENFORCES_CONSTRAINTS
+            and (b.constraints or any(c.constraints for c in b.columns))
+        ):
+            message += ": its constraints are no longer enforced by the warehouse."
+        else:
+            message += "."
         self._emit(
             "MATERIALIZATION_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
             message=message, before=before, after=after, escalate=gone,
@@ -555,7 +550,7 @@ class _Differ:
         uncertain = UNKNOWN in (bc.type, hc.type)
         floor = "review" if uncertain else None
         if bc.type != hc.type:
-            verdict = _compare_types(bc.type, hc.type, dialect)
+            verdict = compare_types(bc.type, hc.type, dialect)
             rule = {
                 "widened": "COLUMN_TYPE_WIDENED",
                 "narrowed": "COLUMN_TYPE_NARROWED",
@@ -697,18 +692,18 @@ class _Differ:
             self._expression_changes(b, h, fqn, skip)
             return
         for d in diffs:
-            rule = getattr(d, "rule", None)
+            rule = d.rule
             if rule not in catalog.RULES_BY_ID:
                 continue
-            column = getattr(d, "column", None)
+            column = d.column
             if column is not None and column_key(column) in skip:
                 continue
             hc = h.column(column) if column else None
             self._emit(
                 rule, b, h, asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
                 line=(hc.line if hc is not None and hc.line else h.line),
-                message=getattr(d, "message", "") or f"{rule} in `{fqn}`.",
-                before=getattr(d, "before", None), after=getattr(d, "after", None),
+                message=d.message or f"{rule} in `{fqn}`.",
+                before=d.before, after=d.after,
             )
 
     def _expression_changes(self, b: Asset, h: Asset, fqn: str, skip: set[str]) -> None:

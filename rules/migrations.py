@@ -166,11 +166,14 @@ def _column_renamed(ctx: _Context) -> Migration:
     o, n = _ident(old, d), _ident(new, d)
     if ctx.is_table:
         table = _table(change.asset, d)
+        bc = ctx.base_column()
+        type_ = _type(bc.type if bc is not None else None) or "<type>"
         steps = (
-            f"Ship `{new}` beside `{old}`: until {ctx.until} keep a view with both names for readers "
-            f"of `{old}`, then drop it."
+            f"Ship `{new}` beside `{old}` instead of renaming in place: add `{new}`, fill it from "
+            f"`{old}` and have writers fill both until {ctx.until}; then drop `{old}`."
         )
-        sql = f"CREATE VIEW {_table(change.asset + '_compat', d)} AS\nSELECT *, {n} AS {o}\nFROM {table};"
+        sql = (f"ALTER TABLE {table} ADD COLUMN {n} {type_};\nUPDATE {table} SET {n} = {o};\n"
+               f"-- after {ctx.until}:\n-- ALTER TABLE {table} DROP COLUMN {o};")
         return Migration(change.rule, change.asset, old, steps, sql)
     steps = (
         f"Ship the new name beside the old one: select `{new}` and `{new} as {old}` until {ctx.until}, "
@@ -199,11 +202,17 @@ def _column_retyped(ctx: _Context) -> Migration:
                    f"UPDATE {table} SET {v2} = CAST({col} AS {after});")
         return Migration(change.rule, change.asset, name, steps, sql)
     expression = hc.expression if hc is not None and hc.expression else col
+    bc = ctx.base_column()
     steps = (
         f"Keep `{name}` with its old type{f' ({before})' if before else ''} until {ctx.until} and "
         f"publish the new one as `{name}_v2`; readers switch, then `{name}` goes."
     )
-    old_part = f"cast({expression} as {before}) as {col}" if before else f"{expression} as {col}"
+    if bc is not None and bc.expression:
+        old_part = f"{bc.expression} as {col}"  # the old logic still gives the old type
+    elif before:
+        old_part = f"cast({expression} as {before}) as {col}"
+    else:
+        old_part = f"{expression} as {col}"
     sql = f"select\n    ...,\n    {old_part},  -- old type, deprecated: remove after {ctx.until}\n    {expression} as {v2}"
     return Migration(change.rule, change.asset, name, steps, sql)
 
@@ -306,13 +315,65 @@ def _added_required(ctx: _Context) -> Migration:
     hc = ctx.head_column()
     type_ = _type(hc.type if hc is not None else None) or "<type>"
     steps = (
-        f"Add `{name}` with a default (or nullable, backfill, then NOT NULL) so existing rows and "
-        "writers that do not send it keep working."
+        f"Add `{name}` as nullable (or with a default) now and backfill it, so existing rows and "
+        f"writers that do not send it keep working; make it NOT NULL after {ctx.until}, once every "
+        "writer sends it."
     )
     sql = (f"ALTER TABLE {table} ADD COLUMN {col} {type_};\n"
            f"UPDATE {table} SET {col} = <value> WHERE {col} IS NULL;\n"
-           f"-- once writers send it:\nALTER TABLE {table} ALTER COLUMN {col} SET NOT NULL;")
+           f"-- after {ctx.until}, once writers send it:\nALTER TABLE {table} ALTER COLUMN {col} SET NOT NULL;")
     return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _constraint_removed(ctx: _Context) -> Migration:
+    change, d = ctx.change, ctx.dialect
+    name = change.column
+    before = change.before or ""
+    if before and "(" not in before:  # accepted values (the diff shows them as a plain list)
+        what = (f"may carry values its readers have never seen (now {change.after})" if change.after
+                else "is no longer checked against its accepted values")
+        steps = (
+            f"`{name}` in `{change.asset}` {what}. Tell its readers before {ctx.until} so CASE "
+            f"statements and filters can handle new values; until then keep the old list ({before})."
+        )
+        return Migration(change.rule, change.asset, name, steps, None)
+    if ctx.is_dbt:
+        test = "unique" if before.startswith("unique(") else None
+        steps = (
+            f"Keep `{before}` on `{change.asset}` until {ctx.until} (as a constraint or a dbt test) so "
+            "readers that join or deduplicate on it keep their guarantee; announce the date."
+        )
+        yaml = None
+        if test and name:
+            yaml = (f"models:\n  - name: {ctx.asset.name if ctx.asset and ctx.asset.name else change.asset}\n"
+                    f"    columns:\n      - name: {name}\n        data_tests: [{test}]")
+        return Migration(change.rule, change.asset, name, steps, yaml)
+    steps = (
+        f"Keep `{before}` on `{change.asset}` until {ctx.until}: readers that join or deduplicate on it "
+        "rely on it. Drop it in a later migration after that date."
+    )
+    sql = None
+    kind, _, rest = before.partition("(")
+    cols, _, tail = rest.partition(")")
+    table = _table(change.asset, d)
+    columns = ", ".join(_ident(c.strip(), d) for c in cols.split(",") if c.strip())
+    if kind == "unique" and columns:
+        sql = f"ALTER TABLE {table} ADD UNIQUE ({columns});"
+    elif kind == "primary_key" and columns:
+        sql = f"ALTER TABLE {table} ADD PRIMARY KEY ({columns});"
+    elif kind == "foreign_key" and columns and tail.startswith("->"):
+        sql = f"ALTER TABLE {table} ADD FOREIGN KEY ({columns}) REFERENCES {tail[2:]};"
+    return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _unparsed(ctx: _Context) -> Migration:
+    change = ctx.change
+    steps = (
+        f"Tessera could not read {change.path or change.asset}, so it cannot tell who this change "
+        "affects. Fix the statement, or list the file under `ignore:` in .tessera.yml if it is not "
+        "schema."
+    )
+    return Migration(change.rule, change.asset, None, steps, None)
 
 
 def _materialization(ctx: _Context) -> Migration:
@@ -351,9 +412,15 @@ def _new_version(ctx: _Context, changes: Sequence[Change]) -> Migration:
     removed = sorted({c.column for c in changes if c.rule == "COLUMN_REMOVED" and c.column})
     excl = f"\n          - include: all\n            exclude: [{', '.join(removed)}]" if removed else ""
     columns = f"\n        columns:{excl}" if excl else ""
+    files = ""
+    if b.version is None and b.path and b.path.endswith(".sql"):
+        stem = b.path[: -len(".sql")]
+        files = (f" Keep the current SQL as `{stem}_v{current}.sql` and put the changed SQL in "
+                 f"`{stem}_v{nxt}.sql`.")
     steps = (
         f"`{b.fqn}` has an enforced contract: ship this change as version {nxt} of `{name}` and keep "
         f"version {current} with `deprecation_date: {ctx.until}`, so readers move when they are ready."
+        + files
     )
     yaml = (
         f"models:\n  - name: {name}\n    latest_version: {nxt}\n    versions:\n"
@@ -376,4 +443,6 @@ _BUILDERS: dict[str, Callable[[_Context], Migration | None]] = {
     "COLUMN_NULLABILITY_TIGHTENED": _nullability_tightened,
     "COLUMN_ADDED_REQUIRED": _added_required,
     "MATERIALIZATION_CHANGED": _materialization,
+    "CONSTRAINT_REMOVED": _constraint_removed,
+    "UNPARSED": _unparsed,
 }

@@ -12,6 +12,7 @@ beyond those expected). Snapshots are built the way the analysis builds them
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,22 @@ import yaml
 from rules.catalog import RULES
 from rules.config import parse_config
 from rules.diff import diff_snapshots
+from rules.migrations import suggest
 from rules.model import Change, Config, DbtSettings, Snapshot, SqlSettings
 from rules.sources import DictSource
 
 CASES_DIR = Path(__file__).parent / "cases"
 QUIET = ("formatting", "comment", "case", "description")
 """Kinds of edit that must produce no breaking or review finding (issue 3 acceptance)."""
+DBT_BREAKING_CONTRACT_CHANGES = (
+    "contract_enforced_disabled",
+    "columns_removed",
+    "column_type_changes",
+    "enforced_column_constraint_removed",
+    "enforced_model_constraint_removed",
+    "materialization_changed",
+)
+"""The categories dbt-core's ``ModelNode.same_contract`` reports as breaking contract changes."""
 
 
 def _load() -> list[tuple[str, dict[str, Any]]]:
@@ -123,3 +134,27 @@ def test_quiet_edits_have_cases_that_expect_no_breaking_or_review_finding(kind: 
     assert quiet, f"no case for a {kind}-only edit"
     for case in quiet:
         assert case.get("only") and not [w for w in case.get("expect") or [] if w.get("severity") != "info"]
+
+
+@pytest.mark.parametrize("category", DBT_BREAKING_CONTRACT_CHANGES)
+def test_every_breaking_contract_change_dbt_reports_has_a_case_tessera_must_find(category: str) -> None:
+    cases = [c for _, c in ALL_CASES if c.get("parity") == category]
+    assert cases, f"no parity case for dbt's {category}"
+    assert all(c.get("expect") for c in cases)
+
+
+@pytest.mark.parametrize(
+    "case", [c for _, c in ALL_CASES if c.get("expect")], ids=[i for i, c in ALL_CASES if c.get("expect")]
+)
+def test_every_breaking_finding_gets_a_migration_with_a_date(case: dict[str, Any]) -> None:
+    config = _config(case)
+    base = _snapshot(case.get("base") or {}, case, config)
+    head = _snapshot(case.get("head") or {}, case, config)
+    changes = diff_snapshots(base, head, config)
+    suggestions = suggest(changes, base, head, today=datetime.date(2026, 1, 1))
+    for change in changes:
+        if change.severity != "breaking" or change.rule == "UNPARSED":
+            continue
+        mine = [m for m in suggestions if m.rule == change.rule and m.asset == change.asset]
+        assert mine, f"no migration for {change.rule} on {change.asset}"
+        assert any("2026-01-31" in m.steps for m in mine), [m.steps for m in mine]

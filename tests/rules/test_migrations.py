@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 
 from rules.diff import diff_snapshots
 from rules.migrations import suggest
@@ -62,8 +63,33 @@ def test_narrowed_type_adds_a_v2_column_and_keeps_the_old_type() -> None:
     head = fct(Column("amount", "INT", position=0, expression="o.amount"))
     (m,) = run(snap(fct(AMOUNT)), snap(head))
     assert m.rule == "COLUMN_TYPE_NARROWED"
-    assert "cast(o.amount as decimal(12, 2)) as amount" in (m.sql or "")
+    assert "o.amount as amount,  -- old type" in (m.sql or "")
     assert "o.amount as amount_v2" in (m.sql or "")
+
+
+def test_incompatible_type_keeps_the_old_logic_for_the_old_column() -> None:
+    base = fct(Column("signed_up_on", "DATE", position=0, expression="a.created_at::date"))
+    head = fct(Column("signed_up_on", "VARCHAR", position=0, expression="to_char(a.created_at)"))
+    (m, _) = run(snap(replace(base, contract_enforced=True)), snap(replace(head, contract_enforced=True)))
+    assert m.rule == "COLUMN_TYPE_CHANGED"
+    assert "a.created_at::date as signed_up_on," in (m.sql or "")
+    assert "to_char(a.created_at) as signed_up_on_v2" in (m.sql or "")
+
+
+def test_removed_unique_key_on_a_table_is_re_added_in_sql() -> None:
+    base = pg_table("public.accounts", Column("email", "TEXT", constraints=("unique",)))
+    head = pg_table("public.accounts", Column("email", "TEXT"))
+    (m,) = run(snap(base), snap(head))
+    assert (m.rule, m.sql) == ("CONSTRAINT_REMOVED", "ALTER TABLE public.accounts ADD UNIQUE (email);")
+
+
+def test_renamed_table_column_is_added_beside_the_old_one() -> None:
+    base = pg_table("public.accounts", PLAN)
+    head = pg_table("public.accounts", Column("plan", "VARCHAR", meta={"renamed_from": "plan_code"}))
+    (m,) = run(snap(base), snap(head))
+    assert m.sql is not None and m.sql.startswith(
+        "ALTER TABLE public.accounts ADD COLUMN plan varchar;\nUPDATE public.accounts SET plan = plan_code;"
+    )
 
 
 def test_removed_table_suggests_a_view_under_the_old_name() -> None:
