@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from app.store.contracts import m0020_contracts
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 
@@ -149,6 +151,7 @@ def m0010_pr_workflow(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
     ("0010_pr_workflow", m0010_pr_workflow),
+    ("0020_contracts", m0020_contracts),
 ]
 """Applied in this order. Append only."""
 

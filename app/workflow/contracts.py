@@ -1,13 +1,108 @@
-"""What a merged pull request publishes: new contract versions for the assets it changed.
+"""What a merged pull request publishes: a new contract version for every asset it changed.
 
-Not built yet: merging only closes the proposal (recorded in the audit log by ``pulls``).
+The schema published is the asset as the merge leaves it: the base branch's tree with the pull
+request's files applied (the same view the analysis used), built by the engine for just the
+changed paths. The bump follows the changes the last analysis found for the asset: major for a
+breaking one, minor for any other schema change, patch when only metadata moved. Each version is
+also an audit-log entry, and a re-delivered ``closed`` publishes nothing twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
+from app.store import contracts as contract_sql
+from app.store import proposals as sql
+from app.store.proposals import Proposal
+from app.workflow.serialize import analysis_from_json
+from rules.model import Asset, Change
 
-async def publish_merged(ctx: Any, proposal: Any) -> None:
-    """Publish contract versions for a merged proposal (a later step; nothing yet)."""
-    return None
+log = logging.getLogger(__name__)
+
+
+def bump_for(changes: Iterable[Change]) -> str | None:
+    """``major`` | ``minor`` | ``patch`` for one asset's changes; None when there are none."""
+    severities = {c.severity for c in changes}
+    if not severities:
+        return None
+    if "breaking" in severities:
+        return "major"
+    if severities & {"review", "safe"}:
+        return "minor"
+    return "patch"
+
+
+def schema_of(asset: Asset | None) -> dict[str, Any] | None:
+    if asset is None:
+        return None
+    return {
+        "fqn": asset.fqn,
+        "kind": asset.kind,
+        "path": asset.path,
+        "materialized": asset.materialized,
+        "columns_known": asset.columns_known,
+        "columns": [
+            {"name": c.name, "type": c.type, "nullable": c.nullable, "description": c.description}
+            for c in asset.columns
+        ],
+    }
+
+
+async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
+    """Publish the versions; returns (asset, version) pairs written now."""
+    from app.workflow.pulls import _cache, checkout, raise_fetch_failure, run_engine
+    from rules.build import build_snapshot
+
+    gh = await ctx.github.for_installation(ref.installation_id)
+    if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:
+        analysis = analysis_from_json(proposal.analysis)
+    else:
+        analysis, _ = await run_engine(ctx, gh, ref)
+    by_asset: dict[str, list[Change]] = {}
+    for change in analysis.changes:
+        by_asset.setdefault(change.asset, []).append(change)
+    if not by_asset:
+        return []
+    source = await checkout(ctx, gh, ref)
+    head = await asyncio.to_thread(
+        lambda: build_snapshot(source.head, source.config, scope=source.changed, cache=_cache())
+    )
+    raise_fetch_failure(source.fetcher)
+
+    def write(db: Any) -> list[tuple[str, str]]:
+        published: list[tuple[str, str]] = []
+        for asset, changes in sorted(by_asset.items()):
+            bump = bump_for(changes)
+            if bump is None:
+                continue
+            version = contract_sql.publish(
+                db,
+                repo_id=ref.repo_id,
+                repo=ref.repo,
+                asset=asset,
+                bump=bump,
+                schema=schema_of(head.assets.get(asset)),
+                changes=[asdict(c) for c in changes],
+                pr_number=ref.number,
+                head_sha=ref.head_sha,
+            )
+            if version is None:
+                continue
+            published.append((asset, version))
+            sql.audit(
+                db,
+                actor=None,
+                action="contract_published",
+                repo=ref.repo,
+                pr_number=ref.number,
+                detail={"asset": asset, "version": version, "bump": bump},
+            )
+        return published
+
+    published = await ctx.store.write(write)
+    log.info("%s#%s merged: published %s", ref.repo, ref.number, published)
+    return published

@@ -148,7 +148,7 @@ async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
     if merged:
         from app.workflow import contracts
 
-        await contracts.publish_merged(ctx, proposal)
+        await contracts.publish_merged(ctx, proposal, ref)
 
 
 @router.register("check_run", action="rerequested")
@@ -253,9 +253,19 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
     return check_run_id
 
 
-async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
-    """Fetch what the engine needs and run it off the event loop."""
-    from rules.analyze import analyze
+@dataclass
+class Checkout:
+    """Both sides of a pull request as the engine reads them, and the rules they are judged by."""
+
+    base: GitHubSource
+    head: GitHubSource
+    changed: set[str]
+    config: Any
+    fetcher: BlobFetcher
+
+
+async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
+    """The base tree (cached by SHA), the PR's files applied to it, ``.tessera.yml`` from the base."""
     from rules.config import parse_config
 
     loop = asyncio.get_running_loop()
@@ -267,47 +277,62 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         )
     else:
         head_entries = apply_pull_files(base_entries, files)
-    paths = changed_paths(files)
-
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=ref.owner, repo=ref.name, loop=loop)
     await fetcher.preload({e.sha for e in base_entries.values()} | {e.sha for e in head_entries.values()})
-    base = GitHubSource(base_entries, fetcher)
-    head = GitHubSource(head_entries, fetcher)
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
-    config = parse_config(config_text)
+    return Checkout(
+        base=GitHubSource(base_entries, fetcher),
+        head=GitHubSource(head_entries, fetcher),
+        changed=changed_paths(files),
+        config=parse_config(config_text),
+        fetcher=fetcher,
+    )
+
+
+def raise_fetch_failure(fetcher: BlobFetcher) -> None:
+    """A file the engine could not read is a reason to retry the job, never a silent gap."""
+    failure = fetcher.failure
+    if failure is None:
+        return
+    if isinstance(failure, TransientError | asyncio.TimeoutError | OSError):
+        raise failure
+    raise TransientError(f"could not read a file from GitHub: {failure!r}")
+
+
+async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
+    """Fetch what the engine needs and run it off the event loop."""
+    from rules.analyze import analyze
+
+    source = await checkout(ctx, gh, ref)
     registrations = await _registrations(ctx)
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
 
     def work() -> Analysis:
         return analyze(
-            base,
-            head,
+            source.base,
+            source.head,
             base_rev=ref.base_sha,
             head_rev=ref.head_sha,
-            config=config,
-            changed_paths=paths,
+            config=source.config,
+            changed_paths=source.changed,
             registrations=registrations,
             cache=_cache(),
             today=today,
         )
 
     analysis = await asyncio.to_thread(work)
-    if fetcher.failure is not None:
-        failure = fetcher.failure
-        if isinstance(failure, TransientError | asyncio.TimeoutError | OSError):
-            raise failure
-        raise TransientError(f"could not read a file from GitHub: {failure!r}")
+    raise_fetch_failure(source.fetcher)
     log.info(
         "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
         ref.repo,
         ref.number,
         analysis.status,
         len(analysis.changes),
-        fetcher.fetched_from_github,
+        source.fetcher.fetched_from_github,
     )
-    return analysis, paths
+    return analysis, source.changed
 
 
 def _cache() -> Any:
