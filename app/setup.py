@@ -217,10 +217,13 @@ async def convert_manifest_code(session: aiohttp.ClientSession, api_url: str, co
         body = await convert_manifest(code, api_url, session=session)
     except (GitHubException, TesseraError) as exc:
         raise SetupError(f"GitHub refused the manifest code: {exc}") from exc
-    missing = [k for k in ("id", "slug", "pem", "webhook_secret") if not body.get(k)]
+    missing = [k for k in ("id", "pem", "webhook_secret") if not body.get(k)]
     if missing:
-        raise SetupError(f"GitHub's answer lacks {', '.join(missing)}; create the App by hand (deploy/README.md)")
-    return AppCredentials(id=int(body["id"]), slug=str(body["slug"]), pem=str(body["pem"]),
+        raise SetupError(f"GitHub's answer lacks {', '.join(missing)}; finish the App by hand on its settings "
+                         "page (deploy/README.md, 'By hand')")
+    # GitHub's description does not promise a slug; the PEM's file name needs something stable
+    slug = str(body.get("slug") or f"app-{body['id']}")
+    return AppCredentials(id=int(body["id"]), slug=slug, pem=str(body["pem"]),
                           webhook_secret=str(body["webhook_secret"]),
                           client_id=str(body.get("client_id") or ""),
                           client_secret=str(body.get("client_secret") or ""),

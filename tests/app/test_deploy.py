@@ -154,6 +154,43 @@ def test_every_endpoint_in_the_table_is_a_real_github_operation(endpoint, openap
         assert (endpoint.access == "read") == (endpoint.method == "GET")
 
 
+MANIFEST_KEYS = {"name", "url", "hook_attributes", "redirect_url", "callback_urls", "setup_url", "description",
+                 "public", "default_events", "default_permissions", "request_oauth_on_install", "setup_on_update"}
+"""The parameters GitHub's manifest flow accepts (docs: "Registering a GitHub App from a manifest")."""
+
+
+def test_manifest_uses_only_parameters_github_accepts(manifest: dict) -> None:
+    assert set(manifest) <= MANIFEST_KEYS
+    assert set(manifest["hook_attributes"]) <= {"url", "active"}
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not on this machine")
+def test_manifest_permissions_and_events_are_names_github_knows(manifest: dict, openapi: dict) -> None:
+    known = openapi["components"]["schemas"]["app-permissions"]["properties"]
+    for permission, access in manifest["default_permissions"].items():
+        assert permission in known, permission
+        assert access in known[permission]["enum"], (permission, access)
+    schemas = json.loads((SHARED / "fixtures/github/webhook-schemas/schema.json").read_text())
+    events = {name.split("$")[0] for name in schemas["definitions"] if "$" in name}
+    assert set(manifest["default_events"]) | ALWAYS_DELIVERED_EVENTS <= events
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not on this machine")
+def test_github_describes_the_conversion_answer_with_every_field_setup_writes(openapi: dict) -> None:
+    schema = openapi["paths"]["/app-manifests/{code}/conversions"]["post"]["responses"]["201"]["content"][
+        "application/json"]["schema"]
+    required = set()
+    for part in schema["allOf"]:
+        if "$ref" in part:
+            part = openapi["components"]["schemas"][part["$ref"].rsplit("/", 1)[1]]
+        required |= set(part.get("required", []))
+    # setup insists on these; the slug is only described, so setup falls back to app-<id> without it
+    assert {"id", "pem", "webhook_secret", "html_url"} <= required
+    assert "slug" in openapi["components"]["schemas"]["integration"]["properties"]
+
+
 # --- The container image ------------------------------------------------------------------------
 
 

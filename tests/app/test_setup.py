@@ -294,3 +294,21 @@ async def test_tessera_setup_command_runs_the_flow_and_exits_zero(
     assert process.returncode == 0, err.decode()
     assert f"Created GitHub App {fake_github.app_slug}" in out.decode()
     assert _env_file(tmp_path / ".env")["TESSERA_GITHUB_API_URL"] == fake_github.url
+
+
+async def test_an_answer_without_a_slug_still_writes_a_named_key_and_a_bare_one_is_refused(
+        fake_github: FakeGitHub, app_private_key: str, tmp_path: Path) -> None:
+    """GitHub's REST description promises id, pem and webhook_secret, not the slug."""
+    from app.setup import convert_manifest_code
+    from tests.fakegithub import ScriptedResponse
+
+    fake_github.script("POST", "/app-manifests/*/conversions",
+                       ScriptedResponse(201, {"id": 31, "pem": app_private_key, "webhook_secret": "s",
+                                              "client_id": "Iv1.a", "client_secret": "c", "html_url": ""}),
+                       ScriptedResponse(201, {"id": 32, "pem": app_private_key, "webhook_secret": None}))
+    async with aiohttp.ClientSession() as session:
+        credentials = await convert_manifest_code(session, fake_github.url, "c0de")
+        pem = write_credentials(credentials, tmp_path / ".env", api_url=fake_github.url, public_url=PUBLIC_URL)
+        assert pem.name == "app-31.private-key.pem"
+        with pytest.raises(SetupError, match="webhook_secret"):
+            await convert_manifest_code(session, fake_github.url, "c0de")
