@@ -148,9 +148,16 @@ def m0010_pr_workflow(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_log_at ON audit_log (at)")
 
 
+def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
+    """``max(seq)`` (every insert batch, replay) and newest-first listings need their own index:
+    without it each batch scanned the whole table."""
+    db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
     ("0010_pr_workflow", m0010_pr_workflow),
+    ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
 ]
 """Applied in this order. Append only."""

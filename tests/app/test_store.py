@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,12 @@ async def test_replay_queues_a_failed_delivery_again_behind_the_queue(store: Sto
 async def test_the_store_refuses_an_in_memory_database() -> None:
     with pytest.raises(ValueError, match="needs a file"):
         Store(":memory:")
+
+
+async def test_payloads_are_stored_compressed_and_read_back_unchanged(store: Store) -> None:
+    text = json.dumps({"body": "caf\u00e9 plan_code " * 2000})
+    await store.insert_delivery(replace(_delivery(1), payload=text))
+    raw = await store.read(lambda db: db.execute("SELECT payload FROM deliveries").fetchone()[0])
+    assert isinstance(raw, bytes) and len(raw) < len(text) / 5
+    assert (await store.get_delivery("delivery-1", with_payload=True)).payload == text
+    assert (await store.claim_job(now=200.0)).payload == text
