@@ -421,7 +421,14 @@ class GitHubApp:
         self._locks: dict[int, asyncio.Lock] = {}
 
     @classmethod
-    def from_settings(cls, settings: object, *, session: aiohttp.ClientSession | None = None) -> GitHubApp:
+    def from_settings(
+        cls,
+        settings: object,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock = time.time,
+        timeout: float = 30.0,
+    ) -> GitHubApp:
         """Build from :class:`app.config.Settings` (``github_app_id``, ``github_private_key``, ``github_api_url``)."""
         app_id = getattr(settings, "github_app_id", None)
         private_key = getattr(settings, "github_private_key", None)
@@ -431,7 +438,7 @@ class GitHubApp:
                 "TESSERA_GITHUB_PRIVATE_KEY (or TESSERA_GITHUB_PRIVATE_KEY_PATH)"
             )
         api_url = getattr(settings, "github_api_url", None) or DEFAULT_API_URL
-        return cls(int(app_id), str(private_key), str(api_url), session=session)
+        return cls(int(app_id), str(private_key), str(api_url), session=session, clock=clock, timeout=timeout)
 
     @property
     def session(self) -> aiohttp.ClientSession:

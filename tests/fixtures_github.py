@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.github import GitHubApp
+from app.github import GitHubApp, InstallationClient
 from tests.fakegithub import FakeGitHub
 
-__all__ = ["APP_ID", "INSTALLATION_ID", "app_private_key", "fake_github", "github_app"]
+__all__ = ["APP_ID", "INSTALLATION_ID", "app_private_key", "fake_github", "github_app", "github_client"]
 
 APP_ID = 4242
 INSTALLATION_ID = 1
@@ -51,3 +51,9 @@ async def github_app(fake_github: FakeGitHub, app_private_key: str) -> AsyncIter
         yield app
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def github_client(github_app: GitHubApp) -> InstallationClient:
+    """The client for installation 1 (``acme``), as a job gets it from ``ctx.github``."""
+    return await github_app.for_installation(INSTALLATION_ID)

@@ -507,13 +507,12 @@ async def test_installation_repositories_are_listed_across_pages(
     assert len(fake_github.requests_to("GET", "/installation/repositories")) == 2
 
 
-async def test_a_comment_is_read_back_by_id(fake_github: FakeGitHub, github_app: GitHubApp, repo) -> None:
+async def test_a_comment_is_read_back_by_id(fake_github: FakeGitHub, github_client, repo) -> None:
     repo.commit({"a.sql": "select 1"}, branch="feature")
     pull = repo.open_pull_request(head="feature")
     human = repo.add_comment(pull.number, "/tessera ack growth", user="bob")
-    gh = await github_app.for_installation(INSTALLATION_ID)
 
-    comment = await gh.get_issue_comment("acme", "warehouse", human.id)
+    comment = await github_client.get_issue_comment("acme", "warehouse", human.id)
 
     assert (comment["body"], comment["user"]["login"], comment["user"]["type"]) == (
         "/tessera ack growth",
