@@ -64,10 +64,14 @@ def _rough_normalize(sql: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _compare_queries(before: str, after: str, dialect: str | None) -> list[SemanticDiff] | None:
-    """``semantic.compare_queries``, or None when it fails (then per-column expressions decide)."""
+@lru_cache(maxsize=1024)
+def _compare_queries(before: str, after: str, dialect: str | None) -> tuple[SemanticDiff, ...] | None:
+    """``semantic.compare_queries``, or None when it fails (then per-column expressions decide).
+
+    Cached: the service re-analyses a PR on every push, mostly with the same model pairs, and
+    a comparison costs tens of milliseconds."""
     try:
-        return list(compare_queries(before, after, dialect=dialect or ""))
+        return tuple(compare_queries(before, after, dialect=dialect or ""))
     except Exception:  # noqa: BLE001 - a comparison failure must not stop the diff
         return None
 
@@ -169,6 +173,10 @@ class _Differ:
         self.changed_paths = None if changed_paths is None else set(changed_paths)
         self.changes: list[Change] = []
         self._problem_paths = {p.path for p in head.problems}
+        self._ignored_fqns = {
+            fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
+            if self._ignored_path(a.path)
+        }
 
     # -- entry
 
@@ -194,9 +202,10 @@ class _Differ:
         return self.changes
 
     def _live(self, assets: Mapping[str, Asset]) -> dict[str, Asset]:
+        """Enabled assets outside ``ignore:``; an asset ignored on either side (e.g. moved into a
+        sandbox folder) is left out on both, so moving it is not a removal."""
         return {
-            fqn: a for fqn, a in assets.items()
-            if a.enabled and not (a.path and self.config.ignore and matches_any(a.path, self.config.ignore))
+            fqn: a for fqn, a in assets.items() if a.enabled and fqn not in self._ignored_fqns
         }
 
     def _ignored_path(self, path: str | None) -> bool:
@@ -471,14 +480,19 @@ class _Differ:
             uncertain = not h.columns_known
             if uncertain and h.path in self._problem_paths:
                 continue  # the file could not be analysed: UNPARSED says so, once
+            if uncertain:
+                message = (f"Column `{bc.name}` may have been removed from `{fqn}`: its columns could "
+                           "not be worked out, so please check.")
+            elif h.kind == "source":
+                uncertain = True  # the source's YAML documents a table this repository does not build
+                message = (f"Column `{bc.name}` is no longer declared on source `{fqn}`: if the table "
+                           "really lost it, models selecting it will fail.")
+            else:
+                message = f"Column `{bc.name}` was removed from `{fqn}`."
             self._emit(
                 "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=h.path, line=h.line,
-                message=(
-                    f"Column `{bc.name}` may have been removed from `{fqn}`: its columns could not "
-                    "be worked out, so please check."
-                    if uncertain else f"Column `{bc.name}` was removed from `{fqn}`."
-                ),
-                before=self._column_text(bc), after=None, cap="review" if uncertain else None,
+                message=message, before=self._column_text(bc), after=None,
+                cap="review" if uncertain else None,
             )
         if b.columns_known:
             new_keys = set(renames.values())

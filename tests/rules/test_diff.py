@@ -275,3 +275,15 @@ def test_new_latest_version_is_reported_on_the_version_that_stops_being_latest()
     changes = diff_snapshots(versions("1"), versions("2"), Config())
     assert found(changes) == [("VERSION_DEPRECATED", "review", "fct.v1", None)]
     assert "ref('fct')" in changes[0].message
+
+
+def test_moving_a_model_into_an_ignored_folder_is_not_a_removal() -> None:
+    base = snap(model("scratch", "select 1", ID))
+    head = snap(replace(model("scratch", "select 1", ID), path="models/sandbox/scratch.sql"))
+    assert diff_snapshots(base, head, Config(ignore=("models/sandbox/**",))) == []
+
+
+def test_a_column_no_longer_declared_on_a_source_is_review() -> None:
+    source = Asset("raw.orders", "source", path="models/sources.yml", columns=(ID, replace(PLAN, position=1)))
+    changes = diff_snapshots(snap(source), snap(replace(source, columns=(ID,))), Config())
+    assert found(changes) == [("COLUMN_REMOVED", "review", "raw.orders", "plan_code")]
