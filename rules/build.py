@@ -176,6 +176,45 @@ def build_snapshot(
     """Every asset, exposure, group and column edge at this commit (see the module docstring)."""
     cache = cache if cache is not None else ParseCache()
     paths = [p for p in source.paths() if not _skipped(p)]
+    key = _snapshot_key(source, paths, config, scope)
+    if key is not None:
+        cached = cache.get(key)
+        if isinstance(cached, Snapshot):
+            return _copy(cached)
+    snapshot = _build(source, paths, config, scope, cache)
+    if key is not None:
+        cache.put(key, snapshot)
+    return snapshot
+
+
+def _copy(snapshot: Snapshot) -> Snapshot:
+    """A snapshot the caller may change without changing the cached one (assets are frozen)."""
+    return Snapshot(
+        assets=dict(snapshot.assets),
+        exposures=dict(snapshot.exposures),
+        groups=dict(snapshot.groups),
+        edges=list(snapshot.edges),
+        problems=list(snapshot.problems),
+    )
+
+
+def _snapshot_key(source: FileSource, paths: list[str], config: Config, scope: set[str] | None) -> str | None:
+    """The whole build's inputs by content (every file's blob id, the config, the scope), so a
+    warm run of an unchanged commit is one cache read; None when a file has no content id."""
+    ids = []
+    for path in paths:
+        blob = source.blob_id(path)
+        if blob is None:
+            return None
+        ids.append((path, blob))
+    return stable_hash(
+        "snapshot", CACHE_FORMAT, ids, repr(config), sorted(scope) if scope is not None else None
+    )
+
+
+def _build(
+    source: FileSource, paths: list[str], config: Config, scope: set[str] | None, cache: ParseCache
+) -> Snapshot:
     snapshot = Snapshot()
     dialect = config.dbt.dialect or DEFAULT_DIALECT
 

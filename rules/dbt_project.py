@@ -996,8 +996,9 @@ def read_project(
         project.relations[project._relation_name(fqn).lower()] = fqn
         if model.version is not None:
             project.relations.setdefault(fqn, fqn)
+    model_names = {m.name for m in models.values()}
     for model_name in model_props:
-        if not any(m.name == model_name for m in models.values()):
+        if model_name not in model_names:
             entry, props_path = model_props[model_name]
             problems.append(
                 ParseProblem(
