@@ -39,6 +39,14 @@ from rules.model import UNKNOWN, Asset, Column, Edge, ParseProblem, Snapshot, co
 from rules.types import normalize_type
 
 _SCHEMA_WORDS = re.compile(r"\b(TABLE|VIEW|COLUMN)\b", re.IGNORECASE)
+_HARMLESS_COMMANDS = re.compile(
+    r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE|TRIGGER|POLICY|RULE)\b"
+    r"|ALTER\s+TABLE\s+.*\bRENAME\s+CONSTRAINT\b"
+    r"|(GRANT|REVOKE|COMMENT|ANALYZE|VACUUM|REFRESH|CLUSTER|OPTIMIZE|COPY|MSCK)\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+"""Commands sqlglot keeps opaque that cannot change what readers of a table see (function bodies
+may mention tables, but defining a function changes no schema)."""
 _DUCKDB_COLUMN_RENAME = re.compile(
     r"\bRENAME\s+(?:COLUMN\s+)?([\w\"`]+)\s+TO\s+([\w\"`]+)\s*;?\s*$", re.IGNORECASE
 )
@@ -220,7 +228,7 @@ class _Builder:
         # INSERT, UPDATE, GRANT, SET, transactions...: no effect on the schema
 
     def _command(self, statement: exp.Command, path: str, line: int, raw: str) -> None:
-        if _SCHEMA_WORDS.search(raw):
+        if _SCHEMA_WORDS.search(raw) and not _HARMLESS_COMMANDS.match(raw):
             first = " ".join(raw.split())[:80]
             self.problem(path, f"statement Tessera cannot analyse: {first}", line)
 
@@ -231,8 +239,8 @@ class _Builder:
         target = create.this
         schema_node = target if isinstance(target, exp.Schema) else None
         table = schema_node.this if schema_node is not None else target
-        if not isinstance(table, exp.Table):
-            return
+        if not isinstance(table, exp.Table) or _is_temporary(create):
+            return  # temporary tables vanish with the session: nobody downstream reads them
         fqn = _table_fqn(table)
         existing = self.relations.get(fqn)
         if existing is not None and create.args.get("exists") and not create.args.get("replace"):
@@ -264,16 +272,22 @@ class _Builder:
             self._columns_from_schema(relation, schema_node, path, line)
         elif create.args.get("clone") is not None or _like_source(create) is not None:
             source_table = _like_source(create) or create.args["clone"].this
-            source = self.find(source_table) if isinstance(source_table, exp.Table) else None
-            if source is None:
-                relation.columns_known = False
-            else:
-                for key, col in source.columns.items():
-                    relation.columns[key] = _ColumnState(**{**col.__dict__, "meta": {}, "constraints": list(col.constraints)})
-                relation.constraints = dict(source.constraints)
+            self._copy_columns(relation, source_table)
         else:
             relation.columns_known = False
         self.relations[fqn] = relation
+
+    def _copy_columns(self, relation: _RelationState, source_table: exp.Expression) -> None:
+        """CREATE TABLE ... LIKE / CLONE: the columns and keys of another table."""
+        source = self.find(source_table) if isinstance(source_table, exp.Table) else None
+        if source is None:
+            relation.columns_known = False
+            return
+        for key, col in source.columns.items():
+            relation.columns[key] = _ColumnState(
+                **{**col.__dict__, "meta": {}, "constraints": list(col.constraints)}
+            )
+        relation.constraints.update(source.constraints)
 
     def _from_query(self, relation: _RelationState, query: exp.Query) -> None:
         relation.sql = self._sql(query)
@@ -303,6 +317,8 @@ class _Builder:
             if isinstance(item, exp.ColumnDef):
                 column = self._column_def(item, path, line)
                 relation.columns[column_key(column.name)] = column
+            elif isinstance(item, exp.LikeProperty) and isinstance(item.this, exp.Table):
+                self._copy_columns(relation, item.this)
             else:
                 self._table_constraint(relation, item)
 
@@ -676,6 +692,11 @@ def _comment_property(create: exp.Create) -> str | None:
             if isinstance(value, exp.Literal):
                 return value.name
     return None
+
+
+def _is_temporary(create: exp.Create) -> bool:
+    props = create.args.get("properties")
+    return bool(props and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions))
 
 
 def _like_source(create: exp.Create) -> exp.Table | None:

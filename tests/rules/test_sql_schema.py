@@ -289,3 +289,34 @@ def test_view_column_type_is_unknown_when_the_parent_column_is_not_known() -> No
 def test_unterminated_string_in_a_file_never_crashes() -> None:
     snap = build_sql_snapshot([("bad.sql", "CREATE TABLE s.t (a int);\nSELECT 'oops")], dialect="postgres")
     assert snap.problems
+
+
+def test_temporary_tables_are_not_assets() -> None:
+    text = "CREATE TEMP TABLE tmp_x (id int);\nCREATE TEMPORARY TABLE tmp_y AS SELECT 1 AS a;\nCREATE TABLE s.t (a int);"
+    assert list(build_sql_snapshot([("m.sql", text)], dialect="postgres").assets) == ["s.t"]
+
+
+def test_create_table_like_or_clone_copies_the_columns() -> None:
+    pg = build_sql_snapshot(
+        [("m.sql", "CREATE TABLE s.base (id int PRIMARY KEY, a text);\nCREATE TABLE s.copy (LIKE s.base INCLUDING ALL);")],
+        dialect="postgres",
+    )
+    assert _columns(pg.assets["s.copy"]) == [("id", "INT"), ("a", "TEXT")]
+    sf = build_sql_snapshot(
+        [("m.sql", "CREATE TABLE db.s.t (id int);\nCREATE TABLE db.s.t2 CLONE db.s.t;\nCREATE TABLE db.s.t3 CLONE db.s.gone;")],
+        dialect="snowflake",
+    )
+    assert [c.name for c in sf.assets["db.s.t2"].columns] == ["id"]
+    assert not sf.assets["db.s.t3"].columns_known
+
+
+def test_function_bodies_and_constraint_renames_are_not_problems_but_do_blocks_are() -> None:
+    text = (
+        "CREATE TABLE s.base (id int PRIMARY KEY);\n"
+        "ALTER TABLE s.base RENAME CONSTRAINT base_pkey TO base_pk;\n"
+        "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN CREATE TABLE zzz (a int); RETURN NEW; END; $$ LANGUAGE plpgsql;\n"
+        "DO $$ BEGIN ALTER TABLE s.base ADD COLUMN e int; END $$;\n"
+    )
+    snap = build_sql_snapshot([("m.sql", text)], dialect="postgres")
+    assert [(p.line, p.message.split(":")[0]) for p in snap.problems] == [(4, "statement Tessera cannot analyse")]
+    assert list(snap.assets) == ["s.base"]
