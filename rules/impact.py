@@ -405,7 +405,7 @@ def compute_impact(
                     continue
                 cols = _consumer_columns(change, start_cols)
                 record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name))
-            for reg in regs_by_asset.get(fqn, ()):
+            for reg in _registrations_for(fqn, asset, regs_by_asset):
                 if reg.columns and ALL not in reach.columns:
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
                         continue
@@ -443,6 +443,18 @@ def compute_impact(
         for slug in sorted(breaking_by_team)
     ]
     return impact_rows, acks
+
+
+def _registrations_for(
+    fqn: str, asset: Asset | None, regs_by_asset: Mapping[str, list[Registration]]
+) -> list[Registration]:
+    """Registrations on this asset; one on an unversioned dbt name means its latest version."""
+    found = list(regs_by_asset.get(fqn, ()))
+    if asset is not None and asset.version is not None and "." in fqn:
+        name = fqn.rsplit(".", 1)[0]
+        if asset.latest_version is None or str(asset.latest_version) == str(asset.version):
+            found += regs_by_asset.get(name, [])
+    return found
 
 
 def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, ...]:

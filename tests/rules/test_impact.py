@@ -279,3 +279,21 @@ def test_codeowners_last_matching_rule_wins() -> None:
     assert codeowners_for("models/marts/sandbox/tmp.sql", rules) == ()
     assert codeowners_for("docs/a.md", rules) == ("@acme/docs",)
     assert codeowners_for("docs/deep/a.md", rules) == ("@acme/data-eng",)
+
+
+def test_a_registration_on_a_versioned_models_name_means_its_latest_version() -> None:
+    snap = Snapshot(
+        assets={
+            "dim.v1": Asset(
+                "dim.v1", "model", columns=cols("a"), version="1", latest_version="2", meta={"owner": "data"}
+            ),
+            "dim.v2": Asset(
+                "dim.v2", "model", columns=cols("a"), version="2", latest_version="2", meta={"owner": "data"}
+            ),
+        }
+    )
+    config = Config(teams=CONFIG.teams, consumers=(Registration("growth", "dim"),))
+    _, acks = compute_impact([removed("dim.v2", "a")], snap, snap, config)
+    assert [a.team for a in acks] == ["growth"]
+    _, acks = compute_impact([removed("dim.v1", "a")], snap, snap, config)
+    assert acks == []
