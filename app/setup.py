@@ -384,7 +384,11 @@ class SetupServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise SetupError(f"cannot listen on {self.options.host}:{self.options.port} ({exc.strerror}); "
+                             "pick another --port") from exc
         port = self._runner.addresses[0][1]
         self.url = f"http://{self.options.host}:{port}"
         self.flow.redirect_url = f"{self.url}/callback"
@@ -457,6 +461,8 @@ def options_from_args(args: argparse.Namespace, *, api_url: str | None, public_u
                          "or set TESSERA_PUBLIC_URL")
     if urlsplit(public).scheme not in ("http", "https"):
         raise SetupError(f"--public-url must be an http(s) URL, not {public!r}")
+    if not args.env_file.resolve().parent.is_dir():
+        raise SetupError(f"the folder of --env-file {args.env_file} does not exist")
     return SetupOptions(public_url=public, env_path=args.env_file, github_url=github_url, api_url=resolved_api,
                         org=args.org, name=args.name, manifest_path=args.manifest, port=args.port)
 

@@ -312,3 +312,18 @@ async def test_an_answer_without_a_slug_still_writes_a_named_key_and_a_bare_one_
         assert pem.name == "app-31.private-key.pem"
         with pytest.raises(SetupError, match="webhook_secret"):
             await convert_manifest_code(session, fake_github.url, "c0de")
+
+
+async def test_a_busy_port_or_a_missing_env_folder_is_a_clear_error(tmp_path: Path) -> None:
+    first = SetupServer(SetupOptions(public_url=PUBLIC_URL, env_path=tmp_path / ".env", port=0))
+    await first.start()
+    try:
+        port = urlsplit(first.url).port
+        second = SetupServer(SetupOptions(public_url=PUBLIC_URL, env_path=tmp_path / ".env", port=port))
+        with pytest.raises(SetupError, match="--port"):
+            await second.start()
+        await second.close()
+    finally:
+        await first.close()
+    with pytest.raises(SetupError, match="does not exist"):
+        options_from_args(_args(["--env-file", str(tmp_path / "no" / ".env")]), api_url=None, public_url=PUBLIC_URL)
