@@ -443,8 +443,7 @@ class _Differ:
         return b.version is None or b.latest_version is None or str(b.version) == str(b.latest_version)
 
     def _unique_key(self, b: Asset, h: Asset, fqn: str) -> None:
-        before = tuple(column_key(k) for k in b.unique_key)
-        after = tuple(column_key(k) for k in h.unique_key)
+        before, after = _key_columns(b.unique_key), _key_columns(h.unique_key)
         if before and before != after:
             self._emit(
                 "GRAIN_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
@@ -786,6 +785,18 @@ class _Differ:
                 message=f"Tessera could not analyse {problem.path}"
                 f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
             )
+
+
+def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A unique key as column names, however it was written (older manifests keep a list as the
+    text ``"['id', 'order_date']"``)."""
+    out: list[str] = []
+    for key in keys:
+        for part in re.split(r"[,\[\]]", key):
+            name = column_key(part.strip().strip("'\"").strip())
+            if name:
+                out.append(name)
+    return tuple(out)
 
 
 def _plain_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:

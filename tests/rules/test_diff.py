@@ -7,10 +7,15 @@ depending on how snapshots are built.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from rules.catalog import RULES_BY_ID
 from rules.diff import diff_snapshots
-from rules.model import UNKNOWN, Asset, Column, Config, ParseProblem, Snapshot
+from rules.model import SEVERITIES, UNKNOWN, Asset, Column, Config, ParseProblem, Snapshot
 
 
 def table(fqn: str, *cols: Column, **kw: object) -> Asset:
@@ -287,3 +292,32 @@ def test_a_column_no_longer_declared_on_a_source_is_review() -> None:
     source = Asset("raw.orders", "source", path="models/sources.yml", columns=(ID, replace(PLAN, position=1)))
     changes = diff_snapshots(snap(source), snap(replace(source, columns=(ID,))), Config())
     assert found(changes) == [("COLUMN_REMOVED", "review", "raw.orders", "plan_code")]
+
+
+def test_a_unique_key_written_as_list_text_equals_the_same_list() -> None:
+    base = snap(model("snap", "select 1", ID, unique_key=("['id', 'order_date']",)))
+    head = snap(model("snap", "select 1", ID, unique_key=("id", "order_date")))
+    assert diff_snapshots(base, head, Config()) == []
+    changed = snap(model("snap", "select 1", ID, unique_key=("id",)))
+    assert found(diff_snapshots(base, changed, Config())) == [("GRAIN_CHANGED", "breaking", "snap", None)]
+
+
+SHARED_DBT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dbt"
+
+
+@pytest.mark.shared
+def test_diff_between_two_real_manifests_of_one_project_names_every_finding_by_a_catalog_rule() -> None:
+    old = SHARED_DBT / "dbt-bouncer-test-project-dbt1.7" / "manifest.json"
+    new = SHARED_DBT / "dbt-bouncer-test-project" / "manifest.json"
+    if not (old.exists() and new.exists()):
+        pytest.skip("../shared is absent")
+    from rules.dbt_manifest import load_manifest
+
+    base = load_manifest(json.loads(old.read_text()))
+    head = load_manifest(json.loads(new.read_text()))
+    changes = diff_snapshots(base, head, Config())
+    assert changes
+    assert all(c.rule in RULES_BY_ID and c.severity in SEVERITIES and c.message for c in changes)
+    # the snapshot's unique key is the same columns, written differently by dbt 1.7
+    assert not [c for c in changes if c.rule == "GRAIN_CHANGED" and c.asset.startswith("snapshot_orders")]
+    assert diff_snapshots(head, head, Config()) == []
