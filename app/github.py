@@ -27,6 +27,7 @@ import gidgethub.aiohttp
 import jwt
 from uritemplate import variable
 
+from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.metrics import REGISTRY
 
@@ -423,22 +424,26 @@ class GitHubApp:
     @classmethod
     def from_settings(
         cls,
-        settings: object,
+        settings: Settings,
         *,
         session: aiohttp.ClientSession | None = None,
         clock: Clock = time.time,
         timeout: float = 30.0,
     ) -> GitHubApp:
-        """Build from :class:`app.config.Settings` (``github_app_id``, ``github_private_key``, ``github_api_url``)."""
-        app_id = getattr(settings, "github_app_id", None)
-        private_key = getattr(settings, "github_private_key", None)
-        if app_id is None or not private_key:
+        """The common path: ``TESSERA_GITHUB_APP_ID``, the private key and ``TESSERA_GITHUB_API_URL``."""
+        if settings.github_app_id is None or not settings.github_private_key:
             raise PermanentError(
                 "the GitHub App is not configured: set TESSERA_GITHUB_APP_ID and "
                 "TESSERA_GITHUB_PRIVATE_KEY (or TESSERA_GITHUB_PRIVATE_KEY_PATH)"
             )
-        api_url = getattr(settings, "github_api_url", None) or DEFAULT_API_URL
-        return cls(int(app_id), str(private_key), str(api_url), session=session, clock=clock, timeout=timeout)
+        return cls(
+            settings.github_app_id,
+            settings.github_private_key,
+            settings.github_api_url or DEFAULT_API_URL,
+            session=session,
+            clock=clock,
+            timeout=timeout,
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:

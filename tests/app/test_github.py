@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import types
 
 import gidgethub
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.github import CALLS, RATE_LIMIT_REMAINING, GitHubApp, convert_manifest
 from tests.fakegithub import (
@@ -524,17 +524,30 @@ async def test_a_comment_is_read_back_by_id(fake_github: FakeGitHub, github_clie
 # Construction and the manifest flow ---------------------------------------------------------------
 
 
-def test_from_settings_reads_the_github_settings(app_private_key: str) -> None:
-    settings = types.SimpleNamespace(
-        github_app_id=77, github_private_key=app_private_key, github_api_url="https://ghe.example.com/api/v3/"
+async def test_an_app_built_from_the_environment_talks_to_the_configured_api(
+    fake_github: FakeGitHub, app_private_key: str, tmp_path, repo
+) -> None:
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(app_private_key)
+    settings = Settings.from_env(
+        {
+            "TESSERA_GITHUB_APP_ID": str(APP_ID),
+            "TESSERA_GITHUB_PRIVATE_KEY_PATH": str(key_file),
+            "TESSERA_GITHUB_API_URL": fake_github.url + "/",
+        }
     )
     app = GitHubApp.from_settings(settings)
-    assert (app.app_id, app.api_url) == (77, "https://ghe.example.com/api/v3")
+    try:
+        gh = await app.for_installation(INSTALLATION_ID)
+        assert (await gh.get_repo("acme", "warehouse"))["full_name"] == "acme/warehouse"
+    finally:
+        await app.close()
+    assert (app.app_id, app.api_url) == (APP_ID, fake_github.url)
 
 
 def test_from_settings_without_an_app_says_what_to_set() -> None:
     with pytest.raises(PermanentError, match="TESSERA_GITHUB_APP_ID"):
-        GitHubApp.from_settings(types.SimpleNamespace(github_app_id=None, github_private_key=None))
+        GitHubApp.from_settings(Settings())
 
 
 async def test_enterprise_server_api_path_is_honoured(app_private_key: str) -> None:
