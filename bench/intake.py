@@ -149,6 +149,15 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux), to express cost per delivery."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -182,7 +191,10 @@ async def main() -> None:
         if args.warmup:
             await send_all(url, bodies, args.warmup, args.concurrency, f"warmup-{uuid.uuid4().hex[:8]}")
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        load_before = os.getloadavg()[0]
+        cpu_before = process_cpu_seconds(process.pid) if process else None
         latencies, statuses, elapsed = await send_all(url, bodies, args.requests, args.concurrency, prefix)
+        cpu_after = process_cpu_seconds(process.pid) if process else None
         stored = count_stored(db, prefix) if db else None
     finally:
         if process is not None:
@@ -203,6 +215,13 @@ async def main() -> None:
         ("max ms", f"{ms[-1]:.1f}"),
         ("body bytes", f"{len(bodies[0][0])} (zlib-1 ratio {len(bodies[0][0]) / len(zlib.compress(bodies[0][0], 1)):.1f}x)"),
         ("concurrency", f"{args.concurrency}"),
+        (
+            "server CPU per delivery",
+            f"{(cpu_after - cpu_before) / args.requests * 1000:.2f} ms"
+            if cpu_before is not None and cpu_after is not None
+            else "n/a (external server)",
+        ),
+        ("load average at start", f"{load_before:.1f}"),
         ("machine", f"{os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -58,6 +58,7 @@ class _Insert:
     """A delivery to insert; batched with its neighbours into one multi-row INSERT."""
 
     delivery: NewDelivery
+    encoded: bytes
     future: asyncio.Future[Any]
 
 
@@ -169,7 +170,9 @@ class Store:
     async def insert_delivery(self, delivery: NewDelivery) -> bool:
         """Persist a webhook delivery as a queued job; False when its delivery id was seen before."""
         future = self._submit_check()
-        self._queue.put(_Insert(delivery, future))
+        # Compress here, on the caller's thread: in the writer every zlib call releases the GIL and
+        # may wait a whole switch interval to get it back from a busy event loop.
+        self._queue.put(_Insert(delivery, delivery_sql.encode_payload(delivery.payload), future))
         return bool(await future)
 
     async def claim_job(self, now: float) -> Delivery | None:
@@ -262,7 +265,9 @@ class Store:
                             outcomes.append((op.future, False, exc))
                 inserts = [op for op in batch if isinstance(op, _Insert)]
                 if inserts:
-                    inserted = delivery_sql.insert_many(db, [op.delivery for op in inserts])
+                    inserted = delivery_sql.insert_many(
+                        db, [op.delivery for op in inserts], [op.encoded for op in inserts]
+                    )
                     for op in inserts:
                         is_new = op.delivery.delivery_id in inserted
                         inserted.discard(op.delivery.delivery_id)  # a repeat in the same batch is a duplicate

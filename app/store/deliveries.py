@@ -85,8 +85,15 @@ def _row_to_delivery(row: Sequence[object], payload: object = None) -> Delivery:
     return Delivery(*row, payload=decode_payload(payload))  # type: ignore[arg-type]
 
 
-def insert_many(db: sqlite_utils.Database, deliveries: Sequence[NewDelivery]) -> set[str]:
-    """Insert new deliveries as queued jobs in one statement per chunk; return the ids inserted."""
+def insert_many(
+    db: sqlite_utils.Database, deliveries: Sequence[NewDelivery], encoded: Sequence[bytes] | None = None
+) -> set[str]:
+    """Insert new deliveries as queued jobs in one statement per chunk; return the ids inserted.
+
+    ``encoded`` are the payloads already passed through :func:`encode_payload` (the store does that
+    on the caller's thread, so the single writer spends its time writing)."""
+    if encoded is None:
+        encoded = [encode_payload(d.payload) for d in deliveries]
     inserted: set[str] = set()
     (top,) = db.conn.execute("SELECT coalesce(max(seq), 0) FROM deliveries").fetchone()
     for start in range(0, len(deliveries), _ROWS_PER_INSERT):
@@ -96,7 +103,7 @@ def insert_many(db: sqlite_utils.Database, deliveries: Sequence[NewDelivery]) ->
             params.extend(
                 (
                     d.delivery_id, d.event, d.action, d.ordering_key, d.installation_id,
-                    d.repository, encode_payload(d.payload), top + offset, d.received_at, d.received_at,
+                    d.repository, encoded[offset - 1], top + offset, d.received_at, d.received_at,
                 )
             )
         values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0)"] * len(chunk))
