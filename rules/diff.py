@@ -194,7 +194,8 @@ class _Differ:
             )
             self._diff_pair(b, h, report_as=old, renamed=True)
         for old, new in pairs:
-            self._diff_pair(base_assets[old], head_assets[new], report_as=new)
+            # a model that became versioned is still read by its old name in the base graph
+            self._diff_pair(base_assets[old], head_assets[new], report_as=old)
         self._unparsed()
         self.changes.sort(
             key=lambda c: (catalog.severity_rank(c.severity), c.asset, c.rule, c.column or "")
@@ -428,8 +429,13 @@ class _Differ:
                             if new else f"`{fqn}` is no longer deprecated (was {old})")
             else:
                 model = h.name or fqn.split(".v")[0]
-                said.append(f"`ref('{model}')` now means version {new or 'unset'} instead of {old or 'unset'}: "
-                            "readers that do not pin a version will switch")
+                if not old:
+                    said.append(f"`{model}` is now versioned: `ref('{model}')` means version {new}")
+                elif not new:
+                    said.append(f"`{model}` no longer names a latest version (was {old})")
+                else:
+                    said.append(f"`ref('{model}')` now means version {new} instead of {old}: readers "
+                                "that do not pin a version will switch")
         self._emit(
             "VERSION_DEPRECATED", b, h, asset=fqn, path=h.path, line=h.line,
             message="; ".join(said) + ".",
