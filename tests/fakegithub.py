@@ -1190,7 +1190,7 @@ class FakeGitHub:
         links = []
 
         def link(n: int, rel: str) -> str:
-            return f'<{request.url.update_query(page=str(n), per_page=str(per_page))}>; rel="{rel}"'
+            return f'<{request.url.update_query(page=str(n))}>; rel="{rel}"'
 
         if page > 1:
             links += [link(page - 1, "prev"), link(1, "first")]

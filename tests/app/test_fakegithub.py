@@ -530,18 +530,27 @@ async def test_manifest_form_redirects_back_with_a_code_that_converts(
 # The checked-in data stays true to the shared reference ----------------------------------------------
 
 
-@pytest.mark.shared
-@pytest.mark.skipif(not SHARED_OPENAPI.exists(), reason="../shared is absent")
-def test_checked_in_subset_matches_githubs_description() -> None:
+def _load_script(relative: str) -> Any:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("extract", ROOT / "tests/data/github/openapi/extract.py")
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
     assert spec is not None and spec.loader is not None
-    extract = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(extract)
-    fresh = extract.extract(json.loads(SHARED_OPENAPI.read_text()))
-    checked_in = json.loads((ROOT / "tests/data/github/openapi/subset.json").read_text())
-    assert fresh == checked_in
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED_OPENAPI.exists(), reason="../shared is absent")
+def test_checked_in_subset_and_examples_match_githubs_description() -> None:
+    description = json.loads(SHARED_OPENAPI.read_text())
+
+    subset = _load_script("tests/data/github/openapi/extract.py").extract(description)
+    examples = _load_script("tests/data/github/rest/trim.py").examples_of(description)
+
+    assert subset == json.loads((ROOT / "tests/data/github/openapi/subset.json").read_text())
+    for name, value in examples.items():
+        assert value == json.loads((ROOT / "tests/data/github/rest" / f"{name}.json").read_text()), name
 
 
 @pytest.mark.shared

@@ -81,11 +81,10 @@ def trim(node: Any, depth: int = 0) -> Any:
     return out
 
 
-def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
-    spec = json.loads(source.read_text())
+def examples_of(spec: dict[str, Any]) -> dict[str, Any]:
+    """``{"pulls.get": trimmed example, ...}`` for every operation in :data:`RESPONSES`."""
     examples = spec["components"]["examples"]
-    found = {}
+    found: dict[str, Any] = {}
     for item in spec["paths"].values():
         for op in item.values():
             if not isinstance(op, dict) or op.get("operationId") not in RESPONSES:
@@ -97,12 +96,20 @@ def main(argv: list[str]) -> int:
             example = next(iter(content["examples"].values()))
             if "$ref" in example:
                 example = examples[example["$ref"].rsplit("/", 1)[1]]
-            found[op["operationId"]] = trim(example["value"])
-    for operation_id, value in sorted(found.items()):
-        (HERE / f"{operation_id.replace('/', '.')}.json").write_text(json.dumps(value, indent=1) + "\n")
-    missing = set(RESPONSES) - set(found)
-    print(f"wrote {len(found)} examples; missing: {sorted(missing) or 'none'}")
-    return 1 if missing else 0
+            found[op["operationId"].replace("/", ".")] = trim(example["value"])
+    missing = {name.replace("/", ".") for name in RESPONSES} - set(found)
+    if missing:
+        raise SystemExit(f"examples missing from the description: {sorted(missing)}")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
+    found = examples_of(json.loads(source.read_text()))
+    for name, value in sorted(found.items()):
+        (HERE / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
+    print(f"wrote {len(found)} examples")
+    return 0
 
 
 if __name__ == "__main__":
