@@ -113,3 +113,26 @@ async def test_a_transient_github_failure_retries_with_the_same_check_run(pr_flo
     assert statuses == [502, 200]
     runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
     assert len(runs) == 1 and runs[0].conclusion == "action_required"
+
+
+async def test_editing_the_title_does_nothing_but_changing_the_base_analyses_again(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    before = len(flow.fake.requests)
+    await flow.deliver("pull_request", flow.pull_payload(pull, "edited", changes={"title": {"from": "old"}}))
+    assert flow.api_calls(before) == []
+
+    release = flow.repo.commit({"README.md": "release branch\n"}, parent="main", branch="release")
+    pull.base_ref, pull.base_sha = "release", release
+    await flow.deliver("pull_request", flow.pull_payload(pull, "edited", changes={"base": {"ref": {"from": "main"}}}))
+    runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert len(runs) == 2 and runs[-1].conclusion == "action_required"
+
+
+async def test_a_pending_team_member_cannot_ack(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    flow.fake.add_team_member("acme", "growth", "newbie", state="pending")
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    comment = await flow.comment(pull, "/tessera ack", user="newbie")
+    assert flow.reactions(comment) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
