@@ -482,7 +482,15 @@ class GitHubApp:
             cached = self._tokens.get(installation_id)
             if cached is not None:
                 return cached[0]
-            answer = await self.as_app().create_installation_token(installation_id)
+            try:
+                answer = await self.as_app().create_installation_token(installation_id)
+            except gidgethub.BadRequest as exc:
+                if exc.status_code in (403, 404):  # uninstalled or suspended: retrying cannot help
+                    raise PermanentError(
+                        f"GitHub gives no token for installation {installation_id} "
+                        f"({int(exc.status_code)} {exc}): is the App uninstalled or suspended?"
+                    ) from exc
+                raise
             token, expires_at = str(answer["token"]), _parse_time(str(answer["expires_at"]))
             self._tokens[installation_id] = (token, expires_at)
             return token

@@ -137,10 +137,15 @@ async def test_revoked_token_is_dropped_and_the_retry_fetches_a_new_one(
     assert token_requests(fake_github) == 2
 
 
-async def test_unknown_installation_is_a_404_not_a_retry(github_app: GitHubApp) -> None:
-    with pytest.raises(gidgethub.BadRequest) as raised:
+async def test_a_missing_or_suspended_installation_fails_for_good(
+    fake_github: FakeGitHub, github_app: GitHubApp
+) -> None:
+    with pytest.raises(PermanentError, match="installation 999"):
         await github_app.installation_token(999)
-    assert raised.value.status_code == 404
+
+    fake_github.installations[INSTALLATION_ID].suspended = True
+    with pytest.raises(PermanentError, match="403"):
+        await github_app.for_installation(INSTALLATION_ID)
 
 
 async def test_get_installation_uses_the_app_jwt(fake_github: FakeGitHub, github_app: GitHubApp) -> None:
