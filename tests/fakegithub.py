@@ -305,6 +305,7 @@ class FakeRepo:
         self.branches: dict[str, str] = {}
         self.pulls: dict[int, FakePull] = {}
         self.permissions: dict[str, str] = {}
+        self.tree_limit = 100_000  # GitHub truncates recursive trees past this many entries
 
     # -- building state
 
@@ -1447,8 +1448,8 @@ class FakeGitHub:
         payload = {
             "sha": commit.tree_sha,
             "url": f"{self.url}/repos/{repo.full_name}/git/trees/{commit.tree_sha}",
-            "tree": [entries[k] for k in sorted(entries)],
-            "truncated": False,
+            "tree": [entries[k] for k in sorted(entries)][: repo.tree_limit],
+            "truncated": len(entries) > repo.tree_limit,
         }
         return 200, payload
 

@@ -810,3 +810,21 @@ async def test_an_installation_without_the_needed_permission_gets_403(
     assert (team[0], team[1]["message"]) == (403, "Resource not accessible by integration")
     assert check[0] == 403 and repo.check_runs() == []
     assert listed[0] == 200  # read is enough to list
+
+
+async def test_a_tree_past_the_limit_is_truncated_and_says_so(
+    http, fake_github: FakeGitHub, token: str, repo
+) -> None:
+    repo.tree_limit = 2
+    repo.commit({"b.sql": "select 2", "c/d.sql": "select 3"}, branch="main")
+
+    _, tree, _ = await call(
+        http,
+        fake_github,
+        "GET",
+        "/repos/acme/warehouse/git/trees/main",
+        auth=f"token {token}",
+        params={"recursive": "1"},
+    )
+
+    assert tree["truncated"] is True and len(tree["tree"]) == 2
