@@ -570,6 +570,9 @@ class _Differ:
         floor = "review" if uncertain else None
         if bc.type != hc.type:
             verdict = compare_types(bc.type, hc.type, dialect)
+            # a type declared on one side only (YAML data_type added or dropped) is compared with an
+            # inferred one: inference is close but not exact, so that is worth a look, never a block
+            guessed = bc.declared_type != hc.declared_type
             rule = {
                 "widened": "COLUMN_TYPE_WIDENED",
                 "narrowed": "COLUMN_TYPE_NARROWED",
@@ -584,12 +587,19 @@ class _Differ:
                         f"The type of `{hc.name}` in `{fqn}` is now known as {hc.type} (was not inferred): "
                         "please check it did not change."
                     )
+                elif guessed:
+                    message = (
+                        f"`{hc.name}` in `{fqn}` is {'declared' if hc.declared_type else 'inferred'} as "
+                        f"{hc.type} now, and was {'declared' if bc.declared_type else 'inferred'} as "
+                        f"{bc.type}: one side is a guess, so check the declaration matches the data."
+                    )
                 else:
                     message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
                 self._emit(
                     rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
                     before=bc.type, after=hc.type,
-                    cap="review" if verdict == "unknown" else None, floor="review" if verdict == "unknown" else None,
+                    cap="review" if verdict == "unknown" or guessed else None,
+                    floor="review" if verdict == "unknown" else None,
                 )
         if bc.nullable is False and hc.nullable is not False:
             self._emit(

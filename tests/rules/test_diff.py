@@ -321,3 +321,11 @@ def test_diff_between_two_real_manifests_of_one_project_names_every_finding_by_a
     # the snapshot's unique key is the same columns, written differently by dbt 1.7
     assert not [c for c in changes if c.rule == "GRAIN_CHANGED" and c.asset.startswith("snapshot_orders")]
     assert diff_snapshots(head, head, Config()) == []
+
+
+def test_declaring_a_type_that_differs_from_the_inferred_one_is_review_not_breaking() -> None:
+    base = snap(model("fct", "select 1", Column("revenue", "DECIMAL(38, 4)")))
+    head = snap(model("fct", "select 1", Column("revenue", "DECIMAL(12, 2)", declared_type=True)))
+    (change,) = diff_snapshots(base, head, Config())
+    assert (change.rule, change.severity) == ("COLUMN_TYPE_NARROWED", "review")
+    assert "declared as DECIMAL(12, 2)" in change.message
