@@ -9,11 +9,12 @@ known is never called safe: a column whose type is ``UNKNOWN`` changes at ``revi
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from rules import catalog
 from rules.model import UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
@@ -29,19 +30,30 @@ _ENFORCES_CONSTRAINTS = frozenset({"table", "incremental"})
 """Materializations on which dbt has the warehouse enforce a contract's constraints."""
 
 
+class ResultCache(Protocol):
+    """Where query comparisons are kept between runs (``build.ParseCache`` fits)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
 def diff_snapshots(
     base: Snapshot,
     head: Snapshot,
     config: Config,
     *,
     changed_paths: Collection[str] | None = None,
+    cache: ResultCache | None = None,
 ) -> list[Change]:
     """Every finding between ``base`` and ``head``, severities resolved, ignored ones dropped.
 
     ``changed_paths`` limits UNPARSED findings to files the PR touched (a file that was already
     unparsable before the PR is not news); None means "report head problems that base did not have".
+    ``cache`` keeps the semantic comparison of each (before, after) query pair, the costliest step
+    of the diff, so a warm ``tessera check`` compares nothing twice.
     """
-    return _Differ(base, head, config, changed_paths).run()
+    return _Differ(base, head, config, changed_paths, cache).run()
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -165,8 +177,10 @@ class _Differ:
     """One diff run: holds the inputs and the findings collected so far."""
 
     def __init__(
-        self, base: Snapshot, head: Snapshot, config: Config, changed_paths: Collection[str] | None
+        self, base: Snapshot, head: Snapshot, config: Config, changed_paths: Collection[str] | None,
+        cache: ResultCache | None = None,
     ) -> None:
+        self.cache = cache
         self.base = base
         self.head = head
         self.config = config
@@ -698,6 +712,35 @@ class _Differ:
 
     # -- the query: semantic rules and formatting
 
+    def _cache_key(self, kind: str, dialect: str | None, *texts: str) -> str:
+        digest = hashlib.sha256()
+        for part in (kind, dialect or "", *texts):
+            digest.update(part.encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+        return f"diff-{kind}-{digest.hexdigest()}"
+
+    def _normalized(self, sql: str, dialect: str | None) -> str:
+        if self.cache is None:
+            return _normalize_sql(sql, dialect)
+        key = self._cache_key("normalized", dialect, sql)
+        hit = self.cache.get(key)
+        if isinstance(hit, str):
+            return hit
+        value = _normalize_sql(sql, dialect)
+        self.cache.put(key, value)
+        return value
+
+    def _compared(self, before: str, after: str, dialect: str | None) -> tuple[SemanticDiff, ...] | None:
+        if self.cache is None:
+            return _compare_queries(before, after, dialect)
+        key = self._cache_key("semantic", dialect, before, after)
+        hit = self.cache.get(key)
+        if isinstance(hit, dict) and "diffs" in hit:
+            return hit["diffs"]
+        value = _compare_queries(before, after, dialect)
+        self.cache.put(key, {"diffs": value})
+        return value
+
     def _query(
         self, b: Asset, h: Asset, fqn: str, renames: Mapping[str, str], gone: set[str], *,
         renamed: bool = False,
@@ -707,7 +750,7 @@ class _Differ:
         if not h.columns_known and h.path in self._problem_paths:
             return  # the new query could not be read: UNPARSED says so, a comparison would be noise
         dialect = self._dialect(h, b)
-        if _normalize_sql(b.sql, dialect) == _normalize_sql(h.sql, dialect):
+        if self._normalized(b.sql, dialect) == self._normalized(h.sql, dialect):
             if renamed:
                 return  # ASSET_RENAMED already says the file changed
             self._emit(
@@ -715,7 +758,7 @@ class _Differ:
                 message=f"The SQL of `{fqn}` changed only in form (formatting, comments, case).",
             )
             return
-        diffs = _compare_queries(b.sql, h.sql, dialect)
+        diffs = self._compared(b.sql, h.sql, dialect)
         skip = gone | set(renames) | set(renames.values())
         if diffs is None:
             self._expression_changes(b, h, fqn, skip)
