@@ -27,6 +27,7 @@ of being retried forever.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -144,7 +145,8 @@ class JobQueue:
         self.policy = policy or RetryPolicy.from_settings(settings)
         self._rng = rng
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._idle_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._missed_notify = False
         self._running_jobs: dict[int, Delivery] = {}
 
     @property
@@ -159,7 +161,7 @@ class JobQueue:
         requeued, failed = await self.store.recover_interrupted(self.policy.max_attempts, self.clock.now())
         if requeued or failed:
             log.warning("recovered jobs interrupted by a stop: %d queued again, %d out of attempts", requeued, failed)
-        self._wake = asyncio.Event()
+        self._idle_waiters.clear()
         self._tasks = [asyncio.create_task(self._worker(i), name=f"tessera-worker-{i}") for i in range(self.workers)]
         self.notify()
 
@@ -178,17 +180,27 @@ class JobQueue:
         JOBS_RUNNING.set(0)
 
     def notify(self) -> None:
-        """Wake idle workers: a delivery was stored or a key became free."""
-        self._wake.set()
+        """Wake one idle worker: a delivery was stored or a key became free.
+
+        One, not all: each wake-up costs a claim on the single writer, and at hundreds of
+        deliveries a second waking every worker for every delivery would triple the writes. A busy
+        worker claims again as soon as it finishes, so it needs no wake-up; a notification that
+        finds no idle worker is remembered, so a worker about to go idle looks again first."""
+        while self._idle_waiters:
+            waiter = self._idle_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._missed_notify = True
 
     # -- workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
         while True:
             try:
-                job = await self.store.claim_job(self.clock.now())
+                job, due_at = await self.store.claim_job_or_next_due(self.clock.now())
                 if job is None:
-                    await self._idle(await self.store.next_due_at())
+                    await self._idle(due_at)
                     continue
                 await self._run(job)
             except asyncio.CancelledError:
@@ -197,19 +209,23 @@ class JobQueue:
                 log.exception("worker %d: store error; the job (if any) stays running until restart", number)
                 await self._idle(None)
                 continue
-            self.notify()  # a key is free again: a waiting job behind it may run now
+            self.notify()  # a key is free again: a job waiting behind it may run now
 
     async def _idle(self, due_at: float | None) -> None:
         """Wait for a notification, or until the next retry is due, or the idle poll."""
-        self._wake.clear()
-        waits: list[asyncio.Task[Any]] = [asyncio.create_task(self._wake.wait())]
+        if self._missed_notify:
+            self._missed_notify = False
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        waits: list[asyncio.Future[Any]] = [waiter]
         if due_at is not None:
-            waits.append(asyncio.create_task(self.clock.sleep(max(0.0, due_at - self.clock.now()))))
+            waits.append(asyncio.ensure_future(self.clock.sleep(max(0.0, due_at - self.clock.now()))))
         try:
             await asyncio.wait(waits, timeout=IDLE_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in waits:
-                task.cancel()
+            for future in waits:
+                future.cancel()
 
     async def _run(self, job: Delivery) -> None:
         self._running_jobs[job.id] = job

@@ -143,6 +143,12 @@ def claim_next(db: sqlite_utils.Database, now: float) -> Delivery | None:
     return replace(job, status="running", attempts=job.attempts + 1, started_at=now)
 
 
+def claim_next_or_due(db: sqlite_utils.Database, now: float) -> tuple[Delivery | None, float | None]:
+    """The claimed job, or None and when the earliest queued job is due (None when none is queued)."""
+    job = claim_next(db, now)
+    return (job, None) if job is not None else (None, next_due_at(db, after=now))
+
+
 def mark_done(db: sqlite_utils.Database, id: int, now: float) -> None:
     db.conn.execute(
         "UPDATE deliveries SET status = 'done', finished_at = ?, last_error = NULL WHERE id = ?", (now, id)
@@ -189,8 +195,15 @@ def recover_running(db: sqlite_utils.Database, max_attempts: int, now: float) ->
     return requeued, failed
 
 
-def next_due_at(db: sqlite_utils.Database) -> float | None:
-    (value,) = db.conn.execute("SELECT min(run_after) FROM deliveries WHERE status = 'queued'").fetchone()
+def next_due_at(db: sqlite_utils.Database, after: float | None = None) -> float | None:
+    """When the earliest queued job becomes due; with ``after``, only jobs not yet due by then count
+    (a job already due but held back by its key is started by the notification its key sends when free)."""
+    if after is None:
+        (value,) = db.conn.execute("SELECT min(run_after) FROM deliveries WHERE status = 'queued'").fetchone()
+    else:
+        (value,) = db.conn.execute(
+            "SELECT min(run_after) FROM deliveries WHERE status = 'queued' AND run_after > ?", (after,)
+        ).fetchone()
     return value
 
 

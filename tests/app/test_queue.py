@@ -361,3 +361,36 @@ async def test_a_job_killed_mid_run_is_finished_once_after_restart(tmp_path: Pat
     assert query("SELECT delivery_id, head_sha FROM effects") == [("crash-1", payload["pull_request"]["head"]["sha"])]
     assert query("SELECT attempt FROM runs ORDER BY attempt") == [(1,), (2,)]
     assert query("SELECT attempts FROM deliveries") == [(2,)]
+
+
+async def test_idle_workers_do_not_spin_while_a_due_job_waits_behind_a_running_one(
+    store: Store, app_settings: Settings, fake_clock: FakeClock
+) -> None:
+    release = asyncio.Event()
+    router = Router()
+
+    @router.register("pull_request")
+    async def first_waits(event: Event, ctx: JobContext) -> None:
+        if event.data["marker"] == "d1":
+            await release.wait()
+
+    claims = 0
+    original = store.claim_job_or_next_due
+
+    async def counting(now: float) -> Any:
+        nonlocal claims
+        claims += 1
+        return await original(now)
+
+    store.claim_job_or_next_due = counting  # type: ignore[method-assign]
+    queue = _queue(store, app_settings, router, fake_clock, workers=3)
+    await store.insert_delivery(_delivery("d1"))
+    await store.insert_delivery(_delivery("d2"))  # same PR: due now, but must wait for d1
+    await queue.start()
+    await wait_until(lambda: _is(store, "d1", "running"))
+    before = claims
+    await asyncio.sleep(0.2)
+    assert claims - before <= 3  # idle workers wait for a notification instead of re-claiming
+    release.set()
+    await wait_until(lambda: _is(store, "d2", "done"))
+    await queue.stop()
