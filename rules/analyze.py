@@ -72,7 +72,7 @@ def analyze(
     scope = None if changed_paths is None else set(changed_paths)
     base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache)
     head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache)
-    changes = diff.diff_snapshots(base_snapshot, head_snapshot, config, changed_paths=changed_paths)
+    changes = diff.diff_snapshots(base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache)
     if codeowners is None:
         codeowners = read_codeowners(base)
     impacts, required = impact.compute_impact(
