@@ -87,7 +87,7 @@ _REF_RE = re.compile(
     r"""\bref\s*\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]+)\3\s*)?(?:,\s*(?:v|version)\s*=\s*['"]?([\w.]+)['"]?\s*)?\)"""
 )
 _SOURCE_RE = re.compile(r"""\bsource\s*\(\s*(['"])([^'"]+)\1\s*,\s*(['"])([^'"]+)\3\s*\)""")
-_CONFIG_RE = re.compile(r"\bconfig\s*\(")
+_EXPRESSION_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 _VERSION_FILE = re.compile(r"(.+)_v(\w+)\Z")
 
@@ -375,6 +375,12 @@ class DbtProject:
     def render(self, fqn: str) -> Rendered:
         """Render one model's Jinja; failures become ParseProblems with the model's path."""
         model = self.models[fqn]
+        simple = self._render_simple(model)
+        return simple if simple is not None else self.render_jinja(fqn)
+
+    def render_jinja(self, fqn: str) -> Rendered:
+        """Render through Jinja with dbt's context stubbed."""
+        model = self.models[fqn]
         env = self._environment()
         recorder = self._recorder
         recorder.config = {}
@@ -400,6 +406,39 @@ class DbtProject:
         return Rendered(
             sql=sql.strip(), config=dict(recorder.config), depends_on=depends, problems=tuple(problems)
         )
+
+    def _render_simple(self, model: ModelFile) -> Rendered | None:
+        """Most models use Jinja only for ``{{ ref(...) }}`` and ``{{ source(...) }}``: substitute
+        those directly (compiling a Jinja template costs ~6 ms a model). None when the template
+        uses anything else, so Jinja renders it."""
+        raw = model.raw_sql
+        if "{%" in raw or "{#" in raw:
+            return None
+        depends: list[str] = []
+        out: list[str] = []
+        last = 0
+        for match in _EXPRESSION_RE.finditer(raw):
+            inner = match.group(1)
+            if inner.startswith("-") or inner.endswith("-"):
+                return None  # whitespace control: leave it to Jinja
+            inner = inner.strip()
+            ref = _REF_RE.fullmatch(inner)
+            if ref is not None:
+                fqn = self.ref_fqn(ref.group(4) or ref.group(2), ref.group(5))
+                relation = self._relation_name(fqn)
+            else:
+                source = _SOURCE_RE.fullmatch(inner)
+                if source is None:
+                    return None
+                fqn = relation = f"{source.group(2)}.{source.group(4)}".lower()
+            depends.append(fqn)
+            out.append(raw[last : match.start()])
+            out.append(render_relation(relation, self.dialect))
+            last = match.end()
+        if "{{" in raw[last:] or "}}" in raw[last:]:
+            return None
+        out.append(raw[last:])
+        return Rendered(sql="".join(out).strip(), config={}, depends_on=tuple(dict.fromkeys(depends)))
 
     def _relation_name(self, fqn: str) -> str:
         model = self.models.get(fqn)

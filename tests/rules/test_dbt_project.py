@@ -225,3 +225,20 @@ def test_a_project_without_dbt_project_yml_contents_still_reads_its_models() -> 
     )
     assert snapshot.assets["a"].materialized == "view"
     assert snapshot.assets["a"].dialect == "duckdb"
+
+
+def test_models_that_only_ref_and_source_render_the_same_without_jinja() -> None:
+    files = {
+        "dbt_project.yml": PROJECT_YML,
+        "models/a.sql": "select 1 as id",
+        "models/b.sql": "select * from {{ ref('a') }} join {{ source('raw', 'T') }} using (id)",
+        "models/c.sql": 'select * from {{ ref("tiny", "b") }}\n-- {{ ref(\'a\') }}',
+        "models/d.sql": "select {{ var('x', 1) }} as id from {{ ref('a') }}",
+        "models/e.sql": "select 1 as id from {{- ref('a') -}}",
+    }
+    project = read_project(DictSource(files), ".", dialect="postgres")
+    fast = {fqn for fqn in project.models if project._render_simple(project.models[fqn]) is not None}
+    assert fast == {"a", "b", "c"}
+    for fqn in project.models:
+        assert project.render(fqn).sql == project.render_jinja(fqn).sql, fqn
+        assert project.render(fqn).depends_on == project.render_jinja(fqn).depends_on, fqn
