@@ -306,6 +306,7 @@ class FakeRepo:
         self.pulls: dict[int, FakePull] = {}
         self.permissions: dict[str, str] = {}
         self.tree_limit = 100_000  # GitHub truncates recursive trees past this many entries
+        self._diffs: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     # -- building state
 
@@ -463,7 +464,16 @@ class FakeRepo:
             sha = self.commits[sha].parent
 
     def diff(self, base_sha: str, head_sha: str) -> list[dict[str, Any]]:
-        """GitHub's file list between two commits: status, counts, patch, renames detected by blob."""
+        """GitHub's file list between two commits: status, counts, patch, renames detected by blob.
+
+        Commits never change, so each pair is computed once (a 3,000-file PR is read in 30 pages).
+        """
+        cached = self._diffs.get((base_sha, head_sha))
+        if cached is None:
+            cached = self._diffs[(base_sha, head_sha)] = self._compute_diff(base_sha, head_sha)
+        return list(cached)
+
+    def _compute_diff(self, base_sha: str, head_sha: str) -> list[dict[str, Any]]:
         before, after = self.commits[base_sha].files, self.commits[head_sha].files
         removed = {p: s for p, s in before.items() if p not in after}
         added = {p: s for p, s in after.items() if p not in before}
@@ -1712,7 +1722,9 @@ class FakeGitHub:
 _NEW_APP_PAGE = re.compile(r"^(?:/organizations/(?P<org>[^/]+))?/settings/apps/new$")
 
 
+@functools.lru_cache(maxsize=8)
 def _public_key(private_key_pem: str) -> str:
+    """The App's public key (cached: loading a private key checks it, ~150 ms)."""
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     return (
         key.public_key()

@@ -550,6 +550,13 @@ async def test_an_app_built_from_the_environment_talks_to_the_configured_api(
     assert (app.app_id, app.api_url) == (APP_ID, fake_github.url)
 
 
+def test_a_private_key_that_is_not_pem_is_a_configuration_error() -> None:
+    from app.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a usable PEM private key"):
+        GitHubApp(APP_ID, "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n")
+
+
 def test_from_settings_without_an_app_says_what_to_set() -> None:
     with pytest.raises(PermanentError, match="TESSERA_GITHUB_APP_ID"):
         GitHubApp.from_settings(Settings())
