@@ -51,6 +51,7 @@ class _Write:
 
     fn: Callable[[sqlite_utils.Database], Any]
     future: asyncio.Future[Any]
+    savepoint: bool = True
 
 
 @dataclass
@@ -158,6 +159,13 @@ class Store:
         self._queue.put(_Write(fn, future))
         return await future
 
+    async def _write_statement(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Like :meth:`write` without the savepoint, for the queue's own writes whose only change is
+        one statement (atomic by itself): fewer round trips through SQLite on the hot path."""
+        future = self._submit_check()
+        self._queue.put(_Write(fn, future, savepoint=False))
+        return await future
+
     async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run ``fn(db)`` on a reader connection (a consistent snapshot of committed data)."""
         if not self._open or self._pool is None:
@@ -177,21 +185,21 @@ class Store:
 
     async def claim_job(self, now: float) -> Delivery | None:
         """Mark the next runnable job running (one per ordering key, in arrival order) and return it."""
-        return await self.write(lambda db: delivery_sql.claim_next(db, now))
+        return await self._write_statement(lambda db: delivery_sql.claim_next(db, now))
 
     async def claim_job_or_next_due(self, now: float) -> tuple[Delivery | None, float | None]:
         """Like :meth:`claim_job`; when nothing is runnable, also say when the next retry is due
         (one trip to the writer instead of two for an idle worker)."""
-        return await self.write(lambda db: delivery_sql.claim_next_or_due(db, now))
+        return await self._write_statement(lambda db: delivery_sql.claim_next_or_due(db, now))
 
     async def finish_job(self, id: int, now: float) -> None:
-        await self.write(lambda db: delivery_sql.mark_done(db, id, now))
+        await self._write_statement(lambda db: delivery_sql.mark_done(db, id, now))
 
     async def retry_job(self, id: int, run_after: float, error: str) -> None:
-        await self.write(lambda db: delivery_sql.mark_retry(db, id, run_after, error))
+        await self._write_statement(lambda db: delivery_sql.mark_retry(db, id, run_after, error))
 
     async def fail_job(self, id: int, error: str, now: float) -> None:
-        await self.write(lambda db: delivery_sql.mark_failed(db, id, error, now))
+        await self._write_statement(lambda db: delivery_sql.mark_failed(db, id, error, now))
 
     async def requeue_jobs(self, ids: Sequence[int], now: float) -> None:
         """Put jobs interrupted by a graceful shutdown back in the queue, not counting the attempt."""
@@ -264,7 +272,10 @@ class Store:
                 for op in batch:
                     if isinstance(op, _Write):
                         try:
-                            with db.atomic():
+                            if op.savepoint:
+                                with db.atomic():
+                                    outcomes.append((op.future, True, op.fn(db)))
+                            else:
                                 outcomes.append((op.future, True, op.fn(db)))
                         except Exception as exc:
                             outcomes.append((op.future, False, exc))
