@@ -163,7 +163,8 @@ def _same_definition(a: Asset, b: Asset, dialect: str | None) -> bool:
         return not (a.columns_known and b.columns_known) or _signature(a) == _signature(b)
     if a.sql is not None or b.sql is not None:
         return False
-    return bool(a.columns) and _signature(a) == _signature(b)
+    # a table has only its columns to go by: one shared column (``id``) is no evidence of a rename
+    return len(a.columns) >= 2 and _signature(a) == _signature(b)
 
 
 def _signature(asset: Asset) -> tuple[tuple[str, str], ...]:

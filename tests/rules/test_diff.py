@@ -350,3 +350,9 @@ def test_a_warm_cache_gives_the_same_findings_without_comparing_queries_again(
     monkeypatch.setattr(diff_module, "compare_queries", no_more_parsing)
     monkeypatch.setattr(diff_module, "normalize_sql", no_more_parsing)
     assert diff_snapshots(base, head, Config(), cache=ParseCache(tmp_path)) == cold
+
+
+def test_a_dropped_table_and_a_new_one_sharing_only_an_id_column_are_not_a_rename() -> None:
+    base = snap(table("public.accounts", ID))
+    head = snap(table("public.invoices", ID))
+    assert found(diff_snapshots(base, head, Config())) == [("ASSET_REMOVED", "breaking", "public.accounts", None)]
