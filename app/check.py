@@ -5,7 +5,8 @@ The revisions are read straight from git (``git ls-tree`` for the file list, one
 never leak in. Like a pull request, the base side is the merge base of ``--base`` and ``--head``
 (changes that landed on the base branch meanwhile are not this change's), ``.tessera.yml`` and
 CODEOWNERS come from the base, and parse results are cached on disk under the repository's git
-directory (never in the work tree), keyed by content.
+directory (never in the work tree), keyed by content. ``--manifest FILE`` supplies the head's dbt
+manifest from disk (see its help).
 
 Exit codes (DESIGN.md): 0 nothing needs an acknowledgement, 1 acknowledgements required, 2 usage
 or internal error.
@@ -192,7 +193,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("json", "markdown"), default="markdown")
     parser.add_argument(
         "--manifest",
-        help="a dbt manifest.json for the head revision (used instead of the one configured in .tessera.yml)",
+        help="a dbt manifest.json describing the head revision (e.g. from a fresh dbt compile); it stands in"
+        " for the manifest at dbt.manifest in .tessera.yml (default target/manifest.json), which the base"
+        " side reads from its own revision when committed",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
 
@@ -238,7 +241,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
         paths = changed_paths(repo, base_commit, head_commit)
         head_view: GitSource | OverlaySource = head_source
         if args.manifest:
-            manifest_path, manifest_text = _read_manifest(repo, Path(args.manifest))
+            manifest_path, manifest_text = _read_manifest(
+                repo, Path(args.manifest), default=config.dbt.manifest or "target/manifest.json"
+            )
             head_view = OverlaySource(head_source, {manifest_path: manifest_text})
             config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
             if manifest_path not in paths:
@@ -270,8 +275,13 @@ def _parse_cache(folder: Path) -> ParseCache:
     return ParseCache(folder)
 
 
-def _read_manifest(repo: Path, path: Path) -> tuple[str, str]:
-    """The manifest's repository-relative path (a virtual one when outside) and its text."""
+def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:
+    """The manifest's repository-relative path and its text.
+
+    A file outside the repository (a fresh ``dbt compile`` elsewhere) stands in for the head's
+    manifest at the configured path (``default``), so the base side still reads the manifest
+    committed there, if any.
+    """
     full = path if path.is_absolute() else Path.cwd() / path
     try:
         text = full.read_text(encoding="utf-8")
@@ -280,7 +290,7 @@ def _read_manifest(repo: Path, path: Path) -> tuple[str, str]:
     try:
         relative = full.resolve().relative_to(repo.resolve()).as_posix()
     except ValueError:
-        relative = f"target/{full.name}"
+        relative = default
     return relative, text
 
 

@@ -172,3 +172,84 @@ def test_the_tessera_console_script_runs_check(
     code = tessera(["check", "--repo", str(repo), "--base", base, "--format", "json"])
     assert code == 1
     assert json.loads(capsys.readouterr().out)["required_acks"][0]["team"] == "growth"
+
+
+def _manifest(fct_columns: list[str]) -> str:
+    """A small dbt v12 manifest: stg_orders → fct_orders → Growth's channels exposure."""
+
+    def model(name: str, sql: str, deps: list[str]) -> dict[str, object]:
+        return {
+            "resource_type": "model",
+            "name": name,
+            "unique_id": f"model.shop.{name}",
+            "package_name": "shop",
+            "path": f"{name}.sql",
+            "original_file_path": f"models/{name}.sql",
+            "raw_code": sql,
+            "compiled_code": sql,
+            "relation_name": f'"shop"."main"."{name}"',
+            "depends_on": {"nodes": deps, "macros": []},
+            "columns": {},
+            "config": {"materialized": "table", "contract": {"enforced": False}, "meta": {}},
+            "meta": {"tessera": {"owner": "commerce"}},
+        }
+
+    stg = model("stg_orders", "select 1 as order_id, 2.5 as amount, 'web' as channel", [])
+    fct_sql = f'select {", ".join(fct_columns)} from "shop"."main"."stg_orders"'
+    fct = model("fct_orders", fct_sql, ["model.shop.stg_orders"])
+    exposure = {
+        "name": "channels",
+        "resource_type": "exposure",
+        "type": "dashboard",
+        "owner": {"email": "growth@shop.test"},
+        "depends_on": {"nodes": ["model.shop.fct_orders"]},
+        "meta": {"tessera": {"columns": ["channel"]}},
+        "original_file_path": "models/exposures.yml",
+    }
+    return json.dumps(
+        {
+            "metadata": {
+                "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json",
+                "adapter_type": "duckdb",
+                "project_name": "shop",
+            },
+            "nodes": {"model.shop.stg_orders": stg, "model.shop.fct_orders": fct},
+            "sources": {},
+            "groups": {},
+            "exposures": {"exposure.shop.channels": exposure},
+        }
+    )
+
+
+def test_a_manifest_from_outside_the_repository_stands_in_for_the_heads(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    config = (
+        "teams:\n  commerce: {github: shop/commerce}\n  growth: {github: shop/growth, emails: [growth@shop.test]}\n"
+        "dbt: {dialect: duckdb, manifest: target/manifest.json}\n"
+    )
+    base = commit(
+        repo,
+        {".tessera.yml": config, "target/manifest.json": _manifest(["order_id", "amount", "channel"])},
+        "base",
+    )
+    compiled = tmp_path / "compiled" / "manifest.json"
+    compiled.parent.mkdir()
+    compiled.write_text(_manifest(["order_id", "amount"]))
+    code, out, err = check(
+        "--repo", str(repo), "--base", base, "--manifest", str(compiled), "--format", "json"
+    )
+    assert code == 1, err
+    data = json.loads(out)
+    assert any(c["rule"] == "COLUMN_REMOVED" and c["column"] == "channel" for c in data["changes"])
+    assert [r["team"] for r in data["required_acks"]] == ["growth"]
+    compiled.write_text(_manifest(["order_id", "amount", "channel", "amount * 2 as double_amount"]))
+    code, out, _ = check("--repo", str(repo), "--base", base, "--manifest", str(compiled), "--format", "json")
+    assert code == 0 and json.loads(out)["required_acks"] == []
+
+
+def test_a_missing_manifest_file_is_a_usage_error(shop_repo: tuple[Path, str], tmp_path: Path) -> None:
+    repo, base = shop_repo
+    code, _, err = check("--repo", str(repo), "--base", base, "--manifest", str(tmp_path / "nope.json"))
+    assert code == 2 and "cannot read the manifest" in err
