@@ -256,12 +256,16 @@ def _asset_renamed(ctx: _Context) -> Migration:
 def _grain_changed(ctx: _Context) -> Migration:
     change, d = ctx.change, ctx.dialect
     h = ctx.head
-    if ctx.is_dbt:
+    if ctx.is_dbt and ctx.base is not None:
+        plan = _version_plan(ctx.base, ctx.until)
         steps = (
-            f"Publish the new grain as a new version of `{change.asset}` and keep the old grain as "
-            f"the previous version until {ctx.until} (deprecation_date), so readers move on purpose."
+            f"Publish the new grain as version {plan.next} of `{plan.name}` and keep the old grain as "
+            f"version {plan.current} until {ctx.until} (deprecation_date), so readers move on purpose."
+            + plan.files
         )
-        return Migration(change.rule, change.asset, None, steps, None)
+        # a contracted model gets the same plan once, from suggest(); do not repeat the YAML here
+        yaml = None if ctx.base.contract_enforced else plan.yaml
+        return Migration(change.rule, change.asset, None, steps, yaml)
     steps = (
         f"Publish the new grain under a new name (`{change.asset}_v2`) and keep `{change.asset}` as it "
         f"was until {ctx.until}."
@@ -399,17 +403,23 @@ def _generic(ctx: _Context) -> Migration:
     return Migration(change.rule, change.asset, change.column, steps, None)
 
 
-def _new_version(ctx: _Context, changes: Sequence[Change]) -> Migration:
-    """For a contracted dbt model: ship the change as version N+1, deprecate version N."""
-    b = ctx.base
-    assert b is not None
+@dataclass(frozen=True)
+class _VersionPlan:
+    name: str
+    current: str
+    next: str
+    files: str
+    yaml: str
+
+
+def _version_plan(b: Asset, until: str, removed: Sequence[str] = ()) -> _VersionPlan:
+    """Version N+1 of a dbt model beside version N, which gets a ``deprecation_date``."""
     name = b.name or b.fqn.split(".v")[0]
-    current = b.version or b.latest_version or "1"
+    current = str(b.version or b.latest_version or "1")
     try:
-        nxt = str(int(str(current)) + 1)
+        nxt = str(int(current) + 1)
     except ValueError:
         nxt = "2"
-    removed = sorted({c.column for c in changes if c.rule == "COLUMN_REMOVED" and c.column})
     excl = f"\n          - include: all\n            exclude: [{', '.join(removed)}]" if removed else ""
     columns = f"\n        columns:{excl}" if excl else ""
     files = ""
@@ -417,16 +427,25 @@ def _new_version(ctx: _Context, changes: Sequence[Change]) -> Migration:
         stem = b.path[: -len(".sql")]
         files = (f" Keep the current SQL as `{stem}_v{current}.sql` and put the changed SQL in "
                  f"`{stem}_v{nxt}.sql`.")
-    steps = (
-        f"`{b.fqn}` has an enforced contract: ship this change as version {nxt} of `{name}` and keep "
-        f"version {current} with `deprecation_date: {ctx.until}`, so readers move when they are ready."
-        + files
-    )
     yaml = (
         f"models:\n  - name: {name}\n    latest_version: {nxt}\n    versions:\n"
-        f"      - v: {nxt}{columns}\n      - v: {current}\n        deprecation_date: {ctx.until}"
+        f"      - v: {nxt}{columns}\n      - v: {current}\n        deprecation_date: {until}"
     )
-    return Migration(changes[0].rule if changes else ctx.change.rule, b.fqn, None, steps, yaml)
+    return _VersionPlan(name, current, nxt, files, yaml)
+
+
+def _new_version(ctx: _Context, changes: Sequence[Change]) -> Migration:
+    """For a contracted dbt model: ship the change as version N+1, deprecate version N."""
+    b = ctx.base
+    assert b is not None
+    removed = sorted({c.column for c in changes if c.rule == "COLUMN_REMOVED" and c.column})
+    plan = _version_plan(b, ctx.until, removed)
+    steps = (
+        f"`{b.fqn}` has an enforced contract: ship this change as version {plan.next} of `{plan.name}` "
+        f"and keep version {plan.current} with `deprecation_date: {ctx.until}`, so readers move when "
+        "they are ready." + plan.files
+    )
+    return Migration(changes[0].rule if changes else ctx.change.rule, b.fqn, None, steps, plan.yaml)
 
 
 _BUILDERS: dict[str, Callable[[_Context], Migration | None]] = {

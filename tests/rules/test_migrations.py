@@ -116,3 +116,12 @@ def test_contracted_model_also_gets_a_new_version_with_a_deprecation_date() -> N
 def test_nothing_is_suggested_for_changes_that_break_no_one() -> None:
     head = fct(AMOUNT, PLAN, Column("note", "VARCHAR", position=2), description="new words")
     assert run(snap(fct(AMOUNT, PLAN)), snap(head)) == []
+
+
+def test_changed_grain_of_a_dbt_model_is_shipped_as_a_new_version() -> None:
+    base = fct(AMOUNT, unique_key=("id",))
+    head = fct(AMOUNT, unique_key=("id", "day"))
+    (m,) = run(snap(base), snap(head))
+    assert m.rule == "GRAIN_CHANGED"
+    assert "version 2 of `fct_revenue`" in m.steps and "`models/fct_revenue_v1.sql`" in m.steps
+    assert m.sql is not None and "latest_version: 2" in m.sql and "deprecation_date: 2026-12-25" in m.sql
