@@ -77,6 +77,9 @@ def load_manifest(
     for unique_id, node in nodes.items():
         if not isinstance(node, Mapping) or node.get("resource_type") not in ASSET_NODES:
             continue
+        if not node.get("name"):
+            snapshot.problems.append(ParseProblem(where, f"node {unique_id} has no name; skipped"))
+            continue
         try:
             asset = _node_asset(
                 node, fqns, tests.get(str(unique_id), {}), snapshot.groups, project_dir, dialect
