@@ -145,6 +145,8 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
         remaining = _header(response_headers, "x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             RATE_LIMIT_REMAINING.set(float(remaining))
+            if remaining == "0":
+                self._exhausted(_number(_header(response_headers, "x-ratelimit-reset")))
         transient, wait = transient_wait(status, response_headers, data, self._clock())
         if transient:
             what = "rate limited" if status in (403, 429) else "unavailable"
@@ -153,6 +155,9 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
                 f"GitHub {what}: {method} {url} answered {status} {message}", retry_after=wait
             )
         return status, response_headers, data
+
+    def _exhausted(self, reset: float | None) -> None:
+        """The rate-limit window is used up until ``reset``; subclasses remember it."""
 
 
 class AppClient(TesseraGitHubAPI):
@@ -198,6 +203,13 @@ class InstallationClient(TesseraGitHubAPI):
         content_type: str = gidgethub.abc.JSON_CONTENT_TYPE,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[bytes, str | None, int]:
+        limited_until = self._app.limited_until(self.installation_id)
+        if limited_until is not None:
+            # GitHub asks integrations not to keep calling while rate limited: wait for the reset.
+            raise TransientError(
+                f"installation {self.installation_id} is out of GitHub API requests until the rate-limit reset",
+                retry_after=max(limited_until - self._clock(), 1.0),
+            )
         if jwt is None and oauth_token is None:
             oauth_token = await self._app.installation_token(self.installation_id)
         try:
@@ -218,6 +230,9 @@ class InstallationClient(TesseraGitHubAPI):
                 self._app.forget_token(self.installation_id)
                 raise TransientError(f"GitHub refused the installation token: {exc}") from exc
             raise
+
+    def _exhausted(self, reset: float | None) -> None:
+        self._app.mark_rate_limited(self.installation_id, reset)
 
     # Repositories and pull requests -------------------------------------------------------------
 
@@ -433,6 +448,7 @@ class GitHubApp:
             maxsize=4096, ttu=lambda _key, value, _now: value[1] - TOKEN_REFRESH_MARGIN, timer=clock
         )
         self._locks: dict[int, asyncio.Lock] = {}
+        self._limited_until: dict[int, float] = {}
 
     @classmethod
     def from_settings(
@@ -507,6 +523,18 @@ class GitHubApp:
             token, expires_at = str(answer["token"]), _parse_time(str(answer["expires_at"]))
             self._tokens[installation_id] = (token, expires_at)
             return token
+
+    def mark_rate_limited(self, installation_id: int, reset: float | None) -> None:
+        """Remember that an installation's window is used up (until ``reset``, or a minute)."""
+        self._limited_until[installation_id] = reset if reset is not None else self.clock() + 60.0
+
+    def limited_until(self, installation_id: int) -> float | None:
+        """When the installation may call GitHub again, or ``None`` when it may now."""
+        until = self._limited_until.get(installation_id)
+        if until is not None and until <= self.clock():
+            del self._limited_until[installation_id]
+            return None
+        return until
 
     def forget_token(self, installation_id: int) -> None:
         self._tokens.pop(installation_id, None)

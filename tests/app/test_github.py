@@ -15,6 +15,7 @@ from app.errors import PermanentError, TransientError
 from app.github import CALLS, RATE_LIMIT_REMAINING, GitHubApp, convert_manifest
 from tests.fakegithub import (
     FakeGitHub,
+    ScriptedResponse,
     dropped_connection,
     primary_rate_limit,
     secondary_rate_limit,
@@ -229,6 +230,28 @@ async def test_primary_rate_limit_waits_until_the_reset_time(
     with pytest.raises(TransientError) as raised:
         await gh.get_repo("acme", "warehouse")
     assert raised.value.retry_after == 120
+
+
+async def test_an_exhausted_installation_waits_for_the_reset_without_calling_github(
+    fake_github: FakeGitHub, github_app: GitHubApp, clock: Clock, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    last_one = ScriptedResponse(
+        200,
+        {"full_name": "acme/warehouse"},
+        (("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(T0) + 300))),
+    )
+    fake_github.script("GET", "/repos/acme/warehouse", last_one)
+    await gh.get_repo("acme", "warehouse")  # succeeds, but was the window's last request
+    calls = len(fake_github.requests)
+
+    with pytest.raises(TransientError) as raised:
+        await gh.get_pull("acme", "warehouse", 1)
+    assert raised.value.retry_after == 300
+    assert len(fake_github.requests) == calls  # GitHub was not asked
+
+    clock.now = T0 + 300
+    assert (await gh.get_repo("acme", "warehouse"))["full_name"] == "acme/warehouse"
 
 
 async def test_time_out_is_transient(fake_github: FakeGitHub, app_private_key: str, repo) -> None:
