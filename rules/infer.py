@@ -296,15 +296,14 @@ class _Tracer:
     def origins_of_expression(self, node: exp.Expression, scope: Scope) -> set[Origin]:
         """Every parent column that ``node`` (a projection, a condition) reads."""
         out: set[Origin] = set()
-        for column in node.find_all(exp.Column):
-            col_scope = self.scope_of(column) or scope
-            out |= self.origins_of_column(column, col_scope)
-        for star in node.find_all(exp.Star):
-            if isinstance(star.parent, exp.Column):
-                continue  # t.* is handled as a column
-            if isinstance(star.parent, exp.Count):
-                continue  # COUNT(*) reads no column
-            out |= self._star_origins(scope, None)
+        if isinstance(node, exp.Column):  # the common case: a column passed through
+            return self.origins_of_column(node, self.scope_of(node) or scope)
+        for found in node.find_all(exp.Column, exp.Star):
+            if isinstance(found, exp.Column):
+                out |= self.origins_of_column(found, self.scope_of(found) or scope)
+            elif not isinstance(found.parent, exp.Column | exp.Count):
+                # a bare * (t.* is a column, COUNT(*) reads no column)
+                out |= self._star_origins(scope, None)
         return out
 
     def origins_of_column(self, column: exp.Column, scope: Scope) -> set[Origin]:
@@ -509,7 +508,7 @@ def _expression_text(
         ident = node.this
         name = ident.this if ident.quoted else ident.this.lower()
         if ident.quoted:
-            name = exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+            name = _render(exp.to_identifier(name, quoted=True), dialect)
         prefix = qualifier(node.table)
         return f"{prefix.lower()}.{name}" if prefix else name
 
@@ -535,7 +534,7 @@ def _expression_text(
             restore.append((ident, "this", ident.this))
             ident.set("this", ident.this.lower())
     try:
-        return node.sql(dialect=dialect)
+        return _render(node, dialect)
     except Exception:
         return projection.sql()
     finally:
@@ -602,9 +601,7 @@ def _infer(
     for parent, placeholder in by_fqn.items():
         columns = lowered_schema.get(parent)
         if columns:
-            mapping[placeholder] = {
-                name: (kind if kind and kind != UNKNOWN else "UNKNOWN") for name, kind in columns.items()
-            }
+            mapping[placeholder] = {name: _schema_type(kind, dialect) for name, kind in columns.items()}
         else:
             unknown.add(parent)
 
@@ -684,14 +681,44 @@ def _infer(
     )
 
 
+_UNKNOWN_TYPE = exp.DataType(this=exp.DataType.Type.UNKNOWN)
+
+
+@lru_cache(maxsize=4096)
+def _schema_type(text: str | None, dialect: str) -> exp.DataType:
+    """A parent column's type as sqlglot's DataType, parsed once per spelling (schemas repeat)."""
+    if not text or text == UNKNOWN:
+        return _UNKNOWN_TYPE
+    try:
+        return exp.DataType.build(text, dialect=dialect)
+    except Exception:
+        return _UNKNOWN_TYPE
+
+
+@lru_cache(maxsize=64)
+def _dialect_of(dialect: str) -> Dialect:
+    return Dialect.get_or_raise(dialect)
+
+
+def _render(node: exp.Expression, dialect: str) -> str:
+    """SQL text of a node without the copy sqlglot makes by default (we never let it change)."""
+    return _dialect_of(dialect).generate(node, copy=False)
+
+
+_SIMPLE_TYPE_TEXT: dict[tuple[exp.DataType.Type, str], str] = {}
+
+
 def _type_text(projection: exp.Expression, dialect: str) -> str:
     kind = projection.type
-    if isinstance(kind, exp.DataType) and kind.this not in (
-        exp.DataType.Type.UNKNOWN,
-        exp.DataType.Type.NULL,
-    ):
-        return normalize_type(kind.sql(dialect=dialect), dialect)
-    return UNKNOWN
+    if not isinstance(kind, exp.DataType) or kind.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
+        return UNKNOWN
+    if kind.expressions or kind.args.get("nested") or kind.args.get("values"):
+        return normalize_type(_render(kind, dialect), dialect)
+    key = (kind.this, dialect)  # parameterless types: one text per type, computed once
+    text = _SIMPLE_TYPE_TEXT.get(key)
+    if text is None:
+        text = _SIMPLE_TYPE_TEXT[key] = normalize_type(_render(kind, dialect), dialect)
+    return text
 
 
 def _set_operation_type(scope: Scope, index: int, dialect: str) -> str:
