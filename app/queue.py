@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import random
 import time
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
@@ -257,7 +257,7 @@ class JobQueue:
     async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
         """Run the handlers once: ("done" | "retry" | "failed", error text, retry_after)."""
         try:
-            data = json.loads(job.payload or "")
+            data = orjson.loads(job.payload or "")
         except ValueError as exc:
             return "failed", f"PermanentError: stored payload is not JSON: {exc}", None
         event = Event(data, event=job.event, delivery_id=job.delivery_id)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
 from aiohttp import web
 
 from app.metrics import REGISTRY
@@ -103,15 +103,14 @@ def _error(status: int, reason: str, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _payload_text(request: web.Request, body: bytes) -> str:
-    """The JSON text: the body itself, or its ``payload`` field for form-encoded hooks."""
-    text = body.decode("utf-8")
+def _payload_bytes(request: web.Request, body: bytes) -> bytes:
+    """The JSON document: the body itself, or its ``payload`` field for form-encoded hooks."""
     if request.content_type == "application/x-www-form-urlencoded":
-        fields = parse_qs(text)
+        fields = parse_qs(body.decode("utf-8"))
         if "payload" not in fields:
             raise ValueError("form-encoded delivery without a 'payload' field")
-        return fields["payload"][0]
-    return text
+        return fields["payload"][0].encode()
+    return body
 
 
 async def receive_github_webhook(request: web.Request) -> web.Response:
@@ -144,8 +143,8 @@ async def receive_github_webhook(request: web.Request) -> web.Response:
     if len(delivery_id) > MAX_DELIVERY_ID_LENGTH:
         return _error(400, "bad_request", "X-GitHub-Delivery is too long")
     try:
-        text = _payload_text(request, body)
-        payload = json.loads(text)
+        document = _payload_bytes(request, body)
+        payload = orjson.loads(document)  # also rejects bytes that are not UTF-8
     except (UnicodeDecodeError, ValueError) as exc:
         return _error(400, "invalid_json", f"the body is not JSON: {exc}")
     if not isinstance(payload, dict):
@@ -162,7 +161,7 @@ async def receive_github_webhook(request: web.Request) -> web.Response:
         ordering_key=ordering_key(event, payload),
         installation_id=installation_id if isinstance(installation_id, int) else None,
         repository=repository.get("full_name") if isinstance(repository, dict) else None,
-        payload=text,
+        payload=document.decode(),
         received_at=time.time(),
     )
     is_new = await request.app[STORE_KEY].insert_delivery(delivery)

@@ -149,10 +149,11 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux), to express cost per delivery."""
+def process_cpu_seconds(pid: int, thread: int | None = None) -> float | None:
+    """User + system CPU time of a process, or of one of its threads (Linux), to express cost per delivery."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
@@ -193,8 +194,10 @@ async def main() -> None:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         load_before = os.getloadavg()[0]
         cpu_before = process_cpu_seconds(process.pid) if process else None
+        loop_before = process_cpu_seconds(process.pid, process.pid) if process else None
         latencies, statuses, elapsed = await send_all(url, bodies, args.requests, args.concurrency, prefix)
         cpu_after = process_cpu_seconds(process.pid) if process else None
+        loop_after = process_cpu_seconds(process.pid, process.pid) if process else None
         stored = count_stored(db, prefix) if db else None
     finally:
         if process is not None:
@@ -220,6 +223,12 @@ async def main() -> None:
             f"{(cpu_after - cpu_before) / args.requests * 1000:.2f} ms"
             if cpu_before is not None and cpu_after is not None
             else "n/a (external server)",
+        ),
+        (
+            "  of which event loop",
+            f"{(loop_after - loop_before) / args.requests * 1000:.2f} ms"
+            if loop_before is not None and loop_after is not None
+            else "n/a",
         ),
         ("load average at start", f"{load_before:.1f}"),
         ("machine", f"{os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}"),

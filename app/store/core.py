@@ -101,6 +101,7 @@ class Store:
         self._queue: queue.SimpleQueue[_Write | _Insert | _Stop] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._compressor: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite_utils.Database] = []
         self._reader_lock = threading.Lock()
@@ -126,6 +127,7 @@ class Store:
         self._thread.start()
         self.applied_migrations = await ready
         self._pool = ThreadPoolExecutor(max_workers=self._readers, thread_name_prefix="tessera-store-read")
+        self._compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-store-compress")
         self._open = True
 
     async def close(self) -> None:
@@ -137,8 +139,9 @@ class Store:
         thread = self._thread
         if thread is not None:
             await asyncio.to_thread(thread.join)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for pool in (self._pool, self._compressor):
+            if pool is not None:
+                pool.shutdown(wait=True)
         with self._reader_lock:
             for db in self._reader_conns:
                 db.close()
@@ -177,10 +180,16 @@ class Store:
 
     async def insert_delivery(self, delivery: NewDelivery) -> bool:
         """Persist a webhook delivery as a queued job; False when its delivery id was seen before."""
+        if not self._open:
+            raise RuntimeError("the store is not open")
+        # Compress on a helper thread (zlib releases the GIL, so it runs beside the event loop), not
+        # in the single writer: there each zlib call may wait a whole GIL switch interval to resume.
+        assert self._compressor is not None
+        encoded = await asyncio.get_running_loop().run_in_executor(
+            self._compressor, delivery_sql.encode_payload, delivery.payload
+        )
         future = self._submit_check()
-        # Compress here, on the caller's thread: in the writer every zlib call releases the GIL and
-        # may wait a whole switch interval to get it back from a busy event loop.
-        self._queue.put(_Insert(delivery, delivery_sql.encode_payload(delivery.payload), future))
+        self._queue.put(_Insert(delivery, encoded, future))
         return bool(await future)
 
     async def claim_job(self, now: float) -> Delivery | None:
