@@ -461,7 +461,7 @@ class GitHubApp:
     ) -> GitHubApp:
         """The common path: ``TESSERA_GITHUB_APP_ID``, the private key and ``TESSERA_GITHUB_API_URL``."""
         if settings.github_app_id is None or not settings.github_private_key:
-            raise PermanentError(
+            raise ConfigError(
                 "the GitHub App is not configured: set TESSERA_GITHUB_APP_ID and "
                 "TESSERA_GITHUB_PRIVATE_KEY (or TESSERA_GITHUB_PRIVATE_KEY_PATH)"
             )

@@ -581,7 +581,9 @@ def test_a_private_key_that_is_not_pem_is_a_configuration_error() -> None:
 
 
 def test_from_settings_without_an_app_says_what_to_set() -> None:
-    with pytest.raises(PermanentError, match="TESSERA_GITHUB_APP_ID"):
+    from app.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="TESSERA_GITHUB_APP_ID"):
         GitHubApp.from_settings(Settings())
 
 
