@@ -68,9 +68,12 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
     if not by_asset:
         return []
     source = await checkout(ctx, gh, ref)
-    head = await asyncio.to_thread(
-        lambda: build_snapshot(source.head, source.config, scope=source.changed, cache=_cache())
-    )
+    try:
+        head = await asyncio.to_thread(
+            lambda: build_snapshot(source.head, source.config, scope=source.changed, cache=_cache())
+        )
+    finally:
+        await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
 
     def write(db: Any) -> list[tuple[str, str]]:

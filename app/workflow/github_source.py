@@ -5,7 +5,8 @@ analysis runs in a worker thread and each ``read`` it makes hops back onto the l
 (``run_coroutine_threadsafe``) to fetch the blob. Blobs are addressed by git SHA and never change,
 so every fetched blob goes into the store's ``blob_cache``: a file is fetched from GitHub once,
 ever, whatever pull request or commit it appears in. Files the cache already holds are loaded in
-one query before the engine starts.
+one query before the engine starts, and the newly fetched ones are stored in one transaction
+after it.
 
 The head side is the base tree with the pull request's changed files applied (their blob SHAs come
 with the file list), which saves a tree request and analyses exactly what merging would produce; a
@@ -47,6 +48,7 @@ class BlobFetcher:
         self._repo = repo
         self._loop = loop
         self._memo: dict[str, bytes] = {}
+        self._pending: dict[str, bytes] = {}
         self.fetched_from_github = 0
         self.failure: BaseException | None = None
         """The first fetch error seen from the engine's thread: re-raised after the analysis, so a
@@ -60,16 +62,20 @@ class BlobFetcher:
             self._memo.update(found)
 
     async def fetch(self, sha: str) -> bytes:
+        """The blob; fetched from GitHub unless preloaded or seen before in this analysis."""
         if sha in self._memo:
             return self._memo[sha]
-        cached = await self._store.read(lambda db: sql.get_blob(db, sha))
-        if cached is None:
-            cached = await self._github.get_blob(self._owner, self._repo, sha)
-            self.fetched_from_github += 1
-            data = cached
-            await self._store.write(lambda db: sql.put_blobs(db, {sha: data}))
-        self._memo[sha] = cached
-        return cached
+        data = await self._github.get_blob(self._owner, self._repo, sha)
+        self.fetched_from_github += 1
+        self._memo[sha] = data
+        self._pending[sha] = data
+        return data
+
+    async def flush(self) -> None:
+        """Store what was fetched, in one transaction (one commit, not one per file)."""
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            await self._store.write(lambda db: sql.put_blobs(db, pending))
 
     def fetch_from_thread(self, sha: str) -> bytes | None:
         """``fetch`` for code running off the loop; None (and :attr:`failure` set) when it failed."""

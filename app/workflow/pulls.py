@@ -322,7 +322,10 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
             today=today,
         )
 
-    analysis = await asyncio.to_thread(work)
+    try:
+        analysis = await asyncio.to_thread(work)
+    finally:
+        await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
     log.info(
         "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
