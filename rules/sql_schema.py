@@ -267,7 +267,7 @@ class _Builder:
 
         query = create.expression
         if isinstance(query, exp.Query):
-            self._from_query(relation, query)
+            self._from_query(relation, query, path, line, schema_node)
         elif schema_node is not None:
             self._columns_from_schema(relation, schema_node, path, line)
         elif create.args.get("clone") is not None or _like_source(create) is not None:
@@ -289,7 +289,14 @@ class _Builder:
             )
         relation.constraints.update(source.constraints)
 
-    def _from_query(self, relation: _RelationState, query: exp.Query) -> None:
+    def _from_query(
+        self,
+        relation: _RelationState,
+        query: exp.Query,
+        path: str,
+        line: int,
+        column_list: exp.Schema | None,
+    ) -> None:
         relation.sql = self._sql(query)
         info = infer_query(
             relation.sql,
@@ -301,13 +308,27 @@ class _Builder:
         relation.columns_known = info.columns_known
         relation.depends_on = info.depends_on
         relation.edges = info.edges
-        for column in info.columns:
-            relation.columns[column.key] = _ColumnState(
-                name=column.name,
+        # CREATE VIEW v (a, b) AS SELECT ...: the list names the columns, by position
+        names = [_ident(c) for c in column_list.expressions] if column_list is not None else []
+        lines = _projection_lines(query, line)
+        renamed: dict[str, str] = {}
+        for index, column in enumerate(info.columns):
+            name = names[index] if index < len(names) else column.name
+            if name != column.name:
+                renamed[column.name] = name
+            relation.columns[column_key(name)] = _ColumnState(
+                name=name,
                 type=column.type,
                 nullable=None,
                 expression=column.expression,
                 declared_type=False,
+                line=lines.get(column.key, line),
+                path=path,
+            )
+        if renamed:
+            relation.edges = tuple(
+                Edge(e.upstream, e.upstream_column, e.downstream, renamed.get(e.downstream_column or "", e.downstream_column), e.usage)
+                for e in relation.edges
             )
 
     def _columns_from_schema(
@@ -692,6 +713,20 @@ def _comment_property(create: exp.Create) -> str | None:
             if isinstance(value, exp.Literal):
                 return value.name
     return None
+
+
+def _projection_lines(query: exp.Query, line: int) -> dict[str, int]:
+    """Output column key -> the file line of its projection (the statement starts at ``line``)."""
+    lines: dict[str, int] = {}
+    selects = query.selects if isinstance(query, exp.Query) else []
+    for projection in selects:
+        ident = projection.args.get("alias") if isinstance(projection, exp.Alias) else projection
+        if isinstance(ident, exp.Column):
+            ident = ident.this
+        meta_line = ident.meta.get("line") if isinstance(ident, exp.Identifier) else None
+        if isinstance(meta_line, int):
+            lines.setdefault(column_key(_ident(ident)), line + meta_line - 1)
+    return lines
 
 
 def _is_temporary(create: exp.Create) -> bool:

@@ -320,3 +320,19 @@ def test_function_bodies_and_constraint_renames_are_not_problems_but_do_blocks_a
     snap = build_sql_snapshot([("m.sql", text)], dialect="postgres")
     assert [(p.line, p.message.split(":")[0]) for p in snap.problems] == [(4, "statement Tessera cannot analyse")]
     assert list(snap.assets) == ["s.base"]
+
+
+def test_view_column_list_names_the_columns_and_projections_give_lines() -> None:
+    text = (
+        "CREATE TABLE s.t (a int, b text);\n"
+        "\n"
+        "CREATE VIEW s.v (x, y) AS\n"
+        "SELECT\n"
+        "  a,\n"
+        "  upper(b) AS bb\n"
+        "FROM s.t;\n"
+    )
+    snap = build_sql_snapshot([("m.sql", text)], dialect="postgres")
+    view = snap.assets["s.v"]
+    assert [(c.name, c.line) for c in view.columns] == [("x", 5), ("y", 6)]
+    assert Edge("s.t", "b", "s.v", "y", "select") in snap.edges
