@@ -8,7 +8,7 @@ installation-token exchange left out), split by kind.
 
 Scenarios: a one-file SQL migration PR and a one-model dbt PR on the suite's small repositories
 (``tests/data/repos``), then the generated 1,000-model dbt project of ``bench/engine.py`` with 20
-changed models. Each runs twice in the same process: *cold* (empty blob, tree and parse caches)
+changed models in one domain (a typical PR: ``change_models(..., focused=True)``). Each runs twice in the same process: *cold* (empty blob, tree and parse caches)
 and *warm* (a second pull request on the same base changing other files: what every PR after the
 first one in a repository costs).
 
@@ -140,11 +140,11 @@ def big_dbt(fake: FakeGitHub, workdir: Path, models: int, changed: int) -> tuple
     root = workdir / "project"
     generated = engine.generate(root, models=models)
     base = read_tree(root)
-    paths = engine.change_models(root, generated, changed, seed=11)
+    paths = engine.change_models(root, generated, changed, focused=True, seed=11)
     first = {p: (root / p).read_text() for p in paths}
     for p in paths:
         (root / p).write_text(base[p])
-    paths = engine.change_models(root, generated, changed, seed=12)
+    paths = engine.change_models(root, generated, changed, focused=True, seed=12)
     second = {p: (root / p).read_text() for p in paths}
     repo = fake.add_repo("bench/analytics", installation_id=1, files=base)
     columns = sum(len(m.columns) for m in generated.values())
