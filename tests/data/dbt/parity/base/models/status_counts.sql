@@ -1,0 +1,1 @@
+select status, count(*) as n from {{ ref('orders') }} group by status

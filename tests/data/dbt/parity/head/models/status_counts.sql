@@ -1,0 +1,1 @@
+select status, count(*)::bigint as n from {{ ref('orders') }} group by status
