@@ -54,10 +54,10 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
 
 async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
-    from app.workflow.pulls import _cache, checkout, raise_fetch_failure, run_engine
+    from app.workflow.pulls import _cache, checkout, installation_client, raise_fetch_failure, run_engine
     from rules.build import build_snapshot
 
-    gh = await ctx.github.for_installation(ref.installation_id)
+    gh = await installation_client(ctx, ref.installation_id)
     if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:
         analysis = analysis_from_json(proposal.analysis)
     else:

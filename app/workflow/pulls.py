@@ -23,7 +23,7 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.errors import TransientError
+from app.errors import PermanentError, TransientError
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
@@ -99,6 +99,16 @@ def pull_ref(pull: Mapping[str, Any], repository: Mapping[str, Any], installatio
         head_sha=str(pull["head"]["sha"]),
         head_repo=head_repo,
     )
+
+
+async def installation_client(ctx: Any, installation_id: int) -> Any:
+    """The installation's API client; without a configured App the job fails with a clear reason
+    (and can be replayed with ``tessera deliveries --replay`` once the App is set up)."""
+    if ctx.github is None:
+        raise PermanentError(
+            "the GitHub App is not configured (TESSERA_GITHUB_APP_ID and its private key): cannot act on GitHub"
+        )
+    return await ctx.github.for_installation(installation_id)
 
 
 def details_url(ctx: Any, check_run_id: int) -> str:
@@ -184,7 +194,7 @@ async def on_check_suite(event: Event, ctx: Any) -> None:
 
 async def recheck(ctx: Any, *, installation_id: int, repository: Mapping[str, Any], number: int) -> None:
     """Analyse the pull request as it is now (its current head and base), whatever was analysed."""
-    gh = await ctx.github.for_installation(installation_id)
+    gh = await installation_client(ctx, installation_id)
     owner, _, name = str(repository["full_name"]).partition("/")
     pull = await gh.get_pull(owner, name, number)
     if pull.get("state") != "open":
@@ -209,7 +219,7 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
     ):
         log.info("%s#%s: %s already analysed, nothing to do", ref.repo, ref.number, ref.head_sha[:12])
         return proposal
-    gh = github or await ctx.github.for_installation(ref.installation_id)
+    gh = github or await installation_client(ctx, ref.installation_id)
 
     check_run_id = await _open_check_run(ctx, gh, ref, proposal)
     url = details_url(ctx, check_run_id)

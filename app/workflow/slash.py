@@ -26,7 +26,7 @@ from app.workflow import acks as ack_rules
 from app.workflow import checkrun
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
 from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
-from app.workflow.pulls import analyse_pull, details_url, publish_outcome, pull_ref
+from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
 from rules.model import Analysis
 
@@ -86,7 +86,7 @@ async def on_comment(event: Event, ctx: Any) -> None:
     if await ctx.store.read(lambda db: _handled(db, comment_id)):
         return  # a re-delivery of a comment already answered
     installation_id = int((data.get("installation") or {}).get("id") or 0)
-    gh = await ctx.github.for_installation(installation_id)
+    gh = await installation_client(ctx, installation_id)
     owner, _, name = str(repository["full_name"]).partition("/")
     number = int(issue["number"])
 

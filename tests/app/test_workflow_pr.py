@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
 
@@ -70,3 +72,32 @@ async def test_a_redelivered_webhook_changes_nothing(pr_flow: PullRequestFlow) -
     assert flow.writes(before) == []
     assert len(flow.repo.check_runs(head_sha=pull.head_sha)) == 1
     assert len(flow.impact_comments(pull)) == 1
+
+
+async def test_without_a_configured_app_the_delivery_fails_with_a_clear_reason(
+    fake_github: Any, make_client: Any, store: Any
+) -> None:
+    from tests.app.workflow_support import repo_files
+    from tests.fixtures_app import post_delivery, wait_until
+
+    fake = fake_github
+    repo = fake.add_repo("acme/warehouse", installation_id=1, files=repo_files("revenue_dbt"))
+    repo.commit({"README.md": "x\n"}, parent="main", branch="docs")
+    pull = repo.open_pull_request(head="docs")
+    client = await make_client()
+    payload = {
+        "action": "opened",
+        "number": pull.number,
+        "pull_request": fake._pull_json(repo, pull),
+        "repository": fake._repo_json(repo),
+        "installation": {"id": 1},
+    }
+    await post_delivery(client, "pull_request", payload, delivery_id="no-app")
+
+    async def failed() -> Any:
+        delivery = await store.get_delivery("no-app")
+        return delivery if delivery and delivery.status == "failed" else None
+
+    delivery = await wait_until(failed, timeout=10)
+    assert "not configured" in delivery.last_error
+    assert repo.check_runs() == []
