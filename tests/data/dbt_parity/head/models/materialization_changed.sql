@@ -1,0 +1,2 @@
+{{ config(materialized='view') }}
+select 1 as id, 'a@b.c' as email, 10 as seats
