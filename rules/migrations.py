@@ -153,6 +153,10 @@ def _column_removed(ctx: _Context) -> Migration:
         f"Keep `{name}` in `{change.asset}` for a deprecation window until {ctx.until}: add it back "
         f"to the select list, tell its readers to move off it, and remove it after {ctx.until}."
     )
+    if ctx.is_dbt and ctx.base is not None and not ctx.base.contract_enforced:
+        plan = _version_plan(ctx.base, ctx.until, [name])
+        steps += (f" Or ship `{plan.name}` v{plan.next} without it and give v{plan.current} a "
+                  f"`deprecation_date` of {ctx.until}.")
     sql = f"{expression} as {col}  -- deprecated: remove after {ctx.until}" if expression != col else (
         f"{col}  -- deprecated: remove after {ctx.until}"
     )

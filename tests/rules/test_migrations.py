@@ -125,3 +125,8 @@ def test_changed_grain_of_a_dbt_model_is_shipped_as_a_new_version() -> None:
     assert m.rule == "GRAIN_CHANGED"
     assert "version 2 of `fct_revenue`" in m.steps and "`models/fct_revenue_v1.sql`" in m.steps
     assert m.sql is not None and "latest_version: 2" in m.sql and "deprecation_date: 2026-12-25" in m.sql
+
+
+def test_removed_column_of_an_uncontracted_model_also_offers_a_new_version() -> None:
+    (m,) = run(snap(fct(AMOUNT, PLAN)), snap(fct(AMOUNT)))
+    assert "Or ship `fct_revenue` v2 without it and give v1 a `deprecation_date` of 2026-12-25." in m.steps
