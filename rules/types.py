@@ -9,6 +9,7 @@ reports at least ``review``, never a silent ``safe``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlglot import exp
@@ -83,21 +84,62 @@ def _build(text: str, dialect: str | None) -> exp.DataType | None:
     return _canonical(dt, dialect)
 
 
+_SERIALS = {T.SMALLSERIAL: T.SMALLINT, T.SERIAL: T.INT, T.BIGSERIAL: T.BIGINT}
+
+
+def _fold_snowflake(node: exp.DataType) -> exp.DataType:
+    """Snowflake: integers are NUMBER(38,0), floats one 64-bit FLOAT, TIMESTAMP means
+    TIMESTAMP_NTZ, and default lengths/precisions (VARCHAR(16777216), (9)) are not written."""
+    if node.this in _INTEGER_RANK or (node.this == T.DECIMAL and not node.expressions):
+        return exp.DataType.build("DECIMAL(38, 0)")
+    if node.this in _FLOAT_RANK:
+        return exp.DataType(this=T.DOUBLE)
+    if node.this in (T.VARCHAR, T.TEXT) and _length(node) == 16777216:
+        return exp.DataType(this=node.this)
+    if node.this in (T.TIMESTAMP, T.DATETIME, T.TIMESTAMPNTZ, T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
+        kind = T.TIMESTAMPNTZ if node.this in (T.TIMESTAMP, T.DATETIME) else node.this
+        return exp.DataType(this=kind) if _length(node) in (None, 9) else exp.DataType(this=kind, expressions=node.expressions)
+    return node
+
+
+def _fold_duckdb(node: exp.DataType) -> exp.DataType:
+    """DuckDB: every string type is VARCHAR, lengths are ignored."""
+    if node.this in _STRINGS:
+        return exp.DataType(this=T.TEXT)
+    return node
+
+
+def _fold_postgres(node: exp.DataType) -> exp.DataType:
+    """Postgres/Redshift: SERIAL types are integers with a default."""
+    if node.this in _SERIALS:
+        return exp.DataType(this=_SERIALS[node.this])
+    return node
+
+
+def _fold_redshift(node: exp.DataType) -> exp.DataType:
+    """Redshift: TEXT and a VARCHAR without length are VARCHAR(256)."""
+    node = _fold_postgres(node)
+    if node.this in (T.TEXT, T.VARCHAR) and _length(node) is None:
+        return exp.DataType.build("VARCHAR(256)")
+    return node
+
+
+_FOLDS: dict[str, Callable[[exp.DataType], exp.DataType]] = {
+    "snowflake": _fold_snowflake,
+    "duckdb": _fold_duckdb,
+    "postgres": _fold_postgres,
+    "redshift": _fold_redshift,
+}
+
+
 def _canonical(dt: exp.DataType, dialect: str | None) -> exp.DataType:
-    """Fold types a dialect makes one (Snowflake's integers are NUMBER(38,0), floats are FLOAT)."""
-    if dialect != "snowflake":
+    """Fold types a dialect makes one, so that their canonical texts are equal."""
+    fold_type = _FOLDS.get(dialect or "")
+    if fold_type is None:
         return dt
 
     def fold(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, exp.DataType):
-            return node
-        if node.this in _INTEGER_RANK or (node.this == T.DECIMAL and not node.expressions):
-            return exp.DataType.build("DECIMAL(38, 0)")
-        if node.this in _FLOAT_RANK:
-            return exp.DataType(this=T.DOUBLE)
-        if node.this in (T.VARCHAR, T.TEXT) and _length(node) == 16777216:
-            return exp.DataType(this=node.this)
-        return node
+        return fold_type(node) if isinstance(node, exp.DataType) else node
 
     folded = dt.transform(fold)
     return folded if isinstance(folded, exp.DataType) else dt

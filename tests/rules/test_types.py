@@ -102,3 +102,23 @@ def test_bigquery_integer_aliases_are_all_int64() -> None:
 def test_struct_losing_a_field_is_a_change_and_gaining_one_widens() -> None:
     assert compare_types("struct<a int>", "struct<a int, b text>", "duckdb") == "widened"
     assert compare_types("struct<a int, b text>", "struct<a int>", "duckdb") == "changed"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "spellings"),
+    [
+        ("snowflake", ["timestamp", "TIMESTAMP_NTZ", "TIMESTAMP_NTZ(9)", "datetime"]),
+        ("duckdb", ["character varying(256)", "varchar(10)", "text", "string"]),
+        ("postgres", ["serial", "int", "integer"]),
+        ("postgres", ["bigserial", "bigint", "int8"]),
+        ("redshift", ["text", "varchar", "character varying(256)"]),
+    ],
+)
+def test_warehouse_defaults_and_synonyms_fold_to_one_type(dialect: str, spellings: list[str]) -> None:
+    # what dbt's catalog reports (TIMESTAMP_NTZ(9), character varying(256)) equals what people write
+    assert len({normalize_type(s, dialect) for s in spellings}) == 1
+
+
+def test_redshift_text_is_a_bounded_varchar() -> None:
+    assert compare_types("text", "varchar(1000)", "redshift") == "widened"
+    assert compare_types("varchar(1000)", "text", "redshift") == "narrowed"
