@@ -26,6 +26,10 @@ from app.store import proposals as sql
 MAX_BLOB_BYTES = 5 * 1024 * 1024
 """Files larger than this are not analysed (read as absent); SQL and YAML that big is generated."""
 FETCH_TIMEOUT = 120.0
+PREFETCH_CONCURRENCY = 8
+"""Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
+DBT_SUFFIXES = (".sql", ".yml", ".yaml")
+SKIPPED_FOLDERS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", ".git"}
 PR_FILES_LIMIT = 3000
 """GitHub lists at most this many files of a pull request."""
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -76,6 +80,20 @@ class BlobFetcher:
         if self._pending:
             pending, self._pending = self._pending, {}
             await self._store.write(lambda db: sql.put_blobs(db, pending))
+
+    async def prefetch(self, shas: Iterable[str], *, concurrency: int = PREFETCH_CONCURRENCY) -> None:
+        """Fetch blobs the engine is about to read, a few at a time instead of one by one (each
+        of the engine's reads is otherwise a full round trip to GitHub)."""
+        wanted = sorted({s for s in shas if s not in self._memo})
+        if not wanted:
+            return
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(sha: str) -> None:
+            async with gate:
+                await self.fetch(sha)
+
+        await asyncio.gather(*(one(sha) for sha in wanted))
 
     def fetch_from_thread(self, sha: str) -> bytes | None:
         """``fetch`` for code running off the loop; None (and :attr:`failure` set) when it failed."""
@@ -173,3 +191,34 @@ async def load_tree(store: Any, github: Any, *, repo_id: int, owner: str, repo: 
 def find_codeowners(entries: Mapping[str, TreeEntry]) -> str | None:
     """The CODEOWNERS file GitHub would use (first of its three locations), or None."""
     return next((p for p in CODEOWNERS_PATHS if p in entries), None)
+
+
+def likely_reads(entries: Mapping[str, TreeEntry], config: Any, *, config_path: str = ".tessera.yml") -> list[TreeEntry]:
+    """The files the engine will read at this commit, by the same rules it finds them: dbt
+    projects' SQL and YAML, ``sql.paths`` (or every ``.sql`` outside dbt projects), a configured
+    manifest, CODEOWNERS. A miss here costs only time (the engine still reads lazily); a file
+    listed but not read costs one extra request, once ever (blobs are cached)."""
+    from rules.dbt_project import find_projects
+    from rules.sources import matches_any
+
+    paths = list(entries)
+    projects = [p.strip("/") for p in (config.dbt.projects or find_projects(paths))]
+    wanted: list[TreeEntry] = []
+    for path, entry in entries.items():
+        if entry.size is not None and entry.size > MAX_BLOB_BYTES:
+            continue
+        folders = path.split("/")[:-1]
+        if any(part in SKIPPED_FOLDERS for part in folders):
+            continue
+        if config.ignore and matches_any(path, config.ignore):
+            continue
+        in_project = any(p in ("", ".") or path.startswith(p + "/") for p in projects)
+        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest:
+            wanted.append(entry)
+        elif in_project and path.endswith(DBT_SUFFIXES):
+            wanted.append(entry)
+        elif path.endswith(".sql") and (
+            matches_any(path, config.sql.paths) if config.sql.paths else not in_project
+        ):
+            wanted.append(entry)
+    return wanted

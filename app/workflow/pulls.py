@@ -35,6 +35,7 @@ from app.workflow.github_source import (
     GitHubSource,
     apply_pull_files,
     changed_paths,
+    likely_reads,
     load_tree,
 )
 from app.workflow.serialize import analysis_from_json, analysis_to_json
@@ -292,11 +293,14 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
+    config = parse_config(config_text)
+    likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
+    await fetcher.prefetch(entry.sha for entry in likely)
     return Checkout(
         base=GitHubSource(base_entries, fetcher),
         head=GitHubSource(head_entries, fetcher),
         changed=changed_paths(files),
-        config=parse_config(config_text),
+        config=config,
         fetcher=fetcher,
     )
 

@@ -83,3 +83,32 @@ async def test_more_than_fifty_findings_are_annotated_across_several_updates(pr_
     assert {a["path"] for a in check.annotations} == {"migrations/002_drop.sql"}
     patches = flow.fake.requests_to("PATCH", "/repos/acme/wide/check-runs/*")
     assert [len(p.json["output"].get("annotations", [])) for p in patches] == [50, 10]
+
+
+def test_only_files_the_engine_reads_are_prefetched() -> None:
+    from app.workflow.github_source import TreeEntry, likely_reads
+    from rules.config import parse_config
+
+    paths = [
+        ".tessera.yml",
+        ".github/workflows/ci.yml",
+        ".github/CODEOWNERS",
+        "README.md",
+        "analytics/dbt_project.yml",
+        "analytics/models/a.sql",
+        "analytics/models/a.yml",
+        "analytics/target/compiled/a.sql",
+        "analytics/models/sandbox/tmp.sql",
+        "migrations/001.sql",
+        "scripts/adhoc.sql",
+    ]
+    entries = {p: TreeEntry(p, f"sha-{n}", 10) for n, p in enumerate(paths)}
+    config = parse_config('sql: {paths: ["migrations/**/*.sql"]}\nignore: ["analytics/models/sandbox/**"]\n')
+    assert sorted(e.path for e in likely_reads(entries, config)) == [
+        ".github/CODEOWNERS",
+        ".tessera.yml",
+        "analytics/dbt_project.yml",
+        "analytics/models/a.sql",
+        "analytics/models/a.yml",
+        "migrations/001.sql",
+    ]
