@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cachetools
+import gidgethub
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
@@ -101,6 +102,12 @@ async def on_comment(event: Event, ctx: Any) -> None:
         await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, None))
         return
 
+    if proposal.status != "open" and any(c.verb not in ("help", "status") for c in commands):
+        reply = f"@{author.get('login')} this pull request is {proposal.status}: there is nothing left to decide."
+        await _answer(gh, owner, name, number, comment_id, [Outcome(False, reply)])
+        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+        return
+
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
     talk = Conversation(
         ctx=ctx,
@@ -171,7 +178,12 @@ async def _is_member(talk: Conversation, github_team: str) -> bool:
     org, _, slug = github_team.lstrip("@").partition("/")
     key = (str(getattr(talk.github, "base_url", "")), org.lower(), slug.lower(), talk.user.lower())
     if key not in _memberships:
-        state = await talk.github.team_membership_state(org, slug, talk.user)
+        try:
+            state = await talk.github.team_membership_state(org, slug, talk.user)
+        except gidgethub.BadRequest as exc:
+            if exc.status_code != 403:
+                raise
+            state = None  # a team of an organisation the App cannot see: nobody is a member
         _memberships[key] = state == "active"
     return _memberships[key]
 

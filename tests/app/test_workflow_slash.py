@@ -161,3 +161,27 @@ async def test_a_redelivered_comment_is_answered_once(pr_flow: PullRequestFlow) 
     await flow.deliver("issue_comment", payload)
     assert flow.api_calls(before) == []
     assert flow.reactions(comment) == ["+1"]
+
+
+async def test_commands_on_a_closed_pull_request_are_refused(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    pull.state = "closed"
+    await flow.deliver("pull_request", flow.pull_payload(pull, "closed"))
+    comment = await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    assert "closed" in flow.replies(pull)[-1].body
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_team_the_app_cannot_see_has_no_members(pr_flow: PullRequestFlow) -> None:
+    from tests.fakegithub import ScriptedResponse
+
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    flow.fake.script(
+        "GET", "/orgs/acme/teams/growth/memberships/*", ScriptedResponse(403, {"message": "Resource not accessible by integration"})
+    )
+    comment = await flow.comment(pull, "/tessera ack", user="olga")
+    assert flow.reactions(comment) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
