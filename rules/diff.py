@@ -188,6 +188,7 @@ class _Differ:
         self.changed_paths = None if changed_paths is None else set(changed_paths)
         self.changes: list[Change] = []
         self._problem_paths = {p.path for p in head.problems}
+        self._inputs: dict[tuple[str, str], list[tuple[str, str]]] | None = None
         self._ignored_fqns = {
             fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
             if self._ignored_path(a.path)
@@ -546,6 +547,21 @@ class _Differ:
         self._reordered(b, h, fqn, bcols, hcols, renames)
         return renames, gone
 
+    def _missing_inputs(self, fqn: str, column: str) -> list[str]:
+        """Upstream columns feeding ``fqn.column`` in head that head no longer has (``a.b``)."""
+        if self._inputs is None:
+            self._inputs = {}
+            for edge in self.head.edges:
+                if edge.downstream_column is not None and edge.upstream_column is not None:
+                    key = (edge.downstream, column_key(edge.downstream_column))
+                    self._inputs.setdefault(key, []).append((edge.upstream, edge.upstream_column))
+        missing = []
+        for upstream, upstream_column in self._inputs.get((fqn, column), []):
+            parent = self.head.assets.get(upstream)
+            if parent is not None and parent.columns_known and parent.column(upstream_column) is None:
+                missing.append(f"{upstream}.{upstream_column}")
+        return sorted(set(missing))
+
     @staticmethod
     def _column_renames(
         bcols: Mapping[str, Column], hcols: Mapping[str, Column], removed: list[str], added: list[str]
@@ -595,7 +611,13 @@ class _Differ:
                 "unknown": "COLUMN_TYPE_CHANGED",
             }.get(verdict)
             if rule is not None:
-                if verdict == "unknown":
+                missing = self._missing_inputs(h.fqn, hc.key) if hc.type == UNKNOWN else []
+                if verdict == "unknown" and missing:
+                    message = (
+                        f"`{hc.name}` in `{fqn}` reads {', '.join(f'`{m}`' for m in missing)}, which no "
+                        f"longer exists: `{fqn}` will fail to build unless it changes too."
+                    )
+                elif verdict == "unknown":
                     message = (
                         f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
                         if hc.type == UNKNOWN else

@@ -356,3 +356,18 @@ def test_a_dropped_table_and_a_new_one_sharing_only_an_id_column_are_not_a_renam
     base = snap(table("public.accounts", ID))
     head = snap(table("public.invoices", ID))
     assert found(diff_snapshots(base, head, Config())) == [("ASSET_REMOVED", "breaking", "public.accounts", None)]
+
+
+def test_a_downstream_column_whose_input_was_removed_is_said_to_break_the_build() -> None:
+    from rules.model import Edge
+
+    parent_before = model("stg", "select a, b from x", Column("a", "INT"), Column("b", "BOOLEAN"))
+    parent_after = model("stg", "select a from x", Column("a", "INT"))
+    child_before = model("fct", "select b from stg", Column("b", "BOOLEAN"))
+    child_after = model("fct", "select b from stg", Column("b", UNKNOWN))
+    base = snap(parent_before, child_before)
+    head = snap(parent_after, child_after)
+    head.edges.append(Edge("stg", "b", "fct", "b"))
+    (change,) = [c for c in diff_snapshots(base, head, Config()) if c.asset == "fct"]
+    assert (change.rule, change.severity, change.column) == ("COLUMN_TYPE_CHANGED", "review", "b")
+    assert "reads `stg.b`, which no longer exists: `fct` will fail to build" in change.message
