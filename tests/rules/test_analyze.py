@@ -8,7 +8,15 @@ from rules.analyze import analyze
 from rules.config import parse_config
 from rules.model import Analysis
 from rules.sources import DictSource
-from tests.shop import drop_coupon_code, drop_discounts, drop_signup_date, shop_files, without_line
+from tests.shop import (
+    CONTRACT_SCENARIOS,
+    drop_coupon_code,
+    drop_discounts,
+    drop_signup_date,
+    retype_customer_id,
+    shop_files,
+    without_line,
+)
 
 TODAY = datetime.date(2026, 11, 25)
 
@@ -121,3 +129,20 @@ def test_codeowners_from_the_base_revision_decide_an_unowned_consumer() -> None:
     files["CODEOWNERS"] = "models/marts/exposures.yml @shop/growth\n"
     result = run(files, drop_discounts(files))
     assert [a.team for a in result.required_acks] == ["growth"]
+
+
+def test_retyping_a_contracted_join_key_requires_the_team_that_joins_on_it() -> None:
+    files = shop_files()
+    result = run(files, retype_customer_id(files))
+    assert any(c.rule == "COLUMN_TYPE_CHANGED" and c.column == "customer_id" for c in result.changes)
+    assert [a.team for a in result.required_acks] == ["growth"]
+    (ack,) = result.required_acks
+    assert any("growth_customer_ltv" in reason for reason in ack.reasons)
+
+
+def test_every_contract_scenario_reports_a_breaking_change_on_the_contracted_model() -> None:
+    files = shop_files()
+    for name, edit in CONTRACT_SCENARIOS.items():
+        result = run(files, edit(files))
+        hits = [c for c in result.changes if c.asset == "fct_orders" and c.severity in ("breaking", "review")]
+        assert hits, name
