@@ -12,7 +12,10 @@ changed models in one domain (a typical PR: ``change_models(..., focused=True)``
 and *warm* (a second pull request on the same base changing other files: what every PR after the
 first one in a repository costs).
 
-    .venv/bin/python bench/pr_flow.py [--models 1000] [--changed 20] [--record]
+    .venv/bin/python bench/pr_flow.py [--models 1000] [--changed 20] [--latency MS] [--record]
+
+``--latency`` makes the fake answer every request that much later (GitHub's API usually takes
+50-150 ms), which shows what fetching files eight at a time buys on a cold repository.
 """
 
 from __future__ import annotations
@@ -159,6 +162,14 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
     workdir = Path(tempfile.mkdtemp(prefix="tessera-prflow-"))
     fake = FakeGitHub(app_id=APP_ID, private_key_pem=pem)
     fake.add_installation(1, "bench")
+    if args.latency > 0:
+        answer = fake._dispatch
+
+        async def slowed(request: web.Request) -> web.StreamResponse:
+            await asyncio.sleep(args.latency / 1000)
+            return await answer(request)
+
+        fake._dispatch = slowed  # type: ignore[method-assign]
     await fake.start()
     github = GitHubApp(APP_ID, pem, fake.url, timeout=30.0)
     settings = Settings(webhook_secret=SECRET, db_path=str(workdir / "tessera.db"), workers=2, job_timeout=900.0)
@@ -200,7 +211,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def record(lines: list[str], facts: str) -> None:
+def record(lines: list[str], facts: str, latency: float) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     section = [
@@ -211,7 +222,8 @@ def record(lines: list[str], facts: str) -> None:
         "check run and comment) against the suite's fake GitHub on loopback; time from POSTing the "
         "delivery to the check run being completed, and every GitHub API call the analysis made "
         "(token exchange excluded). Cold: empty blob/tree/parse caches; warm: the next PR on the same "
-        f"base changing other files. Generated project: {facts}. Machine: {os.cpu_count()} cores, "
+        f"base changing other files. Fake GitHub latency: {latency:g} ms per request. "
+        f"Generated project: {facts}. Machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d', time.gmtime())}.",
         "",
         *lines,
@@ -229,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--changed", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.0, help="milliseconds the fake waits per request")
     parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args(argv)
     random.seed(1)
@@ -237,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated project: {facts}")
     print("\n".join(lines))
     if args.record:
-        record(lines, facts)
+        record(lines, facts, args.latency)
     return 0
 
 
