@@ -186,7 +186,7 @@ class _Reader:
         for arg, label in _FILTER_CLAUSES:
             node = query.args.get(arg)
             if isinstance(node, exp.Expression):
-                scope.filters[label] = self._text(node.this if arg != "qualify" else node.this, aliases)
+                scope.filters[label] = self._condition(node.this, aliases)
         for arg, label in (("limit", "LIMIT"), ("offset", "OFFSET")):
             node = query.args.get(arg)
             if isinstance(node, exp.Expression):
@@ -202,7 +202,7 @@ class _Reader:
             ).upper() or "INNER"
             condition = join.args.get("on")
             using = join.args.get("using")
-            text = self._text(condition, aliases) if isinstance(condition, exp.Expression) else ""
+            text = self._condition(condition, aliases) if isinstance(condition, exp.Expression) else ""
             if using:
                 text = "USING " + ",".join(self._text(u, aliases) for u in using)
             scope.sources.append((self._source_of(join.this), kind, text))
@@ -266,6 +266,24 @@ class _Reader:
                 for source in cte_sources:
                     reads.add((source[4:], column.name))
         return reads
+
+    def _condition(self, node: exp.Expression, aliases: Mapping[str, str | None]) -> str:
+        """A condition's text with AND-ed parts sorted and ``a = b`` / ``b = a`` made one, so that
+        reordering a filter or a join condition is not a change."""
+        node = node.unnest() if isinstance(node, exp.Paren) else node
+        if isinstance(node, exp.And):
+            parts = sorted(self._condition(part, aliases) for part in node.flatten())
+            return " AND ".join(parts)
+        if isinstance(node, exp.EQ | exp.NEQ):
+            left, right = node.this, node.expression
+            if isinstance(left, exp.Literal) and not isinstance(right, exp.Literal):
+                left, right = right, left  # 'paid' = status reads as status = 'paid'
+            sides = [self._text(left, aliases), self._text(right, aliases)]
+            if not isinstance(right, exp.Literal):
+                sides.sort()
+            operator = "=" if isinstance(node, exp.EQ) else "<>"
+            return f"{sides[0]} {operator} {sides[1]}"
+        return self._text(node, aliases)
 
     def _text(self, node: exp.Expression, aliases: Mapping[str, str | None]) -> str:
         copy = node.copy()

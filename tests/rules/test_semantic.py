@@ -160,3 +160,11 @@ def test_snowflake_names_are_reported_lower_case() -> None:
     diffs = compare_queries(base, base.replace("amount from", "amount * 2 as amount from"), dialect="snowflake")
     assert _rules(diffs) == [("COLUMN_LOGIC_CHANGED", "amount")]
     assert "`final`" in diffs[0].message
+
+
+def test_reordering_and_conditions_or_equality_sides_is_not_a_change() -> None:
+    before = "select o.id from raw.o o join raw.c c on o.cid = c.id and c.active where o.x > 1 and o.y = 'a'"
+    after = "select o.id from raw.o o join raw.c c on c.active and c.id = o.cid where (o.y = 'a') and o.x > 1"
+    assert compare_queries(before, after, dialect="postgres") == []
+    changed = "select o.id from raw.o o join raw.c c on o.cid = c.id and c.active where o.x > 2 and o.y = 'a'"
+    assert _rules(compare_queries(before, changed, dialect="postgres")) == [("FILTER_CHANGED", None)]
