@@ -547,16 +547,31 @@ class _Differ:
         self._reordered(b, h, fqn, bcols, hcols, renames)
         return renames, gone
 
-    def _missing_inputs(self, fqn: str, column: str) -> list[str]:
-        """Upstream columns feeding ``fqn.column`` in head that head no longer has (``a.b``)."""
+    def _head_inputs(self, fqn: str, column: str) -> list[tuple[str, str]]:
+        """(upstream fqn, column) pairs feeding ``fqn.column`` in head, from head's lineage."""
         if self._inputs is None:
             self._inputs = {}
             for edge in self.head.edges:
                 if edge.downstream_column is not None and edge.upstream_column is not None:
                     key = (edge.downstream, column_key(edge.downstream_column))
                     self._inputs.setdefault(key, []).append((edge.upstream, edge.upstream_column))
+        return self._inputs.get((fqn, column), [])
+
+    def _lost_upstream(self, fqn: str, column: str) -> bool:
+        """Whether an input of ``fqn.column`` had a known type in base and lost it in head."""
+        for upstream, upstream_column in self._head_inputs(fqn, column):
+            before = self.base.assets.get(upstream)
+            after = self.head.assets.get(upstream)
+            bc = before.column(upstream_column) if before is not None else None
+            hc = after.column(upstream_column) if after is not None else None
+            if bc is not None and hc is not None and bc.type != UNKNOWN and hc.type == UNKNOWN:
+                return True
+        return False
+
+    def _missing_inputs(self, fqn: str, column: str) -> list[str]:
+        """Upstream columns feeding ``fqn.column`` in head that head no longer has (``a.b``)."""
         missing = []
-        for upstream, upstream_column in self._inputs.get((fqn, column), []):
+        for upstream, upstream_column in self._head_inputs(fqn, column):
             parent = self.head.assets.get(upstream)
             if parent is not None and parent.columns_known and parent.column(upstream_column) is None:
                 missing.append(f"{upstream}.{upstream_column}")
@@ -600,44 +615,7 @@ class _Differ:
         uncertain = UNKNOWN in (bc.type, hc.type)
         floor = "review" if uncertain else None
         if bc.type != hc.type:
-            verdict = compare_types(bc.type, hc.type, dialect)
-            # a type declared on one side only (YAML data_type added or dropped) is compared with an
-            # inferred one: inference is close but not exact, so that is worth a look, never a block
-            guessed = bc.declared_type != hc.declared_type
-            rule = {
-                "widened": "COLUMN_TYPE_WIDENED",
-                "narrowed": "COLUMN_TYPE_NARROWED",
-                "changed": "COLUMN_TYPE_CHANGED",
-                "unknown": "COLUMN_TYPE_CHANGED",
-            }.get(verdict)
-            if rule is not None:
-                missing = self._missing_inputs(h.fqn, hc.key) if hc.type == UNKNOWN else []
-                if verdict == "unknown" and missing:
-                    message = (
-                        f"`{hc.name}` in `{fqn}` reads {', '.join(f'`{m}`' for m in missing)}, which no "
-                        f"longer exists: `{fqn}` will fail to build unless it changes too."
-                    )
-                elif verdict == "unknown":
-                    message = (
-                        f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
-                        if hc.type == UNKNOWN else
-                        f"The type of `{hc.name}` in `{fqn}` is now known as {hc.type} (was not inferred): "
-                        "please check it did not change."
-                    )
-                elif guessed:
-                    message = (
-                        f"`{hc.name}` in `{fqn}` is {'declared' if hc.declared_type else 'inferred'} as "
-                        f"{hc.type} now, and was {'declared' if bc.declared_type else 'inferred'} as "
-                        f"{bc.type}: one side is a guess, so check the declaration matches the data."
-                    )
-                else:
-                    message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
-                self._emit(
-                    rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
-                    before=bc.type, after=hc.type,
-                    cap="review" if verdict == "unknown" or guessed else None,
-                    floor="review" if verdict == "unknown" else None,
-                )
+            self._type_change(b, h, fqn, bc, hc, dialect, line)
         if bc.nullable is False and hc.nullable is not False:
             self._emit(
                 "COLUMN_NULLABILITY_LOOSENED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
@@ -678,6 +656,51 @@ class _Differ:
                 before=bc.description or None if "description" in changed_meta else None,
                 after=hc.description or None if "description" in changed_meta else None,
             )
+
+    def _type_change(
+        self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None, line: int | None
+    ) -> None:
+        verdict = compare_types(bc.type, hc.type, dialect)
+        rule = {
+            "widened": "COLUMN_TYPE_WIDENED",
+            "narrowed": "COLUMN_TYPE_NARROWED",
+            "changed": "COLUMN_TYPE_CHANGED",
+            "unknown": "COLUMN_TYPE_CHANGED",
+        }.get(verdict)
+        if rule is None:
+            return
+        # a type declared on one side only (YAML data_type added or dropped) is compared with an
+        # inferred one: inference is close but not exact, so that is worth a look, never a block
+        guessed = bc.declared_type != hc.declared_type
+        uncertain = verdict == "unknown"
+        missing = self._missing_inputs(h.fqn, hc.key) if hc.type == UNKNOWN else []
+        if uncertain and missing:
+            message = (
+                f"`{hc.name}` in `{fqn}` reads {', '.join(f'`{m}`' for m in missing)}, which no "
+                f"longer exists: `{fqn}` will fail to build unless it changes too."
+            )
+        elif uncertain and hc.type == UNKNOWN and self._lost_upstream(h.fqn, hc.key):
+            return  # an input lost its type first and has its own finding: one cause, one finding
+        elif uncertain:
+            message = (
+                f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
+                if hc.type == UNKNOWN else
+                f"The type of `{hc.name}` in `{fqn}` is now known as {hc.type} (was not inferred): "
+                "please check it did not change."
+            )
+        elif guessed:
+            message = (
+                f"`{hc.name}` in `{fqn}` is {'declared' if hc.declared_type else 'inferred'} as "
+                f"{hc.type} now, and was {'declared' if bc.declared_type else 'inferred'} as "
+                f"{bc.type}: one side is a guess, so check the declaration matches the data."
+            )
+        else:
+            message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
+        self._emit(
+            rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
+            before=bc.type, after=hc.type,
+            cap="review" if uncertain or guessed else None, floor="review" if uncertain else None,
+        )
 
     def _reordered(
         self, b: Asset, h: Asset, fqn: str, bcols: Mapping[str, Column], hcols: Mapping[str, Column],

@@ -371,3 +371,22 @@ def test_a_downstream_column_whose_input_was_removed_is_said_to_break_the_build(
     (change,) = [c for c in diff_snapshots(base, head, Config()) if c.asset == "fct"]
     assert (change.rule, change.severity, change.column) == ("COLUMN_TYPE_CHANGED", "review", "b")
     assert "reads `stg.b`, which no longer exists: `fct` will fail to build" in change.message
+
+
+def test_a_type_lost_only_because_an_input_lost_it_first_is_reported_once_at_the_root() -> None:
+    from rules.model import Edge
+
+    stg = model("stg", "select a, b from x", Column("a", "INT"), Column("b", "BOOLEAN"))
+    mid = model("mid", "select b from stg", Column("b", "BOOLEAN"))
+    top = model("top", "select b from mid", Column("b", "BOOLEAN"))
+    base = snap(stg, mid, top)
+    head = snap(
+        model("stg", "select a from x", Column("a", "INT")),
+        replace(mid, columns=(Column("b", UNKNOWN),)),
+        replace(top, columns=(Column("b", UNKNOWN),)),
+    )
+    head.edges += [Edge("stg", "b", "mid", "b"), Edge("mid", "b", "top", "b")]
+    assert found(diff_snapshots(base, head, Config())) == [
+        ("COLUMN_REMOVED", "breaking", "stg", "b"),
+        ("COLUMN_TYPE_CHANGED", "review", "mid", "b"),
+    ]
