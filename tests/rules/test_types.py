@@ -122,3 +122,24 @@ def test_warehouse_defaults_and_synonyms_fold_to_one_type(dialect: str, spelling
 def test_redshift_text_is_a_bounded_varchar() -> None:
     assert compare_types("text", "varchar(1000)", "redshift") == "widened"
     assert compare_types("varchar(1000)", "text", "redshift") == "narrowed"
+
+
+SPELLINGS = (
+    "tinyint", "smallint", "int", "bigint", "decimal(10,2)", "decimal(12,2)", "decimal(12,4)",
+    "decimal(38,0)", "numeric", "float", "double", "real", "varchar(10)", "varchar(20)", "varchar",
+    "text", "char(5)", "date", "timestamp", "timestamp(3)", "timestamptz", "time", "boolean",
+    "int[]", "bigint[]", "json", "uuid", "UNKNOWN",
+)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "snowflake", "bigquery", "duckdb", "databricks", "redshift"])
+def test_comparison_is_consistent_in_both_directions(dialect: str) -> None:
+    # widening one way is narrowing the other; same, changed and unknown are symmetric;
+    # types neither of which holds the other (decimal(10,2) vs decimal(38,0)) narrow both ways
+    inverse = {"same": {"same"}, "widened": {"narrowed"}, "narrowed": {"widened", "narrowed"},
+               "changed": {"changed"}, "unknown": {"unknown"}}
+    for a in SPELLINGS:
+        assert compare_types(a, a, dialect) == "same"
+        for b in SPELLINGS:
+            forward, backward = compare_types(a, b, dialect), compare_types(b, a, dialect)
+            assert backward in inverse[forward], (a, b, forward, backward)
