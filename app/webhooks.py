@@ -50,9 +50,19 @@ _INSTALLATION_EVENTS = frozenset(
 )
 
 
+_GIL_SAFE_CHUNK = 2047
+"""OpenSSL hashing releases the GIL for inputs of 2048 bytes or more; the event loop then waits for
+the store's threads to hand it back (often a whole switch interval, ~5 ms, per delivery). Feeding
+the HMAC in smaller pieces keeps the GIL: a 25 KB body costs ~30 µs instead of milliseconds."""
+
+
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (also used by tests and the bench)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    view = memoryview(body)
+    for start in range(0, len(view), _GIL_SAFE_CHUNK):
+        mac.update(view[start : start + _GIL_SAFE_CHUNK])
+    return "sha256=" + mac.hexdigest()
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
