@@ -218,25 +218,22 @@ def decode_snapshot(data: tuple[Any, ...]) -> Snapshot:
     """The snapshot :func:`encode_snapshot` stored (a new object each time: callers may change it)."""
     _tag, assets, exposures, groups, edges, problems = data
     snapshot = Snapshot()
+    new = object.__new__
     for row in assets:
-        values = dict(zip(_ASSET_FIELDS, row, strict=True))
-        values["columns"] = tuple(
-            _frozen(Column, dict(zip(_COLUMN_FIELDS, c, strict=True))) for c in row[_COLUMNS_AT]
-        )
-        asset = _frozen(Asset, values)
+        columns = []
+        for values in row[_COLUMNS_AT]:
+            column = new(Column)
+            column.__dict__.update(zip(_COLUMN_FIELDS, values, strict=True))
+            columns.append(column)
+        asset = new(Asset)
+        asset.__dict__.update(zip(_ASSET_FIELDS, row, strict=True))
+        asset.__dict__["columns"] = tuple(columns)
         snapshot.assets[asset.fqn] = asset
     snapshot.exposures = {e.name: e for e in exposures}
     snapshot.groups = {g.name: g for g in groups}
     snapshot.edges = [Edge(*e) for e in edges]
     snapshot.problems = list(problems)
     return snapshot
-
-
-def _frozen(cls: type[Any], values: dict[str, Any]) -> Any:
-    """A frozen dataclass from its field values without running ``__init__`` (hot path)."""
-    obj = object.__new__(cls)
-    obj.__dict__.update(values)
-    return obj
 
 
 def _snapshot_key(source: FileSource, paths: list[str], config: Config, scope: set[str] | None) -> str | None:
