@@ -35,6 +35,8 @@ class Rule:
     forward: str
     full: str
     description: str
+    advice: str = ""
+    """The migration path in one sentence (``migrations`` makes it concrete, with dates and SQL)."""
 
     def default(self, mode: str) -> str:
         """The default severity in ``mode`` before overrides (unknown modes read as backward)."""
@@ -46,7 +48,34 @@ class Rule:
 
 
 def _rule(id: str, title: str, scope: Scope, backward: str, forward: str, full: str, description: str) -> Rule:
-    return Rule(id, title, scope, backward, forward, full, description)
+    return Rule(id, title, scope, backward, forward, full, description, ADVICE.get(id, ""))
+
+
+ADVICE: Mapping[str, str] = {
+    "ASSET_REMOVED": "Keep it (or a view under its name) for a deprecation window, then drop it.",
+    "ASSET_RENAMED": "Leave a view (or a dbt model) under the old name that reads the new one for a window.",
+    "ACCESS_NARROWED": "Keep it public with a deprecation_date and narrow access in a new version.",
+    "COLUMN_REMOVED": "Keep the column (or an alias) for a deprecation window, or ship a new version without it.",
+    "COLUMN_RENAMED": "Ship the new name beside the old one (select new_name, new_name as old_name) for a window.",
+    "COLUMN_TYPE_CHANGED": "Keep the old type and publish the new one as <col>_v2 until readers have moved.",
+    "COLUMN_TYPE_NARROWED": "Keep the wide type and publish the narrow one as <col>_v2 until readers have moved.",
+    "COLUMN_TYPE_WIDENED": "Tell writers the new type; old rows and writers must still fit.",
+    "COLUMN_NULLABILITY_LOOSENED": "Fill the new nulls (coalesce) or publish the nullable column under a new name.",
+    "COLUMN_NULLABILITY_TIGHTENED": "Backfill existing nulls first, then add NOT NULL.",
+    "COLUMN_ADDED": "Nothing to do.",
+    "COLUMN_ADDED_REQUIRED": "Add it nullable or with a default, backfill, then make it NOT NULL.",
+    "COLUMN_REORDERED": "Keep the old order, or make positional readers name their columns.",
+    "CONSTRAINT_REMOVED": "Keep the key or test for a deprecation window and announce the date.",
+    "CONTRACT_UNENFORCED": "Keep the contract enforced, or tell readers what is no longer guaranteed.",
+    "GRAIN_CHANGED": "Publish the new grain as a new model or version and keep the old grain for a window.",
+    "FILTER_CHANGED": "Tell readers which rows now come out differently.",
+    "JOIN_CHANGED": "Tell readers which rows or values now come out differently.",
+    "COLUMN_LOGIC_CHANGED": "Tell readers how the column is now computed, or publish it under a new name.",
+    "MATERIALIZATION_CHANGED": "Keep a relation readers can query (table or view) for a window.",
+    "VERSION_DEPRECATED": "Readers of the old version move before its deprecation_date.",
+    "METADATA_CHANGED": "Nothing to do.",
+    "UNPARSED": "Fix the statement, or list the file under ignore: in .tessera.yml.",
+}
 
 
 B, R, S, INFO = "breaking", "review", "safe", "info"

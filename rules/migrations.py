@@ -399,7 +399,7 @@ def _generic(ctx: _Context) -> Migration:
 
     change = ctx.change
     rule = RULES_BY_ID.get(change.rule)
-    what = rule.description if rule is not None else change.message
+    what = f"{rule.description} {rule.advice}" if rule is not None else change.message
     steps = (
         f"{what} Agree a date with the teams that read `{change.asset}` (suggested: {ctx.until}) "
         "and keep the old behaviour until then."

@@ -94,3 +94,9 @@ def test_unknown_mode_reads_as_backward_and_bad_override_is_ignored() -> None:
 def test_unknown_rule_is_an_error_not_a_silent_pass() -> None:
     with pytest.raises(KeyError):
         severity("NOT_A_RULE", "backward")
+
+
+def test_every_rule_carries_a_migration_path_in_one_sentence() -> None:
+    for rule in RULES:
+        assert rule.advice.endswith("."), rule.id
+        assert rule.description.endswith("."), rule.id
