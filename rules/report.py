@@ -116,9 +116,7 @@ def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
             return f"## ✅ Tessera: every team reached by the {_plural(len(breaking), 'breaking change')} has acknowledged"
         teams = _join([_mention(r.team, r.github_team) for r in waiting])
         verb = "needs" if len(breaking) == 1 else "need"
-        return (
-            f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}"
-        )
+        return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}"
     if breaking:
         return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"
     if review:
@@ -199,55 +197,83 @@ def _change_line(change: Change) -> str:
     where = f"`{change.column}`: " if change.column else ""
     message = change.message or change.rule.replace("_", " ").lower()
     detail = ""
-    if change.before is not None or change.after is not None:
-        if change.before and change.after:
+    if change.before and change.after:
+        # a before/after pair says what the message may not; a lone "was" repeats it
+        if change.before not in message or change.after not in message:
             detail = f" ({_code(change.before)} → {_code(change.after)})"
-        elif change.before:
-            detail = f" (was {_code(change.before)})"
-        elif change.after:
-            detail = f" (now {_code(change.after)})"
-        if detail and (change.before or "") in message and (change.after or "") in message:
-            detail = ""
     line = f" · line {change.line}" if change.line else ""
     return f"- {icon} {change.severity} · {change.rule} · {where}{_cell(message)}{detail}{line}"
 
 
+MAX_NAMED_CONSUMERS = 6
+CONSUMER_ORDER = {"exposure": 0, "registration": 1, "query": 2, "view": 3, "model": 4}
+
+
 def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck]) -> list[str]:
+    """Consumers grouped by changed asset and team: what a team reads, exposures first.
+
+    A team's models downstream of its own first model are only named when there are few: the
+    first ones it owns on each path are where the team has to look.
+    """
     if not impacts:
         return []
     github = {r.team: r.github_team for r in required}
+    groups: dict[tuple[str, str | None], list[Impact]] = {}
+    for impact in impacts:
+        groups.setdefault((impact.asset, impact.team), []).append(impact)
     lines = [
         "### Who reads what changed",
         "",
-        "| Changed | Consumer | Team | Columns | Rules |",
+        "| Changed | Team | Consumers | Columns | Rules |",
         "|---|---|---|---|---|",
     ]
-    for i in impacts:
-        team = (
-            _mention(i.team, github.get(i.team))
-            if i.team in github
-            else (f"`{i.team}`" if i.team else "_unowned_")
-        )
-        columns = ", ".join(f"`{c}`" for c in i.columns) or "all"
-        via = f" (via {' → '.join(f'`{p}`' for p in i.path[1:-1])})" if len(i.path) > 2 else ""
-        lines.append(
-            f"| `{i.asset}` | {i.consumer_type} `{_cell(i.consumer)}`{via} | {team} | {columns} | {', '.join(i.rules)} |"
-        )
+    for (asset, team_slug), items in groups.items():
+        if team_slug in github:
+            team = _mention(team_slug, github.get(team_slug))
+        else:
+            team = f"`{team_slug}`" if team_slug else "_unowned_"
+        names = {i.consumer for i in items}
+        # entry points: consumers with no other consumer of this team earlier on their path
+        entry = [i for i in items if not any(p in names for p in i.path[:-1])] or items
+        entry.sort(key=lambda i: (CONSUMER_ORDER.get(i.consumer_type, 9), len(i.path), i.consumer))
+        exposures = [i for i in items if i.consumer_type == "exposure" and i not in entry]
+        shown = (entry + exposures)[:MAX_NAMED_CONSUMERS]
+        text = ", ".join(_consumer_text(i) for i in shown)
+        hidden = len(items) - len(shown)
+        if hidden > 0:
+            text += f" and {_plural(hidden, 'more downstream model')}"
+        columns = sorted({c for i in items for c in i.columns})
+        rules = sorted({r for i in items for r in i.rules})
+        column_text = ", ".join(f"`{c}`" for c in columns) or "all"
+        lines.append(f"| `{asset}` | {team} | {text} | {column_text} | {', '.join(rules)} |")
     lines.append("")
     return lines
+
+
+def _consumer_text(impact: Impact) -> str:
+    via = f" (via {' → '.join(f'`{p}`' for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
+    return f"{impact.consumer_type} `{_cell(impact.consumer)}`{via}"
+
+
+OPEN_MIGRATIONS = 3
+"""Migrations shown open; the rest are folded so the comment stays readable."""
 
 
 def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = True) -> list[str]:
     if not migrations:
         return []
     lines = ["### Suggested migrations", ""]
-    for m in migrations:
+    for n, m in enumerate(migrations):
+        if n == OPEN_MIGRATIONS:
+            lines += [f"<details><summary>{_plural(len(migrations) - n, 'more suggestion')}</summary>", ""]
         target = f"`{m.asset}.{m.column}`" if m.column else f"`{m.asset}`"
         lines.append(f"**{m.rule} {target}** — {m.steps.strip()}")
         if with_sql and m.sql:
             fence = "~~~~" if "```" in m.sql else "```"
             lines += ["", f"{fence}sql", m.sql.strip(), fence]
         lines.append("")
+    if len(migrations) > OPEN_MIGRATIONS:
+        lines += ["</details>", ""]
     return lines
 
 
@@ -337,7 +363,9 @@ def to_markdown(
         errors += [f"- `{e.path}`: {_cell(e.message)}" for e in analysis.errors]
         errors.append("")
     impacts = _impacts_section(analysis.impacts, analysis.required_acks)
-    migrations = _migrations_section(analysis.migrations)
+    acked_assets = {i.asset for i in analysis.impacts if i.team in {r.team for r in analysis.required_acks}}
+    ordered_migrations = sorted(analysis.migrations, key=lambda m: m.asset not in acked_assets)
+    migrations = _migrations_section(ordered_migrations)
     diagram_text, diagram_short = mermaid(analysis)
     diagram: list[str] = []
     if diagram_text:
@@ -376,7 +404,7 @@ def to_markdown(
     note = f"_This comment was shortened to fit; see {link} for everything._"
     for drop in ("diagram", "folded", "migrations-sql", "impacts", "migrations", "errors"):
         if drop == "migrations-sql":
-            sections["migrations"] = _migrations_section(analysis.migrations, with_sql=False)
+            sections["migrations"] = _migrations_section(ordered_migrations, with_sql=False)
         else:
             sections[drop] = []
         text = render(note)

@@ -207,3 +207,54 @@ def test_breaking_changes_nobody_reads_say_so_without_asking_anyone() -> None:
     text = to_markdown(analysis(status="clear", impacts=(), required_acks=(), migrations=()))
     assert "no other team reads what changed" in text.splitlines()[1]
     assert "/tessera ack" not in text
+
+
+def test_consumers_are_grouped_by_team_naming_where_each_team_is_first_reached() -> None:
+    chain = ("fct_revenue", "ops_base", "ops_mid", "ops_top", "ops_dash")
+    impacts = tuple(
+        Impact(
+            "fct_revenue",
+            name,
+            "exposure" if name == "ops_dash" else "model",
+            "ops",
+            ("plan_code",),
+            ("COLUMN_REMOVED",),
+            chain[: i + 2],
+        )
+        for i, name in enumerate(chain[1:])
+    ) + tuple(
+        Impact(
+            "fct_revenue",
+            f"ops_side_{n}",
+            "model",
+            "ops",
+            ("plan_code",),
+            ("COLUMN_REMOVED",),
+            ("fct_revenue", "ops_base", f"ops_side_{n}"),
+        )
+        for n in range(8)
+    )
+    text = to_markdown(analysis(impacts=impacts, required_acks=(RequiredAck("ops", "acme/ops"),)))
+    table = text.split("### Who reads what changed")[1].split("###")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `fct_revenue`")]
+    assert len(rows) == 1
+    assert "@acme/ops" in rows[0] and "model `ops_base`" in rows[0]
+    assert "exposure `ops_dash` (via `ops_base` → `ops_mid` → `ops_top`)" in rows[0]
+    assert "and 10 more downstream models" in rows[0]
+
+
+def test_many_migrations_fold_after_the_first_three() -> None:
+    migrations = tuple(Migration("COLUMN_REMOVED", "fct_revenue", f"c{n}", f"Keep c{n}.") for n in range(5))
+    text = to_markdown(analysis(migrations=migrations))
+    section = text.split("### Suggested migrations")[1]
+    assert (
+        section.index("Keep c2.")
+        < section.index("<details><summary>2 more suggestions</summary>")
+        < section.index("Keep c3.")
+    )
+
+
+def test_a_change_line_does_not_repeat_what_its_message_says() -> None:
+    text = to_markdown(analysis())
+    assert "column plan_code was removed · line 3" in text
+    assert "(`sum(a)` → `sum(b)`)" in text
