@@ -125,8 +125,13 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
     from app.store import Store
 
+    if not Path(settings.db_path).exists():
+        print(f"tessera: no database at {settings.db_path} (set TESSERA_DB to the server's)", file=sys.stderr)
+        return EXIT_ERROR
     async with Store(settings.db_path) as store:
         if args.replay:
             existing = await store.get_delivery(args.replay)

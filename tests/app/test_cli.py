@@ -141,3 +141,12 @@ async def test_serve_refuses_dev_mode_on_a_public_address() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert "dev mode" in err.decode().lower() and "0.0.0.0" in err.decode()
+
+
+def test_deliveries_without_a_database_says_so_instead_of_creating_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TESSERA_DB", str(tmp_path / "missing.db"))
+    assert main(["deliveries"]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()
