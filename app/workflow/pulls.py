@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -295,7 +296,16 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
     config = parse_config(config_text)
     likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
+    started = time.perf_counter()
     await fetcher.prefetch(entry.sha for entry in likely)
+    log.info(
+        "%s#%s: %d file(s) to read, %d fetched from GitHub in %.2fs",
+        ref.repo,
+        ref.number,
+        len(likely),
+        fetcher.fetched_from_github,
+        time.perf_counter() - started,
+    )
     return Checkout(
         base=GitHubSource(base_entries, fetcher),
         head=GitHubSource(head_entries, fetcher),
