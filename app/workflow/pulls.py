@@ -143,8 +143,9 @@ async def on_pull_request(event: Event, ctx: Any) -> None:
 async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
     merged = bool(event.data["pull_request"].get("merged"))
     status = "merged" if merged else "closed"
+    fields = {**ref.proposal_fields(), "status": status}
     proposal = await ctx.store.write(
-        lambda db: sql.upsert_proposal(db, repo_id=ref.repo_id, pr_number=ref.number, fields={"status": status})
+        lambda db: sql.upsert_proposal(db, repo_id=ref.repo_id, pr_number=ref.number, fields=fields)
     )
     merged_by = ((event.data["pull_request"].get("merged_by") or {}).get("login")) or None
     await ctx.store.write(

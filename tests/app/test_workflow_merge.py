@@ -60,3 +60,15 @@ async def test_closing_without_merging_publishes_nothing(pr_flow: PullRequestFlo
     assert await flow.store.read(lambda db: contract_sql.list_contracts(db, "fct_revenue")) == []
     [proposal] = await flow.store.read(lambda db: sql.list_proposals(db))
     assert proposal.status == "closed"
+
+
+async def test_merging_a_pull_request_tessera_never_saw_publishes_its_contracts(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    text = flow.repo.files_at("main")[FCT].decode()
+    flow.repo.commit({FCT: text.replace("    plan_code,\n", "")}, parent="main", branch="unseen")
+    pull = flow.repo.open_pull_request(head="unseen", author="priya")
+    await _merge(flow, pull)
+    [contract] = await flow.store.read(lambda db: contract_sql.list_contracts(db, "fct_revenue"))
+    assert contract.version == "1.0.0" and contract.pr_number == pull.number
+    [proposal] = await flow.store.read(lambda db: sql.list_proposals(db))
+    assert proposal.status == "merged" and proposal.repo == "acme/warehouse"
