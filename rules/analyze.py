@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations
-from rules.model import Analysis, AnalysisError, Config, Registration, Snapshot
+from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
 from rules.sources import FileSource
 
 if TYPE_CHECKING:
@@ -48,6 +48,41 @@ def _problem_errors(snapshot: Snapshot, changed_paths: Collection[str] | None) -
     return errors
 
 
+def _unowned_consumers(
+    impacts: Sequence[Impact],
+    changes: Sequence[Change],
+    base: Snapshot,
+    head: Snapshot,
+    codeowners: str | None,
+) -> list[AnalysisError]:
+    """Consumers a breaking change reaches whose owner maps to no team: nobody could be asked.
+
+    Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``.
+    """
+    breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
+    rules = impact.parse_codeowners(codeowners)
+    errors: list[AnalysisError] = []
+    seen: set[str] = set()
+    for row in impacts:
+        if row.team is not None or row.consumer in seen:
+            continue
+        if not any((rule, row.asset) in breaking for rule in row.rules):
+            continue
+        seen.add(row.consumer)
+        snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
+        thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
+        owner = impact.raw_owner(thing, snapshot, rules) if thing is not None else None
+        who = f"its owner {owner!r} is not a team in .tessera.yml" if owner else "it has no owner"
+        errors.append(
+            AnalysisError(
+                (thing.path if thing is not None else None) or CONFIG_PATH,
+                f"{row.consumer_type} {row.consumer} reads {row.asset}, which has a breaking change, but {who}:"
+                " nobody was asked to acknowledge for it",
+            )
+        )
+    return errors
+
+
 def analyze(
     base: FileSource,
     head: FileSource,
@@ -72,7 +107,9 @@ def analyze(
     scope = None if changed_paths is None else set(changed_paths)
     base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache)
     head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache)
-    changes = diff.diff_snapshots(base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache)
+    changes = diff.diff_snapshots(
+        base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache
+    )
     if codeowners is None:
         codeowners = read_codeowners(base)
     impacts, required = impact.compute_impact(
@@ -87,6 +124,7 @@ def analyze(
         suggestions = []
         errors.append(AnalysisError("", f"migration suggestions failed: {error}"))
     errors += _problem_errors(head_snapshot, changed_paths)
+    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners)
     return Analysis(
         base=base_rev,
         head=head_rev,

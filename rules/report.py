@@ -122,7 +122,7 @@ def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
     if review:
         return f"## 🟡 Tessera: {_plural(len(review), 'change')} worth a look, nothing to acknowledge"
     if analysis.errors:
-        return "## ⚠️ Tessera: some files could not be analysed"
+        return "## ⚠️ Tessera: some things could not be analysed"
     return "## 🟢 Tessera: no breaking changes"
 
 
@@ -359,7 +359,7 @@ def to_markdown(
         folded += quiet + ["</details>", ""]
     errors: list[str] = []
     if analysis.errors:
-        errors = ["### Could not analyse", ""]
+        errors = ["### Needs a look", ""]
         errors += [f"- `{e.path}`: {_cell(e.message)}" for e in analysis.errors]
         errors.append("")
     impacts = _impacts_section(analysis.impacts, analysis.required_acks)
