@@ -459,13 +459,11 @@ class _Builder:
         if isinstance(action, exp.ColumnDef):
             if action.args.get("exists") and column_key(_ident(action.this)) in relation.columns:
                 return
-            column = self._column_def(action, path, line)
-            relation.columns[column_key(column.name)] = column
+            self._add_column(relation, action, path, line)
         elif isinstance(action, exp.Schema):  # databricks ADD COLUMNS (a int, b string)
             for item in action.expressions:
                 if isinstance(item, exp.ColumnDef):
-                    column = self._column_def(item, path, line)
-                    relation.columns[column_key(column.name)] = column
+                    self._add_column(relation, item, path, line)
         elif isinstance(action, exp.Drop):
             self._alter_drop(relation, action)
         elif isinstance(action, exp.RenameColumn):
@@ -490,6 +488,27 @@ class _Builder:
                 first = " ".join(raw.split())[:80]
                 self.problem(path, f"ALTER action Tessera cannot analyse: {first}", line)
         # SET OPTIONS / TBLPROPERTIES / owner changes: no effect on readers
+
+    def _add_column(self, relation: _RelationState, node: exp.ColumnDef, path: str, line: int) -> None:
+        """ADD COLUMN, at the end or where FIRST / AFTER x puts it."""
+        column = self._column_def(node, path, line)
+        key = column_key(column.name)
+        relation.columns.pop(key, None)
+        position = node.args.get("position")
+        if not isinstance(position, exp.ColumnPosition):
+            relation.columns[key] = column
+            return
+        where = (position.args.get("position") or "").upper()
+        anchor = column_key(_ident(position.this)) if position.this is not None else None
+        items = list(relation.columns.items())
+        if where == "FIRST":
+            index = 0
+        elif where == "AFTER" and anchor in relation.columns:
+            index = [k for k, _ in items].index(anchor) + 1
+        else:
+            index = len(items)
+        items.insert(index, (key, column))
+        relation.columns = dict(items)
 
     def _alter_drop(self, relation: _RelationState, action: exp.Drop) -> None:
         kind = (action.args.get("kind") or "").upper()

@@ -336,3 +336,13 @@ def test_view_column_list_names_the_columns_and_projections_give_lines() -> None
     view = snap.assets["s.v"]
     assert [(c.name, c.line) for c in view.columns] == [("x", 5), ("y", 6)]
     assert Edge("s.t", "b", "s.v", "y", "select") in snap.edges
+
+
+def test_add_column_first_or_after_puts_it_in_place() -> None:
+    text = (
+        "CREATE TABLE s.t (a INT, b INT);\n"
+        "ALTER TABLE s.t ADD COLUMN c INT AFTER a;\n"
+        "ALTER TABLE s.t ADD COLUMNS (z STRING FIRST);\n"
+    )
+    t = build_sql_snapshot([("m.sql", text)], dialect="databricks").assets["s.t"]
+    assert [(c.name, c.position) for c in t.columns] == [("z", 1), ("a", 2), ("c", 3), ("b", 4)]
