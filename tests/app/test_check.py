@@ -253,3 +253,18 @@ def test_a_missing_manifest_file_is_a_usage_error(shop_repo: tuple[Path, str], t
     repo, base = shop_repo
     code, _, err = check("--repo", str(repo), "--base", base, "--manifest", str(tmp_path / "nope.json"))
     assert code == 2 and "cannot read the manifest" in err
+
+
+def test_git_source_handles_odd_file_names_and_skips_symlinks(tmp_path: Path) -> None:
+    repo = tmp_path / "odd"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    files = {"models/with space.sql": "select 1 as a", "models/größe.sql": "select 2 as b"}
+    commit(repo, files, "odd names")
+    (repo / "link.sql").symlink_to("models/with space.sql")
+    git(repo, "add", "link.sql")
+    git(repo, "commit", "-q", "-m", "a symlink")
+    with GitSource(repo, "HEAD") as source:
+        assert sorted(source.paths()) == sorted(files)
+        assert source.read("models/größe.sql") == "select 2 as b"
+        assert source.read("models/with space.sql") == "select 1 as a"
