@@ -246,6 +246,10 @@ def claim_comment(db: sqlite_utils.Database, comment_id: int, proposal_id: int |
     return bool(cursor.rowcount)
 
 
+def comment_handled(db: sqlite_utils.Database, comment_id: int) -> bool:
+    return db.execute("SELECT 1 FROM handled_comments WHERE comment_id = ?", (comment_id,)).fetchone() is not None
+
+
 def get_blob(db: sqlite_utils.Database, sha: str) -> bytes | None:
     row = db.execute("SELECT content FROM blob_cache WHERE sha = ?", (sha,)).fetchone()
     return None if row is None else bytes(row[0])

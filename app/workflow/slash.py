@@ -84,7 +84,7 @@ async def on_comment(event: Event, ctx: Any) -> None:
         return
     repository = data["repository"]
     comment_id = int(comment["id"])
-    if await ctx.store.read(lambda db: _handled(db, comment_id)):
+    if await ctx.store.read(lambda db: sql.comment_handled(db, comment_id)):
         return  # a re-delivery of a comment already answered
     installation_id = int((data.get("installation") or {}).get("id") or 0)
     gh = await installation_client(ctx, installation_id)
@@ -128,10 +128,6 @@ async def on_comment(event: Event, ctx: Any) -> None:
         await publish_outcome(ctx, gh, fresh or proposal, talk.analysis, check_run_id=proposal.check_run_id)
     await _answer(gh, owner, name, number, comment_id, outcomes)
     await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
-
-
-def _handled(db: Any, comment_id: int) -> bool:
-    return db.execute("SELECT 1 FROM handled_comments WHERE comment_id = ?", (comment_id,)).fetchone() is not None
 
 
 async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
