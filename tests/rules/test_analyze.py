@@ -158,3 +158,55 @@ def test_a_consumer_whose_owner_is_no_team_is_reported_instead_of_silently_passi
     (error,) = [e for e in result.errors if "channel_mix" in e.message]
     assert error.path == path
     assert "'Someone Else' is not a team" in error.message and "fct_revenue" in error.message
+
+
+SQL_CONFIG = """
+teams:
+  platform: {github: acme/platform}
+  finance: {github: acme/finance-data}
+  growth: {github: acme/growth}
+sql:
+  paths: ["migrations/**/*.sql", "views/**/*.sql"]
+  dialect: postgres
+consumers:
+  - {team: growth, asset: analytics.orders, columns: [channel], note: channel report}
+"""
+
+SQL_FILES = {
+    ".tessera.yml": SQL_CONFIG,
+    "CODEOWNERS": "* @acme/platform\n/views/ @acme/finance-data\n",
+    "migrations/001_orders.sql": (
+        "create table analytics.orders (\n"
+        "  id bigint primary key,\n"
+        "  amount numeric(12, 2) not null,\n"
+        "  channel varchar(20),\n"
+        "  note text\n"
+        ");\n"
+    ),
+    "views/revenue.sql": (
+        "create view reporting.revenue as\nselect channel, sum(amount) as revenue\nfrom analytics.orders\ngroup by channel;\n"
+    ),
+}
+
+
+def test_sql_migrations_reach_views_through_codeowners_and_registrations_through_config() -> None:
+    head = {
+        **SQL_FILES,
+        "migrations/002_drop_amount.sql": "alter table analytics.orders drop column amount;\n",
+    }
+    result = run(SQL_FILES, head)
+    assert ("COLUMN_REMOVED", "analytics.orders", "amount") in breaking(result)
+    assert [(a.team, a.github_team) for a in result.required_acks] == [("finance", "acme/finance-data")]
+    assert {(i.consumer, i.consumer_type) for i in result.impacts} == {("reporting.revenue", "view")}
+
+    head = {
+        **SQL_FILES,
+        "migrations/002_drop_channel.sql": "alter table analytics.orders drop column channel;\n",
+    }
+    result = run(SQL_FILES, head)
+    assert [a.team for a in result.required_acks] == ["finance", "growth"]
+
+    head = {**SQL_FILES, "migrations/002_drop_note.sql": "alter table analytics.orders drop column note;\n"}
+    result = run(SQL_FILES, head)
+    assert ("COLUMN_REMOVED", "analytics.orders", "note") in breaking(result)
+    assert result.required_acks == () and result.status == "clear"
