@@ -297,3 +297,23 @@ def test_a_registration_on_a_versioned_models_name_means_its_latest_version() ->
     assert [a.team for a in acks] == ["growth"]
     _, acks = compute_impact([removed("dim.v1", "a")], snap, snap, config)
     assert acks == []
+
+
+def test_a_renamed_column_reaches_the_readers_of_its_old_name() -> None:
+    base = shop()
+    head = shop()
+    change = Change(
+        "COLUMN_RENAMED", "breaking", "fct_revenue", "plan_code", before="plan_code", after="plan"
+    )
+    impacts, acks = compute_impact([change], base, head, CONFIG)
+    assert [a.team for a in acks] == ["growth"]
+    assert impacts[0].columns == ("plan_code",)
+
+
+def test_a_renamed_asset_reaches_every_reader_of_its_old_name() -> None:
+    base = shop()
+    head = shop()
+    head.assets.pop("int_orders")
+    change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
