@@ -32,7 +32,7 @@ VERBS: tuple[str, ...] = (
 
 HELP_LINES: tuple[tuple[str, str], ...] = (
     ("/tessera ack [team…]", "acknowledge the breaking changes for your team(s)"),
-    ("/tessera migrating [team…] [by YYYY-MM-DD]", "acknowledge and record when you will have migrated"),
+    ("/tessera migrating [team…] [by YYYY-MM-DD]", "ask for time: records when you will have migrated (the check waits for an ack)"),
     ("/tessera block [team] <reason>", "block the merge until your team unblocks it"),
     ("/tessera unblock [team]", "lift your team's block"),
     ("/tessera unack [team]", "withdraw your team's acknowledgement"),
