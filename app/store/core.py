@@ -300,8 +300,14 @@ class Store:
         except Exception as exc:  # the commit (or the batch insert) failed: nothing is durable
             log.exception("store write batch of %d failed", len(batch))
             outcomes = [(op.future, False, exc) for op in batch]
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for outcome in outcomes:  # answer each caller on its own loop
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, answers)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
 
     # -- reader threads ----------------------------------------------------------------------
 

@@ -49,15 +49,15 @@ async def test_a_migration_appended_later_runs_once_on_an_existing_database(tmp_
     async with Store(path):
         pass
 
-    def add_teams(db: sqlite_utils.Database) -> None:
-        db["teams"].create({"slug": str, "name": str}, pk="slug")
+    def add_scratch(db: sqlite_utils.Database) -> None:
+        db["test_scratch"].create({"slug": str, "name": str}, pk="slug")
 
-    extended = [*MIGRATIONS, ("9999_teams", add_teams)]
+    extended = [*MIGRATIONS, ("9999_test_scratch", add_scratch)]
     store = Store(path, migrations=extended)
     await store.open()
-    assert store.applied_migrations == ["9999_teams"]
-    await store.write(lambda db: db["teams"].insert({"slug": "growth", "name": "Growth"}))
-    assert await store.read(lambda db: list(db["teams"].rows)) == [{"slug": "growth", "name": "Growth"}]
+    assert store.applied_migrations == ["9999_test_scratch"]
+    await store.write(lambda db: db["test_scratch"].insert({"slug": "growth", "name": "Growth"}))
+    assert await store.read(lambda db: list(db["test_scratch"].rows)) == [{"slug": "growth", "name": "Growth"}]
     await store.close()
     again = Store(path, migrations=extended)
     await again.open()
@@ -79,14 +79,14 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None
 
 
 async def test_concurrent_writes_are_all_committed_and_one_failure_spares_the_others(store: Store) -> None:
-    await store.write(lambda db: db["notes"].create({"n": int}, pk="n"))
+    await store.write(lambda db: db["test_notes"].create({"n": int}, pk="n"))
 
     def insert(n: int):
         def fn(db: sqlite_utils.Database) -> int:
             if n == 7:
-                db["notes"].insert({"n": 1000})
+                db["test_notes"].insert({"n": 1000})
                 raise ValueError("refused")
-            db["notes"].insert({"n": n})
+            db["test_notes"].insert({"n": n})
             return n
 
         return fn
@@ -94,7 +94,7 @@ async def test_concurrent_writes_are_all_committed_and_one_failure_spares_the_ot
     results = await asyncio.gather(*(store.write(insert(n)) for n in range(20)), return_exceptions=True)
     assert isinstance(results[7], ValueError)
     assert [r for i, r in enumerate(results) if i != 7] == [n for n in range(20) if n != 7]
-    stored = await store.read(lambda db: sorted(r["n"] for r in db["notes"].rows))
+    stored = await store.read(lambda db: sorted(r["n"] for r in db["test_notes"].rows))
     assert stored == [n for n in range(20) if n != 7]  # the failed write's own insert was rolled back
 
 
