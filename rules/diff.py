@@ -612,22 +612,20 @@ class _Differ:
         self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None
     ) -> None:
         line = hc.line or h.line
-        uncertain = UNKNOWN in (bc.type, hc.type)
-        floor = "review" if uncertain else None
         if bc.type != hc.type:
             self._type_change(b, h, fqn, bc, hc, dialect, line)
         if bc.nullable is False and hc.nullable is not False:
             self._emit(
                 "COLUMN_NULLABILITY_LOOSENED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
                 message=f"`{hc.name}` in `{fqn}` is no longer NOT NULL: readers may now see nulls.",
-                before="not null", after="nullable", floor=floor,
+                before="not null", after="nullable",
             )
         elif bc.nullable is not False and hc.nullable is False:
             self._emit(
                 "COLUMN_NULLABILITY_TIGHTENED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
                 message=f"`{hc.name}` in `{fqn}` is now NOT NULL: existing nulls and writers sending "
                 "them will fail.",
-                before="nullable", after="not null", floor=floor,
+                before="nullable", after="not null",
             )
         before_values, after_values = _accepted_values(bc), _accepted_values(hc)
         if before_values is not None and (after_values is None or not after_values <= before_values):

@@ -390,3 +390,9 @@ def test_a_type_lost_only_because_an_input_lost_it_first_is_reported_once_at_the
         ("COLUMN_REMOVED", "breaking", "stg", "b"),
         ("COLUMN_TYPE_CHANGED", "review", "mid", "b"),
     ]
+
+
+def test_adding_a_not_null_test_to_a_column_of_unknown_type_stays_safe() -> None:
+    base = snap(model("fct", "select 1", Column("a", UNKNOWN)))
+    head = snap(model("fct", "select 1", Column("a", UNKNOWN, nullable=False, constraints=("not_null",))))
+    assert found(diff_snapshots(base, head, Config())) == [("COLUMN_NULLABILITY_TIGHTENED", "safe", "fct", "a")]
