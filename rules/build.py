@@ -20,10 +20,12 @@ things:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import posixpath
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -112,13 +114,44 @@ class ParseCache:
 Resolver = Callable[[exp.Table], "str | None"]
 
 
-def relation_resolver(assets: Iterable[Asset]) -> Resolver:
+class RelationResolver:
     """Maps a table reference in rendered or compiled SQL to the fqn of the asset it names.
 
     Keys are the lower-case, unquoted ``db.schema.name`` / ``schema.name`` / ``name`` of each asset's
     relation (dbt ``relation_name``, or the rendered name of ``rules.dbt_project``) and its fqn. A
     short key that would name two assets is left out, so an ambiguous reference stays unresolved
-    rather than wrong."""
+    rather than wrong. Plain data, so it can be sent to a worker process."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self.keys = dict(keys)
+        self._by_fqn: dict[str, list[str]] | None = None
+
+    def __call__(self, table: exp.Table) -> str | None:
+        parts = [part.name.lower() for part in table.parts if part.name]
+        for size in range(len(parts), 0, -1):
+            found = self.keys.get(".".join(parts[-size:]))
+            if found is not None:
+                return found
+        return None
+
+    def restricted(self, fqns: Iterable[str]) -> RelationResolver:
+        """Only the keys naming these assets (a model's declared parents): small to ship."""
+        if self._by_fqn is None:
+            self._by_fqn = {}
+            for key, fqn in self.keys.items():
+                self._by_fqn.setdefault(fqn, []).append(key)
+        return RelationResolver({k: f for f in fqns for k in self._by_fqn.get(f, ())})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"keys": self.keys}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.keys = state["keys"]
+        self._by_fqn = None
+
+
+def relation_resolver(assets: Iterable[Asset]) -> RelationResolver:
+    """The :class:`RelationResolver` for these assets."""
     full: dict[str, str] = {}
     short: dict[str, set[str]] = {}
     for asset in assets:
@@ -135,16 +168,7 @@ def relation_resolver(assets: Iterable[Asset]) -> Resolver:
     for key, fqns in short.items():
         if key not in keys and len(fqns) == 1:
             keys[key] = next(iter(fqns))
-
-    def resolve(table: exp.Table) -> str | None:
-        parts = [part.name.lower() for part in table.parts if part.name]
-        for size in range(len(parts), 0, -1):
-            found = keys.get(".".join(parts[-size:]))
-            if found is not None:
-                return found
-        return None
-
-    return resolve
+    return RelationResolver(keys)
 
 
 def _relation_parts(relation: str) -> list[str]:
@@ -172,8 +196,11 @@ def build_snapshot(
     *,
     scope: set[str] | None = None,
     cache: ParseCache | None = None,
+    workers: int | None = None,
 ) -> Snapshot:
-    """Every asset, exposure, group and column edge at this commit (see the module docstring)."""
+    """Every asset, exposure, group and column edge at this commit (see the module docstring).
+
+    ``workers``: processes for inference (None: automatic, see :class:`_Workers`; 1: none)."""
     cache = cache if cache is not None else ParseCache()
     paths = [p for p in source.paths() if not _skipped(p)]
     key = _snapshot_key(source, paths, config, scope)
@@ -181,7 +208,7 @@ def build_snapshot(
         cached = cache.get(key)
         if isinstance(cached, tuple) and cached and cached[0] == _SNAPSHOT_TAG:
             return decode_snapshot(cached)
-    snapshot = _build(source, paths, config, scope, cache)
+    snapshot = _build(source, paths, config, scope, cache, workers)
     if key is not None:
         cache.put(key, encode_snapshot(snapshot))
     return snapshot
@@ -251,7 +278,12 @@ def _snapshot_key(source: FileSource, paths: list[str], config: Config, scope: s
 
 
 def _build(
-    source: FileSource, paths: list[str], config: Config, scope: set[str] | None, cache: ParseCache
+    source: FileSource,
+    paths: list[str],
+    config: Config,
+    scope: set[str] | None,
+    cache: ParseCache,
+    workers: int | None = 1,
 ) -> Snapshot:
     snapshot = Snapshot()
     dialect = config.dbt.dialect or DEFAULT_DIALECT
@@ -295,7 +327,7 @@ def _build(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets)
+    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, workers)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
@@ -382,6 +414,7 @@ def _infer_models(
     everything: bool,
     cache: ParseCache,
     manifest_assets: Sequence[Asset] = (),
+    workers: int | None = 1,
 ) -> None:
     """Give each needed model its output columns and edges; the rest get cheap assets."""
     children: dict[str, list[str]] = {}
@@ -406,13 +439,13 @@ def _infer_models(
         elif node.asset is not None:
             snapshot.assets.setdefault(fqn, node.asset)
 
-    resolvers: dict[int, Resolver] = {}
-    for fqn in _topological(nodes, needed):
+    resolvers: dict[int, RelationResolver] = {}
+
+    def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
         node = nodes[fqn]
         if node.project is not None:
             rendered = _render(node.project, fqn, cache)
             snapshot.problems.extend(rendered.problems)
-            asset = node.project.asset(fqn, rendered)
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -422,18 +455,117 @@ def _infer_models(
                         *node.project.seeds.values(),
                     ]
                 )
-        else:
-            assert node.asset is not None
-            asset = node.asset
-            key = 0
-            if key not in resolvers:
-                resolvers[key] = relation_resolver(manifest_assets)
-        inferred, info = _with_inference(asset, snapshot, resolvers[key], cache)
-        snapshot.assets[fqn] = inferred
-        if info is not None:
-            snapshot.edges.extend(info.edges)
-            where = asset.path or asset.fqn
-            snapshot.problems.extend(ParseProblem(where, f"{fqn}: {problem}") for problem in info.problems)
+            return node.project.asset(fqn, rendered), resolvers[key]
+        assert node.asset is not None
+        if 0 not in resolvers:
+            resolvers[0] = relation_resolver(manifest_assets)
+        return node.asset, resolvers[0]
+
+    with _Workers(workers) as pool:
+        for wave in _waves(nodes, needed):
+            jobs: list[tuple[str, Asset, str, _Job]] = []
+            for fqn in wave:
+                asset, resolver = prepared(fqn)
+                if not asset.enabled or not asset.sql:
+                    snapshot.assets[fqn] = asset
+                    continue
+                schema = _parent_schema(asset, snapshot)
+                key = _inference_key(asset, schema)
+                job = (
+                    asset.sql,
+                    asset.dialect or DEFAULT_DIALECT,
+                    schema,
+                    fqn,
+                    resolver.restricted(asset.depends_on),
+                )
+                jobs.append((fqn, asset, key, job))
+            infos: dict[str, Any] = {}
+            misses = []
+            for fqn, _asset, key, job in jobs:
+                info = cache.get(key)
+                if info is None:
+                    misses.append((fqn, key, job))
+                else:
+                    infos[fqn] = info
+            for (fqn, key, _job), info in zip(
+                misses, pool.map(_infer_job, [m[2] for m in misses]), strict=True
+            ):
+                cache.put(key, info)
+                infos[fqn] = info
+            for fqn, asset, _key, _job in jobs:
+                info = infos[fqn]
+                columns, known = merge_columns(
+                    asset.columns, info.columns, info.columns_known, asset.contract_enforced
+                )
+                snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
+                snapshot.edges.extend(info.edges)
+                where = asset.path or asset.fqn
+                snapshot.problems.extend(
+                    ParseProblem(where, f"{fqn}: {problem}") for problem in info.problems
+                )
+
+
+_Job = tuple[str, str, Mapping[str, Mapping[str, str]], str, RelationResolver]
+"""What one inference needs: SQL, dialect, parent schemas, fqn, resolver (all picklable)."""
+
+
+def _infer_job(job: _Job) -> Any:
+    from rules.infer import infer_query
+
+    sql, dialect, schema, fqn, resolve = job
+    return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve)
+
+
+class _Workers:
+    """Runs inference jobs here, or on forked worker processes when that is safe and worth it.
+
+    ``workers`` None means automatic: every CPU, but only when this process has a single thread
+    (forking a threaded process, like the App server, can deadlock) and a wave has enough work to
+    pay for the fork. 1 means never."""
+
+    MIN_JOBS = 8
+
+    def __init__(self, workers: int | None) -> None:
+        if workers is None:
+            workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
+        self.workers = max(1, workers)
+        self._pool: Any = None
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    def map(self, function: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+        if self.workers == 1 or len(jobs) < self.MIN_JOBS:
+            return [function(job) for job in jobs]
+        if self._pool is None:
+            try:
+                self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            except (OSError, ValueError):
+                self.workers = 1
+                return [function(job) for job in jobs]
+        chunk = max(1, len(jobs) // (self.workers * 4))
+        return list(self._pool.map(function, jobs, chunksize=chunk))
+
+
+def _waves(nodes: Mapping[str, _Node], needed: set[str]) -> list[list[str]]:
+    """The needed models in waves: each wave's models only read models of earlier waves, so a
+    wave can be inferred in parallel. Members of a cycle form a last wave of their own."""
+    order = _topological(nodes, needed)
+    level: dict[str, int] = {}
+    waves: list[list[str]] = []
+    for fqn in order:
+        parents = [level[p] for p in set(nodes[fqn].parents) if p in level and p != fqn]
+        depth = 1 + max(parents) if parents else 0
+        level[fqn] = depth
+        while len(waves) <= depth:
+            waves.append([])
+        waves[depth].append(fqn)
+    return waves
 
 
 def _needed(
@@ -532,36 +664,6 @@ def _inference_key(asset: Asset, schema: Mapping[str, Mapping[str, str]]) -> str
         sorted((k, sorted(v.items())) for k, v in schema.items()),
         list(asset.depends_on),
     )
-
-
-def _infer_cached(asset: Asset, snapshot: Snapshot, resolve: Resolver, cache: ParseCache) -> Any:
-    from rules.infer import infer_query
-
-    schema = _parent_schema(asset, snapshot)
-    key = _inference_key(asset, schema)
-    info = cache.get(key)
-    if info is None:
-        info = infer_query(
-            asset.sql or "",
-            dialect=asset.dialect or DEFAULT_DIALECT,
-            schema=schema,
-            fqn=asset.fqn,
-            resolve=resolve,
-        )
-        cache.put(key, info)
-    return info
-
-
-def _with_inference(
-    asset: Asset, snapshot: Snapshot, resolve: Resolver, cache: ParseCache
-) -> tuple[Asset, Any]:
-    """The asset with inferred columns merged with its declared ones (declared types win), and
-    the inference (edges, problems)."""
-    if not asset.enabled or not asset.sql:
-        return asset, None
-    info = _infer_cached(asset, snapshot, resolve, cache)
-    columns, known = merge_columns(asset.columns, info.columns, info.columns_known, asset.contract_enforced)
-    return replace(asset, columns=columns, columns_known=known), info
 
 
 def merge_columns(

@@ -322,3 +322,20 @@ def test_merge_keeps_declared_extras_only_when_the_query_columns_are_not_known()
     assert [c.name for c in merge_columns(declared, inferred, True, enforced=False)[0]] == ["a"]
     columns, known = merge_columns(declared, inferred, False, enforced=False)
     assert [c.name for c in columns] == ["a", "doc_only"] and not known
+
+
+def test_worker_processes_give_the_same_snapshot_as_one_process() -> None:
+    files = {"dbt_project.yml": "name: p\n", "models/base.sql": "select 1 as id, 'x' as label, 2.5 as amount"}
+    for i in range(24):
+        files[f"models/m{i:02d}.sql"] = (
+            f"select id, label || '{i}' as label, amount * {i} as amount_{i} from {{{{ ref('base') }}}}"
+        )
+        files[f"models/n{i:02d}.sql"] = (
+            f"select m.id, sum(m.amount_{i}) as total from {{{{ ref('m{i:02d}') }}}} m group by m.id"
+        )
+    one = build_snapshot(DictSource(files), CONFIG, workers=1)
+    two = build_snapshot(DictSource(files), CONFIG, workers=2)
+    assert two.assets == one.assets
+    assert two.edges == one.edges
+    assert [c.name for c in two.assets["n07"].columns] == ["id", "total"]
+    assert two.assets["n07"].column("id").type == "INT"  # type: ignore[union-attr]
