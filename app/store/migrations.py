@@ -18,6 +18,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
+from app.store.registry import m0030_registry
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -159,6 +160,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0010_pr_workflow", m0010_pr_workflow),
     ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
+    ("0030_registry", m0030_registry),
 ]
 """Applied in this order. Append only."""
 

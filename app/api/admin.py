@@ -1,0 +1,138 @@
+"""Operator resources: the audit log, webhook deliveries and their replay, dbt manifest uploads."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from app.api import auth
+from app.api.common import (
+    id_cursor,
+    json_response,
+    page,
+    page_params,
+    parse_json,
+    principal,
+    read_body,
+    store,
+)
+from app.api.errors import ApiError, not_found
+from app.api.openapi import validate
+from app.store import proposals as log_sql
+from app.store.deliveries import STATUSES
+
+MAX_MANIFEST = 256 * 1024 * 1024
+"""A 5,000-model manifest is ~100 MB; anything past this is refused before it is read whole."""
+
+
+def _audit_rows(db: Any, filters: dict[str, str], before: int | None, limit: int) -> list[dict[str, Any]]:
+    where, args = [], []
+    for column in ("repo", "team", "actor", "action"):
+        if filters.get(column):
+            where.append(f"{column} = ?")
+            args.append(filters[column])
+    if before:
+        where.append("id < ?")
+        args.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.execute(
+        f"SELECT id, at, actor, action, repo, pr_number, team, detail FROM audit_log {clause} ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    keys = ("id", "at", "actor", "action", "repo", "pr_number", "team", "detail")
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        item["detail"] = json.loads(item["detail"] or "{}")
+        out.append(item)
+    return out
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    auth.require(principal(request), "admin")
+    limit, cursor = page_params(request)
+    before = id_cursor(cursor) or None
+    filters = {k: request.query[k] for k in ("repo", "team", "actor", "action") if k in request.query}
+    rows = await store(request).read(lambda db: _audit_rows(db, filters, before, limit + 1))
+    last = rows[limit - 1]["id"] if len(rows) > limit else None
+    return page(request, rows, limit, last)
+
+
+def _delivery_rows(db: Any, status: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
+    where, args = [], []
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    if before:
+        where.append("id < ?")
+        args.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.execute(
+        "SELECT id, delivery_id, event, action, repository, status, attempts, last_error, received_at, finished_at"
+        f" FROM deliveries {clause} ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    keys = ("id", "delivery_id", "event", "action", "repository", "status", "attempts", "last_error",
+            "received_at", "finished_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    auth.require(principal(request), "admin")
+    limit, cursor = page_params(request)
+    before = id_cursor(cursor) or None
+    status = request.query.get("status")
+    if status and status not in STATUSES:
+        raise ApiError(400, "invalid_request", f"status is one of {', '.join(STATUSES)}")
+    rows = await store(request).read(lambda db: _delivery_rows(db, status, before, limit + 1))
+    last = rows[limit - 1]["id"] if len(rows) > limit else None
+    return page(request, rows, limit, last)
+
+
+async def replay(request: web.Request) -> web.Response:
+    from app.server import QUEUE_KEY
+
+    who = principal(request)
+    auth.require(who, "admin")
+    delivery_id = request.match_info["id"]
+    existing = await store(request).get_delivery(delivery_id)
+    if existing is None:
+        raise not_found(f"no delivery {delivery_id!r}: GET /api/v1/deliveries lists them")
+    if existing.status == "running":
+        raise ApiError(409, "conflict", f"delivery {delivery_id} is running now; replay it once it ends")
+    await store(request).replay_delivery(delivery_id, time.time())
+    await store(request).write(
+        lambda db: log_sql.audit(db, actor=who.actor, action="delivery_replayed",
+                                 repo=existing.repository, detail={"delivery_id": delivery_id, "was": existing.status})
+    )
+    queue = request.config_dict.get(QUEUE_KEY)
+    if queue is not None:
+        queue.notify()
+    return json_response({"delivery_id": delivery_id, "status": "queued", "was": existing.status}, status=202)
+
+
+async def sync_dbt(request: web.Request) -> web.Response:
+    """A dbt manifest for a repository and commit, synced into the registry (assets, columns, edges)."""
+    from app.registry_sync import sync_manifest
+
+    who = principal(request)
+    auth.require(who, "write")
+    body = parse_json(await read_body(request, MAX_MANIFEST))
+    validate(body, "DbtSync")
+    summary = await sync_manifest(
+        store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
+        project_dir=body.get("project_dir"), actor=who.actor,
+    )
+    return json_response(summary.to_dict())
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/audit-log", audit_log),
+        web.get("/deliveries", deliveries),
+        web.post("/deliveries/{id}/replay", replay),
+        web.post("/sync/dbt", sync_dbt),
+    ]

@@ -1,0 +1,365 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, and the request-body validation that uses it.
+
+Request bodies are validated against the very schemas published here (``components.schemas``),
+so the document and the implementation cannot drift: a field the document does not list is
+refused (``additionalProperties: false``), strings and arrays are bounded. A test walks the
+document and the app's routes and fails on any difference.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from app.api.errors import ApiError
+
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+FQN = {"type": "string", "minLength": 1, "maxLength": 300}
+COLUMN = {"type": "string", "minLength": 1, "maxLength": 200}
+REPO = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"}
+DATETIME = {"type": "string", "format": "date-time", "maxLength": 40}
+TEXT = {"type": "string", "maxLength": 2000}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "TeamCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["slug", "name"],
+        "properties": {
+            "slug": SLUG,
+            "name": NAME,
+            "github_team": {"type": ["string", "null"], "pattern": "^@?[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"},
+        },
+    },
+    "TeamUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "name": NAME,
+            "github_team": {"type": ["string", "null"], "pattern": "^@?[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"},
+        },
+    },
+    "Team": {
+        "type": "object",
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "github_team": {"type": ["string", "null"]},
+            "created_at": {"type": "string"},
+        },
+    },
+    "KeyCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["scopes"],
+        "properties": {
+            "scopes": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 3,
+                "uniqueItems": True,
+                "items": {"enum": ["read", "write", "admin"]},
+            },
+            "expires_at": {"anyOf": [DATETIME, {"type": "null"}]},
+        },
+    },
+    "KeyCreated": {
+        "type": "object",
+        "description": "The only answer that ever shows `key`.",
+        "properties": {
+            "id": {"type": "integer"},
+            "key": {"type": "string"},
+            "prefix": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "expires_at": {"type": ["string", "null"]},
+        },
+    },
+    "RegistrationCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["team", "asset"],
+        "properties": {
+            "team": SLUG,
+            "asset": FQN,
+            "columns": {"type": "array", "maxItems": 500, "uniqueItems": True, "items": COLUMN},
+            "version": {"type": ["string", "null"], "pattern": r"^\d+(\.\d+){0,2}$"},
+            "note": {"type": "string", "maxLength": 500},
+        },
+    },
+    "AckCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["team", "response"],
+        "properties": {
+            "team": SLUG,
+            "response": {"enum": ["ack", "migrating", "block"]},
+            "reason": TEXT,
+            "deadline": {"type": ["string", "null"], "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+            "user": {"type": "string", "maxLength": 100, "description": "who, for the audit log"},
+        },
+    },
+    "DbtSync": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["repo", "commit", "manifest"],
+        "properties": {
+            "repo": REPO,
+            "commit": {"type": "string", "pattern": "^[0-9a-fA-F]{7,64}$"},
+            "manifest": {"type": "object", "description": "dbt's target/manifest.json (v10-v12)"},
+            "project_dir": {"type": ["string", "null"], "maxLength": 300},
+        },
+    },
+    "GuaranteeResult": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "passed"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 300},
+            "passed": {"type": "boolean"},
+            "rows_checked": {"type": ["integer", "null"], "minimum": 0},
+            "rows_failed": {"type": ["integer", "null"], "minimum": 0},
+            "message": TEXT,
+        },
+    },
+    "AuditRunCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["run_id"],
+        "properties": {
+            "run_id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "status": {"enum": ["passed", "failed", "error", "warned"]},
+            "triggered_by": {"type": ["string", "null"], "maxLength": 200},
+            "run_at": DATETIME,
+            "results": {"type": "array", "maxItems": 5000, "items": {"$ref": "#/components/schemas/GuaranteeResult"}},
+        },
+    },
+    "DbtRunResults": {
+        "type": "object",
+        "description": "dbt's target/run_results.json, sent as is; its tests are mapped to the asset.",
+        "required": ["metadata", "results"],
+        "properties": {
+            "metadata": {"type": "object"},
+            "results": {"type": "array", "maxItems": 100000, "items": {"type": "object"}},
+            "run_id": {"type": "string", "maxLength": 200},
+            "triggered_by": {"type": ["string", "null"], "maxLength": 200},
+        },
+    },
+}
+
+_LIST = {
+    "type": "object",
+    "properties": {"items": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}},
+}
+
+
+def _op(summary: str, scope: str | None, *, body: str | None = None, params: list[dict[str, Any]] | None = None,
+        status: int = 200, result: dict[str, Any] | None = None, listing: bool = False) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        str(status): {
+            "description": "success",
+            "content": {"application/json": {"schema": _LIST if listing else (result or {"type": "object"})}},
+        },
+        "400": {"$ref": "#/components/responses/Error"},
+        "401": {"$ref": "#/components/responses/Error"},
+        "403": {"$ref": "#/components/responses/Error"},
+        "404": {"$ref": "#/components/responses/Error"},
+    }
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if scope is None:
+        op["security"] = []
+    else:
+        op["description"] = f"Scope: `{scope}`."
+    parameters = list(params or [])
+    if listing:
+        parameters += [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"},
+             "description": "`next_cursor` of the previous page (also in the `Link: rel=\"next\"` header)"},
+        ]
+    if parameters:
+        op["parameters"] = parameters
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    return op
+
+
+def _path(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema or {"type": "string"}, "description": description}
+
+
+SLUG_P = _path("slug", "team slug")
+FQN_P = _path("fqn", "asset name: schema.name for SQL, the model name for dbt")
+REPO_Q = _query("repo", "owner/name of the repository, when several define the asset")
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once)."""
+    paths: dict[str, Any] = {
+        "/openapi.json": {"get": _op("This document", None)},
+        "/teams": {
+            "get": _op("List teams", "read", listing=True),
+            "post": _op("Create a team", "admin", body="TeamCreate", status=201, result={"$ref": "#/components/schemas/Team"}),
+        },
+        "/teams/{slug}": {
+            "parameters": [SLUG_P],
+            "get": _op("One team", "read", result={"$ref": "#/components/schemas/Team"}),
+            "patch": _op("Change a team's name or GitHub team", "admin", body="TeamUpdate"),
+            "delete": _op("Delete a team (revokes its keys, drops its API registrations)", "admin", status=204),
+        },
+        "/teams/{slug}/keys": {
+            "parameters": [SLUG_P],
+            "get": _op("The team's keys (never their secrets)", "admin, or the team's own write key", listing=True),
+            "post": _op("Create a key (the secret is shown once)", "admin", body="KeyCreate", status=201,
+                        result={"$ref": "#/components/schemas/KeyCreated"}),
+        },
+        "/keys/{id}": {
+            "parameters": [_path("id", "key id")],
+            "delete": _op("Revoke a key", "admin, or the team's own write key", status=204),
+        },
+        "/assets": {
+            "get": _op("Search assets", "read", listing=True, params=[
+                _query("q", "part of the asset name"), _query("owner", "owning team slug"), REPO_Q]),
+        },
+        "/assets/{fqn}": {
+            "parameters": [FQN_P],
+            "get": _op("One asset: columns, owner, contracts, consumers", "read", params=[REPO_Q]),
+        },
+        "/assets/{fqn}/contracts": {
+            "parameters": [FQN_P],
+            "get": _op("Contract versions, newest first", "read", params=[REPO_Q]),
+        },
+        "/assets/{fqn}/contracts/{version}": {
+            "parameters": [FQN_P, _path("version", "semver, e.g. 2.0.0")],
+            "get": _op("One contract version; with diff_from, the changes from that version", "read",
+                       params=[REPO_Q, _query("diff_from", "another version of this asset")]),
+        },
+        "/assets/{fqn}/impact": {
+            "parameters": [FQN_P],
+            "get": _op("Downstream assets, exposures, registrations and teams (transitive, column-level)", "read",
+                       params=[_query("column", "only what reads this column")]),
+        },
+        "/assets/{fqn}/audits": {
+            "parameters": [FQN_P],
+            "get": _op("WAP audit runs, newest first", "read", listing=True),
+            "post": _op("Report a WAP audit run (or a dbt run_results.json)", "write", body="AuditRunBody", status=201),
+        },
+        "/assets/{fqn}/audits/trends": {
+            "parameters": [FQN_P],
+            "get": _op("Failure rates (24h/7d/30d), most failing guarantees, alerts", "read"),
+        },
+        "/registrations": {
+            "get": _op("Registrations", "read", listing=True, params=[
+                _query("team", "team slug"), _query("asset", "asset fqn")]),
+            "post": _op("Register what your team reads", "write (own team) or admin", body="RegistrationCreate", status=201),
+        },
+        "/registrations/{id}": {
+            "parameters": [_path("id", "registration id")],
+            "get": _op("One registration", "read"),
+            "delete": _op("Remove a registration", "write (own team) or admin", status=204),
+        },
+        "/proposals": {
+            "get": _op("Proposals (pull requests Tessera analysed)", "read", listing=True, params=[
+                _query("status", "open | closed | merged", {"enum": ["open", "closed", "merged"]}),
+                _query("team", "a team asked to respond"), _query("repo", "owner/name")]),
+        },
+        "/proposals/{id}": {
+            "parameters": [_path("id", "proposal id")],
+            "get": _op("One proposal: changes, impacts, required acks, responses, verdict", "read"),
+        },
+        "/proposals/{id}/acks": {
+            "parameters": [_path("id", "proposal id")],
+            "post": _op("Respond for your team: ack, migrating (with a deadline) or block (with a reason)",
+                        "write (own team) or admin", body="AckCreate", status=201),
+        },
+        "/sync/dbt": {
+            "post": _op("Sync a dbt manifest for a repository and commit into the registry", "write", body="DbtSync"),
+        },
+        "/audit-log": {
+            "get": _op("Who did what", "admin", listing=True, params=[
+                _query("repo", "owner/name"), _query("team", "team slug"), _query("actor", "who"),
+                _query("action", "e.g. ack, key_created")]),
+        },
+        "/deliveries": {
+            "get": _op("Webhook deliveries, newest first", "admin", listing=True, params=[
+                _query("status", "queued | running | done | failed", {"enum": ["queued", "running", "done", "failed"]})]),
+        },
+        "/deliveries/{id}/replay": {
+            "parameters": [_path("id", "X-GitHub-Delivery id")],
+            "post": _op("Queue a delivery again", "admin", status=202),
+        },
+    }
+    schemas = dict(SCHEMAS)
+    schemas["AuditRunBody"] = {
+        "oneOf": [{"$ref": "#/components/schemas/AuditRunCreate"}, {"$ref": "#/components/schemas/DbtRunResults"}]
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tessera registry API",
+            "version": "1",
+            "description": (
+                "Teams, keys, assets, contracts, impact, registrations, proposals and WAP audits. Errors are"
+                ' `{"error": {"code", "message"}}`. Lists take `?limit=` (default 50, at most 500) and `?cursor=`'
+                " and answer `{items, next_cursor}` with a `Link: <...>; rel=\"next\"` header while more remain."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "tsk_<prefix>_<secret>"}},
+            "schemas": schemas,
+            "responses": {
+                "Error": {
+                    "description": "an error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+        },
+    }
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": document()["components"]}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate(body: Any, schema: str) -> None:
+    """400 with the first problem, named by where it is in the body, when ``body`` breaks ``schema``."""
+    errors = sorted(_validator(schema).iter_errors(body), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if not errors:
+        return
+    error = errors[0]
+    where = "body" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted((error.schema.get("properties") or {}).keys()))
+        message = f"{where}: {error.message} (allowed: {allowed})"
+    elif error.validator == "pattern":
+        message = f"{where}: {str(error.instance)[:80]!r} is not in the expected form"
+    else:
+        message = f"{where}: {error.message[:300]}"
+    raise ApiError(400, "invalid_body", message)
