@@ -4,7 +4,10 @@ The diff only *finds* changes and names them by a catalog rule; severities come 
 :func:`rules.catalog.severity` for the asset's compatibility mode (``meta.tessera.compatibility``,
 else ``.tessera.yml``'s) and the repository's overrides. Renames are detected before removals, so a
 rename reads as one ``*_RENAMED`` finding rather than a removal plus an addition. What cannot be
-known is never called safe: a column whose type is ``UNKNOWN`` changes at ``review`` at least.
+known is never called safe: a type change involving ``UNKNOWN`` is ``review`` (never ``safe``, and
+never a block on a guess), and a column loss that cannot be confirmed is ``review`` too. One root
+cause gives one finding: a downstream column that only lost its type because its input did is not
+reported again, and a file that could not be read is one UNPARSED finding, not a list of guesses.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 from rules.sources import matches_any
 from rules.types import compare_types
 
-_REVIEW_FLOOR_EXEMPT = frozenset({"COLUMN_ADDED", "METADATA_CHANGED"})
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
 _RELATION_GONE = frozenset({"ephemeral"})
 """Materializations under which no relation exists in the warehouse any more."""
