@@ -188,6 +188,13 @@ def commands() -> list[Command]:
         from app import check
 
         found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
+    with contextlib.suppress(ImportError):
+        from app import keys, registry_sync
+
+        found.append(Command("keys", "create or revoke REST API keys", keys.add_arguments, keys.run))
+        found.append(
+            Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
+        )
     return found
 
 

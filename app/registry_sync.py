@@ -1,0 +1,490 @@
+"""Keeping the registry in step with the repositories: snapshot → assets, columns, owners, edges.
+
+Three ways in, one way down:
+
+- ``push`` to a repository's default branch → the engine builds the snapshot of that commit over
+  GitHub's trees and blobs (:class:`app.workflow.github_source.GitHubSource`: every blob fetched
+  once, ever) and the repository's rows are replaced in one transaction.
+- ``installation`` created and ``installation_repositories`` added → the same for every repository
+  the App can now see, at its default branch.
+- A dbt manifest (``POST /api/v1/sync/dbt``, ``tessera sync-dbt``) → the manifest's nodes, without
+  reading SQL (a 5,000-model manifest syncs in seconds; its edges are model-level, from
+  ``depends_on``, because a manifest carries no column lineage).
+
+Owners are resolved the engine's way (:func:`rules.impact.resolve_owner`) against the repository's
+``.tessera.yml`` teams plus the registry's teams (a team's name matches a dbt group owner's name).
+SQL in one repository that reads an asset it does not define — a view over another repository's
+table, a query file, a dbt source — becomes a registration (source ``sql:<repo>/<path>``) of the
+reading team, so a pull request in the producing repository finds that consumer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gidgethub.routing import Router
+from gidgethub.sansio import Event
+
+from app.store import proposals as log_sql
+from app.store import registry as reg_sql
+from app.store.registry import AssetRow, EdgeRow, ExposureRow
+from rules.impact import match_team, parse_codeowners, raw_owner, resolve_owner
+from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
+
+log = logging.getLogger(__name__)
+
+router = Router()
+
+CONFIG_PATH = ".tessera.yml"
+MAX_QUERY_FILES = 2000
+MAX_QUERY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    """What one sync wrote."""
+
+    repo: str
+    commit: str | None
+    source: str
+    assets: int
+    edges: int
+    exposures: int
+    registrations: int = 0
+    problems: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "commit": self.commit,
+            "source": self.source,
+            "assets": self.assets,
+            "edges": self.edges,
+            "exposures": self.exposures,
+            "registrations": self.registrations,
+            "problems": list(self.problems[:100]),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Rows:
+    assets: list[AssetRow] = field(default_factory=list)
+    exposures: list[ExposureRow] = field(default_factory=list)
+    edges: list[EdgeRow] = field(default_factory=list)
+    registrations: list[Registration] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def with_registry_teams(config: Config, teams: Mapping[str, tuple[str, str | None]]) -> Config:
+    """The repository's teams plus the registry's (slug → (name, GitHub team)); the file wins."""
+    merged = dict(config.teams)
+    for slug, (name, github) in teams.items():
+        if slug not in merged:
+            merged[slug] = TeamSpec(slug=slug, github=github, names=(name,) if name else ())
+    return replace(config, teams=merged)
+
+
+def snapshot_rows(snapshot: Snapshot, config: Config, *, codeowners: str | None = None) -> Rows:
+    """The registry rows of one repository's snapshot: owners resolved, edges column-level where known."""
+    rules = parse_codeowners(codeowners)
+    rows = Rows()
+    for asset in snapshot.assets.values():
+        if not asset.enabled:
+            continue
+        team = resolve_owner(asset, snapshot, config, codeowners=rules)
+        compat = asset.compatibility or config.compatibility
+        rows.assets.append(
+            AssetRow(
+                fqn=asset.fqn,
+                kind=asset.kind,
+                path=asset.path,
+                owner_team=team.slug if team else None,
+                owner_raw=raw_owner(asset, snapshot, rules),
+                github_team=team.github_team if team else None,
+                compatibility=compat,
+                materialized=asset.materialized,
+                description=asset.description[:2000],
+                columns_known=asset.columns_known,
+                relation=asset.relation,
+                columns=tuple((c.name, c.type, c.nullable, c.description[:1000]) for c in asset.columns),
+            )
+        )
+    linked: set[tuple[str, str]] = set()
+    for edge in snapshot.edges:
+        rows.edges.append(EdgeRow(edge.upstream, edge.upstream_column, edge.downstream, edge.downstream_column, edge.usage))
+        linked.add((edge.upstream, edge.downstream))
+    for asset in snapshot.assets.values():
+        for parent in asset.depends_on:
+            if (parent, asset.fqn) not in linked:
+                rows.edges.append(EdgeRow(parent, None, asset.fqn, None, "unknown"))
+    for exposure in snapshot.exposures.values():
+        team = resolve_owner(exposure, snapshot, config, codeowners=rules)
+        rows.exposures.append(
+            ExposureRow(
+                name=exposure.name,
+                type=exposure.type,
+                url=exposure.url,
+                path=exposure.path,
+                owner_team=team.slug if team else None,
+                owner_raw=raw_owner(exposure, snapshot, rules),
+                depends_on=tuple(exposure.depends_on),
+                columns={k: tuple(v) for k, v in exposure.columns.items()},
+            )
+        )
+    rows.problems.extend(f"{p.path}: {p.message}" for p in snapshot.problems[:200])
+    return rows
+
+
+def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None) -> tuple[list[Registration], list[str]]:
+    """Registrations implied by this repository's SQL reading assets it does not define itself.
+
+    An upstream counts as another repository's when the snapshot has no asset of that name or only
+    a dbt ``source`` (a declaration of someone else's table). The reading team is the owner of the
+    reading asset.
+    """
+    rules = parse_codeowners(codeowners)
+    defined = {fqn for fqn, a in snapshot.assets.items() if a.kind != "source"}
+    reads: dict[tuple[str, str, str], set[str] | None] = {}
+    problems: list[str] = []
+    owners: dict[str, str | None] = {}
+    for edge in snapshot.edges:
+        if edge.upstream in defined or edge.downstream not in snapshot.assets:
+            continue
+        reader = snapshot.assets[edge.downstream]
+        if edge.downstream not in owners:
+            team = resolve_owner(reader, snapshot, config, codeowners=rules)
+            owners[edge.downstream] = team.slug if team else None
+        slug = owners[edge.downstream]
+        if slug is None:
+            problems.append(f"{reader.path or reader.fqn}: reads {edge.upstream} but has no owning team")
+            continue
+        key = (slug, edge.upstream, reader.path or reader.fqn)
+        current = reads.get(key, set())
+        if current is None or edge.upstream_column is None:
+            reads[key] = None
+        else:
+            current.add(edge.upstream_column)
+            reads[key] = current
+    for asset in snapshot.assets.values():
+        for parent in asset.depends_on:
+            if parent in defined or any(k[1] == parent and k[2] == (asset.path or asset.fqn) for k in reads):
+                continue
+            if parent not in snapshot.assets:
+                continue  # a model's ref to nothing: the engine reports it, not a cross-repository read
+            team = resolve_owner(asset, snapshot, config, codeowners=rules)
+            if team is not None:
+                reads[(team.slug, parent, asset.path or asset.fqn)] = None
+    found = [
+        Registration(team=slug, asset=upstream, columns=tuple(sorted(cols or ())),
+                     note=f"read by {path}", source=f"sql:{repo}/{path}")
+        for (slug, upstream, path), cols in sorted(reads.items())
+    ]
+    return found, problems
+
+
+def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
+    """Tables (``schema.name``) a plain SELECT file reads and the columns it uses (None: all/unknown)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = sqlglot.parse(text, read=dialect)
+    except Exception:  # noqa: BLE001 - an unreadable query file is skipped, never fatal
+        return {}
+    out: dict[str, set[str] | None] = {}
+    for statement in statements:
+        if not isinstance(statement, exp.Query):
+            continue
+        ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+        aliases: dict[str, str] = {}
+        for table in statement.find_all(exp.Table):
+            if not table.db or table.name.lower() in ctes:
+                continue
+            parts = [p for p in (table.catalog, table.db, table.name) if p]
+            fqn = ".".join(parts).lower()
+            aliases[(table.alias_or_name or table.name).lower()] = fqn
+            out.setdefault(fqn, set())
+        if not aliases:
+            continue
+        if any(isinstance(s, exp.Star) for s in statement.find_all(exp.Star)):
+            for fqn in aliases.values():
+                out[fqn] = None
+            continue
+        single = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
+        for column in statement.find_all(exp.Column):
+            qualifier = column.table.lower()
+            fqn = aliases.get(qualifier) if qualifier else single
+            if fqn is None:
+                if not qualifier:  # unqualified over several tables: any of them may be read
+                    for name in aliases.values():
+                        out[name] = None
+                continue
+            cols = out.get(fqn)
+            if cols is not None:
+                cols.add(column.name)
+    return out
+
+
+def query_registrations(
+    source: Any, snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None
+) -> tuple[list[Registration], list[str]]:
+    """Registrations from plain query files (``.sql`` that define no asset, outside dbt projects)."""
+    from rules.dbt_project import find_projects
+
+    paths = [p for p in source.paths() if p.endswith(".sql")]
+    projects = [p for p in find_projects(list(source.paths())) if p not in ("", ".")]
+    defining = {a.path for a in snapshot.assets.values() if a.path}
+    rules = parse_codeowners(codeowners)
+    dialect = config.sql.dialect or "postgres"
+    defined = {fqn for fqn, a in snapshot.assets.items() if a.kind != "source"}
+    found: list[Registration] = []
+    problems: list[str] = []
+    for path in paths[:MAX_QUERY_FILES]:
+        if path in defining or any(path.startswith(p.rstrip("/") + "/") for p in projects):
+            continue
+        text = source.read(path)
+        if not text or len(text) > MAX_QUERY_BYTES:
+            continue
+        reads = {fqn: cols for fqn, cols in query_reads(text, dialect).items() if fqn not in defined}
+        if not reads:
+            continue
+        team = _file_team(path, config, rules)
+        if team is None:
+            problems.append(f"{path}: reads {', '.join(sorted(reads))} but no team owns the file (CODEOWNERS)")
+            continue
+        for fqn, cols in sorted(reads.items()):
+            found.append(Registration(team=team, asset=fqn, columns=tuple(sorted({column_key(c) for c in cols or ()})),
+                                      note=f"query {path}", source=f"sql:{repo}/{path}"))
+    return found, problems
+
+
+def _file_team(path: str, config: Config, rules: Any) -> str | None:
+    from rules.impact import codeowners_for
+
+    for raw in codeowners_for(path, rules):
+        team = match_team(raw, config)
+        if team is not None:
+            return team.slug
+    if len(config.teams) == 1:
+        return next(iter(config.teams))
+    return None
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+async def registry_teams(store: Any) -> dict[str, tuple[str, str | None]]:
+    teams = await store.read(lambda db: reg_sql.list_teams(db, limit=100_000))
+    return {t.slug: (t.name, t.github_team) for t in teams}
+
+
+async def write_rows(
+    store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float
+) -> SyncSummary:
+    def write(db: Any) -> None:
+        reg_sql.replace_repo(
+            db, repo=repo, commit_sha=commit, source=source, assets=rows.assets, exposures=rows.exposures,
+            edges=rows.edges, problems=rows.problems,
+        )
+        if source != "dbt":
+            reg_sql.replace_sql_registrations(db, repo, rows.registrations)
+        log_sql.audit(db, actor=actor, action="registry_synced", repo=repo,
+                      detail={"commit": commit, "source": source, "assets": len(rows.assets), "edges": len(rows.edges)})
+
+    await store.write(write)
+    summary = SyncSummary(
+        repo=repo, commit=commit, source=source, assets=len(rows.assets), edges=len(rows.edges),
+        exposures=len(rows.exposures), registrations=len(rows.registrations), problems=tuple(rows.problems),
+        seconds=time.perf_counter() - started,
+    )
+    log.info("registry: %s@%s synced from %s: %d assets, %d edges in %.2fs", repo, (commit or "")[:12], source,
+             summary.assets, summary.edges, summary.seconds)
+    return summary
+
+
+async def sync_manifest(
+    store: Any, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
+    actor: str | None = None,
+) -> SyncSummary:
+    """Replace ``repo``'s registry rows with what a dbt manifest says (read off the event loop)."""
+    from rules.dbt_manifest import load_manifest
+
+    started = time.perf_counter()
+    teams = await registry_teams(store)
+
+    def work() -> Rows:
+        snapshot = load_manifest(manifest, project_dir=project_dir)
+        config = with_registry_teams(Config(), teams)
+        return snapshot_rows(snapshot, config)
+
+    rows = await asyncio.to_thread(work)
+    return await write_rows(store, repo=repo, commit=commit, source="dbt", rows=rows, actor=actor, started=started)
+
+
+async def sync_repository(
+    ctx: Any, gh: Any, *, repo_id: int, repo: str, commit: str | None, entries: Mapping[str, Any], source: str
+) -> SyncSummary:
+    """Build the repository's snapshot at one commit through the engine and write it."""
+    from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
+    from app.workflow.pulls import _cache, raise_fetch_failure
+    from rules.build import build_snapshot
+    from rules.config import parse_config
+
+    started = time.perf_counter()
+    owner, _, name = repo.partition("/")
+    fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
+    await fetcher.preload(e.sha for e in entries.values())
+    files = GitHubSource(entries, fetcher)
+    config_text = None
+    if CONFIG_PATH in entries:
+        config_text = (await fetcher.fetch(entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
+    codeowners_path = find_codeowners(entries)
+    codeowners = None
+    if codeowners_path:
+        codeowners = (await fetcher.fetch(entries[codeowners_path].sha)).decode("utf-8", errors="replace")
+    teams = await registry_teams(ctx.store)
+    config = with_registry_teams(parse_config(config_text), teams)
+
+    def work() -> Rows:
+        snapshot = build_snapshot(files, config, cache=_cache())
+        rows = snapshot_rows(snapshot, config, codeowners=codeowners)
+        from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
+        from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
+        rows.registrations = _dedupe([*from_sql, *from_queries])
+        rows.problems.extend([*problems, *more])
+        return rows
+
+    try:
+        rows = await asyncio.to_thread(work)
+    finally:
+        await fetcher.flush()
+    raise_fetch_failure(fetcher)
+    return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started)
+
+
+def _dedupe(found: Iterable[Registration]) -> list[Registration]:
+    merged: dict[tuple[str, str, str], Registration] = {}
+    for reg in found:
+        key = (reg.team, reg.asset, reg.source)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = reg
+        elif seen.columns and reg.columns:
+            merged[key] = replace(seen, columns=tuple(sorted(set(seen.columns) | set(reg.columns))))
+        else:
+            merged[key] = replace(seen, columns=())
+    return list(merged.values())
+
+
+# --- the webhook handlers ----------------------------------------------------------------------------
+
+
+@router.register("push")
+async def on_push(event: Event, ctx: Any) -> None:
+    """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
+    from app.workflow.github_source import load_tree
+
+    data = event.data
+    repository = data.get("repository") or {}
+    default = repository.get("default_branch") or repository.get("master_branch")
+    if data.get("deleted") or data.get("ref") != f"refs/heads/{default}":
+        return
+    after = str(data.get("after") or "")
+    if not after or set(after) == {"0"}:
+        return
+    repo = str(repository["full_name"])
+    last = await ctx.store.read(lambda db: reg_sql.last_sync(db, repo))
+    if last is not None and last["commit"] == after and last["source"] == "push":
+        return  # a re-delivered push: this commit is already in the registry
+    installation_id = int((data.get("installation") or {}).get("id") or 0)
+    gh = await ctx.github.for_installation(installation_id)
+    owner, _, name = repo.partition("/")
+    entries = await load_tree(ctx.store, gh, repo_id=int(repository["id"]), owner=owner, repo=name, sha=after)
+    await sync_repository(ctx, gh, repo_id=int(repository["id"]), repo=repo, commit=after, entries=entries,
+                          source="push")
+
+
+@router.register("installation", action="created")
+@router.register("installation", action="new_permissions_accepted")
+async def on_installation(event: Event, ctx: Any) -> None:
+    """A new installation: sync every repository it covers, at its default branch."""
+    await _sync_listed(ctx, event.data, event.data.get("repositories") or [])
+
+
+@router.register("installation_repositories", action="added")
+async def on_repositories_added(event: Event, ctx: Any) -> None:
+    await _sync_listed(ctx, event.data, event.data.get("repositories_added") or [])
+
+
+async def _sync_listed(ctx: Any, data: Mapping[str, Any], repositories: list[Mapping[str, Any]]) -> None:
+    from app.workflow.github_source import tree_entries
+
+    installation_id = int((data.get("installation") or {}).get("id") or 0)
+    gh = await ctx.github.for_installation(installation_id)
+    for listed in repositories:
+        repo = str(listed["full_name"])
+        owner, _, name = repo.partition("/")
+        details = await gh.get_repo(owner, name)
+        branch = str(details.get("default_branch") or "main")
+        tree = await gh.get_tree(owner, name, branch, recursive=True)
+        entries = tree_entries(tree)
+        if tree.get("truncated"):
+            log.warning("registry: %s has more files than GitHub lists in one tree; syncing what was listed", repo)
+        await sync_repository(ctx, gh, repo_id=int(listed["id"]), repo=repo, commit=None, entries=entries,
+                              source="installation")
+
+
+# --- tessera sync-dbt ---------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", help="path to dbt's target/manifest.json")
+    parser.add_argument("--repo", required=True, help="owner/name of the repository the manifest describes")
+    parser.add_argument("--commit", default=None, help="the commit it was built from")
+    parser.add_argument("--project-dir", default=None, help="the dbt project's folder in the repository")
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
+    import sys
+
+    import orjson
+
+    from app.store import Store
+
+    try:
+        with open(args.manifest, "rb") as handle:
+            manifest = orjson.loads(handle.read())
+    except OSError as exc:
+        print(f"tessera: cannot read {args.manifest}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except orjson.JSONDecodeError as exc:
+        print(f"tessera: {args.manifest} is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if "/" not in args.repo:
+        print("tessera: --repo is owner/name", file=sys.stderr)
+        return 2
+
+    async def go() -> SyncSummary:
+        async with Store(settings.db_path) as store:
+            return await sync_manifest(store, repo=args.repo, commit=args.commit, manifest=manifest,
+                                       project_dir=args.project_dir, actor="cli")
+
+    summary = asyncio.run(go())
+    print(
+        f"synced {summary.repo}{'@' + summary.commit[:12] if summary.commit else ''}: {summary.assets} assets,"
+        f" {summary.edges} edges, {summary.exposures} exposures in {summary.seconds:.2f}s"
+        + (f" ({len(summary.problems)} problems)" if summary.problems else "")
+    )
+    for problem in summary.problems[:20]:
+        print(f"  {problem}")
+    return 0
+
