@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
@@ -286,23 +288,36 @@ class _Reader:
         return self._text(node, aliases)
 
     def _text(self, node: exp.Expression, aliases: Mapping[str, str | None]) -> str:
-        copy = node.copy()
-        for column in copy.find_all(exp.Column):
+        """The node's SQL with table aliases replaced by what they name and CTE names mapped.
+
+        The tree is rewritten in place and restored afterwards (copying it costs more than
+        everything else here)."""
+        restore: list[tuple[exp.Expression, str, object]] = []
+        for column in node.find_all(exp.Column):
             table = column.table
             if not table or table not in aliases:
                 continue
             replacement = aliases[table]
-            if replacement == "":
-                column.set("table", None)
-            elif replacement is not None:
-                column.set("table", exp.to_identifier(replacement))
-        for table in copy.find_all(exp.Table):
-            if not table.args.get("db") and table.name in self.cte_names:
-                table.set("this", exp.to_identifier(self.renames.get(table.name, table.name)))
+            if replacement is None:
+                continue
+            restore.append((column, "table", column.args.get("table")))
+            column.set("table", exp.to_identifier(replacement) if replacement else None)
+        for table in node.find_all(exp.Table):
+            if not table.args.get("db") and table.name in self.cte_names and table.name in self.renames:
+                restore.append((table, "this", table.args.get("this")))
+                table.set("this", exp.to_identifier(self.renames[table.name]))
         try:
-            return copy.sql(dialect=self.dialect, comments=False)
+            return _generator(self.dialect).generate(node, copy=False)
         except Exception:
-            return copy.sql(comments=False)
+            return node.sql(comments=False)
+        finally:
+            for target, arg, value in reversed(restore):
+                target.set(arg, value)
+
+
+@lru_cache(maxsize=32)
+def _generator(dialect: str) -> Dialect:
+    return Dialect.get_or_raise(dialect)
 
 
 def _ctes(query: exp.Query) -> list[tuple[str, exp.Expression]]:
