@@ -209,7 +209,8 @@ class JobQueue:
                 log.exception("worker %d: store error; the job (if any) stays running until restart", number)
                 await self._idle(None)
                 continue
-            self.notify()  # a key is free again: a job waiting behind it may run now
+            # No notify() here: this worker claims again at once, and the oldest job that its
+            # finished job was holding back is the one it will get.
 
     async def _idle(self, due_at: float | None) -> None:
         """Wait for a notification, or until the next retry is due, or the idle poll."""
