@@ -327,20 +327,19 @@ def _ctes(query: exp.Query) -> list[tuple[str, exp.Expression]]:
     return [(cte.alias_or_name, cte.this) for cte in with_.expressions]
 
 
-def _outer(query: exp.Query) -> exp.Expression:
-    body = query.copy()
-    body.set("with_", None)
-    body.set("with", None)
-    return body
-
-
 def _read_all(
     query: exp.Query, dialect: str, renames: Mapping[str, str]
 ) -> tuple[dict[str, _Scope], list[str]]:
     ctes = _ctes(query)
     reader = _Reader(dialect, [name for name, _ in ctes], renames)
     scopes = {renames.get(name, name): reader.read(body) for name, body in ctes}
-    scopes[_OUTER] = reader.read(_outer(query))
+    key = "with_" if "with_" in query.args else "with"
+    with_ = query.args.get(key)
+    query.set(key, None)  # read the final select on its own, then put the CTEs back
+    try:
+        scopes[_OUTER] = reader.read(query)
+    finally:
+        query.set(key, with_)
     return scopes, [renames.get(name, name) for name, _ in ctes]
 
 
