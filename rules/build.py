@@ -451,7 +451,8 @@ def _infer_models(
                 resolvers[key] = relation_resolver(
                     [
                         *(_relation_asset(node.project, f) for f in node.project.models),
-                        *node.project.sources.values(),
+                        # rendered SQL names a source `source_name.table` (its fqn), not its relation
+                        *(replace(a, relation=None) for a in node.project.sources.values()),
                         *node.project.seeds.values(),
                     ]
                 )

@@ -1229,7 +1229,15 @@ def _source_asset(
         tags=tuple(str(t) for t in [*_as_list(entry.get("tags")), *_as_list(table.get("tags"))]),
         meta=meta,
         checksum=stable_hash(_plain(entry.get("database")), _plain(entry.get("schema")), _plain(table)),
-        relation=str(table.get("identifier") or table["name"]),
+        relation=".".join(
+            str(part)
+            for part in (
+                entry.get("database"),
+                entry.get("schema") or entry["name"],
+                table.get("identifier") or table["name"],
+            )
+            if part
+        ),
     )
 
 

@@ -339,3 +339,19 @@ def test_worker_processes_give_the_same_snapshot_as_one_process() -> None:
     assert two.edges == one.edges
     assert [c.name for c in two.assets["n07"].columns] == ["id", "total"]
     assert two.assets["n07"].column("id").type == "INT"  # type: ignore[union-attr]
+
+
+def test_a_model_named_like_a_source_table_is_not_confused_with_it() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/src.yml": (
+            "sources:\n  - name: raw\n    tables:\n      - name: orders\n"
+            "        columns: [{name: id, data_type: bigint}, {name: total, data_type: 'decimal(10,2)'}]\n"
+        ),
+        "models/orders.sql": "select id, total from {{ source('raw', 'orders') }}",
+        "models/big_orders.sql": "select id from {{ ref('orders') }} where total > 100",
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG)
+    assert Edge("raw.orders", "total", "orders", "total", "select") in snapshot.edges
+    assert Edge("orders", "total", "big_orders", None, "filter") in snapshot.edges
+    assert types(snapshot, "orders") == [("id", "BIGINT"), ("total", "DECIMAL(10, 2)")]

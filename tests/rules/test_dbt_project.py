@@ -133,6 +133,7 @@ def test_sources_have_declared_columns_and_the_yaml_line_of_each(harbor: Snapsho
         ("amount_cents", "BIGINT"),
     ]
     assert orders.owner == "platform@harbor.io"
+    assert orders.relation == "raw_shop.orders"  # the table in the warehouse, for SQL elsewhere
     assert orders.line == 7
     assert orders.columns[0].line == 9
 
