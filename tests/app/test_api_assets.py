@@ -1,0 +1,179 @@
+"""Assets, impact, contracts and registrations through the API, over a synced dbt manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.store import contracts as contract_sql
+from tests.app import registry_support as support
+from tests.app.registry_support import Api
+
+api, api_settings = support.api, support.api_settings
+
+MANIFEST = Path(__file__).parent.parent / "data" / "registry" / "manifest.json"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+async def synced(api: Api) -> Api:
+    """Finance and Growth, and the analytics manifest synced for acme/warehouse."""
+    await api.team("finance", "acme/finance-data", name="Finance Data")
+    await api.team("growth", "acme/growth", name="Growth Analytics")
+    body = {"repo": "acme/warehouse", "commit": COMMIT, "manifest": json.loads(MANIFEST.read_text()),
+            "project_dir": "analytics"}
+    status, summary = await api.call("POST", "/sync/dbt", json=body)
+    assert status == 200, summary
+    assert summary["assets"] == 5 and summary["exposures"] == 1
+    return api
+
+
+async def test_a_synced_manifest_gives_assets_their_owning_team_through_the_group_owner(synced: Api) -> None:
+    status, asset = await synced.call("GET", "/assets/fct_revenue")
+    assert status == 200
+    assert asset["owner"]["team"] == "finance" and asset["owner"]["github_team"] == "acme/finance-data"
+    assert [c["name"] for c in asset["columns"]] == ["order_id", "revenue", "plan_code"]
+    assert asset["repo"] == "acme/warehouse" and asset["commit"] == COMMIT
+
+
+async def test_one_asset_lists_its_consumers_readers_exposures_and_registrations(synced: Api) -> None:
+    await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue", "columns": ["plan_code"]})
+    _, asset = await synced.call("GET", "/assets/fct_revenue")
+    consumers = asset["consumers"]
+    assert {(c["asset"], c["team"]) for c in consumers["assets"]} == {("growth_kpis", "growth"), ("finance_daily", "finance")}
+    assert [(e["name"], e["team"]) for e in consumers["exposures"]] == [("revenue_dashboard", "growth")]
+    assert [(r["team"], r["columns"]) for r in consumers["registrations"]] == [("growth", ["plan_code"])]
+
+
+async def test_search_filters_by_name_owner_and_repo(synced: Api) -> None:
+    _, found = await synced.call("GET", "/assets?q=revenue")
+    assert [a["fqn"] for a in found["items"]] == ["fct_revenue"]
+    _, found = await synced.call("GET", "/assets?owner=growth")
+    assert [a["fqn"] for a in found["items"]] == ["growth_kpis"]
+    _, found = await synced.call("GET", "/assets?repo=acme/other")
+    assert found["items"] == []
+
+
+async def test_search_pages_with_a_cursor_and_a_link_header(synced: Api) -> None:
+    response = await synced.client.get("/api/v1/assets?limit=2", headers=support.ADMIN)
+    first = await response.json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    assert 'rel="next"' in response.headers["Link"]
+    seen = [a["fqn"] for a in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        _, more = await synced.call("GET", f"/assets?limit=2&cursor={cursor}")
+        seen += [a["fqn"] for a in more["items"]]
+        cursor = more["next_cursor"]
+    assert sorted(seen) == ["fct_revenue", "finance_daily", "growth_kpis", "raw.orders", "stg_orders"]
+    status, body = await synced.call("GET", "/assets?cursor=@@@")
+    assert status == 400 and "cursor" in body["error"]["message"]
+
+
+async def test_an_unknown_asset_is_404_with_a_hint(synced: Api) -> None:
+    status, body = await synced.call("GET", "/assets/nope")
+    assert status == 404 and "GET /api/v1/assets?q=" in body["error"]["message"]
+
+
+async def test_impact_is_transitive_and_names_the_teams_downstream(synced: Api) -> None:
+    status, impact = await synced.call("GET", "/assets/stg_orders/impact?column=plan_code")
+    assert status == 200
+    assert [(a["asset"], a["depth"]) for a in impact["downstream"]] == [
+        ("fct_revenue", 1), ("finance_daily", 2), ("growth_kpis", 2)]
+    assert [e["name"] for e in impact["exposures"]] == ["revenue_dashboard"]
+    # The producing team (finance) is not asked about its own models.
+    assert [t["team"] for t in impact["teams"]] == ["growth"]
+    assert impact["teams"][0]["github_team"] == "acme/growth"
+
+
+async def test_impact_follows_registrations_only_for_the_columns_they_read(synced: Api) -> None:
+    await synced.team("ops")
+    await synced.call("POST", "/registrations", json={"team": "ops", "asset": "finance_daily", "columns": ["day"]})
+    _, by_day = await synced.call("GET", "/assets/finance_daily/impact?column=day")
+    assert [r["team"] for r in by_day["registrations"]] == ["ops"]
+    _, by_revenue = await synced.call("GET", "/assets/finance_daily/impact?column=revenue")
+    assert by_revenue["registrations"] == [] and by_revenue["teams"] == []
+
+
+async def test_impact_sees_a_new_sync_without_a_restart(synced: Api) -> None:
+    _, before = await synced.call("GET", "/assets/fct_revenue/impact")
+    assert {a["asset"] for a in before["downstream"]} == {"growth_kpis", "finance_daily"}
+    manifest = json.loads(MANIFEST.read_text())
+    del manifest["nodes"]["model.analytics.growth_kpis"]
+    await synced.call("POST", "/sync/dbt", json={"repo": "acme/warehouse", "commit": "b" * 40, "manifest": manifest})
+    _, after = await synced.call("GET", "/assets/fct_revenue/impact")
+    assert {a["asset"] for a in after["downstream"]} == {"finance_daily"}
+
+
+async def test_impact_of_an_asset_the_registry_does_not_know_is_404(synced: Api) -> None:
+    status, body = await synced.call("GET", "/assets/ghost/impact")
+    assert status == 404 and "sync" in body["error"]["message"]
+
+
+async def test_contract_versions_and_the_engines_diff_between_two(synced: Api) -> None:
+    v1 = {"fqn": "fct_revenue", "kind": "model", "columns": [
+        {"name": "order_id", "type": "INT", "nullable": False, "description": ""},
+        {"name": "plan_code", "type": "TEXT", "nullable": None, "description": ""}]}
+    v2 = {"fqn": "fct_revenue", "kind": "model", "columns": [
+        {"name": "order_id", "type": "INT", "nullable": False, "description": ""}]}
+
+    def publish(db: Any) -> None:
+        contract_sql.publish(db, repo_id=1, repo="acme/warehouse", asset="fct_revenue", bump="minor", schema=v1,
+                             changes=[], pr_number=1, head_sha="a")
+        contract_sql.publish(db, repo_id=1, repo="acme/warehouse", asset="fct_revenue", bump="major", schema=v2,
+                             changes=[], pr_number=2, head_sha="b")
+
+    await synced.store.write(publish)
+    _, listed = await synced.call("GET", "/assets/fct_revenue/contracts")
+    assert [c["version"] for c in listed["items"]] == ["2.0.0", "1.0.0"]
+    status, diffed = await synced.call("GET", "/assets/fct_revenue/contracts/2.0.0?diff_from=1.0.0")
+    assert status == 200
+    assert [(c["rule"], c["column"], c["severity"]) for c in diffed["diff"]] == [("COLUMN_REMOVED", "plan_code", "breaking")]
+    status, body = await synced.call("GET", "/assets/fct_revenue/contracts/2.0.0?diff_from=9.9.9")
+    assert status == 400 and "1.0.0" in body["error"]["message"]
+    assert (await synced.call("GET", "/assets/fct_revenue/contracts/7.0.0"))[0] == 404
+
+
+async def test_a_registration_for_a_column_the_asset_lacks_is_refused_with_its_columns(synced: Api) -> None:
+    status, body = await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue", "columns": ["plan"]})
+    assert status == 400
+    assert "plan_code" in body["error"]["message"]
+
+
+async def test_registering_twice_updates_the_same_registration(synced: Api) -> None:
+    status, first = await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue"})
+    assert status == 201 and first["asset_known"]
+    status, second = await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue", "columns": ["revenue"]})
+    assert status == 200 and second["id"] == first["id"] and second["columns"] == ["revenue"]
+    _, listed = await synced.call("GET", "/registrations?team=growth")
+    assert [r["id"] for r in listed["items"]] == [first["id"]]
+    assert (await synced.call("GET", f"/registrations/{first['id']}"))[1]["columns"] == ["revenue"]
+    assert (await synced.call("DELETE", f"/registrations/{first['id']}"))[0] == 204
+    assert (await synced.call("GET", f"/registrations/{first['id']}"))[0] == 404
+
+
+async def test_registrations_made_through_the_api_reach_the_pr_workflows_loader(synced: Api) -> None:
+    from app.store.registrations import all_registrations
+
+    await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue", "columns": ["plan_code"]})
+    found = await synced.store.read(all_registrations)
+    assert [(r.team, r.asset, r.columns, r.source) for r in found] == [("growth", "fct_revenue", ("plan_code",), "api")]
+
+
+async def test_a_team_key_cannot_delete_another_teams_registration(synced: Api) -> None:
+    _, reg = await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue"})
+    finance = await synced.key("finance", ["write"])
+    status, _ = await synced.call("DELETE", f"/registrations/{reg['id']}", key=finance)
+    assert status == 403
+
+
+async def test_teams_can_be_renamed_and_a_duplicate_slug_is_409(synced: Api) -> None:
+    status, body = await synced.call("POST", "/teams", json={"slug": "growth", "name": "Again"})
+    assert status == 409
+    status, team = await synced.call("PATCH", "/teams/growth", json={"github_team": "@acme/growth-team"})
+    assert status == 200 and team["github_team"] == "acme/growth-team"
+    assert (await synced.call("GET", "/teams/growth"))[1]["github_team"] == "acme/growth-team"
+    assert (await synced.call("PATCH", "/teams/nobody", json={"name": "x"}))[0] == 404
