@@ -71,7 +71,8 @@ def _router_events() -> set[str]:
 
 
 def test_manifest_events_are_exactly_the_events_the_router_handles(manifest: dict) -> None:
-    handled = _router_events() - ALWAYS_DELIVERED_EVENTS
+    # tessera_* are Tessera's own queued jobs (e.g. tessera_republish), never sent by GitHub
+    handled = {e for e in _router_events() - ALWAYS_DELIVERED_EVENTS if not e.startswith("tessera_")}
     assert set(manifest["default_events"]) == handled
 
 
@@ -104,9 +105,15 @@ def _strings(node: ast.AST) -> list[str]:
 
 
 def _github_paths_in_code() -> dict[str, set[str]]:
-    """Every GitHub REST path written in ``app/`` (outside the endpoint table itself) -> files."""
+    """Every GitHub REST path written in ``app/`` (outside the endpoint table itself) -> files.
+
+    ``app/api/`` is left out: its paths (``/teams/{slug}``...) are Tessera's own REST API, served
+    under ``/api/v1``, not GitHub's.
+    """
     paths: dict[str, set[str]] = {}
     for source in sorted((REPO / "app").rglob("*.py")):
+        if (REPO / "app" / "api") in source.parents:
+            continue
         tree = ast.parse(source.read_text(encoding="utf-8"))
         if source.name == "setup.py":
             tree.body = [n for n in tree.body
