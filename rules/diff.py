@@ -503,6 +503,8 @@ class _Differ:
             uncertain = not h.columns_known
             if uncertain and h.path in self._problem_paths:
                 continue  # the file could not be analysed: UNPARSED says so, once
+            if uncertain and _same_query(b, h):
+                continue  # same query, columns just not worked out this time: nothing was removed
             if uncertain:
                 message = (f"Column `{bc.name}` may have been removed from `{fqn}`: its columns could "
                            "not be worked out, so please check.")
@@ -681,6 +683,8 @@ class _Differ:
             )
         elif uncertain and hc.type == UNKNOWN and self._lost_upstream(h.fqn, hc.key):
             return  # an input lost its type first and has its own finding: one cause, one finding
+        elif uncertain and _same_query(b, h) and not (bc.declared_type or hc.declared_type):
+            return  # same query: the type was only inferred on one side; an input's change says why
         elif uncertain:
             message = (
                 f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
@@ -890,6 +894,15 @@ class _Differ:
                 message=f"Tessera could not analyse {problem.path}"
                 f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
             )
+
+
+def _same_query(b: Asset, h: Asset) -> bool:
+    """The asset's own definition did not change (its columns can then change only through inputs).
+
+    The checksum covers assets a scoped build left unrendered (no SQL on one side)."""
+    if b.checksum is not None and b.checksum == h.checksum:
+        return True
+    return b.sql is not None and b.sql == h.sql
 
 
 def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rules.build import build_snapshot
 from rules.catalog import RULES
 from rules.config import parse_config
 from rules.diff import diff_snapshots
@@ -66,18 +67,16 @@ def _config(case: Mapping[str, Any]) -> Config:
     return config
 
 
-def _snapshot(files: Mapping[str, str], case: Mapping[str, Any], config: Config) -> Snapshot:
-    try:
-        from rules.build import build_snapshot
-    except ImportError:
-        build_snapshot = None
-    if build_snapshot is not None:
-        return build_snapshot(DictSource(files), config)
-    if case["kind"] == "sql":  # until rules.build lands
-        sql_schema = pytest.importorskip("rules.sql_schema")
-        return sql_schema.build_sql_snapshot(sorted(files.items()), dialect=case["dialect"])
-    pytest.skip("rules.build is not there yet")
-    raise AssertionError  # unreachable
+def _snapshot(
+    files: Mapping[str, str], case: Mapping[str, Any], config: Config, *, scope: set[str] | None = None
+) -> Snapshot:
+    return build_snapshot(DictSource(files), config, scope=scope)
+
+
+def _changed(case: Mapping[str, Any]) -> set[str]:
+    base_files: dict[str, str] = case.get("base") or {}
+    head_files: dict[str, str] = case.get("head") or {}
+    return {p for p in set(base_files) | set(head_files) if base_files.get(p) != head_files.get(p)}
 
 
 def _matches(change: Change, want: Mapping[str, Any]) -> bool:
@@ -158,3 +157,18 @@ def test_every_breaking_finding_gets_a_migration_with_a_date(case: dict[str, Any
         mine = [m for m in suggestions if m.rule == change.rule and m.asset == change.asset]
         assert mine, f"no migration for {change.rule} on {change.asset}"
         assert any("2026-01-31" in m.steps for m in mine), [m.steps for m in mine]
+
+
+@pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[i for i, _ in ALL_CASES])
+def test_a_build_scoped_to_the_changed_files_finds_the_same_as_a_full_one(case: dict[str, Any]) -> None:
+    """The analysis builds only what the change needs; that must never change the findings."""
+    config = _config(case)
+    changed = _changed(case)
+
+    def findings(scope: set[str] | None) -> list[tuple[str, str, str, str]]:
+        base = _snapshot(case.get("base") or {}, case, config, scope=scope)
+        head = _snapshot(case.get("head") or {}, case, config, scope=scope)
+        changes = diff_snapshots(base, head, config, changed_paths=changed)
+        return sorted((c.rule, c.severity, c.asset, c.column or "") for c in changes)
+
+    assert findings(changed) == findings(None)

@@ -396,3 +396,9 @@ def test_adding_a_not_null_test_to_a_column_of_unknown_type_stays_safe() -> None
     base = snap(model("fct", "select 1", Column("a", UNKNOWN)))
     head = snap(model("fct", "select 1", Column("a", UNKNOWN, nullable=False, constraints=("not_null",))))
     assert found(diff_snapshots(base, head, Config())) == [("COLUMN_NULLABILITY_TIGHTENED", "safe", "fct", "a")]
+
+
+def test_an_unchanged_model_left_unrendered_on_one_side_loses_no_columns() -> None:
+    base = snap(model("stg", "select id from x", ID, checksum="c1"))
+    head = snap(Asset("stg", "model", path="models/stg.sql", columns_known=False, checksum="c1"))
+    assert diff_snapshots(base, head, Config()) == []
