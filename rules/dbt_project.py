@@ -89,7 +89,7 @@ _REF_RE = re.compile(
 _SOURCE_RE = re.compile(r"""\bsource\s*\(\s*(['"])([^'"]+)\1\s*,\s*(['"])([^'"]+)\3\s*\)""")
 _EXPRESSION_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
-_VERSION_FILE = re.compile(r"(.+)_v(\w+)\Z")
+_SNAPSHOT_RE = re.compile(r"\{%-?\s*snapshot\s+(\w+)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.DOTALL)
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -243,6 +243,10 @@ class ModelFile:
     refs: tuple[str, ...] = ()
     """Upstream fqns found cheaply in the raw SQL (regex), for the DAG."""
     blob_id: str | None = None
+    kind: str = "model"
+    """``model``, or ``snapshot`` for a ``{% snapshot %}`` block (its body is ``raw_sql``)."""
+    line: int = 1
+    """The line of the file the SQL starts on (a snapshot block's first line)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +257,26 @@ class Rendered:
     config: Mapping[str, Any]
     depends_on: tuple[str, ...]
     problems: tuple[ParseProblem, ...] = ()
+
+
+SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("dbt_scd_id", "varchar"),
+    ("dbt_updated_at", "timestamp"),
+    ("dbt_valid_from", "timestamp"),
+    ("dbt_valid_to", "timestamp"),
+)
+"""The columns dbt adds to every snapshot's rows."""
+
+
+def _as_snapshot(rendered: Rendered, line: int) -> Rendered:
+    """A snapshot's output: its query's columns plus dbt's bookkeeping columns; problems moved
+    to the block's lines in the file."""
+    problems = tuple(replace(p, line=p.line + line - 1 if p.line else p.line) for p in rendered.problems)
+    if not rendered.sql:
+        return replace(rendered, problems=problems)
+    extra = ", ".join(f"cast(null as {kind}) as {name}" for name, kind in SNAPSHOT_COLUMNS)
+    sql = f"select snapshot_source.*, {extra}\nfrom (\n{rendered.sql}\n) as snapshot_source"
+    return replace(rendered, sql=sql, problems=problems)
 
 
 class _Return(Exception):
@@ -376,7 +400,10 @@ class DbtProject:
         """Render one model's Jinja; failures become ParseProblems with the model's path."""
         model = self.models[fqn]
         simple = self._render_simple(model)
-        return simple if simple is not None else self.render_jinja(fqn)
+        rendered = simple if simple is not None else self.render_jinja(fqn)
+        if model.kind == "snapshot":
+            rendered = _as_snapshot(rendered, model.line)
+        return rendered
 
     def render_jinja(self, fqn: str) -> Rendered:
         """Render through Jinja with dbt's context stubbed."""
@@ -600,14 +627,16 @@ class DbtProject:
         checksum = stable_hash(model.raw_sql, _plain(props), _plain(config))
         return Asset(
             fqn=fqn,
-            kind="model",
+            kind=model.kind,  # type: ignore[arg-type]
             path=model.path,
-            line=1,
+            line=model.line,
             columns=columns,
             columns_known=bool(columns),
             dialect=self.dialect,
             sql=rendered.sql if rendered is not None else None,
-            materialized=str(config.get("materialized") or "view"),
+            materialized="snapshot"
+            if model.kind == "snapshot"
+            else str(config.get("materialized") or "view"),
             name=model.name,
             owner=owner,
             group=group,
@@ -900,6 +929,8 @@ def read_project(
         for p in _as_list(settings.get("model-paths") or settings.get("source-paths") or ["models"])
     ]
     macro_paths = [str(p).strip("/") for p in _as_list(settings.get("macro-paths") or ["macros"])]
+    snapshot_paths = [str(p).strip("/") for p in _as_list(settings.get("snapshot-paths") or ["snapshots"])]
+    snapshot_files: list[str] = []
     seed_paths = [
         str(p).strip("/")
         for p in _as_list(settings.get("seed-paths") or settings.get("data-paths") or ["seeds"])
@@ -925,6 +956,11 @@ def read_project(
                 yaml_files.append(path)
         elif _under(rel, macro_paths) and rel.endswith(".sql"):
             macro_files.append((path, source.read(path) or ""))
+        elif _under(rel, snapshot_paths):
+            if rel.endswith(".sql"):
+                snapshot_files.append(path)
+            elif rel.endswith((".yml", ".yaml")):
+                yaml_files.append(path)
         elif _under(rel, seed_paths):
             if rel.endswith(".csv"):
                 seed_files.append(path)
@@ -933,6 +969,7 @@ def read_project(
 
     model_props: dict[str, tuple[Mapping[str, Any], str]] = {}
     seed_props: dict[str, Mapping[str, Any]] = {}
+    snapshot_props: dict[str, Mapping[str, Any]] = {}
     source_entries: list[tuple[Mapping[str, Any], Mapping[str, Any], str]] = []
     exposure_entries: list[tuple[Mapping[str, Any], str]] = []
     groups: dict[str, Group] = {}
@@ -948,6 +985,8 @@ def read_project(
             continue
         for entry in _entries(doc, "models", path, problems):
             model_props[str(entry["name"]).lower()] = (entry, path)
+        for entry in _entries(doc, "snapshots", path, problems):
+            snapshot_props[str(entry["name"]).lower()] = entry
         for entry in _entries(doc, "seeds", path, problems):
             seed_props[str(entry["name"]).lower()] = entry
         for entry in _entries(doc, "sources", path, problems):
@@ -1031,6 +1070,29 @@ def read_project(
             refs=_cheap_refs(raw, project),
             blob_id=source.blob_id(path),
         )
+    for path in sorted(snapshot_files):
+        raw_file = source.read(path) or ""
+        rel = path[len(prefix) :]
+        for match in _SNAPSHOT_RE.finditer(raw_file):
+            name = match.group(1).lower()
+            if name in models:
+                problems.append(ParseProblem(path, f"two models or snapshots are named {name!r}", 1))
+                continue
+            body = match.group(2)
+            entry = snapshot_props.get(name, {})
+            models[name] = ModelFile(
+                fqn=name,
+                name=match.group(1),
+                path=path,
+                raw_sql=body,
+                folder_fqn=tuple(rel.split("/")[1:-1]),
+                properties=entry,
+                properties_path=None,
+                refs=_cheap_refs(body, project),
+                blob_id=source.blob_id(path),
+                kind="snapshot",
+                line=raw_file.count("\n", 0, match.start(2)) + 1,
+            )
     for fqn, model in models.items():
         project.relations[project._relation_name(fqn).lower()] = fqn
         if model.version is not None:

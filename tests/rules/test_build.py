@@ -355,3 +355,32 @@ def test_a_model_named_like_a_source_table_is_not_confused_with_it() -> None:
     assert Edge("raw.orders", "total", "orders", "total", "select") in snapshot.edges
     assert Edge("orders", "total", "big_orders", None, "filter") in snapshot.edges
     assert types(snapshot, "orders") == [("id", "BIGINT"), ("total", "DECIMAL(10, 2)")]
+
+
+def test_dbt_snapshots_are_assets_with_their_query_columns_and_dbts_own() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/orders.sql": "select 1 as id, 'open' as status",
+        "snapshots/orders_history.sql": (
+            "-- history of orders\n"
+            "{% snapshot orders_history %}\n"
+            "{{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols='all') }}\n"
+            "select id, status from {{ ref('orders') }}\n"
+            "{% endsnapshot %}\n"
+        ),
+        "models/open_orders.sql": "select id from {{ ref('orders_history') }} where dbt_valid_to is null",
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG)
+    history = snapshot.assets["orders_history"]
+    assert (history.kind, history.materialized, history.line) == ("snapshot", "snapshot", 2)
+    assert history.unique_key == ("id",)
+    assert [c.name for c in history.columns] == [
+        "id",
+        "status",
+        "dbt_scd_id",
+        "dbt_updated_at",
+        "dbt_valid_from",
+        "dbt_valid_to",
+    ]
+    assert Edge("orders_history", "dbt_valid_to", "open_orders", None, "filter") in snapshot.edges
+    assert snapshot.problems == []
