@@ -45,11 +45,13 @@ def comment_body(
     *,
     details_url: str | None,
     override: AckRecord | None = None,
+    audits: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The comment text; an override is said right under the headline."""
+    """The comment text; an override and failing data-quality audits are said under the headline."""
     note = ""
     if override is not None:
         note = f"> **Overridden by @{override.user}**: {_one_line(override.reason)}\n\n"
+    note += audit_note(audits or {})
     body = to_markdown(
         analysis, details_url=details_url, acks=ack_states(analysis, records), limit=COMMENT_LIMIT - len(note)
     )
@@ -57,6 +59,19 @@ def comment_body(
         head, sep, rest = body.partition("\n\n")
         body = head + sep + note + rest if sep else body + "\n\n" + note
     return body
+
+
+def audit_note(audits: Mapping[str, Mapping[str, Any]]) -> str:
+    """Changed assets whose latest WAP audit run failed (from the registry): worth knowing before
+    changing them further."""
+    if not audits:
+        return ""
+    lines = ["> ⚠️ **Failing data-quality audits** on assets this pull request changes:"]
+    for fqn, run in sorted(audits.items()):
+        failed = ", ".join(f"`{g}`" for g in list(run.get("failed") or [])[:10]) or "see the run"
+        when = f" at {run['run_at']}" if run.get("run_at") else ""
+        lines.append(f"> - `{fqn}`: run `{run.get('run_id', '?')}` failed{when}: {failed}")
+    return "\n".join(lines) + "\n\n"
 
 
 def wants_comment(analysis: Analysis, records: Mapping[str, AckRecord]) -> bool:

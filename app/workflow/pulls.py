@@ -387,6 +387,21 @@ async def _registrations(ctx: Any) -> tuple[Any, ...]:
     return tuple(await ctx.store.read(loader))
 
 
+async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:
+    """The registry's failing WAP audits for the changed assets, when the registry is there."""
+    if not fqns:
+        return {}
+    try:
+        from app.store.registry import failing_audits  # type: ignore[attr-defined]
+    except ImportError:
+        return {}
+    try:
+        return await ctx.store.read(lambda db: failing_audits(db, fqns))
+    except Exception:  # noqa: BLE001 - a registry problem must not cost the PR its check
+        log.exception("could not read failing audits for %s", sorted(fqns))
+        return {}
+
+
 async def _fail_check(
     ctx: Any, gh: Any, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
 ) -> None:
@@ -429,7 +444,8 @@ async def publish_outcome(
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
     verdict = ack_rules.verdict(analysis.required_acks, records)
     url = details_url(ctx, check_run_id)
-    report = comment_body(analysis, records, details_url=url, override=verdict.override)
+    audits = await _failing_audits(ctx, {c.asset for c in analysis.changes})
+    report = comment_body(analysis, records, details_url=url, override=verdict.override, audits=audits)
 
     comment_id = proposal.comment_id
     if comment_id is not None or wants_comment(analysis, records):

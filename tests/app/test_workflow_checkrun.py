@@ -113,3 +113,14 @@ def test_a_huge_report_fits_in_one_comment_and_links_to_the_page() -> None:
     assert len(body) <= COMMENT_LIMIT
     assert body.startswith("<!-- tessera:impact -->")
     assert "https://tessera.example/checks/9.abc" in body and "Overridden by @ada" in body
+
+
+def test_failing_audits_of_changed_assets_are_said_under_the_headline() -> None:
+    from app.workflow.comment import comment_body
+
+    analysis = Analysis("b", "h", "needs_ack", changes=(_change(1),), required_acks=(GROWTH,))
+    audits = {"a": {"run_id": "wap-42", "status": "failed", "run_at": "2026-11-25T10:00:00Z", "failed": ["not_null_c1"]}}
+    body = comment_body(analysis, {}, details_url=None, audits=audits)
+    headline, note = body.split("\n")[1], body.split("\n\n")[1]
+    assert headline.startswith("## ")
+    assert "Failing data-quality audits" in note and "`wap-42`" in note and "`not_null_c1`" in note
