@@ -136,3 +136,16 @@ async def test_a_pending_team_member_cannot_ack(pr_flow: PullRequestFlow) -> Non
     comment = await flow.comment(pull, "/tessera ack", user="newbie")
     assert flow.reactions(comment) == ["confused"]
     assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
+    pr_flow: PullRequestFlow, monkeypatch: Any
+) -> None:
+    from app.workflow import pulls
+
+    flow = pr_flow
+    monkeypatch.setattr(pulls, "PR_FILES_LIMIT", 1)  # GitHub stops listing at 3,000 files
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
+    assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
+    assert flow.check(pull).conclusion == "action_required"
