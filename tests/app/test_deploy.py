@@ -464,3 +464,12 @@ async def test_dockerfile_healthcheck_command_passes_against_a_serving_tessera_a
         server.terminate()
         await asyncio.wait_for(server.wait(), 30)
     assert await healthcheck(port.group(1)) != 0
+
+
+def test_every_tessera_command_the_deploy_readme_shows_exists() -> None:
+    from app.cli import commands
+
+    readme = (DEPLOY / "README.md").read_text()
+    shown = set(re.findall(r"(?:^|`|exec tessera )\s*tessera ([a-z][a-z-]+)", readme, re.M))
+    assert {"setup", "deliveries", "keys"} <= shown
+    assert shown <= {c.name for c in commands()}
