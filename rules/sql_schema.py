@@ -47,6 +47,7 @@ _HARMLESS_COMMANDS = re.compile(
 )
 """Commands sqlglot keeps opaque that cannot change what readers of a table see (function bodies
 may mention tables, but defining a function changes no schema)."""
+_SERIAL_TYPES = {exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL}
 _DUCKDB_COLUMN_RENAME = re.compile(
     r"\bRENAME\s+(?:COLUMN\s+)?([\w\"`]+)\s+TO\s+([\w\"`]+)\s*;?\s*$", re.IGNORECASE
 )
@@ -354,6 +355,8 @@ class _Builder:
             line=line + rel_line - 1 if isinstance(rel_line, int) else line,
             path=path,
         )
+        if isinstance(kind, exp.DataType) and kind.this in _SERIAL_TYPES:
+            column.default = "serial"  # an integer that fills itself: never a required column
         for constraint in node.args.get("constraints") or ():
             self._column_constraint(column, constraint)
         return column

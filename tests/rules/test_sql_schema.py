@@ -346,3 +346,15 @@ def test_add_column_first_or_after_puts_it_in_place() -> None:
     )
     t = build_sql_snapshot([("m.sql", text)], dialect="databricks").assets["s.t"]
     assert [(c.name, c.position) for c in t.columns] == [("z", 1), ("a", 2), ("c", 3), ("b", 4)]
+
+
+def test_serial_and_identity_columns_have_a_default_so_they_are_never_required() -> None:
+    text = (
+        "CREATE TABLE s.t (id serial NOT NULL, big bigserial, n int GENERATED ALWAYS AS IDENTITY NOT NULL);"
+    )
+    t = build_sql_snapshot([("m.sql", text)], dialect="postgres").assets["s.t"]
+    assert [(c.name, c.type, c.default) for c in t.columns] == [
+        ("id", "INT", "serial"),
+        ("big", "BIGINT", "serial"),
+        ("n", "INT", "identity"),
+    ]
