@@ -378,7 +378,7 @@ def _cache() -> Any:
 async def _registrations(ctx: Any) -> tuple[Any, ...]:
     """Registrations made through the API (another module's table), when it exists."""
     try:
-        from app.store import registrations as reg_sql  # type: ignore[attr-defined]
+        from app.store import registrations as reg_sql
     except ImportError:
         return ()
     loader = getattr(reg_sql, "all_registrations", None)
@@ -392,7 +392,7 @@ async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:
     if not fqns:
         return {}
     try:
-        from app.store.registry import failing_audits  # type: ignore[attr-defined]
+        from app.store.registry import failing_audits
     except ImportError:
         return {}
     try:

@@ -101,3 +101,24 @@ async def test_without_a_configured_app_the_delivery_fails_with_a_clear_reason(
     delivery = await wait_until(failed, timeout=10)
     assert "not configured" in delivery.last_error
     assert repo.check_runs() == []
+
+
+async def test_the_comment_says_when_a_changed_asset_is_failing_its_audits(pr_flow: PullRequestFlow) -> None:
+    import datetime as dt
+
+    from app.audits import AuditRun, GuaranteeResult
+    from app.store import registry
+
+    flow = pr_flow
+    run = AuditRun(
+        run_id="wap-7",
+        status="failed",
+        run_at=dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC),
+        results=(GuaranteeResult("not_null_revenue", False, 100, 3),),
+    )
+    await flow.store.write(
+        lambda db: registry.record_audit_run(db, asset="fct_revenue", run=run, source="api", reported_by="ci")
+    )
+    pull = await flow.open_pr(without_plan_code(flow))
+    [comment] = flow.impact_comments(pull)
+    assert "Failing data-quality audits" in comment.body and "`not_null_revenue`" in comment.body
