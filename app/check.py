@@ -15,6 +15,7 @@ or internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import subprocess
 import sys
@@ -234,9 +235,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
         raise GitError(f"{repo} is not a folder")
     head_commit = resolve_commit(repo, args.head)
     base_commit = merge_base(repo, resolve_commit(repo, args.base), head_commit)
-    base_source = GitSource(repo, base_commit)
-    head_source = GitSource(repo, head_commit)
-    try:
+    with contextlib.ExitStack() as stack:
+        base_source = stack.enter_context(GitSource(repo, base_commit))
+        head_source = stack.enter_context(GitSource(repo, head_commit))
         config = parse_config(base_source.read(CONFIG_PATH))
         paths = changed_paths(repo, base_commit, head_commit)
         head_view: GitSource | OverlaySource = head_source
@@ -248,7 +249,6 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
             if manifest_path not in paths:
                 paths.append(manifest_path)
-        cache = None if args.no_cache else _parse_cache(cache_dir(repo))
         analysis = analyze(
             base_source,
             head_view,
@@ -256,14 +256,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             head_rev=head_commit,
             config=config,
             changed_paths=paths,
-            cache=cache,
+            cache=None if args.no_cache else _parse_cache(cache_dir(repo)),
             today=today,
         )
-        if cache is not None and hasattr(cache, "save"):
-            cache.save()
-    finally:
-        base_source.close()
-        head_source.close()
     out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
     out.flush()
     return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
