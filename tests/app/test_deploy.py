@@ -473,3 +473,16 @@ def test_every_tessera_command_the_deploy_readme_shows_exists() -> None:
     shown = set(re.findall(r"(?:^|`|exec tessera )\s*tessera ([a-z][a-z-]+)", readme, re.M))
     assert {"setup", "deliveries", "keys"} <= shown
     assert shown <= {c.name for c in commands()}
+
+
+def test_every_registry_api_path_the_deploy_readme_shows_is_in_the_served_openapi_document() -> None:
+    from app.api.openapi import document
+
+    served = {_template(path) for path in document()["paths"]}
+    readme = (DEPLOY / "README.md").read_text()
+    shown = set(re.findall(r"/api/v1(/[A-Za-z0-9_{}/.-]*[A-Za-z0-9_}])", readme))
+    assert shown
+    # a concrete example (/teams/growth/keys) counts when some template matches it
+    patterns = [re.compile("^" + re.escape(p).replace(re.escape("{}"), "[^/]+") + "$") for p in served]
+    missing = {p for p in shown if not any(pattern.match(_template(p)) for pattern in patterns)}
+    assert not missing, f"deploy/README.md shows API paths the API does not serve: {missing}"
