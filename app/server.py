@@ -4,6 +4,11 @@ Other modules reach the shared objects through the app keys below
 (``request.app[STORE_KEY]``...). To add routes (the REST API, the check pages), write a
 ``setup_<thing>(app: web.Application) -> None`` in your module and add it to
 :func:`route_setups`: one place lists every route owner.
+
+Request bodies are capped app-wide at ``settings.max_webhook_bytes`` (GitHub's 25 MB) for
+``request.read()/json()/post()``: a route that must accept more (a large dbt manifest) streams
+``request.content`` itself. Handlers that queue work for the workers call
+``request.app[QUEUE_KEY].notify()`` after storing it (e.g. a replay through the API).
 """
 
 from __future__ import annotations
