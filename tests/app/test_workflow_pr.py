@@ -122,3 +122,20 @@ async def test_the_comment_says_when_a_changed_asset_is_failing_its_audits(pr_fl
     pull = await flow.open_pr(without_plan_code(flow))
     [comment] = flow.impact_comments(pull)
     assert "Failing data-quality audits" in comment.body and "`not_null_revenue`" in comment.body
+
+
+async def test_a_registration_made_through_the_api_makes_its_team_an_approver(pr_flow: PullRequestFlow) -> None:
+    from app.store import registry
+
+    flow = pr_flow
+    await flow.store.write(
+        lambda db: registry.create_registration(
+            db, team="marketing", asset="fct_revenue", columns=["customer_id"], version=None, note="CRM sync", created_by="m"
+        )
+    )
+    text = flow.repo.files_at("main")[FCT].decode()
+    pull = await flow.open_pr({FCT: text.replace("    customer_id,\n", "")})
+    check = flow.check(pull)
+    assert check.conclusion == "action_required" and "marketing" in check.output["title"]
+    [comment] = flow.impact_comments(pull)
+    assert "marketing" in comment.body
