@@ -131,8 +131,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "id": {"type": "string", "minLength": 1, "maxLength": 300},
             "passed": {"type": "boolean"},
-            "rows_checked": {"type": ["integer", "null"], "minimum": 0},
-            "rows_failed": {"type": ["integer", "null"], "minimum": 0},
+            "rows_checked": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**53},
+            "rows_failed": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**53},
             "message": TEXT,
         },
     },

@@ -743,7 +743,7 @@ def record_audit_run(
     db.conn.executemany(
         "INSERT INTO guarantee_results (run_id, guarantee, passed, rows_checked, rows_failed, message)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [(pk, r.guarantee, int(r.passed), r.rows_checked, r.rows_failed, r.message) for r in run.results],
+        [(pk, r.guarantee, int(r.passed), _count(r.rows_checked), _count(r.rows_failed), r.message) for r in run.results],
     )
     return pk, existing is None
 
@@ -812,6 +812,11 @@ def failing_audits(db: sqlite_utils.Database, fqns: Iterable[str]) -> dict[str, 
             "failed": [r.guarantee for r in run.results if not r.passed],
         }
     return out
+
+
+def _count(value: int | None) -> int | None:
+    """A row count SQLite can hold (dbt reports whatever its adapter said)."""
+    return value if isinstance(value, int) and 0 <= value < 2**63 else None
 
 
 def known_assets(db: sqlite_utils.Database) -> list[str]:
