@@ -462,6 +462,16 @@ _USAGE_CLAUSES: tuple[tuple[str, str], ...] = (
 )
 
 
+def group_by_all_keys(select: exp.Select) -> list[exp.Expression]:
+    """GROUP BY ALL groups by every projection that is not an aggregate."""
+    keys = []
+    for projection in select.selects:
+        body = projection.unalias() if isinstance(projection, exp.Alias) else projection
+        if body.find(exp.AggFunc) is None and not isinstance(body, exp.Literal):
+            keys.append(body)
+    return keys
+
+
 def _usage_nodes(scope: Scope) -> Iterable[tuple[exp.Expression, str]]:
     """The WHERE/HAVING/QUALIFY, GROUP BY and JOIN conditions of a select scope."""
     select = scope.expression
@@ -469,7 +479,9 @@ def _usage_nodes(scope: Scope) -> Iterable[tuple[exp.Expression, str]]:
         return
     for arg, usage in _USAGE_CLAUSES:
         node = select.args.get(arg)
-        if isinstance(node, exp.Expression):
+        if isinstance(node, exp.Group) and node.args.get("all"):
+            yield from ((key, usage) for key in group_by_all_keys(select))
+        elif isinstance(node, exp.Expression):
             yield node, usage
     for join in select.args.get("joins") or ():
         on = join.args.get("on")

@@ -21,7 +21,7 @@ from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 
-from rules.infer import parse_query
+from rules.infer import group_by_all_keys, parse_query
 
 GRAIN_CHANGED = "GRAIN_CHANGED"
 FILTER_CHANGED = "FILTER_CHANGED"
@@ -184,7 +184,8 @@ class _Reader:
             scope.distinct = "DISTINCT" + (f" ON {self._text(on, aliases)}" if on is not None else "")
         group = query.args.get("group")
         if isinstance(group, exp.Group):
-            scope.group = frozenset(self._text(g, aliases) for g in group.expressions)
+            keys = group_by_all_keys(query) if group.args.get("all") else group.expressions
+            scope.group = frozenset(self._text(g, aliases) for g in keys)
         for arg, label in _FILTER_CLAUSES:
             node = query.args.get(arg)
             if isinstance(node, exp.Expression):

@@ -222,3 +222,13 @@ def test_scalar_subquery_expression_names_real_tables() -> None:
     expression = info.columns[1].expression or ""
     assert "raw.customers" in expression and "__tessera" not in expression
     assert info.columns[1].type == "BIGINT"
+
+
+def test_group_by_all_columns_are_group_edges() -> None:
+    info = infer_query(
+        "select customer_id, status, sum(amount) as total from raw.orders group by all",
+        dialect="snowflake",
+        schema=SCHEMA,
+        fqn="m",
+    )
+    assert _edges(info, "group") == {("raw.orders", "customer_id", None), ("raw.orders", "status", None)}

@@ -168,3 +168,11 @@ def test_reordering_and_conditions_or_equality_sides_is_not_a_change() -> None:
     assert compare_queries(before, after, dialect="postgres") == []
     changed = "select o.id from raw.o o join raw.c c on o.cid = c.id and c.active where o.x > 2 and o.y = 'a'"
     assert _rules(compare_queries(before, changed, dialect="postgres")) == [("FILTER_CHANGED", None)]
+
+
+@pytest.mark.parametrize("dialect", ["snowflake", "duckdb", "databricks"])
+def test_group_by_all_is_the_grain_of_its_non_aggregate_columns(dialect: str) -> None:
+    by_all = "select a, b, sum(c) as s from raw.o group by all"
+    assert compare_queries(by_all, "select a, b, sum(c) as s from raw.o group by a, b", dialect=dialect) == []
+    fewer = compare_queries(by_all, "select a, sum(c) as s from raw.o group by all", dialect=dialect)
+    assert _rules(fewer) == [("GRAIN_CHANGED", None)]
