@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gidgethub.routing import Router
@@ -352,6 +352,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
+    analysis = await _with_registry_teams(ctx, analysis)
     log.info(
         "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
         ref.repo,
@@ -385,6 +386,23 @@ async def _registrations(ctx: Any) -> tuple[Any, ...]:
     if loader is None:
         return ()
     return tuple(await ctx.store.read(loader))
+
+
+async def _with_registry_teams(ctx: Any, analysis: Analysis) -> Analysis:
+    """Teams the repository's ``.tessera.yml`` does not map (e.g. a team that registered through the
+    API) get the GitHub team the registry knows for them, so they are mentioned and can answer."""
+    if all(r.github_team for r in analysis.required_acks):
+        return analysis
+    try:
+        from app.store.registry import github_teams
+    except ImportError:
+        return analysis
+    known = await ctx.store.read(github_teams)
+    required = tuple(
+        replace(r, github_team=known.get(r.team)) if not r.github_team and known.get(r.team) else r
+        for r in analysis.required_acks
+    )
+    return replace(analysis, required_acks=required)
 
 
 async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:

@@ -128,6 +128,7 @@ async def test_a_registration_made_through_the_api_makes_its_team_an_approver(pr
     from app.store import registry
 
     flow = pr_flow
+    await flow.store.write(lambda db: registry.create_team(db, "marketing", "Marketing", "acme/marketing-analytics"))
     await flow.store.write(
         lambda db: registry.create_registration(
             db, team="marketing", asset="fct_revenue", columns=["customer_id"], version=None, note="CRM sync", created_by="m"
@@ -136,6 +137,13 @@ async def test_a_registration_made_through_the_api_makes_its_team_an_approver(pr
     text = flow.repo.files_at("main")[FCT].decode()
     pull = await flow.open_pr({FCT: text.replace("    customer_id,\n", "")})
     check = flow.check(pull)
-    assert check.conclusion == "action_required" and "marketing" in check.output["title"]
+    assert check.conclusion == "action_required" and "@acme/marketing-analytics" in check.output["title"]
     [comment] = flow.impact_comments(pull)
-    assert "marketing" in comment.body
+    assert "@acme/marketing-analytics" in comment.body
+
+    # Its members speak for it through that GitHub team.
+    flow.fake.add_team_member("acme", "marketing-analytics", "mo")
+    flow.fake.add_team_member("acme", "growth", "gina")
+    await flow.comment(pull, "/tessera ack marketing", user="mo")
+    await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.check(pull).conclusion == "success"
