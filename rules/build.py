@@ -20,6 +20,7 @@ things:
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import pickle
@@ -41,8 +42,20 @@ from rules.sources import FileSource, matches_any
 DEFAULT_DIALECT = "postgres"
 """The dialect used when ``.tessera.yml`` names none (and a manifest does not say its adapter)."""
 
-CACHE_FORMAT = "1"
-"""Bumped when cached values change shape, so old on-disk entries are never misread."""
+def _engine_fingerprint() -> str:
+    """A hash of the engine's own source: cached results from another version of the code (a
+    different inference, a new rule) are never served from disk."""
+    digest = hashlib.sha256(b"2")  # bump when cached values change shape
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()[:16]
+
+
+CACHE_FORMAT = _engine_fingerprint()
+"""Part of every cache key: the engine's code version."""
 
 
 class ParseCache:
