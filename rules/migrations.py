@@ -13,6 +13,7 @@ import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import sqlglot
 from sqlglot import exp
 
 from rules.model import UNKNOWN, Asset, Change, Column, Migration, Snapshot
@@ -160,7 +161,25 @@ def _column_removed(ctx: _Context) -> Migration:
     sql = f"{expression} as {col}  -- deprecated: remove after {ctx.until}" if expression != col else (
         f"{col}  -- deprecated: remove after {ctx.until}"
     )
+    if ctx.head is not None and ctx.head.kind == "view" and ctx.head.sql:
+        view = _view_with_column(ctx.head.sql, change.asset, expression, name, d)
+        if view is not None:
+            sql = f"-- keep {name} until {ctx.until}\n{view}"
     return Migration(change.rule, change.asset, name, steps, sql)
+
+
+def _view_with_column(query: str, fqn: str, expression: str, name: str, dialect: str | None) -> str | None:
+    """``CREATE OR REPLACE VIEW`` of the new query with the old column selected again, or None."""
+    try:
+        parsed = sqlglot.parse_one(query, dialect=dialect or None)
+        if not isinstance(parsed, exp.Select):
+            return None  # a UNION or something stranger: the one-line suggestion is clearer
+        column = exp.alias_(sqlglot.parse_one(expression, dialect=dialect or None), name)
+        parsed = parsed.select(column, copy=True)
+        body = parsed.sql(dialect=dialect or None, pretty=True)
+    except Exception:  # noqa: BLE001 - advice only: fall back to the select-list line
+        return None
+    return f"CREATE OR REPLACE VIEW {_table(fqn, dialect)} AS\n{body};"
 
 
 def _column_renamed(ctx: _Context) -> Migration:

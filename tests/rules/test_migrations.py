@@ -130,3 +130,21 @@ def test_changed_grain_of_a_dbt_model_is_shipped_as_a_new_version() -> None:
 def test_removed_column_of_an_uncontracted_model_also_offers_a_new_version() -> None:
     (m,) = run(snap(fct(AMOUNT, PLAN)), snap(fct(AMOUNT)))
     assert "Or ship `fct_revenue` v2 without it and give v1 a `deprecation_date` of 2026-12-25." in m.steps
+
+
+def test_removed_view_column_comes_with_the_view_that_keeps_it() -> None:
+    from rules.sql_schema import build_sql_snapshot
+
+    table = "create table public.orders (id integer, plan_code text, amount numeric(12,2));\n"
+    base = build_sql_snapshot(
+        [("views/v.sql", table + "create view public.plans as select id, upper(plan_code) as plan_code from public.orders where amount > 0;")],
+        dialect="postgres",
+    )
+    head = build_sql_snapshot(
+        [("views/v.sql", table + "create view public.plans as select id from public.orders where amount > 0;")],
+        dialect="postgres",
+    )
+    (m,) = suggest(diff_snapshots(base, head, Config()), base, head, today=TODAY)
+    assert m.sql is not None
+    assert m.sql.startswith("-- keep plan_code until 2026-12-25\nCREATE OR REPLACE VIEW public.plans AS\nSELECT")
+    assert "UPPER(plan_code) AS plan_code" in m.sql and "WHERE" in m.sql
