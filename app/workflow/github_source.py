@@ -102,10 +102,9 @@ class BlobFetcher:
         future = asyncio.run_coroutine_threadsafe(self.fetch(sha), self._loop)
         try:
             return future.result(FETCH_TIMEOUT)
-        except concurrent.futures.TimeoutError as exc:
+        except concurrent.futures.TimeoutError:
             future.cancel()
             self.failure = self.failure or TimeoutError(f"fetching blob {sha} took over {FETCH_TIMEOUT:.0f}s")
-            del exc
             return None
         except BaseException as exc:  # noqa: BLE001 - handed back to the job after the analysis
             self.failure = self.failure or exc
