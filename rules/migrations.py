@@ -202,7 +202,19 @@ def _column_renamed(ctx: _Context) -> Migration:
         f"Ship the new name beside the old one: select `{new}` and `{new} as {old}` until {ctx.until}, "
         f"then drop `{old}`."
     )
-    sql = f"select\n    ...,\n    {n},\n    {n} as {o}  -- old name, deprecated: remove after {ctx.until}"
+    # most warehouses cannot read an output alias in the same select: repeat the expression
+    hc = ctx.head_column(new)
+    expression = hc.expression if hc is not None and hc.expression else None
+    if expression is not None:
+        sql = (f"select\n    ...,\n    {expression} as {n},\n"
+               f"    {expression} as {o}  -- old name, deprecated: remove after {ctx.until}")
+    else:
+        sql = (f"select *, {n} as {o}  -- old name, deprecated: remove after {ctx.until}\n"
+               f"from (\n    <the model's query>\n)")
+    if ctx.head is not None and ctx.head.kind == "view" and ctx.head.sql and expression is not None:
+        view = _view_with_column(ctx.head.sql, change.asset, expression, old, d)
+        if view is not None:
+            sql = f"-- keep the old name {old} until {ctx.until}\n{view}"
     return Migration(change.rule, change.asset, old, steps, sql)
 
 

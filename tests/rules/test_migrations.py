@@ -56,7 +56,7 @@ def test_renamed_column_ships_the_new_name_beside_the_old_one() -> None:
     head = fct(AMOUNT, Column("plan", "VARCHAR", position=1, expression="p.code"))
     (m,) = run(snap(fct(AMOUNT, PLAN)), snap(head))
     assert m.rule == "COLUMN_RENAMED"
-    assert "plan as plan_code" in (m.sql or "")
+    assert "p.code as plan,\n    p.code as plan_code  -- old name" in (m.sql or "")
 
 
 def test_narrowed_type_adds_a_v2_column_and_keeps_the_old_type() -> None:
@@ -148,3 +148,16 @@ def test_removed_view_column_comes_with_the_view_that_keeps_it() -> None:
     assert m.sql is not None
     assert m.sql.startswith("-- keep plan_code until 2026-12-25\nCREATE OR REPLACE VIEW public.plans AS\nSELECT")
     assert "UPPER(plan_code) AS plan_code" in m.sql and "WHERE" in m.sql
+
+
+def test_renamed_view_column_comes_with_the_view_that_selects_both_names() -> None:
+    from rules.sql_schema import build_sql_snapshot
+
+    table = "create table public.orders (id integer, plan_code text);\n"
+    base = build_sql_snapshot([("v.sql", table + "create view public.plans as select id, plan_code from public.orders;")],
+                              dialect="postgres")
+    head = build_sql_snapshot([("v.sql", table + "create view public.plans as select id, plan_code as plan from public.orders;")],
+                              dialect="postgres")
+    (m,) = suggest(diff_snapshots(base, head, Config()), base, head, today=TODAY)
+    assert m.rule == "COLUMN_RENAMED"
+    assert m.sql is not None and "plan_code AS plan,\n  plan_code AS plan_code" in m.sql
