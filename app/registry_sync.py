@@ -214,7 +214,7 @@ def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
             out.setdefault(fqn, set())
         if not aliases:
             continue
-        if any(isinstance(s, exp.Star) for s in statement.find_all(exp.Star)):
+        if _selects_star(statement):
             for fqn in aliases.values():
                 out[fqn] = None
             continue
@@ -231,6 +231,17 @@ def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
             if cols is not None:
                 cols.add(column.name)
     return out
+
+
+def _selects_star(statement: Any) -> bool:
+    """``SELECT *`` or ``t.*`` in a projection (``count(*)`` reads no column)."""
+    from sqlglot import exp
+
+    for select in statement.find_all(exp.Select):
+        for projection in select.expressions:
+            if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+                return True
+    return False
 
 
 def query_registrations(

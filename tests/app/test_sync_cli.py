@@ -1,0 +1,95 @@
+"""`tessera keys create` and `tessera sync-dbt`, and the query reading behind cross-repository registrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.api import auth
+from app.cli import main
+from app.registry_sync import query_reads
+from app.store import Store
+from app.store import registry as reg_sql
+
+MANIFEST = Path(__file__).parent.parent / "data" / "registry" / "manifest.json"
+
+
+def _read(db_path: Path, fn: Any) -> Any:
+    async def go() -> Any:
+        async with Store(db_path) as store:
+            return await store.read(fn)
+
+    return asyncio.run(go())
+
+
+def test_keys_create_prints_a_working_key_once_and_stores_its_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["keys", "create", "--team", "growth", "--scope", "write", "--create-team", "--github-team", "acme/growth"]) == 0
+    out, err = capsys.readouterr()
+    key = out.strip()
+    assert auth.KEY_PATTERN.match(key)
+    assert "shown once" in err
+    stored = _read(db, lambda d: auth.check_key(d, key, 0))
+    assert stored.team == "growth" and stored.scopes == ("write",)
+    assert _read(db, lambda d: reg_sql.get_team(d, "growth")).github_team == "acme/growth"
+
+
+def test_keys_create_for_an_unknown_team_fails_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TESSERA_DB", str(tmp_path / "t.db"))
+    assert main(["keys", "create", "--team", "ghost", "--scope", "read"]) == 2
+    assert "--create-team" in capsys.readouterr().err
+
+
+def test_keys_revoke_makes_the_key_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "t.db"
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    main(["keys", "create", "--team", "growth", "--scope", "read", "--create-team"])
+    key = capsys.readouterr().out.strip()
+    assert main(["keys", "revoke", "1"]) == 0
+    with pytest.raises(Exception, match="revoked"):
+        _read(db, lambda d: auth.check_key(d, key, 0))
+    assert main(["keys", "revoke", "1"]) == 2
+
+
+def test_sync_dbt_loads_a_manifest_into_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["sync-dbt", str(MANIFEST), "--repo", "acme/warehouse", "--commit", "abc1234"]) == 0
+    assert "5 assets" in capsys.readouterr().out
+    assert _read(db, lambda d: reg_sql.get_asset(d, "fct_revenue"))["commit"] == "abc1234"
+
+
+def test_sync_dbt_with_a_broken_manifest_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TESSERA_DB", str(tmp_path / "t.db"))
+    bad = tmp_path / "manifest.json"
+    bad.write_text("{nope")
+    assert main(["sync-dbt", str(bad), "--repo", "acme/warehouse"]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["sync-dbt", str(tmp_path / "missing.json"), "--repo", "acme/warehouse"]) == 2
+
+
+def test_a_query_reads_the_qualified_tables_and_their_columns() -> None:
+    reads = query_reads("select o.plan_code, count(*) from analytics.orders o join analytics.plans p on p.code = o.plan_code", "postgres")
+    assert reads == {"analytics.orders": {"plan_code"}, "analytics.plans": {"code"}}
+
+
+def test_select_star_and_unqualified_columns_over_several_tables_read_everything() -> None:
+    assert query_reads("select * from analytics.orders", "postgres") == {"analytics.orders": None}
+    assert query_reads("select id from analytics.a, analytics.b", "postgres") == {"analytics.a": None, "analytics.b": None}
+
+
+def test_ctes_ddl_and_unparseable_text_register_nothing() -> None:
+    assert query_reads("with recent as (select id from analytics.orders) select id from recent", "postgres") == {
+        "analytics.orders": {"id"}}
+    assert query_reads("create table analytics.x (id int)", "postgres") == {}
+    assert query_reads("select from where ((", "postgres") == {}
