@@ -590,7 +590,6 @@ def _infer(
     if query is None:
         return QueryInfo(problems=(problem or "no query",))
 
-    lowered_schema = {k.lower(): v for k, v in schema.items()}
     placeholders: dict[str, str] = {}  # placeholder -> parent fqn
     by_fqn: dict[str, str] = {}
     depends_on: list[str] = []
@@ -611,7 +610,7 @@ def _infer(
     mapping: dict[str, dict[str, str]] = {}
     unknown: set[str] = set()
     for parent, placeholder in by_fqn.items():
-        columns = lowered_schema.get(parent)
+        columns = _parent_columns(schema, parent)
         if columns:
             mapping[placeholder] = {name: _schema_type(kind, dialect) for name, kind in columns.items()}
         else:
@@ -790,6 +789,17 @@ def _qualify(
     except Exception as error:
         problems.append(f"cannot qualify columns: {_first_line(error)}")
         return query
+
+
+def _parent_columns(schema: Mapping[str, Mapping[str, str]], parent: str) -> Mapping[str, str] | None:
+    """A parent's columns, looked up by fqn (exact, then ignoring case): large schemas are only
+    ever read for the parents a query names."""
+    found = schema.get(parent)
+    if found is None:
+        for key, columns in schema.items():
+            if key.lower() == parent:
+                return columns
+    return found
 
 
 def _origin_key(origin: Origin) -> tuple[str, str]:

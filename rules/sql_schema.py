@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,12 +201,9 @@ class _Builder:
     def _resolve_table(self, table: exp.Table) -> str | None:
         return self.resolve_name(_table_fqn(table))
 
-    def schema(self) -> dict[str, dict[str, str]]:
-        return {
-            fqn: {col.name: col.type for col in rel.columns.values()}
-            for fqn, rel in self.relations.items()
-            if rel.columns_known and rel.columns
-        }
+    def schema(self) -> Mapping[str, Mapping[str, str]]:
+        """The columns of every relation so far, computed only for the ones a query reads."""
+        return _LazySchema(self.relations)
 
     # --- statements ---------------------------------------------------------------------------
 
@@ -705,6 +702,25 @@ class _Builder:
             )
             snapshot.edges.extend(relation.edges)
         return snapshot
+
+
+class _LazySchema(Mapping[str, Mapping[str, str]]):
+    """fqn -> {column: type} over the builder's relations, without copying them all per view."""
+
+    def __init__(self, relations: Mapping[str, _RelationState]) -> None:
+        self._relations = relations
+
+    def __getitem__(self, fqn: str) -> Mapping[str, str]:
+        relation = self._relations[fqn]
+        if not (relation.columns_known and relation.columns):
+            raise KeyError(fqn)
+        return {col.name: col.type for col in relation.columns.values()}
+
+    def __iter__(self) -> Iterator[str]:
+        return (fqn for fqn, rel in self._relations.items() if rel.columns_known and rel.columns)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _add(items: list[str], value: str) -> None:
