@@ -20,6 +20,7 @@ things:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -42,6 +43,7 @@ from rules.sources import FileSource, matches_any
 DEFAULT_DIALECT = "postgres"
 """The dialect used when ``.tessera.yml`` names none (and a manifest does not say its adapter)."""
 
+
 def _engine_fingerprint() -> str:
     """A hash of the engine's own source: cached results from another version of the code (a
     different inference, a new rule) are never served from disk."""
@@ -59,57 +61,100 @@ CACHE_FORMAT = _engine_fingerprint()
 
 
 class ParseCache:
-    """Rendered SQL and inferred queries keyed by content hash, in memory and optionally on disk.
+    """Rendered SQL, inferred queries and whole snapshots keyed by content hash, in memory and
+    optionally on disk.
 
-    The on-disk store is one pickle file per entry under ``directory`` (written atomically). It
-    holds only what this engine wrote, in a directory the caller owns (``tessera check`` uses
-    ``.git/tessera-cache``), so reading it back trusts nothing from a repository.
+    On disk (``directory``, owned by the caller: ``tessera check`` uses ``.git/tessera-cache``)
+    entries are written in packs: :meth:`flush` (called at the end of each build) writes every new
+    entry as one pack file and records its keys in ``index.pkl``. One file per build rather than
+    one per entry: on a slow filesystem an ``open`` costs milliseconds, and a cold build makes a
+    thousand entries. Packs and index are written atomically; concurrent writers can only lose
+    each other's entries (a later miss), never corrupt one. The store holds only what this engine
+    wrote, so reading it back trusts nothing from a repository.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self._memory: dict[str, Any] = {}
         self._directory = Path(directory) if directory is not None else None
+        self._index: dict[str, str] | None = None
+        self._packs: dict[str, dict[str, bytes]] = {}
+        self._pending: dict[str, Any] = {}
         self.hits = 0
         self.misses = 0
-
-    def _file(self, key: str) -> Path | None:
-        if self._directory is None:
-            return None
-        return self._directory / key[:2] / f"{key}.pkl"
 
     def get(self, key: str) -> Any | None:
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
-        path = self._file(key)
-        if path is not None:
-            try:
-                value = pickle.loads(path.read_bytes())  # noqa: S301 (our own cache directory)
-            except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
-                value = None
-            if value is not None:
-                self._memory[key] = value
-                self.hits += 1
-                return value
+        value = self._from_disk(key)
+        if value is not None:
+            self._memory[key] = value
+            self.hits += 1
+            return value
         self.misses += 1
         return None
 
     def put(self, key: str, value: Any) -> None:
         self._memory[key] = value
-        path = self._file(key)
-        if path is None:
+        if self._directory is not None:
+            self._pending[key] = value
+
+    def flush(self) -> None:
+        """Write the entries put since the last flush to disk (no-op without a directory)."""
+        if self._directory is None or not self._pending:
             return
+        pending, self._pending = self._pending, {}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(tmp, path)
-        except OSError:
+            packs = self._directory / "packs"
+            packs.mkdir(parents=True, exist_ok=True)
+            blobs = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in pending.items()}
+            name = f"{os.getpid()}-{os.urandom(6).hex()}.pkl"
+            _write_atomically(packs / name, pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL))
+            index = {**self._read_index(), **dict.fromkeys(blobs, name)}
+            _write_atomically(
+                self._directory / "index.pkl", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+            )
+            self._index = index
+            self._packs[name] = blobs
+        except (OSError, pickle.PickleError, TypeError, AttributeError):
             pass  # a cache that cannot be written is only slower
 
+    def _read_index(self) -> dict[str, str]:
+        assert self._directory is not None
+        try:
+            index = pickle.loads((self._directory / "index.pkl").read_bytes())  # noqa: S301 (our own file)
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return {}
+        return index if isinstance(index, dict) else {}
+
+    def _from_disk(self, key: str) -> Any | None:
+        if self._directory is None:
+            return None
+        if self._index is None:
+            self._index = self._read_index()
+        name = self._index.get(key)
+        if name is None:
+            return None
+        pack = self._packs.get(name)
+        try:
+            if pack is None:
+                pack = pickle.loads((self._directory / "packs" / name).read_bytes())  # noqa: S301
+                if not isinstance(pack, dict):
+                    return None
+                self._packs[name] = pack
+            blob = pack.get(key)
+            return None if blob is None else pickle.loads(blob)  # noqa: S301
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+
     def __contains__(self, key: str) -> bool:
-        return key in self._memory or ((path := self._file(key)) is not None and path.exists())
+        if key in self._memory:
+            return True
+        if self._directory is None:
+            return False
+        if self._index is None:
+            self._index = self._read_index()
+        return key in self._index
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key)
@@ -122,6 +167,18 @@ class ParseCache:
 
     def __len__(self) -> int:
         return len(self._memory)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 Resolver = Callable[[exp.Table], "str | None"]
@@ -224,6 +281,7 @@ def build_snapshot(
     snapshot = _build(source, paths, config, scope, cache, workers)
     if key is not None:
         cache.put(key, encode_snapshot(snapshot))
+    cache.flush()
     return snapshot
 
 

@@ -132,9 +132,34 @@ def test_the_cache_on_disk_serves_a_new_process(tmp_path: Path, harbor_files: di
 
 def test_a_corrupt_cache_file_is_a_miss_not_a_crash(tmp_path: Path) -> None:
     cache = ParseCache(tmp_path)
-    cache.put("ab" + "0" * 62, {"x": 1})
-    (tmp_path / "ab" / ("ab" + "0" * 62 + ".pkl")).write_bytes(b"not a pickle")
-    assert ParseCache(tmp_path).get("ab" + "0" * 62) is None
+    cache.put("k1", {"x": 1})
+    cache.flush()
+    assert ParseCache(tmp_path).get("k1") == {"x": 1}
+    for pack in (tmp_path / "packs").iterdir():
+        pack.write_bytes(b"not a pickle")
+    assert ParseCache(tmp_path).get("k1") is None
+    (tmp_path / "index.pkl").write_bytes(b"\x80garbage")
+    fresh = ParseCache(tmp_path)
+    assert fresh.get("k1") is None
+    fresh.put("k2", 2)
+    fresh.flush()
+    assert ParseCache(tmp_path).get("k2") == 2
+
+
+def test_each_build_writes_one_pack_and_later_builds_add_to_the_index(tmp_path: Path) -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "models/b.sql": "select 2 as id",
+    }
+    build_snapshot(DictSource(files), CONFIG, cache=ParseCache(tmp_path))
+    build_snapshot(
+        DictSource({**files, "models/b.sql": "select 3 as id"}), CONFIG, cache=ParseCache(tmp_path)
+    )
+    assert len(list((tmp_path / "packs").iterdir())) == 2
+    warm = ParseCache(tmp_path)
+    build_snapshot(DictSource(files), CONFIG, cache=warm)
+    assert (warm.hits, warm.misses) == (1, 0)  # the whole first snapshot, from the first pack
 
 
 def test_downstream_of_a_change_that_keeps_the_output_schema_is_served_from_the_cache() -> None:
