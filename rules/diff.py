@@ -33,7 +33,8 @@ _ENFORCES_CONSTRAINTS = frozenset({"table", "incremental"})
 
 
 class ResultCache(Protocol):
-    """Where query comparisons are kept between runs (``build.ParseCache`` fits)."""
+    """Where query comparisons are kept between runs (``build.ParseCache`` fits; its ``flush``,
+    when it has one, is called once the diff is done)."""
 
     def get(self, key: str) -> Any | None: ...
 
@@ -55,7 +56,11 @@ def diff_snapshots(
     ``cache`` keeps the semantic comparison of each (before, after) query pair, the costliest step
     of the diff, so a warm ``tessera check`` compares nothing twice.
     """
-    return _Differ(base, head, config, changed_paths, cache).run()
+    changes = _Differ(base, head, config, changed_paths, cache).run()
+    flush = getattr(cache, "flush", None)
+    if callable(flush):
+        flush()  # a cache that writes to disk in batches (build.ParseCache) keeps what we added
+    return changes
 
 
 # --- plumbing ---------------------------------------------------------------------------------
