@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -213,3 +214,32 @@ async def test_a_body_just_over_25_mb_is_refused_with_413(make_client: Any, stor
     response = await post_delivery(client, "ping", body)
     assert response.status == 413
     assert sum((await store.count_deliveries()).values()) == 0
+
+
+async def test_the_answer_does_not_wait_for_the_handlers(make_client: Any, store: Store) -> None:
+    from gidgethub.routing import Router
+
+    from tests.fixtures_app import wait_until
+
+    started, release = asyncio.Event(), asyncio.Event()
+    router = Router()
+
+    @router.register("pull_request")
+    async def slow(event: Any, ctx: Any) -> None:
+        started.set()
+        await release.wait()
+
+    client = await make_client(router=router)
+    # If the request ran the handler, this would wait on `release` and time out.
+    response = await asyncio.wait_for(
+        post_delivery(client, "pull_request", load_webhook("pull_request", "opened"), delivery_id="s1"), 5
+    )
+    assert response.status == 202
+    await asyncio.wait_for(started.wait(), 5)
+    assert (await store.get_delivery("s1")).status == "running"
+    release.set()
+    await wait_until(lambda: _done(store, "s1"))
+
+
+async def _done(store: Store, delivery_id: str) -> bool:
+    return (await store.get_delivery(delivery_id)).status == "done"
