@@ -142,15 +142,44 @@ class _Scope:
 class _Reader:
     """Turns a prepared query into named scopes, with CTE names mapped through ``renames``."""
 
-    def __init__(self, dialect: str, cte_names: Iterable[str], renames: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        ctes: Iterable[tuple[str, exp.Expression]],
+        renames: Mapping[str, str],
+        passthrough: set[str] | None = None,
+    ) -> None:
         self.dialect = dialect
-        self.cte_names = set(cte_names)
+        self.bodies = dict(ctes)
+        self.cte_names = set(self.bodies)
         self.renames = dict(renames)
+        self.passthrough = passthrough
+        """CTE names (as in the base query) that may be read through; None: every plain one."""
+        self._through: dict[str, str | None] = {}
 
     def _source_name(self, table: exp.Table) -> str:
         if not table.args.get("db") and table.name in self.cte_names:
+            through = self._passthrough(table.name)
+            if through is not None:
+                return through
             return "cte:" + self.renames.get(table.name, table.name)
         return ".".join(p.name for p in table.parts)
+
+    def _passthrough(self, name: str) -> str | None:
+        """The relation an import CTE (``with orders as (select * from ref)``) merely renames:
+        reading through it is reading that relation, so adding or removing one changes nothing."""
+        if name in self._through:
+            return self._through[name]
+        self._through[name] = None  # guards cycles
+        body = self.bodies.get(name)
+        result = None
+        allowed = self.passthrough is None or self.renames.get(name, name) in self.passthrough
+        if allowed and isinstance(body, exp.Select) and _is_plain_projection(body):
+            from_ = body.args.get("from_") or body.args.get("from")
+            if isinstance(from_, exp.From) and isinstance(from_.this, exp.Table):
+                result = self._source_name(from_.this)
+        self._through[name] = result
+        return result
 
     def _display(self, source: str) -> str:
         return source.removeprefix("cte:")
@@ -321,6 +350,30 @@ def _generator(dialect: str) -> Dialect:
     return Dialect.get_or_raise(dialect)
 
 
+_ROW_CHANGING_ARGS = ("where", "group", "having", "qualify", "distinct", "limit", "offset", "joins", "laterals")
+
+
+def _is_plain_projection(select: exp.Select) -> bool:
+    """A select that only passes columns through (``*`` or columns under their own names)."""
+    if any(select.args.get(arg) for arg in _ROW_CHANGING_ARGS):
+        return False
+    for projection in select.selects:
+        if isinstance(projection, exp.Star):
+            continue
+        body = projection.unalias() if isinstance(projection, exp.Alias) else projection
+        if not isinstance(body, exp.Column) or body.name != projection.alias_or_name:
+            return False
+    return True
+
+
+def _plain_ctes(query: exp.Query, renames: Mapping[str, str]) -> set[str]:
+    return {
+        renames.get(name, name)
+        for name, body in _ctes(query)
+        if isinstance(body, exp.Select) and _is_plain_projection(body)
+    }
+
+
 def _ctes(query: exp.Query) -> list[tuple[str, exp.Expression]]:
     with_ = query.args.get("with_") or query.args.get("with")
     if not isinstance(with_, exp.With):
@@ -329,10 +382,10 @@ def _ctes(query: exp.Query) -> list[tuple[str, exp.Expression]]:
 
 
 def _read_all(
-    query: exp.Query, dialect: str, renames: Mapping[str, str]
+    query: exp.Query, dialect: str, renames: Mapping[str, str], passthrough: set[str] | None = None
 ) -> tuple[dict[str, _Scope], list[str]]:
     ctes = _ctes(query)
-    reader = _Reader(dialect, [name for name, _ in ctes], renames)
+    reader = _Reader(dialect, ctes, renames, passthrough)
     scopes = {renames.get(name, name): reader.read(body) for name, body in ctes}
     key = "with_" if "with_" in query.args else "with"
     with_ = query.args.get(key)
@@ -356,7 +409,7 @@ def _match_ctes(before: exp.Query, after: exp.Query, dialect: str) -> dict[str, 
     for name, body in after_ctes:
         if name in before_names:
             continue
-        reader = _Reader(dialect, [n for n, _ in after_ctes], renames)
+        reader = _Reader(dialect, after_ctes, renames)
         signature = reader.read(body).signature()
         for candidate in unmatched_before:
             if before_scopes[candidate].signature() == signature:
@@ -560,11 +613,13 @@ def _join_text(join: tuple[str, str, str]) -> str:
 
 
 def _dedupe(diffs: list[SemanticDiff]) -> list[SemanticDiff]:
-    seen: set[SemanticDiff] = set()
+    """One finding per difference, even when several scopes show it."""
+    seen: set[tuple[str, str | None, str | None, str | None]] = set()
     out = []
     for diff in diffs:
-        if diff not in seen:
-            seen.add(diff)
+        key = (diff.rule, diff.column, diff.before, diff.after)
+        if key not in seen:
+            seen.add(key)
             out.append(diff)
     return out
 
@@ -582,8 +637,14 @@ def compare_queries(before: str, after: str, *, dialect: str) -> list[SemanticDi
             return []
         return [SemanticDiff(COLUMN_LOGIC_CHANGED, None, "The query changed (it could not be compared in detail).")]
     renames = _match_ctes(b, a, dialect)
-    b_scopes, _ = _read_all(b, dialect, {})
-    a_scopes, _ = _read_all(a, dialect, renames)
+    # an import CTE is read through only where it is one on both sides (or exists on one side
+    # only): a CTE that gains logic must not look like a change of source
+    b_names = {name for name, _ in _ctes(b)}
+    a_names = {renames.get(name, name) for name, _ in _ctes(a)}
+    b_plain, a_plain = _plain_ctes(b, {}), _plain_ctes(a, renames)
+    passthrough = (b_plain & a_plain) | (b_plain - a_names) | (a_plain - b_names)
+    b_scopes, _ = _read_all(b, dialect, {}, passthrough)
+    a_scopes, _ = _read_all(a, dialect, renames, passthrough)
     diffs: list[SemanticDiff] = []
     diffs.extend(_compare_scope(_OUTER, b_scopes[_OUTER], a_scopes[_OUTER], b_scopes, a_scopes))
     for name, scope in b_scopes.items():

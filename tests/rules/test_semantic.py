@@ -176,3 +176,16 @@ def test_group_by_all_is_the_grain_of_its_non_aggregate_columns(dialect: str) ->
     assert compare_queries(by_all, "select a, b, sum(c) as s from raw.o group by a, b", dialect=dialect) == []
     fewer = compare_queries(by_all, "select a, sum(c) as s from raw.o group by all", dialect=dialect)
     assert _rules(fewer) == [("GRAIN_CHANGED", None)]
+
+
+def test_adding_an_import_cte_is_not_a_change_but_pointing_it_elsewhere_is() -> None:
+    before = "select o.id, o.amount from raw.orders o where o.status = 'paid'"
+    imported = (
+        "with orders as (select * from raw.orders)\n"
+        "select orders.id, orders.amount from orders where orders.status = 'paid'"
+    )
+    assert compare_queries(before, imported, dialect="snowflake") == []
+    assert compare_queries(imported, before, dialect="snowflake") == []
+    elsewhere = compare_queries(imported, imported.replace("raw.orders", "raw.orders_v2"), dialect="snowflake")
+    assert _rules(elsewhere) == [("JOIN_CHANGED", None)]
+    assert (elsewhere[0].before, elsewhere[0].after) == ("raw.orders", "raw.orders_v2")
