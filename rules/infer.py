@@ -149,6 +149,21 @@ def _division_is_double(annotator: Any, expression: exp.Expression) -> None:
     annotator._set_type(expression, _DT.DOUBLE)
 
 
+_DATE_UNITS = {"millennium", "century", "decade", "year", "quarter", "month", "week", "day", "isoyear", "yearweek"}
+
+
+def _duckdb_date_trunc(annotator: Any, expression: exp.Expression) -> None:
+    """DuckDB's date_trunc gives a DATE for units of a day or more, else a TIMESTAMP; a
+    TIMESTAMPTZ stays one."""
+    kind = _arg_type(expression)
+    if kind is not None and kind.this in (_DT.TIMESTAMPTZ, _DT.TIMESTAMPLTZ):
+        annotator._set_type(expression, kind)
+        return
+    unit = expression.args.get("unit")
+    name = (unit.name if isinstance(unit, exp.Expression) else str(unit or "")).lower()
+    annotator._set_type(expression, _DT.DATE if name in _DATE_UNITS else _DT.TIMESTAMP)
+
+
 def _returns_text(annotator: Any, expression: exp.Expression) -> None:
     """String functions sqlglot leaves untyped in some dialects: they return text."""
     kind = _arg_type(expression)
@@ -174,6 +189,8 @@ _FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., Non
         exp.Ceil: _floor_ceil_decimal_scale_zero,
         exp.Sum: _sum_type("hugeint"),
         exp.Div: _division_is_double,
+        exp.TimestampTrunc: _duckdb_date_trunc,
+        exp.DateTrunc: _duckdb_date_trunc,
         **{f: _returns_text for f in _TEXT_FUNCTIONS},
     },
     "postgres": {exp.Round: _round_type("keep")},

@@ -67,6 +67,8 @@ def test_inferred_types_match_what_duckdb_reports_for_nearly_every_column(
         ("amount / 2", "DOUBLE"),
         ("replace(status, 'a', 'b')", "VARCHAR"),
         ("left(status, 2)", "VARCHAR"),
+        ("date_trunc('month', created_at)", "DATE"),
+        ("date_trunc('hour', created_at)", "TIMESTAMP"),
     ],
 )
 def test_function_result_type_overrides_agree_with_duckdb(
