@@ -243,3 +243,31 @@ def test_models_that_only_ref_and_source_render_the_same_without_jinja() -> None
     for fqn in project.models:
         assert project.render(fqn).sql == project.render_jinja(fqn).sql, fqn
         assert project.render(fqn).depends_on == project.render_jinja(fqn).depends_on, fqn
+
+
+ODD_PROPERTIES = [
+    "models: {a: b}",
+    "models: [a, 1, null]",
+    "models:\n  - name: a\n    columns: [1, {name: 2}, {name: null}]",
+    "models:\n  - name: a\n    versions: [{v: 1}, {v: null}, 3]\n    latest_version: 9",
+    "models:\n  - name: a\n    columns: [{name: id, tests: [{accepted_values: null}, {relationships: 3}, 5]}]",
+    "models:\n  - name: a\n    config: [1]\n    meta: x\n    group: [g]\n    access: 7",
+    "models:\n  - name: a\n    config: {contract: true, enabled: 'no', tags: 5, unique_key: [1, id]}",
+    "exposures: [{name: e, depends_on: 3, owner: x, meta: {tessera: {columns: 7}}}]",
+    "sources: [{name: s, tables: [{name: t, columns: {a: b}}, 3]}]",
+    "a: !!python/object:os.system 'echo'",
+]
+ODD_SQL = [
+    "{{ config(materialized=3, contract={'enforced': 'x'}) }} select 1 as id",
+    "{{ ref() }} {{ source('a') }}",
+    "{{ 1/0 }}",
+    "{% for i in range(10**9) %}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("properties", ODD_PROPERTIES)
+@pytest.mark.parametrize("sql", ODD_SQL)
+def test_odd_properties_and_templates_never_raise_and_keep_the_model(properties: str, sql: str) -> None:
+    snapshot = tiny({"models/a.sql": sql, "models/s.yml": properties, "macros/x.sql": "{% macro x( %}"})
+    assert any(asset.name == "a" for asset in snapshot.assets.values())
+    assert all(p.path in ("models/a.sql", "models/s.yml", "macros/x.sql") for p in snapshot.problems)
