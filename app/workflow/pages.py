@@ -45,6 +45,14 @@ def parse_page_id(text: str, secret: str | None) -> int | None:
     return check_run_id
 
 
+def web_url(api_url: str) -> str:
+    """GitHub's web address for an API address: github.com, or a GitHub Enterprise Server host."""
+    api_url = api_url.rstrip("/")
+    if api_url == "https://api.github.com":
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3")
+
+
 def _signature(check_run_id: int, secret: str) -> str:
     mac = hmac.new(secret.encode(), f"tessera-check:{check_run_id}".encode(), hashlib.sha256)
     return mac.hexdigest()[:20]
@@ -149,7 +157,7 @@ async def check_page(request: web.Request) -> web.Response:
     context: dict[str, Any] = {
         "repo": proposal.repo,
         "number": proposal.pr_number,
-        "pr_url": f"https://github.com/{proposal.repo}/pull/{proposal.pr_number}",
+        "pr_url": f"{web_url(settings.github_api_url)}/{proposal.repo}/pull/{proposal.pr_number}",
         "title_of_pr": proposal.title or "",
         "author": proposal.author,
         "base": record.base_sha,

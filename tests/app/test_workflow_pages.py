@@ -40,3 +40,13 @@ async def test_a_check_page_needs_the_signed_link(pr_flow: PullRequestFlow) -> N
     assert (await flow.client.get(f"/checks/{check.id}.0000000000")).status == 404
     assert (await flow.client.get("/checks/nothing")).status == 404
     assert (await flow.client.get(urlsplit(check.details_url).path)).status == 200
+
+
+def test_links_go_to_github_or_the_enterprise_server() -> None:
+    from app.workflow.pages import page_id, parse_page_id, web_url
+
+    assert web_url("https://api.github.com") == "https://github.com"
+    assert web_url("https://git.acme.test/api/v3/") == "https://git.acme.test"
+    signed = page_id(42, "s3cret")
+    assert parse_page_id(signed, "s3cret") == 42 and parse_page_id(signed, "other") is None
+    assert page_id(42, None) == "42" and parse_page_id("42", None) == 42
