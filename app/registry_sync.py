@@ -34,7 +34,7 @@ from gidgethub.sansio import Event
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
-from rules.impact import match_team, parse_codeowners, raw_owner, resolve_owner
+from rules.impact import TeamRef, match_team, owner_candidates, parse_codeowners, raw_owner, resolve_owner
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,21 @@ def snapshot_rows(snapshot: Snapshot, config: Config, *, codeowners: str | None 
     """The registry rows of one repository's snapshot: owners resolved, edges column-level where known."""
     rules = parse_codeowners(codeowners)
     rows = Rows()
+    resolved: dict[tuple[str, ...], TeamRef | None] = {}
+
+    def owner_of(thing: Any) -> TeamRef | None:
+        """``resolve_owner``, once per distinct list of candidates (thousands of models share a few)."""
+        candidates = tuple(owner_candidates(thing, snapshot, rules))
+        if candidates not in resolved:
+            resolved[candidates] = next(
+                (team for team in (match_team(raw, config) for raw in candidates) if team is not None), None
+            )
+        return resolved[candidates]
+
     for asset in snapshot.assets.values():
         if not asset.enabled:
             continue
-        team = resolve_owner(asset, snapshot, config, codeowners=rules)
+        team = owner_of(asset)
         compat = asset.compatibility or config.compatibility
         rows.assets.append(
             AssetRow(
@@ -126,7 +137,7 @@ def snapshot_rows(snapshot: Snapshot, config: Config, *, codeowners: str | None 
             if (parent, asset.fqn) not in linked:
                 rows.edges.append(EdgeRow(parent, None, asset.fqn, None, "unknown"))
     for exposure in snapshot.exposures.values():
-        team = resolve_owner(exposure, snapshot, config, codeowners=rules)
+        team = owner_of(exposure)
         rows.exposures.append(
             ExposureRow(
                 name=exposure.name,

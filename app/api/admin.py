@@ -14,7 +14,7 @@ from app.api.common import (
     json_response,
     page,
     page_params,
-    parse_json,
+    parse_large_json,
     principal,
     read_body,
     store,
@@ -120,7 +120,7 @@ async def sync_dbt(request: web.Request) -> web.Response:
 
     who = principal(request)
     auth.require(who, "write")
-    body = parse_json(await read_body(request, MAX_MANIFEST))
+    body = await parse_large_json(await read_body(request, MAX_MANIFEST))
     validate(body, "DbtSync")
     summary = await sync_manifest(
         store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],

@@ -21,7 +21,7 @@ from app.api.common import (
     json_response,
     page,
     page_params,
-    parse_json,
+    parse_large_json,
     principal,
     read_body,
     store,
@@ -92,7 +92,7 @@ async def report_run(request: web.Request) -> web.Response:
     who = principal(request)
     auth.require(who, "write")
     fqn = fqn_of(request)
-    body = parse_json(await read_body(request, MAX_RUN_RESULTS))
+    body = await parse_large_json(await read_body(request, MAX_RUN_RESULTS))
     is_dbt = isinstance(body, dict) and "metadata" in body  # our own run shape has no "metadata"
     if is_dbt:
         validate(body, "DbtRunResults")
