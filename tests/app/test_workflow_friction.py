@@ -112,3 +112,17 @@ def test_only_files_the_engine_reads_are_prefetched() -> None:
         "analytics/models/a.yml",
         "migrations/001.sql",
     ]
+
+
+async def test_bad_configuration_and_unreadable_sql_are_said_where_the_author_looks(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    files = repo_files("warehouse_sql")
+    files[".tessera.yml"] = files[".tessera.yml"] + "compatibility: [not, a, mode\n"
+    flow.use_repo("acme/broken", files)
+    pull = await flow.open_pr({"migrations/002_oops.sql": "ALTER TABLE analytics.orders FROBNICATE plan_code;\n"})
+    check = flow.check(pull)
+    assert check.conclusion == "success"  # unreadable SQL is a finding to review (on_unparsed: warn)
+    assert "not valid YAML" in check.output["summary"] and "FROBNICATE" in check.output["summary"]
+    [comment] = flow.impact_comments(pull)
+    assert ".tessera.yml" in comment.body
+    assert "migrations/002_oops.sql" in comment.body
