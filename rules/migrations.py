@@ -262,13 +262,29 @@ def _asset_removed(ctx: _Context) -> Migration:
         )
         sql = f"models:\n  - name: {b.name or change.asset}\n    deprecation_date: {ctx.until}"
         return Migration(change.rule, change.asset, None, steps, sql)
+    name = _table(change.asset, d)
+    if b is not None and b.kind == "view" and b.sql:
+        steps = (
+            f"Keep the view `{change.asset}` until {ctx.until}: leave its definition in place (below) "
+            "and announce the date; drop it after that."
+        )
+        sql = (f"CREATE OR REPLACE VIEW {name} AS\n{b.sql.strip().rstrip(';')};\n"
+               f"-- after {ctx.until}: DROP VIEW {name};")
+        return Migration(change.rule, change.asset, None, steps, sql)
     cols = ", ".join(_ident(c.name, d) for c in b.columns) if b is not None and b.columns else "*"
     steps = (
-        f"Keep `{change.asset}` readable until {ctx.until}: postpone the drop, or leave a view under "
-        "the old name that reads from its replacement, and announce the date."
+        f"Keep `{change.asset}` readable until {ctx.until}: postpone the drop (mark it deprecated), or "
+        "leave a view under its name that reads from its replacement; drop it after that date."
     )
-    sql = (f"-- postpone until {ctx.until}: DROP ... {_table(change.asset, d)};\n"
-           f"CREATE VIEW {_table(change.asset, d)} AS\nSELECT {cols}\nFROM <replacement>;")
+    sql = (f"-- instead of dropping {name} now:\n"
+           f"COMMENT ON TABLE {name} IS 'deprecated: will be dropped after {ctx.until}';\n"
+           f"-- or, once the data lives elsewhere:\n"
+           f"-- CREATE VIEW {name} AS SELECT {cols} FROM <replacement>;")
+    if d == "bigquery":
+        sql = sql.replace(
+            f"COMMENT ON TABLE {name} IS 'deprecated: will be dropped after {ctx.until}';",
+            f"ALTER TABLE {name} SET OPTIONS (description = 'deprecated: will be dropped after {ctx.until}');",
+        )
     return Migration(change.rule, change.asset, None, steps, sql)
 
 

@@ -92,10 +92,21 @@ def test_renamed_table_column_is_added_beside_the_old_one() -> None:
     )
 
 
-def test_removed_table_suggests_a_view_under_the_old_name() -> None:
+def test_removed_table_is_marked_deprecated_or_kept_as_a_view_under_the_old_name() -> None:
     (m,) = run(snap(pg_table("public.accounts", AMOUNT)), snap())
     assert m.rule == "ASSET_REMOVED"
-    assert "CREATE VIEW public.accounts AS" in (m.sql or "")
+    assert "COMMENT ON TABLE public.accounts IS 'deprecated: will be dropped after 2026-12-25';" in (m.sql or "")
+    assert "CREATE VIEW public.accounts AS SELECT amount FROM <replacement>;" in (m.sql or "")
+
+
+def test_dropped_view_is_kept_with_its_old_definition() -> None:
+    view = Asset("public.big", "view", dialect="postgres", sql="SELECT id FROM public.orders WHERE amount > 100",
+                 columns=(Column("id", "INT"),))
+    (m,) = run(snap(view), snap())
+    assert m.sql == (
+        "CREATE OR REPLACE VIEW public.big AS\nSELECT id FROM public.orders WHERE amount > 100;\n"
+        "-- after 2026-12-25: DROP VIEW public.big;"
+    )
 
 
 def test_renamed_table_leaves_a_view_reading_the_new_one() -> None:
