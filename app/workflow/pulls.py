@@ -66,6 +66,7 @@ class PullRef:
     base_sha: str
     head_sha: str
     head_repo: str | None
+    draft: bool = False
 
     @property
     def owner(self) -> str:
@@ -100,6 +101,7 @@ def pull_ref(pull: Mapping[str, Any], repository: Mapping[str, Any], installatio
         base_sha=str(pull["base"]["sha"]),
         head_sha=str(pull["head"]["sha"]),
         head_repo=head_repo,
+        draft=bool(pull.get("draft")),
     )
 
 
@@ -137,7 +139,8 @@ async def on_pull_request(event: Event, ctx: Any) -> None:
         return
     if action == "edited" and "base" not in (event.data.get("changes") or {}):
         return  # a new title or description changes nothing the analysis reads
-    await analyse_pull(ctx, ref, force=False)
+    # Ready for review: the comment held back while it was a draft is due now.
+    await analyse_pull(ctx, ref, force=action == "ready_for_review")
 
 
 async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
@@ -238,7 +241,15 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
         return proposal
 
     await publish_outcome(
-        ctx, gh, proposal, analysis, check_run_id=check_run_id, changed=paths, annotate=True, new_analysis=True
+        ctx,
+        gh,
+        proposal,
+        analysis,
+        check_run_id=check_run_id,
+        changed=paths,
+        annotate=True,
+        new_analysis=True,
+        quiet=ref.draft,
     )
     return proposal
 
@@ -456,8 +467,12 @@ async def publish_outcome(
     changed: Collection[str] = (),
     annotate: bool = False,
     new_analysis: bool = False,
+    quiet: bool = False,
 ) -> ack_rules.Verdict:
-    """Work out the verdict from the stored responses, then update comment, check and store."""
+    """Work out the verdict from the stored responses, then update comment, check and store.
+
+    ``quiet`` (a draft pull request): the check is complete as usual, but no comment is started,
+    so teams are not mentioned about work its author has not asked anyone to look at yet."""
     owner, name = proposal.owner_and_name
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
     verdict = ack_rules.verdict(analysis.required_acks, records)
@@ -466,7 +481,7 @@ async def publish_outcome(
     report = comment_body(analysis, records, details_url=url, override=verdict.override, audits=audits)
 
     comment_id = proposal.comment_id
-    if comment_id is not None or wants_comment(analysis, records):
+    if comment_id is not None or (wants_comment(analysis, records) and not quiet):
         comment_id = await publish(gh, owner, name, proposal.pr_number, report, comment_id=comment_id)
 
     output = checkrun.build_output(analysis, verdict, changed_paths=changed if annotate else (), details_url=url)

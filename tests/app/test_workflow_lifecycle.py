@@ -149,3 +149,16 @@ async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
     trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
     assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
     assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_draft_gets_its_check_but_mentions_nobody_until_ready_for_review(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, draft=True)
+    assert flow.check(pull).conclusion == "action_required"
+    assert flow.repo.bot_comments(pull.number) == []
+
+    pull.draft = False
+    await flow.deliver("pull_request", flow.pull_payload(pull, "ready_for_review"))
+    [comment] = flow.impact_comments(pull)
+    assert "@acme/growth" in comment.body
+    assert flow.check(pull).conclusion == "action_required"

@@ -80,11 +80,12 @@ class PullRequestFlow:
         author: str = "priya",
         branch: str | None = None,
         head_repo: str | None = None,
+        draft: bool = False,
     ) -> FakePull:
         """Push ``changes`` on a new branch, open a pull request and deliver ``opened``."""
         branch = branch or f"change-{uuid.uuid4().hex[:6]}"
         self.repo.commit(dict(changes), parent=self.repo.default_branch, branch=branch)
-        pull = self.repo.open_pull_request(head=branch, author=author, head_repo=head_repo)
+        pull = self.repo.open_pull_request(head=branch, author=author, head_repo=head_repo, draft=draft)
         await self.deliver("pull_request", self.pull_payload(pull, "opened"))
         return pull
 
