@@ -172,3 +172,19 @@ def test_a_build_scoped_to_the_changed_files_finds_the_same_as_a_full_one(case: 
         return sorted((c.rule, c.severity, c.asset, c.column or "") for c in changes)
 
     assert findings(changed) == findings(None)
+
+
+CASE_KEYS = {"name", "dialect", "kind", "base", "head", "config", "expect", "expect_none", "only", "quiet",
+             "parity", "_file_rule"}
+EXPECT_KEYS = {"rule", "severity", "asset", "column", "path", "before", "after"}
+
+
+@pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[i for i, _ in ALL_CASES])
+def test_case_files_use_only_known_keys_and_rules(case: dict[str, Any]) -> None:
+    """A typo in a case (``expcet:``) would silently test nothing; refuse it instead."""
+    assert set(case) <= CASE_KEYS, set(case) - CASE_KEYS
+    assert case["kind"] in ("sql", "dbt") and case["dialect"]
+    for want in case.get("expect") or []:
+        assert set(want) <= EXPECT_KEYS and want.get("rule") in {r.id for r in RULES}, want
+    for rule in case.get("expect_none") or []:
+        assert rule in {r.id for r in RULES}, rule
