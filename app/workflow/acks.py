@@ -1,7 +1,8 @@
 """Where each required team stands, and what the check concludes from it.
 
-Responses are stored one per (pull request, team): the latest wins. An ``ack`` or ``migrating``
-counts only while its fingerprint equals the team's current :class:`rules.model.RequiredAck`
+Responses are stored one per (pull request, team): the latest wins. Only an ``ack`` lets the
+merge through; ``migrating`` asks for time (its deadline is shown, the check keeps waiting). Both
+hold only while their fingerprint equals the team's current :class:`rules.model.RequiredAck`
 fingerprint, so a push that keeps a team's breaking changes keeps the ack and one that changes
 them turns it into ``invalidated`` (the comment says so). A ``block`` holds until ``unblock``,
 whatever is pushed. An admin's ``override`` (stored under the team :data:`OVERRIDE_TEAM`) is bound
