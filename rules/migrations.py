@@ -42,7 +42,10 @@ def suggest(
             continue
         ctx = _Context(change, base.assets.get(change.asset), _head_asset(change, head), until)
         builder = _BUILDERS.get(change.rule, _generic)
-        migration = builder(ctx)
+        try:
+            migration = builder(ctx)
+        except Exception:  # noqa: BLE001 - one odd asset must not cost every other suggestion
+            migration = _generic(ctx)
         if migration is not None:
             out.append(migration)
         b = ctx.base

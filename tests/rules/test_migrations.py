@@ -172,3 +172,13 @@ def test_renamed_view_column_comes_with_the_view_that_selects_both_names() -> No
     (m,) = suggest(diff_snapshots(base, head, Config()), base, head, today=TODAY)
     assert m.rule == "COLUMN_RENAMED"
     assert m.sql is not None and "plan_code AS plan,\n  plan_code AS plan_code" in m.sql
+
+
+def test_a_change_whose_assets_are_missing_still_gets_a_suggestion() -> None:
+    from rules.model import Change
+
+    changes = [Change("COLUMN_TYPE_NARROWED", "breaking", "ghost", "a", before="BIGINT", after="INT"),
+               Change("GRAIN_CHANGED", "breaking", "ghost2")]
+    migrations = suggest(changes, Snapshot(), Snapshot(), today=TODAY)
+    assert [(m.rule, m.asset) for m in migrations] == [("COLUMN_TYPE_NARROWED", "ghost"), ("GRAIN_CHANGED", "ghost2")]
+    assert all("2026-12-25" in m.steps for m in migrations)
