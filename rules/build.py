@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from rules.dbt_manifest import load_manifest
+from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import SKIPPED_FOLDERS, DbtProject, Rendered, find_projects, read_project, stable_hash
 from rules.model import UNKNOWN, Asset, Column, Config, Edge, ParseProblem, Snapshot
 from rules.sources import FileSource, matches_any
@@ -361,6 +361,7 @@ def _build(
 
     manifest_dir: str | None = None
     manifest_assets: list[Asset] = []
+    raw_project: DbtProject | None = None
     nodes: dict[str, _Node] = {}
     changed: set[str] = set()
     projects = list(config.dbt.projects) or find_projects(paths)
@@ -368,7 +369,7 @@ def _build(
 
     manifest_snapshot = _manifest(source, config, projects, snapshot)
     if manifest_snapshot is not None:
-        manifest_dir, manifest_snap = manifest_snapshot
+        manifest_dir, manifest_snap, raw_project = manifest_snapshot
         _merge(snapshot, manifest_snap)
         manifest_assets = list(manifest_snap.assets.values())
         manifest_changed = scope is not None and config.dbt.manifest in scope
@@ -398,7 +399,7 @@ def _build(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, workers)
+    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, workers, raw_project)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
@@ -449,8 +450,9 @@ def _merge(into: Snapshot, other: Snapshot) -> None:
 
 def _manifest(
     source: FileSource, config: Config, projects: list[str], snapshot: Snapshot
-) -> tuple[str, Snapshot] | None:
-    """The configured manifest when present: (its project folder, its snapshot)."""
+) -> tuple[str, Snapshot, DbtProject] | None:
+    """The configured manifest when present: (its project folder, its snapshot, its models as a
+    project for rendering raw code)."""
     path = config.dbt.manifest
     if not path:
         return None
@@ -472,7 +474,11 @@ def _manifest(
     if folder is None:
         folder = projects[0] if len(projects) == 1 else ""
     manifest = load_manifest(data, project_dir=folder or None, dialect=config.dbt.dialect)
-    return folder or ".", manifest
+    return (
+        folder or ".",
+        manifest,
+        manifest_project(data, project_dir=folder or None, dialect=config.dbt.dialect),
+    )
 
 
 # --- inference in DAG order ------------------------------------------------------------------
@@ -486,6 +492,7 @@ def _infer_models(
     cache: ParseCache,
     manifest_assets: Sequence[Asset] = (),
     workers: int | None = 1,
+    raw_project: DbtProject | None = None,
 ) -> None:
     """Give each needed model its output columns and edges; the rest get cheap assets."""
     children: dict[str, list[str]] = {}
@@ -530,8 +537,17 @@ def _infer_models(
             return node.project.asset(fqn, rendered), resolvers[key]
         assert node.asset is not None
         if 0 not in resolvers:
-            resolvers[0] = relation_resolver(manifest_assets)
-        return node.asset, resolvers[0]
+            resolver = relation_resolver(manifest_assets)
+            if raw_project is not None:  # raw code rendered here names relations by fqn
+                for model_fqn in raw_project.models:
+                    resolver.keys.setdefault(raw_project._relation_name(model_fqn).lower(), model_fqn)
+            resolvers[0] = resolver
+        asset = node.asset
+        if raw_project is not None and fqn in raw_project.models and needs_rendering(asset.sql):
+            rendered = _render(raw_project, fqn, cache)
+            snapshot.problems.extend(rendered.problems)
+            asset = replace(asset, sql=rendered.sql)
+        return asset, resolvers[0]
 
     with _Workers(workers) as pool:
         for wave in _waves(nodes, needed):

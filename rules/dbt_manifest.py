@@ -17,7 +17,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from rules.dbt_project import _as_dict, _as_list, _columns, _model_constraints, _owner, _plain, stable_hash
+from rules.dbt_project import (
+    _SNAPSHOT_RE,
+    DbtProject,
+    ModelFile,
+    _as_dict,
+    _as_list,
+    _columns,
+    _model_constraints,
+    _owner,
+    _plain,
+    stable_hash,
+)
 from rules.model import Asset, Exposure, Group, ParseProblem, Snapshot
 
 ASSET_NODES: tuple[str, ...] = ("model", "seed", "snapshot")
@@ -320,3 +331,64 @@ def _exposure(node: Mapping[str, Any], fqns: Mapping[str, str], project_dir: str
         description=str(node.get("description") or ""),
         columns=columns,
     )
+
+
+def manifest_project(
+    data: Mapping[str, Any], *, project_dir: str | None = None, dialect: str | None = None
+) -> DbtProject:
+    """The manifest's models as a :class:`DbtProject`, so that nodes without ``compiled_code``
+    (a manifest from ``dbt parse``) can have their ``raw_code`` rendered like project files:
+    ``ref`` / ``source`` render as fqn-based names (see ``rules.dbt_project``), the root project's
+    macros from the manifest are loaded best-effort."""
+    metadata = _as_dict(data.get("metadata"))
+    root = str(metadata.get("project_name") or "project")
+    models: dict[str, ModelFile] = {}
+    latest: dict[str, str] = {}
+    for node in _as_dict(data.get("nodes")).values():
+        if not isinstance(node, Mapping) or node.get("resource_type") not in ("model", "snapshot"):
+            continue
+        if not node.get("name"):
+            continue
+        raw = str(node.get("raw_code") or node.get("raw_sql") or "")
+        kind = "model"
+        block = _SNAPSHOT_RE.search(raw)
+        if node.get("resource_type") == "snapshot" and block is not None:
+            raw, kind = block.group(2), "snapshot"
+        fqn = node_fqn(node)
+        version = node.get("version")
+        if version not in (None, "") and node.get("latest_version") not in (None, ""):
+            latest[str(node["name"]).lower()] = f"{str(node['name']).lower()}.v{node['latest_version']}"
+        models[fqn] = ModelFile(
+            fqn=fqn,
+            name=str(node["name"]),
+            path=_path(node.get("original_file_path") or node.get("path"), project_dir),
+            raw_sql=raw,
+            folder_fqn=(),
+            version=None if version in (None, "") else str(version),
+            kind=kind,
+        )
+    macros = [
+        (_path(m.get("original_file_path"), project_dir), str(m.get("macro_sql") or ""))
+        for m in _as_dict(data.get("macros")).values()
+        if isinstance(m, Mapping) and m.get("package_name") == root and m.get("macro_sql")
+    ]
+    return DbtProject(
+        name=root,
+        folder=project_dir or ".",
+        dialect=dialect or _dialect_of(metadata.get("adapter_type")),
+        vars={},
+        models=models,
+        relations={},
+        latest=latest,
+        folder_configs={},
+        sources={},
+        exposures={},
+        groups={},
+        problems=[],
+        macro_files=sorted(macros),
+    )
+
+
+def needs_rendering(sql: str | None) -> bool:
+    """True for ``raw_code`` still holding Jinja (no ``compiled_code`` in the manifest)."""
+    return bool(sql) and ("{{" in sql or "{%" in sql)  # type: ignore[operator]

@@ -323,6 +323,73 @@ class _Tests(dict):  # type: ignore[type-arg]
         return self[key]
 
 
+def _sql_list(values: Any) -> list[str]:
+    return [str(v) for v in _as_list(values)]
+
+
+CROSS_DB_MACROS: dict[str, Callable[..., str]] = {
+    "type_string": lambda *a, **k: "varchar",
+    "type_int": lambda *a, **k: "integer",
+    "type_bigint": lambda *a, **k: "bigint",
+    "type_float": lambda *a, **k: "float",
+    "type_numeric": lambda *a, **k: "numeric(28, 6)",
+    "type_timestamp": lambda *a, **k: "timestamp",
+    "type_boolean": lambda *a, **k: "boolean",
+    "current_timestamp": lambda *a, **k: "current_timestamp",
+    "current_timestamp_backcompat": lambda *a, **k: "current_timestamp",
+    "concat": lambda fields, *a, **k: f"concat({', '.join(_sql_list(fields))})",
+    "safe_cast": lambda field, type_, *a, **k: f"cast({field} as {type_})",
+    "cast": lambda field, type_, *a, **k: f"cast({field} as {type_})",
+    "hash": lambda field, *a, **k: f"md5(cast({field} as varchar))",
+    "date_trunc": lambda part, date, *a, **k: f"date_trunc('{part}', {date})",
+    "dateadd": lambda part, interval, date, *a, **k: f"dateadd({part}, {interval}, {date})",
+    "datediff": lambda first, second, part, *a, **k: f"datediff({part}, {first}, {second})",
+    "split_part": lambda string, delimiter, part, *a, **k: f"split_part({string}, {delimiter}, {part})",
+    "length": lambda expression, *a, **k: f"length({expression})",
+    "replace": lambda field, old, new, *a, **k: f"replace({field}, {old}, {new})",
+    "position": lambda substring, string, *a, **k: f"position({substring} in {string})",
+    "right": lambda string, length, *a, **k: f"right({string}, {length})",
+    "any_value": lambda expression, *a, **k: f"any_value({expression})",
+    "bool_or": lambda expression, *a, **k: f"bool_or({expression})",
+    "listagg": lambda measure, delimiter="','", *a, **k: f"listagg({measure}, {delimiter})",
+    "last_day": lambda date, part, *a, **k: f"last_day({date})",
+    "escape_single_quotes": lambda expression, *a, **k: str(expression).replace("'", "''"),
+    "string_literal": lambda value, *a, **k: "'" + str(value).replace("'", "''") + "'",
+    "star": lambda *a, **k: "*",
+    "generate_surrogate_key": lambda fields=(), *a, **k: (
+        f"md5(concat({', '.join(f'cast({f} as varchar)' for f in _sql_list(fields)) or 'null'}))"
+    ),
+    "surrogate_key": lambda fields=(), *a, **k: (
+        f"md5(concat({', '.join(f'cast({f} as varchar)' for f in _sql_list(fields)) or 'null'}))"
+    ),
+}
+"""dbt's cross-database macros (``dbt.type_string()``, ``dbt.date_trunc(...)``) and the most used
+dbt_utils ones, rendered as plain SQL so models that use them still parse. ``star`` renders ``*``:
+inference then reads the parent's columns."""
+
+
+class _MacroNamespace:
+    """``dbt.x(...)`` / ``dbt_utils.x(...)``: the known macros above, a stub for anything else."""
+
+    def __init__(self, macros: Mapping[str, Callable[..., str]]) -> None:
+        self._macros = macros
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        macro = self._macros.get(name)
+        if macro is None:
+            return _Stub(name=name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return macro(*args, **kwargs)
+            except TypeError:
+                return ""
+
+        return call
+
+
 class _Relation(str):
     """What ``ref``/``source``/``this`` return: renders as the name, with dbt's attributes."""
 
@@ -545,7 +612,8 @@ class DbtProject:
             print=lambda *a, **k: "",
             exceptions=_Stub(),
             adapter=_Stub(),
-            dbt_utils=_Stub(),
+            dbt_utils=_MacroNamespace(CROSS_DB_MACROS),
+            dbt=_MacroNamespace(CROSS_DB_MACROS),
             target=_Target(),
             execute=False,
             flags=_Stub(),
@@ -563,6 +631,15 @@ class DbtProject:
             model=_Stub(),
             graph=_Stub(),
         )
+        namespace = _MacroNamespace(CROSS_DB_MACROS)
+        for macro_name in CROSS_DB_MACROS:
+            if macro_name.startswith("type_") or macro_name in (
+                "current_timestamp",
+                "dateadd",
+                "datediff",
+                "date_trunc",
+            ):
+                env.globals.setdefault(macro_name, getattr(namespace, macro_name))
         env.globals["return"] = do_return
         env.globals["this"] = _ThisProxy(recorder)
         self._env = env

@@ -409,3 +409,30 @@ def test_dbt_snapshots_are_assets_with_their_query_columns_and_dbts_own() -> Non
     ]
     assert Edge("orders_history", "dbt_valid_to", "open_orders", None, "filter") in snapshot.edges
     assert snapshot.problems == []
+
+
+def test_manifest_nodes_without_compiled_code_are_rendered_from_their_raw_code() -> None:
+    stg = model_node("stg", "", ["source.p.raw.orders"])
+    stg.pop("compiled_code")
+    stg["raw_code"] = (
+        "select id, cast(amount as {{ dbt.type_numeric() }}) as amount from {{ source('raw', 'orders') }}"
+    )
+    fct = model_node("fct", "", ["model.p.stg"])
+    fct.pop("compiled_code")
+    fct["raw_code"] = "select id, amount * 2 as doubled from {{ ref('stg') }}"
+    sources = {
+        "source.p.raw.orders": {
+            "resource_type": "source",
+            "name": "orders",
+            "source_name": "raw",
+            "relation_name": '"db"."raw"."orders"',
+            "columns": {"id": {"name": "id", "data_type": "bigint"}, "amount": {"name": "amount"}},
+        }
+    }
+    files = {"target/manifest.json": manifest({"model.p.stg": stg, "model.p.fct": fct}, sources=sources)}
+    snapshot = build_snapshot(DictSource(files), parse_config("dbt: {manifest: target/manifest.json}\n"))
+    assert snapshot.assets["stg"].sql == "select id, cast(amount as numeric(28, 6)) as amount from raw.orders"
+    assert Edge("raw.orders", "id", "stg", "id", "select") in snapshot.edges
+    assert Edge("stg", "amount", "fct", "doubled", "select") in snapshot.edges
+    assert types(snapshot, "fct")[0] == ("id", "BIGINT")
+    assert snapshot.problems == []

@@ -165,7 +165,7 @@ def test_unknown_macros_filters_and_adapter_calls_render_as_nothing() -> None:
         {
             "models/a.sql": (
                 "{% set cols = adapter.get_columns_in_relation(ref('b')) %}\n"
-                "select {{ dbt_utils.generate_surrogate_key(['x']) }} 1 as id, "
+                "select {{ dbt_utils.pivot('x', ['a']) }} 1 as id, "
                 "'{{ var('missing', 'dflt') | my_filter }}' as v, '{{ env_var('HOME', 'home') }}' as h "
                 "from {{ ref('b') }} {{ limit_rows() }}"
             ),
@@ -271,3 +271,27 @@ def test_odd_properties_and_templates_never_raise_and_keep_the_model(properties:
     snapshot = tiny({"models/a.sql": sql, "models/s.yml": properties, "macros/x.sql": "{% macro x( %}"})
     assert any(asset.name == "a" for asset in snapshot.assets.values())
     assert all(p.path in ("models/a.sql", "models/s.yml", "macros/x.sql") for p in snapshot.problems)
+
+
+def test_cross_database_macros_render_as_sql_that_parses() -> None:
+    snapshot = tiny(
+        {
+            "models/b.sql": "select 1 as id, 'x' as name",
+            "models/a.sql": (
+                "select cast(id as {{ dbt.type_string() }}) as id_text,"
+                " {{ dbt_utils.generate_surrogate_key(['id', 'name']) }} as key,"
+                " {{ dbt.date_trunc('day', 'current_date') }} as day,"
+                " {{ type_timestamp() }} as ts_type"
+                " from {{ ref('b') }}"
+            ),
+            "models/c.sql": "select {{ dbt_utils.star(from=ref('b'), except=['name']) }} from {{ ref('b') }}",
+        }
+    )
+    assert snapshot.assets["a"].sql == (
+        "select cast(id as varchar) as id_text,"
+        " md5(concat(cast(id as varchar), cast(name as varchar))) as key,"
+        " date_trunc('day', current_date) as day,"
+        " timestamp as ts_type from b"
+    )
+    assert snapshot.assets["c"].sql == "select * from b"
+    assert snapshot.assets["c"].depends_on == ("b",)
