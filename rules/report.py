@@ -270,11 +270,16 @@ def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = Tru
         lines.append(f"**{m.rule} {target}** — {m.steps.strip()}")
         if with_sql and m.sql:
             fence = "~~~~" if "```" in m.sql else "```"
-            lines += ["", f"{fence}sql", m.sql.strip(), fence]
+            lines += ["", f"{fence}{_language(m.sql)}", m.sql.strip(), fence]
         lines.append("")
     if len(migrations) > OPEN_MIGRATIONS:
         lines += ["</details>", ""]
     return lines
+
+
+def _language(code: str) -> str:
+    """``yaml`` for dbt property snippets (a new model version), ``sql`` otherwise."""
+    return "yaml" if re.match(r"\s*(models|version|sources|exposures|groups)\s*:", code) else "sql"
 
 
 def _node_id(name: str, ids: dict[str, str]) -> str:

@@ -258,3 +258,19 @@ def test_a_change_line_does_not_repeat_what_its_message_says() -> None:
     text = to_markdown(analysis())
     assert "column plan_code was removed · line 3" in text
     assert "(`sum(a)` → `sum(b)`)" in text
+
+
+def test_a_dbt_properties_snippet_is_fenced_as_yaml_and_sql_as_sql() -> None:
+    migrations = (
+        Migration(
+            "COLUMN_REMOVED",
+            "fct_revenue",
+            None,
+            "Ship v2.",
+            "models:\n  - name: fct_revenue\n    latest_version: 2",
+        ),
+        Migration("COLUMN_REMOVED", "fct_revenue", "plan_code", "Keep it.", "select plan_code from x"),
+    )
+    text = to_markdown(analysis(migrations=migrations))
+    assert "```yaml\nmodels:\n  - name: fct_revenue" in text
+    assert "```sql\nselect plan_code from x\n```" in text
