@@ -3,11 +3,14 @@ nothing between a snapshot and itself, and respects mode ``none`` whatever chang
 
 from __future__ import annotations
 
+import datetime
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules.catalog import RULES_BY_ID
 from rules.diff import diff_snapshots
+from rules.migrations import suggest
 from rules.model import UNKNOWN, Asset, Column, Config, ParseProblem, Snapshot
 
 NAMES = st.sampled_from(["id", "plan_code", "amount", "region", "Status", "created_at"])
@@ -86,12 +89,24 @@ def test_diff_never_crashes_and_only_names_catalog_rules(base: Snapshot, head: S
         assert change.severity in ("breaking", "review", "safe", "info")
         assert change.message
         assert config.rules.get(change.rule) != "ignore"
-    if config.compatibility == "none":
-        per_asset = {a.fqn: a.compatibility for s in (base, head) for a in s.assets.values()}
-        assert not [c for c in changes if c.severity == "breaking" and per_asset.get(c.asset) in (None, "none", "bogus")]
+    own_modes = [a for s in (base, head) for a in s.assets.values() if a.compatibility in ("backward", "forward", "full")]
+    if config.compatibility == "none" and not own_modes:
+        assert not [c for c in changes if c.severity == "breaking"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(snapshot=snapshots(), config=CONFIGS)
 def test_a_snapshot_compared_with_itself_has_no_findings(snapshot: Snapshot, config: Config) -> None:
     assert diff_snapshots(snapshot, snapshot, config, changed_paths=set()) == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=snapshots(), head=snapshots(), config=CONFIGS)
+def test_every_breaking_finding_gets_a_migration_whatever_the_snapshots(
+    base: Snapshot, head: Snapshot, config: Config
+) -> None:
+    changes = diff_snapshots(base, head, config, changed_paths={"a.sql"})
+    migrations = suggest(changes, base, head, today=datetime.date(2026, 1, 1))
+    for change in changes:
+        if change.severity == "breaking":
+            assert [m for m in migrations if (m.rule, m.asset) == (change.rule, change.asset)], change
