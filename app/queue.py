@@ -154,6 +154,11 @@ class JobQueue:
         """True while every worker is alive (``/readyz``)."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks)
 
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for work now."""
+        return sum(1 for waiter in self._idle_waiters if not waiter.done())
+
     async def start(self) -> None:
         """Re-queue jobs a crash left running, then start the workers."""
         if self._tasks:
@@ -198,7 +203,7 @@ class JobQueue:
     async def _worker(self, number: int) -> None:
         while True:
             try:
-                job, due_at = await self.store.claim_job_or_next_due(self.clock.now())
+                job, due_at = await self._claim()
                 if job is None:
                     await self._idle(due_at)
                     continue
@@ -211,6 +216,19 @@ class JobQueue:
                 continue
             # No notify() here: this worker claims again at once, and the oldest job that its
             # finished job was holding back is the one it will get.
+
+    async def _claim(self) -> tuple[Delivery | None, float | None]:
+        """Claim the next job; if stop() cancels us meanwhile, the claim still lands in the store,
+        so remember the job for stop() to put back instead of leaving it ``running``."""
+        claim = asyncio.ensure_future(self.store.claim_job_or_next_due(self.clock.now()))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                job, _ = await claim
+                if job is not None:
+                    self._running_jobs[job.id] = job
+            raise
 
     async def _idle(self, due_at: float | None) -> None:
         """Wait for a notification, or until the next retry is due, or the idle poll."""

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -394,3 +395,30 @@ async def test_idle_workers_do_not_spin_while_a_due_job_waits_behind_a_running_o
     release.set()
     await wait_until(lambda: _is(store, "d2", "done"))
     await queue.stop()
+
+
+async def test_a_job_claimed_while_stopping_goes_back_to_the_queue(
+    store: Store, app_settings: Settings, fake_clock: FakeClock
+) -> None:
+    queue = _queue(store, app_settings, Router(), fake_clock)
+    await queue.start()
+    await wait_until(lambda: queue.idle_workers == 1)
+    await store.insert_delivery(_delivery("d1"))  # stored, but the idle worker is not told yet
+    claim_sent = asyncio.Event()
+    original = store.claim_job_or_next_due
+
+    async def observed_claim(now: float) -> Any:
+        claim = asyncio.ensure_future(original(now))
+        await asyncio.sleep(0)  # the claim is now queued for the writer
+        claim_sent.set()
+        return await claim
+
+    store.claim_job_or_next_due = observed_claim  # type: ignore[method-assign]
+    blocker = asyncio.ensure_future(store.write(lambda db: time.sleep(0.2)))  # holds the writer
+    await asyncio.sleep(0)
+    queue.notify()
+    await asyncio.wait_for(claim_sent.wait(), 5)
+    await queue.stop()  # cancels the worker while its claim waits behind the blocker
+    await blocker
+    job = await store.get_delivery("d1")
+    assert (job.status, job.attempts) == ("queued", 0)
