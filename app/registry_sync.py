@@ -446,6 +446,26 @@ async def on_repositories_added(event: Event, ctx: Any) -> None:
     await _sync_listed(ctx, event.data, event.data.get("repositories_added") or [])
 
 
+@router.register("installation", action="deleted")
+async def on_installation_deleted(event: Event, ctx: Any) -> None:
+    """The App was uninstalled: what it synced from those repositories is no longer true."""
+    await _forget(ctx, [str(r["full_name"]) for r in event.data.get("repositories") or []])
+
+
+@router.register("installation_repositories", action="removed")
+async def on_repositories_removed(event: Event, ctx: Any) -> None:
+    await _forget(ctx, [str(r["full_name"]) for r in event.data.get("repositories_removed") or []])
+
+
+async def _forget(ctx: Any, repos: list[str]) -> None:
+    def write(db: Any) -> None:
+        for repo in repos:
+            if reg_sql.forget_repo(db, repo):
+                log_sql.audit(db, actor=None, action="registry_forgotten", repo=repo)
+
+    await ctx.store.write(write)
+
+
 async def _sync_listed(ctx: Any, data: Mapping[str, Any], repositories: list[Mapping[str, Any]]) -> None:
     from app.workflow.github_source import tree_entries
 

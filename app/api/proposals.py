@@ -60,6 +60,7 @@ def _summary(p: Proposal) -> dict[str, Any]:
 
 
 def _list(db: Any, status: str | None, repo: str | None, team: str | None, after: int, limit: int) -> list[Proposal]:
+    """Proposals in id order; with ``team``, only those whose analysis asks that team to respond."""
     where, args = ["id > ?"], [after]
     if status:
         where.append("status = ?")
@@ -69,14 +70,18 @@ def _list(db: Any, status: str | None, repo: str | None, team: str | None, after
         args.append(repo)
     if team:
         where.append("analysis LIKE ?")
-        args.append(f'%"team":"{team}"%'.replace("\\", ""))
-    rows = db.execute(
-        f"SELECT {sql._PROPOSAL_COLUMNS} FROM proposals WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-        (*args, limit * 4 if team else limit),
-    ).fetchall()
-    found = [Proposal(*r) for r in rows]
-    if team:
-        found = [p for p in found if team in _summary(p)["required_teams"]]
+        args.append(f'%"team":"{team}"%')
+    found: list[Proposal] = []
+    while len(found) < limit:
+        rows = db.execute(
+            f"SELECT {sql._PROPOSAL_COLUMNS} FROM proposals WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        if not rows:
+            break
+        batch = [Proposal(*r) for r in rows]
+        found += [p for p in batch if not team or team in _summary(p)["required_teams"]]
+        args[0] = batch[-1].id
     return found[:limit]
 
 

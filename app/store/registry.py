@@ -469,6 +469,15 @@ def replace_repo(
     bump_graph_version(db)
 
 
+def forget_repo(db: sqlite_utils.Database, repo: str) -> bool:
+    """Drop a repository the App can no longer see: its assets, exposures, edges and SQL registrations."""
+    known = db.execute("SELECT 1 FROM repo_syncs WHERE repo = ?", (repo,)).fetchone() is not None
+    replace_repo(db, repo=repo, commit_sha=None, source="removed", assets=(), exposures=(), edges=())
+    db.execute("DELETE FROM registrations WHERE source LIKE ?", (f"sql:{repo}/%",))
+    db.execute("DELETE FROM repo_syncs WHERE repo = ?", (repo,))
+    return known
+
+
 def bump_graph_version(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE registry_meta SET value = value + 1 WHERE key = 'graph_version'")
 

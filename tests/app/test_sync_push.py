@@ -137,3 +137,24 @@ async def test_repositories_added_to_an_installation_are_synced(pr_flow: PullReq
 
 def test_fixture_repository_is_the_workflows_own() -> None:
     assert "models/marts/fct_revenue.sql" in repo_files("revenue_dbt")
+
+
+async def test_repositories_removed_from_the_installation_leave_the_registry(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    repo = flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
+    flow.fake.add_repo("acme/growth-queries", installation_id=INSTALLATION_ID, files=GROWTH_FILES)
+    await flow.deliver("installation", flow.fake.event_installation(INSTALLATION_ID))
+    growth = flow.fake.repo("acme/growth-queries")
+    payload = {
+        "action": "removed",
+        "installation": flow.fake._installation_json(flow.fake.installations[INSTALLATION_ID]),
+        "repository_selection": "selected",
+        "repositories_added": [],
+        "repositories_removed": [{"id": growth.id, "node_id": "", "name": growth.name, "full_name": growth.full_name,
+                                  "private": True}],
+        "sender": flow.fake._user("octocat"),
+    }
+    await flow.deliver("installation_repositories", payload)
+    orders = await _get(flow, "/assets/analytics.orders")
+    assert orders["repo"] == repo.full_name and orders["consumers"]["registrations"] == []
+    assert (await _get(flow, "/assets?repo=acme/growth-queries"))["items"] == []
