@@ -477,6 +477,8 @@ class _Builder:
                 self._rename_table(relation, action.this)
         elif isinstance(action, exp.AlterColumn):
             self._alter_column(relation, action, path, line)
+        elif isinstance(action, exp.SwapTable) and isinstance(action.this, exp.Table):
+            self._swap(relation, action.this, path, line)
         elif isinstance(action, exp.AddConstraint):
             for item in action.expressions:
                 self._table_constraint(relation, item)
@@ -612,6 +614,20 @@ class _Builder:
                          e.downstream, e.downstream_column, e.usage)
                     for e in other.edges
                 )
+
+    def _swap(self, relation: _RelationState, target: exp.Table, path: str, line: int) -> None:
+        """Snowflake's ALTER TABLE a SWAP WITH b: each name now holds the other's table."""
+        other = self.find(target)
+        if other is None or other is relation:
+            return
+        first, second = relation.fqn, other.fqn
+        for state, fqn in ((relation, second), (other, first)):
+            state.fqn, state.name = fqn, fqn.rsplit(".", 1)[-1]
+            state.path, state.line = path, line
+            state.edges = tuple(
+                Edge(e.upstream, e.upstream_column, fqn, e.downstream_column, e.usage) for e in state.edges
+            )
+            self.relations[fqn] = state
 
     def _alter_column(self, relation: _RelationState, action: exp.AlterColumn, path: str, line: int) -> None:
         column = relation.columns.get(column_key(_ident(action.this)))

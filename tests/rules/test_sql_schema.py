@@ -358,3 +358,11 @@ def test_serial_and_identity_columns_have_a_default_so_they_are_never_required()
         ("big", "BIGINT", "serial"),
         ("n", "INT", "identity"),
     ]
+
+
+def test_snowflake_swap_exchanges_the_two_tables() -> None:
+    text = "create table s.a (x int);\ncreate table s.b (y text);\nalter table s.a swap with s.b;"
+    snap = build_sql_snapshot([("m.sql", text)], dialect="snowflake")
+    assert [c.name for c in snap.assets["s.a"].columns] == ["y"]
+    assert [c.name for c in snap.assets["s.b"].columns] == ["x"]
+    assert snap.assets["s.a"].line == 3
