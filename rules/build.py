@@ -73,8 +73,20 @@ class ParseCache:
     wrote, so reading it back trusts nothing from a repository.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+    MAX_PACKS_IN_MEMORY = 8
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        max_entries: int = 100_000,
+        max_packs: int = 64,
+    ) -> None:
+        """``max_entries`` bounds memory (least recently used entries go first: the App server
+        keeps one cache for its lifetime); ``max_packs`` bounds the disk (oldest packs go first)."""
         self._memory: dict[str, Any] = {}
+        self._max_entries = max_entries
+        self._max_packs = max_packs
         self._directory = Path(directory) if directory is not None else None
         self._index: dict[str, str] | None = None
         self._packs: dict[str, dict[str, bytes]] = {}
@@ -83,21 +95,26 @@ class ParseCache:
         self.misses = 0
 
     def get(self, key: str) -> Any | None:
-        if key in self._memory:
-            self.hits += 1
-            return self._memory[key]
-        value = self._from_disk(key)
+        value = self._memory.pop(key, None)
+        if value is None:
+            value = self._from_disk(key)
         if value is not None:
-            self._memory[key] = value
+            self._remember(key, value)
             self.hits += 1
             return value
         self.misses += 1
         return None
 
     def put(self, key: str, value: Any) -> None:
-        self._memory[key] = value
+        self._memory.pop(key, None)
+        self._remember(key, value)
         if self._directory is not None:
             self._pending[key] = value
+
+    def _remember(self, key: str, value: Any) -> None:
+        self._memory[key] = value  # dicts keep insertion order: the first key is the oldest
+        while len(self._memory) > self._max_entries:
+            del self._memory[next(iter(self._memory))]
 
     def flush(self) -> None:
         """Write the entries put since the last flush to disk (no-op without a directory)."""
@@ -108,16 +125,28 @@ class ParseCache:
             packs = self._directory / "packs"
             packs.mkdir(parents=True, exist_ok=True)
             blobs = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in pending.items()}
-            name = f"{os.getpid()}-{os.urandom(6).hex()}.pkl"
+            name = f"{_next_pack_number(packs):010d}-{os.getpid()}-{os.urandom(4).hex()}.pkl"
             _write_atomically(packs / name, pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL))
-            index = {**self._read_index(), **dict.fromkeys(blobs, name)}
+            index = self._prune(packs, {**self._read_index(), **dict.fromkeys(blobs, name)})
             _write_atomically(
                 self._directory / "index.pkl", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
             )
             self._index = index
             self._packs[name] = blobs
+            while len(self._packs) > self.MAX_PACKS_IN_MEMORY:
+                del self._packs[next(iter(self._packs))]
         except (OSError, pickle.PickleError, TypeError, AttributeError):
             pass  # a cache that cannot be written is only slower
+
+    def _prune(self, packs: Path, index: dict[str, str]) -> dict[str, str]:
+        """Delete the oldest packs beyond ``max_packs`` and forget their keys."""
+        files = sorted(packs.glob("*.pkl"), key=lambda p: (_pack_number(p.name), p.name))
+        stale = {p.name for p in files[: max(0, len(files) - self._max_packs)]}
+        for name in stale:
+            with contextlib.suppress(OSError):
+                (packs / name).unlink()
+            self._packs.pop(name, None)
+        return {k: v for k, v in index.items() if v not in stale} if stale else index
 
     def _read_index(self) -> dict[str, str]:
         assert self._directory is not None
@@ -142,6 +171,8 @@ class ParseCache:
                 if not isinstance(pack, dict):
                     return None
                 self._packs[name] = pack
+                while len(self._packs) > self.MAX_PACKS_IN_MEMORY:
+                    del self._packs[next(iter(self._packs))]
             blob = pack.get(key)
             return None if blob is None else pickle.loads(blob)  # noqa: S301
         except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
@@ -167,6 +198,16 @@ class ParseCache:
 
     def __len__(self) -> int:
         return len(self._memory)
+
+
+def _pack_number(name: str) -> int:
+    """Packs are numbered in the order they were written (``0000000007-<pid>-<rand>.pkl``)."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else -1
+
+
+def _next_pack_number(packs: Path) -> int:
+    return 1 + max((_pack_number(p.name) for p in packs.glob("*.pkl")), default=0)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

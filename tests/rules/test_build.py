@@ -436,3 +436,19 @@ def test_manifest_nodes_without_compiled_code_are_rendered_from_their_raw_code()
     assert Edge("stg", "amount", "fct", "doubled", "select") in snapshot.edges
     assert types(snapshot, "fct")[0] == ("id", "BIGINT")
     assert snapshot.problems == []
+
+
+def test_the_cache_forgets_the_least_recently_used_entries_and_the_oldest_packs(tmp_path: Path) -> None:
+    cache = ParseCache(max_entries=2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # a is now the most recently used
+    cache.put("c", 3)
+    assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, 1, 3)
+    disk = ParseCache(tmp_path, max_packs=2)
+    for n in range(3):
+        disk.put(f"k{n}", n)
+        disk.flush()
+    assert len(list((tmp_path / "packs").iterdir())) == 2
+    fresh = ParseCache(tmp_path)
+    assert (fresh.get("k0"), fresh.get("k1"), fresh.get("k2")) == (None, 1, 2)
