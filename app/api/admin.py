@@ -114,6 +114,10 @@ async def replay(request: web.Request) -> web.Response:
     return json_response({"delivery_id": delivery_id, "status": "queued", "was": existing.status}, status=202)
 
 
+def _repo_owners(db: Any, repo: str) -> set[str]:
+    return {row[0] for row in db.execute("SELECT DISTINCT owner_team FROM assets WHERE repo = ? AND owner_team IS NOT NULL", (repo,))}
+
+
 async def sync_dbt(request: web.Request) -> web.Response:
     """A dbt manifest for a repository and commit, synced into the registry (assets, columns, edges)."""
     from app.registry_sync import sync_manifest
@@ -122,6 +126,12 @@ async def sync_dbt(request: web.Request) -> web.Response:
     auth.require(who, "write")
     body = await parse_large_json(await read_body(request, MAX_MANIFEST))
     validate(body, "DbtSync")
+    if not who.is_admin:
+        owners = await store(request).read(lambda db: _repo_owners(db, body["repo"]))
+        if owners and who.team not in owners:
+            listing = ", ".join(sorted(owners))
+            raise ApiError(403, "forbidden", f"{body['repo']} is owned by {listing} in the registry: only those teams"
+                           " (or an admin) may replace it with a manifest")
     summary = await sync_manifest(
         store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
         project_dir=body.get("project_dir"), actor=who.actor,

@@ -177,3 +177,27 @@ async def test_teams_can_be_renamed_and_a_duplicate_slug_is_409(synced: Api) -> 
     assert status == 200 and team["github_team"] == "acme/growth-team"
     assert (await synced.call("GET", "/teams/growth"))[1]["github_team"] == "acme/growth-team"
     assert (await synced.call("PATCH", "/teams/nobody", json={"name": "x"}))[0] == 404
+
+
+async def test_a_team_key_cannot_replace_a_repository_other_teams_own(synced: Api) -> None:
+    await synced.team("ops")
+    ops = await synced.key("ops", ["write"])
+    body = {"repo": "acme/warehouse", "commit": "c" * 40, "manifest": {"nodes": {}}}
+    status, error = await synced.call("POST", "/sync/dbt", key=ops, json=body)
+    assert status == 403 and "finance" in error["error"]["message"]
+    assert (await synced.call("GET", "/assets/fct_revenue"))[0] == 200
+    finance = await synced.key("finance", ["write"])
+    status, summary = await synced.call("POST", "/sync/dbt", key=finance, json={**body, "repo": "acme/new-repo"})
+    assert status == 200 and summary["assets"] == 0
+
+
+async def test_the_audit_log_is_for_admins_and_filters_by_action_and_team(synced: Api) -> None:
+    await synced.call("POST", "/registrations", json={"team": "growth", "asset": "fct_revenue"})
+    growth = await synced.key("growth", ["write"])
+    assert (await synced.call("GET", "/audit-log", key=growth))[0] == 403
+    _, created = await synced.call("GET", "/audit-log?action=registration_created")
+    assert [(e["team"], e["detail"]["asset"]) for e in created["items"]] == [("growth", "fct_revenue")]
+    _, teams = await synced.call("GET", "/audit-log?action=team_created&limit=1")
+    assert len(teams["items"]) == 1 and teams["next_cursor"]
+    _, rest = await synced.call("GET", f"/audit-log?action=team_created&cursor={teams['next_cursor']}")
+    assert {e["team"] for e in teams["items"] + rest["items"]} == {"finance", "growth"}
