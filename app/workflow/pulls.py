@@ -25,6 +25,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.errors import PermanentError, TransientError
+from app.metrics import REGISTRY
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
@@ -45,6 +46,16 @@ from rules.model import Analysis
 log = logging.getLogger(__name__)
 
 router = Router()
+
+ANALYSES = REGISTRY.counter(
+    "tessera_pr_analyses_total", "Pull-request analyses completed, by check conclusion (error: could not analyse)."
+)
+ANALYSIS_SECONDS = REGISTRY.histogram(
+    "tessera_pr_analysis_seconds", "From check run created to check run completed, one analysis."
+)
+BLOBS_FETCHED = REGISTRY.counter(
+    "tessera_blobs_fetched_total", "Files fetched from GitHub for analyses (each blob once, then cached)."
+)
 
 CONFIG_PATH = ".tessera.yml"
 ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
@@ -229,18 +240,21 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
 
     check_run_id = await _open_check_run(ctx, gh, ref, proposal)
     url = details_url(ctx, check_run_id)
+    started = time.perf_counter()
     try:
         analysis, paths = await run_engine(ctx, gh, ref)
     except (TimeoutError, TransientError, OSError) as exc:
         if ctx.attempt >= ctx.settings.max_attempts:
             await _fail_check(ctx, gh, ref, proposal, check_run_id, f"GitHub kept failing: {exc}", url)
+            ANALYSES.inc(conclusion="error")
         raise
     except Exception as exc:  # noqa: BLE001 - an engine bug must not leave the check spinning
         log.exception("%s#%s: analysis failed", ref.repo, ref.number)
         await _fail_check(ctx, gh, ref, proposal, check_run_id, f"The analysis failed: {exc!r}", url)
+        ANALYSES.inc(conclusion="error")
         return proposal
 
-    await publish_outcome(
+    verdict = await publish_outcome(
         ctx,
         gh,
         proposal,
@@ -251,6 +265,8 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
         new_analysis=True,
         quiet=ref.draft,
     )
+    ANALYSES.inc(conclusion=verdict.conclusion)
+    ANALYSIS_SECONDS.observe(time.perf_counter() - started)
     return proposal
 
 
@@ -363,6 +379,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
+    BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
     analysis = await _with_registry_teams(ctx, analysis)
     log.info(
         "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",

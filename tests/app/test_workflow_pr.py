@@ -147,3 +147,15 @@ async def test_a_registration_made_through_the_api_makes_its_team_an_approver(pr
     await flow.comment(pull, "/tessera ack marketing", user="mo")
     await flow.comment(pull, "/tessera ack", user="gina")
     assert flow.check(pull).conclusion == "success"
+
+
+async def test_metrics_count_analyses_by_conclusion(pr_flow: PullRequestFlow) -> None:
+    from app.workflow.pulls import ANALYSES
+
+    flow = pr_flow
+    before = ANALYSES.value(conclusion="action_required")
+    await flow.open_pr(without_plan_code(flow))
+    assert ANALYSES.value(conclusion="action_required") == before + 1
+    text = await (await flow.client.get("/metrics")).text()
+    assert 'tessera_pr_analyses_total{conclusion="action_required"}' in text
+    assert "tessera_pr_analysis_seconds_bucket" in text and "tessera_blobs_fetched_total" in text
