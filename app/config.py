@@ -43,6 +43,10 @@ class Settings:
     retry_base_delay: float = 2.0
     """First back-off delay in seconds; doubled at each attempt, with jitter, capped at 10 min."""
     max_webhook_bytes: int = MAX_WEBHOOK_BYTES
+    db_synchronous: str = "FULL"
+    """SQLite ``synchronous``: FULL (default) fsyncs every commit, so a 202 means on disk; NORMAL
+    skips that fsync (faster intake) but a power loss may lose the last deliveries, which GitHub
+    never redelivers by itself. A process crash loses nothing either way."""
 
     @property
     def base_url(self) -> str:
@@ -108,6 +112,7 @@ class Settings:
                 get("TESSERA_MAX_ATTEMPTS"), "TESSERA_MAX_ATTEMPTS", minimum=1, maximum=100, default=5
             ),
             job_timeout=_float(get("TESSERA_JOB_TIMEOUT"), "TESSERA_JOB_TIMEOUT", default=300.0),
+            db_synchronous=_choice(get("TESSERA_DB_SYNCHRONOUS"), "TESSERA_DB_SYNCHRONOUS", ("FULL", "NORMAL")),
         )
 
 
@@ -146,6 +151,14 @@ def _float(raw: str | None, name: str, *, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _choice(raw: str | None, name: str, choices: tuple[str, ...]) -> str:
+    if raw is None:
+        return choices[0]
+    if raw.upper() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.upper()
 
 
 def _bool(raw: str | None, name: str) -> bool:

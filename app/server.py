@@ -89,7 +89,7 @@ def create_app(
     from app.routing import build_router
 
     owns_store = store is None
-    store = store if store is not None else Store(settings.db_path)
+    store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
 
     app = web.Application(client_max_size=settings.max_webhook_bytes)

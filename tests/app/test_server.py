@@ -87,3 +87,12 @@ async def _ended(store: Store, *delivery_ids: str) -> bool:
         if delivery is None or delivery.status not in ("done", "failed"):
             return False
     return True
+
+
+async def test_the_app_opens_its_own_store_with_the_configured_durability(aiohttp_client: Any, app_settings: Any) -> None:
+    from app.server import STORE_KEY, create_app
+
+    client = await aiohttp_client(create_app(app_settings.with_overrides(db_synchronous="NORMAL")))
+    store = client.app[STORE_KEY]
+    assert await store.write(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 1  # NORMAL
+    assert (await client.get("/readyz")).status == 200
