@@ -166,3 +166,12 @@ def severity(
     if mode == "none" and level == "breaking":
         level = "review"
     return level
+
+
+def markdown_table() -> str:
+    """The catalog as the Markdown table DESIGN.md and the README show (generated, so it never
+    falls behind the code)."""
+    lines = ["| rule | backward | forward | full | what it means |", "|---|---|---|---|---|"]
+    for rule in RULES:
+        lines.append(f"| {rule.id} | {rule.backward} | {rule.forward} | {rule.full} | {rule.description} |")
+    return "\n".join(lines) + "\n"

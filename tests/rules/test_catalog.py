@@ -100,3 +100,11 @@ def test_every_rule_carries_a_migration_path_in_one_sentence() -> None:
     for rule in RULES:
         assert rule.advice.endswith("."), rule.id
         assert rule.description.endswith("."), rule.id
+
+
+def test_markdown_table_lists_every_rule_with_its_severities() -> None:
+    from rules.catalog import markdown_table
+
+    rows = [line for line in markdown_table().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    parsed = {cells[0]: tuple(cells[1:4]) for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
+    assert parsed == DESIGN_TABLE
