@@ -356,7 +356,7 @@ class _Tracer:
         return out
 
     def _unqualified(self, scope: Scope, name: str) -> set[Origin]:
-        """A column qualify could not place: one source gets it, else every unknown parent."""
+        """A column qualify could not place: one source gets it, else every source that may have it."""
         sources = list(scope.selected_sources.values()) if scope.selected_sources else []
         if len(sources) == 1:
             _node, source = sources[0]
@@ -365,14 +365,16 @@ class _Tracer:
                 return {(fqn, name)} if fqn else set()
             if isinstance(source, Scope):
                 return set(self.trace(source, name))
+        # it comes from one of the sources whose columns we do not know: it reads that column
+        # of each of them (a source with known columns and no such column cannot be it)
         out: set[Origin] = set()
         for _node, source in sources:
             if isinstance(source, exp.Table):
                 fqn = self._table_fqn(source)
                 if fqn and fqn in self.unknown_parents:
-                    out.add((fqn, None))
+                    out.add((fqn, name))
             elif isinstance(source, Scope):
-                out |= {o for o in self.trace(source, name) if o[1] is None}
+                out |= self.trace(source, name)
         return out
 
     def _star_origins(self, scope: Scope, table: str | None) -> set[Origin]:

@@ -232,3 +232,14 @@ def test_group_by_all_columns_are_group_edges() -> None:
         fqn="m",
     )
     assert _edges(info, "group") == {("raw.orders", "customer_id", None), ("raw.orders", "status", None)}
+
+
+def test_unqualified_column_over_several_unknown_parents_reads_that_column_of_each() -> None:
+    info = infer_query(
+        "with e as (select * from raw.events) select kind, c.name from e join raw.customers c on c.id = e.cid",
+        dialect="postgres",
+        schema=SCHEMA,
+        fqn="m",
+    )
+    assert ("raw.events", "kind", "kind") in _edges(info, "select")
+    assert not any(e.upstream == "raw.customers" and e.upstream_column == "kind" for e in info.edges)
