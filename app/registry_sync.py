@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -356,7 +357,7 @@ async def sync_repository(
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it."""
     from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
-    from app.workflow.pulls import _cache, raise_fetch_failure
+    from app.workflow.pulls import raise_fetch_failure
     from rules.build import build_snapshot
     from rules.config import parse_config
 
@@ -375,8 +376,11 @@ async def sync_repository(
     teams = await registry_teams(ctx.store)
     config = with_registry_teams(parse_config(config_text), teams)
 
+    cache, lock = _engine(ctx.settings)
+
     def work() -> Rows:
-        snapshot = build_snapshot(files, config, cache=_cache())
+        with lock:
+            snapshot = build_snapshot(files, config, cache=cache)
         rows = snapshot_rows(snapshot, config, codeowners=codeowners)
         from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
         from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
@@ -390,6 +394,27 @@ async def sync_repository(
         await fetcher.flush()
     raise_fetch_failure(fetcher)
     return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started)
+
+
+_OWN_LOCK = threading.Lock()
+_own_cache: Any = None
+
+
+def _engine(settings: Any) -> tuple[Any, Any]:
+    """The PR workflow's parse cache and engine lock when it offers them (so a sync and an analysis
+    share cached parses and never write the cache from two threads), else this module's own."""
+    global _own_cache
+    from app.workflow import pulls
+
+    lock = getattr(pulls, "ENGINE_LOCK", None) or _OWN_LOCK
+    shared = getattr(pulls, "parse_cache", None)
+    if shared is not None:
+        return shared(settings), lock
+    if _own_cache is None:
+        from rules.build import ParseCache
+
+        _own_cache = ParseCache()
+    return _own_cache, lock
 
 
 def _dedupe(found: Iterable[Registration]) -> list[Registration]:
@@ -466,22 +491,54 @@ async def _forget(ctx: Any, repos: list[str]) -> None:
     await ctx.store.write(write)
 
 
+SYNC_REPO_EVENT = "tessera_sync_repo"
+"""One queued job per repository of an installation: each has its own time-out and retries, and is
+ordered with that repository's pushes (same ordering key)."""
+
+
 async def _sync_listed(ctx: Any, data: Mapping[str, Any], repositories: list[Mapping[str, Any]]) -> None:
-    from app.workflow.github_source import tree_entries
+    """Queue one sync job per repository (a re-run of this job queues nothing twice)."""
+    import json
+
+    from app.store.deliveries import NewDelivery
 
     installation_id = int((data.get("installation") or {}).get("id") or 0)
-    gh = await ctx.github.for_installation(installation_id)
     for listed in repositories:
-        repo = str(listed["full_name"])
-        owner, _, name = repo.partition("/")
-        details = await gh.get_repo(owner, name)
-        branch = str(details.get("default_branch") or "main")
-        tree = await gh.get_tree(owner, name, branch, recursive=True)
-        entries = tree_entries(tree)
-        if tree.get("truncated"):
-            log.warning("registry: %s has more files than GitHub lists in one tree; syncing what was listed", repo)
-        await sync_repository(ctx, gh, repo_id=int(listed["id"]), repo=repo, commit=None, entries=entries,
-                              source="installation")
+        payload = {
+            "installation": {"id": installation_id},
+            "repository": {"id": int(listed["id"]), "full_name": str(listed["full_name"])},
+        }
+        await ctx.store.insert_delivery(
+            NewDelivery(
+                delivery_id=f"sync-{ctx.delivery_id}-{int(listed['id'])}",
+                event=SYNC_REPO_EVENT,
+                action=None,
+                ordering_key=f"repo:{int(listed['id'])}",
+                installation_id=installation_id,
+                repository=str(listed["full_name"]),
+                payload=json.dumps(payload),
+                received_at=ctx.clock.now(),
+            )
+        )
+
+
+@router.register(SYNC_REPO_EVENT)
+async def on_sync_repo(event: Event, ctx: Any) -> None:
+    """Sync one repository at the tip of its default branch."""
+    from app.workflow.github_source import tree_entries
+
+    installation_id = int(event.data["installation"]["id"])
+    listed = event.data["repository"]
+    repo = str(listed["full_name"])
+    gh = await ctx.github.for_installation(installation_id)
+    owner, _, name = repo.partition("/")
+    details = await gh.get_repo(owner, name)
+    branch = str(details.get("default_branch") or "main")
+    tree = await gh.get_tree(owner, name, branch, recursive=True)
+    if tree.get("truncated"):
+        log.warning("registry: %s has more files than GitHub lists in one tree; syncing what was listed", repo)
+    await sync_repository(ctx, gh, repo_id=int(listed["id"]), repo=repo, commit=None, entries=tree_entries(tree),
+                          source="installation")
 
 
 # --- tessera sync-dbt ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from app.store import registry as reg_sql
 from tests.app import workflow_support
 from tests.app.registry_support import ADMIN, BOOTSTRAP
 from tests.app.workflow_support import PullRequestFlow, repo_files
+from tests.fixtures_app import wait_until
 from tests.fixtures_github import INSTALLATION_ID
 
 pr_flow = workflow_support.pr_flow
@@ -36,6 +37,22 @@ GROWTH_FILES = {
 @pytest.fixture
 def app_settings(app_settings: Settings) -> Settings:
     return app_settings.with_overrides(bootstrap_key=BOOTSTRAP)
+
+
+async def _settled(flow: PullRequestFlow) -> None:
+    """Wait until every queued job (the per-repository syncs an installation queues) has finished."""
+
+    async def idle() -> bool:
+        counts = await flow.store.count_deliveries()
+        return counts["queued"] == 0 and counts["running"] == 0
+
+    await wait_until(idle, timeout=30)
+    assert (await flow.store.count_deliveries())["failed"] == 0
+
+
+async def _install(flow: PullRequestFlow, event: str, payload: dict[str, Any]) -> None:
+    await flow.deliver(event, payload)
+    await _settled(flow)
 
 
 async def _get(flow: PullRequestFlow, path: str) -> Any:
@@ -87,7 +104,7 @@ async def test_an_installation_syncs_every_repository_and_finds_cross_repository
     flow = pr_flow
     flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
     flow.fake.add_repo("acme/growth-queries", installation_id=INSTALLATION_ID, files=GROWTH_FILES)
-    await flow.deliver("installation", flow.fake.event_installation(INSTALLATION_ID))
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
 
     orders = await _get(flow, "/assets/analytics.orders")
     assert orders["repo"] == "acme/platform-sql" and orders["owner"]["team"] == "platform"
@@ -107,7 +124,7 @@ async def test_a_pr_dropping_a_column_another_repositorys_query_reads_needs_that
 ) -> None:
     flow = pr_flow
     flow.fake.add_repo("acme/growth-queries", installation_id=INSTALLATION_ID, files=GROWTH_FILES)
-    await flow.deliver("installation", flow.fake.event_installation(INSTALLATION_ID))
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
     flow.use_repo("acme/platform-sql", PLATFORM_FILES)
     dropped = PLATFORM_FILES["migrations/001_orders.sql"].replace(",\n    plan_code VARCHAR(20)", "")
     pull = await flow.open_pr({"migrations/001_orders.sql": dropped})
@@ -130,9 +147,24 @@ async def test_repositories_added_to_an_installation_are_synced(pr_flow: PullReq
         "repositories_removed": [],
         "sender": flow.fake._user("octocat"),
     }
-    await flow.deliver("installation_repositories", payload)
+    await _install(flow, "installation_repositories", payload)
     assert (await _get(flow, "/assets/analytics.orders"))["owner"]["team"] == "platform"
     assert (await _get(flow, "/assets?repo=acme/warehouse"))["items"] == []
+
+
+async def test_each_repository_of_an_installation_is_its_own_job_and_a_rerun_queues_none_twice(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
+    payload = flow.fake.event_installation(INSTALLATION_ID)
+    await _install(flow, "installation", payload)
+    jobs = [d for d in await flow.store.list_deliveries(limit=50) if d.event == "tessera_sync_repo"]
+    assert sorted(d.repository for d in jobs) == ["acme/platform-sql", "acme/warehouse"]
+    await flow.store.replay_delivery(flow.deliveries[-1], 0.0)
+    await _settled(flow)
+    again = [d for d in await flow.store.list_deliveries(limit=50) if d.event == "tessera_sync_repo"]
+    assert len(again) == 2
 
 
 def test_fixture_repository_is_the_workflows_own() -> None:
@@ -143,7 +175,7 @@ async def test_repositories_removed_from_the_installation_leave_the_registry(pr_
     flow = pr_flow
     repo = flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
     flow.fake.add_repo("acme/growth-queries", installation_id=INSTALLATION_ID, files=GROWTH_FILES)
-    await flow.deliver("installation", flow.fake.event_installation(INSTALLATION_ID))
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
     growth = flow.fake.repo("acme/growth-queries")
     payload = {
         "action": "removed",
@@ -154,7 +186,7 @@ async def test_repositories_removed_from_the_installation_leave_the_registry(pr_
                                   "private": True}],
         "sender": flow.fake._user("octocat"),
     }
-    await flow.deliver("installation_repositories", payload)
+    await _install(flow, "installation_repositories", payload)
     orders = await _get(flow, "/assets/analytics.orders")
     assert orders["repo"] == repo.full_name and orders["consumers"]["registrations"] == []
     assert (await _get(flow, "/assets?repo=acme/growth-queries"))["items"] == []
