@@ -54,7 +54,14 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
 
 async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
-    from app.workflow.pulls import _cache, checkout, installation_client, raise_fetch_failure, run_engine
+    from app.workflow.pulls import (
+        ENGINE_LOCK,
+        checkout,
+        installation_client,
+        parse_cache,
+        raise_fetch_failure,
+        run_engine,
+    )
     from rules.build import build_snapshot
 
     gh = await installation_client(ctx, ref.installation_id)
@@ -69,9 +76,13 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
         return []
     source = await checkout(ctx, gh, ref)
     try:
-        head = await asyncio.to_thread(
-            lambda: build_snapshot(source.head, source.config, scope=source.changed, cache=_cache())
-        )
+        cache = parse_cache(ctx.settings)
+
+        def build() -> Any:
+            with ENGINE_LOCK:
+                return build_snapshot(source.head, source.config, scope=source.changed, cache=cache)
+
+        head = await asyncio.to_thread(build)
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
@@ -60,7 +61,10 @@ BLOBS_FETCHED = REGISTRY.counter(
 CONFIG_PATH = ".tessera.yml"
 ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
 
-_parse_cache: Any = None
+_parse_caches: dict[str, Any] = {}
+ENGINE_LOCK = threading.Lock()
+"""One engine run at a time per process: it is CPU-bound under the GIL (threads would not run it
+faster), and its parse cache is then never written by two threads at once."""
 
 
 @dataclass(frozen=True)
@@ -362,17 +366,18 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
 
     def work() -> Analysis:
-        return analyze(
-            source.base,
-            source.head,
-            base_rev=ref.base_sha,
-            head_rev=ref.head_sha,
-            config=source.config,
-            changed_paths=source.changed,
-            registrations=registrations,
-            cache=_cache(),
-            today=today,
-        )
+        with ENGINE_LOCK:
+            return analyze(
+                source.base,
+                source.head,
+                base_rev=ref.base_sha,
+                head_rev=ref.head_sha,
+                config=source.config,
+                changed_paths=source.changed,
+                registrations=registrations,
+                cache=parse_cache(ctx.settings),
+                today=today,
+            )
 
     try:
         analysis = await asyncio.to_thread(work)
@@ -392,16 +397,16 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     return analysis, source.changed
 
 
-def _cache() -> Any:
-    """One parse cache per process (keyed by content): a push re-parses only what changed."""
-    global _parse_cache
-    if _parse_cache is None:
-        try:
-            from rules.build import ParseCache
-        except ImportError:
-            return None
-        _parse_cache = ParseCache()
-    return _parse_cache
+def parse_cache(settings: Any) -> Any:
+    """One parse cache per database (keyed by content), kept on disk beside it: a push re-parses
+    only what changed, and so does the first analysis after a restart."""
+    from rules.build import ParseCache
+
+    directory = f"{settings.db_path}.parse-cache"
+    cache = _parse_caches.get(directory)
+    if cache is None:
+        cache = _parse_caches[directory] = ParseCache(directory)
+    return cache
 
 
 async def _registrations(ctx: Any) -> tuple[Any, ...]:

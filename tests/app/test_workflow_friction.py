@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow, repo_files
 
@@ -48,6 +50,8 @@ async def test_a_one_file_sql_pr_costs_at_most_eight_api_calls(pr_flow: PullRequ
     warm = flow.api_calls(before)
     blob_calls = [c for c in warm if "/git/blobs/" in c[1]]
     assert len(blob_calls) == 1 and len(warm) <= 5, warm
+    # Parse results outlive the process: they are kept beside the database.
+    assert list(Path(flow.store.path + ".parse-cache").glob("packs/*.pkl"))
     print(f"one-file SQL PR: {len(calls)} calls cold, {len(warm)} warm: {warm}")
 
 
