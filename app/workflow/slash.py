@@ -11,6 +11,7 @@ reply saying why when refused. Then the comment and the check are brought up to 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -180,7 +181,9 @@ async def _is_member(talk: Conversation, github_team: str) -> bool:
             if exc.status_code != 403:
                 raise
             state = None  # a team of an organisation the App cannot see: nobody is a member
-        _memberships[key] = state == "active"
+        if state != "active":
+            return False  # not remembered: someone just added to the team can retry at once
+        _memberships[key] = True
     return _memberships[key]
 
 
@@ -218,6 +221,9 @@ async def _ack(talk: Conversation, command: Command) -> Outcome:
             False,
             f"@{talk.user} you opened this pull request: the teams it affects acknowledge it, not its author.",
         )
+    today = dt.datetime.fromtimestamp(talk.ctx.clock.now(), dt.UTC).date()
+    if command.deadline is not None and command.deadline < today:
+        return Outcome(False, f"@{talk.user} {command.deadline.isoformat()} is in the past: give the date you will have migrated by.")
     named, unknown = select_teams(command.words, teams)
     chosen, refusal = await _speaking_for(talk, command, teams, named, unknown)
     if refusal:

@@ -185,3 +185,22 @@ async def test_a_team_the_app_cannot_see_has_no_members(pr_flow: PullRequestFlow
     comment = await flow.comment(pull, "/tessera ack", user="olga")
     assert flow.reactions(comment) == ["confused"]
     assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_migration_deadline_in_the_past_is_refused(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera migrating by 2001-01-01", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    assert "in the past" in flow.replies(pull)[-1].body
+
+
+async def test_someone_added_to_the_team_after_a_refusal_can_ack_at_once(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    first = await flow.comment(pull, "/tessera ack", user="nora")
+    assert flow.reactions(first) == ["confused"]
+    flow.fake.add_team_member("acme", "growth", "nora")
+    second = await flow.comment(pull, "/tessera ack", user="nora")
+    assert flow.reactions(second) == ["+1"]
+    assert flow.check(pull).conclusion == "success"
