@@ -3,8 +3,8 @@
 Only ``issue_comment`` ``created`` on a pull request counts: an edited comment that gains a command
 is ignored (an edit must not rewrite history), and so is anything a bot writes. A comment with no
 command costs nothing: no API call at all. Only active members of a team's GitHub team may speak
-for it (asked of ``GET /orgs/{org}/teams/{team}/memberships/{user}``, cached for a minute); the pull
-request's author may not acknowledge for a team; ``override`` needs admin permission on the
+for it (asked of ``GET /orgs/{org}/teams/{team}/memberships/{user}``; an active membership is
+remembered for a minute); the pull request's author may not acknowledge for a team; ``override`` needs admin permission on the
 repository. Every command gets a reaction: ``+1`` when carried out, ``confused`` with a one-line
 reply saying why when refused. Then the comment and the check are brought up to date.
 """
