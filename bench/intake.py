@@ -92,9 +92,10 @@ def make_bodies(size: int, secret: str, seed: int = 7) -> list[tuple[bytes, str]
     return bodies
 
 
-async def start_server(db: Path, secret: str) -> tuple[asyncio.subprocess.Process, str]:
+async def start_server(db: Path, secret: str, synchronous: str) -> tuple[asyncio.subprocess.Process, str]:
     env = {
         **os.environ,
+        "TESSERA_DB_SYNCHRONOUS": synchronous,
         "TESSERA_DB": str(db),
         "TESSERA_WEBHOOK_SECRET": secret,
         "TESSERA_PORT": "0",
@@ -177,6 +178,7 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--size", type=int, default=25_000, help="body size in bytes")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"], help="for the started server")
     parser.add_argument("--warmup", type=int, default=1_000, help="deliveries sent before measuring")
     args = parser.parse_args()
 
@@ -187,7 +189,7 @@ async def main() -> None:
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="tessera-bench-")
         db = Path(tmp.name) / "bench.db"
-        process, url = await start_server(db, args.secret)
+        process, url = await start_server(db, args.secret, args.synchronous)
     try:
         if args.warmup:
             await send_all(url, bodies, args.warmup, args.concurrency, f"warmup-{uuid.uuid4().hex[:8]}")
@@ -218,6 +220,7 @@ async def main() -> None:
         ("max ms", f"{ms[-1]:.1f}"),
         ("body bytes", f"{len(bodies[0][0])} (zlib-1 ratio {len(bodies[0][0]) / len(zlib.compress(bodies[0][0], 1)):.1f}x)"),
         ("concurrency", f"{args.concurrency}"),
+        ("synchronous", args.synchronous if process else "as the server was started"),
         (
             "server CPU per delivery",
             f"{(cpu_after - cpu_before) / args.requests * 1000:.2f} ms"
