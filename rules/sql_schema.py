@@ -670,6 +670,7 @@ class _Builder:
             relation = self.find(target)
             if relation is not None:
                 relation.description = text
+                relation.definition.append(self._canonical(comment))
         elif kind == "COLUMN" and isinstance(target, exp.Column):
             parts = [p.name.lower() for p in target.parts]
             relation = self.relations.get(self.resolve_name(".".join(parts[:-1])) or "")
@@ -677,6 +678,7 @@ class _Builder:
                 column = relation.columns.get(column_key(parts[-1]))
                 if column is not None:
                     column.description = text
+                    relation.definition.append(self._canonical(comment))
 
     # --- output -------------------------------------------------------------------------------
 

@@ -366,3 +366,10 @@ def test_snowflake_swap_exchanges_the_two_tables() -> None:
     assert [c.name for c in snap.assets["s.a"].columns] == ["y"]
     assert [c.name for c in snap.assets["s.b"].columns] == ["x"]
     assert snap.assets["s.a"].line == 3
+
+
+def test_checksum_changes_when_a_comment_changes_the_description() -> None:
+    table = "CREATE TABLE s.t (a int);\n"
+    one = build_sql_snapshot([("m.sql", table + "COMMENT ON COLUMN s.t.a IS 'one';")], dialect="postgres")
+    two = build_sql_snapshot([("m.sql", table + "COMMENT ON COLUMN s.t.a IS 'two';")], dialect="postgres")
+    assert one.assets["s.t"].checksum != two.assets["s.t"].checksum
