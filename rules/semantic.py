@@ -4,8 +4,11 @@ Both queries are parsed with the dialect, qualified (``GROUP BY 1`` and alias re
 and their derived tables hoisted into CTEs. Then the outermost select is compared with the
 outermost select, and each CTE with its counterpart: the CTE of the same name, or, for a CTE that
 was renamed, the one whose body means the same. Table aliases are replaced by what they name, and
-case, whitespace and comments are dropped, so reformatting, re-aliasing or renaming a CTE finds
-nothing. A column changed inside a CTE is reported on the output columns that read it.
+case, whitespace and comments are dropped, AND-ed conditions are sorted, and an import CTE
+(``with orders as (select * from ...)``) is read through, so reformatting, re-aliasing, renaming
+a CTE or adding an import CTE finds nothing. A column changed inside a CTE is reported on the
+output columns that read it. LIMIT/OFFSET count as filters; GROUP BY ALL is the grain of the
+non-aggregate columns.
 """
 
 from __future__ import annotations

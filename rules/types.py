@@ -3,8 +3,16 @@
 Types are compared through sqlglot's data types of the configured dialect, so that aliases are
 equal (``int``/``integer``/``int4``; ``varchar``/``character varying``; in Snowflake ``number``,
 ``decimal(38,0)`` and every integer type, which Snowflake stores as ``NUMBER(38,0)``). Case,
-whitespace and comments never count. A type that cannot be parsed is ``UNKNOWN``: the diff then
-reports at least ``review``, never a silent ``safe``.
+whitespace and comments never count. Warehouse defaults fold too, so what a catalog reports equals
+what people write: Snowflake ``TIMESTAMP`` is ``TIMESTAMP_NTZ(9)`` and ``VARCHAR`` is
+``VARCHAR(16777216)``; DuckDB ignores string lengths; Redshift ``TEXT`` is ``VARCHAR(256)``;
+``SERIAL`` is an integer. A type that cannot be parsed is ``UNKNOWN``: the diff then reports at
+least ``review``, never a silent ``safe``.
+
+Comparison: ``widened`` when every old value fits the new type, ``narrowed`` when some may not
+(types neither of which holds the other, like ``decimal(10,2)`` and ``decimal(38,0)``, narrow
+both ways), ``changed`` across families (number, string, date/timestamp, timestamp with time zone,
+binary, array, struct...), ``unknown`` when a side is ``UNKNOWN`` and they differ.
 """
 
 from __future__ import annotations
