@@ -43,6 +43,9 @@ class Settings:
     retry_base_delay: float = 2.0
     """First back-off delay in seconds; doubled at each attempt, with jitter, capped at 10 min."""
     max_webhook_bytes: int = MAX_WEBHOOK_BYTES
+    keep_days: float = 30.0
+    """How long done deliveries are kept (GitHub lets you redeliver the last 3 days; a delivery
+    pruned earlier would be processed again). Failed ones are kept until replayed."""
     db_synchronous: str = "FULL"
     """SQLite ``synchronous``: FULL (default) fsyncs every commit, so a 202 means on disk; NORMAL
     skips that fsync (faster intake) but a power loss may lose the last deliveries, which GitHub
@@ -112,6 +115,7 @@ class Settings:
                 get("TESSERA_MAX_ATTEMPTS"), "TESSERA_MAX_ATTEMPTS", minimum=1, maximum=100, default=5
             ),
             job_timeout=_float(get("TESSERA_JOB_TIMEOUT"), "TESSERA_JOB_TIMEOUT", default=300.0),
+            keep_days=_keep_days(get("TESSERA_KEEP_DAYS")),
             db_synchronous=_choice(get("TESSERA_DB_SYNCHRONOUS"), "TESSERA_DB_SYNCHRONOUS", ("FULL", "NORMAL")),
         )
 
@@ -150,6 +154,15 @@ def _float(raw: str | None, name: str, *, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
     if not value > 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _keep_days(raw: str | None) -> float:
+    value = _float(raw, "TESSERA_KEEP_DAYS", default=30.0)
+    if value < 3:
+        raise ConfigError(
+            f"TESSERA_KEEP_DAYS must be at least 3 (GitHub redelivers up to 3 days back), got {raw!r}"
+        )
     return value
 
 

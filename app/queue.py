@@ -50,6 +50,7 @@ from app.store import Delivery, Store
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, asyncio.TimeoutError, aiohttp.ClientError)
+PRUNE_EVERY_SECONDS = 6 * 3600
 IDLE_POLL_SECONDS = 1.0
 """How often an idle worker looks at the store anyway (deliveries replayed from another process)."""
 
@@ -148,6 +149,7 @@ class JobQueue:
         self._idle_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._missed_notify = False
         self._running_jobs: dict[int, Delivery] = {}
+        self._pruner: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -168,11 +170,15 @@ class JobQueue:
             log.warning("recovered jobs interrupted by a stop: %d queued again, %d out of attempts", requeued, failed)
         self._idle_waiters.clear()
         self._tasks = [asyncio.create_task(self._worker(i), name=f"tessera-worker-{i}") for i in range(self.workers)]
+        self._pruner = asyncio.create_task(self._prune_periodically(), name="tessera-prune")
         self.notify()
 
     async def stop(self) -> None:
         """Stop the workers; jobs they were running go back to the queue without using an attempt."""
         tasks, self._tasks = self._tasks, []
+        if self._pruner is not None:
+            tasks.append(self._pruner)
+            self._pruner = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -216,6 +222,20 @@ class JobQueue:
                 continue
             # No notify() here: this worker claims again at once, and the oldest job that its
             # finished job was holding back is the one it will get.
+
+    async def _prune_periodically(self) -> None:
+        """Keep the deliveries table bounded: forget done deliveries older than ``keep_days``."""
+        while True:
+            try:
+                cutoff = self.clock.now() - self.settings.keep_days * 86400
+                pruned = await self.store.prune_deliveries(cutoff)
+                if pruned:
+                    log.info("pruned %d deliveries done more than %g days ago", pruned, self.settings.keep_days)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pruning old deliveries failed; trying again later")
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def _claim(self) -> tuple[Delivery | None, float | None]:
         """Claim the next job; if stop() cancels us meanwhile, the claim still lands in the store,

@@ -228,6 +228,10 @@ class Store:
         """Queue a delivery again (fresh attempts, behind what is queued now); False if unknown."""
         return await self.write(lambda db: delivery_sql.replay(db, delivery_id, now))
 
+    async def prune_deliveries(self, finished_before: float) -> int:
+        """Forget deliveries done before then (their ids no longer deduplicate); return how many."""
+        return await self.write(lambda db: delivery_sql.prune(db, finished_before))
+
     async def count_deliveries(self) -> dict[str, int]:
         """Deliveries per status (every status present, zero when none)."""
         return await self.read(delivery_sql.count_by_status)

@@ -239,6 +239,13 @@ def replay(db: sqlite_utils.Database, delivery_id: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
+def prune(db: sqlite_utils.Database, finished_before: float) -> int:
+    """Delete deliveries done before ``finished_before``; failed ones stay until replayed or pruned by hand."""
+    return db.conn.execute(
+        "DELETE FROM deliveries WHERE status = 'done' AND finished_at < ?", (finished_before,)
+    ).rowcount
+
+
 def count_by_status(db: sqlite_utils.Database) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     for status, n in db.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"):

@@ -39,6 +39,7 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
             "TESSERA_MAX_ATTEMPTS": "7",
             "TESSERA_JOB_TIMEOUT": "60",
             "TESSERA_DB_SYNCHRONOUS": "normal",
+            "TESSERA_KEEP_DAYS": "90",
         }
     )
     assert settings.github_app_id == 12345 and settings.github_private_key == PEM
@@ -49,7 +50,7 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
     assert (settings.bootstrap_key, settings.workers, settings.max_attempts, settings.job_timeout) == (
         "boot", 8, 7, 60.0,
     )
-    assert settings.db_synchronous == "NORMAL"
+    assert (settings.db_synchronous, settings.keep_days) == ("NORMAL", 90.0)
 
 
 def test_the_private_key_is_read_from_its_path(tmp_path: Path) -> None:
@@ -78,6 +79,7 @@ def test_an_inline_key_with_escaped_newlines_is_unescaped() -> None:
         ({"TESSERA_WORKERS": "0"}, "TESSERA_WORKERS must be between 1 and 256"),
         ({"TESSERA_JOB_TIMEOUT": "-1"}, "TESSERA_JOB_TIMEOUT must be positive"),
         ({"TESSERA_DB_SYNCHRONOUS": "off"}, "TESSERA_DB_SYNCHRONOUS must be one of FULL, NORMAL"),
+        ({"TESSERA_KEEP_DAYS": "1"}, "TESSERA_KEEP_DAYS must be at least 3"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_variable(env: dict[str, str], message: str) -> None:

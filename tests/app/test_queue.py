@@ -422,3 +422,19 @@ async def test_a_job_claimed_while_stopping_goes_back_to_the_queue(
     await blocker
     job = await store.get_delivery("d1")
     assert (job.status, job.attempts) == ("queued", 0)
+
+
+async def test_starting_the_queue_prunes_deliveries_done_longer_ago_than_kept(
+    store: Store, app_settings: Settings, fake_clock: FakeClock
+) -> None:
+    await store.insert_delivery(_delivery("old"))
+    job = await store.claim_job(fake_clock.now())
+    await store.finish_job(job.id, fake_clock.now() - 31 * 86400)
+    queue = _queue(store, app_settings, Router(), fake_clock)
+    await queue.start()
+    await wait_until(lambda: _gone(store, "old"))
+    await queue.stop()
+
+
+async def _gone(store: Store, delivery_id: str) -> bool:
+    return await store.get_delivery(delivery_id) is None

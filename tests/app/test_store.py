@@ -178,3 +178,17 @@ async def test_payloads_are_stored_compressed_and_read_back_unchanged(store: Sto
     assert isinstance(raw, bytes) and len(raw) < len(text) / 5
     assert (await store.get_delivery("delivery-1", with_payload=True)).payload == text
     assert (await store.claim_job(now=200.0)).payload == text
+
+
+async def test_pruning_forgets_old_done_deliveries_and_keeps_failed_and_recent_ones(store: Store) -> None:
+    for n in range(3):
+        await store.insert_delivery(_delivery(n, key=f"pr:1#{n}"))
+    old_done, old_failed, recent_done = [await store.claim_job(now=200.0) for _ in range(3)]
+    await store.finish_job(old_done.id, now=1_000.0)
+    await store.fail_job(old_failed.id, "PermanentError: gone", now=1_000.0)
+    await store.finish_job(recent_done.id, now=5_000.0)
+    assert await store.prune_deliveries(finished_before=2_000.0) == 1
+    assert await store.get_delivery(old_done.delivery_id) is None
+    assert (await store.get_delivery(old_failed.delivery_id)).status == "failed"
+    assert (await store.get_delivery(recent_done.delivery_id)).status == "done"
+    assert await store.insert_delivery(_delivery(0, key="pr:1#0")) is True  # its id is forgotten too
