@@ -134,7 +134,7 @@ async def sync_dbt(request: web.Request) -> web.Response:
                            " (or an admin) may replace it with a manifest")
     summary = await sync_manifest(
         store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
-        project_dir=body.get("project_dir"), actor=who.actor,
+        project_dir=body.get("project_dir"), actor=who.actor, columns=body.get("lineage") == "columns",
     )
     return json_response(summary.to_dict())
 

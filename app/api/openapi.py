@@ -122,6 +122,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "commit": {"type": "string", "pattern": "^[0-9a-fA-F]{7,64}$"},
             "manifest": {"type": "object", "description": "dbt's target/manifest.json (v10-v12)"},
             "project_dir": {"type": ["string", "null"], "maxLength": 300},
+            "lineage": {
+                "enum": ["models", "columns"],
+                "description": "models (default, fast): edges from depends_on; columns: inferred from the"
+                " compiled SQL by the engine (about a second per hundred models)",
+            },
         },
     },
     "GuaranteeResult": {

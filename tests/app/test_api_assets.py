@@ -201,3 +201,20 @@ async def test_the_audit_log_is_for_admins_and_filters_by_action_and_team(synced
     assert len(teams["items"]) == 1 and teams["next_cursor"]
     _, rest = await synced.call("GET", f"/audit-log?action=team_created&cursor={teams['next_cursor']}")
     assert {e["team"] for e in teams["items"] + rest["items"]} == {"finance", "growth"}
+
+
+async def test_a_manifest_synced_with_column_lineage_narrows_impact_to_the_columns_read(api: Api) -> None:
+    await api.team("finance", "acme/finance-data", name="Finance Data")
+    await api.team("growth", "acme/growth", name="Growth Analytics")
+    body = {"repo": "acme/warehouse", "commit": COMMIT, "manifest": json.loads(MANIFEST.read_text()),
+            "project_dir": "analytics", "lineage": "columns"}
+    status, summary = await api.call("POST", "/sync/dbt", json=body)
+    assert status == 200, summary
+    _, by_plan = await api.call("GET", "/assets/stg_orders/impact?column=plan_code")
+    assert [(a["asset"], a["columns"]) for a in by_plan["downstream"]] == [
+        ("fct_revenue", ["plan_code"]), ("growth_kpis", ["*"])]  # grouped by plan_code: every column
+    _, by_id = await api.call("GET", "/assets/stg_orders/impact?column=order_id")
+    assert [a["asset"] for a in by_id["downstream"]] == ["fct_revenue"]
+    # The dashboard names no columns, so it counts as reading every column of fct_revenue.
+    assert [(t["team"], t["via"]) for t in by_id["teams"]] == [("growth", ["exposure revenue_dashboard"])]
+    assert [c["type"] for c in (await api.call("GET", "/assets/fct_revenue"))[1]["columns"]] == ["INT", "DECIMAL(18, 3)", "TEXT"]

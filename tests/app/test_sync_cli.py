@@ -93,3 +93,16 @@ def test_ctes_ddl_and_unparseable_text_register_nothing() -> None:
         "analytics.orders": {"id"}}
     assert query_reads("create table analytics.x (id int)", "postgres") == {}
     assert query_reads("select from where ((", "postgres") == {}
+
+
+def test_sync_dbt_with_columns_stores_column_level_edges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    argv = ["sync-dbt", str(MANIFEST), "--repo", "acme/warehouse", "--project-dir", "analytics", "--columns"]
+    assert main(argv) == 0
+    edges = _read(db, reg_sql.all_edges)
+    assert ("stg_orders", "amount", "fct_revenue", "revenue") in {
+        (e.upstream, e.upstream_column, e.downstream, e.downstream_column) for e in edges}
+    assert _read(db, lambda d: reg_sql.get_asset(d, "fct_revenue"))["path"] == "analytics/models/marts/fct_revenue.sql"
