@@ -1,0 +1,24 @@
+"""The README stays true: its rule table is the catalog, its Quick start is what CI runs."""
+
+from pathlib import Path
+
+from rules.catalog import RULES, markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_rule_table_is_the_catalog():
+    assert markdown_table() in README
+
+
+def test_every_rule_id_appears_in_the_readme():
+    missing = [rule.id for rule in RULES if f"| {rule.id} |" not in README]
+    assert missing == []
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ".venv/bin/pytest -n 2" in README
+    assert ".venv/bin/pytest -n 2" in ci
+    assert "pip install -e '.[test]'" in README and "pip install --quiet -e '.[test]'" in ci
