@@ -91,25 +91,28 @@ class ParseCache:
         self._index: dict[str, str] | None = None
         self._packs: dict[str, dict[str, bytes]] = {}
         self._pending: dict[str, Any] = {}
+        self._lock = threading.RLock()  # the App server shares one cache between worker threads
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> Any | None:
-        value = self._memory.pop(key, None)
-        if value is None:
-            value = self._from_disk(key)
-        if value is not None:
-            self._remember(key, value)
-            self.hits += 1
-            return value
-        self.misses += 1
-        return None
+        with self._lock:
+            value = self._memory.pop(key, None)
+            if value is None:
+                value = self._from_disk(key)
+            if value is not None:
+                self._remember(key, value)
+                self.hits += 1
+                return value
+            self.misses += 1
+            return None
 
     def put(self, key: str, value: Any) -> None:
-        self._memory.pop(key, None)
-        self._remember(key, value)
-        if self._directory is not None:
-            self._pending[key] = value
+        with self._lock:
+            self._memory.pop(key, None)
+            self._remember(key, value)
+            if self._directory is not None:
+                self._pending[key] = value
 
     def _remember(self, key: str, value: Any) -> None:
         self._memory[key] = value  # dicts keep insertion order: the first key is the oldest
@@ -118,9 +121,14 @@ class ParseCache:
 
     def flush(self) -> None:
         """Write the entries put since the last flush to disk (no-op without a directory)."""
-        if self._directory is None or not self._pending:
-            return
-        pending, self._pending = self._pending, {}
+        with self._lock:
+            if self._directory is None or not self._pending:
+                return
+            pending, self._pending = self._pending, {}
+            self._write_pack(pending)
+
+    def _write_pack(self, pending: dict[str, Any]) -> None:
+        assert self._directory is not None
         try:
             packs = self._directory / "packs"
             packs.mkdir(parents=True, exist_ok=True)
@@ -135,8 +143,8 @@ class ParseCache:
             self._packs[name] = blobs
             while len(self._packs) > self.MAX_PACKS_IN_MEMORY:
                 del self._packs[next(iter(self._packs))]
-        except (OSError, pickle.PickleError, TypeError, AttributeError):
-            pass  # a cache that cannot be written is only slower
+        except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
+            return
 
     def _prune(self, packs: Path, index: dict[str, str]) -> dict[str, str]:
         """Delete the oldest packs beyond ``max_packs`` and forget their keys."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -452,3 +453,27 @@ def test_the_cache_forgets_the_least_recently_used_entries_and_the_oldest_packs(
     assert len(list((tmp_path / "packs").iterdir())) == 2
     fresh = ParseCache(tmp_path)
     assert (fresh.get("k0"), fresh.get("k1"), fresh.get("k2")) == (None, 1, 2)
+
+
+def test_threads_sharing_one_cache_neither_crash_nor_lose_their_own_entries(tmp_path: Path) -> None:
+    cache = ParseCache(tmp_path, max_entries=50)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(300):
+                cache.put(f"{n}-{i}", i)
+                cache.get(f"{n}-{i - 10}")
+                if i % 100 == 0:
+                    cache.flush()
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    cache.flush()
+    assert errors == []
+    assert all(ParseCache(tmp_path).get(f"{n}-299") == 299 for n in range(4))
