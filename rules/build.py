@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import posixpath
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -568,11 +569,14 @@ def _infer_models(
 
     resolvers: dict[int, RelationResolver] = {}
 
+    first_lines: dict[str, int] = {}
+
     def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
         node = nodes[fqn]
         if node.project is not None:
             rendered = _render(node.project, fqn, cache)
             snapshot.problems.extend(rendered.problems)
+            first_lines[fqn] = rendered.first_line
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -638,8 +642,21 @@ def _infer_models(
                 snapshot.edges.extend(info.edges)
                 where = asset.path or asset.fqn
                 snapshot.problems.extend(
-                    ParseProblem(where, f"{fqn}: {problem}") for problem in info.problems
+                    ParseProblem(where, f"{fqn}: {problem}", _problem_line(problem, first_lines.get(fqn, 0)))
+                    for problem in info.problems
                 )
+
+
+_SQL_LINE = re.compile(r"\bLine (\d+), Col")
+
+
+def _problem_line(problem: str, first_line: int) -> int | None:
+    """The file line of a sqlglot error (``Line 3, Col: 4``) when the rendered SQL kept the
+    file's lines (see ``Rendered.first_line``); else None."""
+    match = _SQL_LINE.search(problem)
+    if match is None or first_line <= 0:
+        return None
+    return first_line + int(match.group(1)) - 1
 
 
 _Job = tuple[str, str, Mapping[str, Mapping[str, str]], str, RelationResolver]

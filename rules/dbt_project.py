@@ -257,6 +257,17 @@ class Rendered:
     config: Mapping[str, Any]
     depends_on: tuple[str, ...]
     problems: tuple[ParseProblem, ...] = ()
+    first_line: int = 0
+    """The file line the rendered SQL's first line came from, when rendering kept every line
+    where it was (so a parse error's line in the SQL is a line in the file); 0 when it did not."""
+
+
+def _first_line(raw: str, rendered: str) -> int:
+    """See :attr:`Rendered.first_line`."""
+    if rendered.count("\n") != raw.count("\n"):
+        return 0
+    lead = rendered[: len(rendered) - len(rendered.lstrip())]
+    return 1 + lead.count("\n")
 
 
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -276,7 +287,7 @@ def _as_snapshot(rendered: Rendered, line: int) -> Rendered:
         return replace(rendered, problems=problems)
     extra = ", ".join(f"cast(null as {kind}) as {name}" for name, kind in SNAPSHOT_COLUMNS)
     sql = f"select snapshot_source.*, {extra}\nfrom (\n{rendered.sql}\n) as snapshot_source"
-    return replace(rendered, sql=sql, problems=problems)
+    return replace(rendered, sql=sql, problems=problems, first_line=0)
 
 
 class _Return(Exception):
@@ -498,7 +509,11 @@ class DbtProject:
             sql = ""
         depends = tuple(dict.fromkeys(recorder.depends_on)) if not problems else model.refs
         return Rendered(
-            sql=sql.strip(), config=dict(recorder.config), depends_on=depends, problems=tuple(problems)
+            sql=sql.strip(),
+            config=dict(recorder.config),
+            depends_on=depends,
+            problems=tuple(problems),
+            first_line=_first_line(model.raw_sql, sql) if sql.strip() else 0,
         )
 
     def _render_simple(self, model: ModelFile) -> Rendered | None:
@@ -532,7 +547,13 @@ class DbtProject:
         if "{{" in raw[last:] or "}}" in raw[last:]:
             return None
         out.append(raw[last:])
-        return Rendered(sql="".join(out).strip(), config={}, depends_on=tuple(dict.fromkeys(depends)))
+        sql = "".join(out)
+        return Rendered(
+            sql=sql.strip(),
+            config={},
+            depends_on=tuple(dict.fromkeys(depends)),
+            first_line=_first_line(raw, sql),
+        )
 
     def _relation_name(self, fqn: str) -> str:
         model = self.models.get(fqn)
@@ -544,7 +565,9 @@ class DbtProject:
         if self._env is not None:
             return self._env
         env = jinja2.sandbox.SandboxedEnvironment(
-            undefined=_Stub, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"]
+            undefined=_Stub,
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            keep_trailing_newline=True,
         )
         env.filters = _Filters(env.filters)
         env.tests = _Tests(env.tests)

@@ -246,6 +246,17 @@ def test_an_unparseable_model_is_a_problem_on_its_file_with_unknown_columns() ->
     assert [p.path for p in snapshot.problems] == ["models/a.sql"]
 
 
+def test_a_parse_error_points_at_its_line_in_the_model_file() -> None:
+    sql = "{{ config(materialized='table') }}\n\nselect id,\n  amount +* 2 as bad\nfrom {{ ref('b') }}\n"
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": sql,
+        "models/b.sql": "select 1 as id, 2 as amount",
+    }
+    snapshot = build_snapshot(DictSource(files), Config())
+    assert [(p.path, p.line) for p in snapshot.problems] == [("models/a.sql", 4)]
+
+
 def manifest(nodes: dict, **extra) -> str:  # type: ignore[no-untyped-def,type-arg]
     return json.dumps(
         {
