@@ -5,8 +5,15 @@ the rows in it. So every write in the process goes through one thread that owns 
 connection. It takes all the writes that queued up while it was busy, runs them in one
 transaction (each inside its own savepoint, so one failing write does not undo the others),
 commits once, and only then answers each caller: a caller's ``await`` returns when its change is
-durable. Webhook deliveries arriving together become one multi-row ``INSERT``. Reads run on a small
+durable. Webhook deliveries arriving together become one multi-row ``INSERT``; their payloads are
+compressed first on a thread of their own, which hands them to the writer. Reads run on a small
 thread pool, each thread with its own connection (WAL lets them read while the writer writes).
+Durability: ``synchronous=FULL`` by default (every commit fsynced); ``NORMAL`` is an option.
+
+Writes from other modules, e.g. ``await store.write(lambda db: db["teams"].upsert(row, pk="slug"))``:
+the function runs in a transaction shared with the other writes of its batch, inside its own
+savepoint; if it raises, only its own changes are rolled back and the exception reaches its
+caller. Its return value comes back from the ``await``; return plain values, not cursors.
 
 The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
 with a plain function ``fn(db: sqlite_utils.Database)``. Keep write functions short and free of
