@@ -58,6 +58,10 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per delivery is noise
     asyncio.run(serve(settings))
     return EXIT_OK
 
