@@ -20,6 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.api.errors import ApiError
 from app.config import Settings, is_loopback
@@ -93,12 +94,12 @@ def bearer(header: str | None) -> str | None:
     return token.strip()
 
 
-def check_key(db: object, token: str, now: float) -> reg_sql.ApiKey:
+def check_key(db: Any, token: str, now: float) -> reg_sql.ApiKey:
     """The stored key ``token`` is, or an ApiError 401 saying what is wrong with it."""
     match = KEY_PATTERN.match(token)
     if match is None:
         raise _unauthorized("that is not a Tessera API key (they look like tsk_<prefix>_<secret>)")
-    key = reg_sql.key_by_prefix(db, match.group(1))  # type: ignore[arg-type]
+    key = reg_sql.key_by_prefix(db, match.group(1))
     if key is None or not hmac.compare_digest(key.secret_hash, hash_key(token)):
         raise _unauthorized("unknown API key: check it was copied whole, or ask an admin for a new one")
     if key.revoked_at is not None:
