@@ -244,7 +244,8 @@ class ModelFile:
     """Upstream fqns found cheaply in the raw SQL (regex), for the DAG."""
     blob_id: str | None = None
     kind: str = "model"
-    """``model``, or ``snapshot`` for a ``{% snapshot %}`` block (its body is ``raw_sql``)."""
+    """``model``; ``python`` for a dbt Python model (not read, YAML only); ``snapshot`` for a
+    ``{% snapshot %}`` block (its body is ``raw_sql``)."""
     line: int = 1
     """The line of the file the SQL starts on (a snapshot block's first line)."""
 
@@ -477,6 +478,8 @@ class DbtProject:
     def render(self, fqn: str) -> Rendered:
         """Render one model's Jinja; failures become ParseProblems with the model's path."""
         model = self.models[fqn]
+        if model.kind == "python":  # a dbt Python model: no SQL to read; its YAML says the rest
+            return Rendered(sql="", config={}, depends_on=model.refs)
         simple = self._render_simple(model)
         rendered = simple if simple is not None else self.render_jinja(fqn)
         if model.kind == "snapshot":
@@ -727,16 +730,16 @@ class DbtProject:
         checksum = stable_hash(model.raw_sql, _plain(props), _plain(config))
         return Asset(
             fqn=fqn,
-            kind=model.kind,  # type: ignore[arg-type]
+            kind="snapshot" if model.kind == "snapshot" else "model",
             path=model.path,
             line=model.line,
             columns=columns,
             columns_known=bool(columns),
             dialect=self.dialect,
-            sql=rendered.sql if rendered is not None else None,
+            sql=(rendered.sql or None) if rendered is not None else None,
             materialized="snapshot"
             if model.kind == "snapshot"
-            else str(config.get("materialized") or "view"),
+            else str(config.get("materialized") or ("table" if model.kind == "python" else "view")),
             name=model.name,
             owner=owner,
             group=group,
@@ -1050,7 +1053,7 @@ def read_project(
         if any(part in SKIPPED_FOLDERS for part in rel.split("/")[:-1]):
             continue
         if _under(rel, model_paths):
-            if rel.endswith(".sql"):
+            if rel.endswith((".sql", ".py")):
                 model_sql[path] = rel
             elif rel.endswith((".yml", ".yaml")):
                 yaml_files.append(path)
@@ -1117,7 +1120,7 @@ def read_project(
     stems: dict[str, str] = {}
     for path in sorted(model_sql):
         rel = model_sql[path]
-        stem = posixpath.basename(rel)[: -len(".sql")].lower()
+        stem = posixpath.basename(rel).rsplit(".", 1)[0].lower()
         stems.setdefault(stem, path)
     project = DbtProject(
         name=name,
@@ -1137,7 +1140,7 @@ def read_project(
 
     for path in sorted(model_sql):
         rel = model_sql[path]
-        stem = posixpath.basename(rel)[: -len(".sql")].lower()
+        stem = posixpath.basename(rel).rsplit(".", 1)[0].lower()
         raw = source.read(path) or ""
         rel_in_models = rel.split("/", 1)[1] if "/" in rel else rel
         folder_fqn = tuple(rel_in_models.split("/")[:-1])
@@ -1169,6 +1172,7 @@ def read_project(
             properties_path=props_path,
             refs=_cheap_refs(raw, project),
             blob_id=source.blob_id(path),
+            kind="python" if path.endswith(".py") else "model",
         )
     for path in sorted(snapshot_files):
         raw_file = source.read(path) or ""

@@ -488,3 +488,24 @@ def test_threads_sharing_one_cache_neither_crash_nor_lose_their_own_entries(tmp_
     cache.flush()
     assert errors == []
     assert all(ParseCache(tmp_path).get(f"{n}-299") == 299 for n in range(4))
+
+
+def test_a_python_model_is_an_asset_from_its_yaml_that_sql_models_can_read() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "models/scores.py": "def model(dbt, session):\n    return dbt.ref('a').to_pandas()\n",
+        "models/s.yml": "models:\n  - name: scores\n    columns: [{name: id, data_type: int}, {name: score, data_type: double}]\n",
+        "models/top.sql": "select id from {{ ref('scores') }} where score > 0.5",
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG)
+    scores = snapshot.assets["scores"]
+    assert (scores.kind, scores.materialized, scores.sql, scores.depends_on) == (
+        "model",
+        "table",
+        None,
+        ("a",),
+    )
+    assert types(snapshot, "scores") == [("id", "INT"), ("score", "DOUBLE")]
+    assert Edge("scores", "score", "top", None, "filter") in snapshot.edges
+    assert snapshot.problems == []
