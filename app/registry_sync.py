@@ -176,7 +176,9 @@ def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners:
             owners[edge.downstream] = team.slug if team else None
         slug = owners[edge.downstream]
         if slug is None:
-            problems.append(f"{reader.path or reader.fqn}: reads {edge.upstream} but has no owning team")
+            problem = f"{reader.path or reader.fqn}: reads {edge.upstream} but has no owning team"
+            if problem not in problems:
+                problems.append(problem)
             continue
         key = (slug, edge.upstream, reader.path or reader.fqn)
         current = reads.get(key, set())
@@ -185,9 +187,10 @@ def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners:
         else:
             current.add(edge.upstream_column)
             reads[key] = current
+    seen = {(upstream, path) for _, upstream, path in reads}
     for asset in snapshot.assets.values():
         for parent in asset.depends_on:
-            if parent in defined or any(k[1] == parent and k[2] == (asset.path or asset.fqn) for k in reads):
+            if parent in defined or (parent, asset.path or asset.fqn) in seen:
                 continue
             if parent not in snapshot.assets:
                 continue  # a model's ref to nothing: the engine reports it, not a cross-repository read
