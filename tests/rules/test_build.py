@@ -12,6 +12,7 @@ from rules.build import ParseCache, build_snapshot, merge_columns
 from rules.config import parse_config
 from rules.model import UNKNOWN, Column, Config, Edge
 from rules.sources import DictSource
+from rules.types import normalize_type
 from tests.rules.dbt_data import project_files
 
 CONFIG = parse_config("dbt: {dialect: postgres}\n")
@@ -506,6 +507,6 @@ def test_a_python_model_is_an_asset_from_its_yaml_that_sql_models_can_read() -> 
         None,
         ("a",),
     )
-    assert types(snapshot, "scores") == [("id", "INT"), ("score", "DOUBLE")]
+    assert types(snapshot, "scores") == [("id", "INT"), ("score", normalize_type("double", "postgres"))]
     assert Edge("scores", "score", "top", None, "filter") in snapshot.edges
     assert snapshot.problems == []
