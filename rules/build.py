@@ -554,11 +554,13 @@ def _infer_models(
     if not everything:
         # a model whose parent vanished (deleted in this PR) must be analysed on both sides
         seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
-    needed = _needed(nodes, children, seeds, everything)
+    needed, analysed = _needed(nodes, children, seeds, everything)
+    schemas: dict[str, dict[str, str]] = {}
+    """Output schemas of ancestors inferred only to read their children (not shown)."""
 
     # cheap assets first: a needed model may read a contracted parent that is not inferred
     for fqn, node in nodes.items():
-        if fqn in needed:
+        if fqn in analysed:
             continue
         if node.project is not None:
             model = node.project.models[fqn]
@@ -608,9 +610,10 @@ def _infer_models(
             for fqn in wave:
                 asset, resolver = prepared(fqn)
                 if not asset.enabled or not asset.sql:
-                    snapshot.assets[fqn] = asset
+                    if fqn in analysed:
+                        snapshot.assets[fqn] = asset
                     continue
-                schema = _parent_schema(asset, snapshot)
+                schema = _parent_schema(asset, snapshot, schemas)
                 key = _inference_key(asset, schema)
                 job = (
                     asset.sql,
@@ -638,6 +641,10 @@ def _infer_models(
                 columns, known = merge_columns(
                     asset.columns, info.columns, info.columns_known, asset.contract_enforced
                 )
+                if fqn not in analysed:
+                    if known and columns:
+                        schemas[fqn] = {c.name: c.type for c in columns}
+                    continue
                 snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
                 snapshot.edges.extend(info.edges)
                 where = asset.path or asset.fqn
@@ -724,19 +731,27 @@ def _waves(nodes: Mapping[str, _Node], needed: set[str]) -> list[list[str]]:
 
 def _needed(
     nodes: Mapping[str, _Node], children: Mapping[str, list[str]], seeds: set[str], everything: bool
-) -> set[str]:
+) -> tuple[set[str], set[str]]:
+    """(models to infer, models whose inference the snapshot shows).
+
+    The second set is the change and everything downstream of it; the first adds the ancestors
+    whose output schemas those read. Ancestors are inferred only for their schemas and shown as
+    cheap assets, like every other unchanged model: whether a model is an ancestor depends on the
+    side (a model that starts reading a parent makes it one in head only), and both sides of the
+    diff must show an unchanged model the same way."""
     if everything:
-        return set(nodes)
+        return set(nodes), set(nodes)
     downstream: set[str] = set()
-    stack = [s for s in seeds]
+    stack = list(seeds)
     while stack:
         fqn = stack.pop()
         if fqn in downstream:
             continue
         downstream.add(fqn)
         stack.extend(children.get(fqn, ()))
-    needed = {f for f in downstream if f in nodes}
-    stack = [p for f in needed for p in nodes[f].parents]
+    analysed = {f for f in downstream if f in nodes}
+    needed = set(analysed)
+    stack = [p for f in analysed for p in nodes[f].parents]
     while stack:
         fqn = stack.pop()
         node = nodes.get(fqn)
@@ -746,7 +761,7 @@ def _needed(
             continue  # its declared columns are its schema: no need to read it or its parents
         needed.add(fqn)
         stack.extend(node.parents)
-    return needed
+    return needed, analysed
 
 
 def _contract_schema_known(node: _Node) -> bool:
@@ -799,9 +814,14 @@ def _render(project: DbtProject, fqn: str, cache: ParseCache) -> Rendered:
     return rendered
 
 
-def _parent_schema(asset: Asset, snapshot: Snapshot) -> dict[str, dict[str, str]]:
+def _parent_schema(
+    asset: Asset, snapshot: Snapshot, inferred: Mapping[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
     schema: dict[str, dict[str, str]] = {}
     for parent in asset.depends_on:
+        if parent in inferred:
+            schema[parent] = inferred[parent]
+            continue
         upstream = snapshot.assets.get(parent)
         if upstream is not None and upstream.columns and upstream.columns_known:
             schema[parent] = {c.name: c.type for c in upstream.columns}

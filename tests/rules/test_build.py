@@ -74,7 +74,8 @@ def test_scope_infers_the_change_its_downstream_and_its_ancestors_only() -> None
         "models/s.yml": "models:\n  - name: lonely\n    columns: [{name: other, data_type: bigint}]\n",
     }
     snapshot = build_snapshot(DictSource(files), CONFIG, scope={"models/b.sql"})
-    assert types(snapshot, "a") == [("id", "INT"), ("label", "VARCHAR")]  # ancestor: its schema
+    assert types(snapshot, "b") == [("id", "INT"), ("label", "VARCHAR")]  # read through a's schema
+    assert snapshot.assets["a"].sql is None  # the ancestor itself is shown as a cheap asset
     assert types(snapshot, "c") == [("id", "INT")]  # downstream
     assert snapshot.assets["b"].sql == "select id, label from a"
     lonely = snapshot.assets["lonely"]  # unrelated: a cheap asset from its YAML
@@ -510,3 +511,17 @@ def test_a_python_model_is_an_asset_from_its_yaml_that_sql_models_can_read() -> 
     assert types(snapshot, "scores") == [("id", "INT"), ("score", normalize_type("double", "postgres"))]
     assert Edge("scores", "score", "top", None, "filter") in snapshot.edges
     assert snapshot.problems == []
+
+
+def test_a_model_that_becomes_a_parent_looks_the_same_on_both_sides() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n",
+        "models/a.sql": "select 1 as id",
+        "models/b.sql": "select 2 as id",
+    }
+    head = {**base, "models/b.sql": "select a.id from {{ ref('a') }} as a"}
+    scope = {"models/b.sql"}
+    base_snapshot = build_snapshot(DictSource(base), CONFIG, scope=scope)
+    head_snapshot = build_snapshot(DictSource(head), CONFIG, scope=scope)
+    assert base_snapshot.assets["a"] == head_snapshot.assets["a"]  # an ancestor in head only
+    assert types(head_snapshot, "b") == [("id", "INT")]
