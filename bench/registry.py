@@ -296,6 +296,14 @@ def record(lines: list[str], result: dict[str, Any], steps: dict[str, float]) ->
             "well under 1 GB. Impact p95 stays under 20 ms with the index warm; the index is rebuilt",
             "off the event loop once per graph change.",
             "",
+            "Column-level lineage for a manifest (`\"lineage\": \"columns\"` in the API body, `tessera sync-dbt",
+            "--columns`) runs the engine's inference over every model's compiled SQL: on the same generated",
+            "5,000-model manifest it took 40 s wall (22,481 column edges; the CLI is single-threaded, so the",
+            "engine infers on forked workers) at load ~6 (measured 2026-11-26 00:46 UTC), against ~5 s for",
+            "model-level edges. So the API's default stays model-level, and CI jobs that want column-level",
+            "impact from a manifest run `tessera sync-dbt --columns`; repositories synced on push always get",
+            "column-level edges.",
+            "",
         ]
     )
     marker = "## Registry"
