@@ -239,21 +239,41 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Query | None, str | None]:
     return None, "no SELECT query found"
 
 
-def _cte_names(query: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+def is_cte_reference(table: exp.Table) -> bool:
+    """Whether a table reference names a CTE visible where it stands.
+
+    A CTE is visible to the CTEs after it and to the body of its query, not to its own body
+    (unless the WITH is RECURSIVE): in dbt's ``with orders as (select * from orders)`` the inner
+    ``orders`` is the relation, the outer one the CTE.
+    """
+    if table.args.get("db") or not isinstance(table.this, exp.Identifier):
+        return False
+    name = table.name.lower()
+    child: exp.Expression = table
+    parent = table.parent
+    while parent is not None:
+        if isinstance(parent, exp.With) and isinstance(child, exp.CTE):
+            names = [cte.alias_or_name.lower() for cte in parent.expressions]
+            index = next((i for i, cte in enumerate(parent.expressions) if cte is child), len(names))
+            visible = names[: index + 1] if parent.args.get("recursive") else names[:index]
+            if name in visible:
+                return True
+        elif isinstance(parent, exp.Query) and not isinstance(child, exp.With):
+            with_ = parent.args.get("with_") or parent.args.get("with")
+            if isinstance(with_, exp.With) and child is not with_:
+                if name in {cte.alias_or_name.lower() for cte in with_.expressions}:
+                    return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def _physical_tables(query: exp.Expression) -> list[exp.Table]:
     """Table references that name a relation (not a CTE, not a table function)."""
-    ctes = _cte_names(query)
-    tables: list[exp.Table] = []
-    for table in query.find_all(exp.Table, bfs=False):
-        if not isinstance(table.this, exp.Identifier):
-            continue
-        if not table.args.get("db") and table.name.lower() in ctes:
-            continue
-        tables.append(table)
-    return tables
+    return [
+        table
+        for table in query.find_all(exp.Table, bfs=False)
+        if isinstance(table.this, exp.Identifier) and not is_cte_reference(table)
+    ]
 
 
 # --- the scope walk --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 
-from rules.infer import group_by_all_keys, parse_query
+from rules.infer import group_by_all_keys, is_cte_reference, parse_query
 
 GRAIN_CHANGED = "GRAIN_CHANGED"
 FILTER_CHANGED = "FILTER_CHANGED"
@@ -161,7 +161,7 @@ class _Reader:
         self._through: dict[str, str | None] = {}
 
     def _source_name(self, table: exp.Table) -> str:
-        if not table.args.get("db") and table.name in self.cte_names:
+        if table.name in self.cte_names and is_cte_reference(table):
             through = self._passthrough(table.name)
             if through is not None:
                 return through
@@ -336,7 +336,7 @@ class _Reader:
             restore.append((column, "table", column.args.get("table")))
             column.set("table", exp.to_identifier(replacement) if replacement else None)
         for table in node.find_all(exp.Table):
-            if not table.args.get("db") and table.name in self.cte_names and table.name in self.renames:
+            if table.name in self.renames and is_cte_reference(table):
                 restore.append((table, "this", table.args.get("this")))
                 table.set("this", exp.to_identifier(self.renames[table.name]))
         try:
@@ -390,13 +390,7 @@ def _read_all(
     ctes = _ctes(query)
     reader = _Reader(dialect, ctes, renames, passthrough)
     scopes = {renames.get(name, name): reader.read(body) for name, body in ctes}
-    key = "with_" if "with_" in query.args else "with"
-    with_ = query.args.get(key)
-    query.set(key, None)  # read the final select on its own, then put the CTEs back
-    try:
-        scopes[_OUTER] = reader.read(query)
-    finally:
-        query.set(key, with_)
+    scopes[_OUTER] = reader.read(query)  # reading a select never looks into its WITH
     return scopes, [renames.get(name, name) for name, _ in ctes]
 
 

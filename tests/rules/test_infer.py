@@ -243,3 +243,27 @@ def test_unqualified_column_over_several_unknown_parents_reads_that_column_of_ea
     )
     assert ("raw.events", "kind", "kind") in _edges(info, "select")
     assert not any(e.upstream == "raw.customers" and e.upstream_column == "kind" for e in info.edges)
+
+
+def test_import_cte_named_like_its_relation_still_reads_the_relation() -> None:
+    # dbt's `with stg_orders as (select * from {{ ref('stg_orders') }})`, refs rendered as names
+    schema = {"stg_orders": {"id": "int", "amount": "decimal(10,2)"}}
+    info = infer_query(
+        "with stg_orders as (select * from stg_orders) select id, amount from stg_orders",
+        dialect="duckdb",
+        schema=schema,
+        fqn="fct",
+    )
+    assert info.depends_on == ("stg_orders",)
+    assert [(c.name, c.type) for c in info.columns] == [("id", "INT"), ("amount", "DECIMAL(10, 2)")]
+    assert _edges(info) == {("stg_orders", "id", "id"), ("stg_orders", "amount", "amount")}
+
+
+def test_recursive_cte_references_itself() -> None:
+    info = infer_query(
+        "with recursive r as (select 1 as n union all select n + 1 from r where n < 3) select n from r",
+        dialect="postgres",
+        schema={},
+        fqn="m",
+    )
+    assert info.depends_on == () and [c.name for c in info.columns] == ["n"]

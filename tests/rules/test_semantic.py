@@ -189,3 +189,11 @@ def test_adding_an_import_cte_is_not_a_change_but_pointing_it_elsewhere_is() -> 
     elsewhere = compare_queries(imported, imported.replace("raw.orders", "raw.orders_v2"), dialect="snowflake")
     assert _rules(elsewhere) == [("JOIN_CHANGED", None)]
     assert (elsewhere[0].before, elsewhere[0].after) == ("raw.orders", "raw.orders_v2")
+
+
+def test_import_cte_named_like_its_relation_is_read_through() -> None:
+    before = "select o.id from stg_orders o where o.status = 1"
+    after = "with stg_orders as (select * from stg_orders) select stg_orders.id from stg_orders where stg_orders.status = 1"
+    assert compare_queries(before, after, dialect="duckdb") == []
+    filtered = after.replace("(select * from stg_orders)", "(select * from stg_orders where not deleted)")
+    assert _rules(compare_queries(after, filtered, dialect="duckdb")) == [("FILTER_CHANGED", None)]
