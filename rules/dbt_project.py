@@ -35,6 +35,19 @@ import yaml
 from rules.model import UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
 
+MAX_FILE_CHARS = 2_000_000
+"""Model and property files larger than this are not read (a problem says so): rendering and
+parsing them would hold a worker for minutes, and no hand-written model is that big."""
+
+
+def _too_big(path: str, text: str) -> ParseProblem:
+    return ParseProblem(
+        path,
+        f"file is {len(text) // 1_000_000} MB, larger than the {MAX_FILE_CHARS // 1_000_000} MB Tessera reads; not analysed",
+        1,
+    )
+
+
 SKIPPED_FOLDERS: tuple[str, ...] = ("dbt_packages", "dbt_modules", "target", "logs", ".venv", "node_modules")
 """Folders never searched for projects or models: installed packages and build output."""
 
@@ -1006,7 +1019,11 @@ def _load_yaml_file(
         cached = cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-    result = load_yaml(source.read(path) or "", path)
+    text = source.read(path) or ""
+    if len(text) > MAX_FILE_CHARS:
+        result: tuple[Any, ParseProblem | None] = (None, _too_big(path, text))
+    else:
+        result = load_yaml(text, path)
     if key is not None and cache is not None:
         cache.put(key, result)
     return result
@@ -1142,6 +1159,9 @@ def read_project(
         rel = model_sql[path]
         stem = posixpath.basename(rel).rsplit(".", 1)[0].lower()
         raw = source.read(path) or ""
+        if len(raw) > MAX_FILE_CHARS:
+            problems.append(_too_big(path, raw))
+            raw = ""
         rel_in_models = rel.split("/", 1)[1] if "/" in rel else rel
         folder_fqn = tuple(rel_in_models.split("/")[:-1])
         if stem in versioned_files:

@@ -295,3 +295,16 @@ def test_cross_database_macros_render_as_sql_that_parses() -> None:
     )
     assert snapshot.assets["c"].sql == "select * from b"
     assert snapshot.assets["c"].depends_on == ("b",)
+
+
+def test_a_huge_model_file_is_a_problem_not_a_stall() -> None:
+    huge = "select 1 as id -- " + "x" * 2_100_000
+    snapshot = tiny(
+        {
+            "models/a.sql": huge,
+            "models/s.yml": "models:\n  - name: a\n    description: '" + "y" * 2_100_000 + "'\n",
+        }
+    )
+    assert "a" in snapshot.assets and not snapshot.assets["a"].sql
+    assert sorted(p.path for p in snapshot.problems) == ["models/a.sql", "models/s.yml"]
+    assert all("not analysed" in p.message for p in snapshot.problems)
