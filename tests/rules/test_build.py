@@ -525,3 +525,52 @@ def test_a_model_that_becomes_a_parent_looks_the_same_on_both_sides() -> None:
     head_snapshot = build_snapshot(DictSource(head), CONFIG, scope=scope)
     assert base_snapshot.assets["a"] == head_snapshot.assets["a"]  # an ancestor in head only
     assert types(head_snapshot, "b") == [("id", "INT")]
+
+
+HARBOR_EDITS = {
+    "drop a column read downstream": (
+        "analytics/models/staging/stg_customers.sql",
+        lambda text: text.replace("    lower(email) as email,\n", ""),
+    ),
+    "retype a staging column": (
+        "analytics/models/staging/stg_customers.sql",
+        lambda text: text.replace("    plan_code\n", "    cast(plan_code as int) as plan_code\n"),
+    ),
+    "start reading another model": (
+        "analytics/models/marts/dim_customers_v2.sql",
+        lambda text: text.replace(
+            "from {{ ref('stg_customers') }}",
+            "from {{ ref('stg_customers') }} join {{ ref('stg_orders') }} using (customer_id)",
+        ),
+    ),
+    "change a source's declared type": (
+        "analytics/models/staging/_sources.yml",
+        lambda text: text.replace("data_type: bigint", "data_type: integer"),
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(HARBOR_EDITS))
+def test_a_scoped_build_finds_what_a_full_build_finds(harbor_files: dict[str, str], edit: str) -> None:
+    from rules.diff import diff_snapshots
+
+    path, change = HARBOR_EDITS[edit]
+    head_files = {**harbor_files, path: change(harbor_files[path])}
+    assert head_files[path] != harbor_files[path]
+    full = diff_snapshots(
+        build_snapshot(DictSource(harbor_files), CONFIG),
+        build_snapshot(DictSource(head_files), CONFIG),
+        CONFIG,
+    )
+    scoped = diff_snapshots(
+        build_snapshot(DictSource(harbor_files), CONFIG, scope={path}),
+        build_snapshot(DictSource(head_files), CONFIG, scope={path}),
+        CONFIG,
+        changed_paths=[path],
+    )
+
+    def key(c):  # type: ignore[no-untyped-def]
+        return (c.rule, c.severity, c.asset, c.column)
+
+    assert full, edit
+    assert sorted(map(key, scoped)) == sorted(map(key, full))
