@@ -573,11 +573,18 @@ async def on_sync_repo(event: Event, ctx: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="path to dbt's target/manifest.json")
-    parser.add_argument("--repo", required=True, help="owner/name of the repository the manifest describes")
+    parser.add_argument("--repo", default=None,
+                        help="owner/name of the repository the manifest describes (default: dbt/<project name>)")
     parser.add_argument("--commit", default=None, help="the commit it was built from")
     parser.add_argument("--project-dir", default=None, help="the dbt project's folder in the repository")
     parser.add_argument("--columns", action="store_true",
                         help="infer column-level lineage from the compiled SQL (slower: ~1 s per 100 models)")
+
+
+def default_repo(manifest: Any) -> str | None:
+    """``dbt/<project name>``: where a manifest's rows go when no repository is named."""
+    project = ((manifest.get("metadata") or {}) if isinstance(manifest, dict) else {}).get("project_name")
+    return f"dbt/{str(project).lower()}" if project else None
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -597,13 +604,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"tessera: {args.manifest} is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    if "/" not in args.repo:
-        print("tessera: --repo is owner/name", file=sys.stderr)
+    repo = args.repo or default_repo(manifest)
+    if repo is None or "/" not in repo:
+        print("tessera: --repo is owner/name (the manifest names no project to default to)", file=sys.stderr)
         return 2
 
     async def go() -> SyncSummary:
         async with Store(settings.db_path) as store:
-            return await sync_manifest(store, repo=args.repo, commit=args.commit, manifest=manifest,
+            return await sync_manifest(store, repo=repo, commit=args.commit, manifest=manifest,
                                        project_dir=args.project_dir, actor="cli", columns=args.columns)
 
     summary = asyncio.run(go())

@@ -106,3 +106,13 @@ def test_sync_dbt_with_columns_stores_column_level_edges(
     assert ("stg_orders", "amount", "fct_revenue", "revenue") in {
         (e.upstream, e.upstream_column, e.downstream, e.downstream_column) for e in edges}
     assert _read(db, lambda d: reg_sql.get_asset(d, "fct_revenue"))["path"] == "analytics/models/marts/fct_revenue.sql"
+
+
+def test_sync_dbt_without_a_repo_files_the_manifest_under_its_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["sync-dbt", str(MANIFEST)]) == 0
+    assert "synced dbt/analytics" in capsys.readouterr().out
+    assert _read(db, lambda d: reg_sql.get_asset(d, "fct_revenue"))["repo"] == "dbt/analytics"
