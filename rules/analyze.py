@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations
 from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
-from rules.sources import FileSource
+from rules.sources import FileSource, matches_any
 
 if TYPE_CHECKING:
     from rules.build import ParseCache
@@ -23,6 +23,18 @@ CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 """Where GitHub looks for CODEOWNERS, in its order."""
 
 CONFIG_PATH = ".tessera.yml"
+
+
+SCHEMA_SUFFIXES = (".sql", ".yml", ".yaml", ".json", ".csv", ".py", ".jinja", ".j2")
+"""What SQL, dbt projects (models, properties, seeds, Python models, macros) and manifests are
+made of. A change touching none of these cannot change a schema."""
+
+
+def may_change_schemas(path: str, config: Config) -> bool:
+    """Whether a changed file can change any asset's schema (the fast path for the other 90%)."""
+    if path.lower().endswith(SCHEMA_SUFFIXES):
+        return True
+    return matches_any(path, config.sql.paths) or path == (config.dbt.manifest or "")
 
 
 def read_codeowners(source: FileSource) -> str | None:
@@ -104,6 +116,10 @@ def analyze(
     """
     from rules import build  # imported here so the app can import analyze while build is optional
 
+    config_errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
+    if changed_paths is not None and not any(may_change_schemas(p, config) for p in changed_paths):
+        # docs, application code, CI files: nothing a schema is made of, so nothing to read
+        return Analysis(base=base_rev, head=head_rev, status="clear", errors=tuple(config_errors))
     scope = None if changed_paths is None else set(changed_paths)
     base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache)
     head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache)
@@ -115,7 +131,7 @@ def analyze(
     impacts, required = impact.compute_impact(
         changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners
     )
-    errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
+    errors = list(config_errors)
     try:
         suggestions = migrations.suggest(
             changes, base_snapshot, head_snapshot, today=today, window_days=window_days

@@ -210,3 +210,31 @@ def test_sql_migrations_reach_views_through_codeowners_and_registrations_through
     result = run(SQL_FILES, head)
     assert ("COLUMN_REMOVED", "analytics.orders", "note") in breaking(result)
     assert result.required_acks == () and result.status == "clear"
+
+
+class _Untouchable:
+    """A source that fails the test if the analysis reads it."""
+
+    def paths(self) -> list[str]:
+        raise AssertionError("a docs-only change must not read the repository")
+
+    def read(self, path: str) -> str | None:
+        raise AssertionError(f"read {path}")
+
+    def blob_id(self, path: str) -> str | None:
+        raise AssertionError(f"blob_id {path}")
+
+
+def test_a_change_to_nothing_a_schema_is_made_of_is_clear_without_reading_anything() -> None:
+    config = parse_config("teams: {growth: {github: acme/growth}}\ncolour: blue\n")
+    result = analyze(
+        _Untouchable(),
+        _Untouchable(),
+        base_rev="b",
+        head_rev="h",
+        config=config,
+        changed_paths=["README.md", "docs/setup.md", ".github/workflows/ci.sh"],
+        today=TODAY,
+    )
+    assert result.status == "clear" and result.changes == ()
+    assert [e.path for e in result.errors] == [".tessera.yml"]
