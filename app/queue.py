@@ -45,7 +45,7 @@ from gidgethub.sansio import Event
 from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.metrics import REGISTRY
-from app.store import Delivery, Store
+from app.store import Delivery, JobOutcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -207,21 +207,25 @@ class JobQueue:
     # -- workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
+        outcome: JobOutcome | None = None  # the last job's end, recorded with the next claim
         while True:
             try:
-                job, due_at = await self._claim()
-                if job is None:
-                    await self._idle(due_at)
-                    continue
-                await self._run(job)
+                job, due_at = await self._claim(outcome)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the store failed (closed, disk full): keep the worker alive, try again
-                log.exception("worker %d: store error; the job (if any) stays running until restart", number)
+                log.exception("worker %d: store error; the last outcome is written with the next claim", number)
                 await self._idle(None)
                 continue
-            # No notify() here: this worker claims again at once, and the oldest job that its
-            # finished job was holding back is the one it will get.
+            if outcome is not None:
+                self._running_jobs.pop(outcome.id, None)
+                outcome = None
+            if job is None:
+                await self._idle(due_at)
+                continue
+            # No notify() after a job: this worker claims again at once, and the oldest job that
+            # its finished job was holding back is the one it will get.
+            outcome = await self._run(job)
 
     async def _prune_periodically(self) -> None:
         """Keep the deliveries table bounded: forget done deliveries older than ``keep_days``."""
@@ -237,15 +241,18 @@ class JobQueue:
                 log.exception("pruning old deliveries failed; trying again later")
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
-    async def _claim(self) -> tuple[Delivery | None, float | None]:
-        """Claim the next job; if stop() cancels us meanwhile, the claim still lands in the store,
-        so remember the job for stop() to put back instead of leaving it ``running``."""
-        claim = asyncio.ensure_future(self.store.claim_job_or_next_due(self.clock.now()))
+    async def _claim(self, outcome: JobOutcome | None) -> tuple[Delivery | None, float | None]:
+        """Record ``outcome`` and claim the next job in one write. If stop() cancels us meanwhile,
+        the write still lands, so keep the books straight for stop(): the settled job is no longer
+        ours, and a newly claimed one must be put back rather than left ``running``."""
+        claim = asyncio.ensure_future(self.store.settle_and_claim(outcome, self.clock.now()))
         try:
             return await asyncio.shield(claim)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 job, _ = await claim
+                if outcome is not None:
+                    self._running_jobs.pop(outcome.id, None)
                 if job is not None:
                     self._running_jobs[job.id] = job
             raise
@@ -266,32 +273,31 @@ class JobQueue:
             for future in waits:
                 future.cancel()
 
-    async def _run(self, job: Delivery) -> None:
+    async def _run(self, job: Delivery) -> JobOutcome:
+        """Run one attempt; the outcome is returned for the worker to record with its next claim."""
         self._running_jobs[job.id] = job
         JOBS_RUNNING.inc()
         started = time.monotonic()
         try:
-            outcome, error, retry_after = await self._attempt(job)
+            result, error, retry_after = await self._attempt(job)
         finally:
             JOBS_RUNNING.dec()
         JOB_DURATION.observe(time.monotonic() - started, event=job.event)
         now = self.clock.now()
-        # Record the outcome even if a stop() cancels us meanwhile: the handlers already ran.
-        if outcome == "done":
-            await asyncio.shield(self.store.finish_job(job.id, now))
-        elif outcome == "retry":
+        if result == "done":
+            outcome = JobOutcome(job.id, "done", now)
+        elif result == "retry":
             delay = self.policy.delay(job.attempts, retry_after, self._rng)
             JOBS_RETRIED.inc(event=job.event)
             log.warning("delivery %s attempt %d failed, retrying in %.1fs: %s", job.delivery_id, job.attempts, delay, error)
-            await asyncio.shield(self.store.retry_job(job.id, now + delay, error))
+            return JobOutcome(job.id, "queued", now, error=error, run_after=now + delay)
         else:
             JOBS_FAILED.inc(event=job.event)
             log.error("delivery %s failed after %d attempt(s): %s", job.delivery_id, job.attempts, error)
-            await asyncio.shield(self.store.fail_job(job.id, error, now))
-        self._running_jobs.pop(job.id, None)
-        if outcome != "retry":
-            JOBS_FINISHED.inc(event=job.event, outcome=outcome)
-            JOB_LATENCY.observe(max(0.0, now - job.received_at), event=job.event)
+            outcome = JobOutcome(job.id, "failed", now, error=error)
+        JOBS_FINISHED.inc(event=job.event, outcome=result)
+        JOB_LATENCY.observe(max(0.0, now - job.received_at), event=job.event)
+        return outcome
 
     async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
         """Run the handlers once: ("done" | "retry" | "failed", error text, retry_after)."""

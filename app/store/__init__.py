@@ -2,7 +2,7 @@
 :mod:`app.store.migrations` for how to add a table."""
 
 from app.store.core import Store, connect
-from app.store.deliveries import STATUSES, Delivery, NewDelivery
+from app.store.deliveries import STATUSES, Delivery, JobOutcome, NewDelivery
 from app.store.migrations import MIGRATIONS, apply_migrations
 
-__all__ = ["MIGRATIONS", "STATUSES", "Delivery", "NewDelivery", "Store", "apply_migrations", "connect"]
+__all__ = ["MIGRATIONS", "STATUSES", "Delivery", "JobOutcome", "NewDelivery", "Store", "apply_migrations", "connect"]

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from app.store import deliveries as delivery_sql
-from app.store.deliveries import Delivery, NewDelivery
+from app.store.deliveries import Delivery, JobOutcome, NewDelivery
 from app.store.migrations import MIGRATIONS, Migration, apply_migrations
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,12 @@ class Store:
         """Like :meth:`claim_job`; when nothing is runnable, also say when the next retry is due
         (one trip to the writer instead of two for an idle worker)."""
         return await self._write_statement(lambda db: delivery_sql.claim_next_or_due(db, now))
+
+    async def settle_and_claim(
+        self, outcome: JobOutcome | None, now: float
+    ) -> tuple[Delivery | None, float | None]:
+        """Record how the worker's last job ended (if any) and claim its next, in one write."""
+        return await self._write_statement(lambda db: delivery_sql.settle_and_claim(db, outcome, now))
 
     async def finish_job(self, id: int, now: float) -> None:
         await self._write_statement(lambda db: delivery_sql.mark_done(db, id, now))

@@ -143,6 +143,39 @@ def claim_next(db: sqlite_utils.Database, now: float) -> Delivery | None:
     return replace(job, status="running", attempts=job.attempts + 1, started_at=now)
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job's attempt ended; the worker records it together with its next claim."""
+
+    id: int
+    status: str
+    """``done``, ``queued`` (a retry at ``run_after``) or ``failed``."""
+    at: float
+    error: str | None = None
+    run_after: float | None = None
+
+
+def settle(db: sqlite_utils.Database, outcome: JobOutcome) -> None:
+    """Record an attempt's outcome (one UPDATE; applying it twice changes nothing)."""
+    if outcome.status == "done":
+        mark_done(db, outcome.id, outcome.at)
+    elif outcome.status == "queued":
+        mark_retry(db, outcome.id, outcome.run_after if outcome.run_after is not None else outcome.at, outcome.error or "")
+    elif outcome.status == "failed":
+        mark_failed(db, outcome.id, outcome.error or "", outcome.at)
+    else:
+        raise ValueError(f"unknown outcome {outcome.status!r}")
+
+
+def settle_and_claim(
+    db: sqlite_utils.Database, outcome: JobOutcome | None, now: float
+) -> tuple[Delivery | None, float | None]:
+    """A worker's one trip to the writer between jobs: record the last outcome, claim the next."""
+    if outcome is not None:
+        settle(db, outcome)
+    return claim_next_or_due(db, now)
+
+
 def claim_next_or_due(db: sqlite_utils.Database, now: float) -> tuple[Delivery | None, float | None]:
     """The claimed job, or None and when the earliest queued job is due (None when none is queued)."""
     job = claim_next(db, now)

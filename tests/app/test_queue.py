@@ -376,14 +376,14 @@ async def test_idle_workers_do_not_spin_while_a_due_job_waits_behind_a_running_o
             await release.wait()
 
     claims = 0
-    original = store.claim_job_or_next_due
+    original = store.settle_and_claim
 
-    async def counting(now: float) -> Any:
+    async def counting(outcome: Any, now: float) -> Any:
         nonlocal claims
         claims += 1
-        return await original(now)
+        return await original(outcome, now)
 
-    store.claim_job_or_next_due = counting  # type: ignore[method-assign]
+    store.settle_and_claim = counting  # type: ignore[method-assign]
     queue = _queue(store, app_settings, router, fake_clock, workers=3)
     await store.insert_delivery(_delivery("d1"))
     await store.insert_delivery(_delivery("d2"))  # same PR: due now, but must wait for d1
@@ -405,15 +405,15 @@ async def test_a_job_claimed_while_stopping_goes_back_to_the_queue(
     await wait_until(lambda: queue.idle_workers == 1)
     await store.insert_delivery(_delivery("d1"))  # stored, but the idle worker is not told yet
     claim_sent = asyncio.Event()
-    original = store.claim_job_or_next_due
+    original = store.settle_and_claim
 
-    async def observed_claim(now: float) -> Any:
-        claim = asyncio.ensure_future(original(now))
+    async def observed_claim(outcome: Any, now: float) -> Any:
+        claim = asyncio.ensure_future(original(outcome, now))
         await asyncio.sleep(0)  # the claim is now queued for the writer
         claim_sent.set()
         return await claim
 
-    store.claim_job_or_next_due = observed_claim  # type: ignore[method-assign]
+    store.settle_and_claim = observed_claim  # type: ignore[method-assign]
     blocker = asyncio.ensure_future(store.write(lambda db: time.sleep(0.2)))  # holds the writer
     await asyncio.sleep(0)
     queue.notify()
@@ -438,3 +438,28 @@ async def test_starting_the_queue_prunes_deliveries_done_longer_ago_than_kept(
 
 async def _gone(store: Store, delivery_id: str) -> bool:
     return await store.get_delivery(delivery_id) is None
+
+
+async def test_a_job_that_ended_just_as_the_queue_stops_is_recorded_and_not_run_again(
+    store: Store, app_settings: Settings, fake_clock: FakeClock
+) -> None:
+    ended = asyncio.Event()
+    blockers: list[asyncio.Future[Any]] = []
+    router = Router()
+
+    @router.register("pull_request")
+    async def quick(event: Event, ctx: JobContext) -> None:
+        # Hold the writer so that recording this outcome is still on its way when stop() comes.
+        blockers.append(asyncio.ensure_future(ctx.store.write(lambda db: time.sleep(0.2))))
+        await asyncio.sleep(0)
+        ended.set()
+
+    await store.insert_delivery(_delivery("d1"))
+    queue = _queue(store, app_settings, router, fake_clock)
+    await queue.start()
+    await asyncio.wait_for(ended.wait(), 5)
+    await asyncio.sleep(0)
+    await queue.stop()
+    await asyncio.gather(*blockers)
+    job = await store.get_delivery("d1")
+    assert (job.status, job.attempts) == ("done", 1)
