@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.model import (
@@ -259,8 +259,15 @@ class _Reach:
     path: tuple[str, ...]
 
 
-def _walk(index: ReaderIndex, start: str, columns: frozenset[str]) -> dict[str, _Reach]:
-    """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first)."""
+def _walk(
+    index: ReaderIndex,
+    start: str,
+    columns: frozenset[str],
+    keep: Callable[[Edge], bool] | None = None,
+) -> dict[str, _Reach]:
+    """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first).
+
+    ``keep`` filters the first hop (the readers of ``start`` itself)."""
     reached: dict[str, _Reach] = {start: _Reach(start, columns, (start,))}
     queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
     while queue:
@@ -270,6 +277,8 @@ def _walk(index: ReaderIndex, start: str, columns: frozenset[str]) -> dict[str, 
         for column in affected:
             for edge in index.readers(fqn, column):
                 if edge.downstream == fqn:
+                    continue
+                if keep is not None and fqn == start and not keep(edge):
                     continue
                 whole = edge.downstream_column is None or edge.usage in ("filter", "join", "group", "star")
                 target = ALL if whole else column_key(edge.downstream_column or "")
@@ -387,7 +396,10 @@ def compute_impact(
         producer = team_of(changed, snapshot, side)
         producer_slug = producer.slug if producer else None
         start_cols = _change_columns(change, changed)
-        reached = _walk(index, change.asset, start_cols)
+        keep = None
+        if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
+            keep = _still_reads(base, indexes["head"], change.asset, change.column)
+        reached = _walk(index, change.asset, start_cols, keep)
         for fqn, reach in reached.items():
             asset = snapshot.assets.get(fqn)
             if fqn != change.asset and asset is not None:
@@ -455,6 +467,29 @@ def _registrations_for(
         if asset.latest_version is None or str(asset.latest_version) == str(asset.version):
             found += regs_by_asset.get(name, [])
     return found
+
+
+def _still_reads(base: Snapshot, head: ReaderIndex, upstream: str, column: str) -> Callable[[Edge], bool]:
+    """For a column gone from ``upstream``: does a base reader still read it in the head?
+
+    Only a reader this same PR rewrote (its SQL differs) whose head lineage from ``upstream`` is
+    known and no longer names the column has stopped reading it: the producer fixed their own
+    downstream model, and what changed there is that model's own finding. An untouched reader
+    still reads the column (and will break), whatever its head lineage says.
+    """
+    key = column_key(column)
+
+    def keep(edge: Edge) -> bool:
+        before = base.assets.get(edge.downstream)
+        after = head.snapshot.assets.get(edge.downstream)
+        if after is None or before is None or not after.columns_known:
+            return True
+        if (before.sql or "") == (after.sql or "") and before.checksum == after.checksum:
+            return True
+        from_upstream = [e for e in head.readers(upstream, None) if e.downstream == edge.downstream]
+        return any(e.upstream_column is None or column_key(e.upstream_column) == key for e in from_upstream)
+
+    return keep
 
 
 def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, ...]:

@@ -238,3 +238,25 @@ def test_a_change_to_nothing_a_schema_is_made_of_is_clear_without_reading_anythi
     )
     assert result.status == "clear" and result.changes == ()
     assert [e.path for e in result.errors] == [".tessera.yml"]
+
+
+def test_a_producer_who_fixes_their_own_downstream_model_in_the_same_pr_needs_no_ack() -> None:
+    files = shop_files()
+    head = dict(files)
+    sql, yml, revenue = (
+        "models/marts/fct_orders.sql",
+        "models/marts/marts.yml",
+        "models/marts/fct_revenue.sql",
+    )
+    head[sql] = without_line(files[sql], r"as discount,")
+    head[yml] = without_line(files[yml], r"name: discount,")
+    head[revenue] = files[revenue].replace(
+        "sum(discount) as discounts", "cast(0 as decimal(38, 2)) as discounts"
+    )
+    result = run(files, head)
+    assert ("COLUMN_REMOVED", "fct_orders", "discount") in breaking(result)
+    assert result.required_acks == ()
+    assert any(i.consumer == "channel_mix" and "COLUMN_LOGIC_CHANGED" in i.rules for i in result.impacts)
+
+    unfixed = {**head, revenue: files[revenue]}
+    assert [a.team for a in run(files, unfixed).required_acks] == ["growth"]

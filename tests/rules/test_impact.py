@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rules.impact import (
     codeowners_for,
     compute_impact,
@@ -317,3 +319,24 @@ def test_a_renamed_asset_reaches_every_reader_of_its_old_name() -> None:
     change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
     _, acks = compute_impact([change], base, head, CONFIG)
     assert [a.team for a in acks] == ["finance", "growth"]
+
+
+def test_a_reader_the_same_pr_rewrote_to_stop_reading_a_removed_column_passes_nothing_on() -> None:
+    base = shop()
+    head = shop()
+    head.assets["fct_revenue"] = replace(head.assets["fct_revenue"], sql="select 'flat' as plan_code, ...")
+    head.edges = [
+        e for e in head.edges if not (e.upstream == "int_orders" and e.upstream_column == "plan_code")
+    ]
+    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    assert acks == []
+
+
+def test_an_untouched_reader_still_reads_a_removed_column_whatever_its_head_lineage_says() -> None:
+    base = shop()
+    head = shop()
+    head.edges = [
+        e for e in head.edges if not (e.upstream == "int_orders" and e.upstream_column == "plan_code")
+    ]
+    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    assert [a.team for a in acks] == ["growth"]
