@@ -40,7 +40,7 @@ from sqlglot import exp
 
 from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import SKIPPED_FOLDERS, DbtProject, Rendered, find_projects, read_project, stable_hash
-from rules.model import Asset, Column, Config, Edge, ParseProblem, Snapshot
+from rules.model import NOT_PRODUCED, Asset, Column, Config, Edge, ParseProblem, Snapshot
 from rules.sources import FileSource, matches_any
 
 DEFAULT_DIALECT = "postgres"
@@ -858,12 +858,17 @@ def merge_columns(
         merged = []
         for position, column in enumerate(declared):
             found = by_key.get(column.key)
+            meta = column.meta
+            if found is None and inferred_known and inferred:
+                # the query does not produce a declared column: dbt fails the contract (diff says so)
+                meta = {**column.meta, NOT_PRODUCED: True}
             merged.append(
                 replace(
                     column,
                     position=position + 1,
                     expression=found.expression if found is not None else column.expression,
                     type=column.type if column.declared_type or found is None else found.type,
+                    meta=meta,
                 )
             )
         return tuple(merged), True

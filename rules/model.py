@@ -29,6 +29,11 @@ AssetKind = Literal["table", "view", "model", "source", "seed", "snapshot"]
 Usage = Literal["select", "filter", "join", "group", "order", "star", "unknown"]
 
 
+NOT_PRODUCED = "tessera_not_produced"
+"""Column meta key set by the build: an enforced contract declares this column, but the model's
+query does not produce it (``dbt build`` fails the contract)."""
+
+
 def column_key(name: str) -> str:
     """The case-insensitive key a column is matched by."""
     return name.strip('"`[]').lower()
