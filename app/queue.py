@@ -16,7 +16,8 @@ Failures:
 A failed job keeps its payload and error; ``tessera deliveries --replay ID`` queues it again.
 
 Delivery semantics: at least once. A job is marked ``running`` (and its attempt counted) before
-its handlers run and ``done`` after they return. If the process dies in between, the job is found
+its handlers run and ``done`` after they return (in the same write that claims the worker's next job,
+right away). If the process dies in between, the job is found
 ``running`` at the next start and queued again, so its handlers may run a second time; handlers
 must therefore be idempotent (check state before acting, upsert rather than insert, find the
 comment by its marker rather than always creating one). With idempotent handlers every side
