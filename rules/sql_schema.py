@@ -18,7 +18,8 @@ name finds the one asset of that name in any schema when it is unique.
 
 Renames are recorded so the diff can tell a rename from a drop and an add: a renamed table's
 ``Asset.meta["renamed_from"]`` and a renamed column's ``Column.meta["renamed_from"]`` hold the old
-name (the first one, across chains of renames).
+name (the first one, across chains of renames). ``Asset.meta["dropped_columns"]`` maps a dropped
+column's key to the ``[path, line]`` of its DROP, so a removal is reported where it happens.
 """
 
 from __future__ import annotations
@@ -465,7 +466,7 @@ class _Builder:
                 if isinstance(item, exp.ColumnDef):
                     self._add_column(relation, item, path, line)
         elif isinstance(action, exp.Drop):
-            self._alter_drop(relation, action)
+            self._alter_drop(relation, action, path, line)
         elif isinstance(action, exp.RenameColumn):
             self._rename_column(relation, _ident(action.this), _ident(action.args.get("to")), path, line)
         elif isinstance(action, exp.AlterRename):
@@ -512,7 +513,9 @@ class _Builder:
         items.insert(index, (key, column))
         relation.columns = dict(items)
 
-    def _alter_drop(self, relation: _RelationState, action: exp.Drop) -> None:
+    def _alter_drop(
+        self, relation: _RelationState, action: exp.Drop, path: str | None = None, line: int | None = None
+    ) -> None:
         kind = (action.args.get("kind") or "").upper()
         targets: list[exp.Expression] = []
         for item in action.args.get("tables") or ():
@@ -520,6 +523,8 @@ class _Builder:
         if kind in ("COLUMN", "COLUMNS", ""):
             for target in targets:
                 relation.columns.pop(column_key(_ident(target)), None)
+                # where the column was dropped, so a COLUMN_REMOVED finding points at the DROP
+                relation.meta.setdefault("dropped_columns", {})[column_key(_ident(target))] = [path, line]
                 self._forget_column_constraints(relation, column_key(_ident(target)))
         elif kind == "CONSTRAINT":
             for target in targets:
