@@ -365,7 +365,10 @@ def to_markdown(
     errors: list[str] = []
     if analysis.errors:
         errors = ["### Needs a look", ""]
-        errors += [f"- `{e.path}`: {_cell(e.message)}" for e in analysis.errors]
+        errors += [
+            f"- `{e.path}`: {_cell(e.message)}" if e.path else f"- {_cell(e.message)}"
+            for e in analysis.errors
+        ]
         errors.append("")
     impacts = _impacts_section(analysis.impacts, analysis.required_acks)
     acked_assets = {i.asset for i in analysis.impacts if i.team in {r.team for r in analysis.required_acks}}

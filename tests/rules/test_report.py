@@ -274,3 +274,16 @@ def test_a_dbt_properties_snippet_is_fenced_as_yaml_and_sql_as_sql() -> None:
     text = to_markdown(analysis(migrations=migrations))
     assert "```yaml\nmodels:\n  - name: fct_revenue" in text
     assert "```sql\nselect plan_code from x\n```" in text
+
+
+def test_problems_are_listed_with_their_file_when_they_have_one() -> None:
+    errors = (
+        AnalysisError(".tessera.yml", "unknown key colour"),
+        AnalysisError("", "migration suggestions failed"),
+    )
+    text = to_markdown(analysis(errors=errors))
+    assert "- `.tessera.yml`: unknown key colour" in text
+    assert (
+        "- migration suggestions failed" in text
+        and "``" not in text.split("### Needs a look")[1].split("###")[0]
+    )
