@@ -465,48 +465,66 @@ def _dedupe(found: Iterable[Registration]) -> list[Registration]:
 async def on_push(event: Event, ctx: Any) -> None:
     """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
     from app.workflow.github_source import load_tree
+    from app.workflow.payload import PayloadReader
+    from app.workflow.pulls import installation_client
 
     data = event.data
-    repository = data.get("repository") or {}
+    reader = PayloadReader(data, event.event)
+    repository = reader.mapping("repository")
     default = repository.get("default_branch") or repository.get("master_branch")
     if data.get("deleted") or data.get("ref") != f"refs/heads/{default}":
         return
     after = str(data.get("after") or "")
     if not after or set(after) == {"0"}:
         return
-    repo = str(repository["full_name"])
+    repo = reader.text("repository.full_name")
+    repo_id = reader.integer("repository.id")
+    installation_id = reader.installation_id()
     last = await ctx.store.read(lambda db: reg_sql.last_sync(db, repo))
     if last is not None and last["commit"] == after and last["source"] == "push":
         return  # a re-delivered push: this commit is already in the registry
-    installation_id = int((data.get("installation") or {}).get("id") or 0)
-    gh = await ctx.github.for_installation(installation_id)
+    gh = await installation_client(ctx, installation_id)
     owner, _, name = repo.partition("/")
-    entries = await load_tree(ctx.store, gh, repo_id=int(repository["id"]), owner=owner, repo=name, sha=after)
-    await sync_repository(ctx, gh, repo_id=int(repository["id"]), repo=repo, commit=after, entries=entries,
-                          source="push")
+    entries = await load_tree(ctx.store, gh, repo_id=repo_id, owner=owner, repo=name, sha=after)
+    await sync_repository(ctx, gh, repo_id=repo_id, repo=repo, commit=after, entries=entries, source="push")
 
 
 @router.register("installation", action="created")
 @router.register("installation", action="new_permissions_accepted")
 async def on_installation(event: Event, ctx: Any) -> None:
     """A new installation: sync every repository it covers, at its default branch."""
-    await _sync_listed(ctx, event.data, event.data.get("repositories") or [])
+    await _sync_listed(ctx, event, "repositories")
 
 
 @router.register("installation_repositories", action="added")
 async def on_repositories_added(event: Event, ctx: Any) -> None:
-    await _sync_listed(ctx, event.data, event.data.get("repositories_added") or [])
+    await _sync_listed(ctx, event, "repositories_added")
 
 
 @router.register("installation", action="deleted")
 async def on_installation_deleted(event: Event, ctx: Any) -> None:
     """The App was uninstalled: what it synced from those repositories is no longer true."""
-    await _forget(ctx, [str(r["full_name"]) for r in event.data.get("repositories") or []])
+    await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories")])
 
 
 @router.register("installation_repositories", action="removed")
 async def on_repositories_removed(event: Event, ctx: Any) -> None:
-    await _forget(ctx, [str(r["full_name"]) for r in event.data.get("repositories_removed") or []])
+    await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories_removed")])
+
+
+def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
+    """(id, full name) of the repositories an installation event lists; a malformed entry fails
+    the job at once, naming it (a KeyError would be retried as if it were a bug)."""
+    from app.workflow.payload import PayloadReader
+
+    reader = PayloadReader(event.data, event.event)
+    reader.installation_id()
+    listed: list[tuple[int, str]] = []
+    for index, entry in enumerate(reader.items(path)):
+        one = PayloadReader({f"{path}[{index}]": entry}, event.event)
+        key = f"{path}[{index}]"
+        listed.append((one.integer(f"{key}.id"), one.text(f"{key}.full_name")))
+    return listed
 
 
 async def _forget(ctx: Any, repos: list[str]) -> None:
@@ -523,26 +541,27 @@ SYNC_REPO_EVENT = "tessera_sync_repo"
 ordered with that repository's pushes (same ordering key)."""
 
 
-async def _sync_listed(ctx: Any, data: Mapping[str, Any], repositories: list[Mapping[str, Any]]) -> None:
+async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
     """Queue one sync job per repository (a re-run of this job queues nothing twice)."""
     import json
 
     from app.store.deliveries import NewDelivery
+    from app.workflow.payload import PayloadReader
 
-    installation_id = int((data.get("installation") or {}).get("id") or 0)
-    for listed in repositories:
+    installation_id = PayloadReader(event.data, event.event).installation_id()
+    for repo_id, full_name in _listed_repositories(event, path):
         payload = {
             "installation": {"id": installation_id},
-            "repository": {"id": int(listed["id"]), "full_name": str(listed["full_name"])},
+            "repository": {"id": repo_id, "full_name": full_name},
         }
         await ctx.store.insert_delivery(
             NewDelivery(
-                delivery_id=f"sync-{ctx.delivery_id}-{int(listed['id'])}",
+                delivery_id=f"sync-{ctx.delivery_id}-{repo_id}",
                 event=SYNC_REPO_EVENT,
                 action=None,
-                ordering_key=f"repo:{int(listed['id'])}",
+                ordering_key=f"repo:{repo_id}",
                 installation_id=installation_id,
-                repository=str(listed["full_name"]),
+                repository=full_name,
                 payload=json.dumps(payload),
                 received_at=ctx.clock.now(),
             )

@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import gidgethub
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
@@ -41,6 +42,7 @@ from app.workflow.github_source import (
     likely_reads,
     load_tree,
 )
+from app.workflow.payload import PayloadReader, listed_numbers
 from app.workflow.serialize import analysis_from_json, analysis_to_json
 from rules.model import Analysis
 
@@ -103,21 +105,35 @@ class PullRef:
         }
 
 
-def pull_ref(pull: Mapping[str, Any], repository: Mapping[str, Any], installation_id: int) -> PullRef:
-    head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+def pull_ref(
+    pull: Mapping[str, Any], repository: Mapping[str, Any], installation_id: int, *, source: str = "pull_request"
+) -> PullRef:
+    """The pull request's identity; a malformed one fails the job at once naming the field
+    (``source`` says where it came from: a delivery's event, or GitHub's API)."""
+    reader = PayloadReader({"pull_request": pull, "repository": repository}, source)
+    head_repo = reader.text("pull_request.head.repo.full_name", default="") if reader.has("pull_request.head.repo") else ""
+    author = reader.text("pull_request.user.login", default="") if reader.has("pull_request.user") else ""
     return PullRef(
         installation_id=installation_id,
-        repo_id=int(repository["id"]),
-        repo=str(repository["full_name"]),
-        number=int(pull["number"]),
+        repo_id=reader.integer("repository.id"),
+        repo=reader.text("repository.full_name"),
+        number=reader.integer("pull_request.number"),
         title=str(pull.get("title") or ""),
-        author=str((pull.get("user") or {}).get("login") or ""),
-        base_ref=str(pull["base"]["ref"]),
-        base_sha=str(pull["base"]["sha"]),
-        head_sha=str(pull["head"]["sha"]),
-        head_repo=head_repo,
+        author=author,
+        base_ref=reader.text("pull_request.base.ref"),
+        base_sha=reader.text("pull_request.base.sha"),
+        head_sha=reader.text("pull_request.head.sha"),
+        head_repo=head_repo or None,
         draft=bool(pull.get("draft")),
     )
+
+
+def event_pull_ref(event: Event) -> PullRef:
+    """:func:`pull_ref` of a ``pull_request`` delivery, every field it needs checked."""
+    reader = PayloadReader(event.data, event.event)
+    pull = reader.mapping("pull_request")
+    repository = reader.mapping("repository")
+    return pull_ref(pull, repository, reader.installation_id(), source=event.event)
 
 
 async def installation_client(ctx: Any, installation_id: int) -> Any:
@@ -144,9 +160,7 @@ def details_url(ctx: Any, check_run_id: int) -> str:
 async def on_pull_request(event: Event, ctx: Any) -> None:
     """Analyse on open, push, reopen, ready for review and a changed base; note closes and merges."""
     action = event.data.get("action")
-    pull = event.data["pull_request"]
-    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
-    ref = pull_ref(pull, event.data["repository"], installation_id)
+    ref = event_pull_ref(event)
     if action == "closed":
         await on_closed(event, ctx, ref)
         return
@@ -186,21 +200,23 @@ async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
 @router.register("check_run", action="requested_action")
 async def on_check_run(event: Event, ctx: Any) -> None:
     """The Re-check button (and GitHub's "Re-run"): analyse the pull request again."""
-    run = event.data["check_run"]
+    reader = PayloadReader(event.data, event.event)
+    run = reader.mapping("check_run")
     if run.get("name") != checkrun.CHECK_NAME:
         return
     if event.data.get("action") == "requested_action":
         if (event.data.get("requested_action") or {}).get("identifier") != "recheck":
             return
-    repository = event.data["repository"]
-    numbers = [int(p["number"]) for p in run.get("pull_requests") or []]
+    repository = reader.mapping("repository")
+    installation_id = reader.installation_id()
+    numbers = listed_numbers(reader, "check_run.pull_requests")
     if not numbers:
         # Fork pull requests are not listed on check runs: find the proposal by its check run.
-        record = await ctx.store.read(lambda db: sql.get_check(db, int(run["id"])))
+        run_id = reader.integer("check_run.id")
+        record = await ctx.store.read(lambda db: sql.get_check(db, run_id))
         if record is not None:
             proposal = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, record.proposal_id))
             numbers = [proposal.pr_number] if proposal else []
-    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
     for number in numbers:
         await recheck(ctx, installation_id=installation_id, repository=repository, number=number)
 
@@ -208,15 +224,21 @@ async def on_check_run(event: Event, ctx: Any) -> None:
 @router.register("check_suite", action="rerequested")
 async def on_check_suite(event: Event, ctx: Any) -> None:
     """"Re-run all checks" on a commit."""
-    installation_id = int((event.data.get("installation") or {}).get("id") or 0)
-    for pull in event.data["check_suite"].get("pull_requests") or []:
-        await recheck(ctx, installation_id=installation_id, repository=event.data["repository"], number=int(pull["number"]))
+    reader = PayloadReader(event.data, event.event)
+    reader.mapping("check_suite")
+    if not reader.items("check_suite.pull_requests"):
+        return
+    repository = reader.mapping("repository")
+    installation_id = reader.installation_id()
+    for number in listed_numbers(reader, "check_suite.pull_requests"):
+        await recheck(ctx, installation_id=installation_id, repository=repository, number=number)
 
 
 async def recheck(ctx: Any, *, installation_id: int, repository: Mapping[str, Any], number: int) -> None:
     """Analyse the pull request as it is now (its current head and base), whatever was analysed."""
+    full_name = PayloadReader({"repository": repository}, "recheck").text("repository.full_name")
     gh = await installation_client(ctx, installation_id)
-    owner, _, name = str(repository["full_name"]).partition("/")
+    owner, _, name = full_name.partition("/")
     pull = await gh.get_pull(owner, name, number)
     if pull.get("state") != "open":
         return
@@ -280,14 +302,25 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
         if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
             return record.check_run_id
-    run = await gh.create_check_run(
-        ref.owner,
-        ref.name,
-        name=checkrun.CHECK_NAME,
-        head_sha=ref.head_sha,
-        status="in_progress",
-        external_id=str(proposal.id),
-    )
+    try:
+        run = await gh.create_check_run(
+            ref.owner,
+            ref.name,
+            name=checkrun.CHECK_NAME,
+            head_sha=ref.head_sha,
+            status="in_progress",
+            external_id=str(proposal.id),
+        )
+    except gidgethub.BadRequest as exc:
+        if exc.status_code not in (404, 422):
+            raise
+        # GitHub has no such commit (force-pushed away before the job ran): there is nothing to
+        # put a check on, and retrying cannot bring the commit back. The next push is analysed.
+        raise PermanentError(
+            f"{ref.repo}#{ref.number}: the head commit {ref.head_sha} no longer exists at GitHub "
+            f"(force-pushed or deleted before the analysis ran), so no check can be put on it; "
+            f"GitHub said: {exc}"
+        ) from exc
     check_run_id = int(run["id"])
     await ctx.store.write(
         lambda db: sql.start_analysis(

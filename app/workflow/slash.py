@@ -28,6 +28,7 @@ from app.workflow import acks as ack_rules
 from app.workflow import checkrun
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
 from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
+from app.workflow.payload import PayloadReader
 from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
 from rules.model import Analysis
@@ -73,31 +74,35 @@ class Conversation:
 @router.register("issue_comment", action="created")
 async def on_comment(event: Event, ctx: Any) -> None:
     data = event.data
-    issue = data.get("issue") or {}
-    comment = data.get("comment") or {}
+    reader = PayloadReader(data, event.event)
+    issue = reader.mapping("issue")
+    comment = reader.mapping("comment")
     if "pull_request" not in issue:
         return
-    author = comment.get("user") or {}
-    if author.get("type") == "Bot" or (data.get("sender") or {}).get("type") == "Bot":
+    author = comment.get("user") if isinstance(comment.get("user"), Mapping) else {}
+    sender = data.get("sender") if isinstance(data.get("sender"), Mapping) else {}
+    if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return
-    commands = parse_commands(comment.get("body"))
+    body = comment.get("body")
+    commands = parse_commands(body if isinstance(body, str) else None)
     if not commands:
         return
-    repository = data["repository"]
-    comment_id = int(comment["id"])
+    repository = reader.mapping("repository")
+    repo_id = reader.integer("repository.id")
+    comment_id = reader.integer("comment.id")
+    number = reader.integer("issue.number")
+    owner, _, name = reader.text("repository.full_name").partition("/")
+    installation_id = reader.installation_id()
     if await ctx.store.read(lambda db: sql.comment_handled(db, comment_id)):
         return  # a re-delivery of a comment already answered
-    installation_id = int((data.get("installation") or {}).get("id") or 0)
     gh = await installation_client(ctx, installation_id)
-    owner, _, name = str(repository["full_name"]).partition("/")
-    number = int(issue["number"])
 
-    proposal = await ctx.store.read(lambda db: sql.get_proposal(db, int(repository["id"]), number))
+    proposal = await ctx.store.read(lambda db: sql.get_proposal(db, repo_id, number))
     if proposal is None or not proposal.analysis:
         # Never analysed (the App was installed after the pull request opened): do it now.
         pull = await gh.get_pull(owner, name, number)
         await analyse_pull(ctx, pull_ref(pull, repository, installation_id), force=True, github=gh)
-        proposal = await ctx.store.read(lambda db: sql.get_proposal(db, int(repository["id"]), number))
+        proposal = await ctx.store.read(lambda db: sql.get_proposal(db, repo_id, number))
     if proposal is None or not proposal.analysis:
         await _answer(gh, owner, name, number, comment_id, [Outcome(False, "Tessera could not analyse this pull request yet; try `/tessera recheck`.")])
         await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, None))
