@@ -39,7 +39,15 @@ from typing import Any
 from sqlglot import exp
 
 from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
-from rules.dbt_project import SKIPPED_FOLDERS, DbtProject, Rendered, find_projects, read_project, stable_hash
+from rules.dbt_project import (
+    SKIPPED_FOLDERS,
+    DbtProject,
+    Rendered,
+    _column_line,
+    find_projects,
+    read_project,
+    stable_hash,
+)
 from rules.model import NOT_PRODUCED, Asset, Column, Config, Edge, ParseProblem, Snapshot
 from rules.sources import FileSource, matches_any
 
@@ -617,18 +625,24 @@ def _infer_models(
                     continue
                 schema = _parent_schema(asset, snapshot, schemas)
                 key = _inference_key(asset, schema)
+                lineage = fqn in analysed
                 job = (
                     asset.sql,
                     asset.dialect or DEFAULT_DIALECT,
                     schema,
                     fqn,
                     resolver.restricted(asset.depends_on),
+                    lineage,
                 )
-                jobs.append((fqn, asset, key, job))
+                jobs.append((fqn, asset, key if lineage else key + _SCHEMA_ONLY, job))
             infos: dict[str, Any] = {}
             misses = []
             for fqn, _asset, key, job in jobs:
                 info = cache.get(key)
+                if info is None and key.endswith(_SCHEMA_ONLY):
+                    # a full inference of the same content (the model is analysed on the other
+                    # side, or was in an earlier run) serves an ancestor as well
+                    info = cache.get(key[: -len(_SCHEMA_ONLY)])
                 if info is None:
                     misses.append((fqn, key, job))
                 else:
@@ -647,6 +661,12 @@ def _infer_models(
                     if known and columns:
                         schemas[fqn] = {c.name: c.type for c in columns}
                     continue
+                node = nodes[fqn]
+                if node.project is not None:  # inferred columns: where the model's SQL produces them
+                    raw_sql = node.project.models[fqn].raw_sql
+                    columns = tuple(
+                        c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
+                    )
                 snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
                 snapshot.edges.extend(info.edges)
                 where = asset.path or asset.fqn
@@ -668,15 +688,19 @@ def _problem_line(problem: str, first_line: int) -> int | None:
     return first_line + int(match.group(1)) - 1
 
 
-_Job = tuple[str, str, Mapping[str, Mapping[str, str]], str, RelationResolver]
-"""What one inference needs: SQL, dialect, parent schemas, fqn, resolver (all picklable)."""
+_Job = tuple[str, str, Mapping[str, Mapping[str, str]], str, RelationResolver, bool]
+"""What one inference needs: SQL, dialect, parent schemas, fqn, resolver (all picklable), and
+whether its lineage is wanted (False for an ancestor read only for its output schema)."""
+
+_SCHEMA_ONLY = ":schema"
+"""Suffix of the cache key of a schema-only inference (no edges, no expressions)."""
 
 
 def _infer_job(job: _Job) -> Any:
     from rules.infer import infer_query
 
-    sql, dialect, schema, fqn, resolve = job
-    return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve)
+    sql, dialect, schema, fqn, resolve, lineage = job
+    return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
 
 
 class _Workers:
