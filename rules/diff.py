@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from rules import catalog
-from rules.model import UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
+from rules.model import NOT_PRODUCED, UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 from rules.sources import matches_any
 from rules.types import compare_types
@@ -196,6 +196,7 @@ class _Differ:
         self.changes: list[Change] = []
         self._problem_paths = {p.path for p in head.problems}
         self._inputs: dict[tuple[str, str], list[tuple[str, str]]] | None = None
+        self._readers_index: dict[tuple[str, str], dict[str, list[str]]] | None = None
         self._ignored_fqns = {
             fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
             if self._ignored_path(a.path)
@@ -501,11 +502,17 @@ class _Differ:
                 before=bc.name, after=hc.name,
             )
         gone = {k for k in removed if k not in renames}
+        for key, hc in hcols.items():
+            bc = bcols.get(key)
+            if bc is not None and hc.meta.get(NOT_PRODUCED) and not bc.meta.get(NOT_PRODUCED):
+                gone.add(key)
+                self._contract_gap(b, h, fqn, bc)
         for key in removed:
             if key in renames:
                 continue
             bc = bcols[key]
             uncertain = not h.columns_known
+            still_read = ""
             if uncertain and h.path in self._problem_paths:
                 continue  # the file could not be analysed: UNPARSED says so, once
             if uncertain and _same_query(b, h):
@@ -518,11 +525,15 @@ class _Differ:
                 message = (f"Column `{bc.name}` is no longer declared on source `{fqn}`: if the table "
                            "really lost it, models selecting it will fail.")
             else:
-                message = f"Column `{bc.name}` was removed from `{fqn}`."
+                still_read = self._still_read(h, bc)
+                message = f"Column `{bc.name}` was removed from `{fqn}`." + still_read
+            path, line = self._removed_at(b, h, bc)
             self._emit(
-                "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=h.path, line=h.line,
+                "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=path, line=line,
                 message=message, before=self._column_text(bc), after=None,
                 cap="review" if uncertain else None,
+                # a reader that fails to build is never safe, whatever the mode protects
+                floor="review" if still_read and "COLUMN_REMOVED" not in self.config.rules else None,
             )
         if b.columns_known:
             new_keys = set(renames.values())
@@ -539,8 +550,18 @@ class _Differ:
                         "COLUMN_ADDED_REQUIRED", b, h, asset=fqn, column=hc.name, path=h.path,
                         line=hc.line or h.line,
                         message=f"Column `{hc.name}` was added to table `{fqn}` as NOT NULL without "
-                        "a default: existing rows and writers that do not know it cannot fill it.",
+                        "a default: adding it fails on a table that has rows, and writers that do not "
+                        "name it are refused.",
                         before=None, after=self._column_text(hc),
+                        # the migration itself fails on a table with rows: worth a look in any mode
+                        floor=None if "COLUMN_ADDED_REQUIRED" in self.config.rules else "review",
+                    )
+                elif hc.meta.get(NOT_PRODUCED):
+                    self._emit(
+                        "COLUMN_ADDED", b, h, asset=fqn, column=hc.name, path=h.path, line=h.line,
+                        message=f"Column `{hc.name}` was added to the enforced contract of `{fqn}`, "
+                        "but its SQL does not produce it: `dbt build` fails on this contract.",
+                        before=None, after=self._column_text(hc), floor="review",
                     )
                 else:
                     self._emit(
@@ -555,6 +576,81 @@ class _Differ:
                 self._column_pair(b, h, fqn, bc, hc, dialect)
         self._reordered(b, h, fqn, bcols, hcols, renames)
         return renames, gone
+
+    def _contract_gap(self, b: Asset, h: Asset, fqn: str, bc: Column) -> None:
+        """The query stopped producing a column the enforced contract still declares."""
+        readers = self._reader_phrase(h, bc)
+        message = (
+            f"The SQL of `{fqn}` no longer produces `{bc.name}`, which its enforced contract "
+            "declares: `dbt build` fails on this contract."
+        )
+        if readers:
+            message += f" Dropping `{bc.name}` from the contract too would break {readers}."
+        path, line = self._removed_at(b, h, bc)
+        self._emit(
+            "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=path, line=line,
+            message=message, before=self._column_text(bc), after=None,
+        )
+
+    def _readers(self, fqn: str, column: str) -> dict[str, list[str]]:
+        """Head models and views still reading ``fqn.column``, each with how (select, join...)."""
+        if self._readers_index is None:
+            index: dict[tuple[str, str], dict[str, list[str]]] = {}
+            for edge in self.head.edges:
+                if edge.upstream_column is None or edge.downstream == edge.upstream:
+                    continue
+                how = index.setdefault((edge.upstream, column_key(edge.upstream_column)), {})
+                usages = how.setdefault(edge.downstream, [])
+                word = _USAGE_WORDS.get(edge.usage, edge.usage)
+                if word not in usages:
+                    usages.append(word)
+            self._readers_index = index
+        found = self._readers_index.get((fqn, column_key(column)), {})
+        return {
+            reader: usages for reader, usages in sorted(found.items())
+            if reader in self.head.assets and self.head.assets[reader].enabled
+            and reader not in self._ignored_fqns
+        }
+
+    def _reader_phrase(self, h: Asset, bc: Column) -> str:
+        """``model `x`, which reads it (select, group by)`` / ```x` and `y`, which read it`` or ""."""
+        readers = self._readers(h.fqn, bc.key)
+        if not readers:
+            return ""
+        if len(readers) == 1:
+            reader, usages = next(iter(readers.items()))
+            return f"{self.head.assets[reader].kind} `{reader}`, which reads it ({', '.join(usages)})"
+        return f"{_names(list(readers))}, which read it"
+
+    def _still_read(self, h: Asset, bc: Column) -> str:
+        """`` Model `x` still reads it (select, group by) and will fail ...`` or "" when nothing does."""
+        readers = self._readers(h.fqn, bc.key)
+        if not readers:
+            return ""
+        fail = "fail to build" if all(self.head.assets[r].kind == "model" for r in readers) else "fail"
+        if len(readers) == 1:
+            reader, usages = next(iter(readers.items()))
+            kind = self.head.assets[reader].kind
+            return (f" {kind.capitalize()} `{reader}` still reads it ({', '.join(usages)}) "
+                    f"and will {fail} unless it changes too.")
+        return f" {_names(list(readers))} still read it and will {fail} unless they change too."
+
+    def _removed_at(self, b: Asset, h: Asset, bc: Column) -> tuple[str | None, int | None]:
+        """Where a removal is best shown in head: the DROP that removed it, else the line of the
+        nearest surviving column in the same file (where the removed one used to be)."""
+        dropped = (h.meta or {}).get("dropped_columns")
+        if isinstance(dropped, Mapping):
+            where = dropped.get(bc.key)
+            if isinstance(where, (list, tuple)) and len(where) == 2 and where[0]:
+                return str(where[0]), where[1] if isinstance(where[1], int) else None
+        if b.path == h.path:
+            order = sorted(b.columns, key=lambda c: c.position)
+            index = next((i for i, c in enumerate(order) if c.key == bc.key), 0)
+            for neighbour in (*reversed(order[:index]), *order[index + 1:]):
+                hc = h.column(neighbour.name)
+                if hc is not None and hc.line and not hc.meta.get(NOT_PRODUCED):
+                    return h.path, hc.line
+        return h.path, h.line
 
     def _head_inputs(self, fqn: str, column: str) -> list[tuple[str, str]]:
         """(upstream fqn, column) pairs feeding ``fqn.column`` in head, from head's lineage."""
@@ -576,6 +672,12 @@ class _Differ:
             if bc is not None and hc is not None and bc.type != UNKNOWN and hc.type == UNKNOWN:
                 return True
         return False
+
+    def _removed_in_base(self, qualified: str) -> bool:
+        """Whether ``asset.column`` existed in base (so this diff reports its removal)."""
+        fqn, _, column = qualified.rpartition(".")
+        asset = self.base.assets.get(fqn)
+        return asset is not None and asset.column(column) is not None
 
     def _missing_inputs(self, fqn: str, column: str) -> list[str]:
         """Upstream columns feeding ``fqn.column`` in head that head no longer has (``a.b``)."""
@@ -681,6 +783,8 @@ class _Differ:
         guessed = bc.declared_type != hc.declared_type
         uncertain = verdict == "unknown"
         missing = self._missing_inputs(h.fqn, hc.key) if hc.type == UNKNOWN else []
+        if uncertain and missing and all(self._removed_in_base(m) for m in missing):
+            return  # the input's COLUMN_REMOVED names this model as a reader that will fail
         if uncertain and missing:
             message = (
                 f"`{hc.name}` in `{fqn}` reads {', '.join(f'`{m}`' for m in missing)}, which no "
@@ -922,9 +1026,24 @@ def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED})
+"""Keys the engine itself records in ``meta`` (renames, drops, contract gaps): never a change."""
+
+_USAGE_WORDS = {"select": "select", "filter": "filter", "join": "join", "group": "group by",
+                "order": "order by", "star": "select *", "unknown": "read"}
+
+
 def _plain_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Meta as people wrote it, without what the engine records there (``renamed_from``)."""
-    return {k: v for k, v in (meta or {}).items() if k != "renamed_from"}
+    """Meta as people wrote it, without what the engine records there (``renamed_from``...)."""
+    return {k: v for k, v in (meta or {}).items() if k not in _ENGINE_META}
+
+
+def _names(items: list[str], limit: int = 3) -> str:
+    """```a`, `b` and `c``` (and "N more" past ``limit``) for a sentence."""
+    shown = [f"`{i}`" for i in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"{len(items) - limit} more")
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _self_filling(col: Column) -> bool:

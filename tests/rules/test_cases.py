@@ -3,7 +3,8 @@ findings the diff must (and must not) produce.
 
 Each file is ``{rule: <RULE or null>, cases: [...]}``; a case has ``name``, ``dialect``, ``kind``
 (``sql`` or ``dbt``), ``base``/``head`` (path → file text), optional ``config`` (a .tessera.yml
-text), ``expect`` (a list of ``{rule, severity, asset, column}``; keys left out match anything),
+text), ``expect`` (a list of ``{rule, severity, asset, column}``, optionally ``path``, ``line`` and
+``message_has``; keys left out match anything),
 ``expect_none`` (rules that must not fire) and ``only: true`` (no breaking, review or safe finding
 beyond those expected). Snapshots are built the way the analysis builds them
 (``build.build_snapshot``); changed paths are the files whose text differs.
@@ -80,11 +81,15 @@ def _changed(case: Mapping[str, Any]) -> set[str]:
 
 
 def _matches(change: Change, want: Mapping[str, Any]) -> bool:
-    return all(getattr(change, key) == value for key, value in want.items())
+    """``message_has`` is a piece of text the message must contain; other keys are Change fields."""
+    return all(
+        value in change.message if key == "message_has" else getattr(change, key) == value
+        for key, value in want.items()
+    )
 
 
 def _show(changes: list[Change]) -> str:
-    return "\n".join(f"  {c.rule} {c.severity} {c.asset} {c.column}: {c.message}" for c in changes) or "  (none)"
+    return "\n".join(f"  {c.rule} {c.severity} {c.asset} {c.column} {c.path}:{c.line}: {c.message}" for c in changes) or "  (none)"
 
 
 @pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[i for i, _ in ALL_CASES])
@@ -176,7 +181,7 @@ def test_a_build_scoped_to_the_changed_files_finds_the_same_as_a_full_one(case: 
 
 CASE_KEYS = {"name", "dialect", "kind", "base", "head", "config", "expect", "expect_none", "only", "quiet",
              "parity", "_file_rule"}
-EXPECT_KEYS = {"rule", "severity", "asset", "column", "path", "before", "after"}
+EXPECT_KEYS = {"rule", "severity", "asset", "column", "path", "line", "before", "after", "message_has"}
 
 
 @pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[i for i, _ in ALL_CASES])

@@ -358,22 +358,43 @@ def test_a_dropped_table_and_a_new_one_sharing_only_an_id_column_are_not_a_renam
     assert found(diff_snapshots(base, head, Config())) == [("ASSET_REMOVED", "breaking", "public.accounts", None)]
 
 
-def test_a_downstream_column_whose_input_was_removed_is_said_to_break_the_build() -> None:
+def test_a_removed_column_that_a_downstream_model_still_reads_says_the_model_will_fail_once() -> None:
     from rules.model import Edge
 
     parent_before = model("stg", "select a, b from x", Column("a", "INT"), Column("b", "BOOLEAN"))
     parent_after = model("stg", "select a from x", Column("a", "INT"))
-    child_before = model("fct", "select b from stg", Column("b", "BOOLEAN"))
-    child_after = model("fct", "select b from stg", Column("b", UNKNOWN))
+    child_before = model("fct", "select b from stg group by b", Column("b", "BOOLEAN"))
+    child_after = model("fct", "select b from stg group by b", Column("b", UNKNOWN))
     base = snap(parent_before, child_before)
     head = snap(parent_after, child_after)
-    head.edges.append(Edge("stg", "b", "fct", "b"))
-    (change,) = [c for c in diff_snapshots(base, head, Config()) if c.asset == "fct"]
-    assert (change.rule, change.severity, change.column) == ("COLUMN_TYPE_CHANGED", "review", "b")
-    assert "reads `stg.b`, which no longer exists: `fct` will fail to build" in change.message
+    head.edges += [Edge("stg", "b", "fct", "b"), Edge("stg", "b", "fct", None, usage="group")]
+    (change,) = diff_snapshots(base, head, Config())
+    assert (change.rule, change.severity, change.asset, change.column) == ("COLUMN_REMOVED", "breaking", "stg", "b")
+    assert change.message == (
+        "Column `b` was removed from `stg`. Model `fct` still reads it (select, group by) "
+        "and will fail to build unless it changes too."
+    )
 
 
-def test_a_type_lost_only_because_an_input_lost_it_first_is_reported_once_at_the_root() -> None:
+def test_a_removal_that_fails_a_downstream_build_is_at_least_review_even_where_the_mode_calls_removal_safe() -> None:
+    from rules.model import Edge
+
+    base = snap(model("stg", "select a, b from x", Column("a", "INT"), Column("b", "INT")),
+                model("fct", "select a from stg where b > 0", Column("a", "INT")))
+    head = snap(model("stg", "select a from x", Column("a", "INT")),
+                model("fct", "select a from stg where b > 0", Column("a", "INT")))
+    head.edges += [Edge("stg", "a", "fct", "a"), Edge("stg", "b", "fct", None, usage="filter")]
+    assert found(diff_snapshots(base, head, Config(compatibility="forward"))) == [
+        ("COLUMN_REMOVED", "review", "stg", "b")
+    ]
+    # nobody reads it any more: forward mode really has nothing to say
+    head.edges[:] = [Edge("stg", "a", "fct", "a")]
+    assert found(diff_snapshots(base, head, Config(compatibility="forward"))) == [
+        ("COLUMN_REMOVED", "safe", "stg", "b")
+    ]
+
+
+def test_a_type_lost_only_because_an_input_was_removed_is_reported_once_at_the_root() -> None:
     from rules.model import Edge
 
     stg = model("stg", "select a, b from x", Column("a", "INT"), Column("b", "BOOLEAN"))
@@ -386,10 +407,22 @@ def test_a_type_lost_only_because_an_input_lost_it_first_is_reported_once_at_the
         replace(top, columns=(Column("b", UNKNOWN),)),
     )
     head.edges += [Edge("stg", "b", "mid", "b"), Edge("mid", "b", "top", "b")]
-    assert found(diff_snapshots(base, head, Config())) == [
-        ("COLUMN_REMOVED", "breaking", "stg", "b"),
-        ("COLUMN_TYPE_CHANGED", "review", "mid", "b"),
-    ]
+    changes = diff_snapshots(base, head, Config())
+    assert found(changes) == [("COLUMN_REMOVED", "breaking", "stg", "b")]
+    assert "Model `mid` still reads it (select)" in changes[0].message
+
+
+def test_a_downstream_column_reading_something_that_never_existed_still_says_it_will_fail() -> None:
+    from rules.model import Edge
+
+    base = snap(model("stg", "select a from x", Column("a", "INT")),
+                model("fct", "select a as b from stg", Column("b", "INT")))
+    head = snap(model("stg", "select a from x", Column("a", "INT")),
+                model("fct", "select b from stg", Column("b", UNKNOWN)))
+    head.edges.append(Edge("stg", "b", "fct", "b"))
+    (change,) = [c for c in diff_snapshots(base, head, Config()) if c.rule == "COLUMN_TYPE_CHANGED"]
+    assert (change.rule, change.severity, change.asset) == ("COLUMN_TYPE_CHANGED", "review", "fct")
+    assert "reads `stg.b`, which no longer exists: `fct` will fail to build" in change.message
 
 
 def test_adding_a_not_null_test_to_a_column_of_unknown_type_stays_safe() -> None:
