@@ -21,7 +21,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
-from sqlglot.schema import MappingSchema
+from sqlglot.schema import MappingSchema, normalize_name
 
 from rules.model import UNKNOWN, Column, Edge
 from rules.types import compare_types, normalize_type
@@ -604,15 +604,20 @@ def infer_query(
     schema: Mapping[str, Mapping[str, str]],
     fqn: str,
     resolve: Resolver | None = None,
+    lineage: bool = True,
 ) -> QueryInfo:
     """Output columns (names, types, expressions) and column lineage of ``sql`` into ``fqn``.
 
     ``schema`` maps parent fqn -> {column: type}; ``resolve`` maps a table reference to a parent
     fqn (default: the lower-case name as written). Never raises: bad SQL gives
     ``columns_known=False`` and a problem.
+
+    ``lineage=False`` is the schema-only mode for ancestors read only for their output schema:
+    the same column names, types, ``columns_known``, ``depends_on`` and problems, but no edges
+    and no expression text (the lineage walk is a quarter of an inference).
     """
     try:
-        return _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve)
+        return _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
     except Exception as error:  # sqlglot can fail deep inside on odd SQL; never crash a worker
         return QueryInfo(problems=(f"cannot analyse SQL: {_first_line(error)}",))
 
@@ -624,6 +629,7 @@ def _infer(
     schema: Mapping[str, Mapping[str, str]],
     fqn: str,
     resolve: Resolver | None,
+    lineage: bool = True,
 ) -> QueryInfo:
     query, problem = parse_query(sql, dialect)
     if query is None:
@@ -651,12 +657,16 @@ def _infer(
     for parent, placeholder in by_fqn.items():
         columns = _parent_columns(schema, parent)
         if columns:
-            mapping[placeholder] = {name: _schema_type(kind, dialect) for name, kind in columns.items()}
+            # normalised here, once per spelling, as MappingSchema would on every construction
+            mapping[_normalized_name(placeholder, dialect, True)] = {
+                _normalized_name(name, dialect, False): _schema_type(kind, dialect)
+                for name, kind in columns.items()
+            }
         else:
             unknown.add(parent)
 
     problems: list[str] = []
-    mapping_schema = MappingSchema(mapping, dialect=dialect) if mapping else None
+    mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
     qualified = _qualify(query, dialect, mapping_schema, problems)
     try:
         annotated = annotate_types(
@@ -668,6 +678,9 @@ def _infer(
     except Exception as error:
         problems.append(f"cannot infer types: {_first_line(error)}")
         annotated = qualified
+
+    if not lineage:
+        return _schema_only(annotated, dialect, tuple(depends_on), problems)
 
     root = build_scope(annotated)
     if root is None:
@@ -729,6 +742,42 @@ def _infer(
         columns_known=columns_known,
         problems=tuple(problems),
     )
+
+
+def _schema_only(
+    annotated: exp.Expression, dialect: str, depends_on: tuple[str, ...], problems: list[str]
+) -> QueryInfo:
+    """The columns of an annotated query as :func:`_infer` gives them, minus expressions and
+    edges (the scope is built only for a set operation, whose column types need its branches)."""
+    selects = annotated.selects if isinstance(annotated, exp.Query) else []
+    root = build_scope(annotated) if isinstance(annotated, exp.SetOperation) else None
+    if isinstance(annotated, exp.SetOperation) and root is None:
+        return QueryInfo(depends_on=depends_on, problems=(*problems, "no query scope"))
+    columns: list[Column] = []
+    columns_known = not problems
+    for projection in selects:
+        if isinstance(projection, exp.Star) or (
+            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+        ):
+            columns_known = False
+            continue
+        index = len(columns)
+        type_text = (
+            _set_operation_type(root, index, dialect)
+            if root is not None and root.set_operation_scopes
+            else _type_text(projection, dialect)
+        )
+        columns.append(Column(name=_output_name(projection), type=type_text, position=index + 1))
+    return QueryInfo(
+        columns=tuple(columns), depends_on=depends_on, columns_known=columns_known, problems=tuple(problems)
+    )
+
+
+@lru_cache(maxsize=65536)
+def _normalized_name(name: str, dialect: str, is_table: bool) -> str:
+    """A schema key as ``MappingSchema(normalize=True)`` would normalise it (cached: the same
+    parent columns are normalised for every child that reads them)."""
+    return normalize_name(name, dialect=dialect, is_table=is_table).name
 
 
 _UNKNOWN_TYPE = exp.DataType(this=exp.DataType.Type.UNKNOWN)

@@ -267,3 +267,47 @@ def test_recursive_cte_references_itself() -> None:
         fqn="m",
     )
     assert info.depends_on == () and [c.name for c in info.columns] == ["n"]
+
+
+SCHEMA_ONLY_QUERIES = {
+    "joins, CTEs and aggregates": (
+        "with o as (select customer_id, amount from raw.orders where status = 'paid') "
+        "select c.name, sum(o.amount) as total, count(*) as n from o "
+        "join raw.customers c on c.id = o.customer_id group by c.name"
+    ),
+    "a union": "select id, amount from raw.orders union all select id, null from raw.orders",
+    "a star over a known parent": "select * from raw.customers",
+    "a star over an unknown parent": "select * from raw.unknown_table",
+    "quoted names and a lateral alias": 'select id as "OrderId", "OrderId" + 1 as next_id from raw.orders',
+    "bad SQL": "select from where",
+}
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "bigquery"])
+@pytest.mark.parametrize("case", sorted(SCHEMA_ONLY_QUERIES))
+def test_schema_only_inference_gives_the_same_schema_without_lineage(case: str, dialect: str) -> None:
+    sql = SCHEMA_ONLY_QUERIES[case]
+    full = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.x")
+    schema_only = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.x", lineage=False)
+    assert [(c.name, c.type, c.position) for c in schema_only.columns] == [
+        (c.name, c.type, c.position) for c in full.columns
+    ]
+    assert (schema_only.columns_known, schema_only.depends_on, schema_only.problems) == (
+        full.columns_known,
+        full.depends_on,
+        full.problems,
+    )
+    assert schema_only.edges == ()
+    assert all(c.expression is None for c in schema_only.columns)
+
+
+def test_schema_only_inference_still_types_columns_through_the_parents() -> None:
+    info = infer_query(
+        "select o.amount * 2 as doubled, c.plan_code from raw.orders o join raw.customers c on c.id = o.customer_id",
+        dialect="postgres",
+        schema=SCHEMA,
+        fqn="mart.x",
+        lineage=False,
+    )
+    assert [(c.name, c.type) for c in info.columns] == [("doubled", "DECIMAL(10, 2)"), ("plan_code", "VARCHAR(10)")]
+    assert info.columns_known
