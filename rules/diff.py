@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+import sqlglot
+from sqlglot import exp
+
 from rules import catalog
 from rules.model import NOT_PRODUCED, UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
@@ -83,6 +86,50 @@ def _rough_normalize(sql: str) -> str:
     return " ".join(text.lower().split())
 
 
+_CLAUSES_OF_A_PLAIN_SELECT_STAR = (
+    "joins", "where", "group", "having", "qualify", "order", "limit", "offset", "distinct",
+    "laterals", "pivots", "windows", "sample",
+)
+
+
+def _unwrap_final_select_star(sql: str, dialect: str | None) -> str:
+    """``with ..., final as (<q>) select * from final`` → ``with ... <q>``: the same query.
+
+    dbt style guides end models with ``select * from final``; moving a query into such a CTE
+    changes nothing a reader sees, so both sides are compared in this form. Returns ``sql``
+    unchanged when it is not of that shape (or cannot be parsed)."""
+    if "*" not in sql:
+        return sql
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or None)
+    except Exception:  # noqa: BLE001 - the comparison reports unreadable SQL itself
+        return sql
+    changed = False
+    for _ in range(8):  # a chain of select * from final CTEs
+        with_ = tree.args.get("with_") if isinstance(tree, exp.Select) else None
+        source = tree.args.get("from_") if with_ is not None else None
+        table = source.this if isinstance(source, exp.From) else None
+        if (
+            with_ is None or with_.args.get("recursive")
+            or len(tree.expressions) != 1 or not isinstance(tree.expressions[0], exp.Star)
+            or any(tree.args.get(k) for k in _CLAUSES_OF_A_PLAIN_SELECT_STAR)
+            or not isinstance(table, exp.Table) or table.db or table.catalog
+        ):
+            break
+        name = table.name.lower()
+        target = next((c for c in with_.expressions if c.alias_or_name.lower() == name), None)
+        if target is None or not isinstance(target.this, exp.Select) or target.this.args.get("with_"):
+            break
+        rest = [c for c in with_.expressions if c is not target]
+        if any(t.name.lower() == name and not t.db for c in rest for t in c.find_all(exp.Table)):
+            break  # another CTE reads it too: it must stay a CTE
+        body = target.this.copy()
+        if rest:
+            body.set("with_", exp.With(expressions=[c.copy() for c in rest]))
+        tree, changed = body, True
+    return tree.sql(dialect=dialect or None) if changed else sql
+
+
 @lru_cache(maxsize=1024)
 def _compare_queries(before: str, after: str, dialect: str | None) -> tuple[SemanticDiff, ...] | None:
     """``semantic.compare_queries``, or None when it fails (then per-column expressions decide).
@@ -90,6 +137,7 @@ def _compare_queries(before: str, after: str, dialect: str | None) -> tuple[Sema
     Cached: the service re-analyses a PR on every push, mostly with the same model pairs, and
     a comparison costs tens of milliseconds."""
     try:
+        before, after = _unwrap_final_select_star(before, dialect), _unwrap_final_select_star(after, dialect)
         return tuple(compare_queries(before, after, dialect=dialect or ""))
     except Exception:  # noqa: BLE001 - a comparison failure must not stop the diff
         return None
@@ -498,7 +546,7 @@ class _Differ:
             self._emit(
                 "COLUMN_RENAMED", b, h, asset=fqn, column=bc.name, path=h.path, line=hc.line or h.line,
                 message=f"Column `{bc.name}` of `{fqn}` is now called `{hc.name}`: readers of "
-                f"`{bc.name}` break.",
+                f"`{bc.name}` break." + self._still_read(h, bc),
                 before=bc.name, after=hc.name,
             )
         gone = {k for k in removed if k not in renames}
