@@ -245,6 +245,7 @@ class _Differ:
         self._problem_paths = {p.path for p in head.problems}
         self._inputs: dict[tuple[str, str], list[tuple[str, str]]] | None = None
         self._readers_index: dict[tuple[str, str], dict[str, list[str]]] | None = None
+        self._version_relations: dict[str, str] | None = None
         self._ignored_fqns = {
             fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
             if self._ignored_path(a.path)
@@ -957,15 +958,16 @@ class _Differ:
         if not h.columns_known and h.path in self._problem_paths:
             return  # the new query could not be read: UNPARSED says so, a comparison would be noise
         dialect = self._dialect(h, b)
-        if self._normalized(b.sql, dialect) == self._normalized(h.sql, dialect):
-            if renamed:
-                return  # ASSET_RENAMED already says the file changed
+        before_sql, after_sql = self._unversioned(b.sql, dialect), self._unversioned(h.sql, dialect)
+        if self._normalized(before_sql, dialect) == self._normalized(after_sql, dialect):
+            if renamed or before_sql != b.sql or after_sql != h.sql:
+                return  # ASSET_RENAMED / VERSION_DEPRECATED already say why the SQL changed
             self._emit(
                 "METADATA_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
                 message=f"The SQL of `{fqn}` changed only in form (formatting, comments, case).",
             )
             return
-        diffs = self._compared(b.sql, h.sql, dialect)
+        diffs = self._compared(before_sql, after_sql, dialect)
         skip = gone | set(renames) | set(renames.values())
         if diffs is None:
             self._expression_changes(b, h, fqn, skip)
@@ -984,6 +986,38 @@ class _Differ:
                 message=d.message or f"{rule} in `{fqn}`.",
                 before=d.before, after=d.after,
             )
+
+    def _unversioned(self, sql: str, dialect: str | None) -> str:
+        """``sql`` with every versioned model's relation (``dim_customers_v2``) read as the model
+        (``dim_customers``): an unpinned ``ref`` switching to a new latest version is said once, by
+        VERSION_DEPRECATED, not as a new grain, join and column logic in every reader."""
+        if self._version_relations is None:
+            self._version_relations = {}
+            for snapshot in (self.base, self.head):
+                for asset in snapshot.assets.values():
+                    if asset.version is None or not asset.name:
+                        continue
+                    relation = (asset.relation or asset.fqn.replace(".v", "_v")).replace('"', "").replace("`", "")
+                    self._version_relations[relation.rsplit(".", 1)[-1].lower()] = asset.name.lower()
+        names = self._version_relations
+        lowered = sql.lower()
+        if not names or not any(n in lowered for n in names):
+            return sql
+        try:
+            tree = sqlglot.parse_one(sql, read=dialect or None)
+        except Exception:  # noqa: BLE001 - the comparison reports unreadable SQL itself
+            return sql
+        touched = False
+        for table in tree.find_all(exp.Table):
+            model = names.get(table.name.lower())
+            if model is not None:
+                table.set("this", exp.to_identifier(model))
+                touched = True
+        for column in tree.find_all(exp.Column):  # ``dim_customers_v2.id`` qualifiers too
+            model = names.get(column.table.lower()) if column.table else None
+            if model is not None:
+                column.set("table", exp.to_identifier(model))
+        return tree.sql(dialect=dialect or None) if touched else sql
 
     def _expression_changes(self, b: Asset, h: Asset, fqn: str, skip: set[str]) -> None:
         """Without the semantic comparison, a column's normalised expression still tells."""
