@@ -246,6 +246,7 @@ class _Differ:
         self._inputs: dict[tuple[str, str], list[tuple[str, str]]] | None = None
         self._readers_index: dict[tuple[str, str], dict[str, list[str]]] | None = None
         self._version_relations: dict[str, str] | None = None
+        self._retyped: set[tuple[str, str]] = set()
         self._ignored_fqns = {
             fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
             if self._ignored_path(a.path)
@@ -858,6 +859,7 @@ class _Differ:
             )
         else:
             message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
+        self._retyped.add((fqn, hc.key))
         self._emit(
             rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
             before=bc.type, after=hc.type,
@@ -980,6 +982,11 @@ class _Differ:
             if column is not None and column_key(column) in skip:
                 continue
             hc = h.column(column) if column else None
+            if (
+                rule == "COLUMN_LOGIC_CHANGED" and hc is not None and (fqn, hc.key) in self._retyped
+                and _without_casts(d.before, dialect) == _without_casts(d.after, dialect)
+            ):
+                continue  # only a cast changed: the type finding on this column says it
             self._emit(
                 rule, b, h, asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
                 line=(hc.line if hc is not None and hc.line else h.line),
@@ -1085,6 +1092,18 @@ class _Differ:
                 message=f"Tessera could not analyse {problem.path}"
                 f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
             )
+
+
+def _without_casts(expression: str | None, dialect: str | None) -> str | None:
+    """An expression with every CAST/TRY_CAST/``::`` unwrapped: equal texts differ only in casts."""
+    if expression is None:
+        return None
+    try:
+        tree = sqlglot.parse_one(expression, read=dialect or None)
+    except Exception:  # noqa: BLE001 - not comparable: keep the finding
+        return expression
+    tree = tree.transform(lambda n: n.this if isinstance(n, (exp.Cast, exp.TryCast)) else n)
+    return tree.sql(dialect=dialect or None).lower()
 
 
 def _same_query(b: Asset, h: Asset) -> bool:
