@@ -574,3 +574,72 @@ def test_a_scoped_build_finds_what_a_full_build_finds(harbor_files: dict[str, st
 
     assert full, edit
     assert sorted(map(key, scoped)) == sorted(map(key, full))
+
+
+def test_a_build_pauses_the_automatic_collector_and_leaves_it_as_it_found_it(
+    harbor_files: dict[str, str],
+) -> None:
+    import gc
+
+    seen: list[bool] = []
+    source = DictSource(harbor_files)
+    real_read = source.read
+
+    def read(path: str) -> str | None:
+        seen.append(gc.isenabled())
+        return real_read(path)
+
+    source.read = read  # type: ignore[method-assign]
+    assert gc.isenabled()
+    snapshot = build_snapshot(source, CONFIG, workers=1)
+    assert gc.isenabled()
+    assert seen and not any(seen)  # paused while the project was read and inferred
+    assert types(snapshot, "customer_revenue") == [("customer_id", "INT"), ("lifetime_revenue", "DECIMAL(18, 2)")]
+    gc.disable()
+    try:
+        build_snapshot(DictSource(harbor_files), CONFIG, workers=1)
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_overlapping_builds_on_threads_turn_the_collector_back_on_only_when_the_last_one_ends(
+    harbor_files: dict[str, str],
+) -> None:
+    import gc
+
+    both_inside = threading.Barrier(3, timeout=30)  # the two builds and this test
+    release = threading.Event()
+    states: list[bool] = []
+    errors: list[BaseException] = []
+    local = threading.local()
+
+    class Waiting(DictSource):
+        def read(self, path: str) -> str | None:
+            if path.endswith("dbt_project.yml") and not getattr(local, "waited", False):
+                local.waited = True
+                states.append(gc.isenabled())
+                both_inside.wait()
+                release.wait(timeout=30)
+            return super().read(path)
+
+    def work(files: dict[str, str]) -> None:
+        try:
+            build_snapshot(Waiting(files), CONFIG, workers=1)
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+            both_inside.abort()
+
+    # two different commits, so neither build is served from the other's snapshot
+    other = {**harbor_files, "notes.txt": "x"}
+    threads = [threading.Thread(target=work, args=(files,)) for files in (harbor_files, other)]
+    for thread in threads:
+        thread.start()
+    both_inside.wait()
+    assert not gc.isenabled()  # paused while either build runs
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert states == [False, False]
+    assert gc.isenabled()
