@@ -350,6 +350,9 @@ def build_snapshot(
 _gc_lock = threading.Lock()
 _gc_pauses = 0
 _gc_was_enabled = False
+_gc_builds_paused = 0
+_GC_FULL_EVERY = 8
+"""While builds overlap without end, one full collection every this many builds."""
 
 
 @contextlib.contextmanager
@@ -362,7 +365,7 @@ def _automatic_gc_paused() -> Iterator[None]:
     :func:`_infer_and_collect` frees with a young-generation collection costing only that tree.
     Forked workers inherit the paused collector, so they neither walk nor copy the parent's heap.
     """
-    global _gc_pauses, _gc_was_enabled
+    global _gc_pauses, _gc_was_enabled, _gc_builds_paused
     with _gc_lock:
         if _gc_pauses == 0:
             _gc_was_enabled = gc.isenabled()
@@ -371,10 +374,20 @@ def _automatic_gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        collect = False
         with _gc_lock:
             _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+            _gc_builds_paused += 1
+            if _gc_pauses == 0:
+                _gc_builds_paused = 0
+                if _gc_was_enabled:
+                    gc.enable()
+            elif _gc_builds_paused >= _GC_FULL_EVERY:
+                # builds that keep overlapping (a busy server) would keep it paused for good
+                _gc_builds_paused = 0
+                collect = True
+        if collect:
+            gc.collect()
 
 
 _SNAPSHOT_TAG = "tessera-snapshot"

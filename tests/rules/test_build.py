@@ -643,3 +643,25 @@ def test_overlapping_builds_on_threads_turn_the_collector_back_on_only_when_the_
     assert errors == []
     assert states == [False, False]
     assert gc.isenabled()
+
+
+def test_builds_that_keep_overlapping_still_collect_cyclic_garbage_now_and_then() -> None:
+    import gc
+    import weakref
+
+    from rules import build
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    files = {"dbt_project.yml": "name: p\n", "models/a.sql": "select 1 as id"}
+    with build._automatic_gc_paused():  # another build that never ends
+        holder = [Node()]
+        gc.collect(0)  # the cycle survives a young collection: it is old now
+        dead = weakref.ref(holder.pop())
+        assert dead() is not None  # garbage, but nothing collects old garbage while paused
+        for n in range(build._GC_FULL_EVERY):
+            build_snapshot(DictSource({**files, "models/b.sql": f"select {n} as id"}), CONFIG, workers=1)
+        assert dead() is None
+    assert gc.isenabled()
