@@ -72,7 +72,8 @@ class BlobFetcher:
         data = await self._github.get_blob(self._owner, self._repo, sha)
         self.fetched_from_github += 1
         self._memo[sha] = data
-        self._pending[sha] = data
+        if len(data) <= MAX_BLOB_BYTES:  # a file too large to analyse is not worth keeping either
+            self._pending[sha] = data
         return data
 
     async def flush(self) -> None:
@@ -117,6 +118,9 @@ class GitHubSource:
     def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobFetcher) -> None:
         self._entries = dict(entries)
         self._fetcher = fetcher
+        self.skipped: dict[str, str] = {}
+        """Files the engine asked for but got as absent, and why (binary, too large): the
+        analysis names them, since to the engine they look missing."""
 
     @property
     def entries(self) -> Mapping[str, TreeEntry]:
@@ -131,12 +135,28 @@ class GitHubSource:
 
     def read(self, path: str) -> str | None:
         entry = self._entries.get(path)
-        if entry is None or (entry.size is not None and entry.size > MAX_BLOB_BYTES):
+        if entry is None:
+            return None
+        if entry.size is not None and entry.size > MAX_BLOB_BYTES:
+            self.skipped[path] = _too_large(entry.size)
             return None
         data = self._fetcher.fetch_from_thread(entry.sha)
-        if data is None or b"\0" in data[:8000]:
+        if data is None:
+            return None
+        if len(data) > MAX_BLOB_BYTES:  # the pull request's file list gives no sizes
+            self.skipped[path] = _too_large(len(data))
+            return None
+        if b"\0" in data[:8000]:
+            self.skipped[path] = "is a binary file, not text: not analysed"
             return None
         return data.decode("utf-8", errors="replace")
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"is too large to analyse ({size / 1_048_576:.1f} MB, over the "
+        f"{MAX_BLOB_BYTES / 1_048_576:g} MB Tessera reads): not analysed"
+    )
 
 
 def tree_entries(tree: Mapping[str, Any]) -> dict[str, TreeEntry]:
@@ -162,6 +182,15 @@ def apply_pull_files(base: Mapping[str, TreeEntry], files: Sequence[Mapping[str,
         if item.get("sha"):
             head[name] = TreeEntry(name, item["sha"], None)
     return head
+
+
+def changed_between(base: Mapping[str, TreeEntry], head: Mapping[str, TreeEntry]) -> set[str]:
+    """Every path whose blob differs between two trees: the changed paths of a pull request too
+    big for GitHub to list (its file list stops at 3,000, the rest would go unnoticed)."""
+    return {p for p in base.keys() | head.keys() if (base.get(p) or _NO_ENTRY).sha != (head.get(p) or _NO_ENTRY).sha}
+
+
+_NO_ENTRY = TreeEntry("", "")
 
 
 def changed_paths(files: Sequence[Mapping[str, Any]]) -> set[str]:

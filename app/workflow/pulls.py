@@ -32,12 +32,14 @@ from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
 from app.workflow import checkrun
+from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.github_source import (
     PR_FILES_LIMIT,
     BlobFetcher,
     GitHubSource,
     apply_pull_files,
+    changed_between,
     changed_paths,
     likely_reads,
     load_tree,
@@ -45,6 +47,7 @@ from app.workflow.github_source import (
 from app.workflow.payload import PayloadReader, listed_numbers
 from app.workflow.serialize import analysis_from_json, analysis_to_json
 from rules.model import Analysis
+from rules.model import AnalysisError as AnalysisProblem
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,10 @@ BLOBS_FETCHED = REGISTRY.counter(
 )
 
 CONFIG_PATH = ".tessera.yml"
+MAX_CONFIG_VALUES = 100_000
+"""A real ``.tessera.yml`` holds hundreds of values; a million is an attack."""
+CONFIG_SECONDS = 10.0
+"""Reading ``.tessera.yml`` takes milliseconds; more than this is a YAML bomb."""
 ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
 
 _parse_caches: dict[str, Any] = {}
@@ -276,7 +283,8 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
         raise
     except Exception as exc:  # noqa: BLE001 - an engine bug must not leave the check spinning
         log.exception("%s#%s: analysis failed", ref.repo, ref.number)
-        await _fail_check(ctx, gh, ref, proposal, check_run_id, f"The analysis failed: {exc!r}", url)
+        message = str(exc) if isinstance(exc, AnalysisError) else f"The analysis failed: {exc!r}"
+        await _fail_check(ctx, gh, ref, proposal, check_run_id, message, url)
         ANALYSES.inc(conclusion="error")
         return proposal
 
@@ -343,7 +351,6 @@ class Checkout:
 
 async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     """The base tree (cached by SHA), the PR's files applied to it, ``.tessera.yml`` from the base."""
-    from rules.config import parse_config
 
     loop = asyncio.get_running_loop()
     base_entries = await load_tree(ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.base_sha)
@@ -352,14 +359,16 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
         head_entries = await load_tree(
             ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.head_sha
         )
+        changed = changed_between(base_entries, head_entries)
     else:
         head_entries = apply_pull_files(base_entries, files)
+        changed = changed_paths(files)
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=ref.owner, repo=ref.name, loop=loop)
     await fetcher.preload({e.sha for e in base_entries.values()} | {e.sha for e in head_entries.values()})
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
-    config = parse_config(config_text)
+    config = await _read_config(config_text, seconds=min(CONFIG_SECONDS, ctx.settings.job_timeout / 4))
     likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
     started = time.perf_counter()
     await fetcher.prefetch(entry.sha for entry in likely)
@@ -374,10 +383,60 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     return Checkout(
         base=GitHubSource(base_entries, fetcher),
         head=GitHubSource(head_entries, fetcher),
-        changed=changed_paths(files),
+        changed=changed,
         config=config,
         fetcher=fetcher,
     )
+
+
+async def _read_config(text: str | None, *, seconds: float) -> Any:
+    """``.tessera.yml`` parsed off the event loop, within a time budget: a YAML bomb (aliases that
+    expand to billions of values) must neither block the server nor hold a worker; it is named in
+    the check and the defaults apply, as for any other unusable configuration."""
+    from rules.config import parse_config
+    from rules.model import Config
+
+    expanded = await asyncio.to_thread(yaml_expanded_size, text or "", MAX_CONFIG_VALUES)
+    if expanded > MAX_CONFIG_VALUES:
+        return Config(
+            problems=(
+                f".tessera.yml expands to over {MAX_CONFIG_VALUES:,} values through YAML aliases (a \"billion "
+                "laughs\" document?); not read, using defaults",
+            )
+        )
+    try:
+        return await run_bounded(lambda: parse_config(text), seconds)
+    except OverBudget:
+        return Config(problems=(f".tessera.yml could not be read within {seconds:g}s; using defaults",))
+
+
+def yaml_expanded_size(text: str, limit: int) -> int:
+    """How many values a YAML document holds once its aliases are expanded (counted on the node
+    graph, each shared node once, so a bomb is measured without being expanded); stops past
+    ``limit``. A document that is not valid YAML counts 0: the config parser says what is wrong."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 0
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = limit + 1  # a node that contains itself expands without end
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        total = min(total, limit + 1)
+        sizes[id(node)] = total
+        return total
+
+    return 0 if root is None else size(root)
 
 
 def raise_fetch_failure(fetcher: BlobFetcher) -> None:
@@ -399,24 +458,36 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
 
     def work() -> Analysis:
-        with ENGINE_LOCK:
-            return analyze(
-                source.base,
-                source.head,
-                base_rev=ref.base_sha,
-                head_rev=ref.head_sha,
-                config=source.config,
-                changed_paths=source.changed,
-                registrations=registrations,
-                cache=parse_cache(ctx.settings),
-                today=today,
-            )
+        return analyze(
+            source.base,
+            source.head,
+            base_rev=ref.base_sha,
+            head_rev=ref.head_sha,
+            config=source.config,
+            changed_paths=source.changed,
+            registrations=registrations,
+            cache=parse_cache(ctx.settings),
+            today=today,
+        )
 
+    budget = analysis_budget(ctx.settings)
     try:
-        analysis = await asyncio.to_thread(work)
+        analysis = await run_bounded(work, budget, lock=ENGINE_LOCK)
+    except OverBudget:
+        raise_fetch_failure(source.fetcher)  # a GitHub that stopped answering is retried instead
+        shown = sorted(p for p in source.changed if p.lower().endswith((".sql", ".yml", ".yaml", ".py")))
+        raise AnalysisError(
+            f"The analysis took longer than {budget:g}s and was stopped. A template that loops without end "
+            f"or a file too large to parse is the usual cause; the changed files it was reading: "
+            f"{', '.join(shown[:20]) or 'none'}{' …' if len(shown) > 20 else ''}"
+        ) from None
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
+    skipped = {**source.base.skipped, **source.head.skipped}
+    unread = [AnalysisProblem(path, reason) for path, reason in sorted(skipped.items()) if path in source.changed]
+    if unread:
+        analysis = replace(analysis, errors=(*analysis.errors, *unread))
     BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
     analysis = await _with_registry_teams(ctx, analysis)
     log.info(
@@ -428,6 +499,16 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         source.fetcher.fetched_from_github,
     )
     return analysis, source.changed
+
+
+def analysis_budget(settings: Any) -> float:
+    """How long one engine run may take: well inside the job's time-out, so there is time left
+    to complete the check with the reason."""
+    return max(1.0, settings.job_timeout * 0.6)
+
+
+class AnalysisError(PermanentError):
+    """The engine could not finish on this pull request's content; the check says why."""
 
 
 def parse_cache(settings: Any) -> Any:

@@ -1,0 +1,135 @@
+"""Hostile or broken repository content in a pull request: the analysis still ends.
+
+Every scenario must end with the delivery ``done`` (or ``failed`` with a clear reason), the check
+run ``completed`` with a conclusion and an output that names the problem (never left
+``in_progress``), and the next pull request analysed as usual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.app.test_robustness_payloads import flow, settle, the_next_pull_request_is_still_analysed
+from tests.app.workflow_support import PullRequestFlow, repo_files
+
+__all__ = ["flow"]
+
+FCT = "models/marts/fct_revenue.sql"
+
+
+async def open_pr(flow: PullRequestFlow, changes: dict[str, Any]) -> tuple[Any, Any]:
+    """Open a pull request with ``changes`` and return it with its settled delivery."""
+    branch = f"b-{len(flow.repo.check_runs())}-{id(changes)}"
+    flow.repo.commit(changes, parent="main", branch=branch)
+    pull = flow.repo.open_pull_request(head=branch, author="priya")
+    delivery = await settle(flow, "pull_request", flow.pull_payload(pull, "opened"))
+    return pull, delivery
+
+
+def completed_saying(flow: PullRequestFlow, pull: Any, *words: str) -> Any:
+    check = flow.check(pull)
+    assert check.status == "completed" and check.conclusion, f"check left {check.status}"
+    text = check.output.get("title", "") + "\n" + check.output.get("summary", "") + "\n" + (check.output.get("text") or "")
+    for word in words:
+        assert word in text, f"{word!r} not in the check output:\n{text[:3000]}"
+    return check
+
+
+async def test_a_binary_file_with_a_sql_name_is_named_as_not_analysed(flow: PullRequestFlow) -> None:
+    pull, delivery = await open_pr(flow, {FCT: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 40})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, FCT, "binary")
+
+
+async def test_a_huge_sql_file_is_named_as_too_large_and_not_analysed(flow: PullRequestFlow, monkeypatch: Any) -> None:
+    from app.workflow import github_source
+
+    monkeypatch.setattr(github_source, "MAX_BLOB_BYTES", 200_000)  # the 5 MB limit, scaled down
+    huge = "select\n" + "".join(f"    {i} as c{i},\n" for i in range(20_000)) + "    0 as last\n"
+    assert len(huge) > 200_000
+    pull, delivery = await open_pr(flow, {"models/marts/huge.sql": huge})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "models/marts/huge.sql", "too large")
+    cached = await flow.store.read(lambda db: db.execute("select count(*) from blob_cache where length(content) > 200000").fetchone()[0])
+    assert cached == 0, "a blob too large to analyse was kept in the cache"
+    await the_next_pull_request_is_still_analysed(flow)
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+teams: *i
+consumers: *i
+ignore: *i
+"""
+
+
+async def test_a_yaml_bomb_in_the_configuration_is_refused_with_a_message(flow: PullRequestFlow) -> None:
+    files = repo_files("revenue_dbt")
+    files[".tessera.yml"] = BILLION_LAUGHS
+    flow.use_repo("acme/bombed", files)
+    text = files[FCT]
+    pull, delivery = await open_pr(flow, {FCT: text.replace("    plan_code,\n", "")})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, ".tessera.yml")
+
+
+async def test_a_configuration_that_is_not_a_mapping_is_named_in_the_check(flow: PullRequestFlow) -> None:
+    files = repo_files("revenue_dbt")
+    files[".tessera.yml"] = "- compatibility: backward\n- teams: {}\n"
+    flow.use_repo("acme/listed", files)
+    pull, delivery = await open_pr(flow, {FCT: files[FCT].replace("    plan_code,\n", "")})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, ".tessera.yml")
+
+
+async def test_a_dbt_project_file_with_a_jinja_error_shows_the_broken_expression(flow: PullRequestFlow) -> None:
+    """The engine does not render dbt_project.yml's Jinja: the unrendered value is what it compares,
+    so the reader sees the broken expression in the finding (not a silent pass, not a crash)."""
+    project = repo_files("revenue_dbt")["dbt_project.yml"]
+    broken = project.replace("+materialized: table", "+materialized: \"{{ 'table' if target.name == 'prod' \"")
+    pull, delivery = await open_pr(flow, {"dbt_project.yml": broken})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "2 to review")
+    [comment] = flow.impact_comments(pull)
+    assert "MATERIALIZATION_CHANGED" in comment.body and "{{ 'table' if target.name == 'prod'" in comment.body
+
+
+async def test_a_model_whose_jinja_recurses_forever_is_reported_and_the_worker_carries_on(flow: PullRequestFlow) -> None:
+    model = "{% macro again(n) %}{{ again(n + 1) }}{% endmacro %}\nselect {{ again(0) }} as x\n"
+    pull, delivery = await open_pr(flow, {"models/marts/loop.sql": model})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "models/marts/loop.sql")
+    await the_next_pull_request_is_still_analysed(flow)
+
+
+async def test_a_model_whose_jinja_loops_for_hours_is_stopped_and_reported(flow: PullRequestFlow, monkeypatch: Any) -> None:
+    from app.workflow import pulls
+
+    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)  # 60% of the job time-out, scaled down
+    model = (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% for k in range(100000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}\nselect 1 as x\n"
+    )
+    pull, delivery = await open_pr(flow, {"models/marts/spin.sql": model})
+    assert delivery.status == "done", delivery.last_error
+    check = completed_saying(flow, pull, "models/marts/spin.sql", "stopped")
+    assert check.conclusion == "action_required"
+    await the_next_pull_request_is_still_analysed(flow)
+
+
+async def test_a_pull_request_with_over_three_thousand_files_is_analysed_from_its_head_tree(flow: PullRequestFlow) -> None:
+    text = flow.repo.files_at("main")[FCT].decode()
+    changes: dict[str, Any] = {f"docs/page_{i:04}.md": f"page {i}\n" for i in range(3_100)}
+    changes[FCT] = text.replace("    plan_code,\n", "")
+    pull, delivery = await open_pr(flow, changes)
+    assert delivery.status == "done", delivery.last_error
+    check = completed_saying(flow, pull, "plan_code")
+    assert check.conclusion == "action_required"
