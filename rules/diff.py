@@ -576,7 +576,13 @@ class _Differ:
                            "really lost it, models selecting it will fail.")
             else:
                 still_read = self._still_read(h, bc)
-                message = f"Column `{bc.name}` was removed from `{fqn}`." + still_read
+                gone_upstream = self._gone_upstream(b.fqn, bc.key) if _same_query(b, h) else []
+                message = (
+                    f"Column `{bc.name}` is gone from `{fqn}` because {_names(gone_upstream)} "
+                    f"no longer {'has' if len(gone_upstream) == 1 else 'have'} it "
+                    f"(`{fqn}` itself did not change)."
+                    if gone_upstream else f"Column `{bc.name}` was removed from `{fqn}`."
+                ) + still_read
             path, line = self._removed_at(b, h, bc)
             self._emit(
                 "COLUMN_REMOVED", b, h, asset=fqn, column=bc.name, path=path, line=line,
@@ -722,6 +728,19 @@ class _Differ:
             if bc is not None and hc is not None and bc.type != UNKNOWN and hc.type == UNKNOWN:
                 return True
         return False
+
+    def _gone_upstream(self, fqn: str, column: str) -> list[str]:
+        """Base inputs of ``fqn.column`` whose feeding column head no longer has (their fqns)."""
+        out = []
+        for edge in self.base.edges:
+            if (
+                edge.downstream == fqn and edge.downstream_column is not None
+                and column_key(edge.downstream_column) == column and edge.upstream_column is not None
+            ):
+                parent = self.head.assets.get(edge.upstream)
+                if parent is None or (parent.columns_known and parent.column(edge.upstream_column) is None):
+                    out.append(edge.upstream)
+        return sorted(set(out))
 
     def _removed_in_base(self, qualified: str) -> bool:
         """Whether ``asset.column`` existed in base (so this diff reports its removal)."""

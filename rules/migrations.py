@@ -38,9 +38,13 @@ def suggest(
     out: list[Migration] = []
     versioned: set[str] = set()
     for change in changes:
-        if change.severity != "breaking":
-            continue
+        if change.severity != "breaking" and not (
+            change.rule == "COLUMN_ADDED_REQUIRED" and change.severity == "review"
+        ):
+            continue  # (a NOT NULL column without default is review, but its migration fails: help)
         ctx = _Context(change, base.assets.get(change.asset), _head_asset(change, head), until)
+        if change.rule in _FOLLOWS_INPUTS and _inherited(ctx):
+            continue  # the asset's own definition did not change: the input's suggestion fixes both
         builder = _BUILDERS.get(change.rule, _generic)
         try:
             migration = builder(ctx)
@@ -57,6 +61,21 @@ def suggest(
             out.append(_new_version(ctx, [c for c in changes if c.asset == change.asset
                                           and c.severity == "breaking"]))
     return out
+
+
+_FOLLOWS_INPUTS = frozenset({
+    "COLUMN_REMOVED", "COLUMN_TYPE_CHANGED", "COLUMN_TYPE_NARROWED", "COLUMN_TYPE_WIDENED",
+})
+"""Column changes a model can get from its inputs alone (``select *``, a column passed through)."""
+
+
+def _inherited(ctx: _Context) -> bool:
+    """Whether the change reached the asset through its inputs: the same definition (checksum of
+    its SQL and properties) on both sides, so there is nothing to change in it."""
+    b, h = ctx.base, ctx.head
+    if b is None or h is None or b.kind not in ("model", "view") or h.kind != b.kind:
+        return False
+    return b.checksum is not None and b.checksum == h.checksum
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,10 @@ def test_every_breaking_finding_gets_a_migration_with_a_date(case: dict[str, Any
     for change in changes:
         if change.severity != "breaking" or change.rule == "UNPARSED":
             continue
+        if base.assets[change.asset].checksum == head.assets[change.asset].checksum if (
+            change.asset in base.assets and change.asset in head.assets
+        ) else False:
+            continue  # reached it through its inputs (select *): the input's migration fixes both
         mine = [m for m in suggestions if m.rule == change.rule and m.asset == change.asset]
         assert mine, f"no migration for {change.rule} on {change.asset}"
         assert any("2026-01-31" in m.steps for m in mine), [m.steps for m in mine]

@@ -182,3 +182,30 @@ def test_a_change_whose_assets_are_missing_still_gets_a_suggestion() -> None:
     migrations = suggest(changes, Snapshot(), Snapshot(), today=TODAY)
     assert [(m.rule, m.asset) for m in migrations] == [("COLUMN_TYPE_NARROWED", "ghost"), ("GRAIN_CHANGED", "ghost2")]
     assert all("2026-12-25" in m.steps for m in migrations)
+
+
+def test_a_select_star_model_that_lost_a_column_through_its_input_gets_no_suggestion_of_its_own() -> None:
+    from rules.model import Edge
+
+    stg_before = Asset("stg", "model", sql="select 1 as a, 2 as b", name="stg", dialect="duckdb", checksum="s1",
+                       columns=(Column("a", "INT", position=0), Column("b", "INT", position=1)))
+    stg_after = replace(stg_before, sql="select 1 as a", checksum="s2", columns=(Column("a", "INT"),))
+    wide_before = Asset("wide", "model", sql="select * from stg", name="wide", dialect="duckdb", checksum="w",
+                        columns=stg_before.columns)
+    wide_after = replace(wide_before, columns=stg_after.columns)
+    base, head = snap(stg_before, wide_before), snap(stg_after, wide_after)
+    base.edges += [Edge("stg", "a", "wide", "a"), Edge("stg", "b", "wide", "b")]
+    changes = diff_snapshots(base, head, Config())
+    assert [(c.rule, c.asset) for c in changes] == [("COLUMN_REMOVED", "stg"), ("COLUMN_REMOVED", "wide")]
+    assert [(m.rule, m.asset, m.column) for m in suggest(changes, base, head, today=TODAY)] == [
+        ("COLUMN_REMOVED", "stg", "b")
+    ]
+
+
+def test_a_not_null_column_without_default_gets_the_add_backfill_tighten_plan_though_it_is_review() -> None:
+    base = snap(pg_table("public.accounts", Column("id", "INT", position=0)))
+    head = snap(pg_table("public.accounts", Column("id", "INT", position=0),
+                         Column("tier", "TEXT", nullable=False, position=1)))
+    (m,) = run(base, head)
+    assert (m.rule, m.column) == ("COLUMN_ADDED_REQUIRED", "tier")
+    assert "ALTER TABLE public.accounts ADD COLUMN tier text;" in (m.sql or "")
