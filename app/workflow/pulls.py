@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import aiohttp
 import gidgethub
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
@@ -278,7 +279,7 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
         analysis, paths = await run_engine(ctx, gh, ref)
     except (TimeoutError, TransientError, OSError) as exc:
         if ctx.attempt >= ctx.settings.max_attempts:
-            await _fail_check(ctx, gh, ref, proposal, check_run_id, f"GitHub kept failing: {exc}", url)
+            await _fail_check_quietly(ctx, gh, ref, proposal, check_run_id, f"GitHub kept failing: {exc}", url)
             ANALYSES.inc(conclusion="error")
         raise
     except Exception as exc:  # noqa: BLE001 - an engine bug must not leave the check spinning
@@ -288,17 +289,27 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
         ANALYSES.inc(conclusion="error")
         return proposal
 
-    verdict = await publish_outcome(
-        ctx,
-        gh,
-        proposal,
-        analysis,
-        check_run_id=check_run_id,
-        changed=paths,
-        annotate=True,
-        new_analysis=True,
-        quiet=ref.draft,
-    )
+    try:
+        verdict = await publish_outcome(
+            ctx,
+            gh,
+            proposal,
+            analysis,
+            check_run_id=check_run_id,
+            changed=paths,
+            annotate=True,
+            new_analysis=True,
+            quiet=ref.draft,
+        )
+    except (TimeoutError, TransientError, OSError, aiohttp.ClientError) as exc:
+        if ctx.attempt >= ctx.settings.max_attempts:
+            await _fail_check_quietly(ctx, gh, ref, proposal, check_run_id, f"GitHub kept failing: {exc}", url)
+        raise  # retried: the comment is found again by its marker, the same check run completed
+    except gidgethub.BadRequest as exc:
+        message = f"Tessera analysed this pull request but GitHub refused the result ({exc.status_code}: {exc})."
+        await _fail_check_quietly(ctx, gh, ref, proposal, check_run_id, message, url)
+        ANALYSES.inc(conclusion="error")
+        raise PermanentError(f"{ref.repo}#{ref.number}: {message}") from exc
     ANALYSES.inc(conclusion=verdict.conclusion)
     ANALYSIS_SECONDS.observe(time.perf_counter() - started)
     return proposal
@@ -446,14 +457,30 @@ def raise_fetch_failure(fetcher: BlobFetcher) -> None:
         return
     if isinstance(failure, TransientError | asyncio.TimeoutError | OSError):
         raise failure
+    if isinstance(failure, gidgethub.BadRequest):
+        raise unreadable(failure) from failure
     raise TransientError(f"could not read a file from GitHub: {failure!r}")
+
+
+def unreadable(exc: gidgethub.BadRequest) -> AnalysisError:
+    """GitHub refused a file for good (404: the commit or blob is gone; 403: no access): retrying
+    cannot help, so the check says so and a push or a re-check starts over."""
+    return AnalysisError(
+        f"A file of this pull request could not be read from GitHub ({exc.status_code}: {exc}). "
+        "The branch may have been force-pushed or the file removed while Tessera read it."
+    )
 
 
 async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
     """Fetch what the engine needs and run it off the event loop."""
     from rules.analyze import analyze
 
-    source = await checkout(ctx, gh, ref)
+    try:
+        source = await checkout(ctx, gh, ref)
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (401, 403, 429):
+            raise  # the client made these transient where they are
+        raise unreadable(exc) from exc
     registrations = await _registrations(ctx)
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
 
@@ -565,6 +592,17 @@ async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - a registry problem must not cost the PR its check
         log.exception("could not read failing audits for %s", sorted(fqns))
         return {}
+
+
+async def _fail_check_quietly(
+    ctx: Any, gh: Any, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
+) -> None:
+    """:func:`_fail_check` when GitHub is already misbehaving: its own failure is logged, and the
+    job's error (the first cause) is what the operator sees."""
+    try:
+        await _fail_check(ctx, gh, ref, proposal, check_run_id, message, url)
+    except Exception:  # noqa: BLE001 - best effort; the original error is raised by the caller
+        log.exception("%s#%s: could not complete the check with the failure", ref.repo, ref.number)
 
 
 async def _fail_check(
