@@ -875,9 +875,12 @@ def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
 
 @lru_cache(maxsize=64)
 def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Per lower-case name: the line of its last ``as <name>`` and of its last mention."""
+    """Per lower-case name: the line of its last ``as <name>`` and of its last mention (a mention
+    that ends a select-list item, ``name,`` or ``name`` at the end of a line, wins over one in a
+    condition such as ``where status <> 'x'``)."""
     aliases: dict[str, int] = {}
     words: dict[str, int] = {}
+    listed: dict[str, int] = {}
     line = 1
     last = 0
     for match in _WORD_RE.finditer(raw_sql):
@@ -887,7 +890,12 @@ def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
             aliases[match.group(1).lower()] = line
         else:
             words[match.group(2).lower()] = line
-    return aliases, words
+            if _ITEM_END.match(raw_sql, match.end()):
+                listed[match.group(2).lower()] = line
+    return aliases, {**words, **listed}
+
+
+_ITEM_END = re.compile(r"[ \t]*(,|\r?\n|$)")
 
 
 _WORD_RE = re.compile(r"""\bas\s+["`]?([A-Za-z_][A-Za-z0-9_$]*)|([A-Za-z_][A-Za-z0-9_$]*)""", re.IGNORECASE)
