@@ -95,7 +95,13 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # port taken, address not on this machine, privileged port
+            raise ConfigError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                " (set TESSERA_HOST / TESSERA_PORT)"
+            ) from exc
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
         print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path})", flush=True)
