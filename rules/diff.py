@@ -247,6 +247,7 @@ class _Differ:
         self._readers_index: dict[tuple[str, str], dict[str, list[str]]] | None = None
         self._version_relations: dict[str, str] | None = None
         self._retyped: set[tuple[str, str]] = set()
+        self._grain_said: set[str] = set()
         self._ignored_fqns = {
             fqn for snapshot in (base, head) for fqn, a in snapshot.assets.items()
             if self._ignored_path(a.path)
@@ -525,6 +526,7 @@ class _Differ:
     def _unique_key(self, b: Asset, h: Asset, fqn: str) -> None:
         before, after = _key_columns(b.unique_key), _key_columns(h.unique_key)
         if before and before != after:
+            self._grain_said.add(fqn)
             self._emit(
                 "GRAIN_CHANGED", b, h, asset=fqn, path=h.path, line=h.line,
                 message=f"The unique key of `{fqn}` changed from ({', '.join(before)}) to "
@@ -1006,6 +1008,8 @@ class _Differ:
                 and _without_casts(d.before, dialect) == _without_casts(d.after, dialect)
             ):
                 continue  # only a cast changed: the type finding on this column says it
+            if rule == "GRAIN_CHANGED" and fqn in self._grain_said:
+                continue  # the new unique key already says the grain changed: one finding
             self._emit(
                 rule, b, h, asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
                 line=(hc.line if hc is not None and hc.line else h.line),

@@ -50,7 +50,7 @@ def suggest(
             migration = builder(ctx)
         except Exception:  # noqa: BLE001 - one odd asset must not cost every other suggestion
             migration = _generic(ctx)
-        if migration is not None:
+        if migration is not None and migration not in out:
             out.append(migration)
         b = ctx.base
         if (
