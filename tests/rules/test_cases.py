@@ -6,7 +6,7 @@ Each file is ``{rule: <RULE or null>, cases: [...]}``; a case has ``name``, ``di
 text), ``expect`` (a list of ``{rule, severity, asset, column}``, optionally ``path``, ``line`` and
 ``message_has``; keys left out match anything),
 ``expect_none`` (rules that must not fire) and ``only: true`` (no breaking, review or safe finding
-beyond those expected). Snapshots are built the way the analysis builds them
+beyond those expected, and none twice). Snapshots are built the way the analysis builds them
 (``build.build_snapshot``); changed paths are the files whose text differs.
 """
 
@@ -112,6 +112,8 @@ def test_rule_case(case: dict[str, Any]) -> None:
             if c.severity != "info" and not any(_matches(c, want) for want in expected)
         ]
         assert not extra, f"unexpected findings:\n{_show(extra)}"
+        said = [(c.rule, c.asset, c.column) for c in changes if c.severity != "info"]
+        assert len(said) == len(set(said)), f"one cause, one finding:\n{_show(changes)}"
 
 
 def _negative(case: Mapping[str, Any], rule: str) -> bool:
