@@ -609,7 +609,10 @@ def _infer_models(
     if not everything:
         # a model whose parent vanished (deleted in this PR) must be analysed on both sides
         seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
-    needed, analysed = _needed(nodes, children, seeds, everything)
+    def schema_declared(node: _Node) -> bool:
+        return _contract_schema_known(node) or _declared_schema_known(node, cache)
+
+    needed, analysed = _needed(nodes, children, seeds, everything, schema_declared)
     schemas: dict[str, dict[str, str]] = {}
     """Output schemas of ancestors inferred only to read their children (not shown)."""
 
@@ -758,11 +761,14 @@ def _infer_and_collect(job: _Job) -> Any:
 
 
 class _Workers:
-    """Runs inference jobs here, or on forked worker processes when that is safe and worth it.
+    """Runs inference jobs here, or here and on forked worker processes when that is safe and
+    worth it.
 
     ``workers`` None means automatic: every CPU, but only when this process has a single thread
     (forking a threaded process, like the App server, can deadlock) and a wave has enough work to
-    pay for the fork. 1 means never."""
+    pay for the fork. 1 means never. This process is one of the ``workers``: it infers its share
+    of a wave while ``workers - 1`` forked processes infer the rest (rather than waiting on
+    ``workers`` of them: one process fewer to fork, and a share never pickled)."""
 
     MIN_JOBS = 8
 
@@ -785,12 +791,15 @@ class _Workers:
             return [function(job) for job in jobs]
         if self._pool is None:
             try:
-                self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+                self._pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
             except (OSError, ValueError):
                 self.workers = 1
                 return [function(job) for job in jobs]
-        chunk = max(1, len(jobs) // (self.workers * 4))
-        return list(self._pool.map(function, jobs, chunksize=chunk))
+        here = len(jobs) // self.workers
+        remote = jobs[here:]
+        pending = self._pool.map_async(function, remote, chunksize=max(1, len(remote) // (self.workers * 4)))
+        local = [function(job) for job in jobs[:here]]
+        return local + list(pending.get())
 
 
 def _waves(nodes: Mapping[str, _Node], needed: set[str]) -> list[list[str]]:
@@ -810,7 +819,11 @@ def _waves(nodes: Mapping[str, _Node], needed: set[str]) -> list[list[str]]:
 
 
 def _needed(
-    nodes: Mapping[str, _Node], children: Mapping[str, list[str]], seeds: set[str], everything: bool
+    nodes: Mapping[str, _Node],
+    children: Mapping[str, list[str]],
+    seeds: set[str],
+    everything: bool,
+    schema_declared: Callable[[_Node], bool] | None = None,
 ) -> tuple[set[str], set[str]]:
     """(models to infer, models whose inference the snapshot shows).
 
@@ -818,7 +831,9 @@ def _needed(
     whose output schemas those read. Ancestors are inferred only for their schemas and shown as
     cheap assets, like every other unchanged model: whether a model is an ancestor depends on the
     side (a model that starts reading a parent makes it one in head only), and both sides of the
-    diff must show an unchanged model the same way."""
+    diff must show an unchanged model the same way. Walking up stops at an ancestor whose cheap
+    asset already is its output schema (``schema_declared``): neither it nor its parents are read."""
+    schema_declared = schema_declared or _contract_schema_known
     if everything:
         return set(nodes), set(nodes)
     downstream: set[str] = set()
@@ -837,7 +852,7 @@ def _needed(
         node = nodes.get(fqn)
         if node is None or fqn in needed:
             continue
-        if _contract_schema_known(node):
+        if schema_declared(node):
             continue  # its declared columns are its schema: no need to read it or its parents
         needed.add(fqn)
         stack.extend(node.parents)
@@ -853,6 +868,41 @@ def _contract_schema_known(node: _Node) -> bool:
     contract = config.get("contract")
     enforced = bool(contract.get("enforced")) if isinstance(contract, Mapping) else False
     return enforced and "config(" not in model.raw_sql and bool(model.properties.get("columns"))
+
+
+def _declared_schema_known(node: _Node, cache: ParseCache) -> bool:
+    """Whether the model's YAML gives its output schema exactly as inferring it would.
+
+    Declared types win over inferred ones, so when every column declares a ``data_type`` only the
+    set and order of the names could still differ: they are checked against the names the query
+    itself produces (a parse, no schemas; never when a star or an unnamed expression would need
+    the parents). Then the cheap asset's columns are the schema its children read."""
+    if node.asset is not None:
+        asset: Asset | None = node.asset
+        sql = node.asset.sql
+    else:
+        assert node.project is not None
+        model = node.project.models[node.fqn]
+        declared = _as_mappings(model.properties.get("columns"))
+        if not declared or not all(c.get("data_type") for c in declared):
+            return False  # the common case: decided without rendering anything
+        rendered = _render(node.project, node.fqn, cache)
+        if rendered.problems or not rendered.sql:
+            return False
+        asset, sql = node.project.asset(node.fqn, rendered), rendered.sql
+    if asset is None or not sql or not asset.enabled or not asset.columns or not asset.columns_known:
+        return False
+    if asset.kind != "model":
+        return False  # a dbt snapshot's schema adds dbt's own columns to its query's
+    if not all(c.declared_type for c in asset.columns):
+        return False
+    from rules.infer import output_names
+
+    return output_names(sql, asset.dialect or DEFAULT_DIALECT) == tuple(c.name for c in asset.columns)
+
+
+def _as_mappings(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def _topological(nodes: Mapping[str, _Node], needed: set[str]) -> list[str]:

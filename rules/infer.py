@@ -239,6 +239,28 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Query | None, str | None]:
     return None, "no SELECT query found"
 
 
+def output_names(sql: str, dialect: str) -> tuple[str, ...] | None:
+    """The names of a query's output columns, in order, from its text alone (a parse, no
+    schemas): as :func:`infer_query` names them. None when naming them needs the parents'
+    schemas (a star), sqlglot would invent a name (an expression without an alias), or a name is
+    quoted (qualifying can respell it)."""
+    query, _problem = parse_query(sql, dialect)
+    if query is None:
+        return None
+    names = []
+    for projection in query.selects:
+        if isinstance(projection, exp.Alias):
+            ident = projection.args.get("alias")
+        elif isinstance(projection, exp.Column):
+            ident = projection.this
+        else:
+            return None
+        if not isinstance(ident, exp.Identifier) or ident.quoted:
+            return None
+        names.append(_output_name(projection))
+    return tuple(names) or None
+
+
 def is_cte_reference(table: exp.Table) -> bool:
     """Whether a table reference names a CTE visible where it stands.
 

@@ -665,3 +665,72 @@ def test_builds_that_keep_overlapping_still_collect_cyclic_garbage_now_and_then(
             build_snapshot(DictSource({**files, "models/b.sql": f"select {n} as id"}), CONFIG, workers=1)
         assert dead() is None
     assert gc.isenabled()
+
+
+DECLARED_MID = (
+    "models:\n  - name: mid\n    columns:\n"
+    "      - {name: id, data_type: bigint}\n      - {name: label, data_type: varchar(20)}\n"
+)
+
+
+def test_an_ancestor_whose_yaml_types_every_column_it_produces_is_not_read_nor_its_parents() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/raw.sql": "select {{ broken(",
+        "models/mid.sql": "select id, cast(label as text) as label from {{ ref('raw') }}",
+        "models/top.sql": "select * from {{ ref('mid') }}",
+        "models/s.yml": DECLARED_MID,
+    }
+    snapshot = build_snapshot(DictSource(files), CONFIG, scope={"models/top.sql"})
+    assert types(snapshot, "top") == [("id", "BIGINT"), ("label", "VARCHAR(20)")]
+    assert snapshot.problems == []  # raw.sql was never rendered
+
+
+@pytest.mark.parametrize(
+    "mid_sql",
+    [
+        "select id from {{ ref('raw') }}",  # the YAML declares a column the query does not produce
+        "select label, id from {{ ref('raw') }}",  # another order
+        "select id, label, 1 as extra from {{ ref('raw') }}",  # a column the YAML does not declare
+        "select * from {{ ref('raw') }}",  # names that need the parent's schema
+        "select id, upper(label) from {{ ref('raw') }}",  # a name sqlglot would invent
+    ],
+)
+def test_an_ancestor_whose_yaml_does_not_match_its_query_is_still_read(mid_sql: str) -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "models/raw.sql": "select 1 as id, 'x' as label",
+        "models/mid.sql": mid_sql,
+        "models/top.sql": "select * from {{ ref('mid') }}",
+        "models/s.yml": DECLARED_MID,
+    }
+    scoped = build_snapshot(DictSource(files), CONFIG, scope={"models/top.sql"})
+    full = build_snapshot(DictSource(files), CONFIG)
+    assert types(scoped, "top") == types(full, "top")  # the query's names, not the YAML's
+
+
+def test_a_declared_ancestor_gives_the_same_findings_scoped_as_a_full_build() -> None:
+    from rules.diff import diff_snapshots
+
+    base = {
+        "dbt_project.yml": "name: p\n",
+        "models/raw.sql": "select 1 as id, 'x' as label, 2.5 as score",
+        "models/mid.sql": "select id, label from {{ ref('raw') }}",
+        "models/top.sql": "select id, label from {{ ref('mid') }}",
+        "models/s.yml": DECLARED_MID,
+    }
+    head = {**base, "models/top.sql": "select cast(id as int) as id from {{ ref('mid') }}"}
+    scope = {"models/top.sql"}
+    scoped = diff_snapshots(
+        build_snapshot(DictSource(base), CONFIG, scope=scope),
+        build_snapshot(DictSource(head), CONFIG, scope=scope),
+        CONFIG,
+        changed_paths=sorted(scope),
+    )
+    full = diff_snapshots(build_snapshot(DictSource(base), CONFIG), build_snapshot(DictSource(head), CONFIG), CONFIG)
+
+    def key(c):  # type: ignore[no-untyped-def]
+        return (c.rule, c.severity, c.asset, c.column, c.before, c.after)
+
+    assert scoped and sorted(map(key, scoped)) == sorted(map(key, full))
+    assert {(c.rule, c.column) for c in scoped} >= {("COLUMN_REMOVED", "label")}

@@ -311,3 +311,24 @@ def test_schema_only_inference_still_types_columns_through_the_parents() -> None
     )
     assert [(c.name, c.type) for c in info.columns] == [("doubled", "DECIMAL(10, 2)"), ("plan_code", "VARCHAR(10)")]
     assert info.columns_known
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("select o.id, o.amount * 2 as doubled, o.Status from raw.orders o", ("id", "doubled", "status")),
+        ('select id as "Mixed" from raw.orders', None),
+        ("with x as (select * from raw.orders) select id as Order_Id from x", ("order_id",)),
+        ("select id from raw.orders union all select id from raw.customers", ("id",)),
+        ("select * from raw.orders", None),
+        ("select o.* from raw.orders o", None),
+        ("select id, count(*) from raw.orders group by id", None),
+        ("select from where", None),
+    ],
+)
+def test_output_names_come_from_the_text_alone_or_not_at_all(sql: str, names: tuple[str, ...] | None) -> None:
+    from rules.infer import output_names
+
+    assert output_names(sql, "duckdb") == names
+    if names is not None:  # the same names a full inference gives
+        assert infer_query(sql, dialect="duckdb", schema=SCHEMA, fqn="m").column_names() == names
