@@ -37,10 +37,11 @@ def page_id(check_run_id: int, secret: str | None) -> str:
 def parse_page_id(text: str, secret: str | None) -> int | None:
     """The check run number a link names, or None when it is malformed or its signature is wrong."""
     number, _, signature = text.partition(".")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):  # "١٠٠٥" is digits to str.isdigit and int()
         return None
     check_run_id = int(number)
-    if secret and not hmac.compare_digest(signature, _signature(check_run_id, secret)):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text (a 500 for a guessed link).
+    if secret and not hmac.compare_digest(signature.encode(), _signature(check_run_id, secret).encode()):
         return None
     return check_run_id
 
