@@ -572,6 +572,11 @@ class _Differ:
             if uncertain:
                 message = (f"Column `{bc.name}` may have been removed from `{fqn}`: its columns could "
                            "not be worked out, so please check.")
+            elif h.kind == "snapshot":
+                uncertain = True  # dbt never drops a snapshot table's columns: nulls, not errors
+                message = (f"Column `{bc.name}` is no longer selected by snapshot `{fqn}`: dbt keeps it in "
+                           "the snapshot table, but new rows get null in it, so its readers see gaps."
+                           + self._still_read(h, bc))
             elif h.kind == "source":
                 uncertain = True  # the source's YAML documents a table this repository does not build
                 message = (f"Column `{bc.name}` is no longer declared on source `{fqn}`: if the table "
