@@ -121,6 +121,8 @@ def analyze(
         # docs, application code, CI files: nothing a schema is made of, so nothing to read
         return Analysis(base=base_rev, head=head_rev, status="clear", errors=tuple(config_errors))
     scope = None if changed_paths is None else set(changed_paths)
+    if cache is None:  # one cache for both sides all the same: head re-infers only what changed
+        cache = build.ParseCache()
     base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache)
     head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache)
     changes = diff.diff_snapshots(
