@@ -49,7 +49,17 @@ from rules.dbt_project import (
     read_project,
     stable_hash,
 )
-from rules.model import NOT_PRODUCED, Asset, Column, Config, Edge, ParseProblem, Snapshot
+from rules.model import (
+    NOT_PRODUCED,
+    PRODUCED_TYPE,
+    UNKNOWN,
+    Asset,
+    Column,
+    Config,
+    Edge,
+    ParseProblem,
+    Snapshot,
+)
 from rules.sources import FileSource, matches_any
 
 DEFAULT_DIALECT = "postgres"
@@ -990,6 +1000,8 @@ def merge_columns(
             if found is None and inferred_known and inferred:
                 # the query does not produce a declared column: dbt fails the contract (diff says so)
                 meta = {**column.meta, NOT_PRODUCED: True}
+            elif found is not None and column.declared_type and found.type not in (UNKNOWN, column.type):
+                meta = {**column.meta, PRODUCED_TYPE: found.type}  # the diff checks it fits the contract
             merged.append(
                 replace(
                     column,

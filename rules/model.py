@@ -34,6 +34,11 @@ NOT_PRODUCED = "tessera_not_produced"
 query does not produce it (``dbt build`` fails the contract)."""
 
 
+PRODUCED_TYPE = "tessera_produced_type"
+"""Column meta key set by the build: the type a contracted model's query produces for a column
+whose declared ``data_type`` differs (the diff says when ``dbt build`` would fail on it)."""
+
+
 def column_key(name: str) -> str:
     """The case-insensitive key a column is matched by."""
     return name.strip('"`[]').lower()
