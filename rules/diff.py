@@ -23,7 +23,17 @@ import sqlglot
 from sqlglot import exp
 
 from rules import catalog
-from rules.model import NOT_PRODUCED, UNKNOWN, Asset, Change, Column, Config, Snapshot, column_key
+from rules.model import (
+    NOT_PRODUCED,
+    PRODUCED_TYPE,
+    UNKNOWN,
+    Asset,
+    Change,
+    Column,
+    Config,
+    Snapshot,
+    column_key,
+)
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 from rules.sources import matches_any
 from rules.types import compare_types
@@ -799,6 +809,7 @@ class _Differ:
         self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None
     ) -> None:
         line = hc.line or h.line
+        self._contract_type(b, h, fqn, bc, hc, dialect, line)
         if bc.type != hc.type:
             self._type_change(b, h, fqn, bc, hc, dialect, line)
         if bc.nullable is False and hc.nullable is not False:
@@ -841,6 +852,28 @@ class _Differ:
                 before=bc.description or None if "description" in changed_meta else None,
                 after=hc.description or None if "description" in changed_meta else None,
             )
+
+    def _contract_type(
+        self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None, line: int | None
+    ) -> None:
+        """The query now produces a type the enforced contract does not declare: dbt fails the build.
+
+        Only an incompatible type (``compare_types`` says ``changed``) is said, and only when new:
+        inference is close but not exact, and a widening may be what the warehouse casts anyway."""
+        produced = hc.meta.get(PRODUCED_TYPE)
+        if not isinstance(produced, str) or not h.contract_enforced:
+            return
+        if compare_types(hc.type, produced, dialect) != "changed":
+            return
+        was = bc.meta.get(PRODUCED_TYPE)
+        if isinstance(was, str) and compare_types(bc.type, was, dialect) == "changed":
+            return  # already so before this change
+        self._emit(
+            "COLUMN_TYPE_CHANGED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
+            message=f"The SQL of `{fqn}` now produces `{hc.name}` as {produced}, but its enforced "
+            f"contract declares {hc.type}: `dbt build` fails on this contract.",
+            before=hc.type, after=produced, cap="review",
+        )
 
     def _type_change(
         self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column, dialect: str | None, line: int | None
@@ -1155,7 +1188,7 @@ def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED})
+_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED, PRODUCED_TYPE})
 """Keys the engine itself records in ``meta`` (renames, drops, contract gaps): never a change."""
 
 _USAGE_WORDS = {"select": "select", "filter": "filter", "join": "join", "group": "group by",
