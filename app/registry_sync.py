@@ -383,10 +383,11 @@ async def sync_repository(
     ctx: Any, gh: Any, *, repo_id: int, repo: str, commit: str | None, entries: Mapping[str, Any], source: str
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it."""
+    from app.errors import PermanentError
+    from app.workflow.bounded import OverBudget, run_bounded
     from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
-    from app.workflow.pulls import raise_fetch_failure
+    from app.workflow.pulls import analysis_budget, raise_fetch_failure, read_config
     from rules.build import build_snapshot
-    from rules.config import parse_config
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
@@ -401,13 +402,12 @@ async def sync_repository(
     if codeowners_path:
         codeowners = (await fetcher.fetch(entries[codeowners_path].sha)).decode("utf-8", errors="replace")
     teams = await registry_teams(ctx.store)
-    config = with_registry_teams(parse_config(config_text), teams)
+    config = with_registry_teams(await read_config(config_text, seconds=ctx.settings.job_timeout / 4), teams)
 
     cache, lock = _engine(ctx.settings)
 
     def work() -> Rows:
-        with lock:
-            snapshot = build_snapshot(files, config, cache=cache)
+        snapshot = build_snapshot(files, config, cache=cache)
         rows = snapshot_rows(snapshot, config, codeowners=codeowners)
         from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
         from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
@@ -415,8 +415,18 @@ async def sync_repository(
         rows.problems.extend([*problems, *more])
         return rows
 
+    budget = analysis_budget(ctx.settings)
     try:
-        rows = await asyncio.to_thread(work)
+        # Bounded like a PR analysis: a model whose Jinja loops for hours must not hold the engine
+        # lock (every pull request would wait behind it).
+        rows = await run_bounded(work, budget, lock=lock)
+    except OverBudget:
+        raise_fetch_failure(fetcher)
+        raise PermanentError(
+            f"registry sync of {repo} at {commit or 'its default branch'} took longer than {budget:g}s and was "
+            "stopped (a template that loops without end, or a file too large to parse?); the registry keeps "
+            "what it had"
+        ) from None
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)

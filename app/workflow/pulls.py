@@ -379,7 +379,7 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
-    config = await _read_config(config_text, seconds=min(CONFIG_SECONDS, ctx.settings.job_timeout / 4))
+    config = await read_config(config_text, seconds=min(CONFIG_SECONDS, ctx.settings.job_timeout / 4))
     likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
     started = time.perf_counter()
     await fetcher.prefetch(entry.sha for entry in likely)
@@ -400,7 +400,7 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     )
 
 
-async def _read_config(text: str | None, *, seconds: float) -> Any:
+async def read_config(text: str | None, *, seconds: float) -> Any:
     """``.tessera.yml`` parsed off the event loop, within a time budget: a YAML bomb (aliases that
     expand to billions of values) must neither block the server nor hold a worker; it is named in
     the check and the defaults apply, as for any other unusable configuration."""

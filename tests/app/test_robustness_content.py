@@ -133,3 +133,31 @@ async def test_a_pull_request_with_over_three_thousand_files_is_analysed_from_it
     assert delivery.status == "done", delivery.last_error
     check = completed_saying(flow, pull, "plan_code")
     assert check.conclusion == "action_required"
+
+
+async def test_a_push_of_a_model_that_loops_for_hours_fails_its_sync_and_frees_the_engine(
+    flow: PullRequestFlow, monkeypatch: Any
+) -> None:
+    from app.workflow import pulls
+
+    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)
+    model = (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\nselect 1 as x\n"
+    )
+    before = flow.repo.resolve("main")
+    flow.repo.push("main", {"models/marts/spin.sql": model})
+    delivery = await settle(flow, "push", flow.fake.event_push(flow.repo, "main", before))
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert "stopped" in delivery.last_error and "acme/warehouse" in delivery.last_error
+    await the_next_pull_request_is_still_analysed(flow)
+
+
+async def test_a_yaml_bomb_in_a_models_property_file_does_not_hold_the_worker(flow: PullRequestFlow, monkeypatch: Any) -> None:
+    from app.workflow import pulls
+
+    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)
+    bomb = BILLION_LAUGHS.replace("teams: *i\nconsumers: *i\nignore: *i\n", "version: 2\nmodels: *i\n")
+    pull, delivery = await open_pr(flow, {"models/marts/bomb.yml": bomb})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "models/marts/bomb.yml")
+    await the_next_pull_request_is_still_analysed(flow)
