@@ -161,3 +161,11 @@ async def test_a_yaml_bomb_in_a_models_property_file_does_not_hold_the_worker(fl
     assert delivery.status == "done", delivery.last_error
     completed_saying(flow, pull, "models/marts/bomb.yml")
     await the_next_pull_request_is_still_analysed(flow)
+
+
+async def test_a_thirty_megabyte_sql_file_is_named_as_too_large_at_the_real_limit(flow: PullRequestFlow) -> None:
+    line = "insert into analytics.events values (1, 'x', 'y', 'z');\n"
+    huge = line * (30 * 1024 * 1024 // len(line) + 1)
+    pull, delivery = await open_pr(flow, {"models/marts/seed_events.sql": huge})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "models/marts/seed_events.sql", "too large", "30.0 MB")
