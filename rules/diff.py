@@ -437,9 +437,19 @@ class _Differ:
         else:
             how = f"was removed{' (' + b.path + ')' if b.path else ''}"
             path, line = b.path, b.line
+        readers = sorted(
+            a.fqn for a in self.head.assets.values()
+            if b.fqn in a.depends_on and a.enabled and a.fqn != b.fqn and a.fqn not in self._ignored_fqns
+        )
+        if readers:
+            fail = "fail to build" if b.kind == "model" else "fail"
+            said = (f" {_names(readers)} still {'reads' if len(readers) == 1 else 'read'} it and will "
+                    f"{fail} unless {'it changes' if len(readers) == 1 else 'they change'} too.")
+        else:
+            said = ""
         self._emit(
             "ASSET_REMOVED", b, h, asset=b.fqn, path=path, line=line,
-            message=f"{b.kind.capitalize()} `{b.fqn}` {how}: everything reading it breaks.",
+            message=f"{b.kind.capitalize()} `{b.fqn}` {how}: everything reading it breaks.{said}",
             before=b.fqn, after=None,
         )
 
