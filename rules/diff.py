@@ -714,9 +714,15 @@ class _Differ:
         if len(readers) == 1:
             reader, usages = next(iter(readers.items()))
             kind = self.head.assets[reader].kind
-            return (f" {kind.capitalize()} `{reader}` still reads it ({', '.join(usages)}) "
+            said = (f" {kind.capitalize()} `{reader}` still reads it ({', '.join(usages)}) "
                     f"and will {fail} unless it changes too.")
-        return f" {_names(list(readers))} still read it and will {fail} unless they change too."
+        else:
+            said = f" {_names(list(readers))} still read it and will {fail} unless they change too."
+        views = [r for r in readers if self.head.assets[r].kind == "view"]
+        if h.kind == "table" and views and (h.dialect or "").lower() in ("postgres", "redshift"):
+            said += (" PostgreSQL refuses to drop a column a view depends on; with CASCADE the "
+                     f"{'view is' if len(views) == 1 else 'views are'} dropped too.")
+        return said
 
     def _removed_at(self, b: Asset, h: Asset, bc: Column) -> tuple[str | None, int | None]:
         """Where a removal is best shown in head: the DROP that removed it, else the line of the
