@@ -719,8 +719,10 @@ class _Differ:
         else:
             said = f" {_names(list(readers))} still read it and will {fail} unless they change too."
         views = [r for r in readers if self.head.assets[r].kind == "view"]
-        if h.kind == "table" and views and (h.dialect or "").lower() in ("postgres", "redshift"):
-            said += (" PostgreSQL refuses to drop a column a view depends on; with CASCADE the "
+        engine = {"postgres": "PostgreSQL", "redshift": "Redshift (unless the view is late-binding)"}.get(
+            (h.dialect or "").lower())
+        if h.kind == "table" and views and engine:
+            said += (f" {engine} refuses to drop a column a view depends on; with CASCADE the "
                      f"{'view is' if len(views) == 1 else 'views are'} dropped too.")
         return said
 
