@@ -331,7 +331,12 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
             external_id=str(proposal.id),
         )
     except gidgethub.BadRequest as exc:
-        if exc.status_code not in (404, 422):
+        if exc.status_code == 404:
+            raise PermanentError(
+                f"{ref.repo}#{ref.number}: GitHub answers 404 for the repository's check runs: the repository "
+                f"is gone, renamed, or not covered by the installation (GitHub said: {exc})"
+            ) from exc
+        if exc.status_code != 422:
             raise
         # GitHub has no such commit (force-pushed away before the job ran): there is nothing to
         # put a check on, and retrying cannot bring the commit back. The next push is analysed.

@@ -207,3 +207,60 @@ def test_no_payload_shape_of_a_subscribed_event_leaves_a_job_unfinished_or_untol
         asyncio.run(router.dispatch(Event(payload, event=event_name, delivery_id="d"), ctx))
     except PermanentError as exc:
         assert str(exc)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:2]):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _mutate(payload: dict[str, Any], rng: Any) -> str:
+    path = rng.choice(_paths(payload))
+    parent: Any = payload
+    for part in path[:-1]:
+        parent = parent[part]
+    value = rng.choice([None, "", "0" * 40, -1, 10**20, [], {}, True, "x" * 300, {"id": "1"}, ["a"]])
+    if rng.random() < 0.2 and isinstance(parent, dict):
+        del parent[path[-1]]
+        return f"del {'.'.join(map(str, path))}"
+    parent[path[-1]] = value
+    return f"{'.'.join(map(str, path))} = {value!r}"[:120]
+
+
+async def test_a_valid_delivery_mutated_anywhere_ends_done_or_failed_with_its_reason(flow: PullRequestFlow) -> None:
+    """Seeded random mutations of real pull_request and issue_comment deliveries, each through the
+    whole server (signature, store, queue, handlers, fake GitHub): every one ends ``done`` or
+    ``failed`` with a reason that is not a bare traceback, and no check run is left in progress."""
+    import copy
+    import random
+
+    rng = random.Random(20261126)
+    text = flow.repo.files_at("main")[FCT].decode()
+    flow.repo.commit({FCT: text.replace("    plan_code,\n", "")}, parent="main", branch="drop")
+    pull = flow.repo.open_pull_request(head="drop", author="priya")
+    comment = flow.repo.add_comment(pull.number, "/tessera status", user="gina")
+    templates = {
+        "pull_request": flow.pull_payload(pull, "synchronize"),
+        "issue_comment": flow.fake.event_issue_comment(flow.repo, comment),
+    }
+    for round_ in range(40):
+        event = "pull_request" if round_ % 2 == 0 else "issue_comment"
+        payload = copy.deepcopy(templates[event])
+        what = [_mutate(payload, rng) for _ in range(rng.randint(1, 2))]
+        if event == "pull_request":
+            payload["pull_request"]["head"]["sha"] = flow.repo.push("drop", {f"docs/{round_}.md": "x\n"})  # a new head each time
+            payload["pull_request"]["base"]["sha"] = flow.repo.resolve("main")
+            what.append(_mutate(payload, rng))
+        delivery = await settle(flow, event, payload)
+        assert delivery.status in ("done", "failed"), what
+        if delivery.status == "failed":
+            assert delivery.last_error and 'File "' not in delivery.last_error, (what, delivery.last_error)
+            assert not delivery.last_error.startswith(("KeyError", "TypeError", "AttributeError")), (what, delivery.last_error)
+        for run in flow.repo.check_runs():
+            assert run.status == "completed", (what, run.status)
