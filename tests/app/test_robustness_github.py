@@ -99,3 +99,15 @@ async def test_a_secondary_rate_limit_on_a_command_reply_answers_once(flow: Pull
     assert delivery.status == "done", delivery.last_error
     assert len(flow.replies(pull)) == 1
     assert flow.reactions(comment) == ["confused"]
+
+
+async def test_a_502_on_the_check_update_after_an_ack_is_retried_and_answered_once(flow: PullRequestFlow) -> None:
+    pull, _ = await open_breaking_pr(flow)
+    flow.fake.add_team_member("acme", "growth", "gina")
+    flow.fake.script("PATCH", CHECK_UPDATES, server_error(502))
+    comment = flow.repo.add_comment(pull.number, "/tessera ack", user="gina")
+    delivery = await settle(flow, "issue_comment", flow.fake.event_issue_comment(flow.repo, comment))
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    assert flow.reactions(comment) == ["+1"]
+    assert flow.check(pull).conclusion == "success"
+    assert len(flow.impact_comments(pull)) == 1 and flow.replies(pull) == []
