@@ -1059,11 +1059,13 @@ class _Differ:
             if column is not None and column_key(column) in skip:
                 continue
             hc = h.column(column) if column else None
+            bc = b.column(column) if column else None
             if (
-                rule == "COLUMN_LOGIC_CHANGED" and hc is not None and (fqn, hc.key) in self._retyped
+                rule == "COLUMN_LOGIC_CHANGED" and hc is not None and bc is not None
+                and ((fqn, hc.key) in self._retyped or (bc.type == hc.type != UNKNOWN))
                 and _without_casts(d.before, dialect) == _without_casts(d.after, dialect)
             ):
-                continue  # only a cast changed: the type finding on this column says it
+                continue  # only a cast changed: the type finding says it, or the type is the same
             if rule == "GRAIN_CHANGED" and fqn in self._grain_said:
                 continue  # the new unique key already says the grain changed: one finding
             self._emit(
