@@ -8,16 +8,21 @@ Speed (issue 3: a 20-model change in a 1,000-model project, cold < 5 s, warm < 1
 
 - **Scope.** With ``scope`` (the changed paths) only what the analysis needs is inferred: the changed
   models and everything downstream of them (shown with their inferred columns and edges), and the
-  ancestors whose output schemas those read (inferred for their schemas only; walking up stops at
-  enforced contracts). Every other model, ancestors included, is shown as a cheap asset built from
-  its YAML, so an unchanged model looks the same on both sides of the diff whatever its role.
+  ancestors whose output schemas those read (inferred for their schemas only, in the schema-only
+  mode of ``infer_query``: no lineage walk, no expression text; walking up stops at enforced
+  contracts and at models whose YAML types every column their query produces). Every other model,
+  ancestors included, is shown as a cheap asset built from its YAML, so an unchanged model looks
+  the same on both sides of the diff whatever its role.
 - **The parse cache** (:class:`ParseCache`). Rendered SQL is cached by (file content, project
   context), inference by (SQL, dialect, parents' schemas), whole snapshots by (every input file's
   content id, config, scope). The base build fills it; the head build then re-infers only the
   models whose SQL or parents' schemas really changed: downstream of a model whose output schema
   did not change, everything is a cache hit. A warm run of the same pair is two snapshot reads.
+- **No full garbage collections.** The automatic collector is paused while a build runs
+  (:func:`_automatic_gc_paused`): its full collections over a heap of YAML and syntax trees cost a
+  quarter of a cold build; each inference's tree is freed by a young collection instead.
 - **Workers.** Models of one DAG wave are independent; when the process is single-threaded
-  (``tessera check``) they are inferred on forked worker processes (:class:`_Workers`).
+  (``tessera check``) this process and forked worker processes share them (:class:`_Workers`).
 """
 
 from __future__ import annotations
