@@ -599,8 +599,14 @@ class _Differ:
                            + self._still_read(h, bc))
             elif h.kind == "source":
                 uncertain = True  # the source's YAML documents a table this repository does not build
+                base_readers = sorted({
+                    e.downstream for e in self.base.edges
+                    if e.upstream == b.fqn and e.upstream_column is not None
+                    and column_key(e.upstream_column) == bc.key and e.downstream in self.head.assets
+                })
                 message = (f"Column `{bc.name}` is no longer declared on source `{fqn}`: if the table "
-                           "really lost it, models selecting it will fail.")
+                           "really lost it, models selecting it will fail"
+                           + (f" ({_names(base_readers)} read it until now)." if base_readers else "."))
             else:
                 still_read = self._still_read(h, bc)
                 gone_upstream = self._gone_upstream(b.fqn, bc.key) if _same_query(b, h) else []
