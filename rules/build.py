@@ -802,7 +802,8 @@ class _Workers:
             self._pool = None
 
     def map(self, function: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
-        if self.workers == 1 or len(jobs) < self.MIN_JOBS:
+        # forking pays from MIN_JOBS on; once the workers exist, even a small wave is shared
+        if self.workers == 1 or len(jobs) < (self.MIN_JOBS if self._pool is None else 2):
             return [function(job) for job in jobs]
         if self._pool is None:
             try:
