@@ -97,6 +97,10 @@ def ordering_key(event: str, payload: Mapping[str, Any]) -> str:
         pulls = subject.get("pull_requests") if isinstance(subject, Mapping) else None
         if isinstance(pulls, list) and pulls and isinstance(pulls[0], Mapping):
             number = pulls[0].get("number")
+    if isinstance(number, str) and number.isascii() and number.isdigit():
+        number = int(number)  # a relay that stringifies numbers must not split a PR's ordering
+    if isinstance(repo_id, str) and repo_id.isascii() and repo_id.isdigit():
+        repo_id = int(repo_id)
     if isinstance(number, int) and repo_id is not None:
         return f"pr:{repo_id}#{number}"
     if event in _INSTALLATION_EVENTS and installation_id is not None:
