@@ -264,3 +264,12 @@ async def test_a_valid_delivery_mutated_anywhere_ends_done_or_failed_with_its_re
             assert not delivery.last_error.startswith(("KeyError", "TypeError", "AttributeError")), (what, delivery.last_error)
         for run in flow.repo.check_runs():
             assert run.status == "completed", (what, run.status)
+
+
+def test_numbers_sent_as_strings_keep_the_pull_requests_ordering_key() -> None:
+    from app.webhooks import ordering_key
+
+    as_numbers = ordering_key("pull_request", {"number": 7, "repository": {"id": 42}, "pull_request": {"number": 7}})
+    as_strings = ordering_key("pull_request", {"number": "7", "repository": {"id": "42"}, "pull_request": {"number": "7"}})
+    comment = ordering_key("issue_comment", {"issue": {"number": 7}, "repository": {"id": 42}})
+    assert as_numbers == as_strings == comment == "pr:42#7"
