@@ -35,6 +35,9 @@ from rules.model import (
 )
 
 ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
+DIRECT_READER_RULES = frozenset({"MATERIALIZATION_CHANGED"})
+"""Changes only direct readers of the relation feel: a dbt ``ref`` to a model that became
+ephemeral inlines it, so models downstream (and what reads them) are not hit."""
 """Breaking changes that reach every consumer downstream, whatever columns it reads."""
 
 BASE_GRAPH_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED", "COLUMN_RENAMED"})
@@ -400,6 +403,8 @@ def compute_impact(
         if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
             keep = _still_reads(base, indexes["head"], change.asset, change.column)
         reached = _walk(index, change.asset, start_cols, keep)
+        if change.rule in DIRECT_READER_RULES:
+            reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
         for fqn, reach in reached.items():
             asset = snapshot.assets.get(fqn)
             if fqn != change.asset and asset is not None:

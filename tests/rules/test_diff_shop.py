@@ -66,3 +66,23 @@ def test_a_column_dropped_from_sql_and_contract_names_the_model_that_still_reads
     )
     assert said[0].line == line_of(head[FCT_ORDERS], "as net_amount")
     assert not any("UNKNOWN" in (c.after or "") for c in result.changes)
+
+
+def test_a_staging_model_turned_ephemeral_asks_only_its_direct_readers_not_every_team_downstream() -> None:
+    files = shop_files()
+    path = "models/staging/stg_orders.sql"
+    head = {**files, path: "{{ config(materialized='ephemeral') }}\n" + files[path]}
+    result = run(files, head)
+    said = [(c.rule, c.severity, c.asset) for c in result.changes if c.severity != "info"]
+    assert said == [("MATERIALIZATION_CHANGED", "breaking", "stg_orders")]
+    # fct_orders refs it (dbt inlines an ephemeral model), and nothing reads the view directly
+    assert result.required_acks == ()
+    assert result.status == "clear"
+
+
+def test_a_mart_turned_ephemeral_asks_the_teams_whose_dashboards_read_it() -> None:
+    files = shop_files()
+    path = "models/marts/fct_revenue.sql"
+    head = {**files, path: "{{ config(materialized='ephemeral') }}\n" + files[path]}
+    result = run(files, head)
+    assert {a.team for a in result.required_acks} == {"finance", "growth"}
