@@ -33,7 +33,7 @@ def ack_states(analysis: Analysis, records: Mapping[str, AckRecord]) -> dict[str
             response=record.response,
             user=record.user,
             deadline=record.deadline.isoformat() if record.deadline else None,
-            reason=record.reason or None,
+            reason=_clipped(record.reason) if record.reason else None,
             stale=stale,
         )
     return states
@@ -50,7 +50,7 @@ def comment_body(
     """The comment text; an override and failing data-quality audits are said under the headline."""
     note = ""
     if override is not None:
-        note = f"> **Overridden by @{override.user}**: {_one_line(override.reason)}\n\n"
+        note = f"> **Overridden by @{override.user}**: {_clipped(_one_line(override.reason))}\n\n"
     note += audit_note(audits or {})
     body = to_markdown(
         analysis, details_url=details_url, acks=ack_states(analysis, records), limit=COMMENT_LIMIT - len(note)
@@ -104,6 +104,15 @@ async def publish(
             return int(comment["id"])
     created = await github.create_issue_comment(owner, repo, number, body)
     return int(created["id"])
+
+
+REASON_LIMIT = 2000
+"""A reason is shown up to this many characters (the audit log keeps all of it): a pasted log as
+a reason must not push the comment past GitHub's limit."""
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
 
 
 def _one_line(text: str) -> str:

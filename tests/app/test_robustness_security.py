@@ -137,3 +137,33 @@ async def test_a_key_of_a_deleted_team_stays_refused_even_when_the_slug_is_reuse
     for method, path in (("GET", "/teams"), ("GET", "/proposals"), ("POST", "/registrations")):
         status, body = await api.call(method, path, key=key, json={"asset": "fct_revenue"} if method == "POST" else None)
         assert status == 401, (method, path, body)
+
+
+async def test_an_override_with_a_huge_reason_still_fits_the_comment_and_passes_the_check(flow: PullRequestFlow) -> None:
+    pull = await open_breaking_pr(flow)
+    flow.repo.set_permission("ada", "admin")
+    reason = "the dashboard is retired " * 4000  # ~100 KB on one line
+    comment = flow.repo.add_comment(pull.number, "/tessera override " + reason[:60_000], user="ada")
+    payload = flow.fake.event_issue_comment(flow.repo, comment)
+    payload["comment"]["body"] = "/tessera override " + reason
+    delivery = await settle(flow, "issue_comment", payload)
+    assert delivery.status == "done", delivery.last_error
+    assert flow.reactions(comment) == ["+1"]
+    check = flow.check(pull)
+    assert check.conclusion == "success" and len(check.output["title"]) <= 1000
+    [impact] = flow.impact_comments(pull)
+    assert len(impact.body) <= 65_536 and "Overridden by @ada" in impact.body
+
+
+async def test_a_block_with_a_huge_reason_still_fits_the_comment_and_fails_the_check(flow: PullRequestFlow) -> None:
+    pull = await open_breaking_pr(flow)
+    flow.fake.add_team_member("acme", "growth", "gina")
+    reason = "we still read plan_code in the forecast " * 3000
+    comment = flow.repo.add_comment(pull.number, "/tessera block " + reason[:60_000], user="gina")
+    payload = flow.fake.event_issue_comment(flow.repo, comment)
+    payload["comment"]["body"] = "/tessera block " + reason
+    delivery = await settle(flow, "issue_comment", payload)
+    assert delivery.status == "done", delivery.last_error
+    assert flow.check(pull).conclusion == "failure"
+    [impact] = flow.impact_comments(pull)
+    assert len(impact.body) <= 65_536 and "forecast" in impact.body
