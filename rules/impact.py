@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.model import (
+    UNKNOWN,
     Asset,
     Change,
     Config,
@@ -44,6 +45,24 @@ BASE_GRAPH_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED"
 """Changes whose readers are found in the base snapshot: in the head the thing is gone."""
 
 IMPACT_SEVERITIES = frozenset({"breaking", "review"})
+
+TYPE_RULES = frozenset({"COLUMN_TYPE_CHANGED", "COLUMN_TYPE_NARROWED", "COLUMN_TYPE_WIDENED"})
+"""Changes a reader passes on only when its own column's type changes with them."""
+
+
+def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
+    """Whether a select edge ends in a column whose known type is the same on both sides (the
+    reader casts, counts or otherwise stops a type change from travelling further)."""
+
+    def absorbs(edge: Edge) -> bool:
+        if edge.downstream_column is None or edge.usage != "select":
+            return False
+        before, after = base.assets.get(edge.downstream), head.assets.get(edge.downstream)
+        bc = before.column(edge.downstream_column) if before is not None else None
+        hc = after.column(edge.downstream_column) if after is not None else None
+        return bc is not None and hc is not None and bc.type == hc.type != UNKNOWN
+
+    return absorbs
 """Only these are worth naming consumers for; safe and info changes reach no one."""
 
 
@@ -267,10 +286,12 @@ def _walk(
     start: str,
     columns: frozenset[str],
     keep: Callable[[Edge], bool] | None = None,
+    absorbs: Callable[[Edge], bool] | None = None,
 ) -> dict[str, _Reach]:
     """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first).
 
-    ``keep`` filters the first hop (the readers of ``start`` itself)."""
+    ``keep`` filters the first hop (the readers of ``start`` itself); ``absorbs`` stops the walk at
+    any hop whose reader column does not pass the change on (a cast back to the old type)."""
     reached: dict[str, _Reach] = {start: _Reach(start, columns, (start,))}
     queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
     while queue:
@@ -282,6 +303,8 @@ def _walk(
                 if edge.downstream == fqn:
                     continue
                 if keep is not None and fqn == start and not keep(edge):
+                    continue
+                if absorbs is not None and absorbs(edge):
                     continue
                 whole = edge.downstream_column is None or edge.usage in ("filter", "join", "group", "star")
                 target = ALL if whole else column_key(edge.downstream_column or "")
@@ -402,7 +425,8 @@ def compute_impact(
         keep = None
         if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
             keep = _still_reads(base, indexes["head"], change.asset, change.column)
-        reached = _walk(index, change.asset, start_cols, keep)
+        absorbs = _type_absorbed(base, head) if change.rule in TYPE_RULES else None
+        reached = _walk(index, change.asset, start_cols, keep, absorbs)
         if change.rule in DIRECT_READER_RULES:
             reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
         for fqn, reach in reached.items():

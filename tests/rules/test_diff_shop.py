@@ -86,3 +86,23 @@ def test_a_mart_turned_ephemeral_asks_the_teams_whose_dashboards_read_it() -> No
     head = {**files, path: "{{ config(materialized='ephemeral') }}\n" + files[path]}
     result = run(files, head)
     assert {a.team for a in result.required_acks} == {"finance", "growth"}
+
+
+def test_a_type_change_stops_at_a_contracted_model_that_casts_it_back() -> None:
+    files = shop_files()
+    path = "models/staging/stg_orders.sql"
+    head = {**files, path: files[path].replace("    customer_id,\n", "    cast(customer_id as varchar) as customer_id,\n")}
+    result = run(files, head)
+    said = [(c.rule, c.severity, c.asset, c.column) for c in result.changes if c.severity != "info"]
+    assert said == [("COLUMN_TYPE_CHANGED", "breaking", "stg_orders", "customer_id")]
+    # fct_orders casts customer_id back to the integer its contract declares: Growth reads an integer
+    assert result.required_acks == ()
+
+
+def test_a_type_change_a_reader_passes_on_still_reaches_the_team_behind_it() -> None:
+    files = shop_files()
+    path = "models/staging/stg_customers.sql"
+    head = {**files, path: files[path].replace("    id as customer_id,", "    cast(id as varchar) as customer_id,")}
+    result = run(files, head)
+    # dim_customers selects customer_id as it comes, so Growth's models join on text now
+    assert [a.team for a in result.required_acks] == ["growth"]
