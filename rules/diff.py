@@ -6,8 +6,17 @@ else ``.tessera.yml``'s) and the repository's overrides. Renames are detected be
 rename reads as one ``*_RENAMED`` finding rather than a removal plus an addition. What cannot be
 known is never called safe: a type change involving ``UNKNOWN`` is ``review`` (never ``safe``, and
 never a block on a guess), and a column loss that cannot be confirmed is ``review`` too. One root
-cause gives one finding: a downstream column that only lost its type because its input did is not
-reported again, and a file that could not be read is one UNPARSED finding, not a list of guesses.
+cause gives one finding: a removed or renamed column names the models and views that still read it
+("will fail to build unless it changes too") instead of a TEXT → UNKNOWN finding on each of them;
+a downstream column that only lost its type because its input did is not reported again; a cast
+that changes a type is one type finding; and a file that could not be read is one UNPARSED finding,
+not a list of guesses. Findings point where the change is: a dropped column at its ``ALTER ... DROP``
+or, in a model, at the surviving column next to where it was.
+
+dbt specifics: an enforced contract declaring a column the SQL no longer produces (or now produces
+with an incompatible type) is said, since ``dbt build`` fails on it; an unpinned ``ref`` moving to a
+new latest version and a query moved into ``select * from final`` are not new query logic; a column
+a snapshot stops selecting stays in its table, so it is ``review``.
 """
 
 from __future__ import annotations
