@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 router = Router()
 
+MAX_NAMED_IN_REPLY = 5
+"""Unknown team names echoed in a refusal: enough to spot a typo, never a reply past GitHub's limit."""
 MEMBERSHIP_TTL = 60.0
 _memberships: cachetools.TTLCache[tuple[str, ...], bool] = cachetools.TTLCache(maxsize=4096, ttl=MEMBERSHIP_TTL)
 
@@ -139,9 +141,19 @@ async def on_comment(event: Event, ctx: Any) -> None:
 async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
     accepted = all(o.accepted for o in outcomes)
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
-    replies = [o.reply for o in outcomes if o.reply]
+    replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
     if replies:
-        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies))
+        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies)[:MAX_REPLY_TOTAL])
+
+
+MAX_REPLY = 10_000
+"""A reply is a line or a short list: one that echoes a giant word is cut here, so GitHub (65,536
+characters) never refuses the answer and the command is still answered."""
+MAX_REPLY_TOTAL = 60_000
+
+
+def _clip_reply(text: str) -> str:
+    return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 1] + "…"
 
 
 # --- the commands ---------------------------------------------------------------------------------
@@ -200,7 +212,9 @@ async def _speaking_for(
         return [], None
     listing = ", ".join(f"@{gt}" for gt in teams.values())
     if unknown:
-        words = ", ".join(f"`{w}`" for w in unknown)
+        shown = [f"`{w[:100]}`" for w in unknown[:MAX_NAMED_IN_REPLY]]
+        more = len(unknown) - len(shown)
+        words = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
         return [], f"@{talk.user} {words} is not a team asked to respond on this pull request ({listing})."
     if named:
         for team in named:

@@ -167,3 +167,33 @@ async def test_a_block_with_a_huge_reason_still_fits_the_comment_and_fails_the_c
     assert flow.check(pull).conclusion == "failure"
     [impact] = flow.impact_comments(pull)
     assert len(impact.body) <= 65_536 and "forecast" in impact.body
+
+
+async def test_a_command_naming_thousands_of_teams_is_answered_in_one_short_reply(flow: PullRequestFlow) -> None:
+    pull = await open_breaking_pr(flow)
+    flow.fake.add_team_member("acme", "growth", "gina")
+    teams = " ".join(f"team-{i}" for i in range(5000))
+    before = len(flow.fake.requests)
+    comment = await flow.comment(pull, f"/tessera ack {teams}", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    [reply] = flow.replies(pull)
+    assert len(reply.body) < 5000
+    assert len(flow.api_calls(before)) < 20, "one API call per named team"
+    assert flow.check(pull).conclusion == "action_required"
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["/tessera " + "x" * 70_000, "/tessera migrating by " + "9" * 70_000, "/tessera ack " + "y" * 70_000, "/tessera " + "status " * 12_000],
+    ids=["giant_verb", "giant_date", "giant_team", "many_words"],
+)
+async def test_a_giant_command_is_answered_with_a_reply_github_accepts(flow: PullRequestFlow, command: str) -> None:
+    pull = await open_breaking_pr(flow)
+    flow.fake.add_team_member("acme", "growth", "gina")
+    comment = flow.repo.add_comment(pull.number, command[:60_000], user="gina")
+    payload = flow.fake.event_issue_comment(flow.repo, comment)
+    payload["comment"]["body"] = command
+    delivery = await settle(flow, "issue_comment", payload)
+    assert delivery.status == "done", delivery.last_error
+    assert flow.reactions(comment)
+    assert all(len(reply.body) <= 10_000 for reply in flow.replies(pull))
