@@ -65,6 +65,7 @@ BLOBS_FETCHED = REGISTRY.counter(
 )
 
 CONFIG_PATH = ".tessera.yml"
+MAX_CONFIG_CHARS = 512 * 1024
 MAX_CONFIG_VALUES = 100_000
 """A real ``.tessera.yml`` holds hundreds of values; a million is an attack."""
 CONFIG_SECONDS = 10.0
@@ -412,6 +413,13 @@ async def read_config(text: str | None, *, seconds: float) -> Any:
     from rules.config import parse_config
     from rules.model import Config
 
+    if text is not None and len(text) > MAX_CONFIG_CHARS:
+        return Config(
+            problems=(
+                f".tessera.yml is {len(text) / 1_048_576:.1f} MB, more than the {MAX_CONFIG_CHARS // 1024} KB "
+                "Tessera reads for a configuration; using defaults",
+            )
+        )
     expanded = await asyncio.to_thread(yaml_expanded_size, text or "", MAX_CONFIG_VALUES)
     if expanded > MAX_CONFIG_VALUES:
         return Config(

@@ -169,3 +169,12 @@ async def test_a_thirty_megabyte_sql_file_is_named_as_too_large_at_the_real_limi
     pull, delivery = await open_pr(flow, {"models/marts/seed_events.sql": huge})
     assert delivery.status == "done", delivery.last_error
     completed_saying(flow, pull, "models/marts/seed_events.sql", "too large", "30.0 MB")
+
+
+async def test_a_configuration_of_several_megabytes_is_named_and_the_defaults_apply(flow: PullRequestFlow) -> None:
+    files = repo_files("revenue_dbt")
+    files[".tessera.yml"] = files[".tessera.yml"] + "".join(f"# padding line {i} " + "x" * 60 + "\n" for i in range(60_000))
+    flow.use_repo("acme/padded", files)
+    pull, delivery = await open_pr(flow, {FCT: files[FCT].replace("    plan_code,\n", "")})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, ".tessera.yml", "MB")
