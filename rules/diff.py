@@ -671,9 +671,27 @@ class _Differ:
         for key, bc in bcols.items():
             hc = hcols.get(key)
             if hc is not None:
+                self._recreated(b, h, fqn, bc, hc)
                 self._column_pair(b, h, fqn, bc, hc, dialect)
         self._reordered(b, h, fqn, bcols, hcols, renames)
         return renames, gone
+
+    def _recreated(self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column) -> None:
+        """A column this change drops and adds again (the "change its type" shortcut): the name
+        survives, every existing row's value does not."""
+        where = _dropped_at(h, hc.key)
+        if where is None or where == _dropped_at(b, bc.key):
+            return
+        path, line = where
+        if self.changed_paths is not None and path not in self.changed_paths:
+            return
+        self._emit(
+            "COLUMN_REMOVED", b, h, asset=fqn, column=hc.name, path=path, line=line,
+            message=f"Column `{hc.name}` of `{fqn}` is dropped and added again: every existing row "
+            f"loses its value (null{'' if hc.default is None else ' or the default'} from now on), "
+            "though the name survives." + self._still_read(h, bc),
+            before=self._column_text(bc), after=self._column_text(hc),
+        )
 
     def _contract_gap(self, b: Asset, h: Asset, fqn: str, bc: Column) -> None:
         """The query stopped producing a column the enforced contract still declares."""
@@ -744,11 +762,9 @@ class _Differ:
     def _removed_at(self, b: Asset, h: Asset, bc: Column) -> tuple[str | None, int | None]:
         """Where a removal is best shown in head: the DROP that removed it, else the line of the
         nearest surviving column in the same file (where the removed one used to be)."""
-        dropped = (h.meta or {}).get("dropped_columns")
-        if isinstance(dropped, Mapping):
-            where = dropped.get(bc.key)
-            if isinstance(where, (list, tuple)) and len(where) == 2 and where[0]:
-                return str(where[0]), where[1] if isinstance(where[1], int) else None
+        where = _dropped_at(h, bc.key)
+        if where is not None:
+            return where
         if b.path == h.path:
             order = sorted(b.columns, key=lambda c: c.position)
             index = next((i for i, c in enumerate(order) if c.key == bc.key), 0)
@@ -1188,6 +1204,15 @@ class _Differ:
                 message=f"Tessera could not analyse {problem.path}"
                 f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
             )
+
+
+def _dropped_at(asset: Asset, key: str) -> tuple[str, int | None] | None:
+    """Where the SQL dropped column ``key`` of ``asset`` (``sql_schema`` records it), if it did."""
+    dropped = (asset.meta or {}).get("dropped_columns")
+    where = dropped.get(key) if isinstance(dropped, Mapping) else None
+    if isinstance(where, (list, tuple)) and len(where) == 2 and where[0]:
+        return str(where[0]), where[1] if isinstance(where[1], int) else None
+    return None
 
 
 def _without_casts(expression: str | None, dialect: str | None) -> str | None:
