@@ -896,6 +896,8 @@ def _declared_schema_known(node: _Node, cache: ParseCache) -> bool:
     if node.asset is not None:
         asset: Asset | None = node.asset
         sql = node.asset.sql
+        if sql and needs_rendering(sql):
+            return False  # raw code: its text is Jinja, not the query
     else:
         assert node.project is not None
         model = node.project.models[node.fqn]

@@ -734,3 +734,38 @@ def test_a_declared_ancestor_gives_the_same_findings_scoped_as_a_full_build() ->
 
     assert scoped and sorted(map(key, scoped)) == sorted(map(key, full))
     assert {(c.rule, c.column) for c in scoped} >= {("COLUMN_REMOVED", "label")}
+
+
+@pytest.mark.parametrize("raw_only", [False, True])
+def test_a_manifest_model_with_every_column_typed_is_not_inferred_as_an_ancestor_unless_its_code_is_jinja(
+    monkeypatch: pytest.MonkeyPatch, raw_only: bool
+) -> None:
+    from rules import build
+
+    inferred: list[str] = []
+    real = build._infer_job
+
+    def counting(job):  # type: ignore[no-untyped-def]
+        inferred.append(job[3])
+        return real(job)
+
+    monkeypatch.setattr(build, "_infer_job", counting)
+    typed = {"id": {"name": "id", "data_type": "bigint"}, "amount": {"name": "amount", "data_type": "double"}}
+    orders = model_node("orders", 'select id, amount from "db"."raw"."orders"', [], columns=typed)
+    if raw_only:  # no compiled code: the raw code is Jinja, whose text says nothing sure
+        raw = 'select id, {{ "amount" }} as amount from "db"."raw"."orders"'  # parses, but as a struct
+        orders = {**orders, "compiled_code": None, "raw_code": raw}
+    nodes = {
+        "model.p.orders": orders,
+        "model.p.totals": model_node("totals", 'select amount as total from "db"."main"."orders"', ["model.p.orders"]),
+    }
+    files = {
+        "analytics/dbt_project.yml": "name: p\n",
+        "analytics/models/orders.sql": "select id, amount from {{ source('raw', 'orders') }}",
+        "analytics/models/totals.sql": "select amount as total from {{ ref('orders') }}",
+        "analytics/target/manifest.json": manifest(nodes),
+    }
+    config = parse_config("dbt: {manifest: analytics/target/manifest.json}\n")
+    snapshot = build_snapshot(DictSource(files), config, scope={"analytics/models/totals.sql"}, workers=1)
+    assert types(snapshot, "totals") == [("total", "DOUBLE")]
+    assert sorted(inferred) == (["orders", "totals"] if raw_only else ["totals"])
