@@ -162,6 +162,19 @@ def _column_removed(ctx: _Context) -> Migration:
     name = change.column or ""
     col = _ident(name, d)
     bc = ctx.base_column()
+    hc = ctx.head_column()
+    if ctx.is_table and hc is not None and change.after:  # dropped and added again
+        table = _table(change.asset, d)
+        type_ = _type(hc.type) or "<type>"
+        steps = (
+            f"Do not drop and re-add `{name}` to change it: that empties it for every existing row. "
+            f"Change its type in place, converting the values, or add `{name}_v2` beside it and "
+            f"move readers to it by {ctx.until}."
+        )
+        sql = (f"ALTER TABLE {table} ALTER COLUMN {col} TYPE {type_} USING {col}::{type_};"
+               if (d or "").lower() in ("postgres", "duckdb") else
+               f"ALTER TABLE {table} ADD COLUMN {_ident(name + '_v2', d)} {type_};")
+        return Migration(change.rule, change.asset, name, steps, sql)
     if ctx.is_table:
         table = _table(change.asset, d)
         steps = (

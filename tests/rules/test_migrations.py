@@ -209,3 +209,14 @@ def test_a_not_null_column_without_default_gets_the_add_backfill_tighten_plan_th
     (m,) = run(base, head)
     assert (m.rule, m.column) == ("COLUMN_ADDED_REQUIRED", "tier")
     assert "ALTER TABLE public.accounts ADD COLUMN tier text;" in (m.sql or "")
+
+
+def test_a_column_dropped_and_added_again_is_changed_in_place_instead() -> None:
+    base = snap(pg_table("public.accounts", Column("id", "INT", position=0), Column("seats", "INT", position=1)))
+    head = snap(replace(
+        pg_table("public.accounts", Column("id", "INT", position=0), Column("seats", "BIGINT", position=1)),
+        meta={"dropped_columns": {"seats": ["migrations/002.sql", 1]}},
+    ))
+    (m,) = [m for m in run(base, head) if m.rule == "COLUMN_REMOVED"]
+    assert "that empties it for every existing row" in m.steps
+    assert m.sql == "ALTER TABLE public.accounts ALTER COLUMN seats TYPE bigint USING seats::bigint;"
