@@ -1216,7 +1216,8 @@ def _dropped_at(asset: Asset, key: str) -> tuple[str, int | None] | None:
 
 
 def _without_casts(expression: str | None, dialect: str | None) -> str | None:
-    """An expression with every CAST/TRY_CAST/``::`` unwrapped: equal texts differ only in casts."""
+    """An expression with every CAST/TRY_CAST/``::`` unwrapped and ``count(1)`` read as
+    ``count(*)``: equal texts differ only in casts or in how rows are counted."""
     if expression is None:
         return None
     try:
@@ -1224,6 +1225,9 @@ def _without_casts(expression: str | None, dialect: str | None) -> str | None:
     except Exception:  # noqa: BLE001 - not comparable: keep the finding
         return expression
     tree = tree.transform(lambda n: n.this if isinstance(n, (exp.Cast, exp.TryCast)) else n)
+    for count in tree.find_all(exp.Count):  # count(1) counts rows exactly as count(*) does
+        if isinstance(count.this, exp.Literal) and not count.args.get("distinct"):
+            count.set("this", exp.Star())
     return tree.sql(dialect=dialect or None).lower()
 
 
