@@ -21,6 +21,7 @@ from app.api.common import (
 )
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
+from app.errors import PermanentError
 from app.store import proposals as log_sql
 from app.store.deliveries import STATUSES
 
@@ -132,10 +133,13 @@ async def sync_dbt(request: web.Request) -> web.Response:
             listing = ", ".join(sorted(owners))
             raise ApiError(403, "forbidden", f"{body['repo']} is owned by {listing} in the registry: only those teams"
                            " (or an admin) may replace it with a manifest")
-    summary = await sync_manifest(
-        store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
-        project_dir=body.get("project_dir"), actor=who.actor, columns=body.get("lineage") == "columns",
-    )
+    try:
+        summary = await sync_manifest(
+            store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
+            project_dir=body.get("project_dir"), actor=who.actor, columns=body.get("lineage") == "columns",
+        )
+    except PermanentError as exc:
+        raise ApiError(422, "unprocessable_manifest", str(exc)) from exc
     return json_response(summary.to_dict())
 
 

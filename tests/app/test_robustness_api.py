@@ -64,3 +64,23 @@ async def test_odd_but_valid_searches_answer_normally(api: Api) -> None:
     for query in ("%25" * 2000, "%27%3B drop table assets%3B--", "%E2%80%AE%F0%9F%92%A5", "_%25_"):
         status, body = await api.call("GET", f"/assets?q={query}")
         assert status == 200 and body["items"] == [], body
+
+
+async def test_a_manifest_whose_model_loops_for_hours_is_refused_and_the_server_carries_on(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path
+
+    from app import registry_sync
+
+    monkeypatch.setattr(registry_sync, "MANIFEST_SYNC_SECONDS", 1.5)
+    manifest = json.loads((Path(__file__).parent.parent / "data" / "registry" / "manifest.json").read_text())
+    node = manifest["nodes"]["model.analytics.fct_revenue"]
+    node.pop("compiled_code", None)
+    node["raw_code"] = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}select 1 as x"
+    body = {"repo": "acme/warehouse", "commit": "a" * 40, "manifest": manifest, "project_dir": "analytics", "lineage": "columns"}
+    status, answer = await api.call("POST", "/sync/dbt", json=body)
+    assert status == 422, answer
+    assert "took longer" in answer["error"]["message"]
+    assert (await api.call("GET", "/teams"))[0] == 200
