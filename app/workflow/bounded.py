@@ -77,8 +77,13 @@ async def run_bounded(work: Callable[[], T], seconds: float, *, lock: threading.
                 guard.leave()
 
     future = asyncio.ensure_future(asyncio.to_thread(guarded))
-    await asyncio.wait({future, started}, return_when=asyncio.FIRST_COMPLETED)
-    done, _ = await asyncio.wait({future}, timeout=seconds)
+    try:
+        await asyncio.wait({future, started}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({future}, timeout=seconds)
+    except asyncio.CancelledError:
+        guard.interrupt()  # the job timed out or the server stops: the thread must not run on
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: nobody awaits it now
+        raise
     if done:
         return future.result()
     guard.interrupt()
