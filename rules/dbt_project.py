@@ -771,8 +771,20 @@ class DbtProject:
             enabled=config.get("enabled", True) is not False,
             package=self.name,
             checksum=checksum,
-            relation=self._relation_name(fqn),
+            relation=self._warehouse_relation(fqn, config),
         )
+
+    def _warehouse_relation(self, fqn: str, config: Mapping[str, Any]) -> str:
+        """The rendered name, with a configured ``schema`` and ``alias`` in front of / instead of it,
+        so moving the relation (dashboards read it by name) shows in the diff. A versioned model's
+        alias is left out: rendered refs name it ``m_v2`` and must keep resolving."""
+        name = self._relation_name(fqn)
+        alias, schema = config.get("alias"), config.get("schema")
+        if isinstance(alias, str) and alias.strip() and self.models[fqn].version is None:
+            name = alias.strip().lower()
+        if isinstance(schema, str) and schema.strip():
+            name = f"{schema.strip().lower()}.{name}"
+        return name
 
 
 class _ThisProxy(_Relation):
