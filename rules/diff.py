@@ -466,6 +466,8 @@ class _Differ:
         if b == h:
             return
         fqn = report_as
+        if not renamed:
+            self._relation_moved(b, h, fqn)
         self._access(b, h, fqn)
         self._contract(b, h, fqn)
         self._materialization(b, h, fqn)
@@ -475,6 +477,26 @@ class _Differ:
         self._constraints(b, h, fqn, col_renames, gone)
         self._query(b, h, fqn, col_renames, gone, renamed=renamed)
         self._metadata(b, h, fqn)
+
+    def _relation_moved(self, b: Asset, h: Asset, fqn: str) -> None:
+        """A dbt ``alias`` or ``schema`` change moves the warehouse relation: refs follow it, but
+        dashboards and outside SQL reading the old name break. Breaking for public or exposed
+        models, a review otherwise."""
+        if b.kind not in ("model", "snapshot") or h.kind != b.kind or b.version != h.version:
+            return
+        before, after = _plain_relation(b.relation), _plain_relation(h.relation)
+        if not before or not after or before == after:
+            return
+        exposed = (h.access or "").lower() == "public" or any(
+            fqn in e.depends_on or h.fqn in e.depends_on for e in self.head.exposures.values()
+        ) or any(r.asset.lower() in (fqn, h.fqn) for r in self.config.consumers)
+        self._emit(
+            "ASSET_RENAMED", b, h, asset=fqn, path=h.path, line=h.line,
+            message=f"The warehouse relation of `{fqn}` moves: `{before}` → `{after}` (alias/schema "
+            "config). dbt refs follow it, but dashboards and SQL outside dbt reading "
+            f"`{before}` break.",
+            before=before, after=after, cap=None if exposed else "review",
+        )
 
     def _access(self, b: Asset, h: Asset, fqn: str) -> None:
         if b.kind != "model" and h.kind != "model":
@@ -1229,6 +1251,11 @@ def _without_casts(expression: str | None, dialect: str | None) -> str | None:
         if isinstance(count.this, exp.Literal) and not count.args.get("distinct"):
             count.set("this", exp.Star())
     return tree.sql(dialect=dialect or None).lower()
+
+
+def _plain_relation(relation: str | None) -> str:
+    """A relation name without quotes, lower-case, for comparing and showing."""
+    return ".".join(p.strip().strip('"`[]') for p in (relation or "").split(".") if p.strip()).lower()
 
 
 def _same_query(b: Asset, h: Asset) -> bool:

@@ -427,7 +427,9 @@ def compute_impact(
             keep = _still_reads(base, indexes["head"], change.asset, change.column)
         absorbs = _type_absorbed(base, head) if change.rule in TYPE_RULES else None
         reached = _walk(index, change.asset, start_cols, keep, absorbs)
-        if change.rule in DIRECT_READER_RULES:
+        relation_moved = change.rule == "ASSET_RENAMED" and change.asset in head.assets
+        if change.rule in DIRECT_READER_RULES or relation_moved:
+            # refs follow a moved relation (alias/schema): only readers of the relation break
             reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
         for fqn, reach in reached.items():
             asset = snapshot.assets.get(fqn)
