@@ -56,6 +56,7 @@ from rules.dbt_project import (
 )
 from rules.model import (
     NOT_PRODUCED,
+    PRODUCED_EXTRA,
     PRODUCED_TYPE,
     UNKNOWN,
     Asset,
@@ -730,6 +731,9 @@ def _infer_models(
                     columns = tuple(
                         c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
                     )
+                extra = _undeclared(asset, info.columns, info.columns_known)
+                if extra:  # the contract misses columns the query produces: dbt build fails
+                    asset = replace(asset, meta={**asset.meta, PRODUCED_EXTRA: extra})
                 snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
                 snapshot.edges.extend(info.edges)
                 where = asset.path or asset.fqn
@@ -986,6 +990,14 @@ def _inference_key(asset: Asset, schema: Mapping[str, Mapping[str, str]]) -> str
         sorted((k, sorted(v.items())) for k, v in schema.items()),
         list(asset.depends_on),
     )
+
+
+def _undeclared(asset: Asset, inferred: tuple[Column, ...], inferred_known: bool) -> list[str]:
+    """Names of the columns an enforced contract's query produces but its YAML does not declare."""
+    if not asset.contract_enforced or not asset.columns or not inferred_known:
+        return []
+    declared = {c.key for c in asset.columns}
+    return [c.name for c in inferred if c.key not in declared]
 
 
 def merge_columns(

@@ -39,6 +39,11 @@ PRODUCED_TYPE = "tessera_produced_type"
 whose declared ``data_type`` differs (the diff says when ``dbt build`` would fail on it)."""
 
 
+PRODUCED_EXTRA = "tessera_produced_extra"
+"""Asset meta key set by the build: columns a contracted model's query produces that its contract
+does not declare (``dbt build`` fails the contract)."""
+
+
 def column_key(name: str) -> str:
     """The case-insensitive key a column is matched by."""
     return name.strip('"`[]').lower()
