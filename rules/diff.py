@@ -34,6 +34,7 @@ from sqlglot import exp
 from rules import catalog
 from rules.model import (
     NOT_PRODUCED,
+    PRODUCED_EXTRA,
     PRODUCED_TYPE,
     UNKNOWN,
     Asset,
@@ -696,7 +697,23 @@ class _Differ:
                 self._recreated(b, h, fqn, bc, hc)
                 self._column_pair(b, h, fqn, bc, hc, dialect)
         self._reordered(b, h, fqn, bcols, hcols, renames)
+        self._undeclared(b, h, fqn)
         return renames, gone
+
+    def _undeclared(self, b: Asset, h: Asset, fqn: str) -> None:
+        """The SQL of an enforced contract now produces columns its YAML does not declare: dbt
+        refuses the build ("contract mismatch") until the contract lists them."""
+        before = {column_key(n) for n in (b.meta or {}).get(PRODUCED_EXTRA) or ()}
+        for name in (h.meta or {}).get(PRODUCED_EXTRA) or ():
+            if column_key(name) in before:
+                continue
+            self._emit(
+                "COLUMN_ADDED", b, h, asset=fqn, column=name, path=h.path, line=h.line,
+                message=f"The SQL of `{fqn}` produces `{name}`, which its enforced contract does not "
+                "declare: `dbt build` fails with a contract mismatch until the YAML lists it (or the "
+                "SQL drops it).",
+                before=None, after=name, floor="review",
+            )
 
     def _recreated(self, b: Asset, h: Asset, fqn: str, bc: Column, hc: Column) -> None:
         """A column this change drops and adds again (the "change its type" shortcut): the name
@@ -1279,7 +1296,7 @@ def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED, PRODUCED_TYPE})
+_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE})
 """Keys the engine itself records in ``meta`` (renames, drops, contract gaps): never a change."""
 
 _USAGE_WORDS = {"select": "select", "filter": "filter", "join": "join", "group": "group by",
