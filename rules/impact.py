@@ -431,6 +431,13 @@ def compute_impact(
         if change.rule in DIRECT_READER_RULES or relation_moved:
             # refs follow a moved relation (alias/schema): only readers of the relation break
             reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
+        if change.rule == "ACCESS_NARROWED":
+            # dbt access only governs refs: other groups' (private) or other projects' models
+            # referencing it break; exposures do not ref, registrations may be other projects
+            reached = {
+                fqn: reach for fqn, reach in reached.items()
+                if fqn == change.asset or _refused_ref(snapshot.assets.get(fqn), changed, change.after)
+            }
         for fqn, reach in reached.items():
             asset = snapshot.assets.get(fqn)
             if fqn != change.asset and asset is not None:
@@ -439,7 +446,7 @@ def compute_impact(
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path)
-            for exposure in index.exposures_by_asset.get(fqn, ()):
+            for exposure in () if change.rule == "ACCESS_NARROWED" else index.exposures_by_asset.get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
@@ -486,6 +493,16 @@ def compute_impact(
         for slug in sorted(breaking_by_team)
     ]
     return impact_rows, acks
+
+
+def _refused_ref(reader: Asset | None, changed: Asset, access: str | None) -> bool:
+    """A direct reader whose ``ref`` the narrowed access refuses: another package for
+    ``protected``; another group (or package) for ``private``."""
+    if reader is None or changed.fqn not in reader.depends_on:
+        return False
+    if (reader.package or None) != (changed.package or None):
+        return True
+    return (access or "").lower() == "private" and (reader.group or None) != (changed.group or None)
 
 
 def _registrations_for(

@@ -340,3 +340,26 @@ def test_an_untouched_reader_still_reads_a_removed_column_whatever_its_head_line
     ]
     _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
     assert [a.team for a in acks] == ["growth"]
+
+
+def test_narrowed_access_asks_models_in_other_groups_and_registrations_but_not_exposure_owners() -> None:
+    snap = shop()
+    snap.assets["fct_revenue"] = replace(snap.assets["fct_revenue"], group="core", package="analytics")
+    snap.assets["growth_kpis"] = Asset(
+        "growth_kpis", "model", columns=cols("mrr"), depends_on=("fct_revenue",),
+        group="growth_group", package="analytics", meta={"owner": "growth"},
+    )
+    snap.assets["ops_kpis"] = Asset(
+        "ops_kpis", "model", columns=cols("mrr"), depends_on=("fct_revenue",),
+        group="core", package="analytics", meta={"owner": "ops"},
+    )
+    snap.edges.append(Edge("fct_revenue", "revenue", "growth_kpis", "mrr"))
+    snap.edges.append(Edge("fct_revenue", "revenue", "ops_kpis", "mrr"))
+    api = [Registration("finance", "fct_revenue", (), source="api")]
+    change = Change("ACCESS_NARROWED", "breaking", "fct_revenue", before="public", after="private")
+    impacts, acks = compute_impact([change], snap, snap, CONFIG, registrations=api)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert "exposure" not in {i.consumer_type for i in impacts}
+    protected = replace(change, after="protected")
+    _, acks = compute_impact([protected], snap, snap, CONFIG, registrations=api)
+    assert [a.team for a in acks] == ["finance"]
