@@ -32,7 +32,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from rules.model import UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
+from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
 
 MAX_FILE_CHARS = 2_000_000
@@ -741,6 +741,8 @@ class DbtProject:
         deprecation = props.get("deprecation_date")
         depends = rendered.depends_on if rendered is not None and not rendered.problems else model.refs
         checksum = stable_hash(model.raw_sql, _plain(props), _plain(config))
+        if model.properties_path:  # where YAML-property findings point (engine meta, not the user's)
+            meta = {**meta, PROPERTIES_AT: [model.properties_path, line_of(props) or 1]}
         return Asset(
             fqn=fqn,
             kind="snapshot" if model.kind == "snapshot" else "model",

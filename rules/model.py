@@ -44,6 +44,11 @@ PRODUCED_EXTRA = "tessera_produced_extra"
 does not declare (``dbt build`` fails the contract)."""
 
 
+PROPERTIES_AT = "tessera_properties_at"
+"""Asset meta key set by the dbt loader: ``[path, line]`` of the model's YAML entry, where findings
+about YAML properties (access, contract, versions) point."""
+
+
 def column_key(name: str) -> str:
     """The case-insensitive key a column is matched by."""
     return name.strip('"`[]').lower()
