@@ -36,6 +36,7 @@ from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
     PRODUCED_TYPE,
+    PROPERTIES_AT,
     UNKNOWN,
     Asset,
     Change,
@@ -479,6 +480,15 @@ class _Differ:
         self._query(b, h, fqn, col_renames, gone, renamed=renamed)
         self._metadata(b, h, fqn)
 
+    def _properties_at(self, h: Asset) -> dict[str, Any]:
+        """``path``/``line`` for a finding about YAML properties: the model's YAML entry when the
+        loader knows it (and it changed, or nothing says what did), else the SQL file."""
+        at = (h.meta or {}).get(PROPERTIES_AT)
+        if isinstance(at, (list, tuple)) and len(at) == 2 and isinstance(at[0], str):
+            if self.changed_paths is None or at[0] in self.changed_paths or h.path not in self.changed_paths:
+                return {"path": at[0], "line": at[1] if isinstance(at[1], int) else None}
+        return {"path": h.path, "line": h.line}
+
     def _relation_moved(self, b: Asset, h: Asset, fqn: str) -> None:
         """A dbt ``alias`` or ``schema`` change moves the warehouse relation: refs follow it, but
         dashboards and outside SQL reading the old name break. Breaking for public or exposed
@@ -506,7 +516,7 @@ class _Differ:
         after = (h.access or "protected").lower()
         if _ACCESS_RANK.get(after, 1) < _ACCESS_RANK.get(before, 1):
             self._emit(
-                "ACCESS_NARROWED", b, h, asset=fqn, path=h.path, line=h.line,
+                "ACCESS_NARROWED", b, h, asset=fqn, **self._properties_at(h),
                 message=f"Access of `{fqn}` narrowed from {before} to {after}: refs from outside "
                 f"{'its group' if after == 'private' else 'its project'} will fail.",
                 before=before, after=after,
@@ -515,7 +525,7 @@ class _Differ:
     def _contract(self, b: Asset, h: Asset, fqn: str) -> None:
         if b.contract_enforced and not h.contract_enforced:
             self._emit(
-                "CONTRACT_UNENFORCED", b, h, asset=fqn, path=h.path, line=h.line,
+                "CONTRACT_UNENFORCED", b, h, asset=fqn, **self._properties_at(h),
                 message=f"The contract of `{fqn}` is no longer enforced: its declared columns and "
                 "types are not guaranteed any more.",
                 before="enforced", after="not enforced",
@@ -564,7 +574,7 @@ class _Differ:
                     said.append(f"`ref('{model}')` now means version {new} instead of {old}: readers "
                                 "that do not pin a version will switch")
         self._emit(
-            "VERSION_DEPRECATED", b, h, asset=fqn, path=h.path, line=h.line,
+            "VERSION_DEPRECATED", b, h, asset=fqn, **self._properties_at(h),
             message="; ".join(said) + ".",
             before=", ".join(f"{n}={o}" for n, o, _ in parts),
             after=", ".join(f"{n}={v}" for n, _, v in parts),
@@ -1296,7 +1306,9 @@ def _key_columns(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_ENGINE_META = frozenset({"renamed_from", "dropped_columns", NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE})
+_ENGINE_META = frozenset(
+    {"renamed_from", "dropped_columns", NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE, PROPERTIES_AT}
+)
 """Keys the engine itself records in ``meta`` (renames, drops, contract gaps): never a change."""
 
 _USAGE_WORDS = {"select": "select", "filter": "filter", "join": "join", "group": "group by",
