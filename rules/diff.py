@@ -47,7 +47,7 @@ from rules.model import (
 )
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 from rules.sources import matches_any
-from rules.types import compare_types
+from rules.types import compare_types, display_type
 
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
 _RELATION_GONE = frozenset({"ephemeral"})
@@ -968,9 +968,10 @@ class _Differ:
             return  # already so before this change
         self._emit(
             "COLUMN_TYPE_CHANGED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
-            message=f"The SQL of `{fqn}` now produces `{hc.name}` as {produced}, but its enforced "
-            f"contract declares {hc.type}: `dbt build` fails on this contract.",
-            before=hc.type, after=produced, cap="review",
+            message=f"The SQL of `{fqn}` now produces `{hc.name}` as {display_type(produced, dialect)}, "
+            f"but its enforced contract declares {display_type(hc.type, dialect)}: `dbt build` fails "
+            "on this contract.",
+            before=display_type(hc.type, dialect), after=display_type(produced, dialect), cap="review",
         )
 
     def _type_change(
@@ -989,6 +990,7 @@ class _Differ:
         # inferred one: inference is close but not exact, so that is worth a look, never a block
         guessed = bc.declared_type != hc.declared_type
         uncertain = verdict == "unknown"
+        shown_b, shown_h = display_type(bc.type, dialect), display_type(hc.type, dialect)
         missing = self._missing_inputs(h.fqn, hc.key) if hc.type == UNKNOWN else []
         if uncertain and missing and all(self._removed_in_base(m) for m in missing):
             return  # the input's COLUMN_REMOVED names this model as a reader that will fail
@@ -1003,23 +1005,23 @@ class _Differ:
             return  # same query: the type was only inferred on one side; an input's change says why
         elif uncertain:
             message = (
-                f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {bc.type})."
+                f"The type of `{hc.name}` in `{fqn}` can no longer be worked out (was {shown_b})."
                 if hc.type == UNKNOWN else
-                f"The type of `{hc.name}` in `{fqn}` is now known as {hc.type} (was not inferred): "
+                f"The type of `{hc.name}` in `{fqn}` is now known as {shown_h} (was not inferred): "
                 "please check it did not change."
             )
         elif guessed:
             message = (
                 f"`{hc.name}` in `{fqn}` is {'declared' if hc.declared_type else 'inferred'} as "
-                f"{hc.type} now, and was {'declared' if bc.declared_type else 'inferred'} as "
-                f"{bc.type}: one side is a guess, so check the declaration matches the data."
+                f"{shown_h} now, and was {'declared' if bc.declared_type else 'inferred'} as "
+                f"{shown_b}: one side is a guess, so check the declaration matches the data."
             )
         else:
-            message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {bc.type} → {hc.type}."
+            message = f"Type of `{hc.name}` in `{fqn}` {verdict}: {shown_b} → {shown_h}."
         self._retyped.add((fqn, hc.key))
         self._emit(
             rule, b, h, asset=fqn, column=hc.name, path=h.path, line=line, message=message,
-            before=bc.type, after=hc.type,
+            before=shown_b, after=shown_h,
             cap="review" if uncertain or guessed else None, floor="review" if uncertain else None,
         )
 
@@ -1047,7 +1049,7 @@ class _Differ:
 
     @staticmethod
     def _column_text(col: Column) -> str:
-        text = f"{col.name} {col.type}"
+        text = f"{col.name} {display_type(col.type, None)}"
         if col.nullable is False:
             text += " not null"
         if col.default is not None:

@@ -17,6 +17,7 @@ binary, array, struct...), ``unknown`` when a side is ``UNKNOWN`` and they diffe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -162,6 +163,21 @@ def normalize_type(text: str | None, dialect: str | None) -> str:
     if text is None:
         return UNKNOWN
     return _normalize(text, _dialect(dialect))
+
+
+_SNOWFLAKE_SPELLING = {"TIMESTAMPNTZ": "TIMESTAMP_NTZ", "TIMESTAMPLTZ": "TIMESTAMP_LTZ", "TIMESTAMPTZ": "TIMESTAMP_TZ"}
+_GENERIC_SPELLING = {"TIMESTAMPNTZ": "TIMESTAMP_NTZ", "TIMESTAMPLTZ": "TIMESTAMP_LTZ"}
+_SPELLING_RE = re.compile(r"\b(TIMESTAMPNTZ|TIMESTAMPLTZ|TIMESTAMPTZ)\b", re.IGNORECASE)
+
+
+def display_type(text: str | None, dialect: str | None) -> str:
+    """A canonical type (``normalize_type``) as people of ``dialect`` write it, for messages:
+    sqlglot says ``TIMESTAMPNTZ``, Snowflake's documentation and users ``TIMESTAMP_NTZ``.
+    Comparison stays on the canonical text."""
+    if not text:
+        return UNKNOWN
+    spelling = _SNOWFLAKE_SPELLING if _dialect(dialect) == "snowflake" else _GENERIC_SPELLING
+    return _SPELLING_RE.sub(lambda m: spelling.get(m.group(1).upper(), m.group(1)), text)
 
 
 @lru_cache(maxsize=8192)

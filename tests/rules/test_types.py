@@ -143,3 +143,13 @@ def test_comparison_is_consistent_in_both_directions(dialect: str) -> None:
         for b in SPELLINGS:
             forward, backward = compare_types(a, b, dialect), compare_types(b, a, dialect)
             assert backward in inverse[forward], (a, b, forward, backward)
+
+
+def test_snowflake_timestamps_are_shown_as_snowflake_spells_them_and_still_compare_canonically() -> None:
+    from rules.types import display_type
+
+    ntz = normalize_type("timestamp_ntz", "snowflake")
+    assert display_type(ntz, "snowflake") == "TIMESTAMP_NTZ"
+    assert display_type(normalize_type("timestamp_tz(3)", "snowflake"), "snowflake") == "TIMESTAMP_TZ(3)"
+    assert display_type(normalize_type("timestamptz", "postgres"), "postgres") == "TIMESTAMPTZ"
+    assert compare_types(ntz, normalize_type("timestamp", "snowflake"), "snowflake") == "same"
