@@ -117,7 +117,7 @@ class _Context:
 
 
 def _head_asset(change: Change, head: Snapshot) -> Asset | None:
-    if change.rule == "ASSET_RENAMED" and change.after:
+    if change.rule == "ASSET_RENAMED" and change.after and change.asset not in head.assets:
         return head.assets.get(change.after)
     return head.assets.get(change.asset)
 
@@ -326,6 +326,16 @@ def _asset_removed(ctx: _Context) -> Migration:
 def _asset_renamed(ctx: _Context) -> Migration:
     change, d = ctx.change, ctx.dialect
     old, new = change.asset, change.after or ""
+    if ctx.is_dbt and ctx.head is not None and ctx.head.fqn == old:
+        # the same model under a new alias/schema: refs follow, readers of the old relation do not
+        before = change.before or old
+        steps = (
+            f"Keep a view at the old relation `{before}` selecting from `{new}` until {ctx.until} "
+            f"(e.g. a post-hook of `{old}`), and tell readers of `{before}` to move."
+        )
+        sql = (f"-- post_hook of {old}\nCREATE OR REPLACE VIEW {_table(before, d)} AS\n"
+               f"SELECT * FROM {_table(new, d)};")
+        return Migration(change.rule, old, None, steps, sql)
     if ctx.is_dbt:
         steps = (
             f"Keep a model named `{old}` that selects from `{new}` until {ctx.until}, with a "

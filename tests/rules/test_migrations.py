@@ -220,3 +220,12 @@ def test_a_column_dropped_and_added_again_is_changed_in_place_instead() -> None:
     (m,) = [m for m in run(base, head) if m.rule == "COLUMN_REMOVED"]
     assert "that empties it for every existing row" in m.steps
     assert m.sql == "ALTER TABLE public.accounts ALTER COLUMN seats TYPE bigint USING seats::bigint;"
+
+
+def test_a_model_moved_to_a_new_alias_keeps_a_view_at_its_old_relation() -> None:
+    base = fct(AMOUNT, access="public", relation="analytics.fct_revenue")
+    head = replace(base, relation="analytics.revenue")
+    (m,) = run(snap(base), snap(head))
+    assert m.rule == "ASSET_RENAMED"
+    assert "CREATE OR REPLACE VIEW analytics.fct_revenue AS\nSELECT * FROM analytics.revenue;" in m.sql
+    assert "ref(" not in m.sql
