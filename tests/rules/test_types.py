@@ -153,3 +153,13 @@ def test_snowflake_timestamps_are_shown_as_snowflake_spells_them_and_still_compa
     assert display_type(normalize_type("timestamp_tz(3)", "snowflake"), "snowflake") == "TIMESTAMP_TZ(3)"
     assert display_type(normalize_type("timestamptz", "postgres"), "postgres") == "TIMESTAMPTZ"
     assert compare_types(ntz, normalize_type("timestamp", "snowflake"), "snowflake") == "same"
+
+
+def test_sqlglot_fallback_warnings_do_not_reach_the_log_once_the_engine_is_loaded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from rules.sql_schema import build_sql_snapshot
+
+    snap = build_sql_snapshot([("ddl/1.sql", "create table a.t (id int);\nvacuum full a.t;\n")], dialect="postgres")
+    assert "a.t" in snap.assets
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlglot")] == []
