@@ -81,6 +81,18 @@ def _code(text: str | None) -> str:
     return f"{ticks}{text}{ticks}"
 
 
+_LINE_PREFIX = re.compile(r"^line \d+:\s*")
+
+
+def _said_as_unparsed(path: str | None, message: str, changes: Sequence[Change]) -> bool:
+    """An error an UNPARSED finding on the same file already shows: listing it twice reads as two
+    problems."""
+    if not path:
+        return False
+    text = _LINE_PREFIX.sub("", message.strip())
+    return any(c.rule == "UNPARSED" and c.path == path and text in c.message for c in changes)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -363,11 +375,12 @@ def to_markdown(
         folded = ["<details><summary>" + _plural(n, "safe or informational change") + "</summary>", ""]
         folded += quiet + ["</details>", ""]
     errors: list[str] = []
-    if analysis.errors:
+    unsaid = [e for e in analysis.errors if not _said_as_unparsed(e.path, e.message, analysis.changes)]
+    if unsaid:
         errors = ["### Needs a look", ""]
         errors += [
             f"- `{e.path}`: {_cell(e.message)}" if e.path else f"- {_cell(e.message)}"
-            for e in analysis.errors
+            for e in unsaid
         ]
         errors.append("")
     impacts = _impacts_section(analysis.impacts, analysis.required_acks)

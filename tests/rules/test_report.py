@@ -287,3 +287,17 @@ def test_problems_are_listed_with_their_file_when_they_have_one() -> None:
         "- migration suggestions failed" in text
         and "``" not in text.split("### Needs a look")[1].split("###")[0]
     )
+
+
+def test_a_problem_an_unparsed_finding_already_shows_is_not_listed_again_under_needs_a_look() -> None:
+    unparsed = Change(
+        "UNPARSED", "review", "ddl/1.sql", None, "ddl/1.sql", 4,
+        "Tessera could not analyse ddl/1.sql (line 4): cannot parse SQL: Unexpected token.",
+    )
+    errors = (
+        AnalysisError("ddl/1.sql", "line 4: cannot parse SQL: Unexpected token."),
+        AnalysisError(".tessera.yml", "unknown key colour"),
+    )
+    text = to_markdown(analysis(changes=(unparsed,), errors=errors, status="clear", impacts=(), required_acks=()))
+    assert text.count("cannot parse SQL: Unexpected token.") == 1
+    assert "- `.tessera.yml`: unknown key colour" in text
