@@ -420,7 +420,15 @@ def compute_impact(
         if changed is None:
             continue
         producer = team_of(changed, snapshot, side)
-        producer_slug = producer.slug if producer else None
+        producers = {producer.slug} if producer else set()
+        if producer is None and changed.kind == "source":
+            # an unowned source is an input: the teams reading it directly bring it in and are not
+            # its consumers; only someone else's source makes them one
+            producers = {
+                team.slug for reader in snapshot.assets.values()
+                if change.asset in reader.depends_on and reader.fqn != change.asset
+                and (team := team_of(reader, snapshot, side)) is not None
+            }
         start_cols = _change_columns(change, changed)
         keep = None
         if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
@@ -442,7 +450,7 @@ def compute_impact(
             asset = snapshot.assets.get(fqn)
             if fqn != change.asset and asset is not None:
                 owner = team_of(asset, snapshot, side)
-                if owner is not None and owner.slug != producer_slug:
+                if owner is not None and owner.slug not in producers:
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path)
@@ -451,7 +459,7 @@ def compute_impact(
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
                 owner = team_of(exposure, snapshot, side)
-                if owner is not None and owner.slug == producer_slug:
+                if owner is not None and owner.slug in producers:
                     continue
                 cols = _consumer_columns(change, start_cols)
                 record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name))
@@ -460,7 +468,7 @@ def compute_impact(
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
                         continue
                 team = match_team(reg.team, config) or TeamRef(reg.team, None)
-                if team.slug == producer_slug:
+                if team.slug in producers:
                     continue
                 consumer_type = "query" if reg.source.startswith("sql:") else "registration"
                 name = reg.source[4:] if consumer_type == "query" else f"{reg.team}/{reg.asset}"

@@ -363,3 +363,36 @@ def test_narrowed_access_asks_models_in_other_groups_and_registrations_but_not_e
     protected = replace(change, after="protected")
     _, acks = compute_impact([protected], snap, snap, CONFIG, registrations=api)
     assert [a.team for a in acks] == ["finance"]
+
+
+def _sourced() -> Snapshot:
+    """raw.orders (a source) → stg_orders (staging team) → fct_orders (data) → a growth dashboard."""
+    snap = Snapshot(
+        assets={
+            "raw.orders": Asset("raw.orders", "source", "models/staging/sources.yml", columns=cols("id", "amount")),
+            "stg_orders": Asset("stg_orders", "model", columns=cols("id", "amount"),
+                                depends_on=("raw.orders",), meta={"owner": "ops"}),
+            "fct_orders": Asset("fct_orders", "model", columns=cols("id", "amount"),
+                                depends_on=("stg_orders",), meta={"owner": "data"}),
+        },
+        exposures={"orders_board": Exposure("orders_board", depends_on=("fct_orders",), owner="growth")},
+        edges=[
+            Edge("raw.orders", "amount", "stg_orders", "amount"),
+            Edge("stg_orders", "amount", "fct_orders", "amount"),
+        ],
+    )
+    return snap
+
+
+def test_the_team_reading_an_unowned_source_is_not_its_consumer_but_teams_further_down_are() -> None:
+    snap = _sourced()
+    impacts, acks = compute_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["data", "growth"]
+    assert "stg_orders" not in {i.consumer for i in impacts}
+
+
+def test_the_team_reading_someone_elses_source_is_its_consumer() -> None:
+    snap = _sourced()
+    snap.assets["raw.orders"] = replace(snap.assets["raw.orders"], meta={"owner": "finance"})
+    _, acks = compute_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["data", "growth", "ops"]
