@@ -929,12 +929,15 @@ class _Differ:
             self._emit(
                 "CONSTRAINT_REMOVED", b, h, asset=fqn, column=hc.name, path=h.path, line=line,
                 message=(
-                    f"`{hc.name}` in `{fqn}` accepts new values: {', '.join(extra)}."
+                    f"`{hc.name}` in `{fqn}` accepts new values: {', '.join(extra)}. Readers that "
+                    "map or filter its values (CASE, dashboards' filters) may want to handle them."
                     if after_values is not None else
                     f"The accepted values of `{hc.name}` in `{fqn}` are no longer checked."
                 ),
                 before=",".join(sorted(before_values)),
                 after=None if after_values is None else ",".join(sorted(after_values)),
+                # more accepted values is a widening: worth a look, not an ack (unless configured)
+                cap="review" if after_values is not None and "CONSTRAINT_REMOVED" not in self.config.rules else None,
             )
         changed_meta = [
             name for name, old, new in (

@@ -174,7 +174,7 @@ def test_primary_key_moved_from_column_to_table_constraint_is_not_a_removal() ->
     assert diff_snapshots(base, head, Config()) == []
 
 
-def test_dropped_keys_and_widened_accepted_values_are_constraint_removed() -> None:
+def test_dropped_keys_are_breaking_and_widened_accepted_values_a_review_constraint_removed() -> None:
     base = snap(table("public.t", ID, Column("status", "TEXT", constraints=("accepted_values:a,b",)),
                       constraints=("unique(status)",)))
     head = snap(table("public.t", Column("id", "INT", nullable=False), Column("status", "TEXT", constraints=("accepted_values:a,b,c",))))
@@ -182,7 +182,7 @@ def test_dropped_keys_and_widened_accepted_values_are_constraint_removed() -> No
     assert sorted(found(changes)) == [
         ("CONSTRAINT_REMOVED", "breaking", "public.t", "id"),
         ("CONSTRAINT_REMOVED", "breaking", "public.t", "status"),
-        ("CONSTRAINT_REMOVED", "breaking", "public.t", "status"),
+        ("CONSTRAINT_REMOVED", "review", "public.t", "status"),
     ]
 
 
