@@ -396,3 +396,15 @@ def test_the_team_reading_someone_elses_source_is_its_consumer() -> None:
     snap.assets["raw.orders"] = replace(snap.assets["raw.orders"], meta={"owner": "finance"})
     _, acks = compute_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
     assert [a.team for a in acks] == ["data", "growth", "ops"]
+
+
+def test_a_moved_relation_asks_readers_of_the_relation_but_not_teams_whose_models_ref_it() -> None:
+    snap = shop()
+    snap.assets["growth_kpis"] = Asset(
+        "growth_kpis", "model", columns=cols("mrr"), depends_on=("fct_revenue",), meta={"owner": "ops"},
+    )
+    snap.edges.append(Edge("fct_revenue", "revenue", "growth_kpis", "mrr"))
+    moved = Change("ASSET_RENAMED", "breaking", "fct_revenue", before="fct_revenue", after="marts.revenue")
+    impacts, acks = compute_impact([moved], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert {i.consumer_type for i in impacts} == {"exposure"}
