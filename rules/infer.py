@@ -421,6 +421,10 @@ class _Tracer:
 
     def _star_origins(self, scope: Scope, table: str | None) -> set[Origin]:
         """An unexpanded star: the whole of each source it covers."""
+        return self._through_star(scope, table, None)
+
+    def _through_star(self, scope: Scope, table: str | None, column: str | None) -> set[Origin]:
+        """What ``column`` (None: every column) of a star over ``table`` (None: all sources) reads."""
         out: set[Origin] = set()
         items = scope.selected_sources.items() if scope.selected_sources else ()
         for alias, (_node, source) in items:
@@ -429,9 +433,9 @@ class _Tracer:
             if isinstance(source, exp.Table):
                 fqn = self._table_fqn(source)
                 if fqn:
-                    out.add((fqn, None))
+                    out.add((fqn, column))
             elif isinstance(source, Scope):
-                out |= self.trace(source, _STAR)
+                out |= self.trace(source, _STAR if column is None else column)
         return out
 
     def trace(self, scope: Scope, name: str) -> frozenset[Origin]:
@@ -503,15 +507,7 @@ class _Tracer:
                 isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
             ):
                 table = projection.table if isinstance(projection, exp.Column) else None
-                for alias, (_node, source) in scope.selected_sources.items():
-                    if table and alias != table:
-                        continue
-                    if isinstance(source, exp.Table):
-                        fqn = self._table_fqn(source)
-                        if fqn:
-                            out.add((fqn, name))
-                    elif isinstance(source, Scope):
-                        out |= self.trace(source, name)
+                out |= self._through_star(scope, table, name)
         return out
 
 
