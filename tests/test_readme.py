@@ -22,3 +22,10 @@ def test_readme_test_command_is_the_one_ci_runs():
     assert ".venv/bin/pytest -n 2" in README
     assert ".venv/bin/pytest -n 2" in ci
     assert "pip install -e '.[test]'" in README and "pip install --quiet -e '.[test]'" in ci
+
+
+def test_readme_lists_every_github_endpoint_the_app_calls():
+    from app.setup import ENDPOINT_PERMISSIONS
+
+    missing = [f"{e.method} {e.path}" for e in ENDPOINT_PERMISSIONS if f"`{e.method} {e.path}`" not in README]
+    assert missing == []
