@@ -34,6 +34,7 @@ import yaml
 
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
+from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
 
 MAX_FILE_CHARS = 2_000_000
 """Model and property files larger than this are not read (a problem says so): rendering and
@@ -132,7 +133,14 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def load_yaml(text: str, path: str) -> tuple[Any, ParseProblem | None]:
-    """YAML with line-aware mappings, or a ParseProblem (never an exception)."""
+    """YAML with line-aware mappings, or a ParseProblem (never an exception). A document whose
+    aliases expand past :data:`MAX_YAML_VALUES` (a "billion laughs" bomb) is not loaded at all."""
+    if expands_too_far(text):
+        return None, ParseProblem(
+            path,
+            f"YAML aliases expand to over {MAX_YAML_VALUES:,} values (a \"billion laughs\" document?); not read",
+            1,
+        )
     try:
         return yaml.load(text, Loader=_LineLoader), None  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:

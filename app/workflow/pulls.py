@@ -49,6 +49,7 @@ from app.workflow.payload import PayloadReader, listed_numbers
 from app.workflow.serialize import analysis_from_json, analysis_to_json
 from rules.model import Analysis
 from rules.model import AnalysisError as AnalysisProblem
+from rules.yamlsafe import yaml_expanded_size
 
 log = logging.getLogger(__name__)
 
@@ -432,35 +433,6 @@ async def read_config(text: str | None, *, seconds: float) -> Any:
         return await run_bounded(lambda: parse_config(text), seconds)
     except OverBudget:
         return Config(problems=(f".tessera.yml could not be read within {seconds:g}s; using defaults",))
-
-
-def yaml_expanded_size(text: str, limit: int) -> int:
-    """How many values a YAML document holds once its aliases are expanded (counted on the node
-    graph, each shared node once, so a bomb is measured without being expanded); stops past
-    ``limit``. A document that is not valid YAML counts 0: the config parser says what is wrong."""
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return 0
-    sizes: dict[int, int] = {}
-
-    def size(node: Any) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = limit + 1  # a node that contains itself expands without end
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(key) + size(value) for key, value in node.value)
-        total = min(total, limit + 1)
-        sizes[id(node)] = total
-        return total
-
-    return 0 if root is None else size(root)
 
 
 def raise_fetch_failure(fetcher: BlobFetcher) -> None:
