@@ -731,6 +731,8 @@ def _infer_models(
                     columns = tuple(
                         c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
                     )
+                if node.project is not None and node.project.models[fqn].unreadable:
+                    known = False  # the SQL could not be read: its YAML alone does not say what it builds
                 extra = _undeclared(asset, info.columns, info.columns_known)
                 if extra:  # the contract misses columns the query produces: dbt build fails
                     asset = replace(asset, meta={**asset.meta, PRODUCED_EXTRA: extra})

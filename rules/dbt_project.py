@@ -269,6 +269,9 @@ class ModelFile:
     ``{% snapshot %}`` block (its body is ``raw_sql``)."""
     line: int = 1
     """The line of the file the SQL starts on (a snapshot block's first line)."""
+    unreadable: bool = False
+    """The file is listed but its text could not be had (binary, too large): its columns are
+    unknown on this side, whatever its YAML declares, so no removal is claimed from it."""
 
 
 @dataclass(frozen=True)
@@ -757,7 +760,7 @@ class DbtProject:
             path=model.path,
             line=model.line,
             columns=columns,
-            columns_known=bool(columns),
+            columns_known=bool(columns) and not model.unreadable,
             dialect=self.dialect,
             sql=(rendered.sql or None) if rendered is not None else None,
             materialized="snapshot"
@@ -1188,8 +1191,12 @@ def read_project(
     for path in sorted(model_sql):
         rel = model_sql[path]
         stem = posixpath.basename(rel).rsplit(".", 1)[0].lower()
-        raw = source.read(path) or ""
-        if len(raw) > MAX_FILE_CHARS:
+        text = source.read(path)
+        raw = text or ""
+        unreadable = text is None or len(raw) > MAX_FILE_CHARS
+        if text is None:
+            problems.append(ParseProblem(path, "the file could not be read as text (binary or too large); not analysed", 1))
+        elif len(raw) > MAX_FILE_CHARS:
             problems.append(_too_big(path, raw))
             raw = ""
         rel_in_models = rel.split("/", 1)[1] if "/" in rel else rel
@@ -1223,6 +1230,7 @@ def read_project(
             refs=_cheap_refs(raw, project),
             blob_id=source.blob_id(path),
             kind="python" if path.endswith(".py") else "model",
+            unreadable=unreadable,
         )
     for path in sorted(snapshot_files):
         raw_file = source.read(path) or ""
