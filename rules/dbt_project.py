@@ -1072,9 +1072,11 @@ def read_project(
     prefix = f"{folder}/" if folder else ""
     problems: list[ParseProblem] = []
     project_path = f"{prefix}dbt_project.yml"
-    data, problem = load_yaml(source.read(project_path) or "", project_path)
+    project_text = source.read(project_path) or ""
+    data, problem = load_yaml(project_text, project_path)
     if problem is not None:
         problems.append(problem)
+    problems.extend(_project_jinja_problems(data, project_text, project_path))
     settings = _as_dict(data)
     name = str(settings.get("name") or posixpath.basename(folder) or "project")
     model_paths = [
@@ -1283,6 +1285,36 @@ def read_project(
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
     return project
+
+
+def _project_jinja_problems(data: Any, text: str, path: str) -> list[ParseProblem]:
+    """Jinja in ``dbt_project.yml`` values that dbt could not even parse (``{{ env_var('X' }}``).
+
+    Those values are not rendered here, so without this check the broken text would be compared
+    as if it were a setting (a MATERIALIZATION_CHANGED to ``{{ ...``); dbt would refuse the whole
+    project, so it is a problem on the file, at the value's line, and the rest is still read."""
+    problems: list[ParseProblem] = []
+    env = jinja2.Environment(autoescape=False)  # noqa: S701 - parsed only, never rendered to HTML
+
+    def visit(value: Any, keys: tuple[str, ...], line: int | None) -> None:
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                visit(child, (*keys, str(key)), line_of(value) or line)
+        elif isinstance(value, list):
+            for child in value:
+                visit(child, keys, line)
+        elif isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value):
+            try:
+                env.parse(value)
+            except jinja2.TemplateSyntaxError as exc:
+                where = text.find(value.splitlines()[0]) if value.strip() else -1
+                at = text.count("\n", 0, where) + 1 if where >= 0 else line
+                problems.append(
+                    ParseProblem(path, f"Jinja syntax error in '{'.'.join(keys)}': {exc.message}", at)
+                )
+
+    visit(data, (), 1)
+    return problems
 
 
 def _under(rel: str, folders: list[str]) -> bool:

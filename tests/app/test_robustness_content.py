@@ -90,16 +90,30 @@ async def test_a_configuration_that_is_not_a_mapping_is_named_in_the_check(flow:
     completed_saying(flow, pull, ".tessera.yml")
 
 
-async def test_a_dbt_project_file_with_a_jinja_error_shows_the_broken_expression(flow: PullRequestFlow) -> None:
-    """The engine does not render dbt_project.yml's Jinja: the unrendered value is what it compares,
-    so the reader sees the broken expression in the finding (not a silent pass, not a crash)."""
+async def test_a_dbt_project_file_with_a_jinja_error_is_unparsed_on_its_line(flow: PullRequestFlow) -> None:
+    """dbt would refuse the whole project, so the broken expression is an error on dbt_project.yml
+    at its line (UNPARSED), not a setting compared as if it were one."""
     project = repo_files("revenue_dbt")["dbt_project.yml"]
     broken = project.replace("+materialized: table", "+materialized: \"{{ 'table' if target.name == 'prod' \"")
     pull, delivery = await open_pr(flow, {"dbt_project.yml": broken})
     assert delivery.status == "done", delivery.last_error
-    completed_saying(flow, pull, "2 to review")
-    [comment] = flow.impact_comments(pull)
-    assert "MATERIALIZATION_CHANGED" in comment.body and "{{ 'table' if target.name == 'prod'" in comment.body
+    completed_saying(flow, pull, "dbt_project.yml", "line 8", "Jinja syntax error")
+
+
+async def test_a_binary_sql_file_claims_no_column_removed_from_its_declared_columns(flow: PullRequestFlow) -> None:
+    pull, delivery = await open_pr(flow, {FCT: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4})
+    assert delivery.status == "done", delivery.last_error
+    check = completed_saying(flow, pull, FCT, "binary")
+    text = check.output.get("summary", "") + (check.output.get("text") or "")
+    assert "COLUMN_REMOVED" not in text and "was removed" not in text, text[:3000]
+    assert all("COLUMN_REMOVED" not in c.body for c in flow.impact_comments(pull))
+
+
+async def test_a_yaml_bomb_in_a_dbt_property_file_is_named_and_the_worker_carries_on(flow: PullRequestFlow) -> None:
+    pull, delivery = await open_pr(flow, {"models/marts/bomb.yml": BILLION_LAUGHS.replace("teams: *i\n", "models: *i\n")})
+    assert delivery.status == "done", delivery.last_error
+    completed_saying(flow, pull, "models/marts/bomb.yml", "billion laughs")
+    await the_next_pull_request_is_still_analysed(flow)
 
 
 async def test_a_model_whose_jinja_recurses_forever_is_reported_and_the_worker_carries_on(flow: PullRequestFlow) -> None:

@@ -308,3 +308,25 @@ def test_a_huge_model_file_is_a_problem_not_a_stall() -> None:
     assert "a" in snapshot.assets and not snapshot.assets["a"].sql
     assert sorted(p.path for p in snapshot.problems) == ["models/a.sql", "models/s.yml"]
     assert all("not analysed" in p.message for p in snapshot.problems)
+
+
+def test_a_jinja_syntax_error_in_dbt_project_yml_is_a_problem_on_its_line_and_models_still_load() -> None:
+    project = (
+        "name: tiny\n"
+        "vars:\n"
+        "  region: \"{{ env_var('REGION' }}\"\n"
+        "models:\n"
+        "  tiny:\n"
+        "    +materialized: table\n"
+        "    +schema: \"{{ 'marts' if target.name == 'prod' \"\n"
+    )
+    snapshot = load_project(DictSource({"dbt_project.yml": project, "models/a.sql": "select 1 as id"}), ".", dialect="postgres")
+    assert snapshot.assets["a"].materialized == "table"
+    assert [(p.path, p.line) for p in snapshot.problems] == [("dbt_project.yml", 3), ("dbt_project.yml", 7)]
+    assert "vars.region" in snapshot.problems[0].message and "Jinja" in snapshot.problems[0].message
+
+
+def test_valid_jinja_in_dbt_project_yml_is_no_problem() -> None:
+    project = "name: tiny\nmodels:\n  tiny:\n    +schema: \"{{ env_var('SCHEMA', 'marts') }}\"\n"
+    snapshot = load_project(DictSource({"dbt_project.yml": project, "models/a.sql": "select 1 as id"}), ".", dialect="postgres")
+    assert snapshot.problems == []
