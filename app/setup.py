@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import sys
+import sysconfig
 import webbrowser
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -143,9 +144,38 @@ def required_permissions(endpoints: Iterable[EndpointPermission] = ENDPOINT_PERM
 # --- The manifest ------------------------------------------------------------------------------
 
 
-def default_manifest_path() -> Path:
-    """``deploy/app-manifest.yml`` of the checkout (or image) this package runs from."""
-    return Path(__file__).resolve().parent.parent / "deploy" / "app-manifest.yml"
+MANIFEST_DATA_PATH = Path("share") / "tessera" / "app-manifest.yml"
+"""Where ``pip install`` puts ``deploy/app-manifest.yml`` (``[tool.setuptools.data-files]`` in
+pyproject.toml), below an install scheme's data directory: the file stays the one source of truth,
+and an installed package finds it without a checkout."""
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _data_dirs() -> list[Path]:
+    """The data directories a ``pip install`` (into a venv, the system, or ``--user``) may use."""
+    dirs: list[Path] = []
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        try:
+            path = Path(sysconfig.get_path("data", scheme))
+        except KeyError:
+            continue
+        if path not in dirs:
+            dirs.append(path)
+    return dirs
+
+
+def manifest_candidates(checkout: Path = _CHECKOUT, data_dirs: Iterable[Path] | None = None) -> list[Path]:
+    """Where the manifest may be, most specific first: the checkout (or image) this package runs
+    from, then where an installed package's data files went."""
+    dirs = _data_dirs() if data_dirs is None else list(data_dirs)
+    return [checkout / "deploy" / "app-manifest.yml", *(d / MANIFEST_DATA_PATH for d in dirs)]
+
+
+def default_manifest_path(checkout: Path = _CHECKOUT, data_dirs: Iterable[Path] | None = None) -> Path:
+    """The first manifest that exists; the checkout's path when none does (the error names it)."""
+    candidates = manifest_candidates(checkout, data_dirs)
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
