@@ -430,10 +430,15 @@ async def test_starting_the_queue_prunes_deliveries_done_longer_ago_than_kept(
     await store.insert_delivery(_delivery("old"))
     job = await store.claim_job(fake_clock.now())
     await store.finish_job(job.id, fake_clock.now() - 31 * 86400)
+    await store.insert_delivery(_delivery("recent", key="pr:1#3"))
+    job = await store.claim_job(fake_clock.now())
+    await store.finish_job(job.id, fake_clock.now() - 29 * 86400)
     queue = _queue(store, app_settings, Router(), fake_clock)
     await queue.start()
     await wait_until(lambda: _gone(store, "old"))
     await queue.stop()
+    kept = await store.get_delivery("recent")
+    assert kept is not None and kept.status == "done"
 
 
 async def _gone(store: Store, delivery_id: str) -> bool:
