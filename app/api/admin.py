@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from aiohttp import web
 
@@ -22,34 +20,13 @@ from app.api.common import (
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
 from app.errors import PermanentError
+from app.store import deliveries as delivery_sql
 from app.store import proposals as log_sql
+from app.store import registry as reg_sql
 from app.store.deliveries import STATUSES
 
 MAX_MANIFEST = 256 * 1024 * 1024
 """A 5,000-model manifest is ~100 MB; anything past this is refused before it is read whole."""
-
-
-def _audit_rows(db: Any, filters: dict[str, str], before: int | None, limit: int) -> list[dict[str, Any]]:
-    where, args = [], []
-    for column in ("repo", "team", "actor", "action"):
-        if filters.get(column):
-            where.append(f"{column} = ?")
-            args.append(filters[column])
-    if before:
-        where.append("id < ?")
-        args.append(before)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = db.execute(
-        f"SELECT id, at, actor, action, repo, pr_number, team, detail FROM audit_log {clause} ORDER BY id DESC LIMIT ?",
-        (*args, limit),
-    ).fetchall()
-    keys = ("id", "at", "actor", "action", "repo", "pr_number", "team", "detail")
-    out = []
-    for row in rows:
-        item = dict(zip(keys, row, strict=True))
-        item["detail"] = json.loads(item["detail"] or "{}")
-        out.append(item)
-    return out
 
 
 async def audit_log(request: web.Request) -> web.Response:
@@ -57,28 +34,9 @@ async def audit_log(request: web.Request) -> web.Response:
     limit, cursor = page_params(request)
     before = id_cursor(cursor) or None
     filters = {k: request.query[k] for k in ("repo", "team", "actor", "action") if k in request.query}
-    rows = await store(request).read(lambda db: _audit_rows(db, filters, before, limit + 1))
+    rows = await store(request).read(lambda db: log_sql.list_audit(db, before=before, limit=limit + 1, **filters))
     last = rows[limit - 1]["id"] if len(rows) > limit else None
     return page(request, rows, limit, last)
-
-
-def _delivery_rows(db: Any, status: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
-    where, args = [], []
-    if status:
-        where.append("status = ?")
-        args.append(status)
-    if before:
-        where.append("id < ?")
-        args.append(before)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = db.execute(
-        "SELECT id, delivery_id, event, action, repository, status, attempts, last_error, received_at, finished_at"
-        f" FROM deliveries {clause} ORDER BY id DESC LIMIT ?",
-        (*args, limit),
-    ).fetchall()
-    keys = ("id", "delivery_id", "event", "action", "repository", "status", "attempts", "last_error",
-            "received_at", "finished_at")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 async def deliveries(request: web.Request) -> web.Response:
@@ -88,7 +46,7 @@ async def deliveries(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in STATUSES:
         raise ApiError(400, "invalid_request", f"status is one of {', '.join(STATUSES)}")
-    rows = await store(request).read(lambda db: _delivery_rows(db, status, before, limit + 1))
+    rows = await store(request).read(lambda db: delivery_sql.list_page(db, status=status, before=before, limit=limit + 1))
     last = rows[limit - 1]["id"] if len(rows) > limit else None
     return page(request, rows, limit, last)
 
@@ -115,10 +73,6 @@ async def replay(request: web.Request) -> web.Response:
     return json_response({"delivery_id": delivery_id, "status": "queued", "was": existing.status}, status=202)
 
 
-def _repo_owners(db: Any, repo: str) -> set[str]:
-    return {row[0] for row in db.execute("SELECT DISTINCT owner_team FROM assets WHERE repo = ? AND owner_team IS NOT NULL", (repo,))}
-
-
 async def sync_dbt(request: web.Request) -> web.Response:
     """A dbt manifest for a repository and commit, synced into the registry (assets, columns, edges)."""
     from app.registry_sync import sync_manifest
@@ -128,7 +82,7 @@ async def sync_dbt(request: web.Request) -> web.Response:
     body = await parse_large_json(await read_body(request, MAX_MANIFEST))
     validate(body, "DbtSync")
     if not who.is_admin:
-        owners = await store(request).read(lambda db: _repo_owners(db, body["repo"]))
+        owners = await store(request).read(lambda db: reg_sql.repo_owner_teams(db, body["repo"]))
         if owners and who.team not in owners:
             listing = ", ".join(sorted(owners))
             raise ApiError(403, "forbidden", f"{body['repo']} is owned by {listing} in the registry: only those teams"

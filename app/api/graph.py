@@ -10,7 +10,6 @@ join, filter or grouping, or read through ``SELECT *``, makes every column of th
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,9 +73,8 @@ def build_index(db: Any) -> GraphIndex:
     for exposure in reg_sql.all_exposures(db):
         for fqn in exposure["depends_on"]:
             index.exposures.setdefault(fqn, []).append(exposure)
-    for row in db.execute("SELECT id, team, asset, columns, source, note FROM registrations"):
-        reg = Registration(row[0], row[1], tuple(json.loads(row[3])), row[4], row[5])
-        index.registrations.setdefault(row[2], []).append(reg)
+    for asset, reg_id, team, columns, source, note in reg_sql.registration_rows(db):
+        index.registrations.setdefault(asset, []).append(Registration(reg_id, team, columns, source, note))
     index.teams = reg_sql.github_teams(db)
     return index
 

@@ -59,32 +59,6 @@ def _summary(p: Proposal) -> dict[str, Any]:
     }
 
 
-def _list(db: Any, status: str | None, repo: str | None, team: str | None, after: int, limit: int) -> list[Proposal]:
-    """Proposals in id order; with ``team``, only those whose analysis asks that team to respond."""
-    where, args = ["id > ?"], [after]
-    if status:
-        where.append("status = ?")
-        args.append(status)
-    if repo:
-        where.append("repo = ?")
-        args.append(repo)
-    if team:
-        where.append("analysis LIKE ?")
-        args.append(f'%"team":"{team}"%')
-    found: list[Proposal] = []
-    while len(found) < limit:
-        rows = db.execute(
-            f"SELECT {sql._PROPOSAL_COLUMNS} FROM proposals WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-            (*args, limit),
-        ).fetchall()
-        if not rows:
-            break
-        batch = [Proposal(*r) for r in rows]
-        found += [p for p in batch if not team or team in _summary(p)["required_teams"]]
-        args[0] = batch[-1].id
-    return found[:limit]
-
-
 async def list_proposals(request: web.Request) -> web.Response:
     auth.require(principal(request), "read")
     limit, cursor = page_params(request)
@@ -93,7 +67,10 @@ async def list_proposals(request: web.Request) -> web.Response:
     if status and status not in ("open", "closed", "merged"):
         raise ApiError(400, "invalid_request", "status is one of open, closed, merged")
     repo, team = request.query.get("repo"), request.query.get("team")
-    found = await store(request).read(lambda db: _list(db, status, repo, team, after, limit + 1))
+    found = await store(request).read(lambda db: sql.list_proposals_page(
+            db, status=status, repo=repo, team=team, after=after, limit=limit + 1,
+            keep=(lambda p: team in _summary(p)["required_teams"]) if team else None,
+        ))
     last = found[limit - 1].id if len(found) > limit else None
     return page(request, [_summary(p) for p in found], limit, last)
 

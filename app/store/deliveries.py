@@ -16,6 +16,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlite_utils
 
@@ -284,3 +285,25 @@ def count_by_status(db: sqlite_utils.Database) -> dict[str, int]:
     for status, n in db.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"):
         counts[status] = n
     return counts
+
+
+def list_page(
+    db: sqlite_utils.Database, *, status: str | None = None, before: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Deliveries newest first (without payloads), for the admin API; ids below ``before``."""
+    where, args = [], []
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    if before:
+        where.append("id < ?")
+        args.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.execute(
+        "SELECT id, delivery_id, event, action, repository, status, attempts, last_error, received_at, finished_at"
+        f" FROM deliveries {clause} ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    keys = ("id", "delivery_id", "event", "action", "repository", "status", "attempts", "last_error",
+            "received_at", "finished_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

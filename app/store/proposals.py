@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,10 +304,26 @@ def audit(
     )
 
 
-def list_audit(db: sqlite_utils.Database, *, repo: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    where, args = ("WHERE repo = ?", (repo,)) if repo else ("", ())
+def list_audit(
+    db: sqlite_utils.Database,
+    *,
+    repo: str | None = None,
+    team: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Audit entries, newest first, filtered by any of repo/team/actor/action, ids below ``before``."""
+    filters = {"repo": repo, "team": team, "actor": actor, "action": action}
+    where = [f"{column} = ?" for column, value in filters.items() if value]
+    args: list[Any] = [value for value in filters.values() if value]
+    if before:
+        where.append("id < ?")
+        args.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = db.execute(
-        f"SELECT id, at, actor, action, repo, pr_number, team, detail FROM audit_log {where}"
+        f"SELECT id, at, actor, action, repo, pr_number, team, detail FROM audit_log {clause}"
         " ORDER BY id DESC LIMIT ?",
         (*args, limit),
     ).fetchall()
@@ -315,6 +331,43 @@ def list_audit(db: sqlite_utils.Database, *, repo: str | None = None, limit: int
     out = []
     for row in rows:
         item = dict(zip(keys, row, strict=True))
-        item["detail"] = json.loads(item["detail"])
+        item["detail"] = json.loads(item["detail"] or "{}")
         out.append(item)
     return out
+
+
+def list_proposals_page(
+    db: sqlite_utils.Database,
+    *,
+    status: str | None = None,
+    repo: str | None = None,
+    team: str | None = None,
+    after: int = 0,
+    limit: int = 50,
+    keep: Callable[[Proposal], bool] | None = None,
+) -> list[Proposal]:
+    """Proposals in id order after ``after``. ``team`` narrows the scan to analyses that mention
+    it; ``keep`` (the caller's exact test, e.g. "asks this team to respond") decides."""
+    where, args = ["id > ?"], [after]
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    if repo:
+        where.append("repo = ?")
+        args.append(repo)
+    if team:
+        where.append("analysis LIKE ?")
+        args.append(f'%"team":"{team}"%')
+    found: list[Proposal] = []
+    while len(found) < limit:
+        rows = db.execute(
+            f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        if not rows:
+            break
+        batch = [Proposal(*r) for r in rows]
+        found += [p for p in batch if keep is None or keep(p)]
+        args[0] = batch[-1].id
+    return found[:limit]
+

@@ -836,3 +836,16 @@ def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def repo_owner_teams(db: sqlite_utils.Database, repo: str) -> set[str]:
+    """The teams owning at least one asset of ``repo``."""
+    return {row[0] for row in db.execute("SELECT DISTINCT owner_team FROM assets WHERE repo = ? AND owner_team IS NOT NULL", (repo,))}
+
+
+def registration_rows(db: sqlite_utils.Database) -> list[tuple[str, int, str, tuple[str, ...], str, str]]:
+    """Every registration as (asset, id, team, columns, source, note), for the impact index."""
+    return [
+        (row[2], row[0], row[1], tuple(json.loads(row[3])), row[4], row[5])
+        for row in db.execute("SELECT id, team, asset, columns, source, note FROM registrations")
+    ]
