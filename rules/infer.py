@@ -18,7 +18,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.annotate_types import TypeAnnotator, annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema, normalize_name
@@ -636,6 +636,8 @@ def infer_query(
     """
     try:
         return _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
+    except FastPathMismatch:
+        raise
     except Exception as error:  # sqlglot can fail deep inside on odd SQL; never crash a worker
         return QueryInfo(problems=(f"cannot analyse SQL: {_first_line(error)}",))
 
@@ -682,6 +684,14 @@ def _infer(
             }
         else:
             unknown.add(parent)
+
+    if not lineage and not unknown:
+        fast = fast_output_types(query.copy() if CHECK_FAST_PATH else query, mapping, dialect)
+        if fast is not None:
+            info = QueryInfo(columns=fast, depends_on=tuple(depends_on), columns_known=True)
+            if CHECK_FAST_PATH:
+                _check_fast_path(info, query, mapping, dialect, tuple(depends_on))
+            return info
 
     problems: list[str] = []
     mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
@@ -762,6 +772,230 @@ def _infer(
     )
 
 
+CHECK_FAST_PATH = False
+"""When True (the test suite sets it), every answer of :func:`fast_output_types` is compared
+with sqlglot's qualify + annotate_types on the same query, and a difference raises."""
+
+
+class FastPathMismatch(AssertionError):
+    """The fast path and sqlglot disagree on a query's output columns (a bug in the fast path)."""
+
+
+def _check_fast_path(
+    fast: QueryInfo,
+    query: exp.Query,
+    mapping: dict[str, dict[str, exp.DataType]],
+    dialect: str,
+    depends_on: tuple[str, ...],
+) -> None:
+    problems: list[str] = []
+    mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
+    qualified = _qualify(query, dialect, mapping_schema, problems)
+    annotated = annotate_types(
+        qualified, schema=mapping_schema, dialect=dialect, expression_metadata=_expression_metadata(dialect)
+    )
+    slow = _schema_only(annotated, dialect, depends_on, problems)
+    if slow != fast:
+        raise FastPathMismatch(
+            f"fast path {[(c.name, c.type) for c in fast.columns]} (known={fast.columns_known}) != sqlglot "
+            f"{[(c.name, c.type) for c in slow.columns]} (known={slow.columns_known}, problems={slow.problems}) "
+            f"for {query.sql(dialect)!r}"
+        )
+
+
+class _Fallback(Exception):
+    """The fast path cannot answer exactly what sqlglot would: let sqlglot answer."""
+
+
+def fast_output_types(
+    query: exp.Query, mapping: Mapping[str, Mapping[str, exp.DataType]], dialect: str
+) -> tuple[Column, ...] | None:
+    """The output columns and types of ``query`` (its tables already replaced by placeholders
+    whose schemas ``mapping`` holds, normalised), as qualify + annotate_types would give them, or
+    None when this cannot be sure.
+
+    Why: an ancestor is inferred only for its output types, and most ancestors are plain
+    selects of columns, casts and functions from their parents through CTEs. Resolving their
+    columns directly and letting sqlglot's own type annotator type each projection costs a
+    fraction of qualifying the whole query. Anything less plain (set operations, subqueries,
+    quoted names, USING joins, lateral column aliases, stars over joins, table functions) falls
+    back to sqlglot; the test suite checks every answer against sqlglot's (``CHECK_FAST_PATH``).
+    """
+    try:
+        return _FastTypes(query, mapping, dialect).columns()
+    except _Fallback:
+        return None
+
+
+_SourceColumns = dict[str, exp.DataType]
+_PLAIN_JOINS = (None, "", "INNER", "OUTER", "CROSS")
+
+
+class _FastTypes:
+    def __init__(self, query: exp.Query, mapping: Mapping[str, Mapping[str, exp.DataType]], dialect: str) -> None:
+        self.query = query
+        self.mapping = mapping
+        self.dialect = dialect
+        self.ctes: dict[str, exp.Select | None] = {}
+        self.cte_columns: dict[str, _SourceColumns] = {}
+        self.annotator: TypeAnnotator | None = None
+
+    def columns(self) -> tuple[Column, ...]:
+        query = self.query
+        if not isinstance(query, exp.Select):
+            raise _Fallback
+        with_ = query.args.get("with_")
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise _Fallback
+            for cte in with_.expressions:
+                alias = cte.args.get("alias")
+                if not isinstance(alias, exp.TableAlias) or alias.columns:
+                    raise _Fallback
+                body = cte.this
+                plain = isinstance(body, exp.Select) and body.args.get("with_") is None
+                self.ctes[self._norm(alias.this)] = body if plain else None
+        outputs = self._select(query)
+        if not outputs:
+            raise _Fallback
+        return tuple(
+            Column(name=name, type=_data_type_text(kind, self.dialect), position=index)
+            for index, (name, _key, kind) in enumerate(outputs, start=1)
+        )
+
+    def _norm(self, ident: object) -> str:
+        if not isinstance(ident, exp.Identifier) or ident.quoted or not ident.this:
+            raise _Fallback
+        return _normalized_name(ident.this, self.dialect, False)
+
+    def _source(self, table: exp.Expression) -> tuple[str, _SourceColumns]:
+        if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+            raise _Fallback
+        if table.args.get("db") or table.args.get("catalog") or table.args.get("pivots"):
+            raise _Fallback
+        if any(table.args.get(arg) for arg in ("joins", "laterals", "hints", "when", "version", "sample")):
+            raise _Fallback
+        alias = table.args.get("alias")
+        if isinstance(alias, exp.TableAlias):
+            if alias.columns:
+                raise _Fallback
+            name = self._norm(alias.this)
+        else:
+            name = self._norm(table.this)
+        if table.name.startswith(_PLACEHOLDER):
+            columns = self.mapping.get(_normalized_name(table.name, self.dialect, True))
+            if columns is None:
+                raise _Fallback
+            return name, dict(columns)
+        return name, self._cte(self._norm(table.this))
+
+    def _cte(self, name: str) -> _SourceColumns:
+        found = self.cte_columns.get(name)
+        if found is None:
+            body = self.ctes.get(name)
+            if body is None:
+                raise _Fallback
+            found = self.cte_columns[name] = {key: kind for _name, key, kind in self._select(body)}
+        return found
+
+    def _select(self, select: exp.Select) -> list[tuple[str, str, exp.DataType]]:
+        """(output name, normalised name, type) of each projection of a plain SELECT."""
+        for arg in ("kind", "exclude", "operation_modifiers", "laterals", "into", "connect", "match"):
+            if select.args.get(arg):
+                raise _Fallback
+        from_ = select.args.get("from_")
+        if from_ is None:
+            raise _Fallback
+        sources: dict[str, _SourceColumns] = {}
+        joins = select.args.get("joins") or []
+        for table in (from_.this, *(join.this for join in joins)):
+            name, columns = self._source(table)
+            if name in sources:
+                raise _Fallback
+            sources[name] = columns
+        for join in joins:
+            if join.args.get("using") or join.args.get("method") or join.args.get("kind") not in _PLAIN_JOINS:
+                raise _Fallback
+        aliases = {
+            self._norm(p.args.get("alias")) for p in select.expressions if isinstance(p, exp.Alias)
+        }
+        outputs: list[tuple[str, str, exp.DataType]] = []
+        for projection in select.expressions:
+            if isinstance(projection, exp.Star) or (
+                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+            ):
+                outputs.extend(self._star(projection, sources))
+                continue
+            if isinstance(projection, exp.Alias):
+                ident = projection.args.get("alias")
+                own = self._norm(ident)
+            elif isinstance(projection, exp.Column):
+                ident = projection.this
+                own = self._norm(ident)
+            else:
+                raise _Fallback  # sqlglot would invent the name
+            kind = self._type(projection, sources, aliases - {own})
+            outputs.append((_ident_name(ident.this, False), own, kind))
+        return outputs
+
+    def _star(self, star: exp.Expression, sources: dict[str, _SourceColumns]) -> list[tuple[str, str, exp.DataType]]:
+        node = star.this if isinstance(star, exp.Column) else star
+        if any(value for key, value in node.args.items()):
+            raise _Fallback  # EXCEPT / REPLACE / RENAME
+        if isinstance(star, exp.Column):
+            if star.args.get("db") or star.args.get("catalog"):
+                raise _Fallback
+            columns = sources.get(self._norm(star.args.get("table")))
+        else:
+            columns = next(iter(sources.values())) if len(sources) == 1 else None
+        if columns is None:
+            raise _Fallback
+        expanded = []
+        for key, kind in columns.items():
+            ident = exp.to_identifier(key)
+            expanded.append((_ident_name(ident.this, ident.quoted), key, kind))
+        return expanded
+
+    def _type(self, projection: exp.Expression, sources: dict[str, _SourceColumns], aliases: set[str]) -> exp.DataType:
+        if self.annotator is None:
+            self.annotator = TypeAnnotator(
+                schema=MappingSchema(dialect=self.dialect), expression_metadata=_expression_metadata(self.dialect)
+            )
+        annotator = self.annotator
+        for node in projection.walk():
+            if isinstance(node, (exp.Query, exp.Subquery, exp.Lambda, exp.Placeholder, exp.Parameter)):
+                raise _Fallback
+            if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+                raise _Fallback
+            if not isinstance(node, exp.Column):
+                continue
+            if node.args.get("db") or node.args.get("catalog") or not isinstance(node.this, exp.Identifier):
+                raise _Fallback
+            name = self._norm(node.this)
+            table = node.args.get("table")
+            if table is not None:
+                columns = sources.get(self._norm(table))
+                if columns is None or name not in columns:
+                    raise _Fallback
+                kind = columns[name]
+            else:
+                if name in aliases:
+                    raise _Fallback  # a lateral alias reference: dialects differ
+                found = [columns[name] for columns in sources.values() if name in columns]
+                if len(found) != 1:
+                    raise _Fallback
+                kind = found[0]
+            annotator._set_type(node, kind)
+        annotator.annotate_expression(projection)
+        for node in list(annotator._null_expressions.values()):
+            annotator._set_type(node, annotator.dialect.DEFAULT_NULL_TYPE)
+        annotator._null_expressions.clear()
+        kind = projection.type
+        if not isinstance(kind, exp.DataType):
+            raise _Fallback
+        return kind
+
+
 def _schema_only(
     annotated: exp.Expression, dialect: str, depends_on: tuple[str, ...], problems: list[str]
 ) -> QueryInfo:
@@ -826,7 +1060,10 @@ _SIMPLE_TYPE_TEXT: dict[tuple[exp.DataType.Type, str], str] = {}
 
 
 def _type_text(projection: exp.Expression, dialect: str) -> str:
-    kind = projection.type
+    return _data_type_text(projection.type, dialect)
+
+
+def _data_type_text(kind: object, dialect: str) -> str:
     if not isinstance(kind, exp.DataType) or kind.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
         return UNKNOWN
     if kind.expressions or kind.args.get("nested") or kind.args.get("values"):

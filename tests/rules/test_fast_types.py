@@ -1,0 +1,180 @@
+"""The fast path for ancestor output types gives exactly sqlglot's answer, or steps aside.
+
+An ancestor read only for its output schema is typed by resolving its columns directly and
+letting sqlglot's type annotator type each projection (``rules.infer.fast_output_types``). The
+oracle here is the full inference (``lineage=True``), which always qualifies and annotates the
+whole query with sqlglot; the suite also turns on ``CHECK_FAST_PATH`` (tests/conftest.py), so
+every fast answer in every test is compared with sqlglot's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from rules import infer
+from rules.build import build_snapshot
+from rules.config import parse_config
+from rules.infer import FastPathMismatch, infer_query
+from rules.sources import DictSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ORDERS = {"id": "int", "customer_id": "int", "amount": "decimal(10,2)", "status": "varchar", "ordered_at": "timestamp"}
+CUSTOMERS = {"id": "int", "name": "text", "plan_code": "varchar(10)", "signed_up": "date"}
+SCHEMA = {"raw.orders": ORDERS, "raw.customers": CUSTOMERS}
+
+DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "databricks", "redshift"]
+
+PLAIN = [
+    "select o.id, o.amount as amt, cast(o.amount as double) as d, upper(o.status) as s from raw.orders o",
+    "select id, count(*) as n, count(distinct customer_id) as customers, max(amount) as top, min(status) as first_status"
+    " from raw.orders group by id",
+    "with a as (select * from raw.orders), b as (select a.id, coalesce(a.amount, 0) * 2 as doubled from a)"
+    " select * from b",
+    "select o.*, c.name, c.plan_code from raw.orders o left join raw.customers c on c.id = o.customer_id",
+    "select id, sum(amount) as total, round(amount, 1) as r, amount / 3 as third,"
+    " case when amount > 0 then amount else 0 end as positive from raw.orders",
+    "select id, trim(status) as status_trimmed, lower(status) as status_lower, cast(ordered_at as date) as ordered_on,"
+    " cast(date_trunc('month', ordered_at) as date) as month from raw.orders",
+    "SELECT ID, Amount AS AMT, Customer_Id FROM RAW.ORDERS",
+    "with source as (select * from raw.customers), renamed as (select id as customer_id, name, signed_up"
+    " from source where id is not null) select renamed.customer_id, renamed.name, renamed.signed_up from renamed",
+    "select o.id, o.amount + 1 as more, null as nothing, 1 as one, 'x' as letter, true as flag from raw.orders o",
+    "select c.id, c.name || '!' as shout, length(c.name) as name_length from raw.customers c"
+    " cross join raw.orders o where o.customer_id = c.id",
+]
+
+FALLBACK = [
+    "select id from raw.orders union all select id from raw.customers",
+    "select (select max(id) from raw.customers) as m from raw.orders",
+    'select "Id" from raw.orders',
+    "select id from raw.orders join raw.customers using (id)",
+    "select amount * 2 as a2, a2 + 1 as a3 from raw.orders",
+    "select * from raw.orders o join raw.customers c on o.customer_id = c.id",
+    "select id + 1 from raw.orders",
+    "select id from (select id from raw.orders) as t",
+    "with recursive r as (select 1 as n) select n from r",
+    "with t(a, b) as (select id, amount from raw.orders) select a, b from t",
+    "select id, missing_column from raw.orders",
+    "select id from raw.orders o join raw.customers c on o.customer_id = c.id",
+]
+
+
+def _fast_answer(sql: str, dialect: str) -> tuple[infer.Column, ...] | None:
+    """What the fast path says about ``sql`` on its own (placeholders set up as inference does)."""
+    seen: list[tuple[infer.Column, ...] | None] = []
+    original = infer.fast_output_types
+
+    def spy(query, mapping, dialect_name):  # type: ignore[no-untyped-def]
+        answer = original(query, mapping, dialect_name)
+        seen.append(answer)
+        return answer
+
+    infer.fast_output_types = spy
+    try:
+        infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=False)
+    finally:
+        infer.fast_output_types = original
+    return seen[0] if seen else None
+
+
+def _shape(info: infer.QueryInfo) -> tuple[object, ...]:
+    return ([(c.name, c.type, c.position) for c in info.columns], info.columns_known, info.depends_on)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("sql", PLAIN + FALLBACK)
+def test_schema_only_inference_gives_the_full_inferences_names_and_types(sql: str, dialect: str) -> None:
+    try:
+        sqlglot.parse(sql, dialect=dialect)
+    except sqlglot.errors.ParseError:
+        pytest.skip(f"not {dialect} syntax")
+    fast = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=False)
+    full = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=True)
+    assert _shape(fast) == _shape(full)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "bigquery"])
+@pytest.mark.parametrize("sql", PLAIN)
+def test_plain_selects_are_answered_by_the_fast_path(sql: str, dialect: str) -> None:
+    answer = _fast_answer(sql, dialect)
+    assert answer is not None and len(answer) >= 2
+
+
+@pytest.mark.parametrize("sql", FALLBACK)
+def test_queries_the_fast_path_cannot_be_sure_of_go_to_sqlglot(sql: str) -> None:
+    assert _fast_answer(sql, "duckdb") is None
+
+
+def test_a_fast_answer_that_differs_from_sqlglots_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = (infer.Column(name="id", type="VARCHAR", position=1),)
+    monkeypatch.setattr(infer, "fast_output_types", lambda query, mapping, dialect: wrong)
+    with pytest.raises(FastPathMismatch, match="VARCHAR"):
+        infer_query("select id from raw.orders", dialect="duckdb", schema=SCHEMA, fqn="mart.m", lineage=False)
+
+
+def _bench_engine():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_engine"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_generated_project_types_its_last_layer_the_same_through_fast_ancestors(tmp_path: Path) -> None:
+    """The benchmark's generator (CTEs, joins, aggregates, casts over 12 layers): the models of
+    the last layer, analysed with every ancestor typed by the fast path, get exactly the columns
+    a full build (every model through sqlglot) gives them."""
+    engine = _bench_engine()
+    models = engine.generate(tmp_path, models=160, depth=8, seed=11)
+    files = {
+        str(path.relative_to(tmp_path)): path.read_text()
+        for path in tmp_path.rglob("*")
+        if path.is_file() and ".git" not in path.parts
+    }
+    config = parse_config(files.get(".tessera.yml", ""))
+    source = DictSource(files)
+    full = build_snapshot(source, config, workers=1)
+    last = max(m.layer for m in models.values())
+    leaves = {
+        path
+        for path in files
+        if path.endswith(".sql") and Path(path).stem in models and models[Path(path).stem].layer == last
+    }
+    assert leaves
+    answered: list[bool] = []
+    original = infer.fast_output_types
+
+    def spy(query, mapping, dialect):  # type: ignore[no-untyped-def]
+        answer = original(query, mapping, dialect)
+        answered.append(answer is not None)
+        return answer
+
+    infer.fast_output_types = spy
+    try:
+        scoped = build_snapshot(source, config, scope=leaves, workers=1)
+    finally:
+        infer.fast_output_types = original
+    assert len(answered) > 50 and all(answered)
+    checked = 0
+    for fqn, asset in scoped.assets.items():
+        model = models.get(fqn.rsplit(".", 1)[-1])
+        if model is not None and model.layer == last:
+            assert asset.columns_known
+            assert [(c.name, c.type) for c in asset.columns] == [(c.name, c.type) for c in full.assets[fqn].columns]
+            checked += 1
+    assert checked == len(leaves)
+
+
+def test_the_engine_module_needs_no_test_hook_to_run() -> None:
+    """Outside the test suite the check is off: the fast path costs one pass, not two."""
+    code = "import rules.infer as i; print(i.CHECK_FAST_PATH)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
