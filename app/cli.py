@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from app.config import Settings, is_loopback
 from app.errors import ConfigError
@@ -239,5 +240,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def script() -> NoReturn:
+    """The ``tessera`` console script: :func:`main`, then exit (at once after ``check``, see
+    :func:`app.check.exit_now`; the other commands may leave threads or files to finish)."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv[:1] == ["check"]:
+        from app.check import exit_now
+
+        exit_now(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

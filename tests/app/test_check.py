@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.check import GitSource, main
 from tests.shop import drop_coupon_code, drop_discounts, shop_files
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -172,6 +175,27 @@ def test_the_tessera_console_script_runs_check(
     code = tessera(["check", "--repo", str(repo), "--base", base, "--format", "json"])
     assert code == 1
     assert json.loads(capsys.readouterr().out)["required_acks"][0]["team"] == "growth"
+
+
+def test_the_console_script_leaves_at_once_with_its_whole_output_and_exit_code(shop_repo: tuple[Path, str]) -> None:
+    """``tessera check`` skips the interpreter's teardown: what it wrote through a pipe (the
+    whole JSON, and the markdown) still arrives, and the exit code is the check's."""
+    repo, base = shop_repo
+    commit(repo, drop_discounts(shop_files()), "drop discounts")
+    script = "import sys; from app.cli import script; sys.argv = ['tessera', *sys.argv[1:]]; script()"
+    for form in ("json", "markdown"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, "check", "--repo", str(repo), "--base", base, "--format", form],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        if form == "json":
+            assert json.loads(done.stdout)["required_acks"][0]["team"] == "growth"
+        else:
+            assert done.stdout.startswith("<!-- tessera:impact -->") and "@" in done.stdout
 
 
 def _manifest(fct_columns: list[str]) -> str:
