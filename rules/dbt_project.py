@@ -23,7 +23,7 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Protocol
@@ -1273,8 +1273,7 @@ def read_project(
                 )
             )
 
-    for entry, table, path in source_entries:
-        asset = _source_asset(entry, table, path, dialect)
+    for asset in _source_assets(source_entries, source, dialect, cache):
         project.sources[asset.fqn] = asset
         project.relations[asset.fqn] = asset.fqn
     for entry, path in exposure_entries:
@@ -1448,6 +1447,31 @@ def _exposure(entry: Mapping[str, Any], path: str, project: DbtProject) -> Expos
         description=str(entry.get("description") or ""),
         columns=columns,
     )
+
+
+def _source_assets(
+    entries: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], str]],
+    source: FileSource,
+    dialect: str | None,
+    cache: ContentCache | None,
+) -> list[Asset]:
+    """The source tables declared in property files, in order; a file's tables are kept in
+    ``cache`` by its blob id (they depend on nothing else), so the head side of a change, and a
+    warm run, rebuild none of the sources in files the change did not touch."""
+    by_path: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
+    for entry, table, path in entries:
+        by_path.setdefault(path, []).append((entry, table))
+    assets: list[Asset] = []
+    for path, tables in by_path.items():
+        blob = source.blob_id(path) if cache is not None else None
+        key = f"source-assets:{blob}:{path}:{dialect}" if blob else None
+        found = cache.get(key) if key is not None and cache is not None else None
+        if not isinstance(found, tuple):
+            found = tuple(_source_asset(entry, table, path, dialect) for entry, table in tables)
+            if key is not None and cache is not None:
+                cache.put(key, found)
+        assets.extend(found)
+    return assets
 
 
 def _source_asset(
