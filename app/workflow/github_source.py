@@ -28,8 +28,6 @@ MAX_BLOB_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT = 120.0
 PREFETCH_CONCURRENCY = 8
 """Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
-DBT_SUFFIXES = (".sql", ".yml", ".yaml")
-SKIPPED_FOLDERS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", ".git"}
 PR_FILES_LIMIT = 3000
 """GitHub lists at most this many files of a pull request."""
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -222,31 +220,10 @@ def find_codeowners(entries: Mapping[str, TreeEntry]) -> str | None:
 
 
 def likely_reads(entries: Mapping[str, TreeEntry], config: Any, *, config_path: str = ".tessera.yml") -> list[TreeEntry]:
-    """The files the engine will read at this commit, by the same rules it finds them: dbt
-    projects' SQL and YAML, ``sql.paths`` (or every ``.sql`` outside dbt projects), a configured
-    manifest, CODEOWNERS. A miss here costs only time (the engine still reads lazily); a file
+    """The files the engine will read at this commit (:func:`rules.analyze.likely_reads`), minus
+    blobs too big to fetch. A miss here costs only time (the engine still reads lazily); a file
     listed but not read costs one extra request, once ever (blobs are cached)."""
-    from rules.dbt_project import find_projects
-    from rules.sources import matches_any
+    from rules.analyze import likely_reads as engine_reads
 
-    paths = list(entries)
-    projects = [p.strip("/") for p in (config.dbt.projects or find_projects(paths))]
-    wanted: list[TreeEntry] = []
-    for path, entry in entries.items():
-        if entry.size is not None and entry.size > MAX_BLOB_BYTES:
-            continue
-        folders = path.split("/")[:-1]
-        if any(part in SKIPPED_FOLDERS for part in folders):
-            continue
-        if config.ignore and matches_any(path, config.ignore):
-            continue
-        in_project = any(p in ("", ".") or path.startswith(p + "/") for p in projects)
-        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest:
-            wanted.append(entry)
-        elif in_project and path.endswith(DBT_SUFFIXES):
-            wanted.append(entry)
-        elif path.endswith(".sql") and (
-            matches_any(path, config.sql.paths) if config.sql.paths else not in_project
-        ):
-            wanted.append(entry)
-    return wanted
+    small = [path for path, entry in entries.items() if entry.size is None or entry.size <= MAX_BLOB_BYTES]
+    return [entries[path] for path in engine_reads(small, config, config_path=config_path)]

@@ -292,3 +292,35 @@ def test_git_source_handles_odd_file_names_and_skips_symlinks(tmp_path: Path) ->
         assert sorted(source.paths()) == sorted(files)
         assert source.read("models/größe.sql") == "select 2 as b"
         assert source.read("models/with space.sql") == "select 1 as a"
+
+
+def test_prefetched_files_read_exactly_as_files_read_one_by_one(tmp_path: Path) -> None:
+    """One ``git cat-file --batch`` run for many blobs (empty, binary, Latin-1, odd names and
+    a size that is not the text's length) gives what reading each file alone gives, and two
+    sources sharing their texts read a blob the other already holds without asking git."""
+    repo = tmp_path / "many"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    files = {
+        "models/empty.sql": "",
+        "models/größe.sql": "select 'ü' as umlaut\n",
+        "models/with space.sql": "select 1 as a",
+        "models/bin.sql": "a\0b",
+        **{f"models/m{i:03d}.sql": f"select {i} as n_{i}\n" * (i % 7) for i in range(60)},
+    }
+    commit(repo, files, "many")
+    (repo / "models" / "latin.sql").write_bytes("select 'caf\xe9' as word".encode("latin-1"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "latin-1")
+    everything = [*files, "models/latin.sql", "models/absent.sql"]
+    with GitSource(repo, "HEAD") as alone:
+        expected = {path: alone.read(path) for path in everything}
+    assert expected["models/latin.sql"] == "select 'café' as word" and expected["models/bin.sql"] is None
+    texts: dict[str, str | None] = {}
+    with GitSource(repo, "HEAD", texts=texts) as batched:
+        assert batched.prefetch(everything) == len({batched.blob_id(p) for p in everything} - {None})
+        assert {path: batched.read(path) for path in everything} == expected
+    with GitSource(repo, "HEAD~1", texts=texts) as other:
+        assert other.prefetch(everything) == 0  # every blob it has is already held
+        assert other.read("models/größe.sql") == files["models/größe.sql"]
+        assert other._batch is None  # never started git cat-file for a single file
