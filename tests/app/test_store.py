@@ -115,6 +115,22 @@ async def test_a_repeated_delivery_id_is_stored_once_even_within_one_batch(store
     assert (await store.count_deliveries())["queued"] == 1
 
 
+def test_a_batch_insert_numbers_its_rows_in_order_after_every_row_already_stored(tmp_path: Path) -> None:
+    """``seq`` (the queue's arrival order) continues from the highest stored, row by row in the
+    order given, across the statement's chunks, skipping nothing but duplicates."""
+    from app.store import deliveries as delivery_sql
+
+    db = sqlite_utils.Database(tmp_path / "seq.db")
+    apply_migrations(db, MIGRATIONS)
+    delivery_sql.insert_many(db, [_delivery(n) for n in range(3)])
+    batch = [_delivery(n) for n in range(3, 900)] + [_delivery(1)]  # 900 rows: three chunks, one repeat
+    inserted = delivery_sql.insert_many(db, batch)
+    assert inserted == {f"delivery-{n}" for n in range(3, 900)}
+    rows = db.conn.execute("SELECT delivery_id, seq FROM deliveries ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == [f"delivery-{n}" for n in range(900)]
+    assert len({r[1] for r in rows}) == 900
+
+
 async def test_claims_follow_arrival_order_and_hold_back_a_busy_key(store: Store) -> None:
     for n, key in enumerate(["pr:1#1", "pr:1#1", "pr:1#2"]):
         await store.insert_delivery(_delivery(n, key))
