@@ -1125,6 +1125,7 @@ def read_project(
     model_props: dict[str, tuple[Mapping[str, Any], str]] = {}
     seed_props: dict[str, Mapping[str, Any]] = {}
     snapshot_props: dict[str, Mapping[str, Any]] = {}
+    snapshot_yaml: dict[str, str] = {}
     source_entries: list[tuple[Mapping[str, Any], Mapping[str, Any], str]] = []
     exposure_entries: list[tuple[Mapping[str, Any], str]] = []
     groups: dict[str, Group] = {}
@@ -1142,6 +1143,7 @@ def read_project(
             model_props[str(entry["name"]).lower()] = (entry, path)
         for entry in _entries(doc, "snapshots", path, problems):
             snapshot_props[str(entry["name"]).lower()] = entry
+            snapshot_yaml[str(entry["name"]).lower()] = path
         for entry in _entries(doc, "seeds", path, problems):
             seed_props[str(entry["name"]).lower()] = entry
         for entry in _entries(doc, "sources", path, problems):
@@ -1257,6 +1259,12 @@ def read_project(
                 kind="snapshot",
                 line=raw_file.count("\n", 0, match.start(2)) + 1,
             )
+    for name, entry in snapshot_props.items():
+        if name in models or "relation" not in entry:
+            continue
+        snapshot = _yaml_snapshot(name, entry, snapshot_yaml[name], prefix, source, project, problems)
+        if snapshot is not None:
+            models[name] = snapshot
     for fqn, model in models.items():
         project.relations[project._relation_name(fqn).lower()] = fqn
         if model.version is not None:
@@ -1377,6 +1385,48 @@ def _version_properties(entry: Mapping[str, Any], version: str) -> Mapping[str, 
                 columns.append(item)
         merged["columns"] = columns
     return merged
+
+
+_RELATION_RE = re.compile(r"\s*(ref|source)\s*\(.*\)\s*\Z", re.DOTALL)
+
+
+def _yaml_snapshot(
+    name: str,
+    entry: Mapping[str, Any],
+    path: str,
+    prefix: str,
+    source: FileSource,
+    project: DbtProject,
+    problems: list[ParseProblem],
+) -> ModelFile | None:
+    """A snapshot declared in YAML (dbt 1.9+: ``relation: ref('orders')`` and its ``config``):
+    it snapshots every column of that relation, so it reads as ``select *`` from it, as a
+    ``{% snapshot %}`` block selecting everything would."""
+    relation = entry.get("relation")
+    if not isinstance(relation, str) or not _RELATION_RE.match(relation):
+        problems.append(
+            ParseProblem(
+                path,
+                f"snapshot {entry['name']!r}: relation must be a ref() or source() call, not {relation!r}",
+                line_of(entry),
+            )
+        )
+        return None
+    raw = f"select * from {{{{ {relation.strip()} }}}}"
+    rel = path[len(prefix) :]
+    return ModelFile(
+        fqn=name,
+        name=str(entry["name"]),
+        path=path,
+        raw_sql=raw,
+        folder_fqn=tuple(rel.split("/")[1:-1]),
+        properties=entry,
+        properties_path=path,
+        refs=_cheap_refs(raw, project),
+        blob_id=source.blob_id(path),
+        kind="snapshot",
+        line=line_of(entry) or 1,
+    )
 
 
 def _cheap_refs(raw_sql: str, project: DbtProject) -> tuple[str, ...]:

@@ -330,3 +330,26 @@ def test_valid_jinja_in_dbt_project_yml_is_no_problem() -> None:
     project = "name: tiny\nmodels:\n  tiny:\n    +schema: \"{{ env_var('SCHEMA', 'marts') }}\"\n"
     snapshot = load_project(DictSource({"dbt_project.yml": project, "models/a.sql": "select 1 as id"}), ".", dialect="postgres")
     assert snapshot.problems == []
+
+
+def test_a_snapshot_declared_in_yaml_reads_every_column_of_its_relation_plus_dbts() -> None:
+    snapshot = tiny(
+        {
+            "models/orders.sql": "select 1 as order_id, 'web' as channel",
+            "snapshots/snapshots.yml": (
+                "snapshots:\n"
+                "  - name: orders_snapshot\n"
+                "    relation: ref('orders')\n"
+                "    config: {unique_key: order_id, strategy: check, check_cols: all}\n"
+                "  - name: not_a_relation\n"
+                "    relation: \"{{ var('x') }}\"\n"
+            ),
+        }
+    )
+    asset = snapshot.assets["orders_snapshot"]
+    assert (asset.kind, asset.materialized, asset.path, asset.line) == ("snapshot", "snapshot", "snapshots/snapshots.yml", 2)
+    assert asset.depends_on == ("orders",)
+    assert asset.sql is not None and "orders" in asset.sql
+    assert "not_a_relation" not in snapshot.assets
+    assert [(p.path, p.line) for p in snapshot.problems] == [("snapshots/snapshots.yml", 5)]
+    assert "must be a ref() or source()" in snapshot.problems[0].message
