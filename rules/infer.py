@@ -11,7 +11,7 @@ the whole downstream asset depends on them. Nothing here raises on bad SQL: the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -557,7 +557,6 @@ def _expression_text(
 ) -> str:
     """The projection without its alias and with table aliases replaced by what they name, so
     that re-aliasing a table or a column does not change it."""
-    node = projection.unalias() if isinstance(projection, exp.Alias) else projection
     names: dict[str, str | None] = {}
     selected = scope.selected_sources or {}
     for alias, (source_node, source) in selected.items():
@@ -567,7 +566,19 @@ def _expression_text(
             names[alias] = placeholders[source.name.lower()].rsplit(".", 1)[-1]
         else:
             names[alias] = None
-    single = len(selected) == 1
+    return _expression_text_with(projection, names, len(selected) == 1, dialect, placeholders)
+
+
+def _expression_text_with(
+    projection: exp.Expression,
+    names: Mapping[str, str | None],
+    single: bool,
+    dialect: str,
+    placeholders: Mapping[str, str],
+) -> str:
+    """See :func:`_expression_text`: ``names`` maps each source alias of the projection's
+    scope to the name shown for it; ``single`` when the scope reads one source."""
+    node = projection.unalias() if isinstance(projection, exp.Alias) else projection
 
     def qualifier(table: str) -> str | None:
         return None if single or not table else (names.get(table) or table)
@@ -650,6 +661,7 @@ def _infer(
     fqn: str,
     resolve: Resolver | None,
     lineage: bool = True,
+    fast: bool = True,
 ) -> QueryInfo:
     query, problem = parse_query(sql, dialect)
     if query is None:
@@ -685,13 +697,17 @@ def _infer(
         else:
             unknown.add(parent)
 
-    if not lineage and not unknown:
-        fast = fast_output_types(query.copy() if CHECK_FAST_PATH else query, mapping, dialect)
-        if fast is not None:
-            info = QueryInfo(columns=fast, depends_on=tuple(depends_on), columns_known=True)
+    if fast and not unknown:
+        subject = query.copy() if CHECK_FAST_PATH else query
+        if lineage:
+            fast_info = fast_lineage(subject, mapping, dialect, placeholders, fqn, tuple(depends_on))
+        else:
+            fast = fast_output_types(subject, mapping, dialect)
+            fast_info = None if fast is None else QueryInfo(columns=fast, depends_on=tuple(depends_on), columns_known=True)
+        if fast_info is not None:
             if CHECK_FAST_PATH:
-                _check_fast_path(info, query, mapping, dialect, tuple(depends_on))
-            return info
+                _check_fast_path(fast_info, query, mapping, dialect, tuple(depends_on), fqn, resolve, sql, lineage, schema)
+            return fast_info
 
     problems: list[str] = []
     mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
@@ -787,19 +803,25 @@ def _check_fast_path(
     mapping: dict[str, dict[str, exp.DataType]],
     dialect: str,
     depends_on: tuple[str, ...],
+    fqn: str,
+    resolve: Resolver | None,
+    sql: str,
+    lineage: bool,
+    schema: Mapping[str, Mapping[str, str]],
 ) -> None:
-    problems: list[str] = []
-    mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
-    qualified = _qualify(query, dialect, mapping_schema, problems)
-    annotated = annotate_types(
-        qualified, schema=mapping_schema, dialect=dialect, expression_metadata=_expression_metadata(dialect)
-    )
-    slow = _schema_only(annotated, dialect, depends_on, problems)
+    if lineage:
+        slow = _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, fast=False)
+    else:
+        problems: list[str] = []
+        mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
+        qualified = _qualify(query, dialect, mapping_schema, problems)
+        annotated = annotate_types(
+            qualified, schema=mapping_schema, dialect=dialect, expression_metadata=_expression_metadata(dialect)
+        )
+        slow = _schema_only(annotated, dialect, depends_on, problems)
     if slow != fast:
         raise FastPathMismatch(
-            f"fast path {[(c.name, c.type) for c in fast.columns]} (known={fast.columns_known}) != sqlglot "
-            f"{[(c.name, c.type) for c in slow.columns]} (known={slow.columns_known}, problems={slow.problems}) "
-            f"for {query.sql(dialect)!r}"
+            f"fast path {fast} != sqlglot {slow} for {query.sql(dialect)!r}"
         )
 
 
@@ -827,18 +849,62 @@ def fast_output_types(
         return None
 
 
+def fast_lineage(
+    query: exp.Query,
+    mapping: Mapping[str, Mapping[str, exp.DataType]],
+    dialect: str,
+    placeholders: Mapping[str, str],
+    fqn: str,
+    depends_on: tuple[str, ...],
+) -> QueryInfo | None:
+    """The whole inference (columns with expression texts, column and usage edges) of a plain
+    query without qualify, or None (see :func:`fast_output_types`; the same limits, and GROUP
+    BY ALL or by position, which qualify rewrites, go to sqlglot as well)."""
+    try:
+        return _FastTypes(query, mapping, dialect, placeholders).query_info(fqn, depends_on)
+    except _Fallback:
+        return None
+
+
 _SourceColumns = dict[str, exp.DataType]
 _PLAIN_JOINS = (None, "", "INNER", "OUTER", "CROSS")
 
 
+_Ref = tuple[tuple[str, str], str]
+"""A column reference resolved by the fast path: (("table", parent fqn) or ("cte", name), column)."""
+
+
+@dataclass
+class _SelectInfo:
+    """What the fast path learned about one plain SELECT (for lineage)."""
+
+    outputs: list[tuple[str, str, exp.DataType]]
+    refs: list[list[_Ref]]
+    """Per output, the columns it reads."""
+    usage: list[tuple[str, list[_Ref]]]
+    """Per WHERE/HAVING/QUALIFY/GROUP BY clause and JOIN condition, in that order, what it reads."""
+    names: dict[str, str | None]
+    """Source alias -> the name expression texts show for it (see :func:`_expression_text`)."""
+
+
 class _FastTypes:
-    def __init__(self, query: exp.Query, mapping: Mapping[str, Mapping[str, exp.DataType]], dialect: str) -> None:
+    def __init__(
+        self,
+        query: exp.Query,
+        mapping: Mapping[str, Mapping[str, exp.DataType]],
+        dialect: str,
+        placeholders: Mapping[str, str] | None = None,
+    ) -> None:
         self.query = query
         self.mapping = mapping
         self.dialect = dialect
+        self.placeholders = placeholders
+        """Placeholder table name -> parent fqn; given, the fast path also collects lineage."""
         self.ctes: dict[str, exp.Select | None] = {}
         self.cte_columns: dict[str, _SourceColumns] = {}
+        self.info: dict[int, _SelectInfo] = {}
         self.annotator: TypeAnnotator | None = None
+        self._origins: dict[tuple[str, str], frozenset[Origin]] = {}
 
     def columns(self) -> tuple[Column, ...]:
         query = self.query
@@ -863,12 +929,89 @@ class _FastTypes:
             for index, (name, _key, kind) in enumerate(outputs, start=1)
         )
 
+    def query_info(self, fqn: str, depends_on: tuple[str, ...]) -> QueryInfo:
+        """Columns (with expression texts) and edges, as :func:`_infer` would give them."""
+        columns = self.columns()
+        query = self.query
+        assert isinstance(query, exp.Select)
+        for name in self.ctes:  # every CTE is a scope of its own, used or not
+            self._cte(name)
+        root = self.info[id(query)]
+        edges: list[Edge] = []
+        seen: set[Edge] = set()
+
+        def add(edge: Edge) -> None:
+            if edge not in seen:
+                seen.add(edge)
+                edges.append(edge)
+
+        first: dict[str, list[_Ref]] = {}
+        for (name, _key, _kind), refs in zip(root.outputs, root.refs, strict=True):
+            first.setdefault(name, refs)
+        for column in columns:
+            for upstream, upstream_column in sorted(self._origins_of(first[column.name]), key=_origin_key):
+                add(Edge(upstream, upstream_column, fqn, column.name, "select"))
+        with_ = query.args.get("with_")
+        bodies = [cte.this for cte in with_.expressions] if with_ is not None else []
+        for select in (*bodies, query):
+            for usage, refs in self.info[id(select)].usage:
+                for upstream, upstream_column in sorted(self._origins_of(refs), key=_origin_key):
+                    add(Edge(upstream, upstream_column, fqn, None, usage))
+        texts = self._texts(query, root)
+        columns = tuple(replace(c, expression=t) for c, t in zip(columns, texts, strict=True))
+        return QueryInfo(columns=columns, edges=tuple(edges), depends_on=depends_on, columns_known=True)
+
+    def _text(self, projection: exp.Expression, info: _SelectInfo) -> str:
+        assert self.placeholders is not None
+        return _expression_text_with(projection, info.names, len(info.names) == 1, self.dialect, self.placeholders)
+
+    def _texts(self, query: exp.Select, info: _SelectInfo) -> list[str]:
+        """Each output's expression text; a star's columns show as their names, qualified by
+        their source's name when the select reads more than one."""
+        texts: list[str] = []
+        for projection in query.selects:
+            if not _is_star(projection):
+                texts.append(self._text(projection, info))
+                continue
+            expanded, _refs = self._star(projection, self._sources_of(query))
+            if len(info.names) == 1:
+                texts.extend(name for name, _key, _kind in expanded)
+            else:
+                alias = self._norm(projection.args.get("table"))
+                prefix = (info.names.get(alias) or alias).lower()
+                texts.extend(f"{prefix}.{name}" for name, _key, _kind in expanded)
+        return texts
+
+    def _origins_of(self, refs: list[_Ref]) -> set[Origin]:
+        out: set[Origin] = set()
+        for (kind, where), name in refs:
+            if kind == "table":
+                out.add((where, name))
+            else:
+                out |= self._cte_origins(where, name)
+        return out
+
+    def _cte_origins(self, cte: str, name: str) -> frozenset[Origin]:
+        key = (cte, name)
+        found = self._origins.get(key)
+        if found is None:
+            self._origins[key] = frozenset()  # guards a cycle (never in a plain query)
+            body = self.ctes.get(cte)
+            assert body is not None
+            info = self.info[id(body)]
+            refs = next((r for (n, _k, _t), r in zip(info.outputs, info.refs, strict=True) if n == name), None)
+            if refs is None:
+                raise _Fallback  # a column the CTE does not produce: sqlglot decides
+            found = self._origins[key] = frozenset(self._origins_of(refs))
+        return found
+
     def _norm(self, ident: object) -> str:
         if not isinstance(ident, exp.Identifier) or ident.quoted or not ident.this:
             raise _Fallback
         return _normalized_name(ident.this, self.dialect, False)
 
-    def _source(self, table: exp.Expression) -> tuple[str, _SourceColumns]:
+    def _source(self, table: exp.Expression) -> tuple[str, _SourceColumns, tuple[str, str], str | None]:
+        """(alias, columns, where its columns come from, the name expression texts show)."""
         if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
             raise _Fallback
         if table.args.get("db") or table.args.get("catalog") or table.args.get("pivots"):
@@ -886,8 +1029,12 @@ class _FastTypes:
             columns = self.mapping.get(_normalized_name(table.name, self.dialect, True))
             if columns is None:
                 raise _Fallback
-            return name, dict(columns)
-        return name, self._cte(self._norm(table.this))
+            fqn = (self.placeholders or {}).get(table.name.lower(), "")
+            if self.placeholders is not None and not fqn:
+                raise _Fallback
+            return name, dict(columns), ("table", fqn), fqn.rsplit(".", 1)[-1] if fqn else None
+        cte = self._norm(table.this)
+        return name, self._cte(cte), ("cte", cte), table.name.lower()
 
     def _cte(self, name: str) -> _SourceColumns:
         found = self.cte_columns.get(name)
@@ -898,6 +1045,16 @@ class _FastTypes:
             found = self.cte_columns[name] = {key: kind for _name, key, kind in self._select(body)}
         return found
 
+    def _sources_of(self, select: exp.Select) -> dict[str, tuple[_SourceColumns, tuple[str, str]]]:
+        from_ = select.args.get("from_")
+        if from_ is None:
+            raise _Fallback
+        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]] = {}
+        for table in (from_.this, *(join.this for join in select.args.get("joins") or [])):
+            name, columns, where, _shown = self._source(table)
+            sources[name] = (columns, where)
+        return sources
+
     def _select(self, select: exp.Select) -> list[tuple[str, str, exp.DataType]]:
         """(output name, normalised name, type) of each projection of a plain SELECT."""
         for arg in ("kind", "exclude", "operation_modifiers", "laterals", "into", "connect", "match"):
@@ -906,13 +1063,15 @@ class _FastTypes:
         from_ = select.args.get("from_")
         if from_ is None:
             raise _Fallback
-        sources: dict[str, _SourceColumns] = {}
+        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]] = {}
+        names: dict[str, str | None] = {}
         joins = select.args.get("joins") or []
         for table in (from_.this, *(join.this for join in joins)):
-            name, columns = self._source(table)
+            name, columns, where, shown = self._source(table)
             if name in sources:
                 raise _Fallback
-            sources[name] = columns
+            sources[name] = (columns, where)
+            names[name] = shown
         for join in joins:
             if join.args.get("using") or join.args.get("method") or join.args.get("kind") not in _PLAIN_JOINS:
                 raise _Fallback
@@ -920,11 +1079,12 @@ class _FastTypes:
             self._norm(p.args.get("alias")) for p in select.expressions if isinstance(p, exp.Alias)
         }
         outputs: list[tuple[str, str, exp.DataType]] = []
+        refs: list[list[_Ref]] = []
         for projection in select.expressions:
-            if isinstance(projection, exp.Star) or (
-                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
-            ):
-                outputs.extend(self._star(projection, sources))
+            if _is_star(projection):
+                expanded, star_refs = self._star(projection, sources)
+                outputs.extend(expanded)
+                refs.extend([r] for r in star_refs)
                 continue
             if isinstance(projection, exp.Alias):
                 ident = projection.args.get("alias")
@@ -934,58 +1094,110 @@ class _FastTypes:
                 own = self._norm(ident)
             else:
                 raise _Fallback  # sqlglot would invent the name
-            kind = self._type(projection, sources, aliases - {own})
+            found: list[_Ref] = []
+            kind = self._type(projection, sources, aliases - {own}, found)
             outputs.append((_ident_name(ident.this, False), own, kind))
+            refs.append(found)
+        if self.placeholders is not None:
+            usage: list[tuple[str, list[_Ref]]] = []
+            for arg, use in _USAGE_CLAUSES:
+                node = select.args.get(arg)
+                if node is None:
+                    continue
+                if isinstance(node, exp.Group) and (
+                    node.args.get("all") or any(isinstance(k, exp.Literal) for k in node.expressions)
+                ):
+                    raise _Fallback  # GROUP BY ALL / ordinals: qualify rewrites them
+                found = []
+                self._resolve(node, sources, aliases, found)
+                usage.append((use, found))
+            for join in joins:
+                on = join.args.get("on")
+                if isinstance(on, exp.Expression):
+                    found = []
+                    self._resolve(on, sources, aliases, found)
+                    usage.append(("join", found))
+            self.info[id(select)] = _SelectInfo(outputs, refs, usage, names)
         return outputs
 
-    def _star(self, star: exp.Expression, sources: dict[str, _SourceColumns]) -> list[tuple[str, str, exp.DataType]]:
+    def _star(
+        self, star: exp.Expression, sources: dict[str, tuple[_SourceColumns, tuple[str, str]]]
+    ) -> tuple[list[tuple[str, str, exp.DataType]], list[_Ref]]:
         node = star.this if isinstance(star, exp.Column) else star
         if any(value for key, value in node.args.items()):
             raise _Fallback  # EXCEPT / REPLACE / RENAME
         if isinstance(star, exp.Column):
             if star.args.get("db") or star.args.get("catalog"):
                 raise _Fallback
-            columns = sources.get(self._norm(star.args.get("table")))
+            source = sources.get(self._norm(star.args.get("table")))
         else:
-            columns = next(iter(sources.values())) if len(sources) == 1 else None
-        if columns is None:
+            source = next(iter(sources.values())) if len(sources) == 1 else None
+        if source is None:
             raise _Fallback
+        columns, where = source
         expanded = []
+        refs: list[_Ref] = []
         for key, kind in columns.items():
             ident = exp.to_identifier(key)
-            expanded.append((_ident_name(ident.this, ident.quoted), key, kind))
-        return expanded
+            if ident.quoted and self.placeholders is not None:
+                raise _Fallback  # its expression text would be quoted
+            name = _ident_name(ident.this, ident.quoted)
+            expanded.append((name, key, kind))
+            refs.append((where, name))
+        return expanded, refs
 
-    def _type(self, projection: exp.Expression, sources: dict[str, _SourceColumns], aliases: set[str]) -> exp.DataType:
+    def _resolve(
+        self,
+        node: exp.Expression,
+        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]],
+        aliases: set[str],
+        found: list[_Ref],
+    ) -> None:
+        """Give every column under ``node`` its source (qualifying it, as qualify would) and
+        type; raise :class:`_Fallback` for anything sqlglot must place."""
         if self.annotator is None:
             self.annotator = TypeAnnotator(
                 schema=MappingSchema(dialect=self.dialect), expression_metadata=_expression_metadata(self.dialect)
             )
-        annotator = self.annotator
-        for node in projection.walk():
-            if isinstance(node, (exp.Query, exp.Subquery, exp.Lambda, exp.Placeholder, exp.Parameter)):
+        for child in node.walk():
+            if isinstance(child, (exp.Query, exp.Subquery, exp.Lambda, exp.Placeholder, exp.Parameter)):
                 raise _Fallback
-            if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            if isinstance(child, exp.Star) and not isinstance(child.parent, exp.Count):
                 raise _Fallback
-            if not isinstance(node, exp.Column):
+            if not isinstance(child, exp.Column):
                 continue
-            if node.args.get("db") or node.args.get("catalog") or not isinstance(node.this, exp.Identifier):
+            if child.args.get("db") or child.args.get("catalog") or not isinstance(child.this, exp.Identifier):
                 raise _Fallback
-            name = self._norm(node.this)
-            table = node.args.get("table")
+            name = self._norm(child.this)
+            table = child.args.get("table")
             if table is not None:
-                columns = sources.get(self._norm(table))
-                if columns is None or name not in columns:
+                alias = self._norm(table)
+                source = sources.get(alias)
+                if source is None or name not in source[0]:
                     raise _Fallback
-                kind = columns[name]
             else:
                 if name in aliases:
                     raise _Fallback  # a lateral alias reference: dialects differ
-                found = [columns[name] for columns in sources.values() if name in columns]
-                if len(found) != 1:
+                matches = [a for a, (columns, _where) in sources.items() if name in columns]
+                if len(matches) != 1:
                     raise _Fallback
-                kind = found[0]
-            annotator._set_type(node, kind)
+                alias = matches[0]
+                source = sources[alias]
+            if self.placeholders is not None:
+                child.set("table", exp.to_identifier(alias))
+                found.append((source[1], _ident_name(child.this.this, False)))
+            self.annotator._set_type(child, source[0][name])
+
+    def _type(
+        self,
+        projection: exp.Expression,
+        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]],
+        aliases: set[str],
+        found: list[_Ref],
+    ) -> exp.DataType:
+        self._resolve(projection, sources, aliases, found)
+        annotator = self.annotator
+        assert annotator is not None
         annotator.annotate_expression(projection)
         for node in list(annotator._null_expressions.values()):
             annotator._set_type(node, annotator.dialect.DEFAULT_NULL_TYPE)
@@ -994,6 +1206,12 @@ class _FastTypes:
         if not isinstance(kind, exp.DataType):
             raise _Fallback
         return kind
+
+
+def _is_star(projection: exp.Expression) -> bool:
+    return isinstance(projection, exp.Star) or (
+        isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+    )
 
 
 def _schema_only(

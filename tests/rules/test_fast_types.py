@@ -112,6 +112,69 @@ def test_queries_the_fast_path_cannot_be_sure_of_go_to_sqlglot(sql: str) -> None
     assert _fast_answer(sql, "duckdb") is None
 
 
+LINEAGE = [
+    *PLAIN,
+    "with o as (select * from raw.orders where status <> 'void'), c as (select id, name from raw.customers)"
+    " select o.id, c.name, o.amount from o join c on c.id = o.customer_id where o.amount > 0",
+    "with totals as (select customer_id, sum(amount) as total, count(*) as n from raw.orders"
+    " group by customer_id having count(*) > 1) select t.customer_id, t.total, t.n from totals as t",
+    "with unused as (select id from raw.customers where plan_code = 'pro'), kept as (select id, amount from raw.orders)"
+    " select id, amount from kept",
+    "select o.*, c.name from raw.orders o left join raw.customers c on c.id = o.customer_id and c.signed_up < o.ordered_at",
+    "select o.id, o.id as again, o.amount as id2 from raw.orders as o where o.status = 'paid' and o.customer_id in (1, 2)",
+    "with orders_cte as (select id, customer_id from raw.orders) select o.id, o.customer_id from orders_cte as o"
+    " join raw.customers as c on c.id = o.customer_id",
+    "SELECT O.ID, C.NAME FROM RAW.ORDERS AS O JOIN RAW.CUSTOMERS AS C ON C.ID = O.CUSTOMER_ID GROUP BY O.ID, C.NAME",
+]
+
+LINEAGE_FALLBACK = [
+    "select customer_id, sum(amount) as total from raw.orders group by 1",
+    "select customer_id, sum(amount) as total from raw.orders group by all",
+    "select id from raw.orders where customer_id in (select id from raw.customers)",
+]
+
+
+def _fast_lineage_answer(sql: str, dialect: str) -> infer.QueryInfo | None:
+    seen: list[infer.QueryInfo | None] = []
+    original = infer.fast_lineage
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        answer = original(*args)
+        seen.append(answer)
+        return answer
+
+    infer.fast_lineage = spy
+    try:
+        infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m")
+    finally:
+        infer.fast_lineage = original
+    return seen[0] if seen else None
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("sql", LINEAGE + LINEAGE_FALLBACK + FALLBACK)
+def test_the_fast_inference_gives_sqlglots_columns_expressions_and_edges(sql: str, dialect: str) -> None:
+    try:
+        sqlglot.parse(sql, dialect=dialect)
+    except sqlglot.errors.ParseError:
+        pytest.skip(f"not {dialect} syntax")
+    fast = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m")
+    slow = infer._infer(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", resolve=None, fast=False)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "bigquery"])
+@pytest.mark.parametrize("sql", LINEAGE)
+def test_plain_queries_get_their_lineage_from_the_fast_path(sql: str, dialect: str) -> None:
+    answer = _fast_lineage_answer(sql, dialect)
+    assert answer is not None and answer.edges
+
+
+@pytest.mark.parametrize("sql", LINEAGE_FALLBACK + FALLBACK)
+def test_queries_whose_lineage_qualify_must_work_out_go_to_sqlglot(sql: str) -> None:
+    assert _fast_lineage_answer(sql, "duckdb") is None
+
+
 def test_a_fast_answer_that_differs_from_sqlglots_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = (infer.Column(name="id", type="VARCHAR", position=1),)
     monkeypatch.setattr(infer, "fast_output_types", lambda query, mapping, dialect: wrong)
