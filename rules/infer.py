@@ -11,7 +11,7 @@ the whole downstream asset depends on them. Nothing here raises on bad SQL: the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -958,7 +958,10 @@ class _FastTypes:
                 for upstream, upstream_column in sorted(self._origins_of(refs), key=_origin_key):
                     add(Edge(upstream, upstream_column, fqn, None, usage))
         texts = self._texts(query, root)
-        columns = tuple(replace(c, expression=t) for c, t in zip(columns, texts, strict=True))
+        columns = tuple(
+            Column(name=c.name, type=c.type, position=c.position, expression=t)
+            for c, t in zip(columns, texts, strict=True)
+        )
         return QueryInfo(columns=columns, edges=tuple(edges), depends_on=depends_on, columns_known=True)
 
     def _text(self, projection: exp.Expression, info: _SelectInfo) -> str:
@@ -1160,12 +1163,16 @@ class _FastTypes:
                 schema=MappingSchema(dialect=self.dialect), expression_metadata=_expression_metadata(self.dialect)
             )
         for child in node.walk():
-            if isinstance(child, (exp.Query, exp.Subquery, exp.Lambda, exp.Placeholder, exp.Parameter)):
-                raise _Fallback
-            if isinstance(child, exp.Star) and not isinstance(child.parent, exp.Count):
-                raise _Fallback
-            if not isinstance(child, exp.Column):
+            kind = _NODE_KINDS.get(type(child))
+            if kind is None:
+                kind = _node_kind(type(child))
+            if kind == _ORDINARY:
                 continue
+            if kind == _REFUSED or (kind == _STAR and not isinstance(child.parent, exp.Count)):
+                raise _Fallback
+            if kind != _COLUMN:
+                continue
+            assert isinstance(child, exp.Column)
             if child.args.get("db") or child.args.get("catalog") or not isinstance(child.this, exp.Identifier):
                 raise _Fallback
             name = self._norm(child.this)
@@ -1206,6 +1213,25 @@ class _FastTypes:
         if not isinstance(kind, exp.DataType):
             raise _Fallback
         return kind
+
+
+_ORDINARY, _REFUSED, _STAR, _COLUMN = range(4)
+_NODE_KINDS: dict[type, int] = {}
+"""What the fast resolver does with a node, by its class (one lookup per node, not five
+isinstance checks: this walk runs over every projection and condition)."""
+
+
+def _node_kind(cls: type) -> int:
+    if issubclass(cls, (exp.Query, exp.Subquery, exp.Lambda, exp.Placeholder, exp.Parameter)):
+        kind = _REFUSED
+    elif issubclass(cls, exp.Star):
+        kind = _STAR
+    elif issubclass(cls, exp.Column):
+        kind = _COLUMN
+    else:
+        kind = _ORDINARY
+    _NODE_KINDS[cls] = kind
+    return kind
 
 
 def _is_star(projection: exp.Expression) -> bool:
