@@ -425,13 +425,18 @@ def main(argv: list[str] | None = None) -> int:
         # taken over the same minutes.
         cold: dict[str, list[tuple[Timing, int, dict[str, object]]]] = {name: [] for name, _ in scenarios}
         dbt_runs: list[Timing] = []
-        for _ in range(args.runs):
-            for name, _count in scenarios:
-                cold[name].append(time_check(repo, base, name, cold=True))
-            if args.dbt:
-                timing = time_dbt_parse(args.dbt, repo)
-                if timing is not None:
-                    dbt_runs.append(timing)
+        # The order within a round rotates, so that no one of them always runs right after
+        # dbt's long burst (this kind of VM slows down after sustained load).
+        steps: list[str | None] = [name for name, _count in scenarios] + ([None] if args.dbt else [])
+        for round_ in range(args.runs):
+            shift = round_ % len(steps)
+            for step in steps[shift:] + steps[:shift]:
+                if step is not None:
+                    cold[step].append(time_check(repo, base, step, cold=True))
+                elif args.dbt:
+                    timing = time_dbt_parse(args.dbt, repo)
+                    if timing is not None:
+                        dbt_runs.append(timing)
         rows: list[tuple[str, Timing, str]] = []
         summaries: dict[str, dict[str, object]] = {}
         medians: dict[str, tuple[Timing, Timing]] = {}
@@ -470,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{dbt_time.wall / warm_t.wall:.1f}x | {dbt_time.cpu / cold_t.cpu:.1f}x / "
                     f"{dbt_time.cpu / warm_t.cpu:.1f}x | >= 5x |"
                 )
+        for name, _count in scenarios:
+            table.append("")
+            table.append(f"cold runs, {name} (wall s): " + ", ".join(f"{t.wall:.2f}" for t, _, _ in cold[name]))
+        if dbt_runs:
+            table.append("dbt parse runs (wall s): " + ", ".join(f"{t.wall:.2f}" for t in dbt_runs))
         print()
         print("\n".join(table))
         print()
