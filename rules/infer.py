@@ -789,8 +789,9 @@ def _infer(
 
 
 CHECK_FAST_PATH = False
-"""When True (the test suite sets it), every answer of :func:`fast_output_types` is compared
-with sqlglot's qualify + annotate_types on the same query, and a difference raises."""
+"""When True (the test suite sets it), every answer of :func:`fast_output_types` and
+:func:`fast_lineage` is compared with what qualify + annotate_types and the scope walk give for
+the same query, and a difference raises :class:`FastPathMismatch`."""
 
 
 class FastPathMismatch(AssertionError):
@@ -885,6 +886,8 @@ class _SelectInfo:
     """Per WHERE/HAVING/QUALIFY/GROUP BY clause and JOIN condition, in that order, what it reads."""
     names: dict[str, str | None]
     """Source alias -> the name expression texts show for it (see :func:`_expression_text`)."""
+    sources: dict[str, tuple[_SourceColumns, tuple[str, str]]]
+    """Source alias -> its columns and where they come from."""
 
 
 class _FastTypes:
@@ -976,7 +979,7 @@ class _FastTypes:
             if not _is_star(projection):
                 texts.append(self._text(projection, info))
                 continue
-            expanded, _refs = self._star(projection, self._sources_of(query))
+            expanded, _refs = self._star(projection, info.sources)
             if len(info.names) == 1:
                 texts.extend(name for name, _key, _kind in expanded)
             else:
@@ -1048,16 +1051,6 @@ class _FastTypes:
             found = self.cte_columns[name] = {key: kind for _name, key, kind in self._select(body)}
         return found
 
-    def _sources_of(self, select: exp.Select) -> dict[str, tuple[_SourceColumns, tuple[str, str]]]:
-        from_ = select.args.get("from_")
-        if from_ is None:
-            raise _Fallback
-        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]] = {}
-        for table in (from_.this, *(join.this for join in select.args.get("joins") or [])):
-            name, columns, where, _shown = self._source(table)
-            sources[name] = (columns, where)
-        return sources
-
     def _select(self, select: exp.Select) -> list[tuple[str, str, exp.DataType]]:
         """(output name, normalised name, type) of each projection of a plain SELECT."""
         for arg in ("kind", "exclude", "operation_modifiers", "laterals", "into", "connect", "match"):
@@ -1120,7 +1113,7 @@ class _FastTypes:
                     found = []
                     self._resolve(on, sources, aliases, found)
                     usage.append(("join", found))
-            self.info[id(select)] = _SelectInfo(outputs, refs, usage, names)
+            self.info[id(select)] = _SelectInfo(outputs, refs, usage, names, sources)
         return outputs
 
     def _star(
