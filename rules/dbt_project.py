@@ -763,9 +763,7 @@ class DbtProject:
             columns_known=bool(columns) and not model.unreadable,
             dialect=self.dialect,
             sql=(rendered.sql or None) if rendered is not None else None,
-            materialized="snapshot"
-            if model.kind == "snapshot"
-            else str(config.get("materialized") or ("table" if model.kind == "python" else "view")),
+            materialized="snapshot" if model.kind == "snapshot" else _materialized(config, model.kind),
             name=model.name,
             owner=owner,
             group=group,
@@ -1388,6 +1386,16 @@ def _version_properties(entry: Mapping[str, Any], version: str) -> Mapping[str, 
 
 
 _RELATION_RE = re.compile(r"\s*(ref|source)\s*\(.*\)\s*\Z", re.DOTALL)
+
+
+def _materialized(config: Mapping[str, Any], kind: str) -> str | None:
+    """The configured materialization; None (unknown) when it is Jinja, which only dbt renders
+    in ``dbt_project.yml`` (``"{{ 'table' if target.name == 'prod' else 'view' }}"``): a guess
+    would claim a MATERIALIZATION_CHANGED that is not there."""
+    value = config.get("materialized")
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return None
+    return str(value or ("table" if kind == "python" else "view"))
 
 
 def _yaml_snapshot(
