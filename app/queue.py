@@ -303,7 +303,7 @@ class JobQueue:
     async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
         """Run the handlers once: ("done" | "retry" | "failed", error text, retry_after)."""
         try:
-            data = orjson.loads(job.payload or "")
+            data = orjson.loads(job.payload_text() or "")
         except ValueError as exc:
             return "failed", f"PermanentError: stored payload is not JSON: {exc}", None
         event = Event(data, event=job.event, delivery_id=job.delivery_id)

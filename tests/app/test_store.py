@@ -140,7 +140,7 @@ async def test_claims_follow_arrival_order_and_hold_back_a_busy_key(store: Store
     assert await store.claim_job(now=200.0) is None  # delivery-1 waits for delivery-0
     await store.finish_job(first.id, now=201.0)
     third = await store.claim_job(now=201.0)
-    assert third.delivery_id == "delivery-1" and third.attempts == 1 and third.payload == '{"action": "opened"}'
+    assert third.delivery_id == "delivery-1" and third.attempts == 1 and third.payload_text() == '{"action": "opened"}'
 
 
 async def test_a_job_waiting_for_its_retry_blocks_later_jobs_of_its_key_until_due(store: Store) -> None:
@@ -193,7 +193,7 @@ async def test_payloads_are_stored_compressed_and_read_back_unchanged(store: Sto
     raw = await store.read(lambda db: db.execute("SELECT payload FROM deliveries").fetchone()[0])
     assert isinstance(raw, bytes) and len(raw) < len(text) / 5
     assert (await store.get_delivery("delivery-1", with_payload=True)).payload == text
-    assert (await store.claim_job(now=200.0)).payload == text
+    assert (await store.claim_job(now=200.0)).payload_text() == text
 
 
 async def test_pruning_forgets_old_done_deliveries_and_keeps_failed_and_recent_ones(store: Store) -> None:
