@@ -702,11 +702,13 @@ def _infer(
         if lineage:
             fast_info = fast_lineage(subject, mapping, dialect, placeholders, fqn, tuple(depends_on))
         else:
-            fast = fast_output_types(subject, mapping, dialect)
-            fast_info = None if fast is None else QueryInfo(columns=fast, depends_on=tuple(depends_on), columns_known=True)
+            outputs = fast_output_types(subject, mapping, dialect)
+            fast_info = None if outputs is None else QueryInfo(columns=outputs, depends_on=tuple(depends_on), columns_known=True)
         if fast_info is not None:
             if CHECK_FAST_PATH:
-                _check_fast_path(fast_info, query, mapping, dialect, tuple(depends_on), fqn, resolve, sql, lineage, schema)
+                slow = _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage, fast=False)
+                if slow != fast_info:
+                    raise FastPathMismatch(f"fast path {fast_info} != sqlglot {slow} for {sql!r}")
             return fast_info
 
     problems: list[str] = []
@@ -796,34 +798,6 @@ the same query, and a difference raises :class:`FastPathMismatch`."""
 
 class FastPathMismatch(AssertionError):
     """The fast path and sqlglot disagree on a query's output columns (a bug in the fast path)."""
-
-
-def _check_fast_path(
-    fast: QueryInfo,
-    query: exp.Query,
-    mapping: dict[str, dict[str, exp.DataType]],
-    dialect: str,
-    depends_on: tuple[str, ...],
-    fqn: str,
-    resolve: Resolver | None,
-    sql: str,
-    lineage: bool,
-    schema: Mapping[str, Mapping[str, str]],
-) -> None:
-    if lineage:
-        slow = _infer(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, fast=False)
-    else:
-        problems: list[str] = []
-        mapping_schema = MappingSchema(mapping, dialect=dialect, normalize=False) if mapping else None
-        qualified = _qualify(query, dialect, mapping_schema, problems)
-        annotated = annotate_types(
-            qualified, schema=mapping_schema, dialect=dialect, expression_metadata=_expression_metadata(dialect)
-        )
-        slow = _schema_only(annotated, dialect, depends_on, problems)
-    if slow != fast:
-        raise FastPathMismatch(
-            f"fast path {fast} != sqlglot {slow} for {query.sql(dialect)!r}"
-        )
 
 
 class _Fallback(Exception):
