@@ -5,7 +5,8 @@ aggregate models, 10-40 columns each, depth ~12, groups, exposures, a few contra
 git repository, commits it, changes 20 models in a second commit (dropped, added and re-expressed
 columns), then times ``tessera check`` as a fresh process: cold (no parse cache) and warm (cache
 from the previous run). When dbt is available (``--dbt PATH`` or ``dbt`` on PATH, with the duckdb
-adapter), times ``dbt parse`` on the same project too.
+adapter), times ``dbt parse`` on the same project too, in the same rounds as the cold checks (in
+rotating order), so that ratios compare runs taken in the same minutes; every run is printed.
 
     .venv/bin/python bench/engine.py [--models 1000] [--changed 20] [--runs 3] [--dbt PATH] [--record]
 
