@@ -898,6 +898,8 @@ class _FastTypes:
                 body = cte.this
                 plain = isinstance(body, exp.Select) and body.args.get("with_") is None
                 self.ctes[self._norm(alias.this)] = body if plain else None
+        for name in self.ctes:  # qualify reads every CTE, used or not: so must this
+            self._cte(name)
         outputs = self._select(query)
         if not outputs:
             raise _Fallback
@@ -911,8 +913,6 @@ class _FastTypes:
         columns = self.columns()
         query = self.query
         assert isinstance(query, exp.Select)
-        for name in self.ctes:  # every CTE is a scope of its own, used or not
-            self._cte(name)
         root = self.info[id(query)]
         edges: list[Edge] = []
         seen: set[Edge] = set()
@@ -1068,25 +1068,29 @@ class _FastTypes:
             kind = self._type(projection, sources, aliases - {own}, found)
             outputs.append((_ident_name(ident.this, False), own, kind))
             refs.append(found)
-        if self.placeholders is not None:
-            usage: list[tuple[str, list[_Ref]]] = []
-            for arg, use in _USAGE_CLAUSES:
-                node = select.args.get(arg)
-                if node is None:
-                    continue
-                if isinstance(node, exp.Group) and (
-                    node.args.get("all") or any(isinstance(k, exp.Literal) for k in node.expressions)
-                ):
-                    raise _Fallback  # GROUP BY ALL / ordinals: qualify rewrites them
+        # conditions are resolved in both modes: a column qualify cannot place anywhere in the
+        # query changes what it does with every column, so it must send the query to sqlglot
+        usage: list[tuple[str, list[_Ref]]] = []
+        for arg, use in _USAGE_CLAUSES:
+            node = select.args.get(arg)
+            if node is None:
+                continue
+            if (
+                self.placeholders is not None
+                and isinstance(node, exp.Group)
+                and (node.args.get("all") or any(isinstance(k, exp.Literal) for k in node.expressions))
+            ):
+                raise _Fallback  # GROUP BY ALL / ordinals: qualify rewrites what they read
+            found = []
+            self._resolve(node, sources, aliases, found)
+            usage.append((use, found))
+        for join in joins:
+            on = join.args.get("on")
+            if isinstance(on, exp.Expression):
                 found = []
-                self._resolve(node, sources, aliases, found)
-                usage.append((use, found))
-            for join in joins:
-                on = join.args.get("on")
-                if isinstance(on, exp.Expression):
-                    found = []
-                    self._resolve(on, sources, aliases, found)
-                    usage.append(("join", found))
+                self._resolve(on, sources, aliases, found)
+                usage.append(("join", found))
+        if self.placeholders is not None:
             self.info[id(select)] = _SelectInfo(outputs, refs, usage, names, sources)
         return outputs
 
