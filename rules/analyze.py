@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations
 from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
-from rules.sources import FileSource, matches_any
+from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
 if TYPE_CHECKING:
     from rules.build import ParseCache
 
-CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 """Where GitHub looks for CODEOWNERS, in its order."""
 
 CONFIG_PATH = ".tessera.yml"

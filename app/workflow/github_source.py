@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.store import proposals as sql
+from rules.sources import CODEOWNERS_PATHS
 
 MAX_BLOB_BYTES = 5 * 1024 * 1024
 """Files larger than this are not analysed (read as absent); SQL and YAML that big is generated."""
@@ -30,7 +31,6 @@ PREFETCH_CONCURRENCY = 8
 """Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
 PR_FILES_LIMIT = 3000
 """GitHub lists at most this many files of a pull request."""
-CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,18 @@ every fast answer in every test is compared with sqlglot's.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules import infer
 from rules.build import build_snapshot
@@ -66,21 +71,29 @@ FALLBACK = [
 ]
 
 
-def _fast_answer(sql: str, dialect: str) -> tuple[infer.Column, ...] | None:
-    """What the fast path says about ``sql`` on its own (placeholders set up as inference does)."""
-    seen: list[tuple[infer.Column, ...] | None] = []
-    original = infer.fast_output_types
+@contextlib.contextmanager
+def _answers(function: str) -> Iterator[list[Any]]:
+    """Every answer ``rules.infer.<function>`` (one of the fast paths) gave while the block ran:
+    None where it stepped aside for sqlglot."""
+    seen: list[Any] = []
+    original = getattr(infer, function)
 
-    def spy(query, mapping, dialect_name):  # type: ignore[no-untyped-def]
-        answer = original(query, mapping, dialect_name)
+    def spy(*args: Any) -> Any:
+        answer = original(*args)
         seen.append(answer)
         return answer
 
-    infer.fast_output_types = spy
+    setattr(infer, function, spy)
     try:
-        infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=False)
+        yield seen
     finally:
-        infer.fast_output_types = original
+        setattr(infer, function, original)
+
+
+def _fast_answer(sql: str, dialect: str) -> tuple[infer.Column, ...] | None:
+    """What the type fast path says about ``sql`` on its own (placeholders set up as inference does)."""
+    with _answers("fast_output_types") as seen:
+        infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=False)
     return seen[0] if seen else None
 
 
@@ -135,19 +148,8 @@ LINEAGE_FALLBACK = [
 
 
 def _fast_lineage_answer(sql: str, dialect: str) -> infer.QueryInfo | None:
-    seen: list[infer.QueryInfo | None] = []
-    original = infer.fast_lineage
-
-    def spy(*args):  # type: ignore[no-untyped-def]
-        answer = original(*args)
-        seen.append(answer)
-        return answer
-
-    infer.fast_lineage = spy
-    try:
+    with _answers("fast_lineage") as seen:
         infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m")
-    finally:
-        infer.fast_lineage = original
     return seen[0] if seen else None
 
 
@@ -212,20 +214,9 @@ def test_a_generated_project_types_its_last_layer_the_same_through_fast_ancestor
         if path.endswith(".sql") and Path(path).stem in models and models[Path(path).stem].layer == last
     }
     assert leaves
-    answered: list[bool] = []
-    original = infer.fast_output_types
-
-    def spy(query, mapping, dialect):  # type: ignore[no-untyped-def]
-        answer = original(query, mapping, dialect)
-        answered.append(answer is not None)
-        return answer
-
-    infer.fast_output_types = spy
-    try:
+    with _answers("fast_output_types") as answers:
         scoped = build_snapshot(source, config, scope=leaves, workers=1)
-    finally:
-        infer.fast_output_types = original
-    assert len(answered) > 50 and all(answered)
+    assert len(answers) > 50 and all(answer is not None for answer in answers)
     checked = 0
     for fqn, asset in scoped.assets.items():
         model = models.get(fqn.rsplit(".", 1)[-1])
@@ -244,9 +235,6 @@ def test_the_engine_module_needs_no_test_hook_to_run() -> None:
 
 
 # --- generated plain queries: the fast paths against sqlglot on whatever a grammar makes --------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _TABLES = {"raw.orders": ORDERS, "raw.customers": CUSTOMERS}
 
