@@ -11,7 +11,7 @@ Three ways in, one way down:
   reading SQL (a 5,000-model manifest syncs in seconds; its edges are model-level, from
   ``depends_on``, because a manifest carries no column lineage).
 
-Owners are resolved the engine's way (:func:`rules.impact.resolve_owner`) against the repository's
+Owners are resolved the engine's way (:func:`rules.owners.resolve_owner`) against the repository's
 ``.tessera.yml`` teams plus the registry's teams (a team's name matches a dbt group owner's name).
 SQL in one repository that reads an asset it does not define — a view over another repository's
 table, a query file, a dbt source — becomes a registration (source ``sql:<repo>/<path>``) of the
@@ -35,8 +35,16 @@ from gidgethub.sansio import Event
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
-from rules.impact import TeamRef, match_team, owner_candidates, parse_codeowners, raw_owner, resolve_owner
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
+from rules.owners import (
+    TeamRef,
+    codeowners_for,
+    match_team,
+    owner_candidates,
+    parse_codeowners,
+    raw_owner,
+    resolve_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +301,6 @@ def query_registrations(
 
 
 def _file_team(path: str, config: Config, rules: Any) -> str | None:
-    from rules.impact import codeowners_for
 
     for raw in codeowners_for(path, rules):
         team = match_team(raw, config)

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rules import diff, impact, migrations
+from rules import diff, impact, migrations, owners
 from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
@@ -71,7 +71,7 @@ def _unowned_consumers(
     Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``.
     """
     breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
-    rules = impact.parse_codeowners(codeowners)
+    rules = owners.parse_codeowners(codeowners)
     errors: list[AnalysisError] = []
     seen: set[str] = set()
     for row in impacts:
@@ -82,7 +82,7 @@ def _unowned_consumers(
         seen.add(row.consumer)
         snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
         thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
-        owner = impact.raw_owner(thing, snapshot, rules) if thing is not None else None
+        owner = owners.raw_owner(thing, snapshot, rules) if thing is not None else None
         who = f"its owner {owner!r} is not a team in .tessera.yml" if owner else "it has no owner"
         errors.append(
             AnalysisError(

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rules.impact import (
-    codeowners_for,
-    compute_impact,
-    fingerprint,
-    match_team,
-    parse_codeowners,
-    resolve_owner,
-)
+from rules.impact import compute_impact, fingerprint
 from rules.model import (
     Asset,
     Change,
@@ -24,6 +17,7 @@ from rules.model import (
     Snapshot,
     TeamSpec,
 )
+from rules.owners import codeowners_for, match_team, parse_codeowners, resolve_owner
 
 CONFIG = Config(
     teams={
