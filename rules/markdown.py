@@ -48,9 +48,9 @@ def code(value: str | None, *, table: bool = False, limit: int | None = None) ->
     if limit is not None and len(content) > limit:
         content = content[: max(limit - 3, 0)] + "..."
     if table:
-        # GitHub splits table cells before reading code spans: a pipe must be "\|" even in code,
-        # and backslashes right before it doubled so they cannot escape that backslash instead.
-        content = re.sub(r"(\\*)\|", lambda m: m.group(1) * 2 + "\\|", content)
+        # GitHub splits table cells before reading code spans: a pipe must be "\|" even in code
+        # (the backslash is taken off again; one before a pipe is never read as escaping another).
+        content = content.replace("|", "\\|")
     if not content:
         return "` `"
     longest = max((len(run) for run in _TICKS.findall(content)), default=0)
@@ -116,7 +116,7 @@ def _span_content(raw: str) -> str:
     return raw
 
 
-def mention(name: str | None, *, fallback: str | None = None) -> str:
+def mention(name: str | None, *, fallback: str | None = None, table: bool = False) -> str:
     """``@login`` or ``@org/team`` for a well-formed GitHub name; anything else as code.
 
     A team named in a dbt owner or a configuration may be anything; only a real GitHub name
@@ -125,7 +125,7 @@ def mention(name: str | None, *, fallback: str | None = None) -> str:
     if name and _GITHUB_NAME.match(name):
         return "@" + name.lstrip("@")
     shown = name or fallback
-    return code(shown) if shown else "_no team_"
+    return code(shown, table=table) if shown else "_no team_"
 
 
 def fence(body: str, *, minimum: int = 3) -> str:

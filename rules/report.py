@@ -60,7 +60,7 @@ def needs_comment(analysis: Analysis) -> bool:
 
 def _mention(team: str | None, github_team: str | None, *, table: bool = False) -> str:
     if github_team:
-        return mention(github_team, fallback=team)
+        return mention(github_team, fallback=team, table=table)
     return code(team, table=table) if team else "_no team_"
 
 

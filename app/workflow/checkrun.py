@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.workflow.acks import TeamStatus, Verdict
+from rules.markdown import code, mention, prose, text
 from rules.model import Analysis, Change
 
 CHECK_NAME = "Tessera"
@@ -93,13 +94,13 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     review = [c for c in analysis.changes if c.severity == "review"]
     safe = [c for c in analysis.changes if c.severity in ("safe", "info")]
     if verdict.override is not None:
-        lines.append(f"Overridden by @{verdict.override.user}: {verdict.override.reason}")
+        lines.append(f"Overridden by {mention(verdict.override.user)}: {text(verdict.override.reason)}")
         lines.append("")
     if verdict.statuses:
         lines.append("| team | state | why |")
         lines.append("|---|---|---|")
         for status in verdict.statuses:
-            lines.append(f"| {_team(status)} | {_state(status)} | {_cell('; '.join(status.reasons))} |")
+            lines.append(f"| {_team(status)} | {_state(status)} | {'; '.join(prose(r, table=True) for r in status.reasons)} |")
         lines.append("")
         waiting = [s for s in verdict.statuses if s.required and not s.satisfied and s.state != "blocked"]
         if waiting and verdict.conclusion != "success":
@@ -115,7 +116,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
         f"{len(breaking)} breaking, {len(review)} to review, {len(safe)} safe or informational change(s)."
     )
     for error in analysis.errors:
-        lines.append(f"- Could not analyse `{error.path}`: {_cell(error.message)}")
+        lines.append(f"- Could not analyse {code(error.path)}: {prose(error.message)}")
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
@@ -173,22 +174,20 @@ def error_output(message: str) -> dict[str, Any]:
 
 
 def _team(status: TeamStatus) -> str:
-    return f"@{status.github_team}" if status.github_team else f"`{status.team}`"
+    if status.github_team:
+        return mention(status.github_team, fallback=status.team, table=True)
+    return code(status.team, table=True)
 
 
 def _state(status: TeamStatus) -> str:
-    words = STATE_WORDS.get(status.state, status.state)
+    words = STATE_WORDS.get(status.state) or text(status.state)
     if status.user and status.state in ("acked", "migrating", "blocked"):
-        words += f" by @{status.user}"
+        words += f" by {mention(status.user)}"
     if status.deadline:
         words += f" (by {status.deadline.isoformat()})"
     if status.reason and status.state == "blocked":
-        words += f": {status.reason}"
-    return _cell(words)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+        words += f": {text(status.reason, line_start=False)}"
+    return words
 
 
 def _clip(text: str, limit: int) -> str:

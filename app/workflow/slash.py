@@ -11,6 +11,7 @@ reply saying why when refused. Then the comment and the check are brought up to 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from app.workflow.commands import Command, help_text, parse_commands, select_tea
 from app.workflow.payload import PayloadReader
 from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
+from rules.markdown import code, mention, text
 from rules.model import Analysis
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,8 @@ async def on_comment(event: Event, ctx: Any) -> None:
     if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return
     body = comment.get("body")
-    commands = parse_commands(body if isinstance(body, str) else None)
+    # Off the event loop: a hostile comment (65,536 unclosed "![") costs the parser seconds.
+    commands = await asyncio.to_thread(parse_commands, body if isinstance(body, str) else None)
     if not commands:
         return
     repository = reader.mapping("repository")
@@ -175,8 +178,8 @@ async def _help(talk: Conversation, command: Command) -> Outcome:
 async def _status(talk: Conversation, command: Command) -> Outcome:
     verdict = ack_rules.verdict(talk.analysis.required_acks, talk.records)
     url = details_url(talk.ctx, talk.proposal.check_run_id) if talk.proposal.check_run_id else None
-    text = checkrun.summary(talk.analysis, verdict, details_url=url)
-    return Outcome(True, f"**{verdict.title}**\n\n{text}")
+    summary = checkrun.summary(talk.analysis, verdict, details_url=url)
+    return Outcome(True, f"**{text(verdict.title, line_start=False)}**\n\n{summary}")
 
 
 async def _recheck(talk: Conversation, command: Command) -> Outcome:
@@ -210,16 +213,16 @@ async def _speaking_for(
     """The teams this user may speak for in this command, or a refusal."""
     if not teams:
         return [], None
-    listing = ", ".join(f"@{gt}" for gt in teams.values())
+    listing = ", ".join(mention(gt) for gt in teams.values())
     if unknown:
-        shown = [f"`{w[:100]}`" for w in unknown[:MAX_NAMED_IN_REPLY]]
+        shown = [code(w, limit=100) for w in unknown[:MAX_NAMED_IN_REPLY]]
         more = len(unknown) - len(shown)
         words = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
         return [], f"@{talk.user} {words} is not a team asked to respond on this pull request ({listing})."
     if named:
         for team in named:
             if not await _is_member(talk, teams[team]):
-                return [], f"@{talk.user} only active members of @{teams[team]} can speak for it."
+                return [], f"@{talk.user} only active members of {mention(teams[team])} can speak for it."
         return named, None
     mine = [team for team, gt in teams.items() if await _is_member(talk, gt)]
     if not mine:
@@ -314,7 +317,7 @@ async def _override(talk: Conversation, command: Command) -> Outcome:
     permission = await talk.github.collaborator_permission(talk.owner, talk.repo, talk.user)
     if permission != "admin":
         return Outcome(
-            False, f"@{talk.user} only repository admins can override (your permission here is `{permission}`)."
+            False, f"@{talk.user} only repository admins can override (your permission here is {code(str(permission))})."
         )
     record = AckRecord(
         team=OVERRIDE_TEAM,
