@@ -94,9 +94,9 @@ def parse_commands(body: str | None) -> list[Command]:
 def _paragraph_lines(tokens: Sequence[Token]) -> Iterator[str]:
     """The rendered lines of top-level paragraphs that start with plain text.
 
-    A line that starts with a code span, inline HTML, a link or emphasis is not a command line;
-    the text of a line is what the reader sees, with code spans, emphasis and HTML written back
-    as typed so a reason keeps its punctuation.
+    A line that starts with a code span, inline HTML, a link or emphasis is not a command line.
+    The rest of a line is written back as typed (code spans, emphasis, links and HTML with their
+    markup) so a reason keeps its punctuation.
     """
     for index, token in enumerate(tokens):
         if token.type != "inline" or index == 0:
@@ -106,6 +106,7 @@ def _paragraph_lines(tokens: Sequence[Token]) -> Iterator[str]:
             continue
         line: list[str] = []
         starts_plain = True
+        links: list[Token] = []
         for child in token.children or ():
             if child.type in ("softbreak", "hardbreak"):
                 if line and starts_plain:
@@ -114,20 +115,28 @@ def _paragraph_lines(tokens: Sequence[Token]) -> Iterator[str]:
                 continue
             if not line and child.type != "text":
                 starts_plain = False
-            line.append(_as_typed(child))
+            if child.type == "link_open":
+                links.append(child)
+            line.append(_as_typed(child, links.pop() if child.type == "link_close" and links else None))
         if line and starts_plain:
             yield "".join(line)
 
 
-def _as_typed(token: Token) -> str:
+def _as_typed(token: Token, opened_by: Token | None) -> str:
+    """A token as its source reads (near enough: entities and escapes come back resolved)."""
     if token.type == "code_inline":
-        fence = token.markup or "`"
-        return f"{fence}{token.content}{fence}"
-    if token.type in ("text", "html_inline"):
-        return token.content
+        return f"{token.markup}{token.content}{token.markup}"
+    if token.type == "link_open":
+        return "<" if token.markup == "autolink" else "["
+    if token.type == "link_close":
+        if opened_by is not None and opened_by.markup == "autolink":
+            return ">"
+        return f"]({opened_by.attrGet('href') if opened_by is not None else ''})"
     if token.type == "image":
-        return token.content
-    return token.markup if token.type.endswith(("_open", "_close")) else token.content
+        return f"![{token.content}]({token.attrGet('src') or ''})"
+    if token.type.endswith(("_open", "_close")):
+        return token.markup
+    return token.content
 
 
 def _command_on(line: str) -> Command | None:
