@@ -55,7 +55,7 @@ def code(value: str | None, *, table: bool = False, limit: int | None = None) ->
         return "` `"
     longest = max((len(run) for run in _TICKS.findall(content)), default=0)
     ticks = "`" * (longest + 1)
-    pad = content[0] == "`" or content[-1] == "`" or (content[0] == " " and content[-1] == " ")
+    pad = content[0] == "`" or content[-1] == "`" or (content[0] == content[-1] == " " and content.strip(" ") != "")
     space = " " if pad else ""
     return f"{ticks}{space}{content}{space}{ticks}"
 
@@ -139,3 +139,15 @@ def mermaid_label(name: str) -> str:
     becomes a ``#code;`` entity, so no quote, bracket, newline or ``;`` can end the label or start
     a statement (``click … href``), and no backtick can end the fenced block."""
     return "".join(ch if _MERMAID_SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in name)
+
+
+def clip(markdown: str, limit: int) -> str:
+    """``markdown`` cut to at most ``limit`` characters at a line end, with "…" after the cut.
+
+    Cutting inside a line could leave a code span without its closing fence, and then what it
+    held would render as live Markdown; no line is built to span two lines, so a line end is safe.
+    """
+    if len(markdown) <= limit:
+        return markdown
+    cut = markdown.rfind("\n", 0, max(limit - 2, 0))
+    return (markdown[:cut] if cut > 0 else "") + "\n…"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.workflow.acks import TeamStatus, Verdict
-from rules.markdown import code, mention, prose, text
+from rules.markdown import clip, code, mention, prose, text
 from rules.model import Analysis, Change
 
 CHECK_NAME = "Tessera"
@@ -30,6 +30,8 @@ MAX_ANNOTATIONS = 500
 """More than this many findings helps nobody in the diff view; the page has them all."""
 SUMMARY_LIMIT = 65535
 TITLE_LIMIT = 255
+REASON_LIMIT = 2000
+"""A block reason is shown up to this many characters (the audit log keeps all of it)."""
 
 LEVELS = {"breaking": "failure", "review": "warning"}
 """Annotation level per severity. Safe and informational findings get no annotation: they are
@@ -120,7 +122,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
-    return _clip("\n".join(lines), SUMMARY_LIMIT)
+    return clip("\n".join(lines), SUMMARY_LIMIT)
 
 
 def build_output(
@@ -161,13 +163,16 @@ def completion_requests(output: CheckOutput, *, details_url: str | None) -> list
 
 
 def error_output(message: str) -> dict[str, Any]:
-    """A check completion for an analysis that could not run: never a silent pass."""
+    """A check completion for an analysis that could not run: never a silent pass.
+
+    ``message`` may quote the pull request (a file name, a line of YAML): it is shown inert."""
     return {
         "status": "completed",
         "conclusion": "action_required",
         "output": {
             "title": "Tessera could not analyse this pull request",
-            "summary": _clip(message, SUMMARY_LIMIT) + "\n\nPress Re-check or comment `/tessera recheck` to try again.",
+            "summary": clip(prose(message), SUMMARY_LIMIT - 100)
+            + "\n\nPress Re-check or comment `/tessera recheck` to try again.",
         },
         "actions": [RECHECK_ACTION],
     }
@@ -186,7 +191,7 @@ def _state(status: TeamStatus) -> str:
     if status.deadline:
         words += f" (by {status.deadline.isoformat()})"
     if status.reason and status.state == "blocked":
-        words += f": {text(status.reason, line_start=False)}"
+        words += f": {text(_clip(status.reason, REASON_LIMIT), line_start=False)}"
     return words
 
 

@@ -151,7 +151,7 @@ def _command_on(line: str) -> Command | None:
             return Command(
                 verb=word,
                 text=rest.strip(),
-                problem=f"{code(word)} is not {code(PREFIX)}: commands are written in plain ASCII.",
+                problem=f"{code(word, limit=100)} is not {code(PREFIX)}: commands are written in plain ASCII.",
             )
         return _parse_line(rest.strip())
     near = _NEAR_PREFIX.match(line)
@@ -159,7 +159,7 @@ def _command_on(line: str) -> Command | None:
         return Command(
             verb="/" + near.group("word"),
             text=near.group("rest").strip(),
-            problem=f"{code('/' + near.group('word'))} is not a Tessera command: commands start with `/tessera`.",
+            problem=f"{code('/' + near.group('word'), limit=100)} is not a Tessera command: commands start with `/tessera`.",
         )
     return None
 
@@ -185,7 +185,7 @@ def _parse_line(rest: str) -> Command:
                 verb=verb_word,
                 words=words,
                 text=text,
-                problem=f"{code(verb_word)} is not {code(folded)}: commands are written in plain ASCII.",
+                problem=f"{code(verb_word, limit=100)} is not {code(folded)}: commands are written in plain ASCII.",
             )
         close = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
         hint = f" Did you mean `/tessera {close[0]}`?" if close else ""
@@ -193,7 +193,7 @@ def _parse_line(rest: str) -> Command:
             verb=verb_word,
             words=words,
             text=text,
-            problem=f"{code(verb_word)} is not a Tessera command.{hint}",
+            problem=f"{code(verb_word, limit=100)} is not a Tessera command.{hint}",
             suggestion=close[0] if close else None,
         )
     if verb == "migrating":
@@ -223,7 +223,7 @@ def _parse_migrating(words: tuple[str, ...], text: str) -> Command:
         deadline = dt.date.fromisoformat(date_words[0])
     except ValueError:
         return Command(
-            verb="migrating", words=words, text=text, problem=f"{code(date_words[0])} is not a real date."
+            verb="migrating", words=words, text=text, problem=f"{code(date_words[0], limit=100)} is not a real date."
         )
     return Command(verb="migrating", words=words[:at], text=text, deadline=deadline)
 

@@ -32,7 +32,7 @@ from app.workflow.commands import Command, help_text, parse_commands, select_tea
 from app.workflow.payload import PayloadReader
 from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
-from rules.markdown import code, mention, text
+from rules.markdown import clip, code, mention, text
 from rules.model import Analysis
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, 
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
     replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
     if replies:
-        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies)[:MAX_REPLY_TOTAL])
+        await gh.create_issue_comment(owner, repo, number, clip("\n\n".join(replies), MAX_REPLY_TOTAL))
 
 
 MAX_REPLY = 10_000
@@ -155,8 +155,8 @@ characters) never refuses the answer and the command is still answered."""
 MAX_REPLY_TOTAL = 60_000
 
 
-def _clip_reply(text: str) -> str:
-    return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 1] + "…"
+def _clip_reply(reply: str) -> str:
+    return clip(reply, MAX_REPLY)
 
 
 # --- the commands ---------------------------------------------------------------------------------
