@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 
 WORD_JOINER = "\u2060"
 """Invisible, and enough to stop GitHub's mention, reference and autolink filters."""
@@ -77,14 +78,31 @@ def _escape_leading(match: re.Match[str]) -> str:
     return f"{space}\\{mark}" if mark else f"{space}{number}\\{dot}"
 
 
-def prose(message: str | None, *, table: bool = False) -> str:
+def prose(message: str | None, *, table: bool = False, names: Iterable[str | None] = ()) -> str:
     """A message written as text with `` `code spans` `` (how the engine names things), made inert.
 
-    Code spans are found by the CommonMark rule (a run of backticks closed by a run of the same
-    length; an unmatched run is literal) and re-fenced, so a name holding backticks cannot end its
-    span early and let what follows run as Markdown; the text between is escaped by :func:`text`.
+    ``names`` are the values the message quotes (a finding's column, asset, before and after):
+    each `` `name` `` is shown as one code span, whatever the name holds. Other code spans are
+    found by the CommonMark rule (a run of backticks closed by a run of the same length; an
+    unmatched run is literal) and re-fenced, so a name holding backticks cannot end its span early
+    and let what follows run as Markdown; the text between is escaped by :func:`text`.
     """
     message = message or ""
+    known = sorted({name for name in names if name and "`" in name}, key=len, reverse=True)
+    if not known:
+        return _spans(message, table=table, line_start=True)
+    quoted = re.compile("|".join(re.escape(f"`{name}`") for name in known))
+    parts: list[str] = []
+    plain_from = 0
+    for match in quoted.finditer(message):
+        parts.append(_spans(message[plain_from : match.start()], table=table, line_start=not parts))
+        parts.append(code(match.group()[1:-1], table=table))
+        plain_from = match.end()
+    parts.append(_spans(message[plain_from:], table=table, line_start=not parts))
+    return "".join(parts)
+
+
+def _spans(message: str, *, table: bool, line_start: bool) -> str:
     runs = [(m.start(), m.end()) for m in _TICKS.finditer(message)]
     by_length: dict[int, list[int]] = {}
     for index, (start, end) in enumerate(runs):
@@ -100,11 +118,11 @@ def prose(message: str | None, *, table: bool = False) -> str:
             index += 1  # never closed: literal backticks, escaped with the text around them
             continue
         closing = same[at]
-        parts.append(text(message[plain_from:start], line_start=not parts))
+        parts.append(text(message[plain_from:start], line_start=line_start and not parts))
         parts.append(code(_span_content(message[end : runs[closing][0]]), table=table))
         plain_from = runs[closing][1]
         index = closing + 1
-    parts.append(text(message[plain_from:], line_start=not parts))
+    parts.append(text(message[plain_from:], line_start=line_start and not parts))
     return "".join(parts)
 
 

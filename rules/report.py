@@ -203,7 +203,8 @@ def _change_line(change: Change) -> str:
         if change.before not in message or change.after not in message:
             detail = f" ({code(change.before, limit=120)} → {code(change.after, limit=120)})"
     line = f" · line {change.line}" if change.line else ""
-    return f"- {icon} {change.severity} · {change.rule} · {where}{prose(message)}{detail}{line}"
+    names = (change.column, change.asset, change.before, change.after)
+    return f"- {icon} {change.severity} · {change.rule} · {where}{prose(message, names=names)}{detail}{line}"
 
 
 MAX_NAMED_CONSUMERS = 6
@@ -268,7 +269,7 @@ def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = Tru
         if n == OPEN_MIGRATIONS:
             lines += [f"<details><summary>{_plural(len(migrations) - n, 'more suggestion')}</summary>", ""]
         target = code(f"{m.asset}.{m.column}" if m.column else m.asset)
-        lines.append(f"**{m.rule} {target}** — {prose(m.steps.strip())}")
+        lines.append(f"**{m.rule} {target}** — {prose(m.steps.strip(), names=(m.column, m.asset))}")
         if with_sql and m.sql:
             ticks = fence(m.sql)
             lines += ["", f"{ticks}{_language(m.sql)}", m.sql.strip(), ticks]

@@ -83,3 +83,10 @@ def test_clipping_cuts_at_a_line_end_so_no_code_span_is_left_open() -> None:
     clipped = clip(body, 40)
     assert clipped == "first line\n…"
     assert render(clipped).mentions == []
+
+
+def test_a_quoted_name_holding_backticks_is_shown_as_one_code_span() -> None:
+    name = "x` @acme/everyone `y"
+    seen = render(prose(f"Column `plan_code` is now called `{name}`.", names=("plan_code", name)))
+    assert seen.code == ["plan_code", name]
+    assert seen.mentions == []
