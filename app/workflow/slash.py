@@ -41,6 +41,9 @@ router = Router()
 
 MAX_NAMED_IN_REPLY = 5
 """Unknown team names echoed in a refusal: enough to spot a typo, never a reply past GitHub's limit."""
+MAX_COMMANDS = 20
+"""Commands carried out from one comment: a comment of thousands of command lines must not keep
+the worker writing acks and replies for minutes."""
 MEMBERSHIP_TTL = 60.0
 _memberships: cachetools.TTLCache[tuple[str, ...], bool] = cachetools.TTLCache(maxsize=4096, ttl=MEMBERSHIP_TTL)
 
@@ -129,7 +132,13 @@ async def on_comment(event: Event, ctx: Any) -> None:
         comment_id=comment_id,
         records=records,
     )
-    outcomes = [await carry_out(talk, command) for command in commands]
+    outcomes = [await carry_out(talk, command) for command in commands[:MAX_COMMANDS]]
+    if len(commands) > MAX_COMMANDS:
+        skipped = len(commands) - MAX_COMMANDS
+        outcomes.insert(  # first, so clipping a long answer cannot cut it off
+            0,
+            Outcome(False, f"@{talk.user} only the first {MAX_COMMANDS} commands of a comment are read; {skipped} more were not.")
+        )
 
     if any(o.recheck for o in outcomes):
         pull = await gh.get_pull(owner, name, number)

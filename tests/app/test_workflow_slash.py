@@ -257,3 +257,13 @@ async def test_a_block_reason_is_shown_inert_in_the_comment_the_check_and_the_st
         live = "".join(seen.text)
         assert "://evil" not in live and "#12" not in live, body
         assert "ask @\u2060acme/everyone, see [this](https:\u2060//evil.example) <b>#\u206012</b> `x` | y" in "".join(seen.text)
+
+
+async def test_a_comment_of_thousands_of_commands_is_answered_for_the_first_twenty(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera status\n" * 3000, user="sam")
+    assert flow.reactions(comment) == ["confused"]
+    replies = flow.replies(pull)
+    assert replies[-1].body.startswith("@sam only the first 20 commands") and "2980 more" in replies[-1].body
+    assert len(replies[-1].body) <= 65536
