@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from app.workflow.commands import help_text, parse_commands, select_teams, split_block
+from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
 
 TEAMS = {"growth": "acme/growth", "finance": "acme/finance-data", "ops": None}
 
@@ -163,7 +163,13 @@ def test_an_unknown_verb_is_echoed_as_inert_code() -> None:
     assert command.problem.startswith("`` `x` `` is not a Tessera command")
 
 
-def test_a_giant_unclosed_link_comment_is_parsed_in_bounded_time() -> None:
+def test_a_comment_of_unclosed_brackets_is_read_in_bounded_time_and_still_as_rendered() -> None:
+    hostile = "![" * 32_000
     started = time.perf_counter()
-    assert len(parse_commands("/tessera ack\n" + "![" * 32_000)) == 1
-    assert time.perf_counter() - started < 15
+    commands = parse_commands(f"/tessera ack growth\n{hostile}\n\n> /tessera ack\n\n```\n/tessera ack\n```")
+    assert time.perf_counter() - started < 10  # ~3 s idle before, 15 s on a busy machine
+    assert accepted_words(commands) == [("ack", ("growth",))]
+
+
+def accepted_words(commands: list[Command]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.verb, c.words) for c in commands if c.problem is None]
