@@ -3,7 +3,8 @@
 The engine names a person as the project does (a CODEOWNERS ``@user``, an e-mail, a name). Only a
 login can answer on GitHub, so before acks are evaluated the App asks the repository's commits
 who commits under each e-mail (``GET /repos/{owner}/{repo}/commits?author=EMAIL&per_page=1``,
-the latest commit's ``author.login``) and remembers the answer for an hour. The logins are stored
+the latest commit's ``author.login``) and remembers a login found for an hour (an e-mail not
+found yet is asked again next time: its owner may have just made their first commit). The logins are stored
 on the proposal's required acks, so a command compares the commenter against them without asking
 again. Whoever cannot be found (a name, an e-mail no commit carries) or wrote the pull request is
 held for the fallback (:func:`rules.owners.settle_people`).
@@ -26,7 +27,7 @@ MAX_LOOKUPS = 50
 fallback instead of costing hundreds of API calls."""
 CONFIG_PATH = ".tessera.yml"
 
-_logins: cachetools.TTLCache[tuple[str, str, str], str | None] = cachetools.TTLCache(maxsize=8192, ttl=LOGIN_TTL)
+_logins: cachetools.TTLCache[tuple[str, str, str], str] = cachetools.TTLCache(maxsize=8192, ttl=LOGIN_TTL)
 
 
 async def find_logins(
@@ -40,13 +41,12 @@ async def find_logins(
             found[identity] = None
             continue
         key = (str(github.base_url), f"{owner}/{repo}".lower(), identity.lower())
-        if key not in _logins:
-            if asked >= MAX_LOOKUPS:
-                found[identity] = None
-                continue
+        if key not in _logins and asked < MAX_LOOKUPS:
             asked += 1
-            _logins[key] = await github.commit_author_login(owner, repo, identity)
-        found[identity] = _logins[key]
+            login = await github.commit_author_login(owner, repo, identity)
+            if login:
+                _logins[key] = login
+        found[identity] = _logins.get(key)
     return found
 
 

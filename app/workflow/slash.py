@@ -259,7 +259,7 @@ async def _speaking_for(
         return named, None
     mine = [key for key, need in asked.items() if await _may_speak(talk, need)]
     if not mine:
-        return [], f"@{talk.user} you are not an active member of a team asked to respond here ({listing})."
+        return [], f"@{talk.user} you are not among those asked to respond here, nor an active member of their teams ({listing})."
     return mine, None
 
 
