@@ -36,12 +36,14 @@ from rules.model import (
 )
 from rules.owners import (
     Owner,
+    PersonRef,
     TeamRef,
     fallback_holder,
     match_team,
     parse_codeowners,
     required_ack,
     resolve_holder,
+    stand_in_for,
 )
 
 ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
@@ -227,6 +229,7 @@ def compute_impact(
     impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
     team_refs: dict[str, Owner | None] = {}
     held: set[str] = set()
+    stand_ins: dict[str, str | None] = {}
     breaking_by_team: dict[str, dict[tuple[str, str, str, str, str], Change]] = {}
     readers_by_team: dict[str, dict[tuple[str, str, str, str, str], list[str]]] = {}
 
@@ -256,6 +259,8 @@ def compute_impact(
             held.add(holder.key if holder else MAINTAINERS)
         slug = holder.key if holder else MAINTAINERS
         team_refs.setdefault(slug, holder)
+        if isinstance(holder, PersonRef) and slug not in stand_ins:
+            stand_ins[slug] = stand_in_for(holder, where, config, rules)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         breaking_by_team.setdefault(slug, {})[fp_key] = change
         readers = readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
@@ -306,7 +311,7 @@ def compute_impact(
                 if owner is not None and owner.key not in producers:
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
-                    record(change, fqn, consumer_type, owner, cols, reach.path)
+                    record(change, fqn, consumer_type, owner, cols, reach.path, asset.path)
             for exposure in () if change.rule == "ACCESS_NARROWED" else index.exposures_by_asset.get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
@@ -347,6 +352,7 @@ def compute_impact(
             tuple(_reason(breaking_by_team[slug][key], readers) for key, readers in readers_by_team[slug].items()),
             fingerprint(breaking_by_team[slug].values()),
             fallback=slug in held,
+            stand_in=stand_ins.get(slug),
         )
         for slug in sorted(breaking_by_team)
     ]

@@ -326,6 +326,9 @@ class RequiredAck:
     """The GitHub login that answers for the person, once the App has found it."""
     fallback: bool = False
     """Held for a consumer whose owner resolves to nobody."""
+    stand_in: str | None = None
+    """For a person the App may not find (an e-mail or a name): who holds instead, as a raw owner
+    (``@org/team``, a team slug, ``@login``); None: ``fallback:``, else the maintainers."""
 
     @property
     def maintainers(self) -> bool:

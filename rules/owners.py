@@ -247,6 +247,19 @@ def fallback_holder(path: str | None, config: Config, codeowners: Sequence[CodeO
     return None
 
 
+def stand_in_for(person: PersonRef, path: str | None, config: Config, codeowners: Sequence[CodeOwnersRule]) -> str | None:
+    """Who holds if the App cannot find ``person`` (an e-mail or a name): the fallback team or a
+    team or ``@login`` of the consumer file's CODEOWNERS, as raw owner text; None: the maintainers."""
+    if person.kind == "login":
+        return None
+    holder = fallback_holder(path, config, codeowners)
+    if isinstance(holder, TeamRef):
+        return f"@{holder.github_team}" if holder.github_team else holder.slug
+    if isinstance(holder, PersonRef) and holder.login and holder.key != person.key:
+        return f"@{holder.login}"
+    return None
+
+
 def holder_text(need: RequiredAck) -> str:
     """How a comment names who must answer (Markdown, mentions where GitHub would notify)."""
     if need.maintainers:
@@ -297,18 +310,24 @@ def settle_people(
         if config.on_unowned == "warn":
             notes.append(f"{need.user} {why}: nobody was asked to acknowledge for them ({'; '.join(need.reasons)})")
             continue
-        holder = fallback_holder(None, config)
+        holder = (match_team(need.stand_in, config) or as_person(need.stand_in)) if need.stand_in else None
+        if holder is None or (isinstance(holder, PersonRef) and not holder.login):
+            holder = fallback_holder(None, config)
+        if isinstance(holder, PersonRef) and author is not None and holder.identity.lower() == author.lower():
+            holder = None
         reasons = tuple(f"{r} (owner {need.user} {why})" for r in need.reasons)
         add(required_ack(holder, reasons, need.fingerprint, fallback=True))
     return tuple(settled.values()), tuple(notes)
 
 
-def required_ack(holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool) -> RequiredAck:
+def required_ack(
+    holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool, stand_in: str | None = None
+) -> RequiredAck:
     """The required ack of a team, a person, or (holder None) the repository's maintainers."""
     if isinstance(holder, PersonRef):
         return RequiredAck(
             team=holder.key, github_team=None, reasons=reasons, fingerprint=fingerprint,
-            kind="user", user=holder.identity, login=holder.login, fallback=fallback,
+            kind="user", user=holder.identity, login=holder.login, fallback=fallback, stand_in=stand_in,
         )
     if isinstance(holder, TeamRef):
         return RequiredAck(

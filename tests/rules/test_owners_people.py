@@ -131,3 +131,23 @@ def test_a_team_keeps_its_place_beside_people() -> None:
     required, _ = settle_people([team, DANA], {"dana@x.test": "dana"}, parse_config(None))
     assert [r.team for r in required] == ["growth", "user:dana@x.test"]
     assert TeamRef("growth").key == "growth"
+
+
+def test_a_person_the_app_cannot_find_is_held_for_the_codeowners_of_the_consumers_file() -> None:
+    files = _channel_mix_owned_by(shop_files(), "    owner:\n      email: gone@shop.test\n")
+    files["CODEOWNERS"] = "models/marts/exposures.yml @lead\n"
+    (ack,) = run(files, drop_discounts(files)).required_acks
+    assert (ack.user, ack.stand_in) == ("gone@shop.test", "@lead")
+    (held,), _ = settle_people([ack], {"gone@shop.test": None}, parse_config(files[".tessera.yml"]))
+    assert (held.kind, held.login, held.fallback) == ("user", "lead", True)
+    assert "gone@shop.test has no GitHub user" in held.reasons[0]
+
+
+def test_the_fallback_team_comes_before_the_codeowners_for_a_person_not_found() -> None:
+    files = _channel_mix_owned_by(shop_files(), "    owner:\n      email: gone@shop.test\n")
+    files["CODEOWNERS"] = "models/marts/exposures.yml @lead\n"
+    files[".tessera.yml"] += "fallback: finance\n"
+    config = parse_config(files[".tessera.yml"])
+    (ack,) = run(files, drop_discounts(files)).required_acks
+    (held,), _ = settle_people([ack], {}, config)
+    assert (held.team, held.github_team, held.fallback) == ("finance", "shop/finance", True)
