@@ -79,6 +79,23 @@ async def test_an_exposure_owned_by_an_email_asks_the_person_whose_commits_carry
     flow.fake.assert_no_violations()
 
 
+async def test_a_found_login_is_remembered_and_a_person_can_take_their_ack_back(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    owner = "    owner: {email: dana@acme.test}\n"
+    pull = await _drop_plan_code(flow, _files(owner), committer=("dana@acme.test", "dana"))
+    lookups = len(flow.fake.requests_to("GET", f"/repos/{flow.repo.full_name}/commits"))
+    await flow.comment(pull, "/tessera recheck", user="sam")
+    assert len(flow.fake.requests_to("GET", f"/repos/{flow.repo.full_name}/commits")) == lookups == 1
+
+    await flow.comment(pull, "/tessera ack", user="dana")
+    assert flow.check(pull).conclusion == "success"
+    other = await flow.comment(pull, "/tessera unack @dana", user="gina")
+    assert flow.reactions(other) == ["confused"]
+    unack = await flow.comment(pull, "/tessera unack", user="dana")
+    assert flow.reactions(unack) == ["+1"]
+    assert flow.check(pull).conclusion == "action_required"
+
+
 async def test_an_email_no_commit_carries_is_held_for_the_maintainers(pr_flow: PullRequestFlow) -> None:
     flow = pr_flow
     pull = await _drop_plan_code(flow, _files("    owner: {email: ghost@acme.test}\n"))
