@@ -99,7 +99,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
         lines.append(f"Overridden by {mention(verdict.override.user)}: {text(verdict.override.reason)}")
         lines.append("")
     if verdict.statuses:
-        lines.append("| team | state | why |")
+        lines.append("| who | state | why |")
         lines.append("|---|---|---|")
         for status in verdict.statuses:
             lines.append(f"| {_team(status)} | {_state(status)} | {'; '.join(prose(r, table=True) for r in status.reasons)} |")
@@ -179,6 +179,8 @@ def error_output(message: str) -> dict[str, Any]:
 
 
 def _team(status: TeamStatus) -> str:
+    if status.who:
+        return status.who.replace("|", "\\|")  # a pipe can only be inside the name's code span
     if status.github_team:
         return mention(status.github_team, fallback=status.team, table=True)
     return code(status.team, table=True)

@@ -390,3 +390,10 @@ def test_mermaid_labels_cannot_end_the_label_start_a_statement_or_close_the_bloc
     assert lines[0] == "```mermaid" and lines[-1] == "```" and lines[1] == "graph LR"
     assert all(MERMAID_LINE.match(line) for line in lines[2:-1]), lines
     assert "click" not in "".join(line for line in lines if not line.startswith('  n') or '"' not in line)
+
+
+def test_a_person_with_a_hostile_name_is_named_inert_in_the_headline_and_the_table() -> None:
+    person = RequiredAck(f"user:{HOSTILE}", None, ("COLUMN_REMOVED: read by `dash`",), "f3", kind="user", user=HOSTILE)
+    seen = render(to_markdown(analysis(required_acks=(person,))))
+    assert seen.mentions == [] and seen.unexpected_html == [] and seen.autolinks == []
+    assert seen.code.count(HOSTILE) >= 2  # the headline and the table row
