@@ -31,7 +31,7 @@ MAX_ANNOTATIONS = 500
 SUMMARY_LIMIT = 65535
 TITLE_LIMIT = 255
 REASON_LIMIT = 2000
-"""A block reason is shown up to this many characters (the audit log keeps all of it)."""
+"""A block or override reason is shown up to this many characters (the audit log keeps all of it)."""
 
 LEVELS = {"breaking": "failure", "review": "warning"}
 """Annotation level per severity. Safe and informational findings get no annotation: they are
@@ -96,7 +96,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     review = [c for c in analysis.changes if c.severity == "review"]
     safe = [c for c in analysis.changes if c.severity in ("safe", "info")]
     if verdict.override is not None:
-        lines.append(f"Overridden by {mention(verdict.override.user)}: {text(verdict.override.reason)}")
+        lines.append(f"Overridden by {mention(verdict.override.user)}: {text(_clip(verdict.override.reason, REASON_LIMIT))}")
         lines.append("")
     if verdict.statuses:
         lines.append("| who | state | why |")
@@ -197,5 +197,5 @@ def _state(status: TeamStatus) -> str:
     return words
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -94,7 +94,7 @@ async def on_comment(event: Event, ctx: Any) -> None:
     if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return
     body = comment.get("body")
-    # Off the event loop: a hostile comment (65,536 unclosed "![") costs the parser seconds.
+    # Off the event loop: a hostile 65,536-character comment costs the parser up to a second.
     commands = await asyncio.to_thread(parse_commands, body if isinstance(body, str) else None)
     if not commands:
         return
