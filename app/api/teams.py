@@ -144,6 +144,9 @@ async def revoke_key(request: web.Request) -> web.Response:
     if key is None:
         raise not_found(f"no key {key_id}")
     auth.require_team(who, key.team, "write")
+    if not who.is_admin and auth.widest(key.scopes) > auth.widest(who.scopes):
+        raise ApiError(403, "forbidden", f"key {key.prefix} has the {', '.join(key.scopes)} scope, wider than your key's:"
+                       " an admin revokes it")
 
     def write(db: Any) -> bool:
         revoked = reg_sql.revoke_key(db, key_id)
