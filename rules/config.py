@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from rules import yamlsafe
 from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
@@ -64,7 +65,7 @@ def parse_config(text: str | None) -> Config:
         return Config()
     problems = _Problems()
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
