@@ -340,9 +340,10 @@ def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]
     """Refuse a team's manifest that reaches beyond what the team owns (runs inside the write, so
     nothing can change between the check and the rows it guards).
 
-    - A repository belongs to the teams owning at least one of its assets in the registry (its
-      name compared case-insensitively); a repository no team owns yet may be claimed by the first
-      team that syncs it.
+    - A repository belongs to the teams owning at least one of its assets in the registry and the
+      teams its ``.tessera.yml`` names (read when the App syncs it from GitHub); names compare
+      case-insensitively. A repository no team owns yet may be claimed by the first team that
+      syncs it.
     - An asset name another team owns is never taken over: not by declaring it in another
       repository, nor by giving it a new owner in the shared one. A dbt ``source`` only declares a
       table someone else builds, so it takes nothing over.
@@ -383,16 +384,17 @@ async def registry_teams(store: Any) -> dict[str, tuple[str, str | None]]:
 
 async def write_rows(
     store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
-    team: str | None = None,
+    team: str | None = None, declared_teams: tuple[str, ...] | None = None,
 ) -> SyncSummary:
-    """Replace the repository's rows; with ``team``, only what :func:`check_ownership` lets that team write."""
+    """Replace the repository's rows; with ``team``, only what :func:`check_ownership` lets that team
+    write. ``declared_teams``: the teams the repository's ``.tessera.yml`` names (a sync from GitHub)."""
 
     def write(db: Any) -> None:
         if team is not None:
             check_ownership(db, repo=repo, team=team, assets=rows.assets)
         reg_sql.replace_repo(
             db, repo=repo, commit_sha=commit, source=source, assets=rows.assets, exposures=rows.exposures,
-            edges=rows.edges, problems=rows.problems,
+            edges=rows.edges, problems=rows.problems, teams=declared_teams,
         )
         if source != "dbt":
             reg_sql.replace_sql_registrations(db, repo, rows.registrations)
@@ -495,7 +497,8 @@ async def sync_repository(
     if codeowners_path:
         codeowners = (await fetcher.fetch(entries[codeowners_path].sha)).decode("utf-8", errors="replace")
     teams = await registry_teams(ctx.store)
-    config = with_registry_teams(await read_config(config_text, seconds=ctx.settings.job_timeout / 4), teams)
+    own_config = await read_config(config_text, seconds=ctx.settings.job_timeout / 4)
+    config = with_registry_teams(own_config, teams)
 
     cache, lock = _engine(ctx.settings)
 
@@ -523,7 +526,8 @@ async def sync_repository(
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)
-    return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started)
+    return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started,
+                            declared_teams=tuple(sorted(own_config.teams)))
 
 
 _OWN_LOCK = threading.Lock()

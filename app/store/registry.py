@@ -192,6 +192,12 @@ def m0030_registry(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO registry_meta (key, value) VALUES ('graph_version', 0)")
 
 
+def m0035_repo_teams(db: sqlite_utils.Database) -> None:
+    """The teams a repository's ``.tessera.yml`` names, as its last sync from GitHub read them: with
+    the owners of its assets, they own the repository (NULL: never synced from the repository)."""
+    db.execute("ALTER TABLE repo_syncs ADD COLUMN teams TEXT")
+
+
 # --- teams ------------------------------------------------------------------------------------------
 
 
@@ -397,8 +403,12 @@ def replace_repo(
     exposures: Sequence[ExposureRow],
     edges: Sequence[EdgeRow],
     problems: Sequence[str] = (),
+    teams: Sequence[str] | None = None,
 ) -> None:
-    """Make the registry hold exactly this for ``repo`` (one transaction: readers see all or nothing)."""
+    """Make the registry hold exactly this for ``repo`` (one transaction: readers see all or nothing).
+
+    ``teams``: the teams the repository's ``.tessera.yml`` names (None keeps what the last sync from
+    the repository read: a manifest upload says nothing about them)."""
     now = time.time()
     conn = db.conn
     conn.execute("DELETE FROM columns WHERE asset_id IN (SELECT id FROM assets WHERE repo = ?)", (repo,))
@@ -462,9 +472,12 @@ def replace_repo(
         [(repo, e.upstream, e.upstream_column, e.downstream, e.downstream_column, e.usage) for e in edges],
     )
     conn.execute(
-        "INSERT OR REPLACE INTO repo_syncs (repo, commit_sha, source, assets, edges, problems, synced_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (repo, commit_sha, source, len(assets), len(edges), json.dumps(list(problems)[:200]), now),
+        "INSERT INTO repo_syncs (repo, commit_sha, source, assets, edges, problems, synced_at, teams)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo) DO UPDATE SET commit_sha = excluded.commit_sha,"
+        " source = excluded.source, assets = excluded.assets, edges = excluded.edges, problems = excluded.problems,"
+        " synced_at = excluded.synced_at, teams = coalesce(excluded.teams, repo_syncs.teams)",
+        (repo, commit_sha, source, len(assets), len(edges), json.dumps(list(problems)[:200]), now,
+         None if teams is None else json.dumps(sorted(set(teams)))),
     )
     bump_graph_version(db)
 
@@ -868,14 +881,18 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def repo_owner_teams(db: sqlite_utils.Database, repo: str) -> set[str]:
-    """The teams owning at least one asset of ``repo`` (GitHub's names are case-insensitive, so
-    ``ACME/Warehouse`` is the same repository as ``acme/warehouse``)."""
-    return {
+    """The teams owning ``repo``: those owning at least one of its assets, and those its
+    ``.tessera.yml`` names (GitHub's names are case-insensitive, so ``ACME/Warehouse`` is the same
+    repository as ``acme/warehouse``)."""
+    owners = {
         row[0]
         for row in db.execute(
             "SELECT DISTINCT owner_team FROM assets WHERE lower(repo) = lower(?) AND owner_team IS NOT NULL", (repo,)
         )
     }
+    for (declared,) in db.execute("SELECT teams FROM repo_syncs WHERE lower(repo) = lower(?) AND teams IS NOT NULL", (repo,)):
+        owners.update(str(t) for t in json.loads(declared))
+    return owners
 
 
 def repo_spelling(db: sqlite_utils.Database, repo: str) -> str:
