@@ -72,3 +72,4 @@ async def test_readyz_is_not_ready_while_the_disk_is_full_and_ready_once_a_write
     response = await full.client.get("/readyz")
     assert response.status == 200, await response.text()
     assert (await post_delivery(full.client, "pull_request", _delivery())).status == 202
+
