@@ -5,7 +5,8 @@ team the current analysis asks to respond may answer; an ``ack``/``migrating`` i
 team's fingerprint (a push that changes its breaking changes invalidates it); a ``block`` needs a
 reason. A key speaks only for its own team unless it is admin, and a response is recorded as that
 team's, never in a person's name: a key cannot vouch for who holds it (a person answers with
-``/tessera ack`` on the pull request, where GitHub says who they are). The audit log names the key. The check run and the impact comment are then brought up to date by a queued job
+``/tessera ack`` on the pull request, where GitHub says who they are); the audit log names the
+key. The check run and the impact comment are then brought up to date by a queued job
 (:mod:`app.api.republish`), so the request never waits on GitHub.
 """
 
