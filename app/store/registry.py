@@ -583,8 +583,15 @@ def get_asset(db: sqlite_utils.Database, fqn: str, *, repo: str | None = None) -
 
 
 def asset_owners(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str | None]]:
-    """fqn → (owner team, its GitHub team) for every asset (the impact index's team names)."""
-    return {fqn: (team, gh) for fqn, team, gh in db.execute("SELECT fqn, owner_team, github_team FROM assets")}
+    """fqn → (owner team, its GitHub team) for every asset (the impact index's team names). As in
+    :func:`get_asset`, a real definition wins over another repository's dbt ``source`` of the name
+    (a reader's declaration never makes it the owner), then the one synced last."""
+    return {
+        fqn: (team, gh)
+        for fqn, team, gh in db.execute(
+            "SELECT fqn, owner_team, github_team FROM assets ORDER BY kind != 'source', synced_at, id"
+        )
+    }
 
 
 def all_edges(db: sqlite_utils.Database) -> list[EdgeRow]:

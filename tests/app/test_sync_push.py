@@ -212,3 +212,22 @@ async def test_a_repository_whose_tessera_yml_names_a_team_is_that_teams_to_sync
     # The manifest says nothing about the repository's teams: the file's stay its owners.
     again = await flow.client.post("/api/v1/sync/dbt", json=body, headers=keys["ops"])
     assert again.status == 403
+
+
+async def test_a_readers_dbt_source_of_another_teams_table_leaves_the_table_its_owners(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
+    await flow.client.post("/api/v1/teams", json={"slug": "growth", "name": "Growth"}, headers=ADMIN)
+    made = await flow.client.post("/api/v1/teams/growth/keys", json={"scopes": ["write"]}, headers=ADMIN)
+    growth = {"Authorization": f"Bearer {(await made.json())['key']}"}
+    source = {"resource_type": "source", "unique_id": "source.growth.analytics.orders", "name": "orders",
+              "source_name": "analytics", "package_name": "growth", "meta": {"owner": "growth"}, "columns": {}}
+    manifest = {"metadata": {"project_name": "growth"}, "nodes": {}, "sources": {source["unique_id"]: source}}
+    synced = await flow.client.post("/api/v1/sync/dbt", headers=growth,
+                                    json={"repo": "acme/growth-dbt", "commit": "b" * 40, "manifest": manifest})
+    assert synced.status == 200 and (await synced.json())["assets"] == 1
+    orders = await _get(flow, "/assets/analytics.orders")
+    assert (orders["repo"], orders["owner"]["team"]) == ("acme/platform-sql", "platform")
+    owners = await flow.store.read(reg_sql.asset_owners)
+    assert owners["analytics.orders"][0] == "platform"
