@@ -51,9 +51,11 @@ def route_setups() -> list[Callable[[web.Application], None]]:
     return [setup_webhooks, setup_pages, setup_api]
 
 
-def _unreadable(raw: bytes, what: str) -> str | None:
-    """Why percent-decoded ``raw`` cannot be taken as text (control characters, bytes that are not
-    UTF-8), or None: such values are refused here so no handler, log line or header ever holds them."""
+def _unreadable(encoded: str, what: str) -> str | None:
+    """Why the percent-encoded URL part ``encoded`` cannot be taken as text (control characters,
+    bytes that are not UTF-8), or None: such values are refused here so no handler, log line or
+    header ever holds them. (aiohttp's pure-Python parser lets raw bytes through as surrogates.)"""
+    raw = unquote_to_bytes(encoded.encode("utf-8", errors="surrogateescape"))
     if any(b < 0x20 or b == 0x7F for b in raw):
         return f"the {what} holds a control character"
     try:
@@ -73,9 +75,7 @@ def bad_bytes(request: web.Request) -> str | None:
             shown = name.decode("ascii", errors="replace")[:40]
             return f"the {shown} header holds bytes that are not UTF-8"
     url = request.rel_url
-    return _unreadable(unquote_to_bytes(url.raw_path), "path") or _unreadable(
-        unquote_to_bytes(url.raw_query_string.replace("+", " ")), "query string"
-    )
+    return _unreadable(url.raw_path, "path") or _unreadable(url.raw_query_string.replace("+", " "), "query string")
 
 
 @web.middleware
