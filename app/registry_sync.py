@@ -346,7 +346,8 @@ def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]
       syncs it.
     - An asset name another team owns is never taken over: not by declaring it in another
       repository, nor by giving it a new owner in the shared one. A dbt ``source`` only declares a
-      table someone else builds, so it takes nothing over.
+      table someone else builds, so it takes nothing over. A shared repository's manifest may
+      leave another team's model out: the repository says it is gone, and it goes.
     """
     owners = reg_sql.repo_owner_teams(db, repo)
     if owners and team not in owners:
