@@ -90,6 +90,7 @@ def test_json_output_is_the_design_object() -> None:
         "required_acks",
         "migrations",
         "errors",
+        "projects",
     ]
     assert data["changes"][0]["rule"] == "COLUMN_REMOVED" and data["changes"][0]["line"] == 3
     assert data["impacts"][0] == {
