@@ -67,6 +67,26 @@ ADAPTER_DIALECTS: Mapping[str, str] = {
 }
 """dbt adapter type (``profiles.yml`` ``type``, ``metadata.adapter_type``) → sqlglot dialect."""
 
+DISPLAY_NAMES: Mapping[str, str] = {
+    "bigquery": "BigQuery",
+    "postgres": "PostgreSQL",
+    "duckdb": "DuckDB",
+    "tsql": "T-SQL",
+    "mysql": "MySQL",
+    "sqlite": "SQLite",
+    "clickhouse": "ClickHouse",
+    "singlestore": "SingleStore",
+    "starrocks": "StarRocks",
+    "risingwave": "RisingWave",
+}
+"""How people write a dialect's name, where it differs from capitalising it."""
+
+
+def display_name(dialect: str) -> str:
+    """``bigquery`` → ``BigQuery``, for sentences."""
+    return DISPLAY_NAMES.get(dialect, dialect.capitalize())
+
+
 PACKAGE_ADAPTERS: Mapping[str, str] = {
     **{name: name for name in ADAPTER_DIALECTS},
     "athena-community": "athena",
