@@ -60,7 +60,7 @@ models:
   - name: MODEL
     group: finance
     meta:
-      owner: "@shop/platform"
+      owner: "@acme/platform"
 """
 
 
