@@ -22,6 +22,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 import yaml
@@ -138,8 +139,8 @@ def project_folders(paths: Iterable[str], config: Config) -> list[str]:
 
 def detect_projects(source: FileSource, config: Config, projects: Sequence[str] | None = None) -> tuple[Project, ...]:
     """Each dbt project of ``source`` with the dialect it is read in (see the module docstring)."""
-    paths = list(source.paths())
-    folders = project_folders(paths, config) if projects is None else list(projects)
+    tree = _Tree(source.paths())
+    folders = project_folders(tree.paths, config) if projects is None else list(projects)
     texts: dict[str, str | None] = {}
 
     def read(path: str) -> str | None:
@@ -147,7 +148,7 @@ def detect_projects(source: FileSource, config: Config, projects: Sequence[str] 
             texts[path] = source.read(path)
         return texts[path]
 
-    return tuple(Project(folder, detect(source, folder, config, paths=paths, read=read)) for folder in folders)
+    return tuple(Project(folder, detect(source, folder, config, tree=tree, read=read)) for folder in folders)
 
 
 def detect(
@@ -155,17 +156,18 @@ def detect(
     project_dir: str,
     config: Config,
     *,
-    paths: Sequence[str] | None = None,
+    tree: _Tree | None = None,
     read: Reader | None = None,
 ) -> Dialect:
     """The dialect of the dbt project in ``project_dir``, and why."""
     if config.dbt.dialect:
         return Dialect(config.dbt.dialect, ".tessera.yml")
-    listing = list(source.paths()) if paths is None else paths
+    tree = tree if tree is not None else _Tree(source.paths())
     reader = read if read is not None else source.read
-    candidates = _candidates(listing, project_dir, config)
+    candidates = _candidates(tree, project_dir, config)
+    profile = _profile_name(reader, project_dir) if candidates.profiles else None
     return (
-        _from_profiles(candidates.profiles, reader, _profile_name(reader, project_dir))
+        _from_profiles(candidates.profiles, reader, profile)
         or _from_packages(candidates.packages, reader)
         or _from_manifest(candidates.manifests, reader)
         or DEFAULT
@@ -174,15 +176,35 @@ def detect(
 
 def detection_paths(paths: Iterable[str], config: Config) -> list[str]:
     """Every file detection may read at this commit (for sources that fetch ahead)."""
-    listing = list(paths)
-    wanted: dict[str, None] = {}
     if config.dbt.dialect:
         return []
-    for folder in project_folders(listing, config):
-        found = _candidates(listing, folder, config)
+    tree = _Tree(paths)
+    wanted: dict[str, None] = {}
+    for folder in project_folders(tree.paths, config):
+        found = _candidates(tree, folder, config)
         for path in (*found.profiles, *found.packages, *found.manifests[:1]):
             wanted[path] = None
     return list(wanted)
+
+
+class _Tree:
+    """A commit's paths by folder, built once for every project's look-up."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = list(paths)
+        self.known = set(self.paths)
+        self.by_folder: dict[str, list[str]] = {}
+        skipped: dict[str, bool] = {}
+        for path in self.paths:
+            folder = path.rpartition("/")[0]
+            skip = skipped.get(folder)
+            if skip is None:
+                skip = skipped[folder] = bool(folder) and not SKIPPED.isdisjoint(folder.split("/"))
+            if not skip:
+                self.by_folder.setdefault(folder, []).append(path)
+
+
+SKIPPED = frozenset(SKIPPED_FOLDERS)
 
 
 class _Candidates:
@@ -194,38 +216,31 @@ class _Candidates:
         self.manifests = manifests
 
 
-def _candidates(paths: Sequence[str], project_dir: str, config: Config) -> _Candidates:
-    folders = _folders_up(project_dir)
-    by_folder: dict[str, list[str]] = {}
-    for path in paths:
-        parts = path.split("/")
-        if any(part in SKIPPED_FOLDERS for part in parts[:-1]):
-            continue
-        by_folder.setdefault(posixpath.dirname(path), []).append(path)
+def _candidates(tree: _Tree, project_dir: str, config: Config) -> _Candidates:
     profiles: list[str] = []
     packages: list[str] = []
-    for folder in folders:
+    for folder in _folders_up(project_dir):
         for sub in PROFILE_FOLDERS:
             path = _join(folder, _join(sub, "profiles.yml"))
-            if path in by_folder.get(posixpath.dirname(path), ()):
+            if path in tree.known and path.rpartition("/")[0] in tree.by_folder:
                 profiles.append(path)
         for pattern in PACKAGE_FILES:
-            full = _join(folder, pattern)
-            packages += [p for p in sorted(_within(by_folder, full)) if p not in packages]
+            packages += [p for p in sorted(_within(tree, _join(folder, pattern))) if p not in packages]
     for pattern in CI_FILES:
-        packages += [p for p in sorted(_within(by_folder, pattern)) if p not in packages]
+        packages += [p for p in sorted(_within(tree, pattern)) if p not in packages]
     manifests = []
     if config.dbt.manifest and _manifest_folder(config.dbt.manifest) in (project_dir.strip("/") or ".", "."):
         manifests.append(config.dbt.manifest)
     own = _join(project_dir, "target/manifest.json")
-    if own in paths and own not in manifests:
+    if own in tree.known and own not in manifests:
         manifests.append(own)
     return _Candidates(profiles[: MAX_FILES // 4], packages[:MAX_FILES], manifests)
 
 
-def _within(by_folder: Mapping[str, list[str]], pattern: str) -> list[str]:
-    folder = posixpath.dirname(pattern)
-    return [p for p in by_folder.get(folder, ()) if matches_any(p, (pattern,))]
+def _within(tree: _Tree, pattern: str) -> list[str]:
+    """The files of one folder matching a pattern that has no ``/`` in its last part."""
+    folder, _, name = pattern.rpartition("/")
+    return [p for p in tree.by_folder.get(folder, ()) if fnmatchcase(p.rpartition("/")[2], name)]
 
 
 def _folders_up(project_dir: str) -> list[str]:
