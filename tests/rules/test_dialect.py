@@ -259,3 +259,16 @@ def test_the_files_detection_reads_are_fetched_ahead() -> None:
 
 def test_every_detected_dialect_is_one_tessera_yml_accepts() -> None:
     assert set(ADAPTER_DIALECTS.values()) <= set(DIALECTS)
+
+
+def test_a_tessera_yml_without_a_dialect_still_detects_it_and_gets_no_setup_hint() -> None:
+    files = {**bigquery_repo(), ".tessera.yml": "compatibility: full\n"}
+    result = run(files, drop_plan_code(files))
+    assert result.projects == (Project("analytics", Dialect("bigquery", "requirements.txt: dbt-bigquery")),)
+    assert result.detected is None
+
+
+def test_a_docs_only_change_reads_no_project() -> None:
+    files = bigquery_repo()
+    result = run(files, {**files, "README.md": "# shop, documented\n"})
+    assert (result.status, result.projects) == ("clear", ())
