@@ -272,3 +272,17 @@ def test_a_docs_only_change_reads_no_project() -> None:
     files = bigquery_repo()
     result = run(files, {**files, "README.md": "# shop, documented\n"})
     assert (result.status, result.projects) == ("clear", ())
+
+
+def test_a_profiles_yml_kept_in_a_profile_folder_beside_the_project_is_found() -> None:
+    files = {
+        "transform/analytics/dbt_project.yml": "name: analytics\nprofile: snowflake\n",
+        "transform/analytics/profile/profiles.yml": (
+            "config:\n  send_anonymous_usage_stats: False\n"
+            "snowflake:\n  target: prod\n  outputs:\n    prod:\n      type: snowflake\n"
+            "      account: \"{{ env_var('SNOWFLAKE_ACCOUNT') }}\"\n"
+        ),
+    }
+    assert detect(DictSource(files), "transform/analytics", parse_config(None)) == Dialect(
+        "snowflake", "transform/analytics/profile/profiles.yml (target prod: snowflake)"
+    )
