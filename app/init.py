@@ -26,7 +26,7 @@ from rules.dbt_project import SKIPPED_FOLDERS, read_project
 from rules.dialect import DEFAULT, detect_projects, display_name
 from rules.model import Config, Project
 from rules.owners import parse_codeowners
-from rules.sources import CODEOWNERS_PATHS
+from rules.sources import CODEOWNERS_PATHS, FileSource
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -110,7 +110,7 @@ class Survey:
     """Where CODEOWNERS is, when there is one."""
 
 
-def survey(source: FolderSource) -> Survey:
+def survey(source: FileSource) -> Survey:
     """Read the projects, their dialects and every owner named in the repository."""
     config = Config()
     projects = detect_projects(source, config)

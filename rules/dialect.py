@@ -22,6 +22,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -125,9 +126,10 @@ _JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _JINJA_TAG = re.compile(r"\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _ADAPTER_TYPE = re.compile(r'"adapter_type"\s*:\s*"([A-Za-z0-9_-]+)"')
 _UNRENDERED = "tessera-unrendered"
+"""What a Jinja expression in ``profiles.yml`` reads as: a value Tessera does not know."""
+
 Reader = Callable[[str], "str | None"]
 """Reads one file of the commit (``FileSource.read``, possibly memoised)."""
-"""What a Jinja expression in ``profiles.yml`` reads as: a value Tessera does not know."""
 
 
 def project_folders(paths: Iterable[str], config: Config) -> list[str]:
@@ -207,13 +209,13 @@ class _Tree:
 SKIPPED = frozenset(SKIPPED_FOLDERS)
 
 
+@dataclass(frozen=True)
 class _Candidates:
     """The files one project's detection looks at, in the order it looks."""
 
-    def __init__(self, profiles: list[str], packages: list[str], manifests: list[str]) -> None:
-        self.profiles = profiles
-        self.packages = packages
-        self.manifests = manifests
+    profiles: list[str]
+    packages: list[str]
+    manifests: list[str]
 
 
 def _candidates(tree: _Tree, project_dir: str, config: Config) -> _Candidates:
