@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 
@@ -286,3 +287,21 @@ def test_a_profiles_yml_kept_in_a_profile_folder_beside_the_project_is_found() -
     assert detect(DictSource(files), "transform/analytics", parse_config(None)) == Dialect(
         "snowflake", "transform/analytics/profile/profiles.yml (target prod: snowflake)"
     )
+
+
+def test_a_profiles_yml_bomb_is_passed_over_without_expanding_it() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    files = {"dbt_project.yml": "name: p\n", "profiles.yml": bomb, "requirements.txt": "dbt-redshift\n"}
+    started = time.perf_counter()
+    assert detect(DictSource(files), ".", parse_config(None)) == Dialect("redshift", "requirements.txt: dbt-redshift")
+    assert time.perf_counter() - started < 2
+
+
+def test_profiles_that_are_not_the_expected_shape_say_nothing() -> None:
+    for text in ("- a list\n", "p: just text\n", "p:\n  outputs: [dev]\n", "p:\n  outputs:\n    dev: {type: [x]}\n"):
+        files = {"dbt_project.yml": "name: p\n", "profiles.yml": text}
+        assert detect(DictSource(files), ".", parse_config(None)) == Dialect("postgres", "default"), text
