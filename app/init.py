@@ -298,7 +298,7 @@ def _team_lines(found: Survey) -> list[str]:
             if team.names:
                 lines.append(f"    names: [{', '.join(_q(n) for n in team.names)}]")
     if found.people:
-        lines.append("# People named as owners (not teams): add each to a team above, or leave them be.")
+        lines.append("# People named as owners (not teams): each acknowledges as themselves unless added to a team above.")
         for person in found.people:
             lines.append(f"#   {_comment(person.raw)} ({_comment(person.where)})")
     return lines

@@ -76,10 +76,12 @@ def _unowned_consumers(
     base: Snapshot,
     head: Snapshot,
     codeowners: str | None,
+    config: Config,
 ) -> list[AnalysisError]:
-    """Consumers a breaking change reaches whose owner maps to no team: nobody could be asked.
+    """Consumers a breaking change reaches that have no owner at all: held for the fallback (or,
+    with ``on_unowned: warn``, nobody could be asked).
 
-    Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``.
+    Said out loud so an admin gives the consumer an owner.
     """
     breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
     rules = owners.parse_codeowners(codeowners)
@@ -94,12 +96,17 @@ def _unowned_consumers(
         snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
         thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
         owner = owners.raw_owner(thing, snapshot, rules) if thing is not None else None
-        who = f"its owner {owner!r} is not a team in .tessera.yml" if owner else "it has no owner"
+        who = f"its owner {owner!r} names no team or person" if owner else "it has no owner"
+        outcome = (
+            "nobody was asked to acknowledge for it (on_unowned: warn)"
+            if config.on_unowned == "warn"
+            else "it is held for the fallback (fallback: in .tessera.yml, else CODEOWNERS, else the maintainers)"
+        )
         errors.append(
             AnalysisError(
                 (thing.path if thing is not None else None) or CONFIG_PATH,
                 f"{row.consumer_type} {row.consumer} reads {row.asset}, which has a breaking change, but {who}:"
-                " nobody was asked to acknowledge for it",
+                f" {outcome}",
             )
         )
     return errors
@@ -184,7 +191,7 @@ def analyze(
         suggestions = []
         errors.append(AnalysisError("", f"migration suggestions failed: {error}"))
     errors += _problem_errors(head_snapshot, changed_paths)
-    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners)
+    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners, config)
     return Analysis(
         base=base_rev,
         head=head_rev,

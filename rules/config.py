@@ -16,6 +16,7 @@ from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, T
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("warn", "block")
+ON_UNOWNED: tuple[str, ...] = ("block", "warn")
 DIALECTS: tuple[str, ...] = (
     "postgres",
     "snowflake",
@@ -54,6 +55,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "ignore",
     "consumers",
     "on_unparsed",
+    "fallback",
+    "on_unowned",
 )
 
 
@@ -96,6 +99,8 @@ def parse_config(text: str | None) -> Config:
     rules = _rules(data.get("rules"), problems)
     ignore = _strings(data.get("ignore"), "ignore", problems)
     consumers = _consumers(data.get("consumers"), teams, problems)
+    on_unowned = _choice(data.get("on_unowned"), "on_unowned", ON_UNOWNED, "block", problems)
+    fallback = _fallback(data.get("fallback"), teams, problems)
     return Config(
         compatibility=compatibility,
         teams=teams,
@@ -105,6 +110,8 @@ def parse_config(text: str | None) -> Config:
         ignore=ignore,
         consumers=consumers,
         on_unparsed=on_unparsed,
+        fallback=fallback,
+        on_unowned=on_unowned,
         problems=tuple(problems.items),
     )
 
@@ -250,6 +257,23 @@ def _known_rule_ids() -> frozenset[str]:
     except ImportError:
         return frozenset()
     return frozenset(RULES_BY_ID)
+
+
+def _fallback(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> str | None:
+    """``fallback: <team>``: a slug of ``teams:`` or an ``org/team`` GitHub team."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(f"fallback: expected a team, got {_kind(value)}; the repository's maintainers hold instead")
+        return None
+    text = value.strip().lower()
+    if text.lstrip("@") not in teams and "/" not in text:
+        problems.add(
+            f"fallback: {value!r} is neither a team under teams: nor an 'org/team' GitHub team;"
+            " the repository's maintainers hold instead"
+        )
+        return None
+    return text
 
 
 def _consumers(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> tuple[Registration, ...]:

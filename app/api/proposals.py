@@ -98,8 +98,7 @@ def _detail(proposal: Proposal, records: dict[str, AckRecord]) -> dict[str, Any]
     answer.update(
         changes=[asdict(c) for c in analysis.changes],
         impacts=analysis.to_dict()["impacts"],
-        required_acks=[{"team": r.team, "github_team": r.github_team, "reasons": list(r.reasons)}
-                       for r in analysis.required_acks],
+        required_acks=analysis.to_dict()["required_acks"],
         migrations=[asdict(m) for m in analysis.migrations],
         acks=[_ack_dict(r) for r in records.values()],
         verdict={

@@ -97,7 +97,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
         lines.append(f"Overridden by @{verdict.override.user}: {verdict.override.reason}")
         lines.append("")
     if verdict.statuses:
-        lines.append("| team | state | why |")
+        lines.append("| who | state | why |")
         lines.append("|---|---|---|")
         for status in verdict.statuses:
             lines.append(f"| {_team(status)} | {_state(status)} | {_cell('; '.join(status.reasons))} |")
@@ -178,7 +178,7 @@ def error_output(message: str) -> dict[str, Any]:
 
 
 def _team(status: TeamStatus) -> str:
-    return f"@{status.github_team}" if status.github_team else f"`{status.team}`"
+    return status.who or (f"@{status.github_team}" if status.github_team else f"`{status.team}`")
 
 
 def _state(status: TeamStatus) -> str:

@@ -79,7 +79,7 @@ def test_a_breaking_change_read_by_another_team_exits_1_with_the_design_json(
     assert removed and removed[0]["asset"] == "fct_revenue" and removed[0]["column"] == "discounts"
     assert removed[0]["severity"] == "breaking" and removed[0]["path"] == "models/marts/fct_revenue.sql"
     assert data["required_acks"] == [
-        {"team": "growth", "github_team": "shop/growth", "reasons": data["required_acks"][0]["reasons"]}
+        {"kind": "team", "team": "growth", "github_team": "shop/growth", "reasons": data["required_acks"][0]["reasons"]}
     ]
     assert {"consumer": "channel_mix", "consumer_type": "exposure", "team": "growth"}.items() <= data[
         "impacts"

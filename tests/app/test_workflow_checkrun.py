@@ -124,7 +124,7 @@ def test_an_unconfigured_repository_gets_one_line_on_what_was_detected_and_how_t
     hints = [line for line in summary.splitlines() if "tessera init" in line]
     assert hints == [
         "No `.tessera.yml`: read `marketing/` as BigQuery (`marketing/requirements.txt: dbt-bigquery`) and the root"
-        " project as PostgreSQL (`default`); no owners found, so nobody can be asked. Run `tessera init` to refine."
+        " project as PostgreSQL (`default`); no owners found in dbt or CODEOWNERS. Run `tessera init` to refine."
     ]
     configured = Analysis("b", "h", "clear", projects=projects)
     assert "tessera init" not in build_output(configured, verdict([], {}), changed_paths=set(), details_url=None).summary
