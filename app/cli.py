@@ -212,6 +212,12 @@ def commands() -> list[Command]:
 
         found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
     with contextlib.suppress(ImportError):
+        from app import init
+
+        found.append(
+            Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
+        )
+    with contextlib.suppress(ImportError):
         from app import keys, registry_sync
 
         found.append(Command("keys", "create or revoke REST API keys", keys.add_arguments, keys.run))

@@ -35,6 +35,15 @@ DIALECTS: tuple[str, ...] = (
     "clickhouse",
     "sqlite",
     "hive",
+    "fabric",
+    "singlestore",
+    "teradata",
+    "materialize",
+    "risingwave",
+    "starrocks",
+    "doris",
+    "dremio",
+    "exasol",
 )
 """Dialects accepted for ``dbt.dialect`` / ``sql.dialect`` (all known to sqlglot)."""
 

@@ -213,7 +213,7 @@ def find_projects(paths: Iterable[str]) -> list[str]:
     packages and build output, sorted."""
     found: set[str] = set()
     for path in paths:
-        if posixpath.basename(path) != "dbt_project.yml":
+        if not path.endswith("dbt_project.yml") or posixpath.basename(path) != "dbt_project.yml":
             continue
         folder = posixpath.dirname(path)
         if any(part in SKIPPED_FOLDERS for part in folder.split("/")):

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.workflow.acks import TeamStatus, Verdict
 from rules.model import Analysis, Change
+from rules.report import zero_config_line
 
 CHECK_NAME = "Tessera"
 RECHECK_ACTION = {
@@ -116,6 +117,10 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     )
     for error in analysis.errors:
         lines.append(f"- Could not analyse `{error.path}`: {_cell(error.message)}")
+    setup = zero_config_line(analysis)
+    if setup is not None:
+        lines.append("")
+        lines.append(setup)
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
