@@ -99,7 +99,7 @@ LOCAL_ADAPTERS = frozenset({"duckdb", "postgres", "sqlite"})
 """Adapters often installed beside the real one for local runs and tests: a file naming one of
 these and a warehouse adapter means the warehouse."""
 
-PROFILE_FOLDERS = ("", ".dbt", "profiles", "profile", "ci", ".ci", "dbt")
+PROFILE_FOLDERS = ("", ".dbt", "profiles", "ci", ".ci", "dbt")
 """Where, under the project's folder or one above it, a committed ``profiles.yml`` is looked for."""
 
 PACKAGE_FILES = ("requirements*.txt", "requirements/*.txt", "pyproject.toml", "Pipfile", "setup.py", "setup.cfg",

@@ -275,20 +275,6 @@ def test_a_docs_only_change_reads_no_project() -> None:
     assert (result.status, result.projects) == ("clear", ())
 
 
-def test_a_profiles_yml_kept_in_a_profile_folder_beside_the_project_is_found() -> None:
-    files = {
-        "transform/analytics/dbt_project.yml": "name: analytics\nprofile: snowflake\n",
-        "transform/analytics/profile/profiles.yml": (
-            "config:\n  send_anonymous_usage_stats: False\n"
-            "snowflake:\n  target: prod\n  outputs:\n    prod:\n      type: snowflake\n"
-            "      account: \"{{ env_var('SNOWFLAKE_ACCOUNT') }}\"\n"
-        ),
-    }
-    assert detect(DictSource(files), "transform/analytics", parse_config(None)) == Dialect(
-        "snowflake", "transform/analytics/profile/profiles.yml (target prod: snowflake)"
-    )
-
-
 def test_a_profiles_yml_bomb_is_passed_over_without_expanding_it() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
