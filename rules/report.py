@@ -15,8 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rules.dialect import display_name
 from rules.markdown import code, fence, mention, mermaid_label, prose, text
-from rules.model import Analysis, Change, Impact, Migration, RequiredAck, person_identity
+from rules.model import Analysis, Change, Impact, Migration, Project, RequiredAck, person_identity
 from rules.owners import holder_text
 
 MARKER = "<!-- tessera:impact -->"
@@ -417,6 +418,8 @@ def to_markdown(
             diagram.append(f"_Shortened to {MAX_DIAGRAM_NODES} nodes{more}._")
         diagram.append("")
     footer = [f"<sub>Tessera · base {code(analysis.base[:12])} → head {code(analysis.head[:12])}"]
+    if analysis.projects:
+        footer[0] += f" · read {projects_text(analysis.projects)}"
     if details_url:
         footer[0] += f" · [full report]({details_url})"
     footer[0] += "</sub>"
@@ -460,3 +463,33 @@ def to_markdown(
     if not cut.startswith(MARKER):
         cut = MARKER + "\n" + cut
     return cut + "\n…\n\n" + note + "\n\n" + "\n".join(footer) + "\n"
+
+
+# --- what was read, and how ---------------------------------------------------------------------
+
+MAX_PROJECTS_SHOWN = 5
+
+
+def projects_text(projects: Sequence[Project], *, limit: int = MAX_PROJECTS_SHOWN) -> str:
+    """Which dialect each dbt project was read in and why: ``analytics/`` as BigQuery
+    (``requirements.txt: dbt-bigquery``)."""
+    parts = []
+    for project in projects[:limit]:
+        where = "the root project" if project.path in ("", ".") else code(project.path.rstrip("/") + "/", limit=120)
+        parts.append(f"{where} as {display_name(project.dialect.name)} ({code(project.dialect.source, limit=120)})")
+    if len(projects) > limit:
+        parts.append(_plural(len(projects) - limit, "more project"))
+    return _join(parts)
+
+
+def zero_config_line(analysis: Analysis) -> str | None:
+    """One line for a repository without ``.tessera.yml``: what was detected and how to refine it
+    (None when the repository has one, or nothing was read)."""
+    if analysis.detected is None or not analysis.projects:
+        return None
+    sources = list(analysis.detected.owner_sources)
+    owners = f"owners from {_join(sources)}" if sources else "no owners found in dbt or CODEOWNERS"
+    return (
+        f"No `.tessera.yml`: read {projects_text(analysis.projects)}; {owners}. "
+        "Run `tessera init` to refine."
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from app.workflow.acks import TeamStatus, Verdict
 from rules.markdown import clip, code, mention, prose, text
 from rules.model import Analysis, Change
+from rules.report import zero_config_line
 
 CHECK_NAME = "Tessera"
 RECHECK_ACTION = {
@@ -119,6 +120,10 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     )
     for error in analysis.errors:
         lines.append(f"- Could not analyse {code(error.path)}: {prose(error.message)}")
+    setup = zero_config_line(analysis)
+    if setup is not None:
+        lines.append("")
+        lines.append(setup)
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
