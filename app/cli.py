@@ -16,17 +16,21 @@ import datetime as dt
 import gc
 import json
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
-from app.config import Settings, is_loopback
+from app.config import Settings, environment_with_file, is_loopback, require_database
 from app.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+DEFAULT_ENV_FILE = ".env"
+"""What ``tessera setup`` writes and ``tessera serve`` reads from the folder it starts in."""
 SWITCH_INTERVAL = 0.0002
 """Seconds a thread may hold the GIL while another waits, in ``tessera serve`` (default 0.005)."""
 
@@ -47,9 +51,17 @@ class Command:
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="bind address (default TESSERA_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default TESSERA_PORT or 8080; 0 picks a free one)")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="read TESSERA_* settings from this file (default ./.env when it exists, as"
+                        " `tessera setup` writes it); the real environment wins")
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    env_file = args.env_file or Path(DEFAULT_ENV_FILE)
+    environment = environment_with_file(env_file, required=args.env_file is not None)
+    settings = Settings.from_env(environment)
+    if env_file.is_file():
+        print(f"tessera: read settings from {env_file}", file=sys.stderr)
     overrides: dict[str, object] = {}
     if args.host:
         overrides["host"] = args.host
@@ -100,7 +112,15 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         print("tessera: dev mode: the REST API accepts requests without keys (loopback only)", file=sys.stderr)
 
     runner = Runner(create_app(settings, github=github), handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()  # opens the store: creates or migrates the database
+    except (sqlite3.Error, OSError) as exc:
+        if github is not None:
+            await github.close()
+        raise ConfigError(
+            f"cannot open the database {settings.db_path}: {exc} (is it writable? set TESSERA_DB to a file"
+            " this user can write)"
+        ) from exc
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         try:
@@ -148,13 +168,10 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
 
     from app.store import Store
 
-    if not Path(settings.db_path).exists():
-        print(f"tessera: no database at {settings.db_path} (set TESSERA_DB to the server's)", file=sys.stderr)
-        return EXIT_ERROR
+    require_database(settings)
     async with Store(settings.db_path) as store:
         if args.replay:
             existing = await store.get_delivery(args.replay)

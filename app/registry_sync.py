@@ -32,6 +32,7 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.config import Settings, require_database
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
@@ -708,13 +709,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="infer column-level lineage from the compiled SQL (slower: ~1 s per 100 models)")
 
 
+def looks_like_manifest(document: object) -> bool:
+    """A dbt manifest is an object with ``nodes`` and ``metadata`` objects; anything else (a
+    catalog, run results, a package.json) gets a message about the file, not about ``--repo``."""
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("nodes"), dict)
+        and isinstance(document.get("metadata"), dict)
+    )
+
+
 def default_repo(manifest: Any) -> str | None:
     """``dbt/<project name>``: where a manifest's rows go when no repository is named."""
     project = ((manifest.get("metadata") or {}) if isinstance(manifest, dict) else {}).get("project_name")
     return f"dbt/{str(project).lower()}" if project else None
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
     import sys
 
@@ -731,6 +742,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"tessera: {args.manifest} is not valid JSON: {exc}", file=sys.stderr)
         return 2
+    if not looks_like_manifest(manifest):
+        print(f"tessera: {args.manifest} is not a dbt manifest (expected dbt's target/manifest.json: a JSON"
+              " object with \"nodes\" and \"metadata\")", file=sys.stderr)
+        return 2
+    require_database(settings)
     repo = args.repo or default_repo(manifest)
     if repo is None or "/" not in repo:
         print("tessera: --repo is owner/name (the manifest names no project to default to)", file=sys.stderr)

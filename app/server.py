@@ -135,10 +135,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the store is open and can write, and the workers run (if this app runs workers)."""
+    """Ready for traffic: the store is open and can write, the workers run (if this app runs workers),
+    and a webhook secret is set (without it every delivery is refused with 503)."""
     store = request.app[STORE_KEY]
     queue = request.app[QUEUE_KEY]
     problems = []
+    if not request.app[SETTINGS_KEY].webhook_secret:
+        problems.append("TESSERA_WEBHOOK_SECRET is not set: every webhook delivery is refused with 503")
     if not store.is_open:
         problems.append("store is not open")
     if request.app[_RUNS_WORKERS] and not queue.running:

@@ -126,7 +126,7 @@ async def test_serve_prints_where_it_listens_answers_health_and_stops_on_sigterm
             async with session.get(f"{url}/healthz") as health:
                 assert health.status == 200
             async with session.get(f"{url}/readyz") as ready:
-                assert ready.status == 200
+                assert ready.status == 503  # not ready: deliveries would be refused
             async with session.post(f"{url}/webhooks/github", data=b"{}") as hook:
                 assert hook.status == 503  # no secret configured
     finally:
