@@ -36,6 +36,7 @@ from app.config import Settings, require_database
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
+from rules.dbt_manifest import looks_like_manifest
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
@@ -707,16 +708,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project-dir", default=None, help="the dbt project's folder in the repository")
     parser.add_argument("--columns", action="store_true",
                         help="infer column-level lineage from the compiled SQL (slower: ~1 s per 100 models)")
-
-
-def looks_like_manifest(document: object) -> bool:
-    """A dbt manifest is an object with ``nodes`` and ``metadata`` objects; anything else (a
-    catalog, run results, a package.json) gets a message about the file, not about ``--repo``."""
-    return (
-        isinstance(document, dict)
-        and isinstance(document.get("nodes"), dict)
-        and isinstance(document.get("metadata"), dict)
-    )
 
 
 def default_repo(manifest: Any) -> str | None:
