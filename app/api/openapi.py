@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from app.api.errors import ApiError
+from app.audits import ALERT_RULES
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -210,7 +211,11 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         "windows": _array(_obj({"window": STR, "runs": INT, "failed": INT, "failure_rate": _maybe({"type": "number"})})),
         "top_failing": _array(_obj({"guarantee": STR, "failures": INT})),
         "per_guarantee": {"type": "object", "additionalProperties": _obj({"runs": INT, "failed": INT})},
-        "alerts": _array(_obj({"code": STR, "message": STR})),
+        "alerts": _array(_obj({
+            "code": {"enum": [code for code, _ in ALERT_RULES],
+                     "description": "; ".join(f"`{code}`: {meaning}" for code, meaning in ALERT_RULES)},
+            "message": STR,
+        })),
     }),
     "RegistrationOut": _obj({"id": INT, "team": STR, "asset": STR, "columns": STRS, "version": _maybe(STR),
                              "note": _maybe(STR), "source": STR, "created_by": _maybe(STR), "created_at": TIME,
