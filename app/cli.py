@@ -187,8 +187,10 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         status = "failed" if args.failed else args.status
         rows = await store.list_deliveries(status=status, limit=args.limit)
     if args.json:
+        times = ("received_at", "run_after", "started_at", "finished_at")
         for d in rows:
-            print(json.dumps({k: v for k, v in d.__dict__.items() if k != "payload"}))
+            fields = {k: v for k, v in d.__dict__.items() if k not in ("payload", "compressed")}
+            print(json.dumps({**fields, **{k: _iso(fields[k]) for k in times}}))
         return EXIT_OK
     if not rows:
         print("no deliveries" + (f" with status {status}" if status else ""))
@@ -199,6 +201,13 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         error = (d.last_error or "").splitlines()[0][:80] if d.last_error else ""
         print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<8} {d.attempts:>5}  {received:<21} {error}")
     return EXIT_OK
+
+
+def _iso(epoch: float | None) -> str | None:
+    """ISO 8601 UTC, as the REST API gives every time."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 SERVE = Command("serve", "run the App: webhooks, REST API, pages and workers", _serve_arguments, _run_serve)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -201,6 +203,19 @@ async def test_serve_refuses_dev_mode_on_a_public_address() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert "dev mode" in err.decode().lower() and "0.0.0.0" in err.decode()
+
+
+def test_deliveries_json_gives_times_in_iso_8601_like_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    _seed(db, "failed")
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["deliveries", "--json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["delivery_id"] == "d0" and row["status"] == "failed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["received_at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["finished_at"])
 
 
 def test_deliveries_without_a_database_says_so_instead_of_creating_one(
