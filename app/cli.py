@@ -274,6 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tessera: configuration error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except sqlite3.DatabaseError as exc:  # not a database, read-only, locked, disk error: the setting, not a bug
+        print(
+            f"tessera: cannot use the database {settings.db_path}: {exc} (set TESSERA_DB to the server's"
+            " database, writable by this user)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as exc:  # an internal error: say so plainly, keep the traceback for a bug report

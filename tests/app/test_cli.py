@@ -218,6 +218,20 @@ def test_deliveries_json_gives_times_in_iso_8601_like_the_api(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["finished_at"])
 
 
+@pytest.mark.parametrize("command", [["deliveries"], ["keys", "list"]], ids=["deliveries", "keys-list"])
+def test_a_database_setting_that_names_some_other_file_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    other = tmp_path / "settings.env"
+    other.write_text("TESSERA_PORT=8080\n" * 100)
+    monkeypatch.setenv("TESSERA_DB", str(other))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"cannot use the database {other}: file is not a database" in err
+    assert other.read_text() == "TESSERA_PORT=8080\n" * 100
+
+
 def test_deliveries_without_a_database_says_so_instead_of_creating_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
