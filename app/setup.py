@@ -527,4 +527,7 @@ def run(args: argparse.Namespace, *, api_url: str | None = None, public_url: str
     print(f"Created GitHub App {credentials.slug} (id {credentials.id}); credentials in {options.env_path}.")
     if credentials.html_url:
         print(f"Install it: {credentials.html_url}/installations/new")
+    env_file = options.env_path
+    serve = "tessera serve" if env_file == Path(".env") else f"tessera serve --env-file {env_file}"
+    print(f"Then start it: {serve} (it reads {env_file}; GitHub must reach {options.public_url} over HTTPS)")
     return 0

@@ -309,6 +309,7 @@ async def test_tessera_setup_command_runs_the_flow_and_exits_zero(
             await process.wait()
     assert process.returncode == 0, err.decode()
     assert f"Created GitHub App {fake_github.app_slug}" in out.decode()
+    assert f"Then start it: tessera serve --env-file {tmp_path / '.env'}" in out.decode()
     assert _env_file(tmp_path / ".env")["TESSERA_GITHUB_API_URL"] == fake_github.url
 
 
