@@ -155,11 +155,22 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
 # -- tessera deliveries -----------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (argparse turns the error into a usage message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
     parser.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only this status")
     parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
-    parser.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
+    parser.add_argument("--limit", type=_positive, default=50, help="how many, newest first (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import time
 
@@ -18,6 +19,7 @@ import sqlite_utils
 
 from app.api import auth
 from app.api.errors import ApiError
+from app.api.openapi import GITHUB_TEAM, SLUG
 from app.config import Settings, require_database
 from app.store import Store
 from app.store import proposals as log_sql
@@ -62,6 +64,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             print(f"revoked key {args.id}")
             return 0
+        if args.create_team:
+            _check_new_team(args.team, args.github_team)
         expires_at = auth.expiry(args.expires_at)
         scopes = auth.normalise_scopes(args.scope)
         made = auth.new_key()
@@ -91,6 +95,15 @@ def _revoke(db: sqlite_utils.Database, key_id: int) -> bool:
     if revoked:
         log_sql.audit(db, actor="cli", action="key_revoked", detail={"key_id": key_id})
     return revoked
+
+
+def _check_new_team(slug: str, github_team: str | None) -> None:
+    """The API's own rules for a new team (its published patterns), worded for the command line."""
+    if not re.fullmatch(SLUG["pattern"], slug):
+        raise ApiError(400, "invalid_request", f"--team {slug!r} is not a team slug: lowercase letters, digits,"
+                       " - and _, starting with a letter or digit, at most 64 characters")
+    if github_team is not None and not re.fullmatch(GITHUB_TEAM["pattern"], github_team):
+        raise ApiError(400, "invalid_request", f"--github-team {github_team!r} is not org/team-slug")
 
 
 def _state(key: reg_sql.ApiKey, now: float) -> str:

@@ -23,6 +23,7 @@ COLUMN = {"type": "string", "minLength": 1, "maxLength": 200}
 REPO = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"}
 DATETIME = {"type": "string", "format": "date-time", "maxLength": 40}
 TEXT = {"type": "string", "maxLength": 2000}
+GITHUB_TEAM = {"type": ["string", "null"], "pattern": "^@?[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
@@ -43,7 +44,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "slug": SLUG,
             "name": NAME,
-            "github_team": {"type": ["string", "null"], "pattern": "^@?[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"},
+            "github_team": GITHUB_TEAM,
         },
     },
     "TeamUpdate": {
@@ -52,7 +53,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "minProperties": 1,
         "properties": {
             "name": NAME,
-            "github_team": {"type": ["string", "null"], "pattern": "^@?[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"},
+            "github_team": GITHUB_TEAM,
         },
     },
     "KeyCreate": {

@@ -181,3 +181,29 @@ def test_sync_dbt_without_a_repo_files_the_manifest_under_its_project(
     assert main(["sync-dbt", str(MANIFEST)]) == 0
     assert "synced dbt/analytics" in capsys.readouterr().out
     assert _read(db, lambda d: reg_sql.get_asset(d, "fct_revenue"))["repo"] == "dbt/analytics"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [(["--team", "Growth Team"], "is not a team slug"), (["--team", "growth", "--github-team", "growth"], "is not org/team-slug")],
+    ids=["slug", "github-team"],
+)
+def test_keys_create_team_refuses_what_the_api_would_refuse_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    db = _server_database(tmp_path / "t.db")
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["keys", "create", "--scope", "read", "--create-team", *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and expected in err
+    assert _read(db, lambda d: reg_sql.list_teams(d)) == []
+
+
+def test_deliveries_limit_below_one_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TESSERA_DB", str(_server_database(tmp_path / "t.db")))
+    with pytest.raises(SystemExit) as exited:
+        main(["deliveries", "--limit", "-1"])
+    assert exited.value.code == 2
+    assert "--limit: must be at least 1" in capsys.readouterr().err
