@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rules import diff, impact, migrations, owners
+from rules import diff, impact, migrations, observed, owners
 from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
@@ -159,6 +159,12 @@ def analyze(
     )
     if codeowners is None:
         codeowners = read_codeowners(base)
+    registrations = observed.prepare(
+        registrations,
+        config,
+        today=today,
+        relations=build.relation_resolver([*base_snapshot.assets.values(), *head_snapshot.assets.values()]).keys,
+    )
     impacts, required = impact.compute_impact(
         changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners
     )

@@ -31,6 +31,7 @@ from rules.model import (
     Snapshot,
     column_key,
 )
+from rules.observed import describe, reader_label
 from rules.owners import TeamRef, match_team, parse_codeowners, resolve_owner
 
 ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
@@ -225,6 +226,9 @@ def compute_impact(
         team: TeamRef | None,
         columns: tuple[str, ...],
         path: tuple[str, ...],
+        *,
+        reader: str | None = None,
+        required: bool = True,
     ) -> None:
         slug = team.slug if team else None
         key = (change.asset, consumer, consumer_type, slug)
@@ -233,13 +237,13 @@ def compute_impact(
             acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
         acc.columns.update(columns)
         acc.rules.add(change.rule)
-        if team is None or change.severity != "breaking":
+        if team is None or change.severity != "breaking" or not required:
             return
         team_refs.setdefault(team.slug, team)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         breaking_by_team.setdefault(team.slug, {})[fp_key] = change
         readers = readers_by_team.setdefault(team.slug, {}).setdefault(fp_key, [])
-        reader = f"{consumer_type} {consumer}"
+        reader = reader or f"{consumer_type} {consumer}"
         if reader not in readers:
             readers.append(reader)
 
@@ -300,6 +304,19 @@ def compute_impact(
                 if reg.columns and ALL not in reach.columns:
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
                         continue
+                if reg.observed is not None:
+                    # a reader seen in a query log or BI tool: named by who reads, required while fresh
+                    seen = reg.observed
+                    if not reg.columns and not seen.every_column and ALL not in reach.columns:
+                        continue  # it read no column (count(*)): only asset-wide changes reach it
+                    team = (match_team(reg.team, config) or TeamRef(reg.team, None)) if reg.team else None
+                    if team is not None and team.slug in producers:
+                        continue
+                    name = reader_label(seen)
+                    record(change, name, "query", team, _consumer_columns(change, start_cols),
+                           (*reach.path, name), reader=describe(seen, reg.team or None, config),
+                           required=not seen.stale)
+                    continue
                 team = match_team(reg.team, config) or TeamRef(reg.team, None)
                 if team.slug in producers:
                     continue
