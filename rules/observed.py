@@ -72,7 +72,7 @@ def prepare(
                 reg,
                 asset=resolve_name(reg.asset, relations or {}),
                 team=team,
-                observed=replace(seen, stale=stale, window_days=config.discovery.stale_after_days),
+                observed=replace(seen, stale=stale),
             )
         )
     return out

@@ -77,7 +77,7 @@ class RunCounts:
     examples: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
-        if len(self.examples) < MAX_EXAMPLES:
+        if len(self.examples) < MAX_EXAMPLES and text[:300] not in self.examples:
             self.examples.append(text[:300])
 
     def to_dict(self) -> dict[str, object]:
