@@ -9,7 +9,7 @@ or with changed files become ``errors`` the reader sees; they never stop the ana
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations, observed, owners
@@ -65,21 +65,30 @@ def _unowned_consumers(
     base: Snapshot,
     head: Snapshot,
     codeowners: str | None,
+    observed_notes: Mapping[str, str | None] | None = None,
 ) -> list[AnalysisError]:
     """Consumers a breaking change reaches whose owner maps to no team: nobody could be asked.
 
-    Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``.
+    Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``
+    (or maps an observed reader: ``observed_notes`` says how, or nothing for a stale one).
     """
     breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
     rules = owners.parse_codeowners(codeowners)
     errors: list[AnalysisError] = []
     seen: set[str] = set()
+    notes = observed_notes or {}
     for row in impacts:
         if row.team is not None or row.consumer in seen:
             continue
         if not any((rule, row.asset) in breaking for rule in row.rules):
             continue
         seen.add(row.consumer)
+        if row.consumer_type == "query" and row.consumer in notes:
+            note = notes[row.consumer]
+            if note:
+                errors.append(AnalysisError(
+                    CONFIG_PATH, f"{row.consumer} reads {row.asset}, which has a breaking change, {note}"))
+            continue
         snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
         thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
         owner = owners.raw_owner(thing, snapshot, rules) if thing is not None else None
@@ -177,7 +186,9 @@ def analyze(
         suggestions = []
         errors.append(AnalysisError("", f"migration suggestions failed: {error}"))
     errors += _problem_errors(head_snapshot, changed_paths)
-    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners)
+    errors += _unowned_consumers(
+        impacts, changes, base_snapshot, head_snapshot, codeowners, observed.unowned_notes(registrations)
+    )
     return Analysis(
         base=base_rev,
         head=head_rev,

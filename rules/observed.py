@@ -88,6 +88,30 @@ def resolve_name(relation: str, relations: Mapping[str, str]) -> str:
     return ".".join(parts)
 
 
+def unowned_notes(registrations: Sequence[Registration]) -> dict[str, str | None]:
+    """For each observed consumer's label: what to say when no team is mapped to it (None: say
+    nothing, it is stale and asks nobody anyway)."""
+    notes: dict[str, str | None] = {}
+    for reg in registrations:
+        seen = reg.observed
+        if seen is None:
+            continue
+        if seen.stale:
+            notes[reader_label(seen)] = None
+        elif seen.reader_kind == "bi":
+            notes[reader_label(seen)] = (
+                f"but no team is mapped to its folder {seen.folder or '(none)'}: map it with"
+                " POST /api/v1/discovery/mappings (kind folder)"
+            )
+        else:
+            key = "warehouse_roles" if seen.reader_kind == "role" else "warehouse_users"
+            notes[reader_label(seen)] = (
+                f"but no team is mapped to {seen.reader_kind} {seen.reader}: list it under teams.<team>.{key}"
+                f" in .tessera.yml, or POST /api/v1/discovery/mappings"
+            )
+    return notes
+
+
 def _seen_before(last_seen: str | None, cutoff: dt.date) -> bool:
     if not last_seen:
         return True
