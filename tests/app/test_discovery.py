@@ -248,3 +248,29 @@ def test_metabase_and_tableau_exports_become_bi_consumers_in_their_folders(tmp_p
     assert reads[("tableau workbook Board pack", "analytics.marts.fct_revenue")] == ({"revenue", "region"}, False)
     assert {(r["reader"]["name"], r["folder"]) for r in tableau if "reader" in r and r["source"] == "tableau"} == {
         ("tableau workbook Board pack", "Finance"), ("tableau datasource Customers", None)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "header", "row"),
+    [
+        ("databricks", "statement_id,executed_by,statement_text,start_time,execution_status",
+         's1,ana@acme.com,"SELECT region, revenue FROM main.marts.fct_revenue",2026-11-30T10:00:00.000Z,FINISHED'),
+        ("redshift", "query_id,user_name,query_text,start_time,database_name,status",
+         '7,ana@acme.com,"select region, revenue from marts.fct_revenue",2026-11-30 10:00:00.123,main,success'),
+        ("redshift", "query,usename,querytxt,starttime,database",
+         '7,ana@acme.com,"select region, revenue from marts.fct_revenue",2026-11-30 10:00:00,main'),
+    ],
+)
+def test_databricks_and_redshift_system_table_exports_read_by_user(tmp_path: Path, kind: str, header: str, row: str) -> None:
+    export = tmp_path / "history.csv"
+    export.write_text(f"{header}\n{row}\n")
+    result, rows = asyncio.run(run_discover(tmp_path, export, kind))
+    assert by_reader(rows) == {("ana@acme.com", "main.marts.fct_revenue"): ({"region", "revenue"}, False)}
+
+
+def test_a_pg_stat_statements_csv_export_counts_calls_per_role(tmp_path: Path) -> None:
+    export = tmp_path / "pgss.csv"
+    export.write_text('rolname,calls,query\nlooker_finance,41,"select plan_code from shop.orders where id = $1"\n')
+    _, rows = asyncio.run(run_discover(tmp_path, export, "postgres"))
+    assert [(r["reader"]["name"], r["asset"], r["columns"], r["queries"]) for r in rows if "reader" in r] == [
+        ("looker_finance", "shop.orders", ["id", "plan_code"], 41)]
