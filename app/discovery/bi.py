@@ -22,7 +22,7 @@ is mapped to.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,23 +63,32 @@ class _View:
 
 
 def lookml_reads(folder: Path, *, dialect: str) -> Iterator[BiRead | Malformed]:
-    """The explores (and views no explore uses) of a LookML project, as reads of its tables."""
+    """The explores (and views no explore uses) of a LookML project folder, as reads of its tables."""
+    files = (
+        (str(path.relative_to(folder)), path.read_text(encoding="utf-8", errors="replace"))
+        for path in sorted(folder.rglob("*.lkml"))
+    )
+    return lookml_files(files, project=folder.name, dialect=dialect)
+
+
+def lookml_files(files: Iterable[tuple[str, str]], *, project: str, dialect: str) -> Iterator[BiRead | Malformed]:
+    """Like :func:`lookml_reads`, over ``(path, text)`` pairs (a repository installed with the App)."""
     views: dict[str, _View] = {}
     explores: list[tuple[str, dict[str, Any]]] = []
-    project = folder.name
-    for path in sorted(folder.rglob("*.lkml")):
+    for path, text in files:
         try:
-            parsed = lkml.load(path.read_text(encoding="utf-8", errors="replace"))
+            parsed = lkml.load(text)
         except Exception as error:  # noqa: BLE001 - lkml raises bare syntax errors; one file never stops the rest
-            yield Malformed(str(path.relative_to(folder)), f"LookML not parsed: {error}")
+            yield Malformed(path, f"LookML not parsed: {error}")
             continue
-        model = path.name.split(".")[0]
+        name = path.rsplit("/", 1)[-1]
+        model = name.split(".")[0]
         for view in parsed.get("views", []):
             if isinstance(view, dict) and view.get("name"):
                 views[view["name"]] = _view(view)
         for explore in parsed.get("explores", []):
             if isinstance(explore, dict) and explore.get("name"):
-                explores.append((f"{model}.{explore['name']}" if path.name.endswith(".model.lkml") else explore["name"], explore))
+                explores.append((f"{model}.{explore['name']}" if name.endswith(".model.lkml") else explore["name"], explore))
     tables = {name: v.table for name, v in views.items() if v.table}
     used: set[str] = set()
     for name, explore in explores:

@@ -95,7 +95,7 @@ async def discover(
             new_state = {"newest": aggregator.newest.isoformat()}
     else:
         aggregator = Aggregator(dialect=dialect or BI_DIALECT, schemas=schemas, relations=relations)
-        await asyncio.to_thread(_add_bi, aggregator, _bi_reads(kind, Path(source), dialect or BI_DIALECT), now)
+        await asyncio.to_thread(add_bi, aggregator, _bi_reads(kind, Path(source), dialect or BI_DIALECT), now)
     reads = tuple(aggregator.reads())
     counts = aggregator.counts
 
@@ -116,7 +116,8 @@ def _bi_reads(kind: str, path: Path, dialect: str) -> Iterable[bi.BiRead | Malfo
     return (r for f in files for r in bi.tableau_reads(f))
 
 
-def _add_bi(aggregator: Aggregator, reads: Iterable[bi.BiRead | Malformed], now: dt.datetime) -> None:
+def add_bi(aggregator: Aggregator, reads: Iterable[bi.BiRead | Malformed], now: dt.datetime) -> None:
+    """BI objects' reads into the aggregator; what could not be read is counted."""
     for read in reads:
         if isinstance(read, Malformed):
             aggregator.counts.malformed += 1

@@ -190,3 +190,19 @@ async def test_repositories_removed_from_the_installation_leave_the_registry(pr_
     orders = await _get(flow, "/assets/analytics.orders")
     assert orders["repo"] == repo.full_name and orders["consumers"]["registrations"] == []
     assert (await _get(flow, "/assets?repo=acme/growth-queries"))["items"] == []
+
+
+async def test_a_lookml_project_in_an_installed_repository_becomes_observed_bi_consumers(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    before = flow.repo.resolve("main")
+    flow.repo.push("main", {
+        "looker/finance.model.lkml": "explore: revenue {}\n",
+        "looker/revenue.view.lkml": "view: revenue {\n  sql_table_name: analytics.fct_revenue ;;\n"
+        "  dimension: plan_code { sql: ${TABLE}.plan_code ;; }\n}\n",
+    })
+    await flow.deliver("push", flow.fake.event_push(flow.repo, "main", before))
+    observed = await _get(flow, "/consumers/observed")
+    assert [(r["asset"], r["reader"], r["columns"], r["folder"]) for r in observed["items"]] == [
+        ("fct_revenue", {"kind": "bi", "name": "looker explore finance.revenue"}, ["plan_code"], "acme/warehouse")]
