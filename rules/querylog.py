@@ -33,6 +33,11 @@ WRITE_STATEMENTS = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create)
 """Statements whose target is written, not read (their SELECT parts still read)."""
 
 
+INTERNAL_ERRORS = (SqlglotError, RecursionError, ValueError, KeyError, AttributeError, TypeError, IndexError)
+"""What sqlglot may raise on text it does not understand (beyond its own errors): one odd query in a
+log of millions is counted, never the end of the run."""
+
+
 class QueryNotParsed(ValueError):
     """sqlglot could not parse (or qualify) the query text."""
 
@@ -68,7 +73,7 @@ def table_reads(
         statements = sqlglot.parse(sql, dialect=dialect)
     except (ParseError, TokenError) as error:
         raise QueryNotParsed(_first_line(error)) from None
-    except (SqlglotError, RecursionError, ValueError) as error:
+    except INTERNAL_ERRORS as error:
         raise QueryNotParsed(_first_line(error)) from None
     nested = _nested_schema(schemas or {})
     reads: dict[str, _Acc] = {}
@@ -86,7 +91,7 @@ def table_reads(
                 identify=False,
             )
             scopes = traverse_scope(qualified)
-        except (SqlglotError, RecursionError, ValueError, KeyError) as error:
+        except INTERNAL_ERRORS as error:
             raise QueryNotParsed(_first_line(error)) from None
         targets = _write_targets(qualified)
         for scope in scopes:

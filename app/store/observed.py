@@ -269,10 +269,13 @@ def last_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 def known_schemas(db: sqlite_utils.Database) -> tuple[dict[str, list[str]], dict[str, str]]:
     """From the registry: columns by relation and fqn (for ``select *``), and the relation names
     (with their unambiguous suffixes) → fqn, as the engine resolves compiled SQL."""
+    by_asset: dict[int, list[str]] = {}
+    for asset_id, name in db.execute("SELECT asset_id, name FROM columns ORDER BY asset_id, position"):
+        by_asset.setdefault(asset_id, []).append(name)
     columns: dict[str, list[str]] = {}
     assets: list[Asset] = []
     for asset_id, fqn, kind, relation in db.execute("SELECT id, fqn, kind, relation FROM assets"):
-        names = [n for (n,) in db.execute("SELECT name FROM columns WHERE asset_id = ? ORDER BY position", (asset_id,))]
+        names = by_asset.get(asset_id, [])
         columns.setdefault(fqn.lower(), names)
         if relation:
             columns.setdefault(resolve_name(relation, {}), names)

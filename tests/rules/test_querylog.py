@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.analyze import analyze
 from rules.config import parse_config
@@ -148,3 +150,21 @@ def test_a_team_from_the_stores_mapping_is_used_when_the_config_says_nothing() -
 
 def test_a_reader_that_only_counted_rows_is_not_reached_by_a_column_removal() -> None:
     assert run([observed("LOOKER_FINANCE", "role", (), last_seen="2026-11-30")]).impacts == ()
+
+
+SQL_BITS = st.sampled_from([
+    "select", "*", "from", "shop.orders", "o", "join", "shop.customers", "c", "on", "o.id", "=", "c.id", "where",
+    "with", "x", "as", "(", ")", ",", "amount", "'a'", "1", "group by", "union", "insert into", "t", "--", "/*",
+    "*/", '"Q"', "`b`", ";", "values", "update", "set", "qualify", "over", "partition by", "$1", "{{x}}", "${TABLE}",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SQL_BITS, max_size=25).map(" ".join) | st.text(max_size=80),
+       st.sampled_from(["postgres", "snowflake", "bigquery", "redshift", "databricks"]))
+def test_any_text_is_read_or_refused_with_query_not_parsed_never_another_error(sql: str, dialect: str) -> None:
+    try:
+        found = table_reads(sql, dialect=dialect, schemas=SCHEMAS, default_schema="public")
+    except QueryNotParsed:
+        return
+    assert all(r.relation and r.relation == r.relation.lower() for r in found)
