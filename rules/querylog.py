@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.errors import OptimizeError, ParseError, SchemaError, SqlglotError, TokenError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
@@ -81,15 +81,7 @@ def table_reads(
         if statement is None or isinstance(statement, exp.Command):
             continue
         try:
-            qualified = qualify(
-                statement,
-                dialect=dialect,
-                schema=nested or None,
-                db=default_schema,
-                validate_qualify_columns=False,
-                quote_identifiers=False,
-                identify=False,
-            )
+            qualified = _qualified(statement, dialect, nested, default_schema)
             scopes = traverse_scope(qualified)
         except INTERNAL_ERRORS as error:
             raise QueryNotParsed(_first_line(error)) from None
@@ -99,6 +91,22 @@ def table_reads(
     return tuple(
         TableRead(name, frozenset(acc.columns), acc.every) for name, acc in sorted(reads.items())
     )
+
+
+def _qualified(
+    statement: exp.Expression, dialect: str, nested: Mapping[str, object], default_schema: str | None
+) -> exp.Expression:
+    """The statement with tables (and, where sqlglot can tell, columns) qualified.
+
+    Without the schemas sqlglot sometimes cannot tell whose a column is (an alias used in
+    ``QUALIFY`` or ``GROUP BY``, a subquery's column that may be the outer query's): then only the
+    tables are qualified, and each unqualified column counts for the tables of its scope."""
+    options = {"dialect": dialect, "schema": nested or None, "db": default_schema,
+               "validate_qualify_columns": False, "quote_identifiers": False, "identify": False}
+    try:
+        return qualify(statement.copy(), **options)  # type: ignore[arg-type]
+    except (OptimizeError, SchemaError):
+        return qualify(statement, qualify_columns=False, **options)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -136,10 +144,17 @@ def _scope_reads(
     names = {alias: _relation(table, database) for alias, table in tables.items()}
     for name in names.values():
         reads.setdefault(name, _Acc(set()))
+    aliases = _select_aliases(scope)
     for column in scope.columns:
         if isinstance(column.this, exp.Star):
             continue
         key = column.name.lower()
+        if not column.table:
+            place = _placement(column, scope.expression)
+            if place == "elsewhere":
+                continue  # an inner query's column: its own scope counts it
+            if place == "clause" and key in aliases:
+                continue  # a select alias used again (ORDER BY, QUALIFY) is not a column of a table
         if column.table:
             if column.table in names:
                 reads[names[column.table]].columns.add(key)
@@ -153,6 +168,26 @@ def _scope_reads(
         for alias, name in names.items():
             if not table or table == alias:
                 reads[name].every = True
+
+
+def _placement(column: exp.Column, select: exp.Expression) -> str:
+    """Where an unqualified column sits in its scope's query: in the ``select`` list, in another
+    clause (WHERE, GROUP BY, QUALIFY...), or ``elsewhere`` (inside a nested query)."""
+    node: exp.Expression = column
+    while node.parent is not None and node.parent is not select:
+        if isinstance(node.parent, exp.Query | exp.Subquery) and node.parent is not select:
+            return "elsewhere"
+        node = node.parent
+    if node.parent is None:
+        return "elsewhere"
+    return "select" if node.arg_key == "expressions" else "clause"
+
+
+def _select_aliases(scope: Scope) -> set[str]:
+    expression = scope.expression
+    if not isinstance(expression, exp.Select):
+        return set()
+    return {e.alias.lower() for e in expression.expressions if isinstance(e, exp.Alias) and e.alias}
 
 
 def _known(schemas: Schemas, relation: str) -> set[str]:

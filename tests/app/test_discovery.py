@@ -163,8 +163,10 @@ def by_reader(rows: list[dict[str, object]]) -> dict[tuple[str, str], tuple[set[
 def test_snowflake_export_uses_access_history_columns_and_parses_the_rest(tmp_path: Path) -> None:
     result, rows = asyncio.run(run_discover(tmp_path, DATA / "snowflake_query_history.csv", "snowflake"))
     reads = by_reader(rows)
-    assert reads[("LOOKER_FINANCE", "analytics.marts.fct_revenue")] == ({"plan_code", "revenue", "booked_at"}, False)
-    assert reads[("GROWTH_ANALYST", "analytics.marts.dim_customers")] == ({"segment", "customer_id"}, True)
+    assert reads[("LOOKER_FINANCE", "analytics.marts.fct_revenue")] == (
+        {"plan_code", "revenue", "booked_at", "region"}, False)
+    assert reads[("FINANCE_ADHOC", "analytics.marts.fct_revenue")] == ({"plan_code", "revenue", "customer_id"}, False)
+    assert reads[("GROWTH_ANALYST", "analytics.marts.dim_customers")] == ({"segment", "customer_id", "region"}, True)
     assert reads[("DATA_ENG", "analytics.staging.stg_orders")] == ({"customer_id", "amount", "status"}, False)
     assert ("DATA_ENG", "analytics.marts.fct_revenue") not in reads  # it writes it, it does not read it
     counts = result.counts  # type: ignore[attr-defined]
@@ -178,15 +180,16 @@ def test_snowflake_rerun_skips_what_the_watermark_says_was_read(tmp_path: Path) 
     again, rows = asyncio.run(run_discover(tmp_path, DATA / "snowflake_query_history.csv", "snowflake"))
     assert again.reads == () and again.counts.skipped == again.counts.rows  # type: ignore[attr-defined]
     finance = next(r for r in rows if r.get("reader") == {"kind": "role", "name": "LOOKER_FINANCE"})
-    assert finance["queries"] == 107  # counted once, not twice
+    assert finance["queries"] == 97  # counted once, not twice
 
 
 def test_bigquery_jobs_read_by_user_with_referenced_tables_when_the_text_fails(tmp_path: Path) -> None:
     result, rows = asyncio.run(run_discover(tmp_path, DATA / "bigquery_jobs.jsonl", "bigquery"))
     reads = by_reader(rows)
     bot = "finance-bot@acme-prod.iam.gserviceaccount.com"
-    assert reads[(bot, "acme-prod.marts.fct_revenue")] == ({"plan_code", "revenue", "booked_at"}, False)
-    assert reads[("ana@acme.com", "acme-prod.marts.fct_revenue")] == ({"customer_id", "region"}, False)
+    assert reads[(bot, "acme-prod.marts.fct_revenue")] == ({"plan_code", "revenue", "booked_at", "region"}, False)
+    assert reads[("ana@acme.com", "acme-prod.marts.fct_revenue")] == ({"customer_id", "region", "booked_at"}, False)
+    assert reads[("ana@acme.com", "acme-prod.marts.dim_customers")] == ({"customer_id", "segment"}, True)
     assert reads[("ops@acme.com", "acme-prod.marts.fct_revenue")] == (set(), True)  # the unparsed one
     counts = result.counts  # type: ignore[attr-defined]
     assert counts.unparsed == 5 and counts.malformed == 3

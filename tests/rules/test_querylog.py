@@ -40,6 +40,23 @@ def test_joins_attribute_unqualified_columns_by_known_schema() -> None:
     }
 
 
+def test_a_select_alias_reused_in_qualify_is_not_a_column_but_an_alias_named_like_its_column_is() -> None:
+    sql = ("select region, revenue, row_number() over (partition by region order by revenue desc) as rnk"
+           " from analytics.marts.fct_revenue qualify rnk <= 10")
+    assert reads(sql, dialect="snowflake") == {"analytics.marts.fct_revenue": (False, {"region", "revenue"})}
+    sql = "select plan_code, sum(revenue) as revenue from marts.fct_revenue group by plan_code"
+    assert reads(sql, dialect="bigquery") == {"marts.fct_revenue": (False, {"plan_code", "revenue"})}
+
+
+def test_an_in_subquerys_columns_belong_to_its_own_table() -> None:
+    sql = ("select plan_code from marts.fct_revenue where customer_id in"
+           " (select customer_id from marts.dim_customers where segment = 'ENT')")
+    assert reads(sql, dialect="snowflake") == {
+        "marts.fct_revenue": (False, {"plan_code", "customer_id"}),
+        "marts.dim_customers": (False, {"customer_id", "segment"}),
+    }
+
+
 def test_count_star_reads_the_table_but_no_column() -> None:
     assert reads("select count(*) from shop.orders") == {"shop.orders": (False, set())}
 

@@ -43,6 +43,33 @@ SNOWFLAKE = [
      "select o.order_id, o.amount, c.email from staging.stg_orders o left join marts.dim_customers c using (customer_id)",
      {"ANALYTICS.STAGING.STG_ORDERS": ["ORDER_ID", "AMOUNT", "CUSTOMER_ID"], "ANALYTICS.MARTS.DIM_CUSTOMERS": ["EMAIL", "CUSTOMER_ID"]}),
 ]
+SNOWFLAKE += [
+    ("LOOKER_FINANCE", "LOOKER_SVC",
+     "SELECT region, revenue, ROW_NUMBER() OVER (PARTITION BY region ORDER BY revenue DESC) AS rnk\n"
+     "FROM analytics.marts.fct_revenue QUALIFY rnk <= 10",
+     {"ANALYTICS.MARTS.FCT_REVENUE": ["REGION", "REVENUE"]}),
+    ("FINANCE_ADHOC", "CARLA",
+     "select plan_code, case when revenue > 1000 then 'big' else 'small' end as size\n"
+     "from marts.fct_revenue where customer_id in (select customer_id from marts.dim_customers where segment = 'ENT')",
+     {"ANALYTICS.MARTS.FCT_REVENUE": ["PLAN_CODE", "REVENUE", "CUSTOMER_ID"],
+      "ANALYTICS.MARTS.DIM_CUSTOMERS": ["CUSTOMER_ID", "SEGMENT"]}),
+    ("GROWTH_ANALYST", "ANA",
+     "select region, count(*) from analytics.marts.dim_customers group by region\n"
+     "union all\nselect region, count(*) from analytics.marts.fct_revenue group by region",
+     {"ANALYTICS.MARTS.DIM_CUSTOMERS": ["REGION"], "ANALYTICS.MARTS.FCT_REVENUE": ["REGION"]}),
+    ("DATA_ENG", "AIRFLOW",
+     "create or replace temporary table tmp_rev as select customer_id, revenue from analytics.marts.fct_revenue",
+     {"ANALYTICS.MARTS.FCT_REVENUE": ["CUSTOMER_ID", "REVENUE"]}),
+    ("GROWTH_ANALYST", "BEN",
+     "with firsts as (\n  select customer_id, min(booked_at) as first_booked from marts.fct_revenue group by 1\n),\n"
+     "cohorts as (select date_trunc('month', first_booked) as cohort, customer_id from firsts)\n"
+     "select cohort, count(*) from cohorts group by 1 order by 1",
+     {"ANALYTICS.MARTS.FCT_REVENUE": ["CUSTOMER_ID", "BOOKED_AT"]}),
+    ("ACCOUNTADMIN", "ADMIN", "show tables in schema analytics.marts", {}),
+    ("LOOKER_FINANCE", "LOOKER_SVC",
+     "select count(*) from analytics.marts.fct_revenue where booked_at::date = current_date - 1",
+     {"ANALYTICS.MARTS.FCT_REVENUE": ["BOOKED_AT"]}),
+]
 SNOWFLAKE_BROKEN = "SELECT FROM WHERE ((( broken"
 
 BIGQUERY = [
@@ -55,6 +82,20 @@ BIGQUERY = [
      [("acme-prod", "marts", "fct_revenue"), ("acme-prod", "marts", "dim_customers")]),
     ("ana@acme.com", "SELECT * FROM `acme-prod.marts.dim_customers` LIMIT 10", [("acme-prod", "marts", "dim_customers")]),
     ("ops@acme.com", "select count(*) from marts.fct_revenue", [("acme-prod", "marts", "fct_revenue")]),
+]
+BIGQUERY += [
+    ("finance-bot@acme-prod.iam.gserviceaccount.com",
+     "SELECT region, SUM(revenue) OVER (PARTITION BY region) AS total FROM `acme-prod.marts.fct_revenue` "
+     "QUALIFY ROW_NUMBER() OVER (PARTITION BY region ORDER BY booked_at DESC) = 1",
+     [("acme-prod", "marts", "fct_revenue")]),
+    ("ana@acme.com",
+     "SELECT * EXCEPT (email) FROM `acme-prod.marts.dim_customers` WHERE segment IN UNNEST(['SMB', 'ENT'])",
+     [("acme-prod", "marts", "dim_customers")]),
+    ("ana@acme.com",
+     "-- growth weekly\nSELECT FORMAT_DATE('%G-%V', DATE(r.booked_at)) AS week, COUNT(DISTINCT r.customer_id)\n"
+     "FROM `acme-prod.marts.fct_revenue` r LEFT JOIN `acme-prod.marts.dim_customers` c ON c.customer_id = r.customer_id\n"
+     "WHERE c.segment != 'TEST' GROUP BY week",
+     [("acme-prod", "marts", "fct_revenue"), ("acme-prod", "marts", "dim_customers")]),
 ]
 BIGQUERY_BROKEN = ("ops@acme.com", "SELECT revenue FROM `acme-prod.marts.fct_revenue` WHERE (((", [("acme-prod", "marts", "fct_revenue")])
 
@@ -81,7 +122,7 @@ def snowflake(rng: random.Random) -> None:
                     {"objectDomain": "Table", "objectName": name, "objectId": 100 + i,
                      "columns": [{"columnName": c, "columnId": 1000 + j} for j, c in enumerate(cols or [])]}
                     for i, (name, cols) in enumerate(objects.items())
-                ])
+                ]) if objects else ""
             query_type = "INSERT" if text.lower().startswith("insert") else "SELECT"
             writer.writerow([qid, text, "ANALYTICS", "MARTS", query_type, user, role, "SUCCESS", stamp, accessed])
 
