@@ -17,7 +17,7 @@ from app.cli import main
 from app.discovery.run import discover
 from app.store import Store
 from app.store import observed as observed_sql
-from tests.pg import PostgresServer, postgres_server  # noqa: F401 - the fixture
+from tests.pg import PostgresServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discovery"
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -62,7 +62,7 @@ def git(repo: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def shop_db(postgres_server: PostgresServer) -> str:  # noqa: F811
+def shop_db(postgres_server: PostgresServer) -> str:
     url = postgres_server.create_database("shop")
     postgres_server.psql(SCHEMA, database="shop")
     for role in ROLES:
@@ -123,7 +123,7 @@ def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_t
 
 
 def test_a_second_postgres_run_counts_only_the_calls_made_since(
-    shop_db: str, postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    shop_db: str, postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("TESSERA_DB", str(tmp_path / "t.db"))
