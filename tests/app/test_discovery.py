@@ -278,3 +278,14 @@ def test_a_pg_stat_statements_csv_export_counts_calls_per_role(tmp_path: Path) -
     _, rows = asyncio.run(run_discover(tmp_path, export, "postgres"))
     assert [(r["reader"]["name"], r["asset"], r["columns"], r["queries"]) for r in rows if "reader" in r] == [
         ("looker_finance", "shop.orders", ["id", "plan_code"], 41)]
+
+
+def test_a_missing_export_or_an_unclear_source_is_a_usage_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TESSERA_DB", str(tmp_path / "t.db"))
+    assert main(["discover", str(tmp_path / "nothing.csv"), "--kind", "snowflake"]) == 2
+    assert "nothing.csv: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "export.csv").write_text("a,b\n1,2\n")
+    assert main(["discover", str(tmp_path / "export.csv")]) == 2
+    assert "pass --kind" in capsys.readouterr().err
