@@ -18,10 +18,6 @@ from dataclasses import replace
 
 from rules.model import Config, Observation, Registration
 
-READER_KINDS: tuple[str, ...] = ("role", "user", "bi")
-MAPPING_KINDS: tuple[str, ...] = ("role", "user", "folder")
-"""What an operator can map to a team: a warehouse role, a warehouse user, a BI folder/project."""
-
 
 def config_team(kind: str, name: str, config: Config) -> str | None:
     """The team ``.tessera.yml`` gives a warehouse role or user (case-insensitive)."""

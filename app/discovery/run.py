@@ -25,6 +25,7 @@ from app.discovery.aggregate import Aggregator, Malformed, RunCounts
 from app.store import Store
 from app.store import observed as observed_sql
 from app.store.observed import ObservedRead
+from rules.observed import mapped_team
 
 LOG_KINDS: tuple[str, ...] = ("postgres", "snowflake", "bigquery", "databricks", "redshift", "jsonl")
 BI_KINDS: tuple[str, ...] = ("lookml", "metabase", "tableau")
@@ -132,10 +133,7 @@ def as_json(reads: Iterable[ObservedRead], mappings: dict[tuple[str, str], str])
     """The ``tessera discover --format json`` list (DESIGN)."""
     out = []
     for read in reads:
-        if read.reader_kind == "bi":
-            team = mappings.get(("folder", (read.folder or "").lower())) if read.folder else None
-        else:
-            team = mappings.get((read.reader_kind, read.reader.lower()))
+        team = mapped_team(read.reader_kind, read.reader, read.folder, mappings)
         out.append({
             "asset": read.asset, "columns": list(read.columns), "reader": {"kind": read.reader_kind, "name": read.reader},
             "team": team, "queries": read.queries, "last_seen": read.last_seen or None,

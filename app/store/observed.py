@@ -27,7 +27,7 @@ import sqlite_utils
 
 from rules.build import relation_resolver
 from rules.model import Asset, Observation, Registration
-from rules.observed import resolve_name
+from rules.observed import mapped_team, resolve_name
 
 
 def m0040_observed(db: sqlite_utils.Database) -> None:
@@ -211,9 +211,7 @@ def mapping_index(db: sqlite_utils.Database) -> dict[tuple[str, str], str]:
 
 
 def _team(mappings: Mapping[tuple[str, str], str], kind: str, reader: str, folder: str | None) -> str | None:
-    if kind in ("role", "user"):
-        return mappings.get((kind, reader.lower()))
-    return mappings.get(("folder", folder.lower())) if folder else None
+    return mapped_team(kind, reader, folder, mappings)
 
 
 def list_mappings(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -281,7 +279,3 @@ def known_schemas(db: sqlite_utils.Database) -> tuple[dict[str, list[str]], dict
             columns.setdefault(resolve_name(relation, {}), names)
         assets.append(Asset(fqn=fqn, kind=kind, relation=relation))
     return columns, relation_resolver(assets).keys
-
-
-def teams_known(db: sqlite_utils.Database) -> set[str]:
-    return {slug for (slug,) in db.execute("SELECT slug FROM teams")}
