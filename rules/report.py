@@ -15,7 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rules.model import Analysis, Change, Impact, Migration, RequiredAck
+from rules.dialect import display_name
+from rules.model import Analysis, Change, Impact, Migration, Project, RequiredAck, person_identity
+from rules.owners import holder_text
 
 MARKER = "<!-- tessera:impact -->"
 """The hidden marker the App looks for to find its own comment."""
@@ -55,12 +57,6 @@ def needs_comment(analysis: Analysis) -> bool:
 
 
 # --- Markdown -----------------------------------------------------------------------------------
-
-
-def _mention(team: str | None, github_team: str | None) -> str:
-    if github_team:
-        return f"@{github_team.lstrip('@')}"
-    return f"`{team}`" if team else "_no team_"
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -114,21 +110,55 @@ def _ack_status(ack: AckState | None) -> str:
     return f"{ack.response}{who}"
 
 
+def breaking_consumers(analysis: Analysis) -> list[Impact]:
+    """Consumers a breaking change reaches (one row per consumer)."""
+    breaking = {(c.rule, c.asset) for c in analysis.changes if c.severity == "breaking"}
+    found: dict[tuple[str, str], Impact] = {}
+    for impact in analysis.impacts:
+        if any((rule, impact.asset) in breaking for rule in impact.rules):
+            found.setdefault((impact.consumer, impact.consumer_type), impact)
+    return list(found.values())
+
+
+def ownerless_consumers(analysis: Analysis) -> list[Impact]:
+    """Consumers a breaking change reaches whose owner nobody asked answers for: no owner at all,
+    or a person Tessera could not find (held for a fallback, or only noted with ``on_unowned: warn``)."""
+    asked = {r.team for r in analysis.required_acks}
+    return [i for i in breaking_consumers(analysis) if i.team is None or i.team not in asked]
+
+
+def _ownerless_note(analysis: Analysis) -> str:
+    """The headline's word on consumers with no owner: how many, and who holds for them."""
+    ownerless = ownerless_consumers(analysis)
+    if not ownerless:
+        return ""
+    holders = [r for r in analysis.required_acks if r.fallback]
+    who = _join([holder_text(r) for r in holders]) if holders else "nobody (on_unowned: warn)"
+    verb = "has" if len(ownerless) == 1 else "have"
+    return f" · {_plural(len(ownerless), 'consumer')} {verb} no owner: held for {who}"
+
+
 def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
     breaking = [c for c in analysis.changes if c.severity == "breaking"]
     review = [c for c in analysis.changes if c.severity == "review"]
     required = analysis.required_acks
+    note = _ownerless_note(analysis)
     if required:
         blocked = [r for r in required if _answered(acks.get(r.team), "block")]
         waiting = [r for r in required if not _answered(acks.get(r.team), "ack")]
         if blocked:
-            teams = _join([_mention(r.team, r.github_team) for r in blocked])
-            return f"## ⛔ Tessera: blocked by {teams}"
+            teams = _join([holder_text(r) for r in blocked])
+            return f"## ⛔ Tessera: blocked by {teams}{note}"
         if not waiting:
-            return f"## ✅ Tessera: every team reached by the {_plural(len(breaking), 'breaking change')} has acknowledged"
-        teams = _join([_mention(r.team, r.github_team) for r in waiting])
+            return (
+                f"## ✅ Tessera: everyone asked about the {_plural(len(breaking), 'breaking change')}"
+                f" has acknowledged{note}"
+            )
+        teams = _join([holder_text(r) for r in waiting])
         verb = "needs" if len(breaking) == 1 else "need"
-        return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}"
+        return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}{note}"
+    if breaking and note:
+        return f"## ⚠️ Tessera: {_plural(len(breaking), 'breaking change')}, nobody asked{note}"
     if breaking:
         return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"
     if review:
@@ -151,23 +181,27 @@ def _summary_line(analysis: Analysis) -> str:
     text = f"Changes: {', '.join(parts) if parts else 'none'}"
     if consumers:
         text += f" · {_plural(len(consumers), 'consumer')} reached"
+        hit = len(breaking_consumers(analysis))
+        text += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
+        ownerless = len(ownerless_consumers(analysis))
+        text += f", {ownerless} with no owner)" if ownerless else ")"
     return text + "."
 
 
 def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str]:
     if not analysis.required_acks:
         return []
-    lines = ["### What each team must do", "", "| Team | Why you are asked | Status |", "|---|---|---|"]
+    lines = ["### What each team must do", "", "| Who | Why you are asked | Status |", "|---|---|---|"]
     for req in analysis.required_acks:
         reasons = "<br>".join(_cell(r) for r in req.reasons[:6])
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
-        lines.append(
-            f"| {_mention(req.team, req.github_team)} | {reasons} | {_ack_status(acks.get(req.team))} |"
-        )
+        who = _cell(holder_text(req)) + (" (holding for consumers with no owner)" if req.fallback else "")
+        lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     lines += [
         "",
-        "A member of each team above answers with a comment starting with one of:",
+        "A member of each team above (a person named above for themself; for the maintainers, anyone with"
+        " maintain or admin permission here other than the author) answers with a comment starting with one of:",
         "- `/tessera ack` — we are ready for this change (or `/tessera ack <team>` when you are in several).",
         "- `/tessera migrating by YYYY-MM-DD` — we need time; the check stays red until someone acks.",
         "- `/tessera block <reason>` — this must not merge as it is.",
@@ -229,7 +263,7 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
     """
     if not impacts:
         return []
-    github = {r.team: r.github_team for r in required}
+    asked = {r.team: r for r in required}
     groups: dict[tuple[str, str | None], list[Impact]] = {}
     for impact in impacts:
         groups.setdefault((impact.asset, impact.team), []).append(impact)
@@ -240,10 +274,12 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
         "|---|---|---|---|---|",
     ]
     for (asset, team_slug), items in groups.items():
-        if team_slug in github:
-            team = _mention(team_slug, github.get(team_slug))
+        if team_slug in asked:
+            team = _cell(holder_text(asked[team_slug]))
+        elif person_identity(team_slug):
+            team = f"`{_cell(str(person_identity(team_slug)).replace('`', ''))}` (not found on GitHub)"
         else:
-            team = f"`{team_slug}`" if team_slug else "_unowned_"
+            team = f"`{team_slug}`" if team_slug else "_no owner_"
         names = {i.consumer for i in items}
         # entry points: consumers with no other consumer of this team earlier on their path
         entry = [i for i in items if not any(p in names for p in i.path[:-1])] or items
@@ -396,6 +432,8 @@ def to_markdown(
             diagram.append(f"_Shortened to {MAX_DIAGRAM_NODES} nodes{more}._")
         diagram.append("")
     footer = [f"<sub>Tessera · base `{analysis.base[:12]}` → head `{analysis.head[:12]}`"]
+    if analysis.projects:
+        footer[0] += f" · read {projects_text(analysis.projects)}"
     if details_url:
         footer[0] += f" · [full report]({details_url})"
     footer[0] += "</sub>"
@@ -439,3 +477,33 @@ def to_markdown(
     if not cut.startswith(MARKER):
         cut = MARKER + "\n" + cut
     return cut + "\n…\n\n" + note + "\n\n" + "\n".join(footer) + "\n"
+
+
+# --- what was read, and how ---------------------------------------------------------------------
+
+MAX_PROJECTS_SHOWN = 5
+
+
+def projects_text(projects: Sequence[Project], *, limit: int = MAX_PROJECTS_SHOWN) -> str:
+    """Which dialect each dbt project was read in and why: ``analytics/`` as BigQuery
+    (``requirements.txt: dbt-bigquery``)."""
+    parts = []
+    for project in projects[:limit]:
+        where = "the root project" if project.path in ("", ".") else _code(project.path.rstrip("/") + "/")
+        parts.append(f"{where} as {display_name(project.dialect.name)} ({_code(project.dialect.source)})")
+    if len(projects) > limit:
+        parts.append(_plural(len(projects) - limit, "more project"))
+    return _join(parts)
+
+
+def zero_config_line(analysis: Analysis) -> str | None:
+    """One line for a repository without ``.tessera.yml``: what was detected and how to refine it
+    (None when the repository has one, or nothing was read)."""
+    if analysis.detected is None or not analysis.projects:
+        return None
+    sources = list(analysis.detected.owner_sources)
+    owners = f"owners from {_join(sources)}" if sources else "no owners found in dbt or CODEOWNERS"
+    return (
+        f"No `.tessera.yml`: read {projects_text(analysis.projects)}; {owners}. "
+        "Run `tessera init` to refine."
+    )

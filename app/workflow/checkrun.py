@@ -15,6 +15,7 @@ from typing import Any
 
 from app.workflow.acks import TeamStatus, Verdict
 from rules.model import Analysis, Change
+from rules.report import zero_config_line
 
 CHECK_NAME = "Tessera"
 RECHECK_ACTION = {
@@ -96,7 +97,7 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
         lines.append(f"Overridden by @{verdict.override.user}: {verdict.override.reason}")
         lines.append("")
     if verdict.statuses:
-        lines.append("| team | state | why |")
+        lines.append("| who | state | why |")
         lines.append("|---|---|---|")
         for status in verdict.statuses:
             lines.append(f"| {_team(status)} | {_state(status)} | {_cell('; '.join(status.reasons))} |")
@@ -116,6 +117,10 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     )
     for error in analysis.errors:
         lines.append(f"- Could not analyse `{error.path}`: {_cell(error.message)}")
+    setup = zero_config_line(analysis)
+    if setup is not None:
+        lines.append("")
+        lines.append(setup)
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
@@ -173,7 +178,7 @@ def error_output(message: str) -> dict[str, Any]:
 
 
 def _team(status: TeamStatus) -> str:
-    return f"@{status.github_team}" if status.github_team else f"`{status.team}`"
+    return status.who or (f"@{status.github_team}" if status.github_team else f"`{status.team}`")
 
 
 def _state(status: TeamStatus) -> str:

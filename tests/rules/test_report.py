@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+from rules.model import Analysis, AnalysisError, Change, Dialect, Impact, Migration, Project, RequiredAck
 from rules.report import MARKER, AckState, mermaid, needs_comment, to_json, to_markdown
 
 
@@ -90,6 +90,7 @@ def test_json_output_is_the_design_object() -> None:
         "required_acks",
         "migrations",
         "errors",
+        "projects",
     ]
     assert data["changes"][0]["rule"] == "COLUMN_REMOVED" and data["changes"][0]["line"] == 3
     assert data["impacts"][0] == {
@@ -301,3 +302,16 @@ def test_a_problem_an_unparsed_finding_already_shows_is_not_listed_again_under_n
     text = to_markdown(analysis(changes=(unparsed,), errors=errors, status="clear", impacts=(), required_acks=()))
     assert text.count("cannot parse SQL: Unexpected token.") == 1
     assert "- `.tessera.yml`: unknown key colour" in text
+
+
+def test_the_footer_names_each_projects_dialect_and_why_in_code_so_nothing_in_a_path_renders() -> None:
+    projects = (
+        Project("@acme/team", Dialect("snowflake", "@acme/team/profiles.yml (target dev: snowflake)")),
+        Project(".", Dialect("postgres", "default")),
+    )
+    footer = to_markdown(analysis(projects=projects)).splitlines()[-1]
+    assert footer.startswith("<sub>") and footer.endswith("</sub>")
+    assert (
+        "read `@acme/team/` as Snowflake (`@acme/team/profiles.yml (target dev: snowflake)`)"
+        " and the root project as PostgreSQL (`default`)"
+    ) in footer
