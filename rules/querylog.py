@@ -229,13 +229,15 @@ def _first_line(error: BaseException) -> str:
 
 # --- repeated shapes ----------------------------------------------------------------------------
 
-_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b|\s+")
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+_SPACES = re.compile(r"\s+")
 
 
 def query_shape(sql: str) -> str:
     """The query with string and number literals and runs of whitespace folded: the same report
-    or dashboard run with other parameters has the same shape, and reads the same columns."""
-    return _LITERALS.sub(lambda m: " " if m.group(0).isspace() else "?", sql.strip())
+    or dashboard run with other parameters has the same shape, and reads the same columns.
+    (Two plain substitutions: a Python callback per match cost more than the rest of a line.)"""
+    return _SPACES.sub(" ", _LITERALS.sub("?", sql.strip()))
 
 
 class ReadCache:

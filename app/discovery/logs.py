@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import re
 import sys
@@ -127,6 +128,12 @@ def query_rows(source: Path, layout: Layout, *, now: dt.datetime) -> Iterator[Qu
             yield row_of(record, layout, where, now=now)
 
 
+@functools.lru_cache(maxsize=256)
+def _lowered(keys: tuple[str, ...]) -> dict[str, str]:
+    """Lower-case column name → the record's own key; exports repeat one header, so it is cached."""
+    return {str(k).lower(): k for k in keys}
+
+
 def _field(record: Mapping[str, Any], names: Sequence[str], lowered: Mapping[str, str]) -> Any:
     for name in names:
         key = lowered.get(name)
@@ -139,7 +146,7 @@ def _field(record: Mapping[str, Any], names: Sequence[str], lowered: Mapping[str
 
 def row_of(record: Mapping[str, Any], layout: Layout, where: str, *, now: dt.datetime) -> QueryRow | Malformed:
     """One record as a :class:`QueryRow` (or why it is not one)."""
-    lowered = {str(k).lower(): k for k in record}
+    lowered = _lowered(tuple(record))
     query = _field(record, layout.query, lowered)
     reads = _recorded_reads(record, layout, lowered)
     if not isinstance(query, str) and reads is None:
