@@ -89,7 +89,7 @@ def records(path: Path) -> Iterator[tuple[str, Mapping[str, Any] | str]]:
         head = handle.read(1 << 12).lstrip()
     if name.endswith(".csv"):
         csv.field_size_limit(min(MAX_FIELD, sys.maxsize))
-        with path.open(newline="", encoding="utf-8", errors="replace") as text:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as text:
             reader = csv.DictReader(text)
             try:
                 for number, row in enumerate(reader, start=2):

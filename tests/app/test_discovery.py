@@ -289,3 +289,11 @@ def test_a_missing_export_or_an_unclear_source_is_a_usage_message(
     (tmp_path / "export.csv").write_text("a,b\n1,2\n")
     assert main(["discover", str(tmp_path / "export.csv")]) == 2
     assert "pass --kind" in capsys.readouterr().err
+
+
+def test_a_csv_export_saved_with_a_byte_order_mark_is_read_by_its_header(tmp_path: Path) -> None:
+    export = tmp_path / "history.csv"
+    export.write_bytes("QUERY_TEXT,USER_NAME,ROLE_NAME,START_TIME\n"
+                       "select amount from shop.orders,ANA,ANALYST,2026-11-30 10:00:00\n".encode("utf-8-sig"))
+    result, rows = asyncio.run(run_discover(tmp_path, export, "snowflake"))
+    assert by_reader(rows) == {("ANALYST", "shop.orders"): ({"amount"}, False)}
