@@ -96,13 +96,13 @@ def unowned_notes(registrations: Sequence[Registration]) -> dict[str, str | None
             notes[reader_label(seen)] = None
         elif seen.reader_kind == "bi":
             notes[reader_label(seen)] = (
-                f"but no team is mapped to its folder {seen.folder or '(none)'}: map it with"
+                f"but no team is mapped to its folder {safe_name(seen.folder or '(none)')}: map it with"
                 " POST /api/v1/discovery/mappings (kind folder)"
             )
         else:
             key = "warehouse_roles" if seen.reader_kind == "role" else "warehouse_users"
             notes[reader_label(seen)] = (
-                f"but no team is mapped to {seen.reader_kind} {seen.reader}: list it under teams.<team>.{key}"
+                f"but no team is mapped to {seen.reader_kind} {safe_name(seen.reader)}: list it under teams.<team>.{key}"
                 f" in .tessera.yml, or POST /api/v1/discovery/mappings"
             )
     return notes
@@ -117,9 +117,22 @@ def _seen_before(last_seen: str | None, cutoff: dt.date) -> bool:
         return True
 
 
+MAX_NAME = 120
+_UNSAFE = str.maketrans({"`": "'", "<": "‹", ">": "›", "|": "¦", "@": "@\u200b", "\r": " ", "\n": " ", "\t": " "})
+
+
+def safe_name(name: str) -> str:
+    """A reader's name as the comment may show it: names come from warehouse logs and BI tools
+    (a Metabase question can be called anything), so no mention, code span, tag or table cell
+    can be opened by one, and it stays short."""
+    text = "".join(ch for ch in name if ch.isprintable() or ch in "\r\n\t").translate(_UNSAFE)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+
+
 def reader_label(seen: Observation) -> str:
     """How a reader is named as a consumer: ``role LOOKER_FINANCE``, ``bi looker explore x``."""
-    label = f"{seen.reader_kind} {seen.reader}"
+    label = f"{seen.reader_kind} {safe_name(seen.reader)}"
     if seen.stale:
         label += f" (not seen since {seen.last_seen or 'ever'}; not required)"
     return label
@@ -128,9 +141,9 @@ def reader_label(seen: Observation) -> str:
 def describe(seen: Observation, team: str | None, config: Config) -> str:
     """The words of a required ack's reason: "14 queries from role LOOKER_FINANCE in the last
     30 days (Finance)"."""
-    who = f"{seen.reader_kind} {seen.reader}"
+    who = f"{seen.reader_kind} {safe_name(seen.reader)}"
     if seen.reader_kind == "bi":
-        what = f"{seen.reader}" + (f" (last seen {seen.last_seen})" if seen.last_seen else "")
+        what = safe_name(seen.reader) + (f" (last seen {seen.last_seen})" if seen.last_seen else "")
     else:
         what = f"{_plural(seen.queries, 'query', 'queries')} from {who} in the last {seen.window_days} days"
     return f"{what} ({team_name(team, config)})" if team else what

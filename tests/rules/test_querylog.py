@@ -185,3 +185,14 @@ def test_any_text_is_read_or_refused_with_query_not_parsed_never_another_error(s
     except QueryNotParsed:
         return
     assert all(r.relation and r.relation == r.relation.lower() for r in found)
+
+
+def test_a_reader_name_from_a_bi_tool_cannot_mention_open_code_or_tags_in_the_comment() -> None:
+    hostile = "Revenue @acme/finance `x` <img src=y> | cell\n## heading" + "x" * 300
+    result = run([Registration(
+        team="finance", asset="analytics.shop.orders", columns=("plan_code",), source="observed:metabase",
+        observed=Observation(reader_kind="bi", reader=hostile, last_seen="2026-11-30", folder="@acme/all"),
+    )])
+    texts = [i.consumer for i in result.impacts] + [r for a in result.required_acks for r in a.reasons]
+    assert texts and all("@acme" not in t and "`" not in t and "<img" not in t and "\n" not in t for t in texts)
+    assert all(len(i.consumer) < 200 for i in result.impacts)
