@@ -39,6 +39,8 @@ from app.discovery.aggregate import Malformed, QueryRow
 from rules.querylog import TableRead
 
 RECORD_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+MAX_JSON_ARRAY = 256_000_000
+"""A JSON array is parsed whole, so above this size it is refused with a message (JSON lines stream)."""
 MAX_FIELD = 1 << 24
 """CSV fields up to 16 MiB (query texts are long); the default 128 KiB refuses real logs."""
 
@@ -98,6 +100,11 @@ def records(path: Path) -> Iterator[tuple[str, Mapping[str, Any] | str]]:
                 yield f"{path.name}:{reader.line_num}", f"CSV error: {error}"
         return
     if head.startswith(b"["):
+        if path.stat().st_size > MAX_JSON_ARRAY:
+            yield path.name, (
+                f"a JSON array of {path.stat().st_size / 1e6:,.0f} MB is read whole; export JSON lines (one object a"
+                f" line) above {MAX_JSON_ARRAY // 1_000_000} MB, which stream")
+            return
         try:
             items = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as error:

@@ -297,3 +297,19 @@ def test_a_csv_export_saved_with_a_byte_order_mark_is_read_by_its_header(tmp_pat
                        "select amount from shop.orders,ANA,ANALYST,2026-11-30 10:00:00\n".encode("utf-8-sig"))
     result, rows = asyncio.run(run_discover(tmp_path, export, "snowflake"))
     assert by_reader(rows) == {("ANALYST", "shop.orders"): ({"amount"}, False)}
+
+
+def test_a_json_array_export_too_large_to_read_whole_asks_for_json_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.discovery.logs.MAX_JSON_ARRAY", 100)
+    export = tmp_path / "jobs.json"
+    export.write_text(json.dumps([{"query": "select a from t", "user_email": "u", "creation_time": "2026-11-30"}] * 5))
+    result, rows = asyncio.run(run_discover(tmp_path, export, "bigquery"))
+    assert result.counts.malformed == 1 and "export JSON lines" in result.counts.examples[0]  # type: ignore[attr-defined]
+    small = tmp_path / "small" / "jobs.json"
+    small.parent.mkdir()
+    monkeypatch.setattr("app.discovery.logs.MAX_JSON_ARRAY", 10_000)
+    small.write_text(export.read_text())
+    _, rows = asyncio.run(run_discover(tmp_path / "small", small, "bigquery"))
+    assert by_reader(rows) == {("u", "t"): ({"a"}, False)}
