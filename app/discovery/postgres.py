@@ -24,7 +24,7 @@ SELECT r.rolname, s.queryid::text, s.query, s.calls
 FROM pg_stat_statements s
 JOIN pg_roles r ON r.oid = s.userid
 JOIN pg_database d ON d.oid = s.dbid
-WHERE d.datname = current_database() AND s.toplevel
+WHERE d.datname = current_database()
 """
 COLUMNS = """
 SELECT table_schema, table_name, column_name FROM information_schema.columns
@@ -80,15 +80,19 @@ def read_server(url: str, previous: Mapping[str, int], *, now: dt.datetime) -> S
         for schema, table, column in conn.execute(COLUMNS):
             schemas.setdefault(f"{schema}.{table}".lower(), []).append(column)
         calls: dict[str, int] = {}
-        rows: list[QueryRow] = []
+        texts: dict[str, tuple[str, str]] = {}
         for role, queryid, query, count in _statements(conn):
-            key = f"{role}/{queryid}"
-            calls[key] = int(count)
-            since = int(count) - int(previous.get(key, 0))
-            if since < 0:  # the statistics were reset: everything counted now is new
-                since = int(count)
-            if since > 0 and query:
-                rows.append(QueryRow(query=query, user=None, role=role, at=now, schema="public", calls=since))
+            key = f"{role}/{queryid}"  # one statement may have a top-level and a nested row: summed
+            calls[key] = calls.get(key, 0) + int(count)
+            if query:
+                texts.setdefault(key, (role, query))
+    rows: list[QueryRow] = []
+    for key, (role, query) in texts.items():
+        since = calls[key] - int(previous.get(key, 0))
+        if since < 0:  # the statistics were reset: everything counted now is new
+            since = calls[key]
+        if since > 0:
+            rows.append(QueryRow(query=query, user=None, role=role, at=now, schema="public", calls=since))
     return Snapshot(calls, rows, schemas)
 
 
