@@ -31,6 +31,9 @@ SELECT table_schema, table_name, column_name FROM information_schema.columns
 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
 ORDER BY table_schema, table_name, ordinal_position
 """
+RESET = "SELECT stats_reset::text FROM pg_stat_statements_info"
+"""When the statistics were last reset (PostgreSQL 14+): a reset since the last run makes every
+count new, even one that happens to have grown back past the old value."""
 CONNECT_TIMEOUT = 10
 
 
@@ -68,14 +71,23 @@ class Snapshot:
 
     calls: dict[str, int]
     """``role/queryid`` → calls: the next watermark."""
+    reset: str | None
     rows: list[QueryRow]
     schemas: dict[str, list[str]]
 
 
-def read_server(url: str, previous: Mapping[str, int], *, now: dt.datetime) -> Snapshot:
-    """Statements run since ``previous`` (calls by ``role/queryid``), as rows dated ``now``."""
+def read_server(url: str, previous: Mapping[str, int], *, now: dt.datetime, reset: str | None = None) -> Snapshot:
+    """Statements run since ``previous`` (calls by ``role/queryid``, taken when the statistics
+    were last reset at ``reset``), as rows dated ``now``."""
     psycopg = _driver()
     with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
+        try:
+            found = conn.execute(RESET).fetchone()
+            reset_now = found[0] if found else None
+        except psycopg.Error:  # before PostgreSQL 14: only a shrinking count shows a reset
+            reset_now = None
+        if reset_now != reset:
+            previous = {}
         schemas: dict[str, list[str]] = {}
         for schema, table, column in conn.execute(COLUMNS):
             schemas.setdefault(f"{schema}.{table}".lower(), []).append(column)
@@ -93,7 +105,7 @@ def read_server(url: str, previous: Mapping[str, int], *, now: dt.datetime) -> S
             since = calls[key]
         if since > 0:
             rows.append(QueryRow(query=query, user=None, role=role, at=now, schema="public", calls=since))
-    return Snapshot(calls, rows, schemas)
+    return Snapshot(calls, reset_now, rows, schemas)
 
 
 def _statements(conn: object) -> Iterator[tuple[str, str, str, int]]:

@@ -80,14 +80,15 @@ async def discover(
     new_state: dict[str, Any] = {}
     if live:
         try:
-            snapshot = await asyncio.to_thread(postgres.read_server, source, state.get("calls") or {}, now=now)
+            snapshot = await asyncio.to_thread(
+                postgres.read_server, source, state.get("calls") or {}, now=now, reset=state.get("reset"))
         except postgres.DriverMissing as error:
             raise DiscoveryError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - psycopg's errors: refused, auth, no pg_stat_statements
             raise DiscoveryError(f"{postgres.redacted(source)}: {str(error).strip().splitlines()[0]}") from None
         aggregator = Aggregator(dialect="postgres", schemas={**snapshot.schemas, **schemas}, relations=relations)
         await asyncio.to_thread(aggregator.add_all, snapshot.rows)
-        new_state = {"calls": snapshot.calls}
+        new_state = {"calls": snapshot.calls, "reset": snapshot.reset}
     elif kind in LOG_KINDS:
         layout = logs.LAYOUTS[kind]
         aggregator = Aggregator(dialect=dialect or layout.dialect, schemas=schemas, relations=relations, since=since)

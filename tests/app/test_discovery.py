@@ -132,6 +132,10 @@ def test_a_second_postgres_run_counts_only_the_calls_made_since(
     postgres_server.psql("select o.plan_code, count(*) from shop.orders o group by 1", database="shop", user="looker_finance")
     again = discover_json([shop_db], capsys)
     assert [(r["reader"]["name"], r["queries"]) for r in again] == [("looker_finance", 1)]  # type: ignore[index]
+    postgres_server.psql("select pg_stat_statements_reset()", database="shop")
+    postgres_server.psql("select id, status from shop.orders where status <> 'open'", database="shop", user="ops_etl")
+    after_reset = discover_json([shop_db], capsys)
+    assert [(r["reader"]["name"], r["queries"]) for r in after_reset] == [("ops_etl", 1)]  # type: ignore[index]
 
 
 def test_an_unreachable_database_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
