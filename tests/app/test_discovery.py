@@ -317,3 +317,21 @@ def test_a_json_array_export_too_large_to_read_whole_asks_for_json_lines(
     small.write_text(export.read_text())
     _, rows = asyncio.run(run_discover(tmp_path / "small", small, "bigquery"))
     assert by_reader(rows) == {("u", "t"): ({"a"}, False)}
+
+
+def test_check_db_refuses_a_url_or_a_file_that_is_not_a_store_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "schema.sql").write_text(DDL)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    not_a_store = tmp_path / "notes.txt"
+    not_a_store.write_text("hello " * 200)
+    for db, message in [("postgresql://x@db/tessera", "only a SQLite store file"),
+                        (str(tmp_path / "missing.db"), "no such store file"),
+                        (str(not_a_store), "not a Tessera store")]:
+        assert check_main(["--repo", str(repo), "--base", "HEAD", "--db", db]) == 2
+        assert message in capsys.readouterr().err
