@@ -130,6 +130,12 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
                 " (set TESSERA_HOST / TESSERA_PORT)"
             ) from exc
+        # Stop cleanly from the moment anyone can know we listen: a supervisor's SIGTERM right after
+        # the line below used to kill the process before the handlers were in place.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
         print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path})", flush=True)
@@ -139,10 +145,6 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         gc.freeze()
         if ready is not None:
             ready(url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         print("tessera: stopping", flush=True)
     finally:

@@ -250,6 +250,16 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "ReplayOut": _obj({"delivery_id": STR, "status": STR, "was": STR}),
     "SyncSummaryOut": _obj({"repo": STR, "commit": _maybe(STR), "source": STR, "assets": INT, "edges": INT,
                             "exposures": INT, "registrations": INT, "problems": STRS, "seconds": {"type": "number"}}),
+    "ObservedConsumer": _obj({
+        "id": INT, "asset": STR, "columns": STRS, "every_column": BOOL,
+        "reader": _obj({"kind": {"enum": ["role", "user", "bi"]}, "name": STR}), "folder": _maybe(STR),
+        "source": STR, "team": _maybe(STR), "queries": INT, "first_seen": STR, "last_seen": STR, "stale": BOOL,
+    }),
+    "MappingOut": _obj({"kind": STR, "name": STR, "team": STR, "created_by": _maybe(STR), "created_at": TIME}),
+    "MappingList": _obj({
+        "items": _array(_ref("MappingOut")),
+        "unmapped": _array(_obj({"kind": STR, "name": STR, "assets": INT, "queries": INT, "last_seen": STR})),
+    }),
     "OpenApiDocument": _obj({"openapi": STR, "info": OBJ, "paths": OBJ, "components": OBJ}),
 }
 """What each operation answers on success (``components.schemas``, beside the request bodies);
@@ -390,16 +400,16 @@ def document() -> dict[str, Any]:
         },
         "/consumers/observed": {
             "get": _op("Consumers found in query logs and BI tools: reader, columns, team, queries, last seen",
-                       "read", listing=True, params=[
+                       "read", listing="ObservedConsumer", params=[
                            _query("asset", "asset fqn"), _query("team", "team slug"),
                            _query("unmapped", "true: only readers no mapping gives a team"),
                            _query("days", "the window queries are counted in (default 30)")]),
         },
         "/discovery/mappings": {
             "get": _op("Reader mappings (warehouse role, user, BI folder → team) and the unmapped readers", "read",
-                       params=[_query("days", "the window queries are counted in (default 30)")]),
+                       result="MappingList", params=[_query("days", "the window queries are counted in (default 30)")]),
             "post": _op("Map a warehouse role, user or BI folder to a team", "write (own team) or admin",
-                        body="DiscoveryMapping", status=201),
+                        body="DiscoveryMapping", status=201, result="MappingOut"),
         },
         "/proposals": {
             "get": _op("Proposals (pull requests Tessera analysed)", "read", listing="ProposalSummary", params=[
