@@ -29,6 +29,10 @@ from app.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_CODES = (
+    "exit codes: 0 done; 1 `check` found changes that need acknowledgements; 2 a usage, configuration"
+    " or internal error (one line on stderr saying what to fix)"
+)
 DEFAULT_ENV_FILE = ".env"
 """What ``tessera setup`` writes and ``tessera serve`` reads from the folder it starts in."""
 SWITCH_INTERVAL = 0.0002
@@ -265,7 +269,7 @@ def commands() -> list[Command]:
     with contextlib.suppress(ImportError):
         from app import keys, registry_sync
 
-        found.append(Command("keys", "create or revoke REST API keys", keys.add_arguments, keys.run))
+        found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
         found.append(
             Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
         )
@@ -274,7 +278,8 @@ def commands() -> list[Command]:
 
 def build_parser(available: Sequence[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request."
+        prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request.",
+        epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in available:

@@ -75,6 +75,8 @@ def test_every_help_exits_0_with_a_usage_and_a_description(
     assert out.startswith(f"usage: tessera{''.join(' ' + p for p in path)}"), out[:200]
     assert err == ""
     assert len(out.splitlines()) >= 3  # usage, a description, options
+    if not path:
+        assert "exit codes: 0 done; 1 `check`" in out  # the codes the walk below holds each command to
 
 
 def _environment(home: Path) -> dict[str, str]:
