@@ -178,8 +178,8 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             teams[slug_text] = TeamSpec(slug=slug_text)
             continue
         for key in spec:
-            if key not in ("github", "emails", "names"):
-                problems.add(f"teams.{slug}: unknown key {key!r} (known: github, emails, names)")
+            if key not in ("github", "emails", "names", "slack"):
+                problems.add(f"teams.{slug}: unknown key {key!r} (known: github, emails, names, slack)")
         github = spec.get("github")
         if github is not None:
             github = str(github).strip().lstrip("@")
@@ -191,8 +191,20 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             github=github or None,
             emails=tuple(e.lower() for e in _strings(spec.get("emails"), f"teams.{slug}.emails", problems)),
             names=_strings(spec.get("names"), f"teams.{slug}.names", problems),
+            slack=_slack_channel(spec.get("slack"), f"teams.{slug}.slack", problems),
         )
     return teams
+
+
+def _slack_channel(value: Any, where: str, problems: _Problems) -> str | None:
+    """``"#channel"`` or a channel id; anything else is named and ignored."""
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|" for c in text):
+        problems.add(f"{where}: expected a channel such as '#data-growth' or 'C0123ABCD'; ignored")
+        return None
+    return text
 
 
 def _dbt(value: Any, problems: _Problems) -> DbtSettings:

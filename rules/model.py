@@ -215,6 +215,8 @@ class TeamSpec:
     """``org/team-slug`` of the GitHub team whose active members speak for this team."""
     emails: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    slack: str | None = None
+    """The team's Slack channel (``#data-growth`` or a channel id), where it is asked to ack."""
 
 
 @dataclass(frozen=True)
