@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlite_utils
@@ -162,7 +162,8 @@ def _team_message(db: sqlite_utils.Database, ask: TeamAsk, state: TeamState, cha
     if existing is None and not may_start:
         return 0
     content = slack.message(ask, state)
-    digest = slack.digest({"channel": channel, **content})
+    # The link to the check's page changes with every analysis; alone it is no reason to edit.
+    digest = slack.digest({"channel": channel, **slack.message(replace(ask, page_url=None), state)})
     if not sql.note_slack_state(db, ask.proposal_id, ask.team, channel, digest, state.state, now):
         return 0
     body = {"op": "team_message", "proposal_id": ask.proposal_id, "team": ask.team, "channel": channel, **content}

@@ -1,0 +1,216 @@
+"""Slack: one message per team per pull request, updated in place; outages; the Acknowledge button."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from app.notify.outbox import OutboundQueue
+from app.store import notify as notify_sql
+from app.store import proposals as proposal_sql
+from tests.app import notify_support as support
+from tests.app.notify_support import GROWTH_CHANNEL, ack_press, drop_plan_code, outbox_of, signed_interaction
+from tests.app.workflow_support import PullRequestFlow
+from tests.fakeslack import FakeSlack
+from tests.fixtures_app import wait_until
+
+fake_slack, subscriber, notify_settings, slack_flow = (
+    support.fake_slack, support.subscriber, support.notify_settings, support.slack_flow)
+
+
+def _buttons(message: Any) -> list[str]:
+    return [e["text"]["text"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def _text(message: Any) -> str:
+    return "\n".join(b["text"]["text"] for b in message.blocks if b["type"] == "section")
+
+
+async def _proposal(flow: PullRequestFlow, pull: Any) -> Any:
+    return await flow.store.read(lambda db: proposal_sql.get_proposal(db, flow.repo.id, pull.number))
+
+
+async def test_the_3am_story_sends_one_message_to_growth_and_updates_it_when_growth_acks(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    pull = await drop_plan_code(flow)
+    [message] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    text = _text(message)
+    assert "Acknowledgement needed" in text and "plan_code" in text and "COLUMN_REMOVED" in text
+    assert "revenue dashboard" in text.lower() or "exposure" in text
+    assert f"acme/warehouse#{pull.number}" in text
+    assert _buttons(message) == ["Acknowledge", "Open proposal", "Open pull request"]
+
+    await flow.comment(pull, "/tessera ack", user="gina")
+    await wait_until(lambda: message.edits >= 1, timeout=10)
+    assert "Acknowledged* by gina" in _text(message)
+    assert "Acknowledge" not in _buttons(message)
+    assert flow.check(pull).conclusion == "success"
+    # Exactly one message in Growth's channel, ever; nothing for Finance (the producer is not asked).
+    assert len(fake_slack.in_channel(GROWTH_CHANNEL)) == 1
+    assert [c.arguments["channel"] for c in fake_slack.posted()] == ["#data-growth"]
+    assert all(c.arguments["ts"] == message.ts for c in fake_slack.calls if c.method == "chat.update")
+
+
+async def test_a_merge_updates_the_message_in_place_and_a_recheck_sends_nothing_new(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    pull = await drop_plan_code(flow)
+    [message] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    calls = len(fake_slack.calls)
+    await flow.comment(pull, "/tessera recheck", user="gina")
+    await outbox_of(flow).run_until_idle()
+    assert len(fake_slack.calls) == calls  # same state: no call at all
+
+    pull.merged, pull.state = True, "closed"
+    await flow.deliver("pull_request", flow.pull_payload(pull, "closed"))
+    await wait_until(lambda: "Merged" in _text(message), timeout=10)
+    assert len(fake_slack.in_channel(GROWTH_CHANNEL)) == 1 and "Acknowledge" not in _buttons(message)
+
+
+async def test_a_slack_outage_of_ten_minutes_loses_nothing_and_sends_nothing_twice(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack, notify_settings: Any
+) -> None:
+    flow = slack_flow
+    await outbox_of(flow).stop()  # the test drives Slack delivery itself, on a clock it controls
+    clock = support.clock_at_now()
+    fake_slack.clock = clock.now
+    fake_slack.outage(status=503, until=clock.now() + 600)
+    start = clock.now()
+    pull = await drop_plan_code(flow)
+    await flow.comment(pull, "/tessera ack", user="gina")  # Growth acks while Slack is down
+    assert flow.check(pull).conclusion == "success"  # PR work never waited for Slack
+
+    queue = OutboundQueue(flow.store, notify_settings, clock=clock)
+    await queue.run_until_idle()
+    failed = [c for c in fake_slack.calls if c.status == 503]
+    assert len(failed) >= 3 and clock.now() - start >= 600
+    [message] = fake_slack.in_channel(GROWTH_CHANNEL)
+    assert "Acknowledged* by gina" in _text(message)  # the latest state, not a stale one
+    assert len(fake_slack.posted()) == 1
+
+    # A restart (a new queue over the same store) sends nothing again.
+    calls = len(fake_slack.calls)
+    again = OutboundQueue(flow.store, notify_settings, clock=clock)
+    await again.start()
+    await again.stop()
+    assert await again.run_until_idle() == 0 and len(fake_slack.calls) == calls
+
+
+async def test_a_rate_limited_call_waits_for_slacks_retry_after(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack, notify_settings: Any
+) -> None:
+    flow = slack_flow
+    await outbox_of(flow).stop()
+    clock = support.clock_at_now()
+    fake_slack.clock = clock.now
+    fake_slack.outage(status=429, until=clock.now() + 30, retry_after=45)
+    await drop_plan_code(flow)
+    started = clock.now()
+    queue = OutboundQueue(flow.store, notify_settings, clock=clock, rng=lambda: 0.0)
+    await queue.run_until_idle()
+    [limited] = [c for c in fake_slack.calls if c.status == 429]
+    assert limited.answer == {"ok": False, "error": "ratelimited"}
+    assert clock.sleeps and max(clock.sleeps) >= 45 and clock.now() - started >= 45
+    assert len(fake_slack.posted()) == 1
+
+
+async def test_an_unknown_channel_fails_the_message_for_good_and_says_why(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    fake_slack.channels.pop("#data-growth")
+    await drop_plan_code(flow)
+
+    async def failed() -> Any:
+        items = await flow.store.read(lambda db: notify_sql.list_outbound(db, kind="slack"))
+        return [m for m in items if m.status == "failed"]
+
+    [message] = await wait_until(failed, timeout=10)
+    assert message.last_error == "Slack: channel_not_found" and message.attempts == 1
+
+
+# --- interactivity --------------------------------------------------------------------------------
+
+
+async def _press(flow: PullRequestFlow, payload: dict[str, Any], **signing: Any) -> tuple[int, Any]:
+    body, headers = signed_interaction(payload, **signing)
+    response = await flow.client.post("/slack/interactions", data=body, headers=headers)
+    text = await response.text()
+    return response.status, json.loads(text) if text else None
+
+
+async def _acks(flow: PullRequestFlow, proposal_id: int) -> dict[str, Any]:
+    return await flow.store.read(lambda db: proposal_sql.list_acks(db, proposal_id))
+
+
+async def test_the_acknowledge_button_acks_for_a_linked_member_with_the_same_audit_trail(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    pull = await drop_plan_code(flow)
+    [message] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    proposal = await _proposal(flow, pull)
+    await flow.store.write(lambda db: notify_sql.link_slack_user(db, "U0GINA", "gina", "test", time.time()))
+
+    status, answer = await _press(flow, ack_press("U0GINA", proposal.id, "growth", fake_slack.response_url("gina")))
+    assert status == 200 and "Acknowledging for growth as @gina" in answer["text"]
+    await wait_until(lambda: any(r["name"] == "gina" for r in fake_slack.responses), timeout=10)
+    assert fake_slack.responses[-1]["text"] == "Acknowledged for growth as @gina."
+    assert (await _acks(flow, proposal.id))["growth"].user == "gina"
+    assert flow.check(pull).conclusion == "success"
+    log = await flow.store.read(lambda db: proposal_sql.list_audit(db, action="ack"))
+    assert [(e["actor"], e["team"], e["pr_number"]) for e in log] == [("gina", "growth", pull.number)]
+    await wait_until(lambda: message.edits >= 1, timeout=10)
+    assert "Acknowledged* by gina" in _text(message)
+
+
+async def test_forged_replayed_unlinked_and_non_member_presses_are_refused(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    pull = await drop_plan_code(flow)
+    proposal = await _proposal(flow, pull)
+    await flow.store.write(lambda db: notify_sql.link_slack_user(db, "U0MALLORY", "mallory", "test", time.time()))
+    await flow.store.write(lambda db: notify_sql.link_slack_user(db, "U0GINA", "gina", "test", time.time()))
+
+    status, answer = await _press(flow, ack_press("U0GINA", proposal.id, "growth", fake_slack.response_url()),
+                                  secret="not-the-signing-secret")
+    assert status == 401 and "signature" in answer["error"]["message"]
+    status, answer = await _press(flow, ack_press("U0GINA", proposal.id, "growth", fake_slack.response_url()),
+                                  timestamp=time.time() - 600)
+    assert status == 401 and "five minutes" in answer["error"]["message"]
+    body, headers = signed_interaction(ack_press("U0NOBODY", proposal.id, "growth", fake_slack.response_url()))
+    first = await flow.client.post("/slack/interactions", data=body, headers=headers)
+    assert first.status == 200 and "not linked" in (await first.json())["text"]
+    replay = await flow.client.post("/slack/interactions", data=body, headers=headers)
+    assert replay.status == 401
+
+    status, _ = await _press(flow, ack_press("U0MALLORY", proposal.id, "growth", fake_slack.response_url("mallory")))
+    assert status == 200
+    await wait_until(lambda: any(r["name"] == "mallory" for r in fake_slack.responses), timeout=10)
+    [reply] = [r for r in fake_slack.responses if r["name"] == "mallory"]
+    assert "only active members of @acme/growth can speak for it" in reply["text"]
+    assert reply["response_type"] == "ephemeral"
+    assert await _acks(flow, proposal.id) == {}
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_migrating_deadline_two_days_away_is_reminded_once_a_day_in_the_thread(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    pull = await drop_plan_code(flow)
+    [message] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    by = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    await flow.comment(pull, f"/tessera migrating by {by}", user="gina")
+    await wait_until(lambda: "Migrating" in _text(message), timeout=10)
+    queue = outbox_of(flow)
+    assert await queue.queue_reminders() == 1
+    assert await queue.queue_reminders() == 0  # at most one a day
+    [reminder] = await wait_until(lambda: fake_slack.thread(message.ts), timeout=10)
+    assert f"migrated by {by} (in 2 days)" in reminder.text and reminder.channel == GROWTH_CHANNEL
