@@ -153,6 +153,9 @@ async def redeliver(request: web.Request) -> web.Response:
     who = principal(request)
     subscription = await _owned(request, "write")
     delivery_id = int_param(request.match_info["delivery_id"], "delivery")
+    if not subscription.active:
+        raise ApiError(409, "conflict", f"subscription {subscription.id} is disabled: PATCH it with"
+                       ' {"active": true} first, then redeliver')
     now = _now(request)
 
     def write(db: Any) -> sql.Outbound | None | str:
@@ -171,9 +174,6 @@ async def redeliver(request: web.Request) -> web.Response:
         raise not_found(f"subscription {subscription.id} has no delivery {delivery_id}")
     if isinstance(result, str):
         raise ApiError(409, "conflict", f"delivery {delivery_id} is {result} already")
-    if not subscription.active:
-        raise ApiError(409, "conflict", f"subscription {subscription.id} is disabled: PATCH it with"
-                       ' {"active": true} first, then redeliver')
     outbox.ring()
     return json_response(result.to_dict(), status=202)
 
