@@ -13,20 +13,23 @@ from typing import Any
 from aiohttp import web
 
 from app.api import auth
-from app.api.common import id_cursor, int_param, json_body, json_response, page, page_params, principal, store
+from app.api.common import (
+    id_cursor,
+    int_param,
+    json_body,
+    json_response,
+    page,
+    page_params,
+    principal,
+    settings,
+    store,
+)
 from app.api.errors import ApiError, not_found
-from app.config import Settings
 from app.notify import outbox
 from app.notify.ssrf import OutboundPolicy, OutboundRefused
 from app.store import notify as sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
-
-
-def _settings(request: web.Request) -> Settings:
-    from app.server import SETTINGS_KEY
-
-    return request.config_dict[SETTINGS_KEY]
 
 
 def _now(request: web.Request) -> float:
@@ -37,7 +40,7 @@ def _now(request: web.Request) -> float:
 
 def _check_url(request: web.Request, url: str) -> str:
     try:
-        OutboundPolicy.from_cidrs(_settings(request).outbound_allow).check_url(url)
+        OutboundPolicy.from_cidrs(settings(request).outbound_allow).check_url(url)
     except OutboundRefused as exc:
         raise ApiError(400, "invalid_body", f"body.url: {exc}") from None
     return url

@@ -9,12 +9,14 @@ slow nor fail pull-request work, and a job re-run after a crash stores nothing t
   ``proposal.acked`` for subscribers.
 - :func:`proposal_closed` (merged or closed): the messages say so; ``proposal.resolved``.
 - :func:`contracts_published` (after a merge): ``contract.published``.
-- :func:`audit_alerts` (a WAP run reported): ``audit.alert`` and a message to the owner's channel.
+- :func:`audit_run_reported` (a WAP run stored): alerts that fire or clear become ``audit.alert`` and
+  a notice in the owning team's channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -23,10 +25,12 @@ from typing import Any
 
 import sqlite_utils
 
+from app import audits as audit_rules
 from app.config import Settings
 from app.notify import outbox, slack
 from app.notify.slack import TeamAsk, TeamState
 from app.store import notify as sql
+from app.store import registry as reg_sql
 from app.store.proposals import Proposal
 from app.workflow.acks import Verdict
 from app.workflow.github_source import BlobFetcher, load_tree
@@ -255,19 +259,37 @@ async def contracts_published(ctx: Any, proposal: Proposal, published: Sequence[
         log.exception("%s#%s: could not queue contract.published", proposal.repo, proposal.pr_number)
 
 
-async def audit_alerts(at: Moment, *, asset: str, team: str | None, run_id: str, alerts: Sequence[Mapping[str, str]]) -> None:
-    """A WAP run left alerts firing: ``audit.alert`` for subscribers, a notice in the owner's channel."""
-    if not alerts:
+async def audit_run_reported(at: Moment, *, asset: str, run_id: str) -> None:
+    """A WAP run was stored: alerts it set firing, or cleared, become ``audit.alert`` for subscribers
+    and a notice in the owning team's channel. Never raises (the run is already recorded)."""
+    try:
+        await _audit_alerts(at, asset=asset, run_id=run_id)
+    except Exception:  # noqa: BLE001
+        log.exception("%s: could not queue audit alerts", asset)
+
+
+async def _audit_alerts(at: Moment, *, asset: str, run_id: str) -> None:
+    now = dt.datetime.fromtimestamp(at.now, dt.UTC)
+    since = (now - dt.timedelta(days=30)).timestamp()
+    runs = [run for _, run in await at.store.read(lambda db: reg_sql.audit_runs(db, asset, since=since))]
+    before = {a.code: a.message for a in audit_rules.trends([r for r in runs if r.run_id != run_id], now).alerts}
+    after = {a.code: a.message for a in audit_rules.trends(runs, now).alerts}
+    fired = [{"code": c, "message": m, "state": "firing"} for c, m in after.items() if c not in before]
+    cleared = [{"code": c, "message": m, "state": "cleared"} for c, m in before.items() if c not in after]
+    if not fired and not cleared:
         return
-    data = {"asset": asset, "team": team, "run_id": run_id, "alerts": [dict(a) for a in alerts]}
+    owners = await at.store.read(reg_sql.asset_owners)
+    team = (owners.get(asset) or (None, None))[0]
+    data = {"asset": asset, "team": team, "run_id": run_id, "alerts": fired + cleared}
     key = f"{asset}:{run_id}"
 
     def write(db: sqlite_utils.Database) -> int:
         added = _subscriber_events(db, [("audit.alert", key, data)], at.now)
         channel = sql.team_channels(db).get(team or "")
         if channel and at.settings.slack_bot_token:
-            text = f"Audit alert on {asset} (run {run_id}): " + "; ".join(a.get("message", "") for a in alerts)
-            added += notice(db, channel, text, f"audit:{key}", at.now)
+            parts = [f"firing: {a['message']}" for a in fired] + [f"cleared: {a['code']}" for a in cleared]
+            added += notice(db, channel, f"Audit alerts on {asset} after run {run_id}: " + "; ".join(parts),
+                            f"audit:{key}", at.now)
         return added
 
     if await at.store.write(write):

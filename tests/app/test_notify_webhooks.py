@@ -220,3 +220,25 @@ def test_the_policy_refuses_every_non_global_address_unless_allowed() -> None:
     assert policy.refusal("93.184.216.34") is None
     allowed = OutboundPolicy.from_cidrs(["10.1.0.0/16"])
     assert allowed.refusal("10.1.2.3") is None and allowed.refusal("10.2.0.1") is not None
+
+
+async def test_an_audit_alert_is_sent_when_it_fires_and_again_when_it_clears(
+    slack_flow: PullRequestFlow, subscriber: FakeSubscriber
+) -> None:
+    registry = Api(client=slack_flow.client, store=slack_flow.store)
+    await registry.warehouse()
+    await _subscribe(slack_flow, subscriber.url, ["audit.alert"], secret=SECRET)
+    failing = {"run_id": "r1", "status": "failed", "results": [{"id": "not_null_plan_code", "passed": False}]}
+    status, body = await registry.call("POST", "/assets/fct_revenue/audits", json=failing)
+    assert status == 201, body
+    [fired] = await wait_until(lambda: subscriber.received, timeout=10)
+    assert fired.json["event"] == "audit.alert"
+    data = fired.json["data"]
+    assert data["asset"] == "fct_revenue" and data["team"] == "finance" and data["run_id"] == "r1"
+    assert {(a["code"], a["state"]) for a in data["alerts"]} >= {("latest_run_failed", "firing")}
+    passing = {"run_id": "r2", "status": "passed", "results": [{"id": "not_null_plan_code", "passed": True}]}
+    status, _ = await registry.call("POST", "/assets/fct_revenue/audits", json=passing)
+    await wait_until(lambda: len(subscriber.received) >= 2, timeout=10)
+    cleared = subscriber.received[1].json["data"]["alerts"]
+    assert ("latest_run_failed", "cleared") in {(a["code"], a["state"]) for a in cleared}
+    assert _documented_recipe(SECRET, subscriber.received[1].headers, subscriber.received[1].body)
