@@ -91,6 +91,15 @@ class OutboundPolicyRetry:
         return jittered
 
 
+Settlement = Callable[[sqlite_utils.Database], None]
+
+
+def _settle_and_claim(db: sqlite_utils.Database, settle: Settlement | None, now: float) -> tuple[Outbound | None, float | None]:
+    if settle is not None:
+        settle(db)
+    return sql.claim_next(db, now)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """How one send went: ``done``, ``retry`` or ``failed``."""
@@ -110,7 +119,7 @@ class OutboundQueue:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        workers: int = 2,
+        workers: int = 4,
         policy: OutboundPolicyRetry | None = None,
         session: aiohttp.ClientSession | None = None,
         rng: Callable[[], float] = random.random,
@@ -125,6 +134,7 @@ class OutboundQueue:
         self._owns_session = session is None
         self._rng = rng
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsettled: list[Settlement] = []
         self._wake = asyncio.Event()
         _queues.add(self)
 
@@ -155,8 +165,11 @@ class OutboundQueue:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
+        unsettled, self._unsettled = self._unsettled, []
         with contextlib.suppress(Exception):
             if self.store.is_open:
+                for settle in unsettled:  # sent, but not yet recorded: record it, never send it again
+                    await self.store.write(settle)
                 await self.store.write(lambda db: sql.recover_running(db, self.clock.now()))
 
     def notify(self) -> None:
@@ -165,16 +178,25 @@ class OutboundQueue:
     # -- the loop --------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
+        """Claim, send, and record the outcome together with the next claim (one write, one commit
+        per message instead of two)."""
+        settle: Settlement | None = None
         while True:
             try:
-                sent = await self.step()
+                message, _ = await self.store.write(lambda db, settle=settle: _settle_and_claim(db, settle, self.clock.now()))
             except asyncio.CancelledError:
+                if settle is not None:
+                    self._unsettled.append(settle)
                 raise
             except Exception:  # the store failed (closed, disk full): keep the worker, try again
-                log.exception("outbound worker: store error")
-                sent = None
-            if sent is None or sent is False:
+                log.exception("outbound worker: store error; the last outcome is written with the next claim")
                 await self._idle()
+                continue
+            settle = None
+            if message is None:
+                await self._idle()
+                continue
+            settle = await self._attempt(message)
 
     async def _idle(self) -> None:
         self._wake.clear()
@@ -189,6 +211,10 @@ class OutboundQueue:
             return False
         await self._send(message)
         return True
+
+    async def _send(self, message: Outbound) -> None:
+        settle = await self._attempt(message)
+        await self.store.write(settle)
 
     async def run_until_idle(self, *, max_steps: int = 100_000) -> int:
         """Send everything stored, waiting (on the clock) for retries that are not due yet; return
@@ -206,7 +232,7 @@ class OutboundQueue:
             await self.clock.sleep(max(0.0, due - self.clock.now()))
         raise RuntimeError("the outbound queue did not drain")
 
-    async def _send(self, message: Outbound) -> None:
+    async def _attempt(self, message: Outbound) -> Settlement:
         try:
             if message.kind == "webhook":
                 attempt = await self._deliver(message)
@@ -221,9 +247,10 @@ class OutboundQueue:
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the message: it fails, kept in the log
             log.exception("outbound %s: unexpected error", message.id)
             attempt = Attempt("failed", error=f"{type(exc).__name__}: {exc}"[:500])
-        await self._settle(message, attempt)
+        return self._settlement(message, attempt)
 
-    async def _settle(self, message: Outbound, attempt: Attempt) -> None:
+    def _settlement(self, message: Outbound, attempt: Attempt) -> Settlement:
+        """The write that records how the attempt went (run by the writer with the next claim)."""
         now = self.clock.now()
         result = attempt.result
         if result == "retry" and message.attempts >= self.policy.max_attempts:
@@ -233,23 +260,18 @@ class OutboundQueue:
             RETRIED.inc(kind=message.kind)
             log.warning("outbound %s (%s) attempt %d failed, again in %.0fs: %s", message.id, message.event,
                         message.attempts, delay, attempt.error)
-            await self.store.write(lambda db: sql.settle(
-                db, message.id, "queued", now, http_status=attempt.http_status, error=attempt.error, run_after=now + delay))
-            return
+            return lambda db: sql.settle(db, message.id, "queued", now, http_status=attempt.http_status,
+                                         error=attempt.error, run_after=now + delay)
         SENT.inc(kind=message.kind, outcome=result)
         SEND_LATENCY.observe(max(0.0, now - message.created_at), kind=message.kind)
-        disabled: list[tuple[str, str]] = []
-
         def write(db: sqlite_utils.Database) -> None:
             sql.settle(db, message.id, result, now, http_status=attempt.http_status, error=attempt.error)
             if message.subscription_id is not None:
                 failures = sql.record_result(db, message.subscription_id, ok=result == "done")
                 if result == "failed" and failures >= self.policy.disable_after:
-                    disabled.extend(_disable(db, message.subscription_id, failures, attempt.error, now))
+                    _disable(db, message.subscription_id, failures, attempt.error, now)
 
-        await self.store.write(write)
-        if disabled:
-            ring()
+        return write
 
     # -- subscribers -----------------------------------------------------------------------------
 
@@ -381,11 +403,11 @@ def _days_between(today: str, deadline: str) -> int | None:
         return None
 
 
-def _disable(db: sqlite_utils.Database, subscription_id: int, failures: int, error: str | None, now: float) -> list[tuple[str, str]]:
+def _disable(db: sqlite_utils.Database, subscription_id: int, failures: int, error: str | None, now: float) -> None:
     """Disable a failing subscription; tell its team (audit log, and its Slack channel if any)."""
     subscription = sql.get_subscription(db, subscription_id)
     if subscription is None or not subscription.active:
-        return []
+        return
     reason = f"disabled after {failures} failed deliveries in a row (last: {error or 'unknown'})"
     sql.disable_subscription(db, subscription_id, reason, now)
     sql.fail_pending(db, subscription_id, "the subscription was disabled", now)
@@ -399,4 +421,3 @@ def _disable(db: sqlite_utils.Database, subscription_id: int, failures: int, err
         body = {"op": "post", "channel": channel, **slack.notice(text)}
         key = f"slack:notice:subscription:{subscription_id}:{int(now)}"
         sql.enqueue(db, [sql.NewOutbound(key, "slack", "slack.notice", key, body)], now)
-    return [(subscription.team, reason)]
