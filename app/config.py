@@ -129,7 +129,7 @@ class Settings:
 
 
 def _notify_settings(get: Callable[[str], str | None]) -> dict[str, object]:
-    """Slack and the outbound SSRF allow-list (``TESSERA_SLACK_*``, ``TESSERA_OUTBOUND_ALLOW``)."""
+    """Slack (bot token, signing secret, Web API URL) and the SSRF allow-list ``TESSERA_OUTBOUND_ALLOW``."""
     slack_url = get("TESSERA_SLACK_API_URL") or DEFAULT_SLACK_API_URL
     if not slack_url.startswith(("http://", "https://")):
         raise ConfigError(f"TESSERA_SLACK_API_URL must be an http(s) URL, got {slack_url!r}")

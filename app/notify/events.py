@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,8 +35,7 @@ from app.store.proposals import Proposal
 from app.workflow.acks import Verdict
 from app.workflow.github_source import BlobFetcher, load_tree
 from app.workflow.serialize import analysis_from_json
-from rules.config import parse_config
-from rules.model import Analysis
+from rules.model import Analysis, Config
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +98,20 @@ def team_ask(settings: Settings, proposal: Proposal, analysis: Analysis, team: s
     )
 
 
+ConfigReader = Callable[..., Awaitable[Config]]
+"""The workflow's bounded ``.tessera.yml`` reader (``read_config(text, seconds=...)``): a YAML bomb
+must not hold a worker here either."""
+CONFIG_SECONDS = 5.0
+
+
 async def proposal_published(
     ctx: Any, gh: Any, proposal: Proposal, analysis: Analysis, verdict: Verdict, *, page_url: str | None,
-    quiet: bool = False,
+    read_config: ConfigReader, quiet: bool = False,
 ) -> None:
     """After an analysis or a command: bring every asked team's message and subscriber up to date.
     Never raises: telling people must not fail the pull request's job."""
     try:
-        channels = await channels_for(ctx, gh, proposal, analysis.base)
+        channels = await channels_for(ctx, gh, proposal, analysis.base, read_config)
         await _proposal_messages(moment(ctx), proposal, analysis, verdict, channels, page_url=page_url, quiet=quiet)
     except Exception:  # noqa: BLE001 - logged; the PR's comment and check are what must not fail
         log.exception("%s#%s: could not queue notifications", proposal.repo, proposal.pr_number)
@@ -305,7 +310,7 @@ def notice(db: sqlite_utils.Database, channel: str, text: str, key: str, now: fl
 # --- channels -------------------------------------------------------------------------------------
 
 
-async def channels_for(ctx: Any, gh: Any, proposal: Proposal, base_sha: str) -> dict[str, str]:
+async def channels_for(ctx: Any, gh: Any, proposal: Proposal, base_sha: str, read_config: ConfigReader) -> dict[str, str]:
     """Each team's channel: ``teams.<t>.slack`` in the base branch's ``.tessera.yml`` (read from the
     caches the analysis just filled), else one set through the API. Channels seen in a repository's
     configuration are remembered, so later notices (audits, subscriptions) reach them too."""
@@ -318,7 +323,7 @@ async def channels_for(ctx: Any, gh: Any, proposal: Proposal, base_sha: str) -> 
             fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
             await fetcher.preload([entries[CONFIG_PATH].sha])
             text = (await fetcher.fetch(entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
-            config = parse_config(text)
+            config = await read_config(text, seconds=CONFIG_SECONDS)
             from_config = {slug: spec.slack for slug, spec in config.teams.items() if spec.slack}
     except Exception:  # noqa: BLE001 - the analysis already named any problem with the file
         log.warning("%s: could not read Slack channels from .tessera.yml", proposal.repo, exc_info=True)

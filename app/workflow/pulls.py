@@ -684,7 +684,7 @@ async def publish_outcome(
             sql.update_proposal(db, proposal.id, comment_id=comment_id)
 
     await ctx.store.write(save)
-    await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet)
+    await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet, read_config=read_config)
     return verdict
 
 
