@@ -169,6 +169,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "team": SLUG,
             "channel": {"anyOf": [{"type": "string", "pattern": "^[#A-Za-z0-9][A-Za-z0-9_.#-]{0,79}$"}, {"type": "null"}]},
+            "quiet_hours": {"anyOf": [{"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                                      {"type": "null"}],
+                            "description": "UTC HH:MM-HH:MM: new messages and reminders wait until it ends"},
+            "digest_at": {"anyOf": [{"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}, {"type": "null"}],
+                          "description": "UTC HH:MM: one daily digest instead of a message per pull request"},
         },
     },
     "SlackLinkCreate": {

@@ -196,15 +196,19 @@ async def set_channel(request: web.Request) -> web.Response:
     auth.require_team(who, body["team"], "write")
     now = _now(request)
 
+    quiet, digest_at = body.get("quiet_hours"), body.get("digest_at")
+
     def write(db: Any) -> None:
         if body["channel"] is None:
             sql.delete_team_channel(db, body["team"])
         else:
             sql.set_team_channel(db, body["team"], body["channel"], f"api:{who.actor}", now)
+            sql.set_team_options(db, body["team"], quiet_hours=quiet, digest_at=digest_at)
         log_sql.audit(db, actor=who.actor, action="slack_channel_set", team=body["team"], detail=body)
 
     await store(request).write(write)
-    return json_response({"team": body["team"], "channel": body["channel"]})
+    return json_response({"team": body["team"], "channel": body["channel"], "quiet_hours": quiet,
+                          "digest_at": digest_at})
 
 
 async def list_links(request: web.Request) -> web.Response:

@@ -172,14 +172,20 @@ def _team_message(db: sqlite_utils.Database, ask: TeamAsk, state: TeamState, cha
         return 0
     content = slack.message(ask, state)
     # The link to the check's page changes with every analysis; alone it is no reason to edit.
-    digest = slack.digest({"channel": channel, **slack.message(replace(ask, page_url=None), state)})
+    digest = slack.content_hash({"channel": channel, **slack.message(replace(ask, page_url=None), state)})
     if not sql.note_slack_state(db, ask.proposal_id, ask.team, channel, digest, state.state, now):
         return 0
+    prefs = sql.team_prefs(db, ask.team)
+    fresh = existing is None or existing.ts is None
+    if prefs is not None and prefs.digest_at and fresh:
+        return 0  # the team hears about it in its daily digest
     body = {"op": "team_message", "proposal_id": ask.proposal_id, "team": ask.team, "channel": channel, **content}
     key = f"slack:{ask.proposal_id}:{ask.team}"
     if sql.replace_queued_body(db, key, TEAM_MESSAGE, body):
         return 1
-    return sql.enqueue(db, [sql.NewOutbound(f"{key}:{digest}", "slack", TEAM_MESSAGE, key, body)], now)
+    # A new message waits out the team's quiet hours; an edit of one already there notifies nobody.
+    later = slack.quiet_until(now, prefs.quiet_hours if prefs else None) if fresh else None
+    return sql.enqueue(db, [sql.NewOutbound(f"{key}:{digest}", "slack", TEAM_MESSAGE, key, body, run_after=later)], now)
 
 
 def _subscriber_events(db: sqlite_utils.Database, events: Sequence[tuple[str, str, Mapping[str, Any]]], now: float) -> int:

@@ -347,6 +347,7 @@ class OutboundQueue:
         while True:
             try:
                 await self.queue_reminders()
+                await self.queue_digests()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -355,7 +356,7 @@ class OutboundQueue:
 
     async def queue_reminders(self) -> int:
         """A thread reply for each ``migrating by DATE`` two days (or less) away, at most one a day
-        per team and pull request (the day is in the idempotency key)."""
+        per team and pull request (the day is in the idempotency key), after the team's quiet hours."""
         if not self.settings.slack_bot_token:
             return 0
         now = self.clock.now()
@@ -378,7 +379,42 @@ class OutboundQueue:
                 key = f"slack:{row['proposal_id']}:{row['team']}"
                 body = {"op": "reminder", "proposal_id": row["proposal_id"], "team": row["team"],
                         "channel": message.channel, **slack.reminder(ask, str(row["deadline"]), days)}
-                items.append(sql.NewOutbound(f"{key}:reminder:{today}", "slack", "slack.reminder", key, body))
+                prefs = sql.team_prefs(db, row["team"])
+                later = slack.quiet_until(now, prefs.quiet_hours if prefs else None)
+                items.append(sql.NewOutbound(f"{key}:reminder:{today}", "slack", "slack.reminder", key, body,
+                                             run_after=later))
+            return sql.enqueue(db, items, now) if items else 0
+
+        added = await self.store.write(write)
+        if added:
+            self.notify()
+        return int(added)
+
+
+    async def queue_digests(self) -> int:
+        """Each digest team's daily message, once its ``digest_at`` (UTC) has passed today: the pull
+        requests still waiting for it. One a day (the date is in the idempotency key); none when
+        nothing waits."""
+        if not self.settings.slack_bot_token:
+            return 0
+        now = self.clock.now()
+        today = time.strftime("%Y-%m-%d", time.gmtime(now))
+        minute = int(now % 86400 // 60)
+
+        def write(db: sqlite_utils.Database) -> int:
+            items = []
+            for prefs in sql.digest_teams(db):
+                due = slack.minute_of(prefs.digest_at or "")
+                if due is None or minute < due:
+                    continue
+                asks = sql.open_asks(db, prefs.team)
+                if not asks:
+                    continue
+                content = slack.digest(prefs.team, asks, lambda repo, number: slack.pr_web_url(
+                    self.settings.github_api_url, repo, number))
+                key = f"slack:digest:{prefs.team}:{today}"
+                items.append(sql.NewOutbound(key, "slack", "slack.digest", key,
+                                             {"op": "post", "channel": prefs.channel, **content}))
             return sql.enqueue(db, items, now) if items else 0
 
         added = await self.store.write(write)

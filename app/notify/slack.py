@@ -11,10 +11,11 @@ PR title or an asset name can neither mention ``<!channel>`` nor forge a link.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +149,7 @@ def notice(text: str) -> dict[str, Any]:
     return {"text": _clip(safe, 3000), "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(safe)}}]}
 
 
-def digest(payload: Mapping[str, Any]) -> str:
+def content_hash(payload: Mapping[str, Any]) -> str:
     """A short hash of what a message says: the same content is never sent twice."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -246,6 +247,56 @@ def pr_web_url(github_api_url: str, repo: str, number: int) -> str:
     else:
         web = base
     return f"{web}/{repo}/pull/{number}"
+
+
+def quiet_until(now: float, quiet_hours: str | None) -> float | None:
+    """When ``now`` falls in the quiet window ``HH:MM-HH:MM`` (UTC; it may span midnight), the end of
+    the window; else None."""
+    window = parse_window(quiet_hours)
+    if window is None:
+        return None
+    start, end = window
+    day = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    minute = (now - day.timestamp()) / 60
+    if start <= end:
+        inside = start <= minute < end
+        ends = day.timestamp() + end * 60
+    else:
+        inside = minute >= start or minute < end
+        ends = day.timestamp() + end * 60 + (86400 if minute >= start else 0)
+    return ends if inside else None
+
+
+def parse_window(text: str | None) -> tuple[int, int] | None:
+    """``"22:00-07:00"`` as minutes of the day, or None."""
+    if not text or "-" not in text:
+        return None
+    start, _, end = text.partition("-")
+    first, last = minute_of(start), minute_of(end)
+    return None if first is None or last is None or first == last else (first, last)
+
+
+def minute_of(text: str) -> int | None:
+    """``"09:30"`` as 570; None when not a time of day."""
+    hours, _, minutes = text.strip().partition(":")
+    if not (hours.isdigit() and minutes.isdigit()):
+        return None
+    value = int(hours) * 60 + int(minutes)
+    return value if int(hours) < 24 and int(minutes) < 60 else None
+
+
+def digest(team: str, asks: Sequence[Mapping[str, Any]], pr_url: Callable[[str, int], str]) -> dict[str, Any]:
+    """The team's daily digest: every pull request still waiting for it."""
+    lines = [f":inbox_tray: *{len(asks)} pull request{'s' if len(asks) != 1 else ''} wait for {escape(team)}*"]
+    for ask in asks[:MAX_LISTED * 3]:
+        state = "migrating" if ask["state"] == "migrating" else "acknowledgement needed"
+        lines.append(f"• <{pr_url(ask['repo'], ask['pr_number'])}|{escape(ask['repo'])}#{ask['pr_number']}>"
+                     f" {escape(ask.get('title') or '')} ({state})")
+    if len(asks) > MAX_LISTED * 3:
+        lines.append(f"• …and {len(asks) - MAX_LISTED * 3} more")
+    text = "\n".join(lines)
+    return {"text": _clip(f"{len(asks)} pull requests wait for {escape(team)}", 300),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}]}
 
 
 def channel_of(value: object) -> str | None:

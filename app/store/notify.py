@@ -79,7 +79,7 @@ def m0040_notify(db: sqlite_utils.Database) -> None:
     )
     db.execute(
         "CREATE TABLE team_channels (team TEXT PRIMARY KEY, channel TEXT NOT NULL, source TEXT NOT NULL,"
-        " updated_at REAL NOT NULL)"
+        " quiet_hours TEXT, digest_at TEXT, updated_at REAL NOT NULL)"
     )
     db.execute(
         "CREATE TABLE slack_links (slack_user TEXT PRIMARY KEY, github_login TEXT NOT NULL, linked_by TEXT,"
@@ -441,6 +441,39 @@ def set_team_channel(db: sqlite_utils.Database, team: str, channel: str, source:
         " DO UPDATE SET channel = excluded.channel, source = excluded.source, updated_at = excluded.updated_at",
         (team, channel, source, now),
     )
+
+
+@dataclass(frozen=True)
+class TeamPrefs:
+    """How a team wants to hear: its channel, hours to keep quiet (UTC ``HH:MM-HH:MM``), and the
+    time (UTC ``HH:MM``) of a daily digest that replaces one message per pull request."""
+
+    team: str
+    channel: str
+    quiet_hours: str | None = None
+    digest_at: str | None = None
+
+
+def team_prefs(db: sqlite_utils.Database, team: str) -> TeamPrefs | None:
+    row = db.execute("SELECT team, channel, quiet_hours, digest_at FROM team_channels WHERE team = ?", (team,)).fetchone()
+    return TeamPrefs(*row) if row else None
+
+
+def digest_teams(db: sqlite_utils.Database) -> list[TeamPrefs]:
+    rows = db.execute("SELECT team, channel, quiet_hours, digest_at FROM team_channels WHERE digest_at IS NOT NULL")
+    return [TeamPrefs(*row) for row in rows]
+
+
+def set_team_options(db: sqlite_utils.Database, team: str, *, quiet_hours: str | None, digest_at: str | None) -> None:
+    db.execute("UPDATE team_channels SET quiet_hours = ?, digest_at = ? WHERE team = ?", (quiet_hours, digest_at, team))
+
+
+def open_asks(db: sqlite_utils.Database, team: str) -> list[dict[str, Any]]:
+    """The team's asks still waiting on open pull requests (for its digest)."""
+    return [dict(r) for r in db.query(
+        "SELECT m.proposal_id, m.state, p.repo, p.pr_number, p.title FROM slack_messages m JOIN proposals p"
+        " ON p.id = m.proposal_id WHERE m.team = ? AND p.status = 'open' AND m.state IN ('asked', 'invalidated',"
+        " 'migrating') ORDER BY p.repo, p.pr_number", [team])]
 
 
 def delete_team_channel(db: sqlite_utils.Database, team: str) -> bool:

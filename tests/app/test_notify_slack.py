@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from app.notify import slack
 from app.notify.outbox import OutboundQueue
 from app.store import notify as notify_sql
 from app.store import proposals as proposal_sql
@@ -16,6 +17,7 @@ from tests.app.workflow_support import PullRequestFlow
 from tests.fakeslack import FakeSlack
 from tests.fixtures_app import wait_until
 
+ADMIN = {"Authorization": "Bearer bootstrap-key-for-tests-0123456789"}
 fake_slack, subscriber, notify_settings, slack_flow = (
     support.fake_slack, support.subscriber, support.notify_settings, support.slack_flow)
 
@@ -214,3 +216,59 @@ async def test_a_migrating_deadline_two_days_away_is_reminded_once_a_day_in_the_
     assert await queue.queue_reminders() == 0  # at most one a day
     [reminder] = await wait_until(lambda: fake_slack.thread(message.ts), timeout=10)
     assert f"migrated by {by} (in 2 days)" in reminder.text and reminder.channel == GROWTH_CHANNEL
+
+
+# --- options: quiet hours and a daily digest -----------------------------------------------------
+
+
+def test_quiet_hours_end_where_they_say_even_across_midnight() -> None:
+    day = dt.datetime(2026, 12, 5, tzinfo=dt.UTC).timestamp()
+    assert slack.quiet_until(day + 23 * 3600, "22:00-07:00") == day + 86400 + 7 * 3600
+    assert slack.quiet_until(day + 3 * 3600, "22:00-07:00") == day + 7 * 3600
+    assert slack.quiet_until(day + 12 * 3600, "22:00-07:00") is None
+    assert slack.quiet_until(day + 12 * 3600, "12:00-13:30") == day + 13.5 * 3600
+    assert slack.quiet_until(day, "nonsense") is None and slack.quiet_until(day, None) is None
+
+
+def _window_around_now() -> str:
+    now = dt.datetime.now(dt.UTC)
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+async def _set_channel(flow: PullRequestFlow, **options: Any) -> None:
+    response = await flow.client.post("/api/v1/slack/channels", headers=ADMIN,
+                                      json={"team": "growth", "channel": "#data-growth", **options})
+    assert response.status == 200, await response.text()
+
+
+async def test_a_new_ask_waits_out_the_teams_quiet_hours(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack, notify_settings: Any
+) -> None:
+    flow = slack_flow
+    await _set_channel(flow, quiet_hours=_window_around_now())
+    await drop_plan_code(flow)
+    [waiting] = await flow.store.read(lambda db: notify_sql.list_outbound(db, kind="slack"))
+    assert waiting.status == "queued" and waiting.run_after > time.time() + 50 * 60
+    assert fake_slack.calls == []
+    await outbox_of(flow).stop()
+    clock = support.clock_at_now()
+    await OutboundQueue(flow.store, notify_settings, clock=clock).run_until_idle()
+    assert len(fake_slack.in_channel(GROWTH_CHANNEL)) == 1 and clock.now() >= waiting.run_after
+
+
+async def test_a_digest_team_gets_one_daily_message_instead_of_one_per_pull_request(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    flow = slack_flow
+    await _set_channel(flow, digest_at="00:00")
+    first = await drop_plan_code(flow)
+    second = await drop_plan_code(flow)
+    queue = outbox_of(flow)
+    await queue.run_until_idle()
+    assert fake_slack.calls == []
+    assert await queue.queue_digests() == 1
+    assert await queue.queue_digests() == 0  # one a day
+    [digest] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    assert "2 pull requests wait for growth" in _text(digest)
+    assert f"#{first.number}>" in _text(digest) and f"#{second.number}>" in _text(digest)
