@@ -201,7 +201,8 @@ def _slack_channel(value: Any, where: str, problems: _Problems) -> str | None:
     if value is None:
         return None
     text = str(value).strip() if isinstance(value, str) else ""
-    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|" for c in text):
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|/:" for c in text):
+        # An incoming-webhook URL is a secret: it is set through the API, never committed here.
         problems.add(f"{where}: expected a channel such as '#data-growth' or 'C0123ABCD'; ignored")
         return None
     return text

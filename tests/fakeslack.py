@@ -6,7 +6,8 @@ The Slack fake answers ``chat.postMessage`` and ``chat.update`` in Slack's shape
 limits are HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. It checks
 each call's arguments against Slack's documented shapes (``channel``; ``text`` and/or ``blocks``,
 each block an object with a ``type``; ``ts`` for an update), so a malformed call fails a test. It
-also serves ``response_url`` endpoints (``/respond/<id>``), which answer a bare ``ok``.
+also serves ``response_url`` endpoints (``/respond/<id>``) and incoming webhooks
+(``/services/...``), which answer a bare ``ok``.
 
 An outage is a window of the test's clock: ``slack.outage(status=503, until=t)``.
 """
@@ -52,6 +53,7 @@ class FakeSlack:
     messages: dict[str, SlackMessage] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    incoming: list[dict[str, Any]] = field(default_factory=list)
     clock: Callable[[], float] | None = None
     _outage: tuple[int, float, float | None] | None = None
     _seq: int = 0
@@ -88,7 +90,16 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/services/{path:.*}", self._incoming)
         return app
+
+    async def _incoming(self, request: web.Request) -> web.Response:
+        """An incoming webhook: posts to its channel, answers a bare ``ok`` (or ``invalid_payload``)."""
+        body = await request.json()
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return web.Response(status=400, text="invalid_payload")
+        self.incoming.append(body)
+        return web.Response(text="ok")
 
     async def _respond(self, request: web.Request) -> web.Response:
         self.responses.append({"name": request.match_info["name"], **(await request.json())})

@@ -168,7 +168,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["team", "channel"],
         "properties": {
             "team": SLUG,
-            "channel": {"anyOf": [{"type": "string", "pattern": "^[#A-Za-z0-9][A-Za-z0-9_.#-]{0,79}$"}, {"type": "null"}]},
+            "channel": {"anyOf": [{"type": "string", "pattern": "^[#A-Za-z0-9][A-Za-z0-9_.#-]{0,79}$"},
+                                  {"type": "string", "pattern": "^https?://[^\\s]{8,500}$",
+                                   "description": "an incoming webhook (https://hooks.slack.com/services/...)"},
+                                  {"type": "null"}]},
             "quiet_hours": {"anyOf": [{"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"},
                                       {"type": "null"}],
                             "description": "UTC HH:MM-HH:MM: new messages and reminders wait until it ends"},

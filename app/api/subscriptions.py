@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from app.api import auth
 from app.api.common import (
@@ -25,7 +26,7 @@ from app.api.common import (
     store,
 )
 from app.api.errors import ApiError, not_found
-from app.notify import outbox
+from app.notify import outbox, slack
 from app.notify.ssrf import OutboundPolicy, OutboundRefused
 from app.store import notify as sql
 from app.store import proposals as log_sql
@@ -187,7 +188,23 @@ async def redeliver(request: web.Request) -> web.Response:
 async def list_channels(request: web.Request) -> web.Response:
     auth.require(principal(request), "read")
     channels = await store(request).read(sql.team_channels)
-    return json_response({"items": [{"team": t, "channel": c} for t, c in sorted(channels.items())]})
+    return json_response({"items": [{"team": t, "channel": _shown(c)} for t, c in sorted(channels.items())]})
+
+
+def _shown(channel: str) -> str:
+    """An incoming-webhook URL is a secret: only its host is shown."""
+    return f"incoming webhook ({URL(channel).host})" if slack.is_webhook(channel) else channel
+
+
+def _webhook_channel(request: web.Request, channel: str) -> None:
+    """An incoming-webhook channel must be Slack's own (``https://hooks.slack.com/``), or on the
+    configured Web API's host (a proxy, or a test's fake)."""
+    url, api = URL(channel), URL(settings(request).slack_api_url)
+    if url.scheme == "https" and url.host == "hooks.slack.com":
+        return
+    if (url.scheme, url.host, url.port) == (api.scheme, api.host, api.port):
+        return
+    raise ApiError(400, "invalid_body", "body.channel: an incoming webhook URL must be https://hooks.slack.com/...")
 
 
 async def set_channel(request: web.Request) -> web.Response:
@@ -197,6 +214,8 @@ async def set_channel(request: web.Request) -> web.Response:
     now = _now(request)
 
     quiet, digest_at = body.get("quiet_hours"), body.get("digest_at")
+    if body["channel"] and slack.is_webhook(body["channel"]):
+        _webhook_channel(request, body["channel"])
 
     def write(db: Any) -> None:
         if body["channel"] is None:
@@ -204,10 +223,12 @@ async def set_channel(request: web.Request) -> web.Response:
         else:
             sql.set_team_channel(db, body["team"], body["channel"], f"api:{who.actor}", now)
             sql.set_team_options(db, body["team"], quiet_hours=quiet, digest_at=digest_at)
-        log_sql.audit(db, actor=who.actor, action="slack_channel_set", team=body["team"], detail=body)
+        log_sql.audit(db, actor=who.actor, action="slack_channel_set", team=body["team"],
+                      detail={**body, "channel": _shown(body["channel"]) if body["channel"] else None})
 
     await store(request).write(write)
-    return json_response({"team": body["team"], "channel": body["channel"], "quiet_hours": quiet,
+    return json_response({"team": body["team"], "channel": _shown(body["channel"]) if body["channel"] else None,
+                          "quiet_hours": quiet,
                           "digest_at": digest_at})
 
 

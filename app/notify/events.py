@@ -152,10 +152,8 @@ async def _proposal_messages(
 
     def write(db: sqlite_utils.Database) -> int:
         added = _subscriber_events(db, events, at.now)
-        if slack_on:
-            for _team, state, ask, channel in teams:
-                if channel is None:
-                    continue
+        for _team, state, ask, channel in teams:
+            if channel is not None and (slack_on or slack.is_webhook(channel)):
                 added += _team_message(db, ask, state, channel, at.now, may_start=state.open and not quiet)
         return added
 
@@ -170,9 +168,11 @@ def _team_message(db: sqlite_utils.Database, ask: TeamAsk, state: TeamState, cha
     existing = sql.get_slack_message(db, ask.proposal_id, ask.team)
     if existing is None and not may_start:
         return 0
-    content = slack.message(ask, state)
+    interactive = not slack.is_webhook(channel)
+    content = slack.message(ask, state, interactive=interactive)
     # The link to the check's page changes with every analysis; alone it is no reason to edit.
-    digest = slack.content_hash({"channel": channel, **slack.message(replace(ask, page_url=None), state)})
+    digest = slack.content_hash({"channel": channel, **slack.message(replace(ask, page_url=None), state,
+                                                                     interactive=interactive)})
     if not sql.note_slack_state(db, ask.proposal_id, ask.team, channel, digest, state.state, now):
         return 0
     prefs = sql.team_prefs(db, ask.team)
@@ -239,10 +239,10 @@ async def _closed(at: Moment, proposal: Proposal, *, merged: bool) -> None:
 
     def write(db: sqlite_utils.Database) -> int:
         added = _subscriber_events(db, [("proposal.resolved", f"{proposal.id}:{resolution}", data)], at.now)
-        if analysis is None or not at.settings.slack_bot_token:
+        if analysis is None:
             return added
         for existing in sql.slack_messages_for(db, proposal.id):
-            if existing.state in ("overridden",):
+            if existing.state in ("overridden",) or not (at.settings.slack_bot_token or slack.is_webhook(existing.channel)):
                 continue
             ask = team_ask(at.settings, proposal, analysis, existing.team, None)
             added += _team_message(db, ask, TeamState(resolution), existing.channel, at.now, may_start=False)
@@ -297,7 +297,7 @@ async def _audit_alerts(at: Moment, *, asset: str, run_id: str) -> None:
     def write(db: sqlite_utils.Database) -> int:
         added = _subscriber_events(db, [("audit.alert", key, data)], at.now)
         channel = sql.team_channels(db).get(team or "")
-        if channel and at.settings.slack_bot_token:
+        if channel and (at.settings.slack_bot_token or slack.is_webhook(channel)):
             parts = [f"firing: {a['message']}" for a in fired] + [f"cleared: {a['code']}" for a in cleared]
             added += notice(db, channel, f"Audit alerts on {asset} after run {run_id}: " + "; ".join(parts),
                             f"audit:{key}", at.now)

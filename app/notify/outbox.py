@@ -306,17 +306,16 @@ class OutboundQueue:
 
     # -- Slack -----------------------------------------------------------------------------------
 
-    def _slack_client(self) -> SlackClient | None:
-        if not self.settings.slack_bot_token:
-            return None
-        return SlackClient(self.settings.slack_api_url, self.settings.slack_bot_token, self._client_session(), self.guard)
-
     async def _slack(self, message: Outbound) -> Attempt:
-        client = self._slack_client()
-        if client is None:
-            return Attempt("failed", error="TESSERA_SLACK_BOT_TOKEN is not set")
         body = dict(message.body)
         op = body.pop("op", "post")
+        channel = str(body.get("channel", ""))
+        if op != "respond" and slack.is_webhook(channel):
+            return await self._incoming_webhook(message, op, body)
+        if not self.settings.slack_bot_token:
+            return Attempt("failed", error="TESSERA_SLACK_BOT_TOKEN is not set")
+        client = SlackClient(self.settings.slack_api_url, self.settings.slack_bot_token, self._client_session(),
+                             self.guard)
         if op == "respond":
             url = str(body.pop("url", ""))
             return _attempt(await client.post_json(url, body))
@@ -340,6 +339,17 @@ class OutboundQueue:
             channel = answer.channel or str(body["channel"])
             await self.store.write(lambda db: sql.set_slack_ts(db, proposal_id, team, channel, str(answer.ts)))
         return _attempt(answer)
+
+    async def _incoming_webhook(self, message: Outbound, op: str, body: dict[str, object]) -> Attempt:
+        """A channel given as an incoming-webhook URL: it cannot edit, so each new state of a team's
+        message is a new (short) message; it answers a bare ``ok``."""
+        url = str(body.pop("channel"))
+        client = SlackClient(self.settings.slack_api_url, "", self._client_session(), self.guard)
+        attempt = _attempt(await client.post_json(url, {"text": body.get("text", ""), "blocks": body.get("blocks", [])}))
+        if attempt.result == "done" and op == "team_message":
+            proposal_id, team = int(str(body["proposal_id"])), str(body["team"])
+            await self.store.write(lambda db: sql.set_slack_ts(db, proposal_id, team, url, "incoming-webhook"))
+        return attempt
 
     # -- deadline reminders ----------------------------------------------------------------------
 

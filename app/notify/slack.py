@@ -92,8 +92,14 @@ STATE_LINES = {
 }
 
 
-def message(ask: TeamAsk, state: TeamState) -> dict[str, Any]:
-    """``text`` (notifications, screen readers) and ``blocks`` of the team's message."""
+def is_webhook(channel: str) -> bool:
+    """A channel given as an incoming-webhook URL (the simplest setup: no bot, no buttons, no edits)."""
+    return channel.startswith(("https://", "http://"))
+
+
+def message(ask: TeamAsk, state: TeamState, *, interactive: bool = True) -> dict[str, Any]:
+    """``text`` (notifications, screen readers) and ``blocks`` of the team's message. Without
+    ``interactive`` (an incoming webhook: no Slack app to receive a press) there is no Acknowledge."""
     status = STATE_LINES.get(state.state, escape(state.state))
     if state.user:
         status += f" by {escape(state.user)}"
@@ -113,10 +119,11 @@ def message(ask: TeamAsk, state: TeamState) -> dict[str, Any]:
             shown.append(f"• …and {len(ask.readers) - MAX_LISTED} more")
         lines += [f"*What of {escape(ask.team)}'s reads it*", *shown]
     if state.open:
-        lines.append(f"Acknowledge here, or comment `/tessera ack {escape(ask.team)}` on the pull request.")
+        where = "Acknowledge here, or comment" if interactive else "Comment"
+        lines.append(f"{where} `/tessera ack {escape(ask.team)}` on the pull request.")
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(lines))}}]
     buttons: list[dict[str, Any]] = []
-    if state.open:
+    if state.open and interactive:
         buttons.append({
             "type": "button", "action_id": ACK_ACTION, "style": "primary",
             "text": {"type": "plain_text", "text": "Acknowledge"},
@@ -304,7 +311,7 @@ def channel_of(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|" for c in text):
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|/:" for c in text):
         return None
     return text
 

@@ -272,3 +272,32 @@ async def test_a_digest_team_gets_one_daily_message_instead_of_one_per_pull_requ
     [digest] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
     assert "2 pull requests wait for growth" in _text(digest)
     assert f"#{first.number}>" in _text(digest) and f"#{second.number}>" in _text(digest)
+
+
+async def test_an_incoming_webhook_channel_gets_the_ask_and_then_the_outcome_without_a_button(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack
+) -> None:
+    """The simplest setup: no bot, so no button and no edits; each new state is a new message."""
+    flow = slack_flow
+    hook = f"{fake_slack.url}/services/T0ACME/B0GROWTH/secretpart"
+    await _set_channel(flow, channel=hook)
+    listed = await (await flow.client.get("/api/v1/slack/channels", headers=ADMIN)).json()
+    assert listed["items"] == [{"team": "growth", "channel": "incoming webhook (127.0.0.1)"}]  # the URL is a secret
+    flow.repo.commit({".tessera.yml": support.SLACK_CONFIG.replace(', slack: "#data-growth"', "")},
+                     parent="main", branch="main")  # the channel comes from the API alone
+    pull = await drop_plan_code(flow)
+    [asked] = await wait_until(lambda: fake_slack.incoming, timeout=10)
+    text = asked["blocks"][0]["text"]["text"]
+    assert "Acknowledgement needed" in text and "/tessera ack growth" in text
+    assert all(e["text"]["text"] != "Acknowledge" for b in asked["blocks"] if b["type"] == "actions"
+               for e in b["elements"])
+    await flow.comment(pull, "/tessera ack", user="gina")
+    await wait_until(lambda: len(fake_slack.incoming) == 2, timeout=10)
+    assert "Acknowledged* by gina" in fake_slack.incoming[1]["blocks"][0]["text"]["text"]
+    assert fake_slack.calls == []  # no Web API call at all
+
+
+async def test_an_incoming_webhook_elsewhere_than_slack_is_refused(slack_flow: PullRequestFlow) -> None:
+    response = await slack_flow.client.post("/api/v1/slack/channels", headers=ADMIN, json={
+        "team": "growth", "channel": "https://attacker.example/services/x"})
+    assert response.status == 400 and "hooks.slack.com" in (await response.json())["error"]["message"]
