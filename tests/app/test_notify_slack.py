@@ -301,3 +301,27 @@ async def test_an_incoming_webhook_elsewhere_than_slack_is_refused(slack_flow: P
     response = await slack_flow.client.post("/api/v1/slack/channels", headers=ADMIN, json={
         "team": "growth", "channel": "https://attacker.example/services/x"})
     assert response.status == 400 and "hooks.slack.com" in (await response.json())["error"]["message"]
+
+
+async def test_odd_interaction_bodies_are_answered_never_a_crash(slack_flow: PullRequestFlow) -> None:
+    flow = slack_flow
+    for payload in ({"type": "view_submission"}, {"type": "block_actions", "actions": [{"action_id": "tessera_ack",
+                                                                                       "value": "{not json"}]},
+                    {"type": "block_actions", "user": {"id": "U0GINA"}, "actions": "nope"}):
+        status, _ = await _press(flow, payload)
+        assert status == 200
+    body, headers = signed_interaction({"type": "block_actions"})
+    response = await flow.client.post("/slack/interactions", data=b"payload=%FF%FE" + b"x" * 10, headers=headers)
+    assert response.status == 401  # signed for another body
+    big, headers = signed_interaction({"type": "block_actions", "pad": "x" * 70_000})
+    response = await flow.client.post("/slack/interactions", data=big, headers=headers)
+    assert response.status == 413
+    jobs = await flow.store.list_deliveries()
+    assert not any(d.event == "tessera_slack_action" for d in jobs)  # nothing was queued for them
+
+
+async def test_without_a_signing_secret_interactions_are_not_served(make_client: Any, app_settings: Any) -> None:
+    client = await make_client(app_settings, start_workers=False)
+    body, headers = signed_interaction({"type": "block_actions"})
+    response = await client.post("/slack/interactions", data=body, headers=headers)
+    assert response.status == 404 and "TESSERA_SLACK_SIGNING_SECRET" in (await response.json())["error"]["message"]
