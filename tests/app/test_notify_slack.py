@@ -325,3 +325,22 @@ async def test_without_a_signing_secret_interactions_are_not_served(make_client:
     body, headers = signed_interaction({"type": "block_actions"})
     response = await client.post("/slack/interactions", data=body, headers=headers)
     assert response.status == 404 and "TESSERA_SLACK_SIGNING_SECRET" in (await response.json())["error"]["message"]
+
+
+async def test_a_crash_after_slack_answered_edits_the_message_instead_of_posting_it_again(
+    slack_flow: PullRequestFlow, fake_slack: FakeSlack, notify_settings: Any
+) -> None:
+    """The process died after Slack posted the message (its ts stored) but before the message was
+    marked done: at the next start it is sent again, and finds the ts, so it edits in place."""
+    flow = slack_flow
+    await drop_plan_code(flow)
+    [message] = await wait_until(lambda: fake_slack.in_channel(GROWTH_CHANNEL), timeout=10)
+    await outbox_of(flow).stop()
+    [sent] = await flow.store.read(lambda db: notify_sql.list_outbound(db, kind="slack"))
+    await flow.store.write(lambda db: db.execute("UPDATE outbound SET status = 'running' WHERE id = ?", (sent.id,)))
+    restarted = OutboundQueue(flow.store, notify_settings)
+    await restarted.start()  # recovers the message left running
+    await restarted.stop()
+    await restarted.run_until_idle()
+    assert len(fake_slack.posted()) == 1 and len(fake_slack.in_channel(GROWTH_CHANNEL)) == 1
+    assert [c.arguments["ts"] for c in fake_slack.calls if c.method == "chat.update"] == [message.ts]
