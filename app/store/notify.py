@@ -20,7 +20,7 @@ import sqlite_utils
 OUTBOUND_STATUSES = ("queued", "running", "done", "failed")
 
 
-def m0040_notify(db: sqlite_utils.Database) -> None:
+def m0041_notify(db: sqlite_utils.Database) -> None:
     """Outbound queue, webhook subscriptions, Slack messages per team and PR, channels, user links."""
     db.execute(
         """

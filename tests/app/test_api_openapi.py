@@ -102,6 +102,7 @@ VALID: dict[str, dict[str, Any]] = {
     "/proposals/1/acks": {"team": "growth", "response": "ack"},
     "/sync/dbt": {"repo": "acme/scratch", "commit": "a" * 40, "manifest": {"nodes": {}}},
     "/assets/fct_revenue/audits": {"run_id": "r", "status": "passed", "results": [{"id": "g", "passed": True}]},
+    "/discovery/mappings": {"kind": "role", "name": "LOOKER_FINANCE", "team": "growth"},
     "/subscriptions": {"team": "growth", "url": "https://hooks.example.com/tessera", "events": ["proposal.acked"]},
     "/slack/channels": {"team": "growth", "channel": "#data-growth"},
     "/slack/links": {"slack_user": "U012ABCDEF", "github_login": "gina"},
