@@ -63,7 +63,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
 )
 
 
-TEAM_KEYS: tuple[str, ...] = ("github", "emails", "names", "warehouse_roles", "warehouse_users")
+TEAM_KEYS: tuple[str, ...] = ("github", "emails", "names", "warehouse_roles", "warehouse_users", "slack")
 
 
 class _Problems:
@@ -200,8 +200,21 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             names=_strings(spec.get("names"), f"teams.{slug}.names", problems),
             warehouse_roles=_strings(spec.get("warehouse_roles"), f"teams.{slug}.warehouse_roles", problems),
             warehouse_users=_strings(spec.get("warehouse_users"), f"teams.{slug}.warehouse_users", problems),
+            slack=_slack_channel(spec.get("slack"), f"teams.{slug}.slack", problems),
         )
     return teams
+
+
+def _slack_channel(value: Any, where: str, problems: _Problems) -> str | None:
+    """``"#channel"`` or a channel id; anything else is named and ignored."""
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|/:" for c in text):
+        # An incoming-webhook URL is a secret: it is set through the API, never committed here.
+        problems.add(f"{where}: expected a channel such as '#data-growth' or 'C0123ABCD'; ignored")
+        return None
+    return text
 
 
 def _dbt(value: Any, problems: _Problems) -> DbtSettings:
