@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rules.catalog import RULES_BY_ID, Rule
 from rules.model import (
     UNKNOWN,
     Asset,
@@ -32,20 +33,10 @@ from rules.model import (
     column_key,
 )
 from rules.owners import TeamRef, match_team, parse_codeowners, resolve_owner
-
-ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
-DIRECT_READER_RULES = frozenset({"MATERIALIZATION_CHANGED"})
-"""Changes only direct readers of the relation feel: a dbt ``ref`` to a model that became
-ephemeral inlines it, so models downstream (and what reads them) are not hit."""
-"""Breaking changes that reach every consumer downstream, whatever columns it reads."""
-
-BASE_GRAPH_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED", "COLUMN_RENAMED"})
-"""Changes whose readers are found in the base snapshot: in the head the thing is gone."""
+from rules.rule_ids import Graph, Reach, RuleId
 
 IMPACT_SEVERITIES = frozenset({"breaking", "review"})
-
-TYPE_RULES = frozenset({"COLUMN_TYPE_CHANGED", "COLUMN_TYPE_NARROWED", "COLUMN_TYPE_WIDENED"})
-"""Changes a reader passes on only when its own column's type changes with them."""
+"""Only these are worth naming consumers for; safe and info changes reach no one."""
 
 
 def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
@@ -61,7 +52,6 @@ def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
         return bc is not None and hc is not None and bc.type == hc.type != UNKNOWN
 
     return absorbs
-"""Only these are worth naming consumers for; safe and info changes reach no one."""
 
 
 # --- the graph ----------------------------------------------------------------------------------
@@ -171,12 +161,12 @@ class _ImpactAcc:
     path: tuple[str, ...]
 
 
-def _change_columns(change: Change, asset: Asset | None) -> frozenset[str]:
+def _change_columns(change: Change, rule: Rule, asset: Asset | None) -> frozenset[str]:
     """The changed asset's columns a change touches (ALL for asset-wide changes)."""
-    if change.rule in ASSET_WIDE_RULES or not change.column:
+    if rule.reach in (Reach.ASSET, Reach.REFS) or not change.column:
         return frozenset({ALL})
     names = {column_key(change.column)}
-    if change.rule == "COLUMN_RENAMED" and change.before:
+    if change.rule == RuleId.COLUMN_RENAMED and change.before:
         names.add(column_key(change.before))
     if asset is not None:
         known = {c.key for c in asset.columns}
@@ -246,7 +236,8 @@ def compute_impact(
     for change in changes:
         if change.severity not in IMPACT_SEVERITIES:
             continue
-        side = "base" if change.rule in BASE_GRAPH_RULES or change.asset not in head.assets else "head"
+        rule = RULES_BY_ID[change.rule]
+        side = "base" if rule.judged_on == Graph.BASE or change.asset not in head.assets else "head"
         snapshot = base if side == "base" else head
         index = indexes[side]
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
@@ -262,17 +253,18 @@ def compute_impact(
                 if change.asset in reader.depends_on and reader.fqn != change.asset
                 and (team := team_of(reader, snapshot, side)) is not None
             }
-        start_cols = _change_columns(change, changed)
+        start_cols = _change_columns(change, rule, changed)
         keep = None
-        if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
+        if side == "base" and rule.judged_on == Graph.BASE and rule.reach == Reach.COLUMN and change.column:
+            # a column gone in head: its readers are in base, but only those that still read it
             keep = _still_reads(base, indexes["head"], change.asset, change.column)
-        absorbs = _type_absorbed(base, head) if change.rule in TYPE_RULES else None
+        absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
         reached = _walk(index, change.asset, start_cols, keep, absorbs)
-        relation_moved = change.rule == "ASSET_RENAMED" and change.asset in head.assets
-        if change.rule in DIRECT_READER_RULES or relation_moved:
+        relation_moved = change.rule == RuleId.ASSET_RENAMED and change.asset in head.assets
+        if rule.reach == Reach.DIRECT_READERS or relation_moved:
             # refs follow a moved relation (alias/schema): only readers of the relation break
             reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
-        if change.rule == "ACCESS_NARROWED":
+        if rule.reach == Reach.REFS:
             # dbt access only governs refs: other groups' (private) or other projects' models
             # referencing it break; exposures do not ref, registrations may be other projects
             reached = {
@@ -287,7 +279,7 @@ def compute_impact(
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path)
-            for exposure in () if change.rule == "ACCESS_NARROWED" else index.exposures_by_asset.get(fqn, ()):
+            for exposure in () if rule.reach == Reach.REFS else index.exposures_by_asset.get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
@@ -386,7 +378,7 @@ def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, 
     if ALL in start_cols:
         return ()
     names: list[str] = [change.column] if change.column else []
-    if change.rule == "COLUMN_RENAMED" and change.before and change.before not in names:
+    if change.rule == RuleId.COLUMN_RENAMED and change.before and change.before not in names:
         names.append(change.before)
     return tuple(names)
 
