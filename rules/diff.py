@@ -32,6 +32,7 @@ import sqlglot
 from sqlglot import exp
 
 from rules import catalog
+from rules.lineage import LineageIndex
 from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
@@ -264,8 +265,7 @@ class _Differ:
         self.changed_paths = None if changed_paths is None else set(changed_paths)
         self.changes: list[Change] = []
         self._problem_paths = {p.path for p in head.problems}
-        self._inputs: dict[tuple[str, str], list[tuple[str, str]]] | None = None
-        self._readers_index: dict[tuple[str, str], dict[str, list[str]]] | None = None
+        self._lineages: dict[str, LineageIndex] = {}
         self._version_relations: dict[str, str] | None = None
         self._retyped: set[tuple[str, str]] = set()
         self._grain_said: set[str] = set()
@@ -757,20 +757,23 @@ class _Differ:
             message=message, before=self._column_text(bc), after=None,
         )
 
+    def _lineage(self, side: str) -> LineageIndex:
+        """The lineage of the base or head snapshot, built on first use."""
+        index = self._lineages.get(side)
+        if index is None:
+            index = self._lineages[side] = LineageIndex.of(self.head if side == "head" else self.base)
+        return index
+
     def _readers(self, fqn: str, column: str) -> dict[str, list[str]]:
         """Head models and views still reading ``fqn.column``, each with how (select, join...)."""
-        if self._readers_index is None:
-            index: dict[tuple[str, str], dict[str, list[str]]] = {}
-            for edge in self.head.edges:
-                if edge.upstream_column is None or edge.downstream == edge.upstream:
-                    continue
-                how = index.setdefault((edge.upstream, column_key(edge.upstream_column)), {})
-                usages = how.setdefault(edge.downstream, [])
-                word = _USAGE_WORDS.get(edge.usage, edge.usage)
-                if word not in usages:
-                    usages.append(word)
-            self._readers_index = index
-        found = self._readers_index.get((fqn, column_key(column)), {})
+        found: dict[str, list[str]] = {}
+        for edge in self._lineage("head").column_readers(fqn, column):
+            if edge.downstream == edge.upstream:
+                continue
+            usages = found.setdefault(edge.downstream, [])
+            word = _USAGE_WORDS.get(edge.usage, edge.usage)
+            if word not in usages:
+                usages.append(word)
         return {
             reader: usages for reader, usages in sorted(found.items())
             if reader in self.head.assets and self.head.assets[reader].enabled
@@ -825,13 +828,7 @@ class _Differ:
 
     def _head_inputs(self, fqn: str, column: str) -> list[tuple[str, str]]:
         """(upstream fqn, column) pairs feeding ``fqn.column`` in head, from head's lineage."""
-        if self._inputs is None:
-            self._inputs = {}
-            for edge in self.head.edges:
-                if edge.downstream_column is not None and edge.upstream_column is not None:
-                    key = (edge.downstream, column_key(edge.downstream_column))
-                    self._inputs.setdefault(key, []).append((edge.upstream, edge.upstream_column))
-        return self._inputs.get((fqn, column), [])
+        return [(e.upstream, e.upstream_column or "") for e in self._lineage("head").inputs(fqn, column)]
 
     def _lost_upstream(self, fqn: str, column: str) -> bool:
         """Whether an input of ``fqn.column`` had a known type in base and lost it in head."""
@@ -847,14 +844,10 @@ class _Differ:
     def _gone_upstream(self, fqn: str, column: str) -> list[str]:
         """Base inputs of ``fqn.column`` whose feeding column head no longer has (their fqns)."""
         out = []
-        for edge in self.base.edges:
-            if (
-                edge.downstream == fqn and edge.downstream_column is not None
-                and column_key(edge.downstream_column) == column and edge.upstream_column is not None
-            ):
-                parent = self.head.assets.get(edge.upstream)
-                if parent is None or (parent.columns_known and parent.column(edge.upstream_column) is None):
-                    out.append(edge.upstream)
+        for edge in self._lineage("base").inputs(fqn, column):
+            parent = self.head.assets.get(edge.upstream)
+            if parent is None or (parent.columns_known and parent.column(edge.upstream_column or "") is None):
+                out.append(edge.upstream)
         return sorted(set(out))
 
     def _removed_in_base(self, qualified: str) -> bool:

@@ -1,9 +1,10 @@
 """Who a change hits, and which teams must acknowledge it.
 
-The diff says *what* changed; this module says *who cares*. It builds a reverse index from
-(asset, column) to the assets that read it (the snapshot's column-level edges, plus ``depends_on``
-where lineage is unknown), follows it transitively column by column, and collects the consumers it
-reaches: dbt exposures, downstream models owned by another team, and registrations ("I read
+The diff says *what* changed; this module says *who cares*. It follows each finding through the
+lineage (:mod:`rules.lineage`) column by column and transitively, as far as its rule's row in
+:mod:`rules.catalog` says it reaches (the column, the whole asset, direct readers, refused refs)
+and in the graph the row names (base for what the head no longer has), and collects the consumers
+it reaches: dbt exposures, downstream models owned by another team, and registrations ("I read
 this"). A consumer whose team is the producing team never acks for itself; its own downstream
 models just pass the impact on.
 
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.catalog import RULES_BY_ID, Rule
+from rules.lineage import ALL, LineageIndex
 from rules.model import (
     UNKNOWN,
     Asset,
@@ -52,99 +53,6 @@ def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
         return bc is not None and hc is not None and bc.type == hc.type != UNKNOWN
 
     return absorbs
-
-
-# --- the graph ----------------------------------------------------------------------------------
-
-ALL = "*"
-"""Stands for "every column" in a set of affected columns."""
-
-
-class ReaderIndex:
-    """Reverse lineage of one snapshot: for an asset and column, who reads it and as what."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self._by_column: dict[tuple[str, str], list[Edge]] = {}
-        self._whole: dict[str, list[Edge]] = {}
-        self._all: dict[str, list[Edge]] = {}
-        linked: set[tuple[str, str]] = set()
-        for edge in snapshot.edges:
-            self._all.setdefault(edge.upstream, []).append(edge)
-            linked.add((edge.upstream, edge.downstream))
-            if edge.upstream_column is None:
-                self._whole.setdefault(edge.upstream, []).append(edge)
-            else:
-                self._by_column.setdefault((edge.upstream, column_key(edge.upstream_column)), []).append(edge)
-        # Readers known only from depends_on (lineage unknown): they read every column.
-        for asset in snapshot.assets.values():
-            for parent in asset.depends_on:
-                if (parent, asset.fqn) not in linked:
-                    edge = Edge(parent, None, asset.fqn, None, "unknown")
-                    self._whole.setdefault(parent, []).append(edge)
-                    self._all.setdefault(parent, []).append(edge)
-        self.exposures_by_asset: dict[str, list[Exposure]] = {}
-        for exposure in snapshot.exposures.values():
-            for fqn in exposure.depends_on:
-                self.exposures_by_asset.setdefault(fqn, []).append(exposure)
-
-    def readers(self, asset: str, column: str | None) -> list[Edge]:
-        """Edges out of ``asset`` that read ``column`` (None: any column)."""
-        if column is None or column == ALL:
-            return list(self._all.get(asset, ()))
-        return self._by_column.get((asset, column_key(column)), []) + self._whole.get(asset, [])
-
-
-@dataclass(frozen=True)
-class _Reach:
-    """One asset reached from a change: which of its columns are affected, and by what path."""
-
-    asset: str
-    columns: frozenset[str]
-    path: tuple[str, ...]
-
-
-def _walk(
-    index: ReaderIndex,
-    start: str,
-    columns: frozenset[str],
-    keep: Callable[[Edge], bool] | None = None,
-    absorbs: Callable[[Edge], bool] | None = None,
-) -> dict[str, _Reach]:
-    """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first).
-
-    ``keep`` filters the first hop (the readers of ``start`` itself); ``absorbs`` stops the walk at
-    any hop whose reader column does not pass the change on (a cast back to the old type)."""
-    reached: dict[str, _Reach] = {start: _Reach(start, columns, (start,))}
-    queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
-    while queue:
-        fqn, affected = queue.popleft()
-        path = reached[fqn].path
-        grown: dict[str, set[str]] = {}
-        for column in affected:
-            for edge in index.readers(fqn, column):
-                if edge.downstream == fqn:
-                    continue
-                if keep is not None and fqn == start and not keep(edge):
-                    continue
-                if absorbs is not None and absorbs(edge):
-                    continue
-                whole = edge.downstream_column is None or edge.usage in ("filter", "join", "group", "star")
-                target = ALL if whole else column_key(edge.downstream_column or "")
-                grown.setdefault(edge.downstream, set()).add(target)
-        for downstream, cols in grown.items():
-            new = frozenset({ALL}) if ALL in cols else frozenset(cols)
-            seen = reached.get(downstream)
-            if seen is None:
-                reached[downstream] = _Reach(downstream, new, (*path, downstream))
-                queue.append((downstream, new))
-                continue
-            if ALL in seen.columns or new <= seen.columns:
-                continue
-            merged = frozenset({ALL}) if ALL in new else seen.columns | new
-            reached[downstream] = _Reach(downstream, merged, seen.path)
-            queue.append((downstream, merged - seen.columns if ALL not in merged else merged))
-    return reached
 
 
 # --- impact -------------------------------------------------------------------------------------
@@ -189,7 +97,8 @@ def compute_impact(
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
     """
     rules = parse_codeowners(codeowners)
-    indexes = {"base": ReaderIndex(base), "head": ReaderIndex(head)}
+    indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
+    exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
     all_registrations = tuple(config.consumers) + tuple(registrations)
     regs_by_asset: dict[str, list[Registration]] = {}
     for reg in all_registrations:
@@ -257,9 +166,9 @@ def compute_impact(
         keep = None
         if side == "base" and rule.judged_on == Graph.BASE and rule.reach == Reach.COLUMN and change.column:
             # a column gone in head: its readers are in base, but only those that still read it
-            keep = _still_reads(base, indexes["head"], change.asset, change.column)
+            keep = _still_reads(base, head, indexes["head"], change.asset, change.column)
         absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
-        reached = _walk(index, change.asset, start_cols, keep, absorbs)
+        reached = index.walk(change.asset, start_cols, keep, absorbs)
         relation_moved = change.rule == RuleId.ASSET_RENAMED and change.asset in head.assets
         if rule.reach == Reach.DIRECT_READERS or relation_moved:
             # refs follow a moved relation (alias/schema): only readers of the relation break
@@ -279,7 +188,7 @@ def compute_impact(
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path)
-            for exposure in () if rule.reach == Reach.REFS else index.exposures_by_asset.get(fqn, ()):
+            for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
@@ -350,7 +259,17 @@ def _registrations_for(
     return found
 
 
-def _still_reads(base: Snapshot, head: ReaderIndex, upstream: str, column: str) -> Callable[[Edge], bool]:
+def _exposures_by_asset(snapshot: Snapshot) -> dict[str, list[Exposure]]:
+    out: dict[str, list[Exposure]] = {}
+    for exposure in snapshot.exposures.values():
+        for fqn in exposure.depends_on:
+            out.setdefault(fqn, []).append(exposure)
+    return out
+
+
+def _still_reads(
+    base: Snapshot, head: Snapshot, head_lineage: LineageIndex, upstream: str, column: str
+) -> Callable[[Edge], bool]:
     """For a column gone from ``upstream``: does a base reader still read it in the head?
 
     Only a reader this same PR rewrote (its SQL differs) whose head lineage from ``upstream`` is
@@ -362,12 +281,12 @@ def _still_reads(base: Snapshot, head: ReaderIndex, upstream: str, column: str) 
 
     def keep(edge: Edge) -> bool:
         before = base.assets.get(edge.downstream)
-        after = head.snapshot.assets.get(edge.downstream)
+        after = head.assets.get(edge.downstream)
         if after is None or before is None or not after.columns_known:
             return True
         if (before.sql or "") == (after.sql or "") and before.checksum == after.checksum:
             return True
-        from_upstream = [e for e in head.readers(upstream, None) if e.downstream == edge.downstream]
+        from_upstream = [e for e in head_lineage.readers(upstream, None) if e.downstream == edge.downstream]
         return any(e.upstream_column is None or column_key(e.upstream_column) == key for e in from_upstream)
 
     return keep
@@ -394,12 +313,3 @@ def fingerprint(changes: Iterable[Change]) -> str:
     """A stable hash of what a team must acknowledge: same breaking changes, same fingerprint."""
     rows = sorted({(c.rule, c.asset, c.column or "", c.before or "", c.after or "") for c in changes})
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
-def downstream_of(snapshot: Snapshot, fqns: Iterable[str]) -> set[str]:
-    """Every asset downstream of the given ones (for scoping and diagrams)."""
-    index = ReaderIndex(snapshot)
-    out: set[str] = set()
-    for fqn in fqns:
-        out.update(_walk(index, fqn, frozenset({ALL})))
-    return out
