@@ -1,8 +1,20 @@
-"""The rule catalog: every change Tessera knows, with its default severity per compatibility mode.
+"""The rule catalog: every change Tessera knows, what it means and how it behaves.
 
-One table, in one place (like sqlglot's optimizer ``RULES``): the diff finds changes and names them
-by id; this module alone decides how much each one matters. The rows mirror DESIGN.md's table
-exactly; a test keeps the two in step.
+One table, in one place (like sqlglot's optimizer ``RULES``): the checks (:mod:`rules.checks`)
+find changes and name them by id; each rule's row says how much it matters per compatibility mode,
+how far its impact reaches (the column, the whole asset, direct readers, refused refs), in which
+snapshot its readers are found, and which migration builder suggests the way out. The rows mirror
+DESIGN.md's table exactly; a test keeps the two in step.
+
+Adding a rule:
+
+1. its id in :class:`rules.rule_ids.RuleId` and one row here (severities, description, advice,
+   the migration builder: ``migration_builders.generic`` or a new one, and its reach);
+2. one check function yielding its findings, decorated ``@emits(RuleId.NEW)``, in the
+   :mod:`rules.checks` module of its subject and listed in ``rules.checks.CHECKS``;
+3. one case file, ``tests/rules/cases/NEW.yml`` (two dialects, one case where it must not fire).
+
+``tests/rules/test_catalog.py`` fails while any of the three is missing.
 
 Modes: ``backward`` protects downstream readers, ``forward`` protects history and writers (old rows
 must still fit), ``full`` is both, ``none`` reports but never blocks (every ``breaking`` becomes
@@ -156,7 +168,7 @@ RULES: tuple[Rule, ...] = (
          mb.unparsed),
 )
 
-RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
+RULES_BY_ID: Mapping[str, Rule] = {rule.id.value: rule for rule in RULES}
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 

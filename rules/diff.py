@@ -137,35 +137,50 @@ class _Matcher:
                 taken.add(partner)
                 removed.remove(fqn)
 
-        renamed: list[tuple[str, str]] = []
         removed_set = set(removed)
+        renamed = self._recorded_renames(head, added, taken, removed_set)
+        renamed += self._renames_by_definition(base, head, added, taken, removed_set)
+        for old, _ in renamed:
+            removed_set.discard(old)
+        return pairs, [fqn for fqn in removed if fqn in removed_set], renamed
+
+    def _recorded_renames(
+        self, head: dict[str, Asset], added: list[str], taken: set[str], removed: set[str]
+    ) -> list[tuple[str, str]]:
+        """Renames the SQL or YAML records (``renamed_from``); takes them out of ``removed``."""
+        renamed: list[tuple[str, str]] = []
         for new in added:
             if new in taken:
                 continue
             source = head[new].meta.get("renamed_from") if head[new].meta else None
             if not isinstance(source, str):
                 continue
-            old = self._resolve_rename_source(source, new, removed_set)
+            old = self._resolve_rename_source(source, new, removed)
             if old is not None:
                 renamed.append((old, new))
                 taken.add(new)
-                removed_set.discard(old)
+                removed.discard(old)
+        return renamed
 
-        for old in sorted(removed_set):
+    def _renames_by_definition(
+        self, base: dict[str, Asset], head: dict[str, Asset], added: list[str], taken: set[str],
+        removed: set[str],
+    ) -> list[tuple[str, str]]:
+        """A removed asset whose definition one added asset, and no other removed one, shares."""
+        renamed: list[tuple[str, str]] = []
+        for old in sorted(removed):
             dialect = self._dialect(base[old], None)
             candidates = [
                 new for new in added
                 if new not in taken and _same_definition(base[old], head[new], dialect)
             ]
             if len(candidates) == 1:
-                others = [o for o in removed_set if o != old
+                others = [o for o in removed if o != old
                           and _same_definition(base[o], head[candidates[0]], dialect)]
                 if not others:
                     renamed.append((old, candidates[0]))
                     taken.add(candidates[0])
-        for old, _ in renamed:
-            removed_set.discard(old)
-        return pairs, [fqn for fqn in removed if fqn in removed_set], renamed
+        return renamed
 
     @staticmethod
     def _version_partner(fqn: str, asset: Asset, candidates: Iterable[Asset]) -> str | None:

@@ -55,28 +55,35 @@ def query(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         yield from _expression_changes(b, h, fqn, skip)
         return
     for d in diffs:
-        if d.rule not in _KNOWN_RULES:
+        if d.rule not in _KNOWN_RULES or _said_otherwise(d, pair, skip, dialect):
             continue
-        rule = RuleId(d.rule)
         column = d.column
-        if column is not None and column_key(column) in skip:
-            continue
         hc = h.column(column) if column else None
-        bc = b.column(column) if column else None
-        if (
-            rule == RuleId.COLUMN_LOGIC_CHANGED and hc is not None and bc is not None
-            and (hc.key in pair.retyped or (bc.type == hc.type != UNKNOWN))
-            and _without_casts(d.before, dialect) == _without_casts(d.after, dialect)
-        ):
-            continue  # only a cast changed: the type finding says it, or the type is the same
-        if rule == RuleId.GRAIN_CHANGED and pair.grain_said:
-            continue  # the new unique key already says the grain changed: one finding
         yield Finding(
-            rule, asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
+            RuleId(d.rule), asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
             line=(hc.line if hc is not None and hc.line else h.line),
-            message=d.message or f"{rule} in `{fqn}`.",
+            message=d.message or f"{d.rule} in `{fqn}`.",
             before=d.before, after=d.after,
         )
+
+
+def _said_otherwise(d: SemanticDiff, pair: Pair, skip: set[str], dialect: str | None) -> bool:
+    """Whether another finding already says this difference: the column is renamed or gone, only
+    a cast changed (the type finding says it, or the type is the same), or the new unique key
+    already says the grain changed."""
+    if d.column is not None and column_key(d.column) in skip:
+        return True
+    if d.rule == RuleId.GRAIN_CHANGED:
+        return pair.grain_said
+    if d.rule != RuleId.COLUMN_LOGIC_CHANGED or not d.column or pair.both is None:
+        return False
+    b, h = pair.both
+    hc, bc = h.column(d.column), b.column(d.column)
+    return (
+        hc is not None and bc is not None
+        and (hc.key in pair.retyped or (bc.type == hc.type != UNKNOWN))
+        and _without_casts(d.before, dialect) == _without_casts(d.after, dialect)
+    )
 
 
 def _expression_changes(b: Asset, h: Asset, fqn: str, skip: set[str]) -> Iterator[Finding]:
