@@ -8,7 +8,7 @@ DESIGN.md's table exactly; a test keeps the two in step.
 
 Adding a rule:
 
-1. its id in :class:`rules.rule_ids.RuleId` and one row here (severities, description, advice,
+1. its id in :class:`RuleId` and its row in :data:`RULES`, both here (severities, description, advice,
    the migration builder: ``migration_builders.generic`` or a new one, and its reach);
 2. one check function yielding its findings, decorated ``@emits(RuleId.NEW)``, in the
    :mod:`rules.checks` module of its subject and listed in ``rules.checks.CHECKS``;
@@ -25,10 +25,62 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from rules import migration_builders as mb
 from rules.model import MODES, SEVERITIES
-from rules.rule_ids import Graph, Reach, RuleId
+
+
+class RuleId(StrEnum):
+    """Every change Tessera knows, in DESIGN.md's order."""
+
+    ASSET_REMOVED = "ASSET_REMOVED"
+    ASSET_RENAMED = "ASSET_RENAMED"
+    ACCESS_NARROWED = "ACCESS_NARROWED"
+    COLUMN_REMOVED = "COLUMN_REMOVED"
+    COLUMN_RENAMED = "COLUMN_RENAMED"
+    COLUMN_TYPE_CHANGED = "COLUMN_TYPE_CHANGED"
+    COLUMN_TYPE_NARROWED = "COLUMN_TYPE_NARROWED"
+    COLUMN_TYPE_WIDENED = "COLUMN_TYPE_WIDENED"
+    COLUMN_NULLABILITY_LOOSENED = "COLUMN_NULLABILITY_LOOSENED"
+    COLUMN_NULLABILITY_TIGHTENED = "COLUMN_NULLABILITY_TIGHTENED"
+    COLUMN_ADDED = "COLUMN_ADDED"
+    COLUMN_ADDED_REQUIRED = "COLUMN_ADDED_REQUIRED"
+    COLUMN_REORDERED = "COLUMN_REORDERED"
+    CONSTRAINT_REMOVED = "CONSTRAINT_REMOVED"
+    CONTRACT_UNENFORCED = "CONTRACT_UNENFORCED"
+    GRAIN_CHANGED = "GRAIN_CHANGED"
+    FILTER_CHANGED = "FILTER_CHANGED"
+    JOIN_CHANGED = "JOIN_CHANGED"
+    COLUMN_LOGIC_CHANGED = "COLUMN_LOGIC_CHANGED"
+    MATERIALIZATION_CHANGED = "MATERIALIZATION_CHANGED"
+    VERSION_DEPRECATED = "VERSION_DEPRECATED"
+    METADATA_CHANGED = "METADATA_CHANGED"
+    UNPARSED = "UNPARSED"
+
+
+class Reach(StrEnum):
+    """How far a breaking finding travels downstream before it stops mattering."""
+
+    COLUMN = "column"
+    """Consumers that read the finding's column (directly or through lineage); every consumer
+    downstream when the finding names no column."""
+    ASSET = "asset"
+    """Every consumer downstream, whatever columns it reads (one row now means something else)."""
+    DIRECT_READERS = "direct_readers"
+    """Only what reads the relation itself: a dbt ``ref`` to a model that became ephemeral inlines
+    it, so models downstream (and what reads them) are not hit."""
+    REFS = "refs"
+    """Only models whose ``ref`` the change refuses (dbt access governs refs, nothing else)."""
+
+
+class Graph(StrEnum):
+    """The snapshot a finding's readers are looked up in."""
+
+    HEAD = "head"
+    BASE = "base"
+    """For what the head no longer has (a removed asset or column): its readers are in the base."""
+
 
 IGNORE = "ignore"
 """An override value that drops a rule's findings altogether."""

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from rules.catalog import RuleId
 from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
-from rules.rule_ids import RuleId
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("warn", "block")

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rules.catalog import RULES_BY_ID, Rule
+from rules.catalog import RULES_BY_ID, Graph, Reach, Rule, RuleId
 from rules.lineage import ALL, LineageIndex
 from rules.model import (
     UNKNOWN,
@@ -34,7 +34,6 @@ from rules.model import (
     column_key,
 )
 from rules.owners import TeamRef, match_team, parse_codeowners, resolve_owner
-from rules.rule_ids import Graph, Reach, RuleId
 
 IMPACT_SEVERITIES = frozenset({"breaking", "review"})
 """Only these are worth naming consumers for; safe and info changes reach no one."""

@@ -16,7 +16,6 @@ import sqlglot
 from sqlglot import exp
 
 from rules.model import UNKNOWN, Asset, Change, Column, Migration
-from rules.rule_ids import RuleId
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def column_removed(ctx: MigrationContext) -> Migration:
         f"to the select list, tell its readers to move off it, and remove it after {ctx.until}."
     )
     if ctx.is_dbt and ctx.base is not None and not ctx.base.contract_enforced:
-        plan = _version_plan(ctx.base, ctx.until, [name])
+        plan = version_plan(ctx.base, ctx.until, [name])
         steps += (f" Or ship `{plan.name}` v{plan.next} without it and give v{plan.current} a "
                   f"`deprecation_date` of {ctx.until}.")
     sql = f"{expression} as {col}  -- deprecated: remove after {ctx.until}" if expression != col else (
@@ -292,7 +291,7 @@ def grain_changed(ctx: MigrationContext) -> Migration:
     change, d = ctx.change, ctx.dialect
     h = ctx.head
     if ctx.is_dbt and ctx.base is not None:
-        plan = _version_plan(ctx.base, ctx.until)
+        plan = version_plan(ctx.base, ctx.until)
         steps = (
             f"Publish the new grain as version {plan.next} of `{plan.name}` and keep the old grain as "
             f"version {plan.current} until {ctx.until} (deprecation_date), so readers move on purpose."
@@ -436,7 +435,9 @@ def generic(ctx: MigrationContext) -> Migration:
 
 
 @dataclass(frozen=True)
-class _VersionPlan:
+class VersionPlan:
+    """Version N+1 of a dbt model: the names, the files to keep, and the YAML to paste."""
+
     name: str
     current: str
     next: str
@@ -444,7 +445,7 @@ class _VersionPlan:
     yaml: str
 
 
-def _version_plan(b: Asset, until: str, removed: Sequence[str] = ()) -> _VersionPlan:
+def version_plan(b: Asset, until: str, removed: Sequence[str] = ()) -> VersionPlan:
     """Version N+1 of a dbt model beside version N, which gets a ``deprecation_date``."""
     name = b.name or b.fqn.split(".v")[0]
     current = str(b.version or b.latest_version or "1")
@@ -463,21 +464,7 @@ def _version_plan(b: Asset, until: str, removed: Sequence[str] = ()) -> _Version
         f"models:\n  - name: {name}\n    latest_version: {nxt}\n    versions:\n"
         f"      - v: {nxt}{columns}\n      - v: {current}\n        deprecation_date: {until}"
     )
-    return _VersionPlan(name, current, nxt, files, yaml)
-
-
-def new_version(ctx: MigrationContext, changes: Sequence[Change]) -> Migration:
-    """For a contracted dbt model: ship the change as version N+1, deprecate version N."""
-    b = ctx.base
-    assert b is not None
-    removed = sorted({c.column for c in changes if c.rule == RuleId.COLUMN_REMOVED and c.column})
-    plan = _version_plan(b, ctx.until, removed)
-    steps = (
-        f"`{b.fqn}` has an enforced contract: ship this change as version {plan.next} of `{plan.name}` "
-        f"and keep version {plan.current} with `deprecation_date: {ctx.until}`, so readers move when "
-        "they are ready." + plan.files
-    )
-    return Migration(changes[0].rule if changes else ctx.change.rule, b.fqn, None, steps, plan.yaml)
+    return VersionPlan(name, current, nxt, files, yaml)
 
 
 Builder = Callable[[MigrationContext], Migration | None]

@@ -14,9 +14,9 @@ import datetime
 from collections.abc import Sequence
 
 from rules import catalog
-from rules.migration_builders import MigrationContext, generic, new_version
+from rules.catalog import RuleId
+from rules.migration_builders import MigrationContext, generic, version_plan
 from rules.model import Asset, Change, Migration, Snapshot
-from rules.rule_ids import RuleId
 
 
 def suggest(
@@ -54,7 +54,7 @@ def suggest(
             and rule is not None and rule.versionable and change.asset not in versioned
         ):
             versioned.add(change.asset)
-            out.append(new_version(ctx, [c for c in changes if c.asset == change.asset
+            out.append(_new_version(ctx, [c for c in changes if c.asset == change.asset
                                          and c.severity == "breaking"]))
     return out
 
@@ -72,3 +72,17 @@ def _head_asset(change: Change, head: Snapshot) -> Asset | None:
     if change.rule == RuleId.ASSET_RENAMED and change.after and change.asset not in head.assets:
         return head.assets.get(change.after)
     return head.assets.get(change.asset)
+
+
+def _new_version(ctx: MigrationContext, changes: Sequence[Change]) -> Migration:
+    """For a contracted dbt model: ship the change as version N+1, deprecate version N."""
+    b = ctx.base
+    assert b is not None
+    removed = sorted({c.column for c in changes if c.rule == RuleId.COLUMN_REMOVED and c.column})
+    plan = version_plan(b, ctx.until, removed)
+    steps = (
+        f"`{b.fqn}` has an enforced contract: ship this change as version {plan.next} of `{plan.name}` "
+        f"and keep version {plan.current} with `deprecation_date: {ctx.until}`, so readers move when "
+        "they are ready." + plan.files
+    )
+    return Migration(changes[0].rule if changes else ctx.change.rule, b.fqn, None, steps, plan.yaml)

@@ -24,8 +24,8 @@ from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 
+from rules.catalog import RuleId
 from rules.infer import group_by_all_keys, is_cte_reference, parse_query
-from rules.rule_ids import RuleId
 
 _FILTER_CLAUSES = (("where", "WHERE"), ("having", "HAVING"), ("qualify", "QUALIFY"))
 _OUTER = ""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rules.catalog import RuleId
 from rules.checks.context import DiffContext, Finding, Pair, emits, names, plain_meta
 from rules.model import Asset, column_key
-from rules.rule_ids import RuleId
 
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
 _RELATION_GONE = frozenset({"ephemeral"})

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rules.catalog import RuleId
 from rules.checks.context import (
     DiffContext,
     Finding,
@@ -25,7 +26,6 @@ from rules.checks.context import (
     same_query,
 )
 from rules.model import NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE, UNKNOWN, Asset, Column, column_key
-from rules.rule_ids import RuleId
 from rules.types import compare_types, display_type
 
 

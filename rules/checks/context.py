@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+from rules.catalog import RuleId
 from rules.lineage import LineageIndex
 from rules.model import (
     NOT_PRODUCED,
@@ -29,7 +30,6 @@ from rules.model import (
     Snapshot,
     column_key,
 )
-from rules.rule_ids import RuleId
 from rules.sources import matches_any
 from rules.types import display_type
 

@@ -16,9 +16,9 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
+from rules.catalog import RuleId
 from rules.checks.context import DiffContext, Finding, Pair, emits
 from rules.model import UNKNOWN, Asset, column_key
-from rules.rule_ids import RuleId
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 
 _KNOWN_RULES = frozenset(rule.value for rule in RuleId)

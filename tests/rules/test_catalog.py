@@ -9,10 +9,9 @@ import pytest
 
 from rules import diff
 from rules.build import build_snapshot
-from rules.catalog import RULES, RULES_BY_ID, severity
+from rules.catalog import RULES, RULES_BY_ID, RuleId, severity
 from rules.checks import CHECKS
 from rules.checks.context import Check, DiffContext, Finding, Pair, rules_of
-from rules.rule_ids import RuleId
 from rules.sources import DictSource
 from tests.rules.test_cases import ALL_CASES, CASES_DIR, _changed, _config
 
