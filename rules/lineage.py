@@ -43,7 +43,8 @@ class LineageIndex:
         self._by_column: dict[tuple[str, str], list[Edge]] = {}
         self._whole: dict[str, list[Edge]] = {}
         self._all: dict[str, list[Edge]] = {}
-        self._inputs: dict[tuple[str, str], list[Edge]] = {}
+        self._inputs: dict[tuple[str, str], list[Edge]] | None = None
+        """Built on first use: the impact walk never asks for inputs."""
         linked: set[tuple[str, str]] = set()
         for edge in edges:
             self._all.setdefault(edge.upstream, []).append(edge)
@@ -52,9 +53,6 @@ class LineageIndex:
                 self._whole.setdefault(edge.upstream, []).append(edge)
             else:
                 self._by_column.setdefault((edge.upstream, column_key(edge.upstream_column)), []).append(edge)
-                if edge.downstream_column is not None:
-                    key = (edge.downstream, column_key(edge.downstream_column))
-                    self._inputs.setdefault(key, []).append(edge)
         for parent, child in depends_on:
             if (parent, child) not in linked:
                 edge = Edge(parent, None, child, None, "unknown")
@@ -81,6 +79,13 @@ class LineageIndex:
 
     def inputs(self, asset: str, column: str) -> list[Edge]:
         """Edges feeding ``asset.column`` from a known upstream column."""
+        if self._inputs is None:
+            self._inputs = {}
+            for edges in self._by_column.values():
+                for edge in edges:
+                    if edge.downstream_column is not None:
+                        key = (edge.downstream, column_key(edge.downstream_column))
+                        self._inputs.setdefault(key, []).append(edge)
         return self._inputs.get((asset, column_key(column)), [])
 
     def has_readers(self, asset: str) -> bool:

@@ -241,10 +241,11 @@ class DiffContext:
     # -- lineage
 
     def lineage(self, side: str) -> LineageIndex:
-        """The lineage of the base or head snapshot, built on first use."""
+        """The column lineage of the base or head snapshot, built on first use (checks ask only
+        about named columns, so ``depends_on`` without lineage is left out)."""
         index = self._lineages.get(side)
         if index is None:
-            index = self._lineages[side] = LineageIndex.of(self.head if side == "head" else self.base)
+            index = self._lineages[side] = LineageIndex((self.head if side == "head" else self.base).edges)
         return index
 
     def readers(self, fqn: str, column: str) -> dict[str, list[str]]:
