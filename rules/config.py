@@ -12,11 +12,13 @@ from typing import Any
 
 import yaml
 
+from rules import yamlsafe
 from rules.catalog import RuleId
 from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("warn", "block")
+ON_UNOWNED: tuple[str, ...] = ("block", "warn")
 DIALECTS: tuple[str, ...] = (
     "postgres",
     "snowflake",
@@ -34,6 +36,15 @@ DIALECTS: tuple[str, ...] = (
     "clickhouse",
     "sqlite",
     "hive",
+    "fabric",
+    "singlestore",
+    "teradata",
+    "materialize",
+    "risingwave",
+    "starrocks",
+    "doris",
+    "dremio",
+    "exasol",
 )
 """Dialects accepted for ``dbt.dialect`` / ``sql.dialect`` (all known to sqlglot)."""
 
@@ -46,6 +57,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "ignore",
     "consumers",
     "on_unparsed",
+    "fallback",
+    "on_unowned",
 )
 
 
@@ -65,7 +78,7 @@ def parse_config(text: str | None) -> Config:
         return Config()
     problems = _Problems()
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -88,6 +101,8 @@ def parse_config(text: str | None) -> Config:
     rules = _rules(data.get("rules"), problems)
     ignore = _strings(data.get("ignore"), "ignore", problems)
     consumers = _consumers(data.get("consumers"), teams, problems)
+    on_unowned = _choice(data.get("on_unowned"), "on_unowned", ON_UNOWNED, "block", problems)
+    fallback = _fallback(data.get("fallback"), teams, problems)
     return Config(
         compatibility=compatibility,
         teams=teams,
@@ -97,6 +112,8 @@ def parse_config(text: str | None) -> Config:
         ignore=ignore,
         consumers=consumers,
         on_unparsed=on_unparsed,
+        fallback=fallback,
+        on_unowned=on_unowned,
         problems=tuple(problems.items),
     )
 
@@ -237,7 +254,24 @@ def _rules(value: Any, problems: _Problems) -> dict[str, str]:
 
 def _known_rule_ids() -> frozenset[str]:
     """The catalog's rule ids (an override naming another is reported)."""
-    return frozenset(RuleId)
+    return frozenset(rule.value for rule in RuleId)
+
+
+def _fallback(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> str | None:
+    """``fallback: <team>``: a slug of ``teams:`` or an ``org/team`` GitHub team."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(f"fallback: expected a team, got {_kind(value)}; the repository's maintainers hold instead")
+        return None
+    text = value.strip().lower()
+    if text.lstrip("@") not in teams and "/" not in text:
+        problems.add(
+            f"fallback: {value!r} is neither a team under teams: nor an 'org/team' GitHub team;"
+            " the repository's maintainers hold instead"
+        )
+        return None
+    return text
 
 
 def _consumers(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> tuple[Registration, ...]:
