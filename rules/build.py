@@ -44,6 +44,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from rules.dbt_macros import DYNAMIC_MARKER, STAR_FUNCTION
 from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import (
     SKIPPED_FOLDERS,
@@ -51,9 +52,11 @@ from rules.dbt_project import (
     Rendered,
     _column_line,
     find_projects,
+    is_macro_path,
     read_project,
     stable_hash,
 )
+from rules.infer import expand_star_macros
 from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
@@ -557,7 +560,7 @@ def _project_wide(path: str, project: DbtProject) -> bool:
     """A changed file that can change every model of the project (its settings or a macro)."""
     if path == _project_file(project.folder):
         return True
-    return any(path == macro_path for macro_path, _ in project.macro_files)
+    return is_macro_path(path, project)
 
 
 def _merge(into: Snapshot, other: Snapshot) -> None:
@@ -646,6 +649,8 @@ def _infer_models(
     resolvers: dict[int, RelationResolver] = {}
 
     first_lines: dict[str, int] = {}
+    dynamic: set[str] = set()
+    """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
 
     def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
         node = nodes[fqn]
@@ -653,6 +658,8 @@ def _infer_models(
             rendered = _render(node.project, fqn, cache)
             snapshot.problems.extend(rendered.problems)
             first_lines[fqn] = rendered.first_line
+            if rendered.dynamic:
+                dynamic.add(fqn)
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -688,6 +695,11 @@ def _infer_models(
                         snapshot.assets[fqn] = asset
                     continue
                 schema = _parent_schema(asset, snapshot, schemas)
+                if STAR_FUNCTION in asset.sql:  # dbt_utils.star: the parent's columns, now known
+                    asset = replace(asset, sql=expand_star_macros(
+                        asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
+                        resolve=resolver.restricted(asset.depends_on),
+                    ))
                 key = _inference_key(asset, schema)
                 lineage = fqn in analysed
                 job = (
@@ -718,9 +730,12 @@ def _infer_models(
                 infos[fqn] = info
             for fqn, asset, _key, _job in jobs:
                 info = infos[fqn]
-                columns, known = merge_columns(
-                    asset.columns, info.columns, info.columns_known, asset.contract_enforced
-                )
+                inferred, inferred_known = info.columns, info.columns_known
+                if fqn in dynamic:  # what the query shows is known; what the warehouse adds is not
+                    kept = [c for c in inferred if c.name.lower() != DYNAMIC_MARKER]
+                    inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
+                    inferred_known = False
+                columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
                 if fqn not in analysed:
                     if known and columns:
                         schemas[fqn] = {c.name: c.type for c in columns}

@@ -32,6 +32,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from rules.dbt_macros import DYNAMIC_MARKER, PACKAGE_MACROS, WAREHOUSE_CALLS, Adapter, package_of
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
@@ -285,6 +286,9 @@ class Rendered:
     first_line: int = 0
     """The file line the rendered SQL's first line came from, when rendering kept every line
     where it was (so a parse error's line in the SQL is a line in the file); 0 when it did not."""
+    dynamic: bool = False
+    """It called a macro that asks the warehouse (``run_query``, ``get_column_values``...): the
+    columns the query shows are only part of what the model builds."""
 
 
 def _first_line(raw: str, rendered: str) -> int:
@@ -452,6 +456,7 @@ class _Recorder:
         self.config: dict[str, Any] = {}
         self.depends_on: list[str] = []
         self.this = ""
+        self.dynamic = False
 
 
 @dataclass
@@ -474,6 +479,9 @@ class DbtProject:
     problems: list[ParseProblem]
     macro_files: list[tuple[str, str]]
     seeds: dict[str, Asset] = field(default_factory=dict)
+    package_macro_files: list[tuple[str, str, str]] = field(default_factory=list)
+    """(package, path, text) of installed packages' macros (``dbt_packages/``, when checked in)."""
+    macro_paths: tuple[str, ...] = ("macros",)
     _env: jinja2.Environment | None = None
     _recorder: _Recorder = field(default_factory=_Recorder)
 
@@ -494,7 +502,8 @@ class DbtProject:
     def render_context_hash(self) -> str:
         """What, besides a model's own text, its rendering depends on (for the parse cache)."""
         return stable_hash(
-            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items())
+            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items()),
+            self.package_macro_files,
         )
 
     # -- rendering ------------------------------------------------------------------------------
@@ -517,6 +526,7 @@ class DbtProject:
         recorder = self._recorder
         recorder.config = {}
         recorder.depends_on = []
+        recorder.dynamic = False
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
@@ -541,6 +551,7 @@ class DbtProject:
             depends_on=depends,
             problems=tuple(problems),
             first_line=_first_line(model.raw_sql, sql) if sql.strip() else 0,
+            dynamic=recorder.dynamic or DYNAMIC_MARKER in sql,
         )
 
     def _render_simple(self, model: ModelFile) -> Rendered | None:
@@ -625,9 +636,15 @@ class DbtProject:
         config.get = lambda key, default=None: recorder.config.get(key, default)  # type: ignore[attr-defined]
         config.require = lambda key: recorder.config.get(key)  # type: ignore[attr-defined]
 
+        rendering_vars: set[str] = set()
+
         def var(name: str, default: Any = None) -> Any:
-            if name in self.vars:
-                return self.vars[name]
+            if name in self.vars and name not in rendering_vars:
+                rendering_vars.add(name)  # a var whose Jinja reads itself renders as written
+                try:
+                    return _render_value(env, self.vars[name])
+                finally:
+                    rendering_vars.discard(name)
             return default if default is not None else _Stub(name=name)
 
         def env_var(name: str, default: Any = "") -> Any:
@@ -635,6 +652,25 @@ class DbtProject:
 
         def do_return(value: Any = None) -> Any:
             raise _Return(value)
+
+        def asks_warehouse() -> None:
+            recorder.dynamic = True
+
+        def from_warehouse(macro: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                asks_warehouse()
+                return macro(*args, **kwargs)
+
+            return call
+
+        package_macros = {
+            name: from_warehouse(macro) if name in WAREHOUSE_CALLS else macro
+            for name, macro in PACKAGE_MACROS.items()
+        }
+
+        def run_query(*args: Any, **kwargs: Any) -> None:
+            asks_warehouse()
+            return None
 
         def this() -> _Relation:
             return _Relation(recorder.this, recorder.this)
@@ -655,14 +691,14 @@ class DbtProject:
             env_var=env_var,
             is_incremental=lambda: False,
             should_full_refresh=lambda: False,
-            run_query=lambda *a, **k: None,
+            run_query=run_query,
             statement=lambda *a, **k: "",
             load_result=lambda *a, **k: None,
             log=lambda *a, **k: "",
             print=lambda *a, **k: "",
             exceptions=_Stub(),
-            adapter=_Stub(),
-            dbt_utils=_MacroNamespace(CROSS_DB_MACROS),
+            adapter=Adapter(dialect, self._dispatch_lookup, asks_warehouse, _Stub()),
+            dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **package_macros}),
             dbt=_MacroNamespace(CROSS_DB_MACROS),
             target=_Target(),
             execute=False,
@@ -697,18 +733,44 @@ class DbtProject:
         return env
 
     def _load_macros(self, env: jinja2.Environment) -> None:
-        """Project macros become globals (best-effort): a macro that fails to load is skipped."""
+        """Project macros become globals, an installed package's macros ``package.name``
+        (best-effort: a macro that fails to load is skipped). For dbt_utils, the built-in renderings
+        of the macros that need the warehouse (``star``, ``pivot``...) stay: dbt's own versions
+        render ``*`` or nothing without one."""
+        packages: dict[str, dict[str, Callable[..., Any]]] = {}
+        for package, path, text in self.package_macro_files:
+            packages.setdefault(package, {}).update(self._macros_of(env, path, text))
+        for package, macros in packages.items():
+            current = env.globals.get(package)
+            builtins = dict(current._macros) if isinstance(current, _MacroNamespace) else {}
+            keep = {n: m for n, m in builtins.items() if n in PACKAGE_MACROS}
+            env.globals[package] = _MacroNamespace({**builtins, **macros, **keep})
         for path, text in self.macro_files:
-            try:
-                module = env.from_string(text).module
-            except Exception as exc:  # noqa: BLE001
-                line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
-                self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
-                continue
-            for name in dir(module):
-                macro = getattr(module, name)
-                if isinstance(macro, jinja2.runtime.Macro):
-                    env.globals[name] = _returning(macro)
+            env.globals.update(self._macros_of(env, path, text))
+
+    def _macros_of(self, env: jinja2.Environment, path: str, text: str) -> dict[str, Callable[..., Any]]:
+        try:
+            module = env.from_string(text).module
+        except Exception as exc:  # noqa: BLE001
+            line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
+            self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
+            return {}
+        return {
+            name: _returning(getattr(module, name))
+            for name in dir(module)
+            if isinstance(getattr(module, name), jinja2.runtime.Macro)
+        }
+
+    def _dispatch_lookup(self, name: str, package: str | None) -> Callable[..., Any] | None:
+        """A macro by name: in the root project (``package`` None), or in ``package``."""
+        env = self._environment()
+        if package is None:
+            found = env.globals.get(name)
+            return found if callable(found) and not isinstance(found, (_Stub, _MacroNamespace)) else None
+        namespace = env.globals.get(package)
+        if isinstance(namespace, _MacroNamespace):
+            return namespace._macros.get(name)
+        return None
 
     # -- assets ---------------------------------------------------------------------------------
 
@@ -819,6 +881,23 @@ class _ThisProxy(_Relation):
     @property
     def name(self) -> str:  # type: ignore[override]
         return str(self)
+
+
+def _render_value(env: jinja2.Environment, value: Any) -> Any:
+    """A ``vars:`` value as dbt renders it: Jinja in strings (in lists and mappings too) rendered;
+    a string that fails to render is kept as written."""
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            return env.from_string(value).render()
+        except Exception:  # noqa: BLE001 (user Jinja can fail in any way; the raw text is the answer)
+            return value
+    if isinstance(value, Mapping):
+        return {k: _render_value(env, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_value(env, v) for v in value]
+    return value
 
 
 def _returning(macro: jinja2.runtime.Macro) -> Callable[..., Any]:
@@ -1095,12 +1174,16 @@ def read_project(
     model_sql: dict[str, str] = {}
     yaml_files: list[str] = []
     macro_files: list[tuple[str, str]] = []
+    package_macro_files: list[tuple[str, str, str]] = []
     seed_files: list[str] = []
     for path in source.paths():
         if not path.startswith(prefix):
             continue
         rel = path[len(prefix) :]
         if any(part in SKIPPED_FOLDERS for part in rel.split("/")[:-1]):
+            package = package_of(path, prefix)
+            if package is not None:
+                package_macro_files.append((package, path, source.read(path) or ""))
             continue
         if _under(rel, model_paths):
             if rel.endswith((".sql", ".py")):
@@ -1188,6 +1271,8 @@ def read_project(
         groups=groups,
         problems=problems,
         macro_files=sorted(macro_files),
+        package_macro_files=sorted(package_macro_files),
+        macro_paths=tuple(macro_paths),
     )
 
     for path in sorted(model_sql):
@@ -1322,7 +1407,16 @@ def _project_jinja_problems(data: Any, text: str, path: str) -> list[ParseProble
     return problems
 
 
-def _under(rel: str, folders: list[str]) -> bool:
+def is_macro_path(path: str, project: DbtProject) -> bool:
+    """Whether ``path`` is (or would be, once added) a macro file of the project or of one of its
+    installed packages: decided by where it lies, so both sides of a change agree."""
+    prefix = "" if project.folder in ("", ".") else f"{project.folder}/"
+    if not path.startswith(prefix) or not path.endswith(".sql"):
+        return False
+    return _under(path[len(prefix):], list(project.macro_paths)) or package_of(path, prefix) is not None
+
+
+def _under(rel: str, folders: Sequence[str]) -> bool:
     return any(rel.startswith(f"{f}/") for f in folders if f not in ("", "."))
 
 

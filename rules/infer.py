@@ -23,6 +23,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema, normalize_name
 
+from rules.dbt_macros import STAR_FUNCTION
 from rules.model import UNKNOWN, Column, Edge
 from rules.types import compare_types, normalize_type
 
@@ -666,6 +667,8 @@ def _infer(
     query, problem = parse_query(sql, dialect)
     if query is None:
         return QueryInfo(problems=(problem or "no query",))
+    if STAR_FUNCTION in sql:
+        _expand_star_macros(query, schema, resolve, dialect)
 
     placeholders: dict[str, str] = {}  # placeholder -> parent fqn
     by_fqn: dict[str, str] = {}
@@ -1347,6 +1350,56 @@ def _qualify(
     except Exception as error:
         problems.append(f"cannot qualify columns: {_first_line(error)}")
         return query
+
+
+def expand_star_macros(
+    sql: str, *, dialect: str, schema: Mapping[str, Mapping[str, str]], resolve: Resolver | None
+) -> str:
+    """``sql`` with its ``dbt_utils.star`` placeholders expanded (see :func:`_expand_star_macros`),
+    so that every reader of the model's SQL (inference, the semantic diff) sees real columns.
+    The text is unchanged when there is none or it does not parse."""
+    if STAR_FUNCTION not in sql:
+        return sql
+    try:
+        statements = sqlglot.parse(sql, dialect=dialect)
+        for statement in statements:
+            if statement is not None:
+                _expand_star_macros(statement, schema, resolve, dialect)
+        return ";\n".join(s.sql(dialect=dialect, pretty=True) for s in statements if s is not None)
+    except Exception:  # noqa: BLE001 (bad SQL: inference reports it as it is)
+        return sql
+
+
+def _expand_star_macros(
+    query: exp.Expression, schema: Mapping[str, Mapping[str, str]], resolve: Resolver | None, dialect: str
+) -> None:
+    """Replace each ``dbt_utils.star`` placeholder (see ``rules.dbt_macros``) with the columns of
+    its relation, less the excluded ones, aliased with its prefix and suffix; with a plain star
+    when the relation's columns are not known (then the model's columns are not either)."""
+    for call in list(query.find_all(exp.Anonymous)):
+        if str(call.this).lower() != STAR_FUNCTION or not isinstance(call.parent, exp.Select):
+            continue
+        args = [a.name if isinstance(a, exp.Literal) else a.sql(dialect=dialect) for a in call.expressions]
+        relation, alias, prefix, suffix, *excluded = [*args, "", "", "", ""][: max(4, len(args))]
+        try:
+            table = exp.to_table(relation, dialect=dialect)
+        except Exception:  # noqa: BLE001 (a relation sqlglot cannot read: nothing to expand)
+            table = None
+        parent = ((resolve(table) if resolve and table else None) or (default_table_name(table) if table else "")).lower()
+        columns = _parent_columns(schema, parent) if parent else None
+        if not columns:
+            projections: list[exp.Expression] = [exp.Column(this=exp.Star(), table=exp.to_identifier(alias)) if alias else exp.Star()]
+        else:
+            skip = {name.lower() for name in excluded}
+            projections = []
+            for name in columns:
+                if name.lower() in skip:
+                    continue
+                column = exp.column(name, table=alias or None)
+                projections.append(exp.alias_(column, f"{prefix}{name}{suffix}") if prefix or suffix else column)
+        select = call.parent
+        index = next(i for i, e in enumerate(select.expressions) if e is call)
+        select.set("expressions", [*select.expressions[:index], *projections, *select.expressions[index + 1 :]])
 
 
 def _parent_columns(schema: Mapping[str, Mapping[str, str]], parent: str) -> Mapping[str, str] | None:
