@@ -229,3 +229,27 @@ def package_of(path: str, prefix: str) -> str | None:
     if len(parts) >= 4 and parts[0] in ("dbt_packages", "dbt_modules") and parts[2] == "macros":
         return parts[1]
     return None
+
+
+class _ColumnApi:
+    """``api.Column``: the type spellings macros ask for (``translate_type('string')``)."""
+
+    @staticmethod
+    def translate_type(dtype: object) -> str:
+        return str(dtype)
+
+    @staticmethod
+    def string_type(size: object = None) -> str:
+        return f"varchar({size})" if isinstance(size, int) else "varchar"
+
+    @staticmethod
+    def numeric_type(dtype: object = "numeric", precision: object = None, scale: object = None) -> str:
+        if isinstance(precision, int) and isinstance(scale, int):
+            return f"{dtype}({precision}, {scale})"
+        return str(dtype)
+
+
+class Api:
+    """dbt's ``api`` namespace as far as rendering SQL needs it."""
+
+    Column = _ColumnApi

@@ -32,7 +32,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from rules.dbt_macros import DYNAMIC_MARKER, PACKAGE_MACROS, WAREHOUSE_CALLS, Adapter, package_of
+from rules.dbt_macros import DYNAMIC_MARKER, PACKAGE_MACROS, WAREHOUSE_CALLS, Adapter, Api, package_of
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
@@ -698,6 +698,7 @@ class DbtProject:
             print=lambda *a, **k: "",
             exceptions=_Stub(),
             adapter=Adapter(dialect, self._dispatch_lookup, asks_warehouse, _Stub()),
+            api=Api(),
             dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **package_macros}),
             dbt=_MacroNamespace(CROSS_DB_MACROS),
             target=_Target(),

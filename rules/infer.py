@@ -174,6 +174,11 @@ def _returns_text(annotator: Any, expression: exp.Expression) -> None:
         annotator._set_type(expression, _DT.VARCHAR)
 
 
+def _returns_datetime(annotator: Any, expression: exp.Expression) -> None:
+    """BigQuery's ``DATETIME(...)``: a civil date-time, whatever it is built from."""
+    annotator._set_type(expression, _DT.DATETIME)
+
+
 _TEXT_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.Replace,
     exp.Left,
@@ -192,14 +197,22 @@ _FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., Non
         exp.Div: _division_is_double,
         exp.TimestampTrunc: _duckdb_date_trunc,
         exp.DateTrunc: _duckdb_date_trunc,
-        **{f: _returns_text for f in _TEXT_FUNCTIONS},
+        **{f: _returns_text for f in (*_TEXT_FUNCTIONS, exp.Trim)},
     },
-    "postgres": {exp.Round: _round_type("keep")},
-    "redshift": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("38")},
-    "snowflake": {exp.Sum: _sum_type("38")},
-    "databricks": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.SplitPart: _returns_text},
-    "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10")},
-    "bigquery": {exp.SplitPart: _returns_text},
+    "postgres": {exp.Round: _round_type("keep"), exp.Trim: _returns_text},
+    "redshift": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("38"), exp.Trim: _returns_text},
+    "snowflake": {exp.Sum: _sum_type("38"), exp.Trim: _returns_text},
+    "databricks": {
+        exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.SplitPart: _returns_text,
+        exp.Trim: _returns_text,
+    },
+    "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.Trim: _returns_text},
+    "bigquery": {
+        exp.SplitPart: _returns_text,
+        exp.Trim: _returns_text,
+        exp.TsOrDsToDatetime: _returns_datetime,
+        exp.Datetime: _returns_datetime,
+    },
 }
 """Corrections of sqlglot's function result types, per dialect, checked against real engines
 where we could (DuckDB in the test suite)."""
