@@ -34,6 +34,7 @@ import yaml
 
 from rules.dbt_macros import DYNAMIC_MARKER, PACKAGE_MACROS, WAREHOUSE_CALLS, Adapter, Api, package_of
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
+from rules.seeds import csv_column_types, project_column_types
 from rules.sources import FileSource
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
 
@@ -1371,8 +1372,11 @@ def read_project(
     for entry, path in exposure_entries:
         exposure = _exposure(entry, path, project)
         project.exposures[exposure.name] = exposure
+    seeds_config = _as_dict(settings.get("seeds"))
     for path in seed_files:
-        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name)
+        parts = (name, *_seed_folders(path[len(prefix):], seed_paths), posixpath.basename(path)[: -len(".csv")])
+        types = project_column_types(seeds_config, parts)
+        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name, types)
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
     return project
@@ -1674,27 +1678,47 @@ def _source_asset(
     )
 
 
+def _seed_folders(rel: str, seed_paths: Sequence[str]) -> tuple[str, ...]:
+    """The folders between a seed's seed path and its file (dbt's fqn parts for its config)."""
+    for folder in seed_paths:
+        if rel.startswith(f"{folder}/"):
+            return tuple(rel[len(folder) + 1 :].split("/")[:-1])
+    return ()
+
+
 def _seed_asset(
-    path: str, text: str, props: Mapping[str, Mapping[str, Any]], dialect: str | None, package: str
+    path: str,
+    text: str,
+    props: Mapping[str, Mapping[str, Any]],
+    dialect: str | None,
+    package: str,
+    project_types: Mapping[str, str] | None = None,
 ) -> Asset:
+    """A seed's table: its CSV header's columns, typed as ``dbt seed`` types them (the
+    ``column_types`` config, else what the values are; a YAML ``data_type`` only when the file
+    has no rows to tell)."""
     name = posixpath.basename(path)[: -len(".csv")]
     entry = props.get(name.lower(), {})
     column_types = {
-        str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()
+        **(project_types or {}),
+        **{str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()},
     }
+    from_values = {k.lower(): v for k, v in csv_column_types(text, dialect).items()}
     header = text.splitlines()[0] if text else ""
     declared = {
         str(c.get("name", "")).lower(): c for c in _as_list(entry.get("columns")) if isinstance(c, Mapping)
     }
     columns = []
     for position, raw in enumerate(h.strip().strip('"') for h in header.split(",") if h.strip()):
-        data_type = column_types.get(raw.lower()) or _as_dict(declared.get(raw.lower())).get("data_type")
+        configured = column_types.get(raw.lower())
+        documented = _as_dict(declared.get(raw.lower())).get("data_type")
+        data_type = configured or from_values.get(raw.lower()) or documented
         columns.append(
             Column(
                 name=raw,
                 type=_norm_type(str(data_type), dialect) if data_type else UNKNOWN,
                 position=position,
-                declared_type=bool(data_type),
+                declared_type=bool(configured or documented),
                 description=str(_as_dict(declared.get(raw.lower())).get("description") or ""),
             )
         )
@@ -1710,7 +1734,7 @@ def _seed_asset(
         name=name,
         description=str(entry.get("description") or ""),
         package=package,
-        checksum=stable_hash(header, _plain(entry)),
+        checksum=stable_hash(header, _plain(entry), sorted(from_values.items()), sorted(column_types.items())),
         relation=name.lower(),
     )
 
