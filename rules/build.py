@@ -651,6 +651,8 @@ def _infer_models(
     first_lines: dict[str, int] = {}
     dynamic: set[str] = set()
     """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
+    unrendered: set[str] = set()
+    """Models whose Jinja could not be rendered: their YAML alone does not say what they build."""
 
     def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
         node = nodes[fqn]
@@ -660,6 +662,8 @@ def _infer_models(
             first_lines[fqn] = rendered.first_line
             if rendered.dynamic:
                 dynamic.add(fqn)
+            if rendered.problems:
+                unrendered.add(fqn)
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -692,7 +696,7 @@ def _infer_models(
                 asset, resolver = prepared(fqn)
                 if not asset.enabled or not asset.sql:
                     if fqn in analysed:
-                        snapshot.assets[fqn] = asset
+                        snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
                     continue
                 schema = _parent_schema(asset, snapshot, schemas)
                 if STAR_FUNCTION in asset.sql:  # dbt_utils.star: the parent's columns, now known
