@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from rules.dbt_macros import DYNAMIC_MARKER, STAR_FUNCTION
+from rules.dbt_macros import DYNAMIC_MARKER, STAR_FUNCTION, UNION_FUNCTION
 from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import (
     SKIPPED_FOLDERS,
@@ -699,7 +699,7 @@ def _infer_models(
                         snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
                     continue
                 schema = _parent_schema(asset, snapshot, schemas)
-                if STAR_FUNCTION in asset.sql:  # dbt_utils.star: the parent's columns, now known
+                if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
                     asset = replace(asset, sql=expand_star_macros(
                         asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
                         resolve=resolver.restricted(asset.depends_on),

@@ -26,6 +26,9 @@ from typing import Any
 STAR_FUNCTION = "__tessera_star__"
 """The placeholder ``dbt_utils.star`` renders as; inference expands it to the parent's columns."""
 
+UNION_FUNCTION = "__tessera_union__"
+"""The placeholder each select of ``dbt_utils.union_relations`` renders with (see there)."""
+
 DYNAMIC_MARKER = "__tessera_dynamic__"
 """An output column a macro that reads the warehouse would have produced (names unknown here)."""
 
@@ -135,13 +138,27 @@ def pivot(
 
 
 def union_relations(relations: Any = (), *args: Any, **kwargs: Any) -> str:
-    """``union_relations([...])`` needs every relation's columns from the warehouse; rendered as a
-    union of stars over them, so inference knows the readers and marks the columns unknown."""
+    """``union_relations([...])``: one select per relation, each naming every column of any of
+    them (null where a relation lacks it) behind ``_dbt_source_relation``, as dbt_utils builds it.
+    The superset of columns is known only once the relations are inferred: each select holds a
+    placeholder call, ``__tessera_union__('this', 'all'..., '+include'..., '-exclude'...)``."""
     relations = kwargs.get("relations", relations)
-    names = [str(r) for r in relations if str(r).strip()] if isinstance(relations, Iterable) and not isinstance(relations, str) else []
+    names = (
+        [str(r) for r in relations if str(r).strip()]
+        if isinstance(relations, Iterable) and not isinstance(relations, str)
+        else []
+    )
     if not names:
         return f"select null as {DYNAMIC_MARKER}"
-    return "\nunion all\n".join(f"select * from {name}" for name in names)
+    include = [f"+{n}" for n in _names(kwargs.get("include"))]
+    exclude = [f"-{n}" for n in _names(kwargs.get("exclude"))]
+    source_column = kwargs.get("source_column_name", "_dbt_source_relation")
+    selects = []
+    for name in names:
+        parts = ", ".join(_quote(p) for p in (name, *names, *include, *exclude))
+        lead = f"cast({_quote(name)} as varchar) as {source_column}, " if source_column else ""
+        selects.append(f"select {lead}{UNION_FUNCTION}({parts}) from {name}")
+    return "\nunion all\n".join(selects)
 
 
 def dynamic(*args: Any, **kwargs: Any) -> list[str]:

@@ -735,33 +735,42 @@ class DbtProject:
         return env
 
     def _load_macros(self, env: jinja2.Environment) -> None:
-        """Project macros become globals, an installed package's macros ``package.name``
-        (best-effort: a macro that fails to load is skipped). For dbt_utils, the built-in renderings
-        of the macros that need the warehouse (``star``, ``pivot``...) stay: dbt's own versions
-        render ``*`` or nothing without one."""
+        """Project macros become globals, an installed package's macros ``package.name`` (and
+        names its own macros call unqualified). Best-effort: a file that fails to load is
+        skipped with a problem. For dbt_utils, the built-in renderings of the macros that need
+        the warehouse (``star``, ``pivot``...) stay: dbt's own versions render ``*`` or nothing
+        without one."""
         packages: dict[str, dict[str, Callable[..., Any]]] = {}
         for package, path, text in self.package_macro_files:
-            packages.setdefault(package, {}).update(self._macros_of(env, path, text))
+            own = packages.setdefault(package, {})
+            own.update(self._macros_of(env, path, text, own))
         for package, macros in packages.items():
             current = env.globals.get(package)
             builtins = dict(current._macros) if isinstance(current, _MacroNamespace) else {}
             keep = {n: m for n, m in builtins.items() if n in PACKAGE_MACROS}
             env.globals[package] = _MacroNamespace({**builtins, **macros, **keep})
         for path, text in self.macro_files:
-            env.globals.update(self._macros_of(env, path, text))
+            env.globals.update(self._macros_of(env, path, text, {}))
 
-    def _macros_of(self, env: jinja2.Environment, path: str, text: str) -> dict[str, Callable[..., Any]]:
+    def _macros_of(
+        self, env: jinja2.Environment, path: str, text: str, scope: dict[str, Callable[..., Any]]
+    ) -> dict[str, Callable[..., Any]]:
+        """The macros of one file, each compiled on its own as dbt does, so that a call from one
+        macro to another goes through the globals (or ``scope``, a package's own macros) and a
+        ``return()`` ends the callee only: compiled together, Jinja would call its own unwrapped
+        copy and the return would end the caller."""
         try:
-            module = env.from_string(text).module
+            tree = env.parse(text)
+            found: dict[str, Callable[..., Any]] = {}
+            for node in tree.body:
+                if isinstance(node, jinja2.nodes.Macro):  # dbt reads only the macros of a macro file
+                    code = env.compile(jinja2.nodes.Template([node], lineno=1), filename=path)
+                    found[node.name] = _LazyMacro(env, code, node.name, scope)
         except Exception as exc:  # noqa: BLE001
             line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
             self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
             return {}
-        return {
-            name: _returning(getattr(module, name))
-            for name in dir(module)
-            if isinstance(getattr(module, name), jinja2.runtime.Macro)
-        }
+        return found
 
     def _dispatch_lookup(self, name: str, package: str | None) -> Callable[..., Any] | None:
         """A macro by name: in the root project (``package`` None), or in ``package``."""
@@ -900,6 +909,23 @@ def _render_value(env: jinja2.Environment, value: Any) -> Any:
     if isinstance(value, list):
         return [_render_value(env, v) for v in value]
     return value
+
+
+class _LazyMacro:
+    """One compiled macro, instantiated on its first call: Jinja resolves the names a macro
+    calls when its module is made, and by the first call every macro of the project is known."""
+
+    def __init__(self, env: jinja2.Environment, code: Any, name: str, scope: Mapping[str, Any]) -> None:
+        self._env, self._code, self._name, self._scope = env, code, name, scope
+        self._macro: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._macro is None:
+            template = self._env.template_class.from_code(
+                self._env, self._code, self._env.make_globals(dict(self._scope))
+            )
+            self._macro = _returning(getattr(template.module, self._name))
+        return self._macro(*args, **kwargs)
 
 
 def _returning(macro: jinja2.runtime.Macro) -> Callable[..., Any]:
