@@ -9,11 +9,22 @@ or with changed files become ``errors`` the reader sees; they never stop the ana
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations, owners
-from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
+from rules.dialect import detect_projects, detection_paths, project_folders
+from rules.model import (
+    Analysis,
+    AnalysisError,
+    Change,
+    Config,
+    Detected,
+    Impact,
+    Project,
+    Registration,
+    Snapshot,
+)
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
 if TYPE_CHECKING:
@@ -114,6 +125,7 @@ def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".t
 
     paths = list(paths)
     skipped = {*SKIPPED_FOLDERS, ".git"}
+    detection = set(detection_paths(paths, config))
     projects = [p.strip("/") for p in (config.dbt.projects or find_projects(paths))]
     wanted: list[str] = []
     for path in paths:
@@ -122,7 +134,7 @@ def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".t
         if config.ignore and matches_any(path, config.ignore):
             continue
         in_project = any(p in ("", ".") or path.startswith(p + "/") for p in projects)
-        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest:
+        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest or path in detection:
             wanted.append(path)
         elif in_project and path.endswith(READ_SUFFIXES):
             wanted.append(path)
@@ -159,8 +171,9 @@ def analyze(
     scope = None if changed_paths is None else set(changed_paths)
     if cache is None:  # one cache for both sides all the same: head re-infers only what changed
         cache = build.ParseCache()
-    base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache)
-    head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache)
+    projects = dbt_projects(base, head, config)
+    base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache, projects=projects)
+    head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache, projects=projects)
     changes = diff.diff_snapshots(
         base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache
     )
@@ -188,4 +201,36 @@ def analyze(
         required_acks=tuple(required),
         migrations=tuple(suggestions),
         errors=tuple(errors),
+        projects=projects,
+        detected=None if base.blob_id(CONFIG_PATH) is not None else _detected(head_snapshot, codeowners),
     )
+
+
+def dbt_projects(base: FileSource, head: FileSource, config: Config) -> tuple[Project, ...]:
+    """The dbt projects of both sides, each read in one dialect on both sides: the one detected
+    on the base side, like the configuration (the PR branch is not trusted to say how it is read,
+    and a dialect that changed would show every model as changed); a project the change adds is
+    detected on the head side."""
+    in_base = project_folders(base.paths(), config)
+    added = [p for p in project_folders(head.paths(), config) if p not in in_base]
+    found = detect_projects(base, config, in_base) + detect_projects(head, config, added)
+    return tuple(sorted(found, key=lambda p: p.path))
+
+
+def _detected(snapshot: Snapshot, codeowners: str | None) -> Detected:
+    """Where owners came from, for a repository without ``.tessera.yml``."""
+    sources: list[str] = []
+    if any(e.owner for e in snapshot.exposures.values()):
+        sources.append("exposures")
+    if any(g.owner for g in snapshot.groups.values()):
+        sources.append("groups")
+    if any(_meta_owner(a.meta) for a in snapshot.assets.values()):
+        sources.append("meta.owner")
+    if codeowners:
+        sources.append("CODEOWNERS")
+    return Detected(owner_sources=tuple(sources))
+
+
+def _meta_owner(meta: Mapping[str, object]) -> bool:
+    tessera = meta.get("tessera")
+    return bool(meta.get("owner")) or (isinstance(tessera, Mapping) and bool(tessera.get("owner")))

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from rules import yamlsafe
 from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
@@ -34,6 +35,15 @@ DIALECTS: tuple[str, ...] = (
     "clickhouse",
     "sqlite",
     "hive",
+    "fabric",
+    "singlestore",
+    "teradata",
+    "materialize",
+    "risingwave",
+    "starrocks",
+    "doris",
+    "dremio",
+    "exasol",
 )
 """Dialects accepted for ``dbt.dialect`` / ``sql.dialect`` (all known to sqlglot)."""
 
@@ -67,7 +77,7 @@ def parse_config(text: str | None) -> Config:
         return Config()
     problems = _Problems()
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -352,6 +352,37 @@ class AnalysisError:
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """The SQL dialect a dbt project was read in, and why: a reader who sees models lose their
+    columns can tell at once whether Tessera guessed (``default``) or where it looked."""
+
+    name: str
+    """A sqlglot dialect name (``bigquery``, ``snowflake``, ...)."""
+    source: str
+    """Where it came from: ``.tessera.yml``, ``profiles.yml (target dev: bigquery)``,
+    ``requirements.txt: dbt-bigquery``, ``target/manifest.json: metadata.adapter_type snowflake``,
+    or ``default``."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A dbt project the analysis read, and in which dialect."""
+
+    path: str
+    """The folder holding ``dbt_project.yml`` (``.`` for the repository root)."""
+    dialect: Dialect
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What Tessera worked out on its own for a repository without ``.tessera.yml`` (said in the
+    check's summary, with how to refine it)."""
+
+    owner_sources: tuple[str, ...] = ()
+    """Where owners were found: ``exposures``, ``groups``, ``meta.owner``, ``CODEOWNERS``."""
+
+
+@dataclass(frozen=True)
 class Analysis:
     base: str
     head: str
@@ -362,6 +393,10 @@ class Analysis:
     required_acks: tuple[RequiredAck, ...] = ()
     migrations: tuple[Migration, ...] = ()
     errors: tuple[AnalysisError, ...] = ()
+    projects: tuple[Project, ...] = ()
+    """The dbt projects read, each with its dialect (empty when nothing needed reading)."""
+    detected: Detected | None = None
+    """Set when the repository has no ``.tessera.yml``: what was found without it."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``tessera check --format json`` object (DESIGN.md), stable field order."""
@@ -385,6 +420,7 @@ class Analysis:
             "required_acks": [_required_dict(r) for r in self.required_acks],
             "migrations": [asdict(m) for m in self.migrations],
             "errors": [asdict(e) for e in self.errors],
+            "projects": [asdict(p) for p in self.projects],
         }
 
 
