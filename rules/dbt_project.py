@@ -639,12 +639,17 @@ class DbtProject:
         config.require = lambda key: recorder.config.get(key)  # type: ignore[attr-defined]
 
         rendering_vars: set[str] = set()
+        rendered_vars: dict[str, Any] = {}
+        """Vars rendered once per project: Jinja in dbt_project.yml sees no model's context."""
 
         def var(name: str, default: Any = None) -> Any:
+            if name in rendered_vars:
+                return rendered_vars[name]
             if name in self.vars and name not in rendering_vars:
                 rendering_vars.add(name)  # a var whose Jinja reads itself renders as written
                 try:
-                    return _render_value(env, self.vars[name])
+                    rendered_vars[name] = _render_value(env, self.vars[name])
+                    return rendered_vars[name]
                 finally:
                     rendering_vars.discard(name)
             return default if default is not None else _Stub(name=name)
