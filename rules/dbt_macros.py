@@ -191,9 +191,9 @@ WAREHOUSE_CALLS: frozenset[str] = frozenset(
 
 
 class Adapter:
-    """dbt's ``adapter`` as rendering sees it: ``dispatch`` finds the macro dbt would call (the
-    root project's override, then ``<dialect>__name`` / ``default__name`` / ``name`` in the
-    package, then the built-in rendering); what needs the warehouse reports itself and answers
+    """dbt's ``adapter`` as rendering sees it: ``dispatch`` finds the macro dbt would call
+    (``<dialect>__name`` then ``default__name``, the root project's before the package's, then
+    the package's built-in rendering); what needs the warehouse reports itself and answers
     nothing; anything else is ``fallback`` (a stub)."""
 
     def __init__(
@@ -212,12 +212,15 @@ class Adapter:
         namespace = kwargs.get("macro_namespace", macro_namespace)
         namespace = namespace if isinstance(namespace, str) else None
         name = str(kwargs.get("macro_name", macro_name))
-        for candidate in (f"{self._dialect}__{name}", f"default__{name}", name):
+        for candidate in (f"{self._dialect}__{name}", f"default__{name}"):
             for where in (None, namespace):
                 found = self._lookup(candidate, where)
                 if found is not None:
                     return found
-        return self._fallback
+        # a built-in rendering goes by the macro's own name (``dbt.dateadd``); never the root
+        # project's macro of that name: it is usually the one dispatching, and would call itself
+        found = self._lookup(name, namespace) if namespace else None
+        return found if found is not None else self._fallback
 
     def get_columns_in_relation(self, *args: Any, **kwargs: Any) -> list[str]:
         self._on_warehouse()
