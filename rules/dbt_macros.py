@@ -273,3 +273,56 @@ class Api:
     """dbt's ``api`` namespace as far as rendering SQL needs it."""
 
     Column = _ColumnApi
+
+
+def _dateadd(datepart: object = "day", interval: object = 0, from_date_or_timestamp: object = "null", *a: Any, **k: Any) -> str:
+    return f"dateadd({str(datepart).strip(chr(39))}, {interval}, {from_date_or_timestamp})"
+
+
+def _datediff(first_date: object = "null", second_date: object = "null", datepart: object = "day", *a: Any, **k: Any) -> str:
+    return f"datediff({str(datepart).strip(chr(39))}, {first_date}, {second_date})"
+
+
+def _date_trunc(datepart: object = "day", date: object = "null", *a: Any, **k: Any) -> str:
+    return f"date_trunc('{str(datepart).strip(chr(39))}', {date})"
+
+
+def _split_part(string_text: object = "''", delimiter_text: object = "''", part_number: object = 1, *a: Any, **k: Any) -> str:
+    return f"split_part({string_text}, {delimiter_text}, {part_number})"
+
+
+def _replace(field: object = "''", old_chars: object = "''", new_chars: object = "''", *a: Any, **k: Any) -> str:
+    return f"replace({field}, {old_chars}, {new_chars})"
+
+
+def _position(substring_text: object = "''", string_text: object = "''", *a: Any, **k: Any) -> str:
+    return f"position({substring_text} in {string_text})"
+
+
+def _right(string_text: object = "''", length_expression: object = 0, *a: Any, **k: Any) -> str:
+    return f"right({string_text}, {length_expression})"
+
+
+def _listagg(measure: object = "null", delimiter_text: object = "','", *a: Any, **k: Any) -> str:
+    return f"listagg({measure}, {delimiter_text})"
+
+
+def _cast(field: object = "null", type: object = "varchar", *a: Any, **k: Any) -> str:  # noqa: A002 (dbt's name)
+    return f"cast({field} as {type})"
+
+
+CROSS_DATABASE_MACROS: Mapping[str, Callable[..., str]] = {
+    "dateadd": _dateadd,
+    "datediff": _datediff,
+    "date_trunc": _date_trunc,
+    "split_part": _split_part,
+    "replace": _replace,
+    "position": _position,
+    "right": _right,
+    "listagg": _listagg,
+    "cast": _cast,
+    "safe_cast": _cast,
+}
+"""dbt's cross-database macros that are called with keyword arguments in real projects
+(``dbt.dateadd(datepart='day', interval=1, from_date_or_timestamp='d')``): dbt's own parameter
+names, so a keyword call renders instead of failing into nothing."""

@@ -33,7 +33,15 @@ import jinja2.sandbox
 import yaml
 
 from rules import yamlsafe
-from rules.dbt_macros import DYNAMIC_MARKER, PACKAGE_MACROS, WAREHOUSE_CALLS, Adapter, Api, package_of
+from rules.dbt_macros import (
+    CROSS_DATABASE_MACROS,
+    DYNAMIC_MARKER,
+    PACKAGE_MACROS,
+    WAREHOUSE_CALLS,
+    Adapter,
+    Api,
+    package_of,
+)
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.seeds import csv_column_types, project_column_types
 from rules.sources import FileSource
@@ -706,8 +714,8 @@ class DbtProject:
             exceptions=_Stub(),
             adapter=Adapter(dialect, self._dispatch_lookup, asks_warehouse, _Stub()),
             api=Api(),
-            dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **package_macros}),
-            dbt=_MacroNamespace(CROSS_DB_MACROS),
+            dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS, **package_macros}),
+            dbt=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS}),
             target=_Target(),
             execute=False,
             flags=_Stub(),
@@ -725,7 +733,7 @@ class DbtProject:
             model=_Stub(),
             graph=_Stub(),
         )
-        namespace = _MacroNamespace(CROSS_DB_MACROS)
+        namespace = _MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS})
         for macro_name in CROSS_DB_MACROS:
             if macro_name.startswith("type_") or macro_name in (
                 "current_timestamp",
