@@ -670,6 +670,8 @@ def _infer_models(
     dynamic: set[str] = set()
     """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
     unrendered: set[str] = set()
+    unset_vars: dict[str, tuple[str, ...]] = {}
+    """Vars a model reads that nothing sets: named when its SQL then cannot be read."""
     """Models whose Jinja could not be rendered: their YAML alone does not say what they build."""
 
     def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
@@ -678,6 +680,8 @@ def _infer_models(
             rendered = _render(node.project, fqn, cache)
             snapshot.problems.extend(rendered.problems)
             first_lines[fqn] = rendered.first_line
+            if rendered.unset_vars:
+                unset_vars[fqn] = rendered.unset_vars
             if rendered.dynamic:
                 dynamic.add(fqn)
             if rendered.problems:
@@ -777,9 +781,22 @@ def _infer_models(
                 snapshot.edges.extend(info.edges)
                 where = asset.path or asset.fqn
                 snapshot.problems.extend(
-                    ParseProblem(where, f"{fqn}: {problem}", _problem_line(problem, first_lines.get(fqn, 0)))
+                    ParseProblem(
+                        where,
+                        f"{fqn}: {problem}" + _unset_vars_hint(unset_vars.get(fqn, ())),
+                        _problem_line(problem, first_lines.get(fqn, 0)),
+                    )
                     for problem in info.problems
                 )
+
+
+def _unset_vars_hint(names: tuple[str, ...]) -> str:
+    """Why rendered SQL may be unreadable: vars dbt would be given with ``--vars``."""
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return (f" (the model reads var {listed}, which dbt_project.yml does not set and which has no "
+            "default: it rendered as nothing; set it under vars: to analyse this model)")
 
 
 _SQL_LINE = re.compile(r"\bLine (\d+), Col")

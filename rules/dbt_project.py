@@ -296,6 +296,9 @@ class Rendered:
     first_line: int = 0
     """The file line the rendered SQL's first line came from, when rendering kept every line
     where it was (so a parse error's line in the SQL is a line in the file); 0 when it did not."""
+    unset_vars: tuple[str, ...] = ()
+    """Vars it read that ``dbt_project.yml`` does not set and that have no default: dbt would
+    need them from ``--vars``; they render as nothing here, which may leave SQL unreadable."""
     dynamic: bool = False
     """It called a macro that asks the warehouse (``run_query``, ``get_column_values``...): the
     columns the query shows are only part of what the model builds."""
@@ -467,6 +470,7 @@ class _Recorder:
         self.depends_on: list[str] = []
         self.this = ""
         self.dynamic = False
+        self.unset_vars: list[str] = []
 
 
 @dataclass
@@ -537,6 +541,7 @@ class DbtProject:
         recorder.config = {}
         recorder.depends_on = []
         recorder.dynamic = False
+        recorder.unset_vars = []
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
@@ -562,6 +567,7 @@ class DbtProject:
             problems=tuple(problems),
             first_line=_first_line(model.raw_sql, sql) if sql.strip() else 0,
             dynamic=recorder.dynamic or DYNAMIC_MARKER in sql,
+            unset_vars=tuple(dict.fromkeys(recorder.unset_vars)),
         )
 
     def _render_simple(self, model: ModelFile) -> Rendered | None:
@@ -660,6 +666,8 @@ class DbtProject:
                     return rendered_vars[name]
                 finally:
                     rendering_vars.discard(name)
+            if default is None and name not in self.vars:
+                recorder.unset_vars.append(str(name))
             return default if default is not None else _Stub(name=name)
 
         def env_var(name: str, default: Any = "") -> Any:
