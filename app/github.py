@@ -191,6 +191,11 @@ class InstallationClient(TesseraGitHubAPI):
         self._app = app
         self.installation_id = installation_id
 
+    @property
+    def github_app_id(self) -> int:
+        """The App this client acts for: its own check runs carry this id."""
+        return self._app.app_id
+
     async def _make_request(
         self,
         method: str,
@@ -319,14 +324,16 @@ class InstallationClient(TesseraGitHubAPI):
         )
 
     async def list_check_runs(
-        self, owner: str, repo: str, ref: str, *, name: str | None = None
+        self, owner: str, repo: str, ref: str, *, name: str | None = None, app_id: int | None = None
     ) -> list[dict[str, Any]]:
-        """Check runs on a commit, optionally only those called ``name`` (to find our own after a restart)."""
+        """Check runs on a commit, optionally only those called ``name`` and made by the App
+        ``app_id`` (to find our own after a restart, not a same-named run of another App)."""
         url_vars: dict[str, Any] = {"owner": owner, "repo": repo, "ref": ref, "per_page": PER_PAGE}
-        template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?per_page}"
         if name is not None:
             url_vars["check_name"] = name
-            template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,per_page}"
+        if app_id is not None:
+            url_vars["app_id"] = app_id
+        template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,app_id,per_page}"
         return [run async for run in self.getiter(template, url_vars, iterable_key="check_runs")]
 
     # Comments and reactions --------------------------------------------------------------------

@@ -37,6 +37,7 @@ Injecting faults (consumed in order, before normal handling; ``path`` may be a g
     fake.script("POST", "/repos/acme/warehouse/check-runs", server_error(502), server_error(502))
     fake.script("GET", "/repos/*", secondary_rate_limit(retry_after=1), too_many_requests(),
                 primary_rate_limit(reset_at=now + 60), slow(2.0), dropped_connection())
+    fake.script("POST", "/repos/*/check-runs", lost_answer())   # created, but the caller sees a 502
 
 Tokens: ``fake.issue_token(1)`` for raw calls, ``fake.revoke_tokens()``; the clock is
 ``fake.clock`` (shared with the client in the fixtures). The manifest flow: the web form
@@ -127,6 +128,8 @@ class ScriptedResponse:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     disconnect: bool = False
+    after_handling: bool = False
+    """Handle the request for real first (state changes), then answer this instead: the answer lost."""
 
 
 def server_error(status: int = 502) -> ScriptedResponse:
@@ -148,6 +151,12 @@ def primary_rate_limit(reset_at: float) -> ScriptedResponse:
     message = "API rate limit exceeded for installation ID 1."
     headers = (("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(reset_at))))
     return ScriptedResponse(403, {"message": message, "documentation_url": DOCS}, headers)
+
+
+def lost_answer(status: int = 502) -> ScriptedResponse:
+    """GitHub did the work (created the check run, posted the comment) but the caller never hears
+    so: a gateway error after the fact, as when a connection drops mid-answer."""
+    return ScriptedResponse(status, {"message": "Server Error"}, after_handling=True)
 
 
 def slow(seconds: float, status: int = 200, body: Any = None) -> ScriptedResponse:
@@ -920,6 +929,11 @@ class FakeGitHub:
         self, request: web.Request, method: str, path: str, body: Any, validation: list[str]
     ) -> web.StreamResponse:
         scripted = self._scripted(method, path)
+        if scripted is not None and scripted.after_handling:
+            await self._handle(request, method, path, validation)
+            headers = self._rate_headers("scripted")
+            headers.update(dict(scripted.headers))
+            return web.json_response(scripted.body, status=scripted.status, headers=headers)
         if scripted is not None:
             if scripted.delay:
                 await asyncio.sleep(scripted.delay)
@@ -931,6 +945,12 @@ class FakeGitHub:
                 headers = self._rate_headers("scripted")
                 headers.update(dict(scripted.headers))
                 return web.json_response(scripted.body, status=scripted.status, headers=headers)
+        return await self._handle(request, method, path, validation)
+
+    async def _handle(
+        self, request: web.Request, method: str, path: str, validation: list[str]
+    ) -> web.StreamResponse:
+        """The route's real answer (no scripted faults)."""
         for route in self._routes:
             if route.method != method:
                 continue
@@ -1630,6 +1650,8 @@ class FakeGitHub:
         sha = self._resolve(repo, params["ref"]).sha
         name = request.query.get("check_name")
         runs = [self._check_run_json(repo, r) for r in reversed(repo.check_runs(head_sha=sha, name=name))]
+        if request.query.get("app_id") not in (None, str(self.app_id)):
+            runs = []  # every run in the fake is this App's
         status, chunk, headers = self._page(request, runs)
         return status, {"total_count": len(runs), "check_runs": chunk}, headers
 

@@ -324,6 +324,14 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
         if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
             return record.check_run_id
+    check_run_id = await _find_open_check_run(gh, ref, proposal)
+    if check_run_id is not None:
+        await ctx.store.write(
+            lambda db: sql.start_analysis(
+                db, check_run_id=check_run_id, proposal_id=proposal.id, base_sha=ref.base_sha, head_sha=ref.head_sha
+            )
+        )
+        return check_run_id
     try:
         run = await gh.create_check_run(
             ref.owner,
@@ -355,6 +363,24 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
         )
     )
     return check_run_id
+
+
+async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int | None:
+    """A still-open check run this App made for this proposal on this head, found on GitHub.
+
+    An attempt interrupted while GitHub was creating the run (the answer lost, the worker killed)
+    stored no id; without this look-up its retry would create a second run and leave the first
+    ``in_progress`` forever. GitHub is asked, not the store, so it holds whichever replica ran
+    the attempt."""
+    runs = await gh.list_check_runs(ref.owner, ref.name, ref.head_sha, name=checkrun.CHECK_NAME, app_id=gh.github_app_id)
+    for run in runs:  # newest first
+        if (
+            run.get("head_sha") == ref.head_sha
+            and run.get("status") != "completed"
+            and run.get("external_id") == str(proposal.id)
+        ):
+            return int(run["id"])
+    return None
 
 
 @dataclass

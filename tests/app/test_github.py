@@ -519,6 +519,9 @@ async def test_check_runs_on_a_commit_are_listed_by_name(
 
     assert second["id"] in {r["id"] for r in tessera} and len(tessera) == 2
     assert {r["name"] for r in every} == {"Tessera", "lint"} and len(every) == 3
+    ours = await gh.list_check_runs("acme", "warehouse", head, name="Tessera", app_id=gh.github_app_id)
+    theirs = await gh.list_check_runs("acme", "warehouse", head, name="Tessera", app_id=gh.github_app_id + 1)
+    assert len(ours) == 2 and theirs == []
 
 
 async def test_installation_repositories_are_listed_across_pages(

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.app.test_robustness_payloads import flow, settle
 from tests.app.workflow_support import PullRequestFlow
-from tests.fakegithub import ScriptedResponse, secondary_rate_limit, server_error
+from tests.fakegithub import ScriptedResponse, lost_answer, secondary_rate_limit, server_error
 
 __all__ = ["flow"]
 
@@ -111,3 +111,13 @@ async def test_a_502_on_the_check_update_after_an_ack_is_retried_and_answered_on
     assert flow.reactions(comment) == ["+1"]
     assert flow.check(pull).conclusion == "success"
     assert len(flow.impact_comments(pull)) == 1 and flow.replies(pull) == []
+
+
+async def test_a_check_run_created_but_its_answer_lost_is_found_and_reused_on_the_retry(flow: PullRequestFlow) -> None:
+    flow.fake.script("POST", "/repos/acme/warehouse/check-runs", lost_answer(502))
+    pull, delivery = await open_breaking_pr(flow)
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    assert len(flow.fake.requests_to("POST", "/repos/acme/warehouse/check-runs")) == 1
+    [run] = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert run.status == "completed" and run.conclusion == "action_required"
+    assert len(flow.impact_comments(pull)) == 1
