@@ -19,13 +19,15 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import cachetools
 import gidgethub
 import gidgethub.aiohttp
+import gidgethub.sansio
 import jwt
+import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from uritemplate import variable
@@ -142,11 +144,7 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             CALLS.inc(method=method, status="error")
             raise TransientError(f"GitHub {method} {url} failed: {exc!r}") from exc
         CALLS.inc(method=method, status=str(status))
-        remaining = _header(response_headers, "x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
-            RATE_LIMIT_REMAINING.set(float(remaining))
-            if remaining == "0":
-                self._exhausted(_number(_header(response_headers, "x-ratelimit-reset")))
+        self._note_rate_limit(response_headers)
         transient, wait = transient_wait(status, response_headers, data, self._clock())
         if transient:
             what = "rate limited" if status in (403, 429) else "unavailable"
@@ -155,6 +153,14 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
                 f"GitHub {what}: {method} {url} answered {status} {message}", retry_after=wait
             )
         return status, response_headers, data
+
+    def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
+        """Keep the gauge current and remember a used-up window."""
+        remaining = _header(headers, "x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            RATE_LIMIT_REMAINING.set(float(remaining))
+            if remaining == "0":
+                self._exhausted(_number(_header(headers, "x-ratelimit-reset")))
 
     def _exhausted(self, reset: float | None) -> None:
         """The rate-limit window is used up until ``reset``; subclasses remember it."""
@@ -208,13 +214,7 @@ class InstallationClient(TesseraGitHubAPI):
         content_type: str = gidgethub.abc.JSON_CONTENT_TYPE,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[bytes, str | None, int]:
-        limited_until = self._app.limited_until(self.installation_id)
-        if limited_until is not None:
-            # GitHub asks integrations not to keep calling while rate limited: wait for the reset.
-            raise TransientError(
-                f"installation {self.installation_id} is out of GitHub API requests until the rate-limit reset",
-                retry_after=max(limited_until - self._clock(), 1.0),
-            )
+        self._check_budget()
         if jwt is None and oauth_token is None:
             oauth_token = await self._app.installation_token(self.installation_id)
         try:
@@ -235,6 +235,15 @@ class InstallationClient(TesseraGitHubAPI):
                 self._app.forget_token(self.installation_id)
                 raise TransientError(f"GitHub refused the installation token: {exc}") from exc
             raise
+
+    def _check_budget(self) -> None:
+        limited_until = self._app.limited_until(self.installation_id)
+        if limited_until is not None:
+            # GitHub asks integrations not to keep calling while rate limited: wait for the reset.
+            raise TransientError(
+                f"installation {self.installation_id} is out of GitHub API requests until the rate-limit reset",
+                retry_after=max(limited_until - self._clock(), 1.0),
+            )
 
     def _exhausted(self, reset: float | None) -> None:
         self._app.mark_rate_limited(self.installation_id, reset)
@@ -305,6 +314,63 @@ class InstallationClient(TesseraGitHubAPI):
         if recursive:
             url_vars["recursive"] = "1"
         return await self.getitem("/repos/{owner}/{repo}/git/trees/{sha}{?recursive}", url_vars)
+
+    async def download_tarball(self, owner: str, repo: str, ref: str, sink: BinaryIO, *, max_bytes: int) -> int:
+        """The repository at ``ref`` as GitHub's gzipped tarball, streamed into ``sink``; its size.
+
+        One API call whatever the repository's size. GitHub answers with a redirect to a
+        short-lived download URL (codeload) that carries its own token: the installation token
+        goes along only when that URL is on the API's own origin (GitHub Enterprise Server), never
+        to another host. An archive over ``max_bytes`` raises :class:`ArchiveTooLarge` mid-stream.
+        """
+        self._check_budget()
+        token = await self._app.installation_token(self.installation_id)
+        url = gidgethub.sansio.format_url(
+            "/repos/{owner}/{repo}/tarball/{ref}", {"owner": owner, "repo": repo, "ref": ref}, base_url=self.base_url
+        )
+        headers = gidgethub.sansio.create_headers(REQUESTER, oauth_token=token)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False, timeout=timeout) as response:
+                status, response_headers = response.status, response.headers
+                location = response_headers.get("location")
+                body = b"" if status in (301, 302, 303, 307, 308) else await response.content.read(64 * 1024)
+                if status == 200:  # served directly (some GitHub Enterprise Server set-ups)
+                    CALLS.inc(method="GET", status="200")
+                    self._note_rate_limit(response_headers)
+                    return await _stream(response, sink, body, max_bytes)
+        except TimeoutError as exc:
+            CALLS.inc(method="GET", status="timeout")
+            raise TransientError(f"GitHub GET {url} timed out after {self._timeout:g}s") from exc
+        except aiohttp.ClientError as exc:
+            CALLS.inc(method="GET", status="error")
+            raise TransientError(f"GitHub GET {url} failed: {exc!r}") from exc
+        CALLS.inc(method="GET", status=str(status))
+        self._note_rate_limit(response_headers)
+        transient, wait = transient_wait(status, response_headers, body, self._clock())
+        if transient:
+            raise TransientError(f"GitHub GET {url} answered {status}", retry_after=wait)
+        if status not in (301, 302, 303, 307, 308) or not location:
+            gidgethub.sansio.decipher_response(status, response_headers, body)  # raises BadRequest & co
+            raise PermanentError(f"GitHub answered {status} for {url} without a download location")
+        target = yarl.URL(url).join(yarl.URL(location))
+        same_origin = target.origin() == yarl.URL(url).origin()
+        download_headers = {"user-agent": REQUESTER}
+        if same_origin:
+            download_headers["authorization"] = headers["authorization"]
+        try:
+            async with self._session.get(
+                target, headers=download_headers, allow_redirects=False, timeout=timeout
+            ) as download:
+                if download.status >= 500:
+                    raise TransientError(f"the tarball download for {owner}/{repo}@{ref} answered {download.status}")
+                if download.status != 200:
+                    raise PermanentError(f"the tarball download for {owner}/{repo}@{ref} answered {download.status}")
+                return await _stream(download, sink, b"", max_bytes)
+        except TimeoutError as exc:
+            raise TransientError(f"the tarball download for {owner}/{repo}@{ref} timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"the tarball download for {owner}/{repo}@{ref} failed: {exc!r}") from exc
 
     # Check runs --------------------------------------------------------------------------------
 
@@ -445,6 +511,27 @@ class InstallationClient(TesseraGitHubAPI):
                 return "none"
             raise
         return str(answer.get("permission") or "none")
+
+
+class ArchiveTooLarge(PermanentError):
+    """A download went past the size Tessera accepts; the caller falls back to single files."""
+
+
+async def _stream(response: aiohttp.ClientResponse, sink: BinaryIO, first: bytes, max_bytes: int) -> int:
+    """Copy a response body into ``sink`` chunk by chunk, stopping past ``max_bytes``."""
+    size = 0
+    chunks = response.content.iter_chunked(256 * 1024)
+    chunk = first
+    while True:
+        if chunk:
+            size += len(chunk)
+            if size > max_bytes:
+                raise ArchiveTooLarge(f"the archive is over {max_bytes / 1_048_576:g} MB")
+            sink.write(chunk)
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return size
 
 
 def _b64decode(content: str) -> bytes:

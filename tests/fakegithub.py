@@ -56,10 +56,12 @@ import difflib
 import fnmatch
 import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import secrets
+import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -114,6 +116,25 @@ def _b64(content: bytes) -> str:
     """Base64 wrapped at 60 characters, as GitHub sends it."""
     text = base64.b64encode(content).decode("ascii")
     return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
+
+
+CODELOAD_PREFIX = "/_codeload/"
+
+
+def tarball(repo: FakeRepo, sha: str) -> bytes:
+    """The repository at a commit as GitHub's tarball: gzip, one ``owner-repo-short`` top folder,
+    the commit in a pax global header."""
+    buffer = io.BytesIO()
+    top = f"{repo.full_name.replace('/', '-')}-{sha[:7]}"
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": sha}) as archive:
+        folder = tarfile.TarInfo(top + "/")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        for path, content in sorted(repo.files_at(sha).items()):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 # Scripted responses ------------------------------------------------------------------------------
@@ -607,6 +628,9 @@ class FakeGitHub:
         self.check_runs: dict[int, FakeCheckRun] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires epoch)
         self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
+        self.downloads: list[str] = []  # archive downloads (not API calls)
+        self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -897,6 +921,8 @@ class FakeGitHub:
         path = request.path
         if method == "POST" and _NEW_APP_PAGE.match(path):
             return await self._new_app_from_manifest(request)
+        if method == "GET" and path.startswith(CODELOAD_PREFIX):
+            return self._codeload(request)
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -1158,6 +1184,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/git/trees/{sha}", self._get_tree, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/git/blobs/{sha}", self._get_blob, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/tarball/{ref}", self._tarball, "contents:read"),
             ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "checks:write"),
             ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "checks:write"),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "checks:read"),
@@ -1502,6 +1529,34 @@ class FakeGitHub:
             "encoding": "base64",
         }
         return 200, payload
+
+    def _tarball(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        """GitHub answers 302 to a short-lived codeload URL with its own token; the fake serves that
+        URL on another host name (``localhost`` instead of ``127.0.0.1``), so a client that forwards
+        its Authorization header across hosts is caught."""
+        repo = self._repo_for(params, caller)
+        commit = self._resolve(repo, params["ref"])
+        token = secrets.token_urlsafe(12)
+        self.codeload_tokens[token] = (repo.full_name, commit.sha)
+        port = URL(self.web_url).port
+        owner, name = repo.full_name.split("/")
+        location = f"http://localhost:{port}{CODELOAD_PREFIX}{owner}/{name}/legacy.tar.gz/{commit.sha}?token={token}"
+        return 302, None, {"location": location}
+
+    def _codeload(self, request: web.Request) -> web.Response:
+        """The archive download: no API call, no rate limit, authorised by the URL's token alone."""
+        token = request.query.get("token", "")
+        if request.headers.get("authorization"):
+            self.violations.append(f"GET {request.path}: the API's Authorization header was sent to the download host")
+        found = self.codeload_tokens.get(token)
+        self.downloads.append(request.path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        full_name, sha = found
+        repo = self.repo(full_name)
+        if self.tarball_override is not None:
+            return web.Response(body=self.tarball_override, content_type="application/x-gzip")
+        return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
 
     def _compare(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         repo = self._repo_for(params, caller)

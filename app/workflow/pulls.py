@@ -410,18 +410,23 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
         changed = changed_paths(files)
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=ref.owner, repo=ref.name, loop=loop)
     await fetcher.preload({e.sha for e in base_entries.values()} | {e.sha for e in head_entries.values()})
+    started = time.perf_counter()
+    # .tessera.yml decides what the engine reads, but a cold base is worth its tarball before it
+    # is read: what the default configuration reads, and the configuration itself, in one call.
+    await fetcher.fetch_all(ref.base_sha, likely_reads(base_entries, None))
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
     config = await read_config(config_text, seconds=min(CONFIG_SECONDS, ctx.settings.job_timeout / 4))
-    likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
-    started = time.perf_counter()
-    await fetcher.prefetch(entry.sha for entry in likely)
+    base_reads, head_reads = likely_reads(base_entries, config), likely_reads(head_entries, config)
+    await fetcher.fetch_all(ref.base_sha, base_reads)
+    await fetcher.fetch_all(ref.head_sha, head_reads)
     log.info(
-        "%s#%s: %d file(s) to read, %d fetched from GitHub in %.2fs",
+        "%s#%s: %d file(s) to read, %d tarball(s) and %d blob(s) fetched from GitHub in %.2fs",
         ref.repo,
         ref.number,
-        len(likely),
+        len(base_reads) + len(head_reads),
+        fetcher.archives,
         fetcher.fetched_from_github,
         time.perf_counter() - started,
     )
