@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import tarfile
 
 import gidgethub
 import jwt
@@ -12,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from app.config import Settings
 from app.errors import PermanentError, TransientError
-from app.github import CALLS, RATE_LIMIT_REMAINING, GitHubApp, convert_manifest
+from app.github import CALLS, RATE_LIMIT_REMAINING, ArchiveTooLarge, GitHubApp, convert_manifest
 from tests.fakegithub import (
     FakeGitHub,
     ScriptedResponse,
@@ -684,3 +686,48 @@ async def test_the_queue_retries_github_failures_until_the_check_run_lands_once(
 async def _delivery_status(store, delivery_id: str, status: str) -> bool:
     delivery = await store.get_delivery(delivery_id)
     return delivery is not None and delivery.status == status
+
+
+async def test_a_tarball_follows_githubs_redirect_without_taking_the_token_to_the_download_host(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    sink = io.BytesIO()
+    size = await gh.download_tarball("acme", "warehouse", repo.resolve("main"), sink, max_bytes=1024 * 1024)
+
+    assert size == len(sink.getvalue()) > 0
+    with tarfile.open(fileobj=io.BytesIO(sink.getvalue()), mode="r:gz") as archive:
+        names = archive.getnames()
+        member = next(m for m in archive.getmembers() if m.name.endswith("/models/fct_revenue.sql"))
+        assert archive.extractfile(member).read() == b"select 1 as revenue\n"
+    assert names[0].startswith("acme-warehouse-") and len(fake_github.downloads) == 1
+    [api_call] = fake_github.requests_to("GET", "/repos/acme/warehouse/tarball/*")
+    assert api_call.status == 302 and api_call.headers["authorization"].startswith("token ")
+    fake_github.assert_no_violations()  # the download host saw no Authorization header
+
+
+async def test_a_tarball_larger_than_allowed_stops_mid_download(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    fake_github.tarball_override = b"\x1f\x8b" + b"\0" * 4096
+    with pytest.raises(ArchiveTooLarge, match="over"):
+        await gh.download_tarball("acme", "warehouse", repo.resolve("main"), io.BytesIO(), max_bytes=1000)
+
+
+async def test_a_tarball_of_an_unknown_commit_is_githubs_404(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    with pytest.raises(gidgethub.BadRequest) as raised:
+        await gh.download_tarball("acme", "warehouse", "f" * 40, io.BytesIO(), max_bytes=1000)
+    assert raised.value.status_code == 404 and fake_github.downloads == []
+
+
+async def test_a_tarball_request_answered_502_is_transient(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    fake_github.script("GET", "/repos/acme/warehouse/tarball/*", server_error(502))
+    with pytest.raises(TransientError, match="502"):
+        await gh.download_tarball("acme", "warehouse", repo.resolve("main"), io.BytesIO(), max_bytes=1000)
