@@ -43,6 +43,9 @@ JWT_LIFETIME = 9 * 60  # GitHub's maximum is 10 minutes.
 TOKEN_REFRESH_MARGIN = 5 * 60  # a token is replaced this long before it expires.
 SECONDARY_LIMIT_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" without retry-after.
 PER_PAGE = 100
+LOW_BUDGET_FRACTION = 0.05
+"""Below this share of the hourly window left, new analyses wait for the reset (what remains
+finishes work already started); GitHub gives an installation 5,000 requests or more an hour."""
 
 Clock = Callable[[], float]
 
@@ -50,6 +53,14 @@ CALLS = REGISTRY.counter("tessera_github_calls_total", "GitHub API calls by meth
 RATE_LIMIT_REMAINING = REGISTRY.gauge(
     "tessera_github_rate_limit_remaining", "Requests left in the current GitHub rate-limit window."
 )
+
+
+@dataclass(frozen=True)
+class BudgetWait:
+    """The API budget runs low until ``until`` (epoch seconds), ``seconds`` from now."""
+
+    until: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -155,15 +166,23 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
         return status, response_headers, data
 
     def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
-        """Keep the gauge current and remember a used-up window."""
+        """Keep the gauge current, remember a used-up window and whether the budget runs low."""
         remaining = _header(headers, "x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
-            RATE_LIMIT_REMAINING.set(float(remaining))
-            if remaining == "0":
-                self._exhausted(_number(_header(headers, "x-ratelimit-reset")))
+        if remaining is None or not remaining.isdigit():
+            return
+        RATE_LIMIT_REMAINING.set(float(remaining))
+        reset = _number(_header(headers, "x-ratelimit-reset"))
+        if remaining == "0":
+            self._exhausted(reset)
+        limit = _number(_header(headers, "x-ratelimit-limit"))
+        if (_header(headers, "x-ratelimit-resource") or "core") == "core" and limit:
+            self._budget(low=int(remaining) < limit * LOW_BUDGET_FRACTION, reset=reset)
 
     def _exhausted(self, reset: float | None) -> None:
         """The rate-limit window is used up until ``reset``; subclasses remember it."""
+
+    def _budget(self, *, low: bool, reset: float | None) -> None:
+        """Whether the window's remaining requests are under the reserve; subclasses remember it."""
 
 
 class AppClient(TesseraGitHubAPI):
@@ -247,6 +266,17 @@ class InstallationClient(TesseraGitHubAPI):
 
     def _exhausted(self, reset: float | None) -> None:
         self._app.mark_rate_limited(self.installation_id, reset)
+
+    def _budget(self, *, low: bool, reset: float | None) -> None:
+        self._app.note_budget(self.installation_id, low=low, reset=reset)
+
+    def budget_wait(self) -> BudgetWait | None:
+        """How long to hold off new analyses: the window's budget is under the reserve kept for
+        finishing work already started (check updates, comments, acks). None when it is not."""
+        until = self._app.budget_low_until(self.installation_id)
+        if until is None:
+            return None
+        return BudgetWait(until=until, seconds=max(until - self._clock(), 1.0))
 
     # Repositories and pull requests -------------------------------------------------------------
 
@@ -576,6 +606,7 @@ class GitHubApp:
         )
         self._locks: dict[int, asyncio.Lock] = {}
         self._limited_until: dict[int, float] = {}
+        self._budget_low_until: dict[int, float] = {}
 
     @classmethod
     def from_settings(
@@ -660,6 +691,21 @@ class GitHubApp:
         until = self._limited_until.get(installation_id)
         if until is not None and until <= self.clock():
             del self._limited_until[installation_id]
+            return None
+        return until
+
+    def note_budget(self, installation_id: int, *, low: bool, reset: float | None) -> None:
+        """Remember (until ``reset``) or forget that an installation's budget runs low."""
+        if low:
+            self._budget_low_until[installation_id] = reset if reset is not None else self.clock() + 60.0
+        else:
+            self._budget_low_until.pop(installation_id, None)
+
+    def budget_low_until(self, installation_id: int) -> float | None:
+        """Until when the installation's budget is under the reserve, or None."""
+        until = self._budget_low_until.get(installation_id)
+        if until is not None and until <= self.clock():
+            del self._budget_low_until[installation_id]
             return None
         return until
 

@@ -636,6 +636,8 @@ class FakeGitHub:
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
         self.rate_window_start = 0.0
+        self.rate_spent_elsewhere = 0
+        """Requests every credential has already used in this window (``spend_rate_budget``)."""
         self._scripts: list[tuple[str, re.Pattern[str], list[ScriptedResponse]]] = []
         self._ids = itertools.count(1001)
         self._numbers = itertools.count(1)
@@ -720,6 +722,13 @@ class FakeGitHub:
 
     def remove_team_member(self, org: str, team_slug: str, username: str) -> None:
         self.teams.get((org.lower(), team_slug.lower()), {}).pop(username.lower(), None)
+
+    def spend_rate_budget(self, requests: int) -> None:
+        """Start a rate-limit window now in which ``requests`` were already used (by other work of
+        the installation): the next answers show that much less ``x-ratelimit-remaining``."""
+        self.rate_window_start = float(int(self.clock()))
+        self.rate_used.clear()
+        self.rate_spent_elsewhere = requests
 
     def issue_token(self, installation_id: int, lifetime: float = TOKEN_LIFETIME) -> str:
         """An installation token without the JWT exchange (for tests of other routes)."""
@@ -1012,11 +1021,13 @@ class FakeGitHub:
         """GitHub's rate-limit headers; each credential has its own hourly window."""
         now = self.clock()
         if now >= self.rate_window_start + 3600:
-            self.rate_window_start = now
+            self.rate_window_start = float(int(now))  # GitHub's reset is a whole second
             self.rate_used.clear()
+            self.rate_spent_elsewhere = 0
         limit = INSTALLATION_RATE_LIMIT if credential else UNAUTHENTICATED_RATE_LIMIT
-        used = self.rate_used.get(credential, 0) + 1
-        self.rate_used[credential] = used
+        own = self.rate_used.get(credential, 0) + 1
+        self.rate_used[credential] = own
+        used = own + (self.rate_spent_elsewhere if credential else 0)
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(limit - used, 0)),

@@ -319,7 +319,14 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
 
 
 async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
-    """The in-progress check for this head: reuse one a crashed attempt left, else create it."""
+    """The in-progress check for this head, once the API budget allows an analysis."""
+    check_run_id = await _in_progress_check_run(ctx, gh, ref, proposal)
+    await _wait_for_budget(ctx, gh, ref, check_run_id)
+    return check_run_id
+
+
+async def _in_progress_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
+    """Reuse the check run a crashed attempt left (stored, or found on GitHub), else create it."""
     if proposal.check_run_id is not None:
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
         if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
@@ -363,6 +370,31 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
         )
     )
     return check_run_id
+
+
+async def _wait_for_budget(ctx: Any, gh: Any, ref: PullRef, check_run_id: int) -> None:
+    """Hold the analysis while the installation's API budget is under its reserve, saying so in
+    the check; the queue runs it again at the reset. The last attempt analyses anyway: a late
+    answer beats a failed check."""
+    wait = gh.budget_wait()
+    if wait is None or ctx.attempt >= ctx.settings.max_attempts:
+        return
+    when = time.strftime("%H:%M", time.gmtime(wait.until))
+    await gh.update_check_run(
+        ref.owner,
+        ref.name,
+        check_run_id,
+        status="in_progress",
+        output={
+            "title": f"Waiting for GitHub's API budget until {when} UTC",
+            "summary": (
+                f"This installation has used most of its hourly GitHub API requests. Tessera is "
+                f"waiting for GitHub's API budget until {when} UTC, then analyses this pull request; "
+                "nothing needs doing."
+            ),
+        },
+    )
+    raise TransientError(f"{ref.repo}#{ref.number}: waiting for GitHub's API budget until {when} UTC", retry_after=wait.seconds)
 
 
 async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int | None:

@@ -731,3 +731,21 @@ async def test_a_tarball_request_answered_502_is_transient(
     fake_github.script("GET", "/repos/acme/warehouse/tarball/*", server_error(502))
     with pytest.raises(TransientError, match="502"):
         await gh.download_tarball("acme", "warehouse", repo.resolve("main"), io.BytesIO(), max_bytes=1000)
+
+
+async def test_a_budget_under_five_percent_asks_to_wait_until_the_reset_and_a_fresh_window_clears_it(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo, clock: Clock
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    await gh.get_repo("acme", "warehouse")
+    assert gh.budget_wait() is None
+
+    fake_github.spend_rate_budget(4_800)  # 199 of 5,000 left after the next call: under 5 %
+    await gh.get_repo("acme", "warehouse")
+    wait = gh.budget_wait()
+    assert wait is not None and wait.until == fake_github.rate_window_start + 3600
+    assert wait.seconds == pytest.approx(3600, abs=1)
+
+    clock.now = wait.until
+    await gh.get_repo("acme", "warehouse")  # the fake's new window: the whole budget again
+    assert gh.budget_wait() is None
