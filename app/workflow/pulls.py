@@ -406,7 +406,14 @@ async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int
     stored no id; without this look-up its retry would create a second run and leave the first
     ``in_progress`` forever. GitHub is asked, not the store, so it holds whichever replica ran
     the attempt."""
-    runs = await gh.list_check_runs(ref.owner, ref.name, ref.head_sha, name=checkrun.CHECK_NAME, app_id=gh.github_app_id)
+    try:
+        runs = await gh.list_check_runs(
+            ref.owner, ref.name, ref.head_sha, name=checkrun.CHECK_NAME, app_id=gh.github_app_id
+        )
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (404, 422):  # no such repository or commit: creating the run says why
+            return None
+        raise
     for run in runs:  # newest first
         if (
             run.get("head_sha") == ref.head_sha
