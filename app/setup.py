@@ -90,6 +90,8 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "file contents by blob SHA (cached by SHA, large files)"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/git/trees/{tree_sha}", "contents", "read",
                        "the repository's files, for registry sync"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/tarball/{ref}", "contents", "read",
+                       "a commit's files in one call when many are not cached yet"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "read",
                        "find Tessera's own impact comment by its marker"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "write",
