@@ -53,8 +53,11 @@ parsing them would hold a worker for minutes, and no hand-written model is that 
 
 
 _PADDING = re.compile(
-    r"('(?:[^'\\]|\\.|'')*'|\"[^\"]*\")"  # strings are kept as they are
-    r"|(--[^\n]*|/\*.*?\*/|\{#.*?#\}|[ \t\f\v]{2,})",  # comments and runs of blanks are not
+    # strings are kept as they are; comments and runs of blanks are not. Whatever is left open
+    # runs to the end, as it would for the parser (and so the text is scanned once, not again
+    # from every unclosed quote or comment).
+    r"('[^'\\]*(?:(?:\\.|'')[^'\\]*)*(?:'|\Z)|\"[^\"]*(?:\"|\Z))"
+    r"|(--[^\n]*|/\*.*?(?:\*/|\Z)|\{#.*?(?:#\}|\Z)|[ \t\f\v]{2,})",
     re.DOTALL,
 )
 
