@@ -371,3 +371,15 @@ def list_proposals_page(
         args[0] = batch[-1].id
     return found[:limit]
 
+
+
+def analysed_since(db: sqlite_utils.Database, since: float) -> list[tuple[str, float, bool]]:
+    """(repository, when last analysed, passed untouched) for every pull request analysed since
+    ``since``: untouched means its check passed and Tessera never had to comment (the friction budget)."""
+    rows = db.execute(
+        "SELECT p.repo, MAX(a.completed_at), p.conclusion = 'success' AND p.comment_id IS NULL"
+        " FROM proposals p JOIN analyses a ON a.proposal_id = p.id"
+        " WHERE a.completed_at >= ? GROUP BY p.id",
+        (since,),
+    ).fetchall()
+    return [(repo, at, bool(untouched)) for repo, at, untouched in rows]

@@ -943,3 +943,8 @@ def registration_rows(db: sqlite_utils.Database) -> list[tuple[str, int, str, tu
         (row[2], row[0], row[1], tuple(json.loads(row[3])), row[4], row[5])
         for row in db.execute("SELECT id, team, asset, columns, source, note FROM registrations")
     ]
+
+
+def audited_assets(db: sqlite_utils.Database) -> list[str]:
+    """Every asset with at least one audit run (the home page's alerts look only at these)."""
+    return [fqn for (fqn,) in db.execute("SELECT DISTINCT asset FROM audit_runs")]

@@ -65,7 +65,7 @@ class Shown:
     summary: str
 
 
-def _job_context(request: web.Request) -> JobContext:
+def job_context(request: web.Request) -> JobContext:
     """What the workflow's functions expect, for an answer given on a page rather than a delivery."""
     queue = request.app[QUEUE_KEY]
     return JobContext(store_of(request), settings_of(request), queue.github, "page", 1, queue.clock)
@@ -132,7 +132,7 @@ async def _context(request: web.Request, shown: Shown, notice: str = "", notice_
     if session is not None and request.app[QUEUE_KEY].github is not None and proposal.installation_id:
         try:
             gh = await installation(request, proposal.installation_id)
-            context["answerable"] = await slash.answerable(_job_context(request), gh, proposal, session.login)
+            context["answerable"] = await slash.answerable(job_context(request), gh, proposal, session.login)
         except gidgethub.GitHubException as exc:
             log.warning("proposal page: cannot ask GitHub who may answer: %s", exc)
             context["notice"] = "GitHub could not be asked who may respond here; try again in a minute."
@@ -209,7 +209,7 @@ async def respond(request: web.Request) -> web.Response:
     if request.app[QUEUE_KEY].github is None or not found.installation_id:
         return problem(request, 503, "GitHub is not connected", "The GitHub App is not configured, so nobody can answer here.")
     gh = await installation(request, found.installation_id)
-    outcome = await slash.answer_from_page(_job_context(request), gh, found, session.login, f"/tessera {verb} {team} {extra}")
+    outcome = await slash.answer_from_page(job_context(request), gh, found, session.login, f"/tessera {verb} {team} {extra}")
     if not outcome.accepted:
         return await _again(request, found, outcome.reply or "Refused.", status=403)
     return redirect(f"/proposals/{found.id}?done={verb}#teams", status=303)
