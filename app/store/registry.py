@@ -538,10 +538,14 @@ def search_assets(
     repo: str | None = None,
     after_id: int = 0,
     limit: int = 50,
+    column: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Assets by name fragment, owning team and repository, in id order (cursor: the last id)."""
+    """Assets by name fragment, owning team, repository and column name, in id order (cursor: the last id)."""
     where = ["id > ?"]
     args: list[Any] = [after_id]
+    if column:
+        where.append("id IN (SELECT asset_id FROM columns WHERE lower(name) = ?)")
+        args.append(column.lower())
     if q:
         where.append("fqn LIKE ? ESCAPE '\\'")
         args.append("%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
