@@ -77,6 +77,8 @@ class Box:
     hot_columns: frozenset[str]
     hits: dict[str, str]
     """column → the focus columns (space separated) whose change reaches it, for the script."""
+    node_hits: str = ""
+    """The focus columns whose change reaches this asset at all (space separated)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ def draw(
             if col and column_key(col) not in shown[fqn]:
                 shown[fqn].append(column_key(col))
     hits = reach(index, focus, focus_columns)
+    reached_by: dict[str, set[str]] = defaultdict(set)
+    for (fqn, _), by in hits.items():
+        reached_by[fqn] |= by
     chosen = column_key(selected) if selected else None
 
     # order within layers: alphabetical first, then barycenter sweeps
@@ -189,9 +194,10 @@ def draw(
             hot_columns = frozenset(
                 c for c in rows if chosen and (chosen in hits.get((fqn, c), set()) or chosen in whole)
             )
-            is_hot = bool(chosen) and (bool(hot_columns) or chosen in whole)
+            is_hot = bool(chosen) and chosen in reached_by.get(fqn, set())
             boxes[fqn] = Box(fqn, MARGIN + column_number * (NODE_WIDTH + GAP_X), y, box_height, layer,
-                             tuple(rows), hidden, is_hot, hot_columns, col_hits)
+                             tuple(rows), hidden, is_hot, hot_columns, col_hits,
+                             " ".join(sorted(reached_by.get(fqn, set()))))
             y += box_height + GAP_Y
         height = max(height, y)
 
