@@ -383,3 +383,13 @@ def analysed_since(db: sqlite_utils.Database, since: float) -> list[tuple[str, f
         (since,),
     ).fetchall()
     return [(repo, at, bool(untouched)) for repo, at, untouched in rows]
+
+
+def installation_for_owner(db: sqlite_utils.Database, owner: str) -> int | None:
+    """The App's installation on an organisation (or user), as its pull requests recorded it."""
+    row = db.execute(
+        "SELECT installation_id FROM proposals WHERE lower(repo) LIKE ? ESCAPE '\\' AND installation_id IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (owner.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%",),
+    ).fetchone()
+    return None if row is None else int(row[0])

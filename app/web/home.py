@@ -4,6 +4,7 @@ passed untouched, against the 90 % goal, week by week)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections import defaultdict
@@ -14,9 +15,9 @@ import gidgethub
 from aiohttp import web
 
 from app.store import proposals as sql
-from app.store import registry as reg_sql
 from app.store.proposals import Proposal
 from app.web.access import installation, may_read
+from app.web.audits import active_alerts, recent_runs
 from app.web.core import render, session_of, store_of
 from app.web.proposals import job_context
 from app.workflow import slash
@@ -110,11 +111,12 @@ async def home(request: web.Request) -> web.Response:
         installation_id = next((p.installation_id for p in open_ones if p.repo == budget.repo), None)
         if installation_id is None or await may_read(request, installation_id, budget.repo, session.login):
             budgets.append(budget)
-    alerts = await store.read(lambda db: reg_sql.failing_audits(db, reg_sql.audited_assets(db)))
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    alerts = active_alerts(await store.read(lambda db: recent_runs(db, moment)), moment)
     return render(
         request, "home.html",
         {"signed_in": True, "waiting": waiting, "mine": mine, "budgets": budgets, "goal": GOAL,
-         "alerts": sorted(alerts.items()), "sparkline": sparkline},
+         "alerts": alerts, "sparkline": sparkline},
         title="Home",
     )
 

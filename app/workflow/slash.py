@@ -232,11 +232,16 @@ def _github_team(talk: Conversation, team: str, github_team: str | None) -> str:
 
 
 async def _is_member(talk: Conversation, github_team: str) -> bool:
+    return await is_active_member(talk.github, github_team, talk.user)
+
+
+async def is_active_member(github: Any, github_team: str, user: str) -> bool:
+    """True when ``user`` is an active member of ``org/team`` (remembered for a minute when so)."""
     org, _, slug = github_team.lstrip("@").partition("/")
-    key = (str(getattr(talk.github, "base_url", "")), org.lower(), slug.lower(), talk.user.lower())
+    key = (str(getattr(github, "base_url", "")), org.lower(), slug.lower(), user.lower())
     if key not in _memberships:
         try:
-            state = await talk.github.team_membership_state(org, slug, talk.user)
+            state = await github.team_membership_state(org, slug, user)
         except gidgethub.BadRequest as exc:
             if exc.status_code != 403:
                 raise
