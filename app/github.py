@@ -393,6 +393,20 @@ class InstallationClient(TesseraGitHubAPI):
             raise
         return str(membership.get("state")) if membership.get("state") else None
 
+    async def org_role(self, org: str, username: str) -> str | None:
+        """``admin`` (an owner) or ``member`` for an active member of ``org``, else None."""
+        try:
+            membership = await self.getitem(
+                "/orgs/{org}/memberships/{user}", {"org": org, "user": username}
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        if membership.get("state") != "active":
+            return None
+        return str(membership.get("role") or "member")
+
     async def commit_author_login(self, owner: str, repo: str, email: str) -> str | None:
         """The GitHub login of whoever made the latest commit under ``email`` on the default branch,
         or None when no commit carries it (or GitHub links the e-mail to no user)."""

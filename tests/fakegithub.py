@@ -608,6 +608,7 @@ class FakeGitHub:
         self.signed_in_as: str | None = None  # who the browser is signed in to GitHub as
         self.oauth_codes: dict[str, dict[str, str]] = {}
         self.user_tokens: dict[str, str] = {}  # user access token -> login
+        self.org_roles: dict[tuple[str, str], str] = {}  # (org, user) -> "admin" | "member"
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
@@ -1135,6 +1136,17 @@ class FakeGitHub:
 
     # -- the web side of signing in (github.com/login/oauth/*, not the API)
 
+    def set_org_role(self, org: str, username: str, role: str = "member") -> None:
+        """``username`` is an active member of ``org``; role ``admin`` makes them an owner."""
+        self.org_roles[(org.lower(), username.lower())] = role
+
+    def _org_membership(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
+        role = self.org_roles.get((params["org"].lower(), params["user"].lower()))
+        if role is None:
+            raise GitHubError(404, "Not Found")
+        return 200, {"state": "active", "role": role, "organization_url": f"{self.url}/orgs/{params['org']}",
+                     "user": self._user(params["user"])}
+
     def sign_in_as(self, login: str | None) -> None:
         """The browser is signed in to GitHub as ``login`` (None: nobody, authorize refuses)."""
         self.signed_in_as = login
@@ -1246,6 +1258,7 @@ class FakeGitHub:
             ),
             ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "members:read"),
             ("GET", "/user", self._authenticated_user, "user"),
+            ("GET", "/orgs/{org}/memberships/{user}", self._org_membership, "members:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",

@@ -393,3 +393,12 @@ def installation_for_owner(db: sqlite_utils.Database, owner: str) -> int | None:
         (owner.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%",),
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def installed_owners(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """(organisation or user, installation id) of every installation a pull request came through."""
+    rows = db.execute(
+        "SELECT DISTINCT substr(repo, 1, instr(repo, '/') - 1), installation_id FROM proposals"
+        " WHERE installation_id IS NOT NULL"
+    ).fetchall()
+    return [(owner, int(installation_id)) for owner, installation_id in rows]

@@ -3,6 +3,7 @@ GitHub's OAuth endpoints, and a helper that signs a test client in the way a bro
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,11 +12,14 @@ import pytest
 from yarl import URL
 
 from app.config import Settings
+from tests.app.registry_support import BOOTSTRAP, Api
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub
 from tests.fixtures_github import INSTALLATION_ID
 
 SESSION_SECRET = "s" * 40
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+FCT = "models/marts/fct_revenue.sql"
 
 
 def web_settings(base: Settings, fake: FakeGitHub, **changes: object) -> Settings:
@@ -50,3 +54,19 @@ async def web_flow(
     repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
     client = await make_client(web_settings(app_settings, fake_github), github=github_app)
     yield PullRequestFlow(fake=fake_github, client=client, store=store, repo=repo)
+
+
+@pytest.fixture
+async def both(
+    fake_github: FakeGitHub, github_app: Any, make_client: Any, store: Any, app_settings: Any
+) -> AsyncIterator[tuple[PullRequestFlow, Api]]:
+    """The workflow (a breaking pull request open on acme/warehouse) and the registry synced."""
+    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
+    client = await make_client(web_settings(app_settings, fake_github, bootstrap_key=BOOTSTRAP), github=github_app)
+    flow = PullRequestFlow(fake=fake_github, client=client, store=store, repo=repo)
+    api = Api(client=client, store=store)
+    await api.warehouse()
+    fake_github.add_team_member("acme", "growth", "gina")
+    text = repo.files_at("main")[FCT].decode()
+    await flow.open_pr({FCT: text.replace("    plan_code,\n", "")}, author="priya")
+    yield flow, api

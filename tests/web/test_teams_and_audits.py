@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
 
 from app.store import proposals as sql
 from app.store import registry as reg_sql
-from tests.app.registry_support import BOOTSTRAP, Api
+from tests.app.registry_support import Api
 from tests.app.test_api_audits import _run
-from tests.app.workflow_support import PullRequestFlow, repo_files
-from tests.fakegithub import FakeGitHub
-from tests.fixtures_github import INSTALLATION_ID
-from tests.web.support import sign_in, web_settings
+from tests.app.workflow_support import PullRequestFlow
+from tests.web import support
+from tests.web.support import CSRF, sign_in
 
-FCT = "models/marts/fct_revenue.sql"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-async def both(
-    fake_github: FakeGitHub, github_app: Any, make_client: Any, store: Any, app_settings: Any
-) -> AsyncIterator[tuple[PullRequestFlow, Api]]:
-    """The workflow (a breaking pull request open on acme/warehouse) and the registry synced."""
-    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
-    client = await make_client(web_settings(app_settings, fake_github, bootstrap_key=BOOTSTRAP), github=github_app)
-    flow = PullRequestFlow(fake=fake_github, client=client, store=store, repo=repo)
-    api = Api(client=client, store=store)
-    await api.warehouse()
-    fake_github.add_team_member("acme", "growth", "gina")
-    text = repo.files_at("main")[FCT].decode()
-    await flow.open_pr({FCT: text.replace("    plan_code,\n", "")}, author="priya")
-    yield flow, api
+both = support.both
 
 
 async def test_a_member_adds_and_removes_a_registration_from_the_team_page(both: tuple[PullRequestFlow, Api]) -> None:
