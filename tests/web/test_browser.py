@@ -113,7 +113,7 @@ async def live(
     return PullRequestFlow(fake=fake_github, client=client, store=store, repo=repo), api, origin
 
 
-async def test_a_member_signs_in_acks_in_the_browser_and_explores_the_lineage(
+async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_manages_keys_in_the_browser(
     live: tuple[PullRequestFlow, Api, str], browser: Any
 ) -> None:
     flow, _, origin = live
@@ -126,6 +126,7 @@ async def test_a_member_signs_in_acks_in_the_browser_and_explores_the_lineage(
     assert flow.check(pull).conclusion == "action_required"
 
     context = await browser.new_context(base_url=origin, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
     tab = Watched(await context.new_page(), origin, flow.fake.web_url)
     await tab.install()
     page = tab.page
@@ -210,5 +211,34 @@ async def test_a_member_signs_in_acks_in_the_browser_and_explores_the_lineage(
     acks = await flow.store.read(lambda db: sql.list_acks(db, proposal.id))
     assert acks["growth"].response == "ack" and acks["growth"].user == "gina"
     await other.close()
+
+    # the team page: a member registers what the team reads, through the form
+    await page.goto("/teams/growth")
+    await tab.check("team")
+    await page.fill("#reg-asset", "finance_daily")
+    await page.fill("#reg-columns", "revenue")
+    await page.fill("#reg-note", "weekly deck")
+    await page.click("form[aria-labelledby=add-h] button[type=submit]")
+    await page.wait_for_url(f"{origin}/teams/growth?done=added#reads-h")
+    assert "weekly deck" in await page.inner_text("#reads-h + .scroll")
+    await tab.check("team-registered")
+
+    # audits
+    await page.goto("/audits")
+    await tab.check("audits")
+
+    # an organisation owner creates a key (shown once) and revokes it
+    flow.fake.set_org_role("acme", "gina", "admin")
+    await page.goto("/admin")
+    await page.select_option("#key-scope", "read")
+    await page.click("form[aria-labelledby=newkey-h] button[type=submit]")
+    key = await page.inner_text("#new-key")
+    assert key.startswith("tsk_")
+    await tab.check("admin-key-created")
+    prefix = key.split("_")[1]
+    await page.click(f"[aria-label='Revoke key {prefix}']")
+    await page.wait_for_url(f"{origin}/admin?done=revoked#keys-h")
+    assert "revoked" in await page.inner_text("#keys-h")
+    await tab.check("admin")
     await context.close()
     assert os.listdir(SCREENS)
