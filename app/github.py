@@ -615,3 +615,26 @@ async def convert_manifest(
     finally:
         if own:
             await active.close()
+
+
+class SignInFailed(Exception):
+    """GitHub refused the code or answered something unexpected (the message says which)."""
+
+
+async def oauth_login(web_url: str, api_url: str, exchange: dict[str, str]) -> str:
+    """The end of the OAuth web flow (sign-in to the pages): trade the code, with the PKCE verifier,
+    for a user token, then ask GitHub whose it is. The token is not kept."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as client:
+        async with client.post(
+            f"{web_url}/login/oauth/access_token", data=exchange, headers={"Accept": "application/json"}
+        ) as answer:
+            body = await answer.json(content_type=None) if answer.status == 200 else None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            error = body.get("error") if isinstance(body, dict) else f"status {answer.status}"
+            raise SignInFailed(f"GitHub refused the sign-in code ({error}); start again from the Sign in link.")
+        headers = {"Authorization": f"Bearer {body['access_token']}", "Accept": "application/vnd.github+json"}
+        async with client.get(f"{api_url}/user", headers=headers) as answer:
+            user = await answer.json(content_type=None) if answer.status == 200 else None
+    if not isinstance(user, dict) or not isinstance(user.get("login"), str) or not user["login"]:
+        raise SignInFailed("GitHub did not say who you are; start again from the Sign in link.")
+    return user["login"]

@@ -104,6 +104,10 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "may this user speak for that team"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "metadata", "read",
                        "override is for repository admins only; maintainers hold for unowned consumers"),
+    EndpointPermission("GET", "/orgs/{org}/memberships/{username}", "members", "read",
+                       "the pages' admin page is for organisation owners"),
+    EndpointPermission("GET", "/user", None, "",
+                       "sign-in: who the person is (their own user token, used once, never kept)"),
 )
 """Every endpoint Tessera calls. Sources: GitHub's "Permissions required for GitHub Apps" pages.
 

@@ -28,6 +28,7 @@ TEMPLATES.filters["inline_code"] = inline_code
 def setup_web(app: web.Application) -> None:
     app[SIGNER_KEY] = Signer(app[SETTINGS_KEY].session_secret)
     assets.setup_state(app)
+    app[audits.CACHE_KEY] = audits.AuditSummary()
     for module in (signin, home, proposals, assets, audits, teams, admin):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", STATIC_DIR, append_version=False, show_index=False)

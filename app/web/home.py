@@ -17,7 +17,7 @@ from aiohttp import web
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.web.access import installation, may_read
-from app.web.audits import active_alerts, recent_runs
+from app.web.audits import summary
 from app.web.core import render, session_of, store_of
 from app.web.proposals import job_context
 from app.workflow import slash
@@ -112,7 +112,7 @@ async def home(request: web.Request) -> web.Response:
         if installation_id is None or await may_read(request, installation_id, budget.repo, session.login):
             budgets.append(budget)
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
-    alerts = active_alerts(await store.read(lambda db: recent_runs(db, moment)), moment)
+    alerts = (await summary(request, moment)).alerts
     return render(
         request, "home.html",
         {"signed_in": True, "waiting": waiting, "mine": mine, "budgets": budgets, "goal": GOAL,

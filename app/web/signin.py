@@ -21,13 +21,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from app.github import SignInFailed, oauth_login
 from app.web.core import checked_form, problem, redirect, settings_of, sign_in_enabled, signer_of
 from app.web.session import SIGNIN_COOKIE, SIGNIN_SECONDS, end_session, set_cookie, start_session
 
 log = logging.getLogger(__name__)
-
-TIMEOUT = aiohttp.ClientTimeout(total=15)
-
 
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a path on this site only (never ``//evil.test`` or a URL)."""
@@ -88,7 +86,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if not code:
         return problem(request, 400, "Sign-in failed", "GitHub sent no code back.")
     try:
-        login_name = await _who(settings.github_web_url, settings.github_api_url, {
+        login_name = await oauth_login(settings.github_web_url, settings.github_api_url, {
             "client_id": settings.github_client_id or "",
             "client_secret": settings.github_client_secret or "",
             "code": code,
@@ -104,28 +102,6 @@ async def callback(request: web.Request) -> web.StreamResponse:
     response.del_cookie(SIGNIN_COOKIE, path="/")
     start_session(signer_of(request), response, login_name, secure=_secure(request))
     return response
-
-
-class SignInFailed(Exception):
-    """GitHub refused the code or answered something unexpected (the message says which)."""
-
-
-async def _who(web_url: str, api_url: str, exchange: dict[str, str]) -> str:
-    """Trade the code for a user token, then ask GitHub whose it is."""
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as client:
-        async with client.post(
-            f"{web_url}/login/oauth/access_token", data=exchange, headers={"Accept": "application/json"}
-        ) as answer:
-            body = await answer.json(content_type=None) if answer.status == 200 else None
-        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-            error = body.get("error") if isinstance(body, dict) else f"status {answer.status}"
-            raise SignInFailed(f"GitHub refused the sign-in code ({error}); start again from the Sign in link.")
-        headers = {"Authorization": f"Bearer {body['access_token']}", "Accept": "application/vnd.github+json"}
-        async with client.get(f"{api_url}/user", headers=headers) as answer:
-            user = await answer.json(content_type=None) if answer.status == 200 else None
-    if not isinstance(user, dict) or not isinstance(user.get("login"), str) or not user["login"]:
-        raise SignInFailed("GitHub did not say who you are; start again from the Sign in link.")
-    return user["login"]
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
