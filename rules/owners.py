@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from rules.markdown import code, mention
 from rules.model import MAINTAINERS, Asset, Config, Exposure, RequiredAck, Snapshot, person_key
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -260,17 +261,18 @@ def stand_in_for(person: PersonRef, path: str | None, config: Config, codeowners
     return None
 
 
-def holder_text(need: RequiredAck) -> str:
-    """How a comment names who must answer (Markdown, mentions where GitHub would notify)."""
+def holder_text(need: RequiredAck, *, table: bool = False) -> str:
+    """How a comment names who must answer (Markdown, mentions where GitHub would notify; any
+    other name inert in a code span). ``table``: for a table cell."""
     if need.maintainers:
         return "the repository's maintainers"
     if need.kind == "user":
         if need.login:
-            return f"@{need.login}"
-        return f"`{(need.user or '').replace('`', '')}`"
+            return mention(need.login, fallback=need.user, table=table)
+        return code(need.user, table=table)
     if need.github_team:
-        return f"@{need.github_team.lstrip('@')}"
-    return f"`{need.team}`"
+        return mention(need.github_team, fallback=need.team, table=table)
+    return code(need.team, table=table)
 
 
 def settle_people(

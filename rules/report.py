@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.dialect import display_name
+from rules.markdown import code, fence, mention, mermaid_label, prose, text
 from rules.model import Analysis, Change, Impact, Migration, Project, RequiredAck, person_identity
 from rules.owners import holder_text
 
@@ -69,14 +70,6 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _code(text: str | None) -> str:
-    text = (text or "").replace("\n", " ")
-    if len(text) > 120:
-        text = text[:117] + "..."
-    ticks = "``" if "`" in text else "`"
-    return f"{ticks}{text}{ticks}"
-
-
 _LINE_PREFIX = re.compile(r"^line \d+:\s*")
 
 
@@ -85,29 +78,25 @@ def _said_as_unparsed(path: str | None, message: str, changes: Sequence[Change])
     problems."""
     if not path:
         return False
-    text = _LINE_PREFIX.sub("", message.strip())
-    return any(c.rule == "UNPARSED" and c.path == path and text in c.message for c in changes)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    said = _LINE_PREFIX.sub("", message.strip())
+    return any(c.rule == "UNPARSED" and c.path == path and said in c.message for c in changes)
 
 
 def _ack_status(ack: AckState | None) -> str:
     if ack is None:
         return "⏳ waiting"
-    who = f" by @{ack.user}" if ack.user else ""
+    who = f" by {mention(ack.user)}" if ack.user else ""
     if ack.stale:
         return f"⏳ waiting (the earlier {ack.response}{who} was for different changes)"
     if ack.response == "ack":
         return f"✅ acknowledged{who}"
     if ack.response == "migrating":
-        until = f" until {ack.deadline}" if ack.deadline else ""
+        until = f" until {text(ack.deadline)}" if ack.deadline else ""
         return f"🕓 migrating{until}{who}"
     if ack.response == "block":
-        why = f": {ack.reason}" if ack.reason else ""
+        why = f": {text(ack.reason)}" if ack.reason else ""
         return f"⛔ blocked{who}{why}"
-    return f"{ack.response}{who}"
+    return f"{text(ack.response)}{who}"
 
 
 def breaking_consumers(analysis: Analysis) -> list[Impact]:
@@ -178,14 +167,14 @@ def _summary_line(analysis: Analysis) -> str:
         counts[change.severity] = counts.get(change.severity, 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("breaking", "review", "safe", "info") if counts.get(s)]
     consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts}
-    text = f"Changes: {', '.join(parts) if parts else 'none'}"
+    line = f"Changes: {', '.join(parts) if parts else 'none'}"
     if consumers:
-        text += f" · {_plural(len(consumers), 'consumer')} reached"
+        line += f" · {_plural(len(consumers), 'consumer')} reached"
         hit = len(breaking_consumers(analysis))
-        text += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
+        line += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
         ownerless = len(ownerless_consumers(analysis))
-        text += f", {ownerless} with no owner)" if ownerless else ")"
-    return text + "."
+        line += f", {ownerless} with no owner)" if ownerless else ")"
+    return line + "."
 
 
 def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str]:
@@ -193,10 +182,10 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
         return []
     lines = ["### What each team must do", "", "| Who | Why you are asked | Status |", "|---|---|---|"]
     for req in analysis.required_acks:
-        reasons = "<br>".join(_cell(r) for r in req.reasons[:6])
+        reasons = "<br>".join(prose(r, table=True) for r in req.reasons[:6])
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
-        who = _cell(holder_text(req)) + (" (holding for consumers with no owner)" if req.fallback else "")
+        who = holder_text(req, table=True) + (" (holding for consumers with no owner)" if req.fallback else "")
         lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     lines += [
         "",
@@ -226,7 +215,7 @@ def _changes_section(changes: Sequence[Change]) -> tuple[list[str], list[str]]:
         loud = [c for c in items if c.severity in ("breaking", "review")]
         soft = [c for c in items if c not in loud]
         path = next((c.path for c in items if c.path), None)
-        title = f"**`{asset}`**" + (f" — `{path}`" if path else "")
+        title = f"**{code(asset)}**" + (f" — {code(path)}" if path else "")
         if loud:
             main.append(title)
             main += [_change_line(c) for c in loud]
@@ -240,15 +229,16 @@ def _changes_section(changes: Sequence[Change]) -> tuple[list[str], list[str]]:
 
 def _change_line(change: Change) -> str:
     icon = SEVERITY_ICON.get(change.severity, "•")
-    where = f"`{change.column}`: " if change.column else ""
+    where = f"{code(change.column)}: " if change.column else ""
     message = change.message or change.rule.replace("_", " ").lower()
     detail = ""
     if change.before and change.after:
         # a before/after pair says what the message may not; a lone "was" repeats it
         if change.before not in message or change.after not in message:
-            detail = f" ({_code(change.before)} → {_code(change.after)})"
+            detail = f" ({code(change.before, limit=120)} → {code(change.after, limit=120)})"
     line = f" · line {change.line}" if change.line else ""
-    return f"- {icon} {change.severity} · {change.rule} · {where}{_cell(message)}{detail}{line}"
+    names = (change.column, change.asset, change.before, change.after)
+    return f"- {icon} {change.severity} · {change.rule} · {where}{prose(message, names=names)}{detail}{line}"
 
 
 MAX_NAMED_CONSUMERS = 6
@@ -275,32 +265,32 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
     ]
     for (asset, team_slug), items in groups.items():
         if team_slug in asked:
-            team = _cell(holder_text(asked[team_slug]))
+            team = holder_text(asked[team_slug], table=True)
         elif person_identity(team_slug):
-            team = f"`{_cell(str(person_identity(team_slug)).replace('`', ''))}` (not found on GitHub)"
+            team = f"{code(str(person_identity(team_slug)), table=True)} (not found on GitHub)"
         else:
-            team = f"`{team_slug}`" if team_slug else "_no owner_"
+            team = code(team_slug, table=True) if team_slug else "_no owner_"
         names = {i.consumer for i in items}
         # entry points: consumers with no other consumer of this team earlier on their path
         entry = [i for i in items if not any(p in names for p in i.path[:-1])] or items
         entry.sort(key=lambda i: (CONSUMER_ORDER.get(i.consumer_type, 9), len(i.path), i.consumer))
         exposures = [i for i in items if i.consumer_type == "exposure" and i not in entry]
         shown = (entry + exposures)[:MAX_NAMED_CONSUMERS]
-        text = ", ".join(_consumer_text(i) for i in shown)
+        consumers = ", ".join(_consumer_text(i) for i in shown)
         hidden = len(items) - len(shown)
         if hidden > 0:
-            text += f" and {_plural(hidden, 'more downstream model')}"
+            consumers += f" and {_plural(hidden, 'more downstream model')}"
         columns = sorted({c for i in items for c in i.columns})
         rules = sorted({r for i in items for r in i.rules})
-        column_text = ", ".join(f"`{c}`" for c in columns) or "all"
-        lines.append(f"| `{asset}` | {team} | {text} | {column_text} | {', '.join(rules)} |")
+        column_text = ", ".join(code(c, table=True) for c in columns) or "all"
+        lines.append(f"| {code(asset, table=True)} | {team} | {consumers} | {column_text} | {', '.join(rules)} |")
     lines.append("")
     return lines
 
 
 def _consumer_text(impact: Impact) -> str:
-    via = f" (via {' → '.join(f'`{p}`' for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
-    return f"{impact.consumer_type} `{_cell(impact.consumer)}`{via}"
+    via = f" (via {' → '.join(code(p, table=True) for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
+    return f"{text(impact.consumer_type)} {code(impact.consumer, table=True)}{via}"
 
 
 OPEN_MIGRATIONS = 3
@@ -314,11 +304,11 @@ def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = Tru
     for n, m in enumerate(migrations):
         if n == OPEN_MIGRATIONS:
             lines += [f"<details><summary>{_plural(len(migrations) - n, 'more suggestion')}</summary>", ""]
-        target = f"`{m.asset}.{m.column}`" if m.column else f"`{m.asset}`"
-        lines.append(f"**{m.rule} {target}** — {m.steps.strip()}")
+        target = code(f"{m.asset}.{m.column}" if m.column else m.asset)
+        lines.append(f"**{m.rule} {target}** — {prose(m.steps.strip(), names=(m.column, m.asset))}")
         if with_sql and m.sql:
-            fence = "~~~~" if "```" in m.sql else "```"
-            lines += ["", f"{fence}{_language(m.sql)}", m.sql.strip(), fence]
+            ticks = fence(m.sql)
+            lines += ["", f"{ticks}{_language(m.sql)}", m.sql.strip(), ticks]
         lines.append("")
     if len(migrations) > OPEN_MIGRATIONS:
         lines += ["</details>", ""]
@@ -334,10 +324,6 @@ def _node_id(name: str, ids: dict[str, str]) -> str:
     if name not in ids:
         ids[name] = f"n{len(ids)}"
     return ids[name]
-
-
-def _label(name: str) -> str:
-    return re.sub(r'["<>]', "", name)
 
 
 def mermaid(analysis: Analysis, *, max_nodes: int = MAX_DIAGRAM_NODES) -> tuple[str, bool]:
@@ -367,13 +353,13 @@ def mermaid(analysis: Analysis, *, max_nodes: int = MAX_DIAGRAM_NODES) -> tuple[
         return "", shortened
     lines = ["```mermaid", "graph LR"]
     for name, node in ids.items():
-        text = _label(name)
+        label = mermaid_label(name)
         if consumers.get(name) == "exposure":
-            lines.append(f'  {node}(["{text}"])')
+            lines.append(f'  {node}(["{label}"])')
         elif name in consumers and consumers[name] in ("registration", "query"):
-            lines.append(f'  {node}[/"{text}"/]')
+            lines.append(f'  {node}[/"{label}"/]')
         else:
-            lines.append(f'  {node}["{text}"]')
+            lines.append(f'  {node}["{label}"]')
     for a, b in edges:
         lines.append(f"  {ids[a]} --> {ids[b]}")
     lines.append("  classDef changed fill:#ffe3e3,stroke:#c92a2a")
@@ -415,7 +401,7 @@ def to_markdown(
     if unsaid:
         errors = ["### Needs a look", ""]
         errors += [
-            f"- `{e.path}`: {_cell(e.message)}" if e.path else f"- {_cell(e.message)}"
+            f"- {code(e.path)}: {prose(e.message)}" if e.path else f"- {prose(e.message)}"
             for e in unsaid
         ]
         errors.append("")
@@ -431,7 +417,7 @@ def to_markdown(
             more = f" — [see the full graph]({details_url})" if details_url else ""
             diagram.append(f"_Shortened to {MAX_DIAGRAM_NODES} nodes{more}._")
         diagram.append("")
-    footer = [f"<sub>Tessera · base `{analysis.base[:12]}` → head `{analysis.head[:12]}`"]
+    footer = [f"<sub>Tessera · base {code(analysis.base[:12])} → head {code(analysis.head[:12])}"]
     if analysis.projects:
         footer[0] += f" · read {projects_text(analysis.projects)}"
     if details_url:
@@ -456,9 +442,9 @@ def to_markdown(
             parts += [note, ""]
         return "\n".join(parts + footer) + "\n"
 
-    text = render()
-    if len(text) <= limit:
-        return text
+    body = render()
+    if len(body) <= limit:
+        return body
     link = f"[the full report]({details_url})" if details_url else "`tessera check` locally"
     note = f"_This comment was shortened to fit; see {link} for everything._"
     for drop in ("diagram", "folded", "migrations-sql", "impacts", "migrations", "errors"):
@@ -466,9 +452,9 @@ def to_markdown(
             sections["migrations"] = _migrations_section(ordered_migrations, with_sql=False)
         else:
             sections[drop] = []
-        text = render(note)
-        if len(text) <= limit:
-            return text
+        body = render(note)
+        if len(body) <= limit:
+            return body
     # Still too long (thousands of changes): cut the change list itself.
     budget = limit - len(note) - len("\n".join(footer)) - 16
     body = "\n".join(line for key in order for line in sections[key])
@@ -489,8 +475,8 @@ def projects_text(projects: Sequence[Project], *, limit: int = MAX_PROJECTS_SHOW
     (``requirements.txt: dbt-bigquery``)."""
     parts = []
     for project in projects[:limit]:
-        where = "the root project" if project.path in ("", ".") else _code(project.path.rstrip("/") + "/")
-        parts.append(f"{where} as {display_name(project.dialect.name)} ({_code(project.dialect.source)})")
+        where = "the root project" if project.path in ("", ".") else code(project.path.rstrip("/") + "/", limit=120)
+        parts.append(f"{where} as {display_name(project.dialect.name)} ({code(project.dialect.source, limit=120)})")
     if len(projects) > limit:
         parts.append(_plural(len(projects) - limit, "more project"))
     return _join(parts)

@@ -13,6 +13,7 @@ reply saying why when refused. Then the comment and the check are brought up to 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from app.workflow.commands import Command, help_text, parse_commands, select_tea
 from app.workflow.payload import PayloadReader
 from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
+from rules.markdown import clip, code, text
 from rules.model import MAINTAINERS, Analysis, RequiredAck, person_identity
 from rules.owners import holder_text
 
@@ -42,6 +44,9 @@ router = Router()
 
 MAX_NAMED_IN_REPLY = 5
 """Unknown team names echoed in a refusal: enough to spot a typo, never a reply past GitHub's limit."""
+MAX_COMMANDS = 20
+"""Commands carried out from one comment: a comment of thousands of command lines must not keep
+the worker writing acks and replies for minutes."""
 MEMBERSHIP_TTL = 60.0
 _memberships: cachetools.TTLCache[tuple[str, ...], bool] = cachetools.TTLCache(maxsize=4096, ttl=MEMBERSHIP_TTL)
 
@@ -90,7 +95,8 @@ async def on_comment(event: Event, ctx: Any) -> None:
     if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return
     body = comment.get("body")
-    commands = parse_commands(body if isinstance(body, str) else None)
+    # Off the event loop: a hostile 65,536-character comment costs the parser up to a second.
+    commands = await asyncio.to_thread(parse_commands, body if isinstance(body, str) else None)
     if not commands:
         return
     repository = reader.mapping("repository")
@@ -130,7 +136,13 @@ async def on_comment(event: Event, ctx: Any) -> None:
         comment_id=comment_id,
         records=records,
     )
-    outcomes = [await carry_out(talk, command) for command in commands]
+    outcomes = [await carry_out(talk, command) for command in commands[:MAX_COMMANDS]]
+    if len(commands) > MAX_COMMANDS:
+        skipped = len(commands) - MAX_COMMANDS
+        outcomes.insert(  # first, so clipping a long answer cannot cut it off
+            0,
+            Outcome(False, f"@{talk.user} only the first {MAX_COMMANDS} commands of a comment are read; {skipped} more were not.")
+        )
 
     if any(o.recheck for o in outcomes):
         pull = await gh.get_pull(owner, name, number)
@@ -186,7 +198,7 @@ async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, 
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
     replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
     if replies:
-        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies)[:MAX_REPLY_TOTAL])
+        await gh.create_issue_comment(owner, repo, number, clip("\n\n".join(replies), MAX_REPLY_TOTAL))
 
 
 MAX_REPLY = 10_000
@@ -195,8 +207,8 @@ characters) never refuses the answer and the command is still answered."""
 MAX_REPLY_TOTAL = 60_000
 
 
-def _clip_reply(text: str) -> str:
-    return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 1] + "…"
+def _clip_reply(reply: str) -> str:
+    return clip(reply, MAX_REPLY)
 
 
 # --- the commands ---------------------------------------------------------------------------------
@@ -218,8 +230,8 @@ async def _help(talk: Conversation, command: Command) -> Outcome:
 async def _status(talk: Conversation, command: Command) -> Outcome:
     verdict = ack_rules.verdict(talk.analysis.required_acks, talk.records)
     url = details_url(talk.ctx, talk.proposal.check_run_id) if talk.proposal.check_run_id else None
-    text = checkrun.summary(talk.analysis, verdict, details_url=url)
-    return Outcome(True, f"**{verdict.title}**\n\n{text}")
+    summary = checkrun.summary(talk.analysis, verdict, details_url=url)
+    return Outcome(True, f"**{text(verdict.title, line_start=False)}**\n\n{summary}")
 
 
 async def _recheck(talk: Conversation, command: Command) -> Outcome:
@@ -293,7 +305,7 @@ async def _speaking_for(
         return [], None
     listing = ", ".join(_named(talk, need) for need in asked.values())
     if unknown:
-        shown = [f"`{w[:100]}`" for w in unknown[:MAX_NAMED_IN_REPLY]]
+        shown = [code(w, limit=100) for w in unknown[:MAX_NAMED_IN_REPLY]]
         more = len(unknown) - len(shown)
         words = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
         return [], f"@{talk.user} {words} is not a team asked to respond on this pull request ({listing})."
@@ -422,7 +434,7 @@ async def _override(talk: Conversation, command: Command) -> Outcome:
     permission = await talk.github.collaborator_permission(talk.owner, talk.repo, talk.user)
     if permission != "admin":
         return Outcome(
-            False, f"@{talk.user} only repository admins can override (your permission here is `{permission}`)."
+            False, f"@{talk.user} only repository admins can override (your permission here is {code(str(permission))})."
         )
     record = AckRecord(
         team=OVERRIDE_TEAM,

@@ -18,6 +18,7 @@ from rules.model import (
     Project,
     RequiredAck,
 )
+from tests.rendered import render
 
 GROWTH = RequiredAck("growth", "acme/growth", ("revenue dashboard reads plan_code",), "fp-growth-1")
 FINANCE = RequiredAck("finance", None, ("fct_ledger reads plan_code",), "fp-finance-1")
@@ -154,3 +155,14 @@ def test_failing_audits_of_changed_assets_are_said_under_the_headline() -> None:
     headline, note = body.split("\n")[1], body.split("\n\n")[1]
     assert headline.startswith("## ")
     assert "Failing data-quality audits" in note and "`wap-42`" in note and "`not_null_c1`" in note
+
+
+def test_a_giant_override_reason_is_shown_clipped_and_inert_and_the_summary_keeps_its_verdict() -> None:
+    reason = "@acme/everyone `x` " * 10_000
+    override = AckRecord(OVERRIDE_TEAM, "override", "admin", fingerprint=overall_fingerprint([GROWTH]), reason=reason)
+    analysis = Analysis(base="a" * 40, head="b" * 40, status="needs_ack", required_acks=(GROWTH,))
+    output = build_output(analysis, verdict([GROWTH], {OVERRIDE_TEAM: override}), changed_paths=(), details_url=None)
+    assert output.summary.startswith("Overridden by @admin: @\u2060acme/everyone \\`x\\` ")
+    assert len(output.summary) < 10_000
+    seen = render(output.summary)
+    assert set(seen.mentions) == {"@admin", "@acme/growth"} and seen.code == []
