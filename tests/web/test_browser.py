@@ -17,6 +17,7 @@ import pytest
 from app.server import create_app
 from app.store import proposals as sql
 from tests.app.registry_support import BOOTSTRAP, Api
+from tests.app.test_api_audits import _run
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub
 from tests.fixtures_github import INSTALLATION_ID
@@ -116,7 +117,7 @@ async def live(
 async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_manages_keys_in_the_browser(
     live: tuple[PullRequestFlow, Api, str], browser: Any
 ) -> None:
-    flow, _, origin = live
+    flow, api, origin = live
     flow.fake.add_team_member("acme", "growth", "gina")
     for login in ("gina", "bob"):
         flow.repo.set_permission(login, "read")
@@ -223,8 +224,12 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     assert "weekly deck" in await page.inner_text("#reads-h + .scroll")
     await tab.check("team-registered")
 
-    # audits
+    # audits: three runs of fct_revenue, two failed, make the 24-hour alert fire
+    for n, passed in enumerate([False, False, True]):
+        status, _ = await api.call("POST", "/assets/fct_revenue/audits", json=_run(f"r{n}", passed, hours=3 - n))
+        assert status == 201
     await page.goto("/audits")
+    assert "2 of 3 runs failed in the last 24 hours" in await page.inner_text("main")
     await tab.check("audits")
 
     # an organisation owner creates a key (shown once) and revokes it

@@ -4,6 +4,12 @@
   "use strict";
   var graph = document.querySelector(".graph");
   if (!graph) { return; }
+  // On a narrow screen, start with the asset in focus in view rather than the far upstream.
+  var focus = graph.querySelector(".node.focus rect");
+  if (focus && graph.scrollWidth > graph.clientWidth) {
+    var x = parseFloat(focus.getAttribute("x")) || 0;
+    graph.scrollLeft = Math.max(0, x - (graph.clientWidth - parseFloat(focus.getAttribute("width") || 0)) / 2);
+  }
   function mark(column) {
     graph.querySelectorAll("[data-hits]").forEach(function (el) {
       var hits = (el.getAttribute("data-hits") || "").split(" ");
