@@ -3,12 +3,20 @@ installation token (the same question the PR commands ask), remembered for a min
 
 from __future__ import annotations
 
+import aiohttp
 import cachetools
 import gidgethub
 from aiohttp import web
 
+from app.errors import PermanentError, TesseraError
 from app.github import InstallationClient
 from app.server import QUEUE_KEY
+
+GITHUB_TROUBLE: tuple[type[BaseException], ...] = (
+    gidgethub.GitHubException, TesseraError, aiohttp.ClientError, TimeoutError,
+)
+"""What asking GitHub can fail with (refused, unreachable, uninstalled, not configured): a page
+says so instead of failing."""
 
 ACCESS_TTL = 60.0
 READ_ROLES = frozenset({"read", "triage", "write", "maintain", "admin"})
@@ -18,7 +26,7 @@ _readers: cachetools.TTLCache[tuple[int, str, str], bool] = cachetools.TTLCache(
 async def installation(request: web.Request, installation_id: int) -> InstallationClient:
     github = request.app[QUEUE_KEY].github
     if github is None:
-        raise web.HTTPServiceUnavailable(text="the GitHub App is not configured")
+        raise PermanentError("the GitHub App is not configured")
     return await github.for_installation(installation_id)
 
 
@@ -31,10 +39,10 @@ async def may_read(request: web.Request, installation_id: int | None, repo: str,
     if key in _readers:
         return _readers[key]
     owner, _, name = repo.partition("/")
-    gh = await installation(request, installation_id)
     try:
+        gh = await installation(request, installation_id)
         role = await gh.collaborator_role(owner, name, login)
-    except gidgethub.GitHubException:
+    except GITHUB_TROUBLE:
         return False  # not remembered: a hiccup must not lock someone out for a minute
     _readers[key] = role in READ_ROLES
     return _readers[key]

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import time
 
-import gidgethub
 import sqlite_utils
 from aiohttp import web
 
@@ -22,7 +21,7 @@ from app.server import QUEUE_KEY
 from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store import registry as reg_sql
-from app.web.access import installation
+from app.web.access import GITHUB_TROUBLE, installation
 from app.web.core import checked_form, need_sign_in, problem, redirect, render, session_of, store_of
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ async def is_admin(request: web.Request, login: str) -> bool:
             gh = await installation(request, installation_id)
             if await gh.org_role(owner, login) == "admin":
                 return True
-        except gidgethub.GitHubException as exc:
+        except GITHUB_TROUBLE as exc:
             log.warning("admin check: cannot ask GitHub about %s: %s", owner, exc)
     return False
 

@@ -11,12 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import gidgethub
 from aiohttp import web
 
 from app.store import proposals as sql
 from app.store.proposals import Proposal
-from app.web.access import installation, may_read
+from app.web.access import GITHUB_TROUBLE, installation, may_read
 from app.web.audits import summary
 from app.web.core import render, session_of, store_of
 from app.web.proposals import job_context
@@ -85,7 +84,7 @@ async def _waiting_on_me(request: web.Request, login: str, open_ones: list[Propo
         try:
             gh = await installation(request, proposal.installation_id)
             mine = await slash.answerable(ctx, gh, proposal, login)
-        except gidgethub.GitHubException as exc:
+        except GITHUB_TROUBLE as exc:
             log.warning("home: cannot ask GitHub who may answer on %s: %s", proposal.repo, exc)
             continue
         records = await store_of(request).read(lambda db, p=proposal: sql.list_acks(db, p.id))

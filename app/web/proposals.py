@@ -14,14 +14,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import gidgethub
 from aiohttp import web
 
 from app.queue import JobContext
 from app.server import QUEUE_KEY
 from app.store import proposals as sql
 from app.store.proposals import CheckRecord, Proposal
-from app.web.access import installation, may_read
+from app.web.access import GITHUB_TROUBLE, installation, may_read
 from app.web.core import (
     checked_form,
     need_sign_in,
@@ -133,9 +132,11 @@ async def _context(request: web.Request, shown: Shown, notice: str = "", notice_
         try:
             gh = await installation(request, proposal.installation_id)
             context["answerable"] = await slash.answerable(job_context(request), gh, proposal, session.login)
-        except gidgethub.GitHubException as exc:
+        except GITHUB_TROUBLE as exc:
             log.warning("proposal page: cannot ask GitHub who may answer: %s", exc)
-            context["notice"] = "GitHub could not be asked who may respond here; try again in a minute."
+            if not notice:
+                context["notice"], context["notice_kind"] = (
+                    "GitHub could not be asked who may respond here; try again in a minute.", "bad")
     return context
 
 
@@ -208,8 +209,13 @@ async def respond(request: web.Request) -> web.Response:
             return await _again(request, found, "A block needs a reason.")
     if request.app[QUEUE_KEY].github is None or not found.installation_id:
         return problem(request, 503, "GitHub is not connected", "The GitHub App is not configured, so nobody can answer here.")
-    gh = await installation(request, found.installation_id)
-    outcome = await slash.answer_from_page(job_context(request), gh, found, session.login, f"/tessera {verb} {team} {extra}")
+    try:
+        gh = await installation(request, found.installation_id)
+        outcome = await slash.answer_from_page(job_context(request), gh, found, session.login, f"/tessera {verb} {team} {extra}")
+    except GITHUB_TROUBLE as exc:
+        log.warning("proposal page: answering on %s#%s failed: %s", found.repo, found.pr_number, exc)
+        return await _again(request, found, "GitHub could not be reached to record your answer; nothing changed"
+                            " unless the table above says so. Try again in a minute.", status=502)
     if not outcome.accepted:
         return await _again(request, found, outcome.reply or "Refused.", status=403)
     return redirect(f"/proposals/{found.id}?done={verb}#teams", status=303)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import gidgethub
 import sqlite_utils
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from app.api.registrations import register, unregister
 from app.store import proposals as sql
 from app.store import registry as reg_sql
 from app.store.registry import Team
-from app.web.access import installation
+from app.web.access import GITHUB_TROUBLE, installation
 from app.web.core import checked_form, need_sign_in, problem, redirect, render, session_of, store_of
 from app.workflow import acks as ack_rules
 from app.workflow import slash
@@ -40,7 +39,7 @@ async def _is_member(request: web.Request, team: Team, login: str) -> bool:
     try:
         gh = await installation(request, installation_id)
         return await slash.is_active_member(gh, team.github_team, login)
-    except (gidgethub.GitHubException, web.HTTPServiceUnavailable) as exc:
+    except GITHUB_TROUBLE as exc:
         log.warning("team page: cannot ask GitHub about %s: %s", team.github_team, exc)
         return False
 

@@ -12,6 +12,7 @@ from app.store import proposals as sql
 from app.web.session import SESSION_COOKIE
 from app.web.signin import safe_next
 from tests.app.workflow_support import PullRequestFlow
+from tests.fakegithub import server_error
 from tests.web import support
 from tests.web.support import sign_in
 
@@ -149,3 +150,19 @@ async def test_a_blocks_reason_on_the_page_cannot_smuggle_a_second_command(web_f
     acks = await flow.store.read(lambda db: sql.list_acks(db, proposal.id))
     assert acks["growth"].response == "block" and acks["growth"].reason == "board deck /tessera ack growth"
     assert flow.check(pull).conclusion == "failure"
+
+
+async def test_when_github_fails_the_page_says_so_and_nothing_is_recorded(web_flow: PullRequestFlow) -> None:
+    flow = web_flow
+    pull, proposal = await _breaking_pr(flow)
+    await sign_in(flow.client, flow.fake, "gina")
+    flow.fake.script("GET", "/orgs/acme/teams/growth/memberships/*", *[server_error(502)] * 12)
+    page = await flow.client.get(f"/proposals/{proposal.id}")
+    html = await page.text()
+    assert page.status == 200 and "GitHub could not be asked who may respond here" in html
+    token = CSRF.search(html).group(1)
+    answer = await flow.client.post(
+        f"/proposals/{proposal.id}/respond", data={"csrf": token, "verb": "ack", "team": "growth"})
+    assert answer.status == 502 and "GitHub could not be reached to record your answer" in await answer.text()
+    assert flow.check(pull).conclusion == "action_required"
+    assert await flow.store.read(lambda db: sql.list_acks(db, proposal.id)) == {}
