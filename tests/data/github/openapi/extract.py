@@ -36,6 +36,7 @@ OPERATIONS: tuple[str, ...] = (
     "issues/get-comment",
     "issues/list-comments",
     "issues/update-comment",
+    "orgs/get-membership-for-user",
     "pulls/get",
     "pulls/list-files",
     "reactions/create-for-issue",
@@ -46,6 +47,7 @@ OPERATIONS: tuple[str, ...] = (
     "repos/get-content",
     "repos/list-commits",
     "teams/get-membership-for-user-in-org",
+    "users/get-authenticated",
 )
 
 METHODS = ("get", "post", "put", "patch", "delete")
