@@ -51,6 +51,11 @@ class Settings:
     """SQLite ``synchronous``: FULL (default) fsyncs every commit, so a 202 means on disk; NORMAL
     skips that fsync (faster intake) but a power loss may lose the last deliveries, which GitHub
     never redelivers by itself. A process crash loses nothing either way."""
+    discovery_sources: tuple[str, ...] = ()
+    """Query-log and BI sources ``tessera serve`` reads on a schedule (``[KIND=]SOURCE``, as
+    ``tessera discover SOURCE --kind KIND``)."""
+    discovery_interval: float = 3600.0
+    """Seconds between two scheduled discovery rounds."""
     # -- pages: sign in with GitHub (the App's own user authorization)
     github_client_id: str | None = None
     github_client_secret: str | None = None
@@ -141,6 +146,10 @@ class Settings:
             job_timeout=_float(get("TESSERA_JOB_TIMEOUT"), "TESSERA_JOB_TIMEOUT", default=300.0),
             keep_days=_keep_days(get("TESSERA_KEEP_DAYS")),
             db_synchronous=_choice(get("TESSERA_DB_SYNCHRONOUS"), "TESSERA_DB_SYNCHRONOUS", ("FULL", "NORMAL")),
+            discovery_sources=tuple((get("TESSERA_DISCOVERY_SOURCES") or "").split()),
+            discovery_interval=_float(
+                get("TESSERA_DISCOVERY_INTERVAL"), "TESSERA_DISCOVERY_INTERVAL", default=3600.0
+            ),
         )
 
 

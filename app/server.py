@@ -45,10 +45,11 @@ QUEUED = REGISTRY.gauge("tessera_deliveries", "Stored deliveries by status (read
 def route_setups() -> list[Callable[[web.Application], None]]:
     """Every module that adds routes. Add yours here (imported inside to avoid import cycles)."""
     from app.api import setup_api
+    from app.discovery.schedule import setup_discovery
     from app.web import setup_web
     from app.webhooks import setup_webhooks
 
-    return [setup_webhooks, setup_web, setup_api]
+    return [setup_webhooks, setup_web, setup_api, setup_discovery]
 
 
 def _unreadable(encoded: str, what: str) -> str | None:

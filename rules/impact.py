@@ -34,6 +34,7 @@ from rules.model import (
     Snapshot,
     column_key,
 )
+from rules.observed import describe, reader_label
 from rules.owners import (
     Owner,
     PersonRef,
@@ -241,6 +242,9 @@ def compute_impact(
         columns: tuple[str, ...],
         path: tuple[str, ...],
         where: str | None = None,
+        *,
+        reader: str | None = None,
+        required: bool = True,
     ) -> None:
         slug = team.key if team else None
         key = (change.asset, consumer, consumer_type, slug)
@@ -249,7 +253,7 @@ def compute_impact(
             acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
         acc.columns.update(columns)
         acc.rules.add(change.rule)
-        if change.severity != "breaking":
+        if change.severity != "breaking" or not required:
             return
         holder = team
         if holder is None:
@@ -264,7 +268,7 @@ def compute_impact(
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         breaking_by_team.setdefault(slug, {})[fp_key] = change
         readers = readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
-        reader = f"{consumer_type} {consumer}"
+        reader = reader or f"{consumer_type} {consumer}"
         if reader not in readers:
             readers.append(reader)
 
@@ -325,6 +329,21 @@ def compute_impact(
                 if reg.columns and ALL not in reach.columns:
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
                         continue
+                if reg.observed is not None:
+                    # a reader seen in a query log or BI tool: named by who reads, required while
+                    # fresh and mapped to a team; an unmapped one is shown with how to map it, never
+                    # held for the fallback (ad-hoc readers would otherwise hold every change)
+                    seen = reg.observed
+                    if not reg.columns and not seen.every_column and ALL not in reach.columns:
+                        continue  # it read no column (count(*)): only asset-wide changes reach it
+                    team = (match_team(reg.team, config) or TeamRef(reg.team, None)) if reg.team else None
+                    if team is not None and team.key in producers:
+                        continue
+                    name = reader_label(seen)
+                    record(change, name, "query", team, _consumer_columns(change, start_cols),
+                           (*reach.path, name), reader=describe(seen, reg.team or None, config),
+                           required=team is not None and not seen.stale)
+                    continue
                 team = match_team(reg.team, config) or TeamRef(reg.team, None)
                 if team.slug in producers:
                     continue

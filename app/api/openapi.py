@@ -101,6 +101,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "note": {"type": "string", "maxLength": 500},
         },
     },
+    "DiscoveryMapping": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "name", "team"],
+        "properties": {
+            "kind": {"enum": ["role", "user", "folder"]},
+            "name": {"type": "string", "minLength": 1, "maxLength": 300},
+            "team": SLUG,
+        },
+    },
     "AckCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -292,6 +302,19 @@ def document() -> dict[str, Any]:
             "parameters": [_path("id", "registration id")],
             "get": _op("One registration", "read"),
             "delete": _op("Remove a registration", "write (own team) or admin", status=204, errors=(503,)),
+        },
+        "/consumers/observed": {
+            "get": _op("Consumers found in query logs and BI tools: reader, columns, team, queries, last seen",
+                       "read", listing=True, params=[
+                           _query("asset", "asset fqn"), _query("team", "team slug"),
+                           _query("unmapped", "true: only readers no mapping gives a team"),
+                           _query("days", "the window queries are counted in (default 30)")]),
+        },
+        "/discovery/mappings": {
+            "get": _op("Reader mappings (warehouse role, user, BI folder → team) and the unmapped readers", "read",
+                       params=[_query("days", "the window queries are counted in (default 30)")]),
+            "post": _op("Map a warehouse role, user or BI folder to a team", "write (own team) or admin",
+                        body="DiscoveryMapping", status=201),
         },
         "/proposals": {
             "get": _op("Proposals (pull requests Tessera analysed)", "read", listing=True, params=[

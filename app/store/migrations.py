@@ -18,7 +18,8 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
-from app.store.registry import m0030_registry, m0035_repo_teams, m0038_column_names
+from app.store.observed import m0040_observed
+from app.store.registry import m0030_registry, m0035_repo_teams, m0045_column_names
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -162,7 +163,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
     ("0035_repo_teams", m0035_repo_teams),
-    ("0038_column_names", m0038_column_names),
+    ("0040_observed", m0040_observed),
+    ("0045_column_names", m0045_column_names),
 ]
 """Applied in this order. Append only."""
 

@@ -192,7 +192,7 @@ def m0030_registry(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO registry_meta (key, value) VALUES ('graph_version', 0)")
 
 
-def m0038_column_names(db: sqlite_utils.Database) -> None:
+def m0045_column_names(db: sqlite_utils.Database) -> None:
     """The asset explorer finds assets by column name (any case): an index on it."""
     db.execute("CREATE INDEX columns_name ON columns (lower(name))")
 

@@ -29,6 +29,7 @@ from gidgethub.sansio import Event
 
 from app.errors import PermanentError, TransientError
 from app.metrics import REGISTRY
+from app.store import observed as observed_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
@@ -545,7 +546,9 @@ async def _registrations(ctx: Any) -> tuple[Any, ...]:
     loader = getattr(reg_sql, "all_registrations", None)
     if loader is None:
         return ()
-    return tuple(await ctx.store.read(loader))
+    today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
+    seen = await ctx.store.read(lambda db: observed_sql.observed_registrations(db, today=today))
+    return (*await ctx.store.read(loader), *seen)
 
 
 async def _with_registry_teams(ctx: Any, analysis: Analysis) -> Analysis:

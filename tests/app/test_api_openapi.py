@@ -102,6 +102,7 @@ VALID: dict[str, dict[str, Any]] = {
     "/proposals/1/acks": {"team": "growth", "response": "ack"},
     "/sync/dbt": {"repo": "acme/scratch", "commit": "a" * 40, "manifest": {"nodes": {}}},
     "/assets/fct_revenue/audits": {"run_id": "r", "status": "passed", "results": [{"id": "g", "passed": True}]},
+    "/discovery/mappings": {"kind": "role", "name": "LOOKER_FINANCE", "team": "growth"},
 }
 PATCHES = {"/teams/growth": {"name": "Growth"}}
 WRITES = [("post", path) for path in VALID] + [("patch", path) for path in PATCHES]
