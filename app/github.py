@@ -393,6 +393,15 @@ class InstallationClient(TesseraGitHubAPI):
             raise
         return str(membership.get("state")) if membership.get("state") else None
 
+    async def team_members(self, org: str, team_slug: str) -> list[str]:
+        """The logins of a team's members (the team page lists them)."""
+        url_vars = {"org": org, "team": team_slug, "per_page": PER_PAGE}
+        return [
+            str(member.get("login"))
+            async for member in self.getiter("/orgs/{org}/teams/{team}/members{?per_page}", url_vars)
+            if isinstance(member, Mapping) and member.get("login")
+        ]
+
     async def org_role(self, org: str, username: str) -> str | None:
         """``admin`` (an owner) or ``member`` for an active member of ``org``, else None."""
         try:

@@ -104,6 +104,8 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "may this user speak for that team"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "metadata", "read",
                        "override is for repository admins only; maintainers hold for unowned consumers"),
+    EndpointPermission("GET", "/orgs/{org}/teams/{team_slug}/members", "members", "read",
+                       "the pages' team page lists the team's members"),
     EndpointPermission("GET", "/orgs/{org}/memberships/{username}", "members", "read",
                        "the pages' admin page is for organisation owners"),
     EndpointPermission("GET", "/user", None, "",

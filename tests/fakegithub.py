@@ -1259,6 +1259,7 @@ class FakeGitHub:
             ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "members:read"),
             ("GET", "/user", self._authenticated_user, "user"),
             ("GET", "/orgs/{org}/memberships/{user}", self._org_membership, "members:read"),
+            ("GET", "/orgs/{org}/teams/{team}/members", self._team_members, "members:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",
@@ -1835,6 +1836,15 @@ class FakeGitHub:
         state, role = members[params["user"].lower()]
         payload = {"url": f"{self.url}/teams/1/memberships/{params['user']}", "role": role, "state": state}
         return 200, payload
+
+    def _team_members(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
+        if caller.installation is None or caller.installation.account.lower() != params["org"].lower():
+            raise GitHubError(404, "Not Found")
+        members = self.teams.get((params["org"].lower(), params["team"].lower()))
+        if members is None:
+            raise GitHubError(404, "Not Found")
+        active = sorted(login for login, (state, _) in members.items() if state == "active")
+        return self._page(request, [self._user(login) for login in active])
 
     def _permission(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
         repo = self._repo_for(params, caller)

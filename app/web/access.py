@@ -1,5 +1,5 @@
 """Who may see what: a signed-in person's access to a repository, asked of GitHub with the App's
-installation token (the same question the PR commands ask), remembered for a minute."""
+installation token (the same question the PR commands ask); a yes is remembered for a minute."""
 
 from __future__ import annotations
 
@@ -44,5 +44,7 @@ async def may_read(request: web.Request, installation_id: int | None, repo: str,
         role = await gh.collaborator_role(owner, name, login)
     except GITHUB_TROUBLE:
         return False  # not remembered: a hiccup must not lock someone out for a minute
-    _readers[key] = role in READ_ROLES
-    return _readers[key]
+    if role not in READ_ROLES:
+        return False  # not remembered: someone just given access can look at once
+    _readers[key] = True
+    return True

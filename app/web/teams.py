@@ -14,6 +14,7 @@ import sqlite_utils
 from aiohttp import web
 
 from app.api.registrations import register, unregister
+from app.github import InstallationClient
 from app.store import proposals as sql
 from app.store import registry as reg_sql
 from app.store.registry import Team
@@ -29,19 +30,37 @@ MAX_LISTED = 200
 NOTICES = {"added": "Registration saved.", "removed": "Registration removed."}
 
 
-async def _is_member(request: web.Request, team: Team, login: str) -> bool:
+async def _org_client(request: web.Request, team: Team) -> InstallationClient | None:
+    """The App's installation on the team's organisation, or None when there is none to ask."""
     if not team.github_team:
-        return False
+        return None
     org = team.github_team.lstrip("@").partition("/")[0]
     installation_id = await store_of(request).read(lambda db: sql.installation_for_owner(db, org))
     if installation_id is None:
-        return False
+        return None
+    return await installation(request, installation_id)
+
+
+async def _is_member(request: web.Request, team: Team, login: str) -> bool:
     try:
-        gh = await installation(request, installation_id)
-        return await slash.is_active_member(gh, team.github_team, login)
+        gh = await _org_client(request, team)
+        return gh is not None and await slash.is_active_member(gh, team.github_team or "", login)
     except GITHUB_TROUBLE as exc:
         log.warning("team page: cannot ask GitHub about %s: %s", team.github_team, exc)
         return False
+
+
+async def _members(request: web.Request, team: Team) -> list[str] | None:
+    """The GitHub team's members, or None when GitHub cannot be asked."""
+    try:
+        gh = await _org_client(request, team)
+        if gh is None:
+            return None
+        org, _, slug = (team.github_team or "").lstrip("@").partition("/")
+        return await gh.team_members(org, slug)
+    except GITHUB_TROUBLE as exc:
+        log.warning("team page: cannot list the members of %s: %s", team.github_team, exc)
+        return None
 
 
 def _pending(db: sqlite_utils.Database, slug: str) -> list[dict[str, object]]:
@@ -76,6 +95,7 @@ async def team_page(request: web.Request, *, notice: str = "", kind: str = "", s
     return render(request, "team.html", {
         "team": team, "owned": owned, "registrations": registrations, "pending": pending,
         "member": await _is_member(request, team, session.login),
+        "members": await _members(request, team),
         "notice": notice or NOTICES.get(done, ""), "kind": kind or ("ok" if done in NOTICES else ""),
     }, status=status, title=team.name)
 

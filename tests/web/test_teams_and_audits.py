@@ -21,6 +21,7 @@ async def test_a_member_adds_and_removes_a_registration_from_the_team_page(both:
     html = await (await flow.client.get("/teams/growth")).text()
     assert "growth_kpis" in html.split('id="owns-h"', 1)[1].split("<h2", 1)[0]
     assert "acme/warehouse#1" in html.split('id="pending-h"', 1)[1].split("<h2", 1)[0]
+    assert "<li>@gina</li>" in html.split('id="members-h"', 1)[1].split("</ul>", 1)[0]
     token = CSRF.search(html).group(1)
 
     added = await flow.client.post("/teams/growth/registrations", allow_redirects=False, data={

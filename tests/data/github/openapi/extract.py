@@ -47,6 +47,7 @@ OPERATIONS: tuple[str, ...] = (
     "repos/get-content",
     "repos/list-commits",
     "teams/get-membership-for-user-in-org",
+    "teams/list-members-in-org",
     "users/get-authenticated",
 )
 
