@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from rules import yamlsafe
+from rules.catalog import RuleId
 from rules.model import MODES, Config, DbtSettings, DiscoverySettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
@@ -63,7 +64,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
 )
 
 
-TEAM_KEYS: tuple[str, ...] = ("github", "emails", "names", "warehouse_roles", "warehouse_users")
+TEAM_KEYS: tuple[str, ...] = ("github", "emails", "names", "warehouse_roles", "warehouse_users", "slack")
 
 
 class _Problems:
@@ -200,8 +201,21 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             names=_strings(spec.get("names"), f"teams.{slug}.names", problems),
             warehouse_roles=_strings(spec.get("warehouse_roles"), f"teams.{slug}.warehouse_roles", problems),
             warehouse_users=_strings(spec.get("warehouse_users"), f"teams.{slug}.warehouse_users", problems),
+            slack=_slack_channel(spec.get("slack"), f"teams.{slug}.slack", problems),
         )
     return teams
+
+
+def _slack_channel(value: Any, where: str, problems: _Problems) -> str | None:
+    """``"#channel"`` or a channel id; anything else is named and ignored."""
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|/:" for c in text):
+        # An incoming-webhook URL is a secret: it is set through the API, never committed here.
+        problems.add(f"{where}: expected a channel such as '#data-growth' or 'C0123ABCD'; ignored")
+        return None
+    return text
 
 
 def _dbt(value: Any, problems: _Problems) -> DbtSettings:
@@ -261,12 +275,8 @@ def _rules(value: Any, problems: _Problems) -> dict[str, str]:
 
 
 def _known_rule_ids() -> frozenset[str]:
-    """The catalog's rule ids, or empty while the catalog is not importable (then all pass)."""
-    try:
-        from rules.catalog import RULES_BY_ID
-    except ImportError:
-        return frozenset()
-    return frozenset(RULES_BY_ID)
+    """The catalog's rule ids (an override naming another is reported)."""
+    return frozenset(rule.value for rule in RuleId)
 
 
 def _fallback(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> str | None:

@@ -218,6 +218,8 @@ class TeamSpec:
     warehouse_roles: tuple[str, ...] = ()
     """Warehouse roles whose observed queries are this team's (matched case-insensitively)."""
     warehouse_users: tuple[str, ...] = ()
+    slack: str | None = None
+    """The team's Slack channel (``#data-growth`` or a channel id), where it is asked to ack."""
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,11 @@ class Conversation:
     analysis: Analysis
     user: str
     comment_id: int | None
-    """The comment being answered; None when the answer was given on Tessera's proposal page."""
+    """The comment holding the command; None for a response given elsewhere (Tessera's proposal page,
+    a Slack button)."""
     records: dict[str, AckRecord]
+    source: str | None = None
+    """Where the answer was given when not in a comment (``page``: Tessera's proposal page); kept in the audit log."""
 
     @property
     def owner(self) -> str:
@@ -160,7 +163,7 @@ async def on_comment(event: Event, ctx: Any) -> None:
 async def _page_conversation(ctx: Any, gh: Any, proposal: Proposal, user: str) -> Conversation:
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
     analysis = analysis_from_json(proposal.analysis or "{}")
-    return Conversation(ctx, gh, proposal, analysis, user, None, records)
+    return Conversation(ctx, gh, proposal, analysis, user, None, records, source="page")
 
 
 async def answerable(ctx: Any, gh: Any, proposal: Proposal, user: str) -> list[str]:
@@ -459,7 +462,7 @@ async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, A
             team=record.team,
             detail={
                 **detail, "fingerprint": record.fingerprint, "comment_id": talk.comment_id,
-                "source": "comment" if talk.comment_id is not None else "page",
+                **({"source": talk.source} if talk.source else {}),
             },
         )
 
