@@ -47,7 +47,6 @@ def _pct(values: list[float], q: float) -> float:
 async def run(models: int, requests: int) -> dict[str, Any]:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from app.api.graph import build_index
     from app.config import Settings
     from app.server import create_app
     from app.store import Store
@@ -112,8 +111,7 @@ async def run(models: int, requests: int) -> dict[str, Any]:
                 results[label] = {"p50": statistics.median(times), "p95": _pct(times, 0.95), "max": max(times)}
 
             # the 200-node neighbourhood: the asset whose depth-6 picture is largest (sizes asked in-process)
-            index = await store.read(build_index)
-            edges = edge_index(index)
+            edges = await store.read(edge_index)
             best_nodes, best = max((len(neighbourhood(edges, name, 6)[0]), (name, columns))
                                    for name, columns in model_columns)
             big = [(await timed(f"/assets/{best[0]}?depth=6&column={best[1][i % len(best[1])]}"))[0] for i in range(30)]

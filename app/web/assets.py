@@ -38,7 +38,7 @@ async def lineage_indexes(request: web.Request) -> tuple[GraphIndex, EdgeIndex]:
     index = await request.app[GRAPH_KEY].current(store_of(request))
     holder = request.app[EDGES_KEY]
     if holder.current is None or holder.current.version != index.version:
-        holder.current = edge_index(index)
+        holder.current = await store_of(request).read(edge_index)
     return index, holder.current
 
 

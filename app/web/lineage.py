@@ -7,9 +7,9 @@ layer before (the barycenter heuristic, a sweep each way), which keeps edges sho
 parallel. Each asset is a box listing the columns that lineage passes through; an edge joins a
 column to the column it feeds, or box to box when the whole asset is read.
 
-The walk itself is :mod:`app.api.graph`'s (:func:`~app.api.graph.impact` says which downstream
-columns a selected column reaches); this module only indexes the index's edges both ways and lays
-them out.
+The walk itself is the engine's, through :func:`app.api.graph.impact` (which downstream columns a
+selected column reaches); this module only indexes the registry's edges both ways to find the
+neighbourhood, and lays it out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from app.api.graph import ALL, GraphIndex, impact
+import sqlite_utils
+
+from app.api.graph import GraphIndex, impact
+from app.store import registry as reg_sql
+from app.store.registry import EdgeRow
+from rules.lineage import ALL
 from rules.model import column_key
 
 NODE_WIDTH = 230
@@ -30,36 +35,21 @@ MARGIN = 12
 MAX_NODES = 200
 
 
-@dataclass(frozen=True)
-class Edge:
-    upstream: str
-    upstream_column: str | None
-    downstream: str
-    downstream_column: str | None
-    usage: str
-
-
 @dataclass
 class EdgeIndex:
-    """The graph index's edges, by upstream and by downstream asset (built once per graph version)."""
+    """The registry's edges, by upstream and by downstream asset (built once per graph version)."""
 
     version: int
-    out: dict[str, list[Edge]] = field(default_factory=dict)
-    into: dict[str, list[Edge]] = field(default_factory=dict)
+    out: dict[str, list[EdgeRow]] = field(default_factory=dict)
+    into: dict[str, list[EdgeRow]] = field(default_factory=dict)
 
 
-def edge_index(index: GraphIndex) -> EdgeIndex:
-    edges = EdgeIndex(index.version)
-    for (upstream, column), readers in index.by_column.items():
-        for r in readers:
-            edge = Edge(upstream, column, r.downstream, r.downstream_column, r.usage)
-            edges.out.setdefault(upstream, []).append(edge)
-            edges.into.setdefault(r.downstream, []).append(edge)
-    for upstream, readers in index.whole.items():
-        for r in readers:
-            edge = Edge(upstream, None, r.downstream, r.downstream_column, r.usage)
-            edges.out.setdefault(upstream, []).append(edge)
-            edges.into.setdefault(r.downstream, []).append(edge)
+def edge_index(db: sqlite_utils.Database) -> EdgeIndex:
+    """Every edge of the registry both ways, with the graph version it belongs to (one read)."""
+    edges = EdgeIndex(reg_sql.graph_version(db))
+    for edge in reg_sql.all_edges(db):
+        edges.out.setdefault(edge.upstream, []).append(edge)
+        edges.into.setdefault(edge.downstream, []).append(edge)
     return edges
 
 
