@@ -496,6 +496,29 @@ class InstallationClient(TesseraGitHubAPI):
             raise
         return str(membership.get("state")) if membership.get("state") else None
 
+    async def team_members(self, org: str, team_slug: str) -> list[str]:
+        """The logins of a team's members (the team page lists them)."""
+        url_vars = {"org": org, "team": team_slug, "per_page": PER_PAGE}
+        return [
+            str(member.get("login"))
+            async for member in self.getiter("/orgs/{org}/teams/{team}/members{?per_page}", url_vars)
+            if isinstance(member, Mapping) and member.get("login")
+        ]
+
+    async def org_role(self, org: str, username: str) -> str | None:
+        """``admin`` (an owner) or ``member`` for an active member of ``org``, else None."""
+        try:
+            membership = await self.getitem(
+                "/orgs/{org}/memberships/{user}", {"org": org, "user": username}
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        if membership.get("state") != "active":
+            return None
+        return str(membership.get("role") or "member")
+
     async def commit_author_login(self, owner: str, repo: str, email: str) -> str | None:
         """The GitHub login of whoever made the latest commit under ``email`` on the default branch,
         or None when no commit carries it (or GitHub links the e-mail to no user)."""
@@ -741,3 +764,26 @@ async def convert_manifest(
     finally:
         if own:
             await active.close()
+
+
+class SignInFailed(Exception):
+    """GitHub refused the code or answered something unexpected (the message says which)."""
+
+
+async def oauth_login(web_url: str, api_url: str, exchange: dict[str, str]) -> str:
+    """The end of the OAuth web flow (sign-in to the pages): trade the code, with the PKCE verifier,
+    for a user token, then ask GitHub whose it is. The token is not kept."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as client:
+        async with client.post(
+            f"{web_url}/login/oauth/access_token", data=exchange, headers={"Accept": "application/json"}
+        ) as answer:
+            body = await answer.json(content_type=None) if answer.status == 200 else None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            error = body.get("error") if isinstance(body, dict) else f"status {answer.status}"
+            raise SignInFailed(f"GitHub refused the sign-in code ({error}); start again from the Sign in link.")
+        headers = {"Authorization": f"Bearer {body['access_token']}", "Accept": "application/vnd.github+json"}
+        async with client.get(f"{api_url}/user", headers=headers) as answer:
+            user = await answer.json(content_type=None) if answer.status == 200 else None
+    if not isinstance(user, dict) or not isinstance(user.get("login"), str) or not user["login"]:
+        raise SignInFailed("GitHub did not say who you are; start again from the Sign in link.")
+    return user["login"]

@@ -42,7 +42,11 @@ Injecting faults (consumed in order, before normal handling; ``path`` may be a g
 Tokens: ``fake.issue_token(1)`` for raw calls, ``fake.revoke_tokens()``; the clock is
 ``fake.clock`` (shared with the client in the fixtures). The manifest flow: the web form
 ``POST /settings/apps/new`` (or ``/organizations/{org}/settings/apps/new``) redirects back with a
-code; ``fake.manifest_code()`` makes one directly. GitHub Enterprise Server:
+code; ``fake.manifest_code()`` makes one directly. Signing in (the OAuth web flow with PKCE):
+``fake.sign_in_as("gina")`` says who the browser is signed in to GitHub as; then
+``/login/oauth/authorize`` redirects back at once with a code, ``POST /login/oauth/access_token``
+trades it (checking client secret, redirect URI and ``code_verifier``) for a user token, and
+``GET /user`` answers who that token belongs to. GitHub Enterprise Server:
 ``FakeGitHub(api_prefix="/api/v3")``.
 """
 
@@ -566,7 +570,7 @@ class FakeRepo:
 class Caller:
     """Who sent a request: the App (JWT), an installation (token), or nobody."""
 
-    kind: str  # "app" | "installation" | "anonymous"
+    kind: str  # "app" | "installation" | "user" | "anonymous"
     installation: FakeInstallation | None = None
     credential: str = ""
 
@@ -632,6 +636,12 @@ class FakeGitHub:
         self.downloads: list[str] = []  # archive downloads (not API calls)
         self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
+        self.oauth_client_id = "Iv1.fakeclient"
+        self.oauth_client_secret = "fake-client-secret"
+        self.signed_in_as: str | None = None  # who the browser is signed in to GitHub as
+        self.oauth_codes: dict[str, dict[str, str]] = {}
+        self.user_tokens: dict[str, str] = {}  # user access token -> login
+        self.org_roles: dict[tuple[str, str], str] = {}  # (org, user) -> "admin" | "member"
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
@@ -932,6 +942,10 @@ class FakeGitHub:
             return await self._new_app_from_manifest(request)
         if method == "GET" and path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if method == "GET" and path == "/login/oauth/authorize":
+            return self._oauth_authorize(request)
+        if method == "POST" and path == "/login/oauth/access_token":
+            return await self._oauth_access_token(request)
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -1044,6 +1058,10 @@ class FakeGitHub:
             return Caller("anonymous", credential=credential)
         if not credential:
             raise GitHubError(401, "Requires authentication")
+        if auth == "user":
+            if credential not in self.user_tokens or scheme.lower() not in ("token", "bearer"):
+                raise GitHubError(401, "Bad credentials")
+            return Caller("user", credential=credential)
         if auth == "app":
             if scheme.lower() != "bearer":
                 raise GitHubError(401, "A JSON web token could not be decoded")
@@ -1173,6 +1191,72 @@ class FakeGitHub:
         target = URL(str(redirect)).update_query(query)
         raise web.HTTPFound(str(target))
 
+    # -- the web side of signing in (github.com/login/oauth/*, not the API)
+
+    def set_org_role(self, org: str, username: str, role: str = "member") -> None:
+        """``username`` is an active member of ``org``; role ``admin`` makes them an owner."""
+        self.org_roles[(org.lower(), username.lower())] = role
+
+    def _org_membership(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
+        role = self.org_roles.get((params["org"].lower(), params["user"].lower()))
+        if role is None:
+            raise GitHubError(404, "Not Found")
+        return 200, {"state": "active", "role": role, "organization_url": f"{self.url}/orgs/{params['org']}",
+                     "user": self._user(params["user"])}
+
+    def sign_in_as(self, login: str | None) -> None:
+        """The browser is signed in to GitHub as ``login`` (None: nobody, authorize refuses)."""
+        self.signed_in_as = login
+
+    def _oauth_authorize(self, request: web.Request) -> web.StreamResponse:
+        """GitHub asks the signed-in person to authorize, then redirects back with a code and the
+        ``state``. The fake authorizes at once for :attr:`signed_in_as`."""
+        query = request.query
+        if query.get("client_id") != self.oauth_client_id:
+            return web.Response(status=404, text="Not Found (unknown client_id)")
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return web.Response(status=400, text="PKCE with code_challenge_method=S256 is required")
+        redirect = query.get("redirect_uri", "")
+        if not redirect.startswith(("http://", "https://")):
+            return web.Response(status=400, text="redirect_uri is required")
+        if self.signed_in_as is None:
+            return web.Response(status=401, text="Sign in to GitHub to continue")
+        code = secrets.token_hex(10)
+        self.oauth_codes[code] = {
+            "login": self.signed_in_as,
+            "redirect_uri": redirect,
+            "challenge": query["code_challenge"],
+        }
+        back = {"code": code}
+        if "state" in query:
+            back["state"] = query["state"]
+        raise web.HTTPFound(str(URL(redirect).update_query(back)))
+
+    async def _oauth_access_token(self, request: web.Request) -> web.StreamResponse:
+        """Trade a code for a user token, as GitHub does: an error is a 200 with ``error`` set."""
+        form = await request.post()
+        code = self.oauth_codes.pop(str(form.get("code", "")), None)
+
+        def refuse(error: str) -> web.Response:
+            return web.json_response({"error": error, "error_description": error.replace("_", " ")})
+
+        if form.get("client_id") != self.oauth_client_id or form.get("client_secret") != self.oauth_client_secret:
+            return refuse("incorrect_client_credentials")
+        if code is None:
+            return refuse("bad_verification_code")
+        if form.get("redirect_uri") not in (None, code["redirect_uri"]):
+            return refuse("redirect_uri_mismatch")
+        verifier = str(form.get("code_verifier", ""))
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not verifier or digest != code["challenge"]:
+            return refuse("bad_verification_code")
+        token = "ghu_" + secrets.token_hex(18)
+        self.user_tokens[token] = code["login"]
+        return web.json_response({"access_token": token, "token_type": "bearer", "scope": ""})
+
+    def _authenticated_user(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
+        return 200, self._user(self.user_tokens[caller.credential])
+
     # -- routes
 
     def _build_routes(self) -> list[_Route]:
@@ -1231,6 +1315,9 @@ class FakeGitHub:
                 "issues|pull_requests:write",
             ),
             ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "members:read"),
+            ("GET", "/user", self._authenticated_user, "user"),
+            ("GET", "/orgs/{org}/memberships/{user}", self._org_membership, "members:read"),
+            ("GET", "/orgs/{org}/teams/{team}/members", self._team_members, "members:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",
@@ -1837,6 +1924,15 @@ class FakeGitHub:
         state, role = members[params["user"].lower()]
         payload = {"url": f"{self.url}/teams/1/memberships/{params['user']}", "role": role, "state": state}
         return 200, payload
+
+    def _team_members(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
+        if caller.installation is None or caller.installation.account.lower() != params["org"].lower():
+            raise GitHubError(404, "Not Found")
+        members = self.teams.get((params["org"].lower(), params["team"].lower()))
+        if members is None:
+            raise GitHubError(404, "Not Found")
+        active = sorted(login for login, (state, _) in members.items() if state == "active")
+        return self._page(request, [self._user(login) for login in active])
 
     def _permission(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
         repo = self._repo_for(params, caller)

@@ -36,6 +36,7 @@ OPERATIONS: tuple[str, ...] = (
     "issues/get-comment",
     "issues/list-comments",
     "issues/update-comment",
+    "orgs/get-membership-for-user",
     "pulls/get",
     "pulls/list-files",
     "reactions/create-for-issue",
@@ -47,6 +48,8 @@ OPERATIONS: tuple[str, ...] = (
     "repos/get-content",
     "repos/list-commits",
     "teams/get-membership-for-user-in-org",
+    "teams/list-members-in-org",
+    "users/get-authenticated",
 )
 
 METHODS = ("get", "post", "put", "patch", "delete")
