@@ -491,3 +491,27 @@ def test_an_exposure_the_same_pr_points_at_the_renamed_model_needs_no_ack() -> N
     head.exposures["orders_board"] = base.exposures["orders_board"]
     _, acks = compute_impact([change], base, head, CONFIG)
     assert [a.team for a in acks] == ["ops"], "an exposure left on the old name still breaks"
+
+
+def test_a_reader_listing_its_columns_below_a_select_star_model_is_judged_by_those_columns() -> None:
+    snap = shop()
+    snap.assets["stg_all"] = Asset(
+        "stg_all", "model", "models/stg_all.sql", depends_on=("stg_orders",), columns_known=False,
+        meta={"tessera": {"owner": "data"}},
+    )
+    snap.edges.append(Edge("stg_orders", None, "stg_all", None, "star"))
+    snap.assets["ops_kpis"] = Asset(
+        "ops_kpis", "model", columns=cols("id"), depends_on=("stg_all",), meta={"owner": "ops"}
+    )
+    snap.edges.append(Edge("stg_all", "id", "ops_kpis", "id"))
+    snap.assets["finance_kpis"] = Asset(
+        "finance_kpis", "model", columns=cols("plan"), depends_on=("stg_all",), meta={"owner": "finance"}
+    )
+    snap.edges.append(Edge("stg_all", "plan", "finance_kpis", "plan"))
+    impacts, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert "ops_kpis" not in {i.consumer for i in impacts}
+    snap.assets["ops_wide"] = Asset("ops_wide", "model", depends_on=("stg_all",), columns_known=False,
+                                    meta={"owner": "ops"})
+    _, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth", "ops"], "unknown lineage still reads everything"
