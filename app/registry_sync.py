@@ -33,6 +33,7 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.config import Settings, require_database
 from app.discovery.aggregate import Aggregator
 from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
@@ -40,6 +41,7 @@ from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
+from rules.dbt_manifest import looks_like_manifest
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
@@ -481,12 +483,21 @@ def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, con
 
 
 async def sync_repository(
-    ctx: Any, gh: Any, *, repo_id: int, repo: str, commit: str | None, entries: Mapping[str, Any], source: str
+    ctx: Any,
+    gh: Any,
+    *,
+    repo_id: int,
+    repo: str,
+    commit: str | None,
+    entries: Mapping[str, Any],
+    source: str,
+    ref: str | None = None,
 ) -> SyncSummary:
-    """Build the repository's snapshot at one commit through the engine and write it."""
+    """Build the repository's snapshot at one commit through the engine and write it (``ref``
+    names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
     from app.errors import PermanentError
     from app.workflow.bounded import OverBudget, run_bounded
-    from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
+    from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners, likely_reads
     from app.workflow.pulls import analysis_budget, raise_fetch_failure, read_config
     from rules.build import build_snapshot, relation_resolver
 
@@ -494,6 +505,8 @@ async def sync_repository(
     owner, _, name = repo.partition("/")
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
     await fetcher.preload(e.sha for e in entries.values())
+    if commit or ref:  # a cold repository: its files in one tarball rather than a call per file
+        await fetcher.fetch_all(commit or ref or "", likely_reads(entries, None))
     files = GitHubSource(entries, fetcher)
     config_text = None
     if CONFIG_PATH in entries:
@@ -707,7 +720,7 @@ async def on_sync_repo(event: Event, ctx: Any) -> None:
     if tree.get("truncated"):
         log.warning("registry: %s has more files than GitHub lists in one tree; syncing what was listed", repo)
     await sync_repository(ctx, gh, repo_id=int(listed["id"]), repo=repo, commit=None, entries=tree_entries(tree),
-                          source="installation")
+                          source="installation", ref=branch)
 
 
 # --- tessera sync-dbt ---------------------------------------------------------------------------------
@@ -729,7 +742,7 @@ def default_repo(manifest: Any) -> str | None:
     return f"dbt/{str(project).lower()}" if project else None
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
     import sys
 
@@ -746,6 +759,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"tessera: {args.manifest} is not valid JSON: {exc}", file=sys.stderr)
         return 2
+    if not looks_like_manifest(manifest):
+        print(f"tessera: {args.manifest} is not a dbt manifest (expected dbt's target/manifest.json: a JSON"
+              " object with \"nodes\" and \"metadata\")", file=sys.stderr)
+        return 2
+    require_database(settings)
     repo = args.repo or default_repo(manifest)
     if repo is None or "/" not in repo:
         print("tessera: --repo is owner/name (the manifest names no project to default to)", file=sys.stderr)

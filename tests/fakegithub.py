@@ -37,6 +37,7 @@ Injecting faults (consumed in order, before normal handling; ``path`` may be a g
     fake.script("POST", "/repos/acme/warehouse/check-runs", server_error(502), server_error(502))
     fake.script("GET", "/repos/*", secondary_rate_limit(retry_after=1), too_many_requests(),
                 primary_rate_limit(reset_at=now + 60), slow(2.0), dropped_connection())
+    fake.script("POST", "/repos/*/check-runs", lost_answer())   # created, but the caller sees a 502
 
 Tokens: ``fake.issue_token(1)`` for raw calls, ``fake.revoke_tokens()``; the clock is
 ``fake.clock`` (shared with the client in the fixtures). The manifest flow: the web form
@@ -55,10 +56,12 @@ import difflib
 import fnmatch
 import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import secrets
+import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -115,6 +118,25 @@ def _b64(content: bytes) -> str:
     return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
 
 
+CODELOAD_PREFIX = "/_codeload/"
+
+
+def tarball(repo: FakeRepo, sha: str) -> bytes:
+    """The repository at a commit as GitHub's tarball: gzip, one ``owner-repo-short`` top folder,
+    the commit in a pax global header."""
+    buffer = io.BytesIO()
+    top = f"{repo.full_name.replace('/', '-')}-{sha[:7]}"
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": sha}) as archive:
+        folder = tarfile.TarInfo(top + "/")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        for path, content in sorted(repo.files_at(sha).items()):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 # Scripted responses ------------------------------------------------------------------------------
 
 
@@ -127,6 +149,8 @@ class ScriptedResponse:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     disconnect: bool = False
+    after_handling: bool = False
+    """Handle the request for real first (state changes), then answer this instead: the answer lost."""
 
 
 def server_error(status: int = 502) -> ScriptedResponse:
@@ -148,6 +172,12 @@ def primary_rate_limit(reset_at: float) -> ScriptedResponse:
     message = "API rate limit exceeded for installation ID 1."
     headers = (("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(reset_at))))
     return ScriptedResponse(403, {"message": message, "documentation_url": DOCS}, headers)
+
+
+def lost_answer(status: int = 502) -> ScriptedResponse:
+    """GitHub did the work (created the check run, posted the comment) but the caller never hears
+    so: a gateway error after the fact, as when a connection drops mid-answer."""
+    return ScriptedResponse(status, {"message": "Server Error"}, after_handling=True)
 
 
 def slow(seconds: float, status: int = 200, body: Any = None) -> ScriptedResponse:
@@ -598,11 +628,16 @@ class FakeGitHub:
         self.check_runs: dict[int, FakeCheckRun] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires epoch)
         self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
+        self.downloads: list[str] = []  # archive downloads (not API calls)
+        self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
         self.rate_window_start = 0.0
+        self.rate_spent_elsewhere = 0
+        """Requests every credential has already used in this window (``spend_rate_budget``)."""
         self._scripts: list[tuple[str, re.Pattern[str], list[ScriptedResponse]]] = []
         self._ids = itertools.count(1001)
         self._numbers = itertools.count(1)
@@ -687,6 +722,13 @@ class FakeGitHub:
 
     def remove_team_member(self, org: str, team_slug: str, username: str) -> None:
         self.teams.get((org.lower(), team_slug.lower()), {}).pop(username.lower(), None)
+
+    def spend_rate_budget(self, requests: int) -> None:
+        """Start a rate-limit window now in which ``requests`` were already used (by other work of
+        the installation): the next answers show that much less ``x-ratelimit-remaining``."""
+        self.rate_window_start = float(int(self.clock()))
+        self.rate_used.clear()
+        self.rate_spent_elsewhere = requests
 
     def issue_token(self, installation_id: int, lifetime: float = TOKEN_LIFETIME) -> str:
         """An installation token without the JWT exchange (for tests of other routes)."""
@@ -888,6 +930,8 @@ class FakeGitHub:
         path = request.path
         if method == "POST" and _NEW_APP_PAGE.match(path):
             return await self._new_app_from_manifest(request)
+        if method == "GET" and path.startswith(CODELOAD_PREFIX):
+            return self._codeload(request)
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -920,6 +964,11 @@ class FakeGitHub:
         self, request: web.Request, method: str, path: str, body: Any, validation: list[str]
     ) -> web.StreamResponse:
         scripted = self._scripted(method, path)
+        if scripted is not None and scripted.after_handling:
+            await self._handle(request, method, path, validation)
+            headers = self._rate_headers("scripted")
+            headers.update(dict(scripted.headers))
+            return web.json_response(scripted.body, status=scripted.status, headers=headers)
         if scripted is not None:
             if scripted.delay:
                 await asyncio.sleep(scripted.delay)
@@ -931,6 +980,12 @@ class FakeGitHub:
                 headers = self._rate_headers("scripted")
                 headers.update(dict(scripted.headers))
                 return web.json_response(scripted.body, status=scripted.status, headers=headers)
+        return await self._handle(request, method, path, validation)
+
+    async def _handle(
+        self, request: web.Request, method: str, path: str, validation: list[str]
+    ) -> web.StreamResponse:
+        """The route's real answer (no scripted faults)."""
         for route in self._routes:
             if route.method != method:
                 continue
@@ -966,11 +1021,13 @@ class FakeGitHub:
         """GitHub's rate-limit headers; each credential has its own hourly window."""
         now = self.clock()
         if now >= self.rate_window_start + 3600:
-            self.rate_window_start = now
+            self.rate_window_start = float(int(now))  # GitHub's reset is a whole second
             self.rate_used.clear()
+            self.rate_spent_elsewhere = 0
         limit = INSTALLATION_RATE_LIMIT if credential else UNAUTHENTICATED_RATE_LIMIT
-        used = self.rate_used.get(credential, 0) + 1
-        self.rate_used[credential] = used
+        own = self.rate_used.get(credential, 0) + 1
+        self.rate_used[credential] = own
+        used = own + (self.rate_spent_elsewhere if credential else 0)
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(limit - used, 0)),
@@ -1138,6 +1195,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/git/trees/{sha}", self._get_tree, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/git/blobs/{sha}", self._get_blob, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/tarball/{ref}", self._tarball, "contents:read"),
             ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "checks:write"),
             ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "checks:write"),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "checks:read"),
@@ -1483,6 +1541,34 @@ class FakeGitHub:
         }
         return 200, payload
 
+    def _tarball(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        """GitHub answers 302 to a short-lived codeload URL with its own token; the fake serves that
+        URL on another host name (``localhost`` instead of ``127.0.0.1``), so a client that forwards
+        its Authorization header across hosts is caught."""
+        repo = self._repo_for(params, caller)
+        commit = self._resolve(repo, params["ref"])
+        token = secrets.token_urlsafe(12)
+        self.codeload_tokens[token] = (repo.full_name, commit.sha)
+        port = URL(self.web_url).port
+        owner, name = repo.full_name.split("/")
+        location = f"http://localhost:{port}{CODELOAD_PREFIX}{owner}/{name}/legacy.tar.gz/{commit.sha}?token={token}"
+        return 302, None, {"location": location}
+
+    def _codeload(self, request: web.Request) -> web.Response:
+        """The archive download: no API call, no rate limit, authorised by the URL's token alone."""
+        token = request.query.get("token", "")
+        if request.headers.get("authorization"):
+            self.violations.append(f"GET {request.path}: the API's Authorization header was sent to the download host")
+        found = self.codeload_tokens.get(token)
+        self.downloads.append(request.path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        full_name, sha = found
+        repo = self.repo(full_name)
+        if self.tarball_override is not None:
+            return web.Response(body=self.tarball_override, content_type="application/x-gzip")
+        return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
+
     def _compare(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         repo = self._repo_for(params, caller)
         base_ref, sep, head_ref = params["basehead"].partition("...")
@@ -1630,6 +1716,8 @@ class FakeGitHub:
         sha = self._resolve(repo, params["ref"]).sha
         name = request.query.get("check_name")
         runs = [self._check_run_json(repo, r) for r in reversed(repo.check_runs(head_sha=sha, name=name))]
+        if request.query.get("app_id") not in (None, str(self.app_id)):
+            runs = []  # every run in the fake is this App's
         status, chunk, headers = self._page(request, runs)
         return status, {"total_count": len(runs), "check_runs": chunk}, headers
 

@@ -41,6 +41,7 @@ OPERATIONS: tuple[str, ...] = (
     "reactions/create-for-issue",
     "reactions/create-for-issue-comment",
     "repos/compare-commits-with-basehead",
+    "repos/download-tarball-archive",
     "repos/get",
     "repos/get-collaborator-permission-level",
     "repos/get-content",
