@@ -192,9 +192,13 @@ def compute_impact(
             }
         start_cols = _change_columns(change, rule, changed)
         keep = None
-        if side == "base" and rule.judged_on == Graph.BASE and rule.reach == Reach.COLUMN and change.column:
-            # a column gone in head: its readers are in base, but only those that still read it
-            keep = _still_reads(base, head, indexes["head"], change.asset, change.column)
+        fixed_exposure: Callable[[Exposure], bool] | None = None
+        if side == "base" and rule.judged_on == Graph.BASE:
+            # gone in head: its readers are in base, but only those that still read it in head
+            gone = None if rule.reach == Reach.COLUMN and change.column else ALL
+            if gone is None or change.asset not in head.assets:
+                keep = _still_reads(base, head, indexes["head"], change.asset, gone or change.column or ALL)
+                fixed_exposure = _exposure_fixed(head, change.asset, gone or change.column or ALL)
         absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
         reached = index.walk(change.asset, start_cols, keep, absorbs)
         relation_moved = change.rule == RuleId.ASSET_RENAMED and change.asset in head.assets
@@ -217,6 +221,8 @@ def compute_impact(
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path, asset.path)
             for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
+                if fqn == change.asset and fixed_exposure is not None and fixed_exposure(exposure):
+                    continue
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
@@ -312,26 +318,54 @@ def _exposures_by_asset(snapshot: Snapshot) -> dict[str, list[Exposure]]:
 def _still_reads(
     base: Snapshot, head: Snapshot, head_lineage: LineageIndex, upstream: str, column: str
 ) -> Callable[[Edge], bool]:
-    """For a column gone from ``upstream``: does a base reader still read it in the head?
+    """For a column (or, with ``ALL``, a whole asset) gone from ``upstream``: does a base reader
+    still read it in the head?
 
-    Only a reader this same PR rewrote (its SQL differs) whose head lineage from ``upstream`` is
-    known and no longer names the column has stopped reading it: the producer fixed their own
-    downstream model, and what changed there is that model's own finding. An untouched reader
-    still reads the column (and will break), whatever its head lineage says.
+    A reader the same PR removed reads nothing. A reader this same PR rewrote (its SQL differs)
+    has stopped reading a column when its head lineage from ``upstream`` is known and no longer
+    names it (it reads the new name, or nothing), and has stopped reading an asset when its head no
+    longer depends on it (it refs the renamed model): the producer fixed their own downstream model,
+    and what changed there is that model's own finding. An untouched reader still reads it (and
+    will break), whatever its head lineage says.
     """
     key = column_key(column)
 
     def keep(edge: Edge) -> bool:
         before = base.assets.get(edge.downstream)
         after = head.assets.get(edge.downstream)
-        if after is None or before is None or not after.columns_known:
+        if before is None:
             return True
+        if after is None:
+            return False
         if (before.sql or "") == (after.sql or "") and before.checksum == after.checksum:
             return True
         from_upstream = [e for e in head_lineage.readers(upstream, None) if e.downstream == edge.downstream]
+        if upstream not in after.depends_on and not from_upstream:
+            return False
+        if column == ALL or not after.columns_known:
+            return True
         return any(e.upstream_column is None or column_key(e.upstream_column) == key for e in from_upstream)
 
     return keep
+
+
+def _exposure_fixed(head: Snapshot, upstream: str, column: str) -> Callable[[Exposure], bool]:
+    """For a column (or, with ``ALL``, an asset) gone from ``upstream``: has the same PR removed
+    an exposure that read it, pointed it elsewhere, or narrowed its listed columns past it?"""
+    key = column_key(column)
+
+    def fixed(exposure: Exposure) -> bool:
+        after = head.exposures.get(exposure.name)
+        if after == exposure:
+            return False
+        if after is None or upstream not in after.depends_on:
+            return True
+        if column == ALL:
+            return False
+        listed = after.columns.get(upstream)
+        return bool(listed) and key not in {column_key(c) for c in listed}
+
+    return fixed
 
 
 def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, ...]:

@@ -7,7 +7,10 @@ per graph from its edges (plus, for a snapshot, ``depends_on`` where lineage is 
 reader reads every column), then only looked up.
 
 The walk follows lineage column by column and transitively: a column used in a join, filter or
-grouping, or read through ``SELECT *``, makes every column of the reader affected (``ALL``).
+grouping makes every column of the reader affected (``ALL``); one read through ``SELECT *`` is
+passed on under its own name, so a reader further down that lists its columns is judged by them
+even where the star reader's own columns are unknown. Only a reader whose lineage is unknown, or
+an asset-wide change, reaches every column.
 """
 
 from __future__ import annotations
@@ -116,9 +119,7 @@ class LineageIndex:
                         continue
                     if absorbs is not None and absorbs(edge):
                         continue
-                    whole = edge.downstream_column is None or edge.usage in WHOLE_USAGES
-                    target = ALL if whole else column_key(edge.downstream_column or "")
-                    grown.setdefault(edge.downstream, set()).add(target)
+                    grown.setdefault(edge.downstream, set()).add(_affected(edge, column))
             for downstream, cols in grown.items():
                 new = frozenset({ALL}) if ALL in cols else frozenset(cols)
                 seen = reached.get(downstream)
@@ -132,3 +133,12 @@ class LineageIndex:
                 reached[downstream] = Reach(downstream, merged, seen.path)
                 queue.append((downstream, merged - seen.columns if ALL not in merged else merged))
         return reached
+
+
+def _affected(edge: Edge, column: str) -> str:
+    """The reader's column ``edge`` passes a change of ``column`` on to (``ALL``: every one)."""
+    if edge.usage == "star" and column != ALL:
+        return column  # ``select *`` passes a column on under its own name
+    if edge.downstream_column is None or edge.usage in WHOLE_USAGES:
+        return ALL
+    return column_key(edge.downstream_column)

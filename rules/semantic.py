@@ -13,7 +13,7 @@ non-aggregate columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -125,11 +125,23 @@ class _Scope:
     """Output column -> the (cte, column) pairs it reads directly."""
     branches: list[_Scope] = field(default_factory=list)
     set_kind: str | None = None
+    dedup: frozenset[str] | None = None
+    """Partition keys of a ``row_number() ... = 1`` filter (QUALIFY, or a WHERE on a CTE's row
+    number): the select keeps one row per key, so the keys are grain like GROUP BY's."""
+    dedup_in_qualify: bool = False
+    dedup_reads: frozenset[tuple[str, str]] = frozenset()
+    """The (cte, column) whose row number the WHERE keeps at 1."""
+    rebased: Callable[[], tuple[frozenset[str], dict[str, str]]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Group keys and column texts with the FROM source's qualifier dropped (joins only): compared
+    against a single-source select, whose columns carry no qualifier, re-qualifying is no change."""
 
     def signature(self) -> tuple[object, ...]:
         return (
             self.distinct,
             self.group,
+            self.dedup,
             tuple(sorted(self.filters.items())),
             tuple(self.sources),
             tuple(self.columns.items()),
@@ -211,9 +223,12 @@ class _Reader:
             on = distinct.args.get("on")
             scope.distinct = "DISTINCT" + (f" ON {self._text(on, aliases)}" if on is not None else "")
         group = query.args.get("group")
+        keys: list[exp.Expression] = []
         if isinstance(group, exp.Group):
-            keys = group_by_all_keys(query) if group.args.get("all") else group.expressions
+            keys = group_by_all_keys(query) if group.args.get("all") else list(group.expressions)
+            keys = [_positional(key, query) for key in keys]
             scope.group = frozenset(self._text(g, aliases) for g in keys)
+        self._read_dedup(query, scope, aliases)
         for arg, label in _FILTER_CLAUSES:
             node = query.args.get(arg)
             if isinstance(node, exp.Expression):
@@ -242,7 +257,71 @@ class _Reader:
             body = projection.unalias() if isinstance(projection, exp.Alias) else projection
             scope.columns[name] = self._text(body, aliases)
             scope.reads[name] = self._reads(body, aliases)
+        if isinstance(from_, exp.From) and isinstance(from_.this, exp.Table) and len(scope.sources) > 1:
+            scope.rebased = self._rebase(query, keys, {**aliases, from_.this.alias_or_name: ""})
         return scope
+
+    def _rebase(
+        self, query: exp.Select, keys: list[exp.Expression], aliases: Mapping[str, str | None]
+    ) -> Callable[[], tuple[frozenset[str], dict[str, str]]]:
+        """Texts read with ``aliases`` on demand (only a comparison against a single-source select
+        needs them, so most selects never pay for a second rendering)."""
+        found: list[tuple[frozenset[str], dict[str, str]]] = []
+
+        def texts() -> tuple[frozenset[str], dict[str, str]]:
+            if not found:
+                columns = {
+                    p.alias_or_name: self._text(p.unalias() if isinstance(p, exp.Alias) else p, aliases)
+                    for p in query.selects
+                }
+                found.append((frozenset(self._text(k, aliases) for k in keys), columns))
+            return found[0]
+
+        return texts
+
+    def _read_dedup(self, query: exp.Select, scope: _Scope, aliases: Mapping[str, str | None]) -> None:
+        """The partition keys of a ``row_number() = 1`` filter, in QUALIFY or in a WHERE on a row
+        number computed by this select or by the CTE it reads."""
+        qualify = query.args.get("qualify")
+        if isinstance(qualify, exp.Qualify):
+            keys = self._dedup_keys(qualify.this, query, aliases)
+            if keys is not None:
+                scope.dedup, scope.dedup_in_qualify = keys, True
+                return
+        where = query.args.get("where")
+        if not isinstance(where, exp.Where):
+            return
+        from_ = query.args.get("from_") or query.args.get("from")
+        source = from_.this if isinstance(from_, exp.From) else None
+        if not isinstance(source, exp.Table) or not (source.name in self.cte_names and is_cte_reference(source)):
+            return
+        body = self.bodies.get(source.name)
+        if not isinstance(body, exp.Select):
+            return
+        for part in _conjuncts(where.this):
+            column = _kept_first(part)
+            if not isinstance(column, exp.Column):
+                continue
+            window = _row_number(_projection(body, column.name))
+            if window is not None:
+                scope.dedup = self._partition(window, self._aliases(body))
+                scope.dedup_reads = frozenset({(self.renames.get(source.name, source.name), column.name)})
+                return
+
+    def _dedup_keys(
+        self, condition: exp.Expression, query: exp.Select, aliases: Mapping[str, str | None]
+    ) -> frozenset[str] | None:
+        for part in _conjuncts(condition):
+            kept = _kept_first(part)
+            if isinstance(kept, exp.Column) and not kept.table:
+                kept = _projection(query, kept.name)
+            window = _row_number(kept)
+            if window is not None:
+                return self._partition(window, aliases)
+        return None
+
+    def _partition(self, window: exp.Window, aliases: Mapping[str, str | None]) -> frozenset[str]:
+        return frozenset(self._text(key, aliases) for key in window.args.get("partition_by") or ())
 
     def _source_of(self, node: exp.Expression) -> str:
         if isinstance(node, exp.Table):
@@ -345,6 +424,50 @@ class _Reader:
 
 
 @lru_cache(maxsize=32)
+def _positional(key: exp.Expression, query: exp.Select) -> exp.Expression:
+    """``GROUP BY 2`` groups by the second projection: compare what it names, not the number."""
+    if isinstance(key, exp.Literal) and key.is_int:
+        index = int(key.this) - 1
+        if 0 <= index < len(query.selects):
+            projection = query.selects[index]
+            return projection.unalias() if isinstance(projection, exp.Alias) else projection
+    return key
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _kept_first(node: exp.Expression) -> exp.Expression | None:
+    """``x = 1``, ``x <= 1`` or ``x < 2`` (either way round): the ``x`` kept at its first row."""
+    if not isinstance(node, exp.EQ | exp.LTE | exp.LT | exp.GTE | exp.GT):
+        return None
+    left, right = node.this, node.expression
+    flipped = isinstance(left, exp.Literal)
+    if flipped:
+        left, right = right, left
+    if not isinstance(right, exp.Literal) or not right.is_int:
+        return None
+    value = int(right.this)
+    wanted = {exp.EQ: 1, exp.LTE: 1, exp.LT: 2} if not flipped else {exp.EQ: 1, exp.GTE: 1, exp.GT: 2}
+    return left if wanted.get(type(node)) == value else None
+
+
+def _projection(select: exp.Select, name: str) -> exp.Expression | None:
+    for projection in select.selects:
+        if isinstance(projection, exp.Alias) and projection.alias_or_name.lower() == name.lower():
+            return projection.unalias()
+    return None
+
+
+def _row_number(node: exp.Expression | None) -> exp.Window | None:
+    """The window of a ``row_number() over (partition by ...)`` (the dedup idiom), else None."""
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber) and node.args.get("partition_by"):
+        return node
+    return None
+
+
 def _generator(dialect: str) -> Dialect:
     return Dialect.get_or_raise(dialect)
 
@@ -442,8 +565,21 @@ def _dependents(scopes: Mapping[str, _Scope], cte: str, column: str) -> list[str
     return [name for name in scopes[_OUTER].columns if reaches(_OUTER, name)]
 
 
+def _requalified(b: _Scope, a: _Scope) -> tuple[frozenset[str], dict[str, str], frozenset[str], dict[str, str]]:
+    """Group keys and columns of both sides, comparable when one side joined a new source to the
+    same FROM (its columns now carry the qualifier the single-source side never needed)."""
+    b_group, b_cols, a_group, a_cols = b.group, b.columns, a.group, a.columns
+    if b.sources and a.sources and b.sources[0][0] == a.sources[0][0]:
+        if len(b.sources) == 1 and a.rebased is not None:
+            a_group, a_cols = a.rebased()
+        elif len(a.sources) == 1 and b.rebased is not None:
+            b_group, b_cols = b.rebased()
+    return b_group, b_cols, a_group, a_cols
+
+
 def _compare_scope(
-    name: str, b: _Scope, a: _Scope, b_all: Mapping[str, _Scope], a_all: Mapping[str, _Scope]
+    name: str, b: _Scope, a: _Scope, b_all: Mapping[str, _Scope], a_all: Mapping[str, _Scope],
+    dedup_changed: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[SemanticDiff]:
     out: list[SemanticDiff] = []
     where = _where(name)
@@ -462,7 +598,7 @@ def _compare_scope(
             )
             return out
         for index, (bb, ab) in enumerate(zip(b.branches, a.branches, strict=True)):
-            branch_diffs = _compare_scope(name, bb, ab, b_all, a_all)
+            branch_diffs = _compare_scope(name, bb, ab, b_all, a_all, dedup_changed)
             for diff in branch_diffs:
                 if diff.rule == RuleId.COLUMN_LOGIC_CHANGED:
                     continue  # positional: reported below on the set operation's columns
@@ -475,9 +611,10 @@ def _compare_scope(
                     out.append(_column_diff(name, names[position], bcol, acol, a_all))
         return _dedupe(out)
 
-    if (b.distinct, b.group) != (a.distinct, a.group):
-        before = _grain_text(b)
-        after = _grain_text(a)
+    b_group, b_columns, a_group, a_columns = _requalified(b, a)
+    if (b.distinct, b_group, b.dedup) != (a.distinct, a_group, a.dedup):
+        before = _grain_text(b, b_group)
+        after = _grain_text(a, a_group)
         passes_through = name == _OUTER or not (a_all[_OUTER].group or a_all[_OUTER].distinct)
         rule = RuleId.GRAIN_CHANGED if passes_through else RuleId.COLUMN_LOGIC_CHANGED
         out.append(
@@ -491,14 +628,17 @@ def _compare_scope(
         )
     for label in ("WHERE", "HAVING", "QUALIFY", "LIMIT", "OFFSET"):
         old, new = b.filters.get(label), a.filters.get(label)
-        if old == new:
-            continue
+        if old == new or (
+            label == "QUALIFY" and b.dedup != a.dedup
+            and (b.dedup_in_qualify or old is None) and (a.dedup_in_qualify or new is None)
+        ):
+            continue  # a new (or no longer a) dedup key is the grain finding above
         verb = "added" if old is None else "removed" if new is None else "changed"
         out.append(SemanticDiff(RuleId.FILTER_CHANGED, None, f"The {label} filter of {where} was {verb}.", old, new))
     out.extend(_compare_sources(where, b.sources, a.sources))
-    for column, old in b.columns.items():
-        new = a.columns.get(column)
-        if new is None or new == old:
+    for column, old in b_columns.items():
+        new = a_columns.get(column)
+        if new is None or new == old or (name, column) in dedup_changed:
             continue
         if name == _OUTER:
             out.append(_column_diff(name, column, old, new, a_all))
@@ -538,10 +678,12 @@ def _column_diff(name: str, column: str, old: str, new: str, a_all: Mapping[str,
     )
 
 
-def _grain_text(scope: _Scope) -> str:
+def _grain_text(scope: _Scope, group: frozenset[str]) -> str:
     parts = []
-    if scope.group:
-        parts.append("(" + ", ".join(sorted(scope.group)) + ")")
+    if group:
+        parts.append("(" + ", ".join(sorted(group)) + ")")
+    if scope.dedup:
+        parts.append("first row per (" + ", ".join(sorted(scope.dedup)) + ")")
     if scope.distinct:
         parts.append(scope.distinct.lower() + " row")
     return " and ".join(parts) if parts else "input row"
@@ -638,10 +780,16 @@ def compare_queries(before: str, after: str, *, dialect: str) -> list[SemanticDi
     passthrough = (b_plain & a_plain) | (b_plain - a_names) | (a_plain - b_names)
     b_scopes, _ = _read_all(b, dialect, {}, passthrough)
     a_scopes, _ = _read_all(a, dialect, renames, passthrough)
+    # the row number a changed dedup filters on is that grain change, not a logic change of its own
+    dedup_changed = frozenset(
+        read for name, scope in a_scopes.items()
+        if name in b_scopes and b_scopes[name].dedup != scope.dedup
+        for read in scope.dedup_reads | b_scopes[name].dedup_reads
+    )
     diffs: list[SemanticDiff] = []
-    diffs.extend(_compare_scope(_OUTER, b_scopes[_OUTER], a_scopes[_OUTER], b_scopes, a_scopes))
+    diffs.extend(_compare_scope(_OUTER, b_scopes[_OUTER], a_scopes[_OUTER], b_scopes, a_scopes, dedup_changed))
     for name, scope in b_scopes.items():
         if name == _OUTER or name not in a_scopes:
             continue
-        diffs.extend(_compare_scope(name, scope, a_scopes[name], b_scopes, a_scopes))
+        diffs.extend(_compare_scope(name, scope, a_scopes[name], b_scopes, a_scopes, dedup_changed))
     return _dedupe(diffs)

@@ -78,6 +78,11 @@ def _changes_schema(raw: str) -> bool:
 
 
 _SERIAL_TYPES = {exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL}
+_SET_SCHEMA = re.compile(
+    r"\s*ALTER\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?([\w.\"`]+)\s+SET\s+SCHEMA\s+([\w\"`]+)\s*;?\s*$",
+    re.IGNORECASE,
+)
+"""``ALTER TABLE|VIEW name SET SCHEMA other`` (Postgres), which sqlglot keeps as an opaque command."""
 _DUCKDB_COLUMN_RENAME = re.compile(
     r"\bRENAME\s+(?:COLUMN\s+)?([\w\"`]+)\s+TO\s+([\w\"`]+)\s*;?\s*$", re.IGNORECASE
 )
@@ -256,6 +261,14 @@ class _Builder:
         # INSERT, UPDATE, GRANT, SET, transactions...: no effect on the schema
 
     def _command(self, statement: exp.Command, path: str, line: int, raw: str) -> None:
+        moved = _SET_SCHEMA.match(raw)
+        if moved is not None:
+            table = exp.to_table(moved.group(1), dialect=self.dialect)
+            relation = self.relations.get(_table_fqn(table))
+            if relation is not None:
+                # the relation moves: readers of its old name break (ASSET_RENAMED)
+                self._rename_table(relation, exp.to_table(f"{moved.group(2)}.{table.name}", dialect=self.dialect))
+                return
         if _changes_schema(raw):
             first = " ".join(raw.split())[:80]
             self.problem(path, f"statement Tessera cannot analyse: {first}", line)

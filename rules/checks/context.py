@@ -11,6 +11,7 @@ finding is best shown, and the cache of query comparisons.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -148,7 +149,8 @@ def rules_of(check: Check) -> frozenset[RuleId]:
 def column_renames(
     bcols: Mapping[str, Column], hcols: Mapping[str, Column], removed: list[str], added: list[str]
 ) -> dict[str, str]:
-    """Renames recorded by the SQL (``renamed_from``), then same expression and type, new name."""
+    """Renames recorded by the SQL (``renamed_from``), then the same expression under a new name
+    (exactly, then without table qualifiers; among several, the name that keeps the old one)."""
     renames: dict[str, str] = {}
     removed_left = set(removed)
     for new in added:
@@ -157,23 +159,43 @@ def column_renames(
             renames[column_key(source)] = new
             removed_left.discard(column_key(source))
     added_left = [k for k in added if k not in renames.values()]
-
-    def same(bc: Column, hc: Column) -> bool:
-        return (
-            bc.expression is not None and hc.expression is not None
-            and bc.expression == hc.expression and bc.type == hc.type
-        )
-
-    for old in sorted(removed_left, key=lambda k: bcols[k].position):
-        matches = [new for new in added_left if same(bcols[old], hcols[new])]
-        if len(matches) != 1:
-            continue
-        rivals = [o for o in removed_left if o != old and same(bcols[o], hcols[matches[0]])]
-        if rivals:
-            continue
-        renames[old] = matches[0]
-        added_left.remove(matches[0])
+    for same in (_same_expression, _same_bare_expression):
+        for old in sorted(removed_left - set(renames), key=lambda k: bcols[k].position):
+            matches = [new for new in added_left if same(bcols[old], hcols[new])]
+            if len(matches) > 1:
+                # ``id as x`` → ``id as x_id, id as y``: the name that keeps the old one wins
+                matches = [new for new in matches if old in new or new in old]
+            if len(matches) != 1:
+                continue
+            rivals = [o for o in removed_left - set(renames) if o != old and same(bcols[o], hcols[matches[0]])]
+            if rivals:
+                continue
+            renames[old] = matches[0]
+            added_left.remove(matches[0])
     return renames
+
+
+_QUALIFIER = re.compile(r"""(?<![\w."'])(?:[a-z_][\w$]*\.)+(?=[a-z_"])""", re.IGNORECASE)
+"""Table qualifiers in a normalised expression (``o.id``, ``orders.id``), outside quoted names."""
+
+
+def _same_type(bc: Column, hc: Column) -> bool:
+    """Types that do not tell a rename apart: equal, unknown on a side, or declared in YAML on a
+    side (a declaration documents the old name and is not yet written for the new one)."""
+    return bc.type == hc.type or UNKNOWN in (bc.type, hc.type) or bc.declared_type or hc.declared_type
+
+
+def _same_expression(bc: Column, hc: Column) -> bool:
+    """The same normalised expression (same source columns, same transformation) under a new name."""
+    return bc.expression is not None and bc.expression == hc.expression and _same_type(bc, hc)
+
+
+def _same_bare_expression(bc: Column, hc: Column) -> bool:
+    """The same expression once table qualifiers are dropped: a join added beside the rename
+    qualifies ``id`` as ``orders.id`` without changing what it computes."""
+    if bc.expression is None or hc.expression is None or not _same_type(bc, hc):
+        return False
+    return _QUALIFIER.sub("", bc.expression) == _QUALIFIER.sub("", hc.expression)
 
 
 class DiffContext:

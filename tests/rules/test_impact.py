@@ -402,3 +402,116 @@ def test_a_moved_relation_asks_readers_of_the_relation_but_not_teams_whose_model
     impacts, acks = compute_impact([moved], snap, snap, CONFIG)
     assert [a.team for a in acks] == ["finance", "growth"]
     assert {i.consumer_type for i in impacts} == {"exposure"}
+
+
+def _rename_int_orders(head: Snapshot) -> None:
+    """The PR renames int_orders to orders_enriched (same columns, same inputs)."""
+    head.assets["orders_enriched"] = replace(head.assets.pop("int_orders"), fqn="orders_enriched")
+    head.edges = [
+        replace(e, upstream="orders_enriched") if e.upstream == "int_orders"
+        else replace(e, downstream="orders_enriched") if e.downstream == "int_orders" else e
+        for e in head.edges
+    ]
+
+
+def test_a_renamed_model_whose_only_reader_the_same_pr_points_at_the_new_name_needs_no_ack() -> None:
+    base = shop()
+    head = shop()
+    _rename_int_orders(head)
+    head.assets["fct_revenue"] = replace(
+        head.assets["fct_revenue"], sql="select * from orders_enriched", depends_on=("orders_enriched",)
+    )
+    change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
+    impacts, acks = compute_impact([change], base, head, CONFIG)
+    assert acks == []
+    assert impacts == []
+
+
+def test_a_renamed_model_whose_reader_was_rewritten_but_still_refs_the_old_name_still_needs_acks() -> None:
+    base = shop()
+    head = shop()
+    _rename_int_orders(head)
+    head.assets["fct_revenue"] = replace(head.assets["fct_revenue"], sql="select 1 from int_orders")
+    change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+
+
+def test_a_removed_model_whose_reader_the_same_pr_also_removed_needs_no_ack() -> None:
+    base = shop()
+    head = shop()
+    head.assets.pop("int_orders")
+    head.assets.pop("fct_revenue")
+    head.exposures = {}
+    change = Change("ASSET_REMOVED", "breaking", "int_orders", before="int_orders")
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert acks == []
+
+
+def test_a_column_read_only_by_a_reader_the_same_pr_removed_needs_no_ack() -> None:
+    base = shop()
+    head = shop()
+    head.assets.pop("fct_revenue")
+    head.exposures = {}
+    head.edges = [e for e in head.edges if e.downstream != "fct_revenue"]
+    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    assert acks == []
+
+
+def test_a_renamed_column_whose_reader_the_same_pr_switched_to_the_new_name_needs_no_ack() -> None:
+    base = shop()
+    head = shop()
+    head.assets["int_orders"] = replace(head.assets["int_orders"], columns=cols("id", "amount", "plan", "region"))
+    head.assets["fct_revenue"] = replace(head.assets["fct_revenue"], sql="select plan as plan_code, ...")
+    head.edges = [
+        replace(e, upstream_column="plan") if e.upstream == "int_orders" and e.upstream_column == "plan_code"
+        else replace(e, downstream_column="plan") if e.downstream == "int_orders" and e.downstream_column == "plan_code"
+        else e
+        for e in head.edges
+    ]
+    change = Change("COLUMN_RENAMED", "breaking", "int_orders", "plan_code", before="plan_code", after="plan")
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert acks == []
+    _, acks = compute_impact([change], base, replace(base), CONFIG)
+    assert [a.team for a in acks] == ["growth"], "an untouched reader of the old name still breaks"
+
+
+def test_an_exposure_the_same_pr_points_at_the_renamed_model_needs_no_ack() -> None:
+    base = shop()
+    base.exposures["orders_board"] = Exposure("orders_board", depends_on=("int_orders",), owner="ops")
+    head = shop()
+    _rename_int_orders(head)
+    head.assets["fct_revenue"] = replace(
+        head.assets["fct_revenue"], sql="select * from orders_enriched", depends_on=("orders_enriched",)
+    )
+    head.exposures["orders_board"] = Exposure("orders_board", depends_on=("orders_enriched",), owner="ops")
+    change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert acks == []
+    head.exposures["orders_board"] = base.exposures["orders_board"]
+    _, acks = compute_impact([change], base, head, CONFIG)
+    assert [a.team for a in acks] == ["ops"], "an exposure left on the old name still breaks"
+
+
+def test_a_reader_listing_its_columns_below_a_select_star_model_is_judged_by_those_columns() -> None:
+    snap = shop()
+    snap.assets["stg_all"] = Asset(
+        "stg_all", "model", "models/stg_all.sql", depends_on=("stg_orders",), columns_known=False,
+        meta={"tessera": {"owner": "data"}},
+    )
+    snap.edges.append(Edge("stg_orders", None, "stg_all", None, "star"))
+    snap.assets["ops_kpis"] = Asset(
+        "ops_kpis", "model", columns=cols("id"), depends_on=("stg_all",), meta={"owner": "ops"}
+    )
+    snap.edges.append(Edge("stg_all", "id", "ops_kpis", "id"))
+    snap.assets["finance_kpis"] = Asset(
+        "finance_kpis", "model", columns=cols("plan"), depends_on=("stg_all",), meta={"owner": "finance"}
+    )
+    snap.edges.append(Edge("stg_all", "plan", "finance_kpis", "plan"))
+    impacts, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth"]
+    assert "ops_kpis" not in {i.consumer for i in impacts}
+    snap.assets["ops_wide"] = Asset("ops_wide", "model", depends_on=("stg_all",), columns_known=False,
+                                    meta={"owner": "ops"})
+    _, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    assert [a.team for a in acks] == ["finance", "growth", "ops"], "unknown lineage still reads everything"

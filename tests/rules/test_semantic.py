@@ -58,8 +58,27 @@ def test_filter_added_changed_or_removed_is_filter_changed_with_before_and_after
 
 def test_qualify_filter_counts_as_a_filter() -> None:
     before = "select id, ts from raw.events"
-    after = "select id, ts from raw.events qualify row_number() over (partition by id order by ts desc) = 1"
+    after = "select id, ts from raw.events qualify count(*) over (partition by id) > 2"
     assert _rules(compare_queries(before, after, dialect="snowflake")) == [("FILTER_CHANGED", None)]
+
+
+def test_adding_a_row_number_dedup_is_a_grain_change_like_distinct() -> None:
+    before = "select id, ts from raw.events"
+    after = "select id, ts from raw.events qualify row_number() over (partition by id order by ts desc) = 1"
+    diffs = compare_queries(before, after, dialect="snowflake")
+    assert _rules(diffs) == [("GRAIN_CHANGED", None)]
+    assert diffs[0].after == "first row per (id)"
+
+
+def test_a_dedup_on_a_cte_row_number_reports_its_new_key_once_as_grain() -> None:
+    before = (
+        "with r as (select id, ts, row_number() over (partition by id order by ts desc) as rn from raw.events)"
+        " select id, ts from r where rn = 1"
+    )
+    after = before.replace("partition by id", "partition by id, ts")
+    diffs = compare_queries(before, after, dialect="duckdb")
+    assert _rules(diffs) == [("GRAIN_CHANGED", None)]
+    assert (diffs[0].before, diffs[0].after) == ("first row per (id)", "first row per (id, ts)")
 
 
 def test_group_by_keys_or_distinct_changing_is_grain_changed() -> None:
