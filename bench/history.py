@@ -130,7 +130,8 @@ class PairResult:
     label: str | None
     outcome: str | None  # TP | FP | FN | TN, or None without a label
     detected: bool
-    error: str | None
+    error: str | None  # why the check itself failed
+    problems: tuple[str, ...] = ()  # the report's errors[]: config problems, unreadable files
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,7 @@ def score_pair(
     breaking = tuple(sorted({str(c.get("rule")) for c in changes if c.get("severity") == "breaking"}))
     unparsed = len({str(c.get("path")) for c in changes if c.get("rule") == "UNPARSED"})
     status = str(report.get("status") or "error")
+    problems = tuple(f"{e.get('path')}: {e.get('message')}" for e in _dicts(report.get("errors")))
     return PairResult(
         config=config,
         base=pair.base,
@@ -352,6 +354,7 @@ def score_pair(
         outcome=outcome(label, status == "needs_ack"),
         detected=bool(breaking),
         error=None,
+        problems=problems,
     )
 
 
@@ -460,6 +463,8 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
         rules = ",".join(r.breaking_rules) or "-"
         if r.error:
             rules = f"error: {r.error}"
+        elif r.problems:
+            rules += f" ({len(r.problems)} errors, first: {r.problems[0][:100]})"
         out.write(
             f"{r.config:8} {r.base[:8]:8} {r.head[:8]:8} {r.status:9} {f'{r.unparsed}/{r.model_files}':>8}"
             f" {r.seconds:6.2f} {r.label or '-':8} {r.outcome or '-':3} {r.acks:8} {rules}\n"
