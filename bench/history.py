@@ -13,7 +13,8 @@ the file).
 
 Each pair is one ``tessera check --format json --no-cache`` in a fresh process, so every check is
 cold (no parse cache, nothing memoised from the pair before); ``seconds`` is that process's wall
-time, interpreter start and imports included, as a user running the command would wait.
+time, interpreter start and imports included, as a user running the command would wait, and
+``cpu_seconds`` its CPU time (user + system), steadier than the wall clock on a busy machine.
 
 Configuration (``--config``):
 
@@ -39,8 +40,9 @@ asked for an ack; FP: labelled harmless and it asked; FN, TN likewise), and who 
 ``nobody`` (breaking changes fired but no ack was asked of anyone), ``-`` (nothing breaking).
 Totals: friction (pairs needing an ack / pairs checked), precision, recall, false-alarm rate
 among harmless pairs, detection recall (labelled-breaking pairs where any breaking rule fired,
-asked or not), UNPARSED share of changed model files, median and slowest seconds, and the share
-of pairs with breaking changes whose acks reached an owner (and the fallback).
+asked or not), UNPARSED share of changed model files, median and slowest seconds (and median
+CPU seconds), and the share of pairs with breaking changes whose acks reached an owner (and the
+fallback).
 
 Exit code 0 when every pair was checked, 1 when some check failed (shown as ``error``), 2 on a
 usage error.
@@ -51,6 +53,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -125,7 +128,8 @@ class PairResult:
     breaking_rules: tuple[str, ...]
     unparsed: int
     model_files: int
-    seconds: float
+    seconds: float  # wall
+    cpu_seconds: float
     acks: str  # owner | fallback | nobody | -
     label: str | None
     outcome: str | None  # TP | FP | FN | TN, or None without a label
@@ -159,6 +163,7 @@ class Totals:
     unparsed_share: float | None
     median_seconds: float | None
     max_seconds: float | None
+    median_cpu_seconds: float | None
     with_breaking: int
     acks_to_owner: float | None
     acks_to_fallback: float | None
@@ -277,27 +282,41 @@ def minimal_config(project: str, dialect: str | None) -> str:
 # --- one check ------------------------------------------------------------------------------------
 
 
-def run_check(scratch: Path, base: str, head: str, *, timeout: float) -> tuple[dict[str, object] | str, float]:
+@dataclass(frozen=True)
+class Timing:
+    """How long one check took: wall seconds, and CPU seconds of its process (user + system),
+    which a busy shared machine disturbs far less than the wall clock."""
+
+    wall: float
+    cpu: float
+
+
+def run_check(scratch: Path, base: str, head: str, *, timeout: float) -> tuple[dict[str, object] | str, Timing]:
     """``tessera check`` on one pair in a fresh process: its JSON report (or an error message)
-    and the wall seconds it took."""
+    and how long it took."""
     command = [sys.executable, "-m", "app.cli", "check", "--repo", str(scratch), "--base", base, "--head", head]
     command += ["--format", "json", "--no-cache"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO_ROOT)
     except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:g} s", time.perf_counter() - started
-    seconds = time.perf_counter() - started
+        done = None
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timing = Timing(wall=wall, cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    if done is None:
+        return f"timed out after {timeout:g} s", timing
     if done.returncode not in (0, 1):
         lines = done.stderr.strip().splitlines()
-        return (lines[-1] if lines else f"exit code {done.returncode}"), seconds
+        return (lines[-1] if lines else f"exit code {done.returncode}"), timing
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError as error:
-        return f"unreadable report: {error}", seconds
+        return f"unreadable report: {error}", timing
     if not isinstance(report, dict):
-        return "unreadable report: not an object", seconds
-    return report, seconds
+        return "unreadable report: not an object", timing
+    return report, timing
 
 
 def _dicts(value: object) -> list[Mapping[str, object]]:
@@ -326,14 +345,14 @@ def outcome(label: str | None, flagged: bool) -> str | None:
 
 
 def score_pair(
-    config: str, pair: Pair, report: Mapping[str, object] | str, seconds: float, label: str | None
+    config: str, pair: Pair, report: Mapping[str, object] | str, timing: Timing, label: str | None
 ) -> PairResult:
     """One row of the table from a check's JSON report (or its error message)."""
     if isinstance(report, str):
         return PairResult(
             config=config, base=pair.base, head=pair.head, status="error", breaking_rules=(), unparsed=0,
-            model_files=pair.model_files, seconds=seconds, acks="-", label=label, outcome=None,
-            detected=False, error=report,
+            model_files=pair.model_files, seconds=round(timing.wall, 2), cpu_seconds=round(timing.cpu, 2),
+            acks="-", label=label, outcome=None, detected=False, error=report,
         )  # fmt: skip
     changes = _dicts(report.get("changes"))
     breaking = tuple(sorted({str(c.get("rule")) for c in changes if c.get("severity") == "breaking"}))
@@ -348,7 +367,8 @@ def score_pair(
         breaking_rules=breaking,
         unparsed=unparsed,
         model_files=pair.model_files,
-        seconds=round(seconds, 2),
+        seconds=round(timing.wall, 2),
+        cpu_seconds=round(timing.cpu, 2),
         acks=acks_reached(report),
         label=label,
         outcome=outcome(label, status == "needs_ack"),
@@ -397,6 +417,7 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
         unparsed_share=_ratio(unparsed, model_files),
         median_seconds=round(statistics.median(seconds), 2) if seconds else None,
         max_seconds=round(max(seconds), 2) if seconds else None,
+        median_cpu_seconds=round(statistics.median(r.cpu_seconds for r in ok), 2) if ok else None,
         with_breaking=len(with_breaking),
         acks_to_owner=_ratio(sum(1 for r in with_breaking if r.acks == "owner"), len(with_breaking)),
         acks_to_fallback=_ratio(sum(1 for r in with_breaking if r.acks == "fallback"), len(with_breaking)),
@@ -457,7 +478,7 @@ def _pct(value: float | None) -> str:
 
 
 def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out: IO[str]) -> None:
-    header = f"{'config':8} {'base':8} {'head':8} {'status':9} {'unparsed':>8} {'secs':>6} {'label':8} {'out':3} {'acks':8} breaking rules"
+    header = f"{'config':8} {'base':8} {'head':8} {'status':9} {'unparsed':>8} {'secs':>6} {'cpu':>6} {'label':8} {'out':3} {'acks':8} breaking rules"
     out.write(header + "\n")
     for r in results:
         rules = ",".join(r.breaking_rules) or "-"
@@ -467,7 +488,7 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
             rules += f" ({len(r.problems)} errors, first: {r.problems[0][:100]})"
         out.write(
             f"{r.config:8} {r.base[:8]:8} {r.head[:8]:8} {r.status:9} {f'{r.unparsed}/{r.model_files}':>8}"
-            f" {r.seconds:6.2f} {r.label or '-':8} {r.outcome or '-':3} {r.acks:8} {rules}\n"
+            f" {r.seconds:6.2f} {r.cpu_seconds:6.2f} {r.label or '-':8} {r.outcome or '-':3} {r.acks:8} {rules}\n"
         )
     for t in all_totals:
         out.write(
@@ -477,7 +498,7 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
             f" TP {t.tp} FP {t.fp} FN {t.fn} TN {t.tn}; precision {_pct(t.precision)}, recall {_pct(t.recall)},"
             f" false alarms {_pct(t.false_alarm_rate)}; detection recall {_pct(t.detection_recall)}\n"
             f"  UNPARSED {t.unparsed_files}/{t.model_files} changed model files = {_pct(t.unparsed_share)};"
-            f" seconds median {t.median_seconds}, max {t.max_seconds}\n"
+            f" seconds median {t.median_seconds} wall ({t.median_cpu_seconds} CPU), max {t.max_seconds}\n"
             f"  pairs with breaking changes {t.with_breaking}: acks to an owner {_pct(t.acks_to_owner)},"
             f" to the fallback only {_pct(t.acks_to_fallback)}\n"
         )
@@ -519,8 +540,8 @@ def replay(
         for mode in modes:
             for pair in pairs:
                 base, head = with_config(scratch, pair.base, pair.head, configs[mode])
-                report, seconds = run_check(scratch, base, head, timeout=timeout)
-                result = score_pair(mode, pair, report, seconds, labels.get((pair.base, pair.head)))
+                report, timing = run_check(scratch, base, head, timeout=timeout)
+                result = score_pair(mode, pair, report, timing, labels.get((pair.base, pair.head)))
                 results.append(result)
                 if progress is not None:
                     progress.write(f"{mode} {pair.head[:8]} {result.status} {result.seconds:.1f}s\n")
@@ -551,7 +572,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout, err: IO[s
         modes = CONFIG_MODES if args.config == "both" else (args.config,)
         results = replay(
             repo, pairs, labels, modes, project=project, dialect=dialect, timeout=args.timeout,
-            progress=err if args.format == "table" else None,
+            progress=err,
         )  # fmt: skip
     except UsageError as error:
         err.write(f"history: {error}\n")

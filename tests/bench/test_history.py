@@ -145,7 +145,7 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
     def row(status: str, label: str | None, acks: str = "-", *, detected: bool = False) -> object:
         return history.PairResult(
             config="none", base="b", head="h", status=status, breaking_rules=(), unparsed=1, model_files=4,
-            seconds=2.0 if status != "error" else 99.0, acks=acks, label=label,
+            seconds=2.0 if status != "error" else 99.0, cpu_seconds=1.5, acks=acks, label=label,
             outcome=history.outcome(label, status == "needs_ack") if status != "error" else None,
             detected=detected, error="boom" if status == "error" else None,
         )  # fmt: skip
@@ -165,7 +165,7 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
     assert totals.precision == 0.5 and totals.recall == pytest.approx(1 / 3, abs=1e-4)
     assert totals.false_alarm_rate == 0.5 and totals.detection_recall == pytest.approx(2 / 3, abs=1e-4)
     assert totals.friction == pytest.approx(2 / 6, abs=1e-4)
-    assert totals.unparsed_share == 0.25 and totals.median_seconds == 2.0
+    assert totals.unparsed_share == 0.25 and totals.median_seconds == 2.0 and totals.median_cpu_seconds == 1.5
     assert totals.with_breaking == 3 and totals.acks_to_owner == pytest.approx(1 / 3, abs=1e-4)
 
 
