@@ -126,6 +126,7 @@ class PairResult:
     head: str
     status: str  # clear | needs_ack | error
     breaking_rules: tuple[str, ...]
+    breaking: tuple[str, ...]  # "RULE asset[.column]" of each breaking change, to see what fired
     unparsed: int
     model_files: int
     seconds: float  # wall
@@ -350,12 +351,16 @@ def score_pair(
     """One row of the table from a check's JSON report (or its error message)."""
     if isinstance(report, str):
         return PairResult(
-            config=config, base=pair.base, head=pair.head, status="error", breaking_rules=(), unparsed=0,
+            config=config, base=pair.base, head=pair.head, status="error", breaking_rules=(), breaking=(), unparsed=0,
             model_files=pair.model_files, seconds=round(timing.wall, 2), cpu_seconds=round(timing.cpu, 2),
             acks="-", label=label, outcome=None, detected=False, error=report,
         )  # fmt: skip
     changes = _dicts(report.get("changes"))
-    breaking = tuple(sorted({str(c.get("rule")) for c in changes if c.get("severity") == "breaking"}))
+    breaking_changes = [c for c in changes if c.get("severity") == "breaking"]
+    breaking = tuple(sorted({str(c.get("rule")) for c in breaking_changes}))
+    findings = tuple(
+        f"{c.get('rule')} {c.get('asset')}" + (f".{c.get('column')}" if c.get("column") else "") for c in breaking_changes
+    )
     unparsed = len({str(c.get("path")) for c in changes if c.get("rule") == "UNPARSED"})
     status = str(report.get("status") or "error")
     problems = tuple(f"{e.get('path')}: {e.get('message')}" for e in _dicts(report.get("errors")))
@@ -365,6 +370,7 @@ def score_pair(
         head=pair.head,
         status=status,
         breaking_rules=breaking,
+        breaking=findings,
         unparsed=unparsed,
         model_files=pair.model_files,
         seconds=round(timing.wall, 2),

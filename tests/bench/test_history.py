@@ -114,6 +114,7 @@ def test_labelled_pairs_are_replayed_and_scored_against_their_verdicts(
     assert rows[second]["acks"] == "-"
     assert rows[third]["status"] == "needs_ack" and rows[third]["outcome"] == "TP"
     assert rows[third]["breaking_rules"] == ["COLUMN_REMOVED"]
+    assert rows[third]["breaking"] == ["COLUMN_REMOVED orders.amount"]
     assert rows[third]["acks"] == "owner"
     assert rows[third]["unparsed"] == 0 and rows[third]["model_files"] == 1
     (totals,) = report["totals"]
@@ -144,7 +145,7 @@ def test_the_minimal_configuration_reaches_the_base_side_without_touching_the_re
 def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
     def row(status: str, label: str | None, acks: str = "-", *, detected: bool = False) -> object:
         return history.PairResult(
-            config="none", base="b", head="h", status=status, breaking_rules=(), unparsed=1, model_files=4,
+            config="none", base="b", head="h", status=status, breaking_rules=(), breaking=(), unparsed=1, model_files=4,
             seconds=2.0 if status != "error" else 99.0, cpu_seconds=1.5, acks=acks, label=label,
             outcome=history.outcome(label, status == "needs_ack") if status != "error" else None,
             detected=detected, error="boom" if status == "error" else None,
