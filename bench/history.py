@@ -39,9 +39,10 @@ asked for an ack; FP: labelled harmless and it asked; FN, TN likewise), and who 
 ``owner`` (a team or person found through ownership), ``fallback`` (only the fallback team),
 ``nobody`` (breaking changes fired but no ack was asked of anyone), ``-`` (nothing breaking).
 Totals: friction (pairs needing an ack / pairs checked), precision, recall, false-alarm rate
-among harmless pairs, detection recall (labelled-breaking pairs where any breaking rule fired,
-asked or not), UNPARSED share of changed model files, median and slowest seconds (and median
-CPU seconds), and the share of pairs with breaking changes whose acks reached an owner (and the
+among harmless pairs; detection recall and detection false alarms (the same over pairs where any
+breaking rule fired, whether or not anyone was asked: what a fallback team would turn into
+acks); UNPARSED share of changed model files; median and slowest seconds (and median CPU
+seconds); and the share of pairs with breaking changes whose acks reached an owner (and the
 fallback).
 
 Exit code 0 when every pair was checked, 1 when some check failed (shown as ``error``), 2 on a
@@ -159,6 +160,7 @@ class Totals:
     recall: float | None
     false_alarm_rate: float | None
     detection_recall: float | None
+    detection_false_alarm_rate: float | None
     unparsed_files: int
     model_files: int
     unparsed_share: float | None
@@ -396,7 +398,8 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
     ok = [r for r in results if r.status != "error"]
     count = {name: sum(1 for r in ok if r.outcome == name) for name in ("TP", "FP", "FN", "TN")}
     breaking_labels = [r for r in ok if r.label == "breaking"]
-    harmless = sum(1 for r in ok if r.label == "harmless")
+    harmless_labels = [r for r in ok if r.label == "harmless"]
+    harmless = len(harmless_labels)
     with_breaking = [r for r in ok if r.acks != "-"]
     seconds = [r.seconds for r in ok]
     unparsed = sum(r.unparsed for r in ok)
@@ -418,6 +421,7 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
         recall=_ratio(count["TP"], count["TP"] + count["FN"]),
         false_alarm_rate=_ratio(count["FP"], count["FP"] + count["TN"]),
         detection_recall=_ratio(sum(1 for r in breaking_labels if r.detected), len(breaking_labels)),
+        detection_false_alarm_rate=_ratio(sum(1 for r in harmless_labels if r.detected), harmless),
         unparsed_files=unparsed,
         model_files=model_files,
         unparsed_share=_ratio(unparsed, model_files),
@@ -502,7 +506,8 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
             f" = {_pct(t.friction)}\n"
             f"  labelled {t.labelled} ({t.breaking_labels} breaking, {t.harmless_labels} harmless):"
             f" TP {t.tp} FP {t.fp} FN {t.fn} TN {t.tn}; precision {_pct(t.precision)}, recall {_pct(t.recall)},"
-            f" false alarms {_pct(t.false_alarm_rate)}; detection recall {_pct(t.detection_recall)}\n"
+            f" false alarms {_pct(t.false_alarm_rate)}; detection recall {_pct(t.detection_recall)},"
+            f" detection false alarms {_pct(t.detection_false_alarm_rate)}\n"
             f"  UNPARSED {t.unparsed_files}/{t.model_files} changed model files = {_pct(t.unparsed_share)};"
             f" seconds median {t.median_seconds} wall ({t.median_cpu_seconds} CPU), max {t.max_seconds}\n"
             f"  pairs with breaking changes {t.with_breaking}: acks to an owner {_pct(t.acks_to_owner)},"

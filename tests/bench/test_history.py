@@ -165,6 +165,7 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
     assert totals.pairs == 7 and totals.errors == 1 and totals.labelled == 5
     assert totals.precision == 0.5 and totals.recall == pytest.approx(1 / 3, abs=1e-4)
     assert totals.false_alarm_rate == 0.5 and totals.detection_recall == pytest.approx(2 / 3, abs=1e-4)
+    assert totals.detection_false_alarm_rate == 0.5
     assert totals.friction == pytest.approx(2 / 6, abs=1e-4)
     assert totals.unparsed_share == 0.25 and totals.median_seconds == 2.0 and totals.median_cpu_seconds == 1.5
     assert totals.with_breaking == 3 and totals.acks_to_owner == pytest.approx(1 / 3, abs=1e-4)
