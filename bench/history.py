@@ -22,10 +22,11 @@ Configuration (``--config``):
 - ``minimal``: what a new user writes in a minute, knowing only their warehouse::
 
       dbt: {projects: [DIR], dialect: D}
-      fallback: data-platform
+      fallback: example/data-platform
 
   the project folder, the warehouse dialect (``--dialect``, or the labels file's), and one
-  fallback team that holds acks for consumers nobody owns. No teams, no owners, no consumers;
+  fallback GitHub team (``org/team``, so no ``teams:`` entry is needed) that holds acks for
+  consumers nobody owns. No teams, no owners, no consumers;
 - ``both``: each pair under both, reported side by side.
 
 The configuration is never written into the replayed repository: a scratch bare repository in
@@ -74,7 +75,7 @@ MODEL_SUFFIXES = (".sql", ".py")
 PROPERTY_SUFFIXES = (".yml", ".yaml")
 VERDICTS = ("breaking", "harmless")
 CONFIG_MODES = ("none", "minimal")
-FALLBACK_TEAM = "data-platform"
+FALLBACK_TEAM = "example/data-platform"
 SCRATCH_IDENTITY = {
     "GIT_AUTHOR_NAME": "history replay",
     "GIT_AUTHOR_EMAIL": "replay@example.invalid",
