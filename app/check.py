@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, NoReturn
 
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.config import parse_config
+from rules.dialect import display_name
 from rules.report import to_json, to_markdown
 
 if TYPE_CHECKING:
@@ -306,6 +307,11 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
         )
     out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
     out.flush()
+    for project in analysis.projects:  # on stderr, so the JSON on stdout stays one object
+        where = "the root project" if project.path in ("", ".") else f"{project.path}/"
+        err.write(
+            f"tessera check: read {where} as {display_name(project.dialect.name)} ({project.dialect.source})\n"
+        )
     return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
-from app.store.registry import m0030_registry
+from app.store.registry import m0030_registry, m0035_repo_teams
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -161,6 +161,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
+    ("0035_repo_teams", m0035_repo_teams),
 ]
 """Applied in this order. Append only."""
 
