@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,9 +26,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn
 
+import sqlite_utils
+
+from app.config import Settings
+from app.store import observed as observed_sql
+from app.store import registry as registry_sql
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.config import parse_config
 from rules.dialect import display_name
+from rules.model import Registration
 from rules.report import to_json, to_markdown
 
 if TYPE_CHECKING:
@@ -241,6 +248,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " side reads from its own revision when committed",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
+    parser.add_argument(
+        "--db",
+        help="a Tessera store (SQLite file) whose registrations and observed consumers join the analysis"
+        " (default: TESSERA_DB when that file exists)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -304,6 +316,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             changed_paths=paths,
             cache=None if args.no_cache else _parse_cache(cache_dir(repo)),
             today=today,
+            registrations=store_registrations(getattr(args, "db", None), today=today),
         )
     out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
     out.flush()
@@ -313,6 +326,32 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             f"tessera check: read {where} as {display_name(project.dialect.name)} ({project.dialect.source})\n"
         )
     return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
+
+
+def store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
+    """What a store knows consumers read: API and SQL registrations and observed consumers, so a
+    producer sees locally who would be asked. Opened read-only: a check never writes to it."""
+    if not db:
+        return []
+    if "://" in db:
+        raise GitError(f"--db {db.split('://', 1)[0]}://…: only a SQLite store file can be read here")
+    path = Path(db)
+    if not path.is_file():
+        raise GitError(f"--db {db}: no such store file")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        store = sqlite_utils.Database(conn)
+        tables = set(store.table_names())
+        found: list[Registration] = []
+        if "registrations" in tables:
+            found += registry_sql.all_registrations(store)
+        if "observed_consumers" in tables:
+            found += observed_sql.observed_registrations(store, today=today)
+        return found
+    except sqlite3.DatabaseError as error:
+        raise GitError(f"--db {db}: not a Tessera store ({error})") from None
+    finally:
+        conn.close()
 
 
 def _parse_cache(folder: Path) -> ParseCache:
@@ -364,6 +403,8 @@ def run_args(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    if not getattr(args, "db", None) and isinstance(settings, Settings) and Path(settings.db_path).is_file():
+        args.db = settings.db_path
     try:
         return run(args, out, err, today=datetime.date.today())
     except GitError as error:

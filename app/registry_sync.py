@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import threading
 import time
@@ -32,6 +33,10 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.discovery.aggregate import Aggregator
+from app.discovery.bi import lookml_files
+from app.discovery.run import BI_DIALECT, add_bi
+from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
@@ -483,7 +488,7 @@ async def sync_repository(
     from app.workflow.bounded import OverBudget, run_bounded
     from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
     from app.workflow.pulls import analysis_budget, raise_fetch_failure, read_config
-    from rules.build import build_snapshot
+    from rules.build import build_snapshot, relation_resolver
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
@@ -502,9 +507,16 @@ async def sync_repository(
     config = with_registry_teams(own_config, teams)
 
     cache, lock = _engine(ctx.settings)
+    lookml_paths = sorted(p for p in entries if p.endswith(".lkml"))
+    _, known_relations = await ctx.store.read(observed_sql.known_schemas) if lookml_paths else ({}, {})
+    looker = Aggregator(dialect=BI_DIALECT)
 
     def work() -> Rows:
         snapshot = build_snapshot(files, config, cache=cache)
+        if lookml_paths:  # a LookML project installed with the App: its explores are consumers
+            looker.relations = {**known_relations, **relation_resolver(snapshot.assets.values()).keys}
+            texts = ((p, files.read(p) or "") for p in lookml_paths)
+            add_bi(looker, lookml_files(texts, project=repo, dialect=BI_DIALECT), dt.datetime.now(dt.UTC))
         rows = snapshot_rows(snapshot, config, codeowners=codeowners)
         from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
         from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
@@ -527,6 +539,9 @@ async def sync_repository(
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)
+    if len(looker):
+        found = looker.reads()
+        await ctx.store.write(lambda db: observed_sql.record(db, found, source_kind="lookml"))
     return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started,
                             declared_teams=tuple(sorted(own_config.teams)))
 

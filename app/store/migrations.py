@@ -18,6 +18,8 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
+from app.store.notify import m0041_notify
+from app.store.observed import m0040_observed
 from app.store.registry import m0030_registry, m0035_repo_teams
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -162,6 +164,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
     ("0035_repo_teams", m0035_repo_teams),
+    ("0040_observed", m0040_observed),
+    ("0041_notify", m0041_notify),
 ]
 """Applied in this order. Append only."""
 
