@@ -272,6 +272,7 @@ def with_config(scratch: Path, base: str, head: str, config: str | None) -> tupl
         commits.append(
             git(scratch, "commit-tree", tree, *parents, "-m", f"replay of {rev}", env=SCRATCH_IDENTITY).strip()
         )
+    git(scratch, "update-ref", "HEAD", commits[1])  # tessera check refuses a repository with no commit
     return commits[0], commits[1]
 
 
