@@ -83,6 +83,15 @@ def test_description_only_edit_needs_nothing_and_has_no_breaking_or_review_findi
     assert not [c for c in result.changes if c.severity in ("breaking", "review")]
 
 
+def test_a_description_edited_in_yaml_is_located_in_the_yaml_not_the_models_sql() -> None:
+    files = shop_files()
+    path = "models/marts/marts.yml"
+    head = {**files, path: files[path].replace("Monthly revenue by sales channel.", "Revenue per month and channel.")}
+    [change] = [c for c in run(files, head).changes if c.rule == "METADATA_CHANGED"]
+    assert change.path == path
+    assert change.line is not None and "fct_revenue" in files[path].splitlines()[change.line - 1]
+
+
 def test_reformatting_a_model_needs_nothing() -> None:
     files = shop_files()
     path = "models/marts/fct_revenue.sql"
