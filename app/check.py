@@ -8,6 +8,10 @@ CODEOWNERS come from the base, and parse results are cached on disk under the re
 directory (never in the work tree), keyed by content. ``--manifest FILE`` supplies the head's dbt
 manifest from disk (see its help).
 
+The analysis runs in a child process under the same limits as the App's analysis workers
+(``--timeout``, ``--memory-mb``; :func:`app.engine.run_limited`): a template that never ends or
+expands to gigabytes stops the check with exit code 2 and one line naming the limit.
+
 Exit codes (DESIGN.md): 0 nothing needs an acknowledgement, 1 acknowledgements required, 2 usage
 or internal error.
 """
@@ -20,17 +24,18 @@ import datetime
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, NoReturn
 
+from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
+from app.engine import DiskParseCache, ForkMap, Limits, WorkerKilled, collector_paused, run_limited
+from app.errors import ConfigError
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
+from rules.build import ParseCache
 from rules.config import parse_config
 from rules.report import to_json, to_markdown
-
-if TYPE_CHECKING:
-    from rules.build import ParseCache
 
 EXIT_CLEAR = 0
 EXIT_NEEDS_ACK = 1
@@ -240,6 +245,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " side reads from its own revision when committed",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
+    parser.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"stop the analysis after this many seconds (default {DEFAULT_TIMEOUT:g}); exit 2 when it does",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="address space the analysis may use, in MB (default TESSERA_ANALYSIS_MEMORY_MB or "
+        f"{DEFAULT_ANALYSIS_MEMORY_MB}); exit 2 when it needs more",
+    )
+
+
+DEFAULT_TIMEOUT = 300.0
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above zero, got {text}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -270,7 +308,18 @@ def _usage(parser: argparse.ArgumentParser, argv: Sequence[str], err: IO[str]) -
 
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime.date) -> int:
-    """Run one check; raises :class:`GitError` for bad repositories or revisions."""
+    """Run one check in a child process under the time and memory limits; raises
+    :class:`GitError` for bad repositories or revisions and :class:`~app.engine.WorkerKilled`
+    when the analysis went over a limit."""
+    limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
+    text, code = run_limited(analyse_revisions, args, today, limits=limits)
+    out.write(text)
+    out.flush()
+    return code
+
+
+def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, int]:
+    """(In the limited child.) The report's text and the exit code."""
     repo = Path(args.repo)
     if not repo.is_dir():
         raise GitError(f"{repo} is not a folder")
@@ -294,6 +343,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
             if manifest_path not in paths:
                 paths.append(manifest_path)
+        map_jobs = stack.enter_context(ForkMap())
+        stack.enter_context(collector_paused())
         analysis = analyze(
             base_source,
             head_view,
@@ -301,18 +352,12 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             head_rev=head_commit,
             config=config,
             changed_paths=paths,
-            cache=None if args.no_cache else _parse_cache(cache_dir(repo)),
+            cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
+            map_jobs=map_jobs,
         )
-    out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
-    out.flush()
-    return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
-
-
-def _parse_cache(folder: Path) -> ParseCache:
-    from rules.build import ParseCache
-
-    return ParseCache(folder)
+    text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
+    return text, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:
@@ -354,18 +399,34 @@ def run_args(
 ) -> int:
     """Run a parsed ``tessera check`` and turn every failure into a message and exit code 2.
 
-    ``settings`` is accepted (and unused) so ``app/cli.py`` can call every command the same way.
+    ``settings`` (``app/cli.py`` passes it) gives ``--memory-mb``'s default.
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    if args.memory_mb is None:
+        args = argparse.Namespace(**{**vars(args), "memory_mb": _memory_setting(settings)})
     try:
         return run(args, out, err, today=datetime.date.today())
     except GitError as error:
         err.write(f"tessera check: {error}\n")
         return EXIT_ERROR
+    except WorkerKilled as killed:
+        option = {"time": " (--timeout)", "memory": " (--memory-mb)"}.get(killed.limit, "")
+        err.write(f"tessera check: the analysis was stopped: {killed}{option}\n")
+        return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the CLI reports, it never shows a traceback
         err.write(f"tessera check: internal error: {type(error).__name__}: {error}\n")
         return EXIT_ERROR
+
+
+def _memory_setting(settings: object) -> int:
+    """``TESSERA_ANALYSIS_MEMORY_MB`` from the settings given, else from the environment."""
+    if isinstance(settings, Settings):
+        return settings.analysis_memory_mb
+    try:
+        return Settings.from_env().analysis_memory_mb
+    except ConfigError:
+        return DEFAULT_ANALYSIS_MEMORY_MB
 
 
 def exit_now(code: int) -> NoReturn:

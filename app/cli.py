@@ -24,6 +24,7 @@ from typing import NoReturn
 
 from app.config import Settings, is_loopback
 from app.errors import ConfigError
+from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -137,7 +138,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
 
 def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
-    parser.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only this status")
+    parser.add_argument("--status", choices=list(STATUSES), help="only this status")
     parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
     parser.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -176,11 +177,11 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no deliveries" + (f" with status {status}" if status else ""))
         return EXIT_OK
-    print(f"{'DELIVERY':<38} {'EVENT':<34} {'STATUS':<8} {'TRIES':>5}  RECEIVED              ERROR")
+    print(f"{'DELIVERY':<38} {'EVENT':<34} {'STATUS':<11} {'TRIES':>5}  RECEIVED              ERROR")
     for d in rows:
         received = dt.datetime.fromtimestamp(d.received_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         error = (d.last_error or "").splitlines()[0][:80] if d.last_error else ""
-        print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<8} {d.attempts:>5}  {received:<21} {error}")
+        print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<11} {d.attempts:>5}  {received:<21} {error}")
     return EXIT_OK
 
 

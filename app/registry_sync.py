@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,9 +31,13 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app import engine
+from app.engine import WorkerContext, collected_map
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
+from app.workflow.github_source import GitHubSource, TreeEntry
+from rules.build import build_snapshot
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
@@ -406,16 +409,13 @@ async def sync_repository(
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it."""
     from app.errors import PermanentError
-    from app.workflow.bounded import OverBudget, run_bounded
-    from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners
-    from app.workflow.pulls import analysis_budget, raise_fetch_failure, read_config
-    from rules.build import build_snapshot
+    from app.workflow.github_source import BlobFetcher, find_codeowners
+    from app.workflow.pulls import raise_fetch_failure, read_config
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
     await fetcher.preload(e.sha for e in entries.values())
-    files = GitHubSource(entries, fetcher)
     config_text = None
     if CONFIG_PATH in entries:
         config_text = (await fetcher.fetch(entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
@@ -426,28 +426,26 @@ async def sync_repository(
     teams = await registry_teams(ctx.store)
     config = with_registry_teams(await read_config(config_text, seconds=ctx.settings.job_timeout / 4), teams)
 
-    cache, lock = _engine(ctx.settings)
-
-    def work() -> Rows:
-        snapshot = build_snapshot(files, config, cache=cache)
-        rows = snapshot_rows(snapshot, config, codeowners=codeowners)
-        from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
-        from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
-        rows.registrations = _dedupe([*from_sql, *from_queries])
-        rows.problems.extend([*problems, *more])
-        return rows
-
-    budget = analysis_budget(ctx.settings)
+    budget = engine.analysis_budget(ctx.settings)
     try:
-        # Bounded like a PR analysis: a model whose Jinja loops for hours must not hold the engine
-        # lock (every pull request would wait behind it).
-        rows = await run_bounded(work, budget, lock=lock)
-    except OverBudget:
+        # In an analysis worker like a PR analysis: a model whose Jinja loops for hours or
+        # expands to gigabytes ends its worker, never the server.
+        rows = await engine.pool_for(ctx.settings).run(
+            repository_rows,
+            dict(entries),
+            config,
+            codeowners,
+            repo,
+            seconds=budget,
+            blobs=fetcher.held(e.sha for e in entries.values()),
+            reader=fetcher.fetch_from_thread,
+            cache_dir=engine.cache_dir(ctx.settings),
+        )
+    except (engine.WorkerKilled, engine.EngineFailed) as exc:
         raise_fetch_failure(fetcher)
         raise PermanentError(
-            f"registry sync of {repo} at {commit or 'its default branch'} took longer than {budget:g}s and was "
-            "stopped (a template that loops without end, or a file too large to parse?); the registry keeps "
-            "what it had"
+            f"registry sync of {repo} at {commit or 'its default branch'} could not be done: {exc} (a template "
+            "that loops without end or expands to something huge?); the registry keeps what it had"
         ) from None
     finally:
         await fetcher.flush()
@@ -455,25 +453,18 @@ async def sync_repository(
     return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started)
 
 
-_OWN_LOCK = threading.Lock()
-_own_cache: Any = None
-
-
-def _engine(settings: Any) -> tuple[Any, Any]:
-    """The PR workflow's parse cache and engine lock when it offers them (so a sync and an analysis
-    share cached parses and never write the cache from two threads), else this module's own."""
-    global _own_cache
-    from app.workflow import pulls
-
-    lock = getattr(pulls, "ENGINE_LOCK", None) or _OWN_LOCK
-    shared = getattr(pulls, "parse_cache", None)
-    if shared is not None:
-        return shared(settings), lock
-    if _own_cache is None:
-        from rules.build import ParseCache
-
-        _own_cache = ParseCache()
-    return _own_cache, lock
+def repository_rows(
+    worker: WorkerContext, entries: Mapping[str, TreeEntry], config: Config, codeowners: str | None, repo: str
+) -> Rows:
+    """(In an analysis worker.) A repository's snapshot at one commit, as registry rows."""
+    files = GitHubSource(entries, worker)
+    snapshot = build_snapshot(files, config, cache=worker.cache, map_jobs=collected_map)
+    rows = snapshot_rows(snapshot, config, codeowners=codeowners)
+    from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
+    from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
+    rows.registrations = _dedupe([*from_sql, *from_queries])
+    rows.problems.extend([*problems, *more])
+    return rows
 
 
 def _dedupe(found: Iterable[Registration]) -> list[Registration]:

@@ -155,12 +155,19 @@ def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
+def m0012_delivery_worker_kills(db: sqlite_utils.Database) -> None:
+    """How many times a delivery's analysis ended its worker process (over time, over memory, a
+    crash): the second time, the job is quarantined instead of being run again."""
+    db.execute("ALTER TABLE deliveries ADD COLUMN worker_kills INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
     ("0010_pr_workflow", m0010_pr_workflow),
     ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
+    ("0012_delivery_worker_kills", m0012_delivery_worker_kills),
 ]
 """Applied in this order. Append only."""
 

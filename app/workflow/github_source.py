@@ -19,7 +19,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from app.store import proposals as sql
 from rules.sources import CODEOWNERS_PATHS
@@ -94,6 +94,10 @@ class BlobFetcher:
 
         await asyncio.gather(*(one(sha) for sha in wanted))
 
+    def held(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """The blobs among ``shas`` already here (preloaded or fetched), without asking anyone."""
+        return {sha: self._memo[sha] for sha in shas if sha in self._memo}
+
     def fetch_from_thread(self, sha: str) -> bytes | None:
         """``fetch`` for code running off the loop; None (and :attr:`failure` set) when it failed."""
         if sha in self._memo:
@@ -110,10 +114,17 @@ class BlobFetcher:
             return None
 
 
+class BlobReader(Protocol):
+    """Where a :class:`GitHubSource` gets blob bytes: a :class:`BlobFetcher` on a thread of the
+    server, or an analysis worker asking the server (``app.engine.WorkerContext``)."""
+
+    def fetch_from_thread(self, sha: str) -> bytes | None: ...
+
+
 class GitHubSource:
     """The repository at one commit, as the engine sees it."""
 
-    def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobFetcher) -> None:
+    def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobReader) -> None:
         self._entries = dict(entries)
         self._fetcher = fetcher
         self.skipped: dict[str, str] = {}
