@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
-from app.engine import DiskParseCache, ForkMap, Limits, WorkerKilled, collector_paused, run_limited
+from app.engine import (
+    DiskParseCache,
+    ForkMap,
+    Limits,
+    WorkerKilled,
+    collector_paused,
+    raise_if_out_of_memory,
+    run_limited,
+)
 from app.errors import ConfigError
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
@@ -356,6 +364,7 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
             today=today,
             map_jobs=map_jobs,
         )
+    raise_if_out_of_memory(e.message for e in analysis.errors)
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
     return text, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 

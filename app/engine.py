@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -708,7 +708,17 @@ def analyse_change(worker: WorkerContext, job: ChangeJob) -> ChangeResult:
         today=job.today,
         map_jobs=collected_map,
     )
+    raise_if_out_of_memory(e.message for e in analysis.errors)
     return ChangeResult(analysis, {**base.skipped, **head.skipped})
+
+
+def raise_if_out_of_memory(messages: Iterable[str]) -> None:
+    """The engine turns a file it cannot read into a finding and carries on, even when the reason
+    was ``MemoryError``. In a worker that can only mean the memory limit: the analysis is over
+    memory as a whole (and the worker retires), not "one file could not be rendered"."""
+    for message in messages:
+        if "MemoryError" in message:
+            raise MemoryError(message)
 
 
 def build_side(worker: WorkerContext, entries: Mapping[str, TreeEntry], config: Config, scope: frozenset[str]) -> Snapshot:
@@ -736,6 +746,7 @@ __all__ = [
     "collector_paused",
     "limit_memory",
     "pool_for",
+    "raise_if_out_of_memory",
     "run_limited",
     "shared_pool",
 ]

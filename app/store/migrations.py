@@ -155,10 +155,44 @@ def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
-def m0012_delivery_worker_kills(db: sqlite_utils.Database) -> None:
-    """How many times a delivery's analysis ended its worker process (over time, over memory, a
-    crash): the second time, the job is quarantined instead of being run again."""
-    db.execute("ALTER TABLE deliveries ADD COLUMN worker_kills INTEGER NOT NULL DEFAULT 0")
+def m0012_delivery_quarantine(db: sqlite_utils.Database) -> None:
+    """A ``quarantined`` status (a job whose analysis ended its worker process twice: set aside,
+    never run again until replayed) and ``worker_kills``, the count. SQLite cannot change a CHECK
+    constraint in place, so the table is rebuilt: same rows, ids and indexes."""
+    columns = (
+        "id, delivery_id, event, action, ordering_key, installation_id, repository, payload, status, seq,"
+        " attempts, last_error, received_at, run_after, started_at, finished_at"
+    )
+    db.execute(
+        """
+        CREATE TABLE deliveries_rebuilt (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            action TEXT,
+            ordering_key TEXT NOT NULL,
+            installation_id INTEGER,
+            repository TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'quarantined')),
+            seq INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at REAL NOT NULL,
+            run_after REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            worker_kills INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute(f"INSERT INTO deliveries_rebuilt ({columns}) SELECT {columns} FROM deliveries")
+    db.execute("DROP TABLE deliveries")
+    db.execute("ALTER TABLE deliveries_rebuilt RENAME TO deliveries")
+    db.execute("CREATE INDEX deliveries_status_seq ON deliveries (status, seq)")
+    db.execute("CREATE INDEX deliveries_key_status ON deliveries (ordering_key, status, seq)")
+    db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
 MIGRATIONS: list[tuple[str, Migration]] = [
@@ -167,7 +201,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
-    ("0012_delivery_worker_kills", m0012_delivery_worker_kills),
+    ("0012_delivery_quarantine", m0012_delivery_quarantine),
 ]
 """Applied in this order. Append only."""
 
