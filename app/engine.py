@@ -10,7 +10,7 @@ worker has ``RLIMIT_AS`` set to the memory limit, and the time budget is enforce
 Several pull requests are analysed at once, one per worker.
 
 A job is a module-level function (it pickles by name) and its arguments; the function gets a
-:class:`WorkerContext` first. Files are still read lazily: blobs the server already holds go with
+:class:`WorkerContext` first (the App's jobs are in :mod:`app.workflow.jobs`). Files are still read lazily: blobs the server already holds go with
 the job, and for any other the worker asks the server, which fetches it (store or GitHub) and
 answers. A job that ends its worker (over time, over memory, crashed) raises :class:`WorkerKilled`
 naming the limit; the worker is replaced.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import fcntl
 import functools
 import gc
@@ -48,10 +47,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.config import Settings
-from app.workflow.github_source import GitHubSource, TreeEntry
-from rules.analyze import analyze
-from rules.build import InferenceJob, ParseCache, build_snapshot
-from rules.model import Analysis, Config, Registration, Snapshot
+from rules import analyze as _engine  # noqa: F401 - imported so that the fork server preloads the engine
+from rules.build import InferenceJob, ParseCache
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +324,27 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576
 
 
+def _peak_address_space_mb() -> float:
+    """The most address space this process has held (``VmPeak``; 0 where unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def over_memory(exc: BaseException, memory_mb: int) -> bool:
+    """Whether an exception raised under the memory limit is the limit's doing. Not only
+    ``MemoryError``: C code that fails to allocate can leave ``SystemError`` ("error return without
+    exception set") or an error of its own, so an exception raised after the process came close to
+    the limit counts as well."""
+    if isinstance(exc, MemoryError | SystemError):
+        return True
+    return _peak_address_space_mb() >= 0.9 * memory_mb
+
+
 def _crash_detail(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -347,10 +365,8 @@ def _limited_main(conn: Connection, memory_mb: int, task: Callable[..., Any], ar
     try:
         limit_memory(memory_mb)
         result: tuple[str, Any] = ("done", task(*args))
-    except MemoryError:
-        result = ("memory", "")
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        result = ("raised", exc)
+        result = ("memory", "") if over_memory(exc, memory_mb) else ("raised", exc)
     try:
         conn.send(result)
     except MemoryError:
@@ -451,11 +467,11 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
             del blobs
             retiring = resident_mb() > memory_mb * RETIRE_SHARE
             conn.send(("done", value, retiring))
-        except MemoryError:
-            with contextlib.suppress(BaseException):
-                conn.send(("memory", "", True))
-            return
         except Exception as exc:  # noqa: BLE001 - an engine bug is the job's result, not the worker's end
+            if over_memory(exc, memory_mb):
+                with contextlib.suppress(BaseException):
+                    conn.send(("memory", "", True))
+                return
             with contextlib.suppress(BaseException):
                 conn.send(("failed", f"{type(exc).__name__}: {exc}", False))
             continue
@@ -631,7 +647,7 @@ def _context() -> multiprocessing.context.BaseContext:
     """Workers come from the fork server, which imports the engine once: the server has threads
     (forking it could deadlock) and a start from scratch would pay ~1 s of imports per worker."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["app.engine"])
+    context.set_forkserver_preload(["app.engine", "app.workflow.jobs"])
     return context
 
 
@@ -670,48 +686,6 @@ def cache_dir(settings: Settings) -> str:
     return f"{settings.db_path}.parse-cache"
 
 
-@dataclass(frozen=True)
-class ChangeJob:
-    """A pull request's change as a worker analyses it (plain data: it goes through a pipe)."""
-
-    base: Mapping[str, TreeEntry]
-    head: Mapping[str, TreeEntry]
-    base_rev: str
-    head_rev: str
-    config: Config
-    changed: frozenset[str]
-    registrations: tuple[Registration, ...]
-    today: datetime.date
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    """The analysis, and the files it had to read as absent and why (binary, too large)."""
-
-    analysis: Analysis
-    skipped: Mapping[str, str]
-
-
-def analyse_change(worker: WorkerContext, job: ChangeJob) -> ChangeResult:
-    """(In a worker.) :func:`rules.analyze.analyze` over both sides of a pull request."""
-    base = GitHubSource(job.base, worker)
-    head = GitHubSource(job.head, worker)
-    analysis = analyze(
-        base,
-        head,
-        base_rev=job.base_rev,
-        head_rev=job.head_rev,
-        config=job.config,
-        changed_paths=job.changed,
-        registrations=job.registrations,
-        cache=worker.cache,
-        today=job.today,
-        map_jobs=collected_map,
-    )
-    raise_if_out_of_memory(e.message for e in analysis.errors)
-    return ChangeResult(analysis, {**base.skipped, **head.skipped})
-
-
 def raise_if_out_of_memory(messages: Iterable[str]) -> None:
     """The engine turns a file it cannot read into a finding and carries on, even when the reason
     was ``MemoryError``. In a worker that can only mean the memory limit: the analysis is over
@@ -721,30 +695,20 @@ def raise_if_out_of_memory(messages: Iterable[str]) -> None:
             raise MemoryError(message)
 
 
-def build_side(worker: WorkerContext, entries: Mapping[str, TreeEntry], config: Config, scope: frozenset[str]) -> Snapshot:
-    """(In a worker.) One commit's snapshot, scoped to the changed paths (contract publishing)."""
-    return build_snapshot(
-        GitHubSource(entries, worker), config, scope=set(scope), cache=worker.cache, map_jobs=collected_map
-    )
-
-
 __all__ = [
     "AnalysisPool",
-    "ChangeJob",
-    "ChangeResult",
     "DiskParseCache",
     "EngineFailed",
     "ForkMap",
     "Limits",
     "WorkerContext",
     "WorkerKilled",
-    "analyse_change",
     "analysis_budget",
-    "build_side",
     "cache_dir",
     "collected_map",
     "collector_paused",
     "limit_memory",
+    "over_memory",
     "pool_for",
     "raise_if_out_of_memory",
     "run_limited",

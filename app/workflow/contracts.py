@@ -19,6 +19,7 @@ from app.errors import PermanentError
 from app.store import contracts as contract_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
+from app.workflow import jobs
 from app.workflow.serialize import analysis_from_json
 from rules.model import Asset, Change
 
@@ -75,7 +76,7 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
     source = await checkout(ctx, gh, ref)
     try:
         head = await engine.pool_for(ctx.settings).run(
-            engine.build_side,
+            jobs.build_side,
             source.head.entries,
             source.config,
             frozenset(source.changed),

@@ -35,7 +35,7 @@ from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
-from app.workflow import checkrun
+from app.workflow import checkrun, jobs
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.github_source import (
@@ -478,7 +478,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         raise unreadable(exc) from exc
     registrations = await _registrations(ctx)
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
-    job = engine.ChangeJob(
+    job = jobs.ChangeJob(
         base=source.base.entries,
         head=source.head.entries,
         base_rev=ref.base_sha,
@@ -491,7 +491,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     wanted = {e.sha for e in source.base.entries.values()} | {e.sha for e in source.head.entries.values()}
     try:
         result = await engine.pool_for(ctx.settings).run(
-            engine.analyse_change,
+            jobs.analyse_change,
             job,
             seconds=engine.analysis_budget(ctx.settings),
             blobs=source.fetcher.held(wanted),
