@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from app.config import Settings, is_loopback
+from app.engine import pool_for
 from app.errors import ConfigError
 from app.store.deliveries import STATUSES
 
@@ -113,7 +114,10 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
             ) from exc
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
-        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path})", flush=True)
+        pool = pool_for(settings)
+        await pool.warm()  # the first pull request does not wait for the workers to start
+        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path};"
+              f" {pool.workers} analysis worker(s), {pool.memory_mb} MB each)", flush=True)
         # Everything made so far (modules, routes, the App) lives as long as the process: moved
         # out of the collector's sight, a full collection no longer walks it, which was a ~25 ms
         # pause of the event loop (every delivery in flight waited) a few times a minute under load.
@@ -129,6 +133,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     finally:
         gc.unfreeze()  # a process that serves again (the tests) starts from a collector that sees all
         await runner.cleanup()
+        pool_for(settings).close()
         if github is not None:
             await github.close()
 
