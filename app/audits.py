@@ -195,3 +195,21 @@ def results_from_dbt_run_results(
 
 def run_status(results: Sequence[GuaranteeResult]) -> str:
     return "failed" if any(not r.passed for r in results) else "passed"
+
+
+def status_disagreement(status: str, results: Sequence[GuaranteeResult]) -> str | None:
+    """Why a reported ``status`` contradicts its own results, or None when it does not.
+
+    A run with a failed guarantee did not pass (``passed``/``warned`` are refused); a run whose every
+    guarantee passed did not fail (``failed`` is refused). ``error`` fits any results: a run that
+    broke part-way may have passed what it got to. A run without results cannot disagree.
+    """
+    if not results:
+        return None
+    failed = [r.guarantee for r in results if not r.passed]
+    if failed and status not in FAILED_STATUSES:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        return f"status {status!r} contradicts the results: {shown} failed (say 'failed', or 'error')"
+    if not failed and status == "failed":
+        return "status 'failed' contradicts the results: every guarantee passed (say 'passed', or 'error')"
+    return None

@@ -43,6 +43,7 @@ from app.errors import ConfigError
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
 from rules.config import parse_config
+from rules.dialect import display_name
 from rules.report import to_json, to_markdown
 
 EXIT_CLEAR = 0
@@ -320,14 +321,16 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     :class:`GitError` for bad repositories or revisions and :class:`~app.engine.WorkerKilled`
     when the analysis went over a limit."""
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
-    text, code = run_limited(analyse_revisions, args, today, limits=limits)
+    text, notes, code = run_limited(analyse_revisions, args, today, limits=limits)
     out.write(text)
     out.flush()
+    err.write(notes)
     return code
 
 
-def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, int]:
-    """(In the limited child.) The report's text and the exit code."""
+def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, str, int]:
+    """(In the limited child.) The report's text, the notes for stderr (the dialect each dbt
+    project was read in) and the exit code."""
     repo = Path(args.repo)
     if not repo.is_dir():
         raise GitError(f"{repo} is not a folder")
@@ -366,7 +369,12 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
-    return text, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
+    notes = "".join(  # on stderr, so the JSON on stdout stays one object
+        f"tessera check: read {'the root project' if p.path in ('', '.') else f'{p.path}/'} as "
+        f"{display_name(p.dialect.name)} ({p.dialect.source})\n"
+        for p in analysis.projects
+    )
+    return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:

@@ -80,7 +80,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     """Run the App until SIGINT/SIGTERM; print where it listens (and warn about what is missing)."""
     from aiohttp import web
 
-    from app.server import create_app
+    from app.server import Runner, create_app
 
     github = None
     if settings.github_app_id is not None and settings.github_private_key:
@@ -101,7 +101,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     if settings.dev_mode:
         print("tessera: dev mode: the REST API accepts requests without keys (loopback only)", file=sys.stderr)
 
-    runner = web.AppRunner(create_app(settings, github=github), handle_signals=False)
+    runner = Runner(create_app(settings, github=github), handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -217,6 +217,12 @@ def commands() -> list[Command]:
         from app import check
 
         found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
+    with contextlib.suppress(ImportError):
+        from app import init
+
+        found.append(
+            Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
+        )
     with contextlib.suppress(ImportError):
         from app import keys, registry_sync
 

@@ -393,6 +393,39 @@ class InstallationClient(TesseraGitHubAPI):
             raise
         return str(membership.get("state")) if membership.get("state") else None
 
+    async def commit_author_login(self, owner: str, repo: str, email: str) -> str | None:
+        """The GitHub login of whoever made the latest commit under ``email`` on the default branch,
+        or None when no commit carries it (or GitHub links the e-mail to no user)."""
+        try:
+            commits = await self.getitem(
+                "/repos/{owner}/{repo}/commits{?author,per_page}",
+                {"owner": owner, "repo": repo, "author": email, "per_page": 1},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (404, 409):  # no such repository / an empty one
+                return None
+            raise
+        for commit in commits if isinstance(commits, list) else []:
+            author = commit.get("author") if isinstance(commit, Mapping) else None
+            login = author.get("login") if isinstance(author, Mapping) else None
+            if isinstance(login, str) and login:
+                return login
+        return None
+
+    async def collaborator_role(self, owner: str, repo: str, username: str) -> str:
+        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``: the role, where the
+        older ``permission`` field folds maintain into write."""
+        try:
+            answer = await self.getitem(
+                "/repos/{owner}/{repo}/collaborators/{user}/permission",
+                {"owner": owner, "repo": repo, "user": username},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return "none"
+            raise
+        return str(answer.get("role_name") or answer.get("permission") or "none")
+
     async def collaborator_permission(self, owner: str, repo: str, username: str) -> str:
         """``admin``, ``write``, ``read`` or ``none`` (also for a user GitHub does not know)."""
         try:

@@ -314,6 +314,70 @@ def _file_team(path: str, config: Config, rules: Any) -> str | None:
     return None
 
 
+# --- who may write what -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Taken:
+    """An asset name another team already owns, in the repository that defines it."""
+
+    fqn: str
+    repo: str
+    owner_team: str
+
+
+class OwnershipRefused(Exception):
+    """A manifest sync the caller's team may not make; nothing was written.
+
+    ``taken`` lists the other teams' assets the manifest would have taken over (empty when the
+    repository itself belongs to other teams).
+    """
+
+    def __init__(self, message: str, taken: tuple[Taken, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.taken = taken
+
+
+def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]) -> None:
+    """Refuse a team's manifest that reaches beyond what the team owns (runs inside the write, so
+    nothing can change between the check and the rows it guards).
+
+    - A repository belongs to the teams owning at least one of its assets in the registry and the
+      teams its ``.tessera.yml`` names (read when the App syncs it from GitHub); names compare
+      case-insensitively. A repository no team owns yet may be claimed by the first team that
+      syncs it.
+    - An asset name another team owns is never taken over: not by declaring it in another
+      repository, nor by giving it a new owner in the shared one. A dbt ``source`` only declares a
+      table someone else builds, so it takes nothing over. A shared repository's manifest may
+      leave another team's model out: the repository says it is gone, and it goes.
+    """
+    owners = reg_sql.repo_owner_teams(db, repo)
+    if owners and team not in owners:
+        listing = ", ".join(sorted(owners))
+        raise OwnershipRefused(
+            f"{repo} is owned by {listing} in the registry: only those teams (or an admin) may replace it with a manifest"
+        )
+    rows = [a for a in assets if a.kind != "source"]
+    new_owner = {a.fqn: a.owner_team for a in rows}
+    taken: list[Taken] = []
+    for fqn, claims in sorted(reg_sql.asset_claims(db, new_owner).items()):
+        for claim in claims:
+            if claim.owner_team is None or claim.owner_team == team or claim.kind == "source":
+                continue
+            if claim.repo.lower() == repo.lower() and new_owner[fqn] == claim.owner_team:
+                continue  # the other team's asset in a shared repository, left theirs
+            taken.append(Taken(fqn, claim.repo, claim.owner_team))
+    if taken:
+        shown = "; ".join(f"{t.fqn} is owned by team {t.owner_team} ({t.repo})" for t in taken[:5])
+        more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
+        raise OwnershipRefused(
+            f"this manifest would take over assets another team owns: {shown}{more}. Rename the models,"
+            " or ask that team (or an admin) to move them",
+            tuple(taken),
+        )
+
+
 # --- writing ----------------------------------------------------------------------------------------
 
 
@@ -323,12 +387,18 @@ async def registry_teams(store: Any) -> dict[str, tuple[str, str | None]]:
 
 
 async def write_rows(
-    store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float
+    store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
+    team: str | None = None, declared_teams: tuple[str, ...] | None = None,
 ) -> SyncSummary:
+    """Replace the repository's rows; with ``team``, only what :func:`check_ownership` lets that team
+    write. ``declared_teams``: the teams the repository's ``.tessera.yml`` names (a sync from GitHub)."""
+
     def write(db: Any) -> None:
+        if team is not None:
+            check_ownership(db, repo=repo, team=team, assets=rows.assets)
         reg_sql.replace_repo(
             db, repo=repo, commit_sha=commit, source=source, assets=rows.assets, exposures=rows.exposures,
-            edges=rows.edges, problems=rows.problems,
+            edges=rows.edges, problems=rows.problems, teams=declared_teams,
         )
         if source != "dbt":
             reg_sql.replace_sql_registrations(db, repo, rows.registrations)
@@ -348,9 +418,12 @@ async def write_rows(
 
 async def sync_manifest(
     store: Any, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
-    actor: str | None = None, columns: bool = False,
+    actor: str | None = None, columns: bool = False, team: str | None = None,
 ) -> SyncSummary:
     """Replace ``repo``'s registry rows with what a dbt manifest says (read off the event loop).
+
+    ``team`` is the team a non-admin key speaks for: the sync then raises :class:`OwnershipRefused`
+    instead of writing anything the team does not own (None: an admin or the operator's CLI).
 
     ``columns`` runs the engine's inference over the models' compiled SQL for column-level edges:
     a second or so per hundred models, so CI jobs of big projects use it through ``tessera sync-dbt
@@ -382,7 +455,8 @@ async def sync_manifest(
             f"the manifest for {repo} took longer than {MANIFEST_SYNC_SECONDS:g}s to read and was stopped (a model "
             "whose Jinja loops without end?); the registry keeps what it had"
         ) from None
-    return await write_rows(store, repo=repo, commit=commit, source="dbt", rows=rows, actor=actor, started=started)
+    return await write_rows(store, repo=repo, commit=commit, source="dbt", rows=rows, actor=actor, started=started,
+                            team=team)
 
 
 MANIFEST_SYNC_SECONDS = 600.0
@@ -424,7 +498,8 @@ async def sync_repository(
     if codeowners_path:
         codeowners = (await fetcher.fetch(entries[codeowners_path].sha)).decode("utf-8", errors="replace")
     teams = await registry_teams(ctx.store)
-    config = with_registry_teams(await read_config(config_text, seconds=ctx.settings.job_timeout / 4), teams)
+    own_config = await read_config(config_text, seconds=ctx.settings.job_timeout / 4)
+    config = with_registry_teams(own_config, teams)
 
     budget = engine.analysis_budget(ctx.settings)
     try:
@@ -450,7 +525,8 @@ async def sync_repository(
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)
-    return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started)
+    return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started,
+                            declared_teams=tuple(sorted(own_config.teams)))
 
 
 def repository_rows(

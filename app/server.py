@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from gidgethub.routing import Router
 
+from app.api.errors import Handler, error_response, store_full_response
 from app.config import Settings
 from app.metrics import REGISTRY
 from app.queue import Clock, JobQueue
-from app.store import STATUSES, Store
+from app.store import STATUSES, Store, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +51,91 @@ def route_setups() -> list[Callable[[web.Application], None]]:
     return [setup_webhooks, setup_pages, setup_api]
 
 
+def _unreadable(encoded: str, what: str) -> str | None:
+    """Why the percent-encoded URL part ``encoded`` cannot be taken as text (control characters,
+    bytes that are not UTF-8), or None: such values are refused here so no handler, log line or
+    header ever holds them. (aiohttp's pure-Python parser lets raw bytes through as surrogates.)"""
+    raw = unquote_to_bytes(encoded.encode("utf-8", errors="surrogateescape"))
+    if any(b < 0x20 or b == 0x7F for b in raw):
+        return f"the {what} holds a control character"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"the {what} holds bytes that are not UTF-8"
+    return None
+
+
+def bad_bytes(request: web.Request) -> str | None:
+    """What is unreadable about the request line or headers, or None."""
+    for name, value in request.raw_headers:
+        try:
+            name.decode("ascii")
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            shown = name.decode("ascii", errors="replace")[:40]
+            return f"the {shown} header holds bytes that are not UTF-8"
+    url = request.rel_url
+    return _unreadable(url.raw_path, "path") or _unreadable(url.raw_query_string.replace("+", " "), "query string")
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unreadable bytes are a 400 before any handler sees them; a full disk is a 503 asking to retry."""
+    problem = bad_bytes(request)
+    if problem is not None:
+        return error_response(400, "bad_request", f"{problem}: send text (percent-encode it in a URL)")
+    try:
+        return await handler(request)
+    except StoreFull:
+        return store_full_response()
+
+
+class _JsonErrors(RequestHandler):
+    """A connection that answers in Tessera's JSON error shape even when aiohttp cannot parse the
+    request at all (a control byte in the URL): no text echoing the raw bytes back, no bare 500."""
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs it; raises once a response has begun
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        text = (
+            "Tessera failed to answer this request; the server log has the details"
+            if status >= 500
+            else f"{phrase}: the request line or headers could not be read (a control character, or bytes that"
+            " are not UTF-8? percent-encode them)"
+        )
+        response = error_response(status, "bad_request" if status < 500 else "internal_error", text)
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrors(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer unparseable requests as JSON (see :class:`_JsonErrors`)."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return _Server(
+            made.request_handler, request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation, loop=made._loop, **made._kwargs,
+        )
+
+
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and answering."""
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the store is open and the workers run (if this app runs workers)."""
+    """Ready for traffic: the store is open and can write, and the workers run (if this app runs workers)."""
     store = request.app[STORE_KEY]
     queue = request.app[QUEUE_KEY]
     problems = []
@@ -60,6 +143,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("store is not open")
     if request.app[_RUNS_WORKERS] and not queue.running:
         problems.append("workers are not running")
+    if store.is_open and store.is_full and not await store.check_space():
+        problems.append("the database cannot grow (the disk is full): writes are answered 503 until space is freed")
     if problems:
         return web.json_response({"status": "unavailable", "problems": problems}, status=503)
     return web.json_response({"status": "ready", "workers": queue.workers if queue.running else 0})
@@ -92,7 +177,7 @@ def create_app(
     store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
 
-    app = web.Application(client_max_size=settings.max_webhook_bytes)
+    app = web.Application(client_max_size=settings.max_webhook_bytes, middlewares=[guard_middleware])
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[QUEUE_KEY] = queue

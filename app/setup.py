@@ -76,6 +76,8 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "complete the check, annotations"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", "checks", "read",
                        "find Tessera's own check run on a commit after a restart"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/commits", "contents", "read",
+                       "the GitHub user behind an owner's e-mail (its latest commit's author)"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", "read",
                        "the PR's base and head, when an event does not carry them"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", "pull_requests", "read",
@@ -101,7 +103,7 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
     EndpointPermission("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", "members", "read",
                        "may this user speak for that team"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "metadata", "read",
-                       "override is for repository admins only"),
+                       "override is for repository admins only; maintainers hold for unowned consumers"),
 )
 """Every endpoint Tessera calls. Sources: GitHub's "Permissions required for GitHub Apps" pages.
 

@@ -9,11 +9,22 @@ or with changed files become ``errors`` the reader sees; they never stop the ana
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rules import diff, impact, migrations, owners
-from rules.model import Analysis, AnalysisError, Change, Config, Impact, Registration, Snapshot
+from rules.dialect import detect_projects, detection_paths, project_folders
+from rules.model import (
+    Analysis,
+    AnalysisError,
+    Change,
+    Config,
+    Detected,
+    Impact,
+    Project,
+    Registration,
+    Snapshot,
+)
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
 if TYPE_CHECKING:
@@ -65,10 +76,12 @@ def _unowned_consumers(
     base: Snapshot,
     head: Snapshot,
     codeowners: str | None,
+    config: Config,
 ) -> list[AnalysisError]:
-    """Consumers a breaking change reaches whose owner maps to no team: nobody could be asked.
+    """Consumers a breaking change reaches that have no owner at all: held for the fallback (or,
+    with ``on_unowned: warn``, nobody could be asked).
 
-    Said out loud so the producer warns them by hand and an admin adds the owner to ``teams:``.
+    Said out loud so an admin gives the consumer an owner.
     """
     breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
     rules = owners.parse_codeowners(codeowners)
@@ -83,12 +96,17 @@ def _unowned_consumers(
         snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
         thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
         owner = owners.raw_owner(thing, snapshot, rules) if thing is not None else None
-        who = f"its owner {owner!r} is not a team in .tessera.yml" if owner else "it has no owner"
+        who = f"its owner {owner!r} names no team or person" if owner else "it has no owner"
+        outcome = (
+            "nobody was asked to acknowledge for it (on_unowned: warn)"
+            if config.on_unowned == "warn"
+            else "it is held for the fallback (fallback: in .tessera.yml, else CODEOWNERS, else the maintainers)"
+        )
         errors.append(
             AnalysisError(
                 (thing.path if thing is not None else None) or CONFIG_PATH,
                 f"{row.consumer_type} {row.consumer} reads {row.asset}, which has a breaking change, but {who}:"
-                " nobody was asked to acknowledge for it",
+                f" {outcome}",
             )
         )
     return errors
@@ -107,6 +125,7 @@ def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".t
 
     paths = list(paths)
     skipped = {*SKIPPED_FOLDERS, ".git"}
+    detection = set(detection_paths(paths, config))
     projects = [p.strip("/") for p in (config.dbt.projects or find_projects(paths))]
     wanted: list[str] = []
     for path in paths:
@@ -115,7 +134,7 @@ def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".t
         if config.ignore and matches_any(path, config.ignore):
             continue
         in_project = any(p in ("", ".") or path.startswith(p + "/") for p in projects)
-        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest:
+        if path in (config_path, *CODEOWNERS_PATHS) or path == config.dbt.manifest or path in detection:
             wanted.append(path)
         elif in_project and path.endswith(READ_SUFFIXES):
             wanted.append(path)
@@ -154,9 +173,14 @@ def analyze(
     scope = None if changed_paths is None else set(changed_paths)
     if cache is None:  # one cache for both sides all the same: head re-infers only what changed
         cache = build.ParseCache()
+    projects = dbt_projects(base, head, config)
     run_jobs = map_jobs or build.serial_map
-    base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache, map_jobs=run_jobs)
-    head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache, map_jobs=run_jobs)
+    base_snapshot = build.build_snapshot(
+        base, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
+    )
+    head_snapshot = build.build_snapshot(
+        head, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
+    )
     changes = diff.diff_snapshots(
         base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache
     )
@@ -174,7 +198,7 @@ def analyze(
         suggestions = []
         errors.append(AnalysisError("", f"migration suggestions failed: {error}"))
     errors += _problem_errors(head_snapshot, changed_paths)
-    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners)
+    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners, config)
     return Analysis(
         base=base_rev,
         head=head_rev,
@@ -184,4 +208,36 @@ def analyze(
         required_acks=tuple(required),
         migrations=tuple(suggestions),
         errors=tuple(errors),
+        projects=projects,
+        detected=None if base.blob_id(CONFIG_PATH) is not None else _detected(head_snapshot, codeowners),
     )
+
+
+def dbt_projects(base: FileSource, head: FileSource, config: Config) -> tuple[Project, ...]:
+    """The dbt projects of both sides, each read in one dialect on both sides: the one detected
+    on the base side, like the configuration (the PR branch is not trusted to say how it is read,
+    and a dialect that changed would show every model as changed); a project the change adds is
+    detected on the head side."""
+    in_base = project_folders(base.paths(), config)
+    added = [p for p in project_folders(head.paths(), config) if p not in in_base]
+    found = detect_projects(base, config, in_base) + detect_projects(head, config, added)
+    return tuple(sorted(found, key=lambda p: p.path))
+
+
+def _detected(snapshot: Snapshot, codeowners: str | None) -> Detected:
+    """Where owners came from, for a repository without ``.tessera.yml``."""
+    sources: list[str] = []
+    if any(e.owner for e in snapshot.exposures.values()):
+        sources.append("exposures")
+    if any(g.owner for g in snapshot.groups.values()):
+        sources.append("groups")
+    if any(_meta_owner(a.meta) for a in snapshot.assets.values()):
+        sources.append("meta.owner")
+    if codeowners:
+        sources.append("CODEOWNERS")
+    return Detected(owner_sources=tuple(sources))
+
+
+def _meta_owner(meta: Mapping[str, object]) -> bool:
+    tessera = meta.get("tessera")
+    return bool(meta.get("owner")) or (isinstance(tessera, Mapping) and bool(tessera.get("owner")))

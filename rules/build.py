@@ -42,10 +42,10 @@ from rules.dbt_project import (
     DbtProject,
     Rendered,
     _column_line,
-    find_projects,
     read_project,
     stable_hash,
 )
+from rules.dialect import DEFAULT, detect_projects, project_folders
 from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
@@ -54,8 +54,10 @@ from rules.model import (
     Asset,
     Column,
     Config,
+    Dialect,
     Edge,
     ParseProblem,
+    Project,
     Snapshot,
 )
 from rules.sources import FileSource, matches_any
@@ -241,18 +243,24 @@ def build_snapshot(
     scope: set[str] | None = None,
     cache: ParseCache | None = None,
     map_jobs: JobMap = serial_map,
+    projects: Sequence[Project] | None = None,
 ) -> Snapshot:
     """Every asset, exposure, group and column edge at this commit (see the module docstring).
 
-    ``map_jobs`` runs each wave of inferences (see :data:`JobMap`)."""
+    ``map_jobs`` runs each wave of inferences (see :data:`JobMap`).
+    ``projects``: the dbt projects' dialects (``rules.dialect``); None detects them here. A
+    change is analysed with the base side's for both sides."""
     cache = cache if cache is not None else ParseCache()
     paths = [p for p in source.paths() if not _skipped(p)]
-    key = _snapshot_key(source, paths, config, scope)
+    if projects is None:
+        projects = detect_projects(source, config, project_folders(paths, config))
+    dialects = {p.path: p.dialect for p in projects}
+    key = _snapshot_key(source, paths, config, scope, dialects)
     if key is not None:
         cached = cache.get(key)
         if isinstance(cached, tuple) and cached and cached[0] == _SNAPSHOT_TAG:
             return decode_snapshot(cached)
-    snapshot = _build(source, paths, config, scope, cache, map_jobs)
+    snapshot = _build(source, paths, config, scope, cache, map_jobs, dialects)
     if key is not None:
         cache.put(key, encode_snapshot(snapshot))
     cache.flush()
@@ -308,7 +316,9 @@ def decode_snapshot(data: tuple[Any, ...]) -> Snapshot:
     return snapshot
 
 
-def _snapshot_key(source: FileSource, paths: list[str], config: Config, scope: set[str] | None) -> str | None:
+def _snapshot_key(
+    source: FileSource, paths: list[str], config: Config, scope: set[str] | None, dialects: Mapping[str, Dialect]
+) -> str | None:
     """The whole build's inputs by content (every file's blob id, the config, the scope), so a
     warm run of an unchanged commit is one cache read; None when a file has no content id."""
     ids = []
@@ -318,7 +328,8 @@ def _snapshot_key(source: FileSource, paths: list[str], config: Config, scope: s
             return None
         ids.append((path, blob))
     return stable_hash(
-        "snapshot", CACHE_FORMAT, ids, repr(config), sorted(scope) if scope is not None else None
+        "snapshot", CACHE_FORMAT, ids, repr(config), sorted(scope) if scope is not None else None,
+        sorted((path, d.name, d.source == DEFAULT.source) for path, d in dialects.items()),
     )
 
 
@@ -329,19 +340,19 @@ def _build(
     scope: set[str] | None,
     cache: ParseCache,
     map_jobs: JobMap = serial_map,
+    dialects: Mapping[str, Dialect] | None = None,
 ) -> Snapshot:
     snapshot = Snapshot()
-    dialect = config.dbt.dialect or DEFAULT_DIALECT
+    dialects = dialects or {}
 
     manifest_dir: str | None = None
     manifest_assets: list[Asset] = []
     raw_project: DbtProject | None = None
     nodes: dict[str, _Node] = {}
     changed: set[str] = set()
-    projects = list(config.dbt.projects) or find_projects(paths)
-    projects = [p for p in projects if not matches_any(_project_file(p), config.ignore)]
+    projects = project_folders(paths, config)
 
-    manifest_snapshot = _manifest(source, config, projects, snapshot)
+    manifest_snapshot = _manifest(source, config, projects, snapshot, dialects)
     if manifest_snapshot is not None:
         manifest_dir, manifest_snap, raw_project = manifest_snapshot
         _merge(snapshot, manifest_snap)
@@ -358,6 +369,8 @@ def _build(
     for project_dir in projects:
         if manifest_dir is not None and _same_folder(project_dir, manifest_dir):
             continue
+        detected = dialects.get(project_dir)
+        dialect = detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
         project = read_project(source, project_dir, dialect=dialect, cache=cache)
         snapshot.problems.extend(project.problems)
         whole = scope is None or any(_project_wide(p, project) for p in scope)
@@ -423,7 +436,7 @@ def _merge(into: Snapshot, other: Snapshot) -> None:
 
 
 def _manifest(
-    source: FileSource, config: Config, projects: list[str], snapshot: Snapshot
+    source: FileSource, config: Config, projects: list[str], snapshot: Snapshot, dialects: Mapping[str, Dialect]
 ) -> tuple[str, Snapshot, DbtProject] | None:
     """The configured manifest when present: (its project folder, its snapshot, its models as a
     project for rendering raw code)."""
@@ -447,11 +460,16 @@ def _manifest(
     )
     if folder is None:
         folder = projects[0] if len(projects) == 1 else ""
-    manifest = load_manifest(data, project_dir=folder or None, dialect=config.dbt.dialect)
+    # the project's detected dialect; else the manifest's own adapter_type decides
+    detected = next(
+        (d.name for p, d in dialects.items() if _same_folder(p, folder or ".") and d.source != DEFAULT.source), None
+    )
+    dialect = detected or config.dbt.dialect
+    manifest = load_manifest(data, project_dir=folder or None, dialect=dialect)
     return (
         folder or ".",
         manifest,
-        manifest_project(data, project_dir=folder or None, dialect=config.dbt.dialect),
+        manifest_project(data, project_dir=folder or None, dialect=dialect),
     )
 
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from rules import yamlsafe
 from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("warn", "block")
+ON_UNOWNED: tuple[str, ...] = ("block", "warn")
 DIALECTS: tuple[str, ...] = (
     "postgres",
     "snowflake",
@@ -33,6 +35,15 @@ DIALECTS: tuple[str, ...] = (
     "clickhouse",
     "sqlite",
     "hive",
+    "fabric",
+    "singlestore",
+    "teradata",
+    "materialize",
+    "risingwave",
+    "starrocks",
+    "doris",
+    "dremio",
+    "exasol",
 )
 """Dialects accepted for ``dbt.dialect`` / ``sql.dialect`` (all known to sqlglot)."""
 
@@ -45,6 +56,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "ignore",
     "consumers",
     "on_unparsed",
+    "fallback",
+    "on_unowned",
 )
 
 
@@ -64,7 +77,7 @@ def parse_config(text: str | None) -> Config:
         return Config()
     problems = _Problems()
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -87,6 +100,8 @@ def parse_config(text: str | None) -> Config:
     rules = _rules(data.get("rules"), problems)
     ignore = _strings(data.get("ignore"), "ignore", problems)
     consumers = _consumers(data.get("consumers"), teams, problems)
+    on_unowned = _choice(data.get("on_unowned"), "on_unowned", ON_UNOWNED, "block", problems)
+    fallback = _fallback(data.get("fallback"), teams, problems)
     return Config(
         compatibility=compatibility,
         teams=teams,
@@ -96,6 +111,8 @@ def parse_config(text: str | None) -> Config:
         ignore=ignore,
         consumers=consumers,
         on_unparsed=on_unparsed,
+        fallback=fallback,
+        on_unowned=on_unowned,
         problems=tuple(problems.items),
     )
 
@@ -241,6 +258,23 @@ def _known_rule_ids() -> frozenset[str]:
     except ImportError:
         return frozenset()
     return frozenset(RULES_BY_ID)
+
+
+def _fallback(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> str | None:
+    """``fallback: <team>``: a slug of ``teams:`` or an ``org/team`` GitHub team."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(f"fallback: expected a team, got {_kind(value)}; the repository's maintainers hold instead")
+        return None
+    text = value.strip().lower()
+    if text.lstrip("@") not in teams and "/" not in text:
+        problems.add(
+            f"fallback: {value!r} is neither a team under teams: nor an 'org/team' GitHub team;"
+            " the repository's maintainers hold instead"
+        )
+        return None
+    return text
 
 
 def _consumers(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> tuple[Registration, ...]:

@@ -29,6 +29,7 @@ from rules.dbt_project import (
     _plain,
     stable_hash,
 )
+from rules.dialect import ADAPTER_DIALECTS
 from rules.model import Asset, Exposure, Group, ParseProblem, Snapshot
 
 ASSET_NODES: tuple[str, ...] = ("model", "seed", "snapshot")
@@ -137,21 +138,8 @@ def load_manifest(
 
 
 def _dialect_of(adapter_type: Any) -> str | None:
-    known = {
-        "postgres",
-        "snowflake",
-        "bigquery",
-        "duckdb",
-        "databricks",
-        "redshift",
-        "spark",
-        "trino",
-        "athena",
-    }
-    text = str(adapter_type or "").lower()
-    if text == "sqlserver":
-        return "tsql"
-    return text if text in known else None
+    """The sqlglot dialect of a manifest's ``metadata.adapter_type`` (None when unknown)."""
+    return ADAPTER_DIALECTS.get(str(adapter_type or "").lower())
 
 
 def _path(path: Any, project_dir: str | None) -> str:

@@ -32,6 +32,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from rules import yamlsafe
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.sources import FileSource
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
@@ -142,7 +143,7 @@ def load_yaml(text: str, path: str) -> tuple[Any, ParseProblem | None]:
             1,
         )
     try:
-        return yaml.load(text, Loader=_LineLoader), None  # noqa: S506 (a SafeLoader subclass)
+        return yamlsafe.load(text, _LineLoader), None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -212,7 +213,7 @@ def find_projects(paths: Iterable[str]) -> list[str]:
     packages and build output, sorted."""
     found: set[str] = set()
     for path in paths:
-        if posixpath.basename(path) != "dbt_project.yml":
+        if not path.endswith("dbt_project.yml") or posixpath.basename(path) != "dbt_project.yml":
             continue
         folder = posixpath.dirname(path)
         if any(part in SKIPPED_FOLDERS for part in folder.split("/")):

@@ -7,7 +7,9 @@ reaches: dbt exposures, downstream models owned by another team, and registratio
 this"). A consumer whose team is the producing team never acks for itself; its own downstream
 models just pass the impact on.
 
-Owners come from :mod:`rules.owners`.
+Owners come from :mod:`rules.owners`: a team, or a person who acks for themself. A breaking
+change that reaches a consumer with no owner at all is held for the fallback
+(:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.model import (
+    MAINTAINERS,
     UNKNOWN,
     Asset,
     Change,
@@ -31,7 +34,17 @@ from rules.model import (
     Snapshot,
     column_key,
 )
-from rules.owners import TeamRef, match_team, parse_codeowners, resolve_owner
+from rules.owners import (
+    Owner,
+    PersonRef,
+    TeamRef,
+    fallback_holder,
+    match_team,
+    parse_codeowners,
+    required_ack,
+    resolve_holder,
+    stand_in_for,
+)
 
 ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
 DIRECT_READER_RULES = frozenset({"MATERIALIZATION_CHANGED"})
@@ -205,16 +218,18 @@ def compute_impact(
     for reg in all_registrations:
         regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
 
-    team_cache: dict[tuple[str, str], TeamRef | None] = {}
+    team_cache: dict[tuple[str, str], Owner | None] = {}
 
-    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str) -> TeamRef | None:
+    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str) -> Owner | None:
         key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
         if key not in team_cache:
-            team_cache[key] = resolve_owner(thing, snapshot, config, codeowners=rules)
+            team_cache[key] = resolve_holder(thing, snapshot, config, codeowners=rules)
         return team_cache[key]
 
     impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
-    team_refs: dict[str, TeamRef] = {}
+    team_refs: dict[str, Owner | None] = {}
+    held: set[str] = set()
+    stand_ins: dict[str, str | None] = {}
     breaking_by_team: dict[str, dict[tuple[str, str, str, str, str], Change]] = {}
     readers_by_team: dict[str, dict[tuple[str, str, str, str, str], list[str]]] = {}
 
@@ -222,23 +237,33 @@ def compute_impact(
         change: Change,
         consumer: str,
         consumer_type: str,
-        team: TeamRef | None,
+        team: Owner | None,
         columns: tuple[str, ...],
         path: tuple[str, ...],
+        where: str | None = None,
     ) -> None:
-        slug = team.slug if team else None
+        slug = team.key if team else None
         key = (change.asset, consumer, consumer_type, slug)
         acc = impacts.get(key)
         if acc is None:
             acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
         acc.columns.update(columns)
         acc.rules.add(change.rule)
-        if team is None or change.severity != "breaking":
+        if change.severity != "breaking":
             return
-        team_refs.setdefault(team.slug, team)
+        holder = team
+        if holder is None:
+            if config.on_unowned != "block":
+                return
+            holder = fallback_holder(where, config, rules)
+            held.add(holder.key if holder else MAINTAINERS)
+        slug = holder.key if holder else MAINTAINERS
+        team_refs.setdefault(slug, holder)
+        if isinstance(holder, PersonRef) and slug not in stand_ins:
+            stand_ins[slug] = stand_in_for(holder, where, config, rules)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
-        breaking_by_team.setdefault(team.slug, {})[fp_key] = change
-        readers = readers_by_team.setdefault(team.slug, {}).setdefault(fp_key, [])
+        breaking_by_team.setdefault(slug, {})[fp_key] = change
+        readers = readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
         reader = f"{consumer_type} {consumer}"
         if reader not in readers:
             readers.append(reader)
@@ -253,12 +278,12 @@ def compute_impact(
         if changed is None:
             continue
         producer = team_of(changed, snapshot, side)
-        producers = {producer.slug} if producer else set()
+        producers = {producer.key} if producer else set()
         if producer is None and changed.kind == "source":
             # an unowned source is an input: the teams reading it directly bring it in and are not
             # its consumers; only someone else's source makes them one
             producers = {
-                team.slug for reader in snapshot.assets.values()
+                team.key for reader in snapshot.assets.values()
                 if change.asset in reader.depends_on and reader.fqn != change.asset
                 and (team := team_of(reader, snapshot, side)) is not None
             }
@@ -283,19 +308,19 @@ def compute_impact(
             asset = snapshot.assets.get(fqn)
             if fqn != change.asset and asset is not None:
                 owner = team_of(asset, snapshot, side)
-                if owner is not None and owner.slug not in producers:
+                if owner is not None and owner.key not in producers:
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
-                    record(change, fqn, consumer_type, owner, cols, reach.path)
+                    record(change, fqn, consumer_type, owner, cols, reach.path, asset.path)
             for exposure in () if change.rule == "ACCESS_NARROWED" else index.exposures_by_asset.get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
                 owner = team_of(exposure, snapshot, side)
-                if owner is not None and owner.slug in producers:
+                if owner is not None and owner.key in producers:
                     continue
                 cols = _consumer_columns(change, start_cols)
-                record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name))
+                record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name), exposure.path)
             for reg in _registrations_for(fqn, asset, regs_by_asset):
                 if reg.columns and ALL not in reach.columns:
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
@@ -322,18 +347,17 @@ def compute_impact(
     ]
     impact_rows.sort(key=lambda i: (i.asset, i.team or "~", i.consumer_type, i.consumer))
     acks = [
-        RequiredAck(
-            team=slug,
-            github_team=team_refs[slug].github_team,
-            reasons=tuple(
-                _reason(breaking_by_team[slug][key], readers)
-                for key, readers in readers_by_team[slug].items()
-            ),
-            fingerprint=fingerprint(breaking_by_team[slug].values()),
+        required_ack(
+            team_refs[slug],
+            tuple(_reason(breaking_by_team[slug][key], readers) for key, readers in readers_by_team[slug].items()),
+            fingerprint(breaking_by_team[slug].values()),
+            fallback=slug in held,
+            stand_in=stand_ins.get(slug),
         )
         for slug in sorted(breaking_by_team)
     ]
     return impact_rows, acks
+
 
 
 def _refused_ref(reader: Asset | None, changed: Asset, access: str | None) -> bool:

@@ -259,6 +259,10 @@ class Config:
     consumers: tuple[Registration, ...] = ()
     on_unparsed: str = "warn"
     """``warn`` (UNPARSED is review) or ``block`` (UNPARSED is breaking)."""
+    fallback: str | None = None
+    """The team that holds for a consumer whose owner resolves to nobody."""
+    on_unowned: str = "block"
+    """``block`` (hold such a change for a fallback) or ``warn`` (only say so)."""
     problems: tuple[str, ...] = ()
     """What was wrong with the file (unknown keys, bad values): shown to the user, never fatal."""
 
@@ -296,14 +300,40 @@ class Impact:
     """The chain of assets from the changed asset to the consumer (for diagrams)."""
 
 
+MAINTAINERS = "maintainers"
+"""The key of the last fallback: the repository's users with maintain or admin permission."""
+
+
 @dataclass(frozen=True)
 class RequiredAck:
+    """Who must acknowledge, and why: a team, or a person (``kind="user"``).
+
+    ``team`` is the key responses are stored under: the team slug, ``user:<identity>`` for a
+    person, or :data:`MAINTAINERS` for the last fallback.
+    """
+
     team: str
     github_team: str | None
     reasons: tuple[str, ...] = ()
     fingerprint: str = ""
     """A hash of the breaking changes this team must acknowledge: an ack is kept across pushes
     while the fingerprint stays the same."""
+    kind: str = "team"
+    """``team`` or ``user``."""
+    user: str | None = None
+    """A person as the project names them: a login, an e-mail or a name."""
+    login: str | None = None
+    """The GitHub login that answers for the person, once the App has found it."""
+    fallback: bool = False
+    """Held for a consumer whose owner resolves to nobody."""
+    stand_in: str | None = None
+    """For a person the App may not find (an e-mail or a name): who holds instead, as a raw owner
+    (``@org/team``, a team slug, ``@login``); None: ``fallback:``, else the maintainers."""
+
+    @property
+    def maintainers(self) -> bool:
+        """The repository's maintainers hold for an unowned consumer (no team, no person)."""
+        return self.fallback and self.kind == "team" and self.team == MAINTAINERS and not self.github_team
 
 
 @dataclass(frozen=True)
@@ -322,6 +352,37 @@ class AnalysisError:
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """The SQL dialect a dbt project was read in, and why: a reader who sees models lose their
+    columns can tell at once whether Tessera guessed (``default``) or where it looked."""
+
+    name: str
+    """A sqlglot dialect name (``bigquery``, ``snowflake``, ...)."""
+    source: str
+    """Where it came from: ``.tessera.yml``, ``profiles.yml (target dev: bigquery)``,
+    ``requirements.txt: dbt-bigquery``, ``target/manifest.json: metadata.adapter_type snowflake``,
+    or ``default``."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A dbt project the analysis read, and in which dialect."""
+
+    path: str
+    """The folder holding ``dbt_project.yml`` (``.`` for the repository root)."""
+    dialect: Dialect
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What Tessera worked out on its own for a repository without ``.tessera.yml`` (said in the
+    check's summary, with how to refine it)."""
+
+    owner_sources: tuple[str, ...] = ()
+    """Where owners were found: ``exposures``, ``groups``, ``meta.owner``, ``CODEOWNERS``."""
+
+
+@dataclass(frozen=True)
 class Analysis:
     base: str
     head: str
@@ -332,6 +393,10 @@ class Analysis:
     required_acks: tuple[RequiredAck, ...] = ()
     migrations: tuple[Migration, ...] = ()
     errors: tuple[AnalysisError, ...] = ()
+    projects: tuple[Project, ...] = ()
+    """The dbt projects read, each with its dialect (empty when nothing needed reading)."""
+    detected: Detected | None = None
+    """Set when the repository has no ``.tessera.yml``: what was found without it."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``tessera check --format json`` object (DESIGN.md), stable field order."""
@@ -345,16 +410,45 @@ class Analysis:
                     "asset": i.asset,
                     "consumer": i.consumer,
                     "consumer_type": i.consumer_type,
-                    "team": i.team,
+                    "team": None if person_identity(i.team) else i.team,
+                    **({"user": person_identity(i.team)} if person_identity(i.team) else {}),
                     "columns": list(i.columns),
                     "rules": list(i.rules),
                 }
                 for i in self.impacts
             ],
-            "required_acks": [
-                {"team": r.team, "github_team": r.github_team, "reasons": list(r.reasons)}
-                for r in self.required_acks
-            ],
+            "required_acks": [_required_dict(r) for r in self.required_acks],
             "migrations": [asdict(m) for m in self.migrations],
             "errors": [asdict(e) for e in self.errors],
+            "projects": [asdict(p) for p in self.projects],
         }
+
+
+USER_KEY = "user:"
+"""Prefix of a person's key where a team slug would be (impacts, responses)."""
+
+
+def person_key(identity: str) -> str:
+    """The key a person's impacts and responses are stored under."""
+    return USER_KEY + identity.strip().lower()
+
+
+def person_identity(key: str | None) -> str | None:
+    """The person a key names (login, e-mail or name), None for a team."""
+    if key and key.startswith(USER_KEY):
+        return key[len(USER_KEY):]
+    return None
+
+
+def _required_dict(required: RequiredAck) -> dict[str, Any]:
+    """One ``required_acks`` entry of the JSON: a team, or a person under ``user``."""
+    entry: dict[str, Any] = {"kind": required.kind}
+    if required.kind == "user":
+        entry["user"] = required.login or required.user
+    else:
+        entry["team"] = required.team
+        entry["github_team"] = required.github_team
+    entry["reasons"] = list(required.reasons)
+    if required.fallback:
+        entry["fallback"] = True
+    return entry

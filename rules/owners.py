@@ -1,17 +1,29 @@
-"""Who owns an asset or exposure: raw owners found in the project, mapped to teams.
+"""Who owns an asset or exposure: raw owners found in the project, mapped to teams or people.
 
 Ownership is resolved most specific first (DESIGN.md): ``meta.tessera.owner`` → dbt group owner →
 ``meta.owner`` → CODEOWNERS for the file. A raw owner (slug, name, e-mail, ``@org/team``) becomes a
-:class:`TeamRef` through ``.tessera.yml``'s ``teams:``.
+:class:`TeamRef` through ``.tessera.yml``'s ``teams:``. When no candidate is a team, the owner is a
+person (:class:`PersonRef`: a CODEOWNERS ``@user``, an e-mail, else a name) who acks for themself.
+
+A consumer whose owner resolves to nobody is never a silent green: it is held for a fallback
+(:func:`fallback_holder`: ``fallback:`` in ``.tessera.yml``, else the CODEOWNERS of the consumer's
+file, else the repository's maintainers), unless ``on_unowned: warn``. The App finds a person's
+GitHub login; :func:`settle_people` then hands a person it could not find to the fallback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rules.model import Asset, Config, Exposure, Snapshot
+from rules.markdown import code, mention
+from rules.model import MAINTAINERS, Asset, Config, Exposure, RequiredAck, Snapshot, person_key
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LOGIN = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+"""A GitHub login as CODEOWNERS writes it: ``@`` and up to 39 letters, digits and hyphens."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +32,45 @@ class TeamRef:
 
     slug: str
     github_team: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.slug
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """An owner who is a person: a GitHub login (``@user``), an e-mail, or a name."""
+
+    identity: str
+    """The login without ``@``, the e-mail (lower-case), or the name as written."""
+    kind: str
+    """``login``, ``email`` or ``name``."""
+
+    @property
+    def key(self) -> str:
+        return person_key(self.identity)
+
+    @property
+    def login(self) -> str | None:
+        return self.identity if self.kind == "login" else None
+
+
+Owner = TeamRef | PersonRef
+
+
+def as_person(raw: str | None) -> PersonRef | None:
+    """A raw owner that names no team, read as a person (None for an empty one)."""
+    text = " ".join(str(raw or "").split())
+    if not text:
+        return None
+    if LOGIN.match(text):
+        return PersonRef(text[1:], "login")
+    if EMAIL.match(text):
+        return PersonRef(text.lower(), "email")
+    if text.startswith("@"):
+        return None  # ``@org/team`` is a team, and anything else after ``@`` names nobody
+    return PersonRef(text, "name")
 
 
 @dataclass(frozen=True)
@@ -166,6 +217,126 @@ def resolve_owner(
         if team is not None:
             return team
     return None
+
+
+def resolve_holder(
+    thing: Asset | Exposure,
+    snapshot: Snapshot,
+    config: Config,
+    *,
+    codeowners: Sequence[CodeOwnersRule] = (),
+) -> Owner | None:
+    """Who acks for an asset or exposure: a team when any candidate is one, else a person (a
+    login or e-mail before a name, which no GitHub user can be found for), else nobody."""
+    team = resolve_owner(thing, snapshot, config, codeowners=codeowners)
+    if team is not None:
+        return team
+    people = [p for p in map(as_person, owner_candidates(thing, snapshot, codeowners)) if p is not None]
+    askable = [p for p in people if p.kind != "name"]
+    return (askable or people or [None])[0]
+
+
+def fallback_holder(path: str | None, config: Config, codeowners: Sequence[CodeOwnersRule] = ()) -> Owner | None:
+    """Who holds for a consumer whose owner resolves to nobody: ``fallback:``, else the CODEOWNERS
+    of the consumer's file, else None (the repository's maintainers)."""
+    if config.fallback:
+        return match_team(config.fallback, config) or TeamRef(config.fallback.lstrip("@"), None)
+    for raw in codeowners_for(path, codeowners):
+        holder = match_team(raw, config) or as_person(raw)
+        if holder is not None and not (isinstance(holder, PersonRef) and holder.kind == "name"):
+            return holder
+    return None
+
+
+def stand_in_for(person: PersonRef, path: str | None, config: Config, codeowners: Sequence[CodeOwnersRule]) -> str | None:
+    """Who holds if the App cannot find ``person`` (an e-mail or a name): the fallback team or a
+    team or ``@login`` of the consumer file's CODEOWNERS, as raw owner text; None: the maintainers."""
+    if person.kind == "login":
+        return None
+    holder = fallback_holder(path, config, codeowners)
+    if isinstance(holder, TeamRef):
+        return f"@{holder.github_team}" if holder.github_team else holder.slug
+    if isinstance(holder, PersonRef) and holder.login and holder.key != person.key:
+        return f"@{holder.login}"
+    return None
+
+
+def holder_text(need: RequiredAck, *, table: bool = False) -> str:
+    """How a comment names who must answer (Markdown, mentions where GitHub would notify; any
+    other name inert in a code span). ``table``: for a table cell."""
+    if need.maintainers:
+        return "the repository's maintainers"
+    if need.kind == "user":
+        if need.login:
+            return mention(need.login, fallback=need.user, table=table)
+        return code(need.user, table=table)
+    if need.github_team:
+        return mention(need.github_team, fallback=need.team, table=table)
+    return code(need.team, table=table)
+
+
+def settle_people(
+    required: Sequence[RequiredAck],
+    logins: Mapping[str, str | None],
+    config: Config,
+    *,
+    author: str | None = None,
+) -> tuple[tuple[RequiredAck, ...], tuple[str, ...]]:
+    """Required acks once the App has looked people up: each person gets their login, and one the
+    App could not find (a name, an e-mail no commit carries) or who wrote the pull request is held
+    for the fallback team, else the maintainers; with ``on_unowned: warn`` nobody holds and a note
+    says so. Returns the acks and those notes."""
+    settled: dict[str, RequiredAck] = {}
+    notes: list[str] = []
+
+    def add(need: RequiredAck) -> None:
+        same = settled.get(need.team)
+        if same is None:
+            settled[need.team] = need
+            return
+        fingerprint = hashlib.sha256(f"{same.fingerprint}+{need.fingerprint}".encode()).hexdigest()[:16]
+        reasons = tuple(dict.fromkeys((*same.reasons, *need.reasons)))
+        settled[need.team] = replace(
+            same, reasons=reasons, fingerprint=fingerprint, fallback=same.fallback or need.fallback
+        )
+
+    for need in required:
+        if need.kind != "user":
+            add(need)
+            continue
+        login = need.login or logins.get(need.user or "")
+        if login and (author is None or login.lower() != author.lower()):
+            add(replace(need, login=login))
+            continue
+        why = "wrote this pull request" if login else "has no GitHub user Tessera could find"
+        if config.on_unowned == "warn":
+            notes.append(f"{need.user} {why}: nobody was asked to acknowledge for them ({'; '.join(need.reasons)})")
+            continue
+        holder = (match_team(need.stand_in, config) or as_person(need.stand_in)) if need.stand_in else None
+        if holder is None or (isinstance(holder, PersonRef) and not holder.login):
+            holder = fallback_holder(None, config)
+        if isinstance(holder, PersonRef) and author is not None and holder.identity.lower() == author.lower():
+            holder = None
+        reasons = tuple(f"{r} (owner {need.user} {why})" for r in need.reasons)
+        add(required_ack(holder, reasons, need.fingerprint, fallback=True))
+    return tuple(settled.values()), tuple(notes)
+
+
+def required_ack(
+    holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool, stand_in: str | None = None
+) -> RequiredAck:
+    """The required ack of a team, a person, or (holder None) the repository's maintainers."""
+    if isinstance(holder, PersonRef):
+        return RequiredAck(
+            team=holder.key, github_team=None, reasons=reasons, fingerprint=fingerprint,
+            kind="user", user=holder.identity, login=holder.login, fallback=fallback, stand_in=stand_in,
+        )
+    if isinstance(holder, TeamRef):
+        return RequiredAck(
+            team=holder.slug, github_team=holder.github_team, reasons=reasons, fingerprint=fingerprint,
+            fallback=fallback,
+        )
+    return RequiredAck(team=MAINTAINERS, github_team=None, reasons=reasons, fingerprint=fingerprint, fallback=True)
 
 
 def raw_owner(

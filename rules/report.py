@@ -15,7 +15,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rules.model import Analysis, Change, Impact, Migration, RequiredAck
+from rules.dialect import display_name
+from rules.markdown import code, fence, mention, mermaid_label, prose, text
+from rules.model import Analysis, Change, Impact, Migration, Project, RequiredAck, person_identity
+from rules.owners import holder_text
 
 MARKER = "<!-- tessera:impact -->"
 """The hidden marker the App looks for to find its own comment."""
@@ -57,12 +60,6 @@ def needs_comment(analysis: Analysis) -> bool:
 # --- Markdown -----------------------------------------------------------------------------------
 
 
-def _mention(team: str | None, github_team: str | None) -> str:
-    if github_team:
-        return f"@{github_team.lstrip('@')}"
-    return f"`{team}`" if team else "_no team_"
-
-
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -73,14 +70,6 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _code(text: str | None) -> str:
-    text = (text or "").replace("\n", " ")
-    if len(text) > 120:
-        text = text[:117] + "..."
-    ticks = "``" if "`" in text else "`"
-    return f"{ticks}{text}{ticks}"
-
-
 _LINE_PREFIX = re.compile(r"^line \d+:\s*")
 
 
@@ -89,46 +78,76 @@ def _said_as_unparsed(path: str | None, message: str, changes: Sequence[Change])
     problems."""
     if not path:
         return False
-    text = _LINE_PREFIX.sub("", message.strip())
-    return any(c.rule == "UNPARSED" and c.path == path and text in c.message for c in changes)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    said = _LINE_PREFIX.sub("", message.strip())
+    return any(c.rule == "UNPARSED" and c.path == path and said in c.message for c in changes)
 
 
 def _ack_status(ack: AckState | None) -> str:
     if ack is None:
         return "⏳ waiting"
-    who = f" by @{ack.user}" if ack.user else ""
+    who = f" by {mention(ack.user)}" if ack.user else ""
     if ack.stale:
         return f"⏳ waiting (the earlier {ack.response}{who} was for different changes)"
     if ack.response == "ack":
         return f"✅ acknowledged{who}"
     if ack.response == "migrating":
-        until = f" until {ack.deadline}" if ack.deadline else ""
+        until = f" until {text(ack.deadline)}" if ack.deadline else ""
         return f"🕓 migrating{until}{who}"
     if ack.response == "block":
-        why = f": {ack.reason}" if ack.reason else ""
+        why = f": {text(ack.reason)}" if ack.reason else ""
         return f"⛔ blocked{who}{why}"
-    return f"{ack.response}{who}"
+    return f"{text(ack.response)}{who}"
+
+
+def breaking_consumers(analysis: Analysis) -> list[Impact]:
+    """Consumers a breaking change reaches (one row per consumer)."""
+    breaking = {(c.rule, c.asset) for c in analysis.changes if c.severity == "breaking"}
+    found: dict[tuple[str, str], Impact] = {}
+    for impact in analysis.impacts:
+        if any((rule, impact.asset) in breaking for rule in impact.rules):
+            found.setdefault((impact.consumer, impact.consumer_type), impact)
+    return list(found.values())
+
+
+def ownerless_consumers(analysis: Analysis) -> list[Impact]:
+    """Consumers a breaking change reaches whose owner nobody asked answers for: no owner at all,
+    or a person Tessera could not find (held for a fallback, or only noted with ``on_unowned: warn``)."""
+    asked = {r.team for r in analysis.required_acks}
+    return [i for i in breaking_consumers(analysis) if i.team is None or i.team not in asked]
+
+
+def _ownerless_note(analysis: Analysis) -> str:
+    """The headline's word on consumers with no owner: how many, and who holds for them."""
+    ownerless = ownerless_consumers(analysis)
+    if not ownerless:
+        return ""
+    holders = [r for r in analysis.required_acks if r.fallback]
+    who = _join([holder_text(r) for r in holders]) if holders else "nobody (on_unowned: warn)"
+    verb = "has" if len(ownerless) == 1 else "have"
+    return f" · {_plural(len(ownerless), 'consumer')} {verb} no owner: held for {who}"
 
 
 def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
     breaking = [c for c in analysis.changes if c.severity == "breaking"]
     review = [c for c in analysis.changes if c.severity == "review"]
     required = analysis.required_acks
+    note = _ownerless_note(analysis)
     if required:
         blocked = [r for r in required if _answered(acks.get(r.team), "block")]
         waiting = [r for r in required if not _answered(acks.get(r.team), "ack")]
         if blocked:
-            teams = _join([_mention(r.team, r.github_team) for r in blocked])
-            return f"## ⛔ Tessera: blocked by {teams}"
+            teams = _join([holder_text(r) for r in blocked])
+            return f"## ⛔ Tessera: blocked by {teams}{note}"
         if not waiting:
-            return f"## ✅ Tessera: every team reached by the {_plural(len(breaking), 'breaking change')} has acknowledged"
-        teams = _join([_mention(r.team, r.github_team) for r in waiting])
+            return (
+                f"## ✅ Tessera: everyone asked about the {_plural(len(breaking), 'breaking change')}"
+                f" has acknowledged{note}"
+            )
+        teams = _join([holder_text(r) for r in waiting])
         verb = "needs" if len(breaking) == 1 else "need"
-        return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}"
+        return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}{note}"
+    if breaking and note:
+        return f"## ⚠️ Tessera: {_plural(len(breaking), 'breaking change')}, nobody asked{note}"
     if breaking:
         return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"
     if review:
@@ -148,26 +167,30 @@ def _summary_line(analysis: Analysis) -> str:
         counts[change.severity] = counts.get(change.severity, 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("breaking", "review", "safe", "info") if counts.get(s)]
     consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts}
-    text = f"Changes: {', '.join(parts) if parts else 'none'}"
+    line = f"Changes: {', '.join(parts) if parts else 'none'}"
     if consumers:
-        text += f" · {_plural(len(consumers), 'consumer')} reached"
-    return text + "."
+        line += f" · {_plural(len(consumers), 'consumer')} reached"
+        hit = len(breaking_consumers(analysis))
+        line += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
+        ownerless = len(ownerless_consumers(analysis))
+        line += f", {ownerless} with no owner)" if ownerless else ")"
+    return line + "."
 
 
 def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str]:
     if not analysis.required_acks:
         return []
-    lines = ["### What each team must do", "", "| Team | Why you are asked | Status |", "|---|---|---|"]
+    lines = ["### What each team must do", "", "| Who | Why you are asked | Status |", "|---|---|---|"]
     for req in analysis.required_acks:
-        reasons = "<br>".join(_cell(r) for r in req.reasons[:6])
+        reasons = "<br>".join(prose(r, table=True) for r in req.reasons[:6])
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
-        lines.append(
-            f"| {_mention(req.team, req.github_team)} | {reasons} | {_ack_status(acks.get(req.team))} |"
-        )
+        who = holder_text(req, table=True) + (" (holding for consumers with no owner)" if req.fallback else "")
+        lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     lines += [
         "",
-        "A member of each team above answers with a comment starting with one of:",
+        "A member of each team above (a person named above for themself; for the maintainers, anyone with"
+        " maintain or admin permission here other than the author) answers with a comment starting with one of:",
         "- `/tessera ack` — we are ready for this change (or `/tessera ack <team>` when you are in several).",
         "- `/tessera migrating by YYYY-MM-DD` — we need time; the check stays red until someone acks.",
         "- `/tessera block <reason>` — this must not merge as it is.",
@@ -192,7 +215,7 @@ def _changes_section(changes: Sequence[Change]) -> tuple[list[str], list[str]]:
         loud = [c for c in items if c.severity in ("breaking", "review")]
         soft = [c for c in items if c not in loud]
         path = next((c.path for c in items if c.path), None)
-        title = f"**`{asset}`**" + (f" — `{path}`" if path else "")
+        title = f"**{code(asset)}**" + (f" — {code(path)}" if path else "")
         if loud:
             main.append(title)
             main += [_change_line(c) for c in loud]
@@ -206,15 +229,16 @@ def _changes_section(changes: Sequence[Change]) -> tuple[list[str], list[str]]:
 
 def _change_line(change: Change) -> str:
     icon = SEVERITY_ICON.get(change.severity, "•")
-    where = f"`{change.column}`: " if change.column else ""
+    where = f"{code(change.column)}: " if change.column else ""
     message = change.message or change.rule.replace("_", " ").lower()
     detail = ""
     if change.before and change.after:
         # a before/after pair says what the message may not; a lone "was" repeats it
         if change.before not in message or change.after not in message:
-            detail = f" ({_code(change.before)} → {_code(change.after)})"
+            detail = f" ({code(change.before, limit=120)} → {code(change.after, limit=120)})"
     line = f" · line {change.line}" if change.line else ""
-    return f"- {icon} {change.severity} · {change.rule} · {where}{_cell(message)}{detail}{line}"
+    names = (change.column, change.asset, change.before, change.after)
+    return f"- {icon} {change.severity} · {change.rule} · {where}{prose(message, names=names)}{detail}{line}"
 
 
 MAX_NAMED_CONSUMERS = 6
@@ -229,7 +253,7 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
     """
     if not impacts:
         return []
-    github = {r.team: r.github_team for r in required}
+    asked = {r.team: r for r in required}
     groups: dict[tuple[str, str | None], list[Impact]] = {}
     for impact in impacts:
         groups.setdefault((impact.asset, impact.team), []).append(impact)
@@ -240,31 +264,33 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
         "|---|---|---|---|---|",
     ]
     for (asset, team_slug), items in groups.items():
-        if team_slug in github:
-            team = _mention(team_slug, github.get(team_slug))
+        if team_slug in asked:
+            team = holder_text(asked[team_slug], table=True)
+        elif person_identity(team_slug):
+            team = f"{code(str(person_identity(team_slug)), table=True)} (not found on GitHub)"
         else:
-            team = f"`{team_slug}`" if team_slug else "_unowned_"
+            team = code(team_slug, table=True) if team_slug else "_no owner_"
         names = {i.consumer for i in items}
         # entry points: consumers with no other consumer of this team earlier on their path
         entry = [i for i in items if not any(p in names for p in i.path[:-1])] or items
         entry.sort(key=lambda i: (CONSUMER_ORDER.get(i.consumer_type, 9), len(i.path), i.consumer))
         exposures = [i for i in items if i.consumer_type == "exposure" and i not in entry]
         shown = (entry + exposures)[:MAX_NAMED_CONSUMERS]
-        text = ", ".join(_consumer_text(i) for i in shown)
+        consumers = ", ".join(_consumer_text(i) for i in shown)
         hidden = len(items) - len(shown)
         if hidden > 0:
-            text += f" and {_plural(hidden, 'more downstream model')}"
+            consumers += f" and {_plural(hidden, 'more downstream model')}"
         columns = sorted({c for i in items for c in i.columns})
         rules = sorted({r for i in items for r in i.rules})
-        column_text = ", ".join(f"`{c}`" for c in columns) or "all"
-        lines.append(f"| `{asset}` | {team} | {text} | {column_text} | {', '.join(rules)} |")
+        column_text = ", ".join(code(c, table=True) for c in columns) or "all"
+        lines.append(f"| {code(asset, table=True)} | {team} | {consumers} | {column_text} | {', '.join(rules)} |")
     lines.append("")
     return lines
 
 
 def _consumer_text(impact: Impact) -> str:
-    via = f" (via {' → '.join(f'`{p}`' for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
-    return f"{impact.consumer_type} `{_cell(impact.consumer)}`{via}"
+    via = f" (via {' → '.join(code(p, table=True) for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
+    return f"{text(impact.consumer_type)} {code(impact.consumer, table=True)}{via}"
 
 
 OPEN_MIGRATIONS = 3
@@ -278,11 +304,11 @@ def _migrations_section(migrations: Sequence[Migration], *, with_sql: bool = Tru
     for n, m in enumerate(migrations):
         if n == OPEN_MIGRATIONS:
             lines += [f"<details><summary>{_plural(len(migrations) - n, 'more suggestion')}</summary>", ""]
-        target = f"`{m.asset}.{m.column}`" if m.column else f"`{m.asset}`"
-        lines.append(f"**{m.rule} {target}** — {m.steps.strip()}")
+        target = code(f"{m.asset}.{m.column}" if m.column else m.asset)
+        lines.append(f"**{m.rule} {target}** — {prose(m.steps.strip(), names=(m.column, m.asset))}")
         if with_sql and m.sql:
-            fence = "~~~~" if "```" in m.sql else "```"
-            lines += ["", f"{fence}{_language(m.sql)}", m.sql.strip(), fence]
+            ticks = fence(m.sql)
+            lines += ["", f"{ticks}{_language(m.sql)}", m.sql.strip(), ticks]
         lines.append("")
     if len(migrations) > OPEN_MIGRATIONS:
         lines += ["</details>", ""]
@@ -298,10 +324,6 @@ def _node_id(name: str, ids: dict[str, str]) -> str:
     if name not in ids:
         ids[name] = f"n{len(ids)}"
     return ids[name]
-
-
-def _label(name: str) -> str:
-    return re.sub(r'["<>]', "", name)
 
 
 def mermaid(analysis: Analysis, *, max_nodes: int = MAX_DIAGRAM_NODES) -> tuple[str, bool]:
@@ -331,13 +353,13 @@ def mermaid(analysis: Analysis, *, max_nodes: int = MAX_DIAGRAM_NODES) -> tuple[
         return "", shortened
     lines = ["```mermaid", "graph LR"]
     for name, node in ids.items():
-        text = _label(name)
+        label = mermaid_label(name)
         if consumers.get(name) == "exposure":
-            lines.append(f'  {node}(["{text}"])')
+            lines.append(f'  {node}(["{label}"])')
         elif name in consumers and consumers[name] in ("registration", "query"):
-            lines.append(f'  {node}[/"{text}"/]')
+            lines.append(f'  {node}[/"{label}"/]')
         else:
-            lines.append(f'  {node}["{text}"]')
+            lines.append(f'  {node}["{label}"]')
     for a, b in edges:
         lines.append(f"  {ids[a]} --> {ids[b]}")
     lines.append("  classDef changed fill:#ffe3e3,stroke:#c92a2a")
@@ -379,7 +401,7 @@ def to_markdown(
     if unsaid:
         errors = ["### Needs a look", ""]
         errors += [
-            f"- `{e.path}`: {_cell(e.message)}" if e.path else f"- {_cell(e.message)}"
+            f"- {code(e.path)}: {prose(e.message)}" if e.path else f"- {prose(e.message)}"
             for e in unsaid
         ]
         errors.append("")
@@ -395,7 +417,9 @@ def to_markdown(
             more = f" — [see the full graph]({details_url})" if details_url else ""
             diagram.append(f"_Shortened to {MAX_DIAGRAM_NODES} nodes{more}._")
         diagram.append("")
-    footer = [f"<sub>Tessera · base `{analysis.base[:12]}` → head `{analysis.head[:12]}`"]
+    footer = [f"<sub>Tessera · base {code(analysis.base[:12])} → head {code(analysis.head[:12])}"]
+    if analysis.projects:
+        footer[0] += f" · read {projects_text(analysis.projects)}"
     if details_url:
         footer[0] += f" · [full report]({details_url})"
     footer[0] += "</sub>"
@@ -418,9 +442,9 @@ def to_markdown(
             parts += [note, ""]
         return "\n".join(parts + footer) + "\n"
 
-    text = render()
-    if len(text) <= limit:
-        return text
+    body = render()
+    if len(body) <= limit:
+        return body
     link = f"[the full report]({details_url})" if details_url else "`tessera check` locally"
     note = f"_This comment was shortened to fit; see {link} for everything._"
     for drop in ("diagram", "folded", "migrations-sql", "impacts", "migrations", "errors"):
@@ -428,9 +452,9 @@ def to_markdown(
             sections["migrations"] = _migrations_section(ordered_migrations, with_sql=False)
         else:
             sections[drop] = []
-        text = render(note)
-        if len(text) <= limit:
-            return text
+        body = render(note)
+        if len(body) <= limit:
+            return body
     # Still too long (thousands of changes): cut the change list itself.
     budget = limit - len(note) - len("\n".join(footer)) - 16
     body = "\n".join(line for key in order for line in sections[key])
@@ -439,3 +463,33 @@ def to_markdown(
     if not cut.startswith(MARKER):
         cut = MARKER + "\n" + cut
     return cut + "\n…\n\n" + note + "\n\n" + "\n".join(footer) + "\n"
+
+
+# --- what was read, and how ---------------------------------------------------------------------
+
+MAX_PROJECTS_SHOWN = 5
+
+
+def projects_text(projects: Sequence[Project], *, limit: int = MAX_PROJECTS_SHOWN) -> str:
+    """Which dialect each dbt project was read in and why: ``analytics/`` as BigQuery
+    (``requirements.txt: dbt-bigquery``)."""
+    parts = []
+    for project in projects[:limit]:
+        where = "the root project" if project.path in ("", ".") else code(project.path.rstrip("/") + "/", limit=120)
+        parts.append(f"{where} as {display_name(project.dialect.name)} ({code(project.dialect.source, limit=120)})")
+    if len(projects) > limit:
+        parts.append(_plural(len(projects) - limit, "more project"))
+    return _join(parts)
+
+
+def zero_config_line(analysis: Analysis) -> str | None:
+    """One line for a repository without ``.tessera.yml``: what was detected and how to refine it
+    (None when the repository has one, or nothing was read)."""
+    if analysis.detected is None or not analysis.projects:
+        return None
+    sources = list(analysis.detected.owner_sources)
+    owners = f"owners from {_join(sources)}" if sources else "no owners found in dbt or CODEOWNERS"
+    return (
+        f"No `.tessera.yml`: read {projects_text(analysis.projects)}; {owners}. "
+        "Run `tessera init` to refine."
+    )

@@ -26,13 +26,32 @@ def has_anchors(text: str) -> bool:
     return "&" in text and "*" in text and _ANCHOR.search(text) is not None
 
 
+class TooDeep(yaml.YAMLError):
+    """A document nested deeper than the loader can follow (it recurses once per level)."""
+
+    problem = "nested too deeply to read (hundreds of levels of lists or mappings)"
+
+    def __str__(self) -> str:
+        return self.problem
+
+
+def load(text: str, loader: Any) -> Any:
+    """``yaml.load`` whose failure on a document nested deeper than Python's recursion limit is a
+    :class:`TooDeep` (a ``YAMLError``, so the caller's "invalid YAML" message names the file) and
+    not a ``RecursionError`` that would fail everything the file is part of."""
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 (callers pass SafeLoader subclasses)
+    except RecursionError:
+        raise TooDeep from None
+
+
 def yaml_expanded_size(text: str, limit: int) -> int:
     """How many values a YAML document holds once its aliases are expanded (counted on the node
     graph, each shared node once, so a bomb is measured without being expanded); stops past
     ``limit``. A document that is not valid YAML counts 0: its parser says what is wrong."""
     try:
         root = yaml.compose(text, Loader=_ComposeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return 0
     sizes: dict[int, int] = {}
 
@@ -50,7 +69,10 @@ def yaml_expanded_size(text: str, limit: int) -> int:
         sizes[id(node)] = total
         return total
 
-    return 0 if root is None else size(root)
+    try:
+        return 0 if root is None else size(root)
+    except RecursionError:
+        return 0  # too deep to measure, and to load: the loader says so (TooDeep)
 
 
 def expands_too_far(text: str, limit: int = MAX_YAML_VALUES) -> bool:

@@ -206,6 +206,9 @@ class FakeCommit:
     parent: str | None
     message: str
     tree_sha: str
+    author_email: str = "octocat@users.noreply.test"
+    author_login: str | None = "octocat"
+    """The GitHub user the commit's e-mail belongs to (None: an e-mail GitHub links to nobody)."""
 
 
 @dataclass
@@ -317,6 +320,7 @@ class FakeRepo:
         parent: str | None = None,
         branch: str | None = None,
         message: str = "change",
+        author: tuple[str, str | None] | None = None,
     ) -> str:
         """Commit ``files`` on top of ``parent`` and return the new commit's SHA.
 
@@ -324,7 +328,7 @@ class FakeRepo:
         tip of the default branch (so a new feature branch starts from main), else nothing (the
         first commit). ``files`` are changes: a ``None`` content deletes the path, unnamed paths
         are kept. The branch, when given, moves to the new commit and open pull requests whose
-        head is that branch follow it (like a push).
+        head is that branch follow it (like a push). ``author`` is (e-mail, GitHub login or None).
         """
         if parent:
             parent_sha: str | None = self.resolve(parent)
@@ -345,7 +349,7 @@ class FakeRepo:
         sha = hashlib.sha1(
             f"commit {tree_sha} {parent_sha} {message} {next(self.fake._ids)}".encode()
         ).hexdigest()
-        self.commits[sha] = FakeCommit(sha, tree, parent_sha, message, tree_sha)
+        self.commits[sha] = FakeCommit(sha, tree, parent_sha, message, tree_sha, *(author or ()))
         if branch:
             self.branches[branch] = sha
             for pull in self.pulls.values():
@@ -1137,6 +1141,7 @@ class FakeGitHub:
             ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "checks:write"),
             ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "checks:write"),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "checks:read"),
+            ("GET", "/repos/{owner}/{repo}/commits", self._list_commits, "contents:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/issues/{number}/comments",
@@ -1517,6 +1522,40 @@ class FakeGitHub:
             "files": repo.diff(merge_base or base.sha, head.sha)[:MAX_PR_FILES],
         }
         return 200, payload
+
+    def _list_commits(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
+        """Commits reachable from ``sha`` (default branch), newest first; ``author`` is a login or an
+        e-mail. The commit's ``author`` is the GitHub user its e-mail belongs to, or null."""
+        repo = self._repo_for(params, caller)
+        start = self._resolve(repo, request.query.get("sha") or repo.default_branch)
+        wanted = (request.query.get("author") or "").lower()
+        listed = []
+        for sha in repo._ancestry(start.sha):
+            commit = repo.commits[sha]
+            if wanted and wanted not in (commit.author_email.lower(), (commit.author_login or "").lower()):
+                continue
+            person = {"name": commit.author_email.split("@")[0], "email": commit.author_email, "date": self._now()}
+            listed.append(
+                {
+                    "sha": sha,
+                    "node_id": base64.b64encode(f"06:Commit{sha}".encode()).decode(),
+                    "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
+                    "html_url": f"{self.web_url}/{repo.full_name}/commit/{sha}",
+                    "comments_url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/comments",
+                    "commit": {
+                        "url": f"{self.url}/repos/{repo.full_name}/git/commits/{sha}",
+                        "author": person,
+                        "committer": person,
+                        "message": commit.message,
+                        "tree": {"sha": commit.tree_sha, "url": f"{self.url}/repos/{repo.full_name}/git/trees/{commit.tree_sha}"},
+                        "comment_count": 0,
+                    },
+                    "author": self._user(commit.author_login) if commit.author_login else None,
+                    "committer": self._user(commit.author_login) if commit.author_login else None,
+                    "parents": [{"sha": commit.parent}] if commit.parent else [],
+                }
+            )
+        return self._page(request, listed)
 
     # check runs
 

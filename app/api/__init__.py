@@ -19,6 +19,8 @@ from app.api.common import PRINCIPAL_KEY, json_response, store
 from app.api.errors import ApiError, Handler, error_middleware
 from app.api.graph import Graph
 from app.api.openapi import document
+from app.store import StoreFull
+from app.store import registry as reg_sql
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,10 @@ def _auth_middleware(settings: Any) -> Any:
             request[PRINCIPAL_KEY] = auth.principal_for(key)
             if now - touched.get(key.id, 0.0) > TOUCH_EVERY:
                 touched[key.id] = now
-                from app.store import registry as reg_sql
-
-                await store(request).write(lambda db: reg_sql.touch_key(db, key.id))
+                try:
+                    await store(request).write(lambda db: reg_sql.touch_key(db, key.id))
+                except StoreFull:
+                    log.warning("key %s: last_used_at not recorded (the disk is full)", key.prefix)
         return await handler(request)
 
     return authenticate

@@ -20,6 +20,7 @@ from app.api.common import (
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
 from app.errors import PermanentError
+from app.registry_sync import OwnershipRefused, sync_manifest
 from app.store import deliveries as delivery_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
@@ -75,23 +76,25 @@ async def replay(request: web.Request) -> web.Response:
 
 async def sync_dbt(request: web.Request) -> web.Response:
     """A dbt manifest for a repository and commit, synced into the registry (assets, columns, edges)."""
-    from app.registry_sync import sync_manifest
-
     who = principal(request)
     auth.require(who, "write")
     body = await parse_large_json(await read_body(request, MAX_MANIFEST))
     validate(body, "DbtSync")
-    if not who.is_admin:
-        owners = await store(request).read(lambda db: reg_sql.repo_owner_teams(db, body["repo"]))
-        if owners and who.team not in owners:
+    repo = await store(request).read(lambda db: reg_sql.repo_spelling(db, body["repo"]))
+    team = None if who.is_admin else who.team
+    if team is not None:
+        owners = await store(request).read(lambda db: reg_sql.repo_owner_teams(db, repo))
+        if owners and team not in owners:  # refused before the manifest is read (checked again as it is written)
             listing = ", ".join(sorted(owners))
-            raise ApiError(403, "forbidden", f"{body['repo']} is owned by {listing} in the registry: only those teams"
+            raise ApiError(403, "forbidden", f"{repo} is owned by {listing} in the registry: only those teams"
                            " (or an admin) may replace it with a manifest")
     try:
         summary = await sync_manifest(
-            store(request), repo=body["repo"], commit=body["commit"].lower(), manifest=body["manifest"],
-            project_dir=body.get("project_dir"), actor=who.actor, columns=body.get("lineage") == "columns",
+            store(request), repo=repo, commit=body["commit"].lower(), manifest=body["manifest"],
+            project_dir=body.get("project_dir"), actor=who.actor, columns=body.get("lineage") == "columns", team=team,
         )
+    except OwnershipRefused as exc:
+        raise ApiError(409 if exc.taken else 403, "conflict" if exc.taken else "forbidden", exc.message) from None
     except PermanentError as exc:
         raise ApiError(422, "unprocessable_manifest", str(exc)) from exc
     return json_response(summary.to_dict())

@@ -26,7 +26,7 @@ from app.api.common import (
     read_body,
     store,
 )
-from app.api.errors import ApiError
+from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
@@ -54,6 +54,9 @@ def _run_from_body(body: dict[str, Any]) -> audits.AuditRun:
         for r in body.get("results") or ()
     )
     status = body.get("status") or audits.run_status(results)
+    problem = audits.status_disagreement(status, results)
+    if problem is not None:
+        raise ApiError(400, "invalid_body", problem)
     return audits.AuditRun(run_id=body["run_id"], status=status, run_at=_when(body.get("run_at"), "run_at"),
                            triggered_by=body.get("triggered_by"), results=results)
 
@@ -88,10 +91,32 @@ def run_dict(pk: int, run: audits.AuditRun) -> dict[str, Any]:
     }
 
 
+def _reporting_refused(db: Any, fqn: str, who: auth.Principal) -> ApiError | None:
+    """404 for an asset the registry does not know; 403 unless the key's team owns it (or is admin)."""
+    claims = reg_sql.asset_claims(db, [fqn]).get(fqn, [])
+    if not claims:
+        return not_found(f"no asset {fqn!r} in the registry: audit runs are reported for synced assets"
+                         " (GET /api/v1/assets?q= searches them)")
+    if who.is_admin:
+        return None
+    defined = [c for c in claims if c.kind != "source"] or claims
+    owners = sorted({c.owner_team for c in defined if c.owner_team})
+    if who.team in owners:
+        return None
+    if not owners:
+        return ApiError(403, "forbidden", f"{fqn} has no owning team in the registry: only an admin key may report its runs")
+    return ApiError(403, "forbidden", f"{fqn} is owned by team {', '.join(owners)}: only that team (or an admin)"
+                    f" reports its audit runs; your key belongs to team {who.team!r}")
+
+
 async def report_run(request: web.Request) -> web.Response:
+    """Record one run; the same ``run_id`` again is 200 when it is the same run and 409 when not."""
     who = principal(request)
     auth.require(who, "write")
     fqn = fqn_of(request)
+    refused = await store(request).read(lambda db: _reporting_refused(db, fqn, who))
+    if refused is not None:
+        raise refused  # before reading a body of up to 50 MB
     body = await parse_large_json(await read_body(request, MAX_RUN_RESULTS))
     is_dbt = isinstance(body, dict) and "metadata" in body  # our own run shape has no "metadata"
     if is_dbt:
@@ -99,19 +124,35 @@ async def report_run(request: web.Request) -> web.Response:
         known = await store(request).read(reg_sql.known_assets)
         run = _run_from_dbt(body, fqn, known)
         source = "dbt"
+        timed = bool((body.get("metadata") or {}).get("generated_at"))
     else:
         validate(body, "AuditRunCreate")
         run = _run_from_body(body)
         source = "api"
+        timed = bool(body.get("run_at"))
 
-    def write(db: Any) -> tuple[int, bool]:
-        pk, new = reg_sql.record_audit_run(db, asset=fqn, run=run, source=source, reported_by=who.actor)
+    def write(db: Any) -> tuple[int, audits.AuditRun, bool] | ApiError:
+        refused = _reporting_refused(db, fqn, who)
+        if refused is not None:
+            return refused
+        try:
+            pk, new = reg_sql.record_audit_run(db, asset=fqn, run=run, source=source, reported_by=who.actor,
+                                               compare_time=timed)
+        except reg_sql.RunIdTaken as taken:
+            return ApiError(409, "conflict", f"run {run.run_id!r} of {fqn} was already reported"
+                            f" ({taken.stored.status}, {len(taken.stored.results)} results) and differs from this one:"
+                            " a run is reported once; give a new run its own run_id")
+        if not new:
+            return pk, next(r for p, r in reg_sql.audit_runs(db, fqn, run_id=run.run_id) if p == pk), False
         log_sql.audit(db, actor=who.actor, action="audit_run_reported", team=who.team,
                       detail={"asset": fqn, "run_id": run.run_id, "status": run.status, "source": source})
-        return pk, new
+        return pk, run, True
 
-    pk, new = await store(request).write(write)
-    return json_response({"asset": fqn, **run_dict(pk, run)}, status=201 if new else 200)
+    outcome = await store(request).write(write)
+    if isinstance(outcome, ApiError):
+        raise outcome
+    pk, stored, new = outcome
+    return json_response({"asset": fqn, **run_dict(pk, stored)}, status=201 if new else 200)
 
 
 async def list_runs(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,11 @@ DEV = Principal(kind="dev", team=None, scopes=frozenset({"read", "write", "admin
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="tessera"'})
+
+
+def widest(scopes: Iterable[str]) -> int:
+    """The rank of the widest of ``scopes`` (-1 for none): a key may not act on a wider one."""
+    return max((SCOPE_ORDER.get(s, -1) for s in scopes), default=-1)
 
 
 def require(principal: Principal, scope: str) -> None:

@@ -18,6 +18,8 @@ MAX_BODY = 1024 * 1024
 """Bodies other than manifest uploads and dbt run results stay small."""
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_CURSOR = 400
+"""Characters of a cursor: the API's own are a base64 row id or slug, far shorter."""
 
 
 def principal(request: web.Request) -> Principal:
@@ -100,6 +102,8 @@ def page_params(request: web.Request) -> tuple[int, str | None]:
     cursor = request.query.get("cursor")
     if cursor is None or cursor == "":
         return limit, None
+    if len(cursor) > MAX_CURSOR:
+        raise ApiError(400, "invalid_request", "cursor is not one this API gave out: pass next_cursor as is")
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
@@ -108,12 +112,12 @@ def page_params(request: web.Request) -> tuple[int, str | None]:
 
 
 def id_cursor(cursor: str | None) -> int:
+    """A row id cursor: ASCII digits a SQLite integer can hold, else 400 (never an overflow's 500)."""
     if cursor is None:
         return 0
-    try:
-        return int(cursor)
-    except ValueError:
-        raise ApiError(400, "invalid_request", "cursor is not one this API gave out: pass next_cursor as is") from None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise ApiError(400, "invalid_request", "cursor is not one this API gave out: pass next_cursor as is")
+    return int(cursor)
 
 
 def encode_cursor(value: object) -> str:
@@ -131,7 +135,7 @@ def page(request: web.Request, items: Sequence[Any], limit: int, last: object | 
     headers = {}
     if next_cursor:
         url = request.url.update_query({"cursor": next_cursor, "limit": str(limit)})
-        headers["Link"] = f'<{url.path_qs}>; rel="next"'
+        headers["Link"] = f'<{url.raw_path_qs}>; rel="next"'  # percent-encoded: a header never holds raw bytes
     return web.json_response({"items": shown, "next_cursor": next_cursor}, headers=headers, dumps=_dumps)
 
 

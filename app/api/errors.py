@@ -2,8 +2,9 @@
 
 Handlers raise :class:`ApiError` with a message a person can act on ("the key has expired: create
 a new one with ..."). The middleware turns it, aiohttp's own 404/405 and anything unexpected into
-that shape; an unexpected exception is logged with its traceback and answered with a 500 whose
-message names the request id, never the exception text (it may hold internals).
+that shape; a full disk is a 503 with ``Retry-After``; an unexpected exception is logged with its
+traceback and answered with a 500 whose message names the request id, never the exception text
+(it may hold internals).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from app.store import StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,18 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+RETRY_AFTER_FULL = 60
+"""Seconds a client is asked to wait when the disk is full (an operator has to free space)."""
+
+
+def store_full_response() -> web.Response:
+    """503 with ``Retry-After``: the store could not grow, nothing of the request was kept."""
+    return error_response(
+        503, "storage_full", "Tessera's database cannot grow (the disk is full): nothing was stored; try again later",
+        headers={"Retry-After": str(RETRY_AFTER_FULL)},
+    )
 
 
 def bad_request(message: str, code: str = "invalid_request") -> ApiError:
@@ -56,6 +71,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except StoreFull:
+        return store_full_response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

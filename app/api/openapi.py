@@ -110,7 +110,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "response": {"enum": ["ack", "migrating", "block"]},
             "reason": TEXT,
             "deadline": {"type": ["string", "null"], "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
-            "user": {"type": "string", "maxLength": 100, "description": "who, for the audit log"},
         },
     },
     "DbtSync": {
@@ -172,18 +171,21 @@ _LIST = {
 }
 
 
+ERRORS = ("400", "401", "403", "404")
+"""What any operation may answer besides success; writes add 503 (the store cannot write now)."""
+
+
 def _op(summary: str, scope: str | None, *, body: str | None = None, params: list[dict[str, Any]] | None = None,
-        status: int = 200, result: dict[str, Any] | None = None, listing: bool = False) -> dict[str, Any]:
+        status: int = 200, result: dict[str, Any] | None = None, listing: bool = False,
+        errors: tuple[int, ...] = ()) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(status): {
             "description": "success",
             "content": {"application/json": {"schema": _LIST if listing else (result or {"type": "object"})}},
         },
-        "400": {"$ref": "#/components/responses/Error"},
-        "401": {"$ref": "#/components/responses/Error"},
-        "403": {"$ref": "#/components/responses/Error"},
-        "404": {"$ref": "#/components/responses/Error"},
     }
+    for code in (*ERRORS, *(str(e) for e in errors)):
+        responses[code] = {"$ref": "#/components/responses/Error"}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if scope is None:
         op["security"] = []
@@ -226,23 +228,26 @@ def document() -> dict[str, Any]:
         "/openapi.json": {"get": _op("This document", None)},
         "/teams": {
             "get": _op("List teams", "read", listing=True),
-            "post": _op("Create a team", "admin", body="TeamCreate", status=201, result={"$ref": "#/components/schemas/Team"}),
+            "post": _op("Create a team", "admin", body="TeamCreate", status=201, result={"$ref": "#/components/schemas/Team"},
+                        errors=(409, 503)),
         },
         "/teams/{slug}": {
             "parameters": [SLUG_P],
             "get": _op("One team", "read", result={"$ref": "#/components/schemas/Team"}),
-            "patch": _op("Change a team's name or GitHub team", "admin", body="TeamUpdate"),
-            "delete": _op("Delete a team (revokes its keys, drops its API registrations)", "admin", status=204),
+            "patch": _op("Change a team's name or GitHub team", "admin", body="TeamUpdate", errors=(503,)),
+            "delete": _op("Delete a team (revokes its keys, drops its API registrations)", "admin", status=204,
+                          errors=(503,)),
         },
         "/teams/{slug}/keys": {
             "parameters": [SLUG_P],
             "get": _op("The team's keys (never their secrets)", "admin, or the team's own write key", listing=True),
             "post": _op("Create a key (the secret is shown once)", "admin", body="KeyCreate", status=201,
-                        result={"$ref": "#/components/schemas/KeyCreated"}),
+                        result={"$ref": "#/components/schemas/KeyCreated"}, errors=(503,)),
         },
         "/keys/{id}": {
             "parameters": [_path("id", "key id")],
-            "delete": _op("Revoke a key", "admin, or the team's own write key", status=204),
+            "delete": _op("Revoke a key", "admin, or the team's own write key for keys no wider than itself", status=204,
+                          errors=(503,)),
         },
         "/assets": {
             "get": _op("Search assets", "read", listing=True, params=[
@@ -269,7 +274,9 @@ def document() -> dict[str, Any]:
         "/assets/{fqn}/audits": {
             "parameters": [FQN_P],
             "get": _op("WAP audit runs, newest first", "read", listing=True),
-            "post": _op("Report a WAP audit run (or a dbt run_results.json)", "write", body="AuditRunBody", status=201),
+            "post": _op("Report a WAP audit run (or a dbt run_results.json); the same run_id again is 200 when"
+                        " it is the same run, 409 when not", "write, of the asset's owning team; or admin",
+                        body="AuditRunBody", status=201, errors=(409, 413, 503)),
         },
         "/assets/{fqn}/audits/trends": {
             "parameters": [FQN_P],
@@ -278,12 +285,13 @@ def document() -> dict[str, Any]:
         "/registrations": {
             "get": _op("Registrations", "read", listing=True, params=[
                 _query("team", "team slug"), _query("asset", "asset fqn")]),
-            "post": _op("Register what your team reads", "write (own team) or admin", body="RegistrationCreate", status=201),
+            "post": _op("Register what your team reads", "write (own team) or admin", body="RegistrationCreate", status=201,
+                        errors=(503,)),
         },
         "/registrations/{id}": {
             "parameters": [_path("id", "registration id")],
             "get": _op("One registration", "read"),
-            "delete": _op("Remove a registration", "write (own team) or admin", status=204),
+            "delete": _op("Remove a registration", "write (own team) or admin", status=204, errors=(503,)),
         },
         "/proposals": {
             "get": _op("Proposals (pull requests Tessera analysed)", "read", listing=True, params=[
@@ -297,10 +305,13 @@ def document() -> dict[str, Any]:
         "/proposals/{id}/acks": {
             "parameters": [_path("id", "proposal id")],
             "post": _op("Respond for your team: ack, migrating (with a deadline) or block (with a reason)",
-                        "write (own team) or admin", body="AckCreate", status=201),
+                        "write (own team) or admin; recorded as the team's, never a person's", body="AckCreate",
+                        status=201, errors=(409, 503)),
         },
         "/sync/dbt": {
-            "post": _op("Sync a dbt manifest for a repository and commit into the registry", "write", body="DbtSync"),
+            "post": _op("Sync a dbt manifest for a repository and commit into the registry", "write, for a repository"
+                        " the team owns (or admin); 409 when it would take over another team's asset", body="DbtSync",
+                        errors=(409, 413, 422, 503)),
         },
         "/audit-log": {
             "get": _op("Who did what", "admin", listing=True, params=[
@@ -313,7 +324,7 @@ def document() -> dict[str, Any]:
         },
         "/deliveries/{id}/replay": {
             "parameters": [_path("id", "X-GitHub-Delivery id")],
-            "post": _op("Queue a delivery again", "admin", status=202),
+            "post": _op("Queue a delivery again", "admin", status=202, errors=(409, 503)),
         },
     }
     schemas = dict(SCHEMAS)

@@ -3,8 +3,10 @@
 A response through the API follows the rules of the PR commands (:mod:`app.workflow.slash`): only a
 team the current analysis asks to respond may answer; an ``ack``/``migrating`` is bound to that
 team's fingerprint (a push that changes its breaking changes invalidates it); a ``block`` needs a
-reason; the pull request's author may not acknowledge. A key speaks only for its own team unless
-it is admin. The check run and the impact comment are then brought up to date by a queued job
+reason. A key speaks only for its own team unless it is admin, and a response is recorded as that
+team's, never in a person's name: a key cannot vouch for who holds it (a person answers with
+``/tessera ack`` on the pull request, where GitHub says who they are); the audit log names the
+key. The check run and the impact comment are then brought up to date by a queued job
 (:mod:`app.api.republish`), so the request never waits on GitHub.
 """
 
@@ -20,8 +22,19 @@ from typing import Any
 from aiohttp import web
 
 from app.api import auth
-from app.api.common import id_cursor, int_param, json_body, json_response, page, page_params, principal, store
+from app.api.common import (
+    id_cursor,
+    int_param,
+    json_response,
+    page,
+    page_params,
+    parse_json,
+    principal,
+    read_body,
+    store,
+)
 from app.api.errors import ApiError, not_found
+from app.api.openapi import validate
 from app.store import proposals as sql
 from app.store.deliveries import NewDelivery
 from app.store.proposals import Proposal
@@ -79,7 +92,7 @@ def _ack_dict(record: AckRecord) -> dict[str, Any]:
     return {
         "team": record.team,
         "response": record.response,
-        "user": record.user,
+        "user": record.user or None,
         "deadline": record.deadline.isoformat() if record.deadline else None,
         "reason": record.reason,
         "fingerprint": record.fingerprint,
@@ -98,8 +111,7 @@ def _detail(proposal: Proposal, records: dict[str, AckRecord]) -> dict[str, Any]
     answer.update(
         changes=[asdict(c) for c in analysis.changes],
         impacts=analysis.to_dict()["impacts"],
-        required_acks=[{"team": r.team, "github_team": r.github_team, "reasons": list(r.reasons)}
-                       for r in analysis.required_acks],
+        required_acks=analysis.to_dict()["required_acks"],
         migrations=[asdict(m) for m in analysis.migrations],
         acks=[_ack_dict(r) for r in records.values()],
         verdict={
@@ -129,10 +141,13 @@ async def respond(request: web.Request) -> web.Response:
     """``ack`` / ``migrating`` / ``block`` for a team, with the PR commands' rules."""
     who = principal(request)
     proposal_id = int_param(request.match_info["id"], "proposal")
-    body = await json_body(request, "AckCreate")
+    body = parse_json(await read_body(request))
+    if isinstance(body, dict) and "user" in body:
+        raise ApiError(400, "invalid_body", "body.user: a response through the API is recorded as your key's team, not"
+                       " a person; drop 'user' (a person answers with /tessera ack on the pull request)")
+    validate(body, "AckCreate")
     team, response = body["team"], body["response"]
     auth.require_team(who, team, "write")
-    user = (body.get("user") or "").strip() or who.actor
     reason = (body.get("reason") or "").strip()
     deadline = None
     if body.get("deadline"):
@@ -154,13 +169,11 @@ async def respond(request: web.Request) -> web.Response:
         if team not in required:
             asked = ", ".join(sorted(required)) or "no team"
             return ApiError(409, "conflict", f"team {team!r} is not asked to respond on {proposal.repo}#{proposal.pr_number} (asked: {asked})")
-        if response != "block" and proposal.author and user.lower() == proposal.author.lower():
-            return ApiError(403, "forbidden", f"{user} opened this pull request: the teams it affects acknowledge it, not its author")
         need = required[team]
         record = AckRecord(
             team=team,
             response=response,
-            user=user,
+            user="",  # a key is a team's, not a person's: the check and comment name the team alone
             fingerprint="" if response == "block" else need.fingerprint,
             deadline=deadline if response == "migrating" else None,
             reason=reason,
@@ -169,7 +182,7 @@ async def respond(request: web.Request) -> web.Response:
         )
         sql.put_ack(db, proposal_id, record)
         sql.audit(db, actor=who.actor, action=response, repo=proposal.repo, pr_number=proposal.pr_number, team=team,
-                  detail={"via": "api", "user": user, "reason": reason, "deadline": record.deadline,
+                  detail={"via": "api", "key": who.prefix, "reason": reason, "deadline": record.deadline,
                           "fingerprint": record.fingerprint})
         return proposal, sql.list_acks(db, proposal_id)
 

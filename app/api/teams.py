@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from app.api import auth
-from app.api.common import int_param, json_body, json_response, page, page_params, principal, store
+from app.api.common import id_cursor, int_param, json_body, json_response, page, page_params, principal, store
 from app.api.errors import ApiError, not_found
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
@@ -93,7 +93,7 @@ async def list_keys(request: web.Request) -> web.Response:
     who = principal(request)
     auth.require_team(who, slug, "write")
     limit, cursor = page_params(request)
-    after = int(cursor) if cursor and cursor.isdigit() else 0
+    after = id_cursor(cursor)
     keys = await store(request).read(lambda db: reg_sql.list_keys(db, slug))
     keys = [k for k in keys if k.id > after][: limit + 1]
     last = keys[limit - 1].id if len(keys) > limit else None
@@ -144,6 +144,9 @@ async def revoke_key(request: web.Request) -> web.Response:
     if key is None:
         raise not_found(f"no key {key_id}")
     auth.require_team(who, key.team, "write")
+    if not who.is_admin and auth.widest(key.scopes) > auth.widest(who.scopes):
+        raise ApiError(403, "forbidden", f"key {key.prefix} has the {', '.join(key.scopes)} scope, wider than your key's:"
+                       " an admin revokes it")
 
     def write(db: Any) -> bool:
         revoked = reg_sql.revoke_key(db, key_id)

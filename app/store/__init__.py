@@ -1,8 +1,8 @@
 """All SQL lives in this package. See :mod:`app.store.core` for the threading model and
 :mod:`app.store.migrations` for how to add a table."""
 
-from app.store.core import Store, connect
+from app.store.core import Store, StoreFull, connect
 from app.store.deliveries import STATUSES, Delivery, JobOutcome, NewDelivery
 from app.store.migrations import MIGRATIONS, apply_migrations
 
-__all__ = ["MIGRATIONS", "STATUSES", "Delivery", "JobOutcome", "NewDelivery", "Store", "apply_migrations", "connect"]
+__all__ = ["MIGRATIONS", "STATUSES", "Delivery", "JobOutcome", "NewDelivery", "Store", "StoreFull", "apply_migrations", "connect"]

@@ -27,6 +27,7 @@ locking (with a busy time-out) keeps that safe.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import queue
 import sqlite3
@@ -74,6 +75,30 @@ class _Stop:
     pass
 
 
+class StoreFull(sqlite3.OperationalError):
+    """The disk (or the database's size limit) is full: the write was not kept. Callers answer
+    "try again later" (503 with ``Retry-After``), never a bare 500."""
+
+
+FULL_PROBE_BYTES = 64 * 1024
+"""What a space probe writes (and rolls back): about one compressed webhook delivery."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk or the database is full (SQLITE_FULL, or ENOSPC)."""
+    if isinstance(exc, StoreFull):
+        return True
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in str(exc)
+
+
+class _ProbeDone(Exception):
+    """Rolls back the space probe's savepoint once its write went through."""
+
+
 def connect(path: str, *, synchronous: str = "FULL") -> sqlite_utils.Database:
     """A connection with the settings every Tessera connection needs (WAL, busy time-out)."""
     conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -115,6 +140,7 @@ class Store:
         self._reader_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = False
+        self._full = False
         self.applied_migrations: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -155,6 +181,30 @@ class Store:
             for db in self._reader_conns:
                 db.close()
             self._reader_conns.clear()
+
+    @property
+    def is_full(self) -> bool:
+        """The last write failed for want of space, and none has succeeded since."""
+        return self._full
+
+    async def check_space(self) -> bool:
+        """Whether a delivery-sized write fits now (written, then rolled back); clears
+        :attr:`is_full` when it does, so readiness comes back without waiting for real traffic."""
+
+        def probe(db: sqlite_utils.Database) -> None:
+            with db.atomic():
+                db.execute("CREATE TABLE tessera_space_probe (content BLOB)")
+                db.execute("INSERT INTO tessera_space_probe (content) VALUES (zeroblob(?))", (FULL_PROBE_BYTES,))
+                raise _ProbeDone  # rolls the table back: nothing of the probe is kept
+
+        try:
+            await self.write(probe)
+        except _ProbeDone:
+            self._full = False
+            return True
+        except StoreFull:
+            return False
+        return True
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -314,6 +364,10 @@ class Store:
                             else:
                                 outcomes.append((op.future, True, op.fn(db)))
                         except Exception as exc:
+                            if not db.conn.in_transaction:
+                                # SQLite rolled the whole batch back (a full disk does this): what
+                                # ran before is gone too, and nothing more may run outside it.
+                                raise
                             outcomes.append((op.future, False, exc))
                 inserts = [op for op in batch if isinstance(op, _Insert)]
                 if inserts:
@@ -325,8 +379,21 @@ class Store:
                         inserted.discard(op.delivery.delivery_id)  # a repeat in the same batch is a duplicate
                         outcomes.append((op.future, True, is_new))
         except Exception as exc:  # the commit (or the batch insert) failed: nothing is durable
-            log.exception("store write batch of %d failed", len(batch))
+            if is_disk_full(exc):
+                log.error("store write batch of %d failed: %s", len(batch), exc)
+            else:
+                log.exception("store write batch of %d failed", len(batch))
             outcomes = [(op.future, False, exc) for op in batch]
+        full = False
+        for index, (future, ok, value) in enumerate(outcomes):
+            if not ok and is_disk_full(value):
+                full = True
+                if not isinstance(value, StoreFull):
+                    outcomes[index] = (future, False, StoreFull(f"the database cannot grow: {value}"))
+        if full:
+            self._full = True
+        elif any(ok for _, ok, _ in outcomes):
+            self._full = False
         _answer(outcomes)
 
     # -- reader threads ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
-from app.store.registry import m0030_registry
+from app.store.registry import m0030_registry, m0035_repo_teams
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -155,7 +155,7 @@ def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
-def m0012_delivery_quarantine(db: sqlite_utils.Database) -> None:
+def m0040_delivery_quarantine(db: sqlite_utils.Database) -> None:
     """A ``quarantined`` status (a job whose analysis ended its worker process twice: set aside,
     never run again until replayed) and ``worker_kills``, the count. SQLite cannot change a CHECK
     constraint in place, so the table is rebuilt: same rows, ids and indexes."""
@@ -201,7 +201,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_deliveries_seq", m0011_deliveries_seq),
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
-    ("0012_delivery_quarantine", m0012_delivery_quarantine),
+    ("0035_repo_teams", m0035_repo_teams),
+    ("0040_delivery_quarantine", m0040_delivery_quarantine),
 ]
 """Applied in this order. Append only."""
 

@@ -192,6 +192,12 @@ def m0030_registry(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO registry_meta (key, value) VALUES ('graph_version', 0)")
 
 
+def m0035_repo_teams(db: sqlite_utils.Database) -> None:
+    """The teams a repository's ``.tessera.yml`` names, as its last sync from GitHub read them: with
+    the owners of its assets, they own the repository (NULL: never synced from the repository)."""
+    db.execute("ALTER TABLE repo_syncs ADD COLUMN teams TEXT")
+
+
 # --- teams ------------------------------------------------------------------------------------------
 
 
@@ -397,8 +403,12 @@ def replace_repo(
     exposures: Sequence[ExposureRow],
     edges: Sequence[EdgeRow],
     problems: Sequence[str] = (),
+    teams: Sequence[str] | None = None,
 ) -> None:
-    """Make the registry hold exactly this for ``repo`` (one transaction: readers see all or nothing)."""
+    """Make the registry hold exactly this for ``repo`` (one transaction: readers see all or nothing).
+
+    ``teams``: the teams the repository's ``.tessera.yml`` names (None keeps what the last sync from
+    the repository read: a manifest upload says nothing about them)."""
     now = time.time()
     conn = db.conn
     conn.execute("DELETE FROM columns WHERE asset_id IN (SELECT id FROM assets WHERE repo = ?)", (repo,))
@@ -462,9 +472,12 @@ def replace_repo(
         [(repo, e.upstream, e.upstream_column, e.downstream, e.downstream_column, e.usage) for e in edges],
     )
     conn.execute(
-        "INSERT OR REPLACE INTO repo_syncs (repo, commit_sha, source, assets, edges, problems, synced_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (repo, commit_sha, source, len(assets), len(edges), json.dumps(list(problems)[:200]), now),
+        "INSERT INTO repo_syncs (repo, commit_sha, source, assets, edges, problems, synced_at, teams)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo) DO UPDATE SET commit_sha = excluded.commit_sha,"
+        " source = excluded.source, assets = excluded.assets, edges = excluded.edges, problems = excluded.problems,"
+        " synced_at = excluded.synced_at, teams = coalesce(excluded.teams, repo_syncs.teams)",
+        (repo, commit_sha, source, len(assets), len(edges), json.dumps(list(problems)[:200]), now,
+         None if teams is None else json.dumps(sorted(set(teams)))),
     )
     bump_graph_version(db)
 
@@ -546,12 +559,15 @@ def search_assets(
 
 def get_asset(db: sqlite_utils.Database, fqn: str, *, repo: str | None = None) -> dict[str, Any] | None:
     """One asset with its columns; when several repositories define the fqn, the one synced last
-    (or the given ``repo``'s)."""
+    (or the given ``repo``'s). A dbt ``source`` only declares a table someone else builds, so a
+    repository's real definition wins over every other repository's source of the same name."""
     if repo:
         row = db.execute(f"SELECT {_ASSET_COLUMNS} FROM assets WHERE fqn = ? AND repo = ?", (fqn, repo)).fetchone()
     else:
         row = db.execute(
-            f"SELECT {_ASSET_COLUMNS} FROM assets WHERE fqn = ? ORDER BY synced_at DESC, id DESC LIMIT 1", (fqn,)
+            f"SELECT {_ASSET_COLUMNS} FROM assets WHERE fqn = ?"
+            " ORDER BY kind = 'source', synced_at DESC, id DESC LIMIT 1",
+            (fqn,),
         ).fetchone()
     if row is None:
         return None
@@ -567,8 +583,15 @@ def get_asset(db: sqlite_utils.Database, fqn: str, *, repo: str | None = None) -
 
 
 def asset_owners(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str | None]]:
-    """fqn → (owner team, its GitHub team) for every asset (the impact index's team names)."""
-    return {fqn: (team, gh) for fqn, team, gh in db.execute("SELECT fqn, owner_team, github_team FROM assets")}
+    """fqn → (owner team, its GitHub team) for every asset (the impact index's team names). As in
+    :func:`get_asset`, a real definition wins over another repository's dbt ``source`` of the name
+    (a reader's declaration never makes it the owner), then the one synced last."""
+    return {
+        fqn: (team, gh)
+        for fqn, team, gh in db.execute(
+            "SELECT fqn, owner_team, github_team FROM assets ORDER BY kind != 'source', synced_at, id"
+        )
+    }
 
 
 def all_edges(db: sqlite_utils.Database) -> list[EdgeRow]:
@@ -723,6 +746,14 @@ def registrations_for(db: sqlite_utils.Database, fqns: Iterable[str]) -> dict[st
 # --- WAP audits -------------------------------------------------------------------------------------
 
 
+class RunIdTaken(Exception):
+    """A different run reported under a run id the asset already has: the first report stands."""
+
+    def __init__(self, run_id: str, stored: AuditRun) -> None:
+        super().__init__(f"run {run_id} was already reported")
+        self.stored = stored
+
+
 def record_audit_run(
     db: sqlite_utils.Database,
     *,
@@ -730,38 +761,56 @@ def record_audit_run(
     run: AuditRun,
     source: str,
     reported_by: str | None,
+    compare_time: bool = True,
 ) -> tuple[int, bool]:
-    """Store a run and its results; (row id, new). A run id reported again replaces its results."""
+    """Store a run and its results; (row id, new). A run id is reported once: the same run again
+    is answered with the stored one, a different one raises :class:`RunIdTaken` (a passed run
+    re-posted over a failed one must not rewrite history). ``compare_time=False`` when the
+    reporter gave no ``run_at`` (each report would stamp its own)."""
     existing = db.execute("SELECT id FROM audit_runs WHERE asset = ? AND run_id = ?", (asset, run.run_id)).fetchone()
-    run_at = run.run_at.timestamp()
     if existing:
         pk = int(existing[0])
-        db.execute(
-            "UPDATE audit_runs SET status = ?, triggered_by = ?, run_at = ?, source = ?, reported_by = ?,"
-            " received_at = ? WHERE id = ?",
-            (run.status, run.triggered_by, run_at, source, reported_by, time.time(), pk),
-        )
-        db.execute("DELETE FROM guarantee_results WHERE run_id = ?", (pk,))
-    else:
-        cursor = db.execute(
-            "INSERT INTO audit_runs (asset, run_id, status, triggered_by, run_at, source, reported_by, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (asset, run.run_id, run.status, run.triggered_by, run_at, source, reported_by, time.time()),
-        )
-        pk = int(cursor.lastrowid or 0)
+        stored = next(r for p, r in audit_runs(db, asset, run_id=run.run_id) if p == pk)
+        if _run_key(stored, compare_time) != _run_key(run, compare_time):
+            raise RunIdTaken(run.run_id, stored)
+        return pk, False
+    cursor = db.execute(
+        "INSERT INTO audit_runs (asset, run_id, status, triggered_by, run_at, source, reported_by, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (asset, run.run_id, run.status, run.triggered_by, run.run_at.timestamp(), source, reported_by, time.time()),
+    )
+    pk = int(cursor.lastrowid or 0)
     db.conn.executemany(
         "INSERT INTO guarantee_results (run_id, guarantee, passed, rows_checked, rows_failed, message)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(pk, r.guarantee, int(r.passed), _count(r.rows_checked), _count(r.rows_failed), r.message) for r in run.results],
     )
-    return pk, existing is None
+    return pk, True
+
+
+def _run_key(run: AuditRun, compare_time: bool) -> tuple[Any, ...]:
+    """What makes two reports the same run, as the store keeps it (counts it cannot hold are None)."""
+    results = tuple(
+        sorted((r.guarantee, r.passed, _count(r.rows_checked), _count(r.rows_failed), r.message) for r in run.results)
+    )
+    when = round(run.run_at.timestamp(), 3) if compare_time else None
+    return run.status, run.triggered_by, when, results
 
 
 def audit_runs(
-    db: sqlite_utils.Database, asset: str, *, since: float | None = None, before_id: int | None = None, limit: int | None = None
+    db: sqlite_utils.Database,
+    asset: str,
+    *,
+    since: float | None = None,
+    before_id: int | None = None,
+    limit: int | None = None,
+    run_id: str | None = None,
 ) -> list[tuple[int, AuditRun]]:
     """An asset's runs, newest first, with their results."""
     where, args = ["asset = ?"], [asset]
+    if run_id is not None:
+        where.append("run_id = ?")
+        args.append(run_id)
     if since is not None:
         where.append("run_at > ?")
         args.append(since)
@@ -839,8 +888,53 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def repo_owner_teams(db: sqlite_utils.Database, repo: str) -> set[str]:
-    """The teams owning at least one asset of ``repo``."""
-    return {row[0] for row in db.execute("SELECT DISTINCT owner_team FROM assets WHERE repo = ? AND owner_team IS NOT NULL", (repo,))}
+    """The teams owning ``repo``: those owning at least one of its assets, and those its
+    ``.tessera.yml`` names (GitHub's names are case-insensitive, so ``ACME/Warehouse`` is the same
+    repository as ``acme/warehouse``)."""
+    owners = {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT owner_team FROM assets WHERE lower(repo) = lower(?) AND owner_team IS NOT NULL", (repo,)
+        )
+    }
+    for (declared,) in db.execute("SELECT teams FROM repo_syncs WHERE lower(repo) = lower(?) AND teams IS NOT NULL", (repo,)):
+        owners.update(str(t) for t in json.loads(declared))
+    return owners
+
+
+def repo_spelling(db: sqlite_utils.Database, repo: str) -> str:
+    """How the registry already spells ``repo`` (compared case-insensitively), else ``repo`` itself:
+    one repository never ends up in the registry twice under two spellings."""
+    row = db.execute(
+        "SELECT repo FROM repo_syncs WHERE lower(repo) = lower(?)"
+        " UNION ALL SELECT repo FROM assets WHERE lower(repo) = lower(?) LIMIT 1",
+        (repo, repo),
+    ).fetchone()
+    return str(row[0]) if row else repo
+
+
+@dataclass(frozen=True)
+class AssetClaim:
+    """One repository's definition of an asset name, and who owns it there."""
+
+    fqn: str
+    repo: str
+    owner_team: str | None
+    kind: str
+
+
+def asset_claims(db: sqlite_utils.Database, fqns: Iterable[str]) -> dict[str, list[AssetClaim]]:
+    """Every registered definition of each of ``fqns`` (several repositories may define one name)."""
+    wanted = sorted(set(fqns))
+    out: dict[str, list[AssetClaim]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for fqn, repo, owner, kind in db.execute(
+            f"SELECT fqn, repo, owner_team, kind FROM assets WHERE fqn IN ({marks}) ORDER BY id", chunk
+        ):
+            out.setdefault(fqn, []).append(AssetClaim(fqn, repo, owner, kind))
+    return out
 
 
 def registration_rows(db: sqlite_utils.Database) -> list[tuple[str, int, str, tuple[str, ...], str, str]]:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.model import RequiredAck
+from rules.owners import holder_text
 
 OVERRIDE_TEAM = "*"
 """The team column of an override: it speaks for every team at once."""
@@ -55,6 +56,8 @@ class TeamStatus:
     reason: str = ""
     reasons: tuple[str, ...] = ()
     """Why the team must respond (from the analysis)."""
+    who: str = ""
+    """How the team, person or maintainers are named (``@acme/growth``, ``@dana``)."""
 
     @property
     def satisfied(self) -> bool:
@@ -86,7 +89,10 @@ def team_statuses(required: Sequence[RequiredAck], records: Mapping[str, AckReco
     statuses: list[TeamStatus] = []
     for need in required:
         record = records.get(need.team)
-        base = TeamStatus(team=need.team, github_team=need.github_team, state="missing", reasons=need.reasons)
+        base = TeamStatus(
+            team=need.team, github_team=need.github_team, state="missing", reasons=need.reasons,
+            who=holder_text(need) if need.kind == "user" or need.maintainers else "",
+        )
         if record is None:
             statuses.append(base)
             continue
@@ -145,4 +151,4 @@ def verdict(required: Sequence[RequiredAck], records: Mapping[str, AckRecord]) -
 
 
 def _display(status: TeamStatus) -> str:
-    return f"@{status.github_team}" if status.github_team else status.team
+    return status.who or (f"@{status.github_team}" if status.github_team else status.team)

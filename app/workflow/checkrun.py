@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.workflow.acks import TeamStatus, Verdict
+from rules.markdown import clip, code, mention, prose, text
 from rules.model import Analysis, Change
+from rules.report import zero_config_line
 
 CHECK_NAME = "Tessera"
 RECHECK_ACTION = {
@@ -29,6 +31,8 @@ MAX_ANNOTATIONS = 500
 """More than this many findings helps nobody in the diff view; the page has them all."""
 SUMMARY_LIMIT = 65535
 TITLE_LIMIT = 255
+REASON_LIMIT = 2000
+"""A block or override reason is shown up to this many characters (the audit log keeps all of it)."""
 
 LEVELS = {"breaking": "failure", "review": "warning"}
 """Annotation level per severity. Safe and informational findings get no annotation: they are
@@ -93,13 +97,13 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     review = [c for c in analysis.changes if c.severity == "review"]
     safe = [c for c in analysis.changes if c.severity in ("safe", "info")]
     if verdict.override is not None:
-        lines.append(f"Overridden by @{verdict.override.user}: {verdict.override.reason}")
+        lines.append(f"Overridden by {mention(verdict.override.user)}: {text(_clip(verdict.override.reason, REASON_LIMIT))}")
         lines.append("")
     if verdict.statuses:
-        lines.append("| team | state | why |")
+        lines.append("| who | state | why |")
         lines.append("|---|---|---|")
         for status in verdict.statuses:
-            lines.append(f"| {_team(status)} | {_state(status)} | {_cell('; '.join(status.reasons))} |")
+            lines.append(f"| {_team(status)} | {_state(status)} | {'; '.join(prose(r, table=True) for r in status.reasons)} |")
         lines.append("")
         waiting = [s for s in verdict.statuses if s.required and not s.satisfied and s.state != "blocked"]
         if waiting and verdict.conclusion != "success":
@@ -115,11 +119,15 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
         f"{len(breaking)} breaking, {len(review)} to review, {len(safe)} safe or informational change(s)."
     )
     for error in analysis.errors:
-        lines.append(f"- Could not analyse `{error.path}`: {_cell(error.message)}")
+        lines.append(f"- Could not analyse {code(error.path)}: {prose(error.message)}")
+    setup = zero_config_line(analysis)
+    if setup is not None:
+        lines.append("")
+        lines.append(setup)
     if details_url:
         lines.append("")
         lines.append(f"The whole report: {details_url}")
-    return _clip("\n".join(lines), SUMMARY_LIMIT)
+    return clip("\n".join(lines), SUMMARY_LIMIT)
 
 
 def build_output(
@@ -160,36 +168,39 @@ def completion_requests(output: CheckOutput, *, details_url: str | None) -> list
 
 
 def error_output(message: str) -> dict[str, Any]:
-    """A check completion for an analysis that could not run: never a silent pass."""
+    """A check completion for an analysis that could not run: never a silent pass.
+
+    ``message`` may quote the pull request (a file name, a line of YAML): it is shown inert."""
     return {
         "status": "completed",
         "conclusion": "action_required",
         "output": {
             "title": "Tessera could not analyse this pull request",
-            "summary": _clip(message, SUMMARY_LIMIT) + "\n\nPress Re-check or comment `/tessera recheck` to try again.",
+            "summary": clip(prose(message), SUMMARY_LIMIT - 100)
+            + "\n\nPress Re-check or comment `/tessera recheck` to try again.",
         },
         "actions": [RECHECK_ACTION],
     }
 
 
 def _team(status: TeamStatus) -> str:
-    return f"@{status.github_team}" if status.github_team else f"`{status.team}`"
+    if status.who:
+        return status.who.replace("|", "\\|")  # a pipe can only be inside the name's code span
+    if status.github_team:
+        return mention(status.github_team, fallback=status.team, table=True)
+    return code(status.team, table=True)
 
 
 def _state(status: TeamStatus) -> str:
-    words = STATE_WORDS.get(status.state, status.state)
+    words = STATE_WORDS.get(status.state) or text(status.state)
     if status.user and status.state in ("acked", "migrating", "blocked"):
-        words += f" by @{status.user}"
+        words += f" by {mention(status.user)}"
     if status.deadline:
         words += f" (by {status.deadline.isoformat()})"
     if status.reason and status.state == "blocked":
-        words += f": {status.reason}"
-    return _cell(words)
+        words += f": {text(_clip(status.reason, REASON_LIMIT), line_start=False)}"
+    return words
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -1,10 +1,16 @@
-"""The `/tessera …` slash commands, parsed out of a pull-request comment.
+"""The `/tessera …` slash commands, parsed out of a pull-request comment as GitHub renders it.
 
-Parsing is pure and strict on purpose: a command counts only when ``/tessera`` starts a line (so
-a sentence that mentions ``/tessera ack`` does nothing), never inside a fenced code block or a
-``>`` quote (quoting someone's command must not repeat it). Which words are team names is only
-known once the pull request's required teams are known, so :func:`parse_commands` keeps the words
-and :func:`select_teams` / :func:`split_block` interpret them later.
+A command counts only where a reader sees it as one: at the start of a line of a top-level
+paragraph, in plain ASCII. The comment is read by a CommonMark parser (``markdown-it-py``, with
+GitHub's tables and strikethrough), so a command never counts inside a ``>`` quote (quoting
+someone's command must not repeat it), a list item, a heading, a table, a code block of any fence
+(```` ``` ````, ``~~~``, longer fences, indented code), an inline code span, an HTML block or
+comment, or the middle of a sentence. Lines end where CommonMark says they do (``\n``, ``\r\n``,
+``\r``, or a hard break); ``\u2028``, NEL and form feed are not line ends. The command word is
+compared after NFKC normalisation: ``/teſſera`` or a full-width ``／ｔｅｓｓｅｒａ`` is answered as
+"not a command" instead of being carried out. Which words are team names is only known once the
+pull request's required teams are known, so :func:`parse_commands` keeps the words and
+:func:`select_teams` / :func:`split_block` interpret them later.
 """
 
 from __future__ import annotations
@@ -12,8 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from rules.markdown import code
 
 PREFIX = "/tessera"
 
@@ -42,10 +54,18 @@ HELP_LINES: tuple[tuple[str, str], ...] = (
     ("/tessera help", "show this list"),
 )
 
-_LINE = re.compile(r"^[ \t]{0,3}/tessera(?:[ \t]+(?P<rest>.*))?$", re.IGNORECASE)
-_NEAR_PREFIX = re.compile(r"^[ \t]{0,3}/(?P<word>t\w{3,9})\b(?P<rest>.*)$", re.IGNORECASE)
-_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+"""CommonMark plus the GitHub extensions that change which lines are paragraphs."""
+_MARKDOWN_WITHOUT_LINKS = MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable(["link", "image"])
+MAX_BRACKETS = 1000
+"""Above this many ``[`` a comment is read without link syntax: the parser looks for the end of
+every unclosed ``[`` (65,536 of them cost ~3 s idle, 15 s on a busy machine; read without links,
+~0.3 s). Only a link title spanning lines reads differently, and no real comment has that many."""
+_FIRST_WORD = re.compile(r"(?P<word>\S+)\s*(?P<rest>.*)", re.DOTALL)
+_NEAR_PREFIX = re.compile(r"^/(?P<word>t\w{3,9})\b(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", re.ASCII)
+_CANDIDATE = re.compile(r"/\s*t", re.IGNORECASE)
+"""A line that could hold a command (or a typo of one): the cheap test before the parser runs."""
 
 
 @dataclass(frozen=True)
@@ -66,28 +86,88 @@ class Command:
 
 def parse_commands(body: str | None) -> list[Command]:
     """Every command in a comment body, in order; an empty list when there is none."""
+    if not body or not _CANDIDATE.search(unicodedata.normalize("NFKC", body)):
+        return []  # most comments: no parse at all
     commands: list[Command] = []
-    in_fence = False
-    for raw in (body or "").splitlines():
-        if _FENCE.match(raw):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        match = _LINE.match(raw.rstrip())
-        if match is None:
-            near = _NEAR_PREFIX.match(raw.rstrip())
-            if near and _is_prefix_typo(near.group("word")):
-                commands.append(
-                    Command(
-                        verb="/" + near.group("word"),
-                        text=near.group("rest").strip(),
-                        problem=f"`/{near.group('word')}` is not a Tessera command: commands start with `/tessera`.",
-                    )
-                )
-            continue
-        commands.append(_parse_line((match.group("rest") or "").strip()))
+    parser = _MARKDOWN if body.count("[") <= MAX_BRACKETS else _MARKDOWN_WITHOUT_LINKS
+    for line in _paragraph_lines(parser.parse(body)):
+        command = _command_on(line)
+        if command is not None:
+            commands.append(command)
     return commands
+
+
+def _paragraph_lines(tokens: Sequence[Token]) -> Iterator[str]:
+    """The rendered lines of top-level paragraphs that start with plain text.
+
+    A line that starts with a code span, inline HTML, a link or emphasis is not a command line.
+    The rest of a line is written back as typed (code spans, emphasis, links and HTML with their
+    markup) so a reason keeps its punctuation.
+    """
+    for index, token in enumerate(tokens):
+        if token.type != "inline" or index == 0:
+            continue
+        opener = tokens[index - 1]
+        if opener.type != "paragraph_open" or opener.level != 0:
+            continue
+        line: list[str] = []
+        starts_plain = True
+        links: list[Token] = []
+        for child in token.children or ():
+            if child.type in ("softbreak", "hardbreak"):
+                if line and starts_plain:
+                    yield "".join(line)
+                line, starts_plain = [], True
+                continue
+            if not line and child.type != "text":
+                starts_plain = False
+            if child.type == "link_open":
+                links.append(child)
+            line.append(_as_typed(child, links.pop() if child.type == "link_close" and links else None))
+        if line and starts_plain:
+            yield "".join(line)
+
+
+def _as_typed(token: Token, opened_by: Token | None) -> str:
+    """A token as its source reads (near enough: entities and escapes come back resolved)."""
+    if token.type == "code_inline":
+        return f"{token.markup}{token.content}{token.markup}"
+    if token.type == "link_open":
+        return "<" if token.markup == "autolink" else "["
+    if token.type == "link_close":
+        if opened_by is not None and opened_by.markup == "autolink":
+            return ">"
+        return f"]({opened_by.attrGet('href') if opened_by is not None else ''})"
+    if token.type == "image":
+        return f"![{token.content}]({token.attrGet('src') or ''})"
+    if token.type.endswith(("_open", "_close")):
+        return token.markup
+    return token.content
+
+
+def _command_on(line: str) -> Command | None:
+    """The command a rendered line starts with, a refusal for a near miss, or None."""
+    line = line.strip()
+    first = _FIRST_WORD.match(line)
+    if first is None:
+        return None
+    word, rest = first.group("word"), first.group("rest")
+    if unicodedata.normalize("NFKC", word).casefold() == PREFIX:
+        if not word.isascii():
+            return Command(
+                verb=word,
+                text=rest.strip(),
+                problem=f"{code(word, limit=100)} is not {code(PREFIX)}: commands are written in plain ASCII.",
+            )
+        return _parse_line(rest.strip())
+    near = _NEAR_PREFIX.match(line)
+    if near and _is_prefix_typo(near.group("word")):
+        return Command(
+            verb="/" + near.group("word"),
+            text=near.group("rest").strip(),
+            problem=f"{code('/' + near.group('word'), limit=100)} is not a Tessera command: commands start with `/tessera`.",
+        )
+    return None
 
 
 def _is_prefix_typo(word: str) -> bool:
@@ -99,18 +179,27 @@ def _is_prefix_typo(word: str) -> bool:
 def _parse_line(rest: str) -> Command:
     if not rest:
         return Command(verb="help")
-    verb_word, _, text = rest.partition(" ")
-    text = text.strip()
-    verb = verb_word.lower()
+    first = _FIRST_WORD.match(rest)
+    assert first is not None  # ``rest`` is stripped and not empty
+    verb_word, text = first.group("word"), first.group("rest").strip()
+    verb = verb_word.lower() if verb_word.isascii() else verb_word  # "\u212a".lower() == "k"
     words = tuple(text.split())
     if verb not in VERBS:
+        folded = unicodedata.normalize("NFKC", verb_word).casefold()
+        if folded in VERBS:
+            return Command(
+                verb=verb_word,
+                words=words,
+                text=text,
+                problem=f"{code(verb_word, limit=100)} is not {code(folded)}: commands are written in plain ASCII.",
+            )
         close = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
         hint = f" Did you mean `/tessera {close[0]}`?" if close else ""
         return Command(
             verb=verb_word,
             words=words,
             text=text,
-            problem=f"`{verb_word}` is not a Tessera command.{hint}",
+            problem=f"{code(verb_word, limit=100)} is not a Tessera command.{hint}",
             suggestion=close[0] if close else None,
         )
     if verb == "migrating":
@@ -140,7 +229,7 @@ def _parse_migrating(words: tuple[str, ...], text: str) -> Command:
         deadline = dt.date.fromisoformat(date_words[0])
     except ValueError:
         return Command(
-            verb="migrating", words=words, text=text, problem=f"`{date_words[0]}` is not a real date."
+            verb="migrating", words=words, text=text, problem=f"{code(date_words[0], limit=100)} is not a real date."
         )
     return Command(verb="migrating", words=words[:at], text=text, deadline=deadline)
 
@@ -170,6 +259,8 @@ def team_aliases(slug: str, github_team: str | None) -> set[str]:
 
 def _resolve(word: str, teams: Mapping[str, str | None]) -> str | None:
     key = word.lower().rstrip(",.;")
+    if key.isascii() and not word.isascii():
+        return None  # a look-alike letter that lower-cases to ASCII ("\u212a" is "k") names no team
     for slug, github_team in teams.items():
         if key in team_aliases(slug, github_team):
             return slug

@@ -15,6 +15,7 @@ from typing import Any
 import gidgethub
 
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
+from rules.markdown import code, mention, text
 from rules.model import Analysis
 from rules.report import MARKER, AckState, needs_comment, to_markdown
 
@@ -50,7 +51,7 @@ def comment_body(
     """The comment text; an override and failing data-quality audits are said under the headline."""
     note = ""
     if override is not None:
-        note = f"> **Overridden by @{override.user}**: {_clipped(_one_line(override.reason))}\n\n"
+        note = f"> **Overridden by {mention(override.user)}**: {text(_clipped(override.reason), line_start=False)}\n\n"
     note += audit_note(audits or {})
     body = to_markdown(
         analysis, details_url=details_url, acks=ack_states(analysis, records), limit=COMMENT_LIMIT - len(note)
@@ -68,9 +69,9 @@ def audit_note(audits: Mapping[str, Mapping[str, Any]]) -> str:
         return ""
     lines = ["> ⚠️ **Failing data-quality audits** on assets this pull request changes:"]
     for fqn, run in sorted(audits.items()):
-        failed = ", ".join(f"`{g}`" for g in list(run.get("failed") or [])[:10]) or "see the run"
-        when = f" at {run['run_at']}" if run.get("run_at") else ""
-        lines.append(f"> - `{fqn}`: run `{run.get('run_id', '?')}` failed{when}: {failed}")
+        failed = ", ".join(code(str(g)) for g in list(run.get("failed") or [])[:10]) or "see the run"
+        when = f" at {text(str(run['run_at']), line_start=False)}" if run.get("run_at") else ""
+        lines.append(f"> - {code(fqn)}: run {code(str(run.get('run_id', '?')))} failed{when}: {failed}")
     return "\n".join(lines) + "\n\n"
 
 
@@ -113,7 +114,3 @@ a reason must not push the comment past GitHub's limit."""
 
 def _clipped(text: str) -> str:
     return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

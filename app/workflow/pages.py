@@ -185,7 +185,7 @@ async def check_page(request: web.Request) -> web.Response:
             override=verdict.override,
             statuses=[
                 {
-                    "github": f"@{s.github_team}" if s.github_team else s.team,
+                    "github": s.who or (f"@{s.github_team}" if s.github_team else s.team),
                     "state": STATE_WORDS.get(s.state, s.state)
                     + (f" by @{s.user}" if s.user and s.state in ("acked", "migrating", "blocked") else "")
                     + (f" (by {s.deadline})" if s.deadline else "")

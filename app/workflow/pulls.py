@@ -35,7 +35,7 @@ from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
-from app.workflow import checkrun, jobs
+from app.workflow import checkrun, jobs, people
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.github_source import (
@@ -512,6 +512,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         analysis = replace(analysis, errors=(*analysis.errors, *unread))
     BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
     analysis = await _with_registry_teams(ctx, analysis)
+    analysis = await people.settle(gh, ref.owner, ref.name, analysis, source.config, author=ref.author)
     log.info(
         "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
         ref.repo,
@@ -577,7 +578,9 @@ async def _with_registry_teams(ctx: Any, analysis: Analysis) -> Analysis:
         return analysis
     known = await ctx.store.read(github_teams)
     required = tuple(
-        replace(r, github_team=known.get(r.team)) if not r.github_team and known.get(r.team) else r
+        replace(r, github_team=known.get(r.team))
+        if not r.github_team and r.kind == "team" and not r.maintainers and known.get(r.team)
+        else r
         for r in analysis.required_acks
     )
     return replace(analysis, required_acks=required)

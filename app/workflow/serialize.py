@@ -11,7 +11,17 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
-from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+from rules.model import (
+    Analysis,
+    AnalysisError,
+    Change,
+    Detected,
+    Dialect,
+    Impact,
+    Migration,
+    Project,
+    RequiredAck,
+)
 
 _PARTS: dict[str, type] = {
     "changes": Change,
@@ -36,6 +46,10 @@ def analysis_from_json(text: str) -> Analysis:
         part = _PARTS.get(field.name)
         if part is not None:
             kwargs[field.name] = tuple(_build(part, item) for item in value)
+        elif field.name == "projects":
+            kwargs[field.name] = tuple(_project(item) for item in value)
+        elif field.name == "detected":
+            kwargs[field.name] = None if value is None else _build(Detected, value)
         else:
             kwargs[field.name] = value
     return Analysis(**kwargs)
@@ -45,3 +59,8 @@ def _build(cls: type, item: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
     values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.items() if k in names}
     return cls(**values)
+
+
+def _project(item: dict[str, Any]) -> Project:
+    dialect = item.get("dialect") or {}
+    return Project(path=item["path"], dialect=_build(Dialect, dialect))

@@ -4,17 +4,20 @@ Only ``issue_comment`` ``created`` on a pull request counts: an edited comment t
 is ignored (an edit must not rewrite history), and so is anything a bot writes. A comment with no
 command costs nothing: no API call at all. Only active members of a team's GitHub team may speak
 for it (asked of ``GET /orgs/{org}/teams/{team}/memberships/{user}``; an active membership is
-remembered for a minute); the pull request's author may not acknowledge for a team; ``override`` needs admin permission on the
-repository. Every command gets a reaction: ``+1`` when carried out, ``confused`` with a one-line
+remembered for a minute); a person asked by name answers only for themself (the login the App
+found for them, stored on the analysis); for a consumer with no owner held for the maintainers,
+anyone with maintain or admin permission may answer. The pull request's author may not
+acknowledge for anyone; ``override`` needs admin permission on the repository. Every command gets a reaction: ``+1`` when carried out, ``confused`` with a one-line
 reply saying why when refused. Then the comment and the check are brought up to date.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cachetools
@@ -31,7 +34,9 @@ from app.workflow.commands import Command, help_text, parse_commands, select_tea
 from app.workflow.payload import PayloadReader
 from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
 from app.workflow.serialize import analysis_from_json
-from rules.model import Analysis
+from rules.markdown import clip, code, text
+from rules.model import MAINTAINERS, Analysis, RequiredAck, person_identity
+from rules.owners import holder_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,9 @@ router = Router()
 
 MAX_NAMED_IN_REPLY = 5
 """Unknown team names echoed in a refusal: enough to spot a typo, never a reply past GitHub's limit."""
+MAX_COMMANDS = 20
+"""Commands carried out from one comment: a comment of thousands of command lines must not keep
+the worker writing acks and replies for minutes."""
 MEMBERSHIP_TTL = 60.0
 _memberships: cachetools.TTLCache[tuple[str, ...], bool] = cachetools.TTLCache(maxsize=4096, ttl=MEMBERSHIP_TTL)
 
@@ -86,7 +94,8 @@ async def on_comment(event: Event, ctx: Any) -> None:
     if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return
     body = comment.get("body")
-    commands = parse_commands(body if isinstance(body, str) else None)
+    # Off the event loop: a hostile 65,536-character comment costs the parser up to a second.
+    commands = await asyncio.to_thread(parse_commands, body if isinstance(body, str) else None)
     if not commands:
         return
     repository = reader.mapping("repository")
@@ -126,7 +135,13 @@ async def on_comment(event: Event, ctx: Any) -> None:
         comment_id=comment_id,
         records=records,
     )
-    outcomes = [await carry_out(talk, command) for command in commands]
+    outcomes = [await carry_out(talk, command) for command in commands[:MAX_COMMANDS]]
+    if len(commands) > MAX_COMMANDS:
+        skipped = len(commands) - MAX_COMMANDS
+        outcomes.insert(  # first, so clipping a long answer cannot cut it off
+            0,
+            Outcome(False, f"@{talk.user} only the first {MAX_COMMANDS} commands of a comment are read; {skipped} more were not.")
+        )
 
     if any(o.recheck for o in outcomes):
         pull = await gh.get_pull(owner, name, number)
@@ -143,7 +158,7 @@ async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, 
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
     replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
     if replies:
-        await gh.create_issue_comment(owner, repo, number, "\n\n".join(replies)[:MAX_REPLY_TOTAL])
+        await gh.create_issue_comment(owner, repo, number, clip("\n\n".join(replies), MAX_REPLY_TOTAL))
 
 
 MAX_REPLY = 10_000
@@ -152,8 +167,8 @@ characters) never refuses the answer and the command is still answered."""
 MAX_REPLY_TOTAL = 60_000
 
 
-def _clip_reply(text: str) -> str:
-    return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 1] + "…"
+def _clip_reply(reply: str) -> str:
+    return clip(reply, MAX_REPLY)
 
 
 # --- the commands ---------------------------------------------------------------------------------
@@ -175,8 +190,8 @@ async def _help(talk: Conversation, command: Command) -> Outcome:
 async def _status(talk: Conversation, command: Command) -> Outcome:
     verdict = ack_rules.verdict(talk.analysis.required_acks, talk.records)
     url = details_url(talk.ctx, talk.proposal.check_run_id) if talk.proposal.check_run_id else None
-    text = checkrun.summary(talk.analysis, verdict, details_url=url)
-    return Outcome(True, f"**{verdict.title}**\n\n{text}")
+    summary = checkrun.summary(talk.analysis, verdict, details_url=url)
+    return Outcome(True, f"**{text(verdict.title, line_start=False)}**\n\n{summary}")
 
 
 async def _recheck(talk: Conversation, command: Command) -> Outcome:
@@ -204,35 +219,83 @@ async def _is_member(talk: Conversation, github_team: str) -> bool:
     return _memberships[key]
 
 
+MAINTAINER_ROLES = ("admin", "maintain")
+
+
+async def _may_speak(talk: Conversation, need: RequiredAck) -> bool:
+    """A person answers for themself; the maintainers (not the author) for what nobody owns; a
+    team's active members for their team."""
+    if need.kind == "user":
+        return bool(need.login) and talk.user.lower() == (need.login or "").lower()
+    if need.maintainers:
+        if talk.user.lower() == (talk.proposal.author or "").lower():
+            return False
+        return await talk.github.collaborator_role(talk.owner, talk.repo, talk.user) in MAINTAINER_ROLES
+    return await _is_member(talk, _github_team(talk, need.team, need.github_team))
+
+
+def _named(talk: Conversation, need: RequiredAck) -> str:
+    """How a reply names one asked (a bare team slug as a team of the repository's organisation)."""
+    if need.kind == "team" and not need.maintainers:
+        need = replace(need, github_team=_github_team(talk, need.team, need.github_team))
+    return holder_text(need)
+
+
+def _refusal(talk: Conversation, need: RequiredAck) -> str:
+    if need.kind == "user":
+        return f"@{talk.user} only {_named(talk, need)} can answer for themself."
+    if need.maintainers:
+        return (
+            f"@{talk.user} only the repository's maintainers and admins (not the author) can answer for"
+            " consumers with no owner."
+        )
+    return f"@{talk.user} only active members of {_named(talk, need)} can speak for it."
+
+
 async def _speaking_for(
-    talk: Conversation, command: Command, teams: Mapping[str, str], named: list[str], unknown: list[str]
+    talk: Conversation, command: Command, asked: Mapping[str, RequiredAck], named: list[str], unknown: list[str]
 ) -> tuple[list[str], str | None]:
-    """The teams this user may speak for in this command, or a refusal."""
-    if not teams:
+    """The teams and people this user may speak for in this command, or a refusal."""
+    if not asked:
         return [], None
-    listing = ", ".join(f"@{gt}" for gt in teams.values())
+    listing = ", ".join(_named(talk, need) for need in asked.values())
     if unknown:
-        shown = [f"`{w[:100]}`" for w in unknown[:MAX_NAMED_IN_REPLY]]
+        shown = [code(w, limit=100) for w in unknown[:MAX_NAMED_IN_REPLY]]
         more = len(unknown) - len(shown)
         words = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
         return [], f"@{talk.user} {words} is not a team asked to respond on this pull request ({listing})."
     if named:
-        for team in named:
-            if not await _is_member(talk, teams[team]):
-                return [], f"@{talk.user} only active members of @{teams[team]} can speak for it."
+        for key in named:
+            if not await _may_speak(talk, asked[key]):
+                return [], _refusal(talk, asked[key])
         return named, None
-    mine = [team for team, gt in teams.items() if await _is_member(talk, gt)]
+    mine = [key for key, need in asked.items() if await _may_speak(talk, need)]
     if not mine:
-        return [], f"@{talk.user} you are not an active member of a team asked to respond here ({listing})."
+        return [], f"@{talk.user} you are not among those asked to respond here, nor an active member of their teams ({listing})."
     return mine, None
 
 
-def _required_teams(talk: Conversation) -> dict[str, str]:
-    return {r.team: _github_team(talk, r.team, r.github_team) for r in talk.analysis.required_acks}
+def _asked(talk: Conversation) -> dict[str, RequiredAck]:
+    return {r.team: r for r in talk.analysis.required_acks}
+
+
+def _aliases(talk: Conversation, asked: Mapping[str, RequiredAck]) -> dict[str, str | None]:
+    """What a commenter may write to name each one asked: a team's GitHub team, a person's login."""
+    return {
+        key: need.login if need.kind == "user" else None if need.maintainers else _github_team(talk, key, need.github_team)
+        for key, need in asked.items()
+    }
+
+
+def _record_team(talk: Conversation, need: RequiredAck) -> str | None:
+    """The GitHub team kept with a response (none for a person or the maintainers)."""
+    if need.kind == "user" or need.maintainers:
+        return None
+    return _github_team(talk, need.team, need.github_team)
 
 
 async def _ack(talk: Conversation, command: Command) -> Outcome:
-    teams = _required_teams(talk)
+    teams = _asked(talk)
     if not teams:
         return Outcome(False, f"@{talk.user} nothing on this pull request needs an acknowledgement.")
     if talk.user.lower() == (talk.proposal.author or "").lower():
@@ -243,49 +306,51 @@ async def _ack(talk: Conversation, command: Command) -> Outcome:
     today = dt.datetime.fromtimestamp(talk.ctx.clock.now(), dt.UTC).date()
     if command.deadline is not None and command.deadline < today:
         return Outcome(False, f"@{talk.user} {command.deadline.isoformat()} is in the past: give the date you will have migrated by.")
-    named, unknown = select_teams(command.words, teams)
+    named, unknown = select_teams(command.words, _aliases(talk, teams))
     chosen, refusal = await _speaking_for(talk, command, teams, named, unknown)
     if refusal:
         return Outcome(False, refusal)
-    fingerprints = {r.team: r.fingerprint for r in talk.analysis.required_acks}
     for team in chosen:
         record = AckRecord(
             team=team,
             response=command.verb,
             user=talk.user,
-            fingerprint=fingerprints[team],
+            fingerprint=teams[team].fingerprint,
             deadline=command.deadline,
-            github_team=teams[team],
+            github_team=_record_team(talk, teams[team]),
         )
         await _save(talk, record, detail={"deadline": command.deadline})
     return Outcome(True, changed=True)
 
 
 async def _block(talk: Conversation, command: Command) -> Outcome:
-    teams = _required_teams(talk)
+    teams = _asked(talk)
     if not teams:
         return Outcome(False, f"@{talk.user} no team is asked to respond on this pull request, so none can block it.")
-    named, reason = split_block(command, teams)
+    named, reason = split_block(command, _aliases(talk, teams))
     if not reason:
         return Outcome(False, f"@{talk.user} a block needs a reason: `/tessera block [team] <reason>`.")
     chosen, refusal = await _speaking_for(talk, command, teams, named, [])
     if refusal:
         return Outcome(False, refusal)
     for team in chosen:
-        record = AckRecord(team=team, response="block", user=talk.user, reason=reason, github_team=teams[team])
+        record = AckRecord(
+            team=team, response="block", user=talk.user, reason=reason, github_team=_record_team(talk, teams[team])
+        )
         await _save(talk, record, detail={"reason": reason})
     return Outcome(True, changed=True)
 
 
 async def _withdraw(talk: Conversation, command: Command, responses: tuple[str, ...], what: str) -> Outcome:
+    asked = _asked(talk)
     teams = {
-        team: _github_team(talk, team, record.github_team)
+        team: asked.get(team) or _answered_by(team, record)
         for team, record in talk.records.items()
         if record.response in responses and team != OVERRIDE_TEAM
     }
     if not teams:
         return Outcome(False, f"@{talk.user} there is no {what} to withdraw on this pull request.")
-    named, unknown = select_teams(command.words, teams)
+    named, unknown = select_teams(command.words, _aliases(talk, teams))
     chosen, refusal = await _speaking_for(talk, command, teams, named, unknown)
     if refusal:
         return Outcome(False, refusal)
@@ -293,6 +358,16 @@ async def _withdraw(talk: Conversation, command: Command, responses: tuple[str, 
         await talk.ctx.store.write(lambda db, team=team: _delete(db, talk, team, command.verb))
         talk.records.pop(team, None)
     return Outcome(True, changed=True)
+
+
+def _answered_by(key: str, record: AckRecord) -> RequiredAck:
+    """Who a stored response spoke for, when the current analysis no longer asks them."""
+    person = person_identity(key)
+    if person is not None:
+        return RequiredAck(key, None, kind="user", user=person, login=record.user)
+    if key == MAINTAINERS and record.github_team is None:
+        return RequiredAck(MAINTAINERS, None, fallback=True)
+    return RequiredAck(key, record.github_team)
 
 
 def _delete(db: Any, talk: Conversation, team: str, action: str) -> None:
@@ -314,7 +389,7 @@ async def _override(talk: Conversation, command: Command) -> Outcome:
     permission = await talk.github.collaborator_permission(talk.owner, talk.repo, talk.user)
     if permission != "admin":
         return Outcome(
-            False, f"@{talk.user} only repository admins can override (your permission here is `{permission}`)."
+            False, f"@{talk.user} only repository admins can override (your permission here is {code(str(permission))})."
         )
     record = AckRecord(
         team=OVERRIDE_TEAM,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from app.config import Settings
 
 BOOTSTRAP = "bootstrap-key-for-tests-0123456789"
+MANIFEST = Path(__file__).parent.parent / "data" / "registry" / "manifest.json"
+WAREHOUSE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -35,8 +39,6 @@ class Api:
         text = await response.text()
         body: Any = None
         if text:
-            import json
-
             try:
                 body = json.loads(text)
             except ValueError:
@@ -54,6 +56,16 @@ class Api:
         status, body = await self.call("POST", f"/teams/{team}/keys", json={"scopes": list(scopes), "expires_at": expires_at})
         assert status == 201, body
         return str(body["key"])
+
+    async def warehouse(self) -> None:
+        """Finance and Growth, and the analytics manifest synced for acme/warehouse by an admin:
+        finance owns stg_orders, fct_revenue and finance_daily; growth owns growth_kpis."""
+        await self.team("finance", "acme/finance-data", name="Finance Data")
+        await self.team("growth", "acme/growth", name="Growth Analytics")
+        body = {"repo": "acme/warehouse", "commit": WAREHOUSE_COMMIT, "manifest": json.loads(MANIFEST.read_text()),
+                "project_dir": "analytics"}
+        status, summary = await self.call("POST", "/sync/dbt", json=body)
+        assert status == 200, summary
 
 
 @pytest.fixture

@@ -218,3 +218,68 @@ async def test_a_manifest_synced_with_column_lineage_narrows_impact_to_the_colum
     # The dashboard names no columns, so it counts as reading every column of fct_revenue.
     assert [(t["team"], t["via"]) for t in by_id["teams"]] == [("growth", ["exposure revenue_dashboard"])]
     assert [c["type"] for c in (await api.call("GET", "/assets/fct_revenue"))[1]["columns"]] == ["INT", "DECIMAL(18, 3)", "TEXT"]
+
+
+def _owned_by_growth(manifest: dict[str, Any], *models: str) -> dict[str, Any]:
+    """The manifest with ``models`` given to growth (``meta.tessera.owner`` wins over the group)."""
+    for node in manifest["nodes"].values():
+        if node.get("name") in models:
+            node["meta"] = {"tessera": {"owner": "growth"}}
+            node.setdefault("config", {})["meta"] = {"tessera": {"owner": "growth"}}
+    return manifest
+
+
+async def test_a_manifest_for_a_new_repository_cannot_take_over_another_teams_model(synced: Api) -> None:
+    growth = await synced.key("growth", ["write"])
+    manifest = _owned_by_growth(json.loads(MANIFEST.read_text()), "fct_revenue")
+    body = {"repo": "acme/growth-sandbox", "commit": "d" * 40, "manifest": manifest, "project_dir": "analytics"}
+    status, error = await synced.call("POST", "/sync/dbt", key=growth, json=body)
+    assert status == 409, error
+    assert "fct_revenue is owned by team finance (acme/warehouse)" in error["error"]["message"]
+    _, asset = await synced.call("GET", "/assets/fct_revenue")
+    assert (asset["repo"], asset["owner"]["team"]) == ("acme/warehouse", "finance")
+    assert (await synced.call("GET", "/assets?repo=acme/growth-sandbox"))[1]["items"] == []
+
+
+async def test_a_shared_repository_cannot_hand_another_teams_model_to_the_syncing_team(synced: Api) -> None:
+    growth = await synced.key("growth", ["write"])
+    body = {"repo": "acme/warehouse", "commit": "e" * 40, "project_dir": "analytics",
+            "manifest": _owned_by_growth(json.loads(MANIFEST.read_text()), "fct_revenue")}
+    status, error = await synced.call("POST", "/sync/dbt", key=growth, json=body)
+    assert status == 409 and "fct_revenue is owned by team finance" in error["error"]["message"]
+    assert (await synced.call("GET", "/assets/fct_revenue"))[1]["owner"]["team"] == "finance"
+    # The same repository as it is (finance's models left finance's) is growth's to sync too.
+    status, summary = await synced.call("POST", "/sync/dbt", key=growth, json={**body, "manifest": json.loads(MANIFEST.read_text())})
+    assert status == 200 and summary["assets"] == 5
+
+
+async def test_a_repository_is_the_same_whatever_the_case_of_its_name(synced: Api) -> None:
+    await synced.team("ops")
+    ops = await synced.key("ops", ["write"])
+    body = {"repo": "ACME/Warehouse", "commit": "c" * 40, "manifest": {"nodes": {}}}
+    status, error = await synced.call("POST", "/sync/dbt", key=ops, json=body)
+    assert status == 403 and "finance" in error["error"]["message"]
+    finance = await synced.key("finance", ["write"])
+    manifest = json.loads(MANIFEST.read_text())
+    status, summary = await synced.call("POST", "/sync/dbt", key=finance, json={**body, "manifest": manifest})
+    assert status == 200 and summary["repo"] == "acme/warehouse"
+    _, found = await synced.call("GET", "/assets?q=fct_revenue")
+    assert [a["repo"] for a in found["items"]] == ["acme/warehouse"]
+
+
+async def test_an_admin_key_may_move_a_model_between_teams(synced: Api) -> None:
+    body = {"repo": "acme/warehouse", "commit": "f" * 40, "project_dir": "analytics",
+            "manifest": _owned_by_growth(json.loads(MANIFEST.read_text()), "fct_revenue")}
+    assert (await synced.call("POST", "/sync/dbt", json=body))[0] == 200
+    assert (await synced.call("GET", "/assets/fct_revenue"))[1]["owner"]["team"] == "growth"
+
+
+async def test_a_write_key_cannot_revoke_its_teams_admin_key(synced: Api) -> None:
+    _, admin_key = await synced.call("POST", "/teams/finance/keys", json={"scopes": ["admin"]})
+    _, read_key = await synced.call("POST", "/teams/finance/keys", json={"scopes": ["read"]})
+    writer = await synced.key("finance", ["write"])
+    status, error = await synced.call("DELETE", f"/keys/{admin_key['id']}", key=writer)
+    assert status == 403 and "wider" in error["error"]["message"]
+    assert (await synced.call("GET", "/teams", key=admin_key["key"]))[0] == 200
+    assert (await synced.call("DELETE", f"/keys/{read_key['id']}", key=writer))[0] == 204
+    assert (await synced.call("GET", "/teams", key=read_key["key"]))[0] == 401

@@ -6,11 +6,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
+from app.config import Settings
 from app.store import registry as reg_sql
 from tests.app import registry_support as support
 from tests.app.registry_support import Api
 
-api, api_settings = support.api, support.api_settings
+api_settings = support.api_settings
+
+
+@pytest.fixture
+async def api(make_client: Any, api_settings: Settings, store: Any) -> Api:
+    """The app with the warehouse synced: runs are reported for assets the registry knows."""
+    registry = Api(client=await make_client(api_settings, start_workers=False), store=store)
+    await registry.warehouse()
+    return registry
 
 
 def _ago(**delta: float) -> str:
@@ -31,7 +42,6 @@ def _run(run_id: str, passed: bool, **when: float) -> dict[str, Any]:
 
 
 async def test_a_reported_run_is_stored_with_its_results_and_listed_newest_first(api: Api) -> None:
-    await api.team("finance")
     key = await api.key("finance", ["write"])
     status, stored = await api.call("POST", "/assets/fct_revenue/audits", key=key, json=_run("r1", True, hours=2))
     assert status == 201
@@ -46,16 +56,16 @@ async def test_a_reported_run_is_stored_with_its_results_and_listed_newest_first
         "message": "7 rows below zero"}
 
 
-async def test_reporting_the_same_run_id_again_replaces_it(api: Api) -> None:
-    await api.call("POST", "/assets/fct_revenue/audits", json=_run("r1", False))
-    status, again = await api.call("POST", "/assets/fct_revenue/audits", json=_run("r1", True))
-    assert status == 200 and again["status"] == "passed"
+async def test_reporting_the_same_run_again_is_200_with_the_stored_run(api: Api) -> None:
+    run = _run("r1", False)
+    assert (await api.call("POST", "/assets/fct_revenue/audits", json=run))[0] == 201
+    status, again = await api.call("POST", "/assets/fct_revenue/audits", json=run)
+    assert status == 200 and again["status"] == "failed" and again["run_id"] == "r1"
     _, history = await api.call("GET", "/assets/fct_revenue/audits")
     assert len(history["items"]) == 1
 
 
 async def test_a_read_key_cannot_report_a_run(api: Api) -> None:
-    await api.team("finance")
     key = await api.key("finance", ["read"])
     assert (await api.call("POST", "/assets/fct_revenue/audits", key=key, json=_run("r1", True)))[0] == 403
 
@@ -143,3 +153,49 @@ async def test_a_guarantee_failing_five_times_in_a_week_is_flagged_and_four_is_n
     _, trends = await api.call("GET", "/assets/fct_revenue/audits/trends")
     flapping = [a for a in trends["alerts"] if a["code"] == "guarantee_flapping"]
     assert len(flapping) == 1 and "revenue_not_negative" in flapping[0]["message"]
+
+
+async def test_another_teams_write_key_cannot_report_a_failed_run_on_an_asset_it_does_not_own(api: Api) -> None:
+    growth = await api.key("growth", ["write"])
+    status, error = await api.call("POST", "/assets/fct_revenue/audits", key=growth, json=_run("sabotage", False))
+    assert status == 403
+    assert "owned by team finance" in error["error"]["message"] and "'growth'" in error["error"]["message"]
+    _, history = await api.call("GET", "/assets/fct_revenue/audits")
+    assert history["items"] == []
+    status, _ = await api.call("POST", "/assets/growth_kpis/audits", key=growth, json=_run("own", False))
+    assert status == 201
+
+
+async def test_a_failed_run_cannot_be_reposted_as_passed_under_the_same_run_id(api: Api) -> None:
+    finance = await api.key("finance", ["write"])
+    failed = _run("nightly-7", False)
+    assert (await api.call("POST", "/assets/fct_revenue/audits", key=finance, json=failed))[0] == 201
+    whitewashed = {**failed, "status": "passed", "results": [{**r, "passed": True, "rows_failed": 0} for r in failed["results"]]}
+    status, error = await api.call("POST", "/assets/fct_revenue/audits", key=finance, json=whitewashed)
+    assert status == 409 and "nightly-7" in error["error"]["message"] and "already reported" in error["error"]["message"]
+    _, history = await api.call("GET", "/assets/fct_revenue/audits")
+    assert [(r["run_id"], r["status"]) for r in history["items"]] == [("nightly-7", "failed")]
+    assert history["items"][0]["results"][0]["passed"] is False
+
+
+async def test_a_run_reported_twice_without_run_at_is_the_same_run(api: Api) -> None:
+    run = {"run_id": "ci-1", "results": [{"id": "order_id_unique", "passed": True}]}
+    assert (await api.call("POST", "/assets/fct_revenue/audits", json=run))[0] == 201
+    assert (await api.call("POST", "/assets/fct_revenue/audits", json=run))[0] == 200
+
+
+async def test_a_status_that_contradicts_the_results_is_400(api: Api) -> None:
+    lying = {**_run("r1", False), "status": "passed"}
+    status, error = await api.call("POST", "/assets/fct_revenue/audits", json=lying)
+    assert status == 400 and "revenue_not_negative failed" in error["error"]["message"]
+    status, error = await api.call("POST", "/assets/fct_revenue/audits", json={**_run("r2", True), "status": "failed"})
+    assert status == 400 and "every guarantee passed" in error["error"]["message"]
+    assert (await api.call("POST", "/assets/fct_revenue/audits", json={**_run("r3", False), "status": "error"}))[0] == 201
+    _, history = await api.call("GET", "/assets/fct_revenue/audits")
+    assert [r["run_id"] for r in history["items"]] == ["r3"]
+
+
+async def test_a_run_for_an_asset_the_registry_does_not_know_is_404(api: Api) -> None:
+    status, error = await api.call("POST", "/assets/no_such_model/audits", json=_run("r1", True))
+    assert status == 404 and "no_such_model" in error["error"]["message"]
+    assert await api.store.read(lambda db: reg_sql.audit_runs(db, "no_such_model")) == []

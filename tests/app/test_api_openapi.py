@@ -100,7 +100,7 @@ VALID: dict[str, dict[str, Any]] = {
     "/teams/growth/keys": {"scopes": ["read"], "expires_at": None},
     "/registrations": {"team": "growth", "asset": "fct_revenue", "columns": ["plan_code"], "note": "n"},
     "/proposals/1/acks": {"team": "growth", "response": "ack"},
-    "/sync/dbt": {"repo": "acme/warehouse", "commit": "a" * 40, "manifest": {"nodes": {}}},
+    "/sync/dbt": {"repo": "acme/scratch", "commit": "a" * 40, "manifest": {"nodes": {}}},
     "/assets/fct_revenue/audits": {"run_id": "r", "status": "passed", "results": [{"id": "g", "passed": True}]},
 }
 PATCHES = {"/teams/growth": {"name": "Growth"}}

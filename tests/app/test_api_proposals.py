@@ -66,15 +66,17 @@ async def test_an_ack_through_the_api_turns_the_check_green_and_updates_the_comm
     proposal_id = await _proposal_id(flow)
 
     status, answer = await call(flow, "POST", f"/proposals/{proposal_id}/acks", headers=growth,
-                                json={"team": "growth", "response": "ack", "user": "gina"})
+                                json={"team": "growth", "response": "ack"})
     assert status == 201, answer
     assert answer["verdict"]["conclusion"] == "success"
+    assert answer["ack"]["team"] == "growth" and answer["ack"]["user"] is None
     await wait_until(lambda: flow.check(pull).conclusion == "success", timeout=10)
     [comment] = flow.impact_comments(pull)
-    await wait_until(lambda: "acknowledged by @gina" in flow.impact_comments(pull)[0].body, timeout=10)
+    await wait_until(lambda: "✅ acknowledged" in flow.impact_comments(pull)[0].body, timeout=10)
     assert len(flow.impact_comments(pull)) == 1
     _, log = await call(flow, "GET", "/audit-log?action=ack")
     assert log["items"][0]["team"] == "growth" and log["items"][0]["detail"]["via"] == "api"
+    assert log["items"][0]["actor"].startswith("key:") and "(growth)" in log["items"][0]["actor"]
 
 
 async def test_another_teams_key_cannot_ack_for_growth(pr_flow: PullRequestFlow) -> None:
@@ -96,13 +98,17 @@ async def test_a_team_not_asked_to_respond_cannot_ack(pr_flow: PullRequestFlow) 
     assert status == 409 and "asked: growth" in body["error"]["message"]
 
 
-async def test_the_author_cannot_ack_through_the_api_either(pr_flow: PullRequestFlow) -> None:
+async def test_an_api_ack_cannot_be_put_in_a_persons_name(pr_flow: PullRequestFlow) -> None:
     flow = pr_flow
-    await _breaking_pr(flow)
+    growth = await _team_key(flow, "growth", "acme/growth", ["write"])
+    pull = await _breaking_pr(flow)
     proposal_id = await _proposal_id(flow)
-    status, body = await call(flow, "POST", f"/proposals/{proposal_id}/acks",
-                              json={"team": "growth", "response": "ack", "user": "priya"})
-    assert status == 403 and "opened this pull request" in body["error"]["message"]
+    status, body = await call(flow, "POST", f"/proposals/{proposal_id}/acks", headers=growth,
+                              json={"team": "growth", "response": "ack", "user": "gina"})
+    assert status == 400 and "recorded as your key's team" in body["error"]["message"]
+    _, proposal = await call(flow, "GET", f"/proposals/{proposal_id}")
+    assert proposal["acks"] == [] and proposal["verdict"]["conclusion"] == "action_required"
+    assert flow.check(pull).conclusion == "action_required"
 
 
 async def test_a_block_needs_a_reason_and_fails_the_check(pr_flow: PullRequestFlow) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.check import GitSource, main
+from tests.dialect_repos import bigquery_repo, drop_plan_code
 from tests.shop import drop_coupon_code, drop_discounts, shop_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,12 +73,13 @@ def test_a_breaking_change_read_by_another_team_exits_1_with_the_design_json(
         "required_acks",
         "migrations",
         "errors",
+        "projects",
     }
     removed = [c for c in data["changes"] if c["rule"] == "COLUMN_REMOVED"]
     assert removed and removed[0]["asset"] == "fct_revenue" and removed[0]["column"] == "discounts"
     assert removed[0]["severity"] == "breaking" and removed[0]["path"] == "models/marts/fct_revenue.sql"
     assert data["required_acks"] == [
-        {"team": "growth", "github_team": "shop/growth", "reasons": data["required_acks"][0]["reasons"]}
+        {"kind": "team", "team": "growth", "github_team": "shop/growth", "reasons": data["required_acks"][0]["reasons"]}
     ]
     assert {"consumer": "channel_mix", "consumer_type": "exposure", "team": "growth"}.items() <= data[
         "impacts"
@@ -354,3 +356,22 @@ def test_limits_that_are_not_positive_numbers_are_usage_errors(shop_repo: tuple[
     assert code == 2 and "--timeout: must be above zero, got 0" in err
     code, _, err = check("--repo", str(repo), "--base", base, "--memory-mb", "lots")
     assert code == 2 and "--memory-mb: not a number: 'lots'" in err
+
+
+def test_a_bigquery_repository_without_configuration_is_checked_in_bigquery_and_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "bq"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    base = commit(repo, bigquery_repo(), "a BigQuery project")
+    commit(repo, drop_plan_code(bigquery_repo()), "drop plan_code")
+    code, out, err = check("--repo", str(repo), "--base", base, "--format", "json")
+    data = json.loads(out)
+    assert [(c["rule"], c["column"]) for c in data["changes"] if c["severity"] == "breaking"] == [
+        ("COLUMN_REMOVED", "plan_code")
+    ]
+    assert data["projects"] == [
+        {"path": "analytics", "dialect": {"name": "bigquery", "source": "requirements.txt: dbt-bigquery"}}
+    ]
+    assert err == "tessera check: read analytics/ as BigQuery (requirements.txt: dbt-bigquery)\n"
+    code, out, _ = check("--repo", str(repo), "--base", base)
+    assert "read `analytics/` as BigQuery (`requirements.txt: dbt-bigquery`)" in out.splitlines()[-1]

@@ -190,3 +190,44 @@ async def test_repositories_removed_from_the_installation_leave_the_registry(pr_
     orders = await _get(flow, "/assets/analytics.orders")
     assert orders["repo"] == repo.full_name and orders["consumers"]["registrations"] == []
     assert (await _get(flow, "/assets?repo=acme/growth-queries"))["items"] == []
+
+
+async def test_a_repository_whose_tessera_yml_names_a_team_is_that_teams_to_sync_a_manifest_for(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    flow.fake.add_repo("acme/growth-dbt", installation_id=INSTALLATION_ID,
+                       files={".tessera.yml": "teams:\n  growth: {github: acme/growth}\n", "README.md": "soon\n"})
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
+    keys = {}
+    for slug in ("growth", "ops"):
+        await flow.client.post("/api/v1/teams", json={"slug": slug, "name": slug.title()}, headers=ADMIN)
+        made = await flow.client.post(f"/api/v1/teams/{slug}/keys", json={"scopes": ["write"]}, headers=ADMIN)
+        keys[slug] = {"Authorization": f"Bearer {(await made.json())['key']}"}
+    body = {"repo": "acme/Growth-DBT", "commit": "a" * 40, "manifest": {"nodes": {}}}
+    refused = await flow.client.post("/api/v1/sync/dbt", json=body, headers=keys["ops"])
+    assert refused.status == 403 and "owned by growth" in (await refused.json())["error"]["message"]
+    accepted = await flow.client.post("/api/v1/sync/dbt", json=body, headers=keys["growth"])
+    assert accepted.status == 200 and (await accepted.json())["repo"] == "acme/growth-dbt"
+    # The manifest says nothing about the repository's teams: the file's stay its owners.
+    again = await flow.client.post("/api/v1/sync/dbt", json=body, headers=keys["ops"])
+    assert again.status == 403
+
+
+async def test_a_readers_dbt_source_of_another_teams_table_leaves_the_table_its_owners(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    flow.fake.add_repo("acme/platform-sql", installation_id=INSTALLATION_ID, files=PLATFORM_FILES)
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
+    await flow.client.post("/api/v1/teams", json={"slug": "growth", "name": "Growth"}, headers=ADMIN)
+    made = await flow.client.post("/api/v1/teams/growth/keys", json={"scopes": ["write"]}, headers=ADMIN)
+    growth = {"Authorization": f"Bearer {(await made.json())['key']}"}
+    source = {"resource_type": "source", "unique_id": "source.growth.analytics.orders", "name": "orders",
+              "source_name": "analytics", "package_name": "growth", "meta": {"owner": "growth"}, "columns": {}}
+    manifest = {"metadata": {"project_name": "growth"}, "nodes": {}, "sources": {source["unique_id"]: source}}
+    synced = await flow.client.post("/api/v1/sync/dbt", headers=growth,
+                                    json={"repo": "acme/growth-dbt", "commit": "b" * 40, "manifest": manifest})
+    assert synced.status == 200 and (await synced.json())["assets"] == 1
+    orders = await _get(flow, "/assets/analytics.orders")
+    assert (orders["repo"], orders["owner"]["team"]) == ("acme/platform-sql", "platform")
+    owners = await flow.store.read(reg_sql.asset_owners)
+    assert owners["analytics.orders"][0] == "platform"

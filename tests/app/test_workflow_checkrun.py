@@ -7,7 +7,18 @@ import datetime as dt
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord, overall_fingerprint, verdict
 from app.workflow.checkrun import annotations, build_output, completion_requests
 from app.workflow.serialize import analysis_from_json, analysis_to_json
-from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+from rules.model import (
+    Analysis,
+    AnalysisError,
+    Change,
+    Detected,
+    Dialect,
+    Impact,
+    Migration,
+    Project,
+    RequiredAck,
+)
+from tests.rendered import render
 
 GROWTH = RequiredAck("growth", "acme/growth", ("revenue dashboard reads plan_code",), "fp-growth-1")
 FINANCE = RequiredAck("finance", None, ("fct_ledger reads plan_code",), "fp-finance-1")
@@ -96,8 +107,28 @@ def test_an_analysis_survives_the_store_round_trip_with_fingerprints() -> None:
         required_acks=(GROWTH,),
         migrations=(Migration("COLUMN_REMOVED", "a", "c1", "keep it", "select 1"),),
         errors=(AnalysisError("x.sql", "bad"),),
+        projects=(Project("analytics", Dialect("bigquery", "requirements.txt: dbt-bigquery")),),
+        detected=Detected(("exposures", "CODEOWNERS")),
     )
     assert analysis_from_json(analysis_to_json(analysis)) == analysis
+    configured = Analysis("b", "h", "clear", projects=(Project(".", Dialect("snowflake", ".tessera.yml")),))
+    assert analysis_from_json(analysis_to_json(configured)) == configured
+
+
+def test_an_unconfigured_repository_gets_one_line_on_what_was_detected_and_how_to_refine_it() -> None:
+    projects = (
+        Project("marketing", Dialect("bigquery", "marketing/requirements.txt: dbt-bigquery")),
+        Project(".", Dialect("postgres", "default")),
+    )
+    analysis = Analysis("b", "h", "clear", projects=projects, detected=Detected(()))
+    summary = build_output(analysis, verdict([], {}), changed_paths=set(), details_url=None).summary
+    hints = [line for line in summary.splitlines() if "tessera init" in line]
+    assert hints == [
+        "No `.tessera.yml`: read `marketing/` as BigQuery (`marketing/requirements.txt: dbt-bigquery`) and the root"
+        " project as PostgreSQL (`default`); no owners found in dbt or CODEOWNERS. Run `tessera init` to refine."
+    ]
+    configured = Analysis("b", "h", "clear", projects=projects)
+    assert "tessera init" not in build_output(configured, verdict([], {}), changed_paths=set(), details_url=None).summary
 
 
 def test_a_huge_report_fits_in_one_comment_and_links_to_the_page() -> None:
@@ -124,3 +155,14 @@ def test_failing_audits_of_changed_assets_are_said_under_the_headline() -> None:
     headline, note = body.split("\n")[1], body.split("\n\n")[1]
     assert headline.startswith("## ")
     assert "Failing data-quality audits" in note and "`wap-42`" in note and "`not_null_c1`" in note
+
+
+def test_a_giant_override_reason_is_shown_clipped_and_inert_and_the_summary_keeps_its_verdict() -> None:
+    reason = "@acme/everyone `x` " * 10_000
+    override = AckRecord(OVERRIDE_TEAM, "override", "admin", fingerprint=overall_fingerprint([GROWTH]), reason=reason)
+    analysis = Analysis(base="a" * 40, head="b" * 40, status="needs_ack", required_acks=(GROWTH,))
+    output = build_output(analysis, verdict([GROWTH], {OVERRIDE_TEAM: override}), changed_paths=(), details_url=None)
+    assert output.summary.startswith("Overridden by @admin: @\u2060acme/everyone \\`x\\` ")
+    assert len(output.summary) < 10_000
+    seen = render(output.summary)
+    assert set(seen.mentions) == {"@admin", "@acme/growth"} and seen.code == []

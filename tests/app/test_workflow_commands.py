@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from app.workflow.commands import help_text, parse_commands, select_teams, split_block
+from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
 
 TEAMS = {"growth": "acme/growth", "finance": "acme/finance-data", "ops": None}
 
@@ -82,3 +83,93 @@ def test_help_lists_every_command() -> None:
     text = help_text()
     for verb in ("ack", "migrating", "block", "unblock", "unack", "status", "recheck", "override", "help"):
         assert f"/tessera {verb}" in text
+
+
+# --- what GitHub renders is what counts -----------------------------------------------------------
+
+
+def accepted(body: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.verb, c.words) for c in parse_commands(body) if c.problem is None]
+
+
+def test_unicode_line_separators_do_not_start_a_new_line() -> None:
+    # GitHub shows each of these as one line: the command is mid-sentence or inside the quote.
+    for separator in ("\u2028", "\u2029", "\x85", "\x0c", "\x0b"):
+        assert parse_commands(f"Once the dashboard is fixed{separator}/tessera ack") == []
+        assert parse_commands(f"> sam wrote:{separator}/tessera ack growth") == []
+
+
+def test_a_quote_continued_on_the_next_line_is_still_a_quote() -> None:
+    assert parse_commands("> sam said we should\n/tessera ack growth") == []
+
+
+def test_commands_in_html_comments_and_blocks_do_not_count() -> None:
+    assert parse_commands("<!--\n/tessera ack\n-->") == []
+    assert parse_commands("Thanks! <!-- hidden\n/tessera ack -->") == []
+    assert parse_commands("<div>\n/tessera ack\n</div>") == []
+
+
+def test_a_backtick_fence_is_not_closed_by_tildes_or_a_shorter_fence() -> None:
+    assert parse_commands("```\n~~~\n/tessera ack\n```") == []
+    assert parse_commands("````\n```\n/tessera ack\n````") == []
+    assert parse_commands("~~~~\n~~~\n/tessera ack\n~~~~\n") == []
+
+
+def test_indented_code_and_code_spans_do_not_count() -> None:
+    assert parse_commands("Try this:\n\n    /tessera ack") == []
+    assert parse_commands("`/tessera ack`") == []
+    assert parse_commands("Type `x\n/tessera ack` to acknowledge") == []
+
+
+def test_list_items_headings_and_tables_do_not_count() -> None:
+    assert parse_commands("- /tessera ack") == []
+    assert parse_commands("# /tessera ack") == []
+    assert parse_commands("| a |\n|---|\n/tessera ack") == []
+
+
+def test_a_command_after_a_soft_or_hard_break_in_a_paragraph_counts() -> None:
+    assert accepted("Looks fine.\n/tessera ack growth") == [("ack", ("growth",))]
+    assert accepted("Looks fine.  \n/tessera ack growth") == [("ack", ("growth",))]
+    assert accepted("Looks fine.\r\n/tessera ack growth") == [("ack", ("growth",))]
+    assert accepted("Looks fine.\n\n/tessera ack growth") == [("ack", ("growth",))]
+
+
+def test_a_look_alike_prefix_is_refused_with_a_reason_not_carried_out() -> None:
+    for prefix in ("/teſſera", "／ｔｅｓｓｅｒａ", "/TEſſERA"):
+        [command] = parse_commands(f"{prefix} ack growth")
+        assert command.problem is not None and "plain ASCII" in command.problem
+        assert command.verb != "ack"
+
+
+def test_a_look_alike_verb_is_refused_with_a_reason_not_carried_out() -> None:
+    for verb in ("ａｃｋ", "ac\u212a"):  # full-width, and the Kelvin sign that lower-cases to "k"
+        [command] = parse_commands(f"/tessera {verb} growth")
+        assert command.verb != "ack"
+        assert command.problem is not None and "plain ASCII" in command.problem
+
+
+def test_a_look_alike_team_name_names_no_team() -> None:
+    assert select_teams(["\u212aey"], {"key": None}) == ([], ["\u212aey"])
+
+
+def test_a_deadline_in_other_digits_is_refused() -> None:
+    [command] = parse_commands("/tessera migrating by ２０２６-12-31")
+    assert command.deadline is None and command.problem is not None
+
+
+def test_an_unknown_verb_is_echoed_as_inert_code() -> None:
+    [command] = parse_commands("/tessera `x` @acme/everyone")
+    assert command.problem is not None
+    assert command.problem.startswith("`` `x` `` is not a Tessera command")
+
+
+def test_a_comment_of_unclosed_brackets_is_read_in_bounded_time_and_still_as_rendered() -> None:
+    hostile = "![" * 32_000
+    started = time.perf_counter()
+    commands = parse_commands(f"/tessera ack growth\n{hostile}\n\n> /tessera ack\n\n```\n/tessera ack\n```")
+    assert time.perf_counter() - started < 10  # ~3 s idle before, 15 s on a busy machine
+    assert accepted_words(commands) == [("ack", ("growth",))]
+
+
+def accepted_words(commands: list[Command]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.verb, c.words) for c in commands if c.problem is None]

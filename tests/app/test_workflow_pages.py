@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
+from tests.rendered import render
 
 pr_flow = workflow_support.pr_flow
 
@@ -50,3 +51,23 @@ def test_links_go_to_github_or_the_enterprise_server() -> None:
     signed = page_id(42, "s3cret")
     assert parse_page_id(signed, "s3cret") == 42 and parse_page_id(signed, "other") is None
     assert page_id(42, None) == "42" and parse_page_id("42", None) == 42
+
+
+HOSTILE_COLUMN = 'x` @acme/everyone <img src=x onerror=alert(1)> [win](https://evil.example) `y'
+
+
+async def test_a_hostile_column_name_is_inert_in_the_comment_the_check_and_the_page(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    text = flow.repo.files_at("main")[FCT].decode()
+    renamed = text.replace("    plan_code,\n", f'    plan_code as "{HOSTILE_COLUMN}",\n')
+    pull = await flow.open_pr({FCT: renamed})
+    [comment] = flow.impact_comments(pull)
+    check = flow.check(pull)
+    for body in (comment.body, check.output["summary"]):
+        seen = render(body)
+        assert set(seen.mentions) <= {"@acme/growth"}, body
+        assert seen.unexpected_html == [], body
+        assert all("evil.example" not in link for link in seen.links), body
+    assert HOSTILE_COLUMN in render(comment.body).code  # the name whole, in one code span
+    html = await (await flow.client.get(urlsplit(check.details_url).path)).text()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

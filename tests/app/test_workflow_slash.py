@@ -7,6 +7,7 @@ from typing import Any
 from app.store import proposals as sql
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
+from tests.rendered import render
 
 pr_flow = workflow_support.pr_flow
 
@@ -204,3 +205,65 @@ async def test_someone_added_to_the_team_after_a_refusal_can_ack_at_once(pr_flow
     second = await flow.comment(pull, "/tessera ack", user="nora")
     assert flow.reactions(second) == ["+1"]
     assert flow.check(pull).conclusion == "success"
+
+
+# --- hostile comments ---------------------------------------------------------------------------
+
+
+async def test_a_member_quoting_a_non_members_ack_across_a_line_separator_acks_nothing(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    # sam (not a member) wrote "we are fine\u2028/tessera ack"; gina quotes it to disagree.
+    before = len(flow.fake.requests)
+    await flow.comment(pull, "> we are fine\u2028/tessera ack\n\nNot so fast: the board report reads plan_code.", user="gina")
+    assert flow.api_calls(before) == []
+    assert flow.check(pull).conclusion == "action_required"
+    proposal = (await flow.store.read(lambda db: sql.list_proposals(db)))[0]
+    assert await flow.store.read(lambda db: sql.list_acks(db, proposal.id)) == {}
+
+
+async def test_a_look_alike_prefix_is_answered_and_acknowledges_nothing(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/teſſera ack", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    assert "plain ASCII" in flow.replies(pull)[-1].body
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_refusal_echoing_a_backtick_word_mentions_nobody_else(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera ack x`@acme/everyone`", user="gina")
+    assert flow.reactions(comment) == ["confused"]
+    reply = render(flow.replies(pull)[-1].body)
+    assert "x`@acme/everyone`" in reply.code
+    assert sorted(set(reply.mentions)) == ["@acme/growth", "@gina"]
+
+
+async def test_a_block_reason_is_shown_inert_in_the_comment_the_check_and_the_status_reply(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    reason = "ask @acme/everyone, see [this](https://evil.example) <b>#12</b> `x` | y"
+    await flow.comment(pull, f"/tessera block {reason}", user="gina")
+    [impact] = flow.impact_comments(pull)
+    status = await flow.comment(pull, "/tessera status", user="sam")
+    assert flow.reactions(status) == ["+1"]
+    for body in (impact.body, flow.check(pull).output["summary"], flow.replies(pull)[-1].body):
+        seen = render(body)
+        assert set(seen.mentions) <= {"@acme/growth", "@gina"}, body
+        assert seen.unexpected_html == [], body
+        assert all("evil.example" not in link for link in seen.links), body
+        live = "".join(seen.text)
+        assert "://evil" not in live and "#12" not in live, body
+        assert "ask @\u2060acme/everyone, see [this](https:\u2060//evil.example) <b>#\u206012</b> `x` | y" in "".join(seen.text)
+
+
+async def test_a_comment_of_thousands_of_commands_is_answered_for_the_first_twenty(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = await flow.comment(pull, "/tessera status\n" * 3000, user="sam")
+    assert flow.reactions(comment) == ["confused"]
+    replies = flow.replies(pull)
+    assert replies[-1].body.startswith("@sam only the first 20 commands") and "2980 more" in replies[-1].body
+    assert len(replies[-1].body) <= 65536

@@ -148,16 +148,16 @@ def test_every_contract_scenario_reports_a_breaking_change_on_the_contracted_mod
         assert hits, name
 
 
-def test_a_consumer_whose_owner_is_no_team_is_reported_instead_of_silently_passing() -> None:
+def test_a_consumer_owned_by_a_name_that_is_no_team_asks_that_person() -> None:
     files = shop_files()
     path = "models/marts/exposures.yml"
     files[path] = without_line(files[path], r"owner: growth")
     files[path] = files[path].replace("      name: Growth Analytics\n", "      name: Someone Else\n")
     result = run(files, drop_discounts(files))
-    assert result.required_acks == ()
-    (error,) = [e for e in result.errors if "channel_mix" in e.message]
-    assert error.path == path
-    assert "'Someone Else' is not a team" in error.message and "fct_revenue" in error.message
+    (ack,) = result.required_acks
+    assert (ack.kind, ack.user, ack.login, ack.fallback) == ("user", "Someone Else", None, False)
+    assert "exposure channel_mix" in ack.reasons[0]
+    assert result.to_dict()["required_acks"][0]["user"] == "Someone Else"
 
 
 SQL_CONFIG = """

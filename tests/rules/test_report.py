@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
-from rules.model import Analysis, AnalysisError, Change, Impact, Migration, RequiredAck
+from rules.model import Analysis, AnalysisError, Change, Dialect, Impact, Migration, Project, RequiredAck
 from rules.report import MARKER, AckState, mermaid, needs_comment, to_json, to_markdown
+from tests.rendered import GITHUB, render
 
 
 def analysis(**overrides: object) -> Analysis:
@@ -90,6 +92,7 @@ def test_json_output_is_the_design_object() -> None:
         "required_acks",
         "migrations",
         "errors",
+        "projects",
     ]
     assert data["changes"][0]["rule"] == "COLUMN_REMOVED" and data["changes"][0]["line"] == 3
     assert data["impacts"][0] == {
@@ -301,3 +304,110 @@ def test_a_problem_an_unparsed_finding_already_shows_is_not_listed_again_under_n
     text = to_markdown(analysis(changes=(unparsed,), errors=errors, status="clear", impacts=(), required_acks=()))
     assert text.count("cannot parse SQL: Unexpected token.") == 1
     assert "- `.tessera.yml`: unknown key colour" in text
+
+
+def test_the_footer_names_each_projects_dialect_and_why_in_code_so_nothing_in_a_path_renders() -> None:
+    projects = (
+        Project("@acme/team", Dialect("snowflake", "@acme/team/profiles.yml (target dev: snowflake)")),
+        Project(".", Dialect("postgres", "default")),
+    )
+    footer = to_markdown(analysis(projects=projects)).splitlines()[-1]
+    assert footer.startswith("<sub>") and footer.endswith("</sub>")
+    assert (
+        "read `@acme/team/` as Snowflake (`@acme/team/profiles.yml (target dev: snowflake)`)"
+        " and the root project as PostgreSQL (`default`)"
+    ) in footer
+
+
+# --- names, paths and reasons from a pull request stay inert ---------------------------------------
+
+HOSTILE = "x` @acme/everyone [win](https://evil.example) <img src=x> #12 www.evil.example `y"
+"""A name that tries to leave its code span, mention a whole organisation, link and add HTML."""
+
+
+def hostile_analysis(name: str = HOSTILE) -> Analysis:
+    fqn = f"analytics.{name}"
+    return analysis(
+        changes=(
+            Change(
+                "COLUMN_REMOVED", "breaking", fqn, name, f"models/{name}.sql", 3,
+                f"Column `{name}` was removed from `{fqn}`.", f"varchar {name}", None,
+            ),
+            Change(
+                "COLUMN_TYPE_CHANGED", "breaking", fqn, name, f"models/{name}.sql", 4,
+                f"Type of `{name}` changed: {name} | {name}", f"int {name}", f"text {name}",
+            ),
+            Change("COLUMN_ADDED", "safe", fqn, name, f"models/{name}.sql", 5, f"Column `{name}` was added."),
+        ),
+        impacts=(
+            Impact(fqn, name, "exposure", name, (name,), ("COLUMN_REMOVED",), (fqn, f"mid {name}", name)),
+            Impact(fqn, "dash", "exposure", "growth", (name,), ("COLUMN_REMOVED",), (fqn, "dash")),
+        ),
+        required_acks=(
+            RequiredAck("growth", "acme/growth", (f"COLUMN_REMOVED: {fqn}.{name}, read by `{name}`",), "f1"),
+            RequiredAck(name, f"not a team {name}", (f"COLUMN_REMOVED: `{name}`",), "f2"),
+        ),
+        migrations=(
+            Migration("COLUMN_REMOVED", fqn, name, f"Keep `{name}` for a release: {name}", f"select 1 as \"{name}\"\n```\n@acme/everyone\n~~~~"),
+        ),
+        errors=(AnalysisError(f"models/{name}.sql", f"cannot parse {name}"),),
+    )
+
+
+def test_a_backtick_in_a_column_name_leaves_no_live_mention_link_or_html_in_the_comment() -> None:
+    acks = {"growth": AckState("block", user="gina", reason=HOSTILE)}
+    seen = render(to_markdown(hostile_analysis(), acks=acks, details_url="https://tessera.example/checks/1"))
+    assert sorted(set(seen.mentions)) == ["@acme/growth", "@gina"]
+    assert seen.autolinks == []
+    assert seen.links == ["https://tessera.example/checks/1"] * seen.links.count("https://tessera.example/checks/1")
+    assert seen.unexpected_html == []
+
+
+def test_names_are_shown_whole_inside_their_code_spans() -> None:
+    seen = render(to_markdown(hostile_analysis()))
+    name = HOSTILE
+    assert name in seen.code  # the column
+    assert f"analytics.{name}" in seen.code  # the asset
+    assert f"models/{name}.sql" in seen.code  # the path
+    assert f"int {name}" in seen.code and f"text {name}" in seen.code  # before and after
+
+
+def test_a_pipe_in_a_name_does_not_split_a_table_row() -> None:
+    name = "a|b\\|c` | d"
+    in_table = False
+    cells: list[str] = []
+    for token in GITHUB.parse(to_markdown(hostile_analysis(name))):
+        in_table = token.type != "table_close" and (in_table or token.type == "table_open")
+        if in_table and token.type == "inline":
+            cells += [child.content for child in token.children or () if child.type == "code_inline"]
+    # each name is one whole code span in its cell: the asset, the team without a GitHub team,
+    # the consumer, the column
+    for whole in (f"analytics.{name}", f"not a team {name}", name, f"mid {name}"):
+        assert whole in cells
+
+
+def test_migration_sql_cannot_close_its_code_block() -> None:
+    seen = render(to_markdown(hostile_analysis()))
+    sql_blocks = [content for info, content in seen.fences if info == "sql"]
+    assert sql_blocks == ['select 1 as "' + HOSTILE + '"\n```\n@acme/everyone\n~~~~\n']
+
+
+MERMAID_LINE = re.compile(
+    r'^  (?:n\d+(?:\["[^"]*"\]|\(\["[^"]*"\]\)|\[/"[^"]*"/\])|n\d+ --> n\d+|classDef \w+ [\w:#,]+|class [n\d,]+ \w+)$'
+)
+
+
+def test_mermaid_labels_cannot_end_the_label_start_a_statement_or_close_the_block() -> None:
+    name = 'evil"]; click n0 href "javascript:alert(1)"\n```\n@acme/everyone'
+    diagram, _ = mermaid(hostile_analysis(name))
+    lines = diagram.splitlines()
+    assert lines[0] == "```mermaid" and lines[-1] == "```" and lines[1] == "graph LR"
+    assert all(MERMAID_LINE.match(line) for line in lines[2:-1]), lines
+    assert "click" not in "".join(line for line in lines if not line.startswith('  n') or '"' not in line)
+
+
+def test_a_person_with_a_hostile_name_is_named_inert_in_the_headline_and_the_table() -> None:
+    person = RequiredAck(f"user:{HOSTILE}", None, ("COLUMN_REMOVED: read by `dash`",), "f3", kind="user", user=HOSTILE)
+    seen = render(to_markdown(analysis(required_acks=(person,))))
+    assert seen.mentions == [] and seen.unexpected_html == [] and seen.autolinks == []
+    assert seen.code.count(HOSTILE) >= 2  # the headline and the table row

@@ -44,6 +44,7 @@ OPERATIONS: tuple[str, ...] = (
     "repos/get",
     "repos/get-collaborator-permission-level",
     "repos/get-content",
+    "repos/list-commits",
     "teams/get-membership-for-user-in-org",
 )
 
