@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -75,31 +76,32 @@ def child_pids(pid: int) -> list[int]:
 
 
 class Sampler:
-    """Peak resident memory of this process and of its descendants, sampled every 100 ms."""
+    """Peak resident memory of this process and of its descendants, sampled every 100 ms on a
+    thread of its own (scanning ``/proc`` on the event loop would add to the latencies measured)."""
 
     def __init__(self) -> None:
         self.server = 0.0
         self.worker = 0.0
         self.workers_total = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    async def _run(self) -> None:
+    def _run(self) -> None:
         me = os.getpid()
-        while True:
+        while not self._stop.wait(0.1):
             self.server = max(self.server, rss_mb(me))
             sizes = [rss_mb(p) for p in child_pids(me)]
             if sizes:
                 self.worker = max(self.worker, max(sizes))
                 self.workers_total = max(self.workers_total, sum(sizes))
-            await asyncio.sleep(0.1)
 
     def __enter__(self) -> Sampler:
-        self._task = asyncio.ensure_future(self._run())
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._stop.set()
+        self._thread.join()
 
 
 async def one_run(args: argparse.Namespace) -> dict[str, Any]:
