@@ -324,25 +324,11 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576
 
 
-def _peak_address_space_mb() -> float:
-    """The most address space this process has held (``VmPeak``; 0 where unknown)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmPeak:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
-
-
-def over_memory(exc: BaseException, memory_mb: int) -> bool:
-    """Whether an exception raised under the memory limit is the limit's doing. Not only
-    ``MemoryError``: C code that fails to allocate can leave ``SystemError`` ("error return without
-    exception set") or an error of its own, so an exception raised after the process came close to
-    the limit counts as well."""
-    if isinstance(exc, MemoryError | SystemError):
-        return True
-    return _peak_address_space_mb() >= 0.9 * memory_mb
+def over_memory(exc: BaseException) -> bool:
+    """Whether an exception raised under the memory limit is the limit's doing: ``MemoryError``,
+    or ``SystemError`` ("error return without exception set"), which C code that failed to
+    allocate can leave instead."""
+    return isinstance(exc, MemoryError | SystemError)
 
 
 def _crash_detail(exitcode: int | None) -> str:
@@ -366,7 +352,7 @@ def _limited_main(conn: Connection, memory_mb: int, task: Callable[..., Any], ar
         limit_memory(memory_mb)
         result: tuple[str, Any] = ("done", task(*args))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        result = ("memory", "") if over_memory(exc, memory_mb) else ("raised", exc)
+        result = ("memory", "") if over_memory(exc) else ("raised", exc)
     try:
         conn.send(result)
     except MemoryError:
@@ -468,7 +454,7 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
             retiring = resident_mb() > memory_mb * RETIRE_SHARE
             conn.send(("done", value, retiring))
         except Exception as exc:  # noqa: BLE001 - an engine bug is the job's result, not the worker's end
-            if over_memory(exc, memory_mb):
+            if over_memory(exc):
                 with contextlib.suppress(BaseException):
                     conn.send(("memory", "", True))
                 return
