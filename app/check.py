@@ -22,12 +22,15 @@ import argparse
 import contextlib
 import datetime
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, NoReturn
+
+import sqlite_utils
 
 from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
 from app.engine import (
@@ -40,10 +43,13 @@ from app.engine import (
     run_limited,
 )
 from app.errors import ConfigError
+from app.store import observed as observed_sql
+from app.store import registry as registry_sql
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
 from rules.config import parse_config
 from rules.dialect import display_name
+from rules.model import Registration
 from rules.report import to_json, to_markdown
 
 EXIT_CLEAR = 0
@@ -255,6 +261,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
     parser.add_argument(
+        "--db",
+        help="a Tessera store (SQLite file) whose registrations and observed consumers join the analysis"
+        " (default: TESSERA_DB when that file exists)",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive(float),
         default=DEFAULT_TIMEOUT,
@@ -366,6 +377,7 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
             cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
             map_jobs=map_jobs,
+            registrations=store_registrations(getattr(args, "db", None), today=today),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
@@ -375,6 +387,33 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
         for p in analysis.projects
     )
     return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
+
+
+def store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
+    """What a store knows consumers read: API and SQL registrations and observed consumers, so a
+    producer sees locally who would be asked. Opened read-only: a check never writes to it."""
+    if not db:
+        return []
+    if "://" in db:
+        raise GitError(f"--db {db.split('://', 1)[0]}://…: only a SQLite store file can be read here")
+    path = Path(db)
+    if not path.is_file():
+        raise GitError(f"--db {db}: no such store file")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        store = sqlite_utils.Database(conn)
+        tables = set(store.table_names())
+        found: list[Registration] = []
+        if "registrations" in tables:
+            found += registry_sql.all_registrations(store)
+        if "observed_consumers" in tables:
+            found += observed_sql.observed_registrations(store, today=today)
+        return found
+    except sqlite3.DatabaseError as error:
+        raise GitError(f"--db {db}: not a Tessera store ({error})") from None
+    finally:
+        conn.close()
+
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:
@@ -420,6 +459,8 @@ def run_args(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    if not getattr(args, "db", None) and isinstance(settings, Settings) and Path(settings.db_path).is_file():
+        args.db = settings.db_path
     if args.memory_mb is None:
         args = argparse.Namespace(**{**vars(args), "memory_mb": _memory_setting(settings)})
     try:

@@ -218,6 +218,12 @@ def commands() -> list[Command]:
 
         found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
     with contextlib.suppress(ImportError):
+        from app.discovery import run as discovery
+
+        found.append(Command(
+            "discover", "find consumers in warehouse query logs and BI tools", discovery.add_arguments, discovery.run
+        ))
+    with contextlib.suppress(ImportError):
         from app import init
 
         found.append(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import ConfigError
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_SLACK_API_URL = "https://slack.com/api"
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 """GitHub caps deliveries at 25 MB; anything larger is refused with 413."""
 DEFAULT_ANALYSIS_MEMORY_MB = 1024
@@ -57,10 +58,21 @@ class Settings:
     """Worker processes analysing pull requests at once (``app.engine``)."""
     analysis_memory_mb: int = DEFAULT_ANALYSIS_MEMORY_MB
     """Address space each analysis process may use; past it the analysis ends, named as over memory."""
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    outbound_allow: tuple[str, ...] = ()
+    """CIDRs outbound calls (Slack, subscribers) may reach although the SSRF guard refuses private,
+    loopback and link-local addresses (an operator's own network, or a test's fakes)."""
     db_synchronous: str = "FULL"
     """SQLite ``synchronous``: FULL (default) fsyncs every commit, so a 202 means on disk; NORMAL
     skips that fsync (faster intake) but a power loss may lose the last deliveries, which GitHub
     never redelivers by itself. A process crash loses nothing either way."""
+    discovery_sources: tuple[str, ...] = ()
+    """Query-log and BI sources ``tessera serve`` reads on a schedule (``[KIND=]SOURCE``, as
+    ``tessera discover SOURCE --kind KIND``)."""
+    discovery_interval: float = 3600.0
+    """Seconds between two scheduled discovery rounds."""
 
     @property
     def base_url(self) -> str:
@@ -142,7 +154,33 @@ class Settings:
                 maximum=1_048_576,
                 default=DEFAULT_ANALYSIS_MEMORY_MB,
             ),
+            discovery_sources=tuple((get("TESSERA_DISCOVERY_SOURCES") or "").split()),
+            discovery_interval=_float(
+                get("TESSERA_DISCOVERY_INTERVAL"), "TESSERA_DISCOVERY_INTERVAL", default=3600.0
+            ),
+            **_notify_settings(get),
         )
+
+
+def _notify_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """Slack (bot token, signing secret, Web API URL) and the SSRF allow-list ``TESSERA_OUTBOUND_ALLOW``."""
+    slack_url = get("TESSERA_SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not slack_url.startswith(("http://", "https://")):
+        raise ConfigError(f"TESSERA_SLACK_API_URL must be an http(s) URL, got {slack_url!r}")
+    allow: list[str] = []
+    for item in (get("TESSERA_OUTBOUND_ALLOW") or "").replace(",", " ").split():
+        try:
+            allow.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"TESSERA_OUTBOUND_ALLOW: {item!r} is not an address or CIDR (e.g. 10.1.0.0/16, 127.0.0.1)"
+            ) from None
+    return {
+        "slack_bot_token": get("TESSERA_SLACK_BOT_TOKEN"),
+        "slack_signing_secret": get("TESSERA_SLACK_SIGNING_SECRET"),
+        "slack_api_url": slack_url.rstrip("/"),
+        "outbound_allow": tuple(allow),
+    }
 
 
 def is_loopback(host: str) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -32,12 +33,16 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app import engine
+from app.discovery.aggregate import Aggregator
+from app.discovery.bi import lookml_files
+from app.discovery.run import BI_DIALECT, add_bi
 from app.engine import WorkerContext, collected_map
+from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
 from app.workflow.github_source import GitHubSource, TreeEntry
-from rules.build import build_snapshot
+from rules.build import build_snapshot, relation_resolver
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
@@ -501,16 +506,20 @@ async def sync_repository(
     own_config = await read_config(config_text, seconds=ctx.settings.job_timeout / 4)
     config = with_registry_teams(own_config, teams)
 
+    lookml_paths = tuple(sorted(p for p in entries if p.endswith(".lkml")))
+    _, known_relations = await ctx.store.read(observed_sql.known_schemas) if lookml_paths else ({}, {})
     budget = engine.analysis_budget(ctx.settings)
     try:
         # In an analysis worker like a PR analysis: a model whose Jinja loops for hours or
         # expands to gigabytes ends its worker, never the server.
-        rows = await engine.pool_for(ctx.settings).run(
+        rows, found = await engine.pool_for(ctx.settings).run(
             repository_rows,
             dict(entries),
             config,
             codeowners,
             repo,
+            lookml_paths,
+            dict(known_relations),
             seconds=budget,
             blobs=fetcher.held(e.sha for e in entries.values()),
             reader=fetcher.fetch_from_thread,
@@ -525,22 +534,36 @@ async def sync_repository(
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)
+    if found:
+        await ctx.store.write(lambda db: observed_sql.record(db, found, source_kind="lookml"))
     return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started,
                             declared_teams=tuple(sorted(own_config.teams)))
 
 
 def repository_rows(
-    worker: WorkerContext, entries: Mapping[str, TreeEntry], config: Config, codeowners: str | None, repo: str
-) -> Rows:
-    """(In an analysis worker.) A repository's snapshot at one commit, as registry rows."""
+    worker: WorkerContext,
+    entries: Mapping[str, TreeEntry],
+    config: Config,
+    codeowners: str | None,
+    repo: str,
+    lookml_paths: tuple[str, ...] = (),
+    known_relations: Mapping[str, str] | None = None,
+) -> tuple[Rows, list[Any]]:
+    """(In an analysis worker.) A repository's snapshot at one commit, as registry rows, and the
+    reads of the LookML explores it holds (a LookML project installed with the App: consumers)."""
     files = GitHubSource(entries, worker)
     snapshot = build_snapshot(files, config, cache=worker.cache, map_jobs=collected_map)
+    looker = Aggregator(dialect=BI_DIALECT)
+    if lookml_paths:
+        looker.relations = {**(known_relations or {}), **relation_resolver(snapshot.assets.values()).keys}
+        texts = ((p, files.read(p) or "") for p in lookml_paths)
+        add_bi(looker, lookml_files(texts, project=repo, dialect=BI_DIALECT), dt.datetime.now(dt.UTC))
     rows = snapshot_rows(snapshot, config, codeowners=codeowners)
     from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
     from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
     rows.registrations = _dedupe([*from_sql, *from_queries])
     rows.problems.extend([*problems, *more])
-    return rows
+    return rows, (looker.reads() if len(looker) else [])
 
 
 def _dedupe(found: Iterable[Registration]) -> list[Registration]:

@@ -27,6 +27,7 @@ from gidgethub.routing import Router
 from app.api.errors import Handler, error_response, store_full_response
 from app.config import Settings
 from app.metrics import REGISTRY
+from app.notify.outbox import OutboundQueue
 from app.queue import Clock, JobQueue
 from app.store import STATUSES, Store, StoreFull
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
 QUEUE_KEY: web.AppKey[JobQueue] = web.AppKey("queue", JobQueue)
+OUTBOX_KEY: web.AppKey[OutboundQueue] = web.AppKey("outbox", OutboundQueue)
+"""Slack messages and subscriber deliveries: workers of their own (:mod:`app.notify.outbox`)."""
 GITHUB_KEY: web.AppKey[Any] = web.AppKey("github", object)
 """The :class:`app.github.GitHubApp`, or None when the App is not configured (or in tests)."""
 _RUNS_WORKERS: web.AppKey[bool] = web.AppKey("runs_workers", bool)
@@ -45,10 +48,12 @@ QUEUED = REGISTRY.gauge("tessera_deliveries", "Stored deliveries by status (read
 def route_setups() -> list[Callable[[web.Application], None]]:
     """Every module that adds routes. Add yours here (imported inside to avoid import cycles)."""
     from app.api import setup_api
+    from app.discovery.schedule import setup_discovery
+    from app.notify.interactions import setup_slack
     from app.webhooks import setup_webhooks
     from app.workflow.pages import setup_pages
 
-    return [setup_webhooks, setup_pages, setup_api]
+    return [setup_webhooks, setup_pages, setup_api, setup_discovery, setup_slack]
 
 
 def _unreadable(encoded: str, what: str) -> str | None:
@@ -176,11 +181,13 @@ def create_app(
     owns_store = store is None
     store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
+    outbound = OutboundQueue(store, settings, clock=clock)
 
     app = web.Application(client_max_size=settings.max_webhook_bytes, middlewares=[guard_middleware])
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[QUEUE_KEY] = queue
+    app[OUTBOX_KEY] = outbound
     app[GITHUB_KEY] = github
     app[_RUNS_WORKERS] = start_workers
 
@@ -188,8 +195,10 @@ def create_app(
         await store.open()
         if start_workers:
             await queue.start()
+            await outbound.start()
 
     async def stop(app: web.Application) -> None:
+        await outbound.stop()
         await queue.stop()
         if owns_store:
             await store.close()

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from rules import diff, impact, migrations, owners
+from rules import diff, impact, migrations, observed, owners
 from rules.dialect import detect_projects, detection_paths, project_folders
 from rules.model import (
     Analysis,
@@ -77,22 +77,31 @@ def _unowned_consumers(
     head: Snapshot,
     codeowners: str | None,
     config: Config,
+    observed_notes: Mapping[str, str | None] | None = None,
 ) -> list[AnalysisError]:
     """Consumers a breaking change reaches that have no owner at all: held for the fallback (or,
     with ``on_unowned: warn``, nobody could be asked).
 
-    Said out loud so an admin gives the consumer an owner.
+    Said out loud so an admin gives the consumer an owner (or maps an observed reader:
+    ``observed_notes`` says how, or nothing for a stale one).
     """
     breaking = {(c.rule, c.asset) for c in changes if c.severity == "breaking"}
     rules = owners.parse_codeowners(codeowners)
     errors: list[AnalysisError] = []
     seen: set[str] = set()
+    notes = observed_notes or {}
     for row in impacts:
         if row.team is not None or row.consumer in seen:
             continue
         if not any((rule, row.asset) in breaking for rule in row.rules):
             continue
         seen.add(row.consumer)
+        if row.consumer_type == "query" and row.consumer in notes:
+            note = notes[row.consumer]
+            if note:
+                errors.append(AnalysisError(
+                    CONFIG_PATH, f"{row.consumer} reads {row.asset}, which has a breaking change, {note}"))
+            continue
         snapshot = head if row.consumer in head.exposures or row.consumer in head.assets else base
         thing = snapshot.exposures.get(row.consumer) or snapshot.assets.get(row.consumer)
         owner = owners.raw_owner(thing, snapshot, rules) if thing is not None else None
@@ -186,6 +195,12 @@ def analyze(
     )
     if codeowners is None:
         codeowners = read_codeowners(base)
+    registrations = observed.prepare(
+        registrations,
+        config,
+        today=today,
+        relations=build.relation_resolver([*base_snapshot.assets.values(), *head_snapshot.assets.values()]).keys,
+    )
     impacts, required = impact.compute_impact(
         changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners
     )
@@ -198,7 +213,9 @@ def analyze(
         suggestions = []
         errors.append(AnalysisError("", f"migration suggestions failed: {error}"))
     errors += _problem_errors(head_snapshot, changed_paths)
-    errors += _unowned_consumers(impacts, changes, base_snapshot, head_snapshot, codeowners, config)
+    errors += _unowned_consumers(
+        impacts, changes, base_snapshot, head_snapshot, codeowners, config, observed.unowned_notes(registrations)
+    )
     return Analysis(
         base=base_rev,
         head=head_rev,

@@ -1,8 +1,20 @@
-"""The rule catalog: every change Tessera knows, with its default severity per compatibility mode.
+"""The rule catalog: every change Tessera knows, what it means and how it behaves.
 
-One table, in one place (like sqlglot's optimizer ``RULES``): the diff finds changes and names them
-by id; this module alone decides how much each one matters. The rows mirror DESIGN.md's table
-exactly; a test keeps the two in step.
+One table, in one place (like sqlglot's optimizer ``RULES``): the checks (:mod:`rules.checks`)
+find changes and name them by id; each rule's row says how much it matters per compatibility mode,
+how far its impact reaches (the column, the whole asset, direct readers, refused refs), in which
+snapshot its readers are found, and which migration builder suggests the way out. The rows mirror
+DESIGN.md's table exactly; a test keeps the two in step.
+
+Adding a rule:
+
+1. its id in :class:`RuleId` and its row in :data:`RULES`, both here (severities, description, advice,
+   the migration builder: ``migration_builders.generic`` or a new one, and its reach);
+2. one check function yielding its findings, decorated ``@emits(RuleId.NEW)``, in the
+   :mod:`rules.checks` module of its subject and listed in ``rules.checks.CHECKS``;
+3. one case file, ``tests/rules/cases/NEW.yml`` (two dialects, one case where it must not fire).
+
+``tests/rules/test_catalog.py`` fails while any of the three is missing.
 
 Modes: ``backward`` protects downstream readers, ``forward`` protects history and writers (old rows
 must still fit), ``full`` is both, ``none`` reports but never blocks (every ``breaking`` becomes
@@ -13,11 +25,62 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
+from rules import migration_builders as mb
 from rules.model import MODES, SEVERITIES
 
-Scope = Literal["asset", "column"]
+
+class RuleId(StrEnum):
+    """Every change Tessera knows, in DESIGN.md's order."""
+
+    ASSET_REMOVED = "ASSET_REMOVED"
+    ASSET_RENAMED = "ASSET_RENAMED"
+    ACCESS_NARROWED = "ACCESS_NARROWED"
+    COLUMN_REMOVED = "COLUMN_REMOVED"
+    COLUMN_RENAMED = "COLUMN_RENAMED"
+    COLUMN_TYPE_CHANGED = "COLUMN_TYPE_CHANGED"
+    COLUMN_TYPE_NARROWED = "COLUMN_TYPE_NARROWED"
+    COLUMN_TYPE_WIDENED = "COLUMN_TYPE_WIDENED"
+    COLUMN_NULLABILITY_LOOSENED = "COLUMN_NULLABILITY_LOOSENED"
+    COLUMN_NULLABILITY_TIGHTENED = "COLUMN_NULLABILITY_TIGHTENED"
+    COLUMN_ADDED = "COLUMN_ADDED"
+    COLUMN_ADDED_REQUIRED = "COLUMN_ADDED_REQUIRED"
+    COLUMN_REORDERED = "COLUMN_REORDERED"
+    CONSTRAINT_REMOVED = "CONSTRAINT_REMOVED"
+    CONTRACT_UNENFORCED = "CONTRACT_UNENFORCED"
+    GRAIN_CHANGED = "GRAIN_CHANGED"
+    FILTER_CHANGED = "FILTER_CHANGED"
+    JOIN_CHANGED = "JOIN_CHANGED"
+    COLUMN_LOGIC_CHANGED = "COLUMN_LOGIC_CHANGED"
+    MATERIALIZATION_CHANGED = "MATERIALIZATION_CHANGED"
+    VERSION_DEPRECATED = "VERSION_DEPRECATED"
+    METADATA_CHANGED = "METADATA_CHANGED"
+    UNPARSED = "UNPARSED"
+
+
+class Reach(StrEnum):
+    """How far a breaking finding travels downstream before it stops mattering."""
+
+    COLUMN = "column"
+    """Consumers that read the finding's column (directly or through lineage); every consumer
+    downstream when the finding names no column."""
+    ASSET = "asset"
+    """Every consumer downstream, whatever columns it reads (one row now means something else)."""
+    DIRECT_READERS = "direct_readers"
+    """Only what reads the relation itself: a dbt ``ref`` to a model that became ephemeral inlines
+    it, so models downstream (and what reads them) are not hit."""
+    REFS = "refs"
+    """Only models whose ``ref`` the change refuses (dbt access governs refs, nothing else)."""
+
+
+class Graph(StrEnum):
+    """The snapshot a finding's readers are looked up in."""
+
+    HEAD = "head"
+    BASE = "base"
+    """For what the head no longer has (a removed asset or column): its readers are in the base."""
+
 
 IGNORE = "ignore"
 """An override value that drops a rule's findings altogether."""
@@ -25,18 +88,30 @@ IGNORE = "ignore"
 
 @dataclass(frozen=True)
 class Rule:
-    """One kind of change and how much it matters in each mode."""
+    """One kind of change: how much it matters in each mode, how far it reaches, what to do."""
 
-    id: str
+    id: RuleId
     title: str
-    scope: Scope
-    """``column`` when a finding names a column (acks come only from teams reading that column)."""
     backward: str
     forward: str
     full: str
     description: str
-    advice: str = ""
-    """The migration path in one sentence (``migrations`` makes it concrete, with dates and SQL)."""
+    advice: str
+    """The migration path in one sentence (the builder makes it concrete, with dates and SQL)."""
+    migrate: mb.Builder
+    """The migration decision: the builder a breaking finding of this rule gets
+    (``migration_builders.generic`` says the description and advice with a date)."""
+    reach: Reach = Reach.COLUMN
+    """Which consumers a finding reaches (``rules.impact`` reads it)."""
+    judged_on: Graph = Graph.HEAD
+    """The snapshot its readers are found in: the base for what the head no longer has."""
+    travels_with_type: bool = False
+    """A reader passes it on only when its own column's type changes with it (a cast stops it)."""
+    inherited: bool = False
+    """A model can get it from its inputs alone (``select *``, a column passed through): then the
+    input's migration fixes both, and the model gets none of its own."""
+    versionable: bool = False
+    """A new version of a contracted dbt model can absorb it."""
 
     def default(self, mode: str) -> str:
         """The default severity in ``mode`` before overrides (unknown modes read as backward)."""
@@ -47,89 +122,105 @@ class Rule:
         return self.backward
 
 
-def _rule(id: str, title: str, scope: Scope, backward: str, forward: str, full: str, description: str) -> Rule:
-    return Rule(id, title, scope, backward, forward, full, description, ADVICE.get(id, ""))
-
-
-ADVICE: Mapping[str, str] = {
-    "ASSET_REMOVED": "Keep it (or a view under its name) for a deprecation window, then drop it.",
-    "ASSET_RENAMED": "Leave a view (or a dbt model) under the old name that reads the new one for a window.",
-    "ACCESS_NARROWED": "Keep it public with a deprecation_date and narrow access in a new version.",
-    "COLUMN_REMOVED": "Keep the column (or an alias) for a deprecation window, or ship a new version without it.",
-    "COLUMN_RENAMED": "Ship the new name beside the old one (select new_name, new_name as old_name) for a window.",
-    "COLUMN_TYPE_CHANGED": "Keep the old type and publish the new one as <col>_v2 until readers have moved.",
-    "COLUMN_TYPE_NARROWED": "Keep the wide type and publish the narrow one as <col>_v2 until readers have moved.",
-    "COLUMN_TYPE_WIDENED": "Tell writers the new type; old rows and writers must still fit.",
-    "COLUMN_NULLABILITY_LOOSENED": "Fill the new nulls (coalesce) or publish the nullable column under a new name.",
-    "COLUMN_NULLABILITY_TIGHTENED": "Backfill existing nulls first, then add NOT NULL.",
-    "COLUMN_ADDED": "Nothing to do.",
-    "COLUMN_ADDED_REQUIRED": "Add it nullable or with a default, backfill, then make it NOT NULL.",
-    "COLUMN_REORDERED": "Keep the old order, or make positional readers name their columns.",
-    "CONSTRAINT_REMOVED": "Keep the key or test for a deprecation window and announce the date.",
-    "CONTRACT_UNENFORCED": "Keep the contract enforced, or tell readers what is no longer guaranteed.",
-    "GRAIN_CHANGED": "Publish the new grain as a new model or version and keep the old grain for a window.",
-    "FILTER_CHANGED": "Tell readers which rows now come out differently.",
-    "JOIN_CHANGED": "Tell readers which rows or values now come out differently.",
-    "COLUMN_LOGIC_CHANGED": "Tell readers how the column is now computed, or publish it under a new name.",
-    "MATERIALIZATION_CHANGED": "Keep a relation readers can query (table or view) for a window.",
-    "VERSION_DEPRECATED": "Readers of the old version move before its deprecation_date.",
-    "METADATA_CHANGED": "Nothing to do.",
-    "UNPARSED": "Fix the statement, or list the file under ignore: in .tessera.yml.",
-}
-
-
 B, R, S, INFO = "breaking", "review", "safe", "info"
+ID = RuleId
 
 RULES: tuple[Rule, ...] = (
-    _rule("ASSET_REMOVED", "Asset removed", "asset", B, B, B,
-          "A model, table or view was dropped, disabled or renamed away: everyone reading it breaks."),
-    _rule("ASSET_RENAMED", "Asset renamed", "asset", B, B, B,
-          "The asset now lives under another name: readers of the old name break."),
-    _rule("ACCESS_NARROWED", "Access narrowed", "asset", B, S, B,
-          "dbt access went from public to protected/private: refs from other projects or groups fail."),
-    _rule("COLUMN_REMOVED", "Column removed", "column", B, S, B,
-          "A column readers select is gone."),
-    _rule("COLUMN_RENAMED", "Column renamed", "column", B, B, B,
-          "The same expression and type now go by a new name: readers of the old name break."),
-    _rule("COLUMN_TYPE_CHANGED", "Column type changed", "column", B, B, B,
-          "The type changed incompatibly (int to varchar, date to int)."),
-    _rule("COLUMN_TYPE_NARROWED", "Column type narrowed", "column", B, B, B,
-          "The type got narrower (bigint to int, varchar(20) to varchar(10), lower precision): values may not fit."),
-    _rule("COLUMN_TYPE_WIDENED", "Column type widened", "column", S, B, R,
-          "The type got wider (int to bigint, varchar(10) to varchar(20)): readers cope, old writers may not."),
-    _rule("COLUMN_NULLABILITY_LOOSENED", "NOT NULL dropped", "column", B, S, B,
-          "The column may now hold nulls readers never saw before."),
-    _rule("COLUMN_NULLABILITY_TIGHTENED", "NOT NULL added", "column", S, B, B,
-          "The column no longer accepts nulls: old rows or writers may not fit."),
-    _rule("COLUMN_ADDED", "Column added", "column", S, S, S,
-          "A new column: nobody reads it yet."),
-    _rule("COLUMN_ADDED_REQUIRED", "Required column added", "column", S, B, B,
-          "A NOT NULL column without a default on a table: existing rows and writers cannot fill it."),
-    _rule("COLUMN_REORDERED", "Columns reordered", "asset", R, R, R,
-          "Column order changed: positional readers (INSERT ... SELECT, UNION, SELECT *) may mix values up."),
-    _rule("CONSTRAINT_REMOVED", "Constraint removed", "column", B, S, B,
-          "A primary, unique or foreign key, accepted values or an enforced constraint no longer holds."),
-    _rule("CONTRACT_UNENFORCED", "Contract unenforced", "asset", R, R, R,
-          "dbt contract.enforced went from true to false: the declared schema is no longer guaranteed."),
-    _rule("GRAIN_CHANGED", "Grain changed", "asset", B, B, B,
-          "GROUP BY keys, DISTINCT or the unique key changed: one row now means something else."),
-    _rule("FILTER_CHANGED", "Filter changed", "asset", R, R, R,
-          "WHERE, HAVING or QUALIFY was added, changed or removed: different rows come out."),
-    _rule("JOIN_CHANGED", "Join changed", "asset", R, R, R,
-          "A join was added or removed, or its type or condition changed."),
-    _rule("COLUMN_LOGIC_CHANGED", "Column logic changed", "column", R, R, R,
-          "A column keeps its name but is computed differently."),
-    _rule("MATERIALIZATION_CHANGED", "Materialization changed", "asset", R, R, R,
-          "The materialization changed; breaking when the relation disappears (e.g. to ephemeral)."),
-    _rule("VERSION_DEPRECATED", "Version deprecated", "asset", R, R, R,
-          "latest_version or deprecation_date changed: readers of the old version have a deadline."),
-    _rule("METADATA_CHANGED", "Metadata changed", "asset", INFO, INFO, INFO,
-          "Description, tags, meta, comments or formatting changed: nothing readers see in the data."),
-    _rule("UNPARSED", "Could not analyse", "asset", R, R, R,
-          "A changed file Tessera could not analyse (see on_unparsed: warn or block)."),
+    Rule(ID.ASSET_REMOVED, "Asset removed", B, B, B,
+         "A model, table or view was dropped, disabled or renamed away: everyone reading it breaks.",
+         "Keep it (or a view under its name) for a deprecation window, then drop it.",
+         mb.asset_removed, reach=Reach.ASSET, judged_on=Graph.BASE),
+    Rule(ID.ASSET_RENAMED, "Asset renamed", B, B, B,
+         "The asset now lives under another name: readers of the old name break.",
+         "Leave a view (or a dbt model) under the old name that reads the new one for a window.",
+         mb.asset_renamed, reach=Reach.ASSET, judged_on=Graph.BASE),
+    Rule(ID.ACCESS_NARROWED, "Access narrowed", B, S, B,
+         "dbt access went from public to protected/private: refs from other projects or groups fail.",
+         "Keep it public with a deprecation_date and narrow access in a new version.",
+         mb.access_narrowed, reach=Reach.REFS),
+    Rule(ID.COLUMN_REMOVED, "Column removed", B, S, B,
+         "A column readers select is gone.",
+         "Keep the column (or an alias) for a deprecation window, or ship a new version without it.",
+         mb.column_removed, judged_on=Graph.BASE, inherited=True, versionable=True),
+    Rule(ID.COLUMN_RENAMED, "Column renamed", B, B, B,
+         "The same expression and type now go by a new name: readers of the old name break.",
+         "Ship the new name beside the old one (select new_name, new_name as old_name) for a window.",
+         mb.column_renamed, judged_on=Graph.BASE, versionable=True),
+    Rule(ID.COLUMN_TYPE_CHANGED, "Column type changed", B, B, B,
+         "The type changed incompatibly (int to varchar, date to int).",
+         "Keep the old type and publish the new one as <col>_v2 until readers have moved.",
+         mb.column_retyped, travels_with_type=True, inherited=True, versionable=True),
+    Rule(ID.COLUMN_TYPE_NARROWED, "Column type narrowed", B, B, B,
+         "The type got narrower (bigint to int, varchar(20) to varchar(10), lower precision): values may not fit.",
+         "Keep the wide type and publish the narrow one as <col>_v2 until readers have moved.",
+         mb.column_retyped, travels_with_type=True, inherited=True, versionable=True),
+    Rule(ID.COLUMN_TYPE_WIDENED, "Column type widened", S, B, R,
+         "The type got wider (int to bigint, varchar(10) to varchar(20)): readers cope, old writers may not.",
+         "Tell writers the new type; old rows and writers must still fit.",
+         mb.column_retyped, travels_with_type=True, inherited=True, versionable=True),
+    Rule(ID.COLUMN_NULLABILITY_LOOSENED, "NOT NULL dropped", B, S, B,
+         "The column may now hold nulls readers never saw before.",
+         "Fill the new nulls (coalesce) or publish the nullable column under a new name.",
+         mb.nullability_loosened, versionable=True),
+    Rule(ID.COLUMN_NULLABILITY_TIGHTENED, "NOT NULL added", S, B, B,
+         "The column no longer accepts nulls: old rows or writers may not fit.",
+         "Backfill existing nulls first, then add NOT NULL.",
+         mb.nullability_tightened),
+    Rule(ID.COLUMN_ADDED, "Column added", S, S, S,
+         "A new column: nobody reads it yet.",
+         "Nothing to do.",
+         mb.generic),
+    Rule(ID.COLUMN_ADDED_REQUIRED, "Required column added", S, B, B,
+         "A NOT NULL column without a default on a table: existing rows and writers cannot fill it.",
+         "Add it nullable or with a default, backfill, then make it NOT NULL.",
+         mb.added_required),
+    Rule(ID.COLUMN_REORDERED, "Columns reordered", R, R, R,
+         "Column order changed: positional readers (INSERT ... SELECT, UNION, SELECT *) may mix values up.",
+         "Keep the old order, or make positional readers name their columns.",
+         mb.generic),
+    Rule(ID.CONSTRAINT_REMOVED, "Constraint removed", B, S, B,
+         "A primary, unique or foreign key, accepted values or an enforced constraint no longer holds.",
+         "Keep the key or test for a deprecation window and announce the date.",
+         mb.constraint_removed, versionable=True),
+    Rule(ID.CONTRACT_UNENFORCED, "Contract unenforced", R, R, R,
+         "dbt contract.enforced went from true to false: the declared schema is no longer guaranteed.",
+         "Keep the contract enforced, or tell readers what is no longer guaranteed.",
+         mb.generic),
+    Rule(ID.GRAIN_CHANGED, "Grain changed", B, B, B,
+         "GROUP BY keys, DISTINCT or the unique key changed: one row now means something else.",
+         "Publish the new grain as a new model or version and keep the old grain for a window.",
+         mb.grain_changed, reach=Reach.ASSET, versionable=True),
+    Rule(ID.FILTER_CHANGED, "Filter changed", R, R, R,
+         "WHERE, HAVING or QUALIFY was added, changed or removed: different rows come out.",
+         "Tell readers which rows now come out differently.",
+         mb.generic),
+    Rule(ID.JOIN_CHANGED, "Join changed", R, R, R,
+         "A join was added or removed, or its type or condition changed.",
+         "Tell readers which rows or values now come out differently.",
+         mb.generic),
+    Rule(ID.COLUMN_LOGIC_CHANGED, "Column logic changed", R, R, R,
+         "A column keeps its name but is computed differently.",
+         "Tell readers how the column is now computed, or publish it under a new name.",
+         mb.generic),
+    Rule(ID.MATERIALIZATION_CHANGED, "Materialization changed", R, R, R,
+         "The materialization changed; breaking when the relation disappears (e.g. to ephemeral).",
+         "Keep a relation readers can query (table or view) for a window.",
+         mb.materialization, reach=Reach.DIRECT_READERS),
+    Rule(ID.VERSION_DEPRECATED, "Version deprecated", R, R, R,
+         "latest_version or deprecation_date changed: readers of the old version have a deadline.",
+         "Readers of the old version move before its deprecation_date.",
+         mb.generic),
+    Rule(ID.METADATA_CHANGED, "Metadata changed", INFO, INFO, INFO,
+         "Description, tags, meta, comments or formatting changed: nothing readers see in the data.",
+         "Nothing to do.",
+         mb.generic),
+    Rule(ID.UNPARSED, "Could not analyse", R, R, R,
+         "A changed file Tessera could not analyse (see on_unparsed: warn or block).",
+         "Fix the statement, or list the file under ignore: in .tessera.yml.",
+         mb.unparsed),
 )
 
-RULES_BY_ID: Mapping[str, Rule] = {rule.id: rule for rule in RULES}
+RULES_BY_ID: Mapping[str, Rule] = {rule.id.value: rule for rule in RULES}
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -154,7 +245,7 @@ def severity(
     """
     rule = RULES_BY_ID[rule_id]
     level = rule.default(mode if mode in MODES else "backward")
-    if rule_id == "UNPARSED" and on_unparsed == "block":
+    if rule_id == RuleId.UNPARSED and on_unparsed == "block":
         level = "breaking"
     override = overrides.get(rule_id)
     if isinstance(override, str):

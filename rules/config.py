@@ -7,13 +7,15 @@ analysis: every problem (malformed YAML, unknown key, bad value) is recorded in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
 from rules import yamlsafe
-from rules.model import MODES, Config, DbtSettings, Registration, SqlSettings, TeamSpec
+from rules.catalog import RuleId
+from rules.model import MODES, Config, DbtSettings, DiscoverySettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("warn", "block")
@@ -58,7 +60,11 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "on_unparsed",
     "fallback",
     "on_unowned",
+    "discovery",
 )
+
+
+TEAM_KEYS: tuple[str, ...] = ("github", "emails", "names", "warehouse_roles", "warehouse_users", "slack")
 
 
 class _Problems:
@@ -102,7 +108,9 @@ def parse_config(text: str | None) -> Config:
     consumers = _consumers(data.get("consumers"), teams, problems)
     on_unowned = _choice(data.get("on_unowned"), "on_unowned", ON_UNOWNED, "block", problems)
     fallback = _fallback(data.get("fallback"), teams, problems)
+    discovery = _discovery(data.get("discovery"), problems)
     return Config(
+        discovery=discovery,
         compatibility=compatibility,
         teams=teams,
         dbt=dbt,
@@ -178,8 +186,8 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             teams[slug_text] = TeamSpec(slug=slug_text)
             continue
         for key in spec:
-            if key not in ("github", "emails", "names"):
-                problems.add(f"teams.{slug}: unknown key {key!r} (known: github, emails, names)")
+            if key not in TEAM_KEYS:
+                problems.add(f"teams.{slug}: unknown key {key!r} (known: {', '.join(TEAM_KEYS)})")
         github = spec.get("github")
         if github is not None:
             github = str(github).strip().lstrip("@")
@@ -191,8 +199,23 @@ def _teams(value: Any, problems: _Problems) -> dict[str, TeamSpec]:
             github=github or None,
             emails=tuple(e.lower() for e in _strings(spec.get("emails"), f"teams.{slug}.emails", problems)),
             names=_strings(spec.get("names"), f"teams.{slug}.names", problems),
+            warehouse_roles=_strings(spec.get("warehouse_roles"), f"teams.{slug}.warehouse_roles", problems),
+            warehouse_users=_strings(spec.get("warehouse_users"), f"teams.{slug}.warehouse_users", problems),
+            slack=_slack_channel(spec.get("slack"), f"teams.{slug}.slack", problems),
         )
     return teams
+
+
+def _slack_channel(value: Any, where: str, problems: _Problems) -> str | None:
+    """``"#channel"`` or a channel id; anything else is named and ignored."""
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > 80 or any(c.isspace() or c in "<>&|/:" for c in text):
+        # An incoming-webhook URL is a secret: it is set through the API, never committed here.
+        problems.add(f"{where}: expected a channel such as '#data-growth' or 'C0123ABCD'; ignored")
+        return None
+    return text
 
 
 def _dbt(value: Any, problems: _Problems) -> DbtSettings:
@@ -252,12 +275,8 @@ def _rules(value: Any, problems: _Problems) -> dict[str, str]:
 
 
 def _known_rule_ids() -> frozenset[str]:
-    """The catalog's rule ids, or empty while the catalog is not importable (then all pass)."""
-    try:
-        from rules.catalog import RULES_BY_ID
-    except ImportError:
-        return frozenset()
-    return frozenset(RULES_BY_ID)
+    """The catalog's rule ids (an override naming another is reported)."""
+    return frozenset(rule.value for rule in RuleId)
 
 
 def _fallback(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -> str | None:
@@ -310,3 +329,25 @@ def _consumers(value: Any, teams: Mapping[str, TeamSpec], problems: _Problems) -
             )
         )
     return tuple(out)
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dwh]?)\s*$")
+_DURATION_DAYS = {"": 1, "d": 1, "w": 7}
+
+
+def _discovery(value: Any, problems: _Problems) -> DiscoverySettings:
+    """``discovery: {stale_after: 30d}`` (days, ``4w`` weeks, or ``720h`` hours)."""
+    data = _mapping(value, "discovery", problems)
+    for key in data:
+        if key != "stale_after":
+            problems.add(f"discovery: unknown key {key!r} (known: stale_after)")
+    raw = data.get("stale_after")
+    if raw is None:
+        return DiscoverySettings()
+    match = _DURATION.match(str(raw)) if not isinstance(raw, bool) else None
+    if match is None or int(match.group(1)) == 0:
+        problems.add(f"discovery.stale_after: {raw!r} is not a duration like 30d, 4w or 720h; using 30d")
+        return DiscoverySettings()
+    number, unit = int(match.group(1)), match.group(2)
+    days = max(1, number // 24) if unit == "h" else number * _DURATION_DAYS[unit]
+    return DiscoverySettings(stale_after_days=days)

@@ -1,9 +1,10 @@
 """Who a change hits, and which teams must acknowledge it.
 
-The diff says *what* changed; this module says *who cares*. It builds a reverse index from
-(asset, column) to the assets that read it (the snapshot's column-level edges, plus ``depends_on``
-where lineage is unknown), follows it transitively column by column, and collects the consumers it
-reaches: dbt exposures, downstream models owned by another team, and registrations ("I read
+The diff says *what* changed; this module says *who cares*. It follows each finding through the
+lineage (:mod:`rules.lineage`) column by column and transitively, as far as its rule's row in
+:mod:`rules.catalog` says it reaches (the column, the whole asset, direct readers, refused refs)
+and in the graph the row names (base for what the head no longer has), and collects the consumers
+it reaches: dbt exposures, downstream models owned by another team, and registrations ("I read
 this"). A consumer whose team is the producing team never acks for itself; its own downstream
 models just pass the impact on.
 
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rules.catalog import RULES_BY_ID, Graph, Reach, Rule, RuleId
+from rules.lineage import ALL, LineageIndex
 from rules.model import (
     MAINTAINERS,
     UNKNOWN,
@@ -34,6 +36,7 @@ from rules.model import (
     Snapshot,
     column_key,
 )
+from rules.observed import describe, reader_label
 from rules.owners import (
     Owner,
     PersonRef,
@@ -46,19 +49,8 @@ from rules.owners import (
     stand_in_for,
 )
 
-ASSET_WIDE_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "GRAIN_CHANGED", "ACCESS_NARROWED"})
-DIRECT_READER_RULES = frozenset({"MATERIALIZATION_CHANGED"})
-"""Changes only direct readers of the relation feel: a dbt ``ref`` to a model that became
-ephemeral inlines it, so models downstream (and what reads them) are not hit."""
-"""Breaking changes that reach every consumer downstream, whatever columns it reads."""
-
-BASE_GRAPH_RULES = frozenset({"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED", "COLUMN_RENAMED"})
-"""Changes whose readers are found in the base snapshot: in the head the thing is gone."""
-
 IMPACT_SEVERITIES = frozenset({"breaking", "review"})
-
-TYPE_RULES = frozenset({"COLUMN_TYPE_CHANGED", "COLUMN_TYPE_NARROWED", "COLUMN_TYPE_WIDENED"})
-"""Changes a reader passes on only when its own column's type changes with them."""
+"""Only these are worth naming consumers for; safe and info changes reach no one."""
 
 
 def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
@@ -74,100 +66,6 @@ def _type_absorbed(base: Snapshot, head: Snapshot) -> Callable[[Edge], bool]:
         return bc is not None and hc is not None and bc.type == hc.type != UNKNOWN
 
     return absorbs
-"""Only these are worth naming consumers for; safe and info changes reach no one."""
-
-
-# --- the graph ----------------------------------------------------------------------------------
-
-ALL = "*"
-"""Stands for "every column" in a set of affected columns."""
-
-
-class ReaderIndex:
-    """Reverse lineage of one snapshot: for an asset and column, who reads it and as what."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self._by_column: dict[tuple[str, str], list[Edge]] = {}
-        self._whole: dict[str, list[Edge]] = {}
-        self._all: dict[str, list[Edge]] = {}
-        linked: set[tuple[str, str]] = set()
-        for edge in snapshot.edges:
-            self._all.setdefault(edge.upstream, []).append(edge)
-            linked.add((edge.upstream, edge.downstream))
-            if edge.upstream_column is None:
-                self._whole.setdefault(edge.upstream, []).append(edge)
-            else:
-                self._by_column.setdefault((edge.upstream, column_key(edge.upstream_column)), []).append(edge)
-        # Readers known only from depends_on (lineage unknown): they read every column.
-        for asset in snapshot.assets.values():
-            for parent in asset.depends_on:
-                if (parent, asset.fqn) not in linked:
-                    edge = Edge(parent, None, asset.fqn, None, "unknown")
-                    self._whole.setdefault(parent, []).append(edge)
-                    self._all.setdefault(parent, []).append(edge)
-        self.exposures_by_asset: dict[str, list[Exposure]] = {}
-        for exposure in snapshot.exposures.values():
-            for fqn in exposure.depends_on:
-                self.exposures_by_asset.setdefault(fqn, []).append(exposure)
-
-    def readers(self, asset: str, column: str | None) -> list[Edge]:
-        """Edges out of ``asset`` that read ``column`` (None: any column)."""
-        if column is None or column == ALL:
-            return list(self._all.get(asset, ()))
-        return self._by_column.get((asset, column_key(column)), []) + self._whole.get(asset, [])
-
-
-@dataclass(frozen=True)
-class _Reach:
-    """One asset reached from a change: which of its columns are affected, and by what path."""
-
-    asset: str
-    columns: frozenset[str]
-    path: tuple[str, ...]
-
-
-def _walk(
-    index: ReaderIndex,
-    start: str,
-    columns: frozenset[str],
-    keep: Callable[[Edge], bool] | None = None,
-    absorbs: Callable[[Edge], bool] | None = None,
-) -> dict[str, _Reach]:
-    """Follow lineage from ``start``'s affected columns to every asset it reaches (breadth first).
-
-    ``keep`` filters the first hop (the readers of ``start`` itself); ``absorbs`` stops the walk at
-    any hop whose reader column does not pass the change on (a cast back to the old type)."""
-    reached: dict[str, _Reach] = {start: _Reach(start, columns, (start,))}
-    queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
-    while queue:
-        fqn, affected = queue.popleft()
-        path = reached[fqn].path
-        grown: dict[str, set[str]] = {}
-        for column in affected:
-            for edge in index.readers(fqn, column):
-                if edge.downstream == fqn:
-                    continue
-                if keep is not None and fqn == start and not keep(edge):
-                    continue
-                if absorbs is not None and absorbs(edge):
-                    continue
-                whole = edge.downstream_column is None or edge.usage in ("filter", "join", "group", "star")
-                target = ALL if whole else column_key(edge.downstream_column or "")
-                grown.setdefault(edge.downstream, set()).add(target)
-        for downstream, cols in grown.items():
-            new = frozenset({ALL}) if ALL in cols else frozenset(cols)
-            seen = reached.get(downstream)
-            if seen is None:
-                reached[downstream] = _Reach(downstream, new, (*path, downstream))
-                queue.append((downstream, new))
-                continue
-            if ALL in seen.columns or new <= seen.columns:
-                continue
-            merged = frozenset({ALL}) if ALL in new else seen.columns | new
-            reached[downstream] = _Reach(downstream, merged, seen.path)
-            queue.append((downstream, merged - seen.columns if ALL not in merged else merged))
-    return reached
 
 
 # --- impact -------------------------------------------------------------------------------------
@@ -184,12 +82,12 @@ class _ImpactAcc:
     path: tuple[str, ...]
 
 
-def _change_columns(change: Change, asset: Asset | None) -> frozenset[str]:
+def _change_columns(change: Change, rule: Rule, asset: Asset | None) -> frozenset[str]:
     """The changed asset's columns a change touches (ALL for asset-wide changes)."""
-    if change.rule in ASSET_WIDE_RULES or not change.column:
+    if rule.reach in (Reach.ASSET, Reach.REFS) or not change.column:
         return frozenset({ALL})
     names = {column_key(change.column)}
-    if change.rule == "COLUMN_RENAMED" and change.before:
+    if change.rule == RuleId.COLUMN_RENAMED and change.before:
         names.add(column_key(change.before))
     if asset is not None:
         known = {c.key for c in asset.columns}
@@ -212,7 +110,8 @@ def compute_impact(
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
     """
     rules = parse_codeowners(codeowners)
-    indexes = {"base": ReaderIndex(base), "head": ReaderIndex(head)}
+    indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
+    exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
     all_registrations = tuple(config.consumers) + tuple(registrations)
     regs_by_asset: dict[str, list[Registration]] = {}
     for reg in all_registrations:
@@ -241,6 +140,9 @@ def compute_impact(
         columns: tuple[str, ...],
         path: tuple[str, ...],
         where: str | None = None,
+        *,
+        reader: str | None = None,
+        required: bool = True,
     ) -> None:
         slug = team.key if team else None
         key = (change.asset, consumer, consumer_type, slug)
@@ -249,7 +151,7 @@ def compute_impact(
             acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
         acc.columns.update(columns)
         acc.rules.add(change.rule)
-        if change.severity != "breaking":
+        if change.severity != "breaking" or not required:
             return
         holder = team
         if holder is None:
@@ -264,14 +166,15 @@ def compute_impact(
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         breaking_by_team.setdefault(slug, {})[fp_key] = change
         readers = readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
-        reader = f"{consumer_type} {consumer}"
+        reader = reader or f"{consumer_type} {consumer}"
         if reader not in readers:
             readers.append(reader)
 
     for change in changes:
         if change.severity not in IMPACT_SEVERITIES:
             continue
-        side = "base" if change.rule in BASE_GRAPH_RULES or change.asset not in head.assets else "head"
+        rule = RULES_BY_ID[change.rule]
+        side = "base" if rule.judged_on == Graph.BASE or change.asset not in head.assets else "head"
         snapshot = base if side == "base" else head
         index = indexes[side]
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
@@ -287,17 +190,18 @@ def compute_impact(
                 if change.asset in reader.depends_on and reader.fqn != change.asset
                 and (team := team_of(reader, snapshot, side)) is not None
             }
-        start_cols = _change_columns(change, changed)
+        start_cols = _change_columns(change, rule, changed)
         keep = None
-        if side == "base" and change.rule in ("COLUMN_REMOVED", "COLUMN_RENAMED") and change.column:
-            keep = _still_reads(base, indexes["head"], change.asset, change.column)
-        absorbs = _type_absorbed(base, head) if change.rule in TYPE_RULES else None
-        reached = _walk(index, change.asset, start_cols, keep, absorbs)
-        relation_moved = change.rule == "ASSET_RENAMED" and change.asset in head.assets
-        if change.rule in DIRECT_READER_RULES or relation_moved:
+        if side == "base" and rule.judged_on == Graph.BASE and rule.reach == Reach.COLUMN and change.column:
+            # a column gone in head: its readers are in base, but only those that still read it
+            keep = _still_reads(base, head, indexes["head"], change.asset, change.column)
+        absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
+        reached = index.walk(change.asset, start_cols, keep, absorbs)
+        relation_moved = change.rule == RuleId.ASSET_RENAMED and change.asset in head.assets
+        if rule.reach == Reach.DIRECT_READERS or relation_moved:
             # refs follow a moved relation (alias/schema): only readers of the relation break
             reached = {fqn: reach for fqn, reach in reached.items() if fqn == change.asset}
-        if change.rule == "ACCESS_NARROWED":
+        if rule.reach == Reach.REFS:
             # dbt access only governs refs: other groups' (private) or other projects' models
             # referencing it break; exposures do not ref, registrations may be other projects
             reached = {
@@ -312,7 +216,7 @@ def compute_impact(
                     consumer_type = "view" if asset.kind == "view" else "model"
                     cols = _consumer_columns(change, start_cols)
                     record(change, fqn, consumer_type, owner, cols, reach.path, asset.path)
-            for exposure in () if change.rule == "ACCESS_NARROWED" else index.exposures_by_asset.get(fqn, ()):
+            for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
                 read = exposure.columns.get(fqn)
                 if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
@@ -325,6 +229,21 @@ def compute_impact(
                 if reg.columns and ALL not in reach.columns:
                     if not ({column_key(c) for c in reg.columns} & reach.columns):
                         continue
+                if reg.observed is not None:
+                    # a reader seen in a query log or BI tool: named by who reads, required while
+                    # fresh and mapped to a team; an unmapped one is shown with how to map it, never
+                    # held for the fallback (ad-hoc readers would otherwise hold every change)
+                    seen = reg.observed
+                    if not reg.columns and not seen.every_column and ALL not in reach.columns:
+                        continue  # it read no column (count(*)): only asset-wide changes reach it
+                    team = (match_team(reg.team, config) or TeamRef(reg.team, None)) if reg.team else None
+                    if team is not None and team.key in producers:
+                        continue
+                    name = reader_label(seen)
+                    record(change, name, "query", team, _consumer_columns(change, start_cols),
+                           (*reach.path, name), reader=describe(seen, reg.team or None, config),
+                           required=team is not None and not seen.stale)
+                    continue
                 team = match_team(reg.team, config) or TeamRef(reg.team, None)
                 if team.slug in producers:
                     continue
@@ -382,7 +301,17 @@ def _registrations_for(
     return found
 
 
-def _still_reads(base: Snapshot, head: ReaderIndex, upstream: str, column: str) -> Callable[[Edge], bool]:
+def _exposures_by_asset(snapshot: Snapshot) -> dict[str, list[Exposure]]:
+    out: dict[str, list[Exposure]] = {}
+    for exposure in snapshot.exposures.values():
+        for fqn in exposure.depends_on:
+            out.setdefault(fqn, []).append(exposure)
+    return out
+
+
+def _still_reads(
+    base: Snapshot, head: Snapshot, head_lineage: LineageIndex, upstream: str, column: str
+) -> Callable[[Edge], bool]:
     """For a column gone from ``upstream``: does a base reader still read it in the head?
 
     Only a reader this same PR rewrote (its SQL differs) whose head lineage from ``upstream`` is
@@ -394,12 +323,12 @@ def _still_reads(base: Snapshot, head: ReaderIndex, upstream: str, column: str) 
 
     def keep(edge: Edge) -> bool:
         before = base.assets.get(edge.downstream)
-        after = head.snapshot.assets.get(edge.downstream)
+        after = head.assets.get(edge.downstream)
         if after is None or before is None or not after.columns_known:
             return True
         if (before.sql or "") == (after.sql or "") and before.checksum == after.checksum:
             return True
-        from_upstream = [e for e in head.readers(upstream, None) if e.downstream == edge.downstream]
+        from_upstream = [e for e in head_lineage.readers(upstream, None) if e.downstream == edge.downstream]
         return any(e.upstream_column is None or column_key(e.upstream_column) == key for e in from_upstream)
 
     return keep
@@ -410,7 +339,7 @@ def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, 
     if ALL in start_cols:
         return ()
     names: list[str] = [change.column] if change.column else []
-    if change.rule == "COLUMN_RENAMED" and change.before and change.before not in names:
+    if change.rule == RuleId.COLUMN_RENAMED and change.before and change.before not in names:
         names.append(change.before)
     return tuple(names)
 
@@ -426,12 +355,3 @@ def fingerprint(changes: Iterable[Change]) -> str:
     """A stable hash of what a team must acknowledge: same breaking changes, same fingerprint."""
     rows = sorted({(c.rule, c.asset, c.column or "", c.before or "", c.after or "") for c in changes})
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
-def downstream_of(snapshot: Snapshot, fqns: Iterable[str]) -> set[str]:
-    """Every asset downstream of the given ones (for scoping and diagrams)."""
-    index = ReaderIndex(snapshot)
-    out: set[str] = set()
-    for fqn in fqns:
-        out.update(_walk(index, fqn, frozenset({ALL})))
-    return out

@@ -215,6 +215,33 @@ class TeamSpec:
     """``org/team-slug`` of the GitHub team whose active members speak for this team."""
     emails: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    warehouse_roles: tuple[str, ...] = ()
+    """Warehouse roles whose observed queries are this team's (matched case-insensitively)."""
+    warehouse_users: tuple[str, ...] = ()
+    slack: str | None = None
+    """The team's Slack channel (``#data-growth`` or a channel id), where it is asked to ack."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """How an observed consumer was seen: who read, how often, when last (``rules.observed``)."""
+
+    reader_kind: str
+    """``role`` or ``user`` (a warehouse identity) or ``bi`` (a BI tool object)."""
+    reader: str
+    queries: int = 0
+    """Queries seen in the window (``window_days``) before the analysis."""
+    last_seen: str | None = None
+    """ISO date of the newest query seen."""
+    every_column: bool = False
+    """True when a query read every column (``select *`` of a table whose columns were unknown).
+    With no ``columns`` and this False the reader touched no column (``count(*)``): only
+    asset-wide changes reach it."""
+    folder: str | None = None
+    """The BI folder or project the object lives in (maps to a team)."""
+    window_days: int = 30
+    stale: bool = False
+    """Not seen for ``discovery.stale_after``: listed, never required."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +254,9 @@ class Registration:
     """Empty means every column."""
     note: str = ""
     source: str = "config"
-    """``config``, ``api``, or ``sql:<repo>/<path>`` for SQL found in another repository."""
+    """``config``, ``api``, ``sql:<repo>/<path>`` for SQL found in another repository, or
+    ``observed:<kind>`` for a reader seen in a query log or BI tool (with ``observed``)."""
+    observed: Observation | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +272,12 @@ class SqlSettings:
     paths: tuple[str, ...] = ()
     """Glob patterns of SQL files (DDL, migrations, views); empty means ``**/*.sql`` outside dbt."""
     dialect: str | None = None
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    stale_after_days: int = 30
+    """An observed consumer not seen for this long is listed but no longer required."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +298,7 @@ class Config:
     """The team that holds for a consumer whose owner resolves to nobody."""
     on_unowned: str = "block"
     """``block`` (hold such a change for a fallback) or ``warn`` (only say so)."""
+    discovery: DiscoverySettings = DiscoverySettings()
     problems: tuple[str, ...] = ()
     """What was wrong with the file (unknown keys, bad values): shown to the user, never fatal."""
 

@@ -24,12 +24,8 @@ from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 
+from rules.catalog import RuleId
 from rules.infer import group_by_all_keys, is_cte_reference, parse_query
-
-GRAIN_CHANGED = "GRAIN_CHANGED"
-FILTER_CHANGED = "FILTER_CHANGED"
-JOIN_CHANGED = "JOIN_CHANGED"
-COLUMN_LOGIC_CHANGED = "COLUMN_LOGIC_CHANGED"
 
 _FILTER_CLAUSES = (("where", "WHERE"), ("having", "HAVING"), ("qualify", "QUALIFY"))
 _OUTER = ""
@@ -39,7 +35,7 @@ _OUTER = ""
 class SemanticDiff:
     """One difference in meaning between two versions of a query."""
 
-    rule: str
+    rule: RuleId
     column: str | None
     message: str
     before: str | None = None
@@ -455,7 +451,7 @@ def _compare_scope(
         if b.set_kind != a.set_kind or len(b.branches) != len(a.branches):
             out.append(
                 SemanticDiff(
-                    FILTER_CHANGED,
+                    RuleId.FILTER_CHANGED,
                     None,
                     f"The set operation in {where} changed ({b.set_kind or 'none'}, {len(b.branches) or 1}"
                     f" branches → {a.set_kind or 'none'}, {len(a.branches) or 1} branches): rows come from"
@@ -468,7 +464,7 @@ def _compare_scope(
         for index, (bb, ab) in enumerate(zip(b.branches, a.branches, strict=True)):
             branch_diffs = _compare_scope(name, bb, ab, b_all, a_all)
             for diff in branch_diffs:
-                if diff.rule == COLUMN_LOGIC_CHANGED:
+                if diff.rule == RuleId.COLUMN_LOGIC_CHANGED:
                     continue  # positional: reported below on the set operation's columns
                 out.append(
                     SemanticDiff(diff.rule, diff.column, f"{diff.message} (branch {index + 1})", diff.before, diff.after)
@@ -483,7 +479,7 @@ def _compare_scope(
         before = _grain_text(b)
         after = _grain_text(a)
         passes_through = name == _OUTER or not (a_all[_OUTER].group or a_all[_OUTER].distinct)
-        rule = GRAIN_CHANGED if passes_through else COLUMN_LOGIC_CHANGED
+        rule = RuleId.GRAIN_CHANGED if passes_through else RuleId.COLUMN_LOGIC_CHANGED
         out.append(
             SemanticDiff(
                 rule,
@@ -498,7 +494,7 @@ def _compare_scope(
         if old == new:
             continue
         verb = "added" if old is None else "removed" if new is None else "changed"
-        out.append(SemanticDiff(FILTER_CHANGED, None, f"The {label} filter of {where} was {verb}.", old, new))
+        out.append(SemanticDiff(RuleId.FILTER_CHANGED, None, f"The {label} filter of {where} was {verb}.", old, new))
     out.extend(_compare_sources(where, b.sources, a.sources))
     for column, old in b.columns.items():
         new = a.columns.get(column)
@@ -511,7 +507,7 @@ def _compare_scope(
             if not dependents and column in b.columns:
                 out.append(
                     SemanticDiff(
-                        COLUMN_LOGIC_CHANGED,
+                        RuleId.COLUMN_LOGIC_CHANGED,
                         None,
                         f"`{column}` in {where} is computed differently.",
                         old,
@@ -521,7 +517,7 @@ def _compare_scope(
             for dependent in dependents:
                 out.append(
                     SemanticDiff(
-                        COLUMN_LOGIC_CHANGED,
+                        RuleId.COLUMN_LOGIC_CHANGED,
                         dependent,
                         f"`{dependent}` reads `{column}` of {where}, which is computed differently.",
                         old,
@@ -534,7 +530,7 @@ def _compare_scope(
 def _column_diff(name: str, column: str, old: str, new: str, a_all: Mapping[str, _Scope]) -> SemanticDiff:
     del a_all
     return SemanticDiff(
-        COLUMN_LOGIC_CHANGED,
+        RuleId.COLUMN_LOGIC_CHANGED,
         column,
         f"`{column}` in {_where(name)} is computed differently.",
         old,
@@ -560,7 +556,7 @@ def _compare_sources(
     if b_from and a_from and b_from[0] != a_from[0]:
         out.append(
             SemanticDiff(
-                JOIN_CHANGED,
+                RuleId.JOIN_CHANGED,
                 None,
                 f"{where[0].upper()}{where[1:]} reads from `{_show(a_from[0])}` instead of `{_show(b_from[0])}`.",
                 _show(b_from[0]),
@@ -575,7 +571,7 @@ def _compare_sources(
         if match is None:
             out.append(
                 SemanticDiff(
-                    JOIN_CHANGED, None, f"The {join[1]} JOIN to `{_show(join[0])}` in {where} was removed.",
+                    RuleId.JOIN_CHANGED, None, f"The {join[1]} JOIN to `{_show(join[0])}` in {where} was removed.",
                     _join_text(join), None,
                 )
             )
@@ -585,14 +581,14 @@ def _compare_sources(
             what = "type" if match[1] != join[1] else "condition"
             out.append(
                 SemanticDiff(
-                    JOIN_CHANGED, None, f"The {what} of the JOIN to `{_show(join[0])}` in {where} changed.",
+                    RuleId.JOIN_CHANGED, None, f"The {what} of the JOIN to `{_show(join[0])}` in {where} changed.",
                     _join_text(join), _join_text(match),
                 )
             )
     for join in remaining:
         out.append(
             SemanticDiff(
-                JOIN_CHANGED, None, f"A new {join[1]} JOIN to `{_show(join[0])}` was added in {where}.",
+                RuleId.JOIN_CHANGED, None, f"A new {join[1]} JOIN to `{_show(join[0])}` was added in {where}.",
                 None, _join_text(join),
             )
         )
@@ -625,14 +621,14 @@ def compare_queries(before: str, after: str, *, dialect: str) -> list[SemanticDi
     """The differences in meaning between two versions of a query (empty when only form changed).
 
     Raises nothing: SQL that cannot be parsed compares as text, and a difference there is one
-    COLUMN_LOGIC_CHANGED without a column.
+    RuleId.COLUMN_LOGIC_CHANGED without a column.
     """
     b = _prepare(before, dialect)
     a = _prepare(after, dialect)
     if b is None or a is None:
         if normalize_sql(before, dialect) == normalize_sql(after, dialect):
             return []
-        return [SemanticDiff(COLUMN_LOGIC_CHANGED, None, "The query changed (it could not be compared in detail).")]
+        return [SemanticDiff(RuleId.COLUMN_LOGIC_CHANGED, None, "The query changed (it could not be compared in detail).")]
     renames = _match_ctes(b, a, dialect)
     # an import CTE is read through only where it is one on both sides (or exists on one side
     # only): a CTE that gains logic must not look like a change of source

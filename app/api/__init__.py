@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from app.api import admin, assets, audits, auth, proposals, registrations, teams
+from app.api import admin, assets, audits, auth, discovery, proposals, registrations, subscriptions, teams
 from app.api.assets import GRAPH_KEY
 from app.api.common import PRINCIPAL_KEY, json_response, store
 from app.api.errors import ApiError, Handler, error_middleware
@@ -38,8 +38,10 @@ def api_routes() -> list[web.RouteDef]:
         *assets.routes(),
         *audits.routes(),
         *registrations.routes(),
+        *discovery.routes(),
         *proposals.routes(),
         *admin.routes(),
+        *subscriptions.routes(),
     ]
 
 

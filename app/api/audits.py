@@ -24,10 +24,12 @@ from app.api.common import (
     parse_large_json,
     principal,
     read_body,
+    settings,
     store,
 )
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
+from app.notify import events as notify
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 
@@ -152,6 +154,9 @@ async def report_run(request: web.Request) -> web.Response:
     if isinstance(outcome, ApiError):
         raise outcome
     pk, stored, new = outcome
+    if new:
+        await notify.audit_run_reported(notify.Moment(store(request), settings(request), time.time()), asset=fqn,
+                                        run_id=run.run_id)
     return json_response({"asset": fqn, **run_dict(pk, stored)}, status=201 if new else 200)
 
 

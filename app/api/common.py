@@ -12,6 +12,7 @@ from aiohttp import web
 from app.api.auth import Principal
 from app.api.errors import ApiError
 from app.api.openapi import validate
+from app.config import Settings
 
 PRINCIPAL_KEY = "tessera_principal"
 MAX_BODY = 1024 * 1024
@@ -30,6 +31,12 @@ def store(request: web.Request) -> Any:
     from app.server import STORE_KEY
 
     return request.config_dict[STORE_KEY]
+
+
+def settings(request: web.Request) -> Settings:
+    from app.server import SETTINGS_KEY
+
+    return request.config_dict[SETTINGS_KEY]
 
 
 async def read_body(request: web.Request, cap: int = MAX_BODY) -> bytes:

@@ -2,52 +2,38 @@
 
 Built from the store's edges, asset owners, exposures and registrations in one read (off the event
 loop), and rebuilt only when the store's ``graph_version`` moves (every sync, every registration
-change bumps it), so a 5,000-model graph is read once, not per request. The walk follows lineage
-column by column and transitively, like the engine's impact (``rules.impact``): a column used in a
-join, filter or grouping, or read through ``SELECT *``, makes every column of the reader affected.
+change bumps it), so a 5,000-model graph is read once, not per request. The walk is the engine's
+own (:class:`rules.lineage.LineageIndex`), the one the impact of a pull request follows: column by
+column and transitively, a column used in a join, filter or grouping, or read through ``SELECT *``,
+making every column of the reader affected.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.store import registry as reg_sql
-from rules.model import column_key
-
-ALL = "*"
-WHOLE_USAGES = frozenset({"filter", "join", "group", "star"})
-
-
-@dataclass(frozen=True)
-class Reader:
-    downstream: str
-    downstream_column: str | None
-    usage: str
+from rules.lineage import ALL, LineageIndex
+from rules.model import Edge, column_key
 
 
 @dataclass
 class GraphIndex:
     version: int
-    by_column: dict[tuple[str, str], list[Reader]] = field(default_factory=dict)
-    whole: dict[str, list[Reader]] = field(default_factory=dict)
-    every: dict[str, list[Reader]] = field(default_factory=dict)
+    lineage: LineageIndex = field(default_factory=lambda: LineageIndex(()))
     owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     exposures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     registrations: dict[str, list[Registration]] = field(default_factory=dict)
     teams: dict[str, str | None] = field(default_factory=dict)
     cache: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
 
-    def readers(self, fqn: str, column: str) -> list[Reader]:
-        if column == ALL:
-            return self.every.get(fqn, [])
-        return self.by_column.get((fqn, column), []) + self.whole.get(fqn, [])
-
     def knows(self, fqn: str) -> bool:
-        return fqn in self.owners or fqn in self.every or fqn in self.exposures or fqn in self.registrations
+        return (
+            fqn in self.owners or self.lineage.has_readers(fqn) or fqn in self.exposures
+            or fqn in self.registrations
+        )
 
 
 @dataclass(frozen=True)
@@ -62,13 +48,10 @@ class Registration:
 def build_index(db: Any) -> GraphIndex:
     """Everything an impact query reads, from one consistent snapshot of the store."""
     index = GraphIndex(version=reg_sql.graph_version(db))
-    for edge in reg_sql.all_edges(db):
-        reader = Reader(edge.downstream, edge.downstream_column, edge.usage)
-        index.every.setdefault(edge.upstream, []).append(reader)
-        if edge.upstream_column is None:
-            index.whole.setdefault(edge.upstream, []).append(reader)
-        else:
-            index.by_column.setdefault((edge.upstream, column_key(edge.upstream_column)), []).append(reader)
+    index.lineage = LineageIndex(
+        Edge(e.upstream, e.upstream_column, e.downstream, e.downstream_column, e.usage)
+        for e in reg_sql.all_edges(db)
+    )
     index.owners = reg_sql.asset_owners(db)
     for exposure in reg_sql.all_exposures(db):
         for fqn in exposure["depends_on"]:
@@ -107,7 +90,7 @@ def impact(index: GraphIndex, fqn: str, column: str | None) -> dict[str, Any]:
     if cached is not None:
         return cached
     start = frozenset({column_key(column)}) if column else frozenset({ALL})
-    reached = _walk(index, fqn, start)
+    reached = index.lineage.walk(fqn, start)
     producer = index.owners.get(fqn, (None, None))[0]
     assets: list[dict[str, Any]] = []
     teams: dict[str, dict[str, Any]] = {}
@@ -121,7 +104,8 @@ def impact(index: GraphIndex, fqn: str, column: str | None) -> dict[str, Any]:
 
     exposures: list[dict[str, Any]] = []
     registrations: list[dict[str, Any]] = []
-    for name, (columns, path) in reached.items():
+    for name, reach in reached.items():
+        columns, path = reach.columns, reach.path
         if name != fqn:
             team, github = index.owners.get(name, (None, None))
             assets.append(
@@ -163,32 +147,3 @@ def impact(index: GraphIndex, fqn: str, column: str | None) -> dict[str, Any]:
         index.cache.clear()
     index.cache[key] = answer
     return answer
-
-
-def _walk(index: GraphIndex, start: str, columns: frozenset[str]) -> Mapping[str, tuple[frozenset[str], tuple[str, ...]]]:
-    """Breadth first from ``start``'s columns: every asset reached, its affected columns, one path."""
-    reached: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {start: (columns, (start,))}
-    queue: deque[tuple[str, frozenset[str]]] = deque([(start, columns)])
-    while queue:
-        fqn, affected = queue.popleft()
-        path = reached[fqn][1]
-        grown: dict[str, set[str]] = {}
-        for column in affected:
-            for reader in index.readers(fqn, column):
-                if reader.downstream == fqn:
-                    continue
-                whole = reader.downstream_column is None or reader.usage in WHOLE_USAGES
-                grown.setdefault(reader.downstream, set()).add(ALL if whole else column_key(reader.downstream_column or ""))
-        for downstream, cols in grown.items():
-            new = frozenset({ALL}) if ALL in cols else frozenset(cols)
-            seen = reached.get(downstream)
-            if seen is None:
-                reached[downstream] = (new, (*path, downstream))
-                queue.append((downstream, new))
-                continue
-            if ALL in seen[0] or new <= seen[0]:
-                continue
-            merged = frozenset({ALL}) if ALL in new else seen[0] | new
-            reached[downstream] = (merged, seen[1])
-            queue.append((downstream, merged if ALL in merged else merged - seen[0]))
-    return reached

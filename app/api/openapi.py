@@ -23,6 +23,11 @@ REPO = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,10
 DATETIME = {"type": "string", "format": "date-time", "maxLength": 40}
 TEXT = {"type": "string", "maxLength": 2000}
 
+EVENT_NAMES = ["proposal.opened", "proposal.ack_required", "proposal.acked", "proposal.resolved",
+               "contract.published", "audit.alert"]
+HOOK_URL = {"type": "string", "pattern": "^https?://", "minLength": 8, "maxLength": 2000}
+SECRET = {"type": "string", "minLength": 16, "maxLength": 200}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
         "type": "object",
@@ -101,6 +106,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "note": {"type": "string", "maxLength": 500},
         },
     },
+    "DiscoveryMapping": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "name", "team"],
+        "properties": {
+            "kind": {"enum": ["role", "user", "folder"]},
+            "name": {"type": "string", "minLength": 1, "maxLength": 300},
+            "team": SLUG,
+        },
+    },
     "AckCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -110,6 +125,77 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "response": {"enum": ["ack", "migrating", "block"]},
             "reason": TEXT,
             "deadline": {"type": ["string", "null"], "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+        },
+    },
+    "SubscriptionCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["team", "url", "events"],
+        "properties": {
+            "team": SLUG,
+            "url": HOOK_URL,
+            "events": {"type": "array", "minItems": 1, "maxItems": 6, "uniqueItems": True, "items": {"enum": EVENT_NAMES}},
+            "secret": {**SECRET, "description": "omit it and Tessera makes one, shown once in the answer"},
+            "description": {"type": "string", "maxLength": 500},
+        },
+    },
+    "SubscriptionUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "url": HOOK_URL,
+            "events": {"type": "array", "minItems": 1, "maxItems": 6, "uniqueItems": True, "items": {"enum": EVENT_NAMES}},
+            "secret": {"anyOf": [SECRET, {"type": "null"}], "description": "null: rotate (the new one is shown once)"},
+            "active": {"type": "boolean", "description": "true re-enables a subscription disabled after failures"},
+            "description": {"type": "string", "maxLength": 500},
+        },
+    },
+    "Subscription": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "team": {"type": "string"}, "url": {"type": "string"},
+            "events": {"type": "array", "items": {"enum": EVENT_NAMES}}, "active": {"type": "boolean"},
+            "description": {"type": "string"}, "consecutive_failures": {"type": "integer"},
+            "disabled_reason": {"type": ["string", "null"]}, "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "secret": {"type": "string", "description": "only in the answer that made (or rotated) it"},
+        },
+    },
+    "SubscriptionDelivery": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "event": {"enum": EVENT_NAMES},
+            "status": {"enum": ["queued", "running", "done", "failed"]}, "attempts": {"type": "integer"},
+            "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "number"}, "next_attempt_at": {"type": ["number", "null"]},
+            "finished_at": {"type": ["number", "null"]}, "body": {"type": "object"},
+        },
+    },
+    "SlackChannelSet": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["team", "channel"],
+        "properties": {
+            "team": SLUG,
+            "channel": {"anyOf": [{"type": "string", "pattern": "^[#A-Za-z0-9][A-Za-z0-9_.#-]{0,79}$"},
+                                  {"type": "string", "pattern": "^https?://[^\\s]{8,500}$",
+                                   "description": "an incoming webhook (https://hooks.slack.com/services/...)"},
+                                  {"type": "null"}]},
+            "quiet_hours": {"anyOf": [{"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                                      {"type": "null"}],
+                            "description": "UTC HH:MM-HH:MM: new messages and reminders wait until it ends"},
+            "digest_at": {"anyOf": [{"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}, {"type": "null"}],
+                          "description": "UTC HH:MM: one daily digest instead of a message per pull request"},
+        },
+    },
+    "SlackLinkCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["slack_user", "github_login"],
+        "properties": {
+            "slack_user": {"type": "string", "pattern": "^[UW][A-Z0-9]{2,30}$"},
+            "github_login": {"type": "string", "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"},
         },
     },
     "DbtSync": {
@@ -293,6 +379,19 @@ def document() -> dict[str, Any]:
             "get": _op("One registration", "read"),
             "delete": _op("Remove a registration", "write (own team) or admin", status=204, errors=(503,)),
         },
+        "/consumers/observed": {
+            "get": _op("Consumers found in query logs and BI tools: reader, columns, team, queries, last seen",
+                       "read", listing=True, params=[
+                           _query("asset", "asset fqn"), _query("team", "team slug"),
+                           _query("unmapped", "true: only readers no mapping gives a team"),
+                           _query("days", "the window queries are counted in (default 30)")]),
+        },
+        "/discovery/mappings": {
+            "get": _op("Reader mappings (warehouse role, user, BI folder → team) and the unmapped readers", "read",
+                       params=[_query("days", "the window queries are counted in (default 30)")]),
+            "post": _op("Map a warehouse role, user or BI folder to a team", "write (own team) or admin",
+                        body="DiscoveryMapping", status=201),
+        },
         "/proposals": {
             "get": _op("Proposals (pull requests Tessera analysed)", "read", listing=True, params=[
                 _query("status", "open | closed | merged", {"enum": ["open", "closed", "merged"]}),
@@ -322,6 +421,46 @@ def document() -> dict[str, Any]:
             "get": _op("Webhook deliveries, newest first", "admin", listing=True, params=[
                 _query("status", "queued | running | done | failed", {"enum": ["queued", "running", "done", "failed"]})]),
         },
+        "/subscriptions": {
+            "get": _op("Outbound webhook subscriptions (your team's; every team's for an admin)", "read", listing=True,
+                       params=[_query("team", "team slug")]),
+            "post": _op("Subscribe a URL to events; signed with the secret (generated and shown once unless given)",
+                        "write (own team) or admin", body="SubscriptionCreate", status=201,
+                        result={"$ref": "#/components/schemas/Subscription"}, errors=(503,)),
+        },
+        "/subscriptions/{id}": {
+            "parameters": [_path("id", "subscription id")],
+            "get": _op("One subscription", "read (own team) or admin", result={"$ref": "#/components/schemas/Subscription"}),
+            "patch": _op("Change URL, events or description; rotate the secret; re-enable", "write (own team) or admin",
+                         body="SubscriptionUpdate", result={"$ref": "#/components/schemas/Subscription"}, errors=(503,)),
+            "delete": _op("Delete a subscription (its waiting deliveries are dropped)", "write (own team) or admin",
+                          status=204, errors=(503,)),
+        },
+        "/subscriptions/{id}/deliveries": {
+            "parameters": [_path("id", "subscription id")],
+            "get": _op("The subscription's delivery log, newest first (items: SubscriptionDelivery)",
+                       "read (own team) or admin", listing=True),
+        },
+        "/subscriptions/{id}/deliveries/{delivery_id}/redeliver": {
+            "parameters": [_path("id", "subscription id"), _path("delivery_id", "delivery id")],
+            "post": _op("Send a finished delivery again (same X-Tessera-Delivery id, freshly signed)",
+                        "write (own team) or admin", status=202,
+                        result={"$ref": "#/components/schemas/SubscriptionDelivery"}, errors=(409, 503)),
+        },
+        "/slack/channels": {
+            "get": _op("Each team's Slack channel (from .tessera.yml or set here)", "read"),
+            "post": _op("Set (or with null clear) a team's Slack channel", "write (own team) or admin",
+                        body="SlackChannelSet", errors=(503,)),
+        },
+        "/slack/links": {
+            "get": _op("Slack users linked to GitHub logins (who may press Acknowledge)", "admin"),
+            "post": _op("Link a Slack user id to a GitHub login", "admin", body="SlackLinkCreate", status=201,
+                        errors=(503,)),
+        },
+        "/slack/links/{slack_user}": {
+            "parameters": [_path("slack_user", "Slack user id, e.g. U012ABCDEF")],
+            "delete": _op("Unlink a Slack user", "admin", status=204, errors=(503,)),
+        },
         "/deliveries/{id}/replay": {
             "parameters": [_path("id", "X-GitHub-Delivery id")],
             "post": _op("Queue a delivery again", "admin", status=202, errors=(409, 503)),
@@ -345,6 +484,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "tsk_<prefix>_<secret>"}},
             "schemas": schemas,
@@ -356,6 +496,67 @@ def document() -> dict[str, Any]:
             },
         },
     }
+
+
+def webhooks() -> dict[str, Any]:
+    """What subscribers receive: one POST per event, signed (see ``X-Tessera-Signature-256``)."""
+    headers = {
+        "X-Tessera-Event": "the event name",
+        "X-Tessera-Delivery": "the delivery id: the same on every retry and redelivery (deduplicate on it)",
+        "X-Tessera-Timestamp": "Unix seconds when this attempt was signed",
+        "X-Tessera-Signature-256": 'sha256=<hex HMAC-SHA256 of "<X-Tessera-Timestamp>.<raw body>", keyed with the'
+                                   " subscription's secret>",
+    }
+    proposal = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "repo": {"type": "string"}, "pr_number": {"type": "integer"},
+            "title": {"type": ["string", "null"]}, "author": {"type": ["string", "null"]},
+            "status": {"enum": ["open", "closed", "merged"]}, "head_sha": {"type": ["string", "null"]},
+            "url": {"type": "string"}, "page_url": {"type": ["string", "null"]},
+        },
+    }
+    proposal_data = {
+        "type": "object",
+        "required": ["proposal"],
+        "properties": {
+            "proposal": proposal,
+            "required_acks": {"type": "array", "items": {"type": "object"}},
+            "changes": {"type": "array", "items": {"type": "object"}, "description": "the breaking changes"},
+            "impacts": {"type": "array", "items": {"type": "object"}},
+            "team": {"type": "string"}, "state": {"type": "string"}, "user": {"type": ["string", "null"]},
+            "resolution": {"enum": ["merged", "closed", "overridden"]},
+        },
+    }
+    data = {
+        "proposal.opened": ("A pull request needs acknowledgements", proposal_data),
+        "proposal.ack_required": ("A team is asked to acknowledge (again, after a push that changed what it acked)",
+                                  proposal_data),
+        "proposal.acked": ("A team acknowledged", proposal_data),
+        "proposal.resolved": ("Merged, closed or overridden (`resolution`)", proposal_data),
+        "contract.published": ("A merge published a new contract version", {
+            "type": "object", "properties": {"asset": {"type": "string"}, "version": {"type": "string"},
+                                             "repo": {"type": "string"}, "pr_number": {"type": "integer"},
+                                             "url": {"type": "string"}}}),
+        "audit.alert": ("A WAP run left alerts firing on an asset", {
+            "type": "object", "properties": {"asset": {"type": "string"}, "team": {"type": ["string", "null"]},
+                                             "run_id": {"type": "string"},
+                                             "alerts": {"type": "array", "items": {"type": "object"}}}}),
+    }
+    hooks: dict[str, Any] = {}
+    for event, (summary, schema) in data.items():
+        hooks[event] = {"post": {
+            "summary": summary,
+            "parameters": [{"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+                            "description": text} for name, text in headers.items()],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["id", "event", "created_at", "data"],
+                "properties": {"id": {"type": "string"}, "event": {"const": event}, "created_at": {"type": "number"},
+                               "data": schema}}}}},
+            "responses": {"2XX": {"description": "received; any other answer is retried (3xx and 4xx but 408/429"
+                                                 " fail at once), with back-off honouring Retry-After"}},
+        }}
+    return hooks
 
 
 @cache

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import sqlite_utils
 
 from app.store.contracts import m0020_contracts
+from app.store.notify import m0041_notify
+from app.store.observed import m0040_observed
 from app.store.registry import m0030_registry, m0035_repo_teams
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -155,7 +157,7 @@ def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
-def m0040_delivery_quarantine(db: sqlite_utils.Database) -> None:
+def m0050_delivery_quarantine(db: sqlite_utils.Database) -> None:
     """A ``quarantined`` status (a job whose analysis ended its worker process twice: set aside,
     never run again until replayed) and ``worker_kills``, the count. SQLite cannot change a CHECK
     constraint in place, so the table is rebuilt: same rows, ids and indexes."""
@@ -202,7 +204,9 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0020_contracts", m0020_contracts),
     ("0030_registry", m0030_registry),
     ("0035_repo_teams", m0035_repo_teams),
-    ("0040_delivery_quarantine", m0040_delivery_quarantine),
+    ("0040_observed", m0040_observed),
+    ("0041_notify", m0041_notify),
+    ("0050_delivery_quarantine", m0050_delivery_quarantine),
 ]
 """Applied in this order. Append only."""
 

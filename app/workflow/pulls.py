@@ -31,7 +31,9 @@ from gidgethub.sansio import Event
 from app import engine
 from app.errors import PermanentError, QuarantinedError, TransientError
 from app.metrics import REGISTRY
+from app.notify import events as notify
 from app.store import deliveries as delivery_sql
+from app.store import observed as observed_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
@@ -207,7 +209,8 @@ async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
     if merged:
         from app.workflow import contracts
 
-        await contracts.publish_merged(ctx, proposal, ref)
+        await notify.contracts_published(ctx, proposal, await contracts.publish_merged(ctx, proposal, ref))
+    await notify.proposal_closed(ctx, proposal, merged=merged)
 
 
 @router.register("check_run", action="rerequested")
@@ -564,7 +567,9 @@ async def _registrations(ctx: Any) -> tuple[Any, ...]:
     loader = getattr(reg_sql, "all_registrations", None)
     if loader is None:
         return ()
-    return tuple(await ctx.store.read(loader))
+    today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
+    seen = await ctx.store.read(lambda db: observed_sql.observed_registrations(db, today=today))
+    return (*await ctx.store.read(loader), *seen)
 
 
 async def _with_registry_teams(ctx: Any, analysis: Analysis) -> Analysis:
@@ -701,6 +706,7 @@ async def publish_outcome(
             sql.update_proposal(db, proposal.id, comment_id=comment_id)
 
     await ctx.store.write(save)
+    await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet, read_config=read_config)
     return verdict
 
 

@@ -69,7 +69,8 @@ class Conversation:
     proposal: Proposal
     analysis: Analysis
     user: str
-    comment_id: int
+    comment_id: int | None
+    """The comment holding the command; None for a response given elsewhere (a Slack button)."""
     records: dict[str, AckRecord]
 
     @property

@@ -102,8 +102,12 @@ VALID: dict[str, dict[str, Any]] = {
     "/proposals/1/acks": {"team": "growth", "response": "ack"},
     "/sync/dbt": {"repo": "acme/scratch", "commit": "a" * 40, "manifest": {"nodes": {}}},
     "/assets/fct_revenue/audits": {"run_id": "r", "status": "passed", "results": [{"id": "g", "passed": True}]},
+    "/discovery/mappings": {"kind": "role", "name": "LOOKER_FINANCE", "team": "growth"},
+    "/subscriptions": {"team": "growth", "url": "https://hooks.example.com/tessera", "events": ["proposal.acked"]},
+    "/slack/channels": {"team": "growth", "channel": "#data-growth"},
+    "/slack/links": {"slack_user": "U012ABCDEF", "github_login": "gina"},
 }
-PATCHES = {"/teams/growth": {"name": "Growth"}}
+PATCHES = {"/teams/growth": {"name": "Growth"}, "/subscriptions/1": {"description": "the on-call bot"}}
 WRITES = [("post", path) for path in VALID] + [("patch", path) for path in PATCHES]
 
 
@@ -126,7 +130,8 @@ def test_every_write_route_has_a_generated_body_case() -> None:
     writes = {(m, p) for m, p in _app_routes() if m in ("post", "patch")}
     covered = {(m, re.sub(r"/(growth|1|fct_revenue)(?=/|$)", lambda x: {"/growth": "/{slug}", "/1": "/{id}",
                "/fct_revenue": "/{fqn}"}[x.group(0)], p)) for m, p in WRITES}
-    assert writes - covered == {("post", "/deliveries/{id}/replay")}  # no body
+    assert writes - covered == {  # no body
+        ("post", "/deliveries/{id}/replay"), ("post", "/subscriptions/{id}/deliveries/{delivery_id}/redeliver")}
 
 
 def test_generated_bodies_never_make_a_write_endpoint_answer_5xx(api_settings: Settings) -> None:

@@ -231,3 +231,19 @@ async def test_a_readers_dbt_source_of_another_teams_table_leaves_the_table_its_
     assert (orders["repo"], orders["owner"]["team"]) == ("acme/platform-sql", "platform")
     owners = await flow.store.read(reg_sql.asset_owners)
     assert owners["analytics.orders"][0] == "platform"
+
+
+async def test_a_lookml_project_in_an_installed_repository_becomes_observed_bi_consumers(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    before = flow.repo.resolve("main")
+    flow.repo.push("main", {
+        "looker/finance.model.lkml": "explore: revenue {}\n",
+        "looker/revenue.view.lkml": "view: revenue {\n  sql_table_name: analytics.fct_revenue ;;\n"
+        "  dimension: plan_code { sql: ${TABLE}.plan_code ;; }\n}\n",
+    })
+    await flow.deliver("push", flow.fake.event_push(flow.repo, "main", before))
+    observed = await _get(flow, "/consumers/observed")
+    assert [(r["asset"], r["reader"], r["columns"], r["folder"]) for r in observed["items"]] == [
+        ("fct_revenue", {"kind": "bi", "name": "looker explore finance.revenue"}, ["plan_code"], "acme/warehouse")]

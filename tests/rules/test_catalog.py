@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rules.catalog import RULES, RULES_BY_ID, severity
+from rules import diff
+from rules.build import build_snapshot
+from rules.catalog import RULES, RULES_BY_ID, RuleId, severity
+from rules.checks import CHECKS
+from rules.checks.context import Check, DiffContext, Finding, Pair, rules_of
+from rules.sources import DictSource
+from tests.rules.test_cases import ALL_CASES, CASES_DIR, _changed, _config
 
 # DESIGN.md's table, copied here so the suite checks it without ../shared.
 DESIGN_TABLE = {
@@ -108,3 +114,48 @@ def test_markdown_table_lists_every_rule_with_its_severities() -> None:
     rows = [line for line in markdown_table().splitlines() if line.startswith("| ") and "---" not in line][1:]
     parsed = {cells[0]: tuple(cells[1:4]) for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
     assert parsed == DESIGN_TABLE
+
+
+def test_every_rule_has_a_check_a_case_file_and_a_migration_decision() -> None:
+    """The recipe in ``rules.catalog``'s docstring: one row, one check, one case file."""
+    assert [rule.id for rule in RULES] == list(RuleId)
+    checked = {rule for check in CHECKS for rule in rules_of(check)}
+    cases = {path.stem for path in CASES_DIR.glob("*.yml")}
+    for rule in RULES:
+        assert rule.id in checked, f"{rule.id}: no check in rules.checks.CHECKS declares it (@emits)"
+        assert rule.id.value in cases, f"{rule.id}: no tests/rules/cases/{rule.id}.yml"
+        assert callable(rule.migrate), f"{rule.id}: no migration builder on its row"
+
+
+def test_every_check_finds_only_the_rules_it_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every rule case through the checks and hold each finding to its check's ``@emits``."""
+    strays: list[str] = []
+
+    def held(check: Check) -> Check:
+        def run(pair: Pair, ctx: DiffContext) -> list[Finding]:
+            found = list(check(pair, ctx))
+            strays.extend(f"{check.__module__}.{check.__name__}: {f.rule}" for f in found
+                          if f.rule not in rules_of(check))
+            return found
+        return run
+
+    monkeypatch.setattr(diff, "CHECKS", tuple(held(check) for check in CHECKS))
+    fired: set[str] = set()
+    for _, case in ALL_CASES:
+        config = _config(case)
+        base = build_snapshot(DictSource(case.get("base") or {}), config)
+        head = build_snapshot(DictSource(case.get("head") or {}), config)
+        fired.update(c.rule for c in diff.diff_snapshots(base, head, config, changed_paths=_changed(case)))
+    assert strays == []
+    assert fired == {rule.id.value for rule in RULES}, "every rule fires in its own case file"
+
+
+def test_a_rules_reach_and_graph_are_read_from_its_row() -> None:
+    """What impact used to keep in sets of its own: asset-wide rules, direct readers, the base graph."""
+    reach = {rule.id: rule.reach.value for rule in RULES if rule.reach.value != "column"}
+    assert reach == {
+        "ASSET_REMOVED": "asset", "ASSET_RENAMED": "asset", "GRAIN_CHANGED": "asset",
+        "ACCESS_NARROWED": "refs", "MATERIALIZATION_CHANGED": "direct_readers",
+    }
+    base_graph = {rule.id for rule in RULES if rule.judged_on.value == "base"}
+    assert base_graph == {"ASSET_REMOVED", "ASSET_RENAMED", "COLUMN_REMOVED", "COLUMN_RENAMED"}

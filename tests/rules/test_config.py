@@ -138,3 +138,11 @@ def test_sections_of_the_wrong_shape_do_not_raise() -> None:
     assert config.consumers == ()
     assert config.ignore == ()
     assert len(config.problems) == 6
+
+
+def test_a_teams_slack_channel_is_read_and_a_webhook_url_is_refused_as_a_secret_in_the_repository():
+    config = parse_config('teams:\n  growth: {github: acme/growth, slack: "#data-growth"}\n'
+                          '  finance: {slack: "https://hooks.slack.com/services/T0/B0/x"}\n')
+    assert config.teams["growth"].slack == "#data-growth"
+    assert config.teams["finance"].slack is None
+    assert any("teams.finance.slack" in p for p in config.problems)

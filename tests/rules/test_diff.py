@@ -334,8 +334,8 @@ def test_declaring_a_type_that_differs_from_the_inferred_one_is_review_not_break
 def test_a_warm_cache_gives_the_same_findings_without_comparing_queries_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rules import diff as diff_module
     from rules.build import ParseCache
+    from rules.checks import semantics
 
     base = snap(model("fct", "select id from x", Column("id", "INT", expression="id")))
     head = snap(model("fct", "select id from x where id > 0", Column("id", "INT", expression="id")))
@@ -346,10 +346,10 @@ def test_a_warm_cache_gives_the_same_findings_without_comparing_queries_again(
     def no_more_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("the warm run parsed a query again")
 
-    diff_module._compare_queries.cache_clear()
-    diff_module._normalize_sql.cache_clear()
-    monkeypatch.setattr(diff_module, "compare_queries", no_more_parsing)
-    monkeypatch.setattr(diff_module, "normalize_sql", no_more_parsing)
+    semantics._compare_queries.cache_clear()
+    semantics.normalized_sql.cache_clear()
+    monkeypatch.setattr(semantics, "compare_queries", no_more_parsing)
+    monkeypatch.setattr(semantics, "normalize_sql", no_more_parsing)
     assert diff_snapshots(base, head, Config(), cache=cache) == cold
 
 
