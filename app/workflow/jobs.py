@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.engine import WorkerContext, collected_map, raise_if_out_of_memory
+from app.workflow import github_source
 from app.workflow.github_source import GitHubSource, TreeEntry
 from rules.analyze import analyze
 from rules.build import build_snapshot
@@ -30,6 +31,8 @@ class ChangeJob:
     changed: frozenset[str]
     registrations: tuple[Registration, ...]
     today: datetime.date
+    max_blob_bytes: int = github_source.MAX_BLOB_BYTES
+    """Files larger than this are named as too large, not read (the server's limit, sent along)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class ChangeResult:
 
 def analyse_change(worker: WorkerContext, job: ChangeJob) -> ChangeResult:
     """(In a worker.) :func:`rules.analyze.analyze` over both sides of a pull request."""
-    base = GitHubSource(job.base, worker)
-    head = GitHubSource(job.head, worker)
+    base = GitHubSource(job.base, worker, max_bytes=job.max_blob_bytes)
+    head = GitHubSource(job.head, worker, max_bytes=job.max_blob_bytes)
     analysis = analyze(
         base,
         head,

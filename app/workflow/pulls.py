@@ -37,7 +37,7 @@ from app.store import observed as observed_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
-from app.workflow import checkrun, jobs, people
+from app.workflow import checkrun, github_source, jobs, people
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.github_source import (
@@ -490,6 +490,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         changed=frozenset(source.changed),
         registrations=tuple(registrations),
         today=today,
+        max_blob_bytes=github_source.MAX_BLOB_BYTES,
     )
     wanted = {e.sha for e in source.base.entries.values()} | {e.sha for e in source.head.entries.values()}
     try:
