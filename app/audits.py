@@ -3,11 +3,8 @@
 Pure functions over plain values (the store hands in the rows, the caller hands in ``now``), so
 the alert rules can be tested at their edges without a database or a clock.
 
-Alert rules (each one an :class:`Alert` with a stable ``code``):
-- ``failure_rate_24h``: more than 50% of the runs in the last 24 hours failed, with at least 3 runs.
-- ``failure_rate_rising``: the 7-day failure rate is above 1.5 times the 30-day rate.
-- ``guarantee_flapping``: one guarantee failed 5 or more times in the last 7 days.
-- ``latest_run_failed``: the most recent run failed.
+The alert rules are :data:`ALERT_RULES`, the one list the README, the OpenAPI document and
+:func:`trends` share (each alert an :class:`Alert` with one of their stable codes).
 """
 
 from __future__ import annotations
@@ -20,6 +17,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 RUN_STATUSES = ("passed", "failed", "error", "warned")
+
+ALERT_RULES: tuple[tuple[str, str], ...] = (
+    ("failure_rate_24h", "more than 50% of the runs in the last 24 hours failed, with at least 3 runs"),
+    ("failure_rate_rising", "the 7-day failure rate is above 1.5 times the 30-day rate"),
+    ("guarantee_flapping", "one guarantee failed 5 or more times in the last 7 days"),
+    ("latest_run_failed", "the most recent run failed (or errored)"),
+)
+"""``(code, when it fires)`` for every alert of ``GET /api/v1/assets/{fqn}/audits/trends``."""
+
+
+def alert_rules_table() -> str:
+    """The alert rules as the README's Markdown table."""
+    rows = [f"| `{code}` | {meaning} |" for code, meaning in ALERT_RULES]
+    return "\n".join(["| alert | fires when |", "|---|---|", *rows])
 FAILED_STATUSES = frozenset({"failed", "error"})
 
 

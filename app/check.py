@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import sqlite3
 import subprocess
@@ -48,9 +49,11 @@ from app.store import registry as registry_sql
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
 from rules.config import parse_config
+from rules.dbt_manifest import looks_like_manifest
 from rules.dialect import display_name
 from rules.model import Registration
 from rules.report import to_json, to_markdown
+from rules.sources import git_blob_sha
 
 EXIT_CLEAR = 0
 EXIT_NEEDS_ACK = 1
@@ -70,6 +73,21 @@ def _git(repo: Path, *args: str) -> bytes:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(message[-1] if message else f"git {' '.join(args)} failed")
     return done.stdout
+
+
+def _require_repository(repo: Path) -> None:
+    """A clear message for a folder that is not a checkout, or one without a commit yet (git's
+    own "unknown revision 'HEAD'" told a new user nothing)."""
+    try:
+        _git(repo, "rev-parse", "--git-dir")
+    except GitError:
+        raise GitError(
+            f"{repo.absolute()} is not a git repository: run tessera check inside a checkout, or pass --repo DIR"
+        ) from None
+    try:
+        _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitError:
+        raise GitError(f"the repository {repo.absolute()} has no commit yet: commit the base version first") from None
 
 
 def resolve_commit(repo: Path, rev: str) -> str:
@@ -192,24 +210,50 @@ class GitSource:
 
 
 class OverlaySource:
-    """A source with some files replaced or added (``--manifest`` from outside the commit)."""
+    """A source with some files replaced, added or (``None``) deleted: ``--manifest`` from outside
+    the commit, or the work tree's uncommitted edits (``--head WORKTREE``)."""
 
-    def __init__(self, inner: GitSource, files: Mapping[str, str]) -> None:
+    def __init__(self, inner: GitSource, files: Mapping[str, str | None]) -> None:
         self.inner = inner
         self.files = dict(files)
 
     def paths(self) -> Iterable[str]:
-        return sorted(set(self.inner.paths()) | set(self.files))
+        deleted = {p for p, text in self.files.items() if text is None}
+        return sorted((set(self.inner.paths()) | set(self.files)) - deleted)
 
     def read(self, path: str) -> str | None:
         return self.files[path] if path in self.files else self.inner.read(path)
 
     def blob_id(self, path: str) -> str | None:
         if path in self.files:
-            from rules.sources import git_blob_sha
-
-            return git_blob_sha(self.files[path])
+            text = self.files[path]
+            return None if text is None else git_blob_sha(text)
         return self.inner.blob_id(path)
+
+
+WORKTREE = "WORKTREE"
+"""``--head WORKTREE``: the checked-out commit plus every uncommitted edit (staged or not) and
+untracked file, so a change can be checked before it is committed."""
+
+
+def uncommitted_paths(repo: Path) -> list[str]:
+    """Files whose work-tree content differs from HEAD: edited, staged, deleted or untracked."""
+    tracked = _git(repo, "diff", "--name-only", "--no-renames", "-z", "HEAD")
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    found = {p.decode("utf-8", "surrogateescape") for p in (tracked + b"\0" + untracked).split(b"\0") if p}
+    return sorted(found)
+
+
+def worktree_files(repo: Path, paths: Iterable[str]) -> dict[str, str | None]:
+    """The work tree's text of each path (``None``: deleted, or not text)."""
+    root = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip())
+    files: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            files[path] = _decode((root / path).read_bytes())
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            files[path] = None
+    return files
 
 
 def _decode(data: bytes | None) -> str | None:
@@ -251,7 +295,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``tessera check`` (also used by ``app/cli.py``)."""
     parser.add_argument("--repo", default=".", help="the git checkout (default: the current folder)")
     parser.add_argument("--base", required=True, help="the revision the change is compared against")
-    parser.add_argument("--head", default="HEAD", help="the changed revision (default: HEAD)")
+    parser.add_argument(
+        "--head", default="HEAD",
+        help=f"the changed revision (default: HEAD; {WORKTREE}: HEAD plus the uncommitted edits in the work tree)",
+    )
     parser.add_argument("--format", choices=("json", "markdown"), default="markdown")
     parser.add_argument(
         "--manifest",
@@ -340,13 +387,23 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
 
 
 def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, str, int]:
-    """(In the limited child.) The report's text, the notes for stderr (the dialect each dbt
-    project was read in) and the exit code."""
+    """(In the limited child.) The report's text, the notes for stderr (uncommitted edits left out,
+    the dialect each dbt project was read in) and the exit code."""
     repo = Path(args.repo)
     if not repo.is_dir():
         raise GitError(f"{repo} is not a folder")
-    head_commit = resolve_commit(repo, args.head)
+    _require_repository(repo)
+    worktree = args.head == WORKTREE
+    head_commit = resolve_commit(repo, "HEAD" if worktree else args.head)
     base_commit = merge_base(repo, resolve_commit(repo, args.base), head_commit)
+    edited = uncommitted_paths(repo) if worktree or args.head == "HEAD" else []
+    warning = ""
+    if edited and not worktree:
+        shown = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
+        warning = (
+            f"tessera check: {len(edited)} uncommitted change(s) are not checked ({shown}): this compares"
+            f" commits; commit them, or pass --head {WORKTREE} to check the work tree\n"
+        )
     with contextlib.ExitStack() as stack:
         texts: dict[str, str | None] = {}
         base_source = stack.enter_context(GitSource(repo, base_commit, texts=texts))
@@ -357,11 +414,15 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
             for side in (base_source, head_source):
                 side.prefetch(likely_reads(side.paths(), config))
         head_view: GitSource | OverlaySource = head_source
+        if worktree and edited:
+            head_view = OverlaySource(head_source, worktree_files(repo, edited))
+            paths = sorted(set(paths) | set(edited))
         if args.manifest:
             manifest_path, manifest_text = _read_manifest(
                 repo, Path(args.manifest), default=config.dbt.manifest or "target/manifest.json"
             )
-            head_view = OverlaySource(head_source, {manifest_path: manifest_text})
+            overlaid = head_view.files if isinstance(head_view, OverlaySource) else {}
+            head_view = OverlaySource(head_source, {**overlaid, manifest_path: manifest_text})
             config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
             if manifest_path not in paths:
                 paths.append(manifest_path)
@@ -381,7 +442,7 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
-    notes = "".join(  # on stderr, so the JSON on stdout stays one object
+    notes = warning + "".join(  # on stderr, so the JSON on stdout stays one object
         f"tessera check: read {'the root project' if p.path in ('', '.') else f'{p.path}/'} as "
         f"{display_name(p.dialect.name)} ({p.dialect.source})\n"
         for p in analysis.projects
@@ -428,6 +489,17 @@ def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:
         text = full.read_text(encoding="utf-8")
     except OSError as error:
         raise GitError(f"cannot read the manifest {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise GitError(f"the manifest {path} is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise GitError(f"the manifest {path} is not valid JSON: {error}") from None
+    if not looks_like_manifest(document):
+        raise GitError(
+            f"{path} is not a dbt manifest (expected dbt's target/manifest.json: a JSON object with"
+            ' "nodes" and "metadata")'
+        )
     try:
         relative = full.resolve().relative_to(repo.resolve()).as_posix()
     except ValueError:

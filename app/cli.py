@@ -16,19 +16,27 @@ import datetime as dt
 import gc
 import json
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
-from app.config import Settings, is_loopback
+from app.config import Settings, environment_with_file, is_loopback, require_database
 from app.engine import pool_for
 from app.errors import ConfigError
 from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_CODES = (
+    "exit codes: 0 done; 1 `check` found changes that need acknowledgements; 2 a usage, configuration"
+    " or internal error (one line on stderr saying what to fix)"
+)
+DEFAULT_ENV_FILE = ".env"
+"""What ``tessera setup`` writes and ``tessera serve`` reads from the folder it starts in."""
 SWITCH_INTERVAL = 0.0002
 """Seconds a thread may hold the GIL while another waits, in ``tessera serve`` (default 0.005)."""
 
@@ -49,9 +57,17 @@ class Command:
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="bind address (default TESSERA_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default TESSERA_PORT or 8080; 0 picks a free one)")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="read TESSERA_* settings from this file (default ./.env when it exists, as"
+                        " `tessera setup` writes it); the real environment wins")
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    env_file = args.env_file or Path(DEFAULT_ENV_FILE)
+    environment = environment_with_file(env_file, required=args.env_file is not None)
+    settings = Settings.from_env(environment)
+    if env_file.is_file():
+        print(f"tessera: read settings from {env_file}", file=sys.stderr)
     overrides: dict[str, object] = {}
     if args.host:
         overrides["host"] = args.host
@@ -102,7 +118,15 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         print("tessera: dev mode: the REST API accepts requests without keys (loopback only)", file=sys.stderr)
 
     runner = Runner(create_app(settings, github=github), handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()  # opens the store: creates or migrates the database
+    except (sqlite3.Error, OSError) as exc:
+        if github is not None:
+            await github.close()
+        raise ConfigError(
+            f"cannot open the database {settings.db_path}: {exc} (is it writable? set TESSERA_DB to a file"
+            " this user can write)"
+        ) from exc
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         try:
@@ -112,6 +136,12 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
                 " (set TESSERA_HOST / TESSERA_PORT)"
             ) from exc
+        # Stop cleanly from the moment anyone can know we listen: a supervisor's SIGTERM right after
+        # the line below used to kill the process before the handlers were in place.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
         pool = pool_for(settings)
@@ -124,10 +154,6 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         gc.freeze()
         if ready is not None:
             ready(url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         print("tessera: stopping", flush=True)
     finally:
@@ -141,11 +167,22 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
 # -- tessera deliveries -----------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (argparse turns the error into a usage message, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
     parser.add_argument("--status", choices=list(STATUSES), help="only this status")
     parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
-    parser.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
+    parser.add_argument("--limit", type=_positive, default=50, help="how many, newest first (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
@@ -154,13 +191,10 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
 
     from app.store import Store
 
-    if not Path(settings.db_path).exists():
-        print(f"tessera: no database at {settings.db_path} (set TESSERA_DB to the server's)", file=sys.stderr)
-        return EXIT_ERROR
+    require_database(settings)
     async with Store(settings.db_path) as store:
         if args.replay:
             existing = await store.get_delivery(args.replay)
@@ -176,8 +210,10 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         status = "failed" if args.failed else args.status
         rows = await store.list_deliveries(status=status, limit=args.limit)
     if args.json:
+        times = ("received_at", "run_after", "started_at", "finished_at")
         for d in rows:
-            print(json.dumps({k: v for k, v in d.__dict__.items() if k != "payload"}))
+            fields = {k: v for k, v in d.__dict__.items() if k not in ("payload", "compressed")}
+            print(json.dumps({**fields, **{k: _iso(fields[k]) for k in times}}))
         return EXIT_OK
     if not rows:
         print("no deliveries" + (f" with status {status}" if status else ""))
@@ -188,6 +224,13 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         error = (d.last_error or "").splitlines()[0][:80] if d.last_error else ""
         print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<11} {d.attempts:>5}  {received:<21} {error}")
     return EXIT_OK
+
+
+def _iso(epoch: float | None) -> str | None:
+    """ISO 8601 UTC, as the REST API gives every time."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 SERVE = Command("serve", "run the App: webhooks, REST API, pages and workers", _serve_arguments, _run_serve)
@@ -232,7 +275,7 @@ def commands() -> list[Command]:
     with contextlib.suppress(ImportError):
         from app import keys, registry_sync
 
-        found.append(Command("keys", "create or revoke REST API keys", keys.add_arguments, keys.run))
+        found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
         found.append(
             Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
         )
@@ -241,7 +284,8 @@ def commands() -> list[Command]:
 
 def build_parser(available: Sequence[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request."
+        prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request.",
+        epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in available:
@@ -259,6 +303,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return chosen.run(args, settings)
     except ConfigError as exc:
         print(f"tessera: configuration error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.DatabaseError as exc:  # not a database, read-only, locked, disk error: the setting, not a bug
+        print(
+            f"tessera: cannot use the database {settings.db_path}: {exc} (set TESSERA_DB to the server's"
+            " database, writable by this user)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR

@@ -183,6 +183,61 @@ def _notify_settings(get: Callable[[str], str | None]) -> dict[str, object]:
     }
 
 
+def require_database(settings: Settings) -> None:
+    """Operator commands work on the server's database: refuse, rather than create, a missing one.
+
+    Run in the wrong folder, ``tessera keys create`` once made a fresh ``tessera.db`` there and
+    printed a key the server would never know.
+    """
+    path = settings.db_path
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"no database at {Path(path).absolute()}: set TESSERA_DB to the server's database (run"
+            " `tessera serve` once to create one)"
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of an env file (what ``tessera setup`` writes): ``#`` comments, blank
+    lines, ``export KEY=...`` and one pair of surrounding quotes are understood; anything else is a
+    :class:`ConfigError` naming the line, so a typo is not silently a missing setting."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the env file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the env file {path} is not UTF-8 text") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        key, sep, value = stripped.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise ConfigError(f"{path}:{number}: expected KEY=value, got {line.strip()[:60]!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def environment_with_file(path: Path, *, required: bool) -> dict[str, str]:
+    """The process environment over the values of an env file: the real environment wins, so a
+    variable set for one run overrides the file. A missing file is an error only when ``required``
+    (named with ``--env-file``); the default ``./.env`` may be absent."""
+    if not path.exists() and not required:
+        return dict(os.environ)
+    if not path.is_file():
+        raise ConfigError(f"the env file {path} does not exist")
+    return {**read_env_file(path), **os.environ}
+
+
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (dev mode is allowed only there)."""
     if host == "localhost":

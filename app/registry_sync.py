@@ -33,6 +33,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app import engine
+from app.config import Settings, require_database
 from app.discovery.aggregate import Aggregator
 from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
@@ -43,6 +44,7 @@ from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
 from app.workflow.github_source import GitHubSource, TreeEntry
 from rules.build import build_snapshot, relation_resolver
+from rules.dbt_manifest import looks_like_manifest
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
@@ -728,7 +730,7 @@ def default_repo(manifest: Any) -> str | None:
     return f"dbt/{str(project).lower()}" if project else None
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
     import sys
 
@@ -745,6 +747,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except orjson.JSONDecodeError as exc:
         print(f"tessera: {args.manifest} is not valid JSON: {exc}", file=sys.stderr)
         return 2
+    if not looks_like_manifest(manifest):
+        print(f"tessera: {args.manifest} is not a dbt manifest (expected dbt's target/manifest.json: a JSON"
+              " object with \"nodes\" and \"metadata\")", file=sys.stderr)
+        return 2
+    require_database(settings)
     repo = args.repo or default_repo(manifest)
     if repo is None or "/" not in repo:
         print("tessera: --repo is owner/name (the manifest names no project to default to)", file=sys.stderr)

@@ -85,7 +85,9 @@ def bad_bytes(request: web.Request) -> str | None:
 
 @web.middleware
 async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unreadable bytes are a 400 before any handler sees them; a full disk is a 503 asking to retry."""
+    """Unreadable bytes are a 400 before any handler sees them; a full disk is a 503 asking to retry;
+    aiohttp's own 404 and 405 (a wrong path or method) answer in the JSON error shape, saying what is
+    served instead."""
     problem = bad_bytes(request)
     if problem is not None:
         return error_response(400, "bad_request", f"{problem}: send text (percent-encode it in a URL)")
@@ -93,6 +95,20 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except StoreFull:
         return store_full_response()
+    except (web.HTTPMethodNotAllowed, web.HTTPNotFound) as exc:
+        if request.match_info.http_exception is None:
+            raise  # a handler's own answer (the check page's "No such check.")
+        if not isinstance(exc, web.HTTPMethodNotAllowed):
+            return error_response(
+                404, "not_found",
+                f"nothing at {request.path}: Tessera serves POST /webhooks/github, GET /healthz, /readyz,"
+                " /metrics, the REST API under /api/v1 (described at /api/v1/openapi.json) and /checks/{id}",
+            )
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return error_response(
+            405, "method_not_allowed", f"{request.method} is not answered at {request.path}: use {allowed}",
+            headers={"Allow": allowed},
+        )
 
 
 class _JsonErrors(RequestHandler):
@@ -140,10 +156,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: the store is open and can write, and the workers run (if this app runs workers)."""
+    """Ready for traffic: the store is open and can write, the workers run (if this app runs workers),
+    and a webhook secret is set (without it every delivery is refused with 503)."""
     store = request.app[STORE_KEY]
     queue = request.app[QUEUE_KEY]
     problems = []
+    if not request.app[SETTINGS_KEY].webhook_secret:
+        problems.append("TESSERA_WEBHOOK_SECRET is not set: every webhook delivery is refused with 503")
     if not store.is_open:
         problems.append("store is not open")
     if request.app[_RUNS_WORKERS] and not queue.running:

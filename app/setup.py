@@ -33,7 +33,7 @@ import yaml
 from aiohttp import web
 from gidgethub import GitHubException
 
-from app.errors import TesseraError
+from app.errors import TesseraError, TransientError
 from app.github import convert_manifest
 
 DEFAULT_GITHUB_URL = "https://github.com"
@@ -247,6 +247,11 @@ async def convert_manifest_code(session: aiohttp.ClientSession, api_url: str, co
     """``POST /app-manifests/{code}/conversions`` through the GitHub client: no auth, valid once, one hour."""
     try:
         body = await convert_manifest(code, api_url, session=session)
+    except TransientError as exc:  # never reached GitHub: not a refusal of the code
+        raise SetupError(
+            f"could not reach GitHub at {api_url} ({_network_reason(exc)}): check the network (or"
+            " TESSERA_GITHUB_API_URL) and run tessera setup again"
+        ) from exc
     except (GitHubException, TesseraError) as exc:
         raise SetupError(f"GitHub refused the manifest code: {exc}") from exc
     missing = [k for k in ("id", "pem", "webhook_secret") if not body.get(k)]
@@ -260,6 +265,18 @@ async def convert_manifest_code(session: aiohttp.ClientSession, api_url: str, co
                           client_id=str(body.get("client_id") or ""),
                           client_secret=str(body.get("client_secret") or ""),
                           html_url=str(body.get("html_url") or ""))
+
+
+def _network_reason(exc: TransientError) -> str:
+    """A few words on why a request never got an answer, without the exception's repr."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorDNSError):
+        return f"the name {cause.host} could not be resolved"
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return f"cannot connect to {cause.host}:{cause.port}: {cause.os_error.strerror or 'connection failed'}"
+    if isinstance(cause, TimeoutError):
+        return "no answer in time"
+    return "the connection failed"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -510,4 +527,7 @@ def run(args: argparse.Namespace, *, api_url: str | None = None, public_url: str
     print(f"Created GitHub App {credentials.slug} (id {credentials.id}); credentials in {options.env_path}.")
     if credentials.html_url:
         print(f"Install it: {credentials.html_url}/installations/new")
+    env_file = options.env_path
+    serve = "tessera serve" if env_file == Path(".env") else f"tessera serve --env-file {env_file}"
+    print(f"Then start it: {serve} (it reads {env_file}; GitHub must reach {options.public_url} over HTTPS)")
     return 0

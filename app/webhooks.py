@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 import orjson
 from aiohttp import web
 
+from app.api.errors import error_response
 from app.metrics import REGISTRY
 from app.server import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.store import NewDelivery
@@ -113,8 +114,9 @@ def ordering_key(event: str, payload: Mapping[str, Any]) -> str:
 
 
 def _error(status: int, reason: str, message: str) -> web.Response:
+    """The REST API's error shape, ``{"error": {"code", "message"}}``, so one client parses both."""
     REJECTED.inc(reason=reason)
-    return web.json_response({"error": message}, status=status)
+    return error_response(status, reason, message)
 
 
 def _payload_bytes(request: web.Request, body: bytes) -> bytes:

@@ -36,16 +36,19 @@ from typing import Any
 
 from sqlglot import exp
 
+from rules.dbt_macros import DYNAMIC_MARKER, STAR_FUNCTION, UNION_FUNCTION
 from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import (
     SKIPPED_FOLDERS,
     DbtProject,
     Rendered,
     _column_line,
+    is_macro_path,
     read_project,
     stable_hash,
 )
 from rules.dialect import DEFAULT, detect_projects, project_folders
+from rules.infer import expand_star_macros
 from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
@@ -423,7 +426,7 @@ def _project_wide(path: str, project: DbtProject) -> bool:
     """A changed file that can change every model of the project (its settings or a macro)."""
     if path == _project_file(project.folder):
         return True
-    return any(path == macro_path for macro_path, _ in project.macro_files)
+    return is_macro_path(path, project)
 
 
 def _merge(into: Snapshot, other: Snapshot) -> None:
@@ -517,6 +520,12 @@ def _infer_models(
     resolvers: dict[int, RelationResolver] = {}
 
     first_lines: dict[str, int] = {}
+    dynamic: set[str] = set()
+    """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
+    unrendered: set[str] = set()
+    unset_vars: dict[str, tuple[str, ...]] = {}
+    """Vars a model reads that nothing sets: named when its SQL then cannot be read."""
+    """Models whose Jinja could not be rendered: their YAML alone does not say what they build."""
 
     def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
         node = nodes[fqn]
@@ -524,6 +533,12 @@ def _infer_models(
             rendered = _render(node.project, fqn, cache)
             snapshot.problems.extend(rendered.problems)
             first_lines[fqn] = rendered.first_line
+            if rendered.unset_vars:
+                unset_vars[fqn] = rendered.unset_vars
+            if rendered.dynamic:
+                dynamic.add(fqn)
+            if rendered.problems:
+                unrendered.add(fqn)
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -555,9 +570,14 @@ def _infer_models(
             asset, resolver = prepared(fqn)
             if not asset.enabled or not asset.sql:
                 if fqn in analysed:
-                    snapshot.assets[fqn] = asset
+                    snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
                 continue
             schema = _parent_schema(asset, snapshot, schemas)
+            if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
+                asset = replace(asset, sql=expand_star_macros(
+                    asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
+                    resolve=resolver.restricted(asset.depends_on),
+                ))
             key = _inference_key(asset, schema)
             lineage = fqn in analysed
             job = (
@@ -588,9 +608,12 @@ def _infer_models(
             infos[fqn] = info
         for fqn, asset, _key, _job in jobs:
             info = infos[fqn]
-            columns, known = merge_columns(
-                asset.columns, info.columns, info.columns_known, asset.contract_enforced
-            )
+            inferred, inferred_known = info.columns, info.columns_known
+            if fqn in dynamic:  # what the query shows is known; what the warehouse adds is not
+                kept = [c for c in inferred if c.name.lower() != DYNAMIC_MARKER]
+                inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
+                inferred_known = False
+            columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
             if fqn not in analysed:
                 if known and columns:
                     schemas[fqn] = {c.name: c.type for c in columns}
@@ -610,9 +633,22 @@ def _infer_models(
             snapshot.edges.extend(info.edges)
             where = asset.path or asset.fqn
             snapshot.problems.extend(
-                ParseProblem(where, f"{fqn}: {problem}", _problem_line(problem, first_lines.get(fqn, 0)))
+                ParseProblem(
+                    where,
+                    f"{fqn}: {problem}" + _unset_vars_hint(unset_vars.get(fqn, ())),
+                    _problem_line(problem, first_lines.get(fqn, 0)),
+                )
                 for problem in info.problems
             )
+
+
+def _unset_vars_hint(names: tuple[str, ...]) -> str:
+    """Why rendered SQL may be unreadable: vars dbt would be given with ``--vars``."""
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return (f" (the model reads var {listed}, which dbt_project.yml does not set and which has no "
+            "default: it rendered as nothing; set it under vars: to analyse this model)")
 
 
 _SQL_LINE = re.compile(r"\bLine (\d+), Col")

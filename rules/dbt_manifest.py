@@ -36,6 +36,16 @@ ASSET_NODES: tuple[str, ...] = ("model", "seed", "snapshot")
 """Node kinds that become assets; tests are folded into their columns' constraints."""
 
 
+def looks_like_manifest(document: object) -> bool:
+    """A dbt manifest is an object with ``nodes`` and ``metadata`` objects; anything else (a
+    catalog, run results, a package.json) is the wrong file, said as such, not a finding."""
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("nodes"), dict)
+        and isinstance(document.get("metadata"), dict)
+    )
+
+
 def manifest_version(data: Mapping[str, Any]) -> int | None:
     """The manifest schema version (``.../manifest/v12.json`` → 12), or None when unstated."""
     url = str(_as_dict(data.get("metadata")).get("dbt_schema_version") or "")

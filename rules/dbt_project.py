@@ -33,7 +33,17 @@ import jinja2.sandbox
 import yaml
 
 from rules import yamlsafe
+from rules.dbt_macros import (
+    CROSS_DATABASE_MACROS,
+    DYNAMIC_MARKER,
+    PACKAGE_MACROS,
+    WAREHOUSE_CALLS,
+    Adapter,
+    Api,
+    package_of,
+)
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
+from rules.seeds import csv_column_types, project_column_types
 from rules.sources import FileSource
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
 
@@ -286,6 +296,12 @@ class Rendered:
     first_line: int = 0
     """The file line the rendered SQL's first line came from, when rendering kept every line
     where it was (so a parse error's line in the SQL is a line in the file); 0 when it did not."""
+    unset_vars: tuple[str, ...] = ()
+    """Vars it read that ``dbt_project.yml`` does not set and that have no default: dbt would
+    need them from ``--vars``; they render as nothing here, which may leave SQL unreadable."""
+    dynamic: bool = False
+    """It called a macro that asks the warehouse (``run_query``, ``get_column_values``...): the
+    columns the query shows are only part of what the model builds."""
 
 
 def _first_line(raw: str, rendered: str) -> int:
@@ -453,6 +469,8 @@ class _Recorder:
         self.config: dict[str, Any] = {}
         self.depends_on: list[str] = []
         self.this = ""
+        self.dynamic = False
+        self.unset_vars: list[str] = []
 
 
 @dataclass
@@ -475,6 +493,9 @@ class DbtProject:
     problems: list[ParseProblem]
     macro_files: list[tuple[str, str]]
     seeds: dict[str, Asset] = field(default_factory=dict)
+    package_macro_files: list[tuple[str, str, str]] = field(default_factory=list)
+    """(package, path, text) of installed packages' macros (``dbt_packages/``, when checked in)."""
+    macro_paths: tuple[str, ...] = ("macros",)
     _env: jinja2.Environment | None = None
     _recorder: _Recorder = field(default_factory=_Recorder)
 
@@ -495,7 +516,8 @@ class DbtProject:
     def render_context_hash(self) -> str:
         """What, besides a model's own text, its rendering depends on (for the parse cache)."""
         return stable_hash(
-            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items())
+            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items()),
+            self.package_macro_files,
         )
 
     # -- rendering ------------------------------------------------------------------------------
@@ -518,6 +540,8 @@ class DbtProject:
         recorder = self._recorder
         recorder.config = {}
         recorder.depends_on = []
+        recorder.dynamic = False
+        recorder.unset_vars = []
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
@@ -542,6 +566,8 @@ class DbtProject:
             depends_on=depends,
             problems=tuple(problems),
             first_line=_first_line(model.raw_sql, sql) if sql.strip() else 0,
+            dynamic=recorder.dynamic or DYNAMIC_MARKER in sql,
+            unset_vars=tuple(dict.fromkeys(recorder.unset_vars)),
         )
 
     def _render_simple(self, model: ModelFile) -> Rendered | None:
@@ -626,9 +652,22 @@ class DbtProject:
         config.get = lambda key, default=None: recorder.config.get(key, default)  # type: ignore[attr-defined]
         config.require = lambda key: recorder.config.get(key)  # type: ignore[attr-defined]
 
+        rendering_vars: set[str] = set()
+        rendered_vars: dict[str, Any] = {}
+        """Vars rendered once per project: Jinja in dbt_project.yml sees no model's context."""
+
         def var(name: str, default: Any = None) -> Any:
-            if name in self.vars:
-                return self.vars[name]
+            if name in rendered_vars:
+                return rendered_vars[name]
+            if name in self.vars and name not in rendering_vars:
+                rendering_vars.add(name)  # a var whose Jinja reads itself renders as written
+                try:
+                    rendered_vars[name] = _render_value(env, self.vars[name])
+                    return rendered_vars[name]
+                finally:
+                    rendering_vars.discard(name)
+            if default is None and name not in self.vars:
+                recorder.unset_vars.append(str(name))
             return default if default is not None else _Stub(name=name)
 
         def env_var(name: str, default: Any = "") -> Any:
@@ -636,6 +675,25 @@ class DbtProject:
 
         def do_return(value: Any = None) -> Any:
             raise _Return(value)
+
+        def asks_warehouse() -> None:
+            recorder.dynamic = True
+
+        def from_warehouse(macro: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                asks_warehouse()
+                return macro(*args, **kwargs)
+
+            return call
+
+        package_macros = {
+            name: from_warehouse(macro) if name in WAREHOUSE_CALLS else macro
+            for name, macro in PACKAGE_MACROS.items()
+        }
+
+        def run_query(*args: Any, **kwargs: Any) -> None:
+            asks_warehouse()
+            return None
 
         def this() -> _Relation:
             return _Relation(recorder.this, recorder.this)
@@ -656,15 +714,16 @@ class DbtProject:
             env_var=env_var,
             is_incremental=lambda: False,
             should_full_refresh=lambda: False,
-            run_query=lambda *a, **k: None,
+            run_query=run_query,
             statement=lambda *a, **k: "",
             load_result=lambda *a, **k: None,
             log=lambda *a, **k: "",
             print=lambda *a, **k: "",
             exceptions=_Stub(),
-            adapter=_Stub(),
-            dbt_utils=_MacroNamespace(CROSS_DB_MACROS),
-            dbt=_MacroNamespace(CROSS_DB_MACROS),
+            adapter=Adapter(dialect, self._dispatch_lookup, asks_warehouse, _Stub()),
+            api=Api(),
+            dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS, **package_macros}),
+            dbt=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS}),
             target=_Target(),
             execute=False,
             flags=_Stub(),
@@ -682,7 +741,7 @@ class DbtProject:
             model=_Stub(),
             graph=_Stub(),
         )
-        namespace = _MacroNamespace(CROSS_DB_MACROS)
+        namespace = _MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS})
         for macro_name in CROSS_DB_MACROS:
             if macro_name.startswith("type_") or macro_name in (
                 "current_timestamp",
@@ -698,18 +757,53 @@ class DbtProject:
         return env
 
     def _load_macros(self, env: jinja2.Environment) -> None:
-        """Project macros become globals (best-effort): a macro that fails to load is skipped."""
+        """Project macros become globals, an installed package's macros ``package.name`` (and
+        names its own macros call unqualified). Best-effort: a file that fails to load is
+        skipped with a problem. For dbt_utils, the built-in renderings of the macros that need
+        the warehouse (``star``, ``pivot``...) stay: dbt's own versions render ``*`` or nothing
+        without one."""
+        packages: dict[str, dict[str, Callable[..., Any]]] = {}
+        for package, path, text in self.package_macro_files:
+            own = packages.setdefault(package, {})
+            own.update(self._macros_of(env, path, text, own))
+        for package, macros in packages.items():
+            current = env.globals.get(package)
+            builtins = dict(current._macros) if isinstance(current, _MacroNamespace) else {}
+            keep = {n: m for n, m in builtins.items() if n in PACKAGE_MACROS}
+            env.globals[package] = _MacroNamespace({**builtins, **macros, **keep})
         for path, text in self.macro_files:
-            try:
-                module = env.from_string(text).module
-            except Exception as exc:  # noqa: BLE001
-                line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
-                self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
-                continue
-            for name in dir(module):
-                macro = getattr(module, name)
-                if isinstance(macro, jinja2.runtime.Macro):
-                    env.globals[name] = _returning(macro)
+            env.globals.update(self._macros_of(env, path, text, {}))
+
+    def _macros_of(
+        self, env: jinja2.Environment, path: str, text: str, scope: dict[str, Callable[..., Any]]
+    ) -> dict[str, Callable[..., Any]]:
+        """The macros of one file, each compiled on its own as dbt does, so that a call from one
+        macro to another goes through the globals (or ``scope``, a package's own macros) and a
+        ``return()`` ends the callee only: compiled together, Jinja would call its own unwrapped
+        copy and the return would end the caller."""
+        try:
+            tree = env.parse(text)
+            found: dict[str, Callable[..., Any]] = {}
+            for node in tree.body:
+                if isinstance(node, jinja2.nodes.Macro):  # dbt reads only the macros of a macro file
+                    code = env.compile(jinja2.nodes.Template([node], lineno=1), filename=path)
+                    found[node.name] = _LazyMacro(env, code, node.name, scope)
+        except Exception as exc:  # noqa: BLE001
+            line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
+            self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
+            return {}
+        return found
+
+    def _dispatch_lookup(self, name: str, package: str | None) -> Callable[..., Any] | None:
+        """A macro by name: in the root project (``package`` None), or in ``package``."""
+        env = self._environment()
+        if package is None:
+            found = env.globals.get(name)
+            return found if callable(found) and not isinstance(found, (_Stub, _MacroNamespace)) else None
+        namespace = env.globals.get(package)
+        if isinstance(namespace, _MacroNamespace):
+            return namespace._macros.get(name)
+        return None
 
     # -- assets ---------------------------------------------------------------------------------
 
@@ -820,6 +914,40 @@ class _ThisProxy(_Relation):
     @property
     def name(self) -> str:  # type: ignore[override]
         return str(self)
+
+
+def _render_value(env: jinja2.Environment, value: Any) -> Any:
+    """A ``vars:`` value as dbt renders it: Jinja in strings (in lists and mappings too) rendered;
+    a string that fails to render is kept as written."""
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            return env.from_string(value).render()
+        except Exception:  # noqa: BLE001 (user Jinja can fail in any way; the raw text is the answer)
+            return value
+    if isinstance(value, Mapping):
+        return {k: _render_value(env, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_value(env, v) for v in value]
+    return value
+
+
+class _LazyMacro:
+    """One compiled macro, instantiated on its first call: Jinja resolves the names a macro
+    calls when its module is made, and by the first call every macro of the project is known."""
+
+    def __init__(self, env: jinja2.Environment, code: Any, name: str, scope: Mapping[str, Any]) -> None:
+        self._env, self._code, self._name, self._scope = env, code, name, scope
+        self._macro: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._macro is None:
+            template = self._env.template_class.from_code(
+                self._env, self._code, self._env.make_globals(dict(self._scope))
+            )
+            self._macro = _returning(getattr(template.module, self._name))
+        return self._macro(*args, **kwargs)
 
 
 def _returning(macro: jinja2.runtime.Macro) -> Callable[..., Any]:
@@ -1096,12 +1224,16 @@ def read_project(
     model_sql: dict[str, str] = {}
     yaml_files: list[str] = []
     macro_files: list[tuple[str, str]] = []
+    package_macro_files: list[tuple[str, str, str]] = []
     seed_files: list[str] = []
     for path in source.paths():
         if not path.startswith(prefix):
             continue
         rel = path[len(prefix) :]
         if any(part in SKIPPED_FOLDERS for part in rel.split("/")[:-1]):
+            package = package_of(path, prefix)
+            if package is not None:
+                package_macro_files.append((package, path, source.read(path) or ""))
             continue
         if _under(rel, model_paths):
             if rel.endswith((".sql", ".py")):
@@ -1189,6 +1321,8 @@ def read_project(
         groups=groups,
         problems=problems,
         macro_files=sorted(macro_files),
+        package_macro_files=sorted(package_macro_files),
+        macro_paths=tuple(macro_paths),
     )
 
     for path in sorted(model_sql):
@@ -1286,8 +1420,11 @@ def read_project(
     for entry, path in exposure_entries:
         exposure = _exposure(entry, path, project)
         project.exposures[exposure.name] = exposure
+    seeds_config = _as_dict(settings.get("seeds"))
     for path in seed_files:
-        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name)
+        parts = (name, *_seed_folders(path[len(prefix):], seed_paths), posixpath.basename(path)[: -len(".csv")])
+        types = project_column_types(seeds_config, parts)
+        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name, types)
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
     return project
@@ -1323,7 +1460,16 @@ def _project_jinja_problems(data: Any, text: str, path: str) -> list[ParseProble
     return problems
 
 
-def _under(rel: str, folders: list[str]) -> bool:
+def is_macro_path(path: str, project: DbtProject) -> bool:
+    """Whether ``path`` is (or would be, once added) a macro file of the project or of one of its
+    installed packages: decided by where it lies, so both sides of a change agree."""
+    prefix = "" if project.folder in ("", ".") else f"{project.folder}/"
+    if not path.startswith(prefix) or not path.endswith(".sql"):
+        return False
+    return _under(path[len(prefix):], list(project.macro_paths)) or package_of(path, prefix) is not None
+
+
+def _under(rel: str, folders: Sequence[str]) -> bool:
     return any(rel.startswith(f"{f}/") for f in folders if f not in ("", "."))
 
 
@@ -1580,27 +1726,47 @@ def _source_asset(
     )
 
 
+def _seed_folders(rel: str, seed_paths: Sequence[str]) -> tuple[str, ...]:
+    """The folders between a seed's seed path and its file (dbt's fqn parts for its config)."""
+    for folder in seed_paths:
+        if rel.startswith(f"{folder}/"):
+            return tuple(rel[len(folder) + 1 :].split("/")[:-1])
+    return ()
+
+
 def _seed_asset(
-    path: str, text: str, props: Mapping[str, Mapping[str, Any]], dialect: str | None, package: str
+    path: str,
+    text: str,
+    props: Mapping[str, Mapping[str, Any]],
+    dialect: str | None,
+    package: str,
+    project_types: Mapping[str, str] | None = None,
 ) -> Asset:
+    """A seed's table: its CSV header's columns, typed as ``dbt seed`` types them (the
+    ``column_types`` config, else what the values are; a YAML ``data_type`` only when the file
+    has no rows to tell)."""
     name = posixpath.basename(path)[: -len(".csv")]
     entry = props.get(name.lower(), {})
     column_types = {
-        str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()
+        **(project_types or {}),
+        **{str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()},
     }
+    from_values = {k.lower(): v for k, v in csv_column_types(text, dialect).items()}
     header = text.splitlines()[0] if text else ""
     declared = {
         str(c.get("name", "")).lower(): c for c in _as_list(entry.get("columns")) if isinstance(c, Mapping)
     }
     columns = []
     for position, raw in enumerate(h.strip().strip('"') for h in header.split(",") if h.strip()):
-        data_type = column_types.get(raw.lower()) or _as_dict(declared.get(raw.lower())).get("data_type")
+        configured = column_types.get(raw.lower())
+        documented = _as_dict(declared.get(raw.lower())).get("data_type")
+        data_type = configured or from_values.get(raw.lower()) or documented
         columns.append(
             Column(
                 name=raw,
                 type=_norm_type(str(data_type), dialect) if data_type else UNKNOWN,
                 position=position,
-                declared_type=bool(data_type),
+                declared_type=bool(configured or documented),
                 description=str(_as_dict(declared.get(raw.lower())).get("description") or ""),
             )
         )
@@ -1616,7 +1782,7 @@ def _seed_asset(
         name=name,
         description=str(entry.get("description") or ""),
         package=package,
-        checksum=stable_hash(header, _plain(entry)),
+        checksum=stable_hash(header, _plain(entry), sorted(from_values.items()), sorted(column_types.items())),
         relation=name.lower(),
     )
 

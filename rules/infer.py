@@ -23,6 +23,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema, normalize_name
 
+from rules.dbt_macros import STAR_FUNCTION, UNION_FUNCTION
 from rules.model import UNKNOWN, Column, Edge
 from rules.types import compare_types, normalize_type
 
@@ -173,6 +174,11 @@ def _returns_text(annotator: Any, expression: exp.Expression) -> None:
         annotator._set_type(expression, _DT.VARCHAR)
 
 
+def _returns_datetime(annotator: Any, expression: exp.Expression) -> None:
+    """BigQuery's ``DATETIME(...)``: a civil date-time, whatever it is built from."""
+    annotator._set_type(expression, _DT.DATETIME)
+
+
 _TEXT_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.Replace,
     exp.Left,
@@ -191,14 +197,22 @@ _FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., Non
         exp.Div: _division_is_double,
         exp.TimestampTrunc: _duckdb_date_trunc,
         exp.DateTrunc: _duckdb_date_trunc,
-        **{f: _returns_text for f in _TEXT_FUNCTIONS},
+        **{f: _returns_text for f in (*_TEXT_FUNCTIONS, exp.Trim)},
     },
-    "postgres": {exp.Round: _round_type("keep")},
-    "redshift": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("38")},
-    "snowflake": {exp.Sum: _sum_type("38")},
-    "databricks": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.SplitPart: _returns_text},
-    "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10")},
-    "bigquery": {exp.SplitPart: _returns_text},
+    "postgres": {exp.Round: _round_type("keep"), exp.Trim: _returns_text},
+    "redshift": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("38"), exp.Trim: _returns_text},
+    "snowflake": {exp.Sum: _sum_type("38"), exp.Trim: _returns_text},
+    "databricks": {
+        exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.SplitPart: _returns_text,
+        exp.Trim: _returns_text,
+    },
+    "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.Trim: _returns_text},
+    "bigquery": {
+        exp.SplitPart: _returns_text,
+        exp.Trim: _returns_text,
+        exp.TsOrDsToDatetime: _returns_datetime,
+        exp.Datetime: _returns_datetime,
+    },
 }
 """Corrections of sqlglot's function result types, per dialect, checked against real engines
 where we could (DuckDB in the test suite)."""
@@ -666,6 +680,8 @@ def _infer(
     query, problem = parse_query(sql, dialect)
     if query is None:
         return QueryInfo(problems=(problem or "no query",))
+    if STAR_FUNCTION in sql or UNION_FUNCTION in sql:
+        _expand_star_macros(query, schema, resolve, dialect)
 
     placeholders: dict[str, str] = {}  # placeholder -> parent fqn
     by_fqn: dict[str, str] = {}
@@ -1347,6 +1363,99 @@ def _qualify(
     except Exception as error:
         problems.append(f"cannot qualify columns: {_first_line(error)}")
         return query
+
+
+def expand_star_macros(
+    sql: str, *, dialect: str, schema: Mapping[str, Mapping[str, str]], resolve: Resolver | None
+) -> str:
+    """``sql`` with its ``dbt_utils.star`` placeholders expanded (see :func:`_expand_star_macros`),
+    so that every reader of the model's SQL (inference, the semantic diff) sees real columns.
+    The text is unchanged when there is none or it does not parse."""
+    if STAR_FUNCTION not in sql and UNION_FUNCTION not in sql:
+        return sql
+    try:
+        statements = sqlglot.parse(sql, dialect=dialect)
+        for statement in statements:
+            if statement is not None:
+                _expand_star_macros(statement, schema, resolve, dialect)
+        return ";\n".join(s.sql(dialect=dialect, pretty=True) for s in statements if s is not None)
+    except Exception:  # noqa: BLE001 (bad SQL: inference reports it as it is)
+        return sql
+
+
+def _expand_star_macros(
+    query: exp.Expression, schema: Mapping[str, Mapping[str, str]], resolve: Resolver | None, dialect: str
+) -> None:
+    """Replace each ``dbt_utils.star`` placeholder (see ``rules.dbt_macros``) with the columns of
+    its relation, less the excluded ones, aliased with its prefix and suffix, and each
+    ``union_relations`` one with its select's share of the relations' columns; with a plain star
+    when a relation's columns are not known (then the model's columns are not either)."""
+    def columns_of(relation: str) -> Mapping[str, str] | None:
+        try:
+            table = exp.to_table(relation, dialect=dialect)
+        except Exception:  # noqa: BLE001 (a relation sqlglot cannot read: nothing to expand)
+            return None
+        parent = ((resolve(table) if resolve else None) or default_table_name(table)).lower()
+        return _parent_columns(schema, parent)
+
+    for call in list(query.find_all(exp.Anonymous)):
+        function = str(call.this).lower()
+        if function not in (STAR_FUNCTION, UNION_FUNCTION) or not isinstance(call.parent, exp.Select):
+            continue
+        args = [a.name if isinstance(a, exp.Literal) else a.sql(dialect=dialect) for a in call.expressions]
+        if function == UNION_FUNCTION:
+            projections = _union_projections(args, columns_of, dialect)
+        else:
+            relation, alias, prefix, suffix, *excluded = [*args, "", "", "", ""][: max(4, len(args))]
+            columns = columns_of(relation)
+            if not columns:
+                projections = [exp.Column(this=exp.Star(), table=exp.to_identifier(alias)) if alias else exp.Star()]
+            else:
+                skip = {name.lower() for name in excluded}
+                projections = []
+                for name in columns:
+                    if name.lower() in skip:
+                        continue
+                    column = exp.column(name, table=alias or None)
+                    projections.append(exp.alias_(column, f"{prefix}{name}{suffix}") if prefix or suffix else column)
+        select = call.parent
+        index = next(i for i, e in enumerate(select.expressions) if e is call)
+        select.set("expressions", [*select.expressions[:index], *projections, *select.expressions[index + 1 :]])
+
+
+def _union_projections(
+    args: list[str], columns_of: Callable[[str], Mapping[str, str] | None], dialect: str
+) -> list[exp.Expression]:
+    """One select of ``dbt_utils.union_relations``: every column of any of the relations, in
+    order of first appearance (``+name`` arguments keep only those, ``-name`` drop them), null
+    where this relation lacks it; a plain star when a relation's columns are not known."""
+    this, rest = (args[0], args[1:]) if args else ("", [])
+    relations = [a for a in rest if not a.startswith(("+", "-"))]
+    include = {a[1:].lower() for a in rest if a.startswith("+")}
+    exclude = {a[1:].lower() for a in rest if a.startswith("-")}
+    superset: dict[str, tuple[str, str]] = {}
+    own: Mapping[str, str] | None = None
+    for relation in relations:
+        columns = columns_of(relation)
+        if not columns:
+            return [exp.Star()]
+        if relation == this:
+            own = columns
+        for name, kind in columns.items():
+            superset.setdefault(name.lower(), (name, kind))
+    if own is None:
+        return [exp.Star()]
+    present = {name.lower(): name for name in own}
+    projections: list[exp.Expression] = []
+    for key, (name, kind) in superset.items():
+        if (include and key not in include) or key in exclude:
+            continue
+        if key in present:
+            projections.append(exp.column(present[key]))
+        else:
+            null = exp.cast(exp.null(), _schema_type(kind, dialect))
+            projections.append(exp.alias_(null, name))
+    return projections
 
 
 def _parent_columns(schema: Mapping[str, Mapping[str, str]], parent: str) -> Mapping[str, str] | None:

@@ -82,6 +82,10 @@ def _said_as_unparsed(path: str | None, message: str, changes: Sequence[Change])
     return any(c.rule == "UNPARSED" and c.path == path and said in c.message for c in changes)
 
 
+def _acked(ack: AckState | None) -> bool:
+    return ack is not None and ack.response == "ack" and not ack.stale
+
+
 def _ack_status(ack: AckState | None) -> str:
     if ack is None:
         return "⏳ waiting"
@@ -187,6 +191,9 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
             reasons += f"<br>…and {len(req.reasons) - 6} more"
         who = holder_text(req, table=True) + (" (holding for consumers with no owner)" if req.fallback else "")
         lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
+    if all(_acked(acks.get(req.team)) for req in analysis.required_acks):
+        # The how-to-answer instructions are noise once nobody is left to answer.
+        return [*lines, "", "Every team above has acknowledged: nothing more is needed here.", ""]
     lines += [
         "",
         "A member of each team above (a person named above for themself; for the maintainers, anyone with"

@@ -48,6 +48,35 @@ _HARMLESS_COMMANDS = re.compile(
 )
 """Commands sqlglot keeps opaque that cannot change what readers of a table see (function bodies
 may mention tables, but defining a function changes no schema)."""
+_SCHEMA_VERB = re.compile(
+    r"^\s*(?:ALTER|CREATE|DROP|REPLACE|RENAME|TRUNCATE|UNDROP)\s+(?:OR\s+REPLACE\s+)?"
+    r"(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED|SECURE|TRANSIENT|EXTERNAL|MATERIALIZED|RECURSIVE"
+    r"|UNIQUE|IF|NOT|EXISTS|DEFAULT|FOREIGN|EVENT|TEXT|FILE|NETWORK|MASKING|ROW|RESOURCE)\s+)*([\w.\"`]+)",
+    re.IGNORECASE,
+)
+_OTHER_OBJECTS = frozenset(
+    "EXTENSION SEQUENCE ROLE USER PRIVILEGES POLICY SCHEMA DATABASE STAGE WAREHOUSE TYPE FUNCTION "
+    "PROCEDURE TRIGGER STREAM TASK SESSION FORMAT PIPE INDEX RULE GROUP ACCOUNT INTEGRATION MONITOR "
+    "SHARE TAG SECRET CONNECTION PUBLICATION SUBSCRIPTION SERVER WRAPPER OPERATOR COLLATION DOMAIN "
+    "AGGREGATE STATISTICS SEARCH LANGUAGE CAST TRANSFORM OWNED ACCESS DATA MACRO MODEL NOTIFICATION "
+    "API ALERT REPLICATION FAILOVER APPLICATION PACKAGE CATALOG VOLUME LOCATION CREDENTIAL PROVIDER "
+    "RECIPIENT SNAPSHOT BACKUP CAPABILITY RESERVATION ASSIGNMENT".split()
+)
+"""What sqlglot may keep as an opaque command without it changing a table or view's columns."""
+
+
+def _changes_schema(raw: str) -> bool:
+    """Whether an opaque command may change what a table's readers see: it names a table, view
+    or column, or it creates, alters or drops something that is not one of the other objects a
+    warehouse has (a misspelt ``ALTER TABEL t DROP c`` is kept opaque and must not pass unseen)."""
+    if _HARMLESS_COMMANDS.match(raw):
+        return False
+    verb = _SCHEMA_VERB.match(raw)
+    if verb is not None:
+        return verb.group(1).upper() not in _OTHER_OBJECTS
+    return _SCHEMA_WORDS.search(raw) is not None
+
+
 _SERIAL_TYPES = {exp.DataType.Type.SERIAL, exp.DataType.Type.BIGSERIAL, exp.DataType.Type.SMALLSERIAL}
 _DUCKDB_COLUMN_RENAME = re.compile(
     r"\bRENAME\s+(?:COLUMN\s+)?([\w\"`]+)\s+TO\s+([\w\"`]+)\s*;?\s*$", re.IGNORECASE
@@ -227,7 +256,7 @@ class _Builder:
         # INSERT, UPDATE, GRANT, SET, transactions...: no effect on the schema
 
     def _command(self, statement: exp.Command, path: str, line: int, raw: str) -> None:
-        if _SCHEMA_WORDS.search(raw) and not _HARMLESS_COMMANDS.match(raw):
+        if _changes_schema(raw):
             first = " ".join(raw.split())[:80]
             self.problem(path, f"statement Tessera cannot analyse: {first}", line)
 

@@ -1,6 +1,15 @@
 """Shared fixtures. Each concern keeps its fixtures in its own module; they are gathered here."""
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from aiohttp.typedefs import StrOrURL
+
 import rules.infer
+from tests import openapi_responses
 from tests.fixtures_app import *  # noqa: F401,F403  (settings, store, running server)
 from tests.fixtures_github import *  # noqa: F401,F403  (fake GitHub, App key)
 from tests.pg import postgres_server  # noqa: F401  (a throwaway real PostgreSQL, session-scoped)
@@ -8,3 +17,24 @@ from tests.pg import postgres_server  # noqa: F401  (a throwaway real PostgreSQL
 # Every answer of the engine's fast path for ancestor types is checked against sqlglot's own
 # qualify + annotate_types in every test that builds a snapshot: a difference fails the test.
 rules.infer.CHECK_FAST_PATH = True
+
+
+@pytest.fixture(autouse=True)
+def api_answers_match_the_openapi_document(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every ``/api/v1`` answer a test receives through aiohttp's TestClient is checked against
+    ``/api/v1/openapi.json`` (see :mod:`tests.openapi_responses`); a mismatch fails the test."""
+    found: list[str] = []
+    original = TestClient._request
+
+    async def checked(self: TestClient, method: str, path: StrOrURL, **kwargs: Any) -> ClientResponse:
+        response = await original(self, method, path, **kwargs)
+        if response.url.path.startswith(openapi_responses.PREFIX + "/"):
+            text = (await response.read()).decode("utf-8", "replace")
+            found.extend(
+                openapi_responses.problems(method, response.url.path, response.status, response.content_type, text)
+            )
+        return response
+
+    monkeypatch.setattr(TestClient, "_request", checked)
+    yield found
+    assert not found, "answers that break the OpenAPI document:\n" + "\n".join(dict.fromkeys(found))

@@ -29,3 +29,9 @@ def test_readme_lists_every_github_endpoint_the_app_calls():
 
     missing = [f"{e.method} {e.path}" for e in ENDPOINT_PERMISSIONS if f"`{e.method} {e.path}`" not in README]
     assert missing == []
+
+
+def test_readme_alert_table_is_the_list_trends_uses():
+    from app.audits import alert_rules_table
+
+    assert alert_rules_table() in README

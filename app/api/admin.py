@@ -16,6 +16,7 @@ from app.api.common import (
     principal,
     read_body,
     store,
+    with_iso_times,
 )
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
@@ -37,7 +38,7 @@ async def audit_log(request: web.Request) -> web.Response:
     filters = {k: request.query[k] for k in ("repo", "team", "actor", "action") if k in request.query}
     rows = await store(request).read(lambda db: log_sql.list_audit(db, before=before, limit=limit + 1, **filters))
     last = rows[limit - 1]["id"] if len(rows) > limit else None
-    return page(request, rows, limit, last)
+    return page(request, [with_iso_times(row, "at") for row in rows], limit, last)
 
 
 async def deliveries(request: web.Request) -> web.Response:
@@ -49,7 +50,7 @@ async def deliveries(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", f"status is one of {', '.join(STATUSES)}")
     rows = await store(request).read(lambda db: delivery_sql.list_page(db, status=status, before=before, limit=limit + 1))
     last = rows[limit - 1]["id"] if len(rows) > limit else None
-    return page(request, rows, limit, last)
+    return page(request, [with_iso_times(row, "received_at", "finished_at") for row in rows], limit, last)
 
 
 async def replay(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from app.api import auth
-from app.api.common import id_cursor, json_response, page, page_params, principal, store
+from app.api.common import id_cursor, iso_time, json_response, page, page_params, principal, store
 from app.api.errors import ApiError, not_found
 from app.api.graph import Graph, impact
 from app.store import contracts as contract_sql
@@ -48,7 +48,7 @@ async def get_asset(request: web.Request) -> web.Response:
         if asset is None:
             return None
         asset["contracts"] = [
-            {"version": c.version, "breaking": c.breaking, "pr_number": c.pr_number, "published_at": c.published_at}
+            {"version": c.version, "breaking": c.breaking, "pr_number": c.pr_number, "published_at": iso_time(c.published_at)}
             for c in contract_sql.list_contracts(db, fqn, repo=asset["repo"])
         ]
         asset["consumers"] = {
@@ -75,7 +75,7 @@ def _contract_dict(contract: contract_sql.Contract) -> dict[str, Any]:
         "breaking": contract.breaking,
         "pr_number": contract.pr_number,
         "head_sha": contract.head_sha,
-        "published_at": contract.published_at,
+        "published_at": iso_time(contract.published_at),
         "schema": contract.schema,
         "changes": list(contract.changes),
     }

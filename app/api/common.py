@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,6 +145,18 @@ def page(request: web.Request, items: Sequence[Any], limit: int, last: object | 
         url = request.url.update_query({"cursor": next_cursor, "limit": str(limit)})
         headers["Link"] = f'<{url.raw_path_qs}>; rel="next"'  # percent-encoded: a header never holds raw bytes
     return web.json_response({"items": shown, "next_cursor": next_cursor}, headers=headers, dumps=_dumps)
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Every time in an API body is ISO 8601 UTC (``2026-05-01T12:00:00Z``), never epoch seconds."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def with_iso_times(row: dict[str, Any], *fields: str) -> dict[str, Any]:
+    """``row`` with the named epoch fields as ISO 8601."""
+    return {**row, **{name: iso_time(row[name]) for name in fields}}
 
 
 def _dumps(value: Any) -> str:

@@ -13,7 +13,16 @@ from typing import Any
 from aiohttp import web
 
 from app.api import auth
-from app.api.common import id_cursor, json_body, json_response, page, page_params, principal, store
+from app.api.common import (
+    id_cursor,
+    json_body,
+    json_response,
+    page,
+    page_params,
+    principal,
+    store,
+    with_iso_times,
+)
 from app.api.errors import ApiError
 from app.store import observed as observed_sql
 from app.store import proposals as log_sql
@@ -55,7 +64,7 @@ async def list_mappings(request: web.Request) -> web.Response:
 
     def read(db: Any) -> dict[str, Any]:
         return {
-            "items": observed_sql.list_mappings(db),
+            "items": [with_iso_times(m, "created_at") for m in observed_sql.list_mappings(db)],
             "unmapped": observed_sql.unmapped_readers(db, today=_today(), window_days=days),
         }
 
@@ -79,7 +88,7 @@ async def create_mapping(request: web.Request) -> web.Response:
     outcome = await store(request).write(write)
     if isinstance(outcome, str):
         raise ApiError(400, "invalid_request", outcome)
-    return json_response(outcome, status=201)
+    return json_response(with_iso_times(outcome, "created_at"), status=201)
 
 
 def routes() -> list[web.RouteDef]:

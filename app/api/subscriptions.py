@@ -24,6 +24,7 @@ from app.api.common import (
     principal,
     settings,
     store,
+    with_iso_times,
 )
 from app.api.errors import ApiError, not_found
 from app.notify import outbox, slack
@@ -66,7 +67,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     after = id_cursor(cursor)
     items = await store(request).read(lambda db: sql.list_subscriptions(db, team=team, after=after, limit=limit + 1))
     last = items[limit - 1].id if len(items) > limit else None
-    return page(request, [s.to_dict() for s in items], limit, last)
+    return page(request, [with_iso_times(s.to_dict(), "created_at", "updated_at") for s in items], limit, last)
 
 
 async def create_subscription(request: web.Request) -> web.Response:
@@ -90,14 +91,14 @@ async def create_subscription(request: web.Request) -> web.Response:
     made = await store(request).write(write)
     if made is None:
         raise not_found(f"no team {body['team']!r}: create it first with POST /api/v1/teams")
-    shown = made.to_dict()
+    shown = with_iso_times(made.to_dict(), "created_at", "updated_at")
     if not supplied:
         shown["secret"] = secret
     return json_response(shown, status=201)
 
 
 async def get_subscription(request: web.Request) -> web.Response:
-    return json_response((await _owned(request, "read")).to_dict())
+    return json_response(with_iso_times((await _owned(request, "read")).to_dict(), "created_at", "updated_at"))
 
 
 async def update_subscription(request: web.Request) -> web.Response:
@@ -123,7 +124,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     updated = await store(request).write(write)
     if updated is None:
         raise not_found(f"no subscription {subscription.id}")
-    shown = updated.to_dict()
+    shown = with_iso_times(updated.to_dict(), "created_at", "updated_at")
     if rotated is not None and not supplied:
         shown["secret"] = rotated  # generated: shown this once
     return json_response(shown)
@@ -150,7 +151,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     items = await store(request).read(
         lambda db: sql.list_outbound(db, subscription_id=subscription.id, before=before or None, limit=limit + 1))
     last = items[limit - 1].id if len(items) > limit else None
-    return page(request, [d.to_dict() for d in items], limit, last)
+    return page(request, [with_iso_times(d.to_dict(), "created_at", "next_attempt_at", "finished_at") for d in items], limit, last)
 
 
 async def redeliver(request: web.Request) -> web.Response:
@@ -179,7 +180,7 @@ async def redeliver(request: web.Request) -> web.Response:
     if isinstance(result, str):
         raise ApiError(409, "conflict", f"delivery {delivery_id} is {result} already")
     outbox.ring()
-    return json_response(result.to_dict(), status=202)
+    return json_response(with_iso_times(result.to_dict(), "created_at", "next_attempt_at", "finished_at"), status=202)
 
 
 # --- Slack channels and user links ----------------------------------------------------------------
@@ -234,7 +235,8 @@ async def set_channel(request: web.Request) -> web.Response:
 
 async def list_links(request: web.Request) -> web.Response:
     auth.require(principal(request), "admin")
-    return json_response({"items": await store(request).read(sql.list_slack_links)})
+    links = await store(request).read(sql.list_slack_links)
+    return json_response({"items": [with_iso_times(link, "linked_at") for link in links]})
 
 
 async def create_link(request: web.Request) -> web.Response:

@@ -339,6 +339,12 @@ def list_keys(db: sqlite_utils.Database, team: str) -> list[ApiKey]:
     return [k for k in (_key(r) for r in rows) if k is not None]
 
 
+def list_all_keys(db: sqlite_utils.Database) -> list[ApiKey]:
+    """Every team's keys, revoked ones too, oldest first (``tessera keys list``)."""
+    rows = db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY id").fetchall()
+    return [k for k in (_key(r) for r in rows) if k is not None]
+
+
 def revoke_key(db: sqlite_utils.Database, key_id: int) -> bool:
     cursor = db.execute(
         "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), key_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,7 @@ async def test_the_audit_log_is_for_admins_and_filters_by_action_and_team(synced
     assert (await synced.call("GET", "/audit-log", key=growth))[0] == 403
     _, created = await synced.call("GET", "/audit-log?action=registration_created")
     assert [(e["team"], e["detail"]["asset"]) for e in created["items"]] == [("growth", "fct_revenue")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created["items"][0]["at"])  # ISO 8601, like every time
     _, teams = await synced.call("GET", "/audit-log?action=team_created&limit=1")
     assert len(teams["items"]) == 1 and teams["next_cursor"]
     _, rest = await synced.call("GET", f"/audit-log?action=team_created&cursor={teams['next_cursor']}")

@@ -19,6 +19,7 @@ from app.api.openapi import SCHEMAS, document
 from app.config import Settings
 from app.server import create_app
 from app.store import Store
+from tests import openapi_responses
 from tests.app import registry_support as support
 from tests.app.registry_support import Api
 
@@ -60,6 +61,34 @@ def test_every_write_body_schema_refuses_unknown_fields() -> None:
     for name, schema in SCHEMAS.items():
         if name.endswith(("Create", "Update")) or name == "DbtSync":
             assert schema.get("additionalProperties") is False, name
+
+
+def test_every_success_answer_has_a_real_schema_and_every_error_the_error_shape() -> None:
+    for template, item in document()["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                where = f"{method.upper()} {template} {status}"
+                if status.startswith("2") and status != "204":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema != {"type": "object"}, where
+                    assert "$ref" in schema or "items" in schema.get("properties", {}), where
+                elif not status.startswith("2"):
+                    assert response == {"$ref": "#/components/responses/Error"}, where
+
+
+def test_the_answer_check_catches_an_epoch_time_an_undocumented_status_and_a_wrong_shape() -> None:
+    team = {"slug": "growth", "name": "Growth", "github_team": None, "created_at": "2026-05-01T12:00:00Z"}
+    assert openapi_responses.problems("GET", "/api/v1/teams/growth", 200, "application/json", json.dumps(team)) == []
+    epoch = json.dumps({**team, "created_at": 1777636800.0})
+    assert any("not an ISO 8601 time" in p for p in openapi_responses.problems(
+        "GET", "/api/v1/teams/growth", 200, "application/json", epoch))
+    assert openapi_responses.problems("POST", "/api/v1/teams", 500, "application/json", "{}") == [
+        "POST /teams: status 500 is not documented (documented: 201, 400, 401, 403, 404, 409, 503)"
+    ]
+    bare_error = json.dumps({"error": "no such team"})
+    assert openapi_responses.problems("GET", "/api/v1/teams/growth", 404, "application/json", bare_error)
 
 
 async def test_the_document_is_served_without_a_key(api: Api) -> None:

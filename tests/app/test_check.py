@@ -118,12 +118,31 @@ def test_the_base_side_is_where_the_branch_forked(shop_repo: tuple[Path, str]) -
     assert not any(c["column"] == "discounts" for c in data["changes"])
 
 
-def test_uncommitted_edits_do_not_leak_into_the_analysis(shop_repo: tuple[Path, str]) -> None:
+def test_uncommitted_edits_do_not_leak_into_the_analysis_but_are_named_on_stderr(shop_repo: tuple[Path, str]) -> None:
     repo, base = shop_repo
     (repo / "models/marts/fct_revenue.sql").write_text("select 1 as x\n")
-    code, out, _ = check("--repo", str(repo), "--base", base, "--format", "json")
+    code, out, err = check("--repo", str(repo), "--base", base, "--format", "json")
     assert code == 0
     assert json.loads(out)["changes"] == []
+    assert "1 uncommitted change(s) are not checked (models/marts/fct_revenue.sql)" in err
+    assert "--head WORKTREE" in err
+
+
+def test_head_worktree_checks_the_uncommitted_edits(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    for path, text in drop_discounts(shop_files()).items():
+        (repo / path).write_text(text)
+    code, out, err = check("--repo", str(repo), "--base", base, "--head", "WORKTREE", "--format", "json")
+    assert code == 1, err
+    assert any(c["column"] == "discounts" for c in json.loads(out)["changes"])
+    assert "uncommitted" not in err
+    assert git(repo, "status", "--porcelain") != ""  # the work tree is read, never touched
+
+
+def test_a_clean_checkout_gets_no_uncommitted_warning(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    code, _, err = check("--repo", str(repo), "--base", base, "--format", "json")
+    assert code == 0 and "uncommitted" not in err
 
 
 def test_the_parse_cache_lives_in_the_git_directory_and_warm_runs_agree(shop_repo: tuple[Path, str]) -> None:
@@ -143,9 +162,16 @@ def test_an_unknown_revision_is_a_usage_error(shop_repo: tuple[Path, str]) -> No
     assert "unknown revision 'no-such-branch'" in err
 
 
-def test_a_folder_that_is_not_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_folder_that_is_not_a_repository_is_a_usage_error_that_says_so(tmp_path: Path) -> None:
     code, _, err = check("--repo", str(tmp_path), "--base", "main")
-    assert code == 2 and "tessera check:" in err
+    assert code == 2
+    assert err == f"tessera check: {tmp_path} is not a git repository: run tessera check inside a checkout, or pass --repo DIR\n"
+
+
+def test_a_repository_without_a_commit_says_so(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    code, _, err = check("--repo", str(tmp_path), "--base", "main")
+    assert code == 2 and "has no commit yet" in err and "unknown revision" not in err
 
 
 def test_missing_base_is_a_usage_error() -> None:
@@ -279,6 +305,22 @@ def test_a_missing_manifest_file_is_a_usage_error(shop_repo: tuple[Path, str], t
     repo, base = shop_repo
     code, _, err = check("--repo", str(repo), "--base", base, "--manifest", str(tmp_path / "nope.json"))
     assert code == 2 and "cannot read the manifest" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("{not json", "is not valid JSON"), ('{"results": []}', "is not a dbt manifest")],
+    ids=["invalid-json", "not-a-manifest"],
+)
+def test_a_manifest_file_that_is_not_a_manifest_is_a_usage_error_not_a_finding(
+    shop_repo: tuple[Path, str], tmp_path: Path, content: str, expected: str
+) -> None:
+    repo, base = shop_repo
+    bad = tmp_path / "manifest.json"
+    bad.write_text(content)
+    code, out, err = check("--repo", str(repo), "--base", base, "--manifest", str(bad))
+    assert code == 2 and out == ""
+    assert expected in err
 
 
 def test_git_source_handles_odd_file_names_and_skips_symlinks(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -107,12 +109,72 @@ async def _status(store: Store, delivery_id: str, status: str) -> bool:
     return delivery is not None and delivery.status == status
 
 
-async def _spawn_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+async def _spawn_serve(
+    env: dict[str, str], *args: str, cwd: Path = REPO_ROOT
+) -> asyncio.subprocess.Process:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "serve",
-        cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        sys.executable, "-m", "app.cli", "serve", *args,
+        cwd=cwd, env={**inherited, "PYTHONPATH": str(REPO_ROOT), **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_serve_reads_the_env_file_setup_wrote_and_the_real_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# GitHub App tessera-acme, written by tessera setup\n"
+        "TESSERA_WEBHOOK_SECRET=from-the-file\n"
+        "export TESSERA_PORT=0\n"
+        f'TESSERA_DB="{tmp_path / "from-file.db"}"\n'
+    )
+    process = await _spawn_serve({"TESSERA_DB": str(tmp_path / "from-env.db")}, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("Tessera listening on http://127.0.0.1:"), line
+        url = line.split()[3]
+        assert not url.endswith(":8080")  # TESSERA_PORT=0 from the file
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as ready:
+            assert ready.status == 200  # the file's webhook secret is set
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 15)
+    assert code == 0
+    assert (tmp_path / "from-env.db").exists() and not (tmp_path / "from-file.db").exists()
+    assert "TESSERA_WEBHOOK_SECRET is not set" not in (await process.stderr.read()).decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "does not exist"), ("TESSERA_PORT 8080\n", "expected KEY=value")],
+    ids=["missing", "malformed"],
+)
+async def test_serve_with_a_missing_or_malformed_env_file_says_which_line_and_exits_2(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    env_file = tmp_path / "tessera.env"
+    if content is not None:
+        env_file.write_text(content)
+    process = await _spawn_serve({}, "--env-file", str(env_file), cwd=tmp_path)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert expected in err.decode() and "Traceback" not in err.decode()
+
+
+@pytest.mark.parametrize("kind", ["a-folder", "under-a-file"])
+async def test_serve_with_a_database_it_cannot_open_says_so_in_one_line(tmp_path: Path, kind: str) -> None:
+    if kind == "a-folder":
+        (tmp_path / "t.db").mkdir()
+        db = tmp_path / "t.db"
+    else:
+        (tmp_path / "plain").write_text("")
+        db = tmp_path / "plain" / "t.db"
+    process = await _spawn_serve({"TESSERA_DB": str(db), "TESSERA_PORT": "0"}, cwd=tmp_path)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    text = err.decode()
+    assert "Traceback" not in text
+    assert f"cannot open the database {db}" in text
 
 
 async def test_serve_prints_where_it_listens_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -126,7 +188,7 @@ async def test_serve_prints_where_it_listens_answers_health_and_stops_on_sigterm
             async with session.get(f"{url}/healthz") as health:
                 assert health.status == 200
             async with session.get(f"{url}/readyz") as ready:
-                assert ready.status == 200
+                assert ready.status == 503  # not ready: deliveries would be refused
             async with session.post(f"{url}/webhooks/github", data=b"{}") as hook:
                 assert hook.status == 503  # no secret configured
     finally:
@@ -141,6 +203,33 @@ async def test_serve_refuses_dev_mode_on_a_public_address() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert "dev mode" in err.decode().lower() and "0.0.0.0" in err.decode()
+
+
+def test_deliveries_json_gives_times_in_iso_8601_like_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    _seed(db, "failed")
+    monkeypatch.setenv("TESSERA_DB", str(db))
+    assert main(["deliveries", "--json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["delivery_id"] == "d0" and row["status"] == "failed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["received_at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["finished_at"])
+
+
+@pytest.mark.parametrize("command", [["deliveries"], ["keys", "list"]], ids=["deliveries", "keys-list"])
+def test_a_database_setting_that_names_some_other_file_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    other = tmp_path / "settings.env"
+    other.write_text("TESSERA_PORT=8080\n" * 100)
+    monkeypatch.setenv("TESSERA_DB", str(other))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"cannot use the database {other}: file is not a database" in err
+    assert other.read_text() == "TESSERA_PORT=8080\n" * 100
 
 
 def test_deliveries_without_a_database_says_so_instead_of_creating_one(

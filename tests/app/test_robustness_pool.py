@@ -34,12 +34,12 @@ FREEZE = "{% set n = 10 %}{% set x = (n ** (n ** 7 * 4)) %}\nselect 1 as x\n"
 MEMORY_BOMB = "{{ 'a' * 10**9 }}\nselect 1 as x\n"
 
 
-BUDGET = 4.0
+BUDGET = 8.0
 
 
 @pytest.fixture
 def app_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Three jobs and three analyses at once; 256 MB and 4 s per analysis (a shared test machine
+    """Three jobs and three analyses at once; 256 MB and 8 s per analysis (a shared test machine
     can be slow; the job's own time-out is far enough away not to interfere)."""
     monkeypatch.setattr(engine, "analysis_budget", lambda settings: BUDGET)
     return Settings(
@@ -111,7 +111,7 @@ async def test_while_a_freezing_and_a_memory_bomb_pr_are_analysed_the_server_ans
 
     deliveries = [await _finished(flow, delivery_id) for delivery_id in (hostile[0][0], hostile[1][0], other[0])]
     assert [d.status for d in deliveries] == ["done", "done", "done"], [d.last_error for d in deliveries]
-    completed_saying(flow, frozen, "could not be analysed: over the 4 s time limit", "models/marts/freeze.sql")
+    completed_saying(flow, frozen, "could not be analysed: over the 8 s time limit", "models/marts/freeze.sql")
     completed_saying(flow, bomb, "could not be analysed: over the 256 MB memory limit", "models/marts/bomb.sql")
     assert flow.check(ordinary).conclusion == "action_required"
     assert [d.worker_kills for d in deliveries] == [1, 1, 0]

@@ -96,3 +96,25 @@ async def test_the_app_opens_its_own_store_with_the_configured_durability(aiohtt
     store = client.app[STORE_KEY]
     assert await store.write(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 1  # NORMAL
     assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_wrong_method_on_a_service_endpoint_is_405_in_the_error_shape_naming_the_right_one(
+    make_client: Any,
+) -> None:
+    client = await make_client(start_workers=False)
+    response = await client.get("/webhooks/github")
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    error = (await response.json())["error"]
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == "GET is not answered at /webhooks/github: use POST"
+
+
+async def test_an_unknown_path_is_404_in_the_error_shape_listing_what_is_served(make_client: Any) -> None:
+    client = await make_client(start_workers=False)
+    response = await client.get("/webhook")
+    assert response.status == 404
+    error = (await response.json())["error"]
+    assert error["code"] == "not_found" and "POST /webhooks/github" in error["message"]
+    page = await client.get("/checks/999999")  # a handler's own 404 keeps its own words
+    assert page.status == 404 and "No such check" in await page.text()

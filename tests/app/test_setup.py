@@ -24,6 +24,7 @@ from app.setup import (
     SetupServer,
     add_arguments,
     api_url_for,
+    convert_manifest_code,
     new_app_url,
     options_from_args,
     run,
@@ -182,6 +183,21 @@ async def test_a_code_github_does_not_know_fails_setup_with_github_s_answer(
     assert not (tmp_path / ".env").exists()
 
 
+@pytest.mark.parametrize(
+    ("api_url", "reason"),
+    [("http://github.tessera-test.invalid", "could not be resolved"), ("http://127.0.0.1:9", "cannot connect to")],
+    ids=["dns", "refused"],
+)
+async def test_a_network_failure_is_not_worded_as_github_refusing_the_code(api_url: str, reason: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(SetupError) as failed:
+            await convert_manifest_code(session, api_url, "a-code")
+    message = str(failed.value)
+    assert message.startswith(f"could not reach GitHub at {api_url} (")
+    assert reason in message and "refused the manifest code" not in message
+    assert "Error(" not in message and "ClientConnector" not in message  # no raw exception text
+
+
 async def test_enterprise_server_web_url_sends_the_form_there_and_the_exchange_to_its_api_v3(
         app_private_key: str, browser: aiohttp.ClientSession, tmp_path: Path) -> None:
     async with FakeGitHub(app_id=77, private_key_pem=app_private_key, api_prefix="/api/v3") as ghes:
@@ -293,13 +309,13 @@ async def test_tessera_setup_command_runs_the_flow_and_exits_zero(
             await process.wait()
     assert process.returncode == 0, err.decode()
     assert f"Created GitHub App {fake_github.app_slug}" in out.decode()
+    assert f"Then start it: tessera serve --env-file {tmp_path / '.env'}" in out.decode()
     assert _env_file(tmp_path / ".env")["TESSERA_GITHUB_API_URL"] == fake_github.url
 
 
 async def test_an_answer_without_a_slug_still_writes_a_named_key_and_a_bare_one_is_refused(
         fake_github: FakeGitHub, app_private_key: str, tmp_path: Path) -> None:
     """GitHub's REST description promises id, pem and webhook_secret, not the slug."""
-    from app.setup import convert_manifest_code
     from tests.fakegithub import ScriptedResponse
 
     fake_github.script("POST", "/app-manifests/*/conversions",

@@ -88,7 +88,7 @@ async def test_a_delivery_without_a_valid_signature_is_refused_and_not_stored(
     else:
         response = await post_delivery(client, "pull_request", payload, signature=signature)
     assert response.status == 401
-    assert "X-Hub-Signature-256" in (await response.json())["error"]
+    assert "X-Hub-Signature-256" in (await response.json())["error"]["message"]
     assert sum((await store.count_deliveries()).values()) == 0
 
 
@@ -113,8 +113,28 @@ async def test_without_a_configured_secret_every_delivery_is_refused_with_503(
     client = await make_client(app_settings.with_overrides(webhook_secret=None), start_workers=False)
     response = await post_delivery(client, "push", load_webhook("push", "push"))
     assert response.status == 503
-    assert "TESSERA_WEBHOOK_SECRET" in (await response.json())["error"]
+    assert "TESSERA_WEBHOOK_SECRET" in (await response.json())["error"]["message"]
     assert sum((await store.count_deliveries()).values()) == 0
+
+
+async def test_a_webhook_refusal_has_the_rest_apis_error_shape(make_client: Any, store: Store) -> None:
+    client = await make_client(start_workers=False)
+    response = await post_delivery(client, "push", load_webhook("push", "push"), secret=None)
+    assert response.status == 401
+    error = (await response.json())["error"]
+    assert error["code"] == "bad_signature"
+    assert "X-Hub-Signature-256" in error["message"]
+
+
+async def test_the_server_is_not_ready_without_a_webhook_secret(
+    make_client: Any, store: Store, app_settings: Settings
+) -> None:
+    client = await make_client(app_settings.with_overrides(webhook_secret=None), start_workers=False)
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["status"] == "unavailable"
+    assert any("TESSERA_WEBHOOK_SECRET" in problem for problem in body["problems"])
 
 
 async def test_a_replayed_delivery_id_is_acknowledged_and_not_queued_again(make_client: Any, store: Store) -> None:
@@ -136,7 +156,7 @@ async def test_a_signed_body_that_is_not_a_json_object_is_refused_with_400_and_n
     client = await make_client(start_workers=False)
     response = await post_delivery(client, "push", body)
     assert response.status == 400
-    assert "not" in (await response.json())["error"]
+    assert "not" in (await response.json())["error"]["message"]
     assert sum((await store.count_deliveries()).values()) == 0
 
 

@@ -166,6 +166,16 @@ def test_ack_states_are_shown_per_team_and_change_the_headline() -> None:
     assert "was for different changes" in stale and "needs an acknowledgement" in stale.splitlines()[1]
 
 
+def test_the_how_to_answer_instructions_go_once_every_team_has_acked() -> None:
+    waiting = to_markdown(analysis())
+    assert "answers with a comment starting with one of" in waiting and "`/tessera ack`" in waiting
+    acked = to_markdown(analysis(), acks={"growth": AckState("ack", user="gina")})
+    assert "answers with a comment starting with one of" not in acked
+    assert "Every team above has acknowledged: nothing more is needed here." in acked
+    for pending in (AckState("migrating", deadline="2026-12-01"), AckState("ack", user="gina", stale=True)):
+        assert "answers with a comment starting with one of" in to_markdown(analysis(), acks={"growth": pending})
+
+
 def test_comment_over_the_limit_is_shortened_and_links_to_details() -> None:
     changes = tuple(
         Change(
