@@ -16,6 +16,7 @@ from pathlib import Path
 from app.errors import ConfigError
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_GITHUB_WEB_URL = "https://github.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api"
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 """GitHub caps deliveries at 25 MB; anything larger is refused with 413."""
@@ -73,6 +74,13 @@ class Settings:
     ``tessera discover SOURCE --kind KIND``)."""
     discovery_interval: float = 3600.0
     """Seconds between two scheduled discovery rounds."""
+    # -- pages: sign in with GitHub (the App's own user authorization)
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    session_secret: str | None = None
+    """Signs the pages' session cookies; unset, a random one per process (sign-ins end at restart)."""
+    github_web_url: str = DEFAULT_GITHUB_WEB_URL
+    """Where people sign in: github.com, a GitHub Enterprise Server, or a fake in tests."""
 
     @property
     def base_url(self) -> str:
@@ -122,7 +130,23 @@ class Settings:
                 f" non-loopback host {host!r}: bind TESSERA_HOST to 127.0.0.1 or turn dev mode off"
             )
 
+        web_url = get("TESSERA_GITHUB_WEB_URL") or DEFAULT_GITHUB_WEB_URL
+        if not web_url.startswith(("http://", "https://")):
+            raise ConfigError(f"TESSERA_GITHUB_WEB_URL must be an http(s) URL, got {web_url!r}")
+        client_id, client_secret = get("TESSERA_GITHUB_CLIENT_ID"), get("TESSERA_GITHUB_CLIENT_SECRET")
+        if bool(client_id) != bool(client_secret):
+            raise ConfigError(
+                "TESSERA_GITHUB_CLIENT_ID and TESSERA_GITHUB_CLIENT_SECRET go together: set both for sign-in, or neither"
+            )
+        session_secret = get("TESSERA_SESSION_SECRET")
+        if session_secret is not None and len(session_secret) < 32:
+            raise ConfigError("TESSERA_SESSION_SECRET must be at least 32 characters (it signs sign-in sessions)")
+
         return cls(
+            github_client_id=client_id,
+            github_client_secret=client_secret,
+            session_secret=session_secret,
+            github_web_url=web_url.rstrip("/"),
             github_app_id=app_id,
             github_private_key=private_key,
             webhook_secret=source.get("TESSERA_WEBHOOK_SECRET") or None,

@@ -19,13 +19,15 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import cachetools
 import gidgethub
 import gidgethub.aiohttp
+import gidgethub.sansio
 import jwt
+import yarl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from uritemplate import variable
@@ -41,6 +43,9 @@ JWT_LIFETIME = 9 * 60  # GitHub's maximum is 10 minutes.
 TOKEN_REFRESH_MARGIN = 5 * 60  # a token is replaced this long before it expires.
 SECONDARY_LIMIT_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" without retry-after.
 PER_PAGE = 100
+LOW_BUDGET_FRACTION = 0.05
+"""Below this share of the hourly window left, new analyses wait for the reset (what remains
+finishes work already started); GitHub gives an installation 5,000 requests or more an hour."""
 
 Clock = Callable[[], float]
 
@@ -48,6 +53,14 @@ CALLS = REGISTRY.counter("tessera_github_calls_total", "GitHub API calls by meth
 RATE_LIMIT_REMAINING = REGISTRY.gauge(
     "tessera_github_rate_limit_remaining", "Requests left in the current GitHub rate-limit window."
 )
+
+
+@dataclass(frozen=True)
+class BudgetWait:
+    """The API budget runs low until ``until`` (epoch seconds), ``seconds`` from now."""
+
+    until: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -142,11 +155,7 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             CALLS.inc(method=method, status="error")
             raise TransientError(f"GitHub {method} {url} failed: {exc!r}") from exc
         CALLS.inc(method=method, status=str(status))
-        remaining = _header(response_headers, "x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
-            RATE_LIMIT_REMAINING.set(float(remaining))
-            if remaining == "0":
-                self._exhausted(_number(_header(response_headers, "x-ratelimit-reset")))
+        self._note_rate_limit(response_headers)
         transient, wait = transient_wait(status, response_headers, data, self._clock())
         if transient:
             what = "rate limited" if status in (403, 429) else "unavailable"
@@ -156,8 +165,24 @@ class TesseraGitHubAPI(gidgethub.aiohttp.GitHubAPI):
             )
         return status, response_headers, data
 
+    def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
+        """Keep the gauge current, remember a used-up window and whether the budget runs low."""
+        remaining = _header(headers, "x-ratelimit-remaining")
+        if remaining is None or not remaining.isdigit():
+            return
+        RATE_LIMIT_REMAINING.set(float(remaining))
+        reset = _number(_header(headers, "x-ratelimit-reset"))
+        if remaining == "0":
+            self._exhausted(reset)
+        limit = _number(_header(headers, "x-ratelimit-limit"))
+        if (_header(headers, "x-ratelimit-resource") or "core") == "core" and limit:
+            self._budget(low=int(remaining) < limit * LOW_BUDGET_FRACTION, reset=reset)
+
     def _exhausted(self, reset: float | None) -> None:
         """The rate-limit window is used up until ``reset``; subclasses remember it."""
+
+    def _budget(self, *, low: bool, reset: float | None) -> None:
+        """Whether the window's remaining requests are under the reserve; subclasses remember it."""
 
 
 class AppClient(TesseraGitHubAPI):
@@ -191,6 +216,11 @@ class InstallationClient(TesseraGitHubAPI):
         self._app = app
         self.installation_id = installation_id
 
+    @property
+    def github_app_id(self) -> int:
+        """The App this client acts for: its own check runs carry this id."""
+        return self._app.app_id
+
     async def _make_request(
         self,
         method: str,
@@ -203,13 +233,7 @@ class InstallationClient(TesseraGitHubAPI):
         content_type: str = gidgethub.abc.JSON_CONTENT_TYPE,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[bytes, str | None, int]:
-        limited_until = self._app.limited_until(self.installation_id)
-        if limited_until is not None:
-            # GitHub asks integrations not to keep calling while rate limited: wait for the reset.
-            raise TransientError(
-                f"installation {self.installation_id} is out of GitHub API requests until the rate-limit reset",
-                retry_after=max(limited_until - self._clock(), 1.0),
-            )
+        self._check_budget()
         if jwt is None and oauth_token is None:
             oauth_token = await self._app.installation_token(self.installation_id)
         try:
@@ -231,8 +255,28 @@ class InstallationClient(TesseraGitHubAPI):
                 raise TransientError(f"GitHub refused the installation token: {exc}") from exc
             raise
 
+    def _check_budget(self) -> None:
+        limited_until = self._app.limited_until(self.installation_id)
+        if limited_until is not None:
+            # GitHub asks integrations not to keep calling while rate limited: wait for the reset.
+            raise TransientError(
+                f"installation {self.installation_id} is out of GitHub API requests until the rate-limit reset",
+                retry_after=max(limited_until - self._clock(), 1.0),
+            )
+
     def _exhausted(self, reset: float | None) -> None:
         self._app.mark_rate_limited(self.installation_id, reset)
+
+    def _budget(self, *, low: bool, reset: float | None) -> None:
+        self._app.note_budget(self.installation_id, low=low, reset=reset)
+
+    def budget_wait(self) -> BudgetWait | None:
+        """How long to hold off new analyses: the window's budget is under the reserve kept for
+        finishing work already started (check updates, comments, acks). None when it is not."""
+        until = self._app.budget_low_until(self.installation_id)
+        if until is None:
+            return None
+        return BudgetWait(until=until, seconds=max(until - self._clock(), 1.0))
 
     # Repositories and pull requests -------------------------------------------------------------
 
@@ -301,6 +345,63 @@ class InstallationClient(TesseraGitHubAPI):
             url_vars["recursive"] = "1"
         return await self.getitem("/repos/{owner}/{repo}/git/trees/{sha}{?recursive}", url_vars)
 
+    async def download_tarball(self, owner: str, repo: str, ref: str, sink: BinaryIO, *, max_bytes: int) -> int:
+        """The repository at ``ref`` as GitHub's gzipped tarball, streamed into ``sink``; its size.
+
+        One API call whatever the repository's size. GitHub answers with a redirect to a
+        short-lived download URL (codeload) that carries its own token: the installation token
+        goes along only when that URL is on the API's own origin (GitHub Enterprise Server), never
+        to another host. An archive over ``max_bytes`` raises :class:`ArchiveTooLarge` mid-stream.
+        """
+        self._check_budget()
+        token = await self._app.installation_token(self.installation_id)
+        url = gidgethub.sansio.format_url(
+            "/repos/{owner}/{repo}/tarball/{ref}", {"owner": owner, "repo": repo, "ref": ref}, base_url=self.base_url
+        )
+        headers = gidgethub.sansio.create_headers(REQUESTER, oauth_token=token)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False, timeout=timeout) as response:
+                status, response_headers = response.status, response.headers
+                location = response_headers.get("location")
+                body = b"" if status in (301, 302, 303, 307, 308) else await response.content.read(64 * 1024)
+                if status == 200:  # served directly (some GitHub Enterprise Server set-ups)
+                    CALLS.inc(method="GET", status="200")
+                    self._note_rate_limit(response_headers)
+                    return await _stream(response, sink, body, max_bytes)
+        except TimeoutError as exc:
+            CALLS.inc(method="GET", status="timeout")
+            raise TransientError(f"GitHub GET {url} timed out after {self._timeout:g}s") from exc
+        except aiohttp.ClientError as exc:
+            CALLS.inc(method="GET", status="error")
+            raise TransientError(f"GitHub GET {url} failed: {exc!r}") from exc
+        CALLS.inc(method="GET", status=str(status))
+        self._note_rate_limit(response_headers)
+        transient, wait = transient_wait(status, response_headers, body, self._clock())
+        if transient:
+            raise TransientError(f"GitHub GET {url} answered {status}", retry_after=wait)
+        if status not in (301, 302, 303, 307, 308) or not location:
+            gidgethub.sansio.decipher_response(status, response_headers, body)  # raises BadRequest & co
+            raise PermanentError(f"GitHub answered {status} for {url} without a download location")
+        target = yarl.URL(url).join(yarl.URL(location))
+        same_origin = target.origin() == yarl.URL(url).origin()
+        download_headers = {"user-agent": REQUESTER}
+        if same_origin:
+            download_headers["authorization"] = headers["authorization"]
+        try:
+            async with self._session.get(
+                target, headers=download_headers, allow_redirects=False, timeout=timeout
+            ) as download:
+                if download.status >= 500:
+                    raise TransientError(f"the tarball download for {owner}/{repo}@{ref} answered {download.status}")
+                if download.status != 200:
+                    raise PermanentError(f"the tarball download for {owner}/{repo}@{ref} answered {download.status}")
+                return await _stream(download, sink, b"", max_bytes)
+        except TimeoutError as exc:
+            raise TransientError(f"the tarball download for {owner}/{repo}@{ref} timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"the tarball download for {owner}/{repo}@{ref} failed: {exc!r}") from exc
+
     # Check runs --------------------------------------------------------------------------------
 
     async def create_check_run(self, owner: str, repo: str, **fields: Any) -> dict[str, Any]:
@@ -319,14 +420,16 @@ class InstallationClient(TesseraGitHubAPI):
         )
 
     async def list_check_runs(
-        self, owner: str, repo: str, ref: str, *, name: str | None = None
+        self, owner: str, repo: str, ref: str, *, name: str | None = None, app_id: int | None = None
     ) -> list[dict[str, Any]]:
-        """Check runs on a commit, optionally only those called ``name`` (to find our own after a restart)."""
+        """Check runs on a commit, optionally only those called ``name`` and made by the App
+        ``app_id`` (to find our own after a restart, not a same-named run of another App)."""
         url_vars: dict[str, Any] = {"owner": owner, "repo": repo, "ref": ref, "per_page": PER_PAGE}
-        template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?per_page}"
         if name is not None:
             url_vars["check_name"] = name
-            template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,per_page}"
+        if app_id is not None:
+            url_vars["app_id"] = app_id
+        template = "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,app_id,per_page}"
         return [run async for run in self.getiter(template, url_vars, iterable_key="check_runs")]
 
     # Comments and reactions --------------------------------------------------------------------
@@ -393,6 +496,29 @@ class InstallationClient(TesseraGitHubAPI):
             raise
         return str(membership.get("state")) if membership.get("state") else None
 
+    async def team_members(self, org: str, team_slug: str) -> list[str]:
+        """The logins of a team's members (the team page lists them)."""
+        url_vars = {"org": org, "team": team_slug, "per_page": PER_PAGE}
+        return [
+            str(member.get("login"))
+            async for member in self.getiter("/orgs/{org}/teams/{team}/members{?per_page}", url_vars)
+            if isinstance(member, Mapping) and member.get("login")
+        ]
+
+    async def org_role(self, org: str, username: str) -> str | None:
+        """``admin`` (an owner) or ``member`` for an active member of ``org``, else None."""
+        try:
+            membership = await self.getitem(
+                "/orgs/{org}/memberships/{user}", {"org": org, "user": username}
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        if membership.get("state") != "active":
+            return None
+        return str(membership.get("role") or "member")
+
     async def commit_author_login(self, owner: str, repo: str, email: str) -> str | None:
         """The GitHub login of whoever made the latest commit under ``email`` on the default branch,
         or None when no commit carries it (or GitHub links the e-mail to no user)."""
@@ -440,6 +566,27 @@ class InstallationClient(TesseraGitHubAPI):
         return str(answer.get("permission") or "none")
 
 
+class ArchiveTooLarge(PermanentError):
+    """A download went past the size Tessera accepts; the caller falls back to single files."""
+
+
+async def _stream(response: aiohttp.ClientResponse, sink: BinaryIO, first: bytes, max_bytes: int) -> int:
+    """Copy a response body into ``sink`` chunk by chunk, stopping past ``max_bytes``."""
+    size = 0
+    chunks = response.content.iter_chunked(256 * 1024)
+    chunk = first
+    while True:
+        if chunk:
+            size += len(chunk)
+            if size > max_bytes:
+                raise ArchiveTooLarge(f"the archive is over {max_bytes / 1_048_576:g} MB")
+            sink.write(chunk)
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return size
+
+
 def _b64decode(content: str) -> bytes:
     try:
         return base64.b64decode("".join(content.split()), validate=True)
@@ -482,6 +629,7 @@ class GitHubApp:
         )
         self._locks: dict[int, asyncio.Lock] = {}
         self._limited_until: dict[int, float] = {}
+        self._budget_low_until: dict[int, float] = {}
 
     @classmethod
     def from_settings(
@@ -569,6 +717,21 @@ class GitHubApp:
             return None
         return until
 
+    def note_budget(self, installation_id: int, *, low: bool, reset: float | None) -> None:
+        """Remember (until ``reset``) or forget that an installation's budget runs low."""
+        if low:
+            self._budget_low_until[installation_id] = reset if reset is not None else self.clock() + 60.0
+        else:
+            self._budget_low_until.pop(installation_id, None)
+
+    def budget_low_until(self, installation_id: int) -> float | None:
+        """Until when the installation's budget is under the reserve, or None."""
+        until = self._budget_low_until.get(installation_id)
+        if until is not None and until <= self.clock():
+            del self._budget_low_until[installation_id]
+            return None
+        return until
+
     def forget_token(self, installation_id: int) -> None:
         self._tokens.pop(installation_id, None)
 
@@ -601,3 +764,26 @@ async def convert_manifest(
     finally:
         if own:
             await active.close()
+
+
+class SignInFailed(Exception):
+    """GitHub refused the code or answered something unexpected (the message says which)."""
+
+
+async def oauth_login(web_url: str, api_url: str, exchange: dict[str, str]) -> str:
+    """The end of the OAuth web flow (sign-in to the pages): trade the code, with the PKCE verifier,
+    for a user token, then ask GitHub whose it is. The token is not kept."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as client:
+        async with client.post(
+            f"{web_url}/login/oauth/access_token", data=exchange, headers={"Accept": "application/json"}
+        ) as answer:
+            body = await answer.json(content_type=None) if answer.status == 200 else None
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            error = body.get("error") if isinstance(body, dict) else f"status {answer.status}"
+            raise SignInFailed(f"GitHub refused the sign-in code ({error}); start again from the Sign in link.")
+        headers = {"Authorization": f"Bearer {body['access_token']}", "Accept": "application/vnd.github+json"}
+        async with client.get(f"{api_url}/user", headers=headers) as answer:
+            user = await answer.json(content_type=None) if answer.status == 200 else None
+    if not isinstance(user, dict) or not isinstance(user.get("login"), str) or not user["login"]:
+        raise SignInFailed("GitHub did not say who you are; start again from the Sign in link.")
+    return user["login"]

@@ -233,8 +233,9 @@ def starter_config(found: Survey) -> str:
         '#   paths: ["migrations/**/*.sql"]',
         "#   dialect: postgres",
         "",
-        "# What a file Tessera cannot analyse does: warn (default) or block.",
-        "on_unparsed: warn",
+        "# What a file Tessera cannot analyse does: regressions (default: a model that was readable",
+        "# and no longer is asks its readers, like a breaking change), warn (always review) or block.",
+        "on_unparsed: regressions",
     ]
     return "\n".join(lines) + "\n"
 

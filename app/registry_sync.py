@@ -486,17 +486,28 @@ def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, con
 
 
 async def sync_repository(
-    ctx: Any, gh: Any, *, repo_id: int, repo: str, commit: str | None, entries: Mapping[str, Any], source: str
+    ctx: Any,
+    gh: Any,
+    *,
+    repo_id: int,
+    repo: str,
+    commit: str | None,
+    entries: Mapping[str, Any],
+    source: str,
+    ref: str | None = None,
 ) -> SyncSummary:
-    """Build the repository's snapshot at one commit through the engine and write it."""
+    """Build the repository's snapshot at one commit through the engine and write it (``ref``
+    names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
     from app.errors import PermanentError
-    from app.workflow.github_source import BlobFetcher, find_codeowners
+    from app.workflow.github_source import BlobFetcher, find_codeowners, likely_reads
     from app.workflow.pulls import raise_fetch_failure, read_config
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
     await fetcher.preload(e.sha for e in entries.values())
+    if commit or ref:  # a cold repository: its files in one tarball rather than a call per file
+        await fetcher.fetch_all(commit or ref or "", likely_reads(entries, None))
     config_text = None
     if CONFIG_PATH in entries:
         config_text = (await fetcher.fetch(entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
@@ -708,7 +719,7 @@ async def on_sync_repo(event: Event, ctx: Any) -> None:
     if tree.get("truncated"):
         log.warning("registry: %s has more files than GitHub lists in one tree; syncing what was listed", repo)
     await sync_repository(ctx, gh, repo_id=int(listed["id"]), repo=repo, commit=None, entries=tree_entries(tree),
-                          source="installation")
+                          source="installation", ref=branch)
 
 
 # --- tessera sync-dbt ---------------------------------------------------------------------------------

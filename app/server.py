@@ -50,10 +50,10 @@ def route_setups() -> list[Callable[[web.Application], None]]:
     from app.api import setup_api
     from app.discovery.schedule import setup_discovery
     from app.notify.interactions import setup_slack
+    from app.web import setup_web
     from app.webhooks import setup_webhooks
-    from app.workflow.pages import setup_pages
 
-    return [setup_webhooks, setup_pages, setup_api, setup_discovery, setup_slack]
+    return [setup_webhooks, setup_web, setup_api, setup_discovery, setup_slack]
 
 
 def _unreadable(encoded: str, what: str) -> str | None:

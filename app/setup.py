@@ -90,6 +90,8 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "file contents by blob SHA (cached by SHA, large files)"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/git/trees/{tree_sha}", "contents", "read",
                        "the repository's files, for registry sync"),
+    EndpointPermission("GET", "/repos/{owner}/{repo}/tarball/{ref}", "contents", "read",
+                       "a commit's files in one call when many are not cached yet"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "read",
                        "find Tessera's own impact comment by its marker"),
     EndpointPermission("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "write",
@@ -104,6 +106,12 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "may this user speak for that team"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "metadata", "read",
                        "override is for repository admins only; maintainers hold for unowned consumers"),
+    EndpointPermission("GET", "/orgs/{org}/teams/{team_slug}/members", "members", "read",
+                       "the pages' team page lists the team's members"),
+    EndpointPermission("GET", "/orgs/{org}/memberships/{username}", "members", "read",
+                       "the pages' admin page is for organisation owners"),
+    EndpointPermission("GET", "/user", None, "",
+                       "sign-in: who the person is (their own user token, used once, never kept)"),
 )
 """Every endpoint Tessera calls. Sources: GitHub's "Permissions required for GitHub Apps" pages.
 
@@ -202,6 +210,7 @@ def prepare_manifest(manifest: Mapping[str, Any], *, public_url: str, redirect_u
     prepared["hook_attributes"] = {**prepared.get("hook_attributes", {}),
                                    "url": f"{base}/webhooks/github", "active": True}
     prepared["redirect_url"] = redirect_url
+    prepared["callback_urls"] = [f"{base}/auth/github/callback"]  # sign-in to the pages
     if name:
         prepared["name"] = name
     return prepared
@@ -294,7 +303,8 @@ def write_credentials(credentials: AppCredentials, env_path: Path, *, api_url: s
     """Write the PEM beside ``env_path`` and set Tessera's variables in it; returns the PEM's path.
 
     Other lines of an existing env file are kept, so re-running setup replaces only the App.
-    The App's OAuth client secret is not written: Tessera never acts as a user.
+    The App's OAuth client id and secret are written for sign-in to the pages (the user token a
+    sign-in yields is used once, to learn who signed in), with a fresh session secret.
     """
     env_path = env_path.resolve()
     pem_path = env_path.parent / f"{credentials.slug}.private-key.pem"
@@ -305,8 +315,13 @@ def write_credentials(credentials: AppCredentials, env_path: Path, *, api_url: s
         "TESSERA_WEBHOOK_SECRET": credentials.webhook_secret,
         "TESSERA_PUBLIC_URL": public_url.rstrip("/"),
     }
+    if credentials.client_id and credentials.client_secret:
+        values["TESSERA_GITHUB_CLIENT_ID"] = credentials.client_id
+        values["TESSERA_GITHUB_CLIENT_SECRET"] = credentials.client_secret
+        values["TESSERA_SESSION_SECRET"] = secrets.token_urlsafe(36)
     if api_url.rstrip("/") != DEFAULT_API_URL:
         values["TESSERA_GITHUB_API_URL"] = api_url.rstrip("/")
+        values["TESSERA_GITHUB_WEB_URL"] = api_url.rstrip("/").removesuffix("/api/v3")
     kept: list[str] = []
     if env_path.exists():
         for line in env_path.read_text(encoding="utf-8").splitlines():

@@ -12,7 +12,10 @@ changed models in one domain (a typical PR: ``change_models(..., focused=True)``
 and *warm* (a second pull request on the same base changing other files: what every PR after the
 first one in a repository costs).
 
-    .venv/bin/python bench/pr_flow.py [--models 1000] [--changed 20] [--latency MS] [--record]
+    .venv/bin/python bench/pr_flow.py [--models 1000] [--changed 20] [--latency MS] [--blobs-only] [--record]
+
+``--blobs-only`` fetches every file blob by blob (as before commits were fetched as tarballs);
+the ``findings`` column fingerprints what the check said, so both ways can be compared.
 
 ``--latency`` makes the fake answer every request that much later (GitHub's API usually takes
 50-150 ms), which shows what fetching files eight at a time buys on a cold repository.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import hashlib
 import json
 import os
 import platform
@@ -48,6 +52,7 @@ from app.config import Settings  # noqa: E402
 from app.github import GitHubApp  # noqa: E402
 from app.server import create_app  # noqa: E402
 from app.webhooks import sign  # noqa: E402
+from app.workflow import github_source  # noqa: E402
 from tests.fakegithub import FakeGitHub, FakeRepo  # noqa: E402
 
 SECRET = "bench-secret"
@@ -60,6 +65,7 @@ def read_tree(root: Path) -> dict[str, str]:
 
 def kind(path: str) -> str:
     for marker, name in (
+        ("/tarball/", "tarballs"),
         ("/git/blobs/", "blobs"),
         ("/git/trees/", "trees"),
         ("/check-runs", "check runs"),
@@ -118,7 +124,15 @@ class Bench:
             "by_kind": dict(by_kind),
             "conclusion": run.conclusion,
             "annotations": len(run.annotations),
+            "findings": findings(run),
         }
+
+
+def findings(run: Any) -> str:
+    """A short fingerprint of what the check said (title, annotations), to compare fetch paths."""
+    notes = sorted((a["path"], a["start_line"], a["message"]) for a in run.annotations)
+    text = json.dumps([run.conclusion, run.output.get("title"), notes])
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def small_sql(fake: FakeGitHub) -> tuple[FakeRepo, dict[str, str], dict[str, str]]:
@@ -201,13 +215,16 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str]:
 
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| scenario | delivery → completed check (s) | GitHub calls | of which blobs / trees / check runs / PR files / comments | conclusion |",
-        "|---|---|---|---|---|",
+        "| scenario | delivery → completed check (s) | GitHub calls | of which tarballs / blobs / trees / check runs / PR files / comments | conclusion | findings |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         k = r["by_kind"]
-        split = " / ".join(str(k.get(name, 0)) for name in ("blobs", "trees", "check runs", "PR files", "comments"))
-        lines.append(f"| {r['scenario']} | {r['seconds']:.2f} | {r['calls']} | {split} | {r['conclusion']} |")
+        kinds = ("tarballs", "blobs", "trees", "check runs", "PR files", "comments")
+        split = " / ".join(str(k.get(name, 0)) for name in kinds)
+        lines.append(
+            f"| {r['scenario']} | {r['seconds']:.2f} | {r['calls']} | {split} | {r['conclusion']} | {r['findings']} |"
+        )
     return lines
 
 
@@ -243,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changed", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.0, help="milliseconds the fake waits per request")
     parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
+    parser.add_argument(
+        "--blobs-only", action="store_true", help="never fetch a tarball (one call per blob, as before tarballs)"
+    )
     args = parser.parse_args(argv)
+    if args.blobs_only:
+        github_source.ARCHIVE_FROM = 10**9
     random.seed(1)
     results, facts = asyncio.run(run(args))
     lines = table(results)

@@ -215,7 +215,7 @@ RULES: tuple[Rule, ...] = (
          "Nothing to do.",
          mb.generic),
     Rule(ID.UNPARSED, "Could not analyse", R, R, R,
-         "A changed file Tessera could not analyse (see on_unparsed: warn or block).",
+         "A changed file Tessera could not analyse (see on_unparsed: regressions, warn or block).",
          "Fix the statement, or list the file under ignore: in .tessera.yml.",
          mb.unparsed),
 )

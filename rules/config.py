@@ -18,7 +18,10 @@ from rules.catalog import RuleId
 from rules.model import MODES, Config, DbtSettings, DiscoverySettings, Registration, SqlSettings, TeamSpec
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
-ON_UNPARSED: tuple[str, ...] = ("warn", "block")
+ON_UNPARSED: tuple[str, ...] = ("regressions", "warn", "block")
+"""``regressions`` (the default): a file Tessera read before and cannot read now is held for its
+readers like a breaking change, so making a model unreadable cannot hide a change in it; other
+unreadable files are review. ``warn``: always review. ``block``: always breaking."""
 ON_UNOWNED: tuple[str, ...] = ("block", "warn")
 DIALECTS: tuple[str, ...] = (
     "postgres",
@@ -99,7 +102,7 @@ def parse_config(text: str | None) -> Config:
         if key not in TOP_LEVEL_KEYS:
             problems.add(f"unknown key {key!r} in .tessera.yml (known: {', '.join(TOP_LEVEL_KEYS)})")
     compatibility = _choice(data.get("compatibility"), "compatibility", MODES, "backward", problems)
-    on_unparsed = _choice(data.get("on_unparsed"), "on_unparsed", ON_UNPARSED, "warn", problems)
+    on_unparsed = _choice(data.get("on_unparsed"), "on_unparsed", ON_UNPARSED, "regressions", problems)
     teams = _teams(data.get("teams"), problems)
     dbt = _dbt(data.get("dbt"), problems)
     sql = _sql(data.get("sql"), problems)

@@ -52,6 +52,29 @@ MAX_FILE_CHARS = 2_000_000
 parsing them would hold a worker for minutes, and no hand-written model is that big."""
 
 
+_PADDING = re.compile(
+    # strings are kept as they are; comments and runs of blanks are not. Whatever is left open
+    # runs to the end, as it would for the parser (and so the text is scanned once, not again
+    # from every unclosed quote or comment).
+    r"('[^'\\]*(?:(?:\\.|'')[^'\\]*)*(?:'|\Z)|\"[^\"]*(?:\"|\Z))"
+    r"|(--[^\n]*|/\*.*?(?:\*/|\Z)|\{#.*?(?:#\}|\Z)|[ \t\f\v]{2,})",
+    re.DOTALL,
+)
+
+
+def statement_text(text: str) -> str:
+    """``text`` without its comments and runs of blanks, line breaks kept (so lines still match):
+    size limits count what would be parsed, so padding a model with a comment cannot push it past
+    the limit and out of sight."""
+
+    def keep(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1)
+        return "\n" * match.group(2).count("\n") or " "
+
+    return _PADDING.sub(keep, text)
+
+
 def _too_big(path: str, text: str) -> ParseProblem:
     return ParseProblem(
         path,
@@ -1330,6 +1353,8 @@ def read_project(
         stem = posixpath.basename(rel).rsplit(".", 1)[0].lower()
         text = source.read(path)
         raw = text or ""
+        if len(raw) > MAX_FILE_CHARS and len(raw) <= 8 * MAX_FILE_CHARS:
+            raw = statement_text(raw)
         unreadable = text is None or len(raw) > MAX_FILE_CHARS
         if text is None:
             problems.append(ParseProblem(path, "the file could not be read as text (binary or too large); not analysed", 1))

@@ -292,8 +292,9 @@ class Config:
     """Per-rule severity overrides: breaking | review | safe | info | ignore."""
     ignore: tuple[str, ...] = ()
     consumers: tuple[Registration, ...] = ()
-    on_unparsed: str = "warn"
-    """``warn`` (UNPARSED is review) or ``block`` (UNPARSED is breaking)."""
+    on_unparsed: str = "regressions"
+    """``regressions`` (a file that was readable and no longer is counts as breaking for its
+    readers; other UNPARSED is review), ``warn`` (UNPARSED is review) or ``block`` (breaking)."""
     fallback: str | None = None
     """The team that holds for a consumer whose owner resolves to nobody."""
     on_unowned: str = "block"

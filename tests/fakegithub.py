@@ -37,11 +37,16 @@ Injecting faults (consumed in order, before normal handling; ``path`` may be a g
     fake.script("POST", "/repos/acme/warehouse/check-runs", server_error(502), server_error(502))
     fake.script("GET", "/repos/*", secondary_rate_limit(retry_after=1), too_many_requests(),
                 primary_rate_limit(reset_at=now + 60), slow(2.0), dropped_connection())
+    fake.script("POST", "/repos/*/check-runs", lost_answer())   # created, but the caller sees a 502
 
 Tokens: ``fake.issue_token(1)`` for raw calls, ``fake.revoke_tokens()``; the clock is
 ``fake.clock`` (shared with the client in the fixtures). The manifest flow: the web form
 ``POST /settings/apps/new`` (or ``/organizations/{org}/settings/apps/new``) redirects back with a
-code; ``fake.manifest_code()`` makes one directly. GitHub Enterprise Server:
+code; ``fake.manifest_code()`` makes one directly. Signing in (the OAuth web flow with PKCE):
+``fake.sign_in_as("gina")`` says who the browser is signed in to GitHub as; then
+``/login/oauth/authorize`` redirects back at once with a code, ``POST /login/oauth/access_token``
+trades it (checking client secret, redirect URI and ``code_verifier``) for a user token, and
+``GET /user`` answers who that token belongs to. GitHub Enterprise Server:
 ``FakeGitHub(api_prefix="/api/v3")``.
 """
 
@@ -55,10 +60,12 @@ import difflib
 import fnmatch
 import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import secrets
+import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -115,6 +122,25 @@ def _b64(content: bytes) -> str:
     return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
 
 
+CODELOAD_PREFIX = "/_codeload/"
+
+
+def tarball(repo: FakeRepo, sha: str) -> bytes:
+    """The repository at a commit as GitHub's tarball: gzip, one ``owner-repo-short`` top folder,
+    the commit in a pax global header."""
+    buffer = io.BytesIO()
+    top = f"{repo.full_name.replace('/', '-')}-{sha[:7]}"
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": sha}) as archive:
+        folder = tarfile.TarInfo(top + "/")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        for path, content in sorted(repo.files_at(sha).items()):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 # Scripted responses ------------------------------------------------------------------------------
 
 
@@ -127,6 +153,8 @@ class ScriptedResponse:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     disconnect: bool = False
+    after_handling: bool = False
+    """Handle the request for real first (state changes), then answer this instead: the answer lost."""
 
 
 def server_error(status: int = 502) -> ScriptedResponse:
@@ -148,6 +176,12 @@ def primary_rate_limit(reset_at: float) -> ScriptedResponse:
     message = "API rate limit exceeded for installation ID 1."
     headers = (("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(reset_at))))
     return ScriptedResponse(403, {"message": message, "documentation_url": DOCS}, headers)
+
+
+def lost_answer(status: int = 502) -> ScriptedResponse:
+    """GitHub did the work (created the check run, posted the comment) but the caller never hears
+    so: a gateway error after the fact, as when a connection drops mid-answer."""
+    return ScriptedResponse(status, {"message": "Server Error"}, after_handling=True)
 
 
 def slow(seconds: float, status: int = 200, body: Any = None) -> ScriptedResponse:
@@ -536,7 +570,7 @@ class FakeRepo:
 class Caller:
     """Who sent a request: the App (JWT), an installation (token), or nobody."""
 
-    kind: str  # "app" | "installation" | "anonymous"
+    kind: str  # "app" | "installation" | "user" | "anonymous"
     installation: FakeInstallation | None = None
     credential: str = ""
 
@@ -598,11 +632,22 @@ class FakeGitHub:
         self.check_runs: dict[int, FakeCheckRun] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires epoch)
         self.manifest_codes: dict[str, dict[str, Any]] = {}
+        self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
+        self.downloads: list[str] = []  # archive downloads (not API calls)
+        self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
+        self.oauth_client_id = "Iv1.fakeclient"
+        self.oauth_client_secret = "fake-client-secret"
+        self.signed_in_as: str | None = None  # who the browser is signed in to GitHub as
+        self.oauth_codes: dict[str, dict[str, str]] = {}
+        self.user_tokens: dict[str, str] = {}  # user access token -> login
+        self.org_roles: dict[tuple[str, str], str] = {}  # (org, user) -> "admin" | "member"
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.rate_used: dict[str, int] = {}
         self.rate_window_start = 0.0
+        self.rate_spent_elsewhere = 0
+        """Requests every credential has already used in this window (``spend_rate_budget``)."""
         self._scripts: list[tuple[str, re.Pattern[str], list[ScriptedResponse]]] = []
         self._ids = itertools.count(1001)
         self._numbers = itertools.count(1)
@@ -687,6 +732,13 @@ class FakeGitHub:
 
     def remove_team_member(self, org: str, team_slug: str, username: str) -> None:
         self.teams.get((org.lower(), team_slug.lower()), {}).pop(username.lower(), None)
+
+    def spend_rate_budget(self, requests: int) -> None:
+        """Start a rate-limit window now in which ``requests`` were already used (by other work of
+        the installation): the next answers show that much less ``x-ratelimit-remaining``."""
+        self.rate_window_start = float(int(self.clock()))
+        self.rate_used.clear()
+        self.rate_spent_elsewhere = requests
 
     def issue_token(self, installation_id: int, lifetime: float = TOKEN_LIFETIME) -> str:
         """An installation token without the JWT exchange (for tests of other routes)."""
@@ -888,6 +940,12 @@ class FakeGitHub:
         path = request.path
         if method == "POST" and _NEW_APP_PAGE.match(path):
             return await self._new_app_from_manifest(request)
+        if method == "GET" and path.startswith(CODELOAD_PREFIX):
+            return self._codeload(request)
+        if method == "GET" and path == "/login/oauth/authorize":
+            return self._oauth_authorize(request)
+        if method == "POST" and path == "/login/oauth/access_token":
+            return await self._oauth_access_token(request)
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -920,6 +978,11 @@ class FakeGitHub:
         self, request: web.Request, method: str, path: str, body: Any, validation: list[str]
     ) -> web.StreamResponse:
         scripted = self._scripted(method, path)
+        if scripted is not None and scripted.after_handling:
+            await self._handle(request, method, path, validation)
+            headers = self._rate_headers("scripted")
+            headers.update(dict(scripted.headers))
+            return web.json_response(scripted.body, status=scripted.status, headers=headers)
         if scripted is not None:
             if scripted.delay:
                 await asyncio.sleep(scripted.delay)
@@ -931,6 +994,12 @@ class FakeGitHub:
                 headers = self._rate_headers("scripted")
                 headers.update(dict(scripted.headers))
                 return web.json_response(scripted.body, status=scripted.status, headers=headers)
+        return await self._handle(request, method, path, validation)
+
+    async def _handle(
+        self, request: web.Request, method: str, path: str, validation: list[str]
+    ) -> web.StreamResponse:
+        """The route's real answer (no scripted faults)."""
         for route in self._routes:
             if route.method != method:
                 continue
@@ -966,11 +1035,13 @@ class FakeGitHub:
         """GitHub's rate-limit headers; each credential has its own hourly window."""
         now = self.clock()
         if now >= self.rate_window_start + 3600:
-            self.rate_window_start = now
+            self.rate_window_start = float(int(now))  # GitHub's reset is a whole second
             self.rate_used.clear()
+            self.rate_spent_elsewhere = 0
         limit = INSTALLATION_RATE_LIMIT if credential else UNAUTHENTICATED_RATE_LIMIT
-        used = self.rate_used.get(credential, 0) + 1
-        self.rate_used[credential] = used
+        own = self.rate_used.get(credential, 0) + 1
+        self.rate_used[credential] = own
+        used = own + (self.rate_spent_elsewhere if credential else 0)
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(limit - used, 0)),
@@ -987,6 +1058,10 @@ class FakeGitHub:
             return Caller("anonymous", credential=credential)
         if not credential:
             raise GitHubError(401, "Requires authentication")
+        if auth == "user":
+            if credential not in self.user_tokens or scheme.lower() not in ("token", "bearer"):
+                raise GitHubError(401, "Bad credentials")
+            return Caller("user", credential=credential)
         if auth == "app":
             if scheme.lower() != "bearer":
                 raise GitHubError(401, "A JSON web token could not be decoded")
@@ -1116,6 +1191,72 @@ class FakeGitHub:
         target = URL(str(redirect)).update_query(query)
         raise web.HTTPFound(str(target))
 
+    # -- the web side of signing in (github.com/login/oauth/*, not the API)
+
+    def set_org_role(self, org: str, username: str, role: str = "member") -> None:
+        """``username`` is an active member of ``org``; role ``admin`` makes them an owner."""
+        self.org_roles[(org.lower(), username.lower())] = role
+
+    def _org_membership(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
+        role = self.org_roles.get((params["org"].lower(), params["user"].lower()))
+        if role is None:
+            raise GitHubError(404, "Not Found")
+        return 200, {"state": "active", "role": role, "organization_url": f"{self.url}/orgs/{params['org']}",
+                     "user": self._user(params["user"])}
+
+    def sign_in_as(self, login: str | None) -> None:
+        """The browser is signed in to GitHub as ``login`` (None: nobody, authorize refuses)."""
+        self.signed_in_as = login
+
+    def _oauth_authorize(self, request: web.Request) -> web.StreamResponse:
+        """GitHub asks the signed-in person to authorize, then redirects back with a code and the
+        ``state``. The fake authorizes at once for :attr:`signed_in_as`."""
+        query = request.query
+        if query.get("client_id") != self.oauth_client_id:
+            return web.Response(status=404, text="Not Found (unknown client_id)")
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return web.Response(status=400, text="PKCE with code_challenge_method=S256 is required")
+        redirect = query.get("redirect_uri", "")
+        if not redirect.startswith(("http://", "https://")):
+            return web.Response(status=400, text="redirect_uri is required")
+        if self.signed_in_as is None:
+            return web.Response(status=401, text="Sign in to GitHub to continue")
+        code = secrets.token_hex(10)
+        self.oauth_codes[code] = {
+            "login": self.signed_in_as,
+            "redirect_uri": redirect,
+            "challenge": query["code_challenge"],
+        }
+        back = {"code": code}
+        if "state" in query:
+            back["state"] = query["state"]
+        raise web.HTTPFound(str(URL(redirect).update_query(back)))
+
+    async def _oauth_access_token(self, request: web.Request) -> web.StreamResponse:
+        """Trade a code for a user token, as GitHub does: an error is a 200 with ``error`` set."""
+        form = await request.post()
+        code = self.oauth_codes.pop(str(form.get("code", "")), None)
+
+        def refuse(error: str) -> web.Response:
+            return web.json_response({"error": error, "error_description": error.replace("_", " ")})
+
+        if form.get("client_id") != self.oauth_client_id or form.get("client_secret") != self.oauth_client_secret:
+            return refuse("incorrect_client_credentials")
+        if code is None:
+            return refuse("bad_verification_code")
+        if form.get("redirect_uri") not in (None, code["redirect_uri"]):
+            return refuse("redirect_uri_mismatch")
+        verifier = str(form.get("code_verifier", ""))
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not verifier or digest != code["challenge"]:
+            return refuse("bad_verification_code")
+        token = "ghu_" + secrets.token_hex(18)
+        self.user_tokens[token] = code["login"]
+        return web.json_response({"access_token": token, "token_type": "bearer", "scope": ""})
+
+    def _authenticated_user(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
+        return 200, self._user(self.user_tokens[caller.credential])
+
     # -- routes
 
     def _build_routes(self) -> list[_Route]:
@@ -1138,6 +1279,7 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/git/trees/{sha}", self._get_tree, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/git/blobs/{sha}", self._get_blob, "contents:read"),
             ("GET", "/repos/{owner}/{repo}/compare/{basehead}", self._compare, "contents:read"),
+            ("GET", "/repos/{owner}/{repo}/tarball/{ref}", self._tarball, "contents:read"),
             ("POST", "/repos/{owner}/{repo}/check-runs", self._create_check_run, "checks:write"),
             ("PATCH", "/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run, "checks:write"),
             ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", self._list_check_runs, "checks:read"),
@@ -1173,6 +1315,9 @@ class FakeGitHub:
                 "issues|pull_requests:write",
             ),
             ("GET", "/orgs/{org}/teams/{team}/memberships/{user}", self._team_membership, "members:read"),
+            ("GET", "/user", self._authenticated_user, "user"),
+            ("GET", "/orgs/{org}/memberships/{user}", self._org_membership, "members:read"),
+            ("GET", "/orgs/{org}/teams/{team}/members", self._team_members, "members:read"),
             (
                 "GET",
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",
@@ -1483,6 +1628,34 @@ class FakeGitHub:
         }
         return 200, payload
 
+    def _tarball(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        """GitHub answers 302 to a short-lived codeload URL with its own token; the fake serves that
+        URL on another host name (``localhost`` instead of ``127.0.0.1``), so a client that forwards
+        its Authorization header across hosts is caught."""
+        repo = self._repo_for(params, caller)
+        commit = self._resolve(repo, params["ref"])
+        token = secrets.token_urlsafe(12)
+        self.codeload_tokens[token] = (repo.full_name, commit.sha)
+        port = URL(self.web_url).port
+        owner, name = repo.full_name.split("/")
+        location = f"http://localhost:{port}{CODELOAD_PREFIX}{owner}/{name}/legacy.tar.gz/{commit.sha}?token={token}"
+        return 302, None, {"location": location}
+
+    def _codeload(self, request: web.Request) -> web.Response:
+        """The archive download: no API call, no rate limit, authorised by the URL's token alone."""
+        token = request.query.get("token", "")
+        if request.headers.get("authorization"):
+            self.violations.append(f"GET {request.path}: the API's Authorization header was sent to the download host")
+        found = self.codeload_tokens.get(token)
+        self.downloads.append(request.path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        full_name, sha = found
+        repo = self.repo(full_name)
+        if self.tarball_override is not None:
+            return web.Response(body=self.tarball_override, content_type="application/x-gzip")
+        return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
+
     def _compare(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         repo = self._repo_for(params, caller)
         base_ref, sep, head_ref = params["basehead"].partition("...")
@@ -1630,6 +1803,8 @@ class FakeGitHub:
         sha = self._resolve(repo, params["ref"]).sha
         name = request.query.get("check_name")
         runs = [self._check_run_json(repo, r) for r in reversed(repo.check_runs(head_sha=sha, name=name))]
+        if request.query.get("app_id") not in (None, str(self.app_id)):
+            runs = []  # every run in the fake is this App's
         status, chunk, headers = self._page(request, runs)
         return status, {"total_count": len(runs), "check_runs": chunk}, headers
 
@@ -1749,6 +1924,15 @@ class FakeGitHub:
         state, role = members[params["user"].lower()]
         payload = {"url": f"{self.url}/teams/1/memberships/{params['user']}", "role": role, "state": state}
         return 200, payload
+
+    def _team_members(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
+        if caller.installation is None or caller.installation.account.lower() != params["org"].lower():
+            raise GitHubError(404, "Not Found")
+        members = self.teams.get((params["org"].lower(), params["team"].lower()))
+        if members is None:
+            raise GitHubError(404, "Not Found")
+        active = sorted(login for login, (state, _) in members.items() if state == "active")
+        return self._page(request, [self._user(login) for login in active])
 
     def _permission(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any]:
         repo = self._repo_for(params, caller)

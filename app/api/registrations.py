@@ -27,6 +27,36 @@ async def list_registrations(request: web.Request) -> web.Response:
     return page(request, rows, limit, last)
 
 
+def register(
+    db: Any, *, team: str, asset: str, columns: list[str], version: str | None, note: str, actor: str
+) -> tuple[dict[str, Any], bool] | str:
+    """Store (or update) a team's registration and log it: the registration and whether it is new,
+    or why it was refused (an unknown team, a column the asset does not have). The API and the
+    team page both register through here."""
+    if reg_sql.get_team(db, team) is None:
+        return f"no team {team!r}: an admin creates it with POST /api/v1/teams"
+    known = reg_sql.get_asset(db, asset)
+    if known is not None and columns and known["columns_known"] and known["columns"]:
+        names = {column_key(c["name"]) for c in known["columns"]}
+        missing = [c for c in columns if column_key(c) not in names]
+        if missing:
+            listing = ", ".join(c["name"] for c in known["columns"][:50])
+            return f"{asset} has no column {', '.join(missing)} (its columns: {listing})"
+    reg, created = reg_sql.create_registration(
+        db, team=team, asset=asset, columns=columns, version=version, note=note, created_by=actor,
+    )
+    log_sql.audit(db, actor=actor, action="registration_created" if created else "registration_updated",
+                  team=team, detail={"asset": asset, "columns": columns, "id": reg["id"]})
+    reg["asset_known"] = known is not None
+    return reg, created
+
+
+def unregister(db: Any, reg: dict[str, Any], actor: str) -> None:
+    reg_sql.delete_registration(db, reg["id"])
+    log_sql.audit(db, actor=actor, action="registration_deleted", team=reg["team"],
+                  detail={"asset": reg["asset"], "id": reg["id"]})
+
+
 async def create_registration(request: web.Request) -> web.Response:
     """Register (or update) what a team reads; a team registers only itself unless the key is admin."""
     who = principal(request)
@@ -36,23 +66,8 @@ async def create_registration(request: web.Request) -> web.Response:
     columns = list(body.get("columns") or [])
 
     def write(db: Any) -> tuple[dict[str, Any], bool] | str:
-        if reg_sql.get_team(db, team) is None:
-            return f"no team {team!r}: an admin creates it with POST /api/v1/teams"
-        known = reg_sql.get_asset(db, asset)
-        if known is not None and columns and known["columns_known"] and known["columns"]:
-            names = {column_key(c["name"]) for c in known["columns"]}
-            missing = [c for c in columns if column_key(c) not in names]
-            if missing:
-                listing = ", ".join(c["name"] for c in known["columns"][:50])
-                return f"{asset} has no column {', '.join(missing)} (its columns: {listing})"
-        reg, created = reg_sql.create_registration(
-            db, team=team, asset=asset, columns=columns, version=body.get("version"),
-            note=body.get("note") or "", created_by=who.actor,
-        )
-        log_sql.audit(db, actor=who.actor, action="registration_created" if created else "registration_updated",
-                      team=team, detail={"asset": asset, "columns": columns, "id": reg["id"]})
-        reg["asset_known"] = known is not None
-        return reg, created
+        return register(db, team=team, asset=asset, columns=columns, version=body.get("version"),
+                        note=body.get("note") or "", actor=who.actor)
 
     outcome = await store(request).write(write)
     if isinstance(outcome, str):
@@ -80,12 +95,7 @@ async def delete_registration(request: web.Request) -> web.Response:
     if reg["source"] != "api" and not who.is_admin:
         raise ApiError(403, "forbidden", f"registration {reg_id} comes from {reg['source']}: change it there")
 
-    def write(db: Any) -> None:
-        reg_sql.delete_registration(db, reg_id)
-        log_sql.audit(db, actor=who.actor, action="registration_deleted", team=reg["team"],
-                      detail={"asset": reg["asset"], "id": reg_id})
-
-    await store(request).write(write)
+    await store(request).write(lambda db: unregister(db, reg, who.actor))
     return web.Response(status=204)
 
 

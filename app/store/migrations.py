@@ -20,7 +20,7 @@ import sqlite_utils
 from app.store.contracts import m0020_contracts
 from app.store.notify import m0041_notify
 from app.store.observed import m0040_observed
-from app.store.registry import m0030_registry, m0035_repo_teams
+from app.store.registry import m0030_registry, m0035_repo_teams, m0045_column_names
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -206,6 +206,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0035_repo_teams", m0035_repo_teams),
     ("0040_observed", m0040_observed),
     ("0041_notify", m0041_notify),
+    ("0045_column_names", m0045_column_names),
     ("0050_delivery_quarantine", m0050_delivery_quarantine),
 ]
 """Applied in this order. Append only."""

@@ -371,3 +371,34 @@ def list_proposals_page(
         args[0] = batch[-1].id
     return found[:limit]
 
+
+
+def analysed_since(db: sqlite_utils.Database, since: float) -> list[tuple[str, float, bool]]:
+    """(repository, when last analysed, passed untouched) for every pull request analysed since
+    ``since``: untouched means its check passed and Tessera never had to comment (the friction budget)."""
+    rows = db.execute(
+        "SELECT p.repo, MAX(a.completed_at), p.conclusion = 'success' AND p.comment_id IS NULL"
+        " FROM proposals p JOIN analyses a ON a.proposal_id = p.id"
+        " WHERE a.completed_at >= ? GROUP BY p.id",
+        (since,),
+    ).fetchall()
+    return [(repo, at, bool(untouched)) for repo, at, untouched in rows]
+
+
+def installation_for_owner(db: sqlite_utils.Database, owner: str) -> int | None:
+    """The App's installation on an organisation (or user), as its pull requests recorded it."""
+    row = db.execute(
+        "SELECT installation_id FROM proposals WHERE lower(repo) LIKE ? ESCAPE '\\' AND installation_id IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (owner.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%",),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def installed_owners(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """(organisation or user, installation id) of every installation a pull request came through."""
+    rows = db.execute(
+        "SELECT DISTINCT substr(repo, 1, instr(repo, '/') - 1), installation_id FROM proposals"
+        " WHERE installation_id IS NOT NULL"
+    ).fetchall()
+    return [(owner, int(installation_id)) for owner, installation_id in rows]

@@ -192,6 +192,11 @@ def m0030_registry(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO registry_meta (key, value) VALUES ('graph_version', 0)")
 
 
+def m0045_column_names(db: sqlite_utils.Database) -> None:
+    """The asset explorer finds assets by column name (any case): an index on it."""
+    db.execute("CREATE INDEX columns_name ON columns (lower(name))")
+
+
 def m0035_repo_teams(db: sqlite_utils.Database) -> None:
     """The teams a repository's ``.tessera.yml`` names, as its last sync from GitHub read them: with
     the owners of its assets, they own the repository (NULL: never synced from the repository)."""
@@ -544,10 +549,14 @@ def search_assets(
     repo: str | None = None,
     after_id: int = 0,
     limit: int = 50,
+    column: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Assets by name fragment, owning team and repository, in id order (cursor: the last id)."""
+    """Assets by name fragment, owning team, repository and column name, in id order (cursor: the last id)."""
     where = ["id > ?"]
     args: list[Any] = [after_id]
+    if column:
+        where.append("id IN (SELECT asset_id FROM columns WHERE lower(name) = ?)")
+        args.append(column.lower())
     if q:
         where.append("fqn LIKE ? ESCAPE '\\'")
         args.append("%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
@@ -949,3 +958,33 @@ def registration_rows(db: sqlite_utils.Database) -> list[tuple[str, int, str, tu
         (row[2], row[0], row[1], tuple(json.loads(row[3])), row[4], row[5])
         for row in db.execute("SELECT id, team, asset, columns, source, note FROM registrations")
     ]
+
+
+def audited_assets(db: sqlite_utils.Database) -> list[str]:
+    """Every asset with at least one audit run (the home page's alerts look only at these)."""
+    return [fqn for (fqn,) in db.execute("SELECT DISTINCT asset FROM audit_runs")]
+
+
+def audit_runs_since(db: sqlite_utils.Database, since: float, *, assets: int = 200) -> dict[str, list[AuditRun]]:
+    """Every asset's runs after ``since`` (newest first), in two queries: the audits page and the
+    home page's alerts read all assets at once. At most ``assets`` assets, by name."""
+    rows = db.execute(
+        "SELECT id, asset, run_id, status, triggered_by, run_at FROM audit_runs WHERE run_at > ?"
+        " AND asset IN (SELECT DISTINCT asset FROM audit_runs WHERE run_at > ? ORDER BY asset LIMIT ?)"
+        " ORDER BY run_at DESC, id DESC",
+        (since, since, assets),
+    ).fetchall()
+    results: dict[int, list[GuaranteeResult]] = {}
+    for run_pk, guarantee, passed, checked, failed, message in db.execute(
+        "SELECT g.run_id, g.guarantee, g.passed, g.rows_checked, g.rows_failed, g.message"
+        " FROM guarantee_results g JOIN audit_runs a ON a.id = g.run_id WHERE a.run_at > ?",
+        (since,),
+    ):
+        results.setdefault(run_pk, []).append(GuaranteeResult(guarantee, bool(passed), checked, failed, message))
+    by_asset: dict[str, list[AuditRun]] = {}
+    for pk, asset, run_id, status, by, run_at in rows:
+        by_asset.setdefault(asset, []).append(AuditRun(
+            run_id=run_id, status=status, run_at=dt.datetime.fromtimestamp(run_at, dt.UTC), triggered_by=by,
+            results=tuple(results.get(pk, ())),
+        ))
+    return by_asset

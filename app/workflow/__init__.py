@@ -11,7 +11,7 @@
 - :mod:`~app.workflow.checkrun` — the check's title, summary, annotations and Re-check action (pure).
 - :mod:`~app.workflow.comment` — the single impact comment, found by its hidden marker.
 - :mod:`~app.workflow.contracts` — contract versions published when a pull request merges.
-- :mod:`~app.workflow.pages` — ``/checks/{id}``, the whole report behind a signed link.
+- :mod:`~app.workflow.pages` — the signed ``/checks/{id}`` links (the page is :mod:`app.web.proposals`).
 - :mod:`~app.workflow.serialize` — an analysis to JSON and back, losslessly, for the store.
 
 Tables and queries: :mod:`app.store.proposals` and :mod:`app.store.contracts`.

@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import gidgethub
+
+from app.errors import PermanentError
 from app.store import proposals as sql
+from app.workflow.archive import MAX_ARCHIVE_BYTES, ArchiveRefused, unpack
+from rules.model import Config
 from rules.sources import CODEOWNERS_PATHS
+
+log = logging.getLogger(__name__)
 
 MAX_BLOB_BYTES = 5 * 1024 * 1024
 """Files larger than this are not analysed (read as absent); SQL and YAML that big is generated."""
@@ -31,6 +40,9 @@ PREFETCH_CONCURRENCY = 8
 """Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
 PR_FILES_LIMIT = 3000
 """GitHub lists at most this many files of a pull request."""
+ARCHIVE_FROM = 10
+"""Missing blobs from which one commit's files come as its tarball (one API call) instead of one
+call per blob; below it, single blobs cost fewer bytes and about as few calls."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,8 @@ class BlobFetcher:
         self._memo: dict[str, bytes] = {}
         self._pending: dict[str, bytes] = {}
         self.fetched_from_github = 0
+        self.archives = 0
+        """Tarballs downloaded (each one API call)."""
         self.failure: BaseException | None = None
         """The first fetch error seen from the engine's thread: re-raised after the analysis, so a
         GitHub hiccup retries the job instead of becoming a silent "could not parse"."""
@@ -62,6 +76,54 @@ class BlobFetcher:
         if wanted:
             found = await self._store.read(lambda db: sql.get_blobs(db, wanted))
             self._memo.update(found)
+
+    async def fetch_all(self, commit: str, entries: Sequence[TreeEntry]) -> None:
+        """Every listed blob of one commit, in as few calls as the cache allows.
+
+        The rule: when :data:`ARCHIVE_FROM` or more of them are missing from the cache, the
+        commit's tarball is fetched (one call whatever the repository's size) and the missing
+        blobs are taken from it; fewer are fetched one by one (a warm cache and a small pull
+        request: a few calls and a few kilobytes, not the whole repository). Whatever the archive
+        did not yield (refused, too large, content that does not match its SHA) is fetched one
+        by one after it."""
+        missing = {e.sha for e in entries if e.sha not in self._memo}
+        if len(missing) >= ARCHIVE_FROM:
+            await self.fill_from_archive(commit, entries)
+        await self.prefetch(e.sha for e in entries)
+
+    async def fill_from_archive(self, commit: str, entries: Iterable[TreeEntry]) -> int:
+        """Take the listed blobs the cache lacks from the commit's tarball; how many it gave.
+
+        An archive GitHub refuses (404, 403) or that breaks a bound is logged and skipped (the
+        blobs are then fetched one by one); a transient failure is raised, to retry the job."""
+        wanted = {
+            e.path: e.sha
+            for e in entries
+            if e.sha not in self._memo and (e.size is None or e.size <= MAX_BLOB_BYTES)
+        }
+        if not wanted:
+            return 0
+        with tempfile.TemporaryFile() as sink:
+            try:
+                await self._github.download_tarball(
+                    self._owner, self._repo, commit, sink, max_bytes=MAX_ARCHIVE_BYTES
+                )
+            except (gidgethub.BadRequest, PermanentError) as exc:
+                log.warning("%s/%s@%s: no tarball (%s); fetching files one by one", self._owner, self._repo, commit[:12], exc)
+                return 0
+            self.archives += 1
+            sink.seek(0)
+            try:
+                unpacked = await asyncio.to_thread(unpack, sink, wanted, max_file_bytes=MAX_BLOB_BYTES)
+            except ArchiveRefused as exc:
+                log.warning("%s/%s@%s: tarball refused (%s); fetching files one by one", self._owner, self._repo, commit[:12], exc)
+                return 0
+        for name, why in unpacked.unsafe[:5]:
+            log.warning("%s/%s@%s: tarball entry %r skipped: %s", self._owner, self._repo, commit[:12], name, why)
+        for sha, data in unpacked.blobs.items():
+            self._memo[sha] = data
+            self._pending[sha] = data
+        return len(unpacked.blobs)
 
     async def fetch(self, sha: str) -> bytes:
         """The blob; fetched from GitHub unless preloaded or seen before in this analysis."""
@@ -235,10 +297,11 @@ def find_codeowners(entries: Mapping[str, TreeEntry]) -> str | None:
 
 
 def likely_reads(entries: Mapping[str, TreeEntry], config: Any, *, config_path: str = ".tessera.yml") -> list[TreeEntry]:
-    """The files the engine will read at this commit (:func:`rules.analyze.likely_reads`), minus
+    """The files the engine will read at this commit (:func:`rules.analyze.likely_reads`; the
+    default configuration when ``config`` is None, as before ``.tessera.yml`` is read), minus
     blobs too big to fetch. A miss here costs only time (the engine still reads lazily); a file
     listed but not read costs one extra request, once ever (blobs are cached)."""
     from rules.analyze import likely_reads as engine_reads
 
     small = [path for path, entry in entries.items() if entry.size is None or entry.size <= MAX_BLOB_BYTES]
-    return [entries[path] for path in engine_reads(small, config, config_path=config_path)]
+    return [entries[path] for path in engine_reads(small, config or Config(), config_path=config_path)]

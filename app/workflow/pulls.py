@@ -330,11 +330,26 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
 
 
 async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
-    """The in-progress check for this head: reuse one a crashed attempt left, else create it."""
+    """The in-progress check for this head, once the API budget allows an analysis."""
+    check_run_id = await _in_progress_check_run(ctx, gh, ref, proposal)
+    await _wait_for_budget(ctx, gh, ref, check_run_id)
+    return check_run_id
+
+
+async def _in_progress_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
+    """Reuse the check run a crashed attempt left (stored, or found on GitHub), else create it."""
     if proposal.check_run_id is not None:
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
         if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
             return record.check_run_id
+    check_run_id = await _find_open_check_run(gh, ref, proposal)
+    if check_run_id is not None:
+        await ctx.store.write(
+            lambda db: sql.start_analysis(
+                db, check_run_id=check_run_id, proposal_id=proposal.id, base_sha=ref.base_sha, head_sha=ref.head_sha
+            )
+        )
+        return check_run_id
     try:
         run = await gh.create_check_run(
             ref.owner,
@@ -368,6 +383,56 @@ async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -
     return check_run_id
 
 
+async def _wait_for_budget(ctx: Any, gh: Any, ref: PullRef, check_run_id: int) -> None:
+    """Hold the analysis while the installation's API budget is under its reserve, saying so in
+    the check; the queue runs it again at the reset. The last attempt analyses anyway: a late
+    answer beats a failed check."""
+    wait = gh.budget_wait()
+    if wait is None or ctx.attempt >= ctx.settings.max_attempts:
+        return
+    when = time.strftime("%H:%M", time.gmtime(wait.until))
+    await gh.update_check_run(
+        ref.owner,
+        ref.name,
+        check_run_id,
+        status="in_progress",
+        output={
+            "title": f"Waiting for GitHub's API budget until {when} UTC",
+            "summary": (
+                f"This installation has used most of its hourly GitHub API requests. Tessera is "
+                f"waiting for GitHub's API budget until {when} UTC, then analyses this pull request; "
+                "nothing needs doing."
+            ),
+        },
+    )
+    raise TransientError(f"{ref.repo}#{ref.number}: waiting for GitHub's API budget until {when} UTC", retry_after=wait.seconds)
+
+
+async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int | None:
+    """A still-open check run this App made for this proposal on this head, found on GitHub.
+
+    An attempt interrupted while GitHub was creating the run (the answer lost, the worker killed)
+    stored no id; without this look-up its retry would create a second run and leave the first
+    ``in_progress`` forever. GitHub is asked, not the store, so it holds whichever replica ran
+    the attempt."""
+    try:
+        runs = await gh.list_check_runs(
+            ref.owner, ref.name, ref.head_sha, name=checkrun.CHECK_NAME, app_id=gh.github_app_id
+        )
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (404, 422):  # no such repository or commit: creating the run says why
+            return None
+        raise
+    for run in runs:  # newest first
+        if (
+            run.get("head_sha") == ref.head_sha
+            and run.get("status") != "completed"
+            and run.get("external_id") == str(proposal.id)
+        ):
+            return int(run["id"])
+    return None
+
+
 @dataclass
 class Checkout:
     """Both sides of a pull request as the engine reads them, and the rules they are judged by."""
@@ -395,18 +460,23 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
         changed = changed_paths(files)
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=ref.owner, repo=ref.name, loop=loop)
     await fetcher.preload({e.sha for e in base_entries.values()} | {e.sha for e in head_entries.values()})
+    started = time.perf_counter()
+    # .tessera.yml decides what the engine reads, but a cold base is worth its tarball before it
+    # is read: what the default configuration reads, and the configuration itself, in one call.
+    await fetcher.fetch_all(ref.base_sha, likely_reads(base_entries, None))
     config_text = None
     if CONFIG_PATH in base_entries:
         config_text = (await fetcher.fetch(base_entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
     config = await read_config(config_text, seconds=min(CONFIG_SECONDS, ctx.settings.job_timeout / 4))
-    likely = likely_reads(base_entries, config) + likely_reads(head_entries, config)
-    started = time.perf_counter()
-    await fetcher.prefetch(entry.sha for entry in likely)
+    base_reads, head_reads = likely_reads(base_entries, config), likely_reads(head_entries, config)
+    await fetcher.fetch_all(ref.base_sha, base_reads)
+    await fetcher.fetch_all(ref.head_sha, head_reads)
     log.info(
-        "%s#%s: %d file(s) to read, %d fetched from GitHub in %.2fs",
+        "%s#%s: %d file(s) to read, %d tarball(s) and %d blob(s) fetched from GitHub in %.2fs",
         ref.repo,
         ref.number,
-        len(likely),
+        len(base_reads) + len(head_reads),
+        fetcher.archives,
         fetcher.fetched_from_github,
         time.perf_counter() - started,
     )

@@ -70,8 +70,11 @@ class Conversation:
     analysis: Analysis
     user: str
     comment_id: int | None
-    """The comment holding the command; None for a response given elsewhere (a Slack button)."""
+    """The comment holding the command; None for a response given elsewhere (Tessera's proposal page,
+    a Slack button)."""
     records: dict[str, AckRecord]
+    source: str | None = None
+    """Where the answer was given when not in a comment (``page``: Tessera's proposal page); kept in the audit log."""
 
     @property
     def owner(self) -> str:
@@ -154,6 +157,45 @@ async def on_comment(event: Event, ctx: Any) -> None:
     await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
 
 
+# --- the same commands, given on the proposal page ------------------------------------------------
+
+
+async def _page_conversation(ctx: Any, gh: Any, proposal: Proposal, user: str) -> Conversation:
+    records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
+    analysis = analysis_from_json(proposal.analysis or "{}")
+    return Conversation(ctx, gh, proposal, analysis, user, None, records, source="page")
+
+
+async def answerable(ctx: Any, gh: Any, proposal: Proposal, user: str) -> list[str]:
+    """The teams and people asked on this pull request that ``user`` may answer for, by the rules
+    of the comments (so the page offers buttons only to those a command would accept)."""
+    if not proposal.analysis or proposal.status != "open":
+        return []
+    talk = await _page_conversation(ctx, gh, proposal, user)
+    if user.lower() == (proposal.author or "").lower():
+        return []
+    return [key for key, need in _asked(talk).items() if await _may_speak(talk, need)]
+
+
+async def answer_from_page(ctx: Any, gh: Any, proposal: Proposal, user: str, line: str) -> Outcome:
+    """Carry out one ``/tessera …`` line given by ``user`` on the proposal page: the same checks,
+    the same records and audit log as a comment; then the comment and check are brought up to date.
+    The line is one line (a newline in a typed reason cannot start a second command)."""
+    commands = parse_commands(" ".join(line.split()))
+    if len(commands) != 1 or commands[0].verb not in ("ack", "migrating", "block", "unblock", "unack"):
+        return Outcome(False, "Only ack, migrating, block, unblock and unack can be given on this page.")
+    if proposal.status != "open":
+        return Outcome(False, f"This pull request is {proposal.status}: there is nothing left to decide.")
+    if not proposal.analysis:
+        return Outcome(False, "Tessera has not analysed this pull request yet.")
+    talk = await _page_conversation(ctx, gh, proposal, user)
+    outcome = await carry_out(talk, commands[0])
+    if outcome.changed and proposal.check_run_id is not None:
+        fresh = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal.id))
+        await publish_outcome(ctx, gh, fresh or proposal, talk.analysis, check_run_id=proposal.check_run_id)
+    return outcome
+
+
 async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
     accepted = all(o.accepted for o in outcomes)
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
@@ -205,11 +247,16 @@ def _github_team(talk: Conversation, team: str, github_team: str | None) -> str:
 
 
 async def _is_member(talk: Conversation, github_team: str) -> bool:
+    return await is_active_member(talk.github, github_team, talk.user)
+
+
+async def is_active_member(github: Any, github_team: str, user: str) -> bool:
+    """True when ``user`` is an active member of ``org/team`` (remembered for a minute when so)."""
     org, _, slug = github_team.lstrip("@").partition("/")
-    key = (str(getattr(talk.github, "base_url", "")), org.lower(), slug.lower(), talk.user.lower())
+    key = (str(getattr(github, "base_url", "")), org.lower(), slug.lower(), user.lower())
     if key not in _memberships:
         try:
-            state = await talk.github.team_membership_state(org, slug, talk.user)
+            state = await github.team_membership_state(org, slug, user)
         except gidgethub.BadRequest as exc:
             if exc.status_code != 403:
                 raise
@@ -413,7 +460,10 @@ async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, A
             repo=talk.proposal.repo,
             pr_number=talk.proposal.pr_number,
             team=record.team,
-            detail={**detail, "fingerprint": record.fingerprint, "comment_id": talk.comment_id},
+            detail={
+                **detail, "fingerprint": record.fingerprint, "comment_id": talk.comment_id,
+                **({"source": talk.source} if talk.source else {}),
+            },
         )
 
     await talk.ctx.store.write(write)

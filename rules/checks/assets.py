@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from rules.catalog import RuleId
 from rules.checks.context import DiffContext, Finding, Pair, emits, names, plain_meta
-from rules.model import Asset, column_key
+from rules.model import Asset, Snapshot, column_key
 
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
 _RELATION_GONE = frozenset({"ephemeral"})
@@ -228,10 +228,15 @@ def metadata(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
 
 @emits(RuleId.UNPARSED)
 def unparsed(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
-    """Each new problem in a changed file, once (on the pair that stands for the whole change)."""
+    """Each new problem in a changed file, once (on the pair that stands for the whole change).
+
+    A file that was readable in the base and is not in the head (or a new file that cannot be
+    read) fails closed under ``on_unparsed: regressions``: its asset's readers are asked as for a
+    breaking change, because whatever else the change did to that asset can no longer be seen."""
     if pair.base is not None or pair.head is not None:
         return
     known = {(p.path, p.message) for p in ctx.base.problems}
+    unreadable_before = {p.path for p in ctx.base.problems}
     seen: set[tuple[str, str, int | None]] = set()
     for problem in ctx.head.problems:
         if ctx.ignored_path(problem.path):
@@ -245,22 +250,30 @@ def unparsed(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         if ident in seen:
             continue
         seen.add(ident)
-        asset = _asset_at(ctx, problem.path, problem.line)
+        asset = _asset_at(ctx.head, problem.path, problem.line) or _asset_at(ctx.base, problem.path, problem.line)
+        regression = (
+            ctx.config.on_unparsed == "regressions" and asset is not None and problem.path not in unreadable_before
+        )
+        where = f"{problem.path}{f' (line {problem.line})' if problem.line else ''}"
+        message = (
+            f"`{asset.fqn}` can no longer be analysed, so what else this change does to it cannot be seen: "
+            f"{where}: {problem.message}"
+            if regression and asset is not None
+            else f"Tessera could not analyse {where}: {problem.message}"
+        )
         yield Finding(
             RuleId.UNPARSED, asset=asset.fqn if asset is not None else problem.path,
-            path=problem.path, line=problem.line,
-            message=f"Tessera could not analyse {problem.path}"
-            f"{f' (line {problem.line})' if problem.line else ''}: {problem.message}",
-            judged_by=(asset,),
+            path=problem.path, line=problem.line, message=message,
+            judged_by=(asset,), escalate=regression,
         )
 
 
-def _asset_at(ctx: DiffContext, path: str, line: int | None) -> Asset | None:
+def _asset_at(snapshot: Snapshot, path: str, line: int | None) -> Asset | None:
     """The asset a problem is about: the model of a model file, or the statement at that line.
 
     A SQL file holds many statements; naming an asset that merely lives in the same file would
     send the finding to the wrong readers, so the path itself is named instead."""
-    here = [a for a in ctx.head.assets.values() if a.path == path]
+    here = [a for a in snapshot.assets.values() if a.path == path]
     models = [a for a in here if a.kind == "model"]
     if len(models) == 1:
         return models[0]

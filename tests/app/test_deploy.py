@@ -108,12 +108,12 @@ def _strings(node: ast.AST) -> list[str]:
 def _github_paths_in_code() -> dict[str, set[str]]:
     """Every GitHub REST path written in ``app/`` (outside the endpoint table itself) -> files.
 
-    ``app/api/`` is left out: its paths (``/teams/{slug}``...) are Tessera's own REST API, served
-    under ``/api/v1``, not GitHub's.
+    ``app/api/`` and ``app/web/`` are left out: their paths (``/teams/{slug}``...) are Tessera's own
+    REST API and pages, not GitHub's.
     """
     paths: dict[str, set[str]] = {}
     for source in sorted((REPO / "app").rglob("*.py")):
-        if (REPO / "app" / "api") in source.parents:
+        if (REPO / "app" / "api") in source.parents or (REPO / "app" / "web") in source.parents:
             continue
         tree = ast.parse(source.read_text(encoding="utf-8"))
         if source.name == "setup.py":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import tarfile
 
 import gidgethub
 import jwt
@@ -12,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from app.config import Settings
 from app.errors import PermanentError, TransientError
-from app.github import CALLS, RATE_LIMIT_REMAINING, GitHubApp, convert_manifest
+from app.github import CALLS, RATE_LIMIT_REMAINING, ArchiveTooLarge, GitHubApp, convert_manifest
 from tests.fakegithub import (
     FakeGitHub,
     ScriptedResponse,
@@ -519,6 +521,9 @@ async def test_check_runs_on_a_commit_are_listed_by_name(
 
     assert second["id"] in {r["id"] for r in tessera} and len(tessera) == 2
     assert {r["name"] for r in every} == {"Tessera", "lint"} and len(every) == 3
+    ours = await gh.list_check_runs("acme", "warehouse", head, name="Tessera", app_id=gh.github_app_id)
+    theirs = await gh.list_check_runs("acme", "warehouse", head, name="Tessera", app_id=gh.github_app_id + 1)
+    assert len(ours) == 2 and theirs == []
 
 
 async def test_installation_repositories_are_listed_across_pages(
@@ -681,3 +686,66 @@ async def test_the_queue_retries_github_failures_until_the_check_run_lands_once(
 async def _delivery_status(store, delivery_id: str, status: str) -> bool:
     delivery = await store.get_delivery(delivery_id)
     return delivery is not None and delivery.status == status
+
+
+async def test_a_tarball_follows_githubs_redirect_without_taking_the_token_to_the_download_host(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    sink = io.BytesIO()
+    size = await gh.download_tarball("acme", "warehouse", repo.resolve("main"), sink, max_bytes=1024 * 1024)
+
+    assert size == len(sink.getvalue()) > 0
+    with tarfile.open(fileobj=io.BytesIO(sink.getvalue()), mode="r:gz") as archive:
+        names = archive.getnames()
+        member = next(m for m in archive.getmembers() if m.name.endswith("/models/fct_revenue.sql"))
+        assert archive.extractfile(member).read() == b"select 1 as revenue\n"
+    assert names[0].startswith("acme-warehouse-") and len(fake_github.downloads) == 1
+    [api_call] = fake_github.requests_to("GET", "/repos/acme/warehouse/tarball/*")
+    assert api_call.status == 302 and api_call.headers["authorization"].startswith("token ")
+    fake_github.assert_no_violations()  # the download host saw no Authorization header
+
+
+async def test_a_tarball_larger_than_allowed_stops_mid_download(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    fake_github.tarball_override = b"\x1f\x8b" + b"\0" * 4096
+    with pytest.raises(ArchiveTooLarge, match="over"):
+        await gh.download_tarball("acme", "warehouse", repo.resolve("main"), io.BytesIO(), max_bytes=1000)
+
+
+async def test_a_tarball_of_an_unknown_commit_is_githubs_404(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    with pytest.raises(gidgethub.BadRequest) as raised:
+        await gh.download_tarball("acme", "warehouse", "f" * 40, io.BytesIO(), max_bytes=1000)
+    assert raised.value.status_code == 404 and fake_github.downloads == []
+
+
+async def test_a_tarball_request_answered_502_is_transient(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    fake_github.script("GET", "/repos/acme/warehouse/tarball/*", server_error(502))
+    with pytest.raises(TransientError, match="502"):
+        await gh.download_tarball("acme", "warehouse", repo.resolve("main"), io.BytesIO(), max_bytes=1000)
+
+
+async def test_a_budget_under_five_percent_asks_to_wait_until_the_reset_and_a_fresh_window_clears_it(
+    fake_github: FakeGitHub, github_app: GitHubApp, repo, clock: Clock
+) -> None:
+    gh = await github_app.for_installation(INSTALLATION_ID)
+    await gh.get_repo("acme", "warehouse")
+    assert gh.budget_wait() is None
+
+    fake_github.spend_rate_budget(4_800)  # 199 of 5,000 left after the next call: under 5 %
+    await gh.get_repo("acme", "warehouse")
+    wait = gh.budget_wait()
+    assert wait is not None and wait.until == fake_github.rate_window_start + 3600
+    assert wait.seconds == pytest.approx(3600, abs=1)
+
+    clock.now = wait.until
+    await gh.get_repo("acme", "warehouse")  # the fake's new window: the whole budget again
+    assert gh.budget_wait() is None

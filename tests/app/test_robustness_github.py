@@ -3,11 +3,13 @@ otherwise, one impact comment in total, and the check never left in progress."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.app.test_robustness_payloads import flow, settle
 from tests.app.workflow_support import PullRequestFlow
-from tests.fakegithub import ScriptedResponse, secondary_rate_limit, server_error
+from tests.fakegithub import ScriptedResponse, lost_answer, secondary_rate_limit, server_error
+from tests.fixtures_app import FakeClock
 
 __all__ = ["flow"]
 
@@ -111,3 +113,33 @@ async def test_a_502_on_the_check_update_after_an_ack_is_retried_and_answered_on
     assert flow.reactions(comment) == ["+1"]
     assert flow.check(pull).conclusion == "success"
     assert len(flow.impact_comments(pull)) == 1 and flow.replies(pull) == []
+
+
+async def test_a_check_run_created_but_its_answer_lost_is_found_and_reused_on_the_retry(flow: PullRequestFlow) -> None:
+    flow.fake.script("POST", "/repos/acme/warehouse/check-runs", lost_answer(502))
+    pull, delivery = await open_breaking_pr(flow)
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    assert len(flow.fake.requests_to("POST", "/repos/acme/warehouse/check-runs")) == 1
+    [run] = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    assert run.status == "completed" and run.conclusion == "action_required"
+    assert len(flow.impact_comments(pull)) == 1
+
+
+async def test_a_low_api_budget_holds_the_analysis_until_the_reset_and_the_check_says_so(
+    flow: PullRequestFlow, fake_clock: FakeClock
+) -> None:
+    fake_clock.advance(time.time() + 5 - fake_clock.now())  # past the intake's (wall-clock) due times
+    flow.fake.clock = fake_clock.now  # GitHub's window and the queue's back-off on one clock
+    flow.fake.spend_rate_budget(4_900)  # 100 of 5,000 left: under the 5 % reserve
+    reset = flow.fake.rate_window_start + 3600
+    pull, delivery = await open_breaking_pr(flow)
+
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    [run] = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
+    until = time.strftime("%H:%M", time.gmtime(reset))
+    assert run.bodies[1]["output"]["title"] == f"Waiting for GitHub's API budget until {until} UTC"
+    assert run.status == "completed" and run.conclusion == "action_required"
+    assert fake_clock.now() >= reset  # the retry ran after the window reset
+    first_pr_files = next(i for i, r in enumerate(flow.fake.requests) if r.path.endswith("/files"))
+    waiting_update = next(i for i, r in enumerate(flow.fake.requests) if r.method == "PATCH")
+    assert waiting_update < first_pr_files  # nothing was read for the analysis before the reset

@@ -136,7 +136,10 @@ async def test_setup_creates_the_app_and_writes_credentials_serve_can_use(
     assert env["TESSERA_WEBHOOK_SECRET"] == credentials.webhook_secret and len(credentials.webhook_secret) >= 20
     assert env["TESSERA_PUBLIC_URL"] == PUBLIC_URL
     assert env["TESSERA_GITHUB_API_URL"] == fake_github.url
-    assert "client_secret" not in env_path.read_text().lower() and credentials.client_secret not in env_path.read_text()
+    # the OAuth client is recorded for sign-in to the pages, with a fresh session secret
+    assert env["TESSERA_GITHUB_CLIENT_ID"] == credentials.client_id
+    assert env["TESSERA_GITHUB_CLIENT_SECRET"] == credentials.client_secret
+    assert len(env["TESSERA_SESSION_SECRET"]) >= 32 and env["TESSERA_GITHUB_WEB_URL"] == fake_github.url
 
     # what setup wrote is what serve reads, and the key signs JWTs GitHub accepts
     settings = Settings.from_env(env)
@@ -258,9 +261,12 @@ def test_rewriting_an_env_file_keeps_other_settings_replaces_the_app_and_makes_i
                                  webhook_secret="new", client_id="Iv1.x", client_secret="cs", html_url="")
     pem = write_credentials(credentials, env_path, api_url="https://api.github.com", public_url=PUBLIC_URL + "/")
     text = env_path.read_text()
-    assert _env_file(env_path) == {
+    written = _env_file(env_path)
+    assert len(written.pop("TESSERA_SESSION_SECRET")) >= 32
+    assert written == {
         "TESSERA_DB": "/srv/tessera.db", "TESSERA_GITHUB_APP_ID": "9",
         "TESSERA_GITHUB_PRIVATE_KEY_PATH": str(pem), "TESSERA_WEBHOOK_SECRET": "new", "TESSERA_PUBLIC_URL": PUBLIC_URL,
+        "TESSERA_GITHUB_CLIENT_ID": "Iv1.x", "TESSERA_GITHUB_CLIENT_SECRET": "cs",
     }
     assert len(re.findall("TESSERA_WEBHOOK_SECRET", text)) == 1
     assert _mode(env_path) == 0o600 and _mode(pem) == 0o600

@@ -247,3 +247,16 @@ async def test_a_lookml_project_in_an_installed_repository_becomes_observed_bi_c
     observed = await _get(flow, "/consumers/observed")
     assert [(r["asset"], r["reader"], r["columns"], r["folder"]) for r in observed["items"]] == [
         ("fct_revenue", {"kind": "bi", "name": "looker explore finance.revenue"}, ["plan_code"], "acme/warehouse")]
+
+
+async def test_installing_on_a_larger_repository_reads_it_from_one_tarball_not_a_call_per_file(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    files = {**GROWTH_FILES, **{f"queries/q{n}.sql": f"select plan_code, {n} as n from analytics.orders\n" for n in range(12)}}
+    flow.fake.add_repo("acme/growth-queries", installation_id=INSTALLATION_ID, files=files)
+    await _install(flow, "installation", flow.fake.event_installation(INSTALLATION_ID))
+
+    assert len(flow.fake.requests_to("GET", "/repos/acme/growth-queries/tarball/*")) == 1
+    assert flow.fake.requests_to("GET", "/repos/acme/growth-queries/git/blobs/*") == []
+    assert (await _get(flow, "/assets/growth.ltv"))["repo"] == "acme/growth-queries"

@@ -79,7 +79,7 @@ def test_unknown_keys_are_reported_and_the_rest_still_applies() -> None:
 def test_a_bad_mode_falls_back_to_backward_with_a_message() -> None:
     config = parse_config("compatibility: sideways\non_unparsed: explode\n")
     assert config.compatibility == "backward"
-    assert config.on_unparsed == "warn"
+    assert config.on_unparsed == "regressions"
     assert any("sideways" in p for p in config.problems)
     assert any("explode" in p for p in config.problems)
 

@@ -298,7 +298,7 @@ def test_cross_database_macros_render_as_sql_that_parses() -> None:
 
 
 def test_a_huge_model_file_is_a_problem_not_a_stall() -> None:
-    huge = "select 1 as id -- " + "x" * 2_100_000
+    huge = "select 1 as id, " + ", ".join(f"'{i:07}' as c{i}" for i in range(120_000)) + " "
     snapshot = tiny(
         {
             "models/a.sql": huge,
@@ -308,6 +308,14 @@ def test_a_huge_model_file_is_a_problem_not_a_stall() -> None:
     assert "a" in snapshot.assets and not snapshot.assets["a"].sql
     assert sorted(p.path for p in snapshot.problems) == ["models/a.sql", "models/s.yml"]
     assert all("not analysed" in p.message for p in snapshot.problems)
+
+
+def test_a_model_padded_past_the_limit_with_comments_is_read_as_its_statement() -> None:
+    padded = "select 1 as id -- " + "x" * 2_100_000 + "\n/* " + " " * 100 + " */"
+    snapshot = tiny({"models/a.sql": padded})
+    assert snapshot.assets["a"].sql.startswith("select 1 as id")
+    assert "xxxx" not in snapshot.assets["a"].sql
+    assert snapshot.problems == []
 
 
 def test_a_jinja_syntax_error_in_dbt_project_yml_is_a_problem_on_its_line_and_models_still_load() -> None:

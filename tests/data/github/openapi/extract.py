@@ -36,16 +36,20 @@ OPERATIONS: tuple[str, ...] = (
     "issues/get-comment",
     "issues/list-comments",
     "issues/update-comment",
+    "orgs/get-membership-for-user",
     "pulls/get",
     "pulls/list-files",
     "reactions/create-for-issue",
     "reactions/create-for-issue-comment",
     "repos/compare-commits-with-basehead",
+    "repos/download-tarball-archive",
     "repos/get",
     "repos/get-collaborator-permission-level",
     "repos/get-content",
     "repos/list-commits",
     "teams/get-membership-for-user-in-org",
+    "teams/list-members-in-org",
+    "users/get-authenticated",
 )
 
 METHODS = ("get", "post", "put", "patch", "delete")
