@@ -275,13 +275,13 @@ def test_without_a_cache_the_two_sides_still_infer_each_unchanged_model_once(mon
     from rules import build
 
     inferred: list[tuple[str, str, str]] = []
-    real = build._infer_job
+    real = build.infer_one
 
     def counting(job):  # type: ignore[no-untyped-def]
         inferred.append((job[3], job[0], repr(sorted((k, sorted(v.items())) for k, v in job[2].items()))))
         return real(job)
 
-    monkeypatch.setattr(build, "_infer_job", counting)
+    monkeypatch.setattr(build, "infer_one", counting)
     base = shop_files()
     head = drop_coupon_code(base)
     run(base, head)
