@@ -33,6 +33,8 @@ from app.server import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.store import NewDelivery
 from app.store import notify as sql
 from app.store import proposals as proposal_sql
+from app.web.core import sign_in_enabled
+from app.web.slack_link import link_token
 from app.workflow.commands import Command
 from app.workflow.payload import PayloadReader
 from app.workflow.pulls import installation_client, publish_outcome
@@ -87,9 +89,12 @@ async def slack_interactions(request: web.Request) -> web.StreamResponse:
     slack_user, proposal_id, team, response_url = action
     login = await store.read(lambda db: sql.github_login_for(db, slack_user))
     if login is None:
+        how = (f"Link it once, signing in with GitHub: {settings.base_url}/auth/slack/link?token="
+               f"{link_token(request, slack_user)} (valid for an hour), then press again"
+               if sign_in_enabled(settings) else "Ask an admin to link it")
         return _ephemeral(
             "Your Slack account is not linked to a GitHub login yet, so Tessera cannot tell whether you may speak"
-            f" for {team}. Ask an admin to link it, or comment `/tessera ack {team}` on the pull request."
+            f" for {team}. {how}; or comment `/tessera ack {team}` on the pull request."
         )
     proposal = await store.read(lambda db: proposal_sql.get_proposal_by_id(db, proposal_id))
     if proposal is None:
