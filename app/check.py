@@ -8,6 +8,10 @@ CODEOWNERS come from the base, and parse results are cached on disk under the re
 directory (never in the work tree), keyed by content. ``--manifest FILE`` supplies the head's dbt
 manifest from disk (see its help).
 
+The analysis runs in a child process under the same limits as the App's analysis workers
+(``--timeout``, ``--memory-mb``; :func:`app.engine.run_limited`): a template that never ends or
+expands to gigabytes stops the check with exit code 2 and one line naming the limit.
+
 Exit codes (DESIGN.md): 0 nothing needs an acknowledgement, 1 acknowledgements required, 2 usage
 or internal error.
 """
@@ -22,26 +26,34 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, NoReturn
 
 import sqlite_utils
 
-from app.config import Settings
+from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
+from app.engine import (
+    DiskParseCache,
+    ForkMap,
+    Limits,
+    WorkerKilled,
+    collector_paused,
+    raise_if_out_of_memory,
+    run_limited,
+)
+from app.errors import ConfigError
 from app.store import observed as observed_sql
 from app.store import registry as registry_sql
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
+from rules.build import ParseCache
 from rules.config import parse_config
 from rules.dbt_manifest import looks_like_manifest
 from rules.dialect import display_name
 from rules.model import Registration
 from rules.report import to_json, to_markdown
 from rules.sources import git_blob_sha
-
-if TYPE_CHECKING:
-    from rules.build import ParseCache
 
 EXIT_CLEAR = 0
 EXIT_NEEDS_ACK = 1
@@ -300,6 +312,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Tessera store (SQLite file) whose registrations and observed consumers join the analysis"
         " (default: TESSERA_DB when that file exists)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"stop the analysis after this many seconds (default {DEFAULT_TIMEOUT:g}); exit 2 when it does",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="address space the analysis may use, in MB (default TESSERA_ANALYSIS_MEMORY_MB or "
+        f"{DEFAULT_ANALYSIS_MEMORY_MB}); exit 2 when it needs more",
+    )
+
+
+DEFAULT_TIMEOUT = 300.0
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above zero, got {text}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -330,7 +375,20 @@ def _usage(parser: argparse.ArgumentParser, argv: Sequence[str], err: IO[str]) -
 
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime.date) -> int:
-    """Run one check; raises :class:`GitError` for bad repositories or revisions."""
+    """Run one check in a child process under the time and memory limits; raises
+    :class:`GitError` for bad repositories or revisions and :class:`~app.engine.WorkerKilled`
+    when the analysis went over a limit."""
+    limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
+    text, notes, code = run_limited(analyse_revisions, args, today, limits=limits)
+    out.write(text)
+    out.flush()
+    err.write(notes)
+    return code
+
+
+def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, str, int]:
+    """(In the limited child.) The report's text, the notes for stderr (uncommitted edits left out,
+    the dialect each dbt project was read in) and the exit code."""
     repo = Path(args.repo)
     if not repo.is_dir():
         raise GitError(f"{repo} is not a folder")
@@ -339,9 +397,10 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     head_commit = resolve_commit(repo, "HEAD" if worktree else args.head)
     base_commit = merge_base(repo, resolve_commit(repo, args.base), head_commit)
     edited = uncommitted_paths(repo) if worktree or args.head == "HEAD" else []
+    warning = ""
     if edited and not worktree:
         shown = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
-        err.write(
+        warning = (
             f"tessera check: {len(edited)} uncommitted change(s) are not checked ({shown}): this compares"
             f" commits; commit them, or pass --head {WORKTREE} to check the work tree\n"
         )
@@ -367,6 +426,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             config = replace(config, dbt=replace(config.dbt, manifest=manifest_path))
             if manifest_path not in paths:
                 paths.append(manifest_path)
+        map_jobs = stack.enter_context(ForkMap())
+        stack.enter_context(collector_paused())
         analysis = analyze(
             base_source,
             head_view,
@@ -374,18 +435,19 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
             head_rev=head_commit,
             config=config,
             changed_paths=paths,
-            cache=None if args.no_cache else _parse_cache(cache_dir(repo)),
+            cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
+            map_jobs=map_jobs,
             registrations=store_registrations(getattr(args, "db", None), today=today),
         )
-    out.write(to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis))
-    out.flush()
-    for project in analysis.projects:  # on stderr, so the JSON on stdout stays one object
-        where = "the root project" if project.path in ("", ".") else f"{project.path}/"
-        err.write(
-            f"tessera check: read {where} as {display_name(project.dialect.name)} ({project.dialect.source})\n"
-        )
-    return EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
+    raise_if_out_of_memory(e.message for e in analysis.errors)
+    text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
+    notes = warning + "".join(  # on stderr, so the JSON on stdout stays one object
+        f"tessera check: read {'the root project' if p.path in ('', '.') else f'{p.path}/'} as "
+        f"{display_name(p.dialect.name)} ({p.dialect.source})\n"
+        for p in analysis.projects
+    )
+    return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
 def store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
@@ -413,11 +475,6 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
     finally:
         conn.close()
 
-
-def _parse_cache(folder: Path) -> ParseCache:
-    from rules.build import ParseCache
-
-    return ParseCache(folder)
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:
@@ -470,20 +527,36 @@ def run_args(
 ) -> int:
     """Run a parsed ``tessera check`` and turn every failure into a message and exit code 2.
 
-    ``settings`` is accepted (and unused) so ``app/cli.py`` can call every command the same way.
+    ``settings`` (``app/cli.py`` passes it) gives ``--memory-mb``'s default.
     """
     out = out or sys.stdout
     err = err or sys.stderr
     if not getattr(args, "db", None) and isinstance(settings, Settings) and Path(settings.db_path).is_file():
         args.db = settings.db_path
+    if args.memory_mb is None:
+        args = argparse.Namespace(**{**vars(args), "memory_mb": _memory_setting(settings)})
     try:
         return run(args, out, err, today=datetime.date.today())
     except GitError as error:
         err.write(f"tessera check: {error}\n")
         return EXIT_ERROR
+    except WorkerKilled as killed:
+        option = {"time": " (--timeout)", "memory": " (--memory-mb)"}.get(killed.limit, "")
+        err.write(f"tessera check: the analysis was stopped: {killed}{option}\n")
+        return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the CLI reports, it never shows a traceback
         err.write(f"tessera check: internal error: {type(error).__name__}: {error}\n")
         return EXIT_ERROR
+
+
+def _memory_setting(settings: object) -> int:
+    """``TESSERA_ANALYSIS_MEMORY_MB`` from the settings given, else from the environment."""
+    if isinstance(settings, Settings):
+        return settings.analysis_memory_mb
+    try:
+        return Settings.from_env().analysis_memory_mb
+    except ConfigError:
+        return DEFAULT_ANALYSIS_MEMORY_MB
 
 
 def exit_now(code: int) -> NoReturn:

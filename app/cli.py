@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from app.config import Settings, environment_with_file, is_loopback, require_database
+from app.engine import pool_for
 from app.errors import ConfigError
+from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -142,7 +144,10 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
             loop.add_signal_handler(sig, stop.set)
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
-        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path})", flush=True)
+        pool = pool_for(settings)
+        await pool.warm()  # the first pull request does not wait for the workers to start
+        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path};"
+              f" {pool.workers} analysis worker(s), {pool.memory_mb} MB each)", flush=True)
         # Everything made so far (modules, routes, the App) lives as long as the process: moved
         # out of the collector's sight, a full collection no longer walks it, which was a ~25 ms
         # pause of the event loop (every delivery in flight waited) a few times a minute under load.
@@ -154,6 +159,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     finally:
         gc.unfreeze()  # a process that serves again (the tests) starts from a collector that sees all
         await runner.cleanup()
+        pool_for(settings).close()
         if github is not None:
             await github.close()
 
@@ -174,7 +180,7 @@ def _positive(text: str) -> int:
 
 def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
-    parser.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only this status")
+    parser.add_argument("--status", choices=list(STATUSES), help="only this status")
     parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
     parser.add_argument("--limit", type=_positive, default=50, help="how many, newest first (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -212,11 +218,11 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no deliveries" + (f" with status {status}" if status else ""))
         return EXIT_OK
-    print(f"{'DELIVERY':<38} {'EVENT':<34} {'STATUS':<8} {'TRIES':>5}  RECEIVED              ERROR")
+    print(f"{'DELIVERY':<38} {'EVENT':<34} {'STATUS':<11} {'TRIES':>5}  RECEIVED              ERROR")
     for d in rows:
         received = dt.datetime.fromtimestamp(d.received_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         error = (d.last_error or "").splitlines()[0][:80] if d.last_error else ""
-        print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<8} {d.attempts:>5}  {received:<21} {error}")
+        print(f"{d.delivery_id:<38} {d.event_action:<34} {d.status:<11} {d.attempts:>5}  {received:<21} {error}")
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import ConfigError
@@ -20,6 +20,13 @@ DEFAULT_GITHUB_WEB_URL = "https://github.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api"
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 """GitHub caps deliveries at 25 MB; anything larger is refused with 413."""
+DEFAULT_ANALYSIS_MEMORY_MB = 1024
+"""``TESSERA_ANALYSIS_MEMORY_MB``: a 1,000-model project's analysis peaks well below it."""
+
+
+def default_analysis_workers() -> int:
+    """``TESSERA_ANALYSIS_WORKERS``: cores − 1 (one is left for the server), at least 1."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,10 @@ class Settings:
     keep_days: float = 30.0
     """How long done deliveries are kept (GitHub lets you redeliver the last 3 days; a delivery
     pruned earlier would be processed again). Failed ones are kept until replayed."""
+    analysis_workers: int = field(default_factory=default_analysis_workers)
+    """Worker processes analysing pull requests at once (``app.engine``)."""
+    analysis_memory_mb: int = DEFAULT_ANALYSIS_MEMORY_MB
+    """Address space each analysis process may use; past it the analysis ends, named as over memory."""
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
@@ -153,6 +164,20 @@ class Settings:
             job_timeout=_float(get("TESSERA_JOB_TIMEOUT"), "TESSERA_JOB_TIMEOUT", default=300.0),
             keep_days=_keep_days(get("TESSERA_KEEP_DAYS")),
             db_synchronous=_choice(get("TESSERA_DB_SYNCHRONOUS"), "TESSERA_DB_SYNCHRONOUS", ("FULL", "NORMAL")),
+            analysis_workers=_int(
+                get("TESSERA_ANALYSIS_WORKERS"),
+                "TESSERA_ANALYSIS_WORKERS",
+                minimum=1,
+                maximum=256,
+                default=default_analysis_workers(),
+            ),
+            analysis_memory_mb=_int(
+                get("TESSERA_ANALYSIS_MEMORY_MB"),
+                "TESSERA_ANALYSIS_MEMORY_MB",
+                minimum=128,
+                maximum=1_048_576,
+                default=DEFAULT_ANALYSIS_MEMORY_MB,
+            ),
             discovery_sources=tuple((get("TESSERA_DISCOVERY_SOURCES") or "").split()),
             discovery_interval=_float(
                 get("TESSERA_DISCOVERY_INTERVAL"), "TESSERA_DISCOVERY_INTERVAL", default=3600.0

@@ -3,6 +3,8 @@
 The queue retries a job that raises :class:`TransientError` (with back-off that honours
 ``retry_after`` when given) and marks it failed, with the message, on anything else once the
 attempts are used up. :class:`PermanentError` fails the job at once: retrying cannot help.
+:class:`QuarantinedError` sets the job aside (status ``quarantined``): it is not retried, and an
+operator replays it once the cause is dealt with.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ class TransientError(TesseraError):
 
 class PermanentError(TesseraError):
     """A failure that retrying will not fix: bad payload, 404 on a deleted repository."""
+
+
+class QuarantinedError(PermanentError):
+    """The job keeps harming the process that runs it (its analysis ended its worker twice)."""
 
 
 class ConfigError(TesseraError):

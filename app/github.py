@@ -541,19 +541,16 @@ class InstallationClient(TesseraGitHubAPI):
     async def collaborator_role(self, owner: str, repo: str, username: str) -> str:
         """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``: the role, where the
         older ``permission`` field folds maintain into write."""
-        try:
-            answer = await self.getitem(
-                "/repos/{owner}/{repo}/collaborators/{user}/permission",
-                {"owner": owner, "repo": repo, "user": username},
-            )
-        except gidgethub.BadRequest as exc:
-            if exc.status_code == 404:
-                return "none"
-            raise
+        answer = await self._collaborator(owner, repo, username)
         return str(answer.get("role_name") or answer.get("permission") or "none")
 
     async def collaborator_permission(self, owner: str, repo: str, username: str) -> str:
         """``admin``, ``write``, ``read`` or ``none`` (also for a user GitHub does not know)."""
+        answer = await self._collaborator(owner, repo, username)
+        return str(answer.get("permission") or "none")
+
+    async def _collaborator(self, owner: str, repo: str, username: str) -> Mapping[str, Any]:
+        """The collaborator permission answer; empty for a user GitHub does not know (404)."""
         try:
             answer = await self.getitem(
                 "/repos/{owner}/{repo}/collaborators/{user}/permission",
@@ -561,9 +558,9 @@ class InstallationClient(TesseraGitHubAPI):
             )
         except gidgethub.BadRequest as exc:
             if exc.status_code == 404:
-                return "none"
+                return {}
             raise
-        return str(answer.get("permission") or "none")
+        return answer if isinstance(answer, Mapping) else {}
 
 
 class ArchiveTooLarge(PermanentError):

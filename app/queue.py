@@ -10,6 +10,8 @@ Failures:
   ``settings.max_attempts`` attempts, with exponential back-off and jitter; a ``retry_after`` on the
   error (GitHub's ``retry-after`` / ``x-ratelimit-reset``) wins when it is longer.
 - :class:`~app.errors.PermanentError` fails the job at once: retrying cannot help.
+- :class:`~app.errors.QuarantinedError` (an analysis that ended its worker process twice) sets the
+  job aside as ``quarantined``: never retried, listed by ``tessera deliveries``, replayable.
 - Any other exception is a bug or a surprise. It is retried too (a surprise may be a race), but
   only up to ``RetryPolicy.unexpected_attempts`` (3) attempts, then the job fails with the
   exception's type, message and the tail of its traceback.
@@ -44,7 +46,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.config import Settings
-from app.errors import PermanentError, TransientError
+from app.errors import PermanentError, QuarantinedError, TransientError
 from app.metrics import REGISTRY
 from app.store import Delivery, JobOutcome, Store
 
@@ -58,6 +60,9 @@ IDLE_POLL_SECONDS = 1.0
 JOBS_FINISHED = REGISTRY.counter("tessera_jobs_total", "Jobs that ended, by event and outcome (done, failed).")
 JOBS_RETRIED = REGISTRY.counter("tessera_job_retries_total", "Job attempts that failed and were scheduled again.")
 JOBS_FAILED = REGISTRY.counter("tessera_jobs_failed_total", "Jobs marked failed after their last attempt.")
+JOBS_QUARANTINED = REGISTRY.counter(
+    "tessera_jobs_quarantined_total", "Jobs set aside because their analysis ended its worker process twice."
+)
 JOB_DURATION = REGISTRY.histogram("tessera_job_duration_seconds", "Time one job attempt ran, by event.")
 JOB_LATENCY = REGISTRY.histogram(
     "tessera_job_latency_seconds", "From delivery received to job done or failed, by event."
@@ -292,6 +297,10 @@ class JobQueue:
             JOBS_RETRIED.inc(event=job.event)
             log.warning("delivery %s attempt %d failed, retrying in %.1fs: %s", job.delivery_id, job.attempts, delay, error)
             return JobOutcome(job.id, "queued", now, error=error, run_after=now + delay)
+        elif result == "quarantined":
+            JOBS_QUARANTINED.inc(event=job.event)
+            log.error("delivery %s quarantined: %s", job.delivery_id, error)
+            outcome = JobOutcome(job.id, "quarantined", now, error=error)
         else:
             JOBS_FAILED.inc(event=job.event)
             log.error("delivery %s failed after %d attempt(s): %s", job.delivery_id, job.attempts, error)
@@ -301,7 +310,7 @@ class JobQueue:
         return outcome
 
     async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
-        """Run the handlers once: ("done" | "retry" | "failed", error text, retry_after)."""
+        """Run the handlers once: ("done" | "retry" | "failed" | "quarantined", error text, retry_after)."""
         try:
             data = orjson.loads(job.payload_text() or "")
         except ValueError as exc:
@@ -320,6 +329,8 @@ class JobQueue:
                 await self.router.dispatch(event, ctx)
         except asyncio.CancelledError:
             raise
+        except QuarantinedError as exc:
+            return "quarantined", _describe(exc), None
         except PermanentError as exc:
             return "failed", _describe(exc), None
         except TRANSIENT_ERRORS as exc:

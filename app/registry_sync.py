@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,14 +32,18 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app import engine
 from app.config import Settings, require_database
 from app.discovery.aggregate import Aggregator
 from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
+from app.engine import WorkerContext, collected_map
 from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
+from app.workflow.github_source import GitHubSource, TreeEntry
+from rules.build import build_snapshot, relation_resolver
 from rules.dbt_manifest import looks_like_manifest
 from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
@@ -496,10 +499,8 @@ async def sync_repository(
     """Build the repository's snapshot at one commit through the engine and write it (``ref``
     names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
     from app.errors import PermanentError
-    from app.workflow.bounded import OverBudget, run_bounded
-    from app.workflow.github_source import BlobFetcher, GitHubSource, find_codeowners, likely_reads
-    from app.workflow.pulls import analysis_budget, raise_fetch_failure, read_config
-    from rules.build import build_snapshot, relation_resolver
+    from app.workflow.github_source import BlobFetcher, find_codeowners, likely_reads
+    from app.workflow.pulls import raise_fetch_failure, read_config
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
@@ -507,7 +508,6 @@ async def sync_repository(
     await fetcher.preload(e.sha for e in entries.values())
     if commit or ref:  # a cold repository: its files in one tarball rather than a call per file
         await fetcher.fetch_all(commit or ref or "", likely_reads(entries, None))
-    files = GitHubSource(entries, fetcher)
     config_text = None
     if CONFIG_PATH in entries:
         config_text = (await fetcher.fetch(entries[CONFIG_PATH].sha)).decode("utf-8", errors="replace")
@@ -519,65 +519,64 @@ async def sync_repository(
     own_config = await read_config(config_text, seconds=ctx.settings.job_timeout / 4)
     config = with_registry_teams(own_config, teams)
 
-    cache, lock = _engine(ctx.settings)
-    lookml_paths = sorted(p for p in entries if p.endswith(".lkml"))
+    lookml_paths = tuple(sorted(p for p in entries if p.endswith(".lkml")))
     _, known_relations = await ctx.store.read(observed_sql.known_schemas) if lookml_paths else ({}, {})
-    looker = Aggregator(dialect=BI_DIALECT)
-
-    def work() -> Rows:
-        snapshot = build_snapshot(files, config, cache=cache)
-        if lookml_paths:  # a LookML project installed with the App: its explores are consumers
-            looker.relations = {**known_relations, **relation_resolver(snapshot.assets.values()).keys}
-            texts = ((p, files.read(p) or "") for p in lookml_paths)
-            add_bi(looker, lookml_files(texts, project=repo, dialect=BI_DIALECT), dt.datetime.now(dt.UTC))
-        rows = snapshot_rows(snapshot, config, codeowners=codeowners)
-        from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
-        from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
-        rows.registrations = _dedupe([*from_sql, *from_queries])
-        rows.problems.extend([*problems, *more])
-        return rows
-
-    budget = analysis_budget(ctx.settings)
+    budget = engine.analysis_budget(ctx.settings)
     try:
-        # Bounded like a PR analysis: a model whose Jinja loops for hours must not hold the engine
-        # lock (every pull request would wait behind it).
-        rows = await run_bounded(work, budget, lock=lock)
-    except OverBudget:
+        # In an analysis worker like a PR analysis: a model whose Jinja loops for hours or
+        # expands to gigabytes ends its worker, never the server.
+        rows, found = await engine.pool_for(ctx.settings).run(
+            repository_rows,
+            dict(entries),
+            config,
+            codeowners,
+            repo,
+            lookml_paths,
+            dict(known_relations),
+            seconds=budget,
+            blobs=fetcher.held(e.sha for e in entries.values()),
+            reader=fetcher.fetch_from_thread,
+            cache_dir=engine.cache_dir(ctx.settings),
+        )
+    except (engine.WorkerKilled, engine.EngineFailed) as exc:
         raise_fetch_failure(fetcher)
         raise PermanentError(
-            f"registry sync of {repo} at {commit or 'its default branch'} took longer than {budget:g}s and was "
-            "stopped (a template that loops without end, or a file too large to parse?); the registry keeps "
-            "what it had"
+            f"registry sync of {repo} at {commit or 'its default branch'} could not be done: {exc} (a template "
+            "that loops without end or expands to something huge?); the registry keeps what it had"
         ) from None
     finally:
         await fetcher.flush()
     raise_fetch_failure(fetcher)
-    if len(looker):
-        found = looker.reads()
+    if found:
         await ctx.store.write(lambda db: observed_sql.record(db, found, source_kind="lookml"))
     return await write_rows(ctx.store, repo=repo, commit=commit, source=source, rows=rows, actor=None, started=started,
                             declared_teams=tuple(sorted(own_config.teams)))
 
 
-_OWN_LOCK = threading.Lock()
-_own_cache: Any = None
-
-
-def _engine(settings: Any) -> tuple[Any, Any]:
-    """The PR workflow's parse cache and engine lock when it offers them (so a sync and an analysis
-    share cached parses and never write the cache from two threads), else this module's own."""
-    global _own_cache
-    from app.workflow import pulls
-
-    lock = getattr(pulls, "ENGINE_LOCK", None) or _OWN_LOCK
-    shared = getattr(pulls, "parse_cache", None)
-    if shared is not None:
-        return shared(settings), lock
-    if _own_cache is None:
-        from rules.build import ParseCache
-
-        _own_cache = ParseCache()
-    return _own_cache, lock
+def repository_rows(
+    worker: WorkerContext,
+    entries: Mapping[str, TreeEntry],
+    config: Config,
+    codeowners: str | None,
+    repo: str,
+    lookml_paths: tuple[str, ...] = (),
+    known_relations: Mapping[str, str] | None = None,
+) -> tuple[Rows, list[Any]]:
+    """(In an analysis worker.) A repository's snapshot at one commit, as registry rows, and the
+    reads of the LookML explores it holds (a LookML project installed with the App: consumers)."""
+    files = GitHubSource(entries, worker)
+    snapshot = build_snapshot(files, config, cache=worker.cache, map_jobs=collected_map)
+    looker = Aggregator(dialect=BI_DIALECT)
+    if lookml_paths:
+        looker.relations = {**(known_relations or {}), **relation_resolver(snapshot.assets.values()).keys}
+        texts = ((p, files.read(p) or "") for p in lookml_paths)
+        add_bi(looker, lookml_files(texts, project=repo, dialect=BI_DIALECT), dt.datetime.now(dt.UTC))
+    rows = snapshot_rows(snapshot, config, codeowners=codeowners)
+    from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
+    from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
+    rows.registrations = _dedupe([*from_sql, *from_queries])
+    rows.problems.extend([*problems, *more])
+    return rows, (looker.reads() if len(looker) else [])
 
 
 def _dedupe(found: Iterable[Registration]) -> list[Registration]:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from registry import TEAMS, generate_manifest  # noqa: E402  (bench/registry.py, beside this file)
+from results import write_section  # noqa: E402
 
 SECRET = "bench-session-secret-0123456789abcdef"
 HEADERS = {"Authorization": "Bearer bench-bootstrap-key"}
@@ -135,8 +136,6 @@ def table(result: dict[str, Any]) -> list[str]:
 
 
 def record(lines: list[str], result: dict[str, Any]) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = "\n".join([
         "## Third session: pages",
@@ -158,14 +157,7 @@ def record(lines: list[str], result: dict[str, Any]) -> None:
         "GitHub's; their own rendering is the same template work as the pages above.",
         "",
     ])
-    marker = "## Third session: pages"
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        tail = rest.split("\n## ", 1)
-        text = head + section + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_section("Third session: pages", section)
 
 
 def main() -> None:

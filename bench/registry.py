@@ -35,6 +35,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from results import write_section  # noqa: E402  (bench/results.py, beside this file)
 
 PROJECT = "warehouse"
 TEAMS = [f"team_{n:02d}" for n in range(20)]
@@ -259,8 +262,6 @@ def table(result: dict[str, Any]) -> list[str]:
 
 def record(lines: list[str], result: dict[str, Any], steps: dict[str, float]) -> None:
     """Write (or replace) the "Registry" section of bench/RESULTS.md; other sections are left alone."""
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]
     section = "\n".join(
@@ -306,14 +307,7 @@ def record(lines: list[str], result: dict[str, Any], steps: dict[str, float]) ->
             "",
         ]
     )
-    marker = "## Registry"
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        tail = rest.split("\n## ", 1)
-        text = head + section + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    write_section("Registry", section)
 
 
 def main() -> None:

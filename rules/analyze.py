@@ -28,7 +28,7 @@ from rules.model import (
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
 if TYPE_CHECKING:
-    from rules.build import ParseCache
+    from rules.build import JobMap, ParseCache
 
 """Where GitHub looks for CODEOWNERS, in its order."""
 
@@ -165,11 +165,13 @@ def analyze(
     cache: ParseCache | None = None,
     today: datetime.date,
     window_days: int = 30,
+    map_jobs: JobMap | None = None,
 ) -> Analysis:
     """Analyse the change from ``base`` to ``head``.
 
     ``changed_paths`` (from the PR's file list or ``git diff``) scopes the work; None analyses
     everything. ``codeowners`` defaults to the base revision's CODEOWNERS, as GitHub does.
+    ``map_jobs`` runs each wave of inferences (``rules.build.JobMap``; default: one by one, here).
     """
     from rules import build  # imported here so the app can import analyze while build is optional
 
@@ -181,8 +183,13 @@ def analyze(
     if cache is None:  # one cache for both sides all the same: head re-infers only what changed
         cache = build.ParseCache()
     projects = dbt_projects(base, head, config)
-    base_snapshot = build.build_snapshot(base, config, scope=scope, cache=cache, projects=projects)
-    head_snapshot = build.build_snapshot(head, config, scope=scope, cache=cache, projects=projects)
+    run_jobs = map_jobs or build.serial_map
+    base_snapshot = build.build_snapshot(
+        base, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
+    )
+    head_snapshot = build.build_snapshot(
+        head, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
+    )
     changes = diff.diff_snapshots(
         base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache
     )

@@ -18,26 +18,18 @@ Speed (issue 3: a 20-model change in a 1,000-model project, cold < 5 s, warm < 1
   content id, config, scope). The base build fills it; the head build then re-infers only the
   models whose SQL or parents' schemas really changed: downstream of a model whose output schema
   did not change, everything is a cache hit. A warm run of the same pair is two snapshot reads.
-- **No full garbage collections.** The automatic collector is paused while a build runs
-  (:func:`_automatic_gc_paused`): its full collections over a heap of YAML and syntax trees cost a
-  quarter of a cold build; each inference's tree is freed by a young collection instead.
-- **Workers.** Models of one DAG wave are independent; when the process is single-threaded
-  (``tessera check``) this process and forked worker processes share them (:class:`_Workers`).
+- **Waves.** Models of one DAG wave are independent, so each wave goes to ``map_jobs`` at once:
+  the shell that owns the process may share it with worker processes (``app.engine`` does for
+  ``tessera check``), and may pause the garbage collector around a build. This module stays pure:
+  no processes, no disk, no collector switches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
-import multiprocessing
-import os
-import pickle
 import posixpath
 import re
-import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -94,139 +86,51 @@ CACHE_FORMAT = _engine_fingerprint()
 
 
 class ParseCache:
-    """Rendered SQL, inferred queries and whole snapshots keyed by content hash, in memory and
-    optionally on disk.
+    """Rendered SQL, inferred queries and whole snapshots keyed by content hash, in memory.
 
-    On disk (``directory``, owned by the caller: ``tessera check`` uses ``.git/tessera-cache``)
-    entries are written in packs: :meth:`flush` (called at the end of each build) writes every new
-    entry as one pack file and records its keys in ``index.pkl``. One file per build rather than
-    one per entry: on a slow filesystem an ``open`` costs milliseconds, and a cold build makes a
-    thousand entries. Packs and index are written atomically; concurrent writers can only lose
-    each other's entries (a later miss), never corrupt one. The store holds only what this engine
-    wrote, so reading it back trusts nothing from a repository.
+    The engine does no I/O: a shell that wants results to outlive the process (``tessera check``,
+    the App's analysis workers) subclasses this and keeps them somewhere (``app.engine`` writes
+    packs to disk): :meth:`_missing` is asked on a memory miss, and :meth:`flush` is called at the
+    end of each build so that what was put since can be written in one go.
     """
 
-    MAX_PACKS_IN_MEMORY = 8
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        max_entries: int = 100_000,
-        max_packs: int = 64,
-    ) -> None:
-        """``max_entries`` bounds memory (least recently used entries go first: the App server
-        keeps one cache for its lifetime); ``max_packs`` bounds the disk (oldest packs go first)."""
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        """``max_entries`` bounds memory (least recently used entries go first: a long-lived
+        process keeps one cache for its lifetime)."""
         self._memory: dict[str, Any] = {}
         self._max_entries = max_entries
-        self._max_packs = max_packs
-        self._directory = Path(directory) if directory is not None else None
-        self._index: dict[str, str] | None = None
-        self._packs: dict[str, dict[str, bytes]] = {}
-        self._pending: dict[str, Any] = {}
-        self._lock = threading.RLock()  # the App server shares one cache between worker threads
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> Any | None:
-        with self._lock:
-            value = self._memory.pop(key, None)
-            if value is None:
-                value = self._from_disk(key)
-            if value is not None:
-                self._remember(key, value)
-                self.hits += 1
-                return value
-            self.misses += 1
-            return None
+        value = self._memory.pop(key, None)
+        if value is None:
+            value = self._missing(key)
+        if value is not None:
+            self._remember(key, value)
+            self.hits += 1
+            return value
+        self.misses += 1
+        return None
 
     def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._memory.pop(key, None)
-            self._remember(key, value)
-            if self._directory is not None:
-                self._pending[key] = value
+        self._memory.pop(key, None)
+        self._remember(key, value)
+
+    def flush(self) -> None:
+        """Called at the end of each build: nothing to do for a cache that lives in memory."""
+
+    def _missing(self, key: str) -> Any | None:
+        """A value this process does not hold (None: none anywhere)."""
+        return None
 
     def _remember(self, key: str, value: Any) -> None:
         self._memory[key] = value  # dicts keep insertion order: the first key is the oldest
         while len(self._memory) > self._max_entries:
             del self._memory[next(iter(self._memory))]
 
-    def flush(self) -> None:
-        """Write the entries put since the last flush to disk (no-op without a directory)."""
-        with self._lock:
-            if self._directory is None or not self._pending:
-                return
-            pending, self._pending = self._pending, {}
-            self._write_pack(pending)
-
-    def _write_pack(self, pending: dict[str, Any]) -> None:
-        assert self._directory is not None
-        try:
-            packs = self._directory / "packs"
-            packs.mkdir(parents=True, exist_ok=True)
-            blobs = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in pending.items()}
-            name = f"{_next_pack_number(packs):010d}-{os.getpid()}-{os.urandom(4).hex()}.pkl"
-            _write_atomically(packs / name, pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL))
-            index = self._prune(packs, {**self._read_index(), **dict.fromkeys(blobs, name)})
-            _write_atomically(
-                self._directory / "index.pkl", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
-            )
-            self._index = index
-            self._packs[name] = blobs
-            while len(self._packs) > self.MAX_PACKS_IN_MEMORY:
-                del self._packs[next(iter(self._packs))]
-        except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
-            return
-
-    def _prune(self, packs: Path, index: dict[str, str]) -> dict[str, str]:
-        """Delete the oldest packs beyond ``max_packs`` and forget their keys."""
-        files = sorted(packs.glob("*.pkl"), key=lambda p: (_pack_number(p.name), p.name))
-        stale = {p.name for p in files[: max(0, len(files) - self._max_packs)]}
-        for name in stale:
-            with contextlib.suppress(OSError):
-                (packs / name).unlink()
-            self._packs.pop(name, None)
-        return {k: v for k, v in index.items() if v not in stale} if stale else index
-
-    def _read_index(self) -> dict[str, str]:
-        assert self._directory is not None
-        try:
-            index = pickle.loads((self._directory / "index.pkl").read_bytes())  # noqa: S301 (our own file)
-        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-            return {}
-        return index if isinstance(index, dict) else {}
-
-    def _from_disk(self, key: str) -> Any | None:
-        if self._directory is None:
-            return None
-        if self._index is None:
-            self._index = self._read_index()
-        name = self._index.get(key)
-        if name is None:
-            return None
-        pack = self._packs.get(name)
-        try:
-            if pack is None:
-                pack = pickle.loads((self._directory / "packs" / name).read_bytes())  # noqa: S301
-                if not isinstance(pack, dict):
-                    return None
-                self._packs[name] = pack
-                while len(self._packs) > self.MAX_PACKS_IN_MEMORY:
-                    del self._packs[next(iter(self._packs))]
-            blob = pack.get(key)
-            return None if blob is None else pickle.loads(blob)  # noqa: S301
-        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-            return None
-
     def __contains__(self, key: str) -> bool:
-        if key in self._memory:
-            return True
-        if self._directory is None:
-            return False
-        if self._index is None:
-            self._index = self._read_index()
-        return key in self._index
+        return key in self._memory
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key)
@@ -241,26 +145,19 @@ class ParseCache:
         return len(self._memory)
 
 
-def _pack_number(name: str) -> int:
-    """Packs are numbered in the order they were written (``0000000007-<pid>-<rand>.pkl``)."""
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() else -1
+InferenceJob = tuple[str, str, Mapping[str, Mapping[str, str]], str, "RelationResolver", bool]
+"""What one inference needs: SQL, dialect, parent schemas, fqn, resolver (all picklable), and
+whether its lineage is wanted (False for an ancestor read only for its output schema)."""
+
+JobMap = Callable[[Callable[[InferenceJob], Any], list[InferenceJob]], list[Any]]
+"""How a wave of independent inferences is run: ``map_jobs(infer_one, jobs)`` returns their
+results in order. The engine runs them one after the other; the shell that owns the process may
+share them with worker processes (``function`` is a module-level function, so it pickles)."""
 
 
-def _next_pack_number(packs: Path) -> int:
-    return 1 + max((_pack_number(p.name) for p in packs.glob("*.pkl")), default=0)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def serial_map(function: Callable[[InferenceJob], Any], jobs: list[InferenceJob]) -> list[Any]:
+    """Every job here, in order."""
+    return [function(job) for job in jobs]
 
 
 Resolver = Callable[[exp.Table], "str | None"]
@@ -348,12 +245,12 @@ def build_snapshot(
     *,
     scope: set[str] | None = None,
     cache: ParseCache | None = None,
-    workers: int | None = None,
+    map_jobs: JobMap = serial_map,
     projects: Sequence[Project] | None = None,
 ) -> Snapshot:
     """Every asset, exposure, group and column edge at this commit (see the module docstring).
 
-    ``workers``: processes for inference (None: automatic, see :class:`_Workers`; 1: none).
+    ``map_jobs`` runs each wave of inferences (see :data:`JobMap`).
     ``projects``: the dbt projects' dialects (``rules.dialect``); None detects them here. A
     change is analysed with the base side's for both sides."""
     cache = cache if cache is not None else ParseCache()
@@ -366,55 +263,11 @@ def build_snapshot(
         cached = cache.get(key)
         if isinstance(cached, tuple) and cached and cached[0] == _SNAPSHOT_TAG:
             return decode_snapshot(cached)
-    with _automatic_gc_paused():
-        snapshot = _build(source, paths, config, scope, cache, workers, dialects)
-        if key is not None:
-            cache.put(key, encode_snapshot(snapshot))
+    snapshot = _build(source, paths, config, scope, cache, map_jobs, dialects)
+    if key is not None:
+        cache.put(key, encode_snapshot(snapshot))
     cache.flush()
     return snapshot
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-_gc_builds_paused = 0
-_GC_FULL_EVERY = 8
-"""While builds overlap without end, one full collection every this many builds."""
-
-
-@contextlib.contextmanager
-def _automatic_gc_paused() -> Iterator[None]:
-    """Python's automatic collector off for the build (the threads of the App server may nest).
-
-    A build allocates millions of objects (YAML, sqlglot trees), so the collector keeps running
-    full collections over the whole heap: measured, a quarter of a cold build's CPU. The garbage
-    it would find is each inference's syntax tree (parent links make cycles), which
-    :func:`_infer_and_collect` frees with a young-generation collection costing only that tree.
-    Forked workers inherit the paused collector, so they neither walk nor copy the parent's heap.
-    """
-    global _gc_pauses, _gc_was_enabled, _gc_builds_paused
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        collect = False
-        with _gc_lock:
-            _gc_pauses -= 1
-            _gc_builds_paused += 1
-            if _gc_pauses == 0:
-                _gc_builds_paused = 0
-                if _gc_was_enabled:
-                    gc.enable()
-            elif _gc_builds_paused >= _GC_FULL_EVERY:
-                # builds that keep overlapping (a busy server) would keep it paused for good
-                _gc_builds_paused = 0
-                collect = True
-        if collect:
-            gc.collect()
 
 
 _SNAPSHOT_TAG = "tessera-snapshot"
@@ -489,7 +342,7 @@ def _build(
     config: Config,
     scope: set[str] | None,
     cache: ParseCache,
-    workers: int | None = 1,
+    map_jobs: JobMap = serial_map,
     dialects: Mapping[str, Dialect] | None = None,
 ) -> Snapshot:
     snapshot = Snapshot()
@@ -536,7 +389,7 @@ def _build(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, workers, raw_project)
+    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
@@ -633,7 +486,7 @@ def _infer_models(
     everything: bool,
     cache: ParseCache,
     manifest_assets: Sequence[Asset] = (),
-    workers: int | None = 1,
+    map_jobs: JobMap = serial_map,
     raw_project: DbtProject | None = None,
 ) -> None:
     """Give each needed model its output columns and edges; the rest get cheap assets."""
@@ -711,83 +564,82 @@ def _infer_models(
             asset = replace(asset, sql=rendered.sql)
         return asset, resolvers[0]
 
-    with _Workers(workers) as pool:
-        for wave in _waves(nodes, needed):
-            jobs: list[tuple[str, Asset, str, _Job]] = []
-            for fqn in wave:
-                asset, resolver = prepared(fqn)
-                if not asset.enabled or not asset.sql:
-                    if fqn in analysed:
-                        snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
-                    continue
-                schema = _parent_schema(asset, snapshot, schemas)
-                if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
-                    asset = replace(asset, sql=expand_star_macros(
-                        asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
-                        resolve=resolver.restricted(asset.depends_on),
-                    ))
-                key = _inference_key(asset, schema)
-                lineage = fqn in analysed
-                job = (
-                    asset.sql,
-                    asset.dialect or DEFAULT_DIALECT,
-                    schema,
-                    fqn,
-                    resolver.restricted(asset.depends_on),
-                    lineage,
-                )
-                jobs.append((fqn, asset, key if lineage else key + _SCHEMA_ONLY, job))
-            infos: dict[str, Any] = {}
-            misses = []
-            for fqn, _asset, key, job in jobs:
-                info = cache.get(key)
-                if info is None and key.endswith(_SCHEMA_ONLY):
-                    # a full inference of the same content (the model is analysed on the other
-                    # side, or was in an earlier run) serves an ancestor as well
-                    info = cache.get(key[: -len(_SCHEMA_ONLY)])
-                if info is None:
-                    misses.append((fqn, key, job))
-                else:
-                    infos[fqn] = info
-            for (fqn, key, _job), info in zip(
-                misses, pool.map(_infer_and_collect, [m[2] for m in misses]), strict=True
-            ):
-                cache.put(key, info)
+    for wave in _waves(nodes, needed):
+        jobs: list[tuple[str, Asset, str, InferenceJob]] = []
+        for fqn in wave:
+            asset, resolver = prepared(fqn)
+            if not asset.enabled or not asset.sql:
+                if fqn in analysed:
+                    snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
+                continue
+            schema = _parent_schema(asset, snapshot, schemas)
+            if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
+                asset = replace(asset, sql=expand_star_macros(
+                    asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
+                    resolve=resolver.restricted(asset.depends_on),
+                ))
+            key = _inference_key(asset, schema)
+            lineage = fqn in analysed
+            job = (
+                asset.sql,
+                asset.dialect or DEFAULT_DIALECT,
+                schema,
+                fqn,
+                resolver.restricted(asset.depends_on),
+                lineage,
+            )
+            jobs.append((fqn, asset, key if lineage else key + _SCHEMA_ONLY, job))
+        infos: dict[str, Any] = {}
+        misses = []
+        for fqn, _asset, key, job in jobs:
+            info = cache.get(key)
+            if info is None and key.endswith(_SCHEMA_ONLY):
+                # a full inference of the same content (the model is analysed on the other
+                # side, or was in an earlier run) serves an ancestor as well
+                info = cache.get(key[: -len(_SCHEMA_ONLY)])
+            if info is None:
+                misses.append((fqn, key, job))
+            else:
                 infos[fqn] = info
-            for fqn, asset, _key, _job in jobs:
-                info = infos[fqn]
-                inferred, inferred_known = info.columns, info.columns_known
-                if fqn in dynamic:  # what the query shows is known; what the warehouse adds is not
-                    kept = [c for c in inferred if c.name.lower() != DYNAMIC_MARKER]
-                    inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
-                    inferred_known = False
-                columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
-                if fqn not in analysed:
-                    if known and columns:
-                        schemas[fqn] = {c.name: c.type for c in columns}
-                    continue
-                node = nodes[fqn]
-                if node.project is not None:  # inferred columns: where the model's SQL produces them
-                    raw_sql = node.project.models[fqn].raw_sql
-                    columns = tuple(
-                        c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
-                    )
-                if node.project is not None and node.project.models[fqn].unreadable:
-                    known = False  # the SQL could not be read: its YAML alone does not say what it builds
-                extra = _undeclared(asset, info.columns, info.columns_known)
-                if extra:  # the contract misses columns the query produces: dbt build fails
-                    asset = replace(asset, meta={**asset.meta, PRODUCED_EXTRA: extra})
-                snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
-                snapshot.edges.extend(info.edges)
-                where = asset.path or asset.fqn
-                snapshot.problems.extend(
-                    ParseProblem(
-                        where,
-                        f"{fqn}: {problem}" + _unset_vars_hint(unset_vars.get(fqn, ())),
-                        _problem_line(problem, first_lines.get(fqn, 0)),
-                    )
-                    for problem in info.problems
+        for (fqn, key, _job), info in zip(
+            misses, map_jobs(infer_one, [m[2] for m in misses]), strict=True
+        ):
+            cache.put(key, info)
+            infos[fqn] = info
+        for fqn, asset, _key, _job in jobs:
+            info = infos[fqn]
+            inferred, inferred_known = info.columns, info.columns_known
+            if fqn in dynamic:  # what the query shows is known; what the warehouse adds is not
+                kept = [c for c in inferred if c.name.lower() != DYNAMIC_MARKER]
+                inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
+                inferred_known = False
+            columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
+            if fqn not in analysed:
+                if known and columns:
+                    schemas[fqn] = {c.name: c.type for c in columns}
+                continue
+            node = nodes[fqn]
+            if node.project is not None:  # inferred columns: where the model's SQL produces them
+                raw_sql = node.project.models[fqn].raw_sql
+                columns = tuple(
+                    c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
                 )
+            if node.project is not None and node.project.models[fqn].unreadable:
+                known = False  # the SQL could not be read: its YAML alone does not say what it builds
+            extra = _undeclared(asset, info.columns, info.columns_known)
+            if extra:  # the contract misses columns the query produces: dbt build fails
+                asset = replace(asset, meta={**asset.meta, PRODUCED_EXTRA: extra})
+            snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
+            snapshot.edges.extend(info.edges)
+            where = asset.path or asset.fqn
+            snapshot.problems.extend(
+                ParseProblem(
+                    where,
+                    f"{fqn}: {problem}" + _unset_vars_hint(unset_vars.get(fqn, ())),
+                    _problem_line(problem, first_lines.get(fqn, 0)),
+                )
+                for problem in info.problems
+            )
 
 
 def _unset_vars_hint(names: tuple[str, ...]) -> str:
@@ -811,71 +663,16 @@ def _problem_line(problem: str, first_line: int) -> int | None:
     return first_line + int(match.group(1)) - 1
 
 
-_Job = tuple[str, str, Mapping[str, Mapping[str, str]], str, RelationResolver, bool]
-"""What one inference needs: SQL, dialect, parent schemas, fqn, resolver (all picklable), and
-whether its lineage is wanted (False for an ancestor read only for its output schema)."""
-
 _SCHEMA_ONLY = ":schema"
 """Suffix of the cache key of a schema-only inference (no edges, no expressions)."""
 
 
-def _infer_job(job: _Job) -> Any:
+def infer_one(job: InferenceJob) -> Any:
+    """One inference (module-level, so a worker process can be handed it by name)."""
     from rules.infer import infer_query
 
     sql, dialect, schema, fqn, resolve, lineage = job
     return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
-
-
-def _infer_and_collect(job: _Job) -> Any:
-    """One inference, then, while the automatic collector is paused, a young-generation
-    collection: it frees the inference's syntax tree and costs no more than that tree."""
-    info = _infer_job(job)
-    if not gc.isenabled():
-        gc.collect(0)
-    return info
-
-
-class _Workers:
-    """Runs inference jobs here, or here and on forked worker processes when that is safe and
-    worth it.
-
-    ``workers`` None means automatic: every CPU, but only when this process has a single thread
-    (forking a threaded process, like the App server, can deadlock) and a wave has enough work to
-    pay for the fork. 1 means never. This process is one of the ``workers``: it infers its share
-    of a wave while ``workers - 1`` forked processes infer the rest (rather than waiting on
-    ``workers`` of them: one process fewer to fork, and a share never pickled)."""
-
-    MIN_JOBS = 8
-
-    def __init__(self, workers: int | None) -> None:
-        if workers is None:
-            workers = (os.cpu_count() or 1) if threading.active_count() == 1 else 1
-        self.workers = max(1, workers)
-        self._pool: Any = None
-
-    def __enter__(self) -> _Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool = None
-
-    def map(self, function: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
-        # forking pays from MIN_JOBS on; once the workers exist, even a small wave is shared
-        if self.workers == 1 or len(jobs) < (self.MIN_JOBS if self._pool is None else 2):
-            return [function(job) for job in jobs]
-        if self._pool is None:
-            try:
-                self._pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
-            except (OSError, ValueError):
-                self.workers = 1
-                return [function(job) for job in jobs]
-        here = len(jobs) // self.workers
-        remote = jobs[here:]
-        pending = self._pool.map_async(function, remote, chunksize=max(1, len(remote) // (self.workers * 4)))
-        local = [function(job) for job in jobs[:here]]
-        return local + list(pending.get())
 
 
 def _waves(nodes: Mapping[str, _Node], needed: set[str]) -> list[list[str]]:

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from app.api.errors import ApiError
 from app.audits import ALERT_RULES
+from app.store.deliveries import STATUSES as DELIVERY_STATUSES
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -321,9 +322,9 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "AuditEntry": _obj({"id": INT, "at": TIME, "actor": STR, "action": STR, "repo": _maybe(STR),
                         "pr_number": _maybe(INT), "team": _maybe(STR), "detail": OBJ}),
     "DeliveryOut": _obj({"id": INT, "delivery_id": STR, "event": STR, "action": _maybe(STR),
-                         "repository": _maybe(STR), "status": {"enum": ["queued", "running", "done", "failed"]},
+                         "repository": _maybe(STR), "status": {"enum": list(DELIVERY_STATUSES)},
                          "attempts": INT, "last_error": _maybe(STR), "received_at": TIME,
-                         "finished_at": _maybe(TIME)}),
+                         "finished_at": _maybe(TIME), "worker_kills": INT}),
     "ReplayOut": _obj({"delivery_id": STR, "status": STR, "was": STR}),
     "SyncSummaryOut": _obj({"repo": STR, "commit": _maybe(STR), "source": STR, "assets": INT, "edges": INT,
                             "exposures": INT, "registrations": INT, "problems": STRS, "seconds": {"type": "number"}}),
@@ -521,7 +522,7 @@ def document() -> dict[str, Any]:
         },
         "/deliveries": {
             "get": _op("Webhook deliveries, newest first", "admin", listing="DeliveryOut", params=[
-                _query("status", "queued | running | done | failed", {"enum": ["queued", "running", "done", "failed"]})]),
+                _query("status", " | ".join(DELIVERY_STATUSES), {"enum": list(DELIVERY_STATUSES)})]),
         },
         "/subscriptions": {
             "get": _op("Outbound webhook subscriptions (your team's; every team's for an admin)", "read", listing="Subscription",

@@ -3,7 +3,8 @@
 Plain functions over a ``sqlite_utils.Database``; :class:`app.store.Store` runs them on the writer
 or a reader thread. A delivery's life: ``queued`` → ``running`` → ``done``, or back to ``queued``
 with a later ``run_after`` (retry), or ``failed`` with ``last_error`` (kept for replay, never
-dropped). ``seq`` orders jobs: arrival order, and a replayed delivery goes to the back.
+dropped), or ``quarantined`` when its analysis ended its worker process twice (kept like a failed
+one, never run again until replayed; ``worker_kills`` counts). ``seq`` orders jobs: arrival order, and a replayed delivery goes to the back.
 
 Payloads are stored zlib-compressed (level 1) as BLOBs: GitHub's JSON shrinks about 5-7 times,
 and at hundreds of 25 KB deliveries a second the bytes written (WAL, then checkpoint) are what
@@ -20,10 +21,10 @@ from typing import Any
 
 import sqlite_utils
 
-STATUSES = ("queued", "running", "done", "failed")
+STATUSES = ("queued", "running", "done", "failed", "quarantined")
 _COLUMNS = (
     "id, delivery_id, event, action, ordering_key, installation_id, repository, status, seq,"
-    " attempts, last_error, received_at, run_after, started_at, finished_at"
+    " attempts, last_error, received_at, run_after, started_at, finished_at, worker_kills"
 )
 _ROWS_PER_INSERT = 400  # 10 parameters a row, well under SQLite's 32,766 variables
 
@@ -61,6 +62,8 @@ class Delivery:
     run_after: float
     started_at: float | None
     finished_at: float | None
+    worker_kills: int = 0
+    """Analyses of this delivery that ended their worker process (see ``count_kill``)."""
     payload: str | None = None
     compressed: bytes | None = field(default=None, repr=False, compare=False)
     """The payload as stored, when a claim left decompressing it to the worker."""
@@ -167,7 +170,7 @@ class JobOutcome:
 
     id: int
     status: str
-    """``done``, ``queued`` (a retry at ``run_after``) or ``failed``."""
+    """``done``, ``queued`` (a retry at ``run_after``), ``failed`` or ``quarantined``."""
     at: float
     error: str | None = None
     run_after: float | None = None
@@ -179,8 +182,8 @@ def settle(db: sqlite_utils.Database, outcome: JobOutcome) -> None:
         mark_done(db, outcome.id, outcome.at)
     elif outcome.status == "queued":
         mark_retry(db, outcome.id, outcome.run_after if outcome.run_after is not None else outcome.at, outcome.error or "")
-    elif outcome.status == "failed":
-        mark_failed(db, outcome.id, outcome.error or "", outcome.at)
+    elif outcome.status in ("failed", "quarantined"):
+        mark_failed(db, outcome.id, outcome.error or "", outcome.at, status=outcome.status)
     else:
         raise ValueError(f"unknown outcome {outcome.status!r}")
 
@@ -213,11 +216,22 @@ def mark_retry(db: sqlite_utils.Database, id: int, run_after: float, error: str)
     )
 
 
-def mark_failed(db: sqlite_utils.Database, id: int, error: str, now: float) -> None:
+def mark_failed(db: sqlite_utils.Database, id: int, error: str, now: float, *, status: str = "failed") -> None:
+    """Failed (or ``quarantined``): kept with its error until replayed."""
     db.conn.execute(
-        "UPDATE deliveries SET status = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
-        (error, now, id),
+        "UPDATE deliveries SET status = ?, last_error = ?, finished_at = ? WHERE id = ?",
+        (status, error, now, id),
     )
+
+
+def count_kill(db: sqlite_utils.Database, delivery_id: str) -> int:
+    """One more analysis of this delivery ended its worker; returns how many have (0 for an
+    unknown delivery: work not started by a delivery, e.g. an API call, has nothing to count)."""
+    row = db.conn.execute(
+        "UPDATE deliveries SET worker_kills = worker_kills + 1 WHERE delivery_id = ? RETURNING worker_kills",
+        (delivery_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def requeue(db: sqlite_utils.Database, ids: Sequence[int], now: float) -> None:
@@ -279,10 +293,11 @@ def list_recent(db: sqlite_utils.Database, *, status: str | None = None, limit: 
 
 
 def replay(db: sqlite_utils.Database, delivery_id: str, now: float) -> bool:
-    """Queue a delivery again behind everything queued now, with fresh attempts."""
+    """Queue a delivery again behind everything queued now, with fresh attempts (and, for a
+    quarantined one, a fresh count of worker kills: the operator decided to try again)."""
     cursor = db.conn.execute(
         "UPDATE deliveries SET status = 'queued', attempts = 0, last_error = NULL, run_after = ?,"
-        " started_at = NULL, finished_at = NULL,"
+        " started_at = NULL, finished_at = NULL, worker_kills = 0,"
         " seq = (SELECT coalesce(max(seq), 0) + 1 FROM deliveries)"
         " WHERE delivery_id = ? AND status != 'running'",
         (now, delivery_id),
@@ -317,10 +332,10 @@ def list_page(
         args.append(before)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = db.execute(
-        "SELECT id, delivery_id, event, action, repository, status, attempts, last_error, received_at, finished_at"
-        f" FROM deliveries {clause} ORDER BY id DESC LIMIT ?",
+        "SELECT id, delivery_id, event, action, repository, status, attempts, last_error, received_at, finished_at,"
+        f" worker_kills FROM deliveries {clause} ORDER BY id DESC LIMIT ?",
         (*args, limit),
     ).fetchall()
     keys = ("id", "delivery_id", "event", "action", "repository", "status", "attempts", "last_error",
-            "received_at", "finished_at")
+            "received_at", "finished_at", "worker_kills")
     return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -157,6 +157,46 @@ def m0011_deliveries_seq(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
 
 
+def m0050_delivery_quarantine(db: sqlite_utils.Database) -> None:
+    """A ``quarantined`` status (a job whose analysis ended its worker process twice: set aside,
+    never run again until replayed) and ``worker_kills``, the count. SQLite cannot change a CHECK
+    constraint in place, so the table is rebuilt: same rows, ids and indexes."""
+    columns = (
+        "id, delivery_id, event, action, ordering_key, installation_id, repository, payload, status, seq,"
+        " attempts, last_error, received_at, run_after, started_at, finished_at"
+    )
+    db.execute(
+        """
+        CREATE TABLE deliveries_rebuilt (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            action TEXT,
+            ordering_key TEXT NOT NULL,
+            installation_id INTEGER,
+            repository TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'quarantined')),
+            seq INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            received_at REAL NOT NULL,
+            run_after REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            worker_kills INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute(f"INSERT INTO deliveries_rebuilt ({columns}) SELECT {columns} FROM deliveries")
+    db.execute("DROP TABLE deliveries")
+    db.execute("ALTER TABLE deliveries_rebuilt RENAME TO deliveries")
+    db.execute("CREATE INDEX deliveries_status_seq ON deliveries (status, seq)")
+    db.execute("CREATE INDEX deliveries_key_status ON deliveries (ordering_key, status, seq)")
+    db.execute("CREATE INDEX deliveries_seq ON deliveries (seq)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
     ("0010_pr_workflow", m0010_pr_workflow),
@@ -167,6 +207,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0040_observed", m0040_observed),
     ("0041_notify", m0041_notify),
     ("0045_column_names", m0045_column_names),
+    ("0050_delivery_quarantine", m0050_delivery_quarantine),
 ]
 """Applied in this order. Append only."""
 

@@ -1,10 +1,10 @@
-"""Running engine work in a thread with a time budget that is really enforced.
+"""Running small parsing work in a thread with a time budget that is really enforced.
 
-The engine is pure Python over user input: a Jinja template that loops for hours, a YAML file whose
-aliases expand to billions of values. ``asyncio.timeout`` around ``asyncio.to_thread`` only stops
-*waiting*: the thread would keep the CPU (and the engine lock) for hours, and every later pull
-request would queue behind it. So when the budget is spent, :func:`run_bounded` raises
-:class:`OverBudget` *inside* the thread (CPython's ``PyThreadState_SetAsyncExc``: delivered at the
+Analyses run in worker processes (:mod:`app.engine`); what is left in the server's threads is small
+and pre-checked (``.tessera.yml`` after its size and alias count, a manifest uploaded through the
+API). It is still user input: ``asyncio.timeout`` around ``asyncio.to_thread`` only stops
+*waiting*, and the thread would keep the CPU for hours. So when the budget is spent,
+:func:`run_bounded` raises :class:`OverBudget` *inside* the thread (CPython's ``PyThreadState_SetAsyncExc``: delivered at the
 thread's next bytecode), which unwinds the engine and frees the thread. ``OverBudget`` is a
 ``BaseException`` so that the engine's own ``except Exception`` (which turns a bad file into a
 finding and carries on) cannot swallow it.

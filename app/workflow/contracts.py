@@ -9,15 +9,17 @@ also an audit-log entry, and a re-delivered ``closed`` publishes nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from app import engine
+from app.errors import PermanentError
 from app.store import contracts as contract_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
+from app.workflow import jobs
 from app.workflow.serialize import analysis_from_json
 from rules.model import Asset, Change
 
@@ -55,14 +57,11 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
 async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
     from app.workflow.pulls import (
-        ENGINE_LOCK,
         checkout,
         installation_client,
-        parse_cache,
         raise_fetch_failure,
         run_engine,
     )
-    from rules.build import build_snapshot
 
     gh = await installation_client(ctx, ref.installation_id)
     if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:
@@ -76,13 +75,21 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
         return []
     source = await checkout(ctx, gh, ref)
     try:
-        cache = parse_cache(ctx.settings)
-
-        def build() -> Any:
-            with ENGINE_LOCK:
-                return build_snapshot(source.head, source.config, scope=source.changed, cache=cache)
-
-        head = await asyncio.to_thread(build)
+        head = await engine.pool_for(ctx.settings).run(
+            jobs.build_side,
+            source.head.entries,
+            source.config,
+            frozenset(source.changed),
+            seconds=engine.analysis_budget(ctx.settings),
+            blobs=source.fetcher.held(e.sha for e in source.head.entries.values()),
+            reader=source.fetcher.fetch_from_thread,
+            cache_dir=engine.cache_dir(ctx.settings),
+        )
+    except (engine.WorkerKilled, engine.EngineFailed) as exc:
+        raise_fetch_failure(source.fetcher)
+        raise PermanentError(
+            f"{ref.repo}#{ref.number}: the merged head could not be read to publish its contracts: {exc}"
+        ) from None
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)

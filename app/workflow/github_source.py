@@ -21,7 +21,7 @@ import logging
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import gidgethub
 
@@ -156,6 +156,10 @@ class BlobFetcher:
 
         await asyncio.gather(*(one(sha) for sha in wanted))
 
+    def held(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """The blobs among ``shas`` already here (preloaded or fetched), without asking anyone."""
+        return {sha: self._memo[sha] for sha in shas if sha in self._memo}
+
     def fetch_from_thread(self, sha: str) -> bytes | None:
         """``fetch`` for code running off the loop; None (and :attr:`failure` set) when it failed."""
         if sha in self._memo:
@@ -172,12 +176,22 @@ class BlobFetcher:
             return None
 
 
+class BlobReader(Protocol):
+    """Where a :class:`GitHubSource` gets blob bytes: a :class:`BlobFetcher` on a thread of the
+    server, or an analysis worker asking the server (``app.engine.WorkerContext``)."""
+
+    def fetch_from_thread(self, sha: str) -> bytes | None: ...
+
+
 class GitHubSource:
     """The repository at one commit, as the engine sees it."""
 
-    def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobFetcher) -> None:
+    def __init__(self, entries: Mapping[str, TreeEntry], fetcher: BlobReader, *, max_bytes: int | None = None) -> None:
+        """``max_bytes``: the size limit the server decided (an analysis worker is told it with its
+        job); None: :data:`MAX_BLOB_BYTES` as it is now."""
         self._entries = dict(entries)
         self._fetcher = fetcher
+        self._max_bytes = max_bytes
         self.skipped: dict[str, str] = {}
         """Files the engine asked for but got as absent, and why (binary, too large): the
         analysis names them, since to the engine they look missing."""
@@ -197,14 +211,15 @@ class GitHubSource:
         entry = self._entries.get(path)
         if entry is None:
             return None
-        if entry.size is not None and entry.size > MAX_BLOB_BYTES:
-            self.skipped[path] = _too_large(entry.size)
+        limit = self._max_bytes if self._max_bytes is not None else MAX_BLOB_BYTES
+        if entry.size is not None and entry.size > limit:
+            self.skipped[path] = _too_large(entry.size, limit)
             return None
         data = self._fetcher.fetch_from_thread(entry.sha)
         if data is None:
             return None
-        if len(data) > MAX_BLOB_BYTES:  # the pull request's file list gives no sizes
-            self.skipped[path] = _too_large(len(data))
+        if len(data) > limit:  # the pull request's file list gives no sizes
+            self.skipped[path] = _too_large(len(data), limit)
             return None
         if b"\0" in data[:8000]:
             self.skipped[path] = "is a binary file, not text: not analysed"
@@ -212,10 +227,10 @@ class GitHubSource:
         return data.decode("utf-8", errors="replace")
 
 
-def _too_large(size: int) -> str:
+def _too_large(size: int, limit: int) -> str:
     return (
         f"is too large to analyse ({size / 1_048_576:.1f} MB, over the "
-        f"{MAX_BLOB_BYTES / 1_048_576:g} MB Tessera reads): not analysed"
+        f"{limit / 1_048_576:g} MB Tessera reads): not analysed"
     )
 
 

@@ -3,9 +3,11 @@
 One analysis, from the queue (one pull request at a time, in order):
 create (or, after a crash, reuse) the check run "Tessera" ``in_progress`` on the head SHA; read
 the base commit's tree (cached by SHA) and ``.tessera.yml`` from it — never from the head, so a
-pull request cannot weaken the rules it is judged by; list the changed files; run the engine in a
-thread over :class:`~app.workflow.github_source.GitHubSource` (blobs fetched once, ever); persist
-the analysis; update the single impact comment; complete the check with the verdict.
+pull request cannot weaken the rules it is judged by; list the changed files; run the engine in an
+analysis worker process (:mod:`app.engine`: its own time and memory limits; the blobs it reads
+are fetched here, once, ever); persist the analysis; update the single impact comment; complete
+the check with the verdict. An analysis over a limit completes the check naming the limit and the
+changed files; one that does so twice for the same delivery is quarantined.
 
 A re-delivered webhook for a head and base already analysed does nothing. ``check_run``
 rerequested / requested_action ``recheck`` and ``/tessera recheck`` analyse again.
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
@@ -27,14 +28,16 @@ import gidgethub
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.errors import PermanentError, TransientError
+from app import engine
+from app.errors import PermanentError, QuarantinedError, TransientError
 from app.metrics import REGISTRY
 from app.notify import events as notify
+from app.store import deliveries as delivery_sql
 from app.store import observed as observed_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
-from app.workflow import checkrun, people
+from app.workflow import checkrun, github_source, jobs, people
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.github_source import (
@@ -75,10 +78,11 @@ CONFIG_SECONDS = 10.0
 """Reading ``.tessera.yml`` takes milliseconds; more than this is a YAML bomb."""
 ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edited")
 
-_parse_caches: dict[str, Any] = {}
-ENGINE_LOCK = threading.Lock()
-"""One engine run at a time per process: it is CPU-bound under the GIL (threads would not run it
-faster), and its parse cache is then never written by two threads at once."""
+QUARANTINE_AFTER_KILLS = 2
+"""An analysis that ends its worker this many times for one delivery is set aside, not retried."""
+WORKER_KILLS = REGISTRY.counter(
+    "tessera_analysis_worker_kills_total", "Analyses that ended their worker process, by limit (time, memory, crash)."
+)
 
 
 @dataclass(frozen=True)
@@ -288,10 +292,15 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
             ANALYSES.inc(conclusion="error")
         raise
     except Exception as exc:  # noqa: BLE001 - an engine bug must not leave the check spinning
-        log.exception("%s#%s: analysis failed", ref.repo, ref.number)
+        if isinstance(exc, AnalysisError):
+            log.warning("%s#%s: %s", ref.repo, ref.number, exc)
+        else:
+            log.exception("%s#%s: analysis failed", ref.repo, ref.number)
         message = str(exc) if isinstance(exc, AnalysisError) else f"The analysis failed: {exc!r}"
         await _fail_check(ctx, gh, ref, proposal, check_run_id, message, url)
         ANALYSES.inc(conclusion="error")
+        if isinstance(exc, Quarantined):
+            raise  # the check says why; the delivery is set aside
         return proposal
 
     try:
@@ -530,9 +539,10 @@ def unreadable(exc: gidgethub.BadRequest) -> AnalysisError:
 
 
 async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
-    """Fetch what the engine needs and run it off the event loop."""
-    from rules.analyze import analyze
-
+    """Fetch what the engine needs and run it in an analysis worker process (``app.engine``):
+    the event loop never runs engine code, and a change that goes over the time or memory limit
+    (or crashes its worker) ends as a clear :class:`AnalysisError`, or, the second time the same
+    delivery does it, as :class:`Quarantined`."""
     try:
         source = await checkout(ctx, gh, ref)
     except gidgethub.BadRequest as exc:
@@ -541,36 +551,37 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
         raise unreadable(exc) from exc
     registrations = await _registrations(ctx)
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
-
-    def work() -> Analysis:
-        return analyze(
-            source.base,
-            source.head,
-            base_rev=ref.base_sha,
-            head_rev=ref.head_sha,
-            config=source.config,
-            changed_paths=source.changed,
-            registrations=registrations,
-            cache=parse_cache(ctx.settings),
-            today=today,
-        )
-
-    budget = analysis_budget(ctx.settings)
+    job = jobs.ChangeJob(
+        base=source.base.entries,
+        head=source.head.entries,
+        base_rev=ref.base_sha,
+        head_rev=ref.head_sha,
+        config=source.config,
+        changed=frozenset(source.changed),
+        registrations=tuple(registrations),
+        today=today,
+        max_blob_bytes=github_source.MAX_BLOB_BYTES,
+    )
+    wanted = {e.sha for e in source.base.entries.values()} | {e.sha for e in source.head.entries.values()}
     try:
-        analysis = await run_bounded(work, budget, lock=ENGINE_LOCK)
-    except OverBudget:
+        result = await engine.pool_for(ctx.settings).run(
+            jobs.analyse_change,
+            job,
+            seconds=engine.analysis_budget(ctx.settings),
+            blobs=source.fetcher.held(wanted),
+            reader=source.fetcher.fetch_from_thread,
+            cache_dir=engine.cache_dir(ctx.settings),
+        )
+    except engine.WorkerKilled as killed:
         raise_fetch_failure(source.fetcher)  # a GitHub that stopped answering is retried instead
-        shown = sorted(p for p in source.changed if p.lower().endswith((".sql", ".yml", ".yaml", ".py")))
-        raise AnalysisError(
-            f"The analysis took longer than {budget:g}s and was stopped. A template that loops without end "
-            f"or a file too large to parse is the usual cause; the changed files it was reading: "
-            f"{', '.join(shown[:20]) or 'none'}{' …' if len(shown) > 20 else ''}"
-        ) from None
+        raise await _killed(ctx, ref, killed, source.changed) from None
+    except engine.EngineFailed as exc:
+        raise AnalysisError(f"The analysis failed: {exc}") from None
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
-    skipped = {**source.base.skipped, **source.head.skipped}
-    unread = [AnalysisProblem(path, reason) for path, reason in sorted(skipped.items()) if path in source.changed]
+    analysis = result.analysis
+    unread = [AnalysisProblem(path, reason) for path, reason in sorted(result.skipped.items()) if path in source.changed]
     if unread:
         analysis = replace(analysis, errors=(*analysis.errors, *unread))
     BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
@@ -587,26 +598,35 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     return analysis, source.changed
 
 
-def analysis_budget(settings: Any) -> float:
-    """How long one engine run may take: well inside the job's time-out, so there is time left
-    to complete the check with the reason."""
-    return max(1.0, settings.job_timeout * 0.6)
+async def _killed(ctx: Any, ref: PullRef, killed: engine.WorkerKilled, changed: Collection[str]) -> AnalysisError:
+    """The check's text for an analysis that ended its worker; the kill is counted against the
+    delivery, and the second one quarantines it (never retried again until an operator replays it)."""
+    shown = sorted(p for p in changed if p.lower().endswith((".sql", ".yml", ".yaml", ".py", ".json")))
+    files = f"{', '.join(shown[:20]) or 'no schema files'}{' …' if len(shown) > 20 else ''}"
+    hint = {
+        "time": "A template that loops without end or a file too large to parse is the usual cause.",
+        "memory": "A template or YAML file that expands to something huge is the usual cause.",
+        "crash": "",
+    }[killed.limit]
+    message = f"This change could not be analysed: {killed}; {files}. {hint}".rstrip()
+    log.warning("%s#%s: analysis worker ended: %s", ref.repo, ref.number, killed)
+    kills = await ctx.store.write(lambda db: delivery_sql.count_kill(db, ctx.delivery_id))
+    WORKER_KILLS.inc(limit=killed.limit)
+    if kills >= QUARANTINE_AFTER_KILLS:
+        return Quarantined(
+            f"{message} The analysis ended its worker {kills} times for this delivery: quarantined, "
+            "not retried (an operator can replay it with `tessera deliveries --replay`)."
+        )
+    return AnalysisError(message)
 
 
 class AnalysisError(PermanentError):
     """The engine could not finish on this pull request's content; the check says why."""
 
 
-def parse_cache(settings: Any) -> Any:
-    """One parse cache per database (keyed by content), kept on disk beside it: a push re-parses
-    only what changed, and so does the first analysis after a restart."""
-    from rules.build import ParseCache
-
-    directory = f"{settings.db_path}.parse-cache"
-    cache = _parse_caches.get(directory)
-    if cache is None:
-        cache = _parse_caches[directory] = ParseCache(directory)
-    return cache
+class Quarantined(AnalysisError, QuarantinedError):
+    """An analysis that ended its worker twice for the same delivery: the check says why and the
+    delivery is set aside (status ``quarantined``) rather than failed or retried."""
 
 
 async def _registrations(ctx: Any) -> tuple[Any, ...]:

@@ -218,8 +218,9 @@ def metadata(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         ) if old != new
     ]
     if changed:
+        path, line = ctx.properties_at(h)  # a description lives in YAML: point there, not at the SQL
         yield Finding(
-            RuleId.METADATA_CHANGED, asset=pair.fqn, path=h.path, line=h.line,
+            RuleId.METADATA_CHANGED, asset=pair.fqn, path=path, line=line,
             message=f"The {' and '.join(changed)} of `{pair.fqn}` changed.",
             before=b.description or None if changed == ["description"] else None,
             after=h.description or None if changed == ["description"] else None,

@@ -370,6 +370,36 @@ def test_prefetched_files_read_exactly_as_files_read_one_by_one(tmp_path: Path) 
         assert other._batch is None  # never started git cat-file for a single file
 
 
+FREEZE = "{% set n = 10 %}{% set x = (n ** (n ** 7 * 4)) %}\nselect 1 as x\n"
+MEMORY_BOMB = "{{ 'a' * 10**9 }}\nselect 1 as x\n"
+
+
+def test_a_model_that_never_finishes_stops_the_check_at_the_timeout_with_exit_2(
+    shop_repo: tuple[Path, str],
+) -> None:
+    repo, base = shop_repo
+    commit(repo, {**shop_files(), "models/marts/freeze.sql": FREEZE}, "a model that never finishes")
+    code, out, err = check("--repo", str(repo), "--base", base, "--timeout", "2")
+    assert (code, out) == (2, "")
+    assert err == "tessera check: the analysis was stopped: over the 2 s time limit (--timeout)\n"
+
+
+def test_a_memory_bomb_stops_the_check_at_the_memory_limit_with_exit_2(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    commit(repo, {**shop_files(), "models/marts/bomb.sql": MEMORY_BOMB}, "a model that wants gigabytes")
+    code, out, err = check("--repo", str(repo), "--base", base, "--memory-mb", "300")
+    assert (code, out) == (2, "")
+    assert err == "tessera check: the analysis was stopped: over the 300 MB memory limit (--memory-mb)\n"
+
+
+def test_limits_that_are_not_positive_numbers_are_usage_errors(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    code, _, err = check("--repo", str(repo), "--base", base, "--timeout", "0")
+    assert code == 2 and "--timeout: must be above zero, got 0" in err
+    code, _, err = check("--repo", str(repo), "--base", base, "--memory-mb", "lots")
+    assert code == 2 and "--memory-mb: not a number: 'lots'" in err
+
+
 def test_a_bigquery_repository_without_configuration_is_checked_in_bigquery_and_says_so(tmp_path: Path) -> None:
     repo = tmp_path / "bq"
     repo.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,25 @@ def test_only_the_config_module_reads_the_process_environment() -> None:
         if "os.environ" in path.read_text() or "getenv(" in path.read_text()
     )
     assert readers == ["config.py"]
+
+
+def test_analysis_workers_default_to_cores_minus_one_and_memory_to_1024_mb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (Settings.from_env({}).analysis_workers, Settings.from_env({}).analysis_memory_mb) == (7, 1024)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert Settings.from_env({}).analysis_workers == 1
+    env = {"TESSERA_ANALYSIS_WORKERS": "3", "TESSERA_ANALYSIS_MEMORY_MB": "2048"}
+    assert (Settings.from_env(env).analysis_workers, Settings.from_env(env).analysis_memory_mb) == (3, 2048)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TESSERA_ANALYSIS_WORKERS": "0"}, "TESSERA_ANALYSIS_WORKERS must be between 1 and 256, got 0"),
+        ({"TESSERA_ANALYSIS_MEMORY_MB": "64"}, "TESSERA_ANALYSIS_MEMORY_MB must be between 128 and"),
+        ({"TESSERA_ANALYSIS_MEMORY_MB": "1G"}, "TESSERA_ANALYSIS_MEMORY_MB must be a whole number, got '1G'"),
+    ],
+)
+def test_bad_analysis_limits_are_config_errors_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)

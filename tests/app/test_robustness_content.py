@@ -125,16 +125,16 @@ async def test_a_model_whose_jinja_recurses_forever_is_reported_and_the_worker_c
 
 
 async def test_a_model_whose_jinja_loops_for_hours_is_stopped_and_reported(flow: PullRequestFlow, monkeypatch: Any) -> None:
-    from app.workflow import pulls
+    from app import engine
 
-    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)  # 60% of the job time-out, scaled down
+    monkeypatch.setattr(engine, "analysis_budget", lambda settings: 1.5)  # 60% of the job time-out, scaled down
     model = (
         "{% for i in range(100000) %}{% for j in range(100000) %}{% for k in range(100000) %}"
         "{% endfor %}{% endfor %}{% endfor %}\nselect 1 as x\n"
     )
     pull, delivery = await open_pr(flow, {"models/marts/spin.sql": model})
     assert delivery.status == "done", delivery.last_error
-    check = completed_saying(flow, pull, "models/marts/spin.sql", "stopped")
+    check = completed_saying(flow, pull, "models/marts/spin.sql", "could not be analysed: over the 1.5 s time limit")
     assert check.conclusion == "action_required"
     await the_next_pull_request_is_still_analysed(flow)
 
@@ -152,9 +152,9 @@ async def test_a_pull_request_with_over_three_thousand_files_is_analysed_from_it
 async def test_a_push_of_a_model_that_loops_for_hours_fails_its_sync_and_frees_the_engine(
     flow: PullRequestFlow, monkeypatch: Any
 ) -> None:
-    from app.workflow import pulls
+    from app import engine
 
-    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)
+    monkeypatch.setattr(engine, "analysis_budget", lambda settings: 1.5)
     model = (
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\nselect 1 as x\n"
     )
@@ -162,14 +162,14 @@ async def test_a_push_of_a_model_that_loops_for_hours_fails_its_sync_and_frees_t
     flow.repo.push("main", {"models/marts/spin.sql": model})
     delivery = await settle(flow, "push", flow.fake.event_push(flow.repo, "main", before))
     assert delivery.status == "failed" and delivery.attempts == 1
-    assert "stopped" in delivery.last_error and "acme/warehouse" in delivery.last_error
+    assert "over the 1.5 s time limit" in delivery.last_error and "acme/warehouse" in delivery.last_error
     await the_next_pull_request_is_still_analysed(flow)
 
 
 async def test_a_yaml_bomb_in_a_models_property_file_does_not_hold_the_worker(flow: PullRequestFlow, monkeypatch: Any) -> None:
-    from app.workflow import pulls
+    from app import engine
 
-    monkeypatch.setattr(pulls, "analysis_budget", lambda settings: 1.5)
+    monkeypatch.setattr(engine, "analysis_budget", lambda settings: 1.5)
     bomb = BILLION_LAUGHS.replace("teams: *i\nconsumers: *i\nignore: *i\n", "version: 2\nmodels: *i\n")
     pull, delivery = await open_pr(flow, {"models/marts/bomb.yml": bomb})
     assert delivery.status == "done", delivery.last_error
@@ -192,3 +192,16 @@ async def test_a_configuration_of_several_megabytes_is_named_and_the_defaults_ap
     pull, delivery = await open_pr(flow, {FCT: files[FCT].replace("    plan_code,\n", "")})
     assert delivery.status == "done", delivery.last_error
     completed_saying(flow, pull, ".tessera.yml", "MB")
+
+
+async def test_a_drop_masked_by_a_jinja_call_tessera_cannot_render_still_holds_the_check(flow: PullRequestFlow) -> None:
+    """The 3am story's drop of ``plan_code``, hidden behind ``toyaml(target)`` (valid in dbt):
+    the model can no longer be read, so its readers are asked as for the drop itself."""
+    text = flow.repo.files_at("main")[FCT].decode()
+    masked = "{% set _t = toyaml(target) %}\n" + text.replace("    plan_code,\n", "")
+    pull, delivery = await open_pr(flow, {FCT: masked})
+    assert delivery.status == "done", delivery.last_error
+    check = completed_saying(flow, pull, "UNPARSED on fct_revenue", "@acme/growth")
+    assert check.conclusion == "action_required"
+    [comment] = flow.repo.bot_comments(pull.number)
+    assert "growth" in comment.body.lower()

@@ -144,7 +144,7 @@ async def test_a_replayed_delivery_id_is_acknowledged_and_not_queued_again(make_
     repeat = await post_delivery(client, "pull_request", payload, delivery_id="same-id")
     assert first.status == 202
     assert repeat.status == 200 and (await repeat.json())["status"] == "duplicate"
-    assert await store.count_deliveries() == {"queued": 1, "running": 0, "done": 0, "failed": 0}
+    assert await store.count_deliveries() == {"queued": 1, "running": 0, "done": 0, "failed": 0, "quarantined": 0}
 
 
 @pytest.mark.parametrize(

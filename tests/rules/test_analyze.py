@@ -83,6 +83,15 @@ def test_description_only_edit_needs_nothing_and_has_no_breaking_or_review_findi
     assert not [c for c in result.changes if c.severity in ("breaking", "review")]
 
 
+def test_a_description_edited_in_yaml_is_located_in_the_yaml_not_the_models_sql() -> None:
+    files = shop_files()
+    path = "models/marts/marts.yml"
+    head = {**files, path: files[path].replace("Monthly revenue by sales channel.", "Revenue per month and channel.")}
+    [change] = [c for c in run(files, head).changes if c.rule == "METADATA_CHANGED"]
+    assert change.path == path
+    assert change.line is not None and "fct_revenue" in files[path].splitlines()[change.line - 1]
+
+
 def test_reformatting_a_model_needs_nothing() -> None:
     files = shop_files()
     path = "models/marts/fct_revenue.sql"
@@ -266,13 +275,13 @@ def test_without_a_cache_the_two_sides_still_infer_each_unchanged_model_once(mon
     from rules import build
 
     inferred: list[tuple[str, str, str]] = []
-    real = build._infer_job
+    real = build.infer_one
 
     def counting(job):  # type: ignore[no-untyped-def]
         inferred.append((job[3], job[0], repr(sorted((k, sorted(v.items())) for k, v in job[2].items()))))
         return real(job)
 
-    monkeypatch.setattr(build, "_infer_job", counting)
+    monkeypatch.setattr(build, "infer_one", counting)
     base = shop_files()
     head = drop_coupon_code(base)
     run(base, head)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from pathlib import Path
 
 import pytest
 
@@ -123,46 +121,6 @@ def test_a_warm_cache_infers_and_renders_nothing_again(harbor_files: dict[str, s
     assert cache.misses == 0 and cache.hits > 0
     assert second.assets == first.assets
     assert second.edges == first.edges
-
-
-def test_the_cache_on_disk_serves_a_new_process(tmp_path: Path, harbor_files: dict[str, str]) -> None:
-    first = build_snapshot(DictSource(harbor_files), CONFIG, cache=ParseCache(tmp_path))
-    fresh = ParseCache(tmp_path)
-    second = build_snapshot(DictSource(harbor_files), CONFIG, cache=fresh)
-    assert fresh.misses == 0 and fresh.hits > 0
-    assert second.assets == first.assets
-
-
-def test_a_corrupt_cache_file_is_a_miss_not_a_crash(tmp_path: Path) -> None:
-    cache = ParseCache(tmp_path)
-    cache.put("k1", {"x": 1})
-    cache.flush()
-    assert ParseCache(tmp_path).get("k1") == {"x": 1}
-    for pack in (tmp_path / "packs").iterdir():
-        pack.write_bytes(b"not a pickle")
-    assert ParseCache(tmp_path).get("k1") is None
-    (tmp_path / "index.pkl").write_bytes(b"\x80garbage")
-    fresh = ParseCache(tmp_path)
-    assert fresh.get("k1") is None
-    fresh.put("k2", 2)
-    fresh.flush()
-    assert ParseCache(tmp_path).get("k2") == 2
-
-
-def test_each_build_writes_one_pack_and_later_builds_add_to_the_index(tmp_path: Path) -> None:
-    files = {
-        "dbt_project.yml": "name: p\n",
-        "models/a.sql": "select 1 as id",
-        "models/b.sql": "select 2 as id",
-    }
-    build_snapshot(DictSource(files), CONFIG, cache=ParseCache(tmp_path))
-    build_snapshot(
-        DictSource({**files, "models/b.sql": "select 3 as id"}), CONFIG, cache=ParseCache(tmp_path)
-    )
-    assert len(list((tmp_path / "packs").iterdir())) == 2
-    warm = ParseCache(tmp_path)
-    build_snapshot(DictSource(files), CONFIG, cache=warm)
-    assert (warm.hits, warm.misses) == (1, 0)  # the whole first snapshot, from the first pack
 
 
 def test_downstream_of_a_change_that_keeps_the_output_schema_is_served_from_the_cache() -> None:
@@ -363,23 +321,6 @@ def test_merge_keeps_declared_extras_only_when_the_query_columns_are_not_known()
     assert [c.name for c in columns] == ["a", "doc_only"] and not known
 
 
-def test_worker_processes_give_the_same_snapshot_as_one_process() -> None:
-    files = {"dbt_project.yml": "name: p\n", "models/base.sql": "select 1 as id, 'x' as label, 2.5 as amount"}
-    for i in range(24):
-        files[f"models/m{i:02d}.sql"] = (
-            f"select id, label || '{i}' as label, amount * {i} as amount_{i} from {{{{ ref('base') }}}}"
-        )
-        files[f"models/n{i:02d}.sql"] = (
-            f"select m.id, sum(m.amount_{i}) as total from {{{{ ref('m{i:02d}') }}}} m group by m.id"
-        )
-    one = build_snapshot(DictSource(files), CONFIG, workers=1)
-    two = build_snapshot(DictSource(files), CONFIG, workers=2)
-    assert two.assets == one.assets
-    assert two.edges == one.edges
-    assert [c.name for c in two.assets["n07"].columns] == ["id", "total"]
-    assert two.assets["n07"].column("id").type == "INT"  # type: ignore[union-attr]
-
-
 def test_a_model_named_like_a_source_table_is_not_confused_with_it() -> None:
     files = {
         "dbt_project.yml": "name: p\n",
@@ -452,44 +393,13 @@ def test_manifest_nodes_without_compiled_code_are_rendered_from_their_raw_code()
     assert snapshot.problems == []
 
 
-def test_the_cache_forgets_the_least_recently_used_entries_and_the_oldest_packs(tmp_path: Path) -> None:
+def test_the_cache_forgets_the_least_recently_used_entries() -> None:
     cache = ParseCache(max_entries=2)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # a is now the most recently used
     cache.put("c", 3)
     assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, 1, 3)
-    disk = ParseCache(tmp_path, max_packs=2)
-    for n in range(3):
-        disk.put(f"k{n}", n)
-        disk.flush()
-    assert len(list((tmp_path / "packs").iterdir())) == 2
-    fresh = ParseCache(tmp_path)
-    assert (fresh.get("k0"), fresh.get("k1"), fresh.get("k2")) == (None, 1, 2)
-
-
-def test_threads_sharing_one_cache_neither_crash_nor_lose_their_own_entries(tmp_path: Path) -> None:
-    cache = ParseCache(tmp_path, max_entries=50)
-    errors: list[BaseException] = []
-
-    def work(n: int) -> None:
-        try:
-            for i in range(300):
-                cache.put(f"{n}-{i}", i)
-                cache.get(f"{n}-{i - 10}")
-                if i % 100 == 0:
-                    cache.flush()
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    cache.flush()
-    assert errors == []
-    assert all(ParseCache(tmp_path).get(f"{n}-299") == 299 for n in range(4))
 
 
 def test_a_python_model_is_an_asset_from_its_yaml_that_sql_models_can_read() -> None:
@@ -576,9 +486,7 @@ def test_a_scoped_build_finds_what_a_full_build_finds(harbor_files: dict[str, st
     assert sorted(map(key, scoped)) == sorted(map(key, full))
 
 
-def test_a_build_pauses_the_automatic_collector_and_leaves_it_as_it_found_it(
-    harbor_files: dict[str, str],
-) -> None:
+def test_a_build_leaves_the_collector_alone(harbor_files: dict[str, str]) -> None:
     import gc
 
     seen: list[bool] = []
@@ -591,80 +499,8 @@ def test_a_build_pauses_the_automatic_collector_and_leaves_it_as_it_found_it(
 
     source.read = read  # type: ignore[method-assign]
     assert gc.isenabled()
-    snapshot = build_snapshot(source, CONFIG, workers=1)
-    assert gc.isenabled()
-    assert seen and not any(seen)  # paused while the project was read and inferred
-    assert types(snapshot, "customer_revenue") == [("customer_id", "INT"), ("lifetime_revenue", "DECIMAL(18, 2)")]
-    gc.disable()
-    try:
-        build_snapshot(DictSource(harbor_files), CONFIG, workers=1)
-        assert not gc.isenabled()  # a caller that turned it off keeps it off
-    finally:
-        gc.enable()
-
-
-def test_overlapping_builds_on_threads_turn_the_collector_back_on_only_when_the_last_one_ends(
-    harbor_files: dict[str, str],
-) -> None:
-    import gc
-
-    both_inside = threading.Barrier(3, timeout=30)  # the two builds and this test
-    release = threading.Event()
-    states: list[bool] = []
-    errors: list[BaseException] = []
-    local = threading.local()
-
-    class Waiting(DictSource):
-        def read(self, path: str) -> str | None:
-            if path.endswith("dbt_project.yml") and not getattr(local, "waited", False):
-                local.waited = True
-                states.append(gc.isenabled())
-                both_inside.wait()
-                release.wait(timeout=30)
-            return super().read(path)
-
-    def work(files: dict[str, str]) -> None:
-        try:
-            build_snapshot(Waiting(files), CONFIG, workers=1)
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-            both_inside.abort()
-
-    # two different commits, so neither build is served from the other's snapshot
-    other = {**harbor_files, "notes.txt": "x"}
-    threads = [threading.Thread(target=work, args=(files,)) for files in (harbor_files, other)]
-    for thread in threads:
-        thread.start()
-    both_inside.wait()
-    assert not gc.isenabled()  # paused while either build runs
-    release.set()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    assert states == [False, False]
-    assert gc.isenabled()
-
-
-def test_builds_that_keep_overlapping_still_collect_cyclic_garbage_now_and_then() -> None:
-    import gc
-    import weakref
-
-    from rules import build
-
-    class Node:
-        def __init__(self) -> None:
-            self.me = self
-
-    files = {"dbt_project.yml": "name: p\n", "models/a.sql": "select 1 as id"}
-    with build._automatic_gc_paused():  # another build that never ends
-        holder = [Node()]
-        gc.collect(0)  # the cycle survives a young collection: it is old now
-        dead = weakref.ref(holder.pop())
-        assert dead() is not None  # garbage, but nothing collects old garbage while paused
-        for n in range(build._GC_FULL_EVERY):
-            build_snapshot(DictSource({**files, "models/b.sql": f"select {n} as id"}), CONFIG, workers=1)
-        assert dead() is None
-    assert gc.isenabled()
+    build_snapshot(source, CONFIG)
+    assert seen and all(seen)  # pausing it is the business of the process's owner (app.engine)
 
 
 DECLARED_MID = (
@@ -743,13 +579,13 @@ def test_a_manifest_model_with_every_column_typed_is_not_inferred_as_an_ancestor
     from rules import build
 
     inferred: list[str] = []
-    real = build._infer_job
+    real = build.infer_one
 
     def counting(job):  # type: ignore[no-untyped-def]
         inferred.append(job[3])
         return real(job)
 
-    monkeypatch.setattr(build, "_infer_job", counting)
+    monkeypatch.setattr(build, "infer_one", counting)
     typed = {"id": {"name": "id", "data_type": "bigint"}, "amount": {"name": "amount", "data_type": "double"}}
     orders = model_node("orders", 'select id, amount from "db"."raw"."orders"', [], columns=typed)
     if raw_only:  # no compiled code: the raw code is Jinja, whose text says nothing sure
@@ -766,6 +602,6 @@ def test_a_manifest_model_with_every_column_typed_is_not_inferred_as_an_ancestor
         "analytics/target/manifest.json": manifest(nodes),
     }
     config = parse_config("dbt: {manifest: analytics/target/manifest.json}\n")
-    snapshot = build_snapshot(DictSource(files), config, scope={"analytics/models/totals.sql"}, workers=1)
+    snapshot = build_snapshot(DictSource(files), config, scope={"analytics/models/totals.sql"})
     assert types(snapshot, "totals") == [("total", "DOUBLE")]
     assert sorted(inferred) == (["orders", "totals"] if raw_only else ["totals"])

@@ -332,14 +332,15 @@ def test_declaring_a_type_that_differs_from_the_inferred_one_is_review_not_break
 
 
 def test_a_warm_cache_gives_the_same_findings_without_comparing_queries_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from rules.build import ParseCache
     from rules.checks import semantics
 
     base = snap(model("fct", "select id from x", Column("id", "INT", expression="id")))
     head = snap(model("fct", "select id from x where id > 0", Column("id", "INT", expression="id")))
-    cold = diff_snapshots(base, head, Config(), cache=ParseCache(tmp_path))
+    cache = ParseCache()
+    cold = diff_snapshots(base, head, Config(), cache=cache)
     assert [c.rule for c in cold] == ["FILTER_CHANGED"]
 
     def no_more_parsing(*args: object, **kwargs: object) -> None:
@@ -349,7 +350,7 @@ def test_a_warm_cache_gives_the_same_findings_without_comparing_queries_again(
     semantics.normalized_sql.cache_clear()
     monkeypatch.setattr(semantics, "compare_queries", no_more_parsing)
     monkeypatch.setattr(semantics, "normalize_sql", no_more_parsing)
-    assert diff_snapshots(base, head, Config(), cache=ParseCache(tmp_path)) == cold
+    assert diff_snapshots(base, head, Config(), cache=cache) == cold
 
 
 def test_a_dropped_table_and_a_new_one_sharing_only_an_id_column_are_not_a_rename() -> None:

@@ -206,7 +206,7 @@ def test_a_generated_project_types_its_last_layer_the_same_through_fast_ancestor
     }
     config = parse_config(files.get(".tessera.yml", ""))
     source = DictSource(files)
-    full = build_snapshot(source, config, workers=1)
+    full = build_snapshot(source, config)
     last = max(m.layer for m in models.values())
     leaves = {
         path
@@ -215,7 +215,7 @@ def test_a_generated_project_types_its_last_layer_the_same_through_fast_ancestor
     }
     assert leaves
     with _answers("fast_output_types") as answers:
-        scoped = build_snapshot(source, config, scope=leaves, workers=1)
+        scoped = build_snapshot(source, config, scope=leaves)
     assert len(answers) > 50 and all(answer is not None for answer in answers)
     checked = 0
     for fqn, asset in scoped.assets.items():
