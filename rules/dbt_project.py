@@ -750,7 +750,7 @@ class DbtProject:
             target=_Target(),
             execute=False,
             flags=_Stub(),
-            builtins=_Stub(),
+            builtins=_MacroNamespace({"ref": ref, "source": source, "config": config}),
             invocation_id="tessera",
             run_started_at=_Stub(),
             modules=_Stub(),

@@ -228,7 +228,11 @@ def compute_impact(
                     continue
                 owner = team_of(exposure, snapshot, side)
                 if owner is not None and owner.key in producers:
-                    continue
+                    # the producer's team only through CODEOWNERS of the YAML (often a catch-all
+                    # line): the exposure's own owner block, when it names someone else, reads it
+                    owner = resolve_holder(exposure, snapshot, config)
+                    if owner is None or owner.key in producers:
+                        continue
                 cols = _consumer_columns(change, start_cols)
                 record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name), exposure.path)
             for reg in _registrations_for(fqn, asset, regs_by_asset):

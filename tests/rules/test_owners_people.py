@@ -151,3 +151,23 @@ def test_the_fallback_team_comes_before_the_codeowners_for_a_person_not_found() 
     (ack,) = run(files, drop_discounts(files)).required_acks
     (held,), _ = settle_people([ack], {}, config)
     assert (held.team, held.github_team, held.fallback) == ("finance", "shop/finance", True)
+
+
+def test_an_exposures_own_owner_comes_before_a_catch_all_codeowners_team_of_the_producer() -> None:
+    """A ``*`` CODEOWNERS line names who maintains the YAML (the producing team here), not who
+    reads the dashboard; letting it win would make the exposure the producer's own and ask no one."""
+    files = _channel_mix_owned_by(shop_files(), "    owner:\n      email: dana@shop.test\n")
+    files["CODEOWNERS"] = "* @shop/commerce-data\n"
+    result = run(files, drop_discounts(files))
+    assert result.status == "needs_ack"
+    [impact] = [i for i in result.to_dict()["impacts"] if i["consumer"] == "channel_mix"]
+    assert impact["user"] == "dana@shop.test"
+    assert "user:dana@shop.test" in {ack.team for ack in result.required_acks}
+
+
+def test_an_exposure_with_no_owner_of_its_own_still_falls_back_to_codeowners() -> None:
+    files = _channel_mix_owned_by(shop_files(), "")
+    files["CODEOWNERS"] = "* @shop/finance\n"
+    result = run(files, drop_discounts(files))
+    [impact] = [i for i in result.to_dict()["impacts"] if i["consumer"] == "channel_mix"]
+    assert impact["team"] == "finance"
