@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 
 import sqlite_utils
 from aiohttp import web
@@ -23,6 +24,7 @@ from app.store import proposals as sql
 from app.store import registry as reg_sql
 from app.web.access import GITHUB_TROUBLE, installation
 from app.web.core import checked_form, need_sign_in, problem, redirect, render, session_of, store_of
+from app.web.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +76,23 @@ async def _admin_only(request: web.Request) -> web.Response | None:
     return None
 
 
+async def _admin_form(request: web.Request) -> tuple[Session, Mapping[str, str]] | web.Response:
+    """A form posted by a signed-in admin with a matching CSRF token, or the page refusing it."""
+    checked = await checked_form(request)
+    if isinstance(checked, web.Response):
+        return checked
+    return await _admin_only(request) or checked
+
+
 async def admin_page(request: web.Request) -> web.Response:
     return await _admin_only(request) or await _page(request)
 
 
 async def create_key(request: web.Request) -> web.Response:
-    checked = await checked_form(request)
+    checked = await _admin_form(request)
     if isinstance(checked, web.Response):
         return checked
     session, form = checked
-    refused = await _admin_only(request)
-    if refused:
-        return refused
     team, scope = form.get("team", ""), form.get("scope", "read")
     if scope not in SCOPES:
         return await _page(request, notice="Choose read, write or admin.", kind="bad", status=400)
@@ -113,13 +120,10 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    checked = await checked_form(request)
+    checked = await _admin_form(request)
     if isinstance(checked, web.Response):
         return checked
     session, _ = checked
-    refused = await _admin_only(request)
-    if refused:
-        return refused
     text = request.match_info["id"]
     key = None
     if text.isascii() and text.isdigit() and len(text) < 18:
@@ -137,13 +141,10 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 
 async def redeliver(request: web.Request) -> web.Response:
-    checked = await checked_form(request)
+    checked = await _admin_form(request)
     if isinstance(checked, web.Response):
         return checked
     session, _ = checked
-    refused = await _admin_only(request)
-    if refused:
-        return refused
     delivery_id = request.match_info["id"]
     existing = await store_of(request).get_delivery(delivery_id)
     if existing is None:
