@@ -122,11 +122,14 @@ def column_removed(ctx: MigrationContext) -> Migration:
         sql = _deprecation_comment(table, col, f"deprecated: will be dropped after {ctx.until}", d)
         sql += f"\n-- after {ctx.until}:\n-- ALTER TABLE {table} DROP COLUMN {col};"
         return Migration(change.rule, change.asset, name, steps, sql)
-    expression = bc.expression if bc is not None and bc.expression else col
+    written, grouped = _as_written(ctx.base.sql if ctx.base is not None else None, name, d)
+    expression = written or (bc.expression if bc is not None and bc.expression else col)
     steps = (
         f"Keep `{name}` in `{change.asset}` for a deprecation window until {ctx.until}: add it back "
         f"to the select list, tell its readers to move off it, and remove it after {ctx.until}."
     )
+    if grouped:
+        steps += f" The query groups its rows: add `{expression}` to its GROUP BY too, or it will not run."
     if ctx.is_dbt and ctx.base is not None and not ctx.base.contract_enforced:
         plan = version_plan(ctx.base, ctx.until, [name])
         steps += (f" Or ship `{plan.name}` v{plan.next} without it and give v{plan.current} a "
@@ -134,21 +137,48 @@ def column_removed(ctx: MigrationContext) -> Migration:
     sql = f"{expression} as {col}  -- deprecated: remove after {ctx.until}" if expression != col else (
         f"{col}  -- deprecated: remove after {ctx.until}"
     )
+    if grouped:
+        sql += f"\n-- and in the GROUP BY: {expression}"
     if ctx.head is not None and ctx.head.kind == "view" and ctx.head.sql:
-        view = _view_with_column(ctx.head.sql, change.asset, expression, name, d)
+        view = _view_with_column(ctx.head.sql, change.asset, expression, name, d, grouped=grouped)
         if view is not None:
             sql = f"-- keep {name} until {ctx.until}\n{view}"
     return Migration(change.rule, change.asset, name, steps, sql)
 
 
-def _view_with_column(query: str, fqn: str, expression: str, name: str, dialect: str | None) -> str | None:
-    """``CREATE OR REPLACE VIEW`` of the new query with the old column selected again, or None."""
+def _as_written(query: str | None, name: str, dialect: str | None) -> tuple[str | None, bool]:
+    """The expression that produced ``name`` in ``query`` as its author wrote it (with their table
+    aliases, which the inferred lineage does not keep), and whether the query groups its rows while
+    that expression is no aggregate (then putting it back needs it in the GROUP BY too)."""
+    if not query:
+        return None, False
+    try:
+        parsed = sqlglot.parse_one(query, dialect=dialect or None)
+    except Exception:  # noqa: BLE001 - advice only: fall back to the inferred expression
+        return None, False
+    if not isinstance(parsed, exp.Select):
+        return None, False
+    for projection in parsed.expressions:
+        if projection.alias_or_name.lower() == name.lower():
+            inner = projection.unalias()
+            grouped = bool(parsed.args.get("group")) and inner.find(exp.AggFunc) is None
+            return inner.sql(dialect=dialect or None), grouped
+    return None, False
+
+
+def _view_with_column(
+    query: str, fqn: str, expression: str, name: str, dialect: str | None, *, grouped: bool = False
+) -> str | None:
+    """``CREATE OR REPLACE VIEW`` of the new query with the old column selected again (and grouped
+    by, where the query groups), or None."""
     try:
         parsed = sqlglot.parse_one(query, dialect=dialect or None)
         if not isinstance(parsed, exp.Select):
             return None  # a UNION or something stranger: the one-line suggestion is clearer
-        column = exp.alias_(sqlglot.parse_one(expression, dialect=dialect or None), name)
-        parsed = parsed.select(column, copy=True)
+        value = sqlglot.parse_one(expression, dialect=dialect or None)
+        parsed = parsed.select(exp.alias_(value, name), copy=True)
+        if grouped and parsed.args.get("group"):
+            parsed = parsed.group_by(value.copy(), copy=False)
         body = parsed.sql(dialect=dialect or None, pretty=True)
     except Exception:  # noqa: BLE001 - advice only: fall back to the select-list line
         return None

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime
 from dataclasses import replace
 
+from rules.analyze import analyze
+from rules.config import parse_config
 from rules.diff import diff_snapshots
 from rules.migrations import suggest
 from rules.model import Asset, Column, Config, Snapshot
+from rules.sources import DictSource
 
 TODAY = datetime.date(2026, 11, 25)
 
@@ -229,3 +232,22 @@ def test_a_model_moved_to_a_new_alias_keeps_a_view_at_its_old_relation() -> None
     assert m.rule == "ASSET_RENAMED"
     assert "CREATE OR REPLACE VIEW analytics.fct_revenue AS\nSELECT * FROM analytics.revenue;" in m.sql
     assert "ref(" not in m.sql
+
+
+def test_a_removed_grouped_column_is_suggested_as_the_author_wrote_it_and_added_to_the_group_by() -> None:
+    base = {
+        "dbt_project.yml": "name: p\nversion: '1'\nprofile: p\n",
+        "models/stg_orders.sql": "select 1 as order_id, 2 as customer_id, 'x' as plan_code, 3.0 as amount\n",
+        "models/fct.sql": "select o.customer_id, o.plan_code, sum(o.amount) as revenue\n"
+        "from {{ ref('stg_orders') }} as o\ngroup by o.customer_id, o.plan_code\n",
+    }
+    head = {**base, "models/fct.sql": "select o.customer_id, sum(o.amount) as revenue\n"
+            "from {{ ref('stg_orders') }} as o\ngroup by o.customer_id\n"}
+    result = analyze(DictSource(base), DictSource(head), base_rev="b", head_rev="h", config=parse_config(None),
+                     changed_paths=["models/fct.sql"], today=datetime.date(2026, 12, 5))
+    [m] = [m for m in result.migrations if m.rule == "COLUMN_REMOVED"]
+    assert m.sql.splitlines() == [
+        "o.plan_code as plan_code  -- deprecated: remove after 2027-01-04",
+        "-- and in the GROUP BY: o.plan_code",
+    ]
+    assert "add `o.plan_code` to its GROUP BY too" in m.steps
