@@ -185,10 +185,7 @@ def recreated(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
     if both is None:
         return
     b, h = both
-    for key, bc in pair.base_columns.items():
-        hc = pair.head_columns.get(key)
-        if hc is None:
-            continue
+    for bc, hc in pair.kept_columns():
         where = dropped_at(h, hc.key)
         if where is None or where == dropped_at(b, bc.key):
             continue
@@ -212,10 +209,7 @@ def types(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         return
     b, h = both
     dialect = ctx.dialect(h, b)
-    for key, bc in pair.base_columns.items():
-        hc = pair.head_columns.get(key)
-        if hc is None:
-            continue
+    for bc, hc in pair.kept_columns():
         line = hc.line or h.line
         yield from _contract_type(pair, h, bc, hc, dialect, line)
         if bc.type != hc.type:
@@ -310,10 +304,7 @@ def nullability(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         return
     b, h = both
     fqn = pair.fqn
-    for key, bc in pair.base_columns.items():
-        hc = pair.head_columns.get(key)
-        if hc is None:
-            continue
+    for bc, hc in pair.kept_columns():
         line = hc.line or h.line
         if bc.nullable is False and hc.nullable is not False:
             yield Finding(
@@ -338,10 +329,7 @@ def accepted_values(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         return
     b, h = both
     fqn = pair.fqn
-    for key, bc in pair.base_columns.items():
-        hc = pair.head_columns.get(key)
-        if hc is None:
-            continue
+    for bc, hc in pair.kept_columns():
         before_values, after_values = _accepted_values(bc), _accepted_values(hc)
         if before_values is None or (after_values is not None and after_values <= before_values):
             continue
@@ -368,10 +356,7 @@ def column_metadata(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
     if both is None:
         return
     b, h = both
-    for key, bc in pair.base_columns.items():
-        hc = pair.head_columns.get(key)
-        if hc is None:
-            continue
+    for bc, hc in pair.kept_columns():
         changed_meta = [
             name for name, old, new in (
                 ("description", bc.description, hc.description),

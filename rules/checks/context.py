@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -100,6 +100,13 @@ class Pair:
     @cached_property
     def head_columns(self) -> dict[str, Column]:
         return {c.key: c for c in self.head.columns} if self.head is not None else {}
+
+    def kept_columns(self) -> Iterator[tuple[Column, Column]]:
+        """The columns on both sides, in base order: (base column, head column)."""
+        for key, bc in self.base_columns.items():
+            hc = self.head_columns.get(key)
+            if hc is not None:
+                yield bc, hc
 
     @cached_property
     def removed_keys(self) -> list[str]:

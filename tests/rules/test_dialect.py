@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 
 import pytest
 
-from rules.analyze import analyze, likely_reads
+from rules.analyze import likely_reads
 from rules.build import build_snapshot
 from rules.config import DIALECTS, parse_config
 from rules.dialect import ADAPTER_DIALECTS, adapters_named, detect, detect_projects
-from rules.model import Analysis, Dialect, Project, Snapshot
+from rules.model import Dialect, Project, Snapshot
 from rules.sources import DictSource
 from tests.dialect_repos import (
     bigquery_repo,
@@ -20,21 +19,7 @@ from tests.dialect_repos import (
     snowflake_repo,
     two_dialect_repo,
 )
-
-TODAY = datetime.date(2026, 12, 5)
-
-
-def run(base: dict[str, str], head: dict[str, str]) -> Analysis:
-    changed = sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
-    return analyze(
-        DictSource(base),
-        DictSource(head),
-        base_rev="base",
-        head_rev="head",
-        config=parse_config(base.get(".tessera.yml")),
-        changed_paths=changed,
-        today=TODAY,
-    )
+from tests.rules.test_analyze import run
 
 
 def columns(snapshot: Snapshot, fqn: str) -> list[str]:

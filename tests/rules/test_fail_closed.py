@@ -9,23 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from rules.analyze import analyze
-from rules.config import parse_config
 from rules.dbt_project import MAX_FILE_CHARS, statement_text
-from rules.model import Analysis
-from rules.sources import DictSource
-from tests.rules.test_analyze import TODAY
+from tests.rules.test_analyze import run
 from tests.shop import drop_discounts, shop_files
 
 PATH = "models/marts/fct_revenue.sql"
-
-
-def run(base: dict[str, str], head: dict[str, str]) -> Analysis:
-    changed = sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
-    return analyze(
-        DictSource(base), DictSource(head), base_rev="base", head_rev="head",
-        config=parse_config(base.get(".tessera.yml")), changed_paths=changed, today=TODAY,
-    )
 
 
 def masked(sql: str, how: str) -> str:
