@@ -83,7 +83,7 @@ def publish(
     and records nothing.
     """
     if db.execute(
-        "SELECT 1 FROM contracts WHERE repo_id = ? AND asset = ? AND pr_number IS ? AND head_sha IS ?",
+        "SELECT 1 FROM contracts WHERE repo_id = ? AND asset = ? AND pr_number IS NOT DISTINCT FROM ? AND head_sha IS NOT DISTINCT FROM ?",
         (repo_id, asset, pr_number, head_sha),
     ).fetchone():
         return None

@@ -119,7 +119,7 @@ def record(db: sqlite_utils.Database, reads: Iterable[ObservedRead], *, source_k
         for day, queries in read.daily.items():
             db.execute(
                 "INSERT INTO observed_daily (consumer_id, day, queries) VALUES (?, ?, ?)"
-                " ON CONFLICT (consumer_id, day) DO UPDATE SET queries = queries + excluded.queries",
+                " ON CONFLICT (consumer_id, day) DO UPDATE SET queries = observed_daily.queries + excluded.queries",
                 (consumer_id, day, queries),
             )
     return count
