@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import itertools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ async def _fill(make_client: Any, app_settings: Settings, store: Store) -> None:
             ))
     await store.write(proposals)
     for n in range(250):
-        payload = '{"n": %d, "text": "%s"}' % (n, "x" * (n % 50))
+        payload = json.dumps({"n": n, "text": "x" * (n % 50)})
         await store.insert_delivery(NewDelivery(
             f"delivery-{n}", "pull_request", "opened", f"pr:{n % 30}", 1, "acme/warehouse", payload, 1_750_000_000.25 + n
         ))
