@@ -40,9 +40,10 @@ from app.webhooks import sign
 
 WEBHOOK_SECRET = "test-webhook-secret"
 BACKENDS = ("sqlite", "postgres")
-BOTH_BACKENDS = ("tests/store/", "tests/app/test_store.py", "tests/app/test_queue.py", "tests/app/test_workflow")
-"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the queue
-and the pull-request workflow. The rest run on SQLite only, to keep the suite's time."""
+BOTH_BACKENDS = ("tests/store/", "tests/app/test_queue.py", "tests/app/test_workflow", "tests/app/test_notify")
+"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the job
+queue, the pull-request workflow and the outbound queue. The rest run on SQLite only, to keep the
+suite's time (``TESSERA_TEST_STORE=postgres`` runs them on PostgreSQL)."""
 _DATABASES = itertools.count()
 WEBHOOKS_DIR = Path(__file__).parent / "data" / "github" / "webhooks"
 
