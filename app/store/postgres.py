@@ -70,14 +70,18 @@ class PostgresEngine:
             self._pool.close()
             self._pool = None
 
-    def run_sync(self, fn: Callable[[PostgresDatabase], T]) -> T:
-        """``fn(db)`` in one transaction on a pooled connection (run again after a deadlock)."""
+    def run_sync(self, fn: Callable[[PostgresDatabase], T], snapshot: bool = False) -> T:
+        """``fn(db)`` in one transaction on a pooled connection (run again after a deadlock).
+        ``snapshot``: the whole function sees one snapshot of committed data (REPEATABLE READ), as a
+        SQLite reader does; otherwise each statement sees what is committed when it starts."""
         assert self._pool is not None, "the store is not open"
         for attempt in range(RETRIES + 1):
             with self._pool.connection() as conn:
                 db = PostgresDatabase(conn)
                 try:
                     with db.atomic():
+                        if snapshot:
+                            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                         return fn(db)
                 except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
                     if attempt == RETRIES:
@@ -86,10 +90,10 @@ class PostgresEngine:
                     time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def run(self, fn: Callable[[PostgresDatabase], T]) -> T:
+    async def run(self, fn: Callable[[PostgresDatabase], T], *, snapshot: bool = False) -> T:
         if self._threads is None:
             raise RuntimeError("the store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self.run_sync, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.run_sync, fn, snapshot)
 
     def with_migration_lock(self, fn: Callable[[PostgresDatabase], T]) -> T:
         """``fn(db)`` on a connection holding the migration lock (replicas starting together wait)."""
