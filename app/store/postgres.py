@@ -47,7 +47,10 @@ class PostgresEngine:
         self._threads: ThreadPoolExecutor | None = None
 
     def open(self) -> None:
-        """Open the pool and wait for its first connection (a wrong URL fails here, clearly)."""
+        """Open the pool. One direct connection first: a wrong URL, password or host fails here at
+        once with the server's own words (the pool would retry quietly until its time-out)."""
+        with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT):
+            pass
         self._pool = psycopg_pool.ConnectionPool(
             self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True},
             configure=configure_postgresql, open=False, name="tessera-store",
@@ -56,9 +59,6 @@ class PostgresEngine:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except psycopg_pool.PoolTimeout:
             self._pool.close()
-            # the pool retries quietly; one direct attempt says why it cannot connect
-            with psycopg.connect(self.url, connect_timeout=10):
-                pass
             raise
         self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="tessera-store-pg")
 
