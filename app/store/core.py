@@ -10,13 +10,14 @@ compressed first on a thread of their own, which hands them to the writer. Reads
 thread pool, each thread with its own connection (WAL lets them read while the writer writes).
 Durability: ``synchronous=FULL`` by default (every commit fsynced); ``NORMAL`` is an option.
 
-Writes from other modules, e.g. ``await store.write(lambda db: db["teams"].upsert(row, pk="slug"))``:
+Writes from other modules, e.g. ``await store.write(lambda db: registry.create_team(db, slug, name, None))``:
 the function runs in a transaction shared with the other writes of its batch, inside its own
 savepoint; if it raises, only its own changes are rolled back and the exception reaches its
 caller. Its return value comes back from the ``await``; return plain values, not cursors.
 
 The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
-with a plain function ``fn(db: Database)``. Keep write functions short and free of
+with a plain function ``fn(db: Database)`` (:mod:`app.store.db`: ``execute``, ``query``, ``atomic``;
+not sqlite-utils' table API, which PostgreSQL has not). Keep write functions short and free of
 I/O other than the database: they hold the single writer.
 
 One process per database file: the queue's crash recovery assumes no other process runs jobs.
