@@ -123,6 +123,8 @@ def _b64(content: bytes) -> str:
 
 
 CODELOAD_PREFIX = "/_codeload/"
+HUB_PREFIX = "/_hub"
+"""Where the fake serves dbt's package hub (``hub.getdbt.com``'s ``/api/v1/<namespace>/<name>.json``)."""
 
 
 def tarball(repo: FakeRepo, sha: str) -> bytes:
@@ -635,6 +637,8 @@ class FakeGitHub:
         self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
         self.downloads: list[str] = []  # archive downloads (not API calls)
         self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
+        self.hub_packages: dict[str, dict[str, str]] = {}  # "namespace/name" -> version -> "owner/repo@ref"
+        self.hub_requests: list[str] = []  # paths asked of the fake dbt hub
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.oauth_client_id = "Iv1.fakeclient"
         self.oauth_client_secret = "fake-client-secret"
@@ -942,6 +946,8 @@ class FakeGitHub:
             return await self._new_app_from_manifest(request)
         if method == "GET" and path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if method == "GET" and path.startswith(HUB_PREFIX + "/"):
+            return self._hub(request)
         if method == "GET" and path == "/login/oauth/authorize":
             return self._oauth_authorize(request)
         if method == "POST" and path == "/login/oauth/access_token":
@@ -1631,8 +1637,10 @@ class FakeGitHub:
     def _tarball(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any, dict[str, str]]:
         """GitHub answers 302 to a short-lived codeload URL with its own token; the fake serves that
         URL on another host name (``localhost`` instead of ``127.0.0.1``), so a client that forwards
-        its Authorization header across hosts is caught."""
-        repo = self._repo_for(params, caller)
+        its Authorization header across hosts is caught. A public repository's archive is
+        served to any installation, as on GitHub (a dbt package's code)."""
+        public = self.repos.get(f"{params['owner']}/{params['repo']}".lower())
+        repo = public if public is not None and not public.private else self._repo_for(params, caller)
         commit = self._resolve(repo, params["ref"])
         token = secrets.token_urlsafe(12)
         self.codeload_tokens[token] = (repo.full_name, commit.sha)
@@ -1655,6 +1663,41 @@ class FakeGitHub:
         if self.tarball_override is not None:
             return web.Response(body=self.tarball_override, content_type="application/x-gzip")
         return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
+
+    @property
+    def hub_url(self) -> str:
+        """The base URL of the fake dbt package hub (``TESSERA_DBT_HUB_URL`` in tests)."""
+        return self.web_url + HUB_PREFIX
+
+    def publish_package(self, hub_name: str, version: str, repo: FakeRepo, ref: str) -> None:
+        """List ``hub_name`` (``namespace/name``) at ``version`` on the fake hub, its code being
+        ``repo`` at ``ref`` (a branch or commit of the fake), as the real hub points at GitHub."""
+        self.hub_packages.setdefault(hub_name, {})[version] = f"{repo.full_name}@{ref}"
+
+    def _hub(self, request: web.Request) -> web.Response:
+        """dbt hub's package index: versions, each with the codeload tarball of its GitHub tag."""
+        self.hub_requests.append(request.path)
+        match = re.fullmatch(HUB_PREFIX + r"/api/v1/([^/]+)/([^/]+)\.json", request.path)
+        versions = self.hub_packages.get(f"{match[1]}/{match[2]}") if match else None
+        if match is None or versions is None:
+            return web.Response(status=404, text="Not Found")
+        answer = {
+            "name": match[2],
+            "namespace": match[1],
+            "latest": max(versions),
+            "versions": {
+                version: {
+                    "name": match[2],
+                    "version": version,
+                    "downloads": {
+                        "tarball": f"https://codeload.github.com/{where.split('@')[0]}/tar.gz/{where.split('@')[1]}",
+                        "format": "tgz",
+                    },
+                }
+                for version, where in versions.items()
+            },
+        }
+        return web.json_response(answer)
 
     def _compare(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         repo = self._repo_for(params, caller)
