@@ -1652,6 +1652,17 @@ class FakeGitHub:
     def _codeload(self, request: web.Request) -> web.Response:
         """The archive download: no API call, no rate limit, authorised by the URL's token alone."""
         token = request.query.get("token", "")
+        public = re.fullmatch(CODELOAD_PREFIX + r"([^/]+)/([^/]+)/tar\.gz/(.+)", request.path)
+        if not token and public is not None:  # codeload serves public repositories to anyone
+            self.downloads.append(request.path)
+            repo = self.repos.get(f"{public[1]}/{public[2]}".lower())
+            try:
+                sha = repo.resolve(public[3]) if repo is not None and not repo.private else None
+            except KeyError:
+                sha = None
+            if repo is None or sha is None:
+                return web.Response(status=404, text="Not Found")
+            return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
         if request.headers.get("authorization"):
             self.violations.append(f"GET {request.path}: the API's Authorization header was sent to the download host")
         found = self.codeload_tokens.get(token)
@@ -1663,6 +1674,11 @@ class FakeGitHub:
         if self.tarball_override is not None:
             return web.Response(body=self.tarball_override, content_type="application/x-gzip")
         return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
+
+    @property
+    def codeload_url(self) -> str:
+        """Where the fake serves public repositories' tarballs as codeload does (``/<owner>/<repo>/tar.gz/<ref>``)."""
+        return self.web_url + CODELOAD_PREFIX.rstrip("/")
 
     @property
     def hub_url(self) -> str:

@@ -387,3 +387,51 @@ async def with_packages(
         base.setdefault(path, entry)
         head.setdefault(path, entry)
     return installed.notes
+
+
+def codeload(session: aiohttp.ClientSession, base_url: str) -> TarballDownload:
+    """Downloads of public repositories straight from codeload (``tessera check``: no token)."""
+
+    async def download(owner: str, repo: str, ref: str, sink: BinaryIO, max_bytes: int) -> int:
+        url = yarl.URL(base_url.rstrip("/")) / owner / repo / "tar.gz" / ref
+        timeout = aiohttp.ClientTimeout(total=PACKAGES_SECONDS, sock_read=HUB_TIMEOUT)
+        async with session.get(url, allow_redirects=False, timeout=timeout) as response:
+            if response.status != 200:
+                raise PackageUnavailable(f"codeload answered {response.status}")
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PackageUnavailable(f"the archive is over {max_bytes / 1_048_576:g} MB")
+                sink.write(chunk)
+            return size
+
+    return download
+
+
+def packages_for_check(
+    projects: Iterable[str],
+    paths: Iterable[str],
+    read: Callable[[str], str | None],
+    *,
+    settings: Settings,
+    cache_folder: str | None,
+    changed: Iterable[str] = (),
+) -> Installed:
+    """:func:`install_packages` for ``tessera check`` (synchronous; public packages from
+    codeload; offline with ``settings.packages_offline``)."""
+
+    async def read_async(path: str) -> str | None:
+        return read(path)
+
+    async def run() -> Installed:
+        async with aiohttp.ClientSession(headers={"user-agent": "tessera"}) as session:
+            fetcher = None if settings.packages_offline else PackageFetcher(
+                hub_url=settings.dbt_hub_url,
+                session=session,
+                download=codeload(session, settings.codeload_url),
+                cache=shared_cache(cache_folder),
+            )
+            return await install_packages(projects, paths, read_async, fetcher, changed=changed)
+
+    return asyncio.run(run())
