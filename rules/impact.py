@@ -223,8 +223,8 @@ def compute_impact(
             for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
                 if fqn == change.asset and fixed_exposure is not None and fixed_exposure(exposure):
                     continue
-                read = exposure.columns.get(fqn)
-                if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
+                read = exposure.columns.get(fqn)  # absent: every column; empty: none (a count(*))
+                if read is not None and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
                 owner = team_of(exposure, snapshot, side)
                 if owner is not None and owner.key in producers:
