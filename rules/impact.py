@@ -175,6 +175,8 @@ def compute_impact(
             continue
         rule = RULES_BY_ID[change.rule]
         side = "base" if rule.judged_on == Graph.BASE or change.asset not in head.assets else "head"
+        if side == "base" and change.asset in head.assets and _never_had(base, change):
+            side = "head"  # gone from what readers now get (a new latest version): its readers are in head
         snapshot = base if side == "base" else head
         index = indexes[side]
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
@@ -317,6 +319,16 @@ def _exposures_by_asset(snapshot: Snapshot) -> dict[str, list[Exposure]]:
         for fqn in exposure.depends_on:
             out.setdefault(fqn, []).append(exposure)
     return out
+
+
+def _never_had(base: Snapshot, change: Change) -> bool:
+    """A removed column the asset never had in base: it went missing for readers that moved to
+    the asset (``latest_version`` moved), so only head knows who reads it."""
+    before = base.assets.get(change.asset)
+    return (
+        change.rule == RuleId.COLUMN_REMOVED and bool(change.column) and before is not None
+        and column_key(change.column) not in {c.key for c in before.columns}
+    )
 
 
 def _still_reads(
