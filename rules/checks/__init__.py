@@ -12,7 +12,7 @@ rule, asset and column comes first.
 
 from __future__ import annotations
 
-from rules.checks import assets, columns, semantics, versions
+from rules.checks import assets, columns, nested, semantics, versions
 from rules.checks.context import Check
 
 CHECKS: tuple[Check, ...] = (
@@ -29,6 +29,7 @@ CHECKS: tuple[Check, ...] = (
     columns.contract_gaps,
     columns.removed,
     columns.added,
+    nested.fields,
     columns.recreated,
     columns.types,
     columns.nullability,
