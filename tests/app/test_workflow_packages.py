@@ -181,3 +181,30 @@ async def test_a_git_package_off_github_is_not_fetched_and_named(flow: PullReque
     summary = flow.check(pull).output["summary"]
     assert "was not fetched: not a GitHub repository: Tessera fetches packages from GitHub only" in summary
     assert flow.fake.hub_requests == []
+
+
+async def test_without_a_lock_file_the_highest_hub_version_in_the_range_is_read(flow: PullRequestFlow) -> None:
+    publish(flow.fake)
+    flow.repo.commit({"package-lock.yml": None}, branch="main")
+    pull = await flow.open_pr({MODEL: USES_PACKAGE.replace("amount as revenue", "amount as revenue, 1 as one")})
+
+    assert "Note: dbt packages read at their locked versions: acme_utils 0.4.0." in flow.check(pull).output["summary"]
+    assert package_downloads(flow.fake) == ["/repos/acme-labs/acme-utils/tarball/0.4.0"]
+
+
+async def test_a_local_package_is_read_from_the_repository_itself(flow: PullRequestFlow) -> None:
+    flow.repo.commit(
+        {
+            "packages.yml": "packages:\n  - local: shared/acme_utils\n",
+            "package-lock.yml": None,
+            "shared/acme_utils/dbt_project.yml": PACKAGE_PROJECT,
+            "shared/acme_utils/macros/keys.sql": PACKAGE_MACROS,
+            "shared/acme_utils/macros/stamp.sql": PACKAGE_STAMP,
+        },
+        branch="main",
+    )
+    pull = await flow.open_pr({MODEL: USES_PACKAGE.replace("plan_fields()", "plan_fields(include_code=false)")})
+
+    [comment] = flow.impact_comments(pull)
+    assert "plan_code" in comment.body
+    assert flow.fake.hub_requests == [] and package_downloads(flow.fake) == []
