@@ -50,10 +50,12 @@ def _walk(datatype: exp.DataType, prefix: str, found: dict[str, str], dialect: s
 
 def field_named(sql: str | None, column: str, field_path: str) -> bool:
     """Whether a reader's SQL names a field of ``column`` (``billing.tier``, ``billing:tier``,
-    ``billing['tier']``): the last part of the path as a word, anywhere after the column."""
+    ``billing['tier']``, or ``item.qty`` over ``unnest(items) as item``): the column and the last
+    part of the path, each as a word. A name that only appears elsewhere over-asks, never misses."""
     if not sql:
         return True  # nothing to look at: assume it reads the field
     leaf = field_path.rsplit(".", 1)[-1]
     lowered = sql.lower()
-    where = lowered.find(column.lower())
-    return where >= 0 and re.search(rf"(?<![\w$]){re.escape(leaf.lower())}(?![\w$])", lowered[where:]) is not None
+    return all(
+        re.search(rf"(?<![\w$]){re.escape(word.lower())}(?![\w$])", lowered) is not None for word in (column, leaf)
+    )
