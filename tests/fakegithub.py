@@ -637,7 +637,7 @@ class FakeGitHub:
         self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
         self.downloads: list[str] = []  # archive downloads (not API calls)
         self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
-        self.hub_packages: dict[str, dict[str, str]] = {}  # "namespace/name" -> version -> "owner/repo@ref"
+        self.hub_packages: dict[str, dict[str, str]] = {}  # "namespace/name" -> version -> tarball URL
         self.hub_requests: list[str] = []  # paths asked of the fake dbt hub
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.oauth_client_id = "Iv1.fakeclient"
@@ -1685,10 +1685,14 @@ class FakeGitHub:
         """The base URL of the fake dbt package hub (``TESSERA_DBT_HUB_URL`` in tests)."""
         return self.web_url + HUB_PREFIX
 
-    def publish_package(self, hub_name: str, version: str, repo: FakeRepo, ref: str) -> None:
+    def publish_package(
+        self, hub_name: str, version: str, repo: FakeRepo | None, ref: str = "", *, tarball_url: str | None = None
+    ) -> None:
         """List ``hub_name`` (``namespace/name``) at ``version`` on the fake hub, its code being
-        ``repo`` at ``ref`` (a branch or commit of the fake), as the real hub points at GitHub."""
-        self.hub_packages.setdefault(hub_name, {})[version] = f"{repo.full_name}@{ref}"
+        ``repo`` at ``ref`` (a branch or commit of the fake), as the real hub points at GitHub;
+        or any ``tarball_url`` a test wants the hub to answer with."""
+        where = tarball_url or f"https://codeload.github.com/{repo.full_name if repo else ''}/tar.gz/{ref}"
+        self.hub_packages.setdefault(hub_name, {})[version] = where
 
     def _hub(self, request: web.Request) -> web.Response:
         """dbt hub's package index: versions, each with the codeload tarball of its GitHub tag."""
@@ -1705,10 +1709,7 @@ class FakeGitHub:
                 version: {
                     "name": match[2],
                     "version": version,
-                    "downloads": {
-                        "tarball": f"https://codeload.github.com/{where.split('@')[0]}/tar.gz/{where.split('@')[1]}",
-                        "format": "tgz",
-                    },
+                    "downloads": {"tarball": where, "format": "tgz"},
                 }
                 for version, where in versions.items()
             },

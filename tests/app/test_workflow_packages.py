@@ -208,3 +208,14 @@ async def test_a_local_package_is_read_from_the_repository_itself(flow: PullRequ
     [comment] = flow.impact_comments(pull)
     assert "plan_code" in comment.body
     assert flow.fake.hub_requests == [] and package_downloads(flow.fake) == []
+
+
+async def test_a_hub_answer_pointing_off_github_is_never_followed(flow: PullRequestFlow) -> None:
+    flow.fake.publish_package("acme-labs/acme_utils", "0.3.1", None, tarball_url=f"{flow.fake.web_url}/internal/pkg.tgz")
+    pull = await flow.open_pr({MODEL: USES_PACKAGE.replace("amount as revenue", "amount as revenue, 1 as one")})
+
+    summary = flow.check(pull).output["summary"]
+    assert "dbt package acme-labs/acme_utils 0.3.1 was not fetched: the hub points at" in summary
+    assert "not a GitHub tarball: not fetched" in summary
+    assert not [r for r in flow.fake.requests if r.path.startswith("/internal")]
+    assert flow.check(pull).status == "completed"
