@@ -92,6 +92,7 @@ async def test_a_column_a_package_macro_stops_rendering_is_removed_for_the_dashb
     assert "plan_code" in comment.body
     assert "revenue_dashboard" in comment.body
     assert "could not" not in comment.body.lower()
+    assert "<sub>dbt packages read at their locked versions: acme_utils 0.3.1.</sub>" in comment.body
     assert package_downloads(flow.fake) == ["/repos/acme-labs/acme-utils/tarball/0.3.1"]
 
 
