@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.workflow import packages
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub, FakeRepo
 from tests.fixtures_github import INSTALLATION_ID
@@ -220,3 +221,29 @@ async def test_a_hub_answer_pointing_off_github_is_never_followed(flow: PullRequ
     assert "not a GitHub tarball: not fetched" in summary
     assert not [r for r in flow.fake.requests if r.path.startswith("/internal")]
     assert flow.check(pull).status == "completed"
+
+
+async def test_a_package_archive_over_the_size_limit_falls_back_with_a_note(
+    flow: PullRequestFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(flow.fake)
+    monkeypatch.setattr(packages, "MAX_PACKAGE_ARCHIVE_BYTES", 64)
+    pull = await flow.open_pr({MODEL: USES_PACKAGE.replace("amount as revenue", "amount as revenue, 1 as one")})
+
+    summary = flow.check(pull).output["summary"]
+    assert "dbt package acme-labs/acme_utils 0.3.1 was not fetched: acme-labs/acme-utils@" in summary
+    assert "archive is over" in summary
+    assert flow.check(pull).status == "completed"
+
+
+async def test_an_unreachable_hub_falls_back_with_a_note(
+    fake_github: FakeGitHub, github_app: Any, make_client: Any, store: Any, app_settings: Settings,
+    unused_tcp_port: int,
+) -> None:
+    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=warehouse_files())
+    settings = app_settings.with_overrides(dbt_hub_url=f"http://127.0.0.1:{unused_tcp_port}")
+    flow = PullRequestFlow(fake=fake_github, client=await make_client(settings, github=github_app), store=store, repo=repo)
+    pull = await flow.open_pr({MODEL: USES_PACKAGE.replace("amount as revenue", "amount as revenue, 1 as one")})
+
+    summary = flow.check(pull).output["summary"]
+    assert "dbt package acme-labs/acme_utils 0.3.1 was not fetched: the dbt hub could not be reached" in summary
