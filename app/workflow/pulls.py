@@ -475,8 +475,8 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     await fetcher.fetch_all(ref.base_sha, base_reads)
     await fetcher.fetch_all(ref.head_sha, head_reads)
 
-    async def download(owner: str, name: str, sha: str, sink: BinaryIO, max_bytes: int) -> int:
-        return await gh.download_tarball(owner, name, sha, sink, max_bytes=max_bytes)
+    async def download(owner: str, name: str, git_ref: str, sink: BinaryIO, max_bytes: int) -> int:
+        return await gh.download_tarball(owner, name, git_ref, sink, max_bytes=max_bytes)
 
     base_entries, head_entries = dict(base_entries), dict(head_entries)
     notes = await with_packages(ctx.settings, download, fetcher, base_entries, head_entries, config, changed)
