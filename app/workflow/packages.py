@@ -62,6 +62,8 @@ MAX_PACKAGE_ARCHIVE_BYTES = 20 * 1024 * 1024
 MAX_PACKAGE_FILE_BYTES = 1024 * 1024
 MAX_PACKAGE_KEPT_BYTES = 16 * 1024 * 1024
 """SQL and project files kept from one package at most."""
+MAX_PACKAGE_UNPACKED_BYTES = 256 * 1024 * 1024
+"""Bytes one package's archive may unpack to in all (docs and tests included): a gzip bomb stops here."""
 HUB_TIMEOUT = 10.0
 PACKAGES_SECONDS = 60.0
 """Time all of a pull request's package fetches may take together; past it, built-in renderings."""
@@ -247,6 +249,7 @@ class PackageFetcher:
                     lambda path: wanted_archive_files(path, subdirectory),
                     max_file_bytes=MAX_PACKAGE_FILE_BYTES,
                     max_total_bytes=MAX_PACKAGE_KEPT_BYTES,
+                    max_unpacked_bytes=MAX_PACKAGE_UNPACKED_BYTES,
                 )
             except ArchiveRefused as exc:
                 raise PackageUnavailable(f"{owner}/{repo}@{ref} was refused: {exc}") from exc

@@ -70,3 +70,11 @@ def test_a_corrupt_cache_entry_is_fetched_again_not_trusted(tmp_path: Path) -> N
     [entry] = list(tmp_path.glob("*.json"))
     entry.write_text("{not json")
     assert PackageCache(str(tmp_path)).get(key) is None
+
+
+def test_a_package_archive_that_unpacks_past_its_bound_is_refused_even_in_files_not_kept() -> None:
+    stream = archive([("top/dbt_project.yml", b"name: p\n"), ("top/docs/huge.md", b"\0" * 300_000)])
+    with pytest.raises(ArchiveRefused, match="unpacks to over"):
+        unpack_matching(
+            stream, wanted_archive_files, max_file_bytes=1024, max_total_bytes=4096, max_unpacked_bytes=100_000
+        )
