@@ -23,14 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+import sqlglot
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
+from sqlglot import exp
 
 from app import engine
 from app.config import Settings, require_database
@@ -38,14 +43,29 @@ from app.discovery.aggregate import Aggregator
 from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
 from app.engine import WorkerContext, collected_map
+from app.errors import PermanentError
+from app.store import Store
 from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
+from app.store.deliveries import NewDelivery
 from app.store.registry import AssetRow, EdgeRow, ExposureRow
-from app.workflow.github_source import GitHubSource, TreeEntry
-from rules.build import build_snapshot, relation_resolver
-from rules.dbt_manifest import looks_like_manifest
-from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
+from app.workflow.bounded import OverBudget, run_bounded
+from app.workflow.checkout import CONFIG_PATH, installation_client, raise_fetch_failure, read_config
+from app.workflow.github_source import (
+    BlobFetcher,
+    GitHubSource,
+    TreeEntry,
+    find_codeowners,
+    likely_reads,
+    load_tree,
+    tree_entries,
+)
+from app.workflow.payload import PayloadReader
+from rules.build import ParseCache, build_snapshot, relation_resolver
+from rules.dbt_manifest import load_manifest, looks_like_manifest
+from rules.dbt_project import find_projects
+from rules.model import Config, DbtSettings, Registration, Snapshot, TeamSpec, column_key
 from rules.owners import (
     TeamRef,
     codeowners_for,
@@ -55,12 +75,12 @@ from rules.owners import (
     raw_owner,
     resolve_owner,
 )
+from rules.sources import DictSource
 
 log = logging.getLogger(__name__)
 
 router = Router()
 
-CONFIG_PATH = ".tessera.yml"
 MAX_QUERY_FILES = 2000
 MAX_QUERY_BYTES = 1024 * 1024
 
@@ -225,8 +245,6 @@ def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners:
 
 def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
     """Tables (``schema.name``) a plain SELECT file reads and the columns it uses (None: all/unknown)."""
-    import sqlglot
-    from sqlglot import exp
 
     try:
         statements = sqlglot.parse(text, read=dialect)
@@ -268,7 +286,6 @@ def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
 
 def _selects_star(statement: Any) -> bool:
     """``SELECT *`` or ``t.*`` in a projection (``count(*)`` reads no column)."""
-    from sqlglot import exp
 
     for select in statement.find_all(exp.Select):
         for projection in select.expressions:
@@ -281,7 +298,6 @@ def query_registrations(
     source: Any, snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None
 ) -> tuple[list[Registration], list[str]]:
     """Registrations from plain query files (``.sql`` that define no asset, outside dbt projects)."""
-    from rules.dbt_project import find_projects
 
     paths = [p for p in source.paths() if p.endswith(".sql")]
     projects = [p for p in find_projects(list(source.paths())) if p not in ("", ".")]
@@ -437,7 +453,6 @@ async def sync_manifest(
     --columns``; without it, edges are model-level (``depends_on``), and every column of a model
     counts as read by its children.
     """
-    from rules.dbt_manifest import load_manifest
 
     started = time.perf_counter()
     teams = await registry_teams(store)
@@ -450,8 +465,6 @@ async def sync_manifest(
             snapshot = load_manifest(manifest, project_dir=project_dir)
         return snapshot_rows(snapshot, config)
 
-    from app.errors import PermanentError
-    from app.workflow.bounded import OverBudget, run_bounded
 
     try:
         # A manifest's raw code is rendered when it has no compiled code: a template that loops for
@@ -473,11 +486,7 @@ MANIFEST_SYNC_SECONDS = 600.0
 def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, config: Config) -> Snapshot:
     """The manifest as the engine builds it from a repository: models' columns and column edges
     inferred from their compiled SQL, parents first (its own parse cache: no lock shared with PRs)."""
-    import orjson
 
-    from rules.build import ParseCache, build_snapshot
-    from rules.model import DbtSettings
-    from rules.sources import DictSource
 
     folder = (project_dir or "").strip("/")
     path = f"{folder}/target/manifest.json" if folder else "target/manifest.json"
@@ -498,9 +507,6 @@ async def sync_repository(
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it (``ref``
     names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
-    from app.errors import PermanentError
-    from app.workflow.github_source import BlobFetcher, find_codeowners, likely_reads
-    from app.workflow.pulls import raise_fetch_failure, read_config
 
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
@@ -599,9 +605,6 @@ def _dedupe(found: Iterable[Registration]) -> list[Registration]:
 @router.register("push")
 async def on_push(event: Event, ctx: Any) -> None:
     """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
-    from app.workflow.github_source import load_tree
-    from app.workflow.payload import PayloadReader
-    from app.workflow.pulls import installation_client
 
     data = event.data
     reader = PayloadReader(data, event.event)
@@ -650,7 +653,6 @@ async def on_repositories_removed(event: Event, ctx: Any) -> None:
 def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
     """(id, full name) of the repositories an installation event lists; a malformed entry fails
     the job at once, naming it (a KeyError would be retried as if it were a bug)."""
-    from app.workflow.payload import PayloadReader
 
     reader = PayloadReader(event.data, event.event)
     reader.installation_id()
@@ -678,10 +680,7 @@ ordered with that repository's pushes (same ordering key)."""
 
 async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
     """Queue one sync job per repository (a re-run of this job queues nothing twice)."""
-    import json
 
-    from app.store.deliveries import NewDelivery
-    from app.workflow.payload import PayloadReader
 
     installation_id = PayloadReader(event.data, event.event).installation_id()
     for repo_id, full_name in _listed_repositories(event, path):
@@ -706,7 +705,6 @@ async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
 @router.register(SYNC_REPO_EVENT)
 async def on_sync_repo(event: Event, ctx: Any) -> None:
     """Sync one repository at the tip of its default branch."""
-    from app.workflow.github_source import tree_entries
 
     installation_id = int(event.data["installation"]["id"])
     listed = event.data["repository"]
@@ -743,11 +741,8 @@ def default_repo(manifest: Any) -> str | None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
-    import sys
 
-    import orjson
 
-    from app.store import Store
 
     try:
         with open(args.manifest, "rb") as handle:
@@ -773,7 +768,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return await sync_manifest(store, repo=repo, commit=args.commit, manifest=manifest,
                                        project_dir=args.project_dir, actor="cli", columns=args.columns)
 
-    from app.errors import PermanentError
 
     try:
         summary = asyncio.run(go())

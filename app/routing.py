@@ -14,7 +14,12 @@ import logging
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.api.republish import router as api_republish_router
+from app.notify.interactions import router as slack_actions_router
 from app.queue import JobContext
+from app.registry_sync import router as registry_sync_router
+from app.workflow.pulls import router as workflow_pulls_router
+from app.workflow.slash import router as workflow_commands_router
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +41,6 @@ async def log_ping(event: Event, ctx: JobContext) -> None:
 
 def concern_routers() -> list[Router]:
     """Every concern's router, in one place. Add yours here (import inside, to keep start-up light)."""
-    from app.api.republish import router as api_republish_router
-    from app.notify.interactions import router as slack_actions_router
-    from app.registry_sync import router as registry_sync_router
-    from app.workflow.pulls import router as workflow_pulls_router
-    from app.workflow.slash import router as workflow_commands_router
 
     return [
         ping_router,

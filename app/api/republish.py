@@ -14,6 +14,7 @@ from gidgethub.sansio import Event
 
 from app.api.proposals import REPUBLISH_EVENT
 from app.store import proposals as sql
+from app.workflow.publishing import current_analysis, publish_outcome
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,6 @@ router = Router()
 
 @router.register(REPUBLISH_EVENT)
 async def republish(event: Event, ctx: Any) -> None:
-    from app.workflow.pulls import current_analysis, publish_outcome
 
     proposal_id = int(event.data["proposal_id"])
     proposal = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal_id))

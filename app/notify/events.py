@@ -35,11 +35,11 @@ from app.store.proposals import Proposal
 from app.workflow.acks import Verdict
 from app.workflow.github_source import BlobFetcher, load_tree
 from app.workflow.serialize import analysis_from_json
+from rules.analyze import CONFIG_PATH
 from rules.model import Analysis, Config
 
 log = logging.getLogger(__name__)
 
-CONFIG_PATH = ".tessera.yml"
 TEAM_MESSAGE = "slack.team_message"
 
 

@@ -27,17 +27,18 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from yarl import URL
 
+from app.appkeys import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.config import Settings
 from app.notify import outbox, slack
-from app.server import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.store import NewDelivery
 from app.store import notify as sql
 from app.store import proposals as proposal_sql
 from app.web.core import sign_in_enabled
 from app.web.slack_link import link_token
+from app.workflow.checkout import installation_client
 from app.workflow.commands import Command
 from app.workflow.payload import PayloadReader
-from app.workflow.pulls import installation_client, publish_outcome
+from app.workflow.publishing import publish_outcome
 from app.workflow.serialize import analysis_from_json
 from app.workflow.slash import Conversation, carry_out
 

@@ -20,6 +20,8 @@ from app.store import contracts as contract_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import jobs
+from app.workflow.analysis import run_engine
+from app.workflow.checkout import checkout, installation_client, raise_fetch_failure
 from app.workflow.serialize import analysis_from_json
 from rules.model import Asset, Change
 
@@ -56,12 +58,6 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
 
 async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
-    from app.workflow.pulls import (
-        checkout,
-        installation_client,
-        raise_fetch_failure,
-        run_engine,
-    )
 
     gh = await installation_client(ctx, ref.installation_id)
     if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:

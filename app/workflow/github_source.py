@@ -28,6 +28,7 @@ import gidgethub
 from app.errors import PermanentError
 from app.store import proposals as sql
 from app.workflow.archive import MAX_ARCHIVE_BYTES, ArchiveRefused, unpack
+from rules.analyze import likely_reads as engine_reads
 from rules.model import Config
 from rules.sources import CODEOWNERS_PATHS
 
@@ -301,7 +302,6 @@ def likely_reads(entries: Mapping[str, TreeEntry], config: Any, *, config_path: 
     default configuration when ``config`` is None, as before ``.tessera.yml`` is read), minus
     blobs too big to fetch. A miss here costs only time (the engine still reads lazily); a file
     listed but not read costs one extra request, once ever (blobs are cached)."""
-    from rules.analyze import likely_reads as engine_reads
 
     small = [path for path, entry in entries.items() if entry.size is None or entry.size <= MAX_BLOB_BYTES]
     return [entries[path] for path in engine_reads(small, config or Config(), config_path=config_path)]

@@ -30,9 +30,11 @@ from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
 from app.workflow import checkrun
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
+from app.workflow.checkout import installation_client, pull_ref
 from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
 from app.workflow.payload import PayloadReader
-from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
+from app.workflow.publishing import details_url, publish_outcome
+from app.workflow.pulls import analyse_pull
 from app.workflow.serialize import analysis_from_json
 from rules.markdown import clip, code, text
 from rules.model import MAINTAINERS, Analysis, RequiredAck, person_identity
