@@ -196,7 +196,6 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-
     require_database(settings)
     async with Store(settings.db_path) as store:
         if args.replay:

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 import sqlglot
+import sqlite_utils
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from sqlglot import exp
@@ -44,6 +45,8 @@ from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
 from app.engine import WorkerContext, collected_map
 from app.errors import PermanentError
+from app.github import InstallationClient
+from app.queue import JobContext
 from app.store import Store
 from app.store import observed as observed_sql
 from app.store import proposals as log_sql
@@ -327,7 +330,6 @@ def query_registrations(
 
 
 def _file_team(path: str, config: Config, rules: Any) -> str | None:
-
     for raw in codeowners_for(path, rules):
         team = match_team(raw, config)
         if team is not None:
@@ -362,7 +364,7 @@ class OwnershipRefused(Exception):
         self.taken = taken
 
 
-def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]) -> None:
+def check_ownership(db: sqlite_utils.Database, *, repo: str, team: str, assets: Iterable[AssetRow]) -> None:
     """Refuse a team's manifest that reaches beyond what the team owns (runs inside the write, so
     nothing can change between the check and the rows it guards).
 
@@ -404,19 +406,19 @@ def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]
 # --- writing ----------------------------------------------------------------------------------------
 
 
-async def registry_teams(store: Any) -> dict[str, tuple[str, str | None]]:
+async def registry_teams(store: Store) -> dict[str, tuple[str, str | None]]:
     teams = await store.read(lambda db: reg_sql.list_teams(db, limit=100_000))
     return {t.slug: (t.name, t.github_team) for t in teams}
 
 
 async def write_rows(
-    store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
+    store: Store, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
     team: str | None = None, declared_teams: tuple[str, ...] | None = None,
 ) -> SyncSummary:
     """Replace the repository's rows; with ``team``, only what :func:`check_ownership` lets that team
     write. ``declared_teams``: the teams the repository's ``.tessera.yml`` names (a sync from GitHub)."""
 
-    def write(db: Any) -> None:
+    def write(db: sqlite_utils.Database) -> None:
         if team is not None:
             check_ownership(db, repo=repo, team=team, assets=rows.assets)
         reg_sql.replace_repo(
@@ -440,7 +442,7 @@ async def write_rows(
 
 
 async def sync_manifest(
-    store: Any, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
+    store: Store, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
     actor: str | None = None, columns: bool = False, team: str | None = None,
 ) -> SyncSummary:
     """Replace ``repo``'s registry rows with what a dbt manifest says (read off the event loop).
@@ -495,8 +497,8 @@ def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, con
 
 
 async def sync_repository(
-    ctx: Any,
-    gh: Any,
+    ctx: JobContext,
+    gh: InstallationClient,
     *,
     repo_id: int,
     repo: str,
@@ -603,7 +605,7 @@ def _dedupe(found: Iterable[Registration]) -> list[Registration]:
 
 
 @router.register("push")
-async def on_push(event: Event, ctx: Any) -> None:
+async def on_push(event: Event, ctx: JobContext) -> None:
     """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
 
     data = event.data
@@ -629,24 +631,24 @@ async def on_push(event: Event, ctx: Any) -> None:
 
 @router.register("installation", action="created")
 @router.register("installation", action="new_permissions_accepted")
-async def on_installation(event: Event, ctx: Any) -> None:
+async def on_installation(event: Event, ctx: JobContext) -> None:
     """A new installation: sync every repository it covers, at its default branch."""
     await _sync_listed(ctx, event, "repositories")
 
 
 @router.register("installation_repositories", action="added")
-async def on_repositories_added(event: Event, ctx: Any) -> None:
+async def on_repositories_added(event: Event, ctx: JobContext) -> None:
     await _sync_listed(ctx, event, "repositories_added")
 
 
 @router.register("installation", action="deleted")
-async def on_installation_deleted(event: Event, ctx: Any) -> None:
+async def on_installation_deleted(event: Event, ctx: JobContext) -> None:
     """The App was uninstalled: what it synced from those repositories is no longer true."""
     await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories")])
 
 
 @router.register("installation_repositories", action="removed")
-async def on_repositories_removed(event: Event, ctx: Any) -> None:
+async def on_repositories_removed(event: Event, ctx: JobContext) -> None:
     await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories_removed")])
 
 
@@ -664,8 +666,8 @@ def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
     return listed
 
 
-async def _forget(ctx: Any, repos: list[str]) -> None:
-    def write(db: Any) -> None:
+async def _forget(ctx: JobContext, repos: list[str]) -> None:
+    def write(db: sqlite_utils.Database) -> None:
         for repo in repos:
             if reg_sql.forget_repo(db, repo):
                 log_sql.audit(db, actor=None, action="registry_forgotten", repo=repo)
@@ -678,7 +680,7 @@ SYNC_REPO_EVENT = "tessera_sync_repo"
 ordered with that repository's pushes (same ordering key)."""
 
 
-async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
+async def _sync_listed(ctx: JobContext, event: Event, path: str) -> None:
     """Queue one sync job per repository (a re-run of this job queues nothing twice)."""
 
 
@@ -703,13 +705,13 @@ async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
 
 
 @router.register(SYNC_REPO_EVENT)
-async def on_sync_repo(event: Event, ctx: Any) -> None:
+async def on_sync_repo(event: Event, ctx: JobContext) -> None:
     """Sync one repository at the tip of its default branch."""
 
     installation_id = int(event.data["installation"]["id"])
     listed = event.data["repository"]
     repo = str(listed["full_name"])
-    gh = await ctx.github.for_installation(installation_id)
+    gh = await installation_client(ctx, installation_id)
     owner, _, name = repo.partition("/")
     details = await gh.get_repo(owner, name)
     branch = str(details.get("default_branch") or "main")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
@@ -29,6 +28,7 @@ from app.api.errors import Handler, error_response, store_full_response
 from app.appkeys import GITHUB_KEY, OUTBOX_KEY, QUEUE_KEY, RUNS_WORKERS_KEY, SETTINGS_KEY, STORE_KEY
 from app.config import Settings
 from app.discovery.schedule import setup_discovery
+from app.github import GitHubApp
 from app.metrics import REGISTRY
 from app.notify.interactions import setup_slack
 from app.notify.outbox import OutboundQueue
@@ -182,7 +182,7 @@ def create_app(
     settings: Settings,
     *,
     store: Store | None = None,
-    github: Any = None,
+    github: GitHubApp | None = None,
     router: Router | None = None,
     start_workers: bool = True,
     clock: Clock | None = None,

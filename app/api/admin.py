@@ -55,7 +55,6 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 async def replay(request: web.Request) -> web.Response:
-
     who = principal(request)
     auth.require(who, "admin")
     delivery_id = request.match_info["id"]

@@ -31,12 +31,10 @@ def principal(request: web.Request) -> Principal:
 
 
 def store(request: web.Request) -> Any:
-
     return request.config_dict[STORE_KEY]
 
 
 def settings(request: web.Request) -> Settings:
-
     return request.config_dict[SETTINGS_KEY]
 
 

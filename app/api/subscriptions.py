@@ -36,7 +36,6 @@ from app.store import registry as reg_sql
 
 
 def _now(request: web.Request) -> float:
-
     return request.config_dict[OUTBOX_KEY].clock.now()
 
 

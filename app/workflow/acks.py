@@ -124,7 +124,6 @@ def team_statuses(required: Sequence[RequiredAck], records: Mapping[str, AckReco
 
 
 def _replace(status: TeamStatus, **changes: object) -> TeamStatus:
-
     return replace(status, **changes)  # type: ignore[arg-type]
 
 

@@ -18,7 +18,9 @@ import gidgethub
 
 from app import engine
 from app.errors import QuarantinedError
+from app.github import InstallationClient
 from app.metrics import REGISTRY
+from app.queue import JobContext
 from app.store import deliveries as delivery_sql
 from app.store import observed as observed_sql
 from app.store.registry import all_registrations, github_teams
@@ -44,7 +46,7 @@ WORKER_KILLS = REGISTRY.counter(
 )
 
 
-async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str]]:
+async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> tuple[Analysis, set[str]]:
     """Fetch what the engine needs and run it in an analysis worker process (``app.engine``):
     the event loop never runs engine code, and a change that goes over the time or memory limit
     (or crashes its worker) ends as a clear :class:`AnalysisError`, or, the second time the same
@@ -104,7 +106,7 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     return analysis, source.changed
 
 
-async def _killed(ctx: Any, ref: PullRef, killed: engine.WorkerKilled, changed: Collection[str]) -> AnalysisError:
+async def _killed(ctx: JobContext, ref: PullRef, killed: engine.WorkerKilled, changed: Collection[str]) -> AnalysisError:
     """The check's text for an analysis that ended its worker; the kill is counted against the
     delivery, and the second one quarantines it (never retried again until an operator replays it)."""
     shown = sorted(p for p in changed if p.lower().endswith((".sql", ".yml", ".yaml", ".py", ".json")))
@@ -131,14 +133,14 @@ class Quarantined(AnalysisError, QuarantinedError):
     delivery is set aside (status ``quarantined``) rather than failed or retried."""
 
 
-async def _registrations(ctx: Any) -> tuple[Any, ...]:
+async def _registrations(ctx: JobContext) -> tuple[Any, ...]:
     """Registrations made through the API and through sync, and readers seen in query logs."""
     today = dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC).date()
     seen = await ctx.store.read(lambda db: observed_sql.observed_registrations(db, today=today))
     return (*await ctx.store.read(all_registrations), *seen)
 
 
-async def _with_registry_teams(ctx: Any, analysis: Analysis) -> Analysis:
+async def _with_registry_teams(ctx: JobContext, analysis: Analysis) -> Analysis:
     """Teams the repository's ``.tessera.yml`` does not map (e.g. a team that registered through the
     API) get the GitHub team the registry knows for them, so they are mentioned and can answer."""
     if all(r.github_team for r in analysis.required_acks):

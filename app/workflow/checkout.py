@@ -20,6 +20,8 @@ import gidgethub
 from gidgethub.sansio import Event
 
 from app.errors import PermanentError, TransientError
+from app.github import InstallationClient
+from app.queue import JobContext
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.github_source import (
     PR_FILES_LIMIT,
@@ -120,7 +122,7 @@ def event_pull_ref(event: Event) -> PullRef:
     return pull_ref(pull, repository, reader.installation_id(), source=event.event)
 
 
-async def installation_client(ctx: Any, installation_id: int) -> Any:
+async def installation_client(ctx: JobContext, installation_id: int) -> Any:
     """The installation's API client; without a configured App the job fails with a clear reason
     (and can be replayed with ``tessera deliveries --replay`` once the App is set up)."""
     if ctx.github is None:
@@ -137,11 +139,11 @@ class Checkout:
     base: GitHubSource
     head: GitHubSource
     changed: set[str]
-    config: Any
+    config: Config
     fetcher: BlobFetcher
 
 
-async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
+async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Checkout:
     """The base tree (cached by SHA), the PR's files applied to it, ``.tessera.yml`` from the base."""
 
     loop = asyncio.get_running_loop()
@@ -186,7 +188,7 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     )
 
 
-async def read_config(text: str | None, *, seconds: float) -> Any:
+async def read_config(text: str | None, *, seconds: float) -> Config:
     """``.tessera.yml`` parsed off the event loop, within a time budget: a YAML bomb (aliases that
     expand to billions of values) must neither block the server nor hold a worker; it is named in
     the check and the defaults apply, as for any other unusable configuration."""

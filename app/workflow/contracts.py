@@ -14,14 +14,17 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+import sqlite_utils
+
 from app import engine
 from app.errors import PermanentError
+from app.queue import JobContext
 from app.store import contracts as contract_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import jobs
 from app.workflow.analysis import run_engine
-from app.workflow.checkout import checkout, installation_client, raise_fetch_failure
+from app.workflow.checkout import PullRef, checkout, installation_client, raise_fetch_failure
 from app.workflow.serialize import analysis_from_json
 from rules.model import Asset, Change
 
@@ -56,7 +59,7 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
     }
 
 
-async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
+async def publish_merged(ctx: JobContext, proposal: Proposal, ref: PullRef) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
 
     gh = await installation_client(ctx, ref.installation_id)
@@ -90,7 +93,7 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
 
-    def write(db: Any) -> list[tuple[str, str]]:
+    def write(db: sqlite_utils.Database) -> list[tuple[str, str]]:
         published: list[tuple[str, str]] = []
         for asset, changes in sorted(by_asset.items()):
             bump = bump_for(changes)

@@ -11,13 +11,16 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+import sqlite_utils
+
+from app.github import InstallationClient
 from app.notify import events as notify
+from app.queue import JobContext
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.store.registry import failing_audits
 from app.workflow import acks as ack_rules
 from app.workflow import checkrun
-from app.workflow.checkout import read_config
 from app.workflow.comment import comment_body, publish, wants_comment
 from app.workflow.pages import page_id
 from app.workflow.serialize import analysis_from_json, analysis_to_json
@@ -26,13 +29,13 @@ from rules.model import Analysis
 log = logging.getLogger(__name__)
 
 
-def details_url(ctx: Any, check_run_id: int) -> str:
+def details_url(ctx: JobContext, check_run_id: int) -> str:
     """The check's page (signed link: the report of a private repository is not public)."""
 
     return f"{ctx.settings.base_url}/checks/{page_id(check_run_id, ctx.settings.webhook_secret)}"
 
 
-async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:
+async def _failing_audits(ctx: JobContext, fqns: set[str]) -> dict[str, Any]:
     """The registry's failing WAP audits for the changed assets."""
     if not fqns:
         return {}
@@ -44,8 +47,8 @@ async def _failing_audits(ctx: Any, fqns: set[str]) -> dict[str, Any]:
 
 
 async def publish_outcome(
-    ctx: Any,
-    gh: Any,
+    ctx: JobContext,
+    gh: InstallationClient,
     proposal: Proposal,
     analysis: Analysis,
     *,
@@ -77,7 +80,7 @@ async def publish_outcome(
 
     analysis_json = analysis_to_json(analysis)
 
-    def save(db: Any) -> None:
+    def save(db: sqlite_utils.Database) -> None:
         if new_analysis:
             sql.finish_analysis(
                 db,
@@ -106,11 +109,11 @@ async def publish_outcome(
             sql.update_proposal(db, proposal.id, comment_id=comment_id)
 
     await ctx.store.write(save)
-    await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet, read_config=read_config)
+    await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet)
     return verdict
 
 
-async def current_analysis(ctx: Any, proposal: Proposal) -> Analysis | None:
+async def current_analysis(ctx: JobContext, proposal: Proposal) -> Analysis | None:
     if not proposal.analysis:
         return None
     return analysis_from_json(proposal.analysis)

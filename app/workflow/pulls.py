@@ -24,8 +24,10 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.errors import PermanentError, TransientError
+from app.github import InstallationClient
 from app.metrics import REGISTRY
 from app.notify import events as notify
+from app.queue import JobContext
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import checkrun, contracts
@@ -52,7 +54,7 @@ ANALYSE_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review", "edi
 
 
 @router.register("pull_request")
-async def on_pull_request(event: Event, ctx: Any) -> None:
+async def on_pull_request(event: Event, ctx: JobContext) -> None:
     """Analyse on open, push, reopen, ready for review and a changed base; note closes and merges."""
     action = event.data.get("action")
     ref = event_pull_ref(event)
@@ -67,7 +69,7 @@ async def on_pull_request(event: Event, ctx: Any) -> None:
     await analyse_pull(ctx, ref, force=action == "ready_for_review")
 
 
-async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
+async def on_closed(event: Event, ctx: JobContext, ref: PullRef) -> None:
     merged = bool(event.data["pull_request"].get("merged"))
     status = "merged" if merged else "closed"
     fields = {**ref.proposal_fields(), "status": status}
@@ -93,7 +95,7 @@ async def on_closed(event: Event, ctx: Any, ref: PullRef) -> None:
 
 @router.register("check_run", action="rerequested")
 @router.register("check_run", action="requested_action")
-async def on_check_run(event: Event, ctx: Any) -> None:
+async def on_check_run(event: Event, ctx: JobContext) -> None:
     """The Re-check button (and GitHub's "Re-run"): analyse the pull request again."""
     reader = PayloadReader(event.data, event.event)
     run = reader.mapping("check_run")
@@ -117,7 +119,7 @@ async def on_check_run(event: Event, ctx: Any) -> None:
 
 
 @router.register("check_suite", action="rerequested")
-async def on_check_suite(event: Event, ctx: Any) -> None:
+async def on_check_suite(event: Event, ctx: JobContext) -> None:
     """"Re-run all checks" on a commit."""
     reader = PayloadReader(event.data, event.event)
     reader.mapping("check_suite")
@@ -129,7 +131,7 @@ async def on_check_suite(event: Event, ctx: Any) -> None:
         await recheck(ctx, installation_id=installation_id, repository=repository, number=number)
 
 
-async def recheck(ctx: Any, *, installation_id: int, repository: Mapping[str, Any], number: int) -> None:
+async def recheck(ctx: JobContext, *, installation_id: int, repository: Mapping[str, Any], number: int) -> None:
     """Analyse the pull request as it is now (its current head and base), whatever was analysed."""
     full_name = PayloadReader({"repository": repository}, "recheck").text("repository.full_name")
     gh = await installation_client(ctx, installation_id)
@@ -143,7 +145,7 @@ async def recheck(ctx: Any, *, installation_id: int, repository: Mapping[str, An
 # --- the analysis ---------------------------------------------------------------------------------
 
 
-async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = None) -> Proposal:
+async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: InstallationClient | None = None) -> Proposal:
     """Analyse one pull request and publish the outcome (check, comment). Idempotent."""
     fields = {**ref.proposal_fields(), "status": "open"}
     proposal: Proposal = await ctx.store.write(
@@ -207,14 +209,14 @@ async def analyse_pull(ctx: Any, ref: PullRef, *, force: bool, github: Any = Non
     return proposal
 
 
-async def _open_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
+async def _open_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int:
     """The in-progress check for this head, once the API budget allows an analysis."""
     check_run_id = await _in_progress_check_run(ctx, gh, ref, proposal)
     await _wait_for_budget(ctx, gh, ref, check_run_id)
     return check_run_id
 
 
-async def _in_progress_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Proposal) -> int:
+async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int:
     """Reuse the check run a crashed attempt left (stored, or found on GitHub), else create it."""
     if proposal.check_run_id is not None:
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
@@ -261,7 +263,7 @@ async def _in_progress_check_run(ctx: Any, gh: Any, ref: PullRef, proposal: Prop
     return check_run_id
 
 
-async def _wait_for_budget(ctx: Any, gh: Any, ref: PullRef, check_run_id: int) -> None:
+async def _wait_for_budget(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int) -> None:
     """Hold the analysis while the installation's API budget is under its reserve, saying so in
     the check; the queue runs it again at the reset. The last attempt analyses anyway: a late
     answer beats a failed check."""
@@ -286,7 +288,7 @@ async def _wait_for_budget(ctx: Any, gh: Any, ref: PullRef, check_run_id: int) -
     raise TransientError(f"{ref.repo}#{ref.number}: waiting for GitHub's API budget until {when} UTC", retry_after=wait.seconds)
 
 
-async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int | None:
+async def _find_open_check_run(gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int | None:
     """A still-open check run this App made for this proposal on this head, found on GitHub.
 
     An attempt interrupted while GitHub was creating the run (the answer lost, the worker killed)
@@ -312,7 +314,7 @@ async def _find_open_check_run(gh: Any, ref: PullRef, proposal: Proposal) -> int
 
 
 async def _fail_check_quietly(
-    ctx: Any, gh: Any, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
+    ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
 ) -> None:
     """:func:`_fail_check` when GitHub is already misbehaving: its own failure is logged, and the
     job's error (the first cause) is what the operator sees."""
@@ -323,7 +325,7 @@ async def _fail_check_quietly(
 
 
 async def _fail_check(
-    ctx: Any, gh: Any, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
+    ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
 ) -> None:
     body = checkrun.error_output(message)
     body["details_url"] = url

@@ -8,9 +8,9 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.appkeys import QUEUE_KEY
 from app.errors import PermanentError
 from app.queue import JobContext
-from app.appkeys import QUEUE_KEY
 from app.store import Store
 from tests.fixtures_app import load_webhook, post_delivery, wait_until
 
