@@ -189,6 +189,21 @@ def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners:
         else:
             current.add(edge.upstream_column)
             reads[key] = current
+    _add_ref_reads(snapshot, config, rules, defined, reads)
+    found = [
+        Registration(team=slug, asset=upstream, columns=tuple(sorted(cols or ())),
+                     note=f"read by {path}", source=f"sql:{repo}/{path}")
+        for (slug, upstream, path), cols in sorted(reads.items())
+    ]
+    return found, problems
+
+
+def _add_ref_reads(
+    snapshot: Snapshot, config: Config, rules: tuple[CodeOwnersRule, ...], defined: set[str],
+    reads: dict[tuple[str, str, str], set[str] | None],
+) -> None:
+    """Assets that depend on another repository's asset with no column edge to say what they read:
+    a read of every column, by the reading asset's team."""
     seen = {(upstream, path) for _, upstream, path in reads}
     for asset in snapshot.assets.values():
         for parent in asset.depends_on:
@@ -199,58 +214,61 @@ def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners:
             team = resolve_owner(asset, snapshot, config, codeowners=rules)
             if team is not None:
                 reads[(team.slug, parent, asset.path or asset.fqn)] = None
-    found = [
-        Registration(team=slug, asset=upstream, columns=tuple(sorted(cols or ())),
-                     note=f"read by {path}", source=f"sql:{repo}/{path}")
-        for (slug, upstream, path), cols in sorted(reads.items())
-    ]
-    return found, problems
 
 
 def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
     """Tables (``schema.name``) a plain SELECT file reads and the columns it uses (None: all/unknown)."""
-
     try:
         statements = sqlglot.parse(text, read=dialect)
     except Exception:  # noqa: BLE001 - an unreadable query file is skipped, never fatal
         return {}
     out: dict[str, set[str] | None] = {}
     for statement in statements:
-        if not isinstance(statement, exp.Query):
-            continue
-        ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
-        aliases: dict[str, str] = {}
-        for table in statement.find_all(exp.Table):
-            if not table.db or table.name.lower() in ctes:
-                continue
-            parts = [p for p in (table.catalog, table.db, table.name) if p]
-            fqn = ".".join(parts).lower()
-            aliases[(table.alias_or_name or table.name).lower()] = fqn
-            out.setdefault(fqn, set())
-        if not aliases:
-            continue
-        if _selects_star(statement):
-            for fqn in aliases.values():
-                out[fqn] = None
-            continue
-        single = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
-        for column in statement.find_all(exp.Column):
-            qualifier = column.table.lower()
-            fqn = aliases.get(qualifier) if qualifier else single
-            if fqn is None:
-                if not qualifier:  # unqualified over several tables: any of them may be read
-                    for name in aliases.values():
-                        out[name] = None
-                continue
-            cols = out.get(fqn)
-            if cols is not None:
-                cols.add(column.name)
+        if isinstance(statement, exp.Query):
+            _statement_reads(statement, out)
     return out
+
+
+def _statement_reads(statement: exp.Query, out: dict[str, set[str] | None]) -> None:
+    """Add one query's tables and columns to ``out`` (None: every column may be read)."""
+    tables = _query_tables(statement)
+    for _alias, fqn in tables:
+        out.setdefault(fqn, set())
+    aliases = dict(tables)
+    if not aliases:
+        return
+    if _selects_star(statement):
+        for fqn in aliases.values():
+            out[fqn] = None
+        return
+    single = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
+    for column in statement.find_all(exp.Column):
+        qualifier = column.table.lower()
+        fqn = aliases.get(qualifier) if qualifier else single
+        if fqn is None:
+            if not qualifier:  # unqualified over several tables: any of them may be read
+                for name in aliases.values():
+                    out[name] = None
+            continue
+        cols = out.get(fqn)
+        if cols is not None:
+            cols.add(column.name)
+
+
+def _query_tables(statement: exp.Query) -> list[tuple[str, str]]:
+    """(alias or name, qualified table) of every schema-qualified table the query reads (not its CTEs)."""
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    tables: list[tuple[str, str]] = []
+    for table in statement.find_all(exp.Table):
+        if not table.db or table.name.lower() in ctes:
+            continue
+        parts = [p for p in (table.catalog, table.db, table.name) if p]
+        tables.append(((table.alias_or_name or table.name).lower(), ".".join(parts).lower()))
+    return tables
 
 
 def _selects_star(statement: exp.Expression) -> bool:
     """``SELECT *`` or ``t.*`` in a projection (``count(*)`` reads no column)."""
-
     for select in statement.find_all(exp.Select):
         for projection in select.expressions:
             if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
