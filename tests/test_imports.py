@@ -183,3 +183,24 @@ def test_an_import_inside_a_function_is_seen(tmp_path: Path) -> None:
     module.write_text("import os\n\ndef f():\n    from json import dumps\n    return dumps\n\n"
                       "class C:\n    def g(self):\n        import re\n")
     assert _function_level_imports(module) == [(4, "json"), (9, "re")]
+
+
+SHARED = ("app.appkeys", "app.queue", "app.workflow.checkout", "app.workflow.analysis", "app.workflow.publishing")
+"""What the concerns share (ARCHITECTURE.md's lower layers)."""
+CONCERNS = ("app.server", "app.routing", "app.workflow.pulls", "app.workflow.slash", "app.registry_sync", "app.cli")
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_shared_layers_never_reach_up_to_a_concern_or_the_server() -> None:
+    graph = _graph("rules", "app")
+    assert {name: sorted(_reachable(graph, name) & set(CONCERNS)) for name in SHARED} == {name: [] for name in SHARED}
