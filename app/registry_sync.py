@@ -225,7 +225,6 @@ async def sync_manifest(
     --columns``; without it, edges are model-level (``depends_on``), and every column of a model
     counts as read by its children.
     """
-
     started = time.perf_counter()
     teams = await registry_teams(store)
 
@@ -279,7 +278,6 @@ async def sync_repository(
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it (``ref``
     names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
-
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
@@ -363,7 +361,6 @@ def repository_rows(
 @router.register("push")
 async def on_push(event: Event, ctx: JobContext) -> None:
     """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
-
     data = event.data
     reader = PayloadReader(data, event.event)
     repository = reader.mapping("repository")
@@ -411,7 +408,6 @@ async def on_repositories_removed(event: Event, ctx: JobContext) -> None:
 def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
     """(id, full name) of the repositories an installation event lists; a malformed entry fails
     the job at once, naming it (a KeyError would be retried as if it were a bug)."""
-
     reader = PayloadReader(event.data, event.event)
     reader.installation_id()
     listed: list[tuple[int, str]] = []
@@ -463,7 +459,6 @@ async def _sync_listed(ctx: JobContext, event: Event, path: str) -> None:
 @router.register(SYNC_REPO_EVENT)
 async def on_sync_repo(event: Event, ctx: JobContext) -> None:
     """Sync one repository at the tip of its default branch."""
-
     installation_id = int(event.data["installation"]["id"])
     listed = event.data["repository"]
     repo = str(listed["full_name"])
@@ -491,7 +486,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="infer column-level lineage from the compiled SQL (slower: ~1 s per 100 models)")
 
 
-def default_repo(manifest: Any) -> str | None:
+def default_repo(manifest: object) -> str | None:
     """``dbt/<project name>``: where a manifest's rows go when no repository is named."""
     project = ((manifest.get("metadata") or {}) if isinstance(manifest, dict) else {}).get("project_name")
     return f"dbt/{str(project).lower()}" if project else None

@@ -45,8 +45,7 @@ QUEUED = REGISTRY.gauge("tessera_deliveries", "Stored deliveries by status (read
 
 
 def route_setups() -> list[Callable[[web.Application], None]]:
-    """Every module that adds routes. Add yours here (imported inside to avoid import cycles)."""
-
+    """Every module that adds routes. Add yours here."""
     return [setup_webhooks, setup_web, setup_api, setup_discovery, setup_slack]
 
 
@@ -189,7 +188,6 @@ def create_app(
 ) -> web.Application:
     """The App. Opens the store (if not open) and starts the workers at start-up, stops them at
     clean-up; a store passed in is left open for its owner to close, one made here is closed."""
-
     owns_store = store is None
     store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)

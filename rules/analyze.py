@@ -127,7 +127,6 @@ def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".t
     projects' SQL and YAML, ``sql.paths`` (or every ``.sql`` outside dbt projects), a configured
     manifest, CODEOWNERS. Sources fetch these ahead in one go (a batch of blobs from GitHub, one
     ``git cat-file`` for ``tessera check``) instead of one round trip per file."""
-
     paths = list(paths)
     skipped = {*SKIPPED_FOLDERS, ".git"}
     detection = set(detection_paths(paths, config))
@@ -169,7 +168,6 @@ def analyze(
     everything. ``codeowners`` defaults to the base revision's CODEOWNERS, as GitHub does.
     ``map_jobs`` runs each wave of inferences (``rules.build.JobMap``; default: one by one, here).
     """
-
     config_errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
     if changed_paths is not None and not any(may_change_schemas(p, config) for p in changed_paths):
         # docs, application code, CI files: nothing a schema is made of, so nothing to read

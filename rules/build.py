@@ -670,7 +670,6 @@ _SCHEMA_ONLY = ":schema"
 
 def infer_one(job: InferenceJob) -> Any:
     """One inference (module-level, so a worker process can be handed it by name)."""
-
     sql, dialect, schema, fqn, resolve, lineage = job
     return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
 

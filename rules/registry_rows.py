@@ -280,7 +280,6 @@ def query_registrations(
     source: FileSource, snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None
 ) -> tuple[list[Registration], list[str]]:
     """Registrations from plain query files (``.sql`` that define no asset, outside dbt projects)."""
-
     paths = [p for p in source.paths() if p.endswith(".sql")]
     projects = [p for p in find_projects(list(source.paths())) if p not in ("", ".")]
     defining = {a.path for a in snapshot.assets.values() if a.path}

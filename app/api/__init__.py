@@ -86,7 +86,6 @@ def _auth_middleware(settings: Any) -> Any:
 
 def setup_api(app: web.Application) -> None:
     """Mount the API on the service's app (listed in :func:`app.server.route_setups`)."""
-
     api = web.Application(middlewares=[error_middleware, _auth_middleware(app[SETTINGS_KEY])])
     api[GRAPH_KEY] = Graph()
     api.add_routes(api_routes())

@@ -104,7 +104,6 @@ def _asset_from_schema(fqn: str, schema: dict[str, Any] | None) -> Asset | None:
 
 def contract_diff(fqn: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The engine's findings between two published schemas of one asset."""
-
     base, head = Snapshot(), Snapshot()
     old, new = _asset_from_schema(fqn, before), _asset_from_schema(fqn, after)
     if old is not None:

@@ -153,7 +153,6 @@ def require_team(principal: Principal, team: str, scope: str = "write") -> None:
 
 def expiry(value: str | None, now: float | None = None) -> float | None:
     """An ISO 8601 expiry to epoch seconds; 400 for a bad or past one."""
-
     if value is None:
         return None
     try:

@@ -198,7 +198,6 @@ async def respond(request: web.Request) -> web.Response:
 
 async def _queue_republish(request: web.Request, proposal: Proposal) -> None:
     """A durable job, ordered with the pull request's own events, that refreshes check and comment."""
-
     if proposal.check_run_id is None or not proposal.installation_id:
         return
     payload = {"proposal_id": proposal.id, "installation": {"id": proposal.installation_id}}

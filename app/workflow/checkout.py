@@ -122,7 +122,7 @@ def event_pull_ref(event: Event) -> PullRef:
     return pull_ref(pull, repository, reader.installation_id(), source=event.event)
 
 
-async def installation_client(ctx: JobContext, installation_id: int) -> Any:
+async def installation_client(ctx: JobContext, installation_id: int) -> InstallationClient:
     """The installation's API client; without a configured App the job fails with a clear reason
     (and can be replayed with ``tessera deliveries --replay`` once the App is set up)."""
     if ctx.github is None:
@@ -192,7 +192,6 @@ async def read_config(text: str | None, *, seconds: float) -> Config:
     """``.tessera.yml`` parsed off the event loop, within a time budget: a YAML bomb (aliases that
     expand to billions of values) must neither block the server nor hold a worker; it is named in
     the check and the defaults apply, as for any other unusable configuration."""
-
     if text is not None and len(text) > MAX_CONFIG_CHARS:
         return Config(
             problems=(

@@ -61,7 +61,6 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
 
 async def publish_merged(ctx: JobContext, proposal: Proposal, ref: PullRef) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
-
     gh = await installation_client(ctx, ref.installation_id)
     if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:
         analysis = analysis_from_json(proposal.analysis)

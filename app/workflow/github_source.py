@@ -304,6 +304,5 @@ def likely_reads(entries: Mapping[str, TreeEntry], config: Config | None, *, con
     default configuration when ``config`` is None, as before ``.tessera.yml`` is read), minus
     blobs too big to fetch. A miss here costs only time (the engine still reads lazily); a file
     listed but not read costs one extra request, once ever (blobs are cached)."""
-
     small = [path for path, entry in entries.items() if entry.size is None or entry.size <= MAX_BLOB_BYTES]
     return [entries[path] for path in engine_reads(small, config or Config(), config_path=config_path)]

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 def details_url(ctx: JobContext, check_run_id: int) -> str:
     """The check's page (signed link: the report of a private repository is not public)."""
-
     return f"{ctx.settings.base_url}/checks/{page_id(check_run_id, ctx.settings.webhook_secret)}"
 
 
