@@ -122,7 +122,7 @@ READ_SUFFIXES = (".sql", ".yml", ".yaml")
 """What the engine reads inside a dbt project (models, macros, snapshots, properties)."""
 
 
-def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".tessera.yml") -> list[str]:
+def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = CONFIG_PATH) -> list[str]:
     """The files the engine will read at a commit, by the same rules it finds them: dbt
     projects' SQL and YAML, ``sql.paths`` (or every ``.sql`` outside dbt projects), a configured
     manifest, CODEOWNERS. Sources fetch these ahead in one go (a batch of blobs from GitHub, one
