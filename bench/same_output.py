@@ -26,6 +26,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -103,6 +105,25 @@ def _project_cases(workdir: Path, label: str, base_files: dict[str, str],
     return cases
 
 
+def _case_config(case: Mapping[str, object]) -> str:
+    """The case's ``.tessera.yml`` with its dialect where the engine reads it (as the case tests do)."""
+    config = yaml.safe_load(str(case.get("config") or "")) or {}
+    section = config.setdefault("sql" if case["kind"] == "sql" else "dbt", {})
+    section.setdefault("dialect", case["dialect"])
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def _rule_cases(workdir: Path) -> list[tuple[str, str, str, str]]:
+    cases: list[tuple[str, str, str, str]] = []
+    for path in sorted((ROOT / "tests" / "rules" / "cases").glob("*.yml")):
+        for n, case in enumerate(yaml.safe_load(path.read_text()).get("cases", [])):
+            config = {".tessera.yml": _case_config(case)}
+            base = {**(case.get("base") or {}), **config}
+            head = {**(case.get("head") or {}), **config}
+            cases += _project_cases(workdir, f"case-{path.stem}-{n:02d}", base, [("head", head)])
+    return cases
+
+
 def build_inputs(workdir: Path, models: int) -> list[tuple[str, str, str, str]]:
     cases: list[tuple[str, str, str, str]] = []
     generated = workdir / "generated"
@@ -124,7 +145,7 @@ def build_inputs(workdir: Path, models: int) -> list[tuple[str, str, str, str]]:
     for folder in sorted((ROOT / "tests" / "data" / "repos").iterdir()):
         files = _read(folder)
         cases += _project_cases(workdir, folder.name, files, list(_middle_line_gone(files)))
-    return cases
+    return cases + _rule_cases(workdir)
 
 
 def run_version(code: Path, cases: list[tuple[str, str, str, str]], out: Path) -> None:
