@@ -92,6 +92,8 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
     unread = [AnalysisProblem(path, reason) for path, reason in sorted(result.skipped.items()) if path in source.changed]
     if unread:
         analysis = replace(analysis, errors=(*analysis.errors, *unread))
+    if source.notes:
+        analysis = replace(analysis, notes=(*analysis.notes, *source.notes))
     BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
     analysis = await _with_registry_teams(ctx, analysis)
     analysis = await people.settle(gh, ref.owner, ref.name, analysis, source.config, author=ref.author)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import gidgethub
 from gidgethub.sansio import Event
@@ -33,6 +33,7 @@ from app.workflow.github_source import (
     likely_reads,
     load_tree,
 )
+from app.workflow.packages import with_packages
 from app.workflow.payload import PayloadReader
 from rules.analyze import CONFIG_PATH
 from rules.config import parse_config
@@ -141,6 +142,8 @@ class Checkout:
     changed: set[str]
     config: Config
     fetcher: BlobFetcher
+    notes: tuple[str, ...] = ()
+    """What the check should say about how the change was read (dbt packages)."""
 
 
 async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Checkout:
@@ -170,6 +173,12 @@ async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Che
     base_reads, head_reads = likely_reads(base_entries, config), likely_reads(head_entries, config)
     await fetcher.fetch_all(ref.base_sha, base_reads)
     await fetcher.fetch_all(ref.head_sha, head_reads)
+
+    async def download(owner: str, name: str, git_ref: str, sink: BinaryIO, max_bytes: int) -> int:
+        return await gh.download_tarball(owner, name, git_ref, sink, max_bytes=max_bytes)
+
+    base_entries, head_entries = dict(base_entries), dict(head_entries)
+    notes = await with_packages(ctx.settings, download, fetcher, base_entries, head_entries, config, changed)
     log.info(
         "%s#%s: %d file(s) to read, %d tarball(s) and %d blob(s) fetched from GitHub in %.2fs",
         ref.repo,
@@ -185,6 +194,7 @@ async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Che
         changed=changed,
         config=config,
         fetcher=fetcher,
+        notes=notes,
     )
 
 
