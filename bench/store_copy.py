@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -116,7 +117,8 @@ def _pct(values: list[float], q: float) -> float:
 
 async def run(models: int, queries: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(tempfile.mkdtemp(prefix="tessera-bench-pg-")))
+        root = Path(tempfile.mkdtemp(prefix="tessera-bench-pg-"))
+        server = start_server(root)
         try:
             source = os.path.join(folder, "source.db")
             pairs = await build(source, folder, models)
@@ -135,6 +137,7 @@ async def run(models: int, queries: int) -> dict[str, Any]:
             on_back, _ = await ask(back, folder, questions)
         finally:
             server.stop()
+            shutil.rmtree(root, ignore_errors=True)
     return {
         "models": models, "queries": queries, "rows": sum(t.source_rows for t in there.tables),
         "tables": len(there.tables), "to_pg_s": there_s, "back_s": back_s,
