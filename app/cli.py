@@ -273,6 +273,12 @@ def commands() -> list[Command]:
             Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
         )
     with contextlib.suppress(ImportError):
+        from app.demo import run as demo
+
+        found.append(Command(
+            "demo", "run the App with a seeded demo and a fake GitHub, and print its URL", demo.add_arguments, demo.run
+        ))
+    with contextlib.suppress(ImportError):
         from app import keys, registry_sync
 
         found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))

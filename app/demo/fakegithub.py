@@ -80,6 +80,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from yarl import URL
 
+from app.demo import github_pages
+
 REST = Path(__file__).parent / "data" / "github" / "rest"
 DOCS = "https://docs.github.com/rest"
 MAX_COMMENT_LENGTH = 65536
@@ -947,6 +949,8 @@ class FakeGitHub:
             return self._oauth_authorize(request)
         if method == "POST" and path == "/login/oauth/access_token":
             return await self._oauth_access_token(request)
+        if method == "GET" and (page := self._web_page(path)) is not None:
+            return page
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -1209,6 +1213,25 @@ class FakeGitHub:
             raise GitHubError(404, "Not Found")
         return 200, {"state": "active", "role": role, "organization_url": f"{self.url}/orgs/{params['org']}",
                      "user": self._user(params["user"])}
+
+    def _web_page(self, path: str) -> web.Response | None:
+        """github.com's page of a pull request or of a repository's pull requests (None: not one)."""
+        if match := github_pages.PULL_PAGE.match(path):
+            repo = self.repos.get(f"{match['owner']}/{match['repo']}".lower())
+            pull = repo.pulls.get(int(match["number"])) if repo else None
+            if repo is None or pull is None:
+                return None
+            page = github_pages.pull_page(repo.full_name, pull, repo.check_runs(head_sha=pull.head_sha),
+                                          repo.comments(pull.number), self.signed_in_as)
+            return web.Response(text=page, content_type="text/html")
+        if match := github_pages.PULLS_PAGE.match(path):
+            repo = self.repos.get(f"{match['owner']}/{match['repo']}".lower())
+            if repo is None:
+                return None
+            pulls = [(pull, repo.check_run("Tessera", head_sha=pull.head_sha)) for pull in repo.pulls.values()]
+            return web.Response(text=github_pages.pulls_page(repo.full_name, pulls, self.signed_in_as),
+                                content_type="text/html")
+        return None
 
     def sign_in_as(self, login: str | None) -> None:
         """The browser is signed in to GitHub as ``login`` (None: nobody, authorize refuses)."""
