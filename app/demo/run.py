@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.cli import EXIT_ERROR, EXIT_OK, serve
 from app.config import Settings
 from app.demo import scenario
-from app.demo.fakegithub import FakeGitHub, FakeRepo
+from app.demo.fakegithub import FakeGitHub, FakePull, FakeRepo
 from app.discovery.run import discover
 from app.store import Store
 from app.webhooks import sign
@@ -185,12 +185,13 @@ async def _first(work: Any, server: asyncio.Task[None]) -> bool:
 
 def ready_text(url: str, fake: FakeGitHub, folder: Path) -> str:
     stories = scenario.stories(dt.date.today())
+    numbers = scenario.numbers(dt.date.today())
     return "\n".join((
         f"{READY_LINE} {url}/",
         f"  Sign in with GitHub: the fake GitHub signs you in as @{scenario.DEMO_USER}"
         " (a member of Growth Analytics and an owner of acme).",
-        f"  {scenario.REPO} holds {len(stories)} pull requests: "
-        + ", ".join(f"#{n} {s.state}" for n, s in enumerate(stories, start=1)) + ".",
+        f"  {scenario.REPO}: {len(scenario.MERGED)} pull requests merged untouched, {len(stories)} open: "
+        + ", ".join(f"#{numbers[s.key]} {s.state}" for s in stories) + ".",
         f"  The fake GitHub's view of them: {fake.web_url}/{scenario.REPO}/pulls",
         f"  Database: {folder / DB_NAME}. Ctrl-C stops.",
     ))
@@ -266,21 +267,31 @@ class Seeder:
             await self.api("POST", "/discovery/mappings", {"kind": kind, "name": name, "team": team})
 
     async def pull_requests(self) -> None:
-        """Open every story's pull request, then play the answers (each PR's deliveries in order)."""
-        files = scenario.project_files()
-        opened = []
-        for story in scenario.stories(dt.date.today()):
-            self.repo.commit(scenario.apply(files, story.edits), parent=self.repo.default_branch,
-                             branch=story.key, message=story.title)
-            pull = self.repo.open_pull_request(head=story.key, author=story.author, title=story.title, body=story.body)
-            opened.append((story, pull))
-        await self.deliveries([("pull_request", self.fake.event_pull_request(self.repo, pull)) for _, pull in opened])
+        """The merged pull requests (opened, merged, pushed), then every open story's pull request,
+        then the answers people give on them."""
+        before = self.repo.resolve(self.repo.default_branch)
+        merged = [self.open(story) for story in scenario.MERGED]
+        await self.deliveries([("pull_request", self.fake.event_pull_request(self.repo, p)) for p in merged])
+        for pull in merged:
+            self.repo.merge(pull, message=pull.title)
+        await self.deliveries([("pull_request", self.fake.event_pull_request(self.repo, p, "closed")) for p in merged]
+                              + [("push", self.fake.event_push(self.repo, self.repo.default_branch, before))])
+        stories = scenario.stories(dt.date.today())
+        opened = [self.open(story) for story in stories]
+        await self.deliveries([("pull_request", self.fake.event_pull_request(self.repo, p)) for p in opened])
         answers = []
-        for story, pull in opened:
+        for story, pull in zip(stories, opened, strict=True):
             for login, text in story.replies:
                 comment = self.repo.add_comment(pull.number, text, user=login)
                 answers.append(("issue_comment", self.fake.event_issue_comment(self.repo, comment)))
         await self.deliveries(answers)
+
+    def open(self, story: scenario.Story) -> FakePull:
+        """A branch with the story's edits on today's default branch, and its pull request."""
+        files = {path: content.decode() for path, content in self.repo.files_at(self.repo.default_branch).items()}
+        self.repo.commit(scenario.apply(files, story.edits), parent=self.repo.default_branch,
+                         branch=story.key, message=story.title)
+        return self.repo.open_pull_request(head=story.key, author=story.author, title=story.title, body=story.body)
 
     async def deliveries(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """POST each event signed as GitHub signs it, then wait until the App has handled them all."""

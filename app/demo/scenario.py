@@ -50,7 +50,7 @@ class Story:
 
     key: str
     state: str
-    """What the demo shows with it: ``waiting``, ``acked``, ``blocked``, ``migrating``, ``clear``."""
+    """What the demo shows with it: ``waiting``, ``acked``, ``blocked``, ``migrating``, ``clear``, ``merged``."""
     title: str
     author: str
     edits: tuple[Edit, ...]
@@ -65,7 +65,7 @@ def migrating_deadline(today: dt.date) -> str:
 
 
 def stories(today: dt.date) -> tuple[Story, ...]:
-    """The pull requests, opened in this order (so their numbers are 1, 2, ...)."""
+    """The open pull requests, opened in this order after the :data:`MERGED` ones."""
     return (
         Story(
             "drop-plan-code", "waiting", "Drop plan_code from fct_revenue", "priya",
@@ -101,6 +101,35 @@ def stories(today: dt.date) -> tuple[Story, ...]:
             body="Every money column says its currency.",
         ),
     )
+
+
+MERGED: tuple[Story, ...] = (
+    Story("describe-orders", "merged", "Describe fct_orders' columns", "priya",
+          (Edit("models/marts/marts.yml", "    description: Orders with what was paid for them.\n",
+                "    description: Orders with what was paid for them.\n    columns:\n"
+                "      - {name: amount, description: What the customer was charged.}\n"
+                "      - {name: paid_amount, description: What the payments added up to.}\n"),)),
+    Story("signup-month", "merged", "Add the signup month to dim_customers", "maya",
+          (Edit("models/marts/dim_customers.sql", "    c.created_at,\n    min(",
+                "    c.created_at,\n    date_trunc('month', c.created_at) as signup_month,\n    min("),)),
+    Story("first-paid", "merged", "Keep the first payment time in int_order_payments", "pat",
+          (Edit("models/intermediate/int_order_payments.sql", "    max(paid_at) as last_paid_at\n",
+                "    min(paid_at) as first_paid_at,\n    max(paid_at) as last_paid_at\n"),)),
+    Story("reformat-payments", "merged", "Lower-case keywords in stg_payments", "pat",
+          (Edit("models/staging/stg_payments.sql", "    paid_at\nfrom", "    paid_at\n\nfrom"),)),
+    Story("average-order", "merged", "Add the average order value to product_sales", "gus",
+          (Edit("models/marts/product_sales.sql", "    sum(o.paid_amount) as revenue\n",
+                "    sum(o.paid_amount) as revenue,\n    avg(o.paid_amount) as average_order_value\n"),)),
+    Story("describe-staging", "merged", "Describe the staging models' sources", "pat",
+          (Edit("models/staging/sources.yml", "every 15 minutes.", "every 15 minutes from the shop's Postgres."),)),
+)
+"""Pull requests that passed untouched and were merged before the open ones (the friction budget's
+good side: most changes break nobody and never wait)."""
+
+
+def numbers(today: dt.date) -> dict[str, int]:
+    """Each story's pull request number: the merged ones first, then the open ones, in order."""
+    return {story.key: n for n, story in enumerate((*MERGED, *stories(today)), start=1)}
 
 
 @dataclass(frozen=True)

@@ -66,10 +66,16 @@ def friction_budgets(rows: Iterable[tuple[str, float, bool]], now: float) -> lis
     ]
 
 
+SPARK_INSET = 3
+"""Pixels between a sparkline's end points and the picture's edges (a dot's radius, and a little)."""
+
+
 def sparkline_points(weekly: tuple[float | None, ...], width: int = 120, height: int = 28) -> list[tuple[int, int]]:
-    """Where each week with pull requests sits in the SVG (0 at the bottom, 100 % at the top)."""
-    step = width / max(len(weekly) - 1, 1)
-    return [(round(i * step), round((1 - v) * (height - 4) + 2)) for i, v in enumerate(weekly) if v is not None]
+    """Where each week with pull requests sits in the SVG (0 at the bottom, 100 % at the top), kept
+    off the left and right edges so the dots marking the first and last week show whole."""
+    step = (width - 2 * SPARK_INSET) / max(len(weekly) - 1, 1)
+    return [(round(SPARK_INSET + i * step), round((1 - v) * (height - 4) + 2))
+            for i, v in enumerate(weekly) if v is not None]
 
 
 def sparkline(weekly: tuple[float | None, ...], width: int = 120, height: int = 28) -> str:

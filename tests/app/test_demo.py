@@ -40,14 +40,19 @@ async def seeded(
 
 
 def _conclusions(repo: Any) -> dict[str, str | None]:
-    stories = scenario.stories(dt.date.today())
-    return {story.key: repo.check_run("Tessera", head_sha=repo.pulls[n].head_sha).conclusion
-            for n, story in enumerate(stories, start=1)}
+    return {key: repo.check_run("Tessera", head_sha=repo.pulls[n].head_sha).conclusion
+            for key, n in scenario.numbers(dt.date.today()).items()}
+
+
+def _impact(repo: Any, key: str) -> list[str]:
+    number = scenario.numbers(dt.date.today())[key]
+    return [c.body for c in repo.bot_comments(number) if MARKER in c.body]
 
 
 async def test_every_demo_pull_request_ends_in_the_state_the_demo_promises(seeded: Any) -> None:
     fake, repo, settings = seeded
     assert _conclusions(repo) == {
+        **{story.key: "success" for story in scenario.MERGED},  # merged untouched
         "drop-plan-code": "action_required",   # waiting for Growth (the demo user's team)
         "drop-country": "success",             # Marketing acknowledged
         "amount-in-cents": "failure",          # Finance blocked it
@@ -55,14 +60,13 @@ async def test_every_demo_pull_request_ends_in_the_state_the_demo_promises(seede
         "add-balance": "success",              # adding a column breaks nobody
         "rename-mrr": "action_required",       # the demo user's own pull request, waiting on Finance
     }
-    impact = [c.body for c in repo.bot_comments(1) if MARKER in c.body]
+    impact = _impact(repo, "drop-plan-code")
     assert len(impact) == 1 and "growth" in impact[0] and "revenue_dashboard" in impact[0]
-    assert "finance" in [c.body for c in repo.bot_comments(6) if MARKER in c.body][0]
-    assert [c for c in repo.bot_comments(5) if MARKER in c.body] == []
-    blocked = [c.body for c in repo.bot_comments(3) if MARKER in c.body][0]
-    assert "board pack sums amount in dollars" in blocked
-    migrating = [c.body for c in repo.bot_comments(4) if MARKER in c.body][0]
-    assert scenario.migrating_deadline(dt.date.today()) in migrating
+    assert "finance" in _impact(repo, "rename-mrr")[0]
+    assert _impact(repo, "add-balance") == [] and all(_impact(repo, s.key) == [] for s in scenario.MERGED)
+    assert "board pack sums amount in dollars" in _impact(repo, "amount-in-cents")[0]
+    assert scenario.migrating_deadline(dt.date.today()) in _impact(repo, "drop-trial-days")[0]
+    assert all(repo.pulls[n].merged for n in range(1, len(scenario.MERGED) + 1))
 
 
 async def test_the_demo_registry_holds_registrations_observed_readers_and_an_audit_alert(seeded: Any) -> None:
@@ -86,7 +90,8 @@ async def test_the_demo_registry_holds_registrations_observed_readers_and_an_aud
 async def test_the_fake_githubs_pull_request_page_shows_the_check_and_the_conversation(seeded: Any) -> None:
     fake, repo, settings = seeded
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{fake.web_url}/{scenario.REPO}/pull/2") as response:
+        acked = scenario.numbers(dt.date.today())["drop-country"]
+        async with http.get(f"{fake.web_url}/{scenario.REPO}/pull/{acked}") as response:
             assert response.status == 200
             page = await response.text()
         async with http.get(f"{fake.web_url}/{scenario.REPO}/pulls") as response:
@@ -94,7 +99,7 @@ async def test_the_fake_githubs_pull_request_page_shows_the_check_and_the_conver
     assert 'data-name="Tessera" data-conclusion="success"' in page
     assert "@maya" in page and "/tessera ack" in page
     assert f'href="{settings.base_url}/checks/' in page
-    assert "#3 Store order amounts as integer cents" in listing and "Tessera: failure" in listing
+    assert "Store order amounts as integer cents</a> by @pat" in listing and "Tessera: failure" in listing
 
 
 def test_the_fake_githubs_pages_escape_what_people_wrote() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import aiohttp
 import pytest
 
 from app.demo.run import READY_LINE
-from app.demo.scenario import REPO
+from app.demo.scenario import REPO, numbers
 from tests.web.browser import NEEDS_CHROMIUM, SCREENS, Watched, free_port
 
 TESSERA = Path(sys.executable).parent / "tessera"
@@ -101,7 +102,9 @@ async def test_a_visitor_signs_in_to_the_demo_and_an_ack_from_the_page_turns_the
     running_demo: RunningDemo, browser: Any
 ) -> None:
     demo = running_demo
-    assert "#1 waiting, #2 acked, #3 blocked, #4 migrating, #5 clear, #6 waiting" in "".join(demo.output)
+    number = numbers(dt.date.today())
+    waiting_on_growth, mine = number["drop-plan-code"], number["rename-mrr"]
+    assert f"#{waiting_on_growth} waiting, #{number['drop-country']} acked," in "".join(demo.output)
     context = await browser.new_context(base_url=demo.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     tab = Watched(await context.new_page(), demo.url, demo.github)
@@ -113,16 +116,16 @@ async def test_a_visitor_signs_in_to_the_demo_and_an_ack_from_the_page_turns_the
     await page.wait_for_url(f"{demo.url}/")
     assert "Signed in as @demo" in await page.inner_text("header")
     waiting = await page.inner_text("#waiting-h + ul")
-    assert f"{REPO}#1" in waiting and "growth" in waiting
-    assert f"{REPO}#6" in await page.inner_text("#mine-h + ul")  # the demo user's own, waiting on Finance
+    assert f"{REPO}#{waiting_on_growth}" in waiting and "growth" in waiting
+    assert f"{REPO}#{mine}" in await page.inner_text("#mine-h + ul")  # the demo user's own, waiting on Finance
     assert "fct_revenue" in await page.inner_text("#alerts-h + ul")
     await tab.check("demo-home")
     assert DEMO_SCREENSHOT.exists()
 
-    before = await fake_pull_page(demo.github, 1)
+    before = await fake_pull_page(demo.github, waiting_on_growth)
     assert 'data-name="Tessera" data-conclusion="action_required"' in before
 
-    await page.click(f"text={REPO}#1")
+    await page.click(f"text={REPO}#{waiting_on_growth}")
     await page.wait_for_url(re.compile(r".*/proposals/\d+$"))
     assert "waiting for an acknowledgement" in await page.inner_text("#teams + .scroll")
     await tab.check("demo-proposal")
@@ -131,7 +134,7 @@ async def test_a_visitor_signs_in_to_the_demo_and_an_ack_from_the_page_turns_the
     assert "Acknowledged." in await page.inner_text("[role=status]")
     assert "acknowledged by @demo" in await page.inner_text("#teams + .scroll")
 
-    after = await fake_pull_page(demo.github, 1)
+    after = await fake_pull_page(demo.github, waiting_on_growth)
     assert 'data-name="Tessera" data-conclusion="success"' in after
     assert "acknowledged by @demo" in after  # the App's comment on the pull request, updated
 
@@ -157,4 +160,4 @@ async def test_a_second_demo_run_in_the_same_folder_starts_from_an_empty_databas
         assert code == 0, stderr
         with contextlib.closing(sqlite3.connect(tmp_path / "tessera.db")) as db:
             counts.append(db.execute("SELECT count(*) FROM proposals").fetchone()[0])
-    assert counts == [6, 6]
+    assert counts == [12, 12]

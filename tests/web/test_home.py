@@ -29,7 +29,7 @@ async def test_home_lists_what_waits_on_my_team_until_we_answer(web_flow: PullRe
     assert f"acme/warehouse#{pull.number}" in waiting and "for growth" in waiting
     assert "acme/warehouse" in html.split('id="budget-h"', 1)[1]  # one of two passed untouched: 50 %
     assert re.search(r"<td>50\.0 %</td>", html) and "missed" in html
-    assert '<circle cx="120" cy="14"' in html  # this week's 50 %, a point even without a line to draw
+    assert '<circle cx="117" cy="14"' in html  # this week's 50 %, a point even without a line to draw
 
     await flow.comment(pull, "/tessera ack", user="gina")
     html = await (await flow.client.get("/")).text()
@@ -68,5 +68,5 @@ async def test_analysed_since_counts_each_pull_request_once(web_flow: PullReques
 
 
 def test_a_sparkline_of_one_week_is_one_point_and_weeks_without_pull_requests_are_gaps() -> None:
-    assert sparkline_points((None,) * 5 + (0.5,)) == [(120, 14)]
-    assert sparkline((1.0, None, None, None, 1.0, 0.0)) == "0,2 96,2 120,26"
+    assert sparkline_points((None,) * 5 + (0.5,)) == [(117, 14)]
+    assert sparkline((1.0, None, None, None, 1.0, 0.0)) == "3,2 94,2 117,26"
