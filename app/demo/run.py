@@ -44,6 +44,9 @@ from app.store import Store
 from app.webhooks import sign
 
 DEFAULT_PORT = 8080
+HOST = "127.0.0.1"
+"""Only this machine: the demo signs every visitor in as an owner, and its fake GitHub (where
+sign-in goes) listens on loopback too."""
 APP_ID = 4242
 DB_NAME = "tessera.db"
 QUERY_LOG = "query-log.jsonl"
@@ -59,8 +62,7 @@ class DemoError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port for the App (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+                        help=f"port for the App on {HOST} (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="keep the database here (its demo files are replaced at start); default a"
                         " temporary folder, removed on exit")
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     try:
         with _folder(args.dir) as folder:
-            asyncio.run(demo(folder, host=args.host, port=args.port or _free_port(args.host)))
+            asyncio.run(demo(folder, host=HOST, port=_usable_port(args.port)))
     except DemoError as exc:
         print(f"tessera demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -87,17 +89,25 @@ def _folder(chosen: Path | None) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="tessera-demo-") as temporary:
             yield Path(temporary)
         return
-    chosen.mkdir(parents=True, exist_ok=True)
-    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", QUERY_LOG):
-        (chosen / name).unlink(missing_ok=True)
+    try:
+        chosen.mkdir(parents=True, exist_ok=True)
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", QUERY_LOG):
+            (chosen / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise DemoError(f"cannot use --dir {chosen}: {exc.strerror or exc}") from exc
     shutil.rmtree(chosen / f"{DB_NAME}.parse-cache", ignore_errors=True)
     yield chosen
 
 
-def _free_port(host: str) -> int:
-    """A port nobody listens on now: the App's public URL (the sign-in redirect) needs it up front."""
+def _usable_port(port: int) -> int:
+    """``port`` if nobody listens on it now, or (0) a free one: the App's public URL, where sign-in
+    redirects to, must name it before the App starts."""
     with socket.socket() as probe:
-        probe.bind((host, 0))
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise DemoError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc} (choose another --port,"
+                            " or --port 0 for a free one)") from exc
         return int(probe.getsockname()[1])
 
 
@@ -240,16 +250,17 @@ class Seeder:
     async def audits(self, now: dt.datetime) -> None:
         """A daily run per audited asset over the last 30 days (and today's retries)."""
         for audited in scenario.AUDITS:
-            runs = [(day, now - dt.timedelta(days=day, hours=2)) for day in range(scenario.AUDIT_DAYS - 1, -1, -1)]
-            runs += [(0, now - dt.timedelta(minutes=30 * (n + 1))) for n in range(audited.extra_runs_today)]
-            for n, (day, at) in enumerate(runs):
+            runs = [(day, now - dt.timedelta(days=day, hours=2), "scheduled")
+                    for day in range(scenario.AUDIT_DAYS - 1, -1, -1)]
+            runs += [(0, now - dt.timedelta(minutes=30 * (n + 1)), "manual") for n in range(audited.extra_runs_today)]
+            for day, at, trigger in runs:
                 results = [{
                     "id": g.id, "passed": day not in g.failing_days, "rows_checked": 12_000,
                     "rows_failed": g.failed_rows if day in g.failing_days else 0,
                     "message": f"{g.failed_rows} rows failed {g.id}" if day in g.failing_days else "",
                 } for g in audited.guarantees]
                 await self.api("POST", f"/assets/{audited.asset}/audits", {
-                    "run_id": f"{audited.asset}-{n}", "triggered_by": "airflow",
+                    "run_id": f"{trigger}__{at:%Y-%m-%dT%H:%M}", "triggered_by": "airflow",
                     "run_at": at.isoformat(timespec="seconds").replace("+00:00", "Z"), "results": results})
 
     async def observed(self, now: dt.datetime) -> None:

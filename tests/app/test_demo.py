@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.cli import main
 from app.demo import run as demo
 from app.demo import scenario
 from app.demo.github_pages import pull_page
@@ -108,3 +109,24 @@ def test_the_fake_githubs_pages_escape_what_people_wrote() -> None:
     page = pull_page("acme/x", pull, [], [comment], "demo")
     assert "<script>" not in page and "<img" not in page and "<b>title" not in page
     assert "&lt;b&gt;title&lt;/b&gt;" in page and "<strong>bold</strong>" in page and "@eve&lt;" in page
+
+
+def test_demo_on_a_taken_port_says_so_and_how_to_choose_another(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in error and "--port 0 for a free one" in error
+
+
+def test_demo_refuses_a_dir_that_is_a_file_and_a_port_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    assert main(["demo", "--port", "0", "--dir", str(afile)]) == 2
+    assert f"cannot use --dir {afile}" in capsys.readouterr().err and afile.read_text() == "mine"
+    assert main(["demo", "--port", "70000"]) == 2
+    assert "--port must be 0..65535" in capsys.readouterr().err

@@ -28,8 +28,9 @@ from tests.web.browser import NEEDS_CHROMIUM, SCREENS, Watched, free_port
 
 TESSERA = Path(sys.executable).parent / "tessera"
 START_TIMEOUT = 120.0
-DEMO_SCREENSHOT = SCREENS / "demo-home-1280.png"
-"""The README's picture (``docs/demo-home.png`` is a copy, looked at before it is committed)."""
+DEMO_SCREENSHOT = SCREENS / "demo-home.png"
+"""The README's picture at 1280 px, the first screen only (``docs/demo-home.png`` is a copy, looked
+at before it is committed)."""
 
 
 @dataclass
@@ -120,7 +121,9 @@ async def test_a_visitor_signs_in_to_the_demo_and_an_ack_from_the_page_turns_the
     assert f"{REPO}#{mine}" in await page.inner_text("#mine-h + ul")  # the demo user's own, waiting on Finance
     assert "fct_revenue" in await page.inner_text("#alerts-h + ul")
     await tab.check("demo-home")
-    assert DEMO_SCREENSHOT.exists()
+    await page.set_viewport_size({"width": 1280, "height": 640})
+    await page.screenshot(path=str(DEMO_SCREENSHOT))
+    await page.set_viewport_size({"width": 1280, "height": 900})
 
     before = await fake_pull_page(demo.github, waiting_on_growth)
     assert 'data-name="Tessera" data-conclusion="action_required"' in before
@@ -128,6 +131,8 @@ async def test_a_visitor_signs_in_to_the_demo_and_an_ack_from_the_page_turns_the
     await page.click(f"text={REPO}#{waiting_on_growth}")
     await page.wait_for_url(re.compile(r".*/proposals/\d+$"))
     assert "waiting for an acknowledgement" in await page.inner_text("#teams + .scroll")
+    on_github = await page.get_attribute("text=the pull request on GitHub", "href")
+    assert on_github == f"{demo.github}/{REPO}/pull/{waiting_on_growth}"  # the fake GitHub's page below
     await tab.check("demo-proposal")
     await page.click("button:has-text('Acknowledge')")
     await page.wait_for_url(re.compile(r".*\?done=ack#teams$"))
