@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     try:
         with _folder(args.dir) as folder:
-            asyncio.run(demo(folder, host=HOST, port=_usable_port(args.port)))
+            asyncio.run(demo(folder, host=HOST, port=usable_port(args.port)))
     except DemoError as exc:
         print(f"tessera demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -99,7 +99,7 @@ def _folder(chosen: Path | None) -> Iterator[Path]:
     yield chosen
 
 
-def _usable_port(port: int) -> int:
+def usable_port(port: int) -> int:
     """``port`` if nobody listens on it now, or (0) a free one: the App's public URL, where sign-in
     redirects to, must name it before the App starts."""
     with socket.socket() as probe:
@@ -111,7 +111,8 @@ def _usable_port(port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _private_key() -> str:
+def new_app_key() -> str:
+    """A fresh RSA key for the App (the fake GitHub checks its JWTs with the public half)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -153,7 +154,7 @@ def populate(fake: FakeGitHub) -> FakeRepo:
 
 async def demo(folder: Path, *, host: str, port: int) -> None:
     """Run until Ctrl-C: the fake GitHub, the App, the story; print where to look."""
-    private_key = _private_key()
+    private_key = new_app_key()
     fake = FakeGitHub(app_id=APP_ID, private_key_pem=private_key)  # requests unchecked: GitHub's description is test data
     repo = populate(fake)
     await fake.start()

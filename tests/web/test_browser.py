@@ -59,9 +59,17 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     await tab.install()
     page = tab.page
 
-    # signed out: the home page explains and offers sign-in
+    # signed out: the home page explains and offers sign-in; a private page asks for it (401)
     await page.goto("/")
     await tab.check("home-signed-out")
+    answer = await page.goto("/teams/growth")
+    assert answer.status == 401 and "Sign in with GitHub" in await page.inner_text("main")
+    await tab.check("signin-required")
+    # the check run's signed details link shows the proposal without sign-in
+    await page.goto(flow.check(pull).details_url)
+    assert "waiting for an acknowledgement" in await page.inner_text("#teams + .scroll")
+    await tab.check("check-details")
+    await page.goto("/")
 
     # sign in through the fake GitHub; back home, the pull request waits on my team
     flow.fake.sign_in_as("gina")
@@ -93,6 +101,11 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     assert flow.check(pull).conclusion == "success"
     assert "acknowledged by @gina" in flow.impact_comments(pull)[-1].body
     await tab.check("proposal-acked")
+
+    # a page that is not there says so in the same design (404)
+    answer = await page.goto("/assets/no_such_model")
+    assert answer.status == 404 and "no_such_model" in await page.inner_text("main")
+    await tab.check("problem-404")
 
     # search an asset, open its lineage, select a column (the script highlights without reloading)
     await page.goto("/assets")
