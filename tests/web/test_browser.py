@@ -6,19 +6,21 @@ Screenshots of each page at 1280 and 390 px go to ``bench/out/screens/`` (git-ig
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
 
 from app.server import create_app
 from app.store import proposals as sql
+from app.web.session import Signer
 from tests.app.registry_support import BOOTSTRAP, Api
 from tests.app.test_api_audits import _run
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub
 from tests.fixtures_github import INSTALLATION_ID
 from tests.web.browser import NEEDS_CHROMIUM, SCREENS, Watched, free_port
-from tests.web.support import web_settings
+from tests.web.support import SESSION_SECRET, web_settings
 
 FCT = "models/marts/fct_revenue.sql"
 
@@ -101,6 +103,15 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     assert flow.check(pull).conclusion == "success"
     assert "acknowledged by @gina" in flow.impact_comments(pull)[-1].body
     await tab.check("proposal-acked")
+
+    # the Slack link page (opened from Slack's answer to an unlinked user): confirm linking
+    token = Signer(SESSION_SECRET).sign("slack-link", {"u": "U0GINA", "exp": int(time.time()) + 600})
+    await page.goto(f"/auth/slack/link?token={token}")
+    assert "Slack user U0GINA will speak as @gina" in await page.inner_text("main")
+    await tab.check("slack-link")
+    await page.click("button:has-text('Link to @gina')")
+    assert "Your Slack presses now speak as @gina" in await page.inner_text("main")
+    await tab.check("slack-linked")
 
     # a page that is not there says so in the same design (404)
     answer = await page.goto("/assets/no_such_model")
