@@ -92,8 +92,11 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run the App until SIGINT/SIGTERM; print where it listens (and warn about what is missing)."""
+async def serve(
+    settings: Settings, *, ready: Callable[[str], None] | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run the App until SIGINT/SIGTERM (or ``stop`` is set, which the signals set too); print where
+    it listens (and warn about what is missing)."""
     from aiohttp import web
 
     from app.server import Runner, create_app
@@ -138,7 +141,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
             ) from exc
         # Stop cleanly from the moment anyone can know we listen: a supervisor's SIGTERM right after
         # the line below used to kill the process before the handlers were in place.
-        stop = asyncio.Event()
+        stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,8 @@ APP_ID = 4242
 DB_NAME = "tessera.db"
 QUERY_LOG = "query-log.jsonl"
 DELIVERY_TIMEOUT = 180.0
-"""Seconds one delivery may take to be handled before the demo gives up (an analysis is ~1 s)."""
+"""Seconds a batch of deliveries (six pull requests, say) may take to be handled before the demo
+gives up: an analysis takes about a second, far longer only when something is wrong."""
 READY_LINE = "Tessera demo ready:"
 """The start of the line that carries the URL, once everything is seeded (tests wait for it)."""
 
@@ -160,31 +161,31 @@ async def demo(folder: Path, *, host: str, port: int) -> None:
     await fake.start()
     try:
         settings = demo_settings(folder, host, port, fake, private_key)
-        listening = asyncio.Event()
-        server = asyncio.create_task(serve(settings, ready=lambda url: listening.set()))
+        listening, stop = asyncio.Event(), asyncio.Event()
+        server = asyncio.create_task(serve(settings, ready=lambda url: listening.set(), stop=stop))
         if not await _first(listening.wait(), server):
             server.result()  # it ended before listening: raises what went wrong
             return
         seeding = asyncio.create_task(seed(settings, fake, repo, folder))
         if not await _first(seeding, server):
             return  # stopped (Ctrl-C) while seeding
-        try:
-            seeding.result()
-        except Exception:
-            server.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await server
-            raise
+        if seeding.exception() is not None:
+            stopped_by_signal = stop.is_set()  # then the App went away under the seeding: not an error
+            stop.set()
+            await server
+            if stopped_by_signal:
+                return
+            seeding.result()  # raises what went wrong
         print(ready_text(settings.base_url, fake, folder), flush=True)
         await server
     finally:
         await fake.stop()
 
 
-async def _first(work: Any, server: asyncio.Task[None]) -> bool:
+async def _first(work: Awaitable[object], server: asyncio.Task[None]) -> bool:
     """Wait for ``work`` or the server's end, whichever comes first; True when ``work`` finished
     (what is left of it is cancelled when the server ended first)."""
-    task = work if isinstance(work, asyncio.Task) else asyncio.ensure_future(work)
+    task = asyncio.ensure_future(work)
     await asyncio.wait({task, server}, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         return True
@@ -214,7 +215,10 @@ async def seed(settings: Settings, fake: FakeGitHub, repo: FakeRepo, folder: Pat
         settings.base_url, timeout=aiohttp.ClientTimeout(total=60),
         headers={"Authorization": f"Bearer {settings.bootstrap_key}"},
     ) as http:
-        await Seeder(settings, fake, repo, folder, http).seed()
+        try:
+            await Seeder(settings, fake, repo, folder, http).seed()
+        except aiohttp.ClientError as exc:
+            raise DemoError(f"the App at {settings.base_url} stopped answering while the demo was seeded: {exc}") from exc
 
 
 @dataclass
