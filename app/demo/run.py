@@ -43,7 +43,6 @@ from app.discovery.run import discover
 from app.store import Store
 from app.webhooks import sign
 
-DEFAULT_PORT = 8080
 HOST = "127.0.0.1"
 """Only this machine: the demo signs every visitor in as an owner, and its fake GitHub (where
 sign-in goes) listens on loopback too."""
@@ -61,16 +60,9 @@ class DemoError(Exception):
     """The demo could not be set up: said in one line, the App stopped."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port for the App on {HOST} (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="keep the database here (its demo files are replaced at start); default a"
-                        " temporary folder, removed on exit")
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """The command: the environment's settings are not used, the demo brings its own."""
+    """``tessera demo`` (its arguments are defined with the other commands in :mod:`app.cli`): the
+    environment's settings are not used, the demo brings its own."""
     if args.port < 0 or args.port > 65535:
         print(f"tessera demo: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return EXIT_ERROR
