@@ -101,8 +101,11 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
-    """Run the App until SIGINT/SIGTERM; print where it listens (and warn about what is missing)."""
+async def serve(
+    settings: Settings, *, ready: Callable[[str], None] | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run the App until SIGINT/SIGTERM (or ``stop`` is set, which the signals set too); print where
+    it listens (and warn about what is missing)."""
     from aiohttp import web  # lazy: only `serve` loads the server
 
     from app.server import Runner, create_app  # lazy: only `serve` loads the server
@@ -154,7 +157,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
             ) from exc
         # Stop cleanly from the moment anyone can know we listen: a supervisor's SIGTERM right after
         # the line below used to kill the process before the handlers were in place.
-        stop = asyncio.Event()
+        stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -292,6 +295,28 @@ def _run_db(args: argparse.Namespace, settings: Settings) -> int:
 DB = Command("db", "database tools: `tessera db copy --from URL --to URL`", _db_arguments, _run_db)
 
 
+# -- tessera demo -----------------------------------------------------------------------------
+
+DEMO_PORT = 8080
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEMO_PORT,
+                        help=f"port for the App on 127.0.0.1 (default {DEMO_PORT}; 0 picks a free one)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="keep the database here (its demo files are replaced at start); default a"
+                        " temporary folder, removed on exit")
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo.run import run  # lazy: the demo is the server (and its fake GitHub), like `serve`
+
+    return run(args, settings)
+
+
+DEMO = Command("demo", "run the App with a seeded demo and a fake GitHub, and print its URL", _demo_arguments, _run_demo)
+
+
 def commands() -> list[Command]:
     """Every subcommand, in one place. Add yours here."""
     found = [SERVE, DELIVERIES, DB]
@@ -312,6 +337,7 @@ def commands() -> list[Command]:
     found.append(
         Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
     )
+    found.append(DEMO)
     found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
     found.append(
         Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)

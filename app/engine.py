@@ -435,7 +435,11 @@ class WorkerContext:
 
 
 def _worker_main(conn: Connection, memory_mb: int) -> None:
-    """A pool worker: jobs one at a time until the server closes the pipe or the worker retires."""
+    """A pool worker: jobs one at a time until the server closes the pipe or the worker retires.
+
+    Ctrl-C in a terminal reaches the whole process group: the server, not each worker, decides
+    what it means (it stops, then closes the workers), so a worker ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_memory(memory_mb)
     caches: dict[str, DiskParseCache] = {}
     memory = ParseCache()

@@ -23,6 +23,7 @@ FUNCTION_LEVEL: dict[tuple[str, str], str] = {
     ("app/cli.py", "aiohttp"): "lazy",
     ("app/cli.py", "app.server"): "lazy",
     ("app/cli.py", "app.github"): "lazy",
+    ("app/cli.py", "app.demo.run"): "lazy",
 }
 """(file, imported module) → why it is imported inside a function: ``optional`` (the line's comment
 names the extra) or ``lazy`` (the console script's ``serve``)."""

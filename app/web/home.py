@@ -66,11 +66,22 @@ def friction_budgets(rows: Iterable[tuple[str, float, bool]], now: float) -> lis
     ]
 
 
+SPARK_INSET = 3
+"""Pixels between a sparkline's end points and the picture's edges (a dot's radius, and a little)."""
+
+
+def sparkline_points(weekly: tuple[float | None, ...], width: int = 120, height: int = 28) -> list[tuple[int, int]]:
+    """Where each week with pull requests sits in the SVG (0 at the bottom, 100 % at the top), kept
+    off the left and right edges so the dots marking the first and last week show whole."""
+    step = (width - 2 * SPARK_INSET) / max(len(weekly) - 1, 1)
+    return [(round(SPARK_INSET + i * step), round((1 - v) * (height - 4) + 2))
+            for i, v in enumerate(weekly) if v is not None]
+
+
 def sparkline(weekly: tuple[float | None, ...], width: int = 120, height: int = 28) -> str:
-    """An SVG polyline path for the weekly shares (0 at the bottom, 100 % at the top)."""
-    step = width / max(len(weekly) - 1, 1)
-    points = [f"{i * step:.0f},{(1 - v) * (height - 4) + 2:.0f}" for i, v in enumerate(weekly) if v is not None]
-    return " ".join(points)
+    """An SVG polyline path through the weeks' points (each is also marked with a dot, so a single
+    week, as in a repository's first week, shows)."""
+    return " ".join(f"{x},{y}" for x, y in sparkline_points(weekly, width, height))
 
 
 async def _waiting_on_me(request: web.Request, login: str, open_ones: list[Proposal]) -> list[dict[str, object]]:
@@ -115,7 +126,8 @@ async def home(request: web.Request) -> web.Response:
     return render(
         request, "home.html",
         {"signed_in": True, "waiting": waiting, "mine": mine, "budgets": budgets, "goal": GOAL,
-         "alerts": alerts, "sparkline": sparkline},
+         "alerts": alerts, "sparkline": sparkline,
+         "sparkline_points": sparkline_points},
         title="Home",
     )
 

@@ -22,6 +22,7 @@ from app.web.access import GITHUB_TROUBLE, installation
 from app.web.core import checked_form, need_sign_in, problem, redirect, render, session_of, store_of
 from app.workflow import acks as ack_rules
 from app.workflow import slash
+from app.workflow.checkrun import STATE_WORDS
 from app.workflow.serialize import analysis_from_json
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _pending(db: sqlite_utils.Database, slug: str) -> list[dict[str, object]]:
         records = sql.list_acks(db, proposal.id)
         for status in ack_rules.verdict(analysis.required_acks, records).statuses:
             if status.team == slug and not status.satisfied:
-                waiting.append({"proposal": proposal, "state": status.state})
+                waiting.append({"proposal": proposal, "state": STATE_WORDS.get(status.state, status.state)})
     return waiting
 
 

@@ -39,6 +39,8 @@ EXPECTED = {
     "init": Expected(exit_codes=frozenset({0}), files=frozenset({".tessera.yml"})),
     "keys": Expected(),  # an action is required
     "sync-dbt": Expected(),  # a manifest is required
+    # its database lives in a temporary folder of its own, removed when it stops
+    "demo": Expected(args=("--port", "0"), exit_codes=frozenset({0}), serves=True),
 }
 """Commands not listed (added later) must exit 0 or 2 and create nothing."""
 DEFAULT = Expected(exit_codes=frozenset({0, 2}))

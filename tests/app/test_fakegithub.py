@@ -550,7 +550,7 @@ def test_checked_in_subset_and_examples_match_githubs_description() -> None:
 
     assert subset == json.loads((ROOT / "tests/data/github/openapi/subset.json").read_text())
     for name, value in examples.items():
-        assert value == json.loads((ROOT / "tests/data/github/rest" / f"{name}.json").read_text()), name
+        assert value == json.loads((ROOT / "app/demo/data/github/rest" / f"{name}.json").read_text()), name
 
 
 @pytest.mark.shared
@@ -663,13 +663,13 @@ async def test_answers_carry_every_field_of_githubs_examples(
             None,
         ),
     }
-    templates = {p.stem for p in (ROOT / "tests/data/github/rest").glob("*.json")}
+    templates = {p.stem for p in (ROOT / "app/demo/data/github/rest").glob("*.json")}
     assert templates == set(calls)
 
     for name, (method, path, credentials, body) in calls.items():
         status, answer, _ = await call(http, fake_github, method, path, auth=credentials, body=body)
         assert status in (200, 201), (name, answer)
-        example = json.loads((ROOT / "tests/data/github/rest" / f"{name}.json").read_text())
+        example = json.loads((ROOT / "app/demo/data/github/rest" / f"{name}.json").read_text())
         example, answer = (example[0], answer[0]) if isinstance(example, list) else (example, answer)
         missing = set(example) - set(answer) - OPTIONAL_KEYS.get(name, set())
         assert not missing, f"{name} lacks {sorted(missing)}"

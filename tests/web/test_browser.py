@@ -6,96 +6,25 @@ Screenshots of each page at 1280 and 390 px go to ``bench/out/screens/`` (git-ig
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
+import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from app.server import create_app
 from app.store import proposals as sql
+from app.web.session import Signer
 from tests.app.registry_support import BOOTSTRAP, Api
 from tests.app.test_api_audits import _run
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub
 from tests.fixtures_github import INSTALLATION_ID
-from tests.web.support import web_settings
+from tests.web.browser import NEEDS_CHROMIUM, SCREENS, Watched, free_port
+from tests.web.support import SESSION_SECRET, web_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENS = Path(__file__).parent.parent.parent / "bench" / "out" / "screens"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FCT = "models/marts/fct_revenue.sql"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium): .ci/run installs it")
-
-AXE_SERIOUS = """
-async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-    .map(v => v.id + ": " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | "));
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Watched:
-    """One browser tab whose every request, console error and page error is recorded."""
-
-    def __init__(self, page: Any, app_origin: str, github_origin: str) -> None:
-        self.page, self.app_origin, self.github_origin = page, app_origin, github_origin
-        self.errors: list[str] = []
-        self.left_app: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    async def install(self) -> None:
-        async def route(route: Any) -> None:
-            url = route.request.url
-            origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
-            signing_in = origin == self.github_origin and urlsplit(url).path == "/login/oauth/authorize"
-            if origin == self.app_origin or (signing_in and route.request.is_navigation_request()):
-                await route.continue_()
-            else:
-                self.left_app.append(url)
-                await route.abort()
-
-        await self.page.route("**/*", route)
-
-    async def check(self, name: str) -> None:
-        """The page as it stands: no request off the App, no console error, axe clean, screenshots."""
-        page = self.page
-        await page.add_script_tag(url="/static/vendor/axe.min.js")
-        serious = await page.evaluate(AXE_SERIOUS)
-        assert serious == [], f"{name}: axe found serious violations: {serious}"
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        for width in (1280, 390):
-            await page.set_viewport_size({"width": width, "height": 900})
-            await page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
-            overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} runs off a {width} px screen by {overflow} px"
-        await page.set_viewport_size({"width": 1280, "height": 900})
-        assert self.left_app == [], f"{name}: requests left the App: {self.left_app}"
-        assert self.errors == [], f"{name}: console errors: {self.errors}"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright  # only where chromium exists (the skip above)
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
@@ -104,7 +33,7 @@ async def live(
 ) -> tuple[PullRequestFlow, Api, str]:
     """The App on a real port (its public URL known before start, for the sign-in redirect), the
     fake GitHub beside it, ``acme/warehouse`` with the revenue project, the registry synced."""
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = web_settings(app_settings, fake_github, bootstrap_key=BOOTSTRAP, public_url=origin)
     client = await aiohttp_client(create_app(settings, store=store, github=github_app), server_kwargs={"port": port})
@@ -132,9 +61,17 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     await tab.install()
     page = tab.page
 
-    # signed out: the home page explains and offers sign-in
+    # signed out: the home page explains and offers sign-in; a private page asks for it (401)
     await page.goto("/")
     await tab.check("home-signed-out")
+    answer = await page.goto("/teams/growth")
+    assert answer.status == 401 and "Sign in with GitHub" in await page.inner_text("main")
+    await tab.check("signin-required")
+    # the check run's signed details link shows the proposal without sign-in
+    await page.goto(flow.check(pull).details_url)
+    assert "waiting for an acknowledgement" in await page.inner_text("#teams + .scroll")
+    await tab.check("check-details")
+    await page.goto("/")
 
     # sign in through the fake GitHub; back home, the pull request waits on my team
     flow.fake.sign_in_as("gina")
@@ -166,6 +103,20 @@ async def test_a_member_signs_in_acks_explores_lineage_registers_and_an_owner_ma
     assert flow.check(pull).conclusion == "success"
     assert "acknowledged by @gina" in flow.impact_comments(pull)[-1].body
     await tab.check("proposal-acked")
+
+    # the Slack link page (opened from Slack's answer to an unlinked user): confirm linking
+    token = Signer(SESSION_SECRET).sign("slack-link", {"u": "U0GINA", "exp": int(time.time()) + 600})
+    await page.goto(f"/auth/slack/link?token={token}")
+    assert "Slack user U0GINA will speak as @gina" in await page.inner_text("main")
+    await tab.check("slack-link")
+    await page.click("button:has-text('Link to @gina')")
+    assert "Your Slack presses now speak as @gina" in await page.inner_text("main")
+    await tab.check("slack-linked")
+
+    # a page that is not there says so in the same design (404)
+    answer = await page.goto("/assets/no_such_model")
+    assert answer.status == 404 and "no_such_model" in await page.inner_text("main")
+    await tab.check("problem-404")
 
     # search an asset, open its lineage, select a column (the script highlights without reloading)
     await page.goto("/assets")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from app.store import proposals as sql
-from app.web.home import DAY, friction_budgets
+from app.web.home import DAY, friction_budgets, sparkline, sparkline_points
 from tests.app.workflow_support import PullRequestFlow
 from tests.web import support
 from tests.web.support import sign_in
@@ -29,6 +29,7 @@ async def test_home_lists_what_waits_on_my_team_until_we_answer(web_flow: PullRe
     assert f"acme/warehouse#{pull.number}" in waiting and "for growth" in waiting
     assert "acme/warehouse" in html.split('id="budget-h"', 1)[1]  # one of two passed untouched: 50 %
     assert re.search(r"<td>50\.0 %</td>", html) and "missed" in html
+    assert '<circle cx="117" cy="14"' in html  # this week's 50 %, a point even without a line to draw
 
     await flow.comment(pull, "/tessera ack", user="gina")
     html = await (await flow.client.get("/")).text()
@@ -64,3 +65,8 @@ async def test_analysed_since_counts_each_pull_request_once(web_flow: PullReques
     await flow.push(pull, {FCT: text + "\n-- touch again\n"})
     rows = await flow.store.read(lambda db: sql.analysed_since(db, 0))
     assert [(r[0], r[2]) for r in rows] == [("acme/warehouse", True)]
+
+
+def test_a_sparkline_of_one_week_is_one_point_and_weeks_without_pull_requests_are_gaps() -> None:
+    assert sparkline_points((None,) * 5 + (0.5,)) == [(117, 14)]
+    assert sparkline((1.0, None, None, None, 1.0, 0.0)) == "3,2 94,2 117,26"

@@ -20,7 +20,8 @@ async def test_a_member_adds_and_removes_a_registration_from_the_team_page(both:
     await sign_in(flow.client, flow.fake, "gina")
     html = await (await flow.client.get("/teams/growth")).text()
     assert "growth_kpis" in html.split('id="owns-h"', 1)[1].split("<h2", 1)[0]
-    assert "acme/warehouse#1" in html.split('id="pending-h"', 1)[1].split("<h2", 1)[0]
+    pending = html.split('id="pending-h"', 1)[1].split("<h2", 1)[0]
+    assert "acme/warehouse#1" in pending and "(waiting for an acknowledgement)" in pending
     assert "<li>@gina</li>" in html.split('id="members-h"', 1)[1].split("</ul>", 1)[0]
     token = CSRF.search(html).group(1)
 

@@ -4,12 +4,20 @@
   "use strict";
   var graph = document.querySelector(".graph");
   if (!graph) { return; }
-  // On a narrow screen, start with the asset in focus in view rather than the far upstream.
+  // On a narrow screen, start with the asset in focus in view rather than the far upstream; again
+  // when the screen changes width (a phone turned), until the reader scrolls the picture themself.
   var focus = graph.querySelector(".node.focus rect");
-  if (focus && graph.scrollWidth > graph.clientWidth) {
+  var moved = false;
+  function center() {
+    if (!focus || moved || graph.scrollWidth <= graph.clientWidth) { return; }
     var x = parseFloat(focus.getAttribute("x")) || 0;
     graph.scrollLeft = Math.max(0, x - (graph.clientWidth - parseFloat(focus.getAttribute("width") || 0)) / 2);
   }
+  ["pointerdown", "wheel", "touchstart", "keydown"].forEach(function (name) {
+    graph.addEventListener(name, function () { moved = true; }, { passive: true });
+  });
+  window.addEventListener("resize", center);
+  center();
   function mark(column) {
     graph.querySelectorAll("[data-hits]").forEach(function (el) {
       var hits = (el.getAttribute("data-hits") || "").split(" ");

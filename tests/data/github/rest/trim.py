@@ -3,7 +3,7 @@
 Why: the fake's answers are modelled on GitHub's own examples, so their shape (field names,
 nesting, types) matches what Tessera will meet in production. Only the fields a client may read
 are kept (``*_url`` hyperlinks other than ``url``/``html_url`` are dropped) to keep the checked-in
-copies small; the fake fills in ids, SHAs and bodies from its state.
+copies small (in ``app/demo/data/github/rest``); the fake fills in ids, SHAs and bodies from its state.
 
 Run from the repository root::
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+TARGET = HERE.parents[3] / "app" / "demo" / "data" / "github" / "rest"  # the fake ships in the package
 DEFAULT_SOURCE = HERE.parents[3] / ".." / "shared" / "fixtures" / "github" / "openapi" / "api.github.com.json"
 
 # operationId -> status whose first example is kept
@@ -107,7 +108,7 @@ def main(argv: list[str]) -> int:
     source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
     found = examples_of(json.loads(source.read_text()))
     for name, value in sorted(found.items()):
-        (HERE / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
+        (TARGET / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
     print(f"wrote {len(found)} examples")
     return 0
 

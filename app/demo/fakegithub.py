@@ -1,10 +1,12 @@
-"""THE fake GitHub of the test suite: a real aiohttp server on 127.0.0.1 that answers like GitHub.
+"""THE fake GitHub: a real aiohttp server on 127.0.0.1 that answers like GitHub.
 
 Why one fake: every test that talks to GitHub (client, PR workflow, setup) exercises the same
 status codes, ``Link`` pagination, rate-limit headers, token checks and request validation, so a
-behaviour fixed here is fixed for all. Each request is recorded and checked against GitHub's REST
-description (``tests/data/github/openapi/subset.json``); violations are collected in
-:attr:`FakeGitHub.violations` and the ``fake_github`` fixture fails a test that caused any.
+behaviour fixed here is fixed for all; ``tessera demo`` runs the App against this same fake, so the
+demo shows what the App does. Each request is recorded and, when the fake is given GitHub's REST
+description (``FakeGitHub(openapi=...)``; the tests' copy is ``tests/data/github/openapi/subset.json``),
+checked against it; violations are collected in :attr:`FakeGitHub.violations` and the
+``fake_github`` fixture fails a test that caused any.
 
 Setting up state::
 
@@ -78,9 +80,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from yarl import URL
 
-DATA = Path(__file__).parent / "data" / "github"
-SUBSET = DATA / "openapi" / "subset.json"
-REST = DATA / "rest"
+from app.demo import github_pages
+
+REST = Path(__file__).parent / "data" / "github" / "rest"
 DOCS = "https://docs.github.com/rest"
 MAX_COMMENT_LENGTH = 65536
 MAX_PR_FILES = 3000
@@ -94,7 +96,7 @@ Handler = Callable[[web.Request, dict[str, str], "Caller"], Any]
 
 
 def _template(name: str) -> Any:
-    """A fresh copy of a trimmed GitHub example (``tests/data/github/rest/<name>.json``)."""
+    """A fresh copy of a trimmed GitHub example (``data/github/rest/<name>.json`` next to this file)."""
     return copy.deepcopy(_read_template(name))
 
 
@@ -616,6 +618,7 @@ class FakeGitHub:
         app_slug: str = "tessera",
         clock: Clock = time.time,
         api_prefix: str = "",
+        openapi: Path | None = None,
     ) -> None:
         self.app_id = app_id
         self.app_slug = app_slug
@@ -655,7 +658,7 @@ class FakeGitHub:
         self._scripts: list[tuple[str, re.Pattern[str], list[ScriptedResponse]]] = []
         self._ids = itertools.count(1001)
         self._numbers = itertools.count(1)
-        self._operations = _load_operations()
+        self._operations = _load_operations(openapi) if openapi is not None else []
         self._routes = self._build_routes()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -952,6 +955,8 @@ class FakeGitHub:
             return self._oauth_authorize(request)
         if method == "POST" and path == "/login/oauth/access_token":
             return await self._oauth_access_token(request)
+        if method == "GET" and (page := self._web_page(path)) is not None:
+            return page
         if self.api_prefix and path.startswith(self.api_prefix + "/"):
             path = path[len(self.api_prefix) :]
         raw = await request.read()
@@ -1124,7 +1129,12 @@ class FakeGitHub:
     def _validate(
         self, method: str, path: str, query: dict[str, str], body: Any
     ) -> tuple[str | None, list[str]]:
-        """Match the request to a documented operation and check its query and body; record violations."""
+        """Match the request to a documented operation and check its query and body; record violations.
+
+        Without a REST description (the demo) every request passes unchecked.
+        """
+        if not self._operations:
+            return None, []
         for operation in self._operations:
             if operation["method"] != method or not operation["regex"].match(path):
                 continue
@@ -1209,6 +1219,25 @@ class FakeGitHub:
             raise GitHubError(404, "Not Found")
         return 200, {"state": "active", "role": role, "organization_url": f"{self.url}/orgs/{params['org']}",
                      "user": self._user(params["user"])}
+
+    def _web_page(self, path: str) -> web.Response | None:
+        """github.com's page of a pull request or of a repository's pull requests (None: not one)."""
+        if match := github_pages.PULL_PAGE.match(path):
+            repo = self.repos.get(f"{match['owner']}/{match['repo']}".lower())
+            pull = repo.pulls.get(int(match["number"])) if repo else None
+            if repo is None or pull is None:
+                return None
+            page = github_pages.pull_page(repo.full_name, pull, repo.check_runs(head_sha=pull.head_sha),
+                                          repo.comments(pull.number), self.signed_in_as)
+            return web.Response(text=page, content_type="text/html")
+        if match := github_pages.PULLS_PAGE.match(path):
+            repo = self.repos.get(f"{match['owner']}/{match['repo']}".lower())
+            if repo is None:
+                return None
+            pulls = [(pull, repo.check_run("Tessera", head_sha=pull.head_sha)) for pull in repo.pulls.values()]
+            return web.Response(text=github_pages.pulls_page(repo.full_name, pulls, self.signed_in_as),
+                                content_type="text/html")
+        return None
 
     def sign_in_as(self, login: str | None) -> None:
         """The browser is signed in to GitHub as ``login`` (None: nobody, authorize refuses)."""
@@ -2016,8 +2045,8 @@ def _public_key(private_key_pem: str) -> str:
     )
 
 
-def _load_operations() -> list[dict[str, Any]]:
-    operations = json.loads(SUBSET.read_text())["operations"]
+def _load_operations(description: Path) -> list[dict[str, Any]]:
+    operations = json.loads(description.read_text())["operations"]
     for operation in operations:
         operation["regex"] = _compile(operation["path"])
     return operations
