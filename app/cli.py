@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+import psycopg
+import psycopg_pool
+
 from app.config import Settings, environment_with_file, is_loopback, require_database
 from app.engine import pool_for
 from app.errors import ConfigError
@@ -124,8 +127,15 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         if github is not None:
             await github.close()
         raise ConfigError(
-            f"cannot open the database {settings.db_path}: {exc} (is it writable? set TESSERA_DB to a file"
+            f"cannot open the database {settings.database_label}: {exc} (is it writable? set TESSERA_DB to a file"
             " this user can write)"
+        ) from exc
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        if github is not None:
+            await github.close()
+        raise ConfigError(
+            f"cannot open the database {settings.database_label}: {str(exc).strip()} (check TESSERA_DATABASE_URL:"
+            " host, port, database, user and password)"
         ) from exc
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -146,7 +156,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         url = f"http://{host}:{port}"
         pool = pool_for(settings)
         await pool.warm()  # the first pull request does not wait for the workers to start
-        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path};"
+        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.database_label};"
               f" {pool.workers} analysis worker(s), {pool.memory_mb} MB each)", flush=True)
         # Everything made so far (modules, routes, the App) lives as long as the process: moved
         # out of the collector's sight, a full collection no longer walks it, which was a ~25 ms
@@ -195,11 +205,11 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
     from app.store import Store
 
     require_database(settings)
-    async with Store(settings.db_path) as store:
+    async with Store(settings.database) as store:
         if args.replay:
             existing = await store.get_delivery(args.replay)
             if existing is None:
-                print(f"tessera: no delivery {args.replay!r} in {settings.db_path}", file=sys.stderr)
+                print(f"tessera: no delivery {args.replay!r} in {settings.database_label}", file=sys.stderr)
                 return EXIT_ERROR
             if existing.status == "running":
                 print(f"tessera: delivery {args.replay} is running now; replay it once it ends", file=sys.stderr)

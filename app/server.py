@@ -198,7 +198,7 @@ def create_app(
     from app.routing import build_router
 
     owns_store = store is None
-    store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
+    store = store if store is not None else Store(settings.database, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
     outbound = OutboundQueue(store, settings, clock=clock)
 

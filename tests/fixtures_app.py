@@ -3,8 +3,12 @@
 Use them from any test (``tests/conftest.py`` imports everything here):
 
 - ``app_settings``: :class:`Settings` with a webhook secret (:data:`WEBHOOK_SECRET`), a database
-  in ``tmp_path``, two workers and short back-off.
+  (a SQLite file in ``tmp_path``, or a fresh PostgreSQL database: see ``store_backend``), two
+  workers and short back-off.
 - ``store``: an open :class:`Store` on that database (closed after the test).
+- ``store_backend``: ``"sqlite"``, or ``"postgres"`` where the test is run on both engines
+  (:data:`BOTH_BACKENDS` lists those test modules; ``tests/conftest.py`` parametrizes them).
+- ``store_target``: what ``Store(...)`` opens for this test: the SQLite path or the PostgreSQL URL.
 - ``fake_clock``: a :class:`FakeClock`; its ``sleep`` advances time instantly.
 - ``make_client``: ``await make_client(router=..., github=..., start_workers=...)`` gives an aiohttp
   test client for ``create_app`` over the ``store`` fixture.
@@ -16,7 +20,9 @@ Use them from any test (``tests/conftest.py`` imports everything here):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +38,11 @@ from app.store import Store
 from app.webhooks import sign
 
 WEBHOOK_SECRET = "test-webhook-secret"
+BACKENDS = ("sqlite", "postgres")
+BOTH_BACKENDS = ("tests/store/", "tests/app/test_store.py", "tests/app/test_queue.py", "tests/app/test_workflow")
+"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the queue
+and the pull-request workflow. The rest run on SQLite only, to keep the suite's time."""
+_DATABASES = itertools.count()
 WEBHOOKS_DIR = Path(__file__).parent / "data" / "github" / "webhooks"
 
 
@@ -100,10 +111,28 @@ async def wait_until(
 
 
 @pytest.fixture
-def app_settings(tmp_path: Path) -> Settings:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The engine this test's store runs on (``sqlite`` unless parametrized)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def store_target(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database for the test: a SQLite path, or a new database on the session's
+    PostgreSQL server (one per test: CREATE DATABASE from the template takes milliseconds)."""
+    if store_backend == "sqlite":
+        return str(tmp_path / "tessera.db")
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{os.getpid()}_{next(_DATABASES)}"
+    return server.create_database(name)
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path, store_target: str) -> Settings:
     return Settings(
         webhook_secret=WEBHOOK_SECRET,
-        db_path=str(tmp_path / "tessera.db"),
+        db_path=store_target if not store_target.startswith("postgresql://") else str(tmp_path / "tessera.db"),
+        database_url=store_target if store_target.startswith("postgresql://") else None,
         workers=2,
         max_attempts=4,
         retry_base_delay=1.0,
@@ -113,7 +142,7 @@ def app_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def store(app_settings: Settings) -> Any:
-    opened = Store(app_settings.db_path)
+    opened = Store(app_settings.database)
     await opened.open()
     yield opened
     await opened.close()

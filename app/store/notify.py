@@ -160,8 +160,8 @@ def enqueue(db: sqlite_utils.Database, items: Sequence[NewOutbound], now: float)
     added = 0
     for item in items:
         cursor = db.execute(
-            "INSERT OR IGNORE INTO outbound (idem_key, kind, event, ordering_key, subscription_id, body, created_at,"
-            " run_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbound (idem_key, kind, event, ordering_key, subscription_id, body, created_at,"
+            " run_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
             (item.idem_key, item.kind, item.event, item.ordering_key, item.subscription_id,
              json.dumps(dict(item.body), default=str), now, item.run_after if item.run_after is not None else now),
         )
@@ -321,10 +321,10 @@ def create_subscription(
 ) -> Subscription:
     cursor = db.execute(
         "INSERT INTO subscriptions (team, url, events, secret, description, created_by, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (team, url, json.dumps(sorted(set(events))), secret, description, created_by, now, now),
     )
-    found = get_subscription(db, int(cursor.lastrowid or 0))
+    found = get_subscription(db, int(cursor.fetchone()[0]))
     assert found is not None
     return found
 

@@ -102,11 +102,11 @@ def record(db: sqlite_utils.Database, reads: Iterable[ObservedRead], *, source_k
         if row is None:
             cursor = db.execute(
                 "INSERT INTO observed_consumers (asset, reader_kind, reader, folder, source_kind, columns,"
-                " every_column, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " every_column, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (read.asset, read.reader_kind, read.reader, read.folder, source_kind,
                  json.dumps(sorted(set(read.columns))), int(read.every_column), read.last_seen, read.last_seen),
             )
-            consumer_id = cursor.lastrowid
+            consumer_id = cursor.fetchone()[0]
         else:
             consumer_id = row[0]
             columns = sorted(set(json.loads(row[1])) | set(read.columns))

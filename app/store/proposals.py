@@ -129,8 +129,10 @@ def start_analysis(
     db: sqlite_utils.Database, *, check_run_id: int, proposal_id: int, base_sha: str, head_sha: str
 ) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO analyses (check_run_id, proposal_id, base_sha, head_sha, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO analyses (check_run_id, proposal_id, base_sha, head_sha, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (check_run_id) DO UPDATE SET proposal_id = excluded.proposal_id, base_sha = excluded.base_sha,"
+        " head_sha = excluded.head_sha, created_at = excluded.created_at, analysis = NULL, conclusion = NULL,"
+        " title = NULL, summary = NULL, report = NULL, completed_at = NULL",
         (check_run_id, proposal_id, base_sha, head_sha, time.time()),
     )
     update_proposal(db, proposal_id, check_run_id=check_run_id)
@@ -187,7 +189,7 @@ def update_check_verdict(
 
 def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecord]:
     rows = db.execute(
-        "SELECT team, response, user, fingerprint, deadline, reason, created_at, github_team FROM acks"
+        "SELECT team, response, \"user\", fingerprint, deadline, reason, created_at, github_team FROM acks"
         " WHERE proposal_id = ?",
         (proposal_id,),
     ).fetchall()
@@ -209,9 +211,9 @@ def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecor
 def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, comment_id: int | None = None) -> None:
     """The team's response replaces its previous one."""
     db.execute(
-        "INSERT INTO acks (proposal_id, team, response, user, fingerprint, deadline, reason, comment_id, created_at,"
+        "INSERT INTO acks (proposal_id, team, response, \"user\", fingerprint, deadline, reason, comment_id, created_at,"
         " github_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, user = excluded.user,"
+        " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, \"user\" = excluded.\"user\","
         " fingerprint = excluded.fingerprint, deadline = excluded.deadline, reason = excluded.reason,"
         " comment_id = excluded.comment_id, created_at = excluded.created_at, github_team = excluded.github_team",
         (
@@ -240,7 +242,8 @@ def delete_ack(db: sqlite_utils.Database, proposal_id: int, team: str) -> bool:
 def claim_comment(db: sqlite_utils.Database, comment_id: int, proposal_id: int | None) -> bool:
     """True the first time a comment is handled; False for a re-delivery."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO handled_comments (comment_id, proposal_id, handled_at) VALUES (?, ?, ?)",
+        "INSERT INTO handled_comments (comment_id, proposal_id, handled_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (comment_id) DO NOTHING",
         (comment_id, proposal_id, time.time()),
     )
     return bool(cursor.rowcount)
@@ -267,8 +270,8 @@ def get_blobs(db: sqlite_utils.Database, shas: list[str]) -> dict[str, bytes]:
 
 def put_blobs(db: sqlite_utils.Database, blobs: Mapping[str, bytes]) -> None:
     now = time.time()
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO blob_cache (sha, content, size, fetched_at) VALUES (?, ?, ?, ?)",
+    db.executemany(
+        "INSERT INTO blob_cache (sha, content, size, fetched_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha) DO NOTHING",
         [(sha, content, len(content), now) for sha, content in blobs.items()],
     )
 
@@ -280,7 +283,8 @@ def get_tree(db: sqlite_utils.Database, repo_id: int, sha: str) -> list[dict[str
 
 def put_tree(db: sqlite_utils.Database, repo_id: int, sha: str, entries: list[dict[str, Any]]) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO tree_cache (repo_id, sha, entries, fetched_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO tree_cache (repo_id, sha, entries, fetched_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (repo_id, sha) DO UPDATE SET entries = excluded.entries, fetched_at = excluded.fetched_at",
         (repo_id, sha, json.dumps(entries, separators=(",", ":")), time.time()),
     )
 

@@ -234,7 +234,8 @@ def create_team(db: sqlite_utils.Database, slug: str, name: str, github_team: st
     """The new team, or None when the slug is taken."""
     now = time.time()
     cursor = db.execute(
-        "INSERT OR IGNORE INTO teams (slug, name, github_team, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO teams (slug, name, github_team, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (slug) DO NOTHING",
         (slug, name, github_team, now, now),
     )
     if not cursor.rowcount:
@@ -323,10 +324,10 @@ def insert_key(
 ) -> ApiKey:
     cursor = db.execute(
         "INSERT INTO api_keys (prefix, secret_hash, team, scopes, expires_at, created_at, created_by)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (prefix, secret_hash, team, json.dumps(sorted(set(scopes))), expires_at, time.time(), created_by),
     )
-    found = get_key(db, int(cursor.lastrowid or 0))
+    found = get_key(db, int(cursor.fetchone()[0]))
     assert found is not None
     return found
 
@@ -421,7 +422,7 @@ def replace_repo(
     ``teams``: the teams the repository's ``.tessera.yml`` names (None keeps what the last sync from
     the repository read: a manifest upload says nothing about them)."""
     now = time.time()
-    conn = db.conn
+    conn = db
     conn.execute("DELETE FROM columns WHERE asset_id IN (SELECT id FROM assets WHERE repo = ?)", (repo,))
     conn.execute("DELETE FROM assets WHERE repo = ?", (repo,))
     conn.execute("DELETE FROM exposures WHERE repo = ?", (repo,))
@@ -431,7 +432,7 @@ def replace_repo(
         cursor = conn.execute(
             "INSERT INTO assets (repo, fqn, kind, path, owner_team, owner_raw, github_team, compatibility,"
             " materialized, description, columns_known, relation, commit_sha, source, synced_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 repo,
                 asset.fqn,
@@ -450,7 +451,7 @@ def replace_repo(
                 now,
             ),
         )
-        asset_id = cursor.lastrowid
+        asset_id = cursor.fetchone()[0]
         for position, (name, type_, nullable, description) in enumerate(asset.columns):
             column_rows.append(
                 (asset_id, position, name, type_, None if nullable is None else int(nullable), description)
@@ -558,7 +559,7 @@ def search_assets(
         where.append("id IN (SELECT asset_id FROM columns WHERE lower(name) = ?)")
         args.append(column.lower())
     if q:
-        where.append("fqn LIKE ? ESCAPE '\\'")
+        where.append("lower(fqn) LIKE ? ESCAPE '\\'")
         args.append("%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     if owner:
         where.append("owner_team = ?")
@@ -681,10 +682,10 @@ def create_registration(
     else:
         cursor = db.execute(
             "INSERT INTO registrations (team, asset, columns, version, note, source, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (team, asset, json.dumps(list(columns)), version, note, source, created_by, time.time()),
         )
-        reg_id, created = int(cursor.lastrowid or 0), True
+        reg_id, created = int(cursor.fetchone()[0]), True
     bump_graph_version(db)
     found = get_registration(db, reg_id)
     assert found is not None
@@ -728,9 +729,11 @@ def replace_sql_registrations(db: sqlite_utils.Database, repo: str, found: Itera
     """The registrations SQL in ``repo`` implies (source ``sql:<repo>/<path>``), replacing the last sync's."""
     db.execute("DELETE FROM registrations WHERE source LIKE ?", (f"sql:{repo}/%",))
     now = time.time()
-    db.conn.executemany(
-        "INSERT OR REPLACE INTO registrations (team, asset, columns, version, note, source, created_by, created_at)"
-        " VALUES (?, ?, ?, NULL, ?, ?, 'sync', ?)",
+    db.executemany(
+        "INSERT INTO registrations (team, asset, columns, version, note, source, created_by, created_at)"
+        " VALUES (?, ?, ?, NULL, ?, ?, 'sync', ?) ON CONFLICT (team, asset, source) DO UPDATE SET"
+        " columns = excluded.columns, version = NULL, note = excluded.note, created_by = 'sync',"
+        " created_at = excluded.created_at",
         [(r.team, r.asset, json.dumps(list(r.columns)), r.note, r.source, now) for r in found],
     )
     bump_graph_version(db)
@@ -791,11 +794,11 @@ def record_audit_run(
         return pk, False
     cursor = db.execute(
         "INSERT INTO audit_runs (asset, run_id, status, triggered_by, run_at, source, reported_by, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (asset, run.run_id, run.status, run.triggered_by, run.run_at.timestamp(), source, reported_by, time.time()),
     )
-    pk = int(cursor.lastrowid or 0)
-    db.conn.executemany(
+    pk = int(cursor.fetchone()[0])
+    db.executemany(
         "INSERT INTO guarantee_results (run_id, guarantee, passed, rows_checked, rows_failed, message)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(pk, r.guarantee, int(r.passed), _count(r.rows_checked), _count(r.rows_failed), r.message) for r in run.results],
