@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
 from app.webhooks import sign
@@ -45,6 +46,7 @@ from tests.app.workflow_support import MARKER, repo_files
 from tests.fakegithub import FakeGitHub, FakePull, FakeRepo
 from tests.fixtures_app import WEBHOOK_SECRET
 from tests.fixtures_github import APP_ID, INSTALLATION_ID
+from tests.pg import PostgresServer
 
 pytestmark = pytest.mark.replicas
 
@@ -218,6 +220,27 @@ async def send(session: aiohttp.ClientSession, cluster: Cluster, delivery: Deliv
     raise AssertionError(f"delivery {delivery.id} was never answered 2xx")
 
 
+def analysis_windows(fake: FakeGitHub, repo: FakeRepo, heads: list[str]) -> list[tuple[int, int]]:
+    """Per head, the first and last of the requests (in the order the fake answered them) that
+    created or updated its check run: one analysis's footprint at GitHub.
+
+    Timestamps in the store cannot show that two jobs never overlapped (each replica stamps a
+    claim when it asks, not when the database grants it), so the fake GitHub, one process with
+    one order of events, is the witness."""
+    run_of_head = {head: repo.check_runs(head_sha=head, name="Tessera")[0].id for head in heads}
+    footprint: dict[int, list[int]] = {run: [] for run in run_of_head.values()}
+    for index, request in enumerate(fake.requests):
+        if request.method == "POST" and request.path.endswith("/check-runs"):
+            run = run_of_head.get((request.json or {}).get("head_sha"))
+        elif request.method == "PATCH" and "/check-runs/" in request.path:
+            run = int(request.path.rsplit("/", 1)[1])
+        else:
+            continue
+        if run in footprint:
+            footprint[run].append(index)
+    return [(min(footprint[run]), max(footprint[run])) for run in run_of_head.values()]
+
+
 # -- backends -----------------------------------------------------------------------------------
 
 
@@ -241,18 +264,27 @@ def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", 1, {"TESSERA_DB": str(path)}, query)
 
 
+def postgres_backend(server: PostgresServer) -> Backend:
+    url = server.create_database(f"chaos_{os.getpid()}")
+
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+
+    return Backend("postgresql", 3, {"TESSERA_DATABASE_URL": url}, query)
+
+
 @pytest.fixture
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
-        yield sqlite_backend(tmp_path)
-    else:
-        raise AssertionError(f"unknown backend {request.param}")
+        return sqlite_backend(tmp_path)
+    return postgres_backend(request.getfixturevalue("postgres_server"))
 
 
 # -- the test -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 async def test_deliveries_across_replicas_with_one_killed_are_each_stored_once_and_run_in_order(
     backend: Backend, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
 ) -> None:
@@ -346,16 +378,24 @@ async def test_deliveries_across_replicas_with_one_killed_are_each_stored_once_a
     assert failed == []
     assert retried > 0, "the kill interrupted no job: the test proved nothing about a crash"
     # nothing left claimed
-    assert backend.query("SELECT count(*) FROM deliveries WHERE status = 'running'") == [(0,)]
+    assert backend.query(
+        "SELECT count(*) FROM deliveries WHERE status = 'running' OR lease_until IS NOT NULL"
+    ) == [(0,)]
 
-    # each pull request's jobs ran in the order they arrived, one at a time
+    # each pull request's jobs were stored in the order they were sent (each after the previous
+    # one's answer), and so claimed in that order
     by_id = {r[0]: r for r in rows}
     for plan in plans:
         jobs = [by_id[d.id] for d in plan.sent]
         assert len({job[2] for job in jobs}) == 1, "one pull request, one ordering key"
         assert [job[3] for job in jobs] == sorted(job[3] for job in jobs), f"#{plan.pull.number} stored out of order"
-        for earlier, later in itertools.pairwise(jobs):
-            assert float(later[4]) >= float(earlier[5]), f"#{plan.pull.number}: {later[0]} started before {earlier[0]} ended"
+    # ...and ran one at a time: everything an analysis did at GitHub (creating its check run,
+    # updating it) happened after everything the previous analysis of that pull request did
+    for plan in plans:
+        windows = analysis_windows(fake, repo, plan.heads)
+        assert windows == sorted(windows) and all(a[1] < b[0] for a, b in itertools.pairwise(windows)), (
+            f"#{plan.pull.number}: analyses overlapped or ran out of order at GitHub: {windows}"
+        )
 
     # one impact comment per pull request, naming what its last push breaks; one completed check
     # run per head, made in push order; the last head's check waits for Growth
