@@ -16,7 +16,7 @@ savepoint; if it raises, only its own changes are rolled back and the exception 
 caller. Its return value comes back from the ``await``; return plain values, not cursors.
 
 The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
-with a plain function ``fn(db: sqlite_utils.Database)``. Keep write functions short and free of
+with a plain function ``fn(db: Database)``. Keep write functions short and free of
 I/O other than the database: they hold the single writer.
 
 One process per database file: the queue's crash recovery assumes no other process runs jobs.

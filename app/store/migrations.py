@@ -221,6 +221,14 @@ def m0060_job_leases(db: Database) -> None:
         db.execute("SELECT setval('delivery_order', (SELECT coalesce(max(seq), 0) + 1 FROM deliveries), false)")
 
 
+def m0061_outbound_leases(db: Database) -> None:
+    """The outbound queue (Slack, subscriber webhooks) across replicas: who claimed a message and
+    until when, so a replica recovers only its own messages when it stops, and others' only once
+    their lease ran out (a message sent twice is a duplicate Slack post or webhook)."""
+    db.execute("ALTER TABLE outbound ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE outbound ADD COLUMN lease_until REAL")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_deliveries", m0001_deliveries),
     ("0010_pr_workflow", m0010_pr_workflow),
@@ -233,6 +241,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0045_column_names", m0045_column_names),
     ("0050_delivery_quarantine", m0050_delivery_quarantine),
     ("0060_job_leases", m0060_job_leases),
+    ("0061_outbound_leases", m0061_outbound_leases),
 ]
 """Applied in this order. Append only."""
 
