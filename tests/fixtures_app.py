@@ -7,7 +7,8 @@ Use them from any test (``tests/conftest.py`` imports everything here):
   workers and short back-off.
 - ``store``: an open :class:`Store` on that database (closed after the test).
 - ``store_backend``: ``"sqlite"``, or ``"postgres"`` where the test is run on both engines
-  (:data:`BOTH_BACKENDS` lists those test modules; ``tests/conftest.py`` parametrizes them).
+  (:data:`BOTH_BACKENDS` lists those test modules; ``tests/conftest.py`` parametrizes them), or
+  for every test with ``TESSERA_TEST_STORE=postgres``.
 - ``store_target``: what ``Store(...)`` opens for this test: the SQLite path or the PostgreSQL URL.
 - ``fake_clock``: a :class:`FakeClock`; its ``sleep`` advances time instantly.
 - ``make_client``: ``await make_client(router=..., github=..., start_workers=...)`` gives an aiohttp
@@ -112,8 +113,9 @@ async def wait_until(
 
 @pytest.fixture
 def store_backend(request: pytest.FixtureRequest) -> str:
-    """The engine this test's store runs on (``sqlite`` unless parametrized)."""
-    return str(getattr(request, "param", "sqlite"))
+    """The engine this test's store runs on: both where parametrized, else ``TESSERA_TEST_STORE``
+    (``sqlite`` by default; ``TESSERA_TEST_STORE=postgres pytest`` runs every store test on PostgreSQL)."""
+    return str(getattr(request, "param", os.environ.get("TESSERA_TEST_STORE", "sqlite")))
 
 
 @pytest.fixture

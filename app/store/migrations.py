@@ -22,8 +22,9 @@ release after the code stopped using them.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from app.store.contracts import m0020_contracts
 from app.store.db import POSTGRESQL, Database, dialect_of
@@ -259,8 +260,29 @@ def apply_migrations(db: Database, migrations: list[tuple[str, Migration]] | Non
     for name, migration in migrations:
         if name in done:
             continue
-        with db.atomic():
+        with _migration_transaction(db):
+            # asked again inside the lock: another process may have applied it meanwhile
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is not None:
+                continue
             migration(db)
             db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
         applied.append(name)
     return applied
+
+
+@contextlib.contextmanager
+def _migration_transaction(db: Database) -> Iterator[None]:
+    """One migration's transaction. On SQLite it takes the write lock first (``BEGIN IMMEDIATE``),
+    so a second process opening the file at the same moment waits, then finds the migration applied;
+    on PostgreSQL the caller holds the advisory lock."""
+    if dialect_of(db) == POSTGRESQL:
+        with db.atomic():
+            yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -401,7 +401,6 @@ def installation_for_owner(db: Database, owner: str) -> int | None:
 def installed_owners(db: Database) -> list[tuple[str, int]]:
     """(organisation or user, installation id) of every installation a pull request came through."""
     rows = db.execute(
-        "SELECT DISTINCT substr(repo, 1, instr(repo, '/') - 1), installation_id FROM proposals"
-        " WHERE installation_id IS NOT NULL"
+        "SELECT DISTINCT repo, installation_id FROM proposals WHERE installation_id IS NOT NULL"
     ).fetchall()
-    return [(owner, int(installation_id)) for owner, installation_id in rows]
+    return list(dict.fromkeys((repo.partition("/")[0], int(installation_id)) for repo, installation_id in rows))
