@@ -27,9 +27,11 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,9 +46,9 @@ import pytest
 from app.webhooks import sign
 from tests.app.workflow_support import MARKER, repo_files
 from tests.fakegithub import FakeGitHub, FakePull, FakeRepo
-from tests.fixtures_app import WEBHOOK_SECRET
+from tests.fixtures_app import WEBHOOK_SECRET, load_webhook
 from tests.fixtures_github import APP_ID, INSTALLATION_ID
-from tests.pg import PostgresServer
+from tests.pg import PostgresServer, find_bindir, start_server
 
 pytestmark = pytest.mark.replicas
 
@@ -413,3 +415,38 @@ async def test_deliveries_across_replicas_with_one_killed_are_each_stored_once_a
             runs.append(on_head[0])
         assert [run.id for run in runs] == sorted(run.id for run in runs), f"#{number}: checks out of push order"
         assert runs[-1].conclusion == "action_required", runs[-1].output
+
+
+async def test_a_delivery_postgresql_cannot_store_is_never_answered_2xx(tmp_path: Path) -> None:
+    """The database gone under a running replica: a delivery is answered with an error within
+    GitHub's 10 s (GitHub shows it failed, an operator redelivers it), never with a 2xx for
+    something not stored; and the replica still stops on SIGTERM."""
+    if find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (initdb/postgres not found); .ci/run installs it")
+    root = Path(tempfile.mkdtemp(prefix="tessera-pg-down-"))  # the server's user must reach it
+    server = start_server(root)  # its own server: this test stops it
+    try:
+        url = server.create_database("down")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        env.update(PYTHONPATH=str(REPO_ROOT), TESSERA_WEBHOOK_SECRET=WEBHOOK_SECRET, TESSERA_PORT="0",
+                   TESSERA_DATABASE_URL=url, TESSERA_DB=str(tmp_path / "cache.db"))
+        cluster = Cluster(env, tmp_path)
+        replica = await cluster.start()
+        payload = json.dumps(load_webhook("pull_request", "edited")).encode()
+        before, after = (Delivery(str(uuid.uuid4()), "pull_request", payload) for _ in range(2))
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                async with session.post(f"{replica.url}/webhooks/github", data=payload, headers=before.headers()) as r:
+                    assert r.status == 202
+                server.stop()
+                started = time.monotonic()
+                async with session.post(f"{replica.url}/webhooks/github", data=payload, headers=after.headers()) as r:
+                    status, body, waited = r.status, await r.text(), time.monotonic() - started
+        finally:
+            await cluster.stop_all()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    assert status >= 500, (status, body)
+    assert "error" in json.loads(body)
+    assert waited < 10, f"answered after {waited:.1f} s: GitHub gives up after 10 s"
