@@ -26,10 +26,11 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -40,9 +41,10 @@ from app.webhooks import sign
 
 WEBHOOK_SECRET = "test-webhook-secret"
 BACKENDS = ("sqlite", "postgres")
-BOTH_BACKENDS = ("tests/store/", "tests/app/test_store.py", "tests/app/test_queue.py", "tests/app/test_workflow")
-"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the queue
-and the pull-request workflow. The rest run on SQLite only, to keep the suite's time."""
+BOTH_BACKENDS = ("tests/store/", "tests/app/test_queue.py", "tests/app/test_workflow", "tests/app/test_notify")
+"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the job
+queue, the pull-request workflow and the outbound queue. The rest run on SQLite only, to keep the
+suite's time (``TESSERA_TEST_STORE=postgres`` runs them on PostgreSQL)."""
 _DATABASES = itertools.count()
 WEBHOOKS_DIR = Path(__file__).parent / "data" / "github" / "webhooks"
 
@@ -119,14 +121,20 @@ def store_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_target(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+def store_target(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database for the test: a SQLite path, or a new database on the session's
-    PostgreSQL server (one per test: CREATE DATABASE from the template takes milliseconds)."""
+    PostgreSQL server (one per test, dropped after it: CREATE DATABASE from the template takes
+    milliseconds, and a few hundred kept would fill the disk)."""
     if store_backend == "sqlite":
-        return str(tmp_path / "tessera.db")
+        yield str(tmp_path / "tessera.db")
+        return
     server = request.getfixturevalue("postgres_server")
     name = f"t_{os.getpid()}_{next(_DATABASES)}"
-    return server.create_database(name)
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield server.url(name)
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -291,7 +291,7 @@ class Store:
     async def read(self, fn: Callable[[Database], T]) -> T:
         """Run ``fn(db)`` on a reader connection (a consistent snapshot of committed data)."""
         if self._pg is not None:
-            return await self._run_postgresql(fn)
+            return await self._run_postgresql(fn, snapshot=True)
         if not self._open or self._pool is None:
             raise RuntimeError("the store is not open")
         loop = asyncio.get_running_loop()
@@ -387,12 +387,12 @@ class Store:
 
     # -- PostgreSQL ----------------------------------------------------------------------------
 
-    async def _run_postgresql(self, fn: Callable[[Database], T]) -> T:
+    async def _run_postgresql(self, fn: Callable[[Database], T], *, snapshot: bool = False) -> T:
         assert self._pg is not None
         if not self._open:
             raise RuntimeError("the store is not open")
         try:
-            result = await self._pg.run(fn)
+            result = await self._pg.run(fn, snapshot=snapshot)
         except pg_errors.DiskFull as exc:
             self._full = True
             raise StoreFull(f"the database cannot grow: {exc}") from exc

@@ -233,15 +233,16 @@ def claim_next_or_due(db: Database, claim: Claim) -> tuple[Delivery | None, floa
     return (job, None) if job is not None else (None, next_due_at(db, after=claim.now))
 
 
-_HELD = "(claimed_by IS NULL OR claimed_by = ?)"
-"""An outcome is recorded by the replica holding the job (or for a job nobody claimed: tools, tests)."""
+_HELD = "(CAST(? AS TEXT) IS NULL OR claimed_by IS NULL OR claimed_by = ?)"
+"""An outcome is recorded by the replica holding the job (the two parameters: that replica twice).
+Without a replica (an operator's tool, a test) the row is changed whoever holds it."""
 
 
 def mark_done(db: Database, id: int, now: float, replica: str | None = None) -> None:
     db.execute(
         f"UPDATE deliveries SET status = 'done', finished_at = ?, last_error = NULL, lease_until = NULL"
         f" WHERE id = ? AND {_HELD}",
-        (now, id, replica),
+        (now, id, replica, replica),
     )
 
 
@@ -249,7 +250,7 @@ def mark_retry(db: Database, id: int, run_after: float, error: str, replica: str
     db.execute(
         "UPDATE deliveries SET status = 'queued', run_after = ?, last_error = ?, claimed_by = NULL,"
         f" lease_until = NULL WHERE id = ? AND {_HELD}",
-        (run_after, error, id, replica),
+        (run_after, error, id, replica, replica),
     )
 
 
@@ -259,7 +260,7 @@ def mark_failed(
     """Failed (or ``quarantined``): kept with its error until replayed."""
     db.execute(
         f"UPDATE deliveries SET status = ?, last_error = ?, finished_at = ?, lease_until = NULL WHERE id = ? AND {_HELD}",
-        (status, error, now, id, replica),
+        (status, error, now, id, replica, replica),
     )
 
 
@@ -294,7 +295,7 @@ def requeue(db: Database, ids: Sequence[int], now: float, replica: str | None = 
     db.executemany(
         "UPDATE deliveries SET status = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
         f" run_after = ?, claimed_by = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND {_HELD}",
-        [(now, i, replica) for i in ids],
+        [(now, i, replica, replica) for i in ids],
     )
 
 

@@ -51,7 +51,10 @@ class PostgresEngine:
         self._threads: ThreadPoolExecutor | None = None
 
     def open(self) -> None:
-        """Open the pool and wait for its first connection (a wrong URL fails here, clearly)."""
+        """Open the pool. One direct connection first: a wrong URL, password or host fails here at
+        once with the server's own words (the pool would retry quietly until its time-out)."""
+        with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT):
+            pass
         self._pool = psycopg_pool.ConnectionPool(
             self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True}, timeout=CHECKOUT_TIMEOUT,
             configure=configure_postgresql, open=False, name="tessera-store",
@@ -60,9 +63,6 @@ class PostgresEngine:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except psycopg_pool.PoolTimeout:
             self._pool.close()
-            # the pool retries quietly; one direct attempt says why it cannot connect
-            with psycopg.connect(self.url, connect_timeout=10):
-                pass
             raise
         self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="tessera-store-pg")
 
@@ -74,14 +74,18 @@ class PostgresEngine:
             self._pool.close()
             self._pool = None
 
-    def run_sync(self, fn: Callable[[PostgresDatabase], T]) -> T:
-        """``fn(db)`` in one transaction on a pooled connection (run again after a deadlock)."""
+    def run_sync(self, fn: Callable[[PostgresDatabase], T], snapshot: bool = False) -> T:
+        """``fn(db)`` in one transaction on a pooled connection (run again after a deadlock).
+        ``snapshot``: the whole function sees one snapshot of committed data (REPEATABLE READ), as a
+        SQLite reader does; otherwise each statement sees what is committed when it starts."""
         assert self._pool is not None, "the store is not open"
         for attempt in range(RETRIES + 1):
             with self._pool.connection() as conn:
                 db = PostgresDatabase(conn)
                 try:
                     with db.atomic():
+                        if snapshot:
+                            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                         return fn(db)
                 except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
                     if attempt == RETRIES:
@@ -90,10 +94,10 @@ class PostgresEngine:
                     time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def run(self, fn: Callable[[PostgresDatabase], T]) -> T:
+    async def run(self, fn: Callable[[PostgresDatabase], T], *, snapshot: bool = False) -> T:
         if self._threads is None:
             raise RuntimeError("the store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self.run_sync, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.run_sync, fn, snapshot)
 
     def with_migration_lock(self, fn: Callable[[PostgresDatabase], T]) -> T:
         """``fn(db)`` on a connection holding the migration lock (replicas starting together wait)."""

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from app.store import NewDelivery, Store
 from app.store import deliveries as delivery_sql
+from app.store import notify as notify_sql
 from app.store.deliveries import JobOutcome
 
 
@@ -134,3 +135,25 @@ async def test_replicas_opening_a_new_database_together_apply_each_migration_onc
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_an_outbound_message_is_sent_by_one_replica_and_recovered_only_when_its_sender_is_gone(
+    store: Store, store_target: str
+) -> None:
+    """Slack posts and subscriber webhooks: a replica stopping puts back only its own messages; one
+    starting beside others takes a message over only when its sender's lease ran out."""
+    messages = [notify_sql.NewOutbound(f"m-{n}", "slack", "asked", f"team:{n}", {"text": n}) for n in range(2)]
+    assert await store.write(lambda db: notify_sql.enqueue(db, messages, 100.0)) == 2
+    first, _ = await store.write(lambda db: notify_sql.claim_next(db, 100.0, "a"))
+    second, _ = await store.write(lambda db: notify_sql.claim_next(db, 100.0, "b"))
+    assert first is not None and second is not None and first.id != second.id
+    assert await store.write(lambda db: notify_sql.claim_next(db, 100.0, "c")) == (None, None)
+
+    assert await store.write(lambda db: notify_sql.recover_running(db, 101.0, replica="a")) == 1
+    assert (await store.read(lambda db: notify_sql.get_outbound(db, second.id))).status == "running"
+    soon = 100.0 + notify_sql.OUTBOUND_LEASE_SECONDS - 1
+    assert await store.write(lambda db: notify_sql.recover_running(db, soon, expired_only=True)) == 0
+    late = 100.0 + notify_sql.OUTBOUND_LEASE_SECONDS + 1
+    assert await store.write(lambda db: notify_sql.recover_running(db, late, expired_only=True)) == 1
+    statuses = await store.read(lambda db: [notify_sql.get_outbound(db, m.id).status for m in (first, second)])
+    assert statuses == ["queued", "queued"]
