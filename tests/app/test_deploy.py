@@ -5,6 +5,7 @@ the operator files name every variable and option they must."""
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from app.setup import (
     EVENT_PERMISSIONS,
     required_permissions,
 )
+from app.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -397,6 +399,18 @@ def test_the_replicas_compose_runs_two_tessera_replicas_on_one_postgresql() -> N
     caches = [v.split(":")[0] for service in replicas.values() for v in service["volumes"]]
     assert len(set(caches)) == len(replicas) and set(caches) <= set(compose["volumes"])
     assert len({p for service in replicas.values() for p in service["ports"]}) == len(replicas)
+
+
+def test_the_replicas_postgresql_admits_both_versions_pools_during_a_rolling_upgrade() -> None:
+    """``max_connections`` ≥ replicas of two versions × the pool each opens + CLI, backup and
+    PostgreSQL's 3 reserved slots: the arithmetic deploy/README.md asks operators to do."""
+    compose = _replicas_compose()
+    command = compose["services"]["postgres"]["command"]
+    max_connections = int(next(arg.split("=", 1)[1] for arg in command if arg.startswith("max_connections=")))
+    pool = inspect.signature(Store).parameters["pool_size"].default
+    replicas = len(_replica_services(compose))
+    assert max_connections >= 2 * replicas * pool + 2 + 3
+    assert f"up to **{pool}** connections" in (DEPLOY / "README.md").read_text()
 
 
 def test_the_proxy_command_in_the_docs_lists_exactly_the_replicas_the_compose_file_publishes() -> None:
