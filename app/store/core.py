@@ -10,13 +10,14 @@ compressed first on a thread of their own, which hands them to the writer. Reads
 thread pool, each thread with its own connection (WAL lets them read while the writer writes).
 Durability: ``synchronous=FULL`` by default (every commit fsynced); ``NORMAL`` is an option.
 
-Writes from other modules, e.g. ``await store.write(lambda db: db["teams"].upsert(row, pk="slug"))``:
+Writes from other modules, e.g. ``await store.write(lambda db: registry.create_team(db, slug, name, None))``:
 the function runs in a transaction shared with the other writes of its batch, inside its own
 savepoint; if it raises, only its own changes are rolled back and the exception reaches its
 caller. Its return value comes back from the ``await``; return plain values, not cursors.
 
 The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
-with a plain function ``fn(db: Database)``. Keep write functions short and free of
+with a plain function ``fn(db: Database)`` (:mod:`app.store.db`: ``execute``, ``query``, ``atomic``;
+not sqlite-utils' table API, which PostgreSQL has not). Keep write functions short and free of
 I/O other than the database: they hold the single writer.
 
 One process per database file: the queue's crash recovery assumes no other process runs jobs.
@@ -168,6 +169,8 @@ class Store:
         self._open = False
         self._full = False
         self.applied_migrations: list[str] = []
+        self._pg_inserts: list[tuple[NewDelivery, asyncio.Future[bool]]] = []
+        self._pg_inserting = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -302,9 +305,12 @@ class Store:
     async def insert_delivery(self, delivery: NewDelivery) -> bool:
         """Persist a webhook delivery as a queued job; False when its delivery id was seen before."""
         if self._pg is not None:
-            encoded = await asyncio.to_thread(delivery_sql.encode_payload, delivery.payload)
-            inserted = await self._run_postgresql(lambda db: delivery_sql.insert_many(db, [delivery], [encoded]))
-            return delivery.delivery_id in inserted
+            future: asyncio.Future[bool] = self._submit_check()
+            self._pg_inserts.append((delivery, future))
+            if not self._pg_inserting:
+                self._pg_inserting = True
+                asyncio.create_task(self._insert_postgresql())
+            return await future
         future = self._submit_check()
         # Compressed on its own thread, which hands the row to the writer: zlib releases the GIL, so
         # it runs beside the event loop; in the single writer each zlib call could wait a whole GIL
@@ -398,6 +404,30 @@ class Store:
             raise StoreFull(f"the database cannot grow: {exc}") from exc
         self._full = False
         return result
+
+    async def _insert_postgresql(self) -> None:
+        """Store the deliveries waiting, together: one multi-row INSERT and one commit for those that
+        arrived while the last batch was being written (no wait added when one arrives alone). What
+        SQLite's writer does with its queue, for the same reason: a commit costs more than its rows."""
+        try:
+            while self._pg_inserts:
+                batch, self._pg_inserts = self._pg_inserts[:MAX_BATCH], self._pg_inserts[MAX_BATCH:]
+                deliveries = [delivery for delivery, _ in batch]
+                try:
+                    encoded = await asyncio.to_thread(_encode_all, deliveries)
+                    inserted = await self._run_postgresql(
+                        lambda db, rows=deliveries, payloads=encoded: delivery_sql.insert_many(db, rows, payloads)
+                    )
+                except Exception as exc:  # nothing of the batch is stored: every caller hears why
+                    _resolve_all([(future, False, exc) for _, future in batch])
+                    continue
+                outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+                for delivery, future in batch:
+                    outcomes.append((future, True, delivery.delivery_id in inserted))
+                    inserted.discard(delivery.delivery_id)  # a repeat in the same batch is a duplicate
+                _resolve_all(outcomes)
+        finally:
+            self._pg_inserting = False
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -510,6 +540,10 @@ class Store:
         finally:
             if db.conn.in_transaction:  # a reader must never hold a snapshot open between calls
                 db.conn.rollback()
+
+
+def _encode_all(deliveries: Sequence[NewDelivery]) -> list[bytes]:
+    return [delivery_sql.encode_payload(d.payload) for d in deliveries]
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:
