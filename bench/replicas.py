@@ -176,6 +176,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--models", type=int, default=5000, help="registry size for the impact query")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--impact-rounds", type=int, default=2, help="registry runs per backend, interleaved")
     parser.add_argument("--record", action="store_true", help="append the tables to bench/RESULTS.md")
     args = parser.parse_args()
     if find_bindir() is None:
@@ -194,7 +195,7 @@ async def main() -> None:
                       f" stored {run.stored}/{run.sent}", flush=True)
                 runs.append(run)
         impacts: list[tuple[str, dict[str, float]]] = []
-        for round_ in range(2):
+        for round_ in range(args.impact_rounds):
             for name in ("SQLite", "PostgreSQL"):
                 url = None if name == "SQLite" else server.create_database(f"registry_{round_}")
                 result = await registry.run(args.models, args.queries, database_url=url)
