@@ -221,7 +221,7 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         status = "failed" if args.failed else args.status
         rows = await store.list_deliveries(status=status, limit=args.limit)
     if args.json:
-        times = ("received_at", "run_after", "started_at", "finished_at")
+        times = ("received_at", "run_after", "started_at", "finished_at", "lease_until")
         for d in rows:
             fields = {k: v for k, v in d.__dict__.items() if k not in ("payload", "compressed")}
             print(json.dumps({**fields, **{k: _iso(fields[k]) for k in times}}))

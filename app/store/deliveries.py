@@ -36,6 +36,9 @@ _COLUMNS = (
     "id, delivery_id, event, action, ordering_key, installation_id, repository, status, seq,"
     " attempts, last_error, received_at, run_after, started_at, finished_at, worker_kills, claimed_by, lease_until"
 )
+LEGACY_LEASE_SECONDS = 900
+"""How long a job claimed without a lease (by a replica of an older version, during an upgrade) is
+left to it: longer than an attempt may run (``TESSERA_JOB_TIMEOUT``, 300 s by default)."""
 _ROWS_PER_INSERT = 400  # 10 parameters a row, well under SQLite's 32,766 variables
 
 
@@ -302,8 +305,13 @@ def requeue(db: Database, ids: Sequence[int], now: float, replica: str | None = 
 def recover_running(db: Database, max_attempts: int, now: float, *, every: bool = True) -> tuple[int, int]:
     """Jobs whose replica stopped while they ran: queue them again, or fail them if that used their
     last attempt. ``every``: all jobs left running (one process per SQLite file, at its start);
-    otherwise only those whose lease ran out before ``now`` (a job with no lease predates leases)."""
-    which = "status = 'running'" if every else "status = 'running' AND coalesce(lease_until, 0) < ?"
+    otherwise only those whose lease ran out before ``now``."""
+    # a running job without a lease was claimed by a replica older than leases: it is its until the
+    # longest an attempt of that version could run
+    which = (
+        "status = 'running'" if every
+        else f"status = 'running' AND coalesce(lease_until, started_at + {LEGACY_LEASE_SECONDS}, 0) < ?"
+    )
     params: tuple[object, ...] = () if every else (now,)
     failed = db.execute(
         "UPDATE deliveries SET status = 'failed', finished_at = ?, lease_until = NULL,"

@@ -157,3 +157,16 @@ async def test_an_outbound_message_is_sent_by_one_replica_and_recovered_only_whe
     assert await store.write(lambda db: notify_sql.recover_running(db, late, expired_only=True)) == 1
     statuses = await store.read(lambda db: [notify_sql.get_outbound(db, m.id).status for m in (first, second)])
     assert statuses == ["queued", "queued"]
+
+
+async def test_a_job_an_older_replica_claimed_without_a_lease_is_left_to_it_for_an_attempts_length(
+    store: Store,
+) -> None:
+    """During an upgrade the previous version claims jobs without writing a lease."""
+    await store.insert_delivery(_delivery(1, "pr:1"))
+    await store.write(lambda db: db.execute(
+        "UPDATE deliveries SET status = 'running', attempts = 1, started_at = 1000.0 WHERE delivery_id = 'd-1'"
+    ))
+    legacy = delivery_sql.LEGACY_LEASE_SECONDS
+    assert await store.take_over_expired(max_attempts=5, now=1000.0 + legacy - 1) == (0, 0)
+    assert await store.take_over_expired(max_attempts=5, now=1000.0 + legacy + 1) == (1, 0)

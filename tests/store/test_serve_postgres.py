@@ -9,7 +9,9 @@ import signal
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from app import cli
 from app.webhooks import sign
 from tests.app.test_cli import _spawn_serve
 from tests.pg import PostgresServer
@@ -26,7 +28,8 @@ async def _listening(process: asyncio.subprocess.Process) -> str:
 
 
 async def test_two_serve_processes_on_one_postgresql_store_each_delivery_once_and_run_it(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = postgres_server.create_database("serve_two")
     env = {"TESSERA_DATABASE_URL": url, "TESSERA_PORT": "0", "TESSERA_WEBHOOK_SECRET": SECRET}
@@ -54,6 +57,13 @@ async def test_two_serve_processes_on_one_postgresql_store_each_delivery_once_an
             process.send_signal(signal.SIGTERM)
         codes = [await asyncio.wait_for(p.wait(), 30) for p in processes]
     assert codes == [0, 0]
+    # the operator's tools read the same database
+    monkeypatch.setenv("TESSERA_DATABASE_URL", url)
+    assert await asyncio.to_thread(cli.main, ["deliveries", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(d["delivery_id"] for d in listed) == [f"ping-{n}" for n in range(10)]
+    assert {d["status"] for d in listed} == {"done"} and all(d["claimed_by"] for d in listed)
+    assert {d["lease_until"] for d in listed} == {None}  # nothing is left claimed
 
 
 async def test_serve_with_a_postgresql_it_cannot_reach_says_so_in_one_line_without_the_password() -> None:

@@ -5,7 +5,9 @@ Every test taking ``store`` or ``store_target`` runs on SQLite and on PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import re
 import sqlite3
 import threading
 from dataclasses import replace
@@ -211,3 +213,18 @@ async def test_pruning_forgets_old_done_deliveries_and_keeps_failed_and_recent_o
     assert (await store.get_delivery(old_failed.delivery_id)).status == "failed"
     assert (await store.get_delivery(recent_done.delivery_id)).status == "done"
     assert await store.insert_delivery(_delivery(0, key="pr:1#0")) is True  # its id is forgotten too
+
+
+ADDITIVE_FROM = "0061"
+"""Migrations from here on ran on PostgreSQL stores that replicas of the previous version share."""
+
+
+def test_migrations_since_postgresql_stores_exist_only_add_so_an_older_replica_keeps_working() -> None:
+    """The rule of :mod:`app.store.migrations`: during a rolling upgrade a replica one version older
+    runs against the new schema, so a migration never drops, renames or retypes what it uses."""
+    later = [(name, inspect.getsource(fn)) for name, fn in MIGRATIONS if name >= ADDITIVE_FROM]
+    assert later, "the rule covers at least the newest migration"
+    for name, source in later:
+        code = "\n".join(line for line in source.splitlines() if not line.strip().startswith(("#", '"""')))
+        found = re.findall(r"\b(DROP\s+(?:TABLE|COLUMN)|RENAME|ALTER\s+COLUMN)\b", code, re.I)
+        assert not found, f"{name} is not additive: {found}"
