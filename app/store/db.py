@@ -82,6 +82,7 @@ _TYPE_WORDS = (
     (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
 )
 _DDL = re.compile(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)\b", re.I)
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -120,8 +121,11 @@ def to_postgresql(sql: str) -> str:
         i += 1
     text = "".join(out)
     if _DDL.match(text):
-        for pattern, replacement in _TYPE_WORDS:
-            text = pattern.sub(replacement, text)
+        parts = _LITERAL.split(text)  # odd indices are quoted literals: a default's text stays as written
+        for index in range(0, len(parts), 2):
+            for pattern, replacement in _TYPE_WORDS:
+                parts[index] = pattern.sub(replacement, parts[index])
+        text = "".join(parts)
     return text
 
 

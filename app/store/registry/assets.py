@@ -6,52 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.store.db import Database
 from app.store.registry.common import iso
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    """One asset as synced: what the registry stores of a :class:`rules.model.Asset`."""
-
-    fqn: str
-    kind: str
-    path: str | None = None
-    owner_team: str | None = None
-    owner_raw: str | None = None
-    github_team: str | None = None
-    compatibility: str | None = None
-    materialized: str | None = None
-    description: str = ""
-    columns_known: bool = True
-    relation: str | None = None
-    columns: tuple[tuple[str, str, bool | None, str], ...] = ()
-    """(name, type, nullable, description), in output order."""
-
-
-@dataclass(frozen=True)
-class ExposureRow:
-    name: str
-    type: str | None = None
-    url: str | None = None
-    path: str | None = None
-    owner_team: str | None = None
-    owner_raw: str | None = None
-    depends_on: tuple[str, ...] = ()
-    columns: Mapping[str, tuple[str, ...]] | None = None
-
-
-@dataclass(frozen=True)
-class EdgeRow:
-    upstream: str
-    upstream_column: str | None
-    downstream: str
-    downstream_column: str | None
-    usage: str
+from rules.registry_rows import AssetRow, EdgeRow, ExposureRow
 
 
 def replace_repo(
