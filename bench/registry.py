@@ -169,7 +169,8 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def run(models: int, queries: int) -> dict[str, Any]:
+async def run(models: int, queries: int, database_url: str | None = None) -> dict[str, Any]:
+    """Sync and query on a fresh SQLite file, or on ``database_url`` (an empty PostgreSQL database)."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from app.config import Settings
@@ -183,8 +184,8 @@ async def run(models: int, queries: int) -> dict[str, Any]:
     del manifest
     headers = {"Authorization": "Bearer bench-bootstrap-key", "Content-Type": "application/json"}
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(db_path=os.path.join(folder, "bench.db"), bootstrap_key="bench-bootstrap-key",
-                            webhook_secret="bench")
+        settings = Settings(db_path=os.path.join(folder, "bench.db"), database_url=database_url,
+                            bootstrap_key="bench-bootstrap-key", webhook_secret="bench")
         store = Store(settings.database)
         await store.open()
         client = TestClient(TestServer(create_app(settings, store=store, start_workers=False),

@@ -33,6 +33,10 @@ T = TypeVar("T")
 RETRIES = 5
 """Times a write that lost a deadlock or serialization check is run again."""
 CONNECT_TIMEOUT = 30.0
+CHECKOUT_TIMEOUT = 5.0
+"""How long a store call waits for a pooled connection before it fails. Under GitHub's 10 s for a
+webhook's answer: with the database gone, a delivery is answered 500 (redeliver it) rather than
+left to time out, and a stopping replica is not held for 30 s per call."""
 MIGRATION_LOCK = 0x7E55E4A
 """The ``pg_advisory_lock`` key replicas starting together take to apply migrations one at a time."""
 
@@ -52,7 +56,7 @@ class PostgresEngine:
         with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT):
             pass
         self._pool = psycopg_pool.ConnectionPool(
-            self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True},
+            self.url, min_size=1, max_size=self.size, kwargs={"autocommit": True}, timeout=CHECKOUT_TIMEOUT,
             configure=configure_postgresql, open=False, name="tessera-store",
         )
         try:

@@ -5,6 +5,7 @@ the operator files name every variable and option they must."""
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from app.setup import (
     EVENT_PERMISSIONS,
     required_permissions,
 )
+from app.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -366,6 +368,63 @@ def test_compose_builds_the_image_keeps_data_on_a_volume_and_publishes_on_loopba
     assert "github_app_key" in service["secrets"] and "github_app_key" in compose["secrets"]
 
 
+def _replicas_compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.replicas.yml").read_text())
+
+
+def _replica_services(compose: dict) -> dict[str, dict]:
+    return {name: service for name, service in compose["services"].items() if service.get("image") == "tessera:latest"}
+
+
+def test_the_replicas_compose_runs_two_tessera_replicas_on_one_postgresql() -> None:
+    compose = _replicas_compose()
+    replicas = _replica_services(compose)
+    assert len(replicas) == 2
+    postgres = compose["services"]["postgres"]
+    assert "ports" not in postgres  # reached by the replicas only, never published
+    assert any(v.endswith(":/var/lib/postgresql/data") and v.split(":")[0] in compose["volumes"] for v in postgres["volumes"])
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    user, database = postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_DB"]
+    for name, service in replicas.items():
+        env = service["environment"]
+        assert env["TESSERA_DATABASE_URL"].startswith(f"postgresql://{user}:"), name
+        assert env["TESSERA_DATABASE_URL"].endswith(f"@postgres:5432/{database}"), name
+        assert "${POSTGRES_PASSWORD:?" in env["TESSERA_DATABASE_URL"]  # never a password in the file
+        assert "${TESSERA_SESSION_SECRET:?" in env["TESSERA_SESSION_SECRET"]  # one secret for every replica
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
+        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+        assert service["environment"]["TESSERA_GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/github_app_key"
+        assert "github_app_key" in service["secrets"] and service["env_file"] == ".env"
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert all(p.startswith("127.0.0.1:") for p in service["ports"]), name
+    # each replica its own parse-cache volume (a cache, not shared state) and its own host port
+    caches = [v.split(":")[0] for service in replicas.values() for v in service["volumes"]]
+    assert len(set(caches)) == len(replicas) and set(caches) <= set(compose["volumes"])
+    assert len({p for service in replicas.values() for p in service["ports"]}) == len(replicas)
+
+
+def test_the_replicas_postgresql_admits_both_versions_pools_during_a_rolling_upgrade() -> None:
+    """``max_connections`` ≥ replicas of two versions × the pool each opens + CLI, backup and
+    PostgreSQL's 3 reserved slots: the arithmetic deploy/README.md asks operators to do."""
+    compose = _replicas_compose()
+    command = compose["services"]["postgres"]["command"]
+    max_connections = int(next(arg.split("=", 1)[1] for arg in command if arg.startswith("max_connections=")))
+    pool = inspect.signature(Store).parameters["pool_size"].default
+    replicas = len(_replica_services(compose))
+    assert max_connections >= 2 * replicas * pool + 2 + 3
+    assert f"up to **{pool}** connections" in (DEPLOY / "README.md").read_text()
+
+
+def test_the_proxy_command_in_the_docs_lists_exactly_the_replicas_the_compose_file_publishes() -> None:
+    published = sorted(
+        port.rsplit(":", 1)[0] for service in _replica_services(_replicas_compose()).values() for port in service["ports"]
+    )
+    for document in ("compose.replicas.yml", "Caddyfile", "README.md"):
+        commands = re.findall(r'TESSERA_UPSTREAMS="([^"]+)"', (DEPLOY / document).read_text())
+        assert commands, document
+        assert all(sorted(command.split()) == published for command in commands), (document, commands)
+
+
 def _unit() -> dict[str, list[str]]:
     """``key -> values`` of the unit (systemd allows a key more than once)."""
     entries: dict[str, list[str]] = {}
@@ -444,18 +503,48 @@ def test_the_caddy_example_serves_tls_for_the_public_name_and_keeps_metrics_off_
     text = (DEPLOY / "Caddyfile").read_text()
     public = text.split("tessera.example.com {", 1)[1].split("\n}\n", 1)[0]
     assert "@internal path /metrics" in public and "respond @internal" in public and "404" in public
-    assert "reverse_proxy 127.0.0.1:8080" in public
+    assert "reverse_proxy {$TESSERA_UPSTREAMS:127.0.0.1:8080}" in public  # one replica unless told more
+    assert "health_uri /readyz" in public and "lb_try_duration" in public
     assert "max_size 26MB" in public  # a 25 MB delivery still reaches Tessera
     internal = text.split("\n}\n", 1)[1]
     assert "bind 10.0.0.5" in internal and "handle /metrics" in internal
 
 
+def _adapted_caddyfile(upstreams: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "TESSERA_UPSTREAMS"}
+    if upstreams is not None:
+        env["TESSERA_UPSTREAMS"] = upstreams
+    done = subprocess.run(["caddy", "adapt", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _proxy_handler(config: dict) -> dict:
+    [public] = [server for server in config["apps"]["http"]["servers"].values() if server["listen"] == [":443"]]
+    steps = public["routes"][0]["handle"][0]["routes"]
+    [proxy] = [step["handle"][0] for step in steps if step["handle"][0]["handler"] == "reverse_proxy"]
+    return proxy
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed (Debian: apt-get install caddy)")
+@pytest.mark.parametrize(
+    ("upstreams", "dials"),
+    [(None, ["127.0.0.1:8080"]), ("127.0.0.1:8080 127.0.0.1:8081", ["127.0.0.1:8080", "127.0.0.1:8081"])],
+    ids=["one-replica", "two-replicas"],
+)
+def test_the_caddy_example_balances_over_the_replicas_it_is_given_and_checks_their_readiness(
+    upstreams: str | None, dials: list[str]
+) -> None:
+    proxy = _proxy_handler(_adapted_caddyfile(upstreams))
+    assert [u["dial"] for u in proxy["upstreams"]] == dials
+    assert proxy["health_checks"]["active"]["uri"] == "/readyz"
+    assert proxy["load_balancing"]["try_duration"] > 0  # a refused connection is tried on another replica
+
+
 @pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed (Debian: apt-get install caddy)")
 def test_the_caddy_example_is_a_valid_caddy_configuration() -> None:
-    done = subprocess.run(["caddy", "adapt", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    servers = json.loads(done.stdout)["apps"]["http"]["servers"].values()
+    servers = _adapted_caddyfile(None)["apps"]["http"]["servers"].values()
     [public] = [server for server in servers if server["listen"] == [":443"]]
     steps = public["routes"][0]["handle"][0]["routes"]
     kinds = [(step.get("match", [{}])[0].get("path"), step["handle"][0]["handler"]) for step in steps]
@@ -469,7 +558,8 @@ def test_deploy_readme_covers_every_operations_topic() -> None:
     for topic in ("tessera setup", "branch protection", "ruleset", "backup", ".backup", "upgrade",
                   "rotat", "tessera deliveries --failed", "--replay", "redeliver", "/metrics",
                   "teams:", "/api/v1/teams", "docker build", "last seen", "reverse proxy", "caddyfile",
-                  "tls", "ssl_certificate"):
+                  "tls", "ssl_certificate", "compose.replicas.yml", "pg_dump", "pg_restore", "max_connections",
+                  "failover", "lease", "tessera_session_secret", "rolling", "additive", "per replica"):
         assert topic in readme, topic
 
 

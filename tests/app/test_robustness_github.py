@@ -125,6 +125,39 @@ async def test_a_check_run_created_but_its_answer_lost_is_found_and_reused_on_th
     assert len(flow.impact_comments(pull)) == 1
 
 
+async def test_an_impact_comment_posted_but_its_answer_lost_is_found_by_its_marker_not_posted_again(
+    flow: PullRequestFlow,
+) -> None:
+    flow.fake.script("POST", COMMENTS, lost_answer(502))
+    pull, delivery = await open_breaking_pr(flow)
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    assert len(flow.fake.requests_to("POST", COMMENTS)) == 1
+    [comment] = flow.impact_comments(pull)
+    assert "plan_code" in comment.body
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_the_impact_comment_is_found_on_a_later_page_of_a_long_conversation(flow: PullRequestFlow) -> None:
+    """A busy pull request: Tessera's comment sits behind 130 others (two pages of 100), and people
+    quoting its marker are not mistaken for it."""
+    text = flow.repo.files_at("main")[FCT].decode()
+    flow.repo.commit({FCT: text.replace("    plan_code,\n", "")}, parent="main", branch="busy")
+    pull = flow.repo.open_pull_request(head="busy", author="priya")
+    for n in range(130):
+        quoted = "> <!-- tessera:impact -->\n" if n % 10 == 0 else ""
+        flow.repo.add_comment(pull.number, f"{quoted}review note {n}", user=f"reviewer{n % 7}")
+    flow.fake.script("POST", COMMENTS, lost_answer(502))
+    delivery = await settle(flow, "pull_request", flow.pull_payload(pull, "opened"))
+
+    assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
+    assert len(flow.fake.requests_to("POST", COMMENTS)) == 1
+    pages = [r.query.get("page", "1") for r in flow.fake.requests_to("GET", COMMENTS)]
+    assert "2" in pages  # the retry read past the first page to find it
+    [comment] = flow.impact_comments(pull)
+    assert len(flow.repo.comments(pull.number)) == 131
+    assert all("plan_code" not in c.body for c in flow.repo.comments(pull.number) if c.user != flow.fake.bot_login)
+
+
 async def test_a_low_api_budget_holds_the_analysis_until_the_reset_and_the_check_says_so(
     flow: PullRequestFlow, fake_clock: FakeClock
 ) -> None:
