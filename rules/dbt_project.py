@@ -721,13 +721,12 @@ class DbtProject:
         def this() -> _Relation:
             return _Relation(recorder.this, recorder.this)
 
-        class _Target:
-            name = "dev"
-            type = dialect or "postgres"
-            schema = "main"
-            database = "db"
-            profile_name = "default"
-            threads = 1
+        # a plain dict, as dbt's own target is: Jinja reads ``target.name`` from it, and
+        # ``toyaml(target)`` / ``tojson(target)`` print its fields rather than an object's repr
+        target = {
+            "name": "dev", "type": dialect or "postgres", "schema": "main", "database": "db",
+            "profile_name": "default", "threads": 1,
+        }
 
         env.globals.update(
             ref=ref,
@@ -747,7 +746,7 @@ class DbtProject:
             api=Api(),
             dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS, **package_macros}),
             dbt=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS}),
-            target=_Target(),
+            target=target,
             execute=False,
             flags=_Stub(),
             builtins=_MacroNamespace({"ref": ref, "source": source, "config": config}),
