@@ -38,10 +38,12 @@ from rules.model import (
 )
 from rules.observed import describe, reader_label
 from rules.owners import (
+    FileHistory,
     Owner,
     PersonRef,
     TeamRef,
     fallback_holder,
+    history_holder,
     match_team,
     parse_codeowners,
     required_ack,
@@ -103,11 +105,13 @@ def compute_impact(
     *,
     registrations: Sequence[Registration] = (),
     codeowners: str | None = None,
+    history: FileHistory | None = None,
 ) -> tuple[list[Impact], list[RequiredAck]]:
     """Consumers reached by the breaking and review changes, and the teams that must ack.
 
     Only breaking changes require acks; review changes still name their consumers so the reader
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
+    A reading model no one declares an owner for is owned by who last changed it (``history``).
     """
     rules = parse_codeowners(codeowners)
     indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
@@ -117,12 +121,20 @@ def compute_impact(
     for reg in all_registrations:
         regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
 
-    team_cache: dict[tuple[str, str], Owner | None] = {}
+    team_cache: dict[tuple[str, str, bool], Owner | None] = {}
+    from_history: set[str] = set()
 
-    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str) -> Owner | None:
-        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
+    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str, *, reader: bool = True) -> Owner | None:
+        """The declared owner; for a reading model that has none, who last changed its file (a
+        producer's own history never makes its editors "the producing team")."""
+        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}", reader)
         if key not in team_cache:
-            team_cache[key] = resolve_holder(thing, snapshot, config, codeowners=rules)
+            owner = resolve_holder(thing, snapshot, config, codeowners=rules)
+            if owner is None and reader and isinstance(thing, Asset) and thing.kind != "source":
+                owner = history_holder(thing.path, history)
+                if owner is not None:
+                    from_history.add(owner.key)
+            team_cache[key] = owner
         return team_cache[key]
 
     impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
@@ -180,7 +192,7 @@ def compute_impact(
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
         if changed is None:
             continue
-        producer = team_of(changed, snapshot, side)
+        producer = team_of(changed, snapshot, side, reader=False)
         producers = {producer.key} if producer else set()
         if producer is None and changed.kind == "source":
             # an unowned source is an input: the teams reading it directly bring it in and are not
@@ -282,6 +294,7 @@ def compute_impact(
             fingerprint(breaking_by_team[slug].values()),
             fallback=slug in held,
             stand_in=stand_ins.get(slug),
+            from_history=slug in from_history and slug not in held,
         )
         for slug in sorted(breaking_by_team)
     ]
