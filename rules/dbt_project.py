@@ -968,7 +968,12 @@ class _LazyMacro:
             template = self._env.template_class.from_code(
                 self._env, self._code, self._env.make_globals(dict(self._scope))
             )
-            self._macro = _returning(getattr(template.module, self._name))
+            # the template's context, not its module: Jinja exports no ``_private`` name, and dbt
+            # projects call their own helper macros by such names
+            context = template.new_context()
+            for _ in template.root_render_func(context):
+                pass
+            self._macro = _returning(context.vars[self._name])
         return self._macro(*args, **kwargs)
 
 
