@@ -47,7 +47,9 @@ breaking rule fired, whether or not anyone was asked: what a fallback team would
 acks); UNPARSED share of changed model files; median and slowest seconds (and median CPU
 seconds); and asking: of the pairs where a breaking rule fired, the share whose required acks
 were *resolved* to a team or a person (declared, or who last changed the reader), the share held
-only by the fallback team or the maintainers, and the share where no reader was known at all.
+only by the fallback team or the maintainers, and the share where no reader was known at all;
+and recall and false alarms as they would be if only declared owners were asked (a pair whose
+acks all went to people found through history counted as not asked).
 
 Exit code 0 when every pair was checked, 1 when some check failed (shown as ``error``), 2 on a
 usage error.
@@ -180,6 +182,8 @@ class Totals:
     asked_history: int
     asked_fallback: int
     asked_nobody: int
+    recall_declared_only: float | None
+    false_alarm_rate_declared_only: float | None
 
 
 # --- git ------------------------------------------------------------------------------------------
@@ -458,6 +462,12 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
         asked_history=asked["history"],
         asked_fallback=asked["fallback"],
         asked_nobody=asked["nobody"],
+        recall_declared_only=_ratio(
+            sum(1 for r in breaking_labels if r.status == "needs_ack" and r.acks != "history"), len(breaking_labels)
+        ),
+        false_alarm_rate_declared_only=_ratio(
+            sum(1 for r in harmless_labels if r.status == "needs_ack" and r.acks != "history"), harmless
+        ),
     )
 
 
@@ -541,6 +551,8 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
             f" {t.asked_owner}/{t.with_breaking} = {_pct(t.acks_to_owner)} (of which {t.asked_history} only through"
             f" who last changed a reader); only the fallback or maintainers {t.asked_fallback}"
             f" = {_pct(t.acks_to_fallback)}; nobody (no known reader) {t.asked_nobody} = {_pct(t.acks_to_nobody)}\n"
+            f"  asking only declared owners (no one found through history): recall {_pct(t.recall_declared_only)},"
+            f" false alarms {_pct(t.false_alarm_rate_declared_only)}\n"
         )
 
 

@@ -173,6 +173,7 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
     assert totals.unparsed_share == 0.25 and totals.median_seconds == 2.0 and totals.median_cpu_seconds == 1.5
     assert totals.with_breaking == 4 and totals.acks_to_owner == 0.5 and totals.acks_to_history == 0.25
     assert (totals.asked_owner, totals.asked_history, totals.asked_fallback, totals.asked_nobody) == (2, 1, 1, 1)
+    assert totals.recall_declared_only == 0.25 and totals.false_alarm_rate_declared_only == 0.5
 
 
 def test_a_labels_file_naming_several_repositories_needs_a_name(tmp_path: Path) -> None:
