@@ -37,14 +37,19 @@ check reads it from the base side exactly as a pull request would.
 Per pair it prints the short SHAs, the status, the breaking rules that fired, UNPARSED files /
 changed model files, seconds, the label and the outcome (TP: labelled breaking and the check
 asked for an ack; FP: labelled harmless and it asked; FN, TN likewise), and who the acks went to:
-``owner`` (a team or person found through ownership), ``fallback`` (only the fallback team),
-``nobody`` (breaking changes fired but no ack was asked of anyone), ``-`` (nothing breaking).
+``declared`` (a team or person the project names as an owner), ``history`` (only people who
+last changed a reader nobody declares an owner for), ``fallback`` (only the fallback team or the
+maintainers), ``nobody`` (breaking changes fired but no reader of them is known), ``-`` (nothing
+breaking).
 Totals: friction (pairs needing an ack / pairs checked), precision, recall, false-alarm rate
 among harmless pairs; detection recall and detection false alarms (the same over pairs where any
 breaking rule fired, whether or not anyone was asked: what a fallback team would turn into
 acks); UNPARSED share of changed model files; median and slowest seconds (and median CPU
-seconds); and the share of pairs with breaking changes whose acks reached an owner (and the
-fallback).
+seconds); and asking: of the pairs where a breaking rule fired, the share whose required acks
+were *resolved* to a team or a person (declared, or who last changed the reader), the share held
+only by the fallback team or the maintainers, and the share where no reader was known at all;
+and recall and false alarms as they would be if only declared owners were asked (a pair whose
+acks all went to people found through history counted as not asked).
 
 Exit code 0 when every pair was checked, 1 when some check failed (shown as ``error``), 2 on a
 usage error.
@@ -133,7 +138,7 @@ class PairResult:
     model_files: int
     seconds: float  # wall
     cpu_seconds: float
-    acks: str  # owner | fallback | nobody | -
+    acks: str  # declared | history | fallback | nobody | -
     label: str | None
     outcome: str | None  # TP | FP | FN | TN, or None without a label
     detected: bool
@@ -170,7 +175,15 @@ class Totals:
     median_cpu_seconds: float | None
     with_breaking: int
     acks_to_owner: float | None
+    acks_to_history: float | None
     acks_to_fallback: float | None
+    acks_to_nobody: float | None
+    asked_owner: int
+    asked_history: int
+    asked_fallback: int
+    asked_nobody: int
+    recall_declared_only: float | None
+    false_alarm_rate_declared_only: float | None
 
 
 # --- git ------------------------------------------------------------------------------------------
@@ -258,7 +271,9 @@ def scratch_repository(repo: Path) -> Iterator[Path]:
 
 def with_config(scratch: Path, base: str, head: str, config: str | None) -> tuple[str, str]:
     """Commits in ``scratch`` holding the trees of ``base`` and ``head`` with ``.tessera.yml``
-    set to ``config`` (None: removed), head's parent being base."""
+    set to ``config`` (None: removed). The base commit's parent is the real ``base`` and the head
+    commit's parents are that base commit and the real ``head``, so the history before the change
+    (who last changed each reader) and who wrote the change are those of the real pair."""
     blob = git(scratch, "hash-object", "-w", "--stdin", stdin=config).strip() if config is not None else None
     commits: list[str] = []
     for rev in (base, head):
@@ -268,7 +283,7 @@ def with_config(scratch: Path, base: str, head: str, config: str | None) -> tupl
         if blob is not None:
             entries.append(f"100644 blob {blob}\t{CONFIG_PATH}")
         tree = git(scratch, "mktree", stdin="\n".join(entries) + "\n").strip()
-        parents = ["-p", commits[0]] if commits else []
+        parents = ["-p", commits[0], "-p", head] if commits else ["-p", base]
         commits.append(
             git(scratch, "commit-tree", tree, *parents, "-m", f"replay of {rev}", env=SCRATCH_IDENTITY).strip()
         )
@@ -329,13 +344,20 @@ def _dicts(value: object) -> list[Mapping[str, object]]:
 
 
 def acks_reached(report: Mapping[str, object]) -> str:
-    """Who the required acks went to (``owner``, ``fallback``, ``nobody``), ``-`` when nothing
-    breaking fired. Older reports without ``kind``/``fallback`` count a named team as an owner."""
+    """Who the required acks went to, ``-`` when nothing breaking fired: ``declared`` (a team or
+    person the project names as an owner: exposure, group, meta, CODEOWNERS), ``history`` (only
+    people asked because they last changed a reader nobody declares an owner for), ``fallback``
+    (only the fallback team or the maintainers, holding for readers with no owner), ``nobody``
+    (breaking changes fired but no reader of them is known). Older reports without
+    ``kind``/``fallback`` count a named team as declared."""
     if not any(change.get("severity") == "breaking" for change in _dicts(report.get("changes"))):
         return "-"
     acks = _dicts(report.get("required_acks"))
-    if any((ack.get("team") or ack.get("user")) and not ack.get("fallback") for ack in acks):
-        return "owner"
+    owned = [ack for ack in acks if (ack.get("team") or ack.get("user")) and not ack.get("fallback")]
+    if any(ack.get("owner_source") != "history" for ack in owned):
+        return "declared"
+    if owned:
+        return "history"
     if acks:
         return "fallback"
     return "nobody"
@@ -403,6 +425,7 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
     harmless_labels = [r for r in ok if r.label == "harmless"]
     harmless = len(harmless_labels)
     with_breaking = [r for r in ok if r.acks != "-"]
+    asked = {name: sum(1 for r in with_breaking if r.acks == name) for name in ("declared", "history", "fallback", "nobody")}
     seconds = [r.seconds for r in ok]
     unparsed = sum(r.unparsed for r in ok)
     model_files = sum(r.model_files for r in ok)
@@ -431,8 +454,20 @@ def totals(config: str, results: Sequence[PairResult]) -> Totals:
         max_seconds=round(max(seconds), 2) if seconds else None,
         median_cpu_seconds=round(statistics.median(r.cpu_seconds for r in ok), 2) if ok else None,
         with_breaking=len(with_breaking),
-        acks_to_owner=_ratio(sum(1 for r in with_breaking if r.acks == "owner"), len(with_breaking)),
-        acks_to_fallback=_ratio(sum(1 for r in with_breaking if r.acks == "fallback"), len(with_breaking)),
+        acks_to_owner=_ratio(asked["declared"] + asked["history"], len(with_breaking)),
+        acks_to_history=_ratio(asked["history"], len(with_breaking)),
+        acks_to_fallback=_ratio(asked["fallback"], len(with_breaking)),
+        acks_to_nobody=_ratio(asked["nobody"], len(with_breaking)),
+        asked_owner=asked["declared"] + asked["history"],
+        asked_history=asked["history"],
+        asked_fallback=asked["fallback"],
+        asked_nobody=asked["nobody"],
+        recall_declared_only=_ratio(
+            sum(1 for r in breaking_labels if r.status == "needs_ack" and r.acks != "history"), len(breaking_labels)
+        ),
+        false_alarm_rate_declared_only=_ratio(
+            sum(1 for r in harmless_labels if r.status == "needs_ack" and r.acks != "history"), harmless
+        ),
     )
 
 
@@ -512,8 +547,12 @@ def print_table(results: Sequence[PairResult], all_totals: Sequence[Totals], out
             f" detection false alarms {_pct(t.detection_false_alarm_rate)}\n"
             f"  UNPARSED {t.unparsed_files}/{t.model_files} changed model files = {_pct(t.unparsed_share)};"
             f" seconds median {t.median_seconds} wall ({t.median_cpu_seconds} CPU), max {t.max_seconds}\n"
-            f"  pairs with breaking changes {t.with_breaking}: acks to an owner {_pct(t.acks_to_owner)},"
-            f" to the fallback only {_pct(t.acks_to_fallback)}\n"
+            f"  asking, over the {t.with_breaking} pairs where a breaking rule fired: resolved to an owner"
+            f" {t.asked_owner}/{t.with_breaking} = {_pct(t.acks_to_owner)} (of which {t.asked_history} only through"
+            f" who last changed a reader); only the fallback or maintainers {t.asked_fallback}"
+            f" = {_pct(t.acks_to_fallback)}; nobody (no known reader) {t.asked_nobody} = {_pct(t.acks_to_nobody)}\n"
+            f"  asking only declared owners (no one found through history): recall {_pct(t.recall_declared_only)},"
+            f" false alarms {_pct(t.false_alarm_rate_declared_only)}\n"
         )
 
 

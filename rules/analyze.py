@@ -161,12 +161,14 @@ def analyze(
     today: datetime.date,
     window_days: int = 30,
     map_jobs: JobMap | None = None,
+    history: owners.FileHistory | None = None,
 ) -> Analysis:
     """Analyse the change from ``base`` to ``head``.
 
     ``changed_paths`` (from the PR's file list or ``git diff``) scopes the work; None analyses
     everything. ``codeowners`` defaults to the base revision's CODEOWNERS, as GitHub does.
     ``map_jobs`` runs each wave of inferences (``rules.build.JobMap``; default: one by one, here).
+    ``history`` (who last changed each file) names owners for reading models that declare none.
     """
     config_errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
     if changed_paths is not None and not any(may_change_schemas(p, config) for p in changed_paths):
@@ -195,7 +197,8 @@ def analyze(
         relations=build.relation_resolver([*base_snapshot.assets.values(), *head_snapshot.assets.values()]).keys,
     )
     impacts, required = impact.compute_impact(
-        changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners
+        changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners,
+        history=history,
     )
     errors = list(config_errors)
     try:

@@ -719,13 +719,12 @@ class DbtProject:
         def this() -> _Relation:
             return _Relation(recorder.this, recorder.this)
 
-        class _Target:
-            name = "dev"
-            type = dialect or "postgres"
-            schema = "main"
-            database = "db"
-            profile_name = "default"
-            threads = 1
+        # a plain dict, as dbt's own target is: Jinja reads ``target.name`` from it, and
+        # ``toyaml(target)`` / ``tojson(target)`` print its fields rather than an object's repr
+        target = {
+            "name": "dev", "type": dialect or "postgres", "schema": "main", "database": "db",
+            "profile_name": "default", "threads": 1,
+        }
 
         env.globals.update(
             ref=ref,
@@ -745,7 +744,7 @@ class DbtProject:
             api=Api(),
             dbt_utils=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS, **package_macros}),
             dbt=_MacroNamespace({**CROSS_DB_MACROS, **CROSS_DATABASE_MACROS}),
-            target=_Target(),
+            target=target,
             execute=False,
             flags=_Stub(),
             builtins=_MacroNamespace({"ref": ref, "source": source, "config": config}),
@@ -967,7 +966,12 @@ class _LazyMacro:
             template = self._env.template_class.from_code(
                 self._env, self._code, self._env.make_globals(dict(self._scope))
             )
-            self._macro = _returning(getattr(template.module, self._name))
+            # the template's context, not its module: Jinja exports no ``_private`` name, and dbt
+            # projects call their own helper macros by such names
+            context = template.new_context()
+            for _ in template.root_render_func(context):
+                pass
+            self._macro = _returning(context.vars[self._name])
         return self._macro(*args, **kwargs)
 
 
@@ -1241,6 +1245,7 @@ def read_project(
     vars_ = _as_dict(settings.get("vars"))
     project_vars = {k: v for k, v in vars_.items() if not isinstance(v, Mapping) or k != name}
     project_vars.update(_as_dict(vars_.get(name)))
+    project_vars.update(_runner_vars(source, folder, name))
 
     model_sql: dict[str, str] = {}
     yaml_files: list[str] = []
@@ -1847,3 +1852,30 @@ def load_project(source: FileSource, project_dir: str, *, dialect: str) -> Snaps
     snapshot.groups.update(project.groups)
     snapshot.problems[:0] = project.problems
     return snapshot
+
+
+def _runner_vars(source: FileSource, folder: str, name: str) -> dict[str, Any]:
+    """The vars another project in the repository sets when it runs this one as a ``local:``
+    package (a package's own ``integration_tests``, which is how its CI builds it): as dbt does,
+    the running project's vars (global, and those scoped to this package's name) win over the
+    package's own defaults, so models its defaults disable (``enabled=var('x', false)``) are read
+    as that project builds them. The first such project, by folder, when several do."""
+    for other in find_projects(p for p in source.paths() if p.endswith("dbt_project.yml")):
+        runner = "" if other == "." else other
+        if runner == folder:
+            continue
+        locals_: list[str] = []
+        for file in ("packages.yml", "dependencies.yml"):
+            data, problem = load_yaml(source.read(_join(runner, file)) or "", file)
+            packages = _as_dict(data).get("packages") if problem is None else None
+            locals_ += [str(p["local"]) for p in _as_list(packages) if isinstance(p, Mapping) and p.get("local")]
+        targets = {posixpath.normpath(posixpath.join(runner or ".", local)) for local in locals_}
+        if (folder or ".") not in targets:
+            continue
+        settings, problem = load_yaml(source.read(_join(runner, "dbt_project.yml")) or "", "dbt_project.yml")
+        vars_ = _as_dict(_as_dict(settings).get("vars")) if problem is None else {}
+        runner_name = str(_as_dict(settings).get("name") or "")
+        found = {k: v for k, v in vars_.items() if not (isinstance(v, Mapping) and k in (name, runner_name))}
+        found.update(_as_dict(vars_.get(name)))
+        return found
+    return {}

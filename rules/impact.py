@@ -42,10 +42,12 @@ from rules.nested import field_named
 from rules.observed import describe, reader_label
 from rules.owners import (
     CodeOwnersRule,
+    FileHistory,
     Owner,
     PersonRef,
     TeamRef,
     fallback_holder,
+    history_holder,
     match_team,
     parse_codeowners,
     required_ack,
@@ -110,13 +112,15 @@ def compute_impact(
     *,
     registrations: Sequence[Registration] = (),
     codeowners: str | None = None,
+    history: FileHistory | None = None,
 ) -> tuple[list[Impact], list[RequiredAck]]:
     """Consumers reached by the breaking and review changes, and the teams that must ack.
 
     Only breaking changes require acks; review changes still name their consumers so the reader
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
+    A reading model no one declares an owner for is owned by who last changed it (``history``).
     """
-    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners))
+    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history)
     for change in changes:
         if change.severity in IMPACT_SEVERITIES:
             walk.follow(change)
@@ -136,6 +140,8 @@ class _Consumers:
         self.found: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
         self.team_refs: dict[str, Owner | None] = {}
         self.held: set[str] = set()
+        self.from_history: set[str] = set()
+        """Holders who own a reader only as the last person to change it."""
         self.stand_ins: dict[str, str | None] = {}
         self.breaking_by_team: dict[str, dict[_Fingerprint, Change]] = {}
         self.readers_by_team: dict[str, dict[_Fingerprint, list[str]]] = {}
@@ -206,6 +212,7 @@ class _Consumers:
                 fingerprint(self.breaking_by_team[slug].values()),
                 fallback=slug in self.held,
                 stand_in=self.stand_ins.get(slug),
+                from_history=slug in self.from_history and slug not in self.held,
             )
             for slug in sorted(self.breaking_by_team)
         ]
@@ -229,21 +236,28 @@ class _ImpactWalk:
 
     def __init__(
         self, base: Snapshot, head: Snapshot, config: Config, registrations: Sequence[Registration],
-        rules: tuple[CodeOwnersRule, ...],
+        rules: tuple[CodeOwnersRule, ...], history: FileHistory | None = None,
     ) -> None:
-        self.base, self.head, self.config, self.rules = base, head, config, rules
+        self.base, self.head, self.config, self.rules, self.history = base, head, config, rules, history
         self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
         self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
         self.regs_by_asset: dict[str, list[Registration]] = {}
         for reg in (*config.consumers, *registrations):
             self.regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
-        self.team_cache: dict[tuple[str, str], Owner | None] = {}
+        self.team_cache: dict[tuple[str, str, bool], Owner | None] = {}
         self.impacts = _Consumers(config, rules)
 
-    def team_of(self, thing: Asset | Exposure, snapshot: Snapshot, side: str) -> Owner | None:
-        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
+    def team_of(self, thing: Asset | Exposure, snapshot: Snapshot, side: str, *, reader: bool = True) -> Owner | None:
+        """The declared owner; for a reading model that has none, who last changed its file (a
+        producer's own history never makes its editors "the producing team")."""
+        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}", reader)
         if key not in self.team_cache:
-            self.team_cache[key] = resolve_holder(thing, snapshot, self.config, codeowners=self.rules)
+            owner = resolve_holder(thing, snapshot, self.config, codeowners=self.rules)
+            if owner is None and reader and isinstance(thing, Asset) and thing.kind != "source":
+                owner = history_holder(thing.path, self.history)
+                if owner is not None:
+                    self.impacts.from_history.add(owner.key)
+            self.team_cache[key] = owner
         return self.team_cache[key]
 
     def follow(self, change: Change) -> None:
@@ -292,7 +306,7 @@ class _ImpactWalk:
             self._registrations(at, fqn, asset, reach)
 
     def _producers(self, change: Change, changed: Asset, snapshot: Snapshot, side: str) -> set[str]:
-        producer = self.team_of(changed, snapshot, side)
+        producer = self.team_of(changed, snapshot, side, reader=False)
         if producer is not None or changed.kind != "source":
             return {producer.key} if producer else set()
         # an unowned source is an input: the teams reading it directly bring it in and are not

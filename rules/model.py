@@ -366,6 +366,9 @@ class RequiredAck:
     stand_in: str | None = None
     """For a person the App may not find (an e-mail or a name): who holds instead, as a raw owner
     (``@org/team``, a team slug, ``@login``); None: ``fallback:``, else the maintainers."""
+    owner_source: str | None = None
+    """``history`` for a person asked because they last changed a reader no one declares an owner
+    for; None when the owner was declared (exposure, group, meta, CODEOWNERS) or is a fallback."""
 
     @property
     def maintainers(self) -> bool:
@@ -492,4 +495,6 @@ def _required_dict(required: RequiredAck) -> dict[str, Any]:
     entry["reasons"] = list(required.reasons)
     if required.fallback:
         entry["fallback"] = True
+    if required.owner_source:
+        entry["owner_source"] = required.owner_source
     return entry

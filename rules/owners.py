@@ -5,6 +5,11 @@ Ownership is resolved most specific first (DESIGN.md): ``meta.tessera.owner`` â†
 :class:`TeamRef` through ``.tessera.yml``'s ``teams:``. When no candidate is a team, the owner is a
 person (:class:`PersonRef`: a CODEOWNERS ``@user``, an e-mail, else a name) who acks for themself.
 
+A reading model that declares no owner at all is owned by whoever last changed its file (the
+most recent commit's author, not the author of the change being checked, not a bot): the
+person most likely to know what it needs, found through :class:`FileHistory` where the caller
+has the repository's history (``tessera check`` reads it from git).
+
 A consumer whose owner resolves to nobody is never a silent green: it is held for a fallback
 (:func:`fallback_holder`: ``fallback:`` in ``.tessera.yml``, else the CODEOWNERS of the consumer's
 file, else the repository's maintainers), unless ``on_unowned: warn``. The App finds a person's
@@ -17,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from rules.markdown import code, mention
 from rules.model import MAINTAINERS, Asset, Config, Exposure, RequiredAck, Snapshot, person_key
@@ -57,6 +63,45 @@ class PersonRef:
 
 
 Owner = TeamRef | PersonRef
+
+
+class FileHistory(Protocol):
+    """Who changed the repository's files, as the caller's history tells (the engine reads no git)."""
+
+    def recent_authors(self, path: str) -> tuple[str, ...]:
+        """E-mails (or ``@logins``) of the authors of the last commits that changed ``path`` before
+        the change being checked, most recent first; empty when unknown."""
+        ...
+
+    def change_authors(self) -> frozenset[str]:
+        """Lower-case e-mails and logins of who wrote the change being checked."""
+        ...
+
+
+BOT = re.compile(r"\[bot\]|dependabot|renovate|github-actions|pre-commit-ci|^noreply@github\.com$", re.I)
+NOREPLY = re.compile(r"^(?:\d+\+)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))@users\.noreply\.github\.com$", re.I)
+"""GitHub's private commit e-mail, which names the login itself."""
+
+
+def history_holder(path: str | None, history: FileHistory | None) -> PersonRef | None:
+    """The person who last changed ``path``, other than the change's own authors and bots: who
+    owns a reading model nothing else names an owner for. None without history or such a person."""
+    if history is None or not path:
+        return None
+    authors = {a.lower().lstrip("@") for a in history.change_authors()}
+    for raw in history.recent_authors(path):
+        identity = raw.strip().lower()
+        if not identity or identity.lstrip("@") in authors or BOT.search(identity):
+            continue
+        noreply = NOREPLY.match(identity)
+        if noreply is not None:
+            if noreply.group(1) in authors:
+                continue
+            return PersonRef(noreply.group(1), "login")
+        person = as_person(raw.strip())
+        if person is not None and person.kind != "name":
+            return person
+    return None
 
 
 def as_person(raw: str | None) -> PersonRef | None:
@@ -323,13 +368,15 @@ def settle_people(
 
 
 def required_ack(
-    holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool, stand_in: str | None = None
+    holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool, stand_in: str | None = None,
+    from_history: bool = False,
 ) -> RequiredAck:
     """The required ack of a team, a person, or (holder None) the repository's maintainers."""
     if isinstance(holder, PersonRef):
         return RequiredAck(
             team=holder.key, github_team=None, reasons=reasons, fingerprint=fingerprint,
             kind="user", user=holder.identity, login=holder.login, fallback=fallback, stand_in=stand_in,
+            owner_source="history" if from_history else None,
         )
     if isinstance(holder, TeamRef):
         return RequiredAck(

@@ -40,6 +40,18 @@ def removed(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
                 f"{fail} unless {'it changes' if len(readers) == 1 else 'they change'} too.")
     else:
         said = ""
+    if b.kind == "source":
+        # a source is a declaration of a table dbt reads, not one it builds: deleting the
+        # declaration drops nothing in the warehouse, so only this project's own readers notice
+        yield Finding(
+            RuleId.ASSET_REMOVED, asset=b.fqn, path=path, line=line,
+            message=f"The declaration of source `{b.fqn}` {how}; the table itself is not dropped by dbt."
+            + (f" {names(readers)} still {'reads' if len(readers) == 1 else 'read'} it and will fail to compile."
+               if readers else " Nothing here reads it any more."),
+            before=b.fqn, after=None, judged_by=(h, b),
+            cap="review" if not ctx.overridden(RuleId.ASSET_REMOVED) else None,
+        )
+        return
     yield Finding(
         RuleId.ASSET_REMOVED, asset=b.fqn, path=path, line=line,
         message=f"{b.kind.capitalize()} `{b.fqn}` {how}: everything reading it breaks.{said}",

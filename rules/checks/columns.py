@@ -436,17 +436,52 @@ def constraints(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         if any(c in gone for c in con.columns):
             continue  # the column itself is gone: COLUMN_REMOVED says it
         moved = _Constraint(con.kind, tuple(renames.get(c, c) for c in con.columns), con.detail)
-        if moved in after:
-            continue
+        if moved in after or _narrower_key(moved, after):
+            continue  # the same key, or one over fewer of its columns: a guarantee at least as strong
         hc = h.column(renames.get(column_key(column), column_key(column))) if column else None
+        wider = _wider_key(moved, after)
+        if wider is not None:
+            # the query's grain is GRAIN_CHANGED's to judge; a key test over more columns is most
+            # often the test catching up with rows the model always had
+            message = (
+                f"Uniqueness of `{pair.fqn}` is now tested over {wider.text()} instead of {con.text()}: "
+                "a weaker guarantee. If rows now split by the new columns, readers joining on the old "
+                "key get duplicates; the query's grain itself did not change unless GRAIN_CHANGED says so."
+            )
+        else:
+            message = (
+                f"Constraint {con.text()} on `{pair.fqn}` was removed: readers relying on it "
+                "(joins on a key, uniqueness) may get duplicates or orphans."
+            )
         yield Finding(
             RuleId.CONSTRAINT_REMOVED, asset=pair.fqn,
             column=(hc.name if hc is not None else column),
             path=h.path, line=(hc.line if hc is not None and hc.line else h.line),
-            message=f"Constraint {con.text()} on `{pair.fqn}` was removed: readers relying on it "
-            "(joins on a key, uniqueness) may get duplicates or orphans.",
-            before=con.text(), after=None,
+            message=message, before=con.text(), after=wider.text() if wider is not None else None,
+            cap="review" if wider is not None and not ctx.overridden(RuleId.CONSTRAINT_REMOVED) else None,
         )
+
+
+_KEYS = frozenset({"unique", "primary_key"})
+
+
+def _narrower_key(removed: _Constraint, after: set[_Constraint]) -> bool:
+    """Whether the head keeps a uniqueness key over a subset of a removed key's columns (unique
+    over fewer columns implies unique over more)."""
+    if removed.kind not in _KEYS or not removed.columns:
+        return False
+    return any(c.kind in _KEYS and c.columns and set(c.columns) < set(removed.columns) for c in after)
+
+
+def _wider_key(removed: _Constraint, after: set[_Constraint]) -> _Constraint | None:
+    """The head's uniqueness key over more columns that replaced a removed one, if any."""
+    if removed.kind not in _KEYS or not removed.columns:
+        return None
+    wider = [
+        c for c in after
+        if c.kind in _KEYS and set(removed.columns) < set(c.columns) and c.detail == removed.detail
+    ]
+    return min(wider, key=lambda c: (len(c.columns), c.columns)) if wider else None
 
 
 @dataclass(frozen=True)

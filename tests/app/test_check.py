@@ -421,6 +421,41 @@ def test_a_bigquery_repository_without_configuration_is_checked_in_bigquery_and_
     assert "read `analytics/` as BigQuery (`requirements.txt: dbt-bigquery`)" in out.splitlines()[-1]
 
 
+def _commit_as(repo: Path, email: str, files: dict[str, str], message: str) -> str:
+    """Commit ``files`` with ``email`` as the author."""
+    commit(repo, files, message)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", f"user.name={email.split('@')[0]}", "-c", f"user.email={email}",
+         "commit", "-q", "--amend", "--no-edit", "--reset-author"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_with_no_configuration_a_reader_nobody_owns_is_asked_of_who_last_changed_it(tmp_path: Path) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    files = {
+        "dbt_project.yml": "name: plain\nconfig-version: 2\n",
+        "models/orders.sql": "select 1 as id, 2 as amount\n",
+        "models/revenue.sql": "select id, amount from {{ ref('orders') }}\n",
+    }
+    _commit_as(repo, "bob@shop.test", files, "orders")
+    files["models/revenue.sql"] = "select id, amount, amount * 2 as double_amount from {{ ref('orders') }}\n"
+    base = _commit_as(repo, "alice@shop.test", files, "revenue doubled")
+    files["models/orders.sql"] = "select 1 as id\n"
+    _commit_as(repo, "bob@shop.test", files, "drop amount")
+
+    code, out, err = check("--repo", str(repo), "--base", base, "--format", "json")
+
+    assert code == 1, err
+    data = json.loads(out)
+    assert [(a["kind"], a["user"], a.get("owner_source")) for a in data["required_acks"]] == [
+        ("user", "alice@shop.test", "history")
+    ]
+
+
 PACKAGE_MACROS = """\
 {% macro plan_fields(include_code=true) %}
     {%- if include_code %}plan_code,{% endif %}

@@ -115,7 +115,7 @@ def test_labelled_pairs_are_replayed_and_scored_against_their_verdicts(
     assert rows[third]["status"] == "needs_ack" and rows[third]["outcome"] == "TP"
     assert rows[third]["breaking_rules"] == ["COLUMN_REMOVED"]
     assert rows[third]["breaking"] == ["COLUMN_REMOVED orders.amount"]
-    assert rows[third]["acks"] == "owner"
+    assert rows[third]["acks"] == "declared"
     assert rows[third]["unparsed"] == 0 and rows[third]["model_files"] == 1
     (totals,) = report["totals"]
     assert (totals["tp"], totals["fp"], totals["fn"], totals["tn"]) == (1, 0, 0, 1)
@@ -134,6 +134,8 @@ def test_the_minimal_configuration_reaches_the_base_side_without_touching_the_re
         base, head = history.with_config(scratch, first, second, config)
         assert git(scratch, "show", f"{base}:.tessera.yml") + "\n" == config
         assert git(scratch, "rev-parse", f"{head}^") == base
+        # the real history stays behind both: who changed what before, and who wrote the change
+        assert git(scratch, "rev-parse", f"{base}^", f"{head}^2").split() == [first, second]
         assert git(scratch, "diff", "--name-only", base, head) == "models/orders.sql"
         assert git(scratch, "show", f"{head}:models/orders.sql") == git(repo, "show", f"{second}:models/orders.sql")
         none_base, _ = history.with_config(scratch, first, second, None)
@@ -152,7 +154,8 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
         )  # fmt: skip
 
     results = [
-        row("needs_ack", "breaking", "owner", detected=True),  # TP
+        row("needs_ack", "breaking", "declared", detected=True),  # TP
+        row("needs_ack", "breaking", "history", detected=True),  # TP
         row("needs_ack", "harmless", "fallback", detected=True),  # FP
         row("clear", "breaking", "nobody", detected=True),  # FN, but the rule fired
         row("clear", "breaking"),  # FN
@@ -161,14 +164,16 @@ def test_scoring_counts_every_outcome_and_leaves_failed_checks_out() -> None:
         row("error", "breaking"),  # not scored
     ]
     totals = history.totals("none", results)
-    assert (totals.tp, totals.fp, totals.fn, totals.tn) == (1, 1, 2, 1)
-    assert totals.pairs == 7 and totals.errors == 1 and totals.labelled == 5
-    assert totals.precision == 0.5 and totals.recall == pytest.approx(1 / 3, abs=1e-4)
-    assert totals.false_alarm_rate == 0.5 and totals.detection_recall == pytest.approx(2 / 3, abs=1e-4)
+    assert (totals.tp, totals.fp, totals.fn, totals.tn) == (2, 1, 2, 1)
+    assert totals.pairs == 8 and totals.errors == 1 and totals.labelled == 6
+    assert totals.precision == pytest.approx(2 / 3, abs=1e-4) and totals.recall == 0.5
+    assert totals.false_alarm_rate == 0.5 and totals.detection_recall == 0.75
     assert totals.detection_false_alarm_rate == 0.5
-    assert totals.friction == pytest.approx(2 / 6, abs=1e-4)
+    assert totals.friction == pytest.approx(3 / 7, abs=1e-4)
     assert totals.unparsed_share == 0.25 and totals.median_seconds == 2.0 and totals.median_cpu_seconds == 1.5
-    assert totals.with_breaking == 3 and totals.acks_to_owner == pytest.approx(1 / 3, abs=1e-4)
+    assert totals.with_breaking == 4 and totals.acks_to_owner == 0.5 and totals.acks_to_history == 0.25
+    assert (totals.asked_owner, totals.asked_history, totals.asked_fallback, totals.asked_nobody) == (2, 1, 1, 1)
+    assert totals.recall_declared_only == 0.25 and totals.false_alarm_rate_declared_only == 0.5
 
 
 def test_a_labels_file_naming_several_repositories_needs_a_name(tmp_path: Path) -> None:
