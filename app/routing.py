@@ -37,6 +37,7 @@ async def log_ping(event: Event, ctx: JobContext) -> None:
 def concern_routers() -> list[Router]:
     """Every concern's router, in one place. Add yours here (import inside, to keep start-up light)."""
     from app.api.republish import router as api_republish_router
+    from app.discovery.remap import router as discovery_remap_router
     from app.notify.interactions import router as slack_actions_router
     from app.registry_sync import router as registry_sync_router
     from app.workflow.pulls import router as workflow_pulls_router
@@ -49,6 +50,7 @@ def concern_routers() -> list[Router]:
         registry_sync_router,
         api_republish_router,
         slack_actions_router,
+        discovery_remap_router,
         # e.g. workflow.router (pull_request, check_run), commands.router (issue_comment), ...
     ]
 
