@@ -346,7 +346,8 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                        optional=("rechecks",)),
     "MappingList": _obj({
         "items": _array(_ref("MappingOut")),
-        "unmapped": _array(_obj({"kind": STR, "name": STR, "assets": INT, "queries": INT, "last_seen": STR})),
+        "unmapped": _array(_obj({"kind": STR, "name": STR, "assets": INT, "assets_read": STRS, "queries": INT,
+                                 "last_seen": STR})),
     }),
     "SlackChannelList": _obj({"items": _array(_obj({"team": STR, "channel": STR}))}),
     "SlackChannelOut": _obj({"team": STR, "channel": _maybe(STR), "quiet_hours": _maybe(STR),

@@ -74,7 +74,9 @@ async def test_mapping_an_unmapped_role_through_the_api_makes_the_open_check_wai
                                   json={"kind": "role", "name": "LOOKER_FINANCE", "team": "marketing"})
     assert status == 201 and body["rechecks"] == 1
 
-    check = await wait_until(lambda: flow.check(pull).conclusion == "action_required" and flow.check(pull), timeout=30)
+    check = await wait_until(
+        lambda: "@acme/marketing" in flow.check(pull).output.get("title", "") and flow.check(pull), timeout=30)
+    assert check.conclusion == "action_required"
     assert "@acme/marketing" in check.output["title"]
     [comment] = flow.impact_comments(pull)
     assert "read by 14 queries from role LOOKER_FINANCE in the last 30 days (marketing)" in comment.body
