@@ -26,7 +26,6 @@ from app.api.common import (
 )
 from app.api.errors import ApiError
 from app.discovery import remap
-from app.server import QUEUE_KEY
 from app.store import observed as observed_sql
 
 DEFAULT_DAYS = 30
@@ -84,8 +83,7 @@ async def create_mapping(request: web.Request) -> web.Response:
     if isinstance(outcome, str):
         raise ApiError(400, "invalid_request", outcome)
     mapping, touched = outcome
-    queue = request.config_dict.get(QUEUE_KEY)
-    queued = await remap.queue_rechecks(store(request), touched, wake=queue.notify if queue is not None else None)
+    queued = await remap.queue_rechecks(store(request), touched)  # an idle worker looks every second
     return json_response({**with_iso_times(mapping, "created_at"), "rechecks": queued}, status=201)
 
 

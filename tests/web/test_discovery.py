@@ -83,6 +83,10 @@ async def test_a_team_member_maps_an_unmapped_role_from_the_page_and_the_open_ch
     assert "Mapped. 1 open pull request it reads is analysed again." in after
     assert "LOOKER_FINANCE" not in after.split('id="unmapped-h"', 1)[1].split("<h2", 1)[0]
     assert "<code>looker_finance</code>" in after.split('id="mappings-h"', 1)[1]
+    asset = await (await flow.client.get("/assets/fct_revenue")).text()
+    consumers = asset.split('id="consumers-h"', 1)[1].split("<h2", 1)[0]
+    assert ('observed role <code>LOOKER_FINANCE</code> · <a href="/teams/marketing">marketing</a>: plan_code, revenue'
+            f' <span class="muted">(14 queries in 30 days from snowflake, last {DAY})</span>') in consumers
 
 
 async def test_a_forged_or_unentitled_mapping_post_is_refused_and_nothing_is_mapped(
