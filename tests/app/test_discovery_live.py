@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.cli import main
 from app.discovery import bigquery, snowflake
 from app.discovery.run import DiscoveryError, discover, source_key
+from app.discovery.schedule import run_round
 from app.store import Store
 from app.store import observed as observed_sql
 from tests.fakebigquery import FakeBigQuery, _error
@@ -302,3 +303,21 @@ async def test_a_bigquery_page_lost_half_way_records_nothing(
     assert await state_of(tmp_path, source) == {}
     async with Store(tmp_path / "t.db") as store:
         assert await store.read(lambda db: observed_sql.list_observed(db, today=NOW.date())) == []
+
+
+async def test_the_apps_schedule_reads_bigquery_live_and_keeps_a_refused_snowflake_keys_error(
+    fake_bigquery: FakeBigQuery, fake_snowflake: FakeSnowflake, keys: Any, tmp_path: Path, store: Any
+) -> None:
+    other = tmp_path / "other.p8"
+    other.write_bytes(pem(keys[1]))
+    refused = snowflake_url(fake_snowflake, other)
+    live = (f"bigquery://acme-prod/us?credentials={service_account(tmp_path, fake_bigquery, keys[0])}"
+            f"&endpoint={fake_bigquery.url}")
+    outcome = await run_round(store, [refused, live], now=NOW)
+    assert outcome[source_key(live)] is None
+    assert "Snowflake refused the key-pair JWT of tessera_svc" in (outcome[source_key(refused)] or "")
+    runs = {r["source"]: r for r in await store.read(observed_sql.last_runs)}
+    assert "refused the key-pair JWT" in runs[source_key(refused)]["error"]
+    assert runs[source_key(live)]["rows"] > 0 and runs[source_key(live)]["malformed"] == 0
+    rows = await store.read(lambda db: observed_sql.list_observed(db, today=NOW.date(), team=None))
+    assert {r["reader"]["name"] for r in rows} >= {BOT, "ana@acme.com"}
