@@ -100,3 +100,26 @@ async def test_mapping_a_reader_no_open_pull_request_reads_queues_nothing(pr_flo
     assert not isinstance(outcome, str) and outcome[1] == []
     assert await flow.store.write(lambda db: remap.map_reader(db, kind="role", name="X", team="nope", actor="t")) == (
         "no team 'nope': an admin creates it with POST /api/v1/teams")
+
+
+async def test_mapping_a_bi_folder_rechecks_the_pull_requests_its_explores_read(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    await flow.store.write(lambda db: registry.create_team(db, "marketing", "Marketing", "acme/marketing"))
+    day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).date().isoformat()
+    explore = ObservedRead("analytics.fct_revenue", "bi", "looker explore finance.revenue", ("customer_id",),
+                           last_seen=f"{day}T08:00:00+00:00", folder="finance_looker")
+    await flow.store.write(lambda db: observed_sql.record(db, [explore], source_kind="lookml"))
+    text = flow.repo.files_at("main")[FCT].decode()
+    pull = await flow.open_pr({FCT: text.replace("    customer_id,\n", "")})
+    assert "no team is mapped to its folder finance_looker" in flow.impact_comments(pull)[0].body
+
+    outcome = await flow.store.write(lambda db: remap.map_reader(
+        db, kind="folder", name="finance_looker", team="marketing", actor="user:mo"))
+    assert not isinstance(outcome, str)
+    mapping, touched = outcome
+    assert mapping["name"] == "finance_looker" and [p.pr_number for p in touched] == [pull.number]
+    assert await remap.queue_rechecks(flow.store, touched) == 1
+    check = await wait_until(
+        lambda: "@acme/marketing" in flow.check(pull).output.get("title", "") and flow.check(pull), timeout=30)
+    assert check.conclusion == "action_required"
+    assert "no team is mapped to its folder" not in flow.impact_comments(pull)[0].body
