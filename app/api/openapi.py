@@ -454,7 +454,8 @@ def document() -> dict[str, Any]:
         },
         "/assets/{fqn}": {
             "parameters": [FQN_P],
-            "get": _op("One asset: columns, owner, contracts, consumers", "read", result="AssetOut", params=[REPO_Q]),
+            "get": _op("One asset: columns, owner, contracts, consumers (and the readers discovery observed)", "read",
+                       result="AssetOut", params=[REPO_Q]),
         },
         "/assets/{fqn}/contracts": {
             "parameters": [FQN_P],

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import aiohttp
 import jwt
@@ -101,7 +101,7 @@ def parse_url(url: str) -> Account:
                     "add ?private_key_file=PATH, the PEM key whose public half is the user's RSA_PUBLIC_KEY")
     return Account(
         account=account,
-        user=parts.username,
+        user=unquote(parts.username),
         key=rsa_key(pem, str(path)),
         base_url=endpoint(options, f"https://{quote(account, safe='.-_')}.snowflakecomputing.com"),
         warehouse=option(options, "warehouse"),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -321,3 +322,16 @@ async def test_the_apps_schedule_reads_bigquery_live_and_keeps_a_refused_snowfla
     assert runs[source_key(live)]["rows"] > 0 and runs[source_key(live)]["malformed"] == 0
     rows = await store.read(lambda db: observed_sql.list_observed(db, today=NOW.date(), team=None))
     assert {r["reader"]["name"] for r in rows} >= {BOT, "ana@acme.com"}
+
+
+def test_a_snowflake_url_names_the_user_and_account_as_the_jwt_needs_them(keys: Any, tmp_path: Path) -> None:
+    key_file = tmp_path / "k.p8"
+    key_file.write_bytes(pem(keys[0]))
+    named = snowflake.parse_url(f"snowflake://ana%40acme.com@myorg-analytics?private_key_file={key_file}")
+    assert (named.user, named.jwt_account, named.base_url) == (
+        "ana@acme.com", "MYORG-ANALYTICS", "https://myorg-analytics.snowflakecomputing.com")
+    located = snowflake.parse_url(f"snowflake://svc@xy12345.us-east-1?private_key_file={key_file}&days=7")
+    assert (located.jwt_account, located.days) == ("XY12345", 7)
+    claims = jwt.decode(snowflake.key_pair_jwt(located, now=1_700_000_000), options={"verify_signature": False})
+    assert claims == {"iss": f"XY12345.SVC.{snowflake.fingerprint(keys[0])}", "sub": "XY12345.SVC",
+                      "iat": 1_700_000_000, "exp": 1_700_000_000 + snowflake.JWT_LIFETIME}
