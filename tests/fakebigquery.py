@@ -56,7 +56,7 @@ FIELDS: list[dict[str, Any]] = [
 _VIEW = re.compile(r"`region-([a-z0-9-]+)`\.INFORMATION_SCHEMA\.JOBS\b")
 
 
-def _error(status: int, reason: str, state: str, message: str) -> web.Response:
+def error_answer(status: int, reason: str, state: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": status, "message": message, "status": state,
                                         "errors": [{"message": message, "domain": "global", "reason": reason}]}},
                              status=status)
@@ -158,11 +158,11 @@ class FakeBigQuery:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         email = self._tokens.get(token) if scheme == "Bearer" else None
         if email is None:
-            return _error(401, "authError", "UNAUTHENTICATED", "Request had invalid authentication credentials."
+            return error_answer(401, "authError", "UNAUTHENTICATED", "Request had invalid authentication credentials."
                           " Expected OAuth 2 access token, login cookie or other valid authentication credential.")
         project = request.match_info["project"]
         if project not in self._accounts[email][1]:
-            return _error(403, "accessDenied", "PERMISSION_DENIED",
+            return error_answer(403, "accessDenied", "PERMISSION_DENIED",
                           f"Access Denied: Project {project}: User does not have bigquery.jobs.create permission"
                           f" in project {project}.")
         return email
@@ -181,13 +181,13 @@ class FakeBigQuery:
         view = _VIEW.search(str(body.get("query", "")))
         params = {p["name"]: p for p in body.get("queryParameters") or []}
         if body.get("useLegacySql") is not False or view is None or body.get("parameterMode") != "NAMED":
-            return _error(400, "invalidQuery", "INVALID_ARGUMENT", "Unrecognized name or table: the query must read"
+            return error_answer(400, "invalidQuery", "INVALID_ARGUMENT", "Unrecognized name or table: the query must read"
                           " `region-R`.INFORMATION_SCHEMA.JOBS in standard SQL with named parameters")
         if str(body.get("location", "")).lower() != view.group(1):
-            return _error(404, "notFound", "NOT_FOUND", f"Not found: Dataset was not found in location"
+            return error_answer(404, "notFound", "NOT_FOUND", f"Not found: Dataset was not found in location"
                           f" {body.get('location')}")
         if any(params.get(name, {}).get("parameterType", {}).get("type") != "TIMESTAMP" for name in ("since", "until")):
-            return _error(400, "invalidQuery", "INVALID_ARGUMENT", "Query parameter 'since' not found")
+            return error_answer(400, "invalidQuery", "INVALID_ARGUMENT", "Query parameter 'since' not found")
         since, until = (dt.datetime.fromisoformat(params[n]["parameterValue"]["value"]) for n in ("since", "until"))
         rows = sorted((j for j in self.jobs if since < j["creation_time"] <= until and j.get("job_type") == "QUERY"
                        and j.get("state") == "DONE" and not j.get("error_result")
@@ -208,7 +208,7 @@ class FakeBigQuery:
             return fault
         job = self._jobs.get(request.match_info["job"])
         if job is None or request.query.get("location", "").lower() != job.location.lower():
-            return _error(404, "notFound", "NOT_FOUND", f"Not found: Job {request.match_info['project']}:"
+            return error_answer(404, "notFound", "NOT_FOUND", f"Not found: Job {request.match_info['project']}:"
                           f"{request.match_info['job']}")
         token = request.query.get("pageToken", "0")
         job.int64_times = request.query.get("formatOptions.useInt64Timestamp") == "true"

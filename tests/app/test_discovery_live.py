@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -23,7 +24,7 @@ from app.discovery.run import DiscoveryError, discover, source_key
 from app.discovery.schedule import run_round
 from app.store import Store
 from app.store import observed as observed_sql
-from tests.fakebigquery import FakeBigQuery, _error
+from tests.fakebigquery import FIELDS, FakeBigQuery, error_answer
 from tests.fakesnowflake import FakeSnowflake, requests_to
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discovery"
@@ -294,7 +295,7 @@ async def test_a_bigquery_page_lost_half_way_records_nothing(
 ) -> None:
     monkeypatch.setattr(bigquery, "PAGE_ROWS", 100)
     fake_bigquery.running_polls = 0
-    fake_bigquery.script("GET", "/bigquery/v2/projects/*/queries/*", _error(500, "backendError", "INTERNAL",
+    fake_bigquery.script("GET", "/bigquery/v2/projects/*/queries/*", error_answer(500, "backendError", "INTERNAL",
                                                                              "An internal error occurred."))
     source = (f"bigquery://acme-prod/us?credentials={service_account(tmp_path, fake_bigquery, keys[0])}"
               f"&endpoint={fake_bigquery.url}")
@@ -335,3 +336,19 @@ def test_a_snowflake_url_names_the_user_and_account_as_the_jwt_needs_them(keys: 
     claims = jwt.decode(snowflake.key_pair_jwt(located, now=1_700_000_000), options={"verify_signature": False})
     assert claims == {"iss": f"XY12345.SVC.{snowflake.fingerprint(keys[0])}", "sub": "XY12345.SVC",
                       "iat": 1_700_000_000, "exp": 1_700_000_000 + snowflake.JWT_LIFETIME}
+
+
+async def test_a_bigquery_answer_short_of_the_rows_it_announced_records_nothing(
+    fake_bigquery: FakeBigQuery, keys: Any, tmp_path: Path
+) -> None:
+    one_row = {"f": [{"v": "j1"}, {"v": str(int(NOW.timestamp() * 1e6) - 3_600_000_000)}, {"v": "ana@acme.com"},
+                     {"v": "select segment from marts.dim_customers"}, {"v": "acme-prod"}, {"v": []},
+                     {"v": "QUERY"}, {"v": "SELECT"}]}
+    fake_bigquery.script("POST", "/bigquery/v2/projects/*/queries", web.json_response({
+        "kind": "bigquery#queryResponse", "schema": {"fields": FIELDS}, "totalRows": "120", "rows": [one_row],
+        "jobReference": {"projectId": "acme-prod", "jobId": "job_short", "location": "US"}, "jobComplete": True}))
+    source = (f"bigquery://acme-prod/us?credentials={service_account(tmp_path, fake_bigquery, keys[0])}"
+              f"&endpoint={fake_bigquery.url}")
+    with pytest.raises(DiscoveryError, match="BigQuery gave 1 of the 120 rows it announced; nothing recorded"):
+        await run(tmp_path, source)
+    assert await state_of(tmp_path, source) == {}
