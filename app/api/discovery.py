@@ -25,6 +25,7 @@ from app.api.common import (
     with_iso_times,
 )
 from app.api.errors import ApiError
+from app.appkeys import QUEUE_KEY
 from app.discovery import remap
 from app.store import observed as observed_sql
 
@@ -83,7 +84,8 @@ async def create_mapping(request: web.Request) -> web.Response:
     if isinstance(outcome, str):
         raise ApiError(400, "invalid_request", outcome)
     mapping, touched = outcome
-    queued = await remap.queue_rechecks(store(request), touched)  # an idle worker looks every second
+    queue = request.config_dict.get(QUEUE_KEY)
+    queued = await remap.queue_rechecks(store(request), touched, wake=queue.notify if queue is not None else None)
     return json_response({**with_iso_times(mapping, "created_at"), "rechecks": queued}, status=201)
 
 

@@ -16,8 +16,8 @@ import datetime as dt
 import sqlite_utils
 from aiohttp import web
 
+from app.appkeys import QUEUE_KEY
 from app.discovery import remap
-from app.server import QUEUE_KEY
 from app.store import observed as observed_sql
 from app.store import registry as reg_sql
 from app.web.admin import is_admin
