@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+import psycopg
+import psycopg_pool
+
 from app import check, init, keys, registry_sync, setup
 from app.config import Settings, environment_with_file, is_loopback, require_database
 from app.discovery import run as discovery
 from app.engine import pool_for
 from app.errors import ConfigError
 from app.store import Store
+from app.store import copy as store_copy
 from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
@@ -129,8 +133,15 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         if github is not None:
             await github.close()
         raise ConfigError(
-            f"cannot open the database {settings.db_path}: {exc} (is it writable? set TESSERA_DB to a file"
+            f"cannot open the database {settings.database_label}: {exc} (is it writable? set TESSERA_DB to a file"
             " this user can write)"
+        ) from exc
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        if github is not None:
+            await github.close()
+        raise ConfigError(
+            f"cannot open the database {settings.database_label}: {str(exc).strip()} (check TESSERA_DATABASE_URL:"
+            " host, port, database, user and password)"
         ) from exc
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -151,7 +162,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
         url = f"http://{host}:{port}"
         pool = pool_for(settings)
         await pool.warm()  # the first pull request does not wait for the workers to start
-        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.db_path};"
+        print(f"Tessera listening on {url} (webhooks: {url}/webhooks/github, database: {settings.database_label};"
               f" {pool.workers} analysis worker(s), {pool.memory_mb} MB each)", flush=True)
         # Everything made so far (modules, routes, the App) lives as long as the process: moved
         # out of the collector's sight, a full collection no longer walks it, which was a ~25 ms
@@ -197,11 +208,11 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
     require_database(settings)
-    async with Store(settings.db_path) as store:
+    async with Store(settings.database) as store:
         if args.replay:
             existing = await store.get_delivery(args.replay)
             if existing is None:
-                print(f"tessera: no delivery {args.replay!r} in {settings.db_path}", file=sys.stderr)
+                print(f"tessera: no delivery {args.replay!r} in {settings.database_label}", file=sys.stderr)
                 return EXIT_ERROR
             if existing.status == "running":
                 print(f"tessera: delivery {args.replay} is running now; replay it once it ends", file=sys.stderr)
@@ -212,7 +223,7 @@ async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
         status = "failed" if args.failed else args.status
         rows = await store.list_deliveries(status=status, limit=args.limit)
     if args.json:
-        times = ("received_at", "run_after", "started_at", "finished_at")
+        times = ("received_at", "run_after", "started_at", "finished_at", "lease_until")
         for d in rows:
             fields = {k: v for k, v in d.__dict__.items() if k not in ("payload", "compressed")}
             print(json.dumps({**fields, **{k: _iso(fields[k]) for k in times}}))
@@ -241,9 +252,49 @@ DELIVERIES = Command(
 )
 
 
+# -- tessera db copy ----------------------------------------------------------------------------
+
+
+def _db_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    copy = sub.add_parser(
+        "copy", help="copy the whole store between SQLite and PostgreSQL, verified by row counts and checksums",
+        description="Copy every table of one store into another (either way between SQLite and PostgreSQL),"
+        " then verify each table's row count and checksum on both sides. Stop `tessera serve` first.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="URL",
+                      help="sqlite:///tessera.db (three slashes, then the path) or postgresql://USER@HOST:PORT/DB")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="the same forms as --from")
+    copy.add_argument("--force", action="store_true", help="replace what a non-empty target holds")
+
+
+def _run_db(args: argparse.Namespace, settings: Settings) -> int:
+    def progress(table: str, rows: int) -> None:
+        print(f"  {table}: {rows} row(s) copied", file=sys.stderr, flush=True)
+
+    try:
+        report = store_copy.copy_database(args.source, args.target, force=args.force, progress=progress)
+    except store_copy.CopyError as exc:
+        print(f"tessera db copy: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for table in report.tables:
+        verdict = "ok" if table.ok else (
+            f"MISMATCH: {table.target_rows} row(s) in the target, checksum {table.target_checksum[:12]}"
+        )
+        print(f"{table.name}: {table.source_rows} row(s), checksum {table.source_checksum[:12]} {verdict}")
+    if not report.ok:
+        print("tessera db copy: the copy does not match its source (see above)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"copied {sum(t.source_rows for t in report.tables)} row(s) in {len(report.tables)} table(s); verified")
+    return EXIT_OK
+
+
+DB = Command("db", "database tools: `tessera db copy --from URL --to URL`", _db_arguments, _run_db)
+
+
 def commands() -> list[Command]:
     """Every subcommand, in one place. Add yours here."""
-    found = [SERVE, DELIVERIES]
+    found = [SERVE, DELIVERIES, DB]
     found.append(
         Command(
             "setup",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +41,9 @@ class Settings:
     webhook_secret: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     db_path: str = "tessera.db"
+    database_url: str | None = None
+    """``TESSERA_DATABASE_URL``: a ``postgresql://`` URL selects PostgreSQL (several replicas may
+    share it); unset, the store is the SQLite file at ``db_path``."""
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
@@ -89,6 +93,18 @@ class Settings:
     """Where ``tessera check`` downloads public packages' tarballs (the App asks GitHub's API)."""
     packages_offline: bool = False
     """``TESSERA_PACKAGES_OFFLINE=1``: never fetch dbt packages; their macros use the built-in renderings."""
+
+    @property
+    def database(self) -> str:
+        """What the store opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url or self.db_path
+
+    @property
+    def database_label(self) -> str:
+        """The database as messages name it: the file, or the URL without its password."""
+        if not self.database_url:
+            return self.db_path
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", self.database_url)
 
     @property
     def base_url(self) -> str:
@@ -160,6 +176,7 @@ class Settings:
             webhook_secret=source.get("TESSERA_WEBHOOK_SECRET") or None,
             github_api_url=api_url.rstrip("/"),
             db_path=get("TESSERA_DB") or "tessera.db",
+            database_url=_database_url(get("TESSERA_DATABASE_URL")),
             host=host,
             port=port,
             public_url=public_url,
@@ -231,6 +248,17 @@ def _notify_settings(get: Callable[[str], str | None]) -> dict[str, object]:
     }
 
 
+def _database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "TESSERA_DATABASE_URL must be a postgresql:// URL (e.g. postgresql://tessera@db:5432/tessera);"
+            " leave it unset to use the SQLite file at TESSERA_DB"
+        )
+    return value
+
+
 def require_database(settings: Settings) -> None:
     """Operator commands work on the server's database: refuse, rather than create, a missing one.
 
@@ -238,7 +266,7 @@ def require_database(settings: Settings) -> None:
     printed a key the server would never know.
     """
     path = settings.db_path
-    if path == ":memory:" or path.startswith("file:"):
+    if settings.database_url or path == ":memory:" or path.startswith("file:"):
         return
     if not Path(path).is_file():
         raise ConfigError(

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     require_database(settings)
-    async with Store(settings.db_path) as store:
+    async with Store(settings.database) as store:
         if args.keys_command == "list":
             keys = await store.read(reg_sql.list_all_keys)
             _print_keys([k for k in keys if args.team in (None, k.team)], as_json=args.json, now=time.time())

@@ -19,8 +19,10 @@ A failed job keeps its payload and error; ``tessera deliveries --replay ID`` que
 
 Delivery semantics: at least once. A job is marked ``running`` (and its attempt counted) before
 its handlers run and ``done`` after they return (in the same write that claims the worker's next job,
-right away). If the process dies in between, the job is found
-``running`` at the next start and queued again, so its handlers may run a second time; handlers
+right away). While it runs, its replica renews the job's lease every third of
+``Store.lease_seconds``. If the process dies in between, the job is queued again: on SQLite (one
+process per file) at the next start; on PostgreSQL by any replica, once its lease has run out
+(:meth:`JobQueue._keep_leases`). So its handlers may run a second time; handlers
 must therefore be idempotent (check state before acting, upsert rather than insert, find the
 comment by its marker rather than always creating one). With idempotent handlers every side
 effect happens exactly once. A job whose attempts were all used up by crashes is failed instead
@@ -159,6 +161,7 @@ class JobQueue:
         self._missed_notify = False
         self._running_jobs: dict[int, Delivery] = {}
         self._pruner: asyncio.Task[None] | None = None
+        self._leases: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -180,14 +183,16 @@ class JobQueue:
         self._idle_waiters.clear()
         self._tasks = [asyncio.create_task(self._worker(i), name=f"tessera-worker-{i}") for i in range(self.workers)]
         self._pruner = asyncio.create_task(self._prune_periodically(), name="tessera-prune")
+        self._leases = asyncio.create_task(self._keep_leases(), name="tessera-leases")
         self.notify()
 
     async def stop(self) -> None:
         """Stop the workers; jobs they were running go back to the queue without using an attempt."""
         tasks, self._tasks = self._tasks, []
-        if self._pruner is not None:
-            tasks.append(self._pruner)
-            self._pruner = None
+        for periodic in (self._pruner, self._leases):
+            if periodic is not None:
+                tasks.append(periodic)
+        self._pruner = self._leases = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -249,6 +254,28 @@ class JobQueue:
             except Exception:
                 log.exception("pruning old deliveries failed; trying again later")
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def _keep_leases(self) -> None:
+        """Every third of a lease: renew the leases of the jobs running here, and queue again the
+        jobs of replicas whose leases ran out (a replica that died mid-job), waking a worker for them."""
+        interval = max(self.store.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = self.clock.now()
+                lost = await self.store.renew_leases(list(self._running_jobs), now)
+                for id in lost:
+                    job = self._running_jobs.get(id)
+                    if job is not None:
+                        log.warning("delivery %s: lease lost (another replica took the job over)", job.delivery_id)
+                requeued, failed = await self.store.take_over_expired(self.policy.max_attempts, now)
+                if requeued or failed:
+                    log.warning("jobs of a stopped replica: %d queued again, %d out of attempts", requeued, failed)
+                    self.notify()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing job leases failed; trying again")
 
     async def _claim(self, outcome: JobOutcome | None) -> tuple[Delivery | None, float | None]:
         """Record ``outcome`` and claim the next job in one write. If stop() cancels us meanwhile,

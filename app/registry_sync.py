@@ -516,7 +516,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def go() -> SyncSummary:
-        async with Store(settings.db_path) as store:
+        async with Store(settings.database) as store:
             return await sync_manifest(store, repo=repo, commit=args.commit, manifest=manifest,
                                        project_dir=args.project_dir, actor="cli", columns=args.columns)
 

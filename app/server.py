@@ -189,7 +189,7 @@ def create_app(
     """The App. Opens the store (if not open) and starts the workers at start-up, stops them at
     clean-up; a store passed in is left open for its owner to close, one made here is closed."""
     owns_store = store is None
-    store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
+    store = store if store is not None else Store(settings.database, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
     outbound = OutboundQueue(store, settings, clock=clock)
 

@@ -63,7 +63,7 @@ async def run(models: int, requests: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(db_path=os.path.join(folder, "bench.db"), bootstrap_key="bench-bootstrap-key",
                             webhook_secret="bench", session_secret=SECRET)
-        store = Store(settings.db_path)
+        store = Store(settings.database)
         await store.open()
         client = TestClient(TestServer(create_app(settings, store=store, start_workers=False)))
         await client.start_server()

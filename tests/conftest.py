@@ -11,12 +11,22 @@ from aiohttp.typedefs import StrOrURL
 import rules.infer
 from tests import openapi_responses
 from tests.fixtures_app import *  # noqa: F401,F403  (settings, store, running server)
+from tests.fixtures_app import BACKENDS, BOTH_BACKENDS
 from tests.fixtures_github import *  # noqa: F401,F403  (fake GitHub, App key)
 from tests.pg import postgres_server  # noqa: F401  (a throwaway real PostgreSQL, session-scoped)
 
 # Every answer of the engine's fast path for ancestor types is checked against sqlglot's own
 # qualify + annotate_types in every test that builds a snapshot: a difference fails the test.
 rules.infer.CHECK_FAST_PATH = True
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The store, queue and workflow tests run on SQLite and on PostgreSQL (``store_backend``)."""
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    path = metafunc.definition.path.relative_to(metafunc.config.rootpath).as_posix()
+    if path.startswith(BOTH_BACKENDS):
+        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,13 @@
 Use them from any test (``tests/conftest.py`` imports everything here):
 
 - ``app_settings``: :class:`Settings` with a webhook secret (:data:`WEBHOOK_SECRET`), a database
-  in ``tmp_path``, two workers and short back-off.
+  (a SQLite file in ``tmp_path``, or a fresh PostgreSQL database: see ``store_backend``), two
+  workers and short back-off.
 - ``store``: an open :class:`Store` on that database (closed after the test).
+- ``store_backend``: ``"sqlite"``, or ``"postgres"`` where the test is run on both engines
+  (:data:`BOTH_BACKENDS` lists those test modules; ``tests/conftest.py`` parametrizes them), or
+  for every test with ``TESSERA_TEST_STORE=postgres``.
+- ``store_target``: what ``Store(...)`` opens for this test: the SQLite path or the PostgreSQL URL.
 - ``fake_clock``: a :class:`FakeClock`; its ``sleep`` advances time instantly.
 - ``make_client``: ``await make_client(router=..., github=..., start_workers=...)`` gives an aiohttp
   test client for ``create_app`` over the ``store`` fixture.
@@ -16,13 +21,16 @@ Use them from any test (``tests/conftest.py`` imports everything here):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -32,6 +40,12 @@ from app.store import Store
 from app.webhooks import sign
 
 WEBHOOK_SECRET = "test-webhook-secret"
+BACKENDS = ("sqlite", "postgres")
+BOTH_BACKENDS = ("tests/store/", "tests/app/test_queue.py", "tests/app/test_workflow", "tests/app/test_notify")
+"""Test modules (path prefixes) whose store-using tests run once per engine: the store, the job
+queue, the pull-request workflow and the outbound queue. The rest run on SQLite only, to keep the
+suite's time (``TESSERA_TEST_STORE=postgres`` runs them on PostgreSQL)."""
+_DATABASES = itertools.count()
 WEBHOOKS_DIR = Path(__file__).parent / "data" / "github" / "webhooks"
 
 
@@ -100,10 +114,35 @@ async def wait_until(
 
 
 @pytest.fixture
-def app_settings(tmp_path: Path) -> Settings:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The engine this test's store runs on: both where parametrized, else ``TESSERA_TEST_STORE``
+    (``sqlite`` by default; ``TESSERA_TEST_STORE=postgres pytest`` runs every store test on PostgreSQL)."""
+    return str(getattr(request, "param", os.environ.get("TESSERA_TEST_STORE", "sqlite")))
+
+
+@pytest.fixture
+def store_target(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for the test: a SQLite path, or a new database on the session's
+    PostgreSQL server (one per test, dropped after it: CREATE DATABASE from the template takes
+    milliseconds, and a few hundred kept would fill the disk)."""
+    if store_backend == "sqlite":
+        yield str(tmp_path / "tessera.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{os.getpid()}_{next(_DATABASES)}"
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield server.url(name)
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path, store_target: str) -> Settings:
     return Settings(
         webhook_secret=WEBHOOK_SECRET,
-        db_path=str(tmp_path / "tessera.db"),
+        db_path=store_target if not store_target.startswith("postgresql://") else str(tmp_path / "tessera.db"),
+        database_url=store_target if store_target.startswith("postgresql://") else None,
         workers=2,
         max_attempts=4,
         retry_base_delay=1.0,
@@ -113,7 +152,7 @@ def app_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def store(app_settings: Settings) -> Any:
-    opened = Store(app_settings.db_path)
+    opened = Store(app_settings.database)
     await opened.open()
     yield opened
     await opened.close()

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import sqlite_utils
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
@@ -25,6 +24,7 @@ from app.store import Store
 from app.store import observed as observed_sql
 from app.store import proposals as proposal_sql
 from app.store import registry as reg_sql
+from app.store.db import Database
 from app.store.deliveries import NewDelivery
 from app.store.proposals import Proposal
 from app.workflow.pulls import recheck
@@ -41,7 +41,7 @@ router = Router()
 
 
 def map_reader(
-    db: sqlite_utils.Database, *, kind: str, name: str, team: str, actor: str
+    db: Database, *, kind: str, name: str, team: str, actor: str
 ) -> tuple[dict[str, Any], list[Proposal]] | str:
     """Map a warehouse role or user, or a BI folder, to ``team`` and log it: the mapping and the
     open pull requests that read through that reader, or why it was refused."""
@@ -58,7 +58,7 @@ def map_reader(
     return mapping, touched_proposals(db, kind, name)
 
 
-def reader_labels(db: sqlite_utils.Database, kind: str, name: str) -> set[str]:
+def reader_labels(db: Database, kind: str, name: str) -> set[str]:
     """How the analysis names the consumers this reader (or, for a folder, its BI objects) is:
     ``role LOOKER_FINANCE``, ``bi looker explore finance.revenue``; lower-cased."""
     if kind != "folder":
@@ -75,7 +75,7 @@ def _names_reader(consumer: str, labels: set[str]) -> bool:
     return text in labels or text.split(" (not seen since", 1)[0] in labels
 
 
-def touched_proposals(db: sqlite_utils.Database, kind: str, name: str) -> list[Proposal]:
+def touched_proposals(db: Database, kind: str, name: str) -> list[Proposal]:
     """Open pull requests whose last analysis lists this reader among the consumers it reaches."""
     labels = reader_labels(db, kind, name)
     if not labels:

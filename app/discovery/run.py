@@ -195,7 +195,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    async with Store(settings.db_path) as store:
+    async with Store(settings.database) as store:
         result = await discover(store, args.source, args.kind, now=dt.datetime.now(dt.UTC), dialect=args.dialect)
         mappings = await store.read(observed_sql.mapping_index)
     rows = as_json(result.reads, mappings)

@@ -94,10 +94,12 @@ class OutboundPolicyRetry:
 Settlement = Callable[[sqlite_utils.Database], None]
 
 
-def _settle_and_claim(db: sqlite_utils.Database, settle: Settlement | None, now: float) -> tuple[Outbound | None, float | None]:
+def _settle_and_claim(
+    db: sqlite_utils.Database, settle: Settlement | None, now: float, replica: str
+) -> tuple[Outbound | None, float | None]:
     if settle is not None:
         settle(db)
-    return sql.claim_next(db, now)
+    return sql.claim_next(db, now, replica)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,9 @@ class OutboundQueue:
     async def start(self) -> None:
         if self._tasks:
             return
-        await self.store.write(lambda db: sql.recover_running(db, self.clock.now()))
+        # other replicas' messages (PostgreSQL) are theirs until their lease runs out
+        expired_only = self.store.shared
+        await self.store.write(lambda db: sql.recover_running(db, self.clock.now(), expired_only=expired_only))
         self._tasks = [asyncio.create_task(self._worker(), name=f"tessera-outbound-{i}") for i in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._remind_periodically(), name="tessera-reminders"))
 
@@ -170,7 +174,8 @@ class OutboundQueue:
             if self.store.is_open:
                 for settle in unsettled:  # sent, but not yet recorded: record it, never send it again
                     await self.store.write(settle)
-                await self.store.write(lambda db: sql.recover_running(db, self.clock.now()))
+                replica = self.store.replica
+                await self.store.write(lambda db: sql.recover_running(db, self.clock.now(), replica=replica))
 
     def notify(self) -> None:
         self._wake.set()
@@ -183,7 +188,9 @@ class OutboundQueue:
         settle: Settlement | None = None
         while True:
             try:
-                message, _ = await self.store.write(lambda db, settle=settle: _settle_and_claim(db, settle, self.clock.now()))
+                message, _ = await self.store.write(
+                    lambda db, settle=settle: _settle_and_claim(db, settle, self.clock.now(), self.store.replica)
+                )
             except asyncio.CancelledError:
                 if settle is not None:
                     self._unsettled.append(settle)
@@ -206,7 +213,7 @@ class OutboundQueue:
     async def step(self) -> bool | None:
         """Claim and send one due message: True when one was sent (or settled), False when none was
         due; ``None`` never. Tests and the benchmark drive the queue with this."""
-        message, _ = await self.store.write(lambda db: sql.claim_next(db, self.clock.now()))
+        message, _ = await self.store.write(lambda db: sql.claim_next(db, self.clock.now(), self.store.replica))
         if message is None:
             return False
         await self._send(message)
@@ -222,7 +229,7 @@ class OutboundQueue:
         back-off passes instantly."""
         attempts = 0
         for _ in range(max_steps):
-            message, due = await self.store.write(lambda db: sql.claim_next(db, self.clock.now()))
+            message, due = await self.store.write(lambda db: sql.claim_next(db, self.clock.now(), self.store.replica))
             if message is not None:
                 await self._send(message)
                 attempts += 1
@@ -358,6 +365,8 @@ class OutboundQueue:
             try:
                 await self.queue_reminders()
                 await self.queue_digests()
+                if self.store.shared:  # messages of a replica that died mid-send, once their lease ran out
+                    await self.store.write(lambda db: sql.recover_running(db, self.clock.now(), expired_only=True))
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,4 +1,5 @@
-"""All SQL lives in this package. See :mod:`app.store.core` for the threading model and
+"""All SQL lives in this package. See :mod:`app.store.core` for the threading model,
+:mod:`app.store.db` for the SQL both engines (SQLite, PostgreSQL) accept, and
 :mod:`app.store.migrations` for how to add a table."""
 
 from app.store.core import Store, StoreFull, connect

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
+from app.store.db import Database
 
 
-def m0020_contracts(db: sqlite_utils.Database) -> None:
+def m0020_contracts(db: Database) -> None:
     """Contract versions published when a pull request merges (issue 4)."""
     db.execute(
         """
@@ -56,7 +56,7 @@ class Contract:
     published_at: float
 
 
-def latest_version(db: sqlite_utils.Database, repo_id: int, asset: str) -> tuple[int, int, int] | None:
+def latest_version(db: Database, repo_id: int, asset: str) -> tuple[int, int, int] | None:
     row = db.execute(
         "SELECT major, minor, patch FROM contracts WHERE repo_id = ? AND asset = ?"
         " ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
@@ -66,7 +66,7 @@ def latest_version(db: sqlite_utils.Database, repo_id: int, asset: str) -> tuple
 
 
 def publish(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     repo_id: int,
     repo: str,
@@ -83,7 +83,7 @@ def publish(
     and records nothing.
     """
     if db.execute(
-        "SELECT 1 FROM contracts WHERE repo_id = ? AND asset = ? AND pr_number IS ? AND head_sha IS ?",
+        "SELECT 1 FROM contracts WHERE repo_id = ? AND asset = ? AND pr_number IS NOT DISTINCT FROM ? AND head_sha IS NOT DISTINCT FROM ?",
         (repo_id, asset, pr_number, head_sha),
     ).fetchone():
         return None
@@ -119,7 +119,7 @@ def publish(
     return version
 
 
-def list_contracts(db: sqlite_utils.Database, asset: str, *, repo: str | None = None) -> list[Contract]:
+def list_contracts(db: Database, asset: str, *, repo: str | None = None) -> list[Contract]:
     where, args = ("AND repo = ?", (repo,)) if repo else ("", ())
     rows = db.execute(
         "SELECT repo, asset, version, schema, changes, breaking, pr_number, head_sha, published_at FROM contracts"

@@ -10,18 +10,23 @@ compressed first on a thread of their own, which hands them to the writer. Reads
 thread pool, each thread with its own connection (WAL lets them read while the writer writes).
 Durability: ``synchronous=FULL`` by default (every commit fsynced); ``NORMAL`` is an option.
 
-Writes from other modules, e.g. ``await store.write(lambda db: db["teams"].upsert(row, pk="slug"))``:
+Writes from other modules, e.g. ``await store.write(lambda db: registry.create_team(db, slug, name, None))``:
 the function runs in a transaction shared with the other writes of its batch, inside its own
 savepoint; if it raises, only its own changes are rolled back and the exception reaches its
 caller. Its return value comes back from the ``await``; return plain values, not cursors.
 
 The event loop never waits on SQLite; callers ``await store.write(fn)`` / ``await store.read(fn)``
-with a plain function ``fn(db: sqlite_utils.Database)``. Keep write functions short and free of
+with a plain function ``fn(db: Database)`` (:mod:`app.store.db`: ``execute``, ``query``, ``atomic``;
+not sqlite-utils' table API, which PostgreSQL has not). Keep write functions short and free of
 I/O other than the database: they hold the single writer.
 
 One process per database file: the queue's crash recovery assumes no other process runs jobs.
 Operator tools (``tessera deliveries``) may open the same file from another process; SQLite's
 locking (with a busy time-out) keeps that safe.
+
+PostgreSQL (``Store("postgresql://…")``, from ``TESSERA_DATABASE_URL``): the same store functions
+run on a pool of connections, see :mod:`app.store.postgres`; several replicas share the database,
+and the queue's jobs carry a lease (:mod:`app.store.deliveries`).
 """
 
 from __future__ import annotations
@@ -29,20 +34,25 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import queue
+import socket
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
+from psycopg import errors as pg_errors
 
 from app.store import deliveries as delivery_sql
+from app.store.db import POSTGRESQL, SQLITE, Database, SqliteDatabase, connect_sqlite, is_postgresql_url
 from app.store.deliveries import Delivery, JobOutcome, NewDelivery
 from app.store.migrations import MIGRATIONS, Migration, apply_migrations
+from app.store.postgres import PostgresEngine
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +61,15 @@ T = TypeVar("T")
 MAX_BATCH = 512
 """Most writes committed together; bounds how long one commit holds the writer."""
 BUSY_TIMEOUT_MS = 10_000
+LEASE_SECONDS = 60.0
+"""How long a claimed job stays a replica's without renewal; the queue renews it every third of that."""
 
 
 @dataclass
 class _Write:
     """A generic write: ``fn(db)`` inside a savepoint of the batch's transaction."""
 
-    fn: Callable[[sqlite_utils.Database], Any]
+    fn: Callable[[SqliteDatabase], Any]
     future: asyncio.Future[Any]
     savepoint: bool = True
 
@@ -92,6 +104,8 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return True
+    if isinstance(exc, pg_errors.DiskFull):
+        return True
     return isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in str(exc)
 
 
@@ -99,30 +113,43 @@ class _ProbeDone(Exception):
     """Rolls back the space probe's savepoint once its write went through."""
 
 
-def connect(path: str, *, synchronous: str = "FULL") -> sqlite_utils.Database:
-    """A connection with the settings every Tessera connection needs (WAL, busy time-out)."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-    db = sqlite_utils.Database(conn)
-    db.enable_wal()
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return db
+def connect(path: str, *, synchronous: str = "FULL") -> SqliteDatabase:
+    """A SQLite connection with the settings every Tessera connection needs (WAL, busy time-out)."""
+    return connect_sqlite(path, synchronous=synchronous, busy_timeout_ms=BUSY_TIMEOUT_MS)
+
+
+def default_replica_name() -> str:
+    """Who claims jobs in this process: host and pid (what an operator recognises in ``claimed_by``),
+    plus a few random characters so a restarted process with a reused pid is someone else."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Store:
-    """The process's gateway to the database. Open once, share everywhere, close at shutdown."""
+    """The process's gateway to the database. Open once, share everywhere, close at shutdown.
+
+    ``target`` is a SQLite file's path, or a ``postgresql://`` URL."""
 
     def __init__(
         self,
-        path: str | Path,
+        target: str | Path,
         *,
         readers: int = 2,
         synchronous: str = "FULL",
         migrations: list[tuple[str, Migration]] | None = None,
+        replica: str | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        pool_size: int = 8,
     ) -> None:
-        path = str(path)
-        if path == ":memory:" or path.startswith("file::memory:"):
+        path = str(target)
+        self.replica = replica or default_replica_name()
+        """This process's name in ``deliveries.claimed_by``."""
+        self.lease_seconds = lease_seconds
+        self._pg: PostgresEngine | None = None
+        self.dialect = SQLITE
+        if is_postgresql_url(path):
+            self.dialect = POSTGRESQL
+            self._pg = PostgresEngine(path, size=pool_size)
+        elif path == ":memory:" or path.startswith("file::memory:"):
             raise ValueError("the store needs a file: readers and the writer use separate connections")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
@@ -136,22 +163,44 @@ class Store:
         self._compress_queue: queue.SimpleQueue[_Insert | _Stop] = queue.SimpleQueue()
         self._compressor: threading.Thread | None = None
         self._local = threading.local()
-        self._reader_conns: list[sqlite_utils.Database] = []
+        self._reader_conns: list[SqliteDatabase] = []
         self._reader_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = False
         self._full = False
         self.applied_migrations: list[str] = []
+        self._pg_inserts: list[tuple[NewDelivery, asyncio.Future[bool]]] = []
+        self._pg_inserting = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def is_open(self) -> bool:
+        if self._pg is not None:
+            return self._open
         return self._open and self._thread is not None and self._thread.is_alive()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas may use this database (PostgreSQL) or this process has it alone."""
+        return self._pg is not None
+
     async def open(self) -> None:
-        """Start the writer (which applies pending migrations) and the reader pool."""
+        """Start the writer (which applies pending migrations) and the reader pool; on PostgreSQL,
+        open the pool and apply pending migrations under the migration lock."""
         if self._open:
+            return
+        if self._pg is not None:
+            engine = self._pg
+            await asyncio.to_thread(engine.open)
+            try:
+                self.applied_migrations = await asyncio.to_thread(
+                    engine.with_migration_lock, lambda db: apply_migrations(db, self._migrations)
+                )
+            except BaseException:
+                await asyncio.to_thread(engine.close)
+                raise
+            self._open = True
             return
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[list[str]] = self._loop.create_future()
@@ -170,6 +219,9 @@ class Store:
         if not self._open:
             return
         self._open = False
+        if self._pg is not None:
+            await asyncio.to_thread(self._pg.close)
+            return
         # The compressor passes the stop on to the writer after the inserts it still holds.
         self._compress_queue.put(_Stop())
         for thread in (self._compressor, self._thread):
@@ -191,7 +243,14 @@ class Store:
         """Whether a delivery-sized write fits now (written, then rolled back); clears
         :attr:`is_full` when it does, so readiness comes back without waiting for real traffic."""
 
-        def probe(db: sqlite_utils.Database) -> None:
+        if self._pg is not None:  # PostgreSQL manages its own space: a trivial write says it takes writes
+            try:
+                await self.write(lambda db: db.execute("SELECT 1").fetchone())
+            except StoreFull:
+                return False
+            return True
+
+        def probe(db: Database) -> None:
             with db.atomic():
                 db.execute("CREATE TABLE tessera_space_probe (content BLOB)")
                 db.execute("INSERT INTO tessera_space_probe (content) VALUES (zeroblob(?))", (FULL_PROBE_BYTES,))
@@ -215,21 +274,27 @@ class Store:
 
     # -- generic API -----------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def write(self, fn: Callable[[Database], T]) -> T:
         """Run ``fn(db)`` on the writer connection in a transaction; return once it is committed."""
+        if self._pg is not None:
+            return await self._run_postgresql(fn)
         future = self._submit_check()
         self._queue.put(_Write(fn, future))
         return await future
 
-    async def _write_statement(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def _write_statement(self, fn: Callable[[Database], T]) -> T:
         """Like :meth:`write` without the savepoint, for the queue's own writes whose only change is
         one statement (atomic by itself): fewer round trips through SQLite on the hot path."""
+        if self._pg is not None:
+            return await self._run_postgresql(fn)
         future = self._submit_check()
         self._queue.put(_Write(fn, future, savepoint=False))
         return await future
 
-    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def read(self, fn: Callable[[Database], T]) -> T:
         """Run ``fn(db)`` on a reader connection (a consistent snapshot of committed data)."""
+        if self._pg is not None:
+            return await self._run_postgresql(fn, snapshot=True)
         if not self._open or self._pool is None:
             raise RuntimeError("the store is not open")
         loop = asyncio.get_running_loop()
@@ -239,6 +304,13 @@ class Store:
 
     async def insert_delivery(self, delivery: NewDelivery) -> bool:
         """Persist a webhook delivery as a queued job; False when its delivery id was seen before."""
+        if self._pg is not None:
+            future: asyncio.Future[bool] = self._submit_check()
+            self._pg_inserts.append((delivery, future))
+            if not self._pg_inserting:
+                self._pg_inserting = True
+                asyncio.create_task(self._insert_postgresql())
+            return await future
         future = self._submit_check()
         # Compressed on its own thread, which hands the row to the writer: zlib releases the GIL, so
         # it runs beside the event loop; in the single writer each zlib call could wait a whole GIL
@@ -246,37 +318,57 @@ class Store:
         self._compress_queue.put(_Insert(delivery, b"", future))
         return bool(await future)
 
+    def _claim(self, now: float) -> delivery_sql.Claim:
+        return delivery_sql.Claim(now, self.replica, now + self.lease_seconds)
+
     async def claim_job(self, now: float) -> Delivery | None:
         """Mark the next runnable job running (one per ordering key, in arrival order) and return it."""
-        return await self._write_statement(lambda db: delivery_sql.claim_next(db, now))
+        claim = self._claim(now)
+        return await self._write_statement(lambda db: delivery_sql.claim_next(db, claim))
 
     async def claim_job_or_next_due(self, now: float) -> tuple[Delivery | None, float | None]:
         """Like :meth:`claim_job`; when nothing is runnable, also say when the next retry is due
         (one trip to the writer instead of two for an idle worker)."""
-        return await self._write_statement(lambda db: delivery_sql.claim_next_or_due(db, now))
+        claim = self._claim(now)
+        return await self._write_statement(lambda db: delivery_sql.claim_next_or_due(db, claim))
 
     async def settle_and_claim(
         self, outcome: JobOutcome | None, now: float
     ) -> tuple[Delivery | None, float | None]:
         """Record how the worker's last job ended (if any) and claim its next, in one write."""
-        return await self._write_statement(lambda db: delivery_sql.settle_and_claim(db, outcome, now))
+        claim = self._claim(now)
+        return await self._write_statement(lambda db: delivery_sql.settle_and_claim(db, outcome, claim))
 
     async def finish_job(self, id: int, now: float) -> None:
-        await self._write_statement(lambda db: delivery_sql.mark_done(db, id, now))
+        await self._write_statement(lambda db: delivery_sql.mark_done(db, id, now, self.replica))
 
     async def retry_job(self, id: int, run_after: float, error: str) -> None:
-        await self._write_statement(lambda db: delivery_sql.mark_retry(db, id, run_after, error))
+        await self._write_statement(lambda db: delivery_sql.mark_retry(db, id, run_after, error, self.replica))
 
     async def fail_job(self, id: int, error: str, now: float) -> None:
-        await self._write_statement(lambda db: delivery_sql.mark_failed(db, id, error, now))
+        await self._write_statement(lambda db: delivery_sql.mark_failed(db, id, error, now, self.replica))
 
     async def requeue_jobs(self, ids: Sequence[int], now: float) -> None:
         """Put jobs interrupted by a graceful shutdown back in the queue, not counting the attempt."""
-        await self.write(lambda db: delivery_sql.requeue(db, ids, now))
+        await self.write(lambda db: delivery_sql.requeue(db, ids, now, self.replica))
+
+    async def renew_leases(self, ids: Sequence[int], now: float) -> list[int]:
+        """Extend this replica's lease on jobs it is running; return the ids it no longer holds
+        (another replica took them over after the lease ran out)."""
+        until = now + self.lease_seconds
+        return await self._write_statement(lambda db: delivery_sql.renew_leases(db, ids, self.replica, until))
+
+    async def take_over_expired(self, max_attempts: int, now: float) -> tuple[int, int]:
+        """Jobs whose lease ran out before ``now`` (their replica died or hung): queue them again, or
+        fail those out of attempts; run every so often by each replica's queue."""
+        return await self.write(lambda db: delivery_sql.recover_running(db, max_attempts, now, every=False))
 
     async def recover_interrupted(self, max_attempts: int, now: float) -> tuple[int, int]:
-        """Jobs left running by a crash: queue them again, or fail those out of attempts."""
-        return await self.write(lambda db: delivery_sql.recover_running(db, max_attempts, now))
+        """Jobs whose replica stopped while they ran: queue them again, or fail those out of
+        attempts. On PostgreSQL only jobs whose lease ran out (their replica is gone; others are
+        running elsewhere); on SQLite, one process per file, every job left running at start."""
+        every = not self.shared
+        return await self.write(lambda db: delivery_sql.recover_running(db, max_attempts, now, every=every))
 
     async def next_due_at(self) -> float | None:
         return await self.read(delivery_sql.next_due_at)
@@ -298,6 +390,44 @@ class Store:
     async def count_deliveries(self) -> dict[str, int]:
         """Deliveries per status (every status present, zero when none)."""
         return await self.read(delivery_sql.count_by_status)
+
+    # -- PostgreSQL ----------------------------------------------------------------------------
+
+    async def _run_postgresql(self, fn: Callable[[Database], T], *, snapshot: bool = False) -> T:
+        assert self._pg is not None
+        if not self._open:
+            raise RuntimeError("the store is not open")
+        try:
+            result = await self._pg.run(fn, snapshot=snapshot)
+        except pg_errors.DiskFull as exc:
+            self._full = True
+            raise StoreFull(f"the database cannot grow: {exc}") from exc
+        self._full = False
+        return result
+
+    async def _insert_postgresql(self) -> None:
+        """Store the deliveries waiting, together: one multi-row INSERT and one commit for those that
+        arrived while the last batch was being written (no wait added when one arrives alone). What
+        SQLite's writer does with its queue, for the same reason: a commit costs more than its rows."""
+        try:
+            while self._pg_inserts:
+                batch, self._pg_inserts = self._pg_inserts[:MAX_BATCH], self._pg_inserts[MAX_BATCH:]
+                deliveries = [delivery for delivery, _ in batch]
+                try:
+                    encoded = await asyncio.to_thread(_encode_all, deliveries)
+                    inserted = await self._run_postgresql(
+                        lambda db, rows=deliveries, payloads=encoded: delivery_sql.insert_many(db, rows, payloads)
+                    )
+                except Exception as exc:  # nothing of the batch is stored: every caller hears why
+                    _resolve_all([(future, False, exc) for _, future in batch])
+                    continue
+                outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+                for delivery, future in batch:
+                    outcomes.append((future, True, delivery.delivery_id in inserted))
+                    inserted.discard(delivery.delivery_id)  # a repeat in the same batch is a duplicate
+                _resolve_all(outcomes)
+        finally:
+            self._pg_inserting = False
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -351,7 +481,7 @@ class Store:
         finally:
             db.close()
 
-    def _run_batch(self, db: sqlite_utils.Database, batch: list[_Write | _Insert]) -> None:
+    def _run_batch(self, db: SqliteDatabase, batch: list[_Write | _Insert]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             with db.atomic():
@@ -398,8 +528,8 @@ class Store:
 
     # -- reader threads ----------------------------------------------------------------------
 
-    def _read_in_thread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+    def _read_in_thread(self, fn: Callable[[SqliteDatabase], T]) -> T:
+        db: SqliteDatabase | None = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.path, synchronous=self._synchronous)
             self._local.db = db
@@ -410,6 +540,10 @@ class Store:
         finally:
             if db.conn.in_transaction:  # a reader must never hold a snapshot open between calls
                 db.conn.rollback()
+
+
+def _encode_all(deliveries: Sequence[NewDelivery]) -> list[bytes]:
+    return [delivery_sql.encode_payload(d.payload) for d in deliveries]
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:

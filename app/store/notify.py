@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
+from app.store.db import POSTGRESQL, Database, dialect_of
 
 OUTBOUND_STATUSES = ("queued", "running", "done", "failed")
 
 
-def m0041_notify(db: sqlite_utils.Database) -> None:
+def m0041_notify(db: Database) -> None:
     """Outbound queue, webhook subscriptions, Slack messages per team and PR, channels, user links."""
     db.execute(
         """
@@ -155,13 +155,13 @@ def _outbound(row: Mapping[str, Any]) -> Outbound:
     )
 
 
-def enqueue(db: sqlite_utils.Database, items: Sequence[NewOutbound], now: float) -> int:
+def enqueue(db: Database, items: Sequence[NewOutbound], now: float) -> int:
     """Store messages not stored before (by idempotency key); return how many were new."""
     added = 0
     for item in items:
         cursor = db.execute(
-            "INSERT OR IGNORE INTO outbound (idem_key, kind, event, ordering_key, subscription_id, body, created_at,"
-            " run_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbound (idem_key, kind, event, ordering_key, subscription_id, body, created_at,"
+            " run_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
             (item.idem_key, item.kind, item.event, item.ordering_key, item.subscription_id,
              json.dumps(dict(item.body), default=str), now, item.run_after if item.run_after is not None else now),
         )
@@ -169,7 +169,7 @@ def enqueue(db: sqlite_utils.Database, items: Sequence[NewOutbound], now: float)
     return added
 
 
-def replace_queued_body(db: sqlite_utils.Database, ordering_key: str, event: str, body: Mapping[str, Any]) -> bool:
+def replace_queued_body(db: Database, ordering_key: str, event: str, body: Mapping[str, Any]) -> bool:
     """Give a message still waiting its newest content (a Slack message changed again while Slack
     was away): the channel then sees one post of the latest state, not every state in between."""
     cursor = db.execute(
@@ -180,28 +180,40 @@ def replace_queued_body(db: sqlite_utils.Database, ordering_key: str, event: str
     return bool(cursor.rowcount)
 
 
-def claim_next(db: sqlite_utils.Database, now: float) -> tuple[Outbound | None, float | None]:
+OUTBOUND_LEASE_SECONDS = 600.0
+"""How long a claimed message is its replica's: far past any send's time-out, so a message is
+taken over (on PostgreSQL, by another replica) only when the replica that claimed it is gone."""
+
+
+def claim_next(
+    db: Database, now: float, replica: str | None = None
+) -> tuple[Outbound | None, float | None]:
     """Mark the next due message running (one per ordering key, oldest first) and return it; when
-    none is due, say when the next one will be."""
+    none is due, say when the next one will be. On PostgreSQL the row is locked ``SKIP LOCKED``: two
+    replicas claiming at once take different messages, and neither sends the other's."""
+    lock = " FOR UPDATE OF o SKIP LOCKED" if dialect_of(db) == POSTGRESQL else ""
     rows = list(db.query(
         "SELECT * FROM outbound o WHERE o.status = 'queued' AND o.run_after <= ? AND NOT EXISTS ("
         " SELECT 1 FROM outbound p WHERE p.ordering_key = o.ordering_key AND p.status IN ('queued', 'running')"
         " AND p.id < o.id) AND NOT EXISTS (SELECT 1 FROM outbound r WHERE r.ordering_key = o.ordering_key"
-        " AND r.status = 'running') ORDER BY o.run_after, o.id LIMIT 1",
+        " AND r.status = 'running') ORDER BY o.run_after, o.id LIMIT 1" + lock,
         [now],
     ))
     if not rows:
         due = db.execute("SELECT min(run_after) FROM outbound WHERE status = 'queued'").fetchone()[0]
         return None, due
     record = dict(rows[0])
-    db.execute("UPDATE outbound SET status = 'running', attempts = attempts + 1 WHERE id = ?", (record["id"],))
+    db.execute(
+        "UPDATE outbound SET status = 'running', attempts = attempts + 1, claimed_by = ?, lease_until = ? WHERE id = ?",
+        (replica, now + OUTBOUND_LEASE_SECONDS, record["id"]),
+    )
     record["status"] = "running"
     record["attempts"] += 1
     return _outbound(record), None
 
 
 def settle(
-    db: sqlite_utils.Database, id: int, status: str, now: float, *, http_status: int | None = None,
+    db: Database, id: int, status: str, now: float, *, http_status: int | None = None,
     error: str | None = None, run_after: float | None = None,
 ) -> None:
     """Record how an attempt ended: ``done``, ``failed`` or ``queued`` again (at ``run_after``)."""
@@ -212,12 +224,27 @@ def settle(
     )
 
 
-def recover_running(db: sqlite_utils.Database, now: float) -> int:
-    """Messages a stop left running go back to the queue (their attempt stays counted)."""
-    return db.execute("UPDATE outbound SET status = 'queued', run_after = ? WHERE status = 'running'", (now,)).rowcount
+def recover_running(
+    db: Database, now: float, *, replica: str | None = None, expired_only: bool = False
+) -> int:
+    """Messages a stop left running go back to the queue (their attempt stays counted): only
+    ``replica``'s when given (a replica stopping), only those whose lease ran out with
+    ``expired_only`` (a replica starting beside others on PostgreSQL), else all (SQLite's one process)."""
+    where, params = ["status = 'running'"], [now]
+    if replica is not None:
+        where.append("claimed_by = ?")
+        params.append(replica)
+    if expired_only:
+        where.append("coalesce(lease_until, 0) < ?")
+        params.append(now)
+    return db.execute(
+        f"UPDATE outbound SET status = 'queued', run_after = ?, claimed_by = NULL, lease_until = NULL"
+        f" WHERE {' AND '.join(where)}",
+        params,
+    ).rowcount
 
 
-def requeue(db: sqlite_utils.Database, id: int, now: float) -> Outbound | None:
+def requeue(db: Database, id: int, now: float) -> Outbound | None:
     """Send a finished message again, from a fresh attempt count (redelivery)."""
     db.execute(
         "UPDATE outbound SET status = 'queued', attempts = 0, run_after = ?, finished_at = NULL, last_error = NULL"
@@ -227,13 +254,13 @@ def requeue(db: sqlite_utils.Database, id: int, now: float) -> Outbound | None:
     return get_outbound(db, id)
 
 
-def get_outbound(db: sqlite_utils.Database, id: int) -> Outbound | None:
+def get_outbound(db: Database, id: int) -> Outbound | None:
     rows = list(db.query("SELECT * FROM outbound WHERE id = ?", [id]))
     return _outbound(rows[0]) if rows else None
 
 
 def list_outbound(
-    db: sqlite_utils.Database, *, subscription_id: int | None = None, kind: str | None = None,
+    db: Database, *, subscription_id: int | None = None, kind: str | None = None,
     before: int | None = None, limit: int = 50,
 ) -> list[Outbound]:
     """Newest first."""
@@ -252,14 +279,14 @@ def list_outbound(
     return [_outbound(r) for r in db.query(sql, [*params, limit])]
 
 
-def count_outbound(db: sqlite_utils.Database) -> dict[str, int]:
+def count_outbound(db: Database) -> dict[str, int]:
     counts = {status: 0 for status in OUTBOUND_STATUSES}
     for status, count in db.execute("SELECT status, count(*) FROM outbound GROUP BY status"):
         counts[status] = count
     return counts
 
 
-def fail_pending(db: sqlite_utils.Database, subscription_id: int, reason: str, now: float) -> int:
+def fail_pending(db: Database, subscription_id: int, reason: str, now: float) -> int:
     """A disabled subscriber's waiting deliveries end failed (redeliverable once it is enabled)."""
     return db.execute(
         "UPDATE outbound SET status = 'failed', last_error = ?, finished_at = ? WHERE subscription_id = ?"
@@ -316,26 +343,26 @@ def new_secret() -> str:
 
 
 def create_subscription(
-    db: sqlite_utils.Database, *, team: str, url: str, events: Sequence[str], secret: str, description: str,
+    db: Database, *, team: str, url: str, events: Sequence[str], secret: str, description: str,
     created_by: str, now: float,
 ) -> Subscription:
     cursor = db.execute(
         "INSERT INTO subscriptions (team, url, events, secret, description, created_by, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (team, url, json.dumps(sorted(set(events))), secret, description, created_by, now, now),
     )
-    found = get_subscription(db, int(cursor.lastrowid or 0))
+    found = get_subscription(db, int(cursor.fetchone()[0]))
     assert found is not None
     return found
 
 
-def get_subscription(db: sqlite_utils.Database, id: int) -> Subscription | None:
+def get_subscription(db: Database, id: int) -> Subscription | None:
     rows = list(db.query("SELECT * FROM subscriptions WHERE id = ?", [id]))
     return _subscription(rows[0]) if rows else None
 
 
 def list_subscriptions(
-    db: sqlite_utils.Database, *, team: str | None = None, after: int = 0, limit: int = 50
+    db: Database, *, team: str | None = None, after: int = 0, limit: int = 50
 ) -> list[Subscription]:
     if team is None:
         rows = db.query("SELECT * FROM subscriptions WHERE id > ? ORDER BY id LIMIT ?", [after, limit])
@@ -344,12 +371,12 @@ def list_subscriptions(
     return [_subscription(r) for r in rows]
 
 
-def subscribers_for(db: sqlite_utils.Database, event: str) -> list[Subscription]:
+def subscribers_for(db: Database, event: str) -> list[Subscription]:
     """Active subscriptions that asked for ``event``."""
     return [s for s in list_subscriptions(db, limit=1_000_000) if s.active and event in s.events]
 
 
-def update_subscription(db: sqlite_utils.Database, id: int, changes: Mapping[str, Any], now: float) -> Subscription | None:
+def update_subscription(db: Database, id: int, changes: Mapping[str, Any], now: float) -> Subscription | None:
     fields = dict(changes)
     if "events" in fields:
         fields["events"] = json.dumps(sorted(set(fields["events"])))
@@ -364,12 +391,12 @@ def update_subscription(db: sqlite_utils.Database, id: int, changes: Mapping[str
     return get_subscription(db, id)
 
 
-def delete_subscription(db: sqlite_utils.Database, id: int) -> bool:
+def delete_subscription(db: Database, id: int) -> bool:
     db.execute("DELETE FROM outbound WHERE subscription_id = ? AND status = 'queued'", (id,))
     return bool(db.execute("DELETE FROM subscriptions WHERE id = ?", (id,)).rowcount)
 
 
-def record_result(db: sqlite_utils.Database, id: int, *, ok: bool) -> int:
+def record_result(db: Database, id: int, *, ok: bool) -> int:
     """Count a delivery's final outcome; return the consecutive failures now."""
     if ok:
         db.execute("UPDATE subscriptions SET consecutive_failures = 0 WHERE id = ?", (id,))
@@ -379,7 +406,7 @@ def record_result(db: sqlite_utils.Database, id: int, *, ok: bool) -> int:
     return int(row[0]) if row else 0
 
 
-def disable_subscription(db: sqlite_utils.Database, id: int, reason: str, now: float) -> None:
+def disable_subscription(db: Database, id: int, reason: str, now: float) -> None:
     db.execute(
         "UPDATE subscriptions SET active = 0, disabled_reason = ?, updated_at = ? WHERE id = ?", (reason, now, id)
     )
@@ -400,7 +427,7 @@ class SlackMessage:
     state: str
 
 
-def get_slack_message(db: sqlite_utils.Database, proposal_id: int, team: str) -> SlackMessage | None:
+def get_slack_message(db: Database, proposal_id: int, team: str) -> SlackMessage | None:
     rows = list(db.query("SELECT * FROM slack_messages WHERE proposal_id = ? AND team = ?", [proposal_id, team]))
     if not rows:
         return None
@@ -408,13 +435,13 @@ def get_slack_message(db: sqlite_utils.Database, proposal_id: int, team: str) ->
     return SlackMessage(row["proposal_id"], row["team"], row["channel"], row["ts"], row["digest"], row["state"])
 
 
-def slack_messages_for(db: sqlite_utils.Database, proposal_id: int) -> list[SlackMessage]:
+def slack_messages_for(db: Database, proposal_id: int) -> list[SlackMessage]:
     rows = db.query("SELECT * FROM slack_messages WHERE proposal_id = ? ORDER BY team", [proposal_id])
     return [SlackMessage(r["proposal_id"], r["team"], r["channel"], r["ts"], r["digest"], r["state"]) for r in rows]
 
 
 def note_slack_state(
-    db: sqlite_utils.Database, proposal_id: int, team: str, channel: str, digest: str, state: str, now: float
+    db: Database, proposal_id: int, team: str, channel: str, digest: str, state: str, now: float
 ) -> bool:
     """Remember what the team's message should say now; False when it already says that."""
     current = get_slack_message(db, proposal_id, team)
@@ -429,13 +456,13 @@ def note_slack_state(
     return True
 
 
-def set_slack_ts(db: sqlite_utils.Database, proposal_id: int, team: str, channel: str, ts: str) -> None:
+def set_slack_ts(db: Database, proposal_id: int, team: str, channel: str, ts: str) -> None:
     db.execute(
         "UPDATE slack_messages SET ts = ?, channel = ? WHERE proposal_id = ? AND team = ?", (ts, channel, proposal_id, team)
     )
 
 
-def set_team_channel(db: sqlite_utils.Database, team: str, channel: str, source: str, now: float) -> None:
+def set_team_channel(db: Database, team: str, channel: str, source: str, now: float) -> None:
     db.execute(
         "INSERT INTO team_channels (team, channel, source, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (team)"
         " DO UPDATE SET channel = excluded.channel, source = excluded.source, updated_at = excluded.updated_at",
@@ -454,21 +481,21 @@ class TeamPrefs:
     digest_at: str | None = None
 
 
-def team_prefs(db: sqlite_utils.Database, team: str) -> TeamPrefs | None:
+def team_prefs(db: Database, team: str) -> TeamPrefs | None:
     row = db.execute("SELECT team, channel, quiet_hours, digest_at FROM team_channels WHERE team = ?", (team,)).fetchone()
     return TeamPrefs(*row) if row else None
 
 
-def digest_teams(db: sqlite_utils.Database) -> list[TeamPrefs]:
+def digest_teams(db: Database) -> list[TeamPrefs]:
     rows = db.execute("SELECT team, channel, quiet_hours, digest_at FROM team_channels WHERE digest_at IS NOT NULL")
     return [TeamPrefs(*row) for row in rows]
 
 
-def set_team_options(db: sqlite_utils.Database, team: str, *, quiet_hours: str | None, digest_at: str | None) -> None:
+def set_team_options(db: Database, team: str, *, quiet_hours: str | None, digest_at: str | None) -> None:
     db.execute("UPDATE team_channels SET quiet_hours = ?, digest_at = ? WHERE team = ?", (quiet_hours, digest_at, team))
 
 
-def open_asks(db: sqlite_utils.Database, team: str) -> list[dict[str, Any]]:
+def open_asks(db: Database, team: str) -> list[dict[str, Any]]:
     """The team's asks still waiting on open pull requests (for its digest)."""
     return [dict(r) for r in db.query(
         "SELECT m.proposal_id, m.state, p.repo, p.pr_number, p.title FROM slack_messages m JOIN proposals p"
@@ -476,15 +503,15 @@ def open_asks(db: sqlite_utils.Database, team: str) -> list[dict[str, Any]]:
         " 'migrating') ORDER BY p.repo, p.pr_number", [team])]
 
 
-def delete_team_channel(db: sqlite_utils.Database, team: str) -> bool:
+def delete_team_channel(db: Database, team: str) -> bool:
     return bool(db.execute("DELETE FROM team_channels WHERE team = ?", (team,)).rowcount)
 
 
-def team_channels(db: sqlite_utils.Database) -> dict[str, str]:
+def team_channels(db: Database) -> dict[str, str]:
     return {row[0]: row[1] for row in db.execute("SELECT team, channel FROM team_channels")}
 
 
-def link_slack_user(db: sqlite_utils.Database, slack_user: str, github_login: str, linked_by: str, now: float) -> None:
+def link_slack_user(db: Database, slack_user: str, github_login: str, linked_by: str, now: float) -> None:
     db.execute(
         "INSERT INTO slack_links (slack_user, github_login, linked_by, linked_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (slack_user) DO UPDATE SET github_login = excluded.github_login,"
@@ -493,20 +520,20 @@ def link_slack_user(db: sqlite_utils.Database, slack_user: str, github_login: st
     )
 
 
-def unlink_slack_user(db: sqlite_utils.Database, slack_user: str) -> bool:
+def unlink_slack_user(db: Database, slack_user: str) -> bool:
     return bool(db.execute("DELETE FROM slack_links WHERE slack_user = ?", (slack_user,)).rowcount)
 
 
-def github_login_for(db: sqlite_utils.Database, slack_user: str) -> str | None:
+def github_login_for(db: Database, slack_user: str) -> str | None:
     row = db.execute("SELECT github_login FROM slack_links WHERE slack_user = ?", (slack_user,)).fetchone()
     return str(row[0]) if row else None
 
 
-def list_slack_links(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def list_slack_links(db: Database) -> list[dict[str, Any]]:
     return [dict(r) for r in db.query("SELECT slack_user, github_login, linked_by, linked_at FROM slack_links ORDER BY slack_user")]
 
 
-def open_migrating_acks(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def open_migrating_acks(db: Database) -> list[dict[str, Any]]:
     """Open proposals' ``migrating by DATE`` responses (for deadline reminders)."""
     return [
         dict(r)

@@ -23,14 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
+from app.store.db import Database
 from rules.build import relation_resolver
 from rules.model import Asset, Observation, Registration
 from rules.observed import mapped_team, resolve_name
 
 
-def m0040_observed(db: sqlite_utils.Database) -> None:
+def m0040_observed(db: Database) -> None:
     """Observed consumers, their daily query counts, source watermarks and reader mappings."""
     db.execute(
         """
@@ -89,7 +88,7 @@ class ObservedRead:
     """Queries per ISO day."""
 
 
-def record(db: sqlite_utils.Database, reads: Iterable[ObservedRead], *, source_kind: str) -> int:
+def record(db: Database, reads: Iterable[ObservedRead], *, source_kind: str) -> int:
     """Merge a run's reads into the store (columns union, counts added per day); how many."""
     count = 0
     for read in reads:
@@ -102,11 +101,11 @@ def record(db: sqlite_utils.Database, reads: Iterable[ObservedRead], *, source_k
         if row is None:
             cursor = db.execute(
                 "INSERT INTO observed_consumers (asset, reader_kind, reader, folder, source_kind, columns,"
-                " every_column, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " every_column, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (read.asset, read.reader_kind, read.reader, read.folder, source_kind,
                  json.dumps(sorted(set(read.columns))), int(read.every_column), read.last_seen, read.last_seen),
             )
-            consumer_id = cursor.lastrowid
+            consumer_id = cursor.fetchone()[0]
         else:
             consumer_id = row[0]
             columns = sorted(set(json.loads(row[1])) | set(read.columns))
@@ -119,7 +118,7 @@ def record(db: sqlite_utils.Database, reads: Iterable[ObservedRead], *, source_k
         for day, queries in read.daily.items():
             db.execute(
                 "INSERT INTO observed_daily (consumer_id, day, queries) VALUES (?, ?, ?)"
-                " ON CONFLICT (consumer_id, day) DO UPDATE SET queries = queries + excluded.queries",
+                " ON CONFLICT (consumer_id, day) DO UPDATE SET queries = observed_daily.queries + excluded.queries",
                 (consumer_id, day, queries),
             )
     return count
@@ -130,7 +129,7 @@ def _since(today: dt.date, window_days: int) -> str:
 
 
 def list_observed(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     today: dt.date,
     window_days: int = 30,
@@ -169,7 +168,7 @@ def list_observed(
     return out
 
 
-def unmapped_readers(db: sqlite_utils.Database, *, today: dt.date, window_days: int = 30) -> list[dict[str, Any]]:
+def unmapped_readers(db: Database, *, today: dt.date, window_days: int = 30) -> list[dict[str, Any]]:
     """Readers no mapping gives a team, grouped: how many assets they read (and the first
     ``MAX_ASSETS_NAMED`` by name), how often, when last."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -193,7 +192,7 @@ MAX_ASSETS_NAMED = 20
 
 
 def observed_registrations(
-    db: sqlite_utils.Database, *, today: dt.date, window_days: int = 30
+    db: Database, *, today: dt.date, window_days: int = 30
 ) -> list[Registration]:
     """Every observed consumer as the engine reads it (team from the store's mappings, or none;
     the repository's ``.tessera.yml`` may map it at analysis time)."""
@@ -216,7 +215,7 @@ def observed_registrations(
 # --- mappings -----------------------------------------------------------------------------------
 
 
-def mapping_index(db: sqlite_utils.Database) -> dict[tuple[str, str], str]:
+def mapping_index(db: Database) -> dict[tuple[str, str], str]:
     return {(k, n): t for k, n, t in db.execute("SELECT kind, name, team FROM discovery_mappings")}
 
 
@@ -224,7 +223,7 @@ def _team(mappings: Mapping[tuple[str, str], str], kind: str, reader: str, folde
     return mapped_team(kind, reader, folder, mappings)
 
 
-def list_mappings(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def list_mappings(db: Database) -> list[dict[str, Any]]:
     return [
         {"kind": k, "name": n, "team": t, "created_by": by, "created_at": at}
         for k, n, t, by, at in db.execute(
@@ -233,7 +232,7 @@ def list_mappings(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     ]
 
 
-def set_mapping(db: sqlite_utils.Database, *, kind: str, name: str, team: str, created_by: str | None) -> dict[str, Any]:
+def set_mapping(db: Database, *, kind: str, name: str, team: str, created_by: str | None) -> dict[str, Any]:
     """Map a reader (role, user) or BI folder to a team, replacing an earlier mapping of it."""
     now = time.time()
     db.execute(
@@ -248,13 +247,13 @@ def set_mapping(db: sqlite_utils.Database, *, kind: str, name: str, team: str, c
 # --- watermarks ---------------------------------------------------------------------------------
 
 
-def watermark(db: sqlite_utils.Database, source: str) -> dict[str, Any]:
+def watermark(db: Database, source: str) -> dict[str, Any]:
     row = db.execute("SELECT state FROM discovery_watermarks WHERE source = ?", (source,)).fetchone()
     return json.loads(row[0]) if row else {}
 
 
 def save_watermark(
-    db: sqlite_utils.Database, source: str, *, kind: str, state: Mapping[str, Any], last_run: Mapping[str, Any]
+    db: Database, source: str, *, kind: str, state: Mapping[str, Any], last_run: Mapping[str, Any]
 ) -> None:
     db.execute(
         "INSERT INTO discovery_watermarks (source, kind, state, last_run, updated_at) VALUES (?, ?, ?, ?, ?)"
@@ -264,7 +263,7 @@ def save_watermark(
     )
 
 
-def last_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def last_runs(db: Database) -> list[dict[str, Any]]:
     """What each source's last run counted (rows read, queries not parsed, malformed rows)."""
     return [
         {"source": s, "kind": k, **json.loads(r), "updated_at": at}
@@ -274,7 +273,7 @@ def last_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     ]
 
 
-def known_schemas(db: sqlite_utils.Database) -> tuple[dict[str, list[str]], dict[str, str]]:
+def known_schemas(db: Database) -> tuple[dict[str, list[str]], dict[str, str]]:
     """From the registry: columns by relation and fqn (for ``select *``), and the relation names
     (with their unambiguous suffixes) → fqn, as the engine resolves compiled SQL."""
     by_asset: dict[int, list[str]] = {}

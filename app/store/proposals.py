@@ -4,7 +4,7 @@ A *proposal* is one pull request seen by Tessera (unique per repository and numb
 of it is stored with the check run it completed, so ``/checks/{id}`` shows exactly what that check
 said. Acks hold each team's latest response. ``blob_cache`` and ``tree_cache`` hold git objects by
 SHA: they never change, so no file is fetched from GitHub twice. ``handled_comments`` makes a
-re-delivered comment harmless. Every function takes a ``sqlite_utils.Database`` and is meant to run
+re-delivered comment harmless. Every function takes a ``Database`` and is meant to run
 through ``Store.read`` / ``Store.write``.
 """
 
@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
+from app.store.db import Database
 from app.workflow.acks import AckRecord
 
 # --- proposals ------------------------------------------------------------------------------------
@@ -61,19 +60,19 @@ def _proposal(row: tuple[Any, ...] | None) -> Proposal | None:
     return None if row is None else Proposal(*row)
 
 
-def get_proposal(db: sqlite_utils.Database, repo_id: int, pr_number: int) -> Proposal | None:
+def get_proposal(db: Database, repo_id: int, pr_number: int) -> Proposal | None:
     row = db.execute(
         f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE repo_id = ? AND pr_number = ?", (repo_id, pr_number)
     ).fetchone()
     return _proposal(row)
 
 
-def get_proposal_by_id(db: sqlite_utils.Database, proposal_id: int) -> Proposal | None:
+def get_proposal_by_id(db: Database, proposal_id: int) -> Proposal | None:
     row = db.execute(f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
     return _proposal(row)
 
 
-def upsert_proposal(db: sqlite_utils.Database, *, repo_id: int, pr_number: int, fields: Mapping[str, Any]) -> Proposal:
+def upsert_proposal(db: Database, *, repo_id: int, pr_number: int, fields: Mapping[str, Any]) -> Proposal:
     """Create the pull request's proposal or update the given fields; returns the stored row."""
     now = time.time()
     existing = db.execute(
@@ -94,14 +93,14 @@ def upsert_proposal(db: sqlite_utils.Database, *, repo_id: int, pr_number: int, 
     return found
 
 
-def update_proposal(db: sqlite_utils.Database, proposal_id: int, **fields: Any) -> None:
+def update_proposal(db: Database, proposal_id: int, **fields: Any) -> None:
     if not fields:
         return
     sets = ", ".join(f"{name} = ?" for name in fields)
     db.execute(f"UPDATE proposals SET {sets}, updated_at = ? WHERE id = ?", (*fields.values(), time.time(), proposal_id))
 
 
-def list_proposals(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 100) -> list[Proposal]:
+def list_proposals(db: Database, *, status: str | None = None, limit: int = 100) -> list[Proposal]:
     where, args = ("WHERE status = ?", (status,)) if status else ("", ())
     rows = db.execute(
         f"SELECT {_PROPOSAL_COLUMNS} FROM proposals {where} ORDER BY updated_at DESC LIMIT ?", (*args, limit)
@@ -126,18 +125,20 @@ class CheckRecord:
 
 
 def start_analysis(
-    db: sqlite_utils.Database, *, check_run_id: int, proposal_id: int, base_sha: str, head_sha: str
+    db: Database, *, check_run_id: int, proposal_id: int, base_sha: str, head_sha: str
 ) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO analyses (check_run_id, proposal_id, base_sha, head_sha, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO analyses (check_run_id, proposal_id, base_sha, head_sha, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (check_run_id) DO UPDATE SET proposal_id = excluded.proposal_id, base_sha = excluded.base_sha,"
+        " head_sha = excluded.head_sha, created_at = excluded.created_at, analysis = NULL, conclusion = NULL,"
+        " title = NULL, summary = NULL, report = NULL, completed_at = NULL",
         (check_run_id, proposal_id, base_sha, head_sha, time.time()),
     )
     update_proposal(db, proposal_id, check_run_id=check_run_id)
 
 
 def finish_analysis(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     check_run_id: int,
     proposal_id: int,
@@ -162,7 +163,7 @@ def finish_analysis(
     update_proposal(db, proposal_id, **fields)
 
 
-def get_check(db: sqlite_utils.Database, check_run_id: int) -> CheckRecord | None:
+def get_check(db: Database, check_run_id: int) -> CheckRecord | None:
     row = db.execute(
         "SELECT check_run_id, proposal_id, base_sha, head_sha, analysis, conclusion, title, summary, report"
         " FROM analyses WHERE check_run_id = ?",
@@ -172,7 +173,7 @@ def get_check(db: sqlite_utils.Database, check_run_id: int) -> CheckRecord | Non
 
 
 def update_check_verdict(
-    db: sqlite_utils.Database, *, check_run_id: int, conclusion: str, title: str, summary: str, report: str | None
+    db: Database, *, check_run_id: int, conclusion: str, title: str, summary: str, report: str | None
 ) -> None:
     """After a command: same analysis, new verdict."""
     db.execute(
@@ -185,9 +186,9 @@ def update_check_verdict(
 # --- acks -----------------------------------------------------------------------------------------
 
 
-def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecord]:
+def list_acks(db: Database, proposal_id: int) -> dict[str, AckRecord]:
     rows = db.execute(
-        "SELECT team, response, user, fingerprint, deadline, reason, created_at, github_team FROM acks"
+        "SELECT team, response, \"user\", fingerprint, deadline, reason, created_at, github_team FROM acks"
         " WHERE proposal_id = ?",
         (proposal_id,),
     ).fetchall()
@@ -206,12 +207,12 @@ def list_acks(db: sqlite_utils.Database, proposal_id: int) -> dict[str, AckRecor
     }
 
 
-def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, comment_id: int | None = None) -> None:
+def put_ack(db: Database, proposal_id: int, record: AckRecord, *, comment_id: int | None = None) -> None:
     """The team's response replaces its previous one."""
     db.execute(
-        "INSERT INTO acks (proposal_id, team, response, user, fingerprint, deadline, reason, comment_id, created_at,"
+        "INSERT INTO acks (proposal_id, team, response, \"user\", fingerprint, deadline, reason, comment_id, created_at,"
         " github_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, user = excluded.user,"
+        " ON CONFLICT (proposal_id, team) DO UPDATE SET response = excluded.response, \"user\" = excluded.\"user\","
         " fingerprint = excluded.fingerprint, deadline = excluded.deadline, reason = excluded.reason,"
         " comment_id = excluded.comment_id, created_at = excluded.created_at, github_team = excluded.github_team",
         (
@@ -229,7 +230,7 @@ def put_ack(db: sqlite_utils.Database, proposal_id: int, record: AckRecord, *, c
     )
 
 
-def delete_ack(db: sqlite_utils.Database, proposal_id: int, team: str) -> bool:
+def delete_ack(db: Database, proposal_id: int, team: str) -> bool:
     cursor = db.execute("DELETE FROM acks WHERE proposal_id = ? AND team = ?", (proposal_id, team))
     return bool(cursor.rowcount)
 
@@ -237,25 +238,26 @@ def delete_ack(db: sqlite_utils.Database, proposal_id: int, team: str) -> bool:
 # --- idempotency and caches -----------------------------------------------------------------------
 
 
-def claim_comment(db: sqlite_utils.Database, comment_id: int, proposal_id: int | None) -> bool:
+def claim_comment(db: Database, comment_id: int, proposal_id: int | None) -> bool:
     """True the first time a comment is handled; False for a re-delivery."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO handled_comments (comment_id, proposal_id, handled_at) VALUES (?, ?, ?)",
+        "INSERT INTO handled_comments (comment_id, proposal_id, handled_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (comment_id) DO NOTHING",
         (comment_id, proposal_id, time.time()),
     )
     return bool(cursor.rowcount)
 
 
-def comment_handled(db: sqlite_utils.Database, comment_id: int) -> bool:
+def comment_handled(db: Database, comment_id: int) -> bool:
     return db.execute("SELECT 1 FROM handled_comments WHERE comment_id = ?", (comment_id,)).fetchone() is not None
 
 
-def get_blob(db: sqlite_utils.Database, sha: str) -> bytes | None:
+def get_blob(db: Database, sha: str) -> bytes | None:
     row = db.execute("SELECT content FROM blob_cache WHERE sha = ?", (sha,)).fetchone()
     return None if row is None else bytes(row[0])
 
 
-def get_blobs(db: sqlite_utils.Database, shas: list[str]) -> dict[str, bytes]:
+def get_blobs(db: Database, shas: list[str]) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for start in range(0, len(shas), 500):
         chunk = shas[start : start + 500]
@@ -265,22 +267,23 @@ def get_blobs(db: sqlite_utils.Database, shas: list[str]) -> dict[str, bytes]:
     return found
 
 
-def put_blobs(db: sqlite_utils.Database, blobs: Mapping[str, bytes]) -> None:
+def put_blobs(db: Database, blobs: Mapping[str, bytes]) -> None:
     now = time.time()
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO blob_cache (sha, content, size, fetched_at) VALUES (?, ?, ?, ?)",
+    db.executemany(
+        "INSERT INTO blob_cache (sha, content, size, fetched_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha) DO NOTHING",
         [(sha, content, len(content), now) for sha, content in blobs.items()],
     )
 
 
-def get_tree(db: sqlite_utils.Database, repo_id: int, sha: str) -> list[dict[str, Any]] | None:
+def get_tree(db: Database, repo_id: int, sha: str) -> list[dict[str, Any]] | None:
     row = db.execute("SELECT entries FROM tree_cache WHERE repo_id = ? AND sha = ?", (repo_id, sha)).fetchone()
     return None if row is None else json.loads(row[0])
 
 
-def put_tree(db: sqlite_utils.Database, repo_id: int, sha: str, entries: list[dict[str, Any]]) -> None:
+def put_tree(db: Database, repo_id: int, sha: str, entries: list[dict[str, Any]]) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO tree_cache (repo_id, sha, entries, fetched_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO tree_cache (repo_id, sha, entries, fetched_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (repo_id, sha) DO UPDATE SET entries = excluded.entries, fetched_at = excluded.fetched_at",
         (repo_id, sha, json.dumps(entries, separators=(",", ":")), time.time()),
     )
 
@@ -289,7 +292,7 @@ def put_tree(db: sqlite_utils.Database, repo_id: int, sha: str, entries: list[di
 
 
 def audit(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     actor: str | None,
     action: str,
@@ -305,7 +308,7 @@ def audit(
 
 
 def list_audit(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     repo: str | None = None,
     team: str | None = None,
@@ -337,7 +340,7 @@ def list_audit(
 
 
 def list_proposals_page(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     status: str | None = None,
     repo: str | None = None,
@@ -373,7 +376,7 @@ def list_proposals_page(
 
 
 
-def analysed_since(db: sqlite_utils.Database, since: float) -> list[tuple[str, float, bool]]:
+def analysed_since(db: Database, since: float) -> list[tuple[str, float, bool]]:
     """(repository, when last analysed, passed untouched) for every pull request analysed since
     ``since``: untouched means its check passed and Tessera never had to comment (the friction budget)."""
     rows = db.execute(
@@ -385,7 +388,7 @@ def analysed_since(db: sqlite_utils.Database, since: float) -> list[tuple[str, f
     return [(repo, at, bool(untouched)) for repo, at, untouched in rows]
 
 
-def installation_for_owner(db: sqlite_utils.Database, owner: str) -> int | None:
+def installation_for_owner(db: Database, owner: str) -> int | None:
     """The App's installation on an organisation (or user), as its pull requests recorded it."""
     row = db.execute(
         "SELECT installation_id FROM proposals WHERE lower(repo) LIKE ? ESCAPE '\\' AND installation_id IS NOT NULL"
@@ -395,10 +398,9 @@ def installation_for_owner(db: sqlite_utils.Database, owner: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def installed_owners(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+def installed_owners(db: Database) -> list[tuple[str, int]]:
     """(organisation or user, installation id) of every installation a pull request came through."""
     rows = db.execute(
-        "SELECT DISTINCT substr(repo, 1, instr(repo, '/') - 1), installation_id FROM proposals"
-        " WHERE installation_id IS NOT NULL"
+        "SELECT DISTINCT repo, installation_id FROM proposals WHERE installation_id IS NOT NULL"
     ).fetchall()
-    return [(owner, int(installation_id)) for owner, installation_id in rows]
+    return list(dict.fromkeys((repo.partition("/")[0], int(installation_id)) for repo, installation_id in rows))

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlite_utils
 from aiohttp import web
 
 from app.appkeys import QUEUE_KEY
 from app.discovery import remap
 from app.store import observed as observed_sql
 from app.store import registry as reg_sql
+from app.store.db import Database
 from app.web.admin import is_admin
 from app.web.core import checked_form, need_sign_in, redirect, render, session_of, store_of
 from app.web.teams import is_member
@@ -37,7 +37,7 @@ async def discovery_page(request: web.Request, *, notice: str = "", kind: str = 
     if session is None:
         return need_sign_in(request)
 
-    def read(db: sqlite_utils.Database) -> tuple[object, ...]:
+    def read(db: Database) -> tuple[object, ...]:
         return (observed_sql.unmapped_readers(db, today=_today(), window_days=WINDOW_DAYS),
                 observed_sql.list_mappings(db), reg_sql.list_teams(db, limit=500), observed_sql.last_runs(db))
 

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.queue import JobContext, JobQueue, RetryPolicy
 from app.store import MIGRATIONS, NewDelivery, Store
+from app.store import deliveries as delivery_sql
 from tests.fixtures_app import WEBHOOK_SECRET, FakeClock, load_webhook, post_delivery, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -246,11 +247,16 @@ async def test_stopping_puts_a_running_job_back_without_spending_an_attempt(
     assert (job.status, job.attempts) == ("queued", 0)
 
 
-async def test_jobs_left_running_by_a_crash_are_run_at_start(
+async def test_a_job_whose_replica_died_mid_run_is_run_again_once_its_lease_runs_out(
     store: Store, app_settings: Settings, fake_clock: FakeClock
 ) -> None:
+    """SQLite (one process per file) runs it again at start; on PostgreSQL the job may be another
+    live replica's, so it is taken over only when its lease has run out."""
+    store.lease_seconds = 0.3
     await store.insert_delivery(_delivery("d1"))
-    await store.claim_job(fake_clock.now())  # as if a previous process died mid-job
+    now = fake_clock.now()
+    # claimed by a replica that then died: nobody renews its lease
+    await store.write(lambda db: delivery_sql.claim_next(db, delivery_sql.Claim(now, "died", now + 0.3)))
     ran: list[int] = []
     router = Router()
 
@@ -260,6 +266,7 @@ async def test_jobs_left_running_by_a_crash_are_run_at_start(
 
     queue = _queue(store, app_settings, router, fake_clock)
     await queue.start()
+    fake_clock.advance(1.0)
     await wait_until(lambda: _is(store, "d1", "done"))
     await queue.stop()
     assert ran == [2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.config import Settings
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow, repo_files
 
@@ -35,7 +36,7 @@ async def test_reformatting_sql_passes_silently(pr_flow: PullRequestFlow) -> Non
     assert flow.repo.bot_comments(pull.number) == []
 
 
-async def test_a_one_file_sql_pr_costs_at_most_eight_api_calls(pr_flow: PullRequestFlow) -> None:
+async def test_a_one_file_sql_pr_costs_at_most_eight_api_calls(pr_flow: PullRequestFlow, app_settings: Settings) -> None:
     flow = pr_flow
     flow.use_repo("acme/migrations", repo_files("warehouse_sql"))
     before = len(flow.fake.requests)
@@ -51,7 +52,8 @@ async def test_a_one_file_sql_pr_costs_at_most_eight_api_calls(pr_flow: PullRequ
     blob_calls = [c for c in warm if "/git/blobs/" in c[1]]
     assert len(blob_calls) == 1 and len(warm) <= 5, warm
     # Parse results outlive the process: they are kept beside the database.
-    assert list(Path(flow.store.path + ".parse-cache").glob("packs/*.pkl"))
+    # (beside TESSERA_DB's path even when the store is PostgreSQL: each replica keeps its own)
+    assert list(Path(app_settings.db_path + ".parse-cache").glob("packs/*.pkl"))
     print(f"one-file SQL PR: {len(calls)} calls cold, {len(warm)} warm: {warm}")
 
 

@@ -1,9 +1,13 @@
-"""The store: migrations recorded and applied at open, group-committed writes, reads off the loop."""
+"""The store: migrations recorded and applied at open, group-committed writes, reads off the loop.
+
+Every test taking ``store`` or ``store_target`` runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import re
 import sqlite3
 import threading
 from dataclasses import replace
@@ -13,6 +17,8 @@ import pytest
 import sqlite_utils
 
 from app.store import MIGRATIONS, NewDelivery, Store, apply_migrations
+from app.store import deliveries as delivery_sql
+from app.store.db import Database
 
 
 def _delivery(n: int, key: str = "pr:1#1", at: float = 100.0) -> NewDelivery:
@@ -28,36 +34,39 @@ def _delivery(n: int, key: str = "pr:1#1", at: float = 100.0) -> NewDelivery:
     )
 
 
-async def test_opening_a_new_file_applies_every_migration_and_records_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "t.db")
+async def test_opening_a_new_database_applies_every_migration_and_records_it(store_target: str) -> None:
+    store = Store(store_target)
     await store.open()
     assert store.applied_migrations == [name for name, _ in MIGRATIONS]
-    recorded = await store.read(lambda db: [r["name"] for r in db["_migrations"].rows])
+    recorded = await store.read(lambda db: [r["name"] for r in db.query("SELECT name FROM _migrations ORDER BY name")])
     assert recorded == [name for name, _ in MIGRATIONS]
-    journal = await store.read(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0])
-    assert journal == "wal"
     await store.close()
 
-    reopened = Store(tmp_path / "t.db")
+    reopened = Store(store_target)
     await reopened.open()
     assert reopened.applied_migrations == []
     await reopened.close()
 
 
-async def test_a_migration_appended_later_runs_once_on_an_existing_database(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
+async def test_a_sqlite_file_is_opened_in_wal_mode(tmp_path: Path) -> None:
+    async with Store(tmp_path / "t.db") as store:
+        assert await store.read(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+
+
+async def test_a_migration_appended_later_runs_once_on_an_existing_database(store_target: str) -> None:
+    path = store_target
     async with Store(path):
         pass
 
-    def add_scratch(db: sqlite_utils.Database) -> None:
-        db["test_scratch"].create({"slug": str, "name": str}, pk="slug")
+    def add_scratch(db: Database) -> None:
+        db.execute("CREATE TABLE test_scratch (slug TEXT PRIMARY KEY, name TEXT)")
 
     extended = [*MIGRATIONS, ("9999_test_scratch", add_scratch)]
     store = Store(path, migrations=extended)
     await store.open()
     assert store.applied_migrations == ["9999_test_scratch"]
-    await store.write(lambda db: db["test_scratch"].insert({"slug": "growth", "name": "Growth"}))
-    assert await store.read(lambda db: list(db["test_scratch"].rows)) == [{"slug": "growth", "name": "Growth"}]
+    await store.write(lambda db: db.execute("INSERT INTO test_scratch (slug, name) VALUES (?, ?)", ("growth", "Growth")))
+    assert await store.read(lambda db: list(db.query("SELECT * FROM test_scratch"))) == [{"slug": "growth", "name": "Growth"}]
     await store.close()
     again = Store(path, migrations=extended)
     await again.open()
@@ -79,14 +88,14 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None
 
 
 async def test_concurrent_writes_are_all_committed_and_one_failure_spares_the_others(store: Store) -> None:
-    await store.write(lambda db: db["test_notes"].create({"n": int}, pk="n"))
+    await store.write(lambda db: db.execute("CREATE TABLE test_notes (n INTEGER PRIMARY KEY)"))
 
     def insert(n: int):
-        def fn(db: sqlite_utils.Database) -> int:
+        def fn(db: Database) -> int:
             if n == 7:
-                db["test_notes"].insert({"n": 1000})
+                db.execute("INSERT INTO test_notes (n) VALUES (1000)")
                 raise ValueError("refused")
-            db["test_notes"].insert({"n": n})
+            db.execute("INSERT INTO test_notes (n) VALUES (?)", (n,))
             return n
 
         return fn
@@ -94,7 +103,7 @@ async def test_concurrent_writes_are_all_committed_and_one_failure_spares_the_ot
     results = await asyncio.gather(*(store.write(insert(n)) for n in range(20)), return_exceptions=True)
     assert isinstance(results[7], ValueError)
     assert [r for i, r in enumerate(results) if i != 7] == [n for n in range(20) if n != 7]
-    stored = await store.read(lambda db: sorted(r["n"] for r in db["test_notes"].rows))
+    stored = await store.read(lambda db: sorted(r["n"] for r in db.query("SELECT n FROM test_notes")))
     assert stored == [n for n in range(20) if n != 7]  # the failed write's own insert was rolled back
 
 
@@ -115,18 +124,14 @@ async def test_a_repeated_delivery_id_is_stored_once_even_within_one_batch(store
     assert (await store.count_deliveries())["queued"] == 1
 
 
-def test_a_batch_insert_numbers_its_rows_in_order_after_every_row_already_stored(tmp_path: Path) -> None:
+async def test_a_batch_insert_numbers_its_rows_in_order_after_every_row_already_stored(store: Store) -> None:
     """``seq`` (the queue's arrival order) continues from the highest stored, row by row in the
     order given, across the statement's chunks, skipping nothing but duplicates."""
-    from app.store import deliveries as delivery_sql
-
-    db = sqlite_utils.Database(tmp_path / "seq.db")
-    apply_migrations(db, MIGRATIONS)
-    delivery_sql.insert_many(db, [_delivery(n) for n in range(3)])
+    await store.write(lambda db: delivery_sql.insert_many(db, [_delivery(n) for n in range(3)]))
     batch = [_delivery(n) for n in range(3, 900)] + [_delivery(1)]  # 900 rows: three chunks, one repeat
-    inserted = delivery_sql.insert_many(db, batch)
+    inserted = await store.write(lambda db: delivery_sql.insert_many(db, batch))
     assert inserted == {f"delivery-{n}" for n in range(3, 900)}
-    rows = db.conn.execute("SELECT delivery_id, seq FROM deliveries ORDER BY seq").fetchall()
+    rows = await store.read(lambda db: db.execute("SELECT delivery_id, seq FROM deliveries ORDER BY seq").fetchall())
     assert [r[0] for r in rows] == [f"delivery-{n}" for n in range(900)]
     assert len({r[1] for r in rows}) == 900
 
@@ -208,3 +213,18 @@ async def test_pruning_forgets_old_done_deliveries_and_keeps_failed_and_recent_o
     assert (await store.get_delivery(old_failed.delivery_id)).status == "failed"
     assert (await store.get_delivery(recent_done.delivery_id)).status == "done"
     assert await store.insert_delivery(_delivery(0, key="pr:1#0")) is True  # its id is forgotten too
+
+
+ADDITIVE_FROM = "0061"
+"""Migrations from here on ran on PostgreSQL stores that replicas of the previous version share."""
+
+
+def test_migrations_since_postgresql_stores_exist_only_add_so_an_older_replica_keeps_working() -> None:
+    """The rule of :mod:`app.store.migrations`: during a rolling upgrade a replica one version older
+    runs against the new schema, so a migration never drops, renames or retypes what it uses."""
+    later = [(name, inspect.getsource(fn)) for name, fn in MIGRATIONS if name >= ADDITIVE_FROM]
+    assert later, "the rule covers at least the newest migration"
+    for name, source in later:
+        code = "\n".join(line for line in source.splitlines() if not line.strip().startswith(("#", '"""')))
+        found = re.findall(r"\b(DROP\s+(?:TABLE|COLUMN)|RENAME|ALTER\s+COLUMN)\b", code, re.I)
+        assert not found, f"{name} is not additive: {found}"
