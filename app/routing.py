@@ -15,6 +15,7 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.api.republish import router as api_republish_router
+from app.discovery.remap import router as discovery_remap_router
 from app.notify.interactions import router as slack_actions_router
 from app.queue import JobContext
 from app.registry_sync import router as registry_sync_router
@@ -48,6 +49,7 @@ def concern_routers() -> list[Router]:
         registry_sync_router,
         api_republish_router,
         slack_actions_router,
+        discovery_remap_router,
         # e.g. workflow.router (pull_request, check_run), commands.router (issue_comment), ...
     ]
 

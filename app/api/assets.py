@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
@@ -12,6 +13,7 @@ from app.api.common import id_cursor, iso_time, json_response, page, page_params
 from app.api.errors import ApiError, not_found
 from app.api.graph import Graph, impact
 from app.store import contracts as contract_sql
+from app.store import observed as observed_sql
 from app.store import registry as reg_sql
 from rules.diff import diff_snapshots
 from rules.model import Asset, Column, Config, Snapshot
@@ -38,11 +40,30 @@ async def search_assets(request: web.Request) -> web.Response:
     return page(request, rows, limit, last)
 
 
+OBSERVED_DAYS = 30
+"""The window an asset's observed readers count queries in, and after which one is stale (the
+``discovery.stale_after`` default; a repository's own setting applies in its pull requests)."""
+
+
+def observed_readers(db: Any, fqn: str, *, today: dt.date) -> list[dict[str, Any]]:
+    """The readers query logs and BI tools showed reading ``fqn``: who (role, user or BI object)
+    and for which team, the columns, the queries of the last 30 days, when last seen, stale or not."""
+    return [
+        {"origin": "observed", "source": row["source"], "reader": row["reader"], "folder": row["folder"],
+         "team": row["team"], "columns": row["columns"], "every_column": row["every_column"],
+         "queries": row["queries"], "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+         "stale": row["stale"]}
+        for row in observed_sql.list_observed(db, today=today, window_days=OBSERVED_DAYS, asset=fqn, limit=500)
+    ]
+
+
 async def get_asset(request: web.Request) -> web.Response:
-    """The asset with its columns, owner, contract versions and consumers (readers, exposures, registrations)."""
+    """The asset with its columns, owner, contract versions and consumers (readers, exposures,
+    registrations, and the readers discovery observed)."""
     auth.require(principal(request), "read")
     fqn = fqn_of(request)
     repo = request.query.get("repo")
+    today = dt.datetime.now(dt.UTC).date()
 
     def read(db: Any) -> dict[str, Any] | None:
         asset = reg_sql.get_asset(db, fqn, repo=repo)
@@ -59,6 +80,7 @@ async def get_asset(request: web.Request) -> web.Response:
                 for e in reg_sql.exposures_of(db, fqn)
             ],
             "registrations": reg_sql.registrations_for(db, [fqn]).get(fqn, []),
+            "observed": observed_readers(db, fqn, today=today),
         }
         return asset
 

@@ -2,7 +2,8 @@
 
 Discovery finds readers nobody wrote down; these endpoints show them (with the queries of the last
 ``days``, default 30, and whether they went stale) and let a team claim an unmapped warehouse role,
-user or BI folder in one step. A team maps readers to itself; an admin maps them to any team.
+user or BI folder in one step. A team maps readers to itself; an admin maps them to any team. The
+open pull requests the reader reads are then analysed again (:mod:`app.discovery.remap`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from app.api.common import (
     with_iso_times,
 )
 from app.api.errors import ApiError
+from app.appkeys import QUEUE_KEY
+from app.discovery import remap
 from app.store import observed as observed_sql
-from app.store import proposals as log_sql
-from app.store import registry as reg_sql
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -72,23 +73,20 @@ async def list_mappings(request: web.Request) -> web.Response:
 
 
 async def create_mapping(request: web.Request) -> web.Response:
+    """Map a reader to a team; the open pull requests it reads are analysed again (``rechecks``:
+    how many were queued), so their check waits for that team."""
     who = principal(request)
     body = await json_body(request, "DiscoveryMapping")
     team = body["team"]
     auth.require_team(who, team, "write")
-
-    def write(db: Any) -> dict[str, Any] | str:
-        if reg_sql.get_team(db, team) is None:
-            return f"no team {team!r}: an admin creates it with POST /api/v1/teams"
-        mapping = observed_sql.set_mapping(db, kind=body["kind"], name=body["name"], team=team, created_by=who.actor)
-        log_sql.audit(db, actor=who.actor, action="discovery_mapped", team=team,
-                      detail={"kind": mapping["kind"], "name": mapping["name"]})
-        return mapping
-
-    outcome = await store(request).write(write)
+    outcome = await store(request).write(
+        lambda db: remap.map_reader(db, kind=body["kind"], name=body["name"], team=team, actor=who.actor))
     if isinstance(outcome, str):
         raise ApiError(400, "invalid_request", outcome)
-    return json_response(with_iso_times(outcome, "created_at"), status=201)
+    mapping, touched = outcome
+    queue = request.config_dict.get(QUEUE_KEY)
+    queued = await remap.queue_rechecks(store(request), touched, wake=queue.notify if queue is not None else None)
+    return json_response({**with_iso_times(mapping, "created_at"), "rechecks": queued}, status=201)
 
 
 def routes() -> list[web.RouteDef]:

@@ -281,8 +281,15 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "AssetOut": {"allOf": [_ref("AssetSummary"), _obj({
         "columns": _array(_obj({"name": STR, "type": _maybe(STR)}, optional=())),
         "contracts": _array(OBJ),
-        "consumers": _obj({"assets": _array(OBJ), "exposures": _array(OBJ), "registrations": _array(OBJ)}),
+        "consumers": _obj({"assets": _array(OBJ), "exposures": _array(OBJ), "registrations": _array(OBJ),
+                           "observed": _array(_ref("ObservedReader"))}),
     })]},
+    "ObservedReader": _obj({
+        "origin": {"enum": ["observed"]}, "source": STR,
+        "reader": _obj({"kind": {"enum": ["role", "user", "bi"]}, "name": STR}), "folder": _maybe(STR),
+        "team": _maybe(STR), "columns": STRS, "every_column": BOOL, "queries": INT, "first_seen": STR,
+        "last_seen": STR, "stale": BOOL,
+    }),
     "ContractOut": _obj({"asset": STR, "repo": STR, "version": STR, "breaking": BOOL, "pr_number": _maybe(INT),
                          "head_sha": _maybe(STR), "published_at": TIME, "schema": OBJ, "changes": _array(OBJ),
                          "diff_from": STR, "diff": _array(CHANGE)}, optional=("diff_from", "diff")),
@@ -333,10 +340,14 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
         "reader": _obj({"kind": {"enum": ["role", "user", "bi"]}, "name": STR}), "folder": _maybe(STR),
         "source": STR, "team": _maybe(STR), "queries": INT, "first_seen": STR, "last_seen": STR, "stale": BOOL,
     }),
-    "MappingOut": _obj({"kind": STR, "name": STR, "team": STR, "created_by": _maybe(STR), "created_at": TIME}),
+    "MappingOut": _obj({"kind": STR, "name": STR, "team": STR, "created_by": _maybe(STR), "created_at": TIME,
+                        "rechecks": {"type": "integer", "description": "open pull requests reading through this"
+                                     " reader, queued to be analysed again (in the answer to a new mapping)"}},
+                       optional=("rechecks",)),
     "MappingList": _obj({
         "items": _array(_ref("MappingOut")),
-        "unmapped": _array(_obj({"kind": STR, "name": STR, "assets": INT, "queries": INT, "last_seen": STR})),
+        "unmapped": _array(_obj({"kind": STR, "name": STR, "assets": INT, "assets_read": STRS, "queries": INT,
+                                 "last_seen": STR})),
     }),
     "SlackChannelList": _obj({"items": _array(_obj({"team": STR, "channel": STR}))}),
     "SlackChannelOut": _obj({"team": STR, "channel": _maybe(STR), "quiet_hours": _maybe(STR),
@@ -443,7 +454,8 @@ def document() -> dict[str, Any]:
         },
         "/assets/{fqn}": {
             "parameters": [FQN_P],
-            "get": _op("One asset: columns, owner, contracts, consumers", "read", result="AssetOut", params=[REPO_Q]),
+            "get": _op("One asset: columns, owner, contracts, consumers (and the readers discovery observed)", "read",
+                       result="AssetOut", params=[REPO_Q]),
         },
         "/assets/{fqn}/contracts": {
             "parameters": [FQN_P],

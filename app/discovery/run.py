@@ -14,14 +14,15 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.discovery import bi, logs, postgres
-from app.discovery.aggregate import Aggregator, Malformed, RunCounts
+from app.discovery import bi, bigquery, logs, postgres, snowflake
+from app.discovery.aggregate import Aggregator, Malformed, QueryRow, RunCounts
+from app.discovery.warehouse_api import SourceError
 from app.store import Store
 from app.store import observed as observed_sql
 from app.store.observed import ObservedRead
@@ -50,6 +51,10 @@ def detect_kind(source: str) -> str:
     """The kind a source evidently is; otherwise ask for ``--kind``."""
     if postgres.is_postgres_url(source):
         return "postgres"
+    if snowflake.is_snowflake_url(source):
+        return "snowflake"
+    if bigquery.is_bigquery_url(source):
+        return "bigquery"
     path = Path(source)
     if path.is_dir() and next(path.rglob("*.lkml"), None) is not None:
         return "lookml"
@@ -71,7 +76,12 @@ async def discover(
     if kind not in KINDS:
         raise DiscoveryError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
     live = kind == "postgres" and postgres.is_postgres_url(source)
-    if not live and not Path(source).exists():
+    over_http = (kind == "snowflake" and snowflake.is_snowflake_url(source)) or (
+        kind == "bigquery" and bigquery.is_bigquery_url(source))
+    if "://" in source and not (live or over_http):
+        raise DiscoveryError(f"{postgres.redacted(source)}: a {kind} source is not read from this URL"
+                             " (live: postgresql://, snowflake://, bigquery://)")
+    if not (live or over_http) and not Path(source).exists():
         raise DiscoveryError(f"{source}: no such file or folder")
     key = source_key(source)
     schemas, relations = await store.read(observed_sql.known_schemas)
@@ -89,6 +99,11 @@ async def discover(
         aggregator = Aggregator(dialect="postgres", schemas={**snapshot.schemas, **schemas}, relations=relations)
         await asyncio.to_thread(aggregator.add_all, snapshot.rows)
         new_state = {"calls": snapshot.calls, "reset": snapshot.reset}
+    elif over_http:
+        aggregator = Aggregator(dialect=dialect or logs.LAYOUTS[kind].dialect, schemas=schemas, relations=relations,
+                                since=since)
+        until = await _read_over_http(aggregator, kind, source, since=since, now=now)
+        new_state = {"newest": until.isoformat(), "newest_query": (aggregator.newest or until).isoformat()}
     elif kind in LOG_KINDS:
         layout = logs.LAYOUTS[kind]
         aggregator = Aggregator(dialect=dialect or layout.dialect, schemas=schemas, relations=relations, since=since)
@@ -107,6 +122,24 @@ async def discover(
 
     await store.write(write)
     return DiscoveryResult(key, kind, reads, counts)
+
+
+async def _read_over_http(
+    aggregator: Aggregator, kind: str, source: str, *, since: dt.datetime | None, now: dt.datetime
+) -> dt.datetime:
+    """Stream a Snowflake or BigQuery query history into ``aggregator`` batch by batch; the end of
+    the window read (the next watermark)."""
+    batches: AsyncIterator[list[QueryRow | Malformed]]
+    try:
+        if kind == "snowflake":
+            batches, latency = snowflake.history(snowflake.parse_url(source), since=since, now=now), snowflake.LATENCY
+        else:
+            batches, latency = bigquery.jobs(bigquery.parse_url(source), since=since, now=now), bigquery.LATENCY
+        async for batch in batches:
+            await asyncio.to_thread(aggregator.add_all, batch)
+    except SourceError as error:
+        raise DiscoveryError(f"{source_key(source)}: {error}") from None
+    return max(now - latency, since) if since is not None else now - latency
 
 
 def _bi_reads(kind: str, path: Path, dialect: str) -> Iterable[bi.BiRead | Malformed]:
@@ -146,7 +179,8 @@ def as_json(reads: Iterable[ObservedRead], mappings: dict[tuple[str, str], str])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="a connection URL (postgresql://…), an exported file or a folder")
+    parser.add_argument("source", help="a connection URL (postgresql://…, snowflake://USER@ACCOUNT?…,"
+                        " bigquery://PROJECT/REGION?…), an exported file or a folder")
     parser.add_argument("--kind", choices=KINDS, help="what the source is (found from the URL or file when clear)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--dialect", help="SQL dialect of the queries (default: the warehouse's own)")

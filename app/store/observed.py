@@ -169,16 +169,26 @@ def list_observed(
 
 
 def unmapped_readers(db: Database, *, today: dt.date, window_days: int = 30) -> list[dict[str, Any]]:
-    """Readers no mapping gives a team, grouped: how many assets they read and how often."""
+    """Readers no mapping gives a team, grouped: how many assets they read (and the first
+    ``MAX_ASSETS_NAMED`` by name), how often, when last."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in list_observed(db, today=today, window_days=window_days, unmapped=True, limit=1_000_000):
         kind, name = row["reader"]["kind"], row["reader"]["name"]
         key = (kind, name) if kind != "bi" else ("folder", row["folder"] or "")
-        group = groups.setdefault(key, {"kind": key[0], "name": key[1], "assets": 0, "queries": 0, "last_seen": ""})
+        group = groups.setdefault(key, {"kind": key[0], "name": key[1], "assets": 0, "assets_read": [],
+                                        "queries": 0, "last_seen": ""})
         group["assets"] += 1
+        if row["asset"] not in group["assets_read"]:
+            group["assets_read"].append(row["asset"])
         group["queries"] += row["queries"]
         group["last_seen"] = max(group["last_seen"], row["last_seen"])
+    for group in groups.values():
+        group["assets_read"] = sorted(group["assets_read"])[:MAX_ASSETS_NAMED]
     return sorted(groups.values(), key=lambda g: (-g["queries"], g["kind"], g["name"]))
+
+
+MAX_ASSETS_NAMED = 20
+"""The assets an unmapped reader reads that are named (all are counted)."""
 
 
 def observed_registrations(

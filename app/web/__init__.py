@@ -9,7 +9,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from app.appkeys import SETTINGS_KEY
-from app.web import admin, assets, audits, home, proposals, signin, slack_link, teams
+from app.web import admin, assets, audits, discovery, home, proposals, signin, slack_link, teams
 from app.web.core import SIGNER_KEY, STATIC_DIR, TEMPLATES
 from app.web.session import Signer
 
@@ -29,6 +29,6 @@ def setup_web(app: web.Application) -> None:
     app[SIGNER_KEY] = Signer(app[SETTINGS_KEY].session_secret)
     assets.setup_state(app)
     app[audits.CACHE_KEY] = audits.AuditSummary()
-    for module in (signin, home, proposals, assets, audits, teams, admin, slack_link):
+    for module in (signin, home, proposals, assets, audits, teams, discovery, admin, slack_link):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", STATIC_DIR, append_version=False, show_index=False)

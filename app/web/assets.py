@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlite_utils
 from aiohttp import web
 
+from app.api.assets import observed_readers
 from app.api.graph import Graph, GraphIndex
 from app.store import contracts as contract_sql
 from app.store import registry as reg_sql
@@ -97,9 +98,10 @@ async def asset_page(request: web.Request) -> web.Response:
             "SELECT id, repo, pr_number, title, conclusion FROM proposals WHERE status = 'open' AND analysis LIKE ?"
             " ORDER BY id DESC LIMIT 20", (pattern,),
         ).fetchall()
-        return contracts, runs, readers, touching
+        observed = observed_readers(db, fqn, today=dt.datetime.now(dt.UTC).date())
+        return contracts, runs, readers, touching, observed
 
-    contracts, runs, readers, touching = await store.read(read_rest)
+    contracts, runs, readers, touching, observed = await store.read(read_rest)
     trend = [(run.run_at.strftime("%Y-%m-%d %H:%M"), run.failed) for _, run in reversed(runs)]
     return render(request, "asset.html", {
         "fqn": fqn, "asset": asset, "columns": (asset or {}).get("columns", []),
@@ -113,6 +115,7 @@ async def asset_page(request: web.Request) -> web.Response:
         "readers": readers,
         "exposures": index.exposures.get(fqn, []),
         "registrations": index.registrations.get(fqn, []),
+        "observed": observed,
         "runs": [run for _, run in runs[:10]],
         "bars": _svg_bars(trend),
         "failures": sum(1 for _, failed in trend if failed),

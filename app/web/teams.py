@@ -42,7 +42,7 @@ async def _org_client(request: web.Request, team: Team) -> InstallationClient | 
     return await installation(request, installation_id)
 
 
-async def _is_member(request: web.Request, team: Team, login: str) -> bool:
+async def is_member(request: web.Request, team: Team, login: str) -> bool:
     try:
         gh = await _org_client(request, team)
         return gh is not None and await slash.is_active_member(gh, team.github_team or "", login)
@@ -95,7 +95,7 @@ async def team_page(request: web.Request, *, notice: str = "", kind: str = "", s
     done = request.query.get("done", "")
     return render(request, "team.html", {
         "team": team, "owned": owned, "registrations": registrations, "pending": pending,
-        "member": await _is_member(request, team, session.login),
+        "member": await is_member(request, team, session.login),
         "members": await _members(request, team),
         "notice": notice or NOTICES.get(done, ""), "kind": kind or ("ok" if done in NOTICES else ""),
     }, status=status, title=team.name)
@@ -110,7 +110,7 @@ async def change_registrations(request: web.Request) -> web.Response:
     team = await store_of(request).read(lambda db: reg_sql.get_team(db, slug))
     if team is None:
         return problem(request, 404, "No such team", f"No team {slug!r} is set up in Tessera.")
-    if not await _is_member(request, team, session.login):
+    if not await is_member(request, team, session.login):
         who = f"@{team.github_team}" if team.github_team else "its GitHub team (none is mapped yet)"
         return await team_page(request, notice=f"Only active members of {who} can change what {team.name} reads.",
                                kind="bad", status=403)

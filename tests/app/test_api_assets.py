@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from app.discovery.run import discover
 from app.store import contracts as contract_sql
+from app.store import observed as observed_sql
+from app.store.observed import ObservedRead
 from tests.app import registry_support as support
 from tests.app.registry_support import Api
 
@@ -47,6 +51,39 @@ async def test_one_asset_lists_its_consumers_readers_exposures_and_registrations
     assert {(c["asset"], c["team"]) for c in consumers["assets"]} == {("growth_kpis", "growth"), ("finance_daily", "finance")}
     assert [(e["name"], e["team"]) for e in consumers["exposures"]] == [("revenue_dashboard", "growth")]
     assert [(r["team"], r["columns"]) for r in consumers["registrations"]] == [("growth", ["plan_code"])]
+
+
+async def test_one_asset_lists_the_readers_discovery_observed_with_team_count_and_staleness(
+    synced: Api, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    recent = (now - dt.timedelta(days=2)).isoformat()
+    log = tmp_path / "queries.jsonl"
+    log.write_text("\n".join(json.dumps(row) for row in [
+        {"query": "select plan_code, sum(revenue) from warehouse.analytics.fct_revenue group by 1",
+         "role": "LOOKER_FINANCE", "time": recent},
+        {"query": "select revenue from analytics.fct_revenue", "role": "LOOKER_FINANCE", "time": recent},
+        {"query": "select order_id from analytics.stg_orders", "role": "ETL", "time": recent},
+    ]) + "\n")
+    await discover(synced.store, str(log), "jsonl", now=now)
+    old_day = (now - dt.timedelta(days=90)).date().isoformat()
+    old = ObservedRead("fct_revenue", "user", "ann@acme.com", ("revenue",), queries=4,
+                       last_seen=f"{old_day}T09:00:00+00:00", daily={old_day: 4})
+    await synced.store.write(lambda db: observed_sql.record(db, [old], source_kind="bigquery"))
+    status, _ = await synced.call("POST", "/discovery/mappings",
+                                  json={"kind": "role", "name": "looker_finance", "team": "growth"})
+    assert status == 201
+
+    status, asset = await synced.call("GET", "/assets/fct_revenue")
+    assert status == 200
+    readers = {(r["reader"]["kind"], r["reader"]["name"]): r for r in asset["consumers"]["observed"]}
+    assert set(readers) == {("role", "LOOKER_FINANCE"), ("user", "ann@acme.com")}
+    looker = readers["role", "LOOKER_FINANCE"]
+    assert (looker["origin"], looker["source"], looker["team"], looker["columns"], looker["queries"], looker["stale"]) == (
+        "observed", "jsonl", "growth", ["plan_code", "revenue"], 2, False)
+    assert looker["last_seen"].startswith(recent[:10])
+    ann = readers["user", "ann@acme.com"]
+    assert (ann["team"], ann["queries"], ann["stale"], ann["last_seen"][:10]) == (None, 0, True, old_day)
 
 
 async def test_search_filters_by_name_owner_and_repo(synced: Api) -> None:
