@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, NoReturn
 
+import psycopg
 import sqlite_utils
 
 from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
@@ -46,6 +47,8 @@ from app.engine import (
 from app.errors import ConfigError
 from app.store import observed as observed_sql
 from app.store import registry as registry_sql
+from app.store.copy import redact as redact_url
+from app.store.db import connect_postgresql, is_postgresql_url, table_names
 from app.workflow.packages import packages_for_check
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
@@ -530,8 +533,10 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
     producer sees locally who would be asked. Opened read-only: a check never writes to it."""
     if not db:
         return []
+    if is_postgresql_url(db):
+        return _postgresql_registrations(db, today=today)
     if "://" in db:
-        raise GitError(f"--db {db.split('://', 1)[0]}://…: only a SQLite store file can be read here")
+        raise GitError(f"--db {db.split('://', 1)[0]}://…: give a SQLite store file or a postgresql:// URL")
     path = Path(db)
     if not path.is_file():
         raise GitError(f"--db {db}: no such store file")
@@ -550,6 +555,29 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
     finally:
         conn.close()
 
+
+
+def _postgresql_registrations(url: str, *, today: datetime.date) -> list[Registration]:
+    """``store_registrations`` on a PostgreSQL store, in a read-only transaction."""
+    label = redact_url(url)
+    try:
+        db = connect_postgresql(url)
+    except psycopg.Error as error:
+        raise GitError(f"--db {label}: cannot connect ({str(error).strip().splitlines()[0]})") from None
+    try:
+        with db.atomic():
+            db.execute("SET TRANSACTION READ ONLY")
+            tables = set(table_names(db))
+            found: list[Registration] = []
+            if "registrations" in tables:
+                found += registry_sql.all_registrations(db)
+            if "observed_consumers" in tables:
+                found += observed_sql.observed_registrations(db, today=today)
+            return found
+    except psycopg.Error as error:
+        raise GitError(f"--db {label}: not a Tessera store ({str(error).strip().splitlines()[0]})") from None
+    finally:
+        db.close()
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:

@@ -122,6 +122,30 @@ def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_t
     capsys.readouterr()
 
 
+def test_a_check_reads_the_readers_a_postgresql_store_holds_and_asks_exactly_the_reading_team(
+    shop_db: str, postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_url = postgres_server.create_database("checkstore")
+    monkeypatch.setenv("TESSERA_DATABASE_URL", store_url)
+    discover_json([shop_db], capsys)
+    repo = tmp_path / "warehouse"
+    repo.mkdir()
+    (repo / ".tessera.yml").write_text(CONFIG)
+    (repo / "CODEOWNERS").write_text("* @acme/data\n")
+    (repo / "schema.sql").write_text(DDL)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    (repo / "schema.sql").write_text(DDL.replace(", plan_code text", ""))
+    git(repo, "commit", "-qam", "drop plan_code")
+    code = check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json", "--db", store_url])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [a["team"] for a in result["required_acks"]] == ["finance"]
+    assert [(i["consumer"], i["consumer_type"]) for i in result["impacts"]] == [("role looker_finance", "query")]
+
+
 def test_a_second_postgres_run_counts_only_the_calls_made_since(
     shop_db: str, postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -330,7 +354,8 @@ def test_check_db_refuses_a_url_or_a_file_that_is_not_a_store_with_a_clear_messa
     git(repo, "commit", "-qm", "base")
     not_a_store = tmp_path / "notes.txt"
     not_a_store.write_text("hello " * 200)
-    for db, message in [("postgresql://x@db/tessera", "only a SQLite store file"),
+    for db, message in [("postgresql://x:secret@127.0.0.1:1/tessera", "postgresql://x:***@127.0.0.1:1/tessera: cannot connect"),
+                        ("mysql://x@db/tessera", "give a SQLite store file or a postgresql:// URL"),
                         (str(tmp_path / "missing.db"), "no such store file"),
                         (str(not_a_store), "not a Tessera store")]:
         assert check_main(["--repo", str(repo), "--base", "HEAD", "--db", db]) == 2
