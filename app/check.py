@@ -445,14 +445,19 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     :class:`GitError` for bad repositories or revisions and :class:`~app.engine.WorkerKilled`
     when the analysis went over a limit."""
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
-    text, notes, code = run_limited(analyse_revisions, args, today, limits=limits)
+    # The store is trusted and read here, outside the child's memory cap: SQLite maps its
+    # shared-memory file, which fails as "disk I/O error" in a child already near its cap.
+    registrations = store_registrations(getattr(args, "db", None), today=today)
+    text, notes, code = run_limited(analyse_revisions, args, today, registrations, limits=limits)
     out.write(text)
     out.flush()
     err.write(notes)
     return code
 
 
-def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[str, str, int]:
+def analyse_revisions(
+    args: argparse.Namespace, today: datetime.date, registrations: Sequence[Registration] = ()
+) -> tuple[str, str, int]:
     """(In the limited child.) The report's text, the notes for stderr (uncommitted edits left out,
     the dialect each dbt project was read in) and the exit code."""
     repo = Path(args.repo)
@@ -514,7 +519,7 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
             cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
             map_jobs=map_jobs,
-            registrations=store_registrations(getattr(args, "db", None), today=today),
+            registrations=list(registrations),
             history=GitHistory(repo, base_commit, head_commit),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
