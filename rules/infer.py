@@ -1192,6 +1192,13 @@ class _FastTypes:
         self._resolve(projection, sources, aliases, found)
         annotator = self.annotator
         assert annotator is not None
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(column, exp.Column) and isinstance(column.type, exp.DataType):
+            # a column as it is (most projections): its type is its source's, which _resolve set;
+            # the annotator would only copy it up
+            if column is not projection:
+                annotator._set_type(projection, column.type)
+            return column.type
         annotator.annotate_expression(projection)
         for node in list(annotator._null_expressions.values()):
             annotator._set_type(node, annotator.dialect.DEFAULT_NULL_TYPE)
