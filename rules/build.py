@@ -577,10 +577,7 @@ def _infer_models(
                 continue
             schema = _parent_schema(asset, snapshot, schemas)
             if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
-                asset = replace(asset, sql=expand_star_macros(
-                    asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
-                    resolve=resolver.restricted(asset.depends_on),
-                ))
+                asset = replace(asset, sql=_expanded(asset, schema, resolver, cache, schema_ids))
             key = _inference_key(asset, schema, schema_ids)
             lineage = fqn in analysed
             job = (
@@ -862,6 +859,32 @@ def _inference_key(asset: Asset, schema: Mapping[str, Mapping[str, str]], schema
         parents,
         list(asset.depends_on),
     )
+
+
+def _expanded(
+    asset: Asset,
+    schema: Mapping[str, Mapping[str, str]],
+    resolver: RelationResolver,
+    cache: ParseCache,
+    schema_ids: dict[str, str],
+) -> str:
+    """The model's SQL with its star macros expanded against its parents' columns, kept in the
+    cache by the same inputs as an inference: the head side of a change expands the same SQL over
+    the same parents again (a parse and a print of the model each time)."""
+    assert asset.sql is not None
+    key = _inference_key(asset, schema, schema_ids) + _STARS_EXPANDED
+    found = cache.get(key)
+    if isinstance(found, str):
+        return found
+    sql = expand_star_macros(
+        asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema, resolve=resolver.restricted(asset.depends_on)
+    )
+    cache.put(key, sql)
+    return sql
+
+
+_STARS_EXPANDED = ":stars"
+"""Suffix of the cache key of a model's SQL with its star macros expanded."""
 
 
 def _undeclared(asset: Asset, inferred: tuple[Column, ...], inferred_known: bool) -> list[str]:
