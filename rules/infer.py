@@ -10,6 +10,7 @@ the whole downstream asset depends on them. Nothing here raises on bad SQL: the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1266,8 +1267,16 @@ def _schema_only(
 @lru_cache(maxsize=65536)
 def _normalized_name(name: str, dialect: str, is_table: bool) -> str:
     """A schema key as ``MappingSchema(normalize=True)`` would normalise it (cached: the same
-    parent columns are normalised for every child that reads them)."""
+    parent columns are normalised for every child that reads them). A plain name skips the
+    identifier parse ``normalize_name`` starts with: it reads as itself in every dialect."""
+    if _PLAIN_IDENTIFIER.match(name):
+        identifier = exp.to_identifier(name)
+        identifier.meta["is_table"] = is_table  # as normalize_name marks it (BigQuery's table rules)
+        return _dialect_of(dialect).normalize_identifier(identifier).name
     return normalize_name(name, dialect=dialect, is_table=is_table).name
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 _UNKNOWN_TYPE = exp.DataType(this=exp.DataType.Type.UNKNOWN)
