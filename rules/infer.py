@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -858,6 +858,15 @@ def fast_lineage(
         return None
 
 
+def _column(**values: Any) -> Column:
+    """``Column(**values)`` without the frozen dataclass's ``__init__`` (a field-by-field
+    ``object.__setattr__``): the fast paths make one for every output of every model."""
+    column = object.__new__(Column)
+    column.__dict__.update(_COLUMN_FIELDS, meta={}, **values)  # in field order, as __init__ sets them
+    return column
+
+
+_COLUMN_FIELDS = {f.name: None if f.default is MISSING else f.default for f in fields(Column)}
 _SourceColumns = dict[str, exp.DataType]
 _PLAIN_JOINS = (None, "", "INNER", "OUTER", "CROSS")
 
@@ -921,7 +930,7 @@ class _FastTypes:
         if not outputs:
             raise _Fallback
         return tuple(
-            Column(name=name, type=_data_type_text(kind, self.dialect), position=index)
+            _column(name=name, type=_data_type_text(kind, self.dialect), position=index)
             for index, (name, _key, kind) in enumerate(outputs, start=1)
         )
 
@@ -953,7 +962,7 @@ class _FastTypes:
                     add(Edge(upstream, upstream_column, fqn, None, usage))
         texts = self._texts(query, root)
         columns = tuple(
-            Column(name=c.name, type=c.type, position=c.position, expression=t)
+            _column(name=c.name, type=c.type, position=c.position, expression=t)
             for c, t in zip(columns, texts, strict=True)
         )
         return QueryInfo(columns=columns, edges=tuple(edges), depends_on=depends_on, columns_known=True)
