@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import util
 from pathlib import Path
 from types import ModuleType
@@ -433,10 +433,12 @@ class Scenario:
     project: str
     name: str
     changed: int
+    before: bool = False
+    """Timed with ``--before``'s checkout rather than this one."""
 
     @property
     def label(self) -> str:
-        return f"{self.project}: {self.changed} models changed, {self.name}"
+        return f"{self.project}: {self.changed} models changed, {self.name}" + (" (before)" if self.before else "")
 
 
 def _generate(project: str, repo: Path, count: int, changed: int) -> tuple[list[Scenario], str]:
@@ -479,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--projects", nargs="+", choices=PROJECTS, default=list(PROJECTS))
     parser.add_argument("--dbt", default=shutil.which("dbt"), help="the dbt executable (with dbt-duckdb)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose tessera check is timed")
+    parser.add_argument("--before", type=Path, help="another checkout, timed in the same rounds (before/after)")
     parser.add_argument("--keep", action="store_true", help="keep the generated repositories")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -492,18 +495,22 @@ def main(argv: list[str] | None = None) -> int:
             repos[project] = workdir / project / "repo"
             made, described = _generate(project, repos[project], args.models, args.changed)
             scenarios += made
+            if args.before is not None:
+                scenarios += [replace(s, before=True) for s in made]
             descriptions.append(described)
             print(described)
 
         def check(scenario: Scenario, *, cold: bool) -> tuple[Timing, int, dict[str, object]]:
-            return time_check(repos[scenario.project], "main", scenario.name, cold=cold, code=args.code)
+            code = args.before if scenario.before else args.code
+            return time_check(repos[scenario.project], "main", scenario.name, cold=cold, code=code)
 
         # Interleaved: this kind of virtual machine drifts in speed by up to 2x over minutes, so
         # each round times every cold check and dbt parse back to back, and ratios compare medians
         # taken over the same minutes.
         cold: dict[Scenario, list[tuple[Timing, int, dict[str, object]]]] = {s: [] for s in scenarios}
         dbt_runs: dict[str, list[Timing]] = {p: [] for p in args.projects}
-        check(scenarios[0], cold=True)  # untimed: compiles the modules once, as a first run would
+        for first in {s.before: s for s in reversed(scenarios)}.values():
+            check(first, cold=True)  # untimed: compiles each checkout's modules once, as a first run would
         # The order within a round rotates, so that no one of them always runs right after
         # dbt's long burst (this kind of VM slows down after sustained load).
         steps: list[Scenario | str] = [*scenarios, *(args.projects if args.dbt else [])]
@@ -544,14 +551,14 @@ def main(argv: list[str] | None = None) -> int:
             dbt_time = dbt_times.get(scenario.project)
             if dbt_time is not None:
                 table.append(
-                    f"| dbt parse ÷ tessera check, {scenario.project} {scenario.name}, cold / warm | "
+                    f"| dbt parse ÷ tessera check, {scenario.label}, cold / warm | "
                     f"{dbt_time.wall / cold_t.wall:.1f}x / {dbt_time.wall / warm_t.wall:.1f}x | "
                     f"{dbt_time.cpu / cold_t.cpu:.1f}x / {dbt_time.cpu / warm_t.cpu:.1f}x | >= 5x |"
                 )
         table.append("")
         for scenario in scenarios:
             table.append(
-                f"cold runs, {scenario.project} {scenario.name} (wall / CPU s): "
+                f"cold runs, {scenario.label} (wall / CPU s): "
                 + ", ".join(f"{t.wall:.2f} / {t.cpu:.2f}" for t, _, _ in cold[scenario])
             )
         for project, runs in dbt_runs.items():
