@@ -46,11 +46,12 @@ from app.engine import (
 from app.errors import ConfigError
 from app.store import observed as observed_sql
 from app.store import registry as registry_sql
+from app.workflow.packages import packages_for_check
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
 from rules.config import parse_config
 from rules.dbt_manifest import looks_like_manifest
-from rules.dialect import display_name
+from rules.dialect import display_name, project_folders
 from rules.model import Registration
 from rules.report import to_json, to_markdown
 from rules.sources import git_blob_sha
@@ -308,6 +309,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the parse cache")
     parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch dbt packages (also TESSERA_PACKAGES_OFFLINE=1); a committed dbt_packages/ is"
+        " still read, and built-in renderings of common macros stand in for the rest",
+    )
+    parser.add_argument(
         "--db",
         help="a Tessera store (SQLite file) whose registrations and observed consumers join the analysis"
         " (default: TESSERA_DB when that file exists)",
@@ -413,9 +420,19 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
         if any(may_change_schemas(p, config) for p in paths):
             for side in (base_source, head_source):
                 side.prefetch(likely_reads(side.paths(), config))
-        head_view: GitSource | OverlaySource = head_source
+        installed = packages_for_check(
+            project_folders(base_source.paths(), config),
+            base_source.paths(),
+            base_source.read,
+            settings=getattr(args, "package_settings", None) or Settings(packages_offline=True),
+            cache_folder=None if args.no_cache else str(cache_dir(repo) / "packages"),
+            changed=[*paths, *edited],
+        )
+        package_files: dict[str, str | None] = {p: d.decode("utf-8") for p, d in installed.files.items()}
+        base_view: GitSource | OverlaySource = OverlaySource(base_source, package_files) if package_files else base_source
+        head_view: GitSource | OverlaySource = OverlaySource(head_source, package_files) if package_files else head_source
         if worktree and edited:
-            head_view = OverlaySource(head_source, worktree_files(repo, edited))
+            head_view = OverlaySource(head_source, {**package_files, **worktree_files(repo, edited)})
             paths = sorted(set(paths) | set(edited))
         if args.manifest:
             manifest_path, manifest_text = _read_manifest(
@@ -429,7 +446,7 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
         map_jobs = stack.enter_context(ForkMap())
         stack.enter_context(collector_paused())
         analysis = analyze(
-            base_source,
+            base_view,
             head_view,
             base_rev=base_commit,
             head_rev=head_commit,
@@ -441,12 +458,13 @@ def analyse_revisions(args: argparse.Namespace, today: datetime.date) -> tuple[s
             registrations=store_registrations(getattr(args, "db", None), today=today),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
+    analysis = replace(analysis, notes=(*analysis.notes, *installed.notes))
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
     notes = warning + "".join(  # on stderr, so the JSON on stdout stays one object
         f"tessera check: read {'the root project' if p.path in ('', '.') else f'{p.path}/'} as "
         f"{display_name(p.dialect.name)} ({p.dialect.source})\n"
         for p in analysis.projects
-    )
+    ) + "".join(f"tessera check: {note}\n" for note in installed.notes)
     return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
@@ -535,6 +553,14 @@ def run_args(
         args.db = settings.db_path
     if args.memory_mb is None:
         args = argparse.Namespace(**{**vars(args), "memory_mb": _memory_setting(settings)})
+    try:
+        package_settings = settings if isinstance(settings, Settings) else Settings.from_env()
+    except ConfigError as error:
+        err.write(f"tessera check: {error}\n")
+        return EXIT_ERROR
+    if getattr(args, "offline", False):
+        package_settings = package_settings.with_overrides(packages_offline=True)
+    args = argparse.Namespace(**{**vars(args), "package_settings": package_settings})
     try:
         return run(args, out, err, today=datetime.date.today())
     except GitError as error:

@@ -17,6 +17,8 @@ from app.errors import ConfigError
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_GITHUB_WEB_URL = "https://github.com"
+DEFAULT_DBT_HUB_URL = "https://hub.getdbt.com"
+DEFAULT_CODELOAD_URL = "https://codeload.github.com"
 DEFAULT_SLACK_API_URL = "https://slack.com/api"
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 """GitHub caps deliveries at 25 MB; anything larger is refused with 413."""
@@ -81,6 +83,12 @@ class Settings:
     """Signs the pages' session cookies; unset, a random one per process (sign-ins end at restart)."""
     github_web_url: str = DEFAULT_GITHUB_WEB_URL
     """Where people sign in: github.com, a GitHub Enterprise Server, or a fake in tests."""
+    dbt_hub_url: str = DEFAULT_DBT_HUB_URL
+    """dbt's package hub, whose index maps a package version to its GitHub tarball (a fake in tests)."""
+    codeload_url: str = DEFAULT_CODELOAD_URL
+    """Where ``tessera check`` downloads public packages' tarballs (the App asks GitHub's API)."""
+    packages_offline: bool = False
+    """``TESSERA_PACKAGES_OFFLINE=1``: never fetch dbt packages; their macros use the built-in renderings."""
 
     @property
     def base_url(self) -> str:
@@ -183,7 +191,23 @@ class Settings:
                 get("TESSERA_DISCOVERY_INTERVAL"), "TESSERA_DISCOVERY_INTERVAL", default=3600.0
             ),
             **_notify_settings(get),
+            **_package_settings(get),
         )
+
+
+def _package_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """Where dbt packages are looked up (``TESSERA_DBT_HUB_URL``) and whether at all
+    (``TESSERA_PACKAGES_OFFLINE``)."""
+    hub_url = get("TESSERA_DBT_HUB_URL") or DEFAULT_DBT_HUB_URL
+    codeload_url = get("TESSERA_CODELOAD_URL") or DEFAULT_CODELOAD_URL
+    for name, url in (("TESSERA_DBT_HUB_URL", hub_url), ("TESSERA_CODELOAD_URL", codeload_url)):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return {
+        "dbt_hub_url": hub_url.rstrip("/"),
+        "codeload_url": codeload_url.rstrip("/"),
+        "packages_offline": _bool(get("TESSERA_PACKAGES_OFFLINE"), "TESSERA_PACKAGES_OFFLINE"),
+    }
 
 
 def _notify_settings(get: Callable[[str], str | None]) -> dict[str, object]:

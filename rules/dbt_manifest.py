@@ -29,6 +29,7 @@ from rules.dbt_project import (
     _plain,
     stable_hash,
 )
+from rules.dbt_semantic_layer import SemanticLayer, exposure_metric_reads, semantic_layer
 from rules.dialect import ADAPTER_DIALECTS
 from rules.model import Asset, Exposure, Group, ParseProblem, Snapshot
 
@@ -140,11 +141,39 @@ def load_manifest(
             continue
         snapshot.assets.setdefault(asset.fqn, asset)
 
+    layer = _semantic_layer(data, snapshot, project_dir, dialect)
+    for reader in layer.readers:
+        snapshot.exposures[reader.name] = reader
     for node in _as_dict(data.get("exposures")).values():
         if isinstance(node, Mapping) and node.get("name"):
-            exposure = _exposure(node, fqns, project_dir)
+            exposure = _exposure(node, fqns, project_dir, layer)
             snapshot.exposures[exposure.name] = exposure
     return snapshot
+
+
+def _semantic_layer(
+    data: Mapping[str, Any], snapshot: Snapshot, project_dir: str | None, dialect: str | None
+) -> SemanticLayer:
+    """The manifest's semantic models, metrics and saved queries as readers (as from YAML)."""
+    latest = {
+        (a.name or fqn).lower(): fqn for fqn, a in snapshot.assets.items()
+        if a.version is not None and str(a.version) == str(a.latest_version)
+    }
+
+    def ref_fqn(name: str, version: str | None) -> str:
+        return f"{name.lower()}.v{version}" if version else latest.get(name.lower(), name.lower())
+
+    def entries(key: str) -> list[tuple[Mapping[str, Any], str]]:
+        return [
+            (node, _path(node.get("original_file_path"), project_dir))
+            for node in _as_dict(data.get(key)).values()
+            if isinstance(node, Mapping) and isinstance(node.get("name"), str)
+        ]
+
+    return semantic_layer(
+        entries("semantic_models"), entries("metrics"), entries("saved_queries"),
+        ref_fqn=ref_fqn, groups=snapshot.groups, dialect=dialect,
+    )
 
 
 def _dialect_of(adapter_type: Any) -> str | None:
@@ -297,14 +326,18 @@ def _group(node: Mapping[str, Any]) -> Group:
     )
 
 
-def _exposure(node: Mapping[str, Any], fqns: Mapping[str, str], project_dir: str | None) -> Exposure:
+def _exposure(
+    node: Mapping[str, Any], fqns: Mapping[str, str], project_dir: str | None, layer: SemanticLayer
+) -> Exposure:
     owner = _as_dict(node.get("owner"))
     meta = {**_as_dict(node.get("meta")), **_as_dict(_as_dict(node.get("config")).get("meta"))}
     tessera = _as_dict(meta.get("tessera"))
+    nodes = [str(u) for u in _as_list(_as_dict(node.get("depends_on")).get("nodes"))]
+    metrics = [f"metric('{u.split('.')[-1]}')" for u in nodes if u.startswith("metric.")]
+    read_through_metrics = exposure_metric_reads(metrics, layer)
     depends = tuple(
         dict.fromkeys(
-            fqns.get(str(u), str(u).split(".")[-1])
-            for u in _as_list(_as_dict(node.get("depends_on")).get("nodes"))
+            [*(fqns.get(u, u.split(".")[-1]) for u in nodes if not u.startswith("metric.")), *read_through_metrics]
         )
     )
     columns: dict[str, tuple[str, ...]] = {}
@@ -316,6 +349,10 @@ def _exposure(node: Mapping[str, Any], fqns: Mapping[str, str], project_dir: str
             columns[latest.get(target, target)] = tuple(str(c) for c in _as_list(cols))
     elif isinstance(declared, list):
         columns = {dep: tuple(str(c) for c in declared) for dep in depends}
+    plain = {fqns.get(u, u.split(".")[-1]) for u in nodes if not u.startswith("metric.")}
+    for model, read in read_through_metrics.items():
+        if model not in plain and read is not None:
+            columns.setdefault(model, read)
     raw_owner = tessera.get("owner") or owner.get("email") or owner.get("name")
     return Exposure(
         name=str(node["name"]),

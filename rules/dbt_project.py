@@ -42,6 +42,7 @@ from rules.dbt_macros import (
     Api,
     package_of,
 )
+from rules.dbt_semantic_layer import SemanticLayer, exposure_metric_reads, semantic_layer
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.seeds import csv_column_types, project_column_types
 from rules.sources import FileSource
@@ -1282,6 +1283,9 @@ def read_project(
     snapshot_yaml: dict[str, str] = {}
     source_entries: list[tuple[Mapping[str, Any], Mapping[str, Any], str]] = []
     exposure_entries: list[tuple[Mapping[str, Any], str]] = []
+    semantic_entries: dict[str, list[tuple[Mapping[str, Any], str]]] = {
+        "semantic_models": [], "metrics": [], "saved_queries": []
+    }
     groups: dict[str, Group] = {}
     for path in sorted(yaml_files):
         doc, problem = _load_yaml_file(source, path, cache)
@@ -1306,6 +1310,8 @@ def read_project(
                     source_entries.append((entry, table, path))
         for entry in _entries(doc, "exposures", path, problems):
             exposure_entries.append((entry, path))
+        for key, found in semantic_entries.items():
+            found.extend((entry, path) for entry in _entries(doc, key, path, problems))
         for entry in _entries(doc, "groups", path, problems):
             group = _group(entry)
             groups[group.name] = group
@@ -1442,8 +1448,18 @@ def read_project(
     for asset in _source_assets(source_entries, source, dialect, cache):
         project.sources[asset.fqn] = asset
         project.relations[asset.fqn] = asset.fqn
+    layer = semantic_layer(
+        semantic_entries["semantic_models"],
+        semantic_entries["metrics"],
+        semantic_entries["saved_queries"],
+        ref_fqn=project.ref_fqn,
+        groups=groups,
+        dialect=dialect,
+    )
+    for reader in layer.readers:
+        project.exposures[reader.name] = reader
     for entry, path in exposure_entries:
-        exposure = _exposure(entry, path, project)
+        exposure = _exposure(entry, path, project, layer)
         project.exposures[exposure.name] = exposure
     seeds_config = _as_dict(settings.get("seeds"))
     for path in seed_files:
@@ -1657,7 +1673,7 @@ def _group(entry: Mapping[str, Any]) -> Group:
     )
 
 
-def _exposure(entry: Mapping[str, Any], path: str, project: DbtProject) -> Exposure:
+def _exposure(entry: Mapping[str, Any], path: str, project: DbtProject, layer: SemanticLayer) -> Exposure:
     owner = _as_dict(entry.get("owner"))
     meta = {**_as_dict(entry.get("meta")), **_as_dict(_as_dict(entry.get("config")).get("meta"))}
     tessera = _as_dict(meta.get("tessera"))
@@ -1680,6 +1696,12 @@ def _exposure(entry: Mapping[str, Any], path: str, project: DbtProject) -> Expos
     elif isinstance(declared, list):
         for dep in depends:
             columns[dep] = tuple(str(c) for c in declared)
+    for model, read in exposure_metric_reads(_as_list(entry.get("depends_on")), layer).items():
+        if model in depends:  # also a plain ref(): it reads the whole model
+            continue
+        depends.append(model)
+        if read is not None:
+            columns.setdefault(model, read)
     name_ = owner.get("name")
     email = owner.get("email")
     raw_owner = tessera.get("owner") or email or name_

@@ -36,6 +36,7 @@ from rules.model import (
     Snapshot,
     column_key,
 )
+from rules.nested import field_named
 from rules.observed import describe, reader_label
 from rules.owners import (
     Owner,
@@ -89,6 +90,9 @@ def _change_columns(change: Change, rule: Rule, asset: Asset | None) -> frozense
     names = {column_key(change.column)}
     if change.rule == RuleId.COLUMN_RENAMED and change.before:
         names.add(column_key(change.before))
+    nested = _nested_field(change, asset)
+    if nested is not None:
+        return frozenset({column_key(nested[0])})  # readers of the struct; _reads_field narrows
     if asset is not None:
         known = {c.key for c in asset.columns}
         names = {n for n in names if n in known} or names
@@ -175,6 +179,8 @@ def compute_impact(
             continue
         rule = RULES_BY_ID[change.rule]
         side = "base" if rule.judged_on == Graph.BASE or change.asset not in head.assets else "head"
+        if side == "base" and change.asset in head.assets and _never_had(base, change):
+            side = "head"  # gone from what readers now get (a new latest version): its readers are in head
         snapshot = base if side == "base" else head
         index = indexes[side]
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
@@ -201,6 +207,12 @@ def compute_impact(
                 fixed_exposure = _exposure_fixed(head, change.asset, gone or change.column or ALL)
         absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
         reached = index.walk(change.asset, start_cols, keep, absorbs)
+        nested = _nested_field(change, changed)
+        if nested is not None:
+            reached = {
+                fqn: reach for fqn, reach in reached.items()
+                if fqn == change.asset or _reads_field(snapshot.assets.get(fqn), reach.columns, *nested)
+            }
         relation_moved = change.rule == RuleId.ASSET_RENAMED and change.asset in head.assets
         if rule.reach == Reach.DIRECT_READERS or relation_moved:
             # refs follow a moved relation (alias/schema): only readers of the relation break
@@ -223,8 +235,8 @@ def compute_impact(
             for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
                 if fqn == change.asset and fixed_exposure is not None and fixed_exposure(exposure):
                     continue
-                read = exposure.columns.get(fqn)
-                if read and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
+                read = exposure.columns.get(fqn)  # absent: every column; empty: none (a count(*))
+                if read is not None and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
                     continue
                 owner = team_of(exposure, snapshot, side)
                 if owner is not None and owner.key in producers:
@@ -317,6 +329,36 @@ def _exposures_by_asset(snapshot: Snapshot) -> dict[str, list[Exposure]]:
         for fqn in exposure.depends_on:
             out.setdefault(fqn, []).append(exposure)
     return out
+
+
+def _nested_field(change: Change, asset: Asset | None) -> tuple[str, str] | None:
+    """(struct column, field path) for a change to a nested field (``billing.tier``) of an asset
+    whose column is ``billing``; None for a change to a column itself."""
+    if not change.column or "." not in change.column or asset is None:
+        return None
+    known = {c.key for c in asset.columns}
+    if column_key(change.column) in known:
+        return None
+    parent, path = change.column.split(".", 1)
+    return (parent, path) if column_key(parent) in known else None
+
+
+def _reads_field(reader: Asset | None, columns: Iterable[str], parent: str, path: str) -> bool:
+    """Whether a reader of a struct column reads one of its fields: its SQL names the field, or
+    it hands the whole struct on (then its own readers are judged the same way)."""
+    if reader is None or column_key(parent) in set(columns):
+        return True
+    return field_named(reader.sql, parent, path)
+
+
+def _never_had(base: Snapshot, change: Change) -> bool:
+    """A removed column the asset never had in base: it went missing for readers that moved to
+    the asset (``latest_version`` moved), so only head knows who reads it."""
+    before = base.assets.get(change.asset)
+    return (
+        change.rule == RuleId.COLUMN_REMOVED and bool(change.column) and before is not None
+        and column_key(change.column) not in {c.key for c in before.columns}
+    )
 
 
 def _still_reads(

@@ -434,6 +434,9 @@ class Analysis:
     """The dbt projects read, each with its dialect (empty when nothing needed reading)."""
     detected: Detected | None = None
     """Set when the repository has no ``.tessera.yml``: what was found without it."""
+    notes: tuple[str, ...] = ()
+    """What the reader of the check should know about how it was read (dbt packages fetched or
+    not); said in the check's summary, never a reason for a comment."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``tessera check --format json`` object (DESIGN.md), stable field order."""
@@ -458,6 +461,7 @@ class Analysis:
             "migrations": [asdict(m) for m in self.migrations],
             "errors": [asdict(e) for e in self.errors],
             "projects": [asdict(p) for p in self.projects],
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 

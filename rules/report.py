@@ -430,6 +430,7 @@ def to_markdown(
     if details_url:
         footer[0] += f" · [full report]({details_url})"
     footer[0] += "</sub>"
+    footer[:0] = [f"<sub>{prose(note)}</sub>\n" for note in analysis.notes]  # how packages were read
 
     sections = {
         "head": head,

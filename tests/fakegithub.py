@@ -123,6 +123,8 @@ def _b64(content: bytes) -> str:
 
 
 CODELOAD_PREFIX = "/_codeload/"
+HUB_PREFIX = "/_hub"
+"""Where the fake serves dbt's package hub (``hub.getdbt.com``'s ``/api/v1/<namespace>/<name>.json``)."""
 
 
 def tarball(repo: FakeRepo, sha: str) -> bytes:
@@ -635,6 +637,8 @@ class FakeGitHub:
         self.codeload_tokens: dict[str, tuple[str, str]] = {}  # download token -> (repo, commit)
         self.downloads: list[str] = []  # archive downloads (not API calls)
         self.tarball_override: bytes | None = None  # a test's own (hostile) archive bytes
+        self.hub_packages: dict[str, dict[str, str]] = {}  # "namespace/name" -> version -> tarball URL
+        self.hub_requests: list[str] = []  # paths asked of the fake dbt hub
         self.manifests_posted: list[dict[str, Any]] = []  # (web) manifests a browser posted, with owner
         self.oauth_client_id = "Iv1.fakeclient"
         self.oauth_client_secret = "fake-client-secret"
@@ -942,6 +946,8 @@ class FakeGitHub:
             return await self._new_app_from_manifest(request)
         if method == "GET" and path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if method == "GET" and path.startswith(HUB_PREFIX + "/"):
+            return self._hub(request)
         if method == "GET" and path == "/login/oauth/authorize":
             return self._oauth_authorize(request)
         if method == "POST" and path == "/login/oauth/access_token":
@@ -1631,8 +1637,10 @@ class FakeGitHub:
     def _tarball(self, request: web.Request, params: dict[str, str], caller: Caller) -> tuple[int, Any, dict[str, str]]:
         """GitHub answers 302 to a short-lived codeload URL with its own token; the fake serves that
         URL on another host name (``localhost`` instead of ``127.0.0.1``), so a client that forwards
-        its Authorization header across hosts is caught."""
-        repo = self._repo_for(params, caller)
+        its Authorization header across hosts is caught. A public repository's archive is
+        served to any installation, as on GitHub (a dbt package's code)."""
+        public = self.repos.get(f"{params['owner']}/{params['repo']}".lower())
+        repo = public if public is not None and not public.private else self._repo_for(params, caller)
         commit = self._resolve(repo, params["ref"])
         token = secrets.token_urlsafe(12)
         self.codeload_tokens[token] = (repo.full_name, commit.sha)
@@ -1644,6 +1652,17 @@ class FakeGitHub:
     def _codeload(self, request: web.Request) -> web.Response:
         """The archive download: no API call, no rate limit, authorised by the URL's token alone."""
         token = request.query.get("token", "")
+        public = re.fullmatch(CODELOAD_PREFIX + r"([^/]+)/([^/]+)/tar\.gz/(.+)", request.path)
+        if not token and public is not None:  # codeload serves public repositories to anyone
+            self.downloads.append(request.path)
+            repo = self.repos.get(f"{public[1]}/{public[2]}".lower())
+            try:
+                sha = repo.resolve(public[3]) if repo is not None and not repo.private else None
+            except KeyError:
+                sha = None
+            if repo is None or sha is None:
+                return web.Response(status=404, text="Not Found")
+            return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
         if request.headers.get("authorization"):
             self.violations.append(f"GET {request.path}: the API's Authorization header was sent to the download host")
         found = self.codeload_tokens.get(token)
@@ -1655,6 +1674,47 @@ class FakeGitHub:
         if self.tarball_override is not None:
             return web.Response(body=self.tarball_override, content_type="application/x-gzip")
         return web.Response(body=tarball(repo, sha), content_type="application/x-gzip")
+
+    @property
+    def codeload_url(self) -> str:
+        """Where the fake serves public repositories' tarballs as codeload does (``/<owner>/<repo>/tar.gz/<ref>``)."""
+        return self.web_url + CODELOAD_PREFIX.rstrip("/")
+
+    @property
+    def hub_url(self) -> str:
+        """The base URL of the fake dbt package hub (``TESSERA_DBT_HUB_URL`` in tests)."""
+        return self.web_url + HUB_PREFIX
+
+    def publish_package(
+        self, hub_name: str, version: str, repo: FakeRepo | None, ref: str = "", *, tarball_url: str | None = None
+    ) -> None:
+        """List ``hub_name`` (``namespace/name``) at ``version`` on the fake hub, its code being
+        ``repo`` at ``ref`` (a branch or commit of the fake), as the real hub points at GitHub;
+        or any ``tarball_url`` a test wants the hub to answer with."""
+        where = tarball_url or f"https://codeload.github.com/{repo.full_name if repo else ''}/tar.gz/{ref}"
+        self.hub_packages.setdefault(hub_name, {})[version] = where
+
+    def _hub(self, request: web.Request) -> web.Response:
+        """dbt hub's package index: versions, each with the codeload tarball of its GitHub tag."""
+        self.hub_requests.append(request.path)
+        match = re.fullmatch(HUB_PREFIX + r"/api/v1/([^/]+)/([^/]+)\.json", request.path)
+        versions = self.hub_packages.get(f"{match[1]}/{match[2]}") if match else None
+        if match is None or versions is None:
+            return web.Response(status=404, text="Not Found")
+        answer = {
+            "name": match[2],
+            "namespace": match[1],
+            "latest": max(versions),
+            "versions": {
+                version: {
+                    "name": match[2],
+                    "version": version,
+                    "downloads": {"tarball": where, "format": "tgz"},
+                }
+                for version, where in versions.items()
+            },
+        }
+        return web.json_response(answer)
 
     def _compare(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         repo = self._repo_for(params, caller)

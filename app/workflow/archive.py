@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -52,16 +52,62 @@ def unpack(stream: BinaryIO, wanted: Mapping[str, str], *, max_file_bytes: int) 
     a file is kept only when its bytes hash to the SHA wanted for its path."""
     blobs: dict[str, bytes] = {}
     unsafe: list[tuple[str, str]] = []
+    for path, member, archive in _safe_files(stream, unsafe):
+        sha = wanted.get(path)
+        if sha is None or sha in blobs or member.size > max_file_bytes:
+            continue
+        handle = archive.extractfile(member)
+        data = handle.read(max_file_bytes + 1) if handle is not None else b""
+        if git_blob_sha(data) == sha:
+            blobs[sha] = data
+    return Unpacked(blobs, tuple(unsafe))
+
+
+def unpack_matching(
+    stream: BinaryIO,
+    keep: Callable[[str], bool],
+    *,
+    max_file_bytes: int,
+    max_total_bytes: int,
+    max_unpacked_bytes: int | None = None,
+) -> dict[str, bytes]:
+    """Every regular file of a gzipped tarball whose inner path ``keep`` accepts (path → bytes),
+    under the same bounds as :func:`unpack` (and ``max_unpacked_bytes`` read through); files over
+    ``max_file_bytes`` are left out, and more than ``max_total_bytes`` kept in all refuses the
+    archive. For archives Tessera has no tree for (a dbt package at a version): unsafe entries are
+    skipped, never followed. ``stream`` must be seekable (a downloaded file): read as a seekable
+    gzip, a very compressible archive takes a sixth of the time it takes as a stream."""
+    files: dict[str, bytes] = {}
+    kept = 0
+    for path, member, archive in _safe_files(stream, [], mode="r:gz", max_unpacked=max_unpacked_bytes):
+        if member.size > max_file_bytes or not keep(path):
+            continue
+        kept += member.size
+        if kept > max_total_bytes:
+            raise ArchiveRefused(f"the files Tessera reads from the archive are over {max_total_bytes / 1_048_576:g} MB")
+        handle = archive.extractfile(member)
+        files[path] = handle.read(max_file_bytes + 1) if handle is not None else b""
+    return files
+
+
+def _safe_files(
+    stream: BinaryIO, unsafe: list[tuple[str, str]], *, mode: str = "r|gz", max_unpacked: int | None = None
+) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
+    """The regular files of a gzipped tarball read front to back, each with its inner path (top
+    folder dropped), within the member and unpacked-size bounds (``max_unpacked`` None:
+    :data:`MAX_UNPACKED_BYTES`). Absolute or climbing paths, links and devices are named in
+    ``unsafe`` and skipped."""
+    max_unpacked = MAX_UNPACKED_BYTES if max_unpacked is None else max_unpacked
     members = unpacked = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|gz") as archive:
+        with tarfile.open(fileobj=stream, mode=mode) as archive:
             for member in archive:
                 members += 1
                 unpacked += max(member.size, 0)
                 if members > MAX_MEMBERS:
                     raise ArchiveRefused(f"the archive has over {MAX_MEMBERS:,} entries")
-                if unpacked > MAX_UNPACKED_BYTES:
-                    raise ArchiveRefused(f"the archive unpacks to over {MAX_UNPACKED_BYTES / 1024**3:g} GB")
+                if unpacked > max_unpacked:
+                    raise ArchiveRefused(f"the archive unpacks to over {max_unpacked / 1024**2:g} MB")
                 path = _inner_path(member.name)
                 if path is None:
                     unsafe.append((member.name, "absolute or climbing path"))
@@ -70,16 +116,9 @@ def unpack(stream: BinaryIO, wanted: Mapping[str, str], *, max_file_bytes: int) 
                     if member.issym() or member.islnk() or member.isdev() or member.isfifo():
                         unsafe.append((member.name, "link or device"))
                     continue
-                sha = wanted.get(path)
-                if sha is None or sha in blobs or member.size > max_file_bytes:
-                    continue
-                handle = archive.extractfile(member)
-                data = handle.read(max_file_bytes + 1) if handle is not None else b""
-                if git_blob_sha(data) == sha:
-                    blobs[sha] = data
+                yield path, member, archive
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         raise ArchiveRefused(f"not a readable gzipped tarball: {exc}") from exc
-    return Unpacked(blobs, tuple(unsafe))
 
 
 def _inner_path(name: str) -> str | None:

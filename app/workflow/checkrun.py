@@ -120,6 +120,9 @@ def summary(analysis: Analysis, verdict: Verdict, *, details_url: str | None) ->
     )
     for error in analysis.errors:
         lines.append(f"- Could not analyse {code(error.path)}: {prose(error.message)}")
+    if analysis.notes:
+        lines.append("")
+        lines.extend(f"Note: {prose(note)}" for note in analysis.notes)
     setup = zero_config_line(analysis)
     if setup is not None:
         lines.append("")

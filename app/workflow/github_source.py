@@ -27,7 +27,7 @@ import gidgethub
 
 from app.errors import PermanentError
 from app.store import proposals as sql
-from app.workflow.archive import MAX_ARCHIVE_BYTES, ArchiveRefused, unpack
+from app.workflow.archive import MAX_ARCHIVE_BYTES, ArchiveRefused, git_blob_sha, unpack
 from rules.model import Config
 from rules.sources import CODEOWNERS_PATHS
 
@@ -155,6 +155,13 @@ class BlobFetcher:
                 await self.fetch(sha)
 
         await asyncio.gather(*(one(sha) for sha in wanted))
+
+    def hold(self, data: bytes) -> str:
+        """Keep bytes that come from elsewhere than this repository (a dbt package's macro file)
+        for this analysis, under their blob SHA; never written to the blob cache."""
+        sha = git_blob_sha(data)
+        self._memo[sha] = data
+        return sha
 
     def held(self, shas: Iterable[str]) -> dict[str, bytes]:
         """The blobs among ``shas`` already here (preloaded or fetched), without asking anyone."""

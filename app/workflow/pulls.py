@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import gidgethub
@@ -50,6 +50,7 @@ from app.workflow.github_source import (
     likely_reads,
     load_tree,
 )
+from app.workflow.packages import with_packages
 from app.workflow.payload import PayloadReader, listed_numbers
 from app.workflow.serialize import analysis_from_json, analysis_to_json
 from rules.model import Analysis
@@ -442,6 +443,8 @@ class Checkout:
     changed: set[str]
     config: Any
     fetcher: BlobFetcher
+    notes: tuple[str, ...] = ()
+    """What the check should say about how the change was read (dbt packages)."""
 
 
 async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
@@ -471,6 +474,12 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
     base_reads, head_reads = likely_reads(base_entries, config), likely_reads(head_entries, config)
     await fetcher.fetch_all(ref.base_sha, base_reads)
     await fetcher.fetch_all(ref.head_sha, head_reads)
+
+    async def download(owner: str, name: str, git_ref: str, sink: BinaryIO, max_bytes: int) -> int:
+        return await gh.download_tarball(owner, name, git_ref, sink, max_bytes=max_bytes)
+
+    base_entries, head_entries = dict(base_entries), dict(head_entries)
+    notes = await with_packages(ctx.settings, download, fetcher, base_entries, head_entries, config, changed)
     log.info(
         "%s#%s: %d file(s) to read, %d tarball(s) and %d blob(s) fetched from GitHub in %.2fs",
         ref.repo,
@@ -486,6 +495,7 @@ async def checkout(ctx: Any, gh: Any, ref: PullRef) -> Checkout:
         changed=changed,
         config=config,
         fetcher=fetcher,
+        notes=notes,
     )
 
 
@@ -584,6 +594,8 @@ async def run_engine(ctx: Any, gh: Any, ref: PullRef) -> tuple[Analysis, set[str
     unread = [AnalysisProblem(path, reason) for path, reason in sorted(result.skipped.items()) if path in source.changed]
     if unread:
         analysis = replace(analysis, errors=(*analysis.errors, *unread))
+    if source.notes:
+        analysis = replace(analysis, notes=(*analysis.notes, *source.notes))
     BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
     analysis = await _with_registry_teams(ctx, analysis)
     analysis = await people.settle(gh, ref.owner, ref.name, analysis, source.config, author=ref.author)

@@ -48,6 +48,8 @@ def analysis_from_json(text: str) -> Analysis:
             kwargs[field.name] = tuple(_build(part, item) for item in value)
         elif field.name == "projects":
             kwargs[field.name] = tuple(_project(item) for item in value)
+        elif field.name == "notes":
+            kwargs[field.name] = tuple(str(n) for n in value)
         elif field.name == "detected":
             kwargs[field.name] = None if value is None else _build(Detected, value)
         else:

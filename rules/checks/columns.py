@@ -212,7 +212,7 @@ def types(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
     for bc, hc in pair.kept_columns():
         line = hc.line or h.line
         yield from _contract_type(pair, h, bc, hc, dialect, line)
-        if bc.type != hc.type:
+        if bc.type != hc.type and hc.key not in pair.nested:
             yield from _type_change(pair, ctx, b, h, bc, hc, dialect, line)
 
 

@@ -85,6 +85,8 @@ class Pair:
     """Column keys a type finding was made for (a cast alone is then no new column logic)."""
     grain_said: bool = False
     """The unique key already said the grain changed."""
+    nested: set[str] = field(default_factory=set)
+    """Column keys whose struct fields were said one by one (no column-level type or logic finding)."""
 
     @property
     def both(self) -> tuple[Asset, Asset] | None:

@@ -71,7 +71,7 @@ def _said_otherwise(d: SemanticDiff, pair: Pair, skip: set[str], dialect: str | 
     """Whether another finding already says this difference: the column is renamed or gone, only
     a cast changed (the type finding says it, or the type is the same), or the new unique key
     already says the grain changed."""
-    if d.column is not None and column_key(d.column) in skip:
+    if d.column is not None and (column_key(d.column) in skip or column_key(d.column) in pair.nested):
         return True
     if d.rule == RuleId.GRAIN_CHANGED:
         return pair.grain_said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from app.check import GitSource, main
 from tests.dialect_repos import bigquery_repo, drop_plan_code
+from tests.fakegithub import FakeGitHub
 from tests.shop import drop_coupon_code, drop_discounts, shop_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -417,3 +419,67 @@ def test_a_bigquery_repository_without_configuration_is_checked_in_bigquery_and_
     assert err == "tessera check: read analytics/ as BigQuery (requirements.txt: dbt-bigquery)\n"
     code, out, _ = check("--repo", str(repo), "--base", base)
     assert "read `analytics/` as BigQuery (`requirements.txt: dbt-bigquery`)" in out.splitlines()[-1]
+
+
+PACKAGE_MACROS = """\
+{% macro plan_fields(include_code=true) %}
+    {%- if include_code %}plan_code,{% endif %}
+    ordered_at
+{% endmacro %}
+"""
+
+
+@pytest.fixture
+async def package_hub(fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
+    """The fake hub and codeload serving a made-up package, ``acme-labs/acme_utils`` 0.3.1."""
+    package = fake_github.add_repo("acme-labs/acme-utils", private=False)
+    package.commit({"dbt_project.yml": "name: acme_utils\n", "macros/plan.sql": PACKAGE_MACROS}, branch="0.3.1")
+    fake_github.publish_package("acme-labs/acme_utils", "0.3.1", package, "0.3.1")
+    monkeypatch.setenv("TESSERA_DBT_HUB_URL", fake_github.hub_url)
+    monkeypatch.setenv("TESSERA_CODELOAD_URL", fake_github.codeload_url)
+    monkeypatch.delenv("TESSERA_PACKAGES_OFFLINE", raising=False)
+    return fake_github
+
+
+def _package_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "pkgs"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    files = {
+        "dbt_project.yml": "name: shop\nversion: '1.0'\nconfig-version: 2\n",
+        "packages.yml": "packages:\n  - package: acme-labs/acme_utils\n    version: 0.3.1\n",
+        "models/fct_orders.sql": "select id, {{ acme_utils.plan_fields() }} from raw.orders\n",
+        "models/props.yml": (
+            "version: 2\nexposures:\n  - name: plans_dashboard\n    type: dashboard\n"
+            "    owner: {name: Growth, email: growth@acme.test}\n    depends_on: [ref('fct_orders')]\n"
+        ),
+    }
+    commit(repo, files, "base")
+    files["models/fct_orders.sql"] = files["models/fct_orders.sql"].replace("plan_fields()", "plan_fields(include_code=false)")
+    commit(repo, files, "drop plan_code through the package macro")
+    return repo
+
+
+async def test_check_fetches_a_hub_package_and_renders_the_model_with_its_macros(
+    package_hub: FakeGitHub, tmp_path: Path
+) -> None:
+    repo = _package_repo(tmp_path)
+    code, out, err = await asyncio.to_thread(check, "--repo", str(repo), "--base", "main~1", "--format", "json")
+    data = json.loads(out)
+    removed = [c["column"] for c in data["changes"] if c["rule"] == "COLUMN_REMOVED"]
+    assert removed == ["plan_code"], err
+    assert data["notes"] == ["dbt packages read at their locked versions: acme_utils 0.3.1."]
+    assert "tessera check: dbt packages read at their locked versions: acme_utils 0.3.1." in err
+    assert package_hub.downloads == ["/_codeload/acme-labs/acme-utils/tar.gz/0.3.1"]
+
+
+async def test_check_offline_fetches_nothing_and_says_what_it_did_not_read(
+    package_hub: FakeGitHub, tmp_path: Path
+) -> None:
+    repo = _package_repo(tmp_path)
+    code, out, err = await asyncio.to_thread(
+        check, "--repo", str(repo), "--base", "main~1", "--format", "json", "--offline"
+    )
+    data = json.loads(out)
+    assert data["notes"][0].startswith("dbt packages not fetched (offline): acme-labs/acme_utils 0.3.1;")
+    assert package_hub.hub_requests == [] and package_hub.downloads == []

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rules.analyze import analyze
 from rules.build import build_snapshot
 from rules.catalog import RULES
 from rules.config import parse_config
@@ -186,7 +187,8 @@ def test_a_build_scoped_to_the_changed_files_finds_the_same_as_a_full_one(case: 
 
 
 CASE_KEYS = {"name", "dialect", "kind", "base", "head", "config", "expect", "expect_none", "only", "quiet",
-             "parity", "_file_rule"}
+             "parity", "asks", "impacts", "_file_rule"}
+IMPACT_KEYS = {"consumer", "team", "columns"}
 EXPECT_KEYS = {"rule", "severity", "asset", "column", "path", "line", "before", "after", "message_has"}
 
 
@@ -199,3 +201,35 @@ def test_case_files_use_only_known_keys_and_rules(case: dict[str, Any]) -> None:
         assert set(want) <= EXPECT_KEYS and want.get("rule") in {r.id for r in RULES}, want
     for rule in case.get("expect_none") or []:
         assert rule in {r.id for r in RULES}, rule
+    for want in case.get("impacts") or []:
+        assert set(want) <= IMPACT_KEYS, want
+
+
+ASKING_CASES = [(i, c) for i, c in ALL_CASES if "asks" in c or "impacts" in c]
+
+
+@pytest.mark.parametrize("case", [c for _, c in ASKING_CASES], ids=[i for i, _ in ASKING_CASES])
+def test_a_case_asks_exactly_the_teams_it_names(case: dict[str, Any]) -> None:
+    """``asks``: the teams whose acknowledgement the whole analysis requires (exactly);
+    ``impacts``: consumers that must be named, with their team and the columns they read."""
+    base_files: dict[str, str] = case.get("base") or {}
+    head_files: dict[str, str] = case.get("head") or {}
+    analysis = analyze(
+        DictSource(base_files),
+        DictSource(head_files),
+        base_rev="base",
+        head_rev="head",
+        config=_config(case),
+        changed_paths=sorted(_changed(case)),
+        today=datetime.date(2026, 1, 1),
+    )
+    shown = "\n".join(f"  {i.consumer} ({i.team}) reads {list(i.columns)} of {i.asset}" for i in analysis.impacts)
+    if "asks" in case:
+        assert sorted(r.team for r in analysis.required_acks) == sorted(case["asks"]), f"impacts:\n{shown}"
+    for want in case.get("impacts") or []:
+        assert any(
+            i.consumer == want["consumer"]
+            and want.get("team", i.team) == i.team
+            and set(want.get("columns", i.columns)) == set(i.columns)
+            for i in analysis.impacts
+        ), f"expected {want}, impacts:\n{shown}"

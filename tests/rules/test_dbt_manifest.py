@@ -210,3 +210,42 @@ def test_every_real_manifest_loads_with_assets_columns_and_no_problems(folder: s
     assert all(a.sql for a in models if a.enabled)
     for exposure in snapshot.exposures.values():
         assert exposure.depends_on and all(d in snapshot.assets for d in exposure.depends_on), exposure.name
+
+
+def test_the_semantic_layer_of_a_manifest_reads_the_columns_its_members_name() -> None:
+    semantic_model = {
+        "name": "orders",
+        "model": "ref('fct_revenue')",
+        "original_file_path": "models/semantic.yml",
+        "config": {"meta": {"owner": "growth"}},
+        "entities": [{"name": "order", "type": "primary", "expr": "order_id"}],
+        "dimensions": [{"name": "plan", "type": "categorical", "expr": "plan_code"}],
+        "measures": [{"name": "order_total", "agg": "sum", "expr": "amount * 1.0"}],
+    }
+    metric = {
+        "name": "revenue",
+        "type": "simple",
+        "type_params": {"measure": {"name": "order_total", "filter": None}},
+        "filter": {"where_filters": [{"where_sql_template": "{{ Dimension('order__plan') }} = 'pro'"}]},
+        "group": "finance",
+        "original_file_path": "models/semantic.yml",
+    }
+    board = {
+        "name": "revenue_board",
+        "type": "dashboard",
+        "owner": {"name": "Sales"},
+        "depends_on": {"nodes": ["metric.shop.revenue"]},
+    }
+    data = manifest(
+        nodes={"model.shop.fct_revenue": REVENUE},
+        semantic_models={"semantic_model.shop.orders": semantic_model},
+        metrics={"metric.shop.revenue": metric},
+        exposures={"exposure.shop.revenue_board": board},
+    )
+    exposures = load_manifest(data).exposures
+    orders = exposures["semantic_model.orders"]
+    assert (orders.depends_on, orders.owner) == (("fct_revenue",), "growth")
+    assert orders.columns == {"fct_revenue": ("order_id", "plan_code", "amount")}
+    assert exposures["metric.revenue"].columns == {"fct_revenue": ("amount", "plan_code")}
+    assert exposures["revenue_board"].depends_on == ("fct_revenue",)
+    assert exposures["revenue_board"].columns == {"fct_revenue": ("amount", "plan_code")}
