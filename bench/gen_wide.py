@@ -322,7 +322,8 @@ def _write(root: Path, models: dict[str, WideModel], tables: dict[str, dict[str,
                 props.append("      - name: id\n        description: The key.\n        data_tests: [not_null]")
                 props += [f"      - name: {c}\n        description: Column {c}." for c in list(model.columns)[4:8]]
         (folder / "_models.yml").write_text("\n".join(props) + "\n")
-    marts = sorted((m for m in models.values() if m.layer >= 6), key=lambda m: m.name)
+    top = min(6, max(m.layer for m in models.values()))  # the last ten layers of the full project
+    marts = sorted((m for m in models.values() if m.layer >= top), key=lambda m: m.name)
     exposures = ["version: 2", "exposures:"]
     for n in range(300):
         reads = rng.sample(marts, k=rng.randint(1, 3))
