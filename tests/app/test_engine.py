@@ -353,10 +353,11 @@ def test_a_check_on_a_machine_whose_cores_are_all_busy_infers_in_its_own_process
     files = {"dbt_project.yml": "name: p\n", "models/base.sql": "select 1 as id, 2.5 as amount"}
     for i in range(12):
         files[f"models/m{i:02d}.sql"] = f"select id, amount * {i} as amount_{i} from {{{{ ref('base') }}}}"
+    running = set(multiprocessing.active_children())  # other tests' servers may be up
     with ForkMap() as automatic:
         snapshot = build_snapshot(DictSource(files), CONFIG, map_jobs=automatic)
         assert automatic.workers == 1
-        assert multiprocessing.active_children() == []
+        assert set(multiprocessing.active_children()) <= running  # no process was started
     assert [c.name for c in snapshot.assets["m07"].columns] == ["id", "amount_7"]
     assert snapshot.assets == build_snapshot(DictSource(files), CONFIG).assets
 
