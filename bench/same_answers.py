@@ -23,14 +23,19 @@ from pathlib import Path
 
 from engine import CHECK_ENV, ROOT, _generate  # type: ignore[import-not-found]
 
+ENV = {**CHECK_ENV, "PYTHONHASHSEED": "0"}
+"""One string-hash order for both sides: the markdown's impact diagram lists edges of equal rank in
+set order, which varies from process to process (a difference the code under comparison did not
+make)."""
+
 
 def check(code: Path, repo: Path, base: str, head: str, output: str, *, cold: bool) -> str:
     """One check's stdout (and its exit code) as run from the checkout ``code``."""
     if cold:
         shutil.rmtree(repo / ".git" / "tessera-cache", ignore_errors=True)
     command = [sys.executable, "-m", "app.check", "--repo", str(repo), "--base", base, "--head", head,
-               "--format", output]
-    done = subprocess.run(command, cwd=code, env=CHECK_ENV, capture_output=True, text=True, check=False)
+               "--format", output, "--timeout", "900"]  # answers, not limits: a loaded machine is slow
+    done = subprocess.run(command, cwd=code, env=ENV, capture_output=True, text=True, check=False)
     return f"exit {done.returncode}\n{done.stdout}"
 
 
