@@ -5,28 +5,35 @@ Each subcommand is a :class:`Command` (name, help, ``add_arguments(parser)``, ``
 one, define ``COMMAND = Command(...)`` in your module and add a line to :func:`commands`.
 Exit codes: 0 ok, 1 "needs attention" where a command defines it (``check``), 2 usage or internal
 error (argparse's own usage errors are 2 as well).
+
+Only ``serve`` imports the server (the routes, the pages, the API): every other subcommand starts
+without it, so ``tessera check`` does not wait for modules it never runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import gc
 import json
+import logging
 import signal
 import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from app import check, init, keys, registry_sync, setup
 from app.config import Settings, environment_with_file, is_loopback, require_database
+from app.discovery import run as discovery
 from app.engine import pool_for
 from app.errors import ConfigError
+from app.store import Store
 from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
@@ -80,8 +87,6 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    import logging
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per delivery is noise
     # The store's writer and compressor threads hand each result back through the GIL; at the
@@ -94,13 +99,13 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
     """Run the App until SIGINT/SIGTERM; print where it listens (and warn about what is missing)."""
-    from aiohttp import web
+    from aiohttp import web  # lazy: only `serve` loads the server
 
-    from app.server import Runner, create_app
+    from app.server import Runner, create_app  # lazy: only `serve` loads the server
 
     github = None
     if settings.github_app_id is not None and settings.github_private_key:
-        from app.github import GitHubApp
+        from app.github import GitHubApp  # lazy: only `serve` loads the server
 
         github = GitHubApp.from_settings(settings)
     else:
@@ -191,9 +196,6 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-
-    from app.store import Store
-
     require_database(settings)
     async with Store(settings.db_path) as store:
         if args.replay:
@@ -240,45 +242,29 @@ DELIVERIES = Command(
 
 
 def commands() -> list[Command]:
-    """Every subcommand, in one place. Add yours here (imported inside, so one broken module or a
-    heavy import does not slow or break the others)."""
+    """Every subcommand, in one place. Add yours here."""
     found = [SERVE, DELIVERIES]
-    with contextlib.suppress(ImportError):
-        from app import setup
-
-        found.append(
-            Command(
-                "setup",
-                "create the GitHub App from the manifest (opens a browser)",
-                setup.add_arguments,
-                lambda args, settings: setup.run(
-                    args, api_url=settings.github_api_url, public_url=settings.public_url
-                ),
-            )
+    found.append(
+        Command(
+            "setup",
+            "create the GitHub App from the manifest (opens a browser)",
+            setup.add_arguments,
+            lambda args, settings: setup.run(
+                args, api_url=settings.github_api_url, public_url=settings.public_url
+            ),
         )
-    with contextlib.suppress(ImportError):
-        from app import check
-
-        found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
-    with contextlib.suppress(ImportError):
-        from app.discovery import run as discovery
-
-        found.append(Command(
-            "discover", "find consumers in warehouse query logs and BI tools", discovery.add_arguments, discovery.run
-        ))
-    with contextlib.suppress(ImportError):
-        from app import init
-
-        found.append(
-            Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
-        )
-    with contextlib.suppress(ImportError):
-        from app import keys, registry_sync
-
-        found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
-        found.append(
-            Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
-        )
+    )
+    found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
+    found.append(Command(
+        "discover", "find consumers in warehouse query logs and BI tools", discovery.add_arguments, discovery.run
+    ))
+    found.append(
+        Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
+    )
+    found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
+    found.append(
+        Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
+    )
     return found
 
 
@@ -314,8 +300,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as exc:  # an internal error: say so plainly, keep the traceback for a bug report
-        import traceback
-
         traceback.print_exc()
         print(f"tessera: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -327,9 +311,7 @@ def script() -> NoReturn:
     argv = sys.argv[1:]
     code = main(argv)
     if argv[:1] == ["check"]:
-        from app.check import exit_now
-
-        exit_now(code)
+        check.exit_now(code)
     sys.exit(code)
 
 

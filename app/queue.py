@@ -47,6 +47,7 @@ from gidgethub.sansio import Event
 
 from app.config import Settings
 from app.errors import PermanentError, QuarantinedError, TransientError
+from app.github import GitHubApp
 from app.metrics import REGISTRY
 from app.store import Delivery, JobOutcome, Store
 
@@ -90,11 +91,13 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets beside the event: ``await router.dispatch(event, ctx)``."""
+    """What a handler gets beside the event: ``await router.dispatch(event, ctx)``. Handlers take
+    ``(event: Event, ctx: JobContext)`` and reach GitHub through
+    ``await ctx.github.for_installation(id)`` (an :class:`app.github.InstallationClient`)."""
 
     store: Store
     settings: Settings
-    github: Any
+    github: GitHubApp | None
     """The GitHub App client (:class:`app.github.GitHubApp`); None when not configured or in tests."""
     delivery_id: str
     attempt: int
@@ -137,7 +140,7 @@ class JobQueue:
         router: Router,
         settings: Settings,
         *,
-        github: Any = None,
+        github: GitHubApp | None = None,
         clock: Clock | None = None,
         workers: int | None = None,
         policy: RetryPolicy | None = None,

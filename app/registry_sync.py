@@ -11,11 +11,8 @@ Three ways in, one way down:
   reading SQL (a 5,000-model manifest syncs in seconds; its edges are model-level, from
   ``depends_on``, because a manifest carries no column lineage).
 
-Owners are resolved the engine's way (:func:`rules.owners.resolve_owner`) against the repository's
-``.tessera.yml`` teams plus the registry's teams (a team's name matches a dbt group owner's name).
-SQL in one repository that reads an asset it does not define — a view over another repository's
-table, a query file, a dbt source — becomes a registration (source ``sql:<repo>/<path>``) of the
-reading team, so a pull request in the producing repository finds that consumer.
+The rows themselves, owners and the reads of other repositories' assets are worked out by the
+engine's pure :mod:`rules.registry_rows`; this module fetches, runs it in a worker and writes.
 """
 
 from __future__ import annotations
@@ -23,12 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
+import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+import sqlite_utils
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
@@ -38,31 +39,46 @@ from app.discovery.aggregate import Aggregator
 from app.discovery.bi import lookml_files
 from app.discovery.run import BI_DIALECT, add_bi
 from app.engine import WorkerContext, collected_map
+from app.errors import PermanentError
+from app.github import InstallationClient
+from app.queue import JobContext
+from app.store import Store
 from app.store import observed as observed_sql
 from app.store import proposals as log_sql
 from app.store import registry as reg_sql
-from app.store.registry import AssetRow, EdgeRow, ExposureRow
-from app.workflow.github_source import GitHubSource, TreeEntry
-from rules.build import build_snapshot, relation_resolver
-from rules.dbt_manifest import looks_like_manifest
-from rules.model import Config, Registration, Snapshot, TeamSpec, column_key
-from rules.owners import (
-    TeamRef,
-    codeowners_for,
-    match_team,
-    owner_candidates,
-    parse_codeowners,
-    raw_owner,
-    resolve_owner,
+from app.store.deliveries import NewDelivery
+from app.workflow.bounded import OverBudget, run_bounded
+from app.workflow.checkout import CONFIG_PATH, installation_client, raise_fetch_failure, read_config
+from app.workflow.github_source import (
+    BlobFetcher,
+    GitHubSource,
+    TreeEntry,
+    find_codeowners,
+    likely_reads,
+    load_tree,
+    tree_entries,
 )
+from app.workflow.payload import PayloadReader
+from rules.build import ParseCache, build_snapshot, relation_resolver
+from rules.dbt_manifest import load_manifest, looks_like_manifest
+from rules.model import Config, DbtSettings, Snapshot
+from rules.registry_rows import (
+    AssetRow,
+    Rows,
+    dedupe,
+    external_reads,
+    query_registrations,
+    snapshot_rows,
+    with_registry_teams,
+)
+from rules.sources import DictSource
 
 log = logging.getLogger(__name__)
 
 router = Router()
 
-CONFIG_PATH = ".tessera.yml"
-MAX_QUERY_FILES = 2000
-MAX_QUERY_BYTES = 1024 * 1024
+
+
 
 
 @dataclass(frozen=True)
@@ -93,234 +109,6 @@ class SyncSummary:
         }
 
 
-@dataclass
-class Rows:
-    assets: list[AssetRow] = field(default_factory=list)
-    exposures: list[ExposureRow] = field(default_factory=list)
-    edges: list[EdgeRow] = field(default_factory=list)
-    registrations: list[Registration] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def with_registry_teams(config: Config, teams: Mapping[str, tuple[str, str | None]]) -> Config:
-    """The repository's teams plus the registry's (slug → (name, GitHub team)); the file wins."""
-    merged = dict(config.teams)
-    for slug, (name, github) in teams.items():
-        if slug not in merged:
-            merged[slug] = TeamSpec(slug=slug, github=github, names=(name,) if name else ())
-    return replace(config, teams=merged)
-
-
-def snapshot_rows(snapshot: Snapshot, config: Config, *, codeowners: str | None = None) -> Rows:
-    """The registry rows of one repository's snapshot: owners resolved, edges column-level where known."""
-    rules = parse_codeowners(codeowners)
-    rows = Rows()
-    resolved: dict[tuple[str, ...], TeamRef | None] = {}
-
-    def owner_of(thing: Any) -> TeamRef | None:
-        """``resolve_owner``, once per distinct list of candidates (thousands of models share a few)."""
-        candidates = tuple(owner_candidates(thing, snapshot, rules))
-        if candidates not in resolved:
-            resolved[candidates] = next(
-                (team for team in (match_team(raw, config) for raw in candidates) if team is not None), None
-            )
-        return resolved[candidates]
-
-    for asset in snapshot.assets.values():
-        if not asset.enabled:
-            continue
-        team = owner_of(asset)
-        compat = asset.compatibility or config.compatibility
-        rows.assets.append(
-            AssetRow(
-                fqn=asset.fqn,
-                kind=asset.kind,
-                path=asset.path,
-                owner_team=team.slug if team else None,
-                owner_raw=raw_owner(asset, snapshot, rules),
-                github_team=team.github_team if team else None,
-                compatibility=compat,
-                materialized=asset.materialized,
-                description=asset.description[:2000],
-                columns_known=asset.columns_known,
-                relation=asset.relation,
-                columns=tuple((c.name, c.type, c.nullable, c.description[:1000]) for c in asset.columns),
-            )
-        )
-    linked: set[tuple[str, str]] = set()
-    for edge in snapshot.edges:
-        rows.edges.append(EdgeRow(edge.upstream, edge.upstream_column, edge.downstream, edge.downstream_column, edge.usage))
-        linked.add((edge.upstream, edge.downstream))
-    for asset in snapshot.assets.values():
-        for parent in asset.depends_on:
-            if (parent, asset.fqn) not in linked:
-                rows.edges.append(EdgeRow(parent, None, asset.fqn, None, "unknown"))
-    for exposure in snapshot.exposures.values():
-        team = owner_of(exposure)
-        rows.exposures.append(
-            ExposureRow(
-                name=exposure.name,
-                type=exposure.type,
-                url=exposure.url,
-                path=exposure.path,
-                owner_team=team.slug if team else None,
-                owner_raw=raw_owner(exposure, snapshot, rules),
-                depends_on=tuple(exposure.depends_on),
-                columns={k: tuple(v) for k, v in exposure.columns.items()},
-            )
-        )
-    rows.problems.extend(f"{p.path}: {p.message}" for p in snapshot.problems[:200])
-    return rows
-
-
-def external_reads(snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None) -> tuple[list[Registration], list[str]]:
-    """Registrations implied by this repository's SQL reading assets it does not define itself.
-
-    An upstream counts as another repository's when the snapshot has no asset of that name or only
-    a dbt ``source`` (a declaration of someone else's table). The reading team is the owner of the
-    reading asset.
-    """
-    rules = parse_codeowners(codeowners)
-    defined = {fqn for fqn, a in snapshot.assets.items() if a.kind != "source"}
-    reads: dict[tuple[str, str, str], set[str] | None] = {}
-    problems: list[str] = []
-    owners: dict[str, str | None] = {}
-    for edge in snapshot.edges:
-        if edge.upstream in defined or edge.downstream not in snapshot.assets:
-            continue
-        reader = snapshot.assets[edge.downstream]
-        if edge.downstream not in owners:
-            team = resolve_owner(reader, snapshot, config, codeowners=rules)
-            owners[edge.downstream] = team.slug if team else None
-        slug = owners[edge.downstream]
-        if slug is None:
-            problem = f"{reader.path or reader.fqn}: reads {edge.upstream} but has no owning team"
-            if problem not in problems:
-                problems.append(problem)
-            continue
-        key = (slug, edge.upstream, reader.path or reader.fqn)
-        current = reads.get(key, set())
-        if current is None or edge.upstream_column is None:
-            reads[key] = None
-        else:
-            current.add(edge.upstream_column)
-            reads[key] = current
-    seen = {(upstream, path) for _, upstream, path in reads}
-    for asset in snapshot.assets.values():
-        for parent in asset.depends_on:
-            if parent in defined or (parent, asset.path or asset.fqn) in seen:
-                continue
-            if parent not in snapshot.assets:
-                continue  # a model's ref to nothing: the engine reports it, not a cross-repository read
-            team = resolve_owner(asset, snapshot, config, codeowners=rules)
-            if team is not None:
-                reads[(team.slug, parent, asset.path or asset.fqn)] = None
-    found = [
-        Registration(team=slug, asset=upstream, columns=tuple(sorted(cols or ())),
-                     note=f"read by {path}", source=f"sql:{repo}/{path}")
-        for (slug, upstream, path), cols in sorted(reads.items())
-    ]
-    return found, problems
-
-
-def query_reads(text: str, dialect: str) -> dict[str, set[str] | None]:
-    """Tables (``schema.name``) a plain SELECT file reads and the columns it uses (None: all/unknown)."""
-    import sqlglot
-    from sqlglot import exp
-
-    try:
-        statements = sqlglot.parse(text, read=dialect)
-    except Exception:  # noqa: BLE001 - an unreadable query file is skipped, never fatal
-        return {}
-    out: dict[str, set[str] | None] = {}
-    for statement in statements:
-        if not isinstance(statement, exp.Query):
-            continue
-        ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
-        aliases: dict[str, str] = {}
-        for table in statement.find_all(exp.Table):
-            if not table.db or table.name.lower() in ctes:
-                continue
-            parts = [p for p in (table.catalog, table.db, table.name) if p]
-            fqn = ".".join(parts).lower()
-            aliases[(table.alias_or_name or table.name).lower()] = fqn
-            out.setdefault(fqn, set())
-        if not aliases:
-            continue
-        if _selects_star(statement):
-            for fqn in aliases.values():
-                out[fqn] = None
-            continue
-        single = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
-        for column in statement.find_all(exp.Column):
-            qualifier = column.table.lower()
-            fqn = aliases.get(qualifier) if qualifier else single
-            if fqn is None:
-                if not qualifier:  # unqualified over several tables: any of them may be read
-                    for name in aliases.values():
-                        out[name] = None
-                continue
-            cols = out.get(fqn)
-            if cols is not None:
-                cols.add(column.name)
-    return out
-
-
-def _selects_star(statement: Any) -> bool:
-    """``SELECT *`` or ``t.*`` in a projection (``count(*)`` reads no column)."""
-    from sqlglot import exp
-
-    for select in statement.find_all(exp.Select):
-        for projection in select.expressions:
-            if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
-                return True
-    return False
-
-
-def query_registrations(
-    source: Any, snapshot: Snapshot, config: Config, repo: str, *, codeowners: str | None = None
-) -> tuple[list[Registration], list[str]]:
-    """Registrations from plain query files (``.sql`` that define no asset, outside dbt projects)."""
-    from rules.dbt_project import find_projects
-
-    paths = [p for p in source.paths() if p.endswith(".sql")]
-    projects = [p for p in find_projects(list(source.paths())) if p not in ("", ".")]
-    defining = {a.path for a in snapshot.assets.values() if a.path}
-    rules = parse_codeowners(codeowners)
-    dialect = config.sql.dialect or "postgres"
-    defined = {fqn for fqn, a in snapshot.assets.items() if a.kind != "source"}
-    found: list[Registration] = []
-    problems: list[str] = []
-    for path in paths[:MAX_QUERY_FILES]:
-        if path in defining or any(path.startswith(p.rstrip("/") + "/") for p in projects):
-            continue
-        text = source.read(path)
-        if not text or len(text) > MAX_QUERY_BYTES:
-            continue
-        reads = {fqn: cols for fqn, cols in query_reads(text, dialect).items() if fqn not in defined}
-        if not reads:
-            continue
-        team = _file_team(path, config, rules)
-        if team is None:
-            problems.append(f"{path}: reads {', '.join(sorted(reads))} but no team owns the file (CODEOWNERS)")
-            continue
-        for fqn, cols in sorted(reads.items()):
-            found.append(Registration(team=team, asset=fqn, columns=tuple(sorted({column_key(c) for c in cols or ()})),
-                                      note=f"query {path}", source=f"sql:{repo}/{path}"))
-    return found, problems
-
-
-def _file_team(path: str, config: Config, rules: Any) -> str | None:
-
-    for raw in codeowners_for(path, rules):
-        team = match_team(raw, config)
-        if team is not None:
-            return team.slug
-    if len(config.teams) == 1:
-        return next(iter(config.teams))
-    return None
-
-
 # --- who may write what -----------------------------------------------------------------------------
 
 
@@ -346,7 +134,7 @@ class OwnershipRefused(Exception):
         self.taken = taken
 
 
-def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]) -> None:
+def check_ownership(db: sqlite_utils.Database, *, repo: str, team: str, assets: Iterable[AssetRow]) -> None:
     """Refuse a team's manifest that reaches beyond what the team owns (runs inside the write, so
     nothing can change between the check and the rows it guards).
 
@@ -388,19 +176,19 @@ def check_ownership(db: Any, *, repo: str, team: str, assets: Iterable[AssetRow]
 # --- writing ----------------------------------------------------------------------------------------
 
 
-async def registry_teams(store: Any) -> dict[str, tuple[str, str | None]]:
+async def registry_teams(store: Store) -> dict[str, tuple[str, str | None]]:
     teams = await store.read(lambda db: reg_sql.list_teams(db, limit=100_000))
     return {t.slug: (t.name, t.github_team) for t in teams}
 
 
 async def write_rows(
-    store: Any, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
+    store: Store, *, repo: str, commit: str | None, source: str, rows: Rows, actor: str | None, started: float,
     team: str | None = None, declared_teams: tuple[str, ...] | None = None,
 ) -> SyncSummary:
     """Replace the repository's rows; with ``team``, only what :func:`check_ownership` lets that team
     write. ``declared_teams``: the teams the repository's ``.tessera.yml`` names (a sync from GitHub)."""
 
-    def write(db: Any) -> None:
+    def write(db: sqlite_utils.Database) -> None:
         if team is not None:
             check_ownership(db, repo=repo, team=team, assets=rows.assets)
         reg_sql.replace_repo(
@@ -424,7 +212,7 @@ async def write_rows(
 
 
 async def sync_manifest(
-    store: Any, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
+    store: Store, *, repo: str, commit: str | None, manifest: Mapping[str, Any], project_dir: str | None = None,
     actor: str | None = None, columns: bool = False, team: str | None = None,
 ) -> SyncSummary:
     """Replace ``repo``'s registry rows with what a dbt manifest says (read off the event loop).
@@ -437,8 +225,6 @@ async def sync_manifest(
     --columns``; without it, edges are model-level (``depends_on``), and every column of a model
     counts as read by its children.
     """
-    from rules.dbt_manifest import load_manifest
-
     started = time.perf_counter()
     teams = await registry_teams(store)
 
@@ -450,8 +236,6 @@ async def sync_manifest(
             snapshot = load_manifest(manifest, project_dir=project_dir)
         return snapshot_rows(snapshot, config)
 
-    from app.errors import PermanentError
-    from app.workflow.bounded import OverBudget, run_bounded
 
     try:
         # A manifest's raw code is rendered when it has no compiled code: a template that loops for
@@ -473,11 +257,7 @@ MANIFEST_SYNC_SECONDS = 600.0
 def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, config: Config) -> Snapshot:
     """The manifest as the engine builds it from a repository: models' columns and column edges
     inferred from their compiled SQL, parents first (its own parse cache: no lock shared with PRs)."""
-    import orjson
 
-    from rules.build import ParseCache, build_snapshot
-    from rules.model import DbtSettings
-    from rules.sources import DictSource
 
     folder = (project_dir or "").strip("/")
     path = f"{folder}/target/manifest.json" if folder else "target/manifest.json"
@@ -486,8 +266,8 @@ def _inferred_manifest(manifest: Mapping[str, Any], project_dir: str | None, con
 
 
 async def sync_repository(
-    ctx: Any,
-    gh: Any,
+    ctx: JobContext,
+    gh: InstallationClient,
     *,
     repo_id: int,
     repo: str,
@@ -498,10 +278,6 @@ async def sync_repository(
 ) -> SyncSummary:
     """Build the repository's snapshot at one commit through the engine and write it (``ref``
     names the commit for a tarball when ``commit`` is not known, e.g. the default branch)."""
-    from app.errors import PermanentError
-    from app.workflow.github_source import BlobFetcher, find_codeowners, likely_reads
-    from app.workflow.pulls import raise_fetch_failure, read_config
-
     started = time.perf_counter()
     owner, _, name = repo.partition("/")
     fetcher = BlobFetcher(store=ctx.store, github=gh, owner=owner, repo=name, loop=asyncio.get_running_loop())
@@ -574,35 +350,17 @@ def repository_rows(
     rows = snapshot_rows(snapshot, config, codeowners=codeowners)
     from_sql, problems = external_reads(snapshot, config, repo, codeowners=codeowners)
     from_queries, more = query_registrations(files, snapshot, config, repo, codeowners=codeowners)
-    rows.registrations = _dedupe([*from_sql, *from_queries])
+    rows.registrations = dedupe([*from_sql, *from_queries])
     rows.problems.extend([*problems, *more])
     return rows, (looker.reads() if len(looker) else [])
-
-
-def _dedupe(found: Iterable[Registration]) -> list[Registration]:
-    merged: dict[tuple[str, str, str], Registration] = {}
-    for reg in found:
-        key = (reg.team, reg.asset, reg.source)
-        seen = merged.get(key)
-        if seen is None:
-            merged[key] = reg
-        elif seen.columns and reg.columns:
-            merged[key] = replace(seen, columns=tuple(sorted(set(seen.columns) | set(reg.columns))))
-        else:
-            merged[key] = replace(seen, columns=())
-    return list(merged.values())
 
 
 # --- the webhook handlers ----------------------------------------------------------------------------
 
 
 @router.register("push")
-async def on_push(event: Event, ctx: Any) -> None:
+async def on_push(event: Event, ctx: JobContext) -> None:
     """A push to the default branch re-syncs the repository at the pushed commit (once per commit)."""
-    from app.workflow.github_source import load_tree
-    from app.workflow.payload import PayloadReader
-    from app.workflow.pulls import installation_client
-
     data = event.data
     reader = PayloadReader(data, event.event)
     repository = reader.mapping("repository")
@@ -626,32 +384,30 @@ async def on_push(event: Event, ctx: Any) -> None:
 
 @router.register("installation", action="created")
 @router.register("installation", action="new_permissions_accepted")
-async def on_installation(event: Event, ctx: Any) -> None:
+async def on_installation(event: Event, ctx: JobContext) -> None:
     """A new installation: sync every repository it covers, at its default branch."""
     await _sync_listed(ctx, event, "repositories")
 
 
 @router.register("installation_repositories", action="added")
-async def on_repositories_added(event: Event, ctx: Any) -> None:
+async def on_repositories_added(event: Event, ctx: JobContext) -> None:
     await _sync_listed(ctx, event, "repositories_added")
 
 
 @router.register("installation", action="deleted")
-async def on_installation_deleted(event: Event, ctx: Any) -> None:
+async def on_installation_deleted(event: Event, ctx: JobContext) -> None:
     """The App was uninstalled: what it synced from those repositories is no longer true."""
     await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories")])
 
 
 @router.register("installation_repositories", action="removed")
-async def on_repositories_removed(event: Event, ctx: Any) -> None:
+async def on_repositories_removed(event: Event, ctx: JobContext) -> None:
     await _forget(ctx, [repo for _, repo in _listed_repositories(event, "repositories_removed")])
 
 
 def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
     """(id, full name) of the repositories an installation event lists; a malformed entry fails
     the job at once, naming it (a KeyError would be retried as if it were a bug)."""
-    from app.workflow.payload import PayloadReader
-
     reader = PayloadReader(event.data, event.event)
     reader.installation_id()
     listed: list[tuple[int, str]] = []
@@ -662,8 +418,8 @@ def _listed_repositories(event: Event, path: str) -> list[tuple[int, str]]:
     return listed
 
 
-async def _forget(ctx: Any, repos: list[str]) -> None:
-    def write(db: Any) -> None:
+async def _forget(ctx: JobContext, repos: list[str]) -> None:
+    def write(db: sqlite_utils.Database) -> None:
         for repo in repos:
             if reg_sql.forget_repo(db, repo):
                 log_sql.audit(db, actor=None, action="registry_forgotten", repo=repo)
@@ -676,12 +432,9 @@ SYNC_REPO_EVENT = "tessera_sync_repo"
 ordered with that repository's pushes (same ordering key)."""
 
 
-async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
+async def _sync_listed(ctx: JobContext, event: Event, path: str) -> None:
     """Queue one sync job per repository (a re-run of this job queues nothing twice)."""
-    import json
 
-    from app.store.deliveries import NewDelivery
-    from app.workflow.payload import PayloadReader
 
     installation_id = PayloadReader(event.data, event.event).installation_id()
     for repo_id, full_name in _listed_repositories(event, path):
@@ -704,14 +457,12 @@ async def _sync_listed(ctx: Any, event: Event, path: str) -> None:
 
 
 @router.register(SYNC_REPO_EVENT)
-async def on_sync_repo(event: Event, ctx: Any) -> None:
+async def on_sync_repo(event: Event, ctx: JobContext) -> None:
     """Sync one repository at the tip of its default branch."""
-    from app.workflow.github_source import tree_entries
-
     installation_id = int(event.data["installation"]["id"])
     listed = event.data["repository"]
     repo = str(listed["full_name"])
-    gh = await ctx.github.for_installation(installation_id)
+    gh = await installation_client(ctx, installation_id)
     owner, _, name = repo.partition("/")
     details = await gh.get_repo(owner, name)
     branch = str(details.get("default_branch") or "main")
@@ -735,7 +486,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="infer column-level lineage from the compiled SQL (slower: ~1 s per 100 models)")
 
 
-def default_repo(manifest: Any) -> str | None:
+def default_repo(manifest: object) -> str | None:
     """``dbt/<project name>``: where a manifest's rows go when no repository is named."""
     project = ((manifest.get("metadata") or {}) if isinstance(manifest, dict) else {}).get("project_name")
     return f"dbt/{str(project).lower()}" if project else None
@@ -743,11 +494,7 @@ def default_repo(manifest: Any) -> str | None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """``tessera sync-dbt``: the same sync as ``POST /api/v1/sync/dbt``, straight into the store."""
-    import sys
 
-    import orjson
-
-    from app.store import Store
 
     try:
         with open(args.manifest, "rb") as handle:
@@ -773,7 +520,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return await sync_manifest(store, repo=repo, commit=args.commit, manifest=manifest,
                                        project_dir=args.project_dir, actor="cli", columns=args.columns)
 
-    from app.errors import PermanentError
 
     try:
         summary = asyncio.run(go())

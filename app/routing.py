@@ -2,7 +2,7 @@
 
 A concern (the PR workflow, slash commands, registry sync...) lives in its own module with its own
 ``router = Router()`` and handlers ``async def handler(event: Event, ctx: JobContext) -> None``.
-To plug one in, add one line to :data:`CONCERN_ROUTERS` below. Handlers run from the durable queue
+To plug one in, add one line to :func:`concern_routers` below. Handlers run from the durable queue
 (never inside the webhook request) and may run again after a crash: make them idempotent
 (see :mod:`app.queue`).
 """
@@ -14,7 +14,12 @@ import logging
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.api.republish import router as api_republish_router
+from app.notify.interactions import router as slack_actions_router
 from app.queue import JobContext
+from app.registry_sync import router as registry_sync_router
+from app.workflow.pulls import router as workflow_pulls_router
+from app.workflow.slash import router as workflow_commands_router
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +40,7 @@ async def log_ping(event: Event, ctx: JobContext) -> None:
 
 
 def concern_routers() -> list[Router]:
-    """Every concern's router, in one place. Add yours here (import inside, to keep start-up light)."""
-    from app.api.republish import router as api_republish_router
-    from app.notify.interactions import router as slack_actions_router
-    from app.registry_sync import router as registry_sync_router
-    from app.workflow.pulls import router as workflow_pulls_router
-    from app.workflow.slash import router as workflow_commands_router
-
+    """Every concern's router, in one place. Add yours here."""
     return [
         ping_router,
         workflow_pulls_router,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
@@ -24,35 +23,29 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from gidgethub.routing import Router
 
+from app.api import setup_api
 from app.api.errors import Handler, error_response, store_full_response
+from app.appkeys import GITHUB_KEY, OUTBOX_KEY, QUEUE_KEY, RUNS_WORKERS_KEY, SETTINGS_KEY, STORE_KEY
 from app.config import Settings
+from app.discovery.schedule import setup_discovery
+from app.github import GitHubApp
 from app.metrics import REGISTRY
+from app.notify.interactions import setup_slack
 from app.notify.outbox import OutboundQueue
 from app.queue import Clock, JobQueue
+from app.routing import build_router
 from app.store import STATUSES, Store, StoreFull
+from app.web import setup_web
+from app.webhooks import setup_webhooks
 
 log = logging.getLogger(__name__)
 
-SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings", Settings)
-STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
-QUEUE_KEY: web.AppKey[JobQueue] = web.AppKey("queue", JobQueue)
-OUTBOX_KEY: web.AppKey[OutboundQueue] = web.AppKey("outbox", OutboundQueue)
-"""Slack messages and subscriber deliveries: workers of their own (:mod:`app.notify.outbox`)."""
-GITHUB_KEY: web.AppKey[Any] = web.AppKey("github", object)
-"""The :class:`app.github.GitHubApp`, or None when the App is not configured (or in tests)."""
-_RUNS_WORKERS: web.AppKey[bool] = web.AppKey("runs_workers", bool)
 
 QUEUED = REGISTRY.gauge("tessera_deliveries", "Stored deliveries by status (read from the store at scrape).")
 
 
 def route_setups() -> list[Callable[[web.Application], None]]:
-    """Every module that adds routes. Add yours here (imported inside to avoid import cycles)."""
-    from app.api import setup_api
-    from app.discovery.schedule import setup_discovery
-    from app.notify.interactions import setup_slack
-    from app.web import setup_web
-    from app.webhooks import setup_webhooks
-
+    """Every module that adds routes. Add yours here."""
     return [setup_webhooks, setup_web, setup_api, setup_discovery, setup_slack]
 
 
@@ -165,7 +158,7 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("TESSERA_WEBHOOK_SECRET is not set: every webhook delivery is refused with 503")
     if not store.is_open:
         problems.append("store is not open")
-    if request.app[_RUNS_WORKERS] and not queue.running:
+    if request.app[RUNS_WORKERS_KEY] and not queue.running:
         problems.append("workers are not running")
     if store.is_open and store.is_full and not await store.check_space():
         problems.append("the database cannot grow (the disk is full): writes are answered 503 until space is freed")
@@ -188,15 +181,13 @@ def create_app(
     settings: Settings,
     *,
     store: Store | None = None,
-    github: Any = None,
+    github: GitHubApp | None = None,
     router: Router | None = None,
     start_workers: bool = True,
     clock: Clock | None = None,
 ) -> web.Application:
     """The App. Opens the store (if not open) and starts the workers at start-up, stops them at
     clean-up; a store passed in is left open for its owner to close, one made here is closed."""
-    from app.routing import build_router
-
     owns_store = store is None
     store = store if store is not None else Store(settings.db_path, synchronous=settings.db_synchronous)
     queue = JobQueue(store, router or build_router(), settings, github=github, clock=clock)
@@ -208,7 +199,7 @@ def create_app(
     app[QUEUE_KEY] = queue
     app[OUTBOX_KEY] = outbound
     app[GITHUB_KEY] = github
-    app[_RUNS_WORKERS] = start_workers
+    app[RUNS_WORKERS_KEY] = start_workers
 
     async def start(app: web.Application) -> None:
         await store.open()

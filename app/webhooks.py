@@ -25,8 +25,8 @@ import orjson
 from aiohttp import web
 
 from app.api.errors import error_response
+from app.appkeys import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.metrics import REGISTRY
-from app.server import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.store import NewDelivery
 
 log = logging.getLogger(__name__)

@@ -38,10 +38,11 @@ from aiohttp import web  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
+from app.appkeys import OUTBOX_KEY, STORE_KEY  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.github import GitHubApp  # noqa: E402
 from app.notify import outbox  # noqa: E402
-from app.server import OUTBOX_KEY, STORE_KEY, create_app  # noqa: E402
+from app.server import create_app  # noqa: E402
 from app.store import notify as notify_sql  # noqa: E402
 from app.webhooks import sign  # noqa: E402
 from tests.app.notify_support import FCT, SLACK_CONFIG  # noqa: E402

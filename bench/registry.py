@@ -133,12 +133,12 @@ def breakdown(models: int) -> dict[str, float]:
     """CPU seconds of each step of a manifest sync, run one after the other in this thread."""
     import orjson
 
-    from app.registry_sync import snapshot_rows, with_registry_teams
     from app.store import registry as reg_sql
     from app.store.core import connect
     from app.store.migrations import apply_migrations
     from rules.dbt_manifest import load_manifest
     from rules.model import Config
+    from rules.registry_rows import snapshot_rows, with_registry_teams
 
     raw = orjson.dumps(generate_manifest(models))
     steps: dict[str, float] = {}

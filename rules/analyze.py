@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from rules import diff, impact, migrations, observed, owners
+from rules import build, diff, impact, migrations, observed, owners
+from rules.build import JobMap, ParseCache
+from rules.dbt_project import SKIPPED_FOLDERS, find_projects
 from rules.dialect import detect_projects, detection_paths, project_folders
 from rules.model import (
     Analysis,
@@ -27,12 +28,8 @@ from rules.model import (
 )
 from rules.sources import CODEOWNERS_PATHS, FileSource, matches_any
 
-if TYPE_CHECKING:
-    from rules.build import JobMap, ParseCache
-
-"""Where GitHub looks for CODEOWNERS, in its order."""
-
 CONFIG_PATH = ".tessera.yml"
+"""The configuration file; a pull request is judged by the base revision's copy."""
 
 
 SCHEMA_SUFFIXES = (".sql", ".yml", ".yaml", ".json", ".csv", ".py", ".jinja", ".j2")
@@ -125,13 +122,11 @@ READ_SUFFIXES = (".sql", ".yml", ".yaml")
 """What the engine reads inside a dbt project (models, macros, snapshots, properties)."""
 
 
-def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = ".tessera.yml") -> list[str]:
+def likely_reads(paths: Iterable[str], config: Config, *, config_path: str = CONFIG_PATH) -> list[str]:
     """The files the engine will read at a commit, by the same rules it finds them: dbt
     projects' SQL and YAML, ``sql.paths`` (or every ``.sql`` outside dbt projects), a configured
     manifest, CODEOWNERS. Sources fetch these ahead in one go (a batch of blobs from GitHub, one
     ``git cat-file`` for ``tessera check``) instead of one round trip per file."""
-    from rules.dbt_project import SKIPPED_FOLDERS, find_projects
-
     paths = list(paths)
     skipped = {*SKIPPED_FOLDERS, ".git"}
     detection = set(detection_paths(paths, config))
@@ -173,8 +168,6 @@ def analyze(
     everything. ``codeowners`` defaults to the base revision's CODEOWNERS, as GitHub does.
     ``map_jobs`` runs each wave of inferences (``rules.build.JobMap``; default: one by one, here).
     """
-    from rules import build  # imported here so the app can import analyze while build is optional
-
     config_errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
     if changed_paths is not None and not any(may_change_schemas(p, config) for p in changed_paths):
         # docs, application code, CI files: nothing a schema is made of, so nothing to read

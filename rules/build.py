@@ -27,6 +27,7 @@ Speed (issue 3: a 20-model change in a 1,000-model project, cold < 5 s, warm < 1
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +49,7 @@ from rules.dbt_project import (
     stable_hash,
 )
 from rules.dialect import DEFAULT, detect_projects, project_folders
-from rules.infer import expand_star_macros
+from rules.infer import expand_star_macros, infer_query, output_names
 from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
@@ -64,6 +65,7 @@ from rules.model import (
     Snapshot,
 )
 from rules.sources import FileSource, matches_any
+from rules.sql_schema import build_sql_snapshot
 
 DEFAULT_DIALECT = "postgres"
 """The dialect used when ``.tessera.yml`` names none (and a manifest does not say its adapter)."""
@@ -449,7 +451,6 @@ def _manifest(
     text = source.read(path)
     if text is None:
         return None
-    import json
 
     try:
         data = json.loads(text)
@@ -677,8 +678,6 @@ _SCHEMA_ONLY = ":schema"
 
 def infer_one(job: InferenceJob) -> Any:
     """One inference (module-level, so a worker process can be handed it by name)."""
-    from rules.infer import infer_query
-
     sql, dialect, schema, fqn, resolve, lineage = job
     return infer_query(sql, dialect=dialect, schema=schema, fqn=fqn, resolve=resolve, lineage=lineage)
 
@@ -779,7 +778,6 @@ def _declared_schema_known(node: _Node, cache: ParseCache) -> bool:
         return False  # a dbt snapshot's schema adds dbt's own columns to its query's
     if not all(c.declared_type for c in asset.columns):
         return False
-    from rules.infer import output_names
 
     return output_names(sql, asset.dialect or DEFAULT_DIALECT) == tuple(c.name for c in asset.columns)
 
@@ -980,10 +978,6 @@ def _sql_files(paths: list[str], config: Config, dbt_folders: list[str]) -> list
 
 def _sql_snapshot(source: FileSource, paths: list[str], dialect: str, cache: ParseCache) -> Snapshot:
     """``rules.sql_schema`` over the SQL files in path order, cached by their contents."""
-    try:
-        from rules.sql_schema import build_sql_snapshot
-    except ImportError:  # pragma: no cover - only until rules.sql_schema lands
-        return Snapshot()
     ids = [(p, source.blob_id(p)) for p in paths]
     key = stable_hash("sql", CACHE_FORMAT, dialect, ids) if all(b for _, b in ids) else None
     if key is not None:

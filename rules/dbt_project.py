@@ -46,6 +46,7 @@ from rules.dbt_semantic_layer import SemanticLayer, exposure_metric_reads, seman
 from rules.model import PROPERTIES_AT, UNKNOWN, Asset, Column, Exposure, Group, ParseProblem, Snapshot
 from rules.seeds import csv_column_types, project_column_types
 from rules.sources import FileSource
+from rules.types import normalize_type
 from rules.yamlsafe import MAX_YAML_VALUES, expands_too_far
 
 MAX_FILE_CHARS = 2_000_000
@@ -206,10 +207,6 @@ def _norm_type(text: str | None, dialect: str | None) -> str:
     """Canonical type text through ``rules.types`` (E1); upper-cased text until that exists."""
     if text is None or not str(text).strip():
         return UNKNOWN
-    try:
-        from rules.types import normalize_type
-    except ImportError:  # pragma: no cover - only while rules.types is not written yet
-        return " ".join(str(text).upper().split())
     return normalize_type(str(text), dialect)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from rules.catalog import RULES_BY_ID, Graph, Reach, Rule, RuleId
 from rules.lineage import ALL, LineageIndex
+from rules.lineage import Reach as Reached
 from rules.model import (
     MAINTAINERS,
     UNKNOWN,
@@ -31,6 +32,7 @@ from rules.model import (
     Edge,
     Exposure,
     Impact,
+    Observation,
     Registration,
     RequiredAck,
     Snapshot,
@@ -39,6 +41,7 @@ from rules.model import (
 from rules.nested import field_named
 from rules.observed import describe, reader_label
 from rules.owners import (
+    CodeOwnersRule,
     Owner,
     PersonRef,
     TeamRef,
@@ -113,30 +116,32 @@ def compute_impact(
     Only breaking changes require acks; review changes still name their consumers so the reader
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
     """
-    rules = parse_codeowners(codeowners)
-    indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
-    exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
-    all_registrations = tuple(config.consumers) + tuple(registrations)
-    regs_by_asset: dict[str, list[Registration]] = {}
-    for reg in all_registrations:
-        regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
+    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners))
+    for change in changes:
+        if change.severity in IMPACT_SEVERITIES:
+            walk.follow(change)
+    return walk.impacts.rows(), walk.impacts.acks()
 
-    team_cache: dict[tuple[str, str], Owner | None] = {}
 
-    def team_of(thing: Asset | Exposure, snapshot: Snapshot, side: str) -> Owner | None:
-        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
-        if key not in team_cache:
-            team_cache[key] = resolve_holder(thing, snapshot, config, codeowners=rules)
-        return team_cache[key]
+_Fingerprint = tuple[str, str, str, str, str]
 
-    impacts: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
-    team_refs: dict[str, Owner | None] = {}
-    held: set[str] = set()
-    stand_ins: dict[str, str | None] = {}
-    breaking_by_team: dict[str, dict[tuple[str, str, str, str, str], Change]] = {}
-    readers_by_team: dict[str, dict[tuple[str, str, str, str, str], list[str]]] = {}
+
+class _Consumers:
+    """What the walk found: each consumer once per (asset, consumer, type, team), and per holder
+    the breaking changes they must acknowledge and the readers that make them hold it."""
+
+    def __init__(self, config: Config, rules: tuple[CodeOwnersRule, ...]) -> None:
+        self.config = config
+        self.rules = rules
+        self.found: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
+        self.team_refs: dict[str, Owner | None] = {}
+        self.held: set[str] = set()
+        self.stand_ins: dict[str, str | None] = {}
+        self.breaking_by_team: dict[str, dict[_Fingerprint, Change]] = {}
+        self.readers_by_team: dict[str, dict[_Fingerprint, list[str]]] = {}
 
     def record(
+        self,
         change: Change,
         consumer: str,
         consumer_type: str,
@@ -150,63 +155,119 @@ def compute_impact(
     ) -> None:
         slug = team.key if team else None
         key = (change.asset, consumer, consumer_type, slug)
-        acc = impacts.get(key)
+        acc = self.found.get(key)
         if acc is None:
-            acc = impacts[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
+            acc = self.found[key] = _ImpactAcc(change.asset, consumer, consumer_type, slug, set(), set(), path)
         acc.columns.update(columns)
         acc.rules.add(change.rule)
         if change.severity != "breaking" or not required:
             return
         holder = team
         if holder is None:
-            if config.on_unowned != "block":
+            if self.config.on_unowned != "block":
                 return
-            holder = fallback_holder(where, config, rules)
-            held.add(holder.key if holder else MAINTAINERS)
+            holder = fallback_holder(where, self.config, self.rules)
+            self.held.add(holder.key if holder else MAINTAINERS)
+        self._hold(change, holder, where, reader or f"{consumer_type} {consumer}")
+
+    def _hold(self, change: Change, holder: Owner | None, where: str | None, reader: str) -> None:
         slug = holder.key if holder else MAINTAINERS
-        team_refs.setdefault(slug, holder)
-        if isinstance(holder, PersonRef) and slug not in stand_ins:
-            stand_ins[slug] = stand_in_for(holder, where, config, rules)
+        self.team_refs.setdefault(slug, holder)
+        if isinstance(holder, PersonRef) and slug not in self.stand_ins:
+            self.stand_ins[slug] = stand_in_for(holder, where, self.config, self.rules)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
-        breaking_by_team.setdefault(slug, {})[fp_key] = change
-        readers = readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
-        reader = reader or f"{consumer_type} {consumer}"
+        self.breaking_by_team.setdefault(slug, {})[fp_key] = change
+        readers = self.readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
         if reader not in readers:
             readers.append(reader)
 
-    for change in changes:
-        if change.severity not in IMPACT_SEVERITIES:
-            continue
+    def rows(self) -> list[Impact]:
+        impact_rows = [
+            Impact(
+                asset=a.asset,
+                consumer=a.consumer,
+                consumer_type=a.consumer_type,
+                team=a.team,
+                columns=tuple(sorted(a.columns)),
+                rules=tuple(sorted(a.rules)),
+                path=a.path,
+            )
+            for a in self.found.values()
+        ]
+        impact_rows.sort(key=lambda i: (i.asset, i.team or "~", i.consumer_type, i.consumer))
+        return impact_rows
+
+    def acks(self) -> list[RequiredAck]:
+        return [
+            required_ack(
+                self.team_refs[slug],
+                tuple(_reason(self.breaking_by_team[slug][key], readers)
+                      for key, readers in self.readers_by_team[slug].items()),
+                fingerprint(self.breaking_by_team[slug].values()),
+                fallback=slug in self.held,
+                stand_in=self.stand_ins.get(slug),
+            )
+            for slug in sorted(self.breaking_by_team)
+        ]
+
+
+@dataclass(frozen=True)
+class _Followed:
+    """One change being followed: where its readers are looked up and who produces it."""
+
+    change: Change
+    rule: Rule
+    side: str
+    snapshot: Snapshot
+    producers: set[str]
+    start_cols: frozenset[str]
+
+
+class _ImpactWalk:
+    """Follows each change through the lineage of the side its rule is judged on, recording the
+    consumers it reaches in :class:`_Consumers`."""
+
+    def __init__(
+        self, base: Snapshot, head: Snapshot, config: Config, registrations: Sequence[Registration],
+        rules: tuple[CodeOwnersRule, ...],
+    ) -> None:
+        self.base, self.head, self.config, self.rules = base, head, config, rules
+        self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
+        self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
+        self.regs_by_asset: dict[str, list[Registration]] = {}
+        for reg in (*config.consumers, *registrations):
+            self.regs_by_asset.setdefault(reg.asset.lower(), []).append(reg)
+        self.team_cache: dict[tuple[str, str], Owner | None] = {}
+        self.impacts = _Consumers(config, rules)
+
+    def team_of(self, thing: Asset | Exposure, snapshot: Snapshot, side: str) -> Owner | None:
+        key = (side, f"{type(thing).__name__}:{getattr(thing, 'fqn', None) or getattr(thing, 'name', '')}")
+        if key not in self.team_cache:
+            self.team_cache[key] = resolve_holder(thing, snapshot, self.config, codeowners=self.rules)
+        return self.team_cache[key]
+
+    def follow(self, change: Change) -> None:
+        base, head = self.base, self.head
         rule = RULES_BY_ID[change.rule]
         side = "base" if rule.judged_on == Graph.BASE or change.asset not in head.assets else "head"
         if side == "base" and change.asset in head.assets and _never_had(base, change):
             side = "head"  # gone from what readers now get (a new latest version): its readers are in head
         snapshot = base if side == "base" else head
-        index = indexes[side]
         changed = snapshot.assets.get(change.asset) or base.assets.get(change.asset)
         if changed is None:
-            continue
-        producer = team_of(changed, snapshot, side)
-        producers = {producer.key} if producer else set()
-        if producer is None and changed.kind == "source":
-            # an unowned source is an input: the teams reading it directly bring it in and are not
-            # its consumers; only someone else's source makes them one
-            producers = {
-                team.key for reader in snapshot.assets.values()
-                if change.asset in reader.depends_on and reader.fqn != change.asset
-                and (team := team_of(reader, snapshot, side)) is not None
-            }
-        start_cols = _change_columns(change, rule, changed)
+            return
+        at = _Followed(change, rule, side, snapshot, self._producers(change, changed, snapshot, side),
+                       _change_columns(change, rule, changed))
         keep = None
         fixed_exposure: Callable[[Exposure], bool] | None = None
         if side == "base" and rule.judged_on == Graph.BASE:
             # gone in head: its readers are in base, but only those that still read it in head
             gone = None if rule.reach == Reach.COLUMN and change.column else ALL
             if gone is None or change.asset not in head.assets:
-                keep = _still_reads(base, head, indexes["head"], change.asset, gone or change.column or ALL)
+                keep = _still_reads(base, head, self.indexes["head"], change.asset, gone or change.column or ALL)
                 fixed_exposure = _exposure_fixed(head, change.asset, gone or change.column or ALL)
         absorbs = _type_absorbed(base, head) if rule.travels_with_type else None
-        reached = index.walk(change.asset, start_cols, keep, absorbs)
+        reached = self.indexes[side].walk(change.asset, at.start_cols, keep, absorbs)
         nested = _nested_field(change, changed)
         if nested is not None:
             reached = {
@@ -226,79 +287,80 @@ def compute_impact(
             }
         for fqn, reach in reached.items():
             asset = snapshot.assets.get(fqn)
-            if fqn != change.asset and asset is not None:
-                owner = team_of(asset, snapshot, side)
-                if owner is not None and owner.key not in producers:
-                    consumer_type = "view" if asset.kind == "view" else "model"
-                    cols = _consumer_columns(change, start_cols)
-                    record(change, fqn, consumer_type, owner, cols, reach.path, asset.path)
-            for exposure in () if rule.reach == Reach.REFS else exposures_by_side[side].get(fqn, ()):
-                if fqn == change.asset and fixed_exposure is not None and fixed_exposure(exposure):
-                    continue
-                read = exposure.columns.get(fqn)  # absent: every column; empty: none (a count(*))
-                if read is not None and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
-                    continue
-                owner = team_of(exposure, snapshot, side)
-                if owner is not None and owner.key in producers:
-                    # the producer's team only through CODEOWNERS of the YAML (often a catch-all
-                    # line): the exposure's own owner block, when it names someone else, reads it
-                    owner = resolve_holder(exposure, snapshot, config)
-                    if owner is None or owner.key in producers:
-                        continue
-                cols = _consumer_columns(change, start_cols)
-                record(change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name), exposure.path)
-            for reg in _registrations_for(fqn, asset, regs_by_asset):
-                if reg.columns and ALL not in reach.columns:
-                    if not ({column_key(c) for c in reg.columns} & reach.columns):
-                        continue
-                if reg.observed is not None:
-                    # a reader seen in a query log or BI tool: named by who reads, required while
-                    # fresh and mapped to a team; an unmapped one is shown with how to map it, never
-                    # held for the fallback (ad-hoc readers would otherwise hold every change)
-                    seen = reg.observed
-                    if not reg.columns and not seen.every_column and ALL not in reach.columns:
-                        continue  # it read no column (count(*)): only asset-wide changes reach it
-                    team = (match_team(reg.team, config) or TeamRef(reg.team, None)) if reg.team else None
-                    if team is not None and team.key in producers:
-                        continue
-                    name = reader_label(seen)
-                    record(change, name, "query", team, _consumer_columns(change, start_cols),
-                           (*reach.path, name), reader=describe(seen, reg.team or None, config),
-                           required=team is not None and not seen.stale)
-                    continue
-                team = match_team(reg.team, config) or TeamRef(reg.team, None)
-                if team.slug in producers:
-                    continue
-                consumer_type = "query" if reg.source.startswith("sql:") else "registration"
-                name = reg.source[4:] if consumer_type == "query" else f"{reg.team}/{reg.asset}"
-                cols = _consumer_columns(change, start_cols)
-                record(change, name, consumer_type, team, cols, (*reach.path, name))
+            self._model(at, fqn, asset, reach)
+            self._exposures(at, fqn, reach, fixed_exposure)
+            self._registrations(at, fqn, asset, reach)
 
-    impact_rows = [
-        Impact(
-            asset=a.asset,
-            consumer=a.consumer,
-            consumer_type=a.consumer_type,
-            team=a.team,
-            columns=tuple(sorted(a.columns)),
-            rules=tuple(sorted(a.rules)),
-            path=a.path,
-        )
-        for a in impacts.values()
-    ]
-    impact_rows.sort(key=lambda i: (i.asset, i.team or "~", i.consumer_type, i.consumer))
-    acks = [
-        required_ack(
-            team_refs[slug],
-            tuple(_reason(breaking_by_team[slug][key], readers) for key, readers in readers_by_team[slug].items()),
-            fingerprint(breaking_by_team[slug].values()),
-            fallback=slug in held,
-            stand_in=stand_ins.get(slug),
-        )
-        for slug in sorted(breaking_by_team)
-    ]
-    return impact_rows, acks
+    def _producers(self, change: Change, changed: Asset, snapshot: Snapshot, side: str) -> set[str]:
+        producer = self.team_of(changed, snapshot, side)
+        if producer is not None or changed.kind != "source":
+            return {producer.key} if producer else set()
+        # an unowned source is an input: the teams reading it directly bring it in and are not
+        # its consumers; only someone else's source makes them one
+        return {
+            team.key for reader in snapshot.assets.values()
+            if change.asset in reader.depends_on and reader.fqn != change.asset
+            and (team := self.team_of(reader, snapshot, side)) is not None
+        }
 
+    def _model(self, at: _Followed, fqn: str, asset: Asset | None, reach: Reached) -> None:
+        if fqn == at.change.asset or asset is None:
+            return
+        owner = self.team_of(asset, at.snapshot, at.side)
+        if owner is not None and owner.key not in at.producers:
+            consumer_type = "view" if asset.kind == "view" else "model"
+            cols = _consumer_columns(at.change, at.start_cols)
+            self.impacts.record(at.change, fqn, consumer_type, owner, cols, reach.path, asset.path)
+
+    def _exposures(
+        self, at: _Followed, fqn: str, reach: Reached, fixed_exposure: Callable[[Exposure], bool] | None
+    ) -> None:
+        for exposure in () if at.rule.reach == Reach.REFS else self.exposures_by_side[at.side].get(fqn, ()):
+            if fqn == at.change.asset and fixed_exposure is not None and fixed_exposure(exposure):
+                continue
+            read = exposure.columns.get(fqn)  # absent: every column; empty: none (a count(*))
+            if read is not None and ALL not in reach.columns and not ({column_key(c) for c in read} & reach.columns):
+                continue
+            owner = self.team_of(exposure, at.snapshot, at.side)
+            if owner is not None and owner.key in at.producers:
+                # the producer's team only through CODEOWNERS of the YAML (often a catch-all
+                # line): the exposure's own owner block, when it names someone else, reads it
+                owner = resolve_holder(exposure, at.snapshot, self.config)
+                if owner is None or owner.key in at.producers:
+                    continue
+            cols = _consumer_columns(at.change, at.start_cols)
+            self.impacts.record(at.change, exposure.name, "exposure", owner, cols, (*reach.path, exposure.name),
+                                exposure.path)
+
+    def _registrations(self, at: _Followed, fqn: str, asset: Asset | None, reach: Reached) -> None:
+        for reg in _registrations_for(fqn, asset, self.regs_by_asset):
+            if reg.columns and ALL not in reach.columns:
+                if not ({column_key(c) for c in reg.columns} & reach.columns):
+                    continue
+            if reg.observed is not None:
+                self._observed(at, reg, reg.observed, reach)
+                continue
+            team = match_team(reg.team, self.config) or TeamRef(reg.team, None)
+            if team.slug in at.producers:
+                continue
+            consumer_type = "query" if reg.source.startswith("sql:") else "registration"
+            name = reg.source[4:] if consumer_type == "query" else f"{reg.team}/{reg.asset}"
+            cols = _consumer_columns(at.change, at.start_cols)
+            self.impacts.record(at.change, name, consumer_type, team, cols, (*reach.path, name))
+
+    def _observed(self, at: _Followed, reg: Registration, seen: Observation, reach: Reached) -> None:
+        """A reader seen in a query log or BI tool: named by who reads, required while fresh and
+        mapped to a team; an unmapped one is shown with how to map it, never held for the fallback
+        (ad-hoc readers would otherwise hold every change)."""
+        if not reg.columns and not seen.every_column and ALL not in reach.columns:
+            return  # it read no column (count(*)): only asset-wide changes reach it
+        team = (match_team(reg.team, self.config) or TeamRef(reg.team, None)) if reg.team else None
+        if team is not None and team.key in at.producers:
+            return
+        name = reader_label(seen)
+        self.impacts.record(at.change, name, "query", team, _consumer_columns(at.change, at.start_cols),
+                            (*reach.path, name), reader=describe(seen, reg.team or None, self.config),
+                            required=team is not None and not seen.stale)
 
 
 def _refused_ref(reader: Asset | None, changed: Asset, access: str | None) -> bool:

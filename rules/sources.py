@@ -9,6 +9,7 @@ read lazily, so a source backed by the network fetches only what the analysis ne
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Protocol
@@ -65,7 +66,6 @@ _GLOB_CACHE: dict[str, object] = {}
 
 
 def _compile(pattern: str):  # type: ignore[no-untyped-def]
-    import re
 
     cached = _GLOB_CACHE.get(pattern)
     if cached is not None:

@@ -19,6 +19,7 @@ from app.api.common import PRINCIPAL_KEY, json_response, store
 from app.api.errors import ApiError, Handler, error_middleware
 from app.api.graph import Graph
 from app.api.openapi import document
+from app.appkeys import SETTINGS_KEY
 from app.store import StoreFull
 from app.store import registry as reg_sql
 
@@ -85,8 +86,6 @@ def _auth_middleware(settings: Any) -> Any:
 
 def setup_api(app: web.Application) -> None:
     """Mount the API on the service's app (listed in :func:`app.server.route_setups`)."""
-    from app.server import SETTINGS_KEY
-
     api = web.Application(middlewares=[error_middleware, _auth_middleware(app[SETTINGS_KEY])])
     api[GRAPH_KEY] = Graph()
     api.add_routes(api_routes())

@@ -20,6 +20,7 @@ from app.api.common import (
 )
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
+from app.appkeys import QUEUE_KEY
 from app.errors import PermanentError
 from app.registry_sync import OwnershipRefused, sync_manifest
 from app.store import deliveries as delivery_sql
@@ -54,8 +55,6 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 async def replay(request: web.Request) -> web.Response:
-    from app.server import QUEUE_KEY
-
     who = principal(request)
     auth.require(who, "admin")
     delivery_id = request.match_info["id"]

@@ -13,6 +13,7 @@ from app.api.errors import ApiError, not_found
 from app.api.graph import Graph, impact
 from app.store import contracts as contract_sql
 from app.store import registry as reg_sql
+from rules.diff import diff_snapshots
 from rules.model import Asset, Column, Config, Snapshot
 
 GRAPH_KEY: web.AppKey[Graph] = web.AppKey("registry_graph", Graph)
@@ -103,8 +104,6 @@ def _asset_from_schema(fqn: str, schema: dict[str, Any] | None) -> Asset | None:
 
 def contract_diff(fqn: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The engine's findings between two published schemas of one asset."""
-    from rules.diff import diff_snapshots
-
     base, head = Snapshot(), Snapshot()
     old, new = _asset_from_schema(fqn, before), _asset_from_schema(fqn, after)
     if old is not None:

@@ -13,6 +13,7 @@ scope, another team).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -152,8 +153,6 @@ def require_team(principal: Principal, team: str, scope: str = "write") -> None:
 
 def expiry(value: str | None, now: float | None = None) -> float | None:
     """An ISO 8601 expiry to epoch seconds; 400 for a bad or past one."""
-    import datetime as dt
-
     if value is None:
         return None
     try:

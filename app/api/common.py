@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from aiohttp import web
 from app.api.auth import Principal
 from app.api.errors import ApiError
 from app.api.openapi import validate
+from app.appkeys import SETTINGS_KEY, STORE_KEY
 from app.config import Settings
 
 PRINCIPAL_KEY = "tessera_principal"
@@ -29,14 +31,10 @@ def principal(request: web.Request) -> Principal:
 
 
 def store(request: web.Request) -> Any:
-    from app.server import STORE_KEY
-
     return request.config_dict[STORE_KEY]
 
 
 def settings(request: web.Request) -> Settings:
-    from app.server import SETTINGS_KEY
-
     return request.config_dict[SETTINGS_KEY]
 
 
@@ -74,7 +72,6 @@ async def parse_large_json(raw: bytes) -> Any:
     """:func:`parse_json` off the event loop for big bodies (25 MB of JSON is over a second of CPU)."""
     if len(raw) <= PARSE_OFF_LOOP:
         return parse_json(raw)
-    import asyncio
 
     return await asyncio.to_thread(parse_json, raw)
 

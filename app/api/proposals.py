@@ -35,11 +35,13 @@ from app.api.common import (
 )
 from app.api.errors import ApiError, not_found
 from app.api.openapi import validate
+from app.appkeys import QUEUE_KEY
 from app.store import proposals as sql
 from app.store.deliveries import NewDelivery
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
 from app.workflow.acks import AckRecord
+from app.workflow.serialize import analysis_from_json
 
 REPUBLISH_EVENT = "tessera_republish"
 """The queued job that refreshes a pull request's check and comment after an API response."""
@@ -48,7 +50,6 @@ REPUBLISH_EVENT = "tessera_republish"
 def _analysis(proposal: Proposal) -> Any:
     if not proposal.analysis:
         return None
-    from app.workflow.serialize import analysis_from_json
 
     return analysis_from_json(proposal.analysis)
 
@@ -197,8 +198,6 @@ async def respond(request: web.Request) -> web.Response:
 
 async def _queue_republish(request: web.Request, proposal: Proposal) -> None:
     """A durable job, ordered with the pull request's own events, that refreshes check and comment."""
-    from app.server import QUEUE_KEY
-
     if proposal.check_run_id is None or not proposal.installation_id:
         return
     payload = {"proposal_id": proposal.id, "installation": {"id": proposal.installation_id}}

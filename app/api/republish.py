@@ -7,13 +7,14 @@ events, and retries like any job when GitHub hiccups.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.api.proposals import REPUBLISH_EVENT
+from app.queue import JobContext
 from app.store import proposals as sql
+from app.workflow.publishing import current_analysis, publish_outcome
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,7 @@ router = Router()
 
 
 @router.register(REPUBLISH_EVENT)
-async def republish(event: Event, ctx: Any) -> None:
-    from app.workflow.pulls import current_analysis, publish_outcome
-
+async def republish(event: Event, ctx: JobContext) -> None:
     proposal_id = int(event.data["proposal_id"])
     proposal = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal_id))
     if proposal is None or proposal.check_run_id is None or ctx.github is None:

@@ -27,6 +27,7 @@ from app.api.common import (
     with_iso_times,
 )
 from app.api.errors import ApiError, not_found
+from app.appkeys import OUTBOX_KEY
 from app.notify import outbox, slack
 from app.notify.ssrf import OutboundPolicy, OutboundRefused
 from app.store import notify as sql
@@ -35,8 +36,6 @@ from app.store import registry as reg_sql
 
 
 def _now(request: web.Request) -> float:
-    from app.server import OUTBOX_KEY
-
     return request.config_dict[OUTBOX_KEY].clock.now()
 
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from app.appkeys import SETTINGS_KEY, STORE_KEY
 from app.discovery.run import KINDS, DiscoveryError, discover, source_key
-from app.server import SETTINGS_KEY, STORE_KEY
 from app.store import Store
 from app.store import observed as observed_sql
 

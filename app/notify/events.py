@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,19 +27,23 @@ import sqlite_utils
 
 from app import audits as audit_rules
 from app.config import Settings
+from app.github import InstallationClient
 from app.notify import outbox, slack
 from app.notify.slack import TeamAsk, TeamState
+from app.queue import JobContext
+from app.store import Store
 from app.store import notify as sql
 from app.store import registry as reg_sql
 from app.store.proposals import Proposal
 from app.workflow.acks import Verdict
+from app.workflow.checkout import read_config
 from app.workflow.github_source import BlobFetcher, load_tree
 from app.workflow.serialize import analysis_from_json
-from rules.model import Analysis, Config
+from rules.analyze import CONFIG_PATH
+from rules.model import Analysis
 
 log = logging.getLogger(__name__)
 
-CONFIG_PATH = ".tessera.yml"
 TEAM_MESSAGE = "slack.team_message"
 
 
@@ -47,13 +51,12 @@ TEAM_MESSAGE = "slack.team_message"
 class Moment:
     """What every hook needs from its caller (a job's context, or the API's request)."""
 
-    store: Any
-    """The :class:`app.store.Store`."""
+    store: Store
     settings: Settings
     now: float
 
 
-def moment(ctx: Any) -> Moment:
+def moment(ctx: JobContext) -> Moment:
     """From a job's :class:`app.queue.JobContext`."""
     return Moment(store=ctx.store, settings=ctx.settings, now=ctx.clock.now())
 
@@ -98,20 +101,18 @@ def team_ask(settings: Settings, proposal: Proposal, analysis: Analysis, team: s
     )
 
 
-ConfigReader = Callable[..., Awaitable[Config]]
-"""The workflow's bounded ``.tessera.yml`` reader (``read_config(text, seconds=...)``): a YAML bomb
-must not hold a worker here either."""
 CONFIG_SECONDS = 5.0
+"""Reading ``.tessera.yml`` for its channels (bounded: a YAML bomb must not hold a worker here either)."""
 
 
 async def proposal_published(
-    ctx: Any, gh: Any, proposal: Proposal, analysis: Analysis, verdict: Verdict, *, page_url: str | None,
-    read_config: ConfigReader, quiet: bool = False,
+    ctx: JobContext, gh: InstallationClient, proposal: Proposal, analysis: Analysis, verdict: Verdict, *, page_url: str | None,
+    quiet: bool = False,
 ) -> None:
     """After an analysis or a command: bring every asked team's message and subscriber up to date.
     Never raises: telling people must not fail the pull request's job."""
     try:
-        channels = await channels_for(ctx, gh, proposal, analysis.base, read_config)
+        channels = await channels_for(ctx, gh, proposal, analysis.base)
         await _proposal_messages(moment(ctx), proposal, analysis, verdict, channels, page_url=page_url, quiet=quiet)
     except Exception:  # noqa: BLE001 - logged; the PR's comment and check are what must not fail
         log.exception("%s#%s: could not queue notifications", proposal.repo, proposal.pr_number)
@@ -224,7 +225,7 @@ def _proposal_data(settings: Settings, proposal: Proposal, analysis: Analysis | 
     return data
 
 
-async def proposal_closed(ctx: Any, proposal: Proposal, *, merged: bool) -> None:
+async def proposal_closed(ctx: JobContext, proposal: Proposal, *, merged: bool) -> None:
     """Merged or closed: every team's message says so (no button), subscribers hear ``proposal.resolved``."""
     try:
         await _closed(moment(ctx), proposal, merged=merged)
@@ -252,7 +253,7 @@ async def _closed(at: Moment, proposal: Proposal, *, merged: bool) -> None:
         outbox.ring()
 
 
-async def contracts_published(ctx: Any, proposal: Proposal, published: Sequence[tuple[str, str]]) -> None:
+async def contracts_published(ctx: JobContext, proposal: Proposal, published: Sequence[tuple[str, str]]) -> None:
     """``contract.published`` for each new contract version a merge published."""
     if not published:
         return
@@ -316,7 +317,7 @@ def notice(db: sqlite_utils.Database, channel: str, text: str, key: str, now: fl
 # --- channels -------------------------------------------------------------------------------------
 
 
-async def channels_for(ctx: Any, gh: Any, proposal: Proposal, base_sha: str, read_config: ConfigReader) -> dict[str, str]:
+async def channels_for(ctx: JobContext, gh: InstallationClient, proposal: Proposal, base_sha: str) -> dict[str, str]:
     """Each team's channel: ``teams.<t>.slack`` in the base branch's ``.tessera.yml`` (read from the
     caches the analysis just filled), else one set through the API. Channels seen in a repository's
     configuration are remembered, so later notices (audits, subscriptions) reach them too."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
 from urllib.parse import parse_qs
 
 import cachetools
@@ -27,17 +26,19 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 from yarl import URL
 
+from app.appkeys import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
 from app.config import Settings
 from app.notify import outbox, slack
-from app.server import QUEUE_KEY, SETTINGS_KEY, STORE_KEY
+from app.queue import JobContext
 from app.store import NewDelivery
 from app.store import notify as sql
 from app.store import proposals as proposal_sql
 from app.web.core import sign_in_enabled
 from app.web.slack_link import link_token
+from app.workflow.checkout import installation_client
 from app.workflow.commands import Command
 from app.workflow.payload import PayloadReader
-from app.workflow.pulls import installation_client, publish_outcome
+from app.workflow.publishing import publish_outcome
 from app.workflow.serialize import analysis_from_json
 from app.workflow.slash import Conversation, carry_out
 
@@ -155,7 +156,7 @@ def _trusted_response_url(settings: Settings, url: str | None) -> str | None:
 
 
 @router.register(EVENT)
-async def on_slack_action(event: Event, ctx: Any) -> None:
+async def on_slack_action(event: Event, ctx: JobContext) -> None:
     """Carry out the button press as the linked GitHub user's ``/tessera ack <team>``."""
     reader = PayloadReader(event.data, event.event)
     proposal_id = reader.integer("proposal_id")
@@ -181,7 +182,7 @@ async def on_slack_action(event: Event, ctx: Any) -> None:
     await _reply(ctx, response_url, text, event.delivery_id)
 
 
-async def _reply(ctx: Any, response_url: object, text: str, key: str) -> None:
+async def _reply(ctx: JobContext, response_url: object, text: str, key: str) -> None:
     """An ephemeral answer to the user who pressed the button, through the outbound queue."""
     if not isinstance(response_url, str) or not response_url:
         return

@@ -24,6 +24,7 @@ import sqlite_utils
 
 from app.audits import AuditRun, GuaranteeResult
 from rules.model import Registration
+from rules.registry_rows import AssetRow, EdgeRow, ExposureRow
 
 SCOPES = ("read", "write", "admin")
 
@@ -362,46 +363,6 @@ def touch_key(db: sqlite_utils.Database, key_id: int) -> None:
 
 
 # --- assets, columns, exposures, edges --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    """One asset as synced: what the registry stores of a :class:`rules.model.Asset`."""
-
-    fqn: str
-    kind: str
-    path: str | None = None
-    owner_team: str | None = None
-    owner_raw: str | None = None
-    github_team: str | None = None
-    compatibility: str | None = None
-    materialized: str | None = None
-    description: str = ""
-    columns_known: bool = True
-    relation: str | None = None
-    columns: tuple[tuple[str, str, bool | None, str], ...] = ()
-    """(name, type, nullable, description), in output order."""
-
-
-@dataclass(frozen=True)
-class ExposureRow:
-    name: str
-    type: str | None = None
-    url: str | None = None
-    path: str | None = None
-    owner_team: str | None = None
-    owner_raw: str | None = None
-    depends_on: tuple[str, ...] = ()
-    columns: Mapping[str, tuple[str, ...]] | None = None
-
-
-@dataclass(frozen=True)
-class EdgeRow:
-    upstream: str
-    upstream_column: str | None
-    downstream: str
-    downstream_column: str | None
-    usage: str
 
 
 def replace_repo(

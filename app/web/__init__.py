@@ -8,7 +8,7 @@ import re
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from app.server import SETTINGS_KEY
+from app.appkeys import SETTINGS_KEY
 from app.web import admin, assets, audits, home, proposals, signin, slack_link, teams
 from app.web.core import SIGNER_KEY, STATIC_DIR, TEMPLATES
 from app.web.session import Signer

@@ -8,9 +8,9 @@ import cachetools
 import gidgethub
 from aiohttp import web
 
+from app.appkeys import QUEUE_KEY
 from app.errors import PermanentError, TesseraError
 from app.github import InstallationClient
-from app.server import QUEUE_KEY
 
 GITHUB_TROUBLE: tuple[type[BaseException], ...] = (
     gidgethub.GitHubException, TesseraError, aiohttp.ClientError, TimeoutError,

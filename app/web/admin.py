@@ -18,7 +18,7 @@ from aiohttp import web
 
 from app.api import auth
 from app.api.errors import ApiError
-from app.server import QUEUE_KEY
+from app.appkeys import QUEUE_KEY
 from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store import registry as reg_sql

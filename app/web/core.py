@@ -13,8 +13,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from app.appkeys import GITHUB_KEY, SETTINGS_KEY, STORE_KEY
 from app.config import Settings
-from app.server import GITHUB_KEY, SETTINGS_KEY, STORE_KEY
 from app.store import Store
 from app.web.session import Session, Signer, read_session
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from app.appkeys import QUEUE_KEY
 from app.queue import JobContext
-from app.server import QUEUE_KEY
 from app.store import proposals as sql
 from app.store.proposals import CheckRecord, Proposal
 from app.web.access import GITHUB_TROUBLE, installation, may_read

@@ -1,8 +1,12 @@
 """The PR workflow: what a producer and the teams that read their data meet in a pull request.
 
 - :mod:`~app.workflow.pulls` — ``pull_request`` / ``check_run`` / ``check_suite`` handlers; one
-  analysis: check run, engine over GitHub, proposal, comment, verdict (``publish_outcome`` is also
-  used by the registry API after a response).
+  analysis: check run, proposal, verdict.
+- :mod:`~app.workflow.checkout` — which pull request (``PullRef``), both sides' files and
+  ``.tessera.yml`` from the base, read within a budget; the installation's client.
+- :mod:`~app.workflow.analysis` — the engine on a pull request, in an analysis worker.
+- :mod:`~app.workflow.publishing` — ``publish_outcome``: comment, check and store after an analysis
+  or an answer (also used by the slash commands, Slack, the pages and the registry API).
 - :mod:`~app.workflow.github_source` — the engine's ``FileSource`` over git trees and blobs, with
   the store's SHA-keyed caches and an 8-wide prefetch.
 - :mod:`~app.workflow.slash` — ``issue_comment`` handler: the `/tessera …` commands, who may say

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rules.model import RequiredAck
 from rules.owners import holder_text
@@ -124,8 +124,6 @@ def team_statuses(required: Sequence[RequiredAck], records: Mapping[str, AckReco
 
 
 def _replace(status: TeamStatus, **changes: object) -> TeamStatus:
-    from dataclasses import replace
-
     return replace(status, **changes)  # type: ignore[arg-type]
 
 

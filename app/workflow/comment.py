@@ -14,6 +14,7 @@ from typing import Any
 
 import gidgethub
 
+from app.github import InstallationClient
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
 from rules.markdown import code, mention, text
 from rules.model import Analysis
@@ -88,7 +89,7 @@ def is_impact_comment(comment: Mapping[str, Any]) -> bool:
 
 
 async def publish(
-    github: Any, owner: str, repo: str, number: int, body: str, *, comment_id: int | None
+    github: InstallationClient, owner: str, repo: str, number: int, body: str, *, comment_id: int | None
 ) -> int:
     """Edit the impact comment in place (creating it the first time); returns its id."""
     if comment_id is not None:

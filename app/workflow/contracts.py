@@ -14,12 +14,17 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+import sqlite_utils
+
 from app import engine
 from app.errors import PermanentError
+from app.queue import JobContext
 from app.store import contracts as contract_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import jobs
+from app.workflow.analysis import run_engine
+from app.workflow.checkout import PullRef, checkout, installation_client, raise_fetch_failure
 from app.workflow.serialize import analysis_from_json
 from rules.model import Asset, Change
 
@@ -54,15 +59,8 @@ def schema_of(asset: Asset | None) -> dict[str, Any] | None:
     }
 
 
-async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[str, str]]:
+async def publish_merged(ctx: JobContext, proposal: Proposal, ref: PullRef) -> list[tuple[str, str]]:
     """Publish the versions; returns (asset, version) pairs written now."""
-    from app.workflow.pulls import (
-        checkout,
-        installation_client,
-        raise_fetch_failure,
-        run_engine,
-    )
-
     gh = await installation_client(ctx, ref.installation_id)
     if proposal.analysis and proposal.analysed_head_sha == ref.head_sha:
         analysis = analysis_from_json(proposal.analysis)
@@ -94,7 +92,7 @@ async def publish_merged(ctx: Any, proposal: Proposal, ref: Any) -> list[tuple[s
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
 
-    def write(db: Any) -> list[tuple[str, str]]:
+    def write(db: sqlite_utils.Database) -> list[tuple[str, str]]:
         published: list[tuple[str, str]] = []
         for asset, changes in sorted(by_asset.items()):
             bump = bump_for(changes)

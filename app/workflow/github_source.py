@@ -26,8 +26,11 @@ from typing import Any, Protocol
 import gidgethub
 
 from app.errors import PermanentError
+from app.github import InstallationClient
+from app.store import Store
 from app.store import proposals as sql
 from app.workflow.archive import MAX_ARCHIVE_BYTES, ArchiveRefused, git_blob_sha, unpack
+from rules.analyze import likely_reads as engine_reads
 from rules.model import Config
 from rules.sources import CODEOWNERS_PATHS
 
@@ -55,7 +58,7 @@ class TreeEntry:
 class BlobFetcher:
     """Blob bytes by SHA: memory, then the store's cache, then GitHub (and into the cache)."""
 
-    def __init__(self, *, store: Any, github: Any, owner: str, repo: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, *, store: Store, github: InstallationClient, owner: str, repo: str, loop: asyncio.AbstractEventLoop) -> None:
         self._store = store
         self._github = github
         self._owner = owner
@@ -285,7 +288,7 @@ def changed_paths(files: Sequence[Mapping[str, Any]]) -> set[str]:
     return paths
 
 
-async def load_tree(store: Any, github: Any, *, repo_id: int, owner: str, repo: str, sha: str) -> dict[str, TreeEntry]:
+async def load_tree(store: Store, github: InstallationClient, *, repo_id: int, owner: str, repo: str, sha: str) -> dict[str, TreeEntry]:
     """A commit's blobs (path → SHA), from the cache when this commit was seen before."""
     cached = await store.read(lambda db: sql.get_tree(db, repo_id, sha))
     if cached is not None:
@@ -303,12 +306,10 @@ def find_codeowners(entries: Mapping[str, TreeEntry]) -> str | None:
     return next((p for p in CODEOWNERS_PATHS if p in entries), None)
 
 
-def likely_reads(entries: Mapping[str, TreeEntry], config: Any, *, config_path: str = ".tessera.yml") -> list[TreeEntry]:
+def likely_reads(entries: Mapping[str, TreeEntry], config: Config | None, *, config_path: str = ".tessera.yml") -> list[TreeEntry]:
     """The files the engine will read at this commit (:func:`rules.analyze.likely_reads`; the
     default configuration when ``config`` is None, as before ``.tessera.yml`` is read), minus
     blobs too big to fetch. A miss here costs only time (the engine still reads lazily); a file
     listed but not read costs one extra request, once ever (blobs are cached)."""
-    from rules.analyze import likely_reads as engine_reads
-
     small = [path for path, entry in entries.items() if entry.size is None or entry.size <= MAX_BLOB_BYTES]
     return [entries[path] for path in engine_reads(small, config or Config(), config_path=config_path)]

@@ -18,6 +18,7 @@ from dataclasses import replace
 import cachetools
 
 from app.github import InstallationClient
+from rules.analyze import CONFIG_PATH
 from rules.model import Analysis, AnalysisError, Config
 from rules.owners import EMAIL, settle_people
 
@@ -25,7 +26,6 @@ LOGIN_TTL = 3600.0
 MAX_LOOKUPS = 50
 """E-mails looked up per analysis: more owners than this on one pull request are held for the
 fallback instead of costing hundreds of API calls."""
-CONFIG_PATH = ".tessera.yml"
 
 _logins: cachetools.TTLCache[tuple[str, str, str], str] = cachetools.TTLCache(maxsize=8192, ttl=LOGIN_TTL)
 

@@ -22,17 +22,22 @@ from typing import Any
 
 import cachetools
 import gidgethub
+import sqlite_utils
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.github import InstallationClient
+from app.queue import JobContext
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import acks as ack_rules
 from app.workflow import checkrun
 from app.workflow.acks import OVERRIDE_TEAM, AckRecord
+from app.workflow.checkout import installation_client, pull_ref
 from app.workflow.commands import Command, help_text, parse_commands, select_teams, split_block
 from app.workflow.payload import PayloadReader
-from app.workflow.pulls import analyse_pull, details_url, installation_client, publish_outcome, pull_ref
+from app.workflow.publishing import details_url, publish_outcome
+from app.workflow.pulls import analyse_pull
 from app.workflow.serialize import analysis_from_json
 from rules.markdown import clip, code, text
 from rules.model import MAINTAINERS, Analysis, RequiredAck, person_identity
@@ -64,8 +69,8 @@ class Outcome:
 class Conversation:
     """One comment being answered: who, where, and the pull request's state."""
 
-    ctx: Any
-    github: Any
+    ctx: JobContext
+    github: InstallationClient
     proposal: Proposal
     analysis: Analysis
     user: str
@@ -86,7 +91,7 @@ class Conversation:
 
 
 @router.register("issue_comment", action="created")
-async def on_comment(event: Event, ctx: Any) -> None:
+async def on_comment(event: Event, ctx: JobContext) -> None:
     data = event.data
     reader = PayloadReader(data, event.event)
     issue = reader.mapping("issue")
@@ -160,13 +165,13 @@ async def on_comment(event: Event, ctx: Any) -> None:
 # --- the same commands, given on the proposal page ------------------------------------------------
 
 
-async def _page_conversation(ctx: Any, gh: Any, proposal: Proposal, user: str) -> Conversation:
+async def _page_conversation(ctx: JobContext, gh: InstallationClient, proposal: Proposal, user: str) -> Conversation:
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
     analysis = analysis_from_json(proposal.analysis or "{}")
     return Conversation(ctx, gh, proposal, analysis, user, None, records, source="page")
 
 
-async def answerable(ctx: Any, gh: Any, proposal: Proposal, user: str) -> list[str]:
+async def answerable(ctx: JobContext, gh: InstallationClient, proposal: Proposal, user: str) -> list[str]:
     """The teams and people asked on this pull request that ``user`` may answer for, by the rules
     of the comments (so the page offers buttons only to those a command would accept)."""
     if not proposal.analysis or proposal.status != "open":
@@ -177,7 +182,7 @@ async def answerable(ctx: Any, gh: Any, proposal: Proposal, user: str) -> list[s
     return [key for key, need in _asked(talk).items() if await _may_speak(talk, need)]
 
 
-async def answer_from_page(ctx: Any, gh: Any, proposal: Proposal, user: str, line: str) -> Outcome:
+async def answer_from_page(ctx: JobContext, gh: InstallationClient, proposal: Proposal, user: str, line: str) -> Outcome:
     """Carry out one ``/tessera …`` line given by ``user`` on the proposal page: the same checks,
     the same records and audit log as a comment; then the comment and check are brought up to date.
     The line is one line (a newline in a typed reason cannot start a second command)."""
@@ -196,7 +201,7 @@ async def answer_from_page(ctx: Any, gh: Any, proposal: Proposal, user: str, lin
     return outcome
 
 
-async def _answer(gh: Any, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
+async def _answer(gh: InstallationClient, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
     accepted = all(o.accepted for o in outcomes)
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
     replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
@@ -250,7 +255,7 @@ async def _is_member(talk: Conversation, github_team: str) -> bool:
     return await is_active_member(talk.github, github_team, talk.user)
 
 
-async def is_active_member(github: Any, github_team: str, user: str) -> bool:
+async def is_active_member(github: InstallationClient, github_team: str, user: str) -> bool:
     """True when ``user`` is an active member of ``org/team`` (remembered for a minute when so)."""
     org, _, slug = github_team.lstrip("@").partition("/")
     key = (str(getattr(github, "base_url", "")), org.lower(), slug.lower(), user.lower())
@@ -418,7 +423,7 @@ def _answered_by(key: str, record: AckRecord) -> RequiredAck:
     return RequiredAck(key, record.github_team)
 
 
-def _delete(db: Any, talk: Conversation, team: str, action: str) -> None:
+def _delete(db: sqlite_utils.Database, talk: Conversation, team: str, action: str) -> None:
     sql.delete_ack(db, talk.proposal.id, team)
     sql.audit(
         db, actor=talk.user, action=action, repo=talk.proposal.repo, pr_number=talk.proposal.pr_number, team=team
@@ -451,7 +456,7 @@ async def _override(talk: Conversation, command: Command) -> Outcome:
 
 
 async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, Any]) -> None:
-    def write(db: Any) -> None:
+    def write(db: sqlite_utils.Database) -> None:
         sql.put_ack(db, talk.proposal.id, record, comment_id=talk.comment_id)
         sql.audit(
             db,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from app.appkeys import OUTBOX_KEY
 from app.config import Settings
-from app.server import OUTBOX_KEY
 from tests.app.workflow_support import PullRequestFlow, repo_files
 from tests.fakegithub import FakeGitHub
 from tests.fakeslack import SIGNING_SECRET, TOKEN, FakeSlack, FakeSubscriber

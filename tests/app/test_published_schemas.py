@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from app.registry_sync import snapshot_rows
 from app.workflow.contracts import schema_of
 from rules.build import build_snapshot
 from rules.config import parse_config
 from rules.model import NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE, PROPERTIES_AT, Snapshot
+from rules.registry_rows import snapshot_rows
 from rules.sources import DictSource
 
 ENGINE_KEYS = (NOT_PRODUCED, PRODUCED_EXTRA, PRODUCED_TYPE, PROPERTIES_AT, "dropped_columns", "renamed_from")

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from app import engine
+from app.appkeys import QUEUE_KEY
 from app.config import Settings
-from app.server import QUEUE_KEY
 from app.store import deliveries as delivery_sql
 from tests.app.registry_support import ADMIN, BOOTSTRAP
 from tests.app.test_robustness_content import FCT, completed_saying

@@ -8,9 +8,9 @@ from typing import Any
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
+from app.appkeys import QUEUE_KEY
 from app.errors import PermanentError
 from app.queue import JobContext
-from app.server import QUEUE_KEY
 from app.store import Store
 from tests.fixtures_app import load_webhook, post_delivery, wait_until
 
@@ -90,7 +90,8 @@ async def _ended(store: Store, *delivery_ids: str) -> bool:
 
 
 async def test_the_app_opens_its_own_store_with_the_configured_durability(aiohttp_client: Any, app_settings: Any) -> None:
-    from app.server import STORE_KEY, create_app
+    from app.appkeys import STORE_KEY
+    from app.server import create_app
 
     client = await aiohttp_client(create_app(app_settings.with_overrides(db_synchronous="NORMAL")))
     store = client.app[STORE_KEY]

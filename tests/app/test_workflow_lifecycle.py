@@ -141,10 +141,10 @@ async def test_a_pending_team_member_cannot_ack(pr_flow: PullRequestFlow) -> Non
 async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
     pr_flow: PullRequestFlow, monkeypatch: Any
 ) -> None:
-    from app.workflow import pulls
+    from app.workflow import checkout
 
     flow = pr_flow
-    monkeypatch.setattr(pulls, "PR_FILES_LIMIT", 1)  # GitHub stops listing at 3,000 files
+    monkeypatch.setattr(checkout, "PR_FILES_LIMIT", 1)  # GitHub stops listing at 3,000 files
     pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
     trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
     assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
