@@ -1,17 +1,25 @@
-"""Benchmark: ``tessera check`` on a generated 1,000-model dbt project (issue 3's targets).
+"""Benchmark: ``tessera check`` on generated 1,000-model dbt projects (issues 3 and 12's targets).
 
-Generates a realistic dbt project (staging models over sources, then layers of CTE + join +
-aggregate models, 10-40 columns each, depth ~12, groups, exposures, a few contracts) in a temporary
-git repository, commits it, changes 20 models in a second commit (dropped, added and re-expressed
-columns), then times ``tessera check`` as a fresh process: cold (no parse cache) and warm (cache
-from the previous run). When dbt is available (``--dbt PATH`` or ``dbt`` on PATH, with the duckdb
-adapter), times ``dbt parse`` on the same project too, in the same rounds as the cold checks (in
-rotating order), so that ratios compare runs taken in the same minutes; every run is printed.
+Two projects of different shapes, so that a speed-up cannot be one generator's artefact:
 
-    .venv/bin/python bench/engine.py [--models 1000] [--changed 20] [--runs 3] [--dbt PATH] [--record]
+- ``layers`` (this module's generator): staging models over sources, then layers of CTE + join +
+  aggregate models, 10-40 columns each, depth ~12, groups, exposures, a few contracts. Two pull
+  requests of 20 models: *focused* in one domain, *scattered* over the project.
+- ``wide`` (``bench/gen_wide.py``): 100-160-column staging, ``select *`` through joins and CTEs,
+  Jinja loops, ``dbt_utils`` macros, snapshots, depth 17, 300 exposures. One pull request of 20
+  models anywhere.
 
-Targets (2-core machine): cold < 5 s, warm < 1 s, and at least 5x faster than ``dbt parse``.
-``--record`` appends the table to ``bench/RESULTS.md`` under "Engine".
+Each is generated in a temporary git repository; ``tessera check`` is timed as a fresh process:
+cold (no parse cache) and warm (cache from the previous run). When dbt is available (``--dbt PATH``
+or ``dbt`` on PATH, with the duckdb adapter), ``dbt parse`` of each project is timed in the same
+rounds as the cold checks (in rotating order), so that ratios compare runs taken in the same
+minutes; every run is printed.
+
+    .venv/bin/python bench/engine.py [--projects layers wide] [--runs 3] [--dbt PATH] [--code CHECKOUT]
+
+``--code`` times another checkout's ``tessera check`` (before/after). Targets (2-core machine):
+cold < 5 s, warm < 1 s, and at least 5x faster than ``dbt parse``. ``--record`` appends the table
+to ``bench/RESULTS.md`` under "Engine".
 """
 
 from __future__ import annotations
@@ -28,10 +36,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib import util
 from pathlib import Path
+from types import ModuleType
+
+import sqlglot.tokens
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+
+def _sibling(name: str) -> ModuleType:
+    """A module next to this script (``bench/`` is a folder of scripts, not a package)."""
+    spec = util.spec_from_file_location(f"bench_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen_wide = _sibling("gen_wide")
+PROJECTS = ("layers", "wide")
+"""``layers``: this module's generator; ``wide``: ``bench/gen_wide.py``, shaped otherwise."""
 
 TYPES = ("integer", "bigint", "varchar", "decimal(18,2)", "double", "date", "timestamp", "boolean")
 
@@ -328,8 +356,11 @@ forbids it makes every run compile Tessera's ~0.1 s of source again, while dbt, 
 pip, was compiled once at install)."""
 
 
-def time_check(repo: Path, base: str, head: str, *, cold: bool) -> tuple[Timing, int, dict[str, object]]:
-    """One ``tessera check`` as a fresh process (what a user waits for)."""
+def time_check(
+    repo: Path, base: str, head: str, *, cold: bool, code: Path = ROOT
+) -> tuple[Timing, int, dict[str, object]]:
+    """One ``tessera check`` as a fresh process (what a user waits for), run from the checkout
+    ``code`` (another commit's engine, for before/after)."""
     if cold:
         shutil.rmtree(repo / ".git" / "tessera-cache", ignore_errors=True)
     command = [
@@ -345,7 +376,7 @@ def time_check(repo: Path, base: str, head: str, *, cold: bool) -> tuple[Timing,
         "--format",
         "json",
     ]
-    done, timing = _timed(command, cwd=ROOT, env=CHECK_ENV)
+    done, timing = _timed(command, cwd=code, env=CHECK_ENV)
     if done.returncode == 2:
         raise RuntimeError(f"tessera check failed: {done.stderr.strip()}")
     return timing, done.returncode, json.loads(done.stdout)
@@ -395,138 +426,192 @@ def time_dbt_parse(dbt: str, project: Path) -> Timing | None:
     return timing
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One pull request of one generated project: its branch and how many models it changes."""
+
+    project: str
+    name: str
+    changed: int
+    before: bool = False
+    """Timed with ``--before``'s checkout rather than this one."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}: {self.changed} models changed, {self.name}" + (" (before)" if self.before else "")
+
+
+def _generate(project: str, repo: Path, count: int, changed: int) -> tuple[list[Scenario], str]:
+    """Write and commit one project with a branch per scenario; returns them and a description."""
+    started = time.perf_counter()
+    if project == "layers":
+        models = generate(repo, models=count)
+        sizes = [len(m.columns) for m in models.values()]
+        depth = max(m.layer for m in models.values()) + 1
+    else:
+        wide = gen_wide.generate(repo, models=count)
+        sizes = [len(m.columns) for m in wide.values()]
+        depth = max(m.layer for m in wide.values()) + 2  # snapshots and staging below layer 1
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "generated project")
+    base = git(repo, "rev-parse", "HEAD")
+    scenarios = []
+    for name, focused in ((("focused", True), ("scattered", False)) if project == "layers" else (("scattered", False),)):
+        git(repo, "checkout", "-q", "-b", name, base)
+        if project == "layers":
+            paths = change_models(repo, models, changed, focused=focused)
+        else:
+            paths = gen_wide.change_models(repo, wide, changed)
+        git(repo, "commit", "-q", "-am", f"change {len(paths)} models ({name})")
+        scenarios.append(Scenario(project, name, len(paths)))
+    git(repo, "checkout", "-q", base)
+    described = (
+        f"{project}: {len(sizes)} models, {sum(sizes)} columns (widest {max(sizes)}, "
+        f"{sum(1 for n in sizes if n >= 100)} of 100+), depth {depth}, generated in {time.perf_counter() - started:.1f} s"
+    )
+    return scenarios, described
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--changed", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--projects", nargs="+", choices=PROJECTS, default=list(PROJECTS))
     parser.add_argument("--dbt", default=shutil.which("dbt"), help="the dbt executable (with dbt-duckdb)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated repository")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose tessera check is timed")
+    parser.add_argument("--before", type=Path, help="another checkout, timed in the same rounds (before/after)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated repositories")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
-    repo = workdir / "repo"
     try:
-        started = time.perf_counter()
-        models = generate(repo, models=args.models)
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "generated project")
-        base = git(repo, "rev-parse", "HEAD")
-        columns = sum(len(m.columns) for m in models.values())
-        depth = max(m.layer for m in models.values()) + 1
-        print(
-            f"generated {len(models)} models, {columns} columns, depth {depth} "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
-        scenarios: list[tuple[str, int]] = []
-        for scenario, focused in (("focused", True), ("scattered", False)):
-            git(repo, "checkout", "-q", "-b", scenario, base)
-            changed = change_models(repo, models, args.changed, focused=focused)
-            git(repo, "commit", "-q", "-am", f"change {len(changed)} models ({scenario})")
-            scenarios.append((scenario, len(changed)))
-        git(repo, "checkout", "-q", base)
+        scenarios: list[Scenario] = []
+        repos: dict[str, Path] = {}
+        descriptions = []
+        for project in args.projects:
+            repos[project] = workdir / project / "repo"
+            made, described = _generate(project, repos[project], args.models, args.changed)
+            scenarios += made
+            if args.before is not None:
+                scenarios += [replace(s, before=True) for s in made]
+            descriptions.append(described)
+            print(described)
+
+        def check(scenario: Scenario, *, cold: bool) -> tuple[Timing, int, dict[str, object]]:
+            code = args.before if scenario.before else args.code
+            return time_check(repos[scenario.project], "main", scenario.name, cold=cold, code=code)
+
         # Interleaved: this kind of virtual machine drifts in speed by up to 2x over minutes, so
         # each round times every cold check and dbt parse back to back, and ratios compare medians
         # taken over the same minutes.
-        cold: dict[str, list[tuple[Timing, int, dict[str, object]]]] = {name: [] for name, _ in scenarios}
-        dbt_runs: list[Timing] = []
-        time_check(repo, base, scenarios[0][0], cold=True)  # untimed: compiles the modules once, as a first run would
+        cold: dict[Scenario, list[tuple[Timing, int, dict[str, object]]]] = {s: [] for s in scenarios}
+        dbt_runs: dict[str, list[Timing]] = {p: [] for p in args.projects}
+        for first in {s.before: s for s in reversed(scenarios)}.values():
+            check(first, cold=True)  # untimed: compiles each checkout's modules once, as a first run would
         # The order within a round rotates, so that no one of them always runs right after
         # dbt's long burst (this kind of VM slows down after sustained load).
-        steps: list[str | None] = [name for name, _count in scenarios] + ([None] if args.dbt else [])
+        steps: list[Scenario | str] = [*scenarios, *(args.projects if args.dbt else [])]
         for round_ in range(args.runs):
             shift = round_ % len(steps)
             for step in steps[shift:] + steps[:shift]:
-                if step is not None:
-                    cold[step].append(time_check(repo, base, step, cold=True))
-                elif args.dbt:
-                    timing = time_dbt_parse(args.dbt, repo)
+                if isinstance(step, Scenario):
+                    cold[step].append(check(step, cold=True))
+                    print(f"  cold {step.label}: {cold[step][-1][0]}", flush=True)
+                else:
+                    timing = time_dbt_parse(args.dbt, repos[step])
                     if timing is not None:
-                        dbt_runs.append(timing)
+                        dbt_runs[step].append(timing)
+                        print(f"  dbt parse {step}: {timing}", flush=True)
         rows: list[tuple[str, Timing, str]] = []
         summaries: dict[str, dict[str, object]] = {}
-        medians: dict[str, tuple[Timing, Timing]] = {}
-        for name, count in scenarios:
-            time_check(repo, base, name, cold=True)  # leaves this scenario's cache for the warm runs
-            warm = [time_check(repo, base, name, cold=False) for _ in range(args.runs)]
-            label = f"{count} models changed, {name}"
-            medians[name] = (_median(cold[name]), _median(warm))
-            rows.append((f"tessera check, cold (no parse cache), {label}", medians[name][0], "< 5 s"))
-            rows.append((f"tessera check, warm (parse cache), {label}", medians[name][1], "< 1 s"))
-            result = cold[name][-1][2]
-            changes: list[dict[str, object]] = result["changes"]  # type: ignore[assignment]
-            summaries[name] = {
-                "changes": len(changes),
-                "breaking": sum(1 for c in changes if c["severity"] == "breaking"),
-                "impacts": len(result["impacts"]),  # type: ignore[arg-type]
-                "required_acks": [r["team"] for r in result["required_acks"]],  # type: ignore[attr-defined,index]
-                "errors": len(result["errors"]),  # type: ignore[arg-type]
-            }
-        dbt_time = (
-            Timing(statistics.median(t.wall for t in dbt_runs), statistics.median(t.cpu for t in dbt_runs))
-            if dbt_runs
-            else None
-        )
-        if dbt_time is not None:
-            rows.append(("dbt parse (no partial parse), same project", dbt_time, "-"))
+        medians: dict[Scenario, tuple[Timing, Timing]] = {}
+        for scenario in scenarios:
+            check(scenario, cold=True)  # leaves this scenario's cache for the warm runs
+            warm = [check(scenario, cold=False) for _ in range(args.runs)]
+            medians[scenario] = (_median(cold[scenario]), _median(warm))
+            rows.append((f"tessera check, cold (no parse cache), {scenario.label}", medians[scenario][0], "< 5 s"))
+            rows.append((f"tessera check, warm (parse cache), {scenario.label}", medians[scenario][1], "< 1 s"))
+            summaries[scenario.label] = _summary(cold[scenario][-1][2])
+        dbt_times = {
+            p: Timing(statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs))
+            for p, runs in dbt_runs.items()
+            if runs
+        }
+        for project, timing in dbt_times.items():
+            rows.append((f"dbt parse (no partial parse), {project}", timing, "-"))
         table = [
             f"| what | wall s (median of {args.runs}) | CPU s | target (wall) |",
             "|---|---|---|---|",
         ]
         table += [f"| {what} | {t.wall:.2f} | {t.cpu:.2f} | {target} |" for what, t, target in rows]
-        if dbt_time is not None:
-            for name, (cold_t, warm_t) in medians.items():
+        for scenario, (cold_t, warm_t) in medians.items():
+            dbt_time = dbt_times.get(scenario.project)
+            if dbt_time is not None:
                 table.append(
-                    f"| dbt parse ÷ tessera check, {name}, cold / warm | {dbt_time.wall / cold_t.wall:.1f}x / "
-                    f"{dbt_time.wall / warm_t.wall:.1f}x | {dbt_time.cpu / cold_t.cpu:.1f}x / "
-                    f"{dbt_time.cpu / warm_t.cpu:.1f}x | >= 5x |"
+                    f"| dbt parse ÷ tessera check, {scenario.label}, cold / warm | "
+                    f"{dbt_time.wall / cold_t.wall:.1f}x / {dbt_time.wall / warm_t.wall:.1f}x | "
+                    f"{dbt_time.cpu / cold_t.cpu:.1f}x / {dbt_time.cpu / warm_t.cpu:.1f}x | >= 5x |"
                 )
-        for name, _count in scenarios:
-            table.append("")
-            table.append(f"cold runs, {name} (wall s): " + ", ".join(f"{t.wall:.2f}" for t, _, _ in cold[name]))
-        if dbt_runs:
-            table.append("dbt parse runs (wall s): " + ", ".join(f"{t.wall:.2f}" for t in dbt_runs))
+        table.append("")
+        for scenario in scenarios:
+            table.append(
+                f"cold runs, {scenario.label} (wall / CPU s): "
+                + ", ".join(f"{t.wall:.2f} / {t.cpu:.2f}" for t, _, _ in cold[scenario])
+            )
+        for project, runs in dbt_runs.items():
+            if runs:
+                table.append(f"dbt parse runs, {project} (wall / CPU s): " + ", ".join(f"{t.wall:.2f} / {t.cpu:.2f}" for t in runs))
+        print()
+        print("\n".join(descriptions))
         print()
         print("\n".join(table))
         print()
         print(f"findings: {summaries}")
         if args.record:
-            record(table, summaries, models=len(models), columns=columns, depth=depth, changed=args.changed)
+            record(table, summaries, descriptions)
         if args.keep:
-            print(f"kept {repo}")
+            print(f"kept {workdir}")
         return 0
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _summary(result: dict[str, object]) -> dict[str, object]:
+    changes: list[dict[str, object]] = result["changes"]  # type: ignore[assignment]
+    return {
+        "changes": len(changes),
+        "breaking": sum(1 for c in changes if c["severity"] == "breaking"),
+        "impacts": len(result["impacts"]),  # type: ignore[arg-type]
+        "required_acks": [r["team"] for r in result["required_acks"]],  # type: ignore[attr-defined,index]
+        "errors": len(result["errors"]),  # type: ignore[arg-type]
+    }
+
+
 def _median(runs: list[tuple[Timing, int, dict[str, object]]]) -> Timing:
     return Timing(statistics.median(t.wall for t, _, _ in runs), statistics.median(t.cpu for t, _, _ in runs))
 
 
-def record(table: list[str], summary: dict[str, dict[str, object]], **facts: int) -> None:
+def record(table: list[str], summary: dict[str, dict[str, object]], descriptions: list[str]) -> None:
     """Append an "Engine" section to bench/RESULTS.md (other sections are left alone)."""
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    try:
-        import sqlglot.tokens
-
-        compiled = getattr(sqlglot.tokens, "SQLGLOTC_INSTALLED", False)
-    except ImportError:
-        compiled = False
+    compiled = getattr(sqlglot.tokens, "SQLGLOTC_INSTALLED", False)
     section = [
         "",
         "## Engine",
         "",
-        f"`bench/engine.py`: a generated dbt project of {facts['models']} models ({facts['columns']} columns, "
-        f"depth {facts['depth']}, {DOMAINS} domains of CTE/join/aggregate models). One commit changes "
-        f"{facts['changed']} models (dropped, added and re-expressed columns): *focused* in one domain across "
-        "its layers (a typical PR), or *scattered* over the whole project (the worst case). `tessera check "
-        "--format json` is timed as a fresh process (what a user waits for), cold (no `.git/tessera-cache`) "
-        f"and warm. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"sqlglot C extension: {'yes' if compiled else 'no'}; {time.strftime('%Y-%m-%d', time.gmtime())}.",
+        "`bench/engine.py`: generated dbt projects (`layers`: CTE/join/aggregate models over "
+        f"{DOMAINS} domains; `wide`: `bench/gen_wide.py`), one commit per scenario changing models "
+        "(dropped, added and re-expressed columns). `tessera check --format json` is timed as a fresh "
+        "process (what a user waits for), cold (no `.git/tessera-cache`) and warm. Machine: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, sqlglot C extension: "
+        f"{'yes' if compiled else 'no'}; {time.strftime('%Y-%m-%d', time.gmtime())}.",
+        "",
+        *(f"- {d}" for d in descriptions),
         "",
         *table,
         "",

@@ -519,6 +519,9 @@ def _infer_models(
             snapshot.assets.setdefault(fqn, node.asset)
 
     resolvers: dict[int, RelationResolver] = {}
+    schema_ids: dict[str, str] = {}
+    """A parent's output schema's hash, computed once: a wide parent read by many children was
+    hashed again for each of them."""
 
     first_lines: dict[str, int] = {}
     dynamic: set[str] = set()
@@ -575,11 +578,8 @@ def _infer_models(
                 continue
             schema = _parent_schema(asset, snapshot, schemas)
             if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
-                asset = replace(asset, sql=expand_star_macros(
-                    asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema,
-                    resolve=resolver.restricted(asset.depends_on),
-                ))
-            key = _inference_key(asset, schema)
+                asset = replace(asset, sql=_expanded(asset, schema, resolver, cache, schema_ids))
+            key = _inference_key(asset, schema, schema_ids)
             lineage = fqn in analysed
             job = (
                 asset.sql,
@@ -622,9 +622,7 @@ def _infer_models(
             node = nodes[fqn]
             if node.project is not None:  # inferred columns: where the model's SQL produces them
                 raw_sql = node.project.models[fqn].raw_sql
-                columns = tuple(
-                    c if c.line else replace(c, line=_column_line(raw_sql, c.name)) for c in columns
-                )
+                columns = tuple(c if c.line else _with_line(c, _column_line(raw_sql, c.name)) for c in columns)
             if node.project is not None and node.project.models[fqn].unreadable:
                 known = False  # the SQL could not be read: its YAML alone does not say what it builds
             extra = _undeclared(asset, info.columns, info.columns_known)
@@ -641,6 +639,16 @@ def _infer_models(
                 )
                 for problem in info.problems
             )
+
+
+def _with_line(column: Column, line: int | None) -> Column:
+    """``replace(column, line=line)`` without re-running the dataclass ``__init__`` (a wide model's
+    every column goes through here: ``replace`` cost a tenth of a build)."""
+    if line == column.line:
+        return column
+    copied = object.__new__(Column)
+    copied.__dict__.update(column.__dict__, line=line)
+    return copied
 
 
 def _unset_vars_hint(names: tuple[str, ...]) -> str:
@@ -831,16 +839,50 @@ def _parent_schema(
     return schema
 
 
-def _inference_key(asset: Asset, schema: Mapping[str, Mapping[str, str]]) -> str:
+def _inference_key(asset: Asset, schema: Mapping[str, Mapping[str, str]], schema_ids: dict[str, str]) -> str:
+    """The inference's inputs by content; ``schema_ids`` keeps each parent schema's hash (a
+    parent's schema is final once a child reads it: children come in later waves)."""
+    parents = []
+    for parent, columns in sorted(schema.items()):
+        digest = schema_ids.get(parent)
+        if digest is None:
+            digest = schema_ids[parent] = stable_hash(sorted(columns.items()))
+        parents.append((parent, digest))
     return stable_hash(
         "infer",
         CACHE_FORMAT,
         asset.sql or "",
         asset.dialect or DEFAULT_DIALECT,
         asset.fqn,
-        sorted((k, sorted(v.items())) for k, v in schema.items()),
+        parents,
         list(asset.depends_on),
     )
+
+
+def _expanded(
+    asset: Asset,
+    schema: Mapping[str, Mapping[str, str]],
+    resolver: RelationResolver,
+    cache: ParseCache,
+    schema_ids: dict[str, str],
+) -> str:
+    """The model's SQL with its star macros expanded against its parents' columns, kept in the
+    cache by the same inputs as an inference: the head side of a change expands the same SQL over
+    the same parents again (a parse and a print of the model each time)."""
+    assert asset.sql is not None
+    key = _inference_key(asset, schema, schema_ids) + _STARS_EXPANDED
+    found = cache.get(key)
+    if isinstance(found, str):
+        return found
+    sql = expand_star_macros(
+        asset.sql, dialect=asset.dialect or DEFAULT_DIALECT, schema=schema, resolve=resolver.restricted(asset.depends_on)
+    )
+    cache.put(key, sql)
+    return sql
+
+
+_STARS_EXPANDED = ":stars"
+"""Suffix of the cache key of a model's SQL with its star macros expanded."""
 
 
 def _undeclared(asset: Asset, inferred: tuple[Column, ...], inferred_known: bool) -> list[str]:

@@ -1050,7 +1050,7 @@ def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
     return "", {}
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)  # both sides of a change scan the same files: one scan each
 def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
     """Per lower-case name: the line of its last ``as <name>`` and of its last mention (a mention
     that ends a select-list item, ``name,`` or ``name`` at the end of a line, wins over one in a
@@ -1627,13 +1627,31 @@ def _yaml_snapshot(
     )
 
 
+_REF_SCAN = re.compile(_REF_RE.pattern.removeprefix(r"\b"))
+_SOURCE_SCAN = re.compile(_SOURCE_RE.pattern.removeprefix(r"\b"))
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _at_word_starts(scan: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``finditer`` of ``\\b`` + ``scan``, found as that would find them: a pattern that starts
+    with ``\\b`` gets no literal-prefix search from ``re`` and scanned every file 14x slower."""
+    position = 0
+    while (match := scan.search(text, position)) is not None:
+        start = match.start()
+        if start and _WORD_CHAR.match(text, start - 1):  # no word boundary here: look further on
+            position = start + 1
+            continue
+        yield match
+        position = max(match.end(), start + 1)
+
+
 def _cheap_refs(raw_sql: str, project: DbtProject) -> tuple[str, ...]:
     """Upstream fqns from a regex over the raw SQL: the DAG without rendering."""
     found: list[str] = []
-    for match in _REF_RE.finditer(raw_sql):
+    for match in _at_word_starts(_REF_SCAN, raw_sql):
         name = match.group(4) or match.group(2)
         found.append(project.ref_fqn(name, match.group(5)))
-    for match in _SOURCE_RE.finditer(raw_sql):
+    for match in _at_word_starts(_SOURCE_SCAN, raw_sql):
         found.append(f"{match.group(2)}.{match.group(4)}".lower())
     return tuple(dict.fromkeys(found))
 

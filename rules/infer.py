@@ -10,8 +10,9 @@ the whole downstream asset depends on them. Nothing here raises on bad SQL: the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -857,6 +858,15 @@ def fast_lineage(
         return None
 
 
+def _column(**values: Any) -> Column:
+    """``Column(**values)`` without the frozen dataclass's ``__init__`` (a field-by-field
+    ``object.__setattr__``): the fast paths make one for every output of every model."""
+    column = object.__new__(Column)
+    column.__dict__.update(_COLUMN_FIELDS, meta={}, **values)  # in field order, as __init__ sets them
+    return column
+
+
+_COLUMN_FIELDS = {f.name: None if f.default is MISSING else f.default for f in fields(Column)}
 _SourceColumns = dict[str, exp.DataType]
 _PLAIN_JOINS = (None, "", "INNER", "OUTER", "CROSS")
 
@@ -920,7 +930,7 @@ class _FastTypes:
         if not outputs:
             raise _Fallback
         return tuple(
-            Column(name=name, type=_data_type_text(kind, self.dialect), position=index)
+            _column(name=name, type=_data_type_text(kind, self.dialect), position=index)
             for index, (name, _key, kind) in enumerate(outputs, start=1)
         )
 
@@ -952,7 +962,7 @@ class _FastTypes:
                     add(Edge(upstream, upstream_column, fqn, None, usage))
         texts = self._texts(query, root)
         columns = tuple(
-            Column(name=c.name, type=c.type, position=c.position, expression=t)
+            _column(name=c.name, type=c.type, position=c.position, expression=t)
             for c, t in zip(columns, texts, strict=True)
         )
         return QueryInfo(columns=columns, edges=tuple(edges), depends_on=depends_on, columns_known=True)
@@ -1192,6 +1202,13 @@ class _FastTypes:
         self._resolve(projection, sources, aliases, found)
         annotator = self.annotator
         assert annotator is not None
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(column, exp.Column) and isinstance(column.type, exp.DataType):
+            # a column as it is (most projections): its type is its source's, which _resolve set;
+            # the annotator would only copy it up
+            if column is not projection:
+                annotator._set_type(projection, column.type)
+            return column.type
         annotator.annotate_expression(projection)
         for node in list(annotator._null_expressions.values()):
             annotator._set_type(node, annotator.dialect.DEFAULT_NULL_TYPE)
@@ -1259,8 +1276,16 @@ def _schema_only(
 @lru_cache(maxsize=65536)
 def _normalized_name(name: str, dialect: str, is_table: bool) -> str:
     """A schema key as ``MappingSchema(normalize=True)`` would normalise it (cached: the same
-    parent columns are normalised for every child that reads them)."""
+    parent columns are normalised for every child that reads them). A plain name skips the
+    identifier parse ``normalize_name`` starts with: it reads as itself in every dialect."""
+    if _PLAIN_IDENTIFIER.match(name):
+        identifier = exp.to_identifier(name)
+        identifier.meta["is_table"] = is_table  # as normalize_name marks it (BigQuery's table rules)
+        return _dialect_of(dialect).normalize_identifier(identifier).name
     return normalize_name(name, dialect=dialect, is_table=is_table).name
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 _UNKNOWN_TYPE = exp.DataType(this=exp.DataType.Type.UNKNOWN)

@@ -342,3 +342,31 @@ def test_forked_processes_give_the_same_snapshot_as_one_process() -> None:
     assert two.edges == one.edges
     assert [c.name for c in two.assets["n07"].columns] == ["id", "total"]
     assert two.assets["n07"].column("id").type == "INT"  # type: ignore[union-attr]
+
+
+def test_a_check_on_a_machine_whose_cores_are_all_busy_infers_in_its_own_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forked helper on a machine with no core to spare gains no time and costs its own CPU."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 5.0, 4.0))
+    files = {"dbt_project.yml": "name: p\n", "models/base.sql": "select 1 as id, 2.5 as amount"}
+    for i in range(12):
+        files[f"models/m{i:02d}.sql"] = f"select id, amount * {i} as amount_{i} from {{{{ ref('base') }}}}"
+    running = set(multiprocessing.active_children())  # other tests' servers may be up
+    with ForkMap() as automatic:
+        snapshot = build_snapshot(DictSource(files), CONFIG, map_jobs=automatic)
+        assert automatic.workers == 1
+        assert set(multiprocessing.active_children()) <= running  # no process was started
+    assert [c.name for c in snapshot.assets["m07"].columns] == ["id", "amount_7"]
+    assert snapshot.assets == build_snapshot(DictSource(files), CONFIG).assets
+
+
+def test_a_check_on_an_idle_machine_shares_its_inferences_with_one_process_per_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.3, 0.4))
+    assert ForkMap().workers == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert ForkMap().workers == 2  # two cores taken: this process and one helper
