@@ -111,7 +111,7 @@ class LineageIndex:
             fqn, affected = queue.popleft()
             path = reached[fqn].path
             grown: dict[str, set[str]] = {}
-            for column in affected:
+            for column in sorted(affected):  # set order varies per process: the paths would too
                 for edge in self.readers(fqn, column):
                     if edge.downstream == fqn:
                         continue

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from rules.lineage import ALL, LineageIndex
 from rules.model import Asset, Column, Edge, Snapshot
 
@@ -51,3 +55,25 @@ def test_a_dependency_without_lineage_reads_every_column_but_names_none() -> Non
     assert [e.downstream for e in index.readers("a", "x")] == ["b"]
     assert index.column_readers("a", "x") == []
     assert set(index.walk("a", frozenset({"x"}))) == {"a", "b"}
+
+
+WALK_UNDER_A_SEED = """
+from rules.lineage import LineageIndex
+from rules.model import Edge
+columns = [f"c{i}" for i in range(12)]
+edges = [Edge("a", c, f"mid_{c}", "x") for c in columns] + [Edge(f"mid_{c}", "x", "end", "y") for c in columns]
+print(LineageIndex(edges).walk("a", frozenset(columns))["end"].path)
+"""
+
+
+def test_the_path_a_walk_reports_is_the_same_in_every_process_whatever_its_hash_seed() -> None:
+    """Twelve columns reach ``end`` through twelve models: which path is reported must not depend
+    on the order Python happens to iterate a set in, or a re-analysis rewrites the comment's graph."""
+    paths = {
+        subprocess.run(
+            [sys.executable, "-c", WALK_UNDER_A_SEED], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
+    assert paths == {"('a', 'mid_c0', 'end')\n"}
