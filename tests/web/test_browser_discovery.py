@@ -10,7 +10,8 @@ from app.store import observed as observed_sql
 from tests.app.registry_support import Api
 from tests.app.workflow_support import PullRequestFlow
 from tests.fixtures_app import wait_until
-from tests.web.test_browser import FCT, Watched, browser, live, pytestmark  # noqa: F401 - fixtures, the skip
+from tests.web.browser import Watched, browser  # noqa: F401 - the browser fixture
+from tests.web.test_browser import FCT, live, pytestmark  # noqa: F401 - fixtures, the skip
 from tests.web.test_discovery import looker_finance
 
 
