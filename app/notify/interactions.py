@@ -51,7 +51,9 @@ EVENT = "tessera_slack_action"
 MAX_BODY = 64 * 1024
 SEEN_TTL = slack.SIGNATURE_WINDOW * 2
 
-_seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(maxsize=100_000, ttl=SEEN_TTL)
+SEEN_KEY: web.AppKey[cachetools.TTLCache[str, bool]] = web.AppKey("slack_seen_signatures", cachetools.TTLCache)
+"""Signatures this App answered within the window: one cache per App (per replica; a replay sent to
+another replica within the window is answered, and an ack given twice is the same ack)."""
 
 
 def _refuse(status: int, message: str) -> web.Response:
@@ -80,9 +82,10 @@ async def slack_interactions(request: web.Request) -> web.StreamResponse:
     if problem is not None:
         log.warning("refused a Slack interaction: %s", problem)
         return _refuse(401, problem)
-    if given in _seen:
+    seen = request.app[SEEN_KEY]
+    if given in seen:
         return _refuse(401, "this request was already received (a replay?)")
-    _seen[str(given)] = True
+    seen[str(given)] = True
 
     action = _action(raw)
     if action is None:
@@ -196,4 +199,5 @@ async def _reply(ctx: JobContext, response_url: object, text: str, key: str) -> 
 
 def setup_slack(app: web.Application) -> None:
     """Listed in :func:`app.server.route_setups`."""
+    app[SEEN_KEY] = cachetools.TTLCache(maxsize=100_000, ttl=SEEN_TTL)
     app.router.add_post("/slack/interactions", slack_interactions)
