@@ -48,7 +48,7 @@ from app.errors import ConfigError
 from app.store import observed as observed_sql
 from app.store import registry as registry_sql
 from app.store.copy import redact as redact_url
-from app.store.db import connect_postgresql, is_postgresql_url, table_names
+from app.store.db import Database, connect_postgresql, is_postgresql_url, table_names
 from app.workflow.packages import packages_for_check
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
@@ -548,18 +548,22 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         store = sqlite_utils.Database(conn)
-        tables = set(store.table_names())
-        found: list[Registration] = []
-        if "registrations" in tables:
-            found += registry_sql.all_registrations(store)
-        if "observed_consumers" in tables:
-            found += observed_sql.observed_registrations(store, today=today)
-        return found
+        return _registrations_in(store, set(store.table_names()), today=today)
     except sqlite3.DatabaseError as error:
         raise GitError(f"--db {db}: not a Tessera store ({error})") from None
     finally:
         conn.close()
 
+
+def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> list[Registration]:
+    """Registrations and observed consumers in an open store (either engine); a store older than
+    either table simply has none of them."""
+    found: list[Registration] = []
+    if "registrations" in tables:
+        found += registry_sql.all_registrations(db)
+    if "observed_consumers" in tables:
+        found += observed_sql.observed_registrations(db, today=today)
+    return found
 
 
 def _postgresql_registrations(url: str, *, today: datetime.date) -> list[Registration]:
@@ -572,13 +576,7 @@ def _postgresql_registrations(url: str, *, today: datetime.date) -> list[Registr
     try:
         with db.atomic():
             db.execute("SET TRANSACTION READ ONLY")
-            tables = set(table_names(db))
-            found: list[Registration] = []
-            if "registrations" in tables:
-                found += registry_sql.all_registrations(db)
-            if "observed_consumers" in tables:
-                found += observed_sql.observed_registrations(db, today=today)
-            return found
+            return _registrations_in(db, set(table_names(db)), today=today)
     except psycopg.Error as error:
         raise GitError(f"--db {label}: not a Tessera store ({str(error).strip().splitlines()[0]})") from None
     finally:

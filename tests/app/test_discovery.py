@@ -83,6 +83,21 @@ def discover_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> list[d
     return json.loads(capsys.readouterr().out)
 
 
+def warehouse_dropping_plan_code(tmp_path: Path) -> Path:
+    """A repository whose last commit drops ``shop.orders.plan_code``, which looker_finance reads."""
+    repo = tmp_path / "warehouse"
+    repo.mkdir()
+    (repo / ".tessera.yml").write_text(CONFIG)
+    (repo / "CODEOWNERS").write_text("* @acme/data\n")
+    (repo / "schema.sql").write_text(DDL)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    (repo / "schema.sql").write_text(DDL.replace(", plan_code text", ""))
+    git(repo, "commit", "-qam", "drop plan_code")
+    return repo
+
+
 def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_the_reading_team(
     shop_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -98,16 +113,7 @@ def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_t
     }
     assert all(r["reader"]["kind"] == "role" and r["queries"] >= 1 for r in found)  # type: ignore[index]
 
-    repo = tmp_path / "warehouse"
-    repo.mkdir()
-    (repo / ".tessera.yml").write_text(CONFIG)
-    (repo / "CODEOWNERS").write_text("* @acme/data\n")
-    (repo / "schema.sql").write_text(DDL)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
-    (repo / "schema.sql").write_text(DDL.replace(", plan_code text", ""))
-    git(repo, "commit", "-qam", "drop plan_code")
+    repo = warehouse_dropping_plan_code(tmp_path)
     code = check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json", "--db", str(store)])
     result = json.loads(capsys.readouterr().out)
     assert code == 1
@@ -129,16 +135,7 @@ def test_a_check_reads_the_readers_a_postgresql_store_holds_and_asks_exactly_the
     store_url = postgres_server.create_database("checkstore")
     monkeypatch.setenv("TESSERA_DATABASE_URL", store_url)
     discover_json([shop_db], capsys)
-    repo = tmp_path / "warehouse"
-    repo.mkdir()
-    (repo / ".tessera.yml").write_text(CONFIG)
-    (repo / "CODEOWNERS").write_text("* @acme/data\n")
-    (repo / "schema.sql").write_text(DDL)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
-    (repo / "schema.sql").write_text(DDL.replace(", plan_code text", ""))
-    git(repo, "commit", "-qam", "drop plan_code")
+    repo = warehouse_dropping_plan_code(tmp_path)
     code = check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json", "--db", store_url])
     result = json.loads(capsys.readouterr().out)
     assert code == 1
