@@ -14,6 +14,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from tests.pyast import parse_python
+
 ROOT = Path(__file__).resolve().parents[1]
 
 LAZY_SUBCOMMANDS = "app/cli.py"
@@ -46,7 +48,7 @@ def _top_level_imports(path: Path, known: set[str]) -> set[str]:
     found: set[str] = set()
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.parse(path.read_text()).body:
+    for node in parse_python(path.read_text()).body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
         statements = [node] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
@@ -135,7 +137,7 @@ def test_the_graph_sees_absolute_relative_and_submodule_imports() -> None:
 
 def _function_level_imports(path: Path) -> list[tuple[int, str]]:
     """(line, module) of every import inside a function or class body (not under ``TYPE_CHECKING``)."""
-    tree = ast.parse(path.read_text())
+    tree = parse_python(path.read_text())
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

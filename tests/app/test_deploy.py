@@ -25,6 +25,7 @@ from app.setup import (
     required_permissions,
 )
 from app.store import Store
+from tests.pyast import parse_python
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -107,16 +108,6 @@ def _strings(node: ast.AST) -> list[str]:
     return found
 
 
-def _parse(text: str) -> ast.Module:
-    """``ast.parse``, once more on CPython 3.11's spurious "AST constructor recursion depth
-    mismatch" (seen once in a full run: the recursion counters it compares are the thread's, which
-    other threads of the test process can move)."""
-    try:
-        return ast.parse(text)
-    except SystemError:
-        return ast.parse(text)
-
-
 def _github_paths_in_code() -> dict[str, set[str]]:
     """Every GitHub REST path written in ``app/`` (outside the endpoint table itself) -> files.
 
@@ -129,7 +120,7 @@ def _github_paths_in_code() -> dict[str, set[str]]:
     for source in sorted((REPO / "app").rglob("*.py")):
         if any(folder in source.parents for folder in theirs):
             continue
-        tree = _parse(source.read_text(encoding="utf-8"))
+        tree = parse_python(source.read_text(encoding="utf-8"))
         if source.name == "setup.py":
             tree.body = [n for n in tree.body
                          if not (isinstance(n, ast.Assign | ast.AnnAssign)
