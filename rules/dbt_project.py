@@ -19,14 +19,18 @@ name. :attr:`DbtProject.relations` maps each rendered name back to its fqn (``m`
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import itertools
 import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import jinja2
 import jinja2.sandbox
@@ -371,6 +375,27 @@ class _Stub(jinja2.ChainableUndefined):
         if name.startswith("__"):
             raise AttributeError(name)
         return self
+
+
+RUN_STARTED_AT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+"""What ``run_started_at`` reads as. The engine reads no clock, so a fixed instant: enough for
+``run_started_at.strftime('%Y')`` in a var to render a year, where rendering nothing left
+``where payment_year = `` and the model unreadable."""
+
+
+def _time_zone(name: object) -> datetime.tzinfo:
+    """``pytz.timezone(name)`` as dbt offers it; an unknown zone reads as UTC."""
+    try:
+        return ZoneInfo(str(name))
+    except (ValueError, KeyError, OSError):
+        return datetime.UTC
+
+
+MODULES = SimpleNamespace(
+    datetime=datetime, re=re, itertools=itertools,
+    pytz=SimpleNamespace(timezone=_time_zone, utc=datetime.UTC, UTC=datetime.UTC),
+)
+"""dbt's ``modules`` context: the standard modules models use for dates and text."""
 
 
 class _Filters(dict):  # type: ignore[type-arg]
@@ -749,8 +774,8 @@ class DbtProject:
             flags=_Stub(),
             builtins=_MacroNamespace({"ref": ref, "source": source, "config": config}),
             invocation_id="tessera",
-            run_started_at=_Stub(),
-            modules=_Stub(),
+            run_started_at=RUN_STARTED_AT,
+            modules=MODULES,
             fromjson=lambda text, default=None: json.loads(text) if isinstance(text, str) else default,
             tojson=lambda value, *a, **k: json.dumps(value, default=str),
             fromyaml=lambda text, default=None: yaml.safe_load(text) if isinstance(text, str) else default,
