@@ -40,6 +40,10 @@ class SemanticDiff:
     message: str
     before: str | None = None
     after: str | None = None
+    keys_are_new_columns: bool = False
+    """A grain change that only adds GROUP BY keys, each one a column the select newly outputs: the
+    projection grew and SQL asks every plain column to be grouped. Rows split only if the new key
+    is not determined by the old ones, which the SQL alone cannot tell."""
 
 
 # --- normalisation ----------------------------------------------------------------------------
@@ -617,6 +621,7 @@ def _compare_scope(
         after = _grain_text(a, a_group)
         passes_through = name == _OUTER or not (a_all[_OUTER].group or a_all[_OUTER].distinct)
         rule = RuleId.GRAIN_CHANGED if passes_through else RuleId.COLUMN_LOGIC_CHANGED
+        new_outputs = {text for column, text in a_columns.items() if column not in b_columns}
         out.append(
             SemanticDiff(
                 rule,
@@ -624,6 +629,10 @@ def _compare_scope(
                 f"The grain of {where} changed: one row per {before} → one row per {after}.",
                 before,
                 after,
+                keys_are_new_columns=(
+                    (b.distinct, b.dedup) == (a.distinct, a.dedup) and b_group < a_group
+                    and a_group - b_group <= new_outputs
+                ),
             )
         )
     for label in ("WHERE", "HAVING", "QUALIFY", "LIMIT", "OFFSET"):

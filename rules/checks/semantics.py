@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from rules.catalog import RuleId
 from rules.checks.context import DiffContext, Finding, Pair, emits
-from rules.checks.grain import only_dependent_keys_added
+from rules.checks.grain import declared_keys, only_dependent_keys_added
 from rules.model import UNKNOWN, Asset, column_key
 from rules.semantic import SemanticDiff, compare_queries, normalize_sql
 
@@ -60,14 +60,27 @@ def query(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
             continue
         if d.rule == RuleId.GRAIN_CHANGED and _dependent_keys(ctx, before_sql, after_sql, dialect, h):
             continue
-        column = d.column
-        hc = h.column(column) if column else None
-        yield Finding(
-            RuleId(d.rule), asset=fqn, column=(hc.name if hc is not None else column), path=h.path,
-            line=(hc.line if hc is not None and hc.line else h.line),
-            message=d.message or f"{d.rule} in `{fqn}`.",
-            before=d.before, after=d.after,
+        yield _semantic_finding(d, fqn, b, h)
+
+
+def _semantic_finding(d: SemanticDiff, fqn: str, b: Asset, h: Asset) -> Finding:
+    """One difference as a finding. New GROUP BY keys that are also new columns, where nothing
+    declares the grain, are a review: adding an attribute forces it into the GROUP BY, and only a
+    declared key could show the rows split (a declared key the old keys hold shows they do not)."""
+    hc = h.column(d.column) if d.column else None
+    unproven = d.rule == RuleId.GRAIN_CHANGED and d.keys_are_new_columns and not (declared_keys(b) or declared_keys(h))
+    message = d.message or f"{d.rule} in `{fqn}`."
+    if unproven:
+        message += (
+            " Each new key is also a new column, and nothing declares the grain of"
+            f" `{fqn}` (no unique test, primary key or unique_key): rows split only if the new key"
+            " is not fixed by the old ones, so this is for review, not an acknowledgement."
         )
+    return Finding(
+        RuleId(d.rule), asset=fqn, column=(hc.name if hc is not None else d.column), path=h.path,
+        line=(hc.line if hc is not None and hc.line else h.line),
+        message=message, before=d.before, after=d.after, cap="review" if unproven else None,
+    )
 
 
 def _said_otherwise(d: SemanticDiff, pair: Pair, skip: set[str], dialect: str | None) -> bool:
