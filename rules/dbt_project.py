@@ -802,9 +802,9 @@ class DbtProject:
         return env
 
     def _load_macros(self, env: jinja2.Environment) -> None:
-        """Project macros become globals, an installed package's macros ``package.name`` (and
-        names its own macros call unqualified). Best-effort: a file that fails to load is
-        skipped with a problem. For dbt_utils, the built-in renderings of the macros that need
+        """Project macros become globals (and ``project_name.macro``, as dbt has them), an
+        installed package's macros ``package.name`` (and names its own macros call unqualified).
+        Best-effort: a file that fails to load is skipped with a problem. For dbt_utils, the built-in renderings of the macros that need
         the warehouse (``star``, ``pivot``...) stay: dbt's own versions render ``*`` or nothing
         without one."""
         packages: dict[str, dict[str, Callable[..., Any]]] = {}
@@ -816,8 +816,12 @@ class DbtProject:
             builtins = dict(current._macros) if isinstance(current, _MacroNamespace) else {}
             keep = {n: m for n, m in builtins.items() if n in PACKAGE_MACROS}
             env.globals[package] = _MacroNamespace({**builtins, **macros, **keep})
+        own_macros: dict[str, Callable[..., Any]] = {}
         for path, text in self.macro_files:
-            env.globals.update(self._macros_of(env, path, text, {}))
+            found = self._macros_of(env, path, text, {})
+            env.globals.update(found)
+            own_macros.update(found)
+        env.globals.setdefault(self.name, _MacroNamespace(own_macros))
 
     def _macros_of(
         self, env: jinja2.Environment, path: str, text: str, scope: dict[str, Callable[..., Any]]
