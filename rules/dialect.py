@@ -4,7 +4,8 @@ A repository with no ``.tessera.yml`` still says what warehouse it runs on, in t
 user commits anyway. Per dbt project (one repository can hold several), first match wins:
 
 1. ``dbt.dialect`` in ``.tessera.yml`` (for every project);
-2. a committed ``profiles.yml`` (the project's profile, its target's ``type``), nearest first;
+2. a committed ``profiles.yml`` (the project's profile, its target's ``type``; when that is a local
+   adapter such as DuckDB beside a warehouse, the production output's), nearest first;
 3. the dbt adapter package the repository installs (``dbt-bigquery``, ``dbt-snowflake``, ...)
    named in ``requirements*.txt``, ``pyproject.toml``, ``Pipfile``, ``setup.py``/``setup.cfg`` or a
    ``Dockerfile`` in the project's folder or one above it, then in CI files
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -320,7 +322,7 @@ def _from_profiles(paths: Sequence[str], read: Reader, profile: str | None) -> D
 
 def _target_adapter(profile: Mapping[str, Any]) -> tuple[str, str] | None:
     """(target name, adapter type) of a profile: its ``target``, else ``dev``, else the only or
-    first output whose type is known."""
+    first output whose type is known; the warehouse's when that one is a local adapter."""
     outputs = {str(k): v for k, v in profile["outputs"].items() if isinstance(v, Mapping)}
     target = profile.get("target")
     order = [str(target)] if isinstance(target, str) and _UNRENDERED not in target else []
@@ -328,8 +330,29 @@ def _target_adapter(profile: Mapping[str, Any]) -> tuple[str, str] | None:
     for name in order:
         adapter = _adapter_of(outputs.get(name))
         if adapter is not None:
+            if adapter in LOCAL_ADAPTERS:
+                return _warehouse_target(outputs) or (name, adapter)
             return name, adapter
     return None
+
+
+PRODUCTION_TARGETS = ("prod", "production", "prd")
+"""Output names that say "this is the warehouse the project ships to"."""
+
+
+def _warehouse_target(outputs: Mapping[str, Any]) -> tuple[str, str] | None:
+    """When the default target is a local adapter (a developer's DuckDB beside the warehouse),
+    the warehouse's: the production output's, else the adapter most outputs use. The SQL is
+    written for where it runs in production; the local target is a copy that dispatch adapts."""
+    warehouse = {name: a for name, out in outputs.items() if (a := _adapter_of(out)) and a not in LOCAL_ADAPTERS}
+    for name in PRODUCTION_TARGETS:
+        if name in warehouse:
+            return name, warehouse[name]
+    if not warehouse:
+        return None
+    counts = Counter(warehouse.values())
+    adapter = max(counts, key=lambda a: counts[a])
+    return next(name for name, a in warehouse.items() if a == adapter), adapter
 
 
 def _adapter_of(output: Any) -> str | None:

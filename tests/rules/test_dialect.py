@@ -276,3 +276,33 @@ def test_profiles_that_are_not_the_expected_shape_say_nothing() -> None:
     for text in ("- a list\n", "p: just text\n", "p:\n  outputs: [dev]\n", "p:\n  outputs:\n    dev: {type: [x]}\n"):
         files = {"dbt_project.yml": "name: p\n", "profiles.yml": text}
         assert detect(DictSource(files), ".", parse_config(None)) == Dialect("postgres", "default"), text
+
+
+def test_a_local_default_target_beside_warehouse_outputs_reads_the_production_warehouse() -> None:
+    files = {
+        "dbt_project.yml": "name: p\nprofile: lake\n",
+        "profiles.yml": (
+            "lake:\n  target: dev_local\n  outputs:\n"
+            "    qa: {type: trino}\n    production: {type: trino}\n"
+            "    dev_local: {type: duckdb, path: local.duckdb}\n"
+            "    starrocks_qa: {type: starrocks}\n"
+        ),
+        "pyproject.toml": '[project]\ndependencies = ["dbt-duckdb", "dbt-starrocks", "dbt-trino"]\n',
+    }
+    assert detect(DictSource(files), ".", parse_config(None)) == Dialect("trino", "profiles.yml (target production: trino)")
+
+
+def test_a_local_default_target_with_no_production_output_reads_the_adapter_most_outputs_use() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "profiles.yml": (
+            "p:\n  target: dev\n  outputs:\n    dev: {type: duckdb}\n"
+            "    ci: {type: bigquery}\n    staging: {type: bigquery}\n    mirror: {type: snowflake}\n"
+        ),
+    }
+    assert detect(DictSource(files), ".", parse_config(None)) == Dialect("bigquery", "profiles.yml (target ci: bigquery)")
+
+
+def test_a_profile_with_only_local_outputs_keeps_its_own_target() -> None:
+    files = {"dbt_project.yml": "name: p\n", "profiles.yml": "p:\n  target: dev\n  outputs:\n    dev: {type: duckdb}\n"}
+    assert detect(DictSource(files), ".", parse_config(None)) == Dialect("duckdb", "profiles.yml (target dev: duckdb)")
