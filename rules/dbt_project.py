@@ -1906,7 +1906,20 @@ def _runner_vars(source: FileSource, folder: str, name: str) -> dict[str, Any]:
     package (a package's own ``integration_tests``, which is how its CI builds it): as dbt does,
     the running project's vars (global, and those scoped to this package's name) win over the
     package's own defaults, so models its defaults disable (``enabled=var('x', false)``) are read
-    as that project builds them. The first such project, by folder, when several do."""
+    as that project builds them. When several projects run it (a CI project beside the
+    integration tests), the package's interface is everything any of them builds: a var one sets
+    truthy (``claims_enabled: true``) wins over another's falsy or missing value; otherwise the
+    first project's, by folder, holds."""
+    merged: dict[str, Any] = {}
+    for found in _each_runners_vars(source, folder, name):
+        for key, value in found.items():
+            if key not in merged or (not merged[key] and value):
+                merged[key] = value
+    return merged
+
+
+def _each_runners_vars(source: FileSource, folder: str, name: str) -> Iterator[dict[str, Any]]:
+    """The vars of each project in the repository that runs ``folder`` as a ``local:`` package."""
     for other in find_projects(p for p in source.paths() if p.endswith("dbt_project.yml")):
         runner = "" if other == "." else other
         if runner == folder:
@@ -1924,5 +1937,4 @@ def _runner_vars(source: FileSource, folder: str, name: str) -> dict[str, Any]:
         runner_name = str(_as_dict(settings).get("name") or "")
         found = {k: v for k, v in vars_.items() if not (isinstance(v, Mapping) and k in (name, runner_name))}
         found.update(_as_dict(vars_.get(name)))
-        return found
-    return {}
+        yield found
