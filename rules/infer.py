@@ -180,6 +180,12 @@ def _returns_datetime(annotator: Any, expression: exp.Expression) -> None:
     annotator._set_type(expression, _DT.DATETIME)
 
 
+def _json_path_type(annotator: Any, expression: exp.Expression) -> None:
+    """Trino's ``json_query`` and ``json_extract_scalar`` return varchar, ``json_extract`` JSON."""
+    is_json = isinstance(expression, exp.JSONExtract) and not expression.args.get("json_query")
+    annotator._set_type(expression, _DT.JSON if is_json else _DT.VARCHAR)
+
+
 _TEXT_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.Replace,
     exp.Left,
@@ -208,6 +214,8 @@ _FUNCTION_TYPE_OVERRIDES: dict[str, dict[type[exp.Expression], Callable[..., Non
         exp.Trim: _returns_text,
     },
     "spark": {exp.Round: _round_type("keep"), exp.Sum: _sum_type("plus10"), exp.Trim: _returns_text},
+    "trino": {exp.JSONExtract: _json_path_type, exp.JSONExtractScalar: _json_path_type},
+    "athena": {exp.JSONExtract: _json_path_type, exp.JSONExtractScalar: _json_path_type},
     "bigquery": {
         exp.SplitPart: _returns_text,
         exp.Trim: _returns_text,
