@@ -195,10 +195,10 @@ async def test_a_configuration_of_several_megabytes_is_named_and_the_defaults_ap
 
 
 async def test_a_drop_masked_by_a_jinja_call_tessera_cannot_render_still_holds_the_check(flow: PullRequestFlow) -> None:
-    """The 3am story's drop of ``plan_code``, hidden behind ``toyaml(run_started_at)`` (valid in dbt):
+    """The 3am story's drop of ``plan_code``, hidden behind ``toyaml(graph)`` (valid in dbt):
     the model can no longer be read, so its readers are asked as for the drop itself."""
     text = flow.repo.files_at("main")[FCT].decode()
-    masked = "{% set _t = toyaml(run_started_at) %}\n" + text.replace("    plan_code,\n", "")
+    masked = "{% set _t = toyaml(graph) %}\n" + text.replace("    plan_code,\n", "")
     pull, delivery = await open_pr(flow, {FCT: masked})
     assert delivery.status == "done", delivery.last_error
     check = completed_saying(flow, pull, "UNPARSED on fct_revenue", "@acme/growth")

@@ -21,12 +21,12 @@ def masked(sql: str, how: str) -> str:
         return sql.replace("select", "select " + "(" * 500 + "1" + ")" * 500 + " as deep,", 1)
     if how == "ten thousand unions":
         return sql + "\n" + "".join(f"union all select {i}\n" for i in range(10_000))
-    if how == "toyaml(run_started_at)":
-        return "{% set _t = toyaml(run_started_at) %}\n" + sql
+    if how == "toyaml(graph)":
+        return "{% set _t = toyaml(graph) %}\n" + sql
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["nested parentheses", "ten thousand unions", "toyaml(run_started_at)"])
+@pytest.mark.parametrize("how", ["nested parentheses", "ten thousand unions", "toyaml(graph)"])
 def test_a_drop_hidden_by_making_the_model_unreadable_still_needs_the_readers_ack(how: str) -> None:
     files = shop_files()
     head = drop_discounts(files)
@@ -60,14 +60,14 @@ def test_on_unparsed_warn_keeps_an_unreadable_model_a_finding_to_review() -> Non
     shop = shop_files()
     files = {**shop, ".tessera.yml": shop[".tessera.yml"] + "on_unparsed: warn\n"}
     head = drop_discounts(files)
-    result = run(files, {**head, PATH: masked(head[PATH], "toyaml(run_started_at)")})
+    result = run(files, {**head, PATH: masked(head[PATH], "toyaml(graph)")})
     assert [c.severity for c in result.changes if c.rule == "UNPARSED"] == ["review"]
     assert result.status == "clear"
 
 
 def test_a_model_that_was_already_unreadable_is_not_held_again() -> None:
     files = shop_files()
-    base = {**files, PATH: masked(files[PATH], "toyaml(run_started_at)")}
+    base = {**files, PATH: masked(files[PATH], "toyaml(graph)")}
     head = {**base, PATH: base[PATH] + "\n-- still unreadable\n"}
     result = run(base, head)
     assert [c.severity for c in result.changes if c.rule == "UNPARSED"] == ["review"]
@@ -76,7 +76,7 @@ def test_a_model_that_was_already_unreadable_is_not_held_again() -> None:
 
 def test_a_new_unreadable_model_nobody_reads_asks_no_one() -> None:
     files = shop_files()
-    head = {**files, "models/marts/fct_new.sql": "{% set _t = toyaml(run_started_at) %}\nselect 1 as one\n"}
+    head = {**files, "models/marts/fct_new.sql": "{% set _t = toyaml(graph) %}\nselect 1 as one\n"}
     result = run(files, head)
     assert [c.rule for c in result.changes if c.severity == "breaking"] == ["UNPARSED"]
     assert result.required_acks == ()
