@@ -849,6 +849,10 @@ class DbtProject:
         if package is None:
             found = env.globals.get(name)
             return found if callable(found) and not isinstance(found, (_Stub, _MacroNamespace)) else None
+        if package == self.name:
+            # the project's own macros are found as globals (above); by its name, dispatch's last
+            # resort would find the dispatching macro itself and call it forever
+            return None
         namespace = env.globals.get(package)
         if isinstance(namespace, _MacroNamespace):
             return namespace._macros.get(name)
