@@ -1,0 +1,158 @@
+"""Readers nobody declares an owner for are owned by who last changed them, in the App as in the CLI.
+
+Finance's ``fct_revenue`` loses ``plan_code``; ``models/growth/plan_mix.sql`` reads it and no
+group, meta, exposure or CODEOWNERS line names its owner. The App asks GitHub who last changed
+that file before the base (not the change's authors, not bots) and asks that person to ack,
+through signed deliveries and the fake GitHub, which checks every request against GitHub's REST
+description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.store import proposals as sql
+from app.workflow import history
+from app.workflow.serialize import analysis_from_json
+from tests.app import workflow_support
+from tests.app.workflow_support import PullRequestFlow, repo_files
+
+pr_flow = workflow_support.pr_flow
+
+FCT = "models/marts/fct_revenue.sql"
+MARTS = "models/marts/marts.yml"
+PLAN_MIX = "models/growth/plan_mix.sql"
+READER = "select plan_code, count(*) as orders from {{ ref('fct_revenue') }} group by plan_code\n"
+DANA = ("dana@acme.test", "dana")
+PRIYA = ("priya@acme.test", "priya")
+BOT = ("49699333+dependabot[bot]@users.noreply.github.com", "dependabot[bot]")
+
+
+def _files(**readers: str) -> dict[str, str]:
+    """revenue_dbt without its dashboard, plus ``readers`` (path → SQL) that declare no owner."""
+    files = repo_files("revenue_dbt")
+    files[MARTS] = files[MARTS].split("exposures:")[0]
+    return {**files, **readers}
+
+
+def _drop_plan_code(files: dict[str, str]) -> dict[str, str]:
+    return {FCT: files[FCT].replace("    plan_code,\n", "")}
+
+
+async def _required(flow: PullRequestFlow, pull: Any) -> tuple[Any, ...]:
+    proposals = await flow.store.read(lambda db: sql.list_proposals(db))
+    [proposal] = [p for p in proposals if p.repo == flow.repo.full_name and p.pr_number == pull.number]
+    return analysis_from_json(proposal.analysis).required_acks
+
+
+def _path_lookups(flow: PullRequestFlow) -> list[str]:
+    """The ``path`` of every history request the App made in the current repository."""
+    calls = flow.fake.requests_to("GET", f"/repos/{flow.repo.full_name}/commits")
+    return [c.query["path"] for c in calls if "path" in c.query]
+
+
+def _pull_commit_lookups(flow: PullRequestFlow, pull: Any) -> int:
+    return len(flow.fake.requests_to("GET", f"/repos/{flow.repo.full_name}/pulls/{pull.number}/commits"))
+
+
+async def test_a_reader_nobody_owns_is_asked_of_who_last_changed_it_and_their_ack_clears_the_check(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    files = _files(**{PLAN_MIX: READER})
+    repo = flow.use_repo("acme/history-asks", files)
+    repo.commit({PLAN_MIX: READER.replace("orders", "order_count")}, branch="main", author=DANA, message="rename")
+    repo.commit({PLAN_MIX: "-- bumped\n" + READER.replace("orders", "order_count")}, branch="main", author=BOT)
+
+    pull = await flow.open_pr(_drop_plan_code(files), commit_author=PRIYA)
+
+    check = flow.check(pull)
+    assert check.conclusion == "action_required" and "@dana" in check.output["title"]
+    [comment] = flow.impact_comments(pull)
+    assert "acknowledgement from @dana" in comment.body.splitlines()[1]
+    assert "| @dana (last changed a reader no one declares an owner for) |" in comment.body
+    assert "dependabot" not in comment.body
+    [need] = await _required(flow, pull)
+    assert (need.kind, need.login, need.owner_source, need.fallback) == ("user", "dana", "history", False)
+    lookups = flow.fake.requests_to("GET", f"/repos/{repo.full_name}/commits")
+    assert [(c.query["path"], c.query["sha"]) for c in lookups] == [(PLAN_MIX, pull.base_sha)]
+    assert _pull_commit_lookups(flow, pull) == 1
+
+    someone = await flow.comment(pull, "/tessera ack", user="gina")
+    assert flow.reactions(someone) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
+    dana = await flow.comment(pull, "/tessera ack", user="dana")
+    assert flow.reactions(dana) == ["+1"]
+    assert flow.check(pull).conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    assert "acknowledged by @dana" in comment.body
+    flow.fake.assert_no_violations()
+
+
+async def test_the_change_s_own_author_is_stepped_over_for_who_changed_the_reader_before_them(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    files = _files(**{PLAN_MIX: READER})
+    repo = flow.use_repo("acme/history-authors", files)
+    repo.commit({PLAN_MIX: READER.replace("orders", "n")}, branch="main", author=DANA)
+    repo.commit({PLAN_MIX: READER.replace("orders", "n_orders")}, branch="main", author=("p.k@home.test", "priya"))
+
+    pull = await flow.open_pr(_drop_plan_code(files), commit_author=PRIYA)
+
+    [need] = await _required(flow, pull)
+    assert (need.login, need.owner_source) == ("dana", "history")
+    author = await flow.comment(pull, "/tessera ack", user="priya")
+    assert flow.reactions(author) == ["confused"]
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_reader_only_the_change_s_author_ever_touched_asks_nobody(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    files = _files()
+    repo = flow.use_repo("acme/history-own", files)
+    repo.commit({PLAN_MIX: READER}, branch="main", author=PRIYA)
+
+    pull = await flow.open_pr(_drop_plan_code(files), commit_author=PRIYA)
+
+    assert await _required(flow, pull) == ()
+    assert flow.check(pull).conclusion == "success"
+    assert _path_lookups(flow) == [PLAN_MIX]
+
+
+async def test_no_history_is_asked_for_a_change_that_breaks_no_unowned_reader(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    files = _files(**{PLAN_MIX: READER})
+    flow.use_repo("acme/history-quiet", files)
+
+    added = files[FCT].replace("    ordered_at\n", "    ordered_at,\n    1 as quantity\n")
+    pull = await flow.open_pr({FCT: added})
+
+    assert flow.check(pull).conclusion == "success"
+    assert _path_lookups(flow) == [] and _pull_commit_lookups(flow, pull) == 0
+
+
+async def test_history_lookups_stay_within_the_cap_on_a_change_reaching_many_unowned_readers(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    count = history.MAX_PATHS + 5
+    readers = {f"models/growth/reader_{n:02d}.sql": READER for n in range(count)}
+    files = _files(**readers)
+    repo = flow.use_repo("acme/history-many", files)
+    repo.commit({path: READER.replace("orders", "n") for path in readers}, branch="main", author=DANA)
+
+    pull = await flow.open_pr(_drop_plan_code(files), commit_author=PRIYA)
+
+    asked = _path_lookups(flow)
+    assert len(asked) == history.MAX_PATHS == len(set(asked))
+    assert set(asked) == set(sorted(readers)[: history.MAX_PATHS])
+    assert _pull_commit_lookups(flow, pull) == 1
+    [need] = await _required(flow, pull)
+    assert (need.login, need.owner_source) == ("dana", "history")
+    [comment] = flow.impact_comments(pull)
+    assert f"looked up for {history.MAX_PATHS} of {count}" in comment.body
+
+    await flow.comment(pull, "/tessera recheck", user="sam")
+    assert len(_path_lookups(flow)) == history.MAX_PATHS  # each (path, base) is asked once
+    flow.fake.assert_no_violations()
