@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.github import GitHubApp
 from app.store import proposals as sql
 from app.workflow import history
+from app.workflow.checkout import PullRef
 from app.workflow.serialize import analysis_from_json
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow, repo_files
+from tests.fakegithub import FakeGitHub
+from tests.fixtures_github import INSTALLATION_ID
 
 pr_flow = workflow_support.pr_flow
 
@@ -25,6 +29,7 @@ PLAN_MIX = "models/growth/plan_mix.sql"
 READER = "select plan_code, count(*) as orders from {{ ref('fct_revenue') }} group by plan_code\n"
 DANA = ("dana@acme.test", "dana")
 PRIYA = ("priya@acme.test", "priya")
+STAND_IN = history.STAND_IN_DOMAIN
 BOT = ("49699333+dependabot[bot]@users.noreply.github.com", "dependabot[bot]")
 
 
@@ -132,6 +137,22 @@ async def test_no_history_is_asked_for_a_change_that_breaks_no_unowned_reader(pr
     assert _path_lookups(flow) == [] and _pull_commit_lookups(flow, pull) == 0
 
 
+async def test_a_review_change_reaching_an_unowned_reader_looks_nothing_up_and_asks_nobody(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    files = _files(**{PLAN_MIX: READER})
+    flow.use_repo("acme/history-review", files)
+
+    pull = await flow.open_pr({FCT: files[FCT].replace("    plan_code,\n", "    upper(plan_code) as plan_code,\n")})
+
+    assert flow.check(pull).conclusion == "success"
+    assert await _required(flow, pull) == ()
+    [comment] = flow.impact_comments(pull)
+    assert "COLUMN_LOGIC_CHANGED" in comment.body and STAND_IN not in comment.body
+    assert _path_lookups(flow) == [] and _pull_commit_lookups(flow, pull) == 0
+
+
 async def test_history_lookups_stay_within_the_cap_on_a_change_reaching_many_unowned_readers(
     pr_flow: PullRequestFlow,
 ) -> None:
@@ -156,3 +177,51 @@ async def test_history_lookups_stay_within_the_cap_on_a_change_reaching_many_uno
     await flow.comment(pull, "/tessera recheck", user="sam")
     assert len(_path_lookups(flow)) == history.MAX_PATHS  # each (path, base) is asked once
     flow.fake.assert_no_violations()
+
+
+def _ref(repo: Any, pull: Any) -> PullRef:
+    return PullRef(
+        installation_id=INSTALLATION_ID, repo_id=repo.id, repo=repo.full_name, number=pull.number, title=pull.title,
+        author=pull.author, base_ref=pull.base_ref, base_sha=pull.base_sha, head_sha=pull.head_sha, head_repo=None,
+    )
+
+
+async def test_while_the_api_budget_is_low_only_readers_already_looked_up_are_answered(
+    fake_github: FakeGitHub, github_app: GitHubApp
+) -> None:
+    files = _files(**{PLAN_MIX: READER, "models/growth/other.sql": READER})
+    repo = fake_github.add_repo("acme/history-budget", installation_id=INSTALLATION_ID, files=files)
+    repo.commit({PLAN_MIX: READER.replace("orders", "n")}, branch="main", author=DANA)
+    repo.commit(_drop_plan_code(files), branch="drop", author=PRIYA)
+    ref = _ref(repo, repo.open_pull_request(head="drop", author="priya"))
+    gh = await github_app.for_installation(INSTALLATION_ID)
+
+    first = await history.look_up(gh, ref, [PLAN_MIX])
+    assert first.history.recent_authors(PLAN_MIX)[0] == "@dana" and first.requests == 2
+    assert {"priya", "priya@acme.test"} <= first.history.change_authors()
+
+    fake_github.spend_rate_budget(4_900)
+    await gh.get_repo("acme", "history-budget")
+    assert gh.budget_wait() is not None
+    low = await history.look_up(gh, ref, [PLAN_MIX, "models/growth/other.sql"])
+
+    assert low.requests == 0
+    assert low.history.recent_authors(PLAN_MIX)[0] == "@dana"
+    assert low.history.recent_authors("models/growth/other.sql") == ()
+    assert ["API budget is low" in n.message for n in low.notes] == [True]
+    fake_github.assert_no_violations()
+
+
+def test_a_commit_by_a_github_user_of_type_bot_never_makes_its_author_a_reader_s_owner() -> None:
+    def listed(login: str | None, kind: str, email: str) -> dict[str, Any]:
+        user = {"login": login, "type": kind} if login else None
+        return {"author": user, "commit": {"author": {"email": email, "name": "x"}}}
+
+    commits = [
+        listed("release-robot", "Bot", "robot@acme.test"),
+        listed(None, "User", "Old.Hand@Acme.test"),
+        listed("dana", "User", "dana@acme.test"),
+        listed("dana", "User", "dana@home.test"),
+    ]
+    assert history.commit_authors(commits) == ("old.hand@acme.test", "@dana")
+    assert history.change_authors(commits[2:], "Priya") == {"priya", "dana", "dana@acme.test", "dana@home.test"}
