@@ -2,8 +2,10 @@
 
 The blobs it reads are fetched here, once, ever; the worker has its own time and memory limits. A
 change that goes over them (or crashes its worker) ends as a clear :class:`AnalysisError`, and the
-second time the same delivery does it as :class:`Quarantined` (set aside, not retried). The
-analysis then gets the registry's registrations and GitHub teams, and the people who answer.
+second time the same delivery does it as :class:`Quarantined` (set aside, not retried). When a
+breaking change reaches readers whose owner only history can tell, the engine runs twice, with
+the readers' latest commits fetched in between (:mod:`app.workflow.history`). The analysis then
+gets the registry's registrations and GitHub teams, and the people who answer.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ a tarball and blobs, so it asks GitHub, and only about the readers that need it,
    of review changes or of the producing team's own models are never looked up.
 2. The App asks GitHub who last changed each of those files before the base
    (``GET /repos/{owner}/{repo}/commits?path=FILE&sha=BASE&per_page=10``; at most
-   :data:`MAX_PATHS` readers per analysis, said in the comment when there are more) and who wrote
+   :data:`MAX_PATHS` readers per analysis, the nearest to the change first, said in the comment
+   when there are more) and who wrote
    the pull request (``GET /repos/{owner}/{repo}/pulls/{n}/commits``), then the worker analyses
    again with :class:`KnownHistory`: every parse and inference is a cache hit by then.
 
@@ -29,7 +30,7 @@ import cachetools
 
 from app.github import InstallationClient
 from app.workflow.checkout import PullRef
-from rules.model import Analysis, AnalysisError, person_key
+from rules.model import Analysis, AnalysisError, person_identity, person_key
 
 MAX_PATHS = 20
 """Readers whose history is looked up per analysis: one API call each."""
@@ -82,8 +83,17 @@ class PendingHistory:
         return any(i.team in keys for i in analysis.impacts) or bool(self.needed(analysis))
 
     def needed(self, analysis: Analysis) -> tuple[str, ...]:
-        """The readers a breaking change reaches whose owner only history can name, sorted."""
-        return tuple(sorted({self.asked[r.user] for r in analysis.required_acks if r.user in self.asked}))
+        """The readers a breaking change reaches whose owner only history can name, nearest to the
+        change first (a direct reader breaks for certain), then by path: under the cap, those
+        are the ones looked up."""
+        paths = {self.asked[r.user] for r in analysis.required_acks if r.user in self.asked}
+        hops: dict[str, int] = {}
+        for impact in analysis.impacts:
+            stand_in = person_identity(impact.team)
+            if stand_in in self.asked:
+                path = self.asked[stand_in]
+                hops[path] = min(hops.get(path, len(impact.path)), len(impact.path))
+        return tuple(sorted(paths, key=lambda p: (hops.get(p, 0), p)))
 
 
 @dataclass(frozen=True)

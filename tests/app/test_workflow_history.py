@@ -157,9 +157,10 @@ async def test_history_lookups_stay_within_the_cap_on_a_change_reaching_many_uno
     pr_flow: PullRequestFlow,
 ) -> None:
     flow = pr_flow
-    count = history.MAX_PATHS + 5
-    readers = {f"models/growth/reader_{n:02d}.sql": READER for n in range(count)}
-    files = _files(**readers)
+    readers = {f"models/growth/reader_{n:02d}.sql": READER for n in range(history.MAX_PATHS + 5)}
+    indirect = {"models/growth/a_indirect.sql": "select plan_code from {{ ref('reader_00') }}\n"}
+    count = len(readers) + len(indirect)
+    files = _files(**readers, **indirect)
     repo = flow.use_repo("acme/history-many", files)
     repo.commit({path: READER.replace("orders", "n") for path in readers}, branch="main", author=DANA)
 
@@ -167,7 +168,7 @@ async def test_history_lookups_stay_within_the_cap_on_a_change_reaching_many_uno
 
     asked = _path_lookups(flow)
     assert len(asked) == history.MAX_PATHS == len(set(asked))
-    assert set(asked) == set(sorted(readers)[: history.MAX_PATHS])
+    assert set(asked) == set(sorted(readers)[: history.MAX_PATHS])  # direct readers before the indirect one
     assert _pull_commit_lookups(flow, pull) == 1
     [need] = await _required(flow, pull)
     assert (need.login, need.owner_source) == ("dana", "history")
