@@ -553,11 +553,17 @@ class InstallationClient(TesseraGitHubAPI):
         return [c for c in commits if isinstance(c, Mapping)] if isinstance(commits, list) else []
 
     async def pull_commits(self, owner: str, repo: str, number: int, *, per_page: int = PER_PAGE) -> list[Mapping[str, Any]]:
-        """A pull request's commits, oldest first: its first page only (who wrote the change)."""
-        commits = await self.getitem(
-            "/repos/{owner}/{repo}/pulls/{number}/commits{?per_page}",
-            {"owner": owner, "repo": repo, "number": number, "per_page": per_page},
-        )
+        """A pull request's commits, oldest first: its first page only (who wrote the change).
+        Empty when GitHub knows no such pull request."""
+        try:
+            commits = await self.getitem(
+                "/repos/{owner}/{repo}/pulls/{number}/commits{?per_page}",
+                {"owner": owner, "repo": repo, "number": number, "per_page": per_page},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return []
+            raise
         return [c for c in commits if isinstance(c, Mapping)] if isinstance(commits, list) else []
 
     async def collaborator_role(self, owner: str, repo: str, username: str) -> str:

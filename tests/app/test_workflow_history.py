@@ -226,3 +226,15 @@ def test_a_commit_by_a_github_user_of_type_bot_never_makes_its_author_a_reader_s
     ]
     assert history.commit_authors(commits) == ("old.hand@acme.test", "@dana")
     assert history.change_authors(commits[2:], "Priya") == {"priya", "dana", "dana@acme.test", "dana@home.test"}
+
+
+async def test_a_reader_or_pull_request_github_does_not_know_has_no_history_rather_than_failing(
+    fake_github: FakeGitHub, github_app: GitHubApp
+) -> None:
+    repo = fake_github.add_repo("acme/history-unknown", installation_id=INSTALLATION_ID, files=_files())
+    gh = await github_app.for_installation(INSTALLATION_ID)
+
+    assert await gh.file_commits("acme", "history-unknown", PLAN_MIX, "f" * 40, per_page=10) == []
+    assert await gh.file_commits("acme", "history-unknown", "models/none.sql", repo.resolve("main"), per_page=10) == []
+    assert await gh.pull_commits("acme", "history-unknown", 999) == []
+    fake_github.assert_no_violations()
