@@ -125,10 +125,14 @@ async def look_up(github: InstallationClient, ref: PullRef, paths: Sequence[str]
             _recent[key] = commit_authors(commits)
         recent[path] = _recent[key]
     authors_key = (api, repo, ref.number, ref.head_sha)
-    if authors_key not in _change_authors:
-        commits = await github.pull_commits(ref.owner, ref.name, ref.number)
-        requests += 1
-        _change_authors[authors_key] = change_authors(commits, ref.author)
+    if not recent:
+        authors = change_authors((), ref.author)  # no reader's history to step the authors over
+    else:
+        if authors_key not in _change_authors:
+            commits = await github.pull_commits(ref.owner, ref.name, ref.number)
+            requests += 1
+            _change_authors[authors_key] = change_authors(commits, ref.author)
+        authors = _change_authors[authors_key]
     notes = []
     if len(paths) > len(wanted):
         notes.append(AnalysisError("", (
@@ -141,7 +145,7 @@ async def look_up(github: InstallationClient, ref: PullRef, paths: Sequence[str]
             f"Who last changed {len(wanted) - len(recent)} reader(s) nobody declares an owner for was not looked "
             "up: this installation's GitHub API budget is low; `/tessera recheck` after the reset asks again"
         )))
-    return FoundHistory(KnownHistory(recent, _change_authors[authors_key]), requests, tuple(notes))
+    return FoundHistory(KnownHistory(recent, authors), requests, tuple(notes))
 
 
 def commit_authors(commits: Iterable[Mapping[str, object]]) -> tuple[str, ...]:

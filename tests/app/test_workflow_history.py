@@ -205,8 +205,10 @@ async def test_while_the_api_budget_is_low_only_readers_already_looked_up_are_an
     await gh.get_repo("acme", "history-budget")
     assert gh.budget_wait() is not None
     low = await history.look_up(gh, ref, [PLAN_MIX, "models/growth/other.sql"])
+    nothing = await history.look_up(gh, ref, ["models/growth/other.sql"])
 
-    assert low.requests == 0
+    assert low.requests == 0 and nothing.requests == 0
+    assert nothing.history.recent_authors("models/growth/other.sql") == ()
     assert low.history.recent_authors(PLAN_MIX)[0] == "@dana"
     assert low.history.recent_authors("models/growth/other.sql") == ()
     assert ["API budget is low" in n.message for n in low.notes] == [True]
