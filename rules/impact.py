@@ -377,15 +377,15 @@ class _ImpactWalk:
             return
         self.impacts.record(
             change, change.asset, UNKNOWN_READERS, None, _consumer_columns(change, at.start_cols), (change.asset,),
-            reader=f"readers of {change.asset} Tessera does not know", unknown=True,
+            reader="readers Tessera does not know (no exposure, registration or observed query)", unknown=True,
         )
 
     def _published(self, asset: Asset, at: _Followed) -> bool:
-        """Materialized in the warehouse (not ephemeral, not disabled, not a source) and either
+        """In the warehouse before the change (not new, not ephemeral, not disabled, not a source) and either
         ``access: public`` or read by nothing in the repository (no model, snapshot, exposure or
         semantic model, no ``consumers:`` entry)."""
-        if asset.kind not in PUBLISHED_KINDS or not asset.enabled:
-            return False
+        if asset.kind not in PUBLISHED_KINDS or not asset.enabled or asset.fqn not in self.base.assets:
+            return False  # a relation the change adds has had no chance to be read
         if (asset.materialized or "").lower() == "ephemeral":
             return False
         if (asset.access or "").lower() == "public":
