@@ -38,6 +38,7 @@ from rules.model import (
     Registration,
     RequiredAck,
     Snapshot,
+    Unread,
     column_key,
 )
 from rules.nested import field_named
@@ -116,7 +117,7 @@ class ImpactResult:
 
     impacts: tuple[Impact, ...]
     required: tuple[RequiredAck, ...]
-    unread: tuple[str, ...] = ()
+    unread: tuple[Unread, ...] = ()
 
 
 def compute_impact(
@@ -285,7 +286,7 @@ class _ImpactWalk:
     ) -> None:
         self.base, self.head, self.config, self.rules, self.history = base, head, config, rules, history
         self.coverage = tuple(coverage)
-        self.unread: list[str] = []
+        self.unread: list[Unread] = []
         self.read_in_repo: dict[str, frozenset[str]] = {}
         self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
         self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
@@ -370,10 +371,9 @@ class _ImpactWalk:
         logs = sorted({c.kind for c in self.coverage if covers(c, changed.dialect)})
         if logs:
             target = f"{change.asset}.{change.column}" if change.column and ALL not in at.start_cols else change.asset
-            days = self.config.discovery.stale_after_days
-            sentence = f"no reads of {target} in the last {days} days ({', '.join(logs)} query logs)"
-            if sentence not in self.unread:
-                self.unread.append(sentence)
+            unread = Unread(target, self.config.discovery.stale_after_days, tuple(logs))
+            if unread not in self.unread:
+                self.unread.append(unread)
             return
         self.impacts.record(
             change, change.asset, UNKNOWN_READERS, None, _consumer_columns(change, at.start_cols), (change.asset,),

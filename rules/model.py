@@ -258,6 +258,23 @@ class Coverage:
     """ISO date of the source's last discovery run."""
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A breaking change to a published relation that fresh query logs saw nobody read: why it
+    passes without asking anyone."""
+
+    target: str
+    """The relation, or ``relation.column`` for a column's change."""
+    days: int
+    """The window the logs cover (``discovery.stale_after``)."""
+    logs: tuple[str, ...]
+    """The kinds of query log that cover its warehouse."""
+
+    @property
+    def sentence(self) -> str:
+        return f"no reads of {self.target} in the last {self.days} days ({', '.join(self.logs)} query logs)"
+
+
 UNKNOWN_READERS = "unknown"
 """The ``consumer_type`` of the readers nobody knows of a published relation (held for the fallback)."""
 
@@ -461,7 +478,7 @@ class Analysis:
     """The dbt projects read, each with its dialect (empty when nothing needed reading)."""
     detected: Detected | None = None
     """Set when the repository has no ``.tessera.yml``: what was found without it."""
-    unread: tuple[str, ...] = ()
+    unread: tuple[Unread, ...] = ()
     """Breaking changes to published relations that fresh query logs show nobody reads, one
     sentence each (``no reads of fct_orders.plan_code in the last 30 days``): why they pass."""
     notes: tuple[str, ...] = ()
@@ -491,7 +508,7 @@ class Analysis:
             "migrations": [asdict(m) for m in self.migrations],
             "errors": [asdict(e) for e in self.errors],
             "projects": [asdict(p) for p in self.projects],
-            **({"unread": list(self.unread)} if self.unread else {}),
+            **({"unread": [u.sentence for u in self.unread]} if self.unread else {}),
             **({"notes": list(self.notes)} if self.notes else {}),
         }
 

@@ -277,7 +277,11 @@ def _unknown_section(analysis: Analysis) -> list[str]:
             " a registration through the API (`POST /api/v1/registrations`), or `tessera discover` on the"
             " warehouse's query log."
         )
-    lines += [f"- Query logs show {prose(sentence)}: nobody is asked." for sentence in analysis.unread]
+    lines += [
+        f"- Query logs show no reads of {code(u.target)} in the last {u.days} days"
+        f" ({text(', '.join(u.logs))} query logs): nobody is asked."
+        for u in analysis.unread
+    ]
     lines.append("")
     return lines
 

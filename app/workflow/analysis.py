@@ -69,6 +69,7 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
         registrations=tuple(registrations),
         today=today,
         max_blob_bytes=github_source.MAX_BLOB_BYTES,
+        coverage=tuple(await ctx.store.read(observed_sql.coverage)),
     )
     wanted = {e.sha for e in source.base.entries.values()} | {e.sha for e in source.head.entries.values()}
     try:

@@ -16,7 +16,7 @@ from app.workflow import github_source
 from app.workflow.github_source import GitHubSource, TreeEntry
 from rules.analyze import analyze
 from rules.build import build_snapshot
-from rules.model import Analysis, Config, Registration, Snapshot
+from rules.model import Analysis, Config, Coverage, Registration, Snapshot
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class ChangeJob:
     today: datetime.date
     max_blob_bytes: int = github_source.MAX_BLOB_BYTES
     """Files larger than this are named as too large, not read (the server's limit, sent along)."""
+    coverage: tuple[Coverage, ...] = ()
+    """The query logs discovery reads (``rules.observed.fresh_coverage`` keeps the fresh ones)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ def analyse_change(worker: WorkerContext, job: ChangeJob) -> ChangeResult:
         cache=worker.cache,
         today=job.today,
         map_jobs=collected_map,
+        coverage=job.coverage,
     )
     raise_if_out_of_memory(e.message for e in analysis.errors)
     return ChangeResult(analysis, {**base.skipped, **head.skipped})

@@ -235,4 +235,4 @@ def test_a_case_asks_exactly_the_teams_it_names(case: dict[str, Any]) -> None:
             for i in analysis.impacts
         ), f"expected {want}, impacts:\n{shown}"
     if "unread" in case:
-        assert list(analysis.unread) == case["unread"]
+        assert [u.sentence for u in analysis.unread] == case["unread"]

@@ -145,7 +145,7 @@ def test_a_reader_not_seen_for_stale_after_is_listed_but_not_required() -> None:
     logs = (Coverage("jsonl", last_run="2026-11-30"),)
     result = run([observed("LOOKER_FINANCE", "role", ("plan_code",), last_seen="2026-10-01")], logs)
     assert result.status == "clear"
-    assert result.unread == ("no reads of shop.orders.plan_code in the last 30 days (jsonl query logs)",)
+    assert [u.sentence for u in result.unread] == ["no reads of shop.orders.plan_code in the last 30 days (jsonl query logs)"]
     assert [(i.consumer, i.team) for i in result.impacts] == [
         ("role LOOKER_FINANCE (not seen since 2026-10-01; not required)", "finance")
     ]
