@@ -123,9 +123,11 @@ def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_t
     )
     assert [(i["consumer"], i["consumer_type"]) for i in result["impacts"]] == [("role looker_finance", "query")]
 
-    # without the store nobody is asked: the reader was never written down anywhere else
-    assert check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json"]) == 0
-    capsys.readouterr()
+    # without the store the reader was never written down anywhere else: shop.orders' readers are
+    # unknown, so the change is held for the maintainers rather than passing green
+    assert check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json"]) == 1
+    unknown = json.loads(capsys.readouterr().out)
+    assert [(a["team"], a["reason"]) for a in unknown["required_acks"]] == [("maintainers", "unknown_readers")]
 
 
 def test_a_check_reads_the_readers_a_postgresql_store_holds_and_asks_exactly_the_reading_team(
