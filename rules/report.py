@@ -267,7 +267,8 @@ def _unknown_section(analysis: Analysis) -> list[str]:
             f" and {rules} changes {what}: "
         )
         if holders:
-            lines.append(head + f"{who} confirms nobody outside the repository depends on it.")
+            verb = "confirm" if len(holders) > 1 or holders[0].maintainers else "confirms"
+            lines.append(head + f"{who} {verb} nobody outside the repository depends on it.")
         else:
             lines.append(head + "nobody was asked to confirm that nobody outside the repository depends on it"
                          " (on_unknown_readers: warn).")
