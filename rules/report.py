@@ -203,11 +203,14 @@ def _summary_line(analysis: Analysis) -> str:
     for change in analysis.changes:
         counts[change.severity] = counts.get(change.severity, 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("breaking", "review", "safe", "info") if counts.get(s)]
-    consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts}
+    consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts if i.consumer_type != UNKNOWN_READERS}
     line = f"Changes: {', '.join(parts) if parts else 'none'}"
+    unknown = len(unknown_readers(analysis))
+    if unknown:
+        line += f" · {_plural(unknown, 'published relation')} whose readers Tessera does not know"
     if consumers:
         line += f" · {_plural(len(consumers), 'consumer')} reached"
-        hit = len(breaking_consumers(analysis))
+        hit = len(breaking_consumers(analysis)) - unknown
         line += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
         ownerless = len(ownerless_consumers(analysis))
         line += f", {ownerless} with no owner)" if ownerless else ")"
