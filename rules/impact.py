@@ -362,13 +362,14 @@ class _ImpactWalk:
         change = at.change
         if change.severity != "breaking" or not self._published(changed, at):
             return
-        known = [
-            reg for reg in _registrations_for(change.asset, changed, self.regs_by_asset)
-            if reg.observed is None or not reg.observed.stale
-        ]
-        if known or self.exposures_by_side[at.side].get(change.asset):
-            return  # its readers are known: they decide
+        regs = _registrations_for(change.asset, changed, self.regs_by_asset)
+        declared = [reg for reg in regs if reg.observed is None]
+        seen = [reg for reg in regs if reg.observed is not None and not reg.observed.stale]
         logs = sorted({c.kind for c in self.coverage if covers(c, changed.dialect)})
+        if declared or self.exposures_by_side[at.side].get(change.asset):
+            return  # its readers are known: they decide
+        if seen and not (logs and not any(_observed_reads(reg, at.start_cols) for reg in seen)):
+            return  # observed readers decide (those reading the change are asked)
         if logs:
             target = f"{change.asset}.{change.column}" if change.column and ALL not in at.start_cols else change.asset
             unread = Unread(target, self.config.discovery.stale_after_days, tuple(logs))
@@ -468,6 +469,13 @@ class _ImpactWalk:
         self.impacts.record(at.change, name, "query", team, _consumer_columns(at.change, at.start_cols),
                             (*reach.path, name), reader=describe(seen, reg.team or None, self.config),
                             required=team is not None and not seen.stale)
+
+
+def _observed_reads(reg: Registration, columns: frozenset[str]) -> bool:
+    """Whether an observed reader read any of ``columns`` (ALL: any column at all)."""
+    if ALL in columns or (reg.observed is not None and reg.observed.every_column):
+        return True  # an asset-wide change reaches even a reader that only counted rows
+    return bool({column_key(c) for c in reg.columns} & columns)
 
 
 def _refused_ref(reader: Asset | None, changed: Asset, access: str | None) -> bool:
