@@ -10,7 +10,10 @@ models just pass the impact on.
 
 Owners come from :mod:`rules.owners`: a team, or a person who acks for themself. A breaking
 change that reaches a consumer with no owner at all is held for the fallback
-(:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``.
+(:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``. So is one to a published
+relation whose readers nobody knows (no exposure, registration or fresh observed reader), as if
+those readers were a consumer with no owner, unless ``on_unknown_readers: warn`` or a fresh query
+log of its warehouse saw no read of what changed.
 """
 
 from __future__ import annotations
@@ -368,8 +371,8 @@ class _ImpactWalk:
         logs = sorted({c.kind for c in self.coverage if covers(c, changed.dialect)})
         if declared or self.exposures_by_side[at.side].get(change.asset):
             return  # its readers are known: they decide
-        if seen and not (logs and not any(_observed_reads(reg, at.start_cols) for reg in seen)):
-            return  # observed readers decide (those reading the change are asked)
+        if seen and (not logs or any(_observed_reads(reg, at.start_cols) for reg in seen)):
+            return  # observed readers decide: those reading the change are asked
         if logs:
             target = f"{change.asset}.{change.column}" if change.column and ALL not in at.start_cols else change.asset
             unread = Unread(target, self.config.discovery.stale_after_days, tuple(logs))
