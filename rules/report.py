@@ -226,6 +226,8 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
         who = holder_text(req, table=True) + _holding_for(req)
+        if req.owner_source == "history":
+            who += " (last changed a reader no one declares an owner for)"
         lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     if all(_acked(acks.get(req.team)) for req in analysis.required_acks):
         # The how-to-answer instructions are noise once nobody is left to answer.
