@@ -190,6 +190,8 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
         who = holder_text(req, table=True) + (" (holding for consumers with no owner)" if req.fallback else "")
+        if req.owner_source == "history":
+            who += " (last changed a reader no one declares an owner for)"
         lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     if all(_acked(acks.get(req.team)) for req in analysis.required_acks):
         # The how-to-answer instructions are noise once nobody is left to answer.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import mmap
 import multiprocessing
 import os
 import signal
@@ -240,6 +241,19 @@ def test_a_limited_check_keeps_the_collector_off_after_its_build_and_leaves_this
     # the child leaves through os._exit: a collection after the build would only walk its heap
     assert run_limited(collector_after_a_build, limits=Limits(30, 512)) == (False, False)
     assert gc.isenabled()
+
+
+def test_the_memory_limit_counts_what_the_task_adds_not_what_a_big_parent_had_reserved() -> None:
+    """A forked child starts with its parent's address space (a server's threads reserve 64 MB of
+    malloc arena each): the analysis still gets its 512 MB, and no more."""
+    reserved = mmap.mmap(-1, 1024 * 1024 * 1024)  # address space only: never touched
+    try:
+        assert run_limited(allocate, 50, limits=Limits(30, 512)) == 50 * 1024 * 1024
+        with pytest.raises(WorkerKilled) as killed:
+            run_limited(allocate, 800, limits=Limits(30, 512))
+        assert killed.value.limit == "memory"
+    finally:
+        reserved.close()
 
 
 # --- the parse cache on disk ---------------------------------------------------------------------
