@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
 from app.engine import (
@@ -47,9 +47,12 @@ from rules.config import parse_config
 from rules.dbt_deps import dependency_paths
 from rules.dbt_manifest import looks_like_manifest
 from rules.dialect import display_name, project_folders
-from rules.model import Config, Registration
+from rules.model import Config
 from rules.report import to_json, to_markdown
 from rules.sources import git_blob_sha
+
+if TYPE_CHECKING:
+    from app.check_store import StoreReads
 
 EXIT_CLEAR = 0
 EXIT_NEEDS_ACK = 1
@@ -439,8 +442,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
     # The store is trusted and read here, outside the child's memory cap: SQLite maps its
     # shared-memory file, which fails as "disk I/O error" in a child already near its cap.
-    registrations = _store_registrations(getattr(args, "db", None), today=today)
-    text, notes, code = run_limited(analyse_revisions, args, today, registrations, limits=limits)
+    store = _store_reads(getattr(args, "db", None), today=today)
+    text, notes, code = run_limited(analyse_revisions, args, today, store, limits=limits)
     out.write(text)
     out.flush()
     err.write(notes)
@@ -448,7 +451,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
 
 
 def analyse_revisions(
-    args: argparse.Namespace, today: datetime.date, registrations: Sequence[Registration] = ()
+    args: argparse.Namespace, today: datetime.date, store: StoreReads | None = None
 ) -> tuple[str, str, int]:
     """(In the limited child.) The report's text, the notes for stderr (uncommitted edits left out,
     the dialect each dbt project was read in) and the exit code."""
@@ -503,7 +506,8 @@ def analyse_revisions(
             cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
             map_jobs=map_jobs,
-            registrations=list(registrations),
+            registrations=list(store.registrations) if store else [],
+            coverage=store.coverage if store else (),
             history=GitHistory(repo, base_commit, head_commit),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
@@ -517,11 +521,11 @@ def analyse_revisions(
     return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
-def _store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
+def _store_reads(db: str | None, *, today: datetime.date) -> StoreReads | None:
     """:func:`app.check_store.store_registrations` for ``--db``; without it the store's modules
     (and their PostgreSQL and SQLite drivers) are never loaded: a check starts faster without them."""
     if not db:
-        return []
+        return None
     from app.check_store import StoreUnreadable, store_registrations  # lazy: only for --db
 
     try:

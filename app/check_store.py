@@ -1,5 +1,6 @@
-"""What a store knows consumers read, for ``tessera check --db``: registrations and observed
-consumers, so a producer sees locally who would be asked. Opened read-only: a check never writes.
+"""What a store tells ``tessera check --db``: registrations and observed consumers, so a producer
+sees locally who would be asked, and the query logs discovery reads. Opened read-only: a check
+never writes.
 
 Its own module so that a check without ``--db`` never loads the store, its PostgreSQL driver or
 sqlite-utils (``app.check`` imports it only for ``--db``).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -18,18 +20,27 @@ from app.store import observed as observed_sql
 from app.store import registry as registry_sql
 from app.store.copy import redact as redact_url
 from app.store.db import Database, connect_postgresql, is_postgresql_url, table_names
-from rules.model import Registration
+from rules.model import Coverage, Registration
 
 
 class StoreUnreadable(Exception):
     """``--db`` names no store this check can read; the message says why, for the user."""
 
 
-def store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
+@dataclass(frozen=True)
+class StoreReads:
+    """What a store tells the check: who reads what, and which query logs discovery reads."""
+
+    registrations: tuple[Registration, ...] = ()
+    coverage: tuple[Coverage, ...] = ()
+
+
+def store_registrations(db: str | None, *, today: datetime.date) -> StoreReads:
     """What a store knows consumers read: API and SQL registrations and observed consumers, so a
-    producer sees locally who would be asked. Opened read-only: a check never writes to it."""
+    producer sees locally who would be asked, and the query logs that say when nobody reads.
+    Opened read-only: a check never writes to it."""
     if not db:
-        return []
+        return StoreReads()
     if is_postgresql_url(db):
         return _postgresql_registrations(db, today=today)
     if "://" in db:
@@ -47,18 +58,19 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
         conn.close()
 
 
-def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> list[Registration]:
-    """Registrations and observed consumers in an open store (either engine); a store older than
-    either table simply has none of them."""
+def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> StoreReads:
+    """Registrations, observed consumers and discovery's sources in an open store (either
+    engine); a store older than these tables simply has none of them."""
     found: list[Registration] = []
     if "registrations" in tables:
         found += registry_sql.all_registrations(db)
     if "observed_consumers" in tables:
         found += observed_sql.observed_registrations(db, today=today)
-    return found
+    logs = observed_sql.coverage(db) if "discovery_watermarks" in tables else []
+    return StoreReads(tuple(found), tuple(logs))
 
 
-def _postgresql_registrations(url: str, *, today: datetime.date) -> list[Registration]:
+def _postgresql_registrations(url: str, *, today: datetime.date) -> StoreReads:
     """``store_registrations`` on a PostgreSQL store, in a read-only transaction."""
     label = redact_url(url)
     try:

@@ -77,6 +77,7 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
         registrations=tuple(registrations),
         today=today,
         max_blob_bytes=github_source.MAX_BLOB_BYTES,
+        coverage=tuple(await ctx.store.read(observed_sql.coverage)),
     )
     result = await _analyse(ctx, ref, source, job)
     notes: tuple[AnalysisProblem, ...] = ()

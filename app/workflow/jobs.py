@@ -17,7 +17,7 @@ from app.workflow.github_source import GitHubSource, TreeEntry
 from app.workflow.history import KnownHistory, PendingHistory
 from rules.analyze import analyze
 from rules.build import build_snapshot
-from rules.model import Analysis, Config, Registration, Snapshot
+from rules.model import Analysis, Config, Coverage, Registration, Snapshot
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ChangeJob:
     """Files larger than this are named as too large, not read (the server's limit, sent along)."""
     history: KnownHistory | None = None
     """Who last changed the readers that need it, once the App has asked GitHub (second pass)."""
+    coverage: tuple[Coverage, ...] = ()
+    """The query logs discovery reads (``rules.observed.fresh_coverage`` keeps the fresh ones)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def analyse_change(worker: WorkerContext, job: ChangeJob) -> ChangeResult:
             today=job.today,
             map_jobs=collected_map,
             history=history,
+            coverage=job.coverage,
         )
 
     pending = PendingHistory() if job.history is None else None
