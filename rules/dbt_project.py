@@ -434,6 +434,74 @@ def _macro_code(path: str, text: str) -> tuple[tuple[str, CodeType], ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Expression:
+    """A ``{{ name }}``, ``{{ name.attribute }}`` or a call of either with literal arguments
+    (``{{ ref('x') }}``, ``{{ dbt.type_string() }}``, ``{{ config(materialized='view') }}``), the
+    most common expressions in dbt models: evaluated as the code Jinja compiles for them does
+    (the sandbox's ``getattr`` and ``call``, ``str`` of the result), without compiling it."""
+
+    name: str
+    attribute: str | None
+    call: bool
+    args: tuple[jinja2.nodes.Expr, ...] = ()
+    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
+
+    def render(self, env: jinja2.Environment, context: jinja2.runtime.Context) -> str:
+        value = context.resolve_or_missing(self.name)
+        if value is jinja2.runtime.missing:
+            value = env.undefined(name=self.name)
+        if self.attribute is not None:
+            value = env.getattr(value, self.attribute)
+        if self.call:
+            eval_ctx = context.eval_ctx
+            value = env.call(  # type: ignore[attr-defined]
+                context,
+                value,
+                *(arg.as_const(eval_ctx) for arg in self.args),  # a new list or dict each call, as Jinja's
+                **{key: arg.as_const(eval_ctx) for key, arg in self.kwargs},
+            )
+        return str(value)
+
+
+def _literal(node: jinja2.nodes.Node) -> bool:
+    if isinstance(node, jinja2.nodes.Const):
+        return True
+    if isinstance(node, (jinja2.nodes.List, jinja2.nodes.Tuple)):
+        return all(_literal(item) for item in node.items)
+    if isinstance(node, jinja2.nodes.Dict):
+        return all(_literal(pair.key) and _literal(pair.value) for pair in node.items)
+    return False
+
+
+@lru_cache(maxsize=8192)
+def _expression(source: str) -> _Expression | None:
+    """``{{ ... }}`` as an :class:`_Expression`, or None when it is not one (or not valid)."""
+    try:
+        body = _COMPILER.parse(source).body
+    except jinja2.TemplateSyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], jinja2.nodes.Output) or len(body[0].nodes) != 1:
+        return None
+    node = body[0].nodes[0]
+    call = isinstance(node, jinja2.nodes.Call)
+    args: tuple[jinja2.nodes.Expr, ...] = ()
+    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
+    if isinstance(node, jinja2.nodes.Call):
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        args, kwargs = tuple(node.args), tuple((k.key, k.value) for k in node.kwargs)
+        if not all(_literal(arg) for arg in (*args, *(value for _key, value in kwargs))):
+            return None
+        node = node.node
+    attribute = None
+    if isinstance(node, jinja2.nodes.Getattr):
+        attribute, node = node.attr, node.node
+    if not isinstance(node, jinja2.nodes.Name) or node.ctx != "load":
+        return None
+    return _Expression(node.name, attribute, call, args, kwargs)
+
+
 def _template(env: jinja2.Environment, source: str) -> jinja2.Template:
     """``env.from_string(source)`` with the compiled code shared (:func:`_template_code`)."""
     return env.template_class.from_code(env, _template_code(source), env.make_globals(None))
@@ -708,14 +776,18 @@ class DbtProject:
             if "}}" in text:
                 return None
             out.append(text)
-            expression = match.group(0)
-            template = self._expressions.get(expression)
+            source = match.group(0)
             try:
-                if template is None:
-                    template = self._expressions[expression] = _template(env, expression)
                 if context is None:
-                    context = template.new_context()
-                out.append(env.concat(template.root_render_func(context)))  # type: ignore[attr-defined]
+                    context = jinja2.runtime.new_context(env, None, {}, globals=env.make_globals(None))
+                expression = _expression(source)
+                if expression is not None:
+                    out.append(expression.render(env, context))
+                else:
+                    template = self._expressions.get(source)
+                    if template is None:
+                        template = self._expressions[source] = _template(env, source)
+                    out.append(env.concat(template.root_render_func(context)))  # type: ignore[attr-defined]
             except _Return:
                 return None
             except Exception:  # noqa: BLE001 (the whole template's rendering reports it, with its line)
