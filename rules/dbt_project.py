@@ -423,13 +423,39 @@ def _template_code(source: str) -> CodeType:
     return _COMPILER.compile(source)  # type: ignore[no-any-return]
 
 
+class _MacroCode:
+    """One macro of a macro file, compiled on its first call: a project defines hundreds of
+    macros (tests, materializations, other adapters' versions) and its models call a few."""
+
+    def __init__(self, path: str, macro: jinja2.nodes.Macro) -> None:
+        self.path, self.name = path, macro.name
+        self._template: jinja2.nodes.Template | None = jinja2.nodes.Template([macro], lineno=1)
+        self._code: CodeType | None = None
+        if _may_not_compile(macro):
+            self.code()  # fails now, as the file is read, like every macro's compilation once did
+
+    def code(self) -> CodeType:
+        if self._code is None:
+            assert self._template is not None
+            self._code = _COMPILER.compile(self._template, filename=self.path)
+            self._template = None
+        return self._code
+
+
+def _may_not_compile(macro: jinja2.nodes.Macro) -> bool:
+    """A macro whose compiling can fail after it parsed (``{% break %}`` outside a loop is a
+    Python syntax error, ``{% extends %}`` and blocks are refused in a macro)."""
+    return macro.find(jinja2.nodes.Extends) is not None or any(
+        True for _ in macro.find_all((jinja2.nodes.Block, jinja2.nodes.Break, jinja2.nodes.Continue))
+    )
+
+
 @lru_cache(maxsize=2048)
-def _macro_code(path: str, text: str) -> tuple[tuple[str, CodeType], ...]:
+def _macro_code(path: str, text: str) -> tuple[_MacroCode, ...]:
     """The macros of one macro file, each compiled on its own (see ``DbtProject._macros_of``)."""
-    tree = _COMPILER.parse(text)
     return tuple(
-        (node.name, _COMPILER.compile(jinja2.nodes.Template([node], lineno=1), filename=path))
-        for node in tree.body
+        _MacroCode(path, node)
+        for node in _COMPILER.parse(text).body
         if isinstance(node, jinja2.nodes.Macro)  # dbt reads only the macros of a macro file
     )
 
@@ -966,7 +992,7 @@ class DbtProject:
         copy and the return would end the caller."""
         try:
             found: dict[str, Callable[..., Any]] = {
-                name: _LazyMacro(env, code, name, scope) for name, code in _macro_code(path, text)
+                code.name: _LazyMacro(env, code, scope) for code in _macro_code(path, text)
             }
         except Exception as exc:  # noqa: BLE001
             line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
@@ -1117,14 +1143,14 @@ class _LazyMacro:
     """One compiled macro, instantiated on its first call: Jinja resolves the names a macro
     calls when its module is made, and by the first call every macro of the project is known."""
 
-    def __init__(self, env: jinja2.Environment, code: Any, name: str, scope: Mapping[str, Any]) -> None:
-        self._env, self._code, self._name, self._scope = env, code, name, scope
+    def __init__(self, env: jinja2.Environment, code: _MacroCode, scope: Mapping[str, Any]) -> None:
+        self._env, self._code, self._name, self._scope = env, code, code.name, scope
         self._macro: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._macro is None:
             template = self._env.template_class.from_code(
-                self._env, self._code, self._env.make_globals(dict(self._scope))
+                self._env, self._code.code(), self._env.make_globals(dict(self._scope))
             )
             # the template's context, not its module: Jinja exports no ``_private`` name, and dbt
             # projects call their own helper macros by such names

@@ -112,3 +112,22 @@ def test_whitespace_control_comments_and_blocks_render_as_jinja_does() -> None:
     assert shop.render_jinja("trimmed").sql == "select 1 as a, 2 as b"
     assert shop.render_jinja("commented").sql == "select 1 as a  from orders"
     assert shop.render_jinja("blocks").sql == "select 3 as a from orders"
+
+
+def test_a_macro_file_that_cannot_compile_is_a_problem_and_its_macros_are_not_defined() -> None:
+    macros = {
+        **MACROS,
+        "macros/loops.sql": "{% macro fine() %}1{% endmacro %}\n{% macro stray() %}{% break %}{% endmacro %}\n",
+    }
+    shop = project({"m": "select {{ fine() }} as a, {{ cents('b') }} as b from {{ ref('orders') }}", **MODELS}, macros)
+    assert shop.render_jinja("m").sql == "select  as a, b / 100 as b from orders"
+    assert [(p.path, p.message.split(":")[0]) for p in shop.problems] == [
+        ("macros/loops.sql", "macro file could not be loaded")
+    ]
+
+
+def test_a_macro_is_compiled_when_first_called_and_the_same_text_renders_alike_in_every_project() -> None:
+    model = {"m": "select {{ cents('amount') }} as x from {{ ref('orders') }}", **MODELS}
+    base, head = project(model), project(model)
+    assert base.render_jinja("m").sql == head.render_jinja("m").sql == "select amount / 100 as x from orders"
+    assert base.problems == head.problems == []
