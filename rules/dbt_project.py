@@ -500,6 +500,10 @@ def _literal(node: jinja2.nodes.Node) -> bool:
     return False
 
 
+_SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
+"""Names Jinja's compiled code may bind itself rather than look up (``self`` is the template)."""
+
+
 @lru_cache(maxsize=8192)
 def _expression(source: str) -> _Expression | None:
     """``{{ ... }}`` as an :class:`_Expression`, or None when it is not one (or not valid)."""
@@ -523,7 +527,7 @@ def _expression(source: str) -> _Expression | None:
     attribute = None
     if isinstance(node, jinja2.nodes.Getattr):
         attribute, node = node.attr, node.node
-    if not isinstance(node, jinja2.nodes.Name) or node.ctx != "load":
+    if not isinstance(node, jinja2.nodes.Name) or node.ctx != "load" or node.name in _SPECIAL_NAMES:
         return None
     return _Expression(node.name, attribute, call, args, kwargs)
 

@@ -26,7 +26,10 @@ MODELS = {
         "  '{{ label(['a', 'b']) }}' as labels, '{{ var('cutoff') }}' as cutoff\n"
         "from {{ ref('orders') }} join {{ source('raw', 'payments') }} using (id)\n"
     ),
-    "names": "select '{{ this }}' as me, '{{ target.name }}' as t, '{{ missing_name }}' as m from {{ ref('orders') }}\n",
+    "names": (
+        "select '{{ this }}' as me, '{{ target.name }}' as t, '{{ missing_name }}' as m, '{{ self }}' as s,\n"
+        "  '{{ loop }}' as l from {{ ref('orders') }}\n"
+    ),
     "nested": "select {{ cents(var('region')) }} as x, {{ 'a' ~ 'b' }} as y from {{ ref('orders') }}\n",
     "orders": "{{ config(materialized='view') }}\nselect 1 as id\n",
 }
