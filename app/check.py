@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -55,7 +55,7 @@ from rules.build import ParseCache
 from rules.config import parse_config
 from rules.dbt_manifest import looks_like_manifest
 from rules.dialect import display_name, project_folders
-from rules.model import Registration
+from rules.model import Coverage, Registration
 from rules.report import to_json, to_markdown
 from rules.sources import git_blob_sha
 
@@ -447,8 +447,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
     # The store is trusted and read here, outside the child's memory cap: SQLite maps its
     # shared-memory file, which fails as "disk I/O error" in a child already near its cap.
-    registrations = store_registrations(getattr(args, "db", None), today=today)
-    text, notes, code = run_limited(analyse_revisions, args, today, registrations, limits=limits)
+    store = store_registrations(getattr(args, "db", None), today=today)
+    text, notes, code = run_limited(analyse_revisions, args, today, store, limits=limits)
     out.write(text)
     out.flush()
     err.write(notes)
@@ -456,7 +456,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
 
 
 def analyse_revisions(
-    args: argparse.Namespace, today: datetime.date, registrations: Sequence[Registration] = ()
+    args: argparse.Namespace, today: datetime.date, store: StoreReads | None = None
 ) -> tuple[str, str, int]:
     """(In the limited child.) The report's text, the notes for stderr (uncommitted edits left out,
     the dialect each dbt project was read in) and the exit code."""
@@ -519,7 +519,8 @@ def analyse_revisions(
             cache=ParseCache() if args.no_cache else DiskParseCache(cache_dir(repo)),
             today=today,
             map_jobs=map_jobs,
-            registrations=list(registrations),
+            registrations=list(store.registrations) if store else [],
+            coverage=store.coverage if store else (),
             history=GitHistory(repo, base_commit, head_commit),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
@@ -533,11 +534,20 @@ def analyse_revisions(
     return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
-def store_registrations(db: str | None, *, today: datetime.date) -> list[Registration]:
+@dataclass(frozen=True)
+class StoreReads:
+    """What a store tells the check: who reads what, and which query logs discovery reads."""
+
+    registrations: tuple[Registration, ...] = ()
+    coverage: tuple[Coverage, ...] = ()
+
+
+def store_registrations(db: str | None, *, today: datetime.date) -> StoreReads:
     """What a store knows consumers read: API and SQL registrations and observed consumers, so a
-    producer sees locally who would be asked. Opened read-only: a check never writes to it."""
+    producer sees locally who would be asked, and the query logs that say when nobody reads.
+    Opened read-only: a check never writes to it."""
     if not db:
-        return []
+        return StoreReads()
     if is_postgresql_url(db):
         return _postgresql_registrations(db, today=today)
     if "://" in db:
@@ -555,18 +565,19 @@ def store_registrations(db: str | None, *, today: datetime.date) -> list[Registr
         conn.close()
 
 
-def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> list[Registration]:
-    """Registrations and observed consumers in an open store (either engine); a store older than
-    either table simply has none of them."""
+def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> StoreReads:
+    """Registrations, observed consumers and discovery's sources in an open store (either
+    engine); a store older than these tables simply has none of them."""
     found: list[Registration] = []
     if "registrations" in tables:
         found += registry_sql.all_registrations(db)
     if "observed_consumers" in tables:
         found += observed_sql.observed_registrations(db, today=today)
-    return found
+    logs = observed_sql.coverage(db) if "discovery_watermarks" in tables else []
+    return StoreReads(tuple(found), tuple(logs))
 
 
-def _postgresql_registrations(url: str, *, today: datetime.date) -> list[Registration]:
+def _postgresql_registrations(url: str, *, today: datetime.date) -> StoreReads:
     """``store_registrations`` on a PostgreSQL store, in a read-only transaction."""
     label = redact_url(url)
     try:

@@ -324,10 +324,23 @@ class ForkMap:
 
 
 def limit_memory(memory_mb: int) -> None:
-    """Cap this process's address space: an allocation past it fails with ``MemoryError`` here
-    instead of taking the machine's memory."""
-    size = memory_mb * 1024 * 1024
+    """Cap this process's address space at what it has now plus ``memory_mb``: an allocation past
+    it fails with ``MemoryError`` here instead of taking the machine's memory.
+
+    Relative, because a forked child starts with its parent's whole address space: a parent with a
+    few threads has reserved a malloc arena (64 MB of address space) for each, and a child of such a
+    process could fail its first allocation under an absolute cap it never used."""
+    size = address_space_bytes() + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+
+def address_space_bytes() -> int:
+    """This process's address space now (Linux; 0 where unknown)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def resident_mb() -> float:

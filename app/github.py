@@ -538,6 +538,34 @@ class InstallationClient(TesseraGitHubAPI):
                 return login
         return None
 
+    async def file_commits(self, owner: str, repo: str, path: str, sha: str, *, per_page: int) -> list[Mapping[str, Any]]:
+        """The latest commits up to ``sha`` that changed ``path``, newest first (one page): who
+        last changed a file. Empty when GitHub knows no such path, commit or repository."""
+        try:
+            commits = await self.getitem(
+                "/repos/{owner}/{repo}/commits{?sha,path,per_page}",
+                {"owner": owner, "repo": repo, "sha": sha, "path": path, "per_page": per_page},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (404, 409, 422):  # no such repository or commit / an empty one
+                return []
+            raise
+        return [c for c in commits if isinstance(c, Mapping)] if isinstance(commits, list) else []
+
+    async def pull_commits(self, owner: str, repo: str, number: int, *, per_page: int = PER_PAGE) -> list[Mapping[str, Any]]:
+        """A pull request's commits, oldest first: its first page only (who wrote the change).
+        Empty when GitHub knows no such pull request."""
+        try:
+            commits = await self.getitem(
+                "/repos/{owner}/{repo}/pulls/{number}/commits{?per_page}",
+                {"owner": owner, "repo": repo, "number": number, "per_page": per_page},
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                return []
+            raise
+        return [c for c in commits if isinstance(c, Mapping)] if isinstance(commits, list) else []
+
     async def collaborator_role(self, owner: str, repo: str, username: str) -> str:
         """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``: the role, where the
         older ``permission`` field folds maintain into write."""

@@ -16,10 +16,12 @@ from rules.build import JobMap, ParseCache
 from rules.dbt_project import SKIPPED_FOLDERS, find_projects
 from rules.dialect import detect_projects, detection_paths, project_folders
 from rules.model import (
+    UNKNOWN_READERS,
     Analysis,
     AnalysisError,
     Change,
     Config,
+    Coverage,
     Detected,
     Impact,
     Project,
@@ -88,7 +90,7 @@ def _unowned_consumers(
     seen: set[str] = set()
     notes = observed_notes or {}
     for row in impacts:
-        if row.team is not None or row.consumer in seen:
+        if row.team is not None or row.consumer in seen or row.consumer_type == UNKNOWN_READERS:
             continue
         if not any((rule, row.asset) in breaking for rule in row.rules):
             continue
@@ -162,6 +164,7 @@ def analyze(
     window_days: int = 30,
     map_jobs: JobMap | None = None,
     history: owners.FileHistory | None = None,
+    coverage: Sequence[Coverage] = (),
 ) -> Analysis:
     """Analyse the change from ``base`` to ``head``.
 
@@ -169,6 +172,7 @@ def analyze(
     everything. ``codeowners`` defaults to the base revision's CODEOWNERS, as GitHub does.
     ``map_jobs`` runs each wave of inferences (``rules.build.JobMap``; default: one by one, here).
     ``history`` (who last changed each file) names owners for reading models that declare none.
+    ``coverage``: the query logs discovery reads; fresh ones can show nobody reads a relation.
     """
     config_errors = [AnalysisError(CONFIG_PATH, problem) for problem in config.problems]
     if changed_paths is not None and not any(may_change_schemas(p, config) for p in changed_paths):
@@ -196,10 +200,11 @@ def analyze(
         today=today,
         relations=build.relation_resolver([*base_snapshot.assets.values(), *head_snapshot.assets.values()]).keys,
     )
-    impacts, required = impact.compute_impact(
+    found = impact.walk_impact(
         changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners,
-        history=history,
+        history=history, coverage=observed.fresh_coverage(coverage, config, today=today),
     )
+    impacts, required = list(found.impacts), list(found.required)
     errors = list(config_errors)
     try:
         suggestions = migrations.suggest(
@@ -219,6 +224,7 @@ def analyze(
         changes=tuple(changes),
         impacts=tuple(impacts),
         required_acks=tuple(required),
+        unread=found.unread,
         migrations=tuple(suggestions),
         errors=tuple(errors),
         projects=projects,

@@ -63,6 +63,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "on_unparsed",
     "fallback",
     "on_unowned",
+    "on_unknown_readers",
     "discovery",
 )
 
@@ -110,6 +111,9 @@ def parse_config(text: str | None) -> Config:
     ignore = _strings(data.get("ignore"), "ignore", problems)
     consumers = _consumers(data.get("consumers"), teams, problems)
     on_unowned = _choice(data.get("on_unowned"), "on_unowned", ON_UNOWNED, "block", problems)
+    on_unknown_readers = _choice(
+        data.get("on_unknown_readers"), "on_unknown_readers", ON_UNOWNED, "block", problems
+    )
     fallback = _fallback(data.get("fallback"), teams, problems)
     discovery = _discovery(data.get("discovery"), problems)
     return Config(
@@ -124,6 +128,7 @@ def parse_config(text: str | None) -> Config:
         on_unparsed=on_unparsed,
         fallback=fallback,
         on_unowned=on_unowned,
+        on_unknown_readers=on_unknown_readers,
         problems=tuple(problems.items),
     )
 

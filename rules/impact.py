@@ -10,7 +10,10 @@ models just pass the impact on.
 
 Owners come from :mod:`rules.owners`: a team, or a person who acks for themself. A breaking
 change that reaches a consumer with no owner at all is held for the fallback
-(:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``.
+(:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``. So is one to a published
+relation whose readers nobody knows (no exposure, registration or fresh observed reader), as if
+those readers were a consumer with no owner, unless ``on_unknown_readers: warn`` or a fresh query
+log of its warehouse saw no read of what changed.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from rules.lineage import Reach as Reached
 from rules.model import (
     MAINTAINERS,
     UNKNOWN,
+    UNKNOWN_READERS,
     Asset,
     Change,
     Config,
+    Coverage,
     Edge,
     Exposure,
     Impact,
@@ -36,10 +41,11 @@ from rules.model import (
     Registration,
     RequiredAck,
     Snapshot,
+    Unread,
     column_key,
 )
 from rules.nested import field_named
-from rules.observed import describe, reader_label
+from rules.observed import covers, describe, reader_label
 from rules.owners import (
     CodeOwnersRule,
     FileHistory,
@@ -54,6 +60,9 @@ from rules.owners import (
     resolve_holder,
     stand_in_for,
 )
+
+PUBLISHED_KINDS = frozenset({"model", "snapshot", "seed", "table", "view"})
+"""What a warehouse holds for readers outside the repository (a dbt source is an input)."""
 
 IMPACT_SEVERITIES = frozenset({"breaking", "review"})
 """Only these are worth naming consumers for; safe and info changes reach no one."""
@@ -104,6 +113,16 @@ def _change_columns(change: Change, rule: Rule, asset: Asset | None) -> frozense
     return frozenset(names)
 
 
+@dataclass(frozen=True)
+class ImpactResult:
+    """What :func:`walk_impact` found: consumers, who must ack, and why some breaking changes to
+    published relations reach nobody (fresh query logs saw no read)."""
+
+    impacts: tuple[Impact, ...]
+    required: tuple[RequiredAck, ...]
+    unread: tuple[Unread, ...] = ()
+
+
 def compute_impact(
     changes: Sequence[Change],
     base: Snapshot,
@@ -113,6 +132,7 @@ def compute_impact(
     registrations: Sequence[Registration] = (),
     codeowners: str | None = None,
     history: FileHistory | None = None,
+    coverage: Sequence[Coverage] = (),
 ) -> tuple[list[Impact], list[RequiredAck]]:
     """Consumers reached by the breaking and review changes, and the teams that must ack.
 
@@ -120,11 +140,29 @@ def compute_impact(
     knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
     A reading model no one declares an owner for is owned by who last changed it (``history``).
     """
-    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history)
+    found = walk_impact(changes, base, head, config, registrations=registrations, codeowners=codeowners,
+                        history=history, coverage=coverage)
+    return list(found.impacts), list(found.required)
+
+
+def walk_impact(
+    changes: Sequence[Change],
+    base: Snapshot,
+    head: Snapshot,
+    config: Config,
+    *,
+    registrations: Sequence[Registration] = (),
+    codeowners: str | None = None,
+    history: FileHistory | None = None,
+    coverage: Sequence[Coverage] = (),
+) -> ImpactResult:
+    """:func:`compute_impact` with the unread sentences. ``coverage``: the fresh query logs
+    (:func:`rules.observed.fresh_coverage`)."""
+    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history, coverage)
     for change in changes:
         if change.severity in IMPACT_SEVERITIES:
             walk.follow(change)
-    return walk.impacts.rows(), walk.impacts.acks()
+    return ImpactResult(tuple(walk.impacts.rows()), tuple(walk.impacts.acks()), tuple(walk.unread))
 
 
 _Fingerprint = tuple[str, str, str, str, str]
@@ -143,6 +181,10 @@ class _Consumers:
         self.from_history: set[str] = set()
         """Holders who own a reader only as the last person to change it."""
         self.stand_ins: dict[str, str | None] = {}
+        self.unknown_readers: set[str] = set()
+        """Holders who hold for the unknown readers of a published relation."""
+        self.unowned: set[str] = set()
+        """Holders who hold for a consumer with no owner."""
         self.breaking_by_team: dict[str, dict[_Fingerprint, Change]] = {}
         self.readers_by_team: dict[str, dict[_Fingerprint, list[str]]] = {}
 
@@ -158,6 +200,7 @@ class _Consumers:
         *,
         reader: str | None = None,
         required: bool = True,
+        unknown: bool = False,
     ) -> None:
         slug = team.key if team else None
         key = (change.asset, consumer, consumer_type, slug)
@@ -170,10 +213,12 @@ class _Consumers:
             return
         holder = team
         if holder is None:
-            if self.config.on_unowned != "block":
+            if (self.config.on_unknown_readers if unknown else self.config.on_unowned) != "block":
                 return
             holder = fallback_holder(where, self.config, self.rules)
-            self.held.add(holder.key if holder else MAINTAINERS)
+            slug = holder.key if holder else MAINTAINERS
+            self.held.add(slug)
+            (self.unknown_readers if unknown else self.unowned).add(slug)
         self._hold(change, holder, where, reader or f"{consumer_type} {consumer}")
 
     def _hold(self, change: Change, holder: Owner | None, where: str | None, reader: str) -> None:
@@ -211,6 +256,10 @@ class _Consumers:
                       for key, readers in self.readers_by_team[slug].items()),
                 fingerprint(self.breaking_by_team[slug].values()),
                 fallback=slug in self.held,
+                held_for=tuple(
+                    why for why, holders in (("unknown_readers", self.unknown_readers), ("unowned", self.unowned))
+                    if slug in holders
+                ),
                 stand_in=self.stand_ins.get(slug),
                 from_history=slug in self.from_history and slug not in self.held,
             )
@@ -236,9 +285,12 @@ class _ImpactWalk:
 
     def __init__(
         self, base: Snapshot, head: Snapshot, config: Config, registrations: Sequence[Registration],
-        rules: tuple[CodeOwnersRule, ...], history: FileHistory | None = None,
+        rules: tuple[CodeOwnersRule, ...], history: FileHistory | None = None, coverage: Sequence[Coverage] = (),
     ) -> None:
         self.base, self.head, self.config, self.rules, self.history = base, head, config, rules, history
+        self.coverage = tuple(coverage)
+        self.unread: list[Unread] = []
+        self.read_in_repo: dict[str, frozenset[str]] = {}
         self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
         self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
         self.regs_by_asset: dict[str, list[Registration]] = {}
@@ -304,6 +356,51 @@ class _ImpactWalk:
             self._model(at, fqn, asset, reach)
             self._exposures(at, fqn, reach, fixed_exposure)
             self._registrations(at, fqn, asset, reach)
+        self._unknown_readers(at, changed)
+
+    def _unknown_readers(self, at: _Followed, changed: Asset) -> None:
+        """A breaking change to a published relation whose readers nobody knows (no exposure,
+        registration or fresh observed reader) is held for the fallback like an unowned consumer;
+        when fresh query logs of its warehouse saw no read, it is known to reach nobody."""
+        change = at.change
+        if change.severity != "breaking" or not self._published(changed, at):
+            return
+        regs = _registrations_for(change.asset, changed, self.regs_by_asset)
+        declared = [reg for reg in regs if reg.observed is None]
+        seen = [reg for reg in regs if reg.observed is not None and not reg.observed.stale]
+        logs = sorted({c.kind for c in self.coverage if covers(c, changed.dialect)})
+        if declared or self.exposures_by_side[at.side].get(change.asset):
+            return  # its readers are known: they decide
+        if seen and (not logs or any(_observed_reads(reg, at.start_cols) for reg in seen)):
+            return  # observed readers decide: those reading the change are asked
+        if logs:
+            target = f"{change.asset}.{change.column}" if change.column and ALL not in at.start_cols else change.asset
+            unread = Unread(target, self.config.discovery.stale_after_days, tuple(logs))
+            if unread not in self.unread:
+                self.unread.append(unread)
+            return
+        self.impacts.record(
+            change, change.asset, UNKNOWN_READERS, None, _consumer_columns(change, at.start_cols), (change.asset,),
+            reader="readers Tessera does not know (no exposure, registration or observed query)", unknown=True,
+        )
+
+    def _published(self, asset: Asset, at: _Followed) -> bool:
+        """In the warehouse before the change (not new, not ephemeral, not disabled, not a source) and either
+        ``access: public`` or read by nothing in the repository (no model, snapshot, exposure or
+        semantic model, no ``consumers:`` entry)."""
+        if asset.kind not in PUBLISHED_KINDS or not asset.enabled or asset.fqn not in self.base.assets:
+            return False  # a relation the change adds has had no chance to be read
+        if (asset.materialized or "").lower() == "ephemeral":
+            return False
+        if (asset.access or "").lower() == "public":
+            return True
+        read = self.read_in_repo.get(at.side)
+        if read is None:
+            read = self.read_in_repo[at.side] = frozenset(
+                {up for a in at.snapshot.assets.values() for up in a.depends_on if up != a.fqn}
+                | {up for e in at.snapshot.exposures.values() for up in e.depends_on}
+            )
+        return asset.fqn not in read and not any(r.source == "config" for r in self.regs_by_asset.get(asset.fqn, ()))
 
     def _producers(self, change: Change, changed: Asset, snapshot: Snapshot, side: str) -> set[str]:
         producer = self.team_of(changed, snapshot, side, reader=False)
@@ -375,6 +472,13 @@ class _ImpactWalk:
         self.impacts.record(at.change, name, "query", team, _consumer_columns(at.change, at.start_cols),
                             (*reach.path, name), reader=describe(seen, reg.team or None, self.config),
                             required=team is not None and not seen.stale)
+
+
+def _observed_reads(reg: Registration, columns: frozenset[str]) -> bool:
+    """Whether an observed reader read any of ``columns`` (ALL: any column at all)."""
+    if ALL in columns or (reg.observed is not None and reg.observed.every_column):
+        return True  # an asset-wide change reaches even a reader that only counted rows
+    return bool({column_key(c) for c in reg.columns} & columns)
 
 
 def _refused_ref(reader: Asset | None, changed: Asset, access: str | None) -> bool:

@@ -245,6 +245,41 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """A warehouse query log that discovery reads (``tessera discover``): its source kind and the
+    day it last ran. While it is fresh, a published relation with no observed read of a column is
+    known to be read by nobody, rather than by readers nobody knows."""
+
+    kind: str
+    """The discovery source's kind: ``postgres``, ``snowflake``, ``bigquery``, ``databricks``,
+    ``redshift`` (a warehouse's own log, covering that dialect) or ``jsonl`` (an exported log of any
+    warehouse)."""
+    last_run: str
+    """ISO date of the source's last discovery run."""
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A breaking change to a published relation that fresh query logs saw nobody read: why it
+    passes without asking anyone."""
+
+    target: str
+    """The relation, or ``relation.column`` for a column's change."""
+    days: int
+    """The window the logs cover (``discovery.stale_after``)."""
+    logs: tuple[str, ...]
+    """The kinds of query log that cover its warehouse."""
+
+    @property
+    def sentence(self) -> str:
+        return f"no reads of {self.target} in the last {self.days} days ({', '.join(self.logs)} query logs)"
+
+
+UNKNOWN_READERS = "unknown"
+"""The ``consumer_type`` of the readers nobody knows of a published relation (held for the fallback)."""
+
+
+@dataclass(frozen=True)
 class Registration:
     """A team declaring that it reads an asset (``consumers:`` in .tessera.yml, or the API)."""
 
@@ -299,6 +334,9 @@ class Config:
     """The team that holds for a consumer whose owner resolves to nobody."""
     on_unowned: str = "block"
     """``block`` (hold such a change for a fallback) or ``warn`` (only say so)."""
+    on_unknown_readers: str = "block"
+    """``block`` (hold a breaking change to a published relation nobody is known to read for the
+    fallback) or ``warn`` (only say its readers are unknown)."""
     discovery: DiscoverySettings = DiscoverySettings()
     problems: tuple[str, ...] = ()
     """What was wrong with the file (unknown keys, bad values): shown to the user, never fatal."""
@@ -369,6 +407,9 @@ class RequiredAck:
     owner_source: str | None = None
     """``history`` for a person asked because they last changed a reader no one declares an owner
     for; None when the owner was declared (exposure, group, meta, CODEOWNERS) or is a fallback."""
+    held_for: tuple[str, ...] = ()
+    """Why a fallback holds: ``unknown_readers`` (a published relation nobody is known to read)
+    and/or ``unowned`` (a consumer whose owner resolves to nobody)."""
 
     @property
     def maintainers(self) -> bool:
@@ -437,6 +478,9 @@ class Analysis:
     """The dbt projects read, each with its dialect (empty when nothing needed reading)."""
     detected: Detected | None = None
     """Set when the repository has no ``.tessera.yml``: what was found without it."""
+    unread: tuple[Unread, ...] = ()
+    """Breaking changes to published relations that fresh query logs show nobody reads, one
+    sentence each (``no reads of fct_orders.plan_code in the last 30 days``): why they pass."""
     notes: tuple[str, ...] = ()
     """What the reader of the check should know about how it was read (dbt packages fetched or
     not); said in the check's summary, never a reason for a comment."""
@@ -464,6 +508,7 @@ class Analysis:
             "migrations": [asdict(m) for m in self.migrations],
             "errors": [asdict(e) for e in self.errors],
             "projects": [asdict(p) for p in self.projects],
+            **({"unread": [u.sentence for u in self.unread]} if self.unread else {}),
             **({"notes": list(self.notes)} if self.notes else {}),
         }
 
@@ -495,6 +540,8 @@ def _required_dict(required: RequiredAck) -> dict[str, Any]:
     entry["reasons"] = list(required.reasons)
     if required.fallback:
         entry["fallback"] = True
+        if required.held_for:
+            entry["reason"] = ",".join(required.held_for)
     if required.owner_source:
         entry["owner_source"] = required.owner_source
     return entry

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from rules.model import Config, Observation, Registration
+from rules.model import Config, Coverage, Observation, Registration
 
 
 def config_team(kind: str, name: str, config: Config) -> str | None:
@@ -72,6 +72,23 @@ def prepare(
             )
         )
     return out
+
+
+QUERY_LOG_KINDS = frozenset({"postgres", "snowflake", "bigquery", "databricks", "redshift", "jsonl"})
+"""Discovery sources that see every query a warehouse ran (BI tools see only their own objects)."""
+
+
+def fresh_coverage(coverage: Sequence[Coverage], config: Config, *, today: dt.date) -> tuple[Coverage, ...]:
+    """The query logs discovery read within ``discovery.stale_after``: only those can say that
+    nobody reads a column (an older or a BI-only source says nothing about who reads now)."""
+    cutoff = today - dt.timedelta(days=config.discovery.stale_after_days)
+    return tuple(c for c in coverage if c.kind in QUERY_LOG_KINDS and not _seen_before(c.last_run, cutoff))
+
+
+def covers(coverage: Coverage, dialect: str | None) -> bool:
+    """Whether a query log sees the warehouse a relation of ``dialect`` lives in (an exported
+    ``jsonl`` log may be any warehouse's)."""
+    return coverage.kind == "jsonl" or (dialect or "").lower() == coverage.kind
 
 
 def resolve_name(relation: str, relations: Mapping[str, str]) -> str:

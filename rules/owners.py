@@ -369,21 +369,23 @@ def settle_people(
 
 def required_ack(
     holder: Owner | None, reasons: tuple[str, ...], fingerprint: str, *, fallback: bool, stand_in: str | None = None,
-    from_history: bool = False,
+    from_history: bool = False, held_for: tuple[str, ...] = (),
 ) -> RequiredAck:
     """The required ack of a team, a person, or (holder None) the repository's maintainers."""
     if isinstance(holder, PersonRef):
         return RequiredAck(
             team=holder.key, github_team=None, reasons=reasons, fingerprint=fingerprint,
             kind="user", user=holder.identity, login=holder.login, fallback=fallback, stand_in=stand_in,
-            owner_source="history" if from_history else None,
+            owner_source="history" if from_history else None, held_for=held_for,
         )
     if isinstance(holder, TeamRef):
         return RequiredAck(
             team=holder.slug, github_team=holder.github_team, reasons=reasons, fingerprint=fingerprint,
-            fallback=fallback,
+            fallback=fallback, held_for=held_for,
         )
-    return RequiredAck(team=MAINTAINERS, github_team=None, reasons=reasons, fingerprint=fingerprint, fallback=True)
+    return RequiredAck(
+        team=MAINTAINERS, github_team=None, reasons=reasons, fingerprint=fingerprint, fallback=True, held_for=held_for
+    )
 
 
 def raw_owner(

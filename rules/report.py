@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 from rules.dialect import display_name
 from rules.markdown import code, fence, mention, mermaid_label, prose, text
-from rules.model import Analysis, Change, Impact, Migration, Project, RequiredAck, person_identity
+from rules.model import (
+    UNKNOWN_READERS,
+    Analysis,
+    Change,
+    Impact,
+    Migration,
+    Project,
+    RequiredAck,
+    person_identity,
+)
 from rules.owners import holder_text
 
 MARKER = "<!-- tessera:impact -->"
@@ -117,7 +126,29 @@ def ownerless_consumers(analysis: Analysis) -> list[Impact]:
     """Consumers a breaking change reaches whose owner nobody asked answers for: no owner at all,
     or a person Tessera could not find (held for a fallback, or only noted with ``on_unowned: warn``)."""
     asked = {r.team for r in analysis.required_acks}
-    return [i for i in breaking_consumers(analysis) if i.team is None or i.team not in asked]
+    return [
+        i for i in breaking_consumers(analysis)
+        if i.consumer_type != UNKNOWN_READERS and (i.team is None or i.team not in asked)
+    ]
+
+
+def unknown_readers(analysis: Analysis) -> list[Impact]:
+    """Published relations a breaking change reaches whose readers nobody knows (one row each)."""
+    return [i for i in breaking_consumers(analysis) if i.consumer_type == UNKNOWN_READERS]
+
+
+def _unknown_holders(analysis: Analysis) -> list[RequiredAck]:
+    return [r for r in analysis.required_acks if "unknown_readers" in r.held_for]
+
+
+def _unknown_note(analysis: Analysis) -> str:
+    """The headline's word on published relations nobody is known to read, and who holds."""
+    unknown = unknown_readers(analysis)
+    if not unknown:
+        return ""
+    holders = _unknown_holders(analysis)
+    who = _join([holder_text(r) for r in holders]) if holders else "nobody (on_unknown_readers: warn)"
+    return f" · readers of {_join([code(i.asset) for i in unknown[:3]])}{' and more' if len(unknown) > 3 else ''} unknown: held for {who}"
 
 
 def _ownerless_note(analysis: Analysis) -> str:
@@ -135,7 +166,7 @@ def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
     breaking = [c for c in analysis.changes if c.severity == "breaking"]
     review = [c for c in analysis.changes if c.severity == "review"]
     required = analysis.required_acks
-    note = _ownerless_note(analysis)
+    note = _ownerless_note(analysis) + _unknown_note(analysis)
     if required:
         blocked = [r for r in required if _answered(acks.get(r.team), "block")]
         waiting = [r for r in required if not _answered(acks.get(r.team), "ack")]
@@ -152,6 +183,8 @@ def _headline(analysis: Analysis, acks: Mapping[str, AckState]) -> str:
         return f"## ⏳ Tessera: {_plural(len(breaking), 'breaking change')} {verb} an acknowledgement from {teams}{note}"
     if breaking and note:
         return f"## ⚠️ Tessera: {_plural(len(breaking), 'breaking change')}, nobody asked{note}"
+    if breaking and analysis.unread:
+        return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, and query logs show nobody reads what changed"
     if breaking:
         return f"## 🟢 Tessera: {_plural(len(breaking), 'breaking change')}, but no other team reads what changed"
     if review:
@@ -170,11 +203,14 @@ def _summary_line(analysis: Analysis) -> str:
     for change in analysis.changes:
         counts[change.severity] = counts.get(change.severity, 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("breaking", "review", "safe", "info") if counts.get(s)]
-    consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts}
+    consumers = {(i.consumer, i.consumer_type) for i in analysis.impacts if i.consumer_type != UNKNOWN_READERS}
     line = f"Changes: {', '.join(parts) if parts else 'none'}"
+    unknown = len(unknown_readers(analysis))
+    if unknown:
+        line += f" · {_plural(unknown, 'published relation')} whose readers Tessera does not know"
     if consumers:
         line += f" · {_plural(len(consumers), 'consumer')} reached"
-        hit = len(breaking_consumers(analysis))
+        hit = len(breaking_consumers(analysis)) - unknown
         line += f" ({hit} by a breaking change" if hit else " (none by a breaking change"
         ownerless = len(ownerless_consumers(analysis))
         line += f", {ownerless} with no owner)" if ownerless else ")"
@@ -189,7 +225,9 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
         reasons = "<br>".join(prose(r, table=True) for r in req.reasons[:6])
         if len(req.reasons) > 6:
             reasons += f"<br>…and {len(req.reasons) - 6} more"
-        who = holder_text(req, table=True) + (" (holding for consumers with no owner)" if req.fallback else "")
+        who = holder_text(req, table=True) + _holding_for(req)
+        if req.owner_source == "history":
+            who += " (last changed a reader no one declares an owner for)"
         lines.append(f"| {who} | {reasons} | {_ack_status(acks.get(req.team))} |")
     if all(_acked(acks.get(req.team)) for req in analysis.required_acks):
         # The how-to-answer instructions are noise once nobody is left to answer.
@@ -203,6 +241,54 @@ def _teams_section(analysis: Analysis, acks: Mapping[str, AckState]) -> list[str
         "- `/tessera block <reason>` — this must not merge as it is.",
         "",
     ]
+    return lines
+
+
+def _holding_for(req: RequiredAck) -> str:
+    """Why a fallback is asked, after its name in the table."""
+    if not req.fallback:
+        return ""
+    if req.held_for == ("unknown_readers",):
+        return " (holding for readers Tessera does not know)"
+    if "unknown_readers" in req.held_for:
+        return " (holding for consumers with no owner and readers Tessera does not know)"
+    return " (holding for consumers with no owner)"
+
+
+def _unknown_section(analysis: Analysis) -> list[str]:
+    """Published relations whose readers nobody knows, who confirms for them, how to make it
+    precise; and those fresh query logs show nobody reads."""
+    unknown = unknown_readers(analysis)
+    if not unknown and not analysis.unread:
+        return []
+    holders = _unknown_holders(analysis)
+    who = _join([holder_text(r) for r in holders])
+    lines = ["### Readers outside the repository", ""]
+    for row in unknown:
+        what = ", ".join(code(c) for c in row.columns) if row.columns else "the whole relation"
+        rules = ", ".join(row.rules)
+        head = (
+            f"- Tessera knows no reader of {code(row.asset)} (no exposure, registration or observed query),"
+            f" and {rules} changes {what}: "
+        )
+        if holders:
+            verb = "confirm" if len(holders) > 1 or holders[0].maintainers else "confirms"
+            lines.append(head + f"{who} {verb} nobody outside the repository depends on it.")
+        else:
+            lines.append(head + "nobody was asked to confirm that nobody outside the repository depends on it"
+                         " (on_unknown_readers: warn).")
+    if unknown:
+        lines.append(
+            "- To make this precise, say who reads it: an exposure or a `consumers:` entry in `.tessera.yml`,"
+            " a registration through the API (`POST /api/v1/registrations`), or `tessera discover` on the"
+            " warehouse's query log."
+        )
+    lines += [
+        f"- Query logs show no reads of {code(u.target)} in the last {u.days} days"
+        f" ({text(', '.join(u.logs))} query logs): nobody is asked."
+        for u in analysis.unread
+    ]
+    lines.append("")
     return lines
 
 
@@ -276,7 +362,9 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
         elif person_identity(team_slug):
             team = f"{code(str(person_identity(team_slug)), table=True)} (not found on GitHub)"
         else:
-            team = code(team_slug, table=True) if team_slug else "_no owner_"
+            team = code(team_slug, table=True) if team_slug else (
+                "_unknown_" if all(i.consumer_type == UNKNOWN_READERS for i in items) else "_no owner_"
+            )
         names = {i.consumer for i in items}
         # entry points: consumers with no other consumer of this team earlier on their path
         entry = [i for i in items if not any(p in names for p in i.path[:-1])] or items
@@ -296,6 +384,8 @@ def _impacts_section(impacts: Sequence[Impact], required: Sequence[RequiredAck])
 
 
 def _consumer_text(impact: Impact) -> str:
+    if impact.consumer_type == UNKNOWN_READERS:
+        return "readers Tessera does not know"
     via = f" (via {' → '.join(code(p, table=True) for p in impact.path[1:-1])})" if len(impact.path) > 2 else ""
     return f"{text(impact.consumer_type)} {code(impact.consumer, table=True)}{via}"
 
@@ -435,6 +525,7 @@ def to_markdown(
     sections = {
         "head": head,
         "teams": teams,
+        "unknown": _unknown_section(analysis),
         "changes": changes,
         "errors": errors,
         "impacts": impacts,
@@ -442,7 +533,7 @@ def to_markdown(
         "diagram": diagram,
         "folded": folded,
     }
-    order = ("head", "teams", "changes", "errors", "impacts", "migrations", "diagram", "folded")
+    order = ("head", "teams", "unknown", "changes", "errors", "impacts", "migrations", "diagram", "folded")
 
     def render(note: str | None = None) -> str:
         parts = [line for key in order for line in sections[key]]

@@ -496,6 +496,12 @@ class FakeRepo:
     def reactions(self, comment_id: int) -> list[FakeReaction]:
         return [r for r in self.fake.reactions if r.comment_id == comment_id]
 
+    def changed_file(self, sha: str, path: str) -> bool:
+        """Whether commit ``sha`` added, changed or deleted ``path`` (against its parent)."""
+        commit = self.commits[sha]
+        before = self.commits[commit.parent].files.get(path) if commit.parent else None
+        return commit.files.get(path) != before
+
     def merge_base(self, base: str, head: str) -> str | None:
         ancestors = set(self._ancestry(base))
         return next((sha for sha in self._ancestry(head) if sha in ancestors), None)
@@ -1306,6 +1312,12 @@ class FakeGitHub:
             ("GET", "/repos/{owner}/{repo}/pulls/{number}", self._get_pull, "pull_requests:read"),
             (
                 "GET",
+                "/repos/{owner}/{repo}/pulls/{pull_number}/commits",
+                self._list_pull_commits,
+                "pull_requests:read",
+            ),
+            (
+                "GET",
                 "/repos/{owner}/{repo}/pulls/{number}/files",
                 self._list_pull_files,
                 "pull_requests:read",
@@ -1787,37 +1799,54 @@ class FakeGitHub:
 
     def _list_commits(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
         """Commits reachable from ``sha`` (default branch), newest first; ``author`` is a login or an
-        e-mail. The commit's ``author`` is the GitHub user its e-mail belongs to, or null."""
+        e-mail, ``path`` keeps the commits that changed that file. The commit's ``author`` is the
+        GitHub user its e-mail belongs to, or null."""
         repo = self._repo_for(params, caller)
         start = self._resolve(repo, request.query.get("sha") or repo.default_branch)
         wanted = (request.query.get("author") or "").lower()
+        path = (request.query.get("path") or "").strip("/")
         listed = []
         for sha in repo._ancestry(start.sha):
             commit = repo.commits[sha]
             if wanted and wanted not in (commit.author_email.lower(), (commit.author_login or "").lower()):
                 continue
-            person = {"name": commit.author_email.split("@")[0], "email": commit.author_email, "date": self._now()}
-            listed.append(
-                {
-                    "sha": sha,
-                    "node_id": base64.b64encode(f"06:Commit{sha}".encode()).decode(),
-                    "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
-                    "html_url": f"{self.web_url}/{repo.full_name}/commit/{sha}",
-                    "comments_url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/comments",
-                    "commit": {
-                        "url": f"{self.url}/repos/{repo.full_name}/git/commits/{sha}",
-                        "author": person,
-                        "committer": person,
-                        "message": commit.message,
-                        "tree": {"sha": commit.tree_sha, "url": f"{self.url}/repos/{repo.full_name}/git/trees/{commit.tree_sha}"},
-                        "comment_count": 0,
-                    },
-                    "author": self._user(commit.author_login) if commit.author_login else None,
-                    "committer": self._user(commit.author_login) if commit.author_login else None,
-                    "parents": [{"sha": commit.parent}] if commit.parent else [],
-                }
-            )
+            if path and not repo.changed_file(sha, path):
+                continue
+            listed.append(self._commit_json(repo, sha))
         return self._page(request, listed)
+
+    def _list_pull_commits(self, request: web.Request, params: dict[str, str], caller: Caller) -> Any:
+        """A pull request's commits, oldest first (those on its head not on its base)."""
+        repo = self._repo_for(params, caller)
+        pull = self._pull(repo, params["pull_number"])
+        base = repo.merge_base(pull.base_sha, pull.head_sha)
+        own = list(itertools.takewhile(lambda sha: sha != base, repo._ancestry(pull.head_sha)))[::-1]
+        return self._page(request, [self._commit_json(repo, sha) for sha in own])
+
+    def _commit_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        """A commit as GitHub lists it (``commit`` schema); a ``[bot]`` login is of type Bot."""
+        commit = repo.commits[sha]
+        person = {"name": commit.author_email.split("@")[0], "email": commit.author_email, "date": self._now()}
+        login = commit.author_login
+        user = self._user(login, "Bot" if login.endswith("[bot]") else "User") if login else None
+        return {
+            "sha": sha,
+            "node_id": base64.b64encode(f"06:Commit{sha}".encode()).decode(),
+            "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
+            "html_url": f"{self.web_url}/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{self.url}/repos/{repo.full_name}/git/commits/{sha}",
+                "author": person,
+                "committer": person,
+                "message": commit.message,
+                "tree": {"sha": commit.tree_sha, "url": f"{self.url}/repos/{repo.full_name}/git/trees/{commit.tree_sha}"},
+                "comment_count": 0,
+            },
+            "author": user,
+            "committer": user,
+            "parents": [{"sha": commit.parent}] if commit.parent else [],
+        }
 
     # check runs
 

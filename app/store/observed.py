@@ -25,7 +25,7 @@ from typing import Any
 
 from app.store.db import Database
 from rules.build import relation_resolver
-from rules.model import Asset, Observation, Registration
+from rules.model import Asset, Coverage, Observation, Registration
 from rules.observed import mapped_team, resolve_name
 
 
@@ -270,6 +270,16 @@ def last_runs(db: Database) -> list[dict[str, Any]]:
         for s, k, r, at in db.execute(
             "SELECT source, kind, last_run, updated_at FROM discovery_watermarks ORDER BY source"
         )
+    ]
+
+
+def coverage(db: Database) -> list[Coverage]:
+    """Each discovery source's kind and the day its last run was recorded (a run saves its
+    watermark with its reads, so a failed run records nothing): where the engine learns which
+    query logs are fresh enough to say that nobody reads a column."""
+    return [
+        Coverage(kind=kind, last_run=dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat())
+        for kind, at in db.execute("SELECT kind, updated_at FROM discovery_watermarks ORDER BY source")
     ]
 
 

@@ -2,8 +2,10 @@
 
 The blobs it reads are fetched here, once, ever; the worker has its own time and memory limits. A
 change that goes over them (or crashes its worker) ends as a clear :class:`AnalysisError`, and the
-second time the same delivery does it as :class:`Quarantined` (set aside, not retried). The
-analysis then gets the registry's registrations and GitHub teams, and the people who answer.
+second time the same delivery does it as :class:`Quarantined` (set aside, not retried). When a
+breaking change reaches readers whose owner only history can tell, the engine runs twice, with
+the readers' latest commits fetched in between (:mod:`app.workflow.history`). The analysis then
+gets the registry's registrations and GitHub teams, and the people who answer.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from app.queue import JobContext
 from app.store import deliveries as delivery_sql
 from app.store import observed as observed_sql
 from app.store.registry import all_registrations, github_teams
-from app.workflow import github_source, jobs, people
-from app.workflow.checkout import AnalysisError, PullRef, checkout, raise_fetch_failure, unreadable
+from app.workflow import github_source, history, jobs, people
+from app.workflow.checkout import AnalysisError, Checkout, PullRef, checkout, raise_fetch_failure, unreadable
 from rules.model import Analysis
 from rules.model import AnalysisError as AnalysisProblem
 
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 
 BLOBS_FETCHED = REGISTRY.counter(
     "tessera_blobs_fetched_total", "Files fetched from GitHub for analyses (each blob once, then cached)."
+)
+
+
+HISTORY_REQUESTS = REGISTRY.counter(
+    "tessera_history_requests_total",
+    "GitHub API requests made to find who last changed readers nobody declares an owner for.",
 )
 
 
@@ -69,7 +77,37 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
         registrations=tuple(registrations),
         today=today,
         max_blob_bytes=github_source.MAX_BLOB_BYTES,
+        coverage=tuple(await ctx.store.read(observed_sql.coverage)),
     )
+    result = await _analyse(ctx, ref, source, job)
+    notes: tuple[AnalysisProblem, ...] = ()
+    if result.needs_history:
+        found = await history.look_up(gh, ref, result.needs_history)
+        HISTORY_REQUESTS.inc(found.requests)
+        notes = found.notes
+        result = await _analyse(ctx, ref, source, replace(job, history=found.history))
+    analysis = result.analysis
+    unread = [AnalysisProblem(path, reason) for path, reason in sorted(result.skipped.items()) if path in source.changed]
+    if unread or notes:
+        analysis = replace(analysis, errors=(*analysis.errors, *unread, *notes))
+    if source.notes:
+        analysis = replace(analysis, notes=(*analysis.notes, *source.notes))
+    BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
+    analysis = await _with_registry_teams(ctx, analysis)
+    analysis = await people.settle(gh, ref.owner, ref.name, analysis, source.config, author=ref.author)
+    log.info(
+        "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
+        ref.repo,
+        ref.number,
+        analysis.status,
+        len(analysis.changes),
+        source.fetcher.fetched_from_github,
+    )
+    return analysis, source.changed
+
+
+async def _analyse(ctx: JobContext, ref: PullRef, source: Checkout, job: jobs.ChangeJob) -> jobs.ChangeResult:
+    """One engine run in an analysis worker, its blobs sent along or fetched on demand."""
     wanted = {e.sha for e in source.base.entries.values()} | {e.sha for e in source.head.entries.values()}
     try:
         result = await engine.pool_for(ctx.settings).run(
@@ -88,24 +126,7 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
     finally:
         await source.fetcher.flush()
     raise_fetch_failure(source.fetcher)
-    analysis = result.analysis
-    unread = [AnalysisProblem(path, reason) for path, reason in sorted(result.skipped.items()) if path in source.changed]
-    if unread:
-        analysis = replace(analysis, errors=(*analysis.errors, *unread))
-    if source.notes:
-        analysis = replace(analysis, notes=(*analysis.notes, *source.notes))
-    BLOBS_FETCHED.inc(source.fetcher.fetched_from_github)
-    analysis = await _with_registry_teams(ctx, analysis)
-    analysis = await people.settle(gh, ref.owner, ref.name, analysis, source.config, author=ref.author)
-    log.info(
-        "%s#%s analysed: %s, %d change(s), %d blob(s) fetched",
-        ref.repo,
-        ref.number,
-        analysis.status,
-        len(analysis.changes),
-        source.fetcher.fetched_from_github,
-    )
-    return analysis, source.changed
+    return result
 
 
 async def _killed(ctx: JobContext, ref: PullRef, killed: engine.WorkerKilled, changed: Collection[str]) -> AnalysisError:

@@ -21,6 +21,7 @@ from rules.model import (
     Migration,
     Project,
     RequiredAck,
+    Unread,
 )
 
 _PARTS: dict[str, type] = {
@@ -29,6 +30,7 @@ _PARTS: dict[str, type] = {
     "required_acks": RequiredAck,
     "migrations": Migration,
     "errors": AnalysisError,
+    "unread": Unread,
 }
 
 

@@ -88,9 +88,33 @@ def test_a_breaking_change_read_by_another_team_exits_1_with_the_design_json(
     ][0].items()
 
 
-def test_a_column_nobody_reads_exits_0(shop_repo: tuple[Path, str]) -> None:
+def test_a_column_nobody_is_known_to_read_from_a_public_model_is_held_for_the_maintainers(
+    shop_repo: tuple[Path, str],
+) -> None:
     repo, base = shop_repo
     commit(repo, drop_coupon_code(shop_files()), "drop coupon_code")
+    code, out, err = check("--repo", str(repo), "--base", base, "--head", "HEAD", "--format", "json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["status"] == "needs_ack"
+    assert data["required_acks"] == [{
+        "kind": "team", "team": "maintainers", "github_team": None,
+        "reasons": ["COLUMN_REMOVED on fct_orders.coupon_code: read by readers Tessera does not know"
+                    " (no exposure, registration or observed query)"],
+        "fallback": True, "reason": "unknown_readers",
+    }]
+    assert data["impacts"] == [{
+        "asset": "fct_orders", "consumer": "fct_orders", "consumer_type": "unknown", "team": None,
+        "columns": ["coupon_code"], "rules": ["COLUMN_REMOVED"],
+    }]
+
+
+def test_a_column_nobody_reads_exits_0_when_unknown_readers_only_warn(shop_repo: tuple[Path, str]) -> None:
+    repo, base = shop_repo
+    files = shop_files()
+    files[".tessera.yml"] += "on_unknown_readers: warn\n"
+    base = commit(repo, files, "unknown readers only warn")
+    commit(repo, drop_coupon_code(files), "drop coupon_code")
     code, out, err = check("--repo", str(repo), "--base", base, "--head", "HEAD", "--format", "json")
     assert code == 0, err
     data = json.loads(out)
@@ -114,7 +138,7 @@ def test_the_base_side_is_where_the_branch_forked(shop_repo: tuple[Path, str]) -
     git(repo, "checkout", "-q", "main")
     commit(repo, drop_discounts(shop_files()), "meanwhile on main")
     code, out, err = check("--repo", str(repo), "--base", "main", "--head", "feature", "--format", "json")
-    assert code == 0, err
+    assert code == 1, err  # the public fct_orders' coupon_code: held for its unknown readers
     data = json.loads(out)
     assert data["base"] == base
     assert not any(c["column"] == "discounts" for c in data["changes"])

@@ -123,8 +123,38 @@ def test_discover_finds_each_postgres_roles_column_reads_and_a_pr_asks_exactly_t
     )
     assert [(i["consumer"], i["consumer_type"]) for i in result["impacts"]] == [("role looker_finance", "query")]
 
-    # without the store nobody is asked: the reader was never written down anywhere else
-    assert check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json"]) == 0
+    # without the store the reader was never written down anywhere else: shop.orders' readers are
+    # unknown, so the change is held for the maintainers rather than passing green
+    assert check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json"]) == 1
+    unknown = json.loads(capsys.readouterr().out)
+    assert [(a["team"], a["reason"]) for a in unknown["required_acks"]] == [("maintainers", "unknown_readers")]
+
+
+def test_a_check_with_fresh_query_logs_passes_a_column_nobody_reads_and_says_so(
+    shop_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "tessera.db"
+    monkeypatch.setenv("TESSERA_DB", str(store))
+    discover_json([shop_db], capsys)
+    repo = tmp_path / "customers"
+    repo.mkdir()
+    (repo / ".tessera.yml").write_text(CONFIG)
+    ddl = "create table shop.customers (id int primary key, email text, region text, legacy_code text);\n"
+    (repo / "schema.sql").write_text(ddl)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    (repo / "schema.sql").write_text(ddl.replace(", legacy_code text", ""))
+    git(repo, "commit", "-qam", "drop legacy_code")
+
+    # growth_analyst reads shop.customers, never legacy_code, and the postgres log is fresh
+    code = check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json", "--db", str(store)])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["required_acks"] == []
+    assert result["unread"] == ["no reads of shop.customers.legacy_code in the last 30 days (postgres query logs)"]
+
+    # without the store nothing is known about its readers: held
+    assert check_main(["--repo", str(repo), "--base", "HEAD~1", "--format", "json"]) == 1
     capsys.readouterr()
 
 

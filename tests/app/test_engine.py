@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import mmap
 import multiprocessing
 import os
 import signal
@@ -226,6 +227,19 @@ def test_run_limited_stops_a_task_at_the_memory_limit() -> None:
     with pytest.raises(WorkerKilled) as killed:
         run_limited(allocate, 800, limits=Limits(30, 512))
     assert killed.value.limit == "memory"
+
+
+def test_the_memory_limit_counts_what_the_task_adds_not_what_a_big_parent_had_reserved() -> None:
+    """A forked child starts with its parent's address space (a server's threads reserve 64 MB of
+    malloc arena each): the analysis still gets its 512 MB, and no more."""
+    reserved = mmap.mmap(-1, 1024 * 1024 * 1024)  # address space only: never touched
+    try:
+        assert run_limited(allocate, 50, limits=Limits(30, 512)) == 50 * 1024 * 1024
+        with pytest.raises(WorkerKilled) as killed:
+            run_limited(allocate, 800, limits=Limits(30, 512))
+        assert killed.value.limit == "memory"
+    finally:
+        reserved.close()
 
 
 # --- the parse cache on disk ---------------------------------------------------------------------

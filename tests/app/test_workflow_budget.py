@@ -104,7 +104,9 @@ async def test_a_tarball_with_forged_contents_and_links_changes_nothing_the_anal
         hostile.addfile(link)
     flow.fake.tarball_override = buffer.getvalue()
 
-    pull = await flow.open_pr({"models/extra/extra_0.sql": "select order_id from {{ ref('fct_revenue') }}\n"})
+    # adds a column to a model nothing reads (dropping one would hold for its unknown readers)
+    added = "select order_id, revenue * 0 as weighted_0, revenue from {{ ref('fct_revenue') }}\n"
+    pull = await flow.open_pr({"models/extra/extra_0.sql": added})
 
     assert len(flow.fake.downloads) == 1
     assert outcome(flow.repo, pull)[0] == "success"

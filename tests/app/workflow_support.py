@@ -81,10 +81,12 @@ class PullRequestFlow:
         branch: str | None = None,
         head_repo: str | None = None,
         draft: bool = False,
+        commit_author: tuple[str, str | None] | None = None,
     ) -> FakePull:
-        """Push ``changes`` on a new branch, open a pull request and deliver ``opened``."""
+        """Push ``changes`` on a new branch, open a pull request and deliver ``opened``;
+        ``commit_author`` is the commit's (e-mail, GitHub login or None)."""
         branch = branch or f"change-{uuid.uuid4().hex[:6]}"
-        self.repo.commit(dict(changes), parent=self.repo.default_branch, branch=branch)
+        self.repo.commit(dict(changes), parent=self.repo.default_branch, branch=branch, author=commit_author)
         pull = self.repo.open_pull_request(head=branch, author=author, head_repo=head_repo, draft=draft)
         await self.deliver("pull_request", self.pull_payload(pull, "opened"))
         return pull

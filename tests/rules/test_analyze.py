@@ -50,19 +50,34 @@ def test_removing_a_column_read_by_one_exposure_requires_that_exposures_team_onl
     assert not any(i.consumer == "revenue_dashboard" for i in result.impacts)
 
 
-def test_removing_a_column_nobody_reads_requires_no_one() -> None:
+def test_removing_a_column_nothing_in_the_repository_reads_from_a_public_model_holds_for_its_unknown_readers() -> None:
     files = shop_files()
+    result = run(files, drop_coupon_code(files))
+    assert ("COLUMN_REMOVED", "fct_orders", "coupon_code") in breaking(result)
+    # fct_orders is `access: public`: readers outside the repository may read coupon_code
+    assert [(a.team, a.fallback, a.held_for) for a in result.required_acks] == [
+        ("maintainers", True, ("unknown_readers",))
+    ]
+    assert result.status == "needs_ack"
+
+
+def test_removing_a_column_nobody_reads_requires_no_one_when_unknown_readers_only_warn() -> None:
+    files = shop_files()
+    files[".tessera.yml"] += "on_unknown_readers: warn\n"
     result = run(files, drop_coupon_code(files))
     assert ("COLUMN_REMOVED", "fct_orders", "coupon_code") in breaking(result)
     assert result.required_acks == ()
     assert result.status == "clear"
+    assert [(i.consumer, i.consumer_type, i.team) for i in result.impacts] == [("fct_orders", "unknown", None)]
 
 
 def test_a_team_reading_through_two_layers_of_its_own_models_must_ack() -> None:
     files = shop_files()
     result = run(files, drop_signup_date(files))
     assert ("COLUMN_REMOVED", "dim_customers.v2", "signup_date") in breaking(result)
-    assert [a.team for a in result.required_acks] == ["growth"]
+    # dim_customers is `access: public`: Growth is asked, and its readers outside the repository
+    # are held for the maintainers
+    assert [a.team for a in result.required_acks] == ["growth", "maintainers"]
     dashboard = [i for i in result.impacts if i.consumer == "growth_dashboard"]
     assert dashboard and dashboard[0].path[-3:] == (
         "growth_customer_ltv",
@@ -144,8 +159,9 @@ def test_retyping_a_contracted_join_key_requires_the_team_that_joins_on_it() -> 
     files = shop_files()
     result = run(files, retype_customer_id(files))
     assert any(c.rule == "COLUMN_TYPE_CHANGED" and c.column == "customer_id" for c in result.changes)
-    assert [a.team for a in result.required_acks] == ["growth"]
-    (ack,) = result.required_acks
+    # the public fct_orders' readers outside the repository are held for the maintainers besides
+    assert [a.team for a in result.required_acks] == ["growth", "maintainers"]
+    ack = result.required_acks[0]
     assert any("growth_customer_ltv" in reason for reason in ack.reasons)
 
 
@@ -251,6 +267,7 @@ def test_a_change_to_nothing_a_schema_is_made_of_is_clear_without_reading_anythi
 
 def test_a_producer_who_fixes_their_own_downstream_model_in_the_same_pr_needs_no_ack() -> None:
     files = shop_files()
+    files[".tessera.yml"] += "on_unknown_readers: warn\n"  # only the readers in the repository here
     head = dict(files)
     sql, yml, revenue = (
         "models/marts/fct_orders.sql",

@@ -27,7 +27,7 @@ from rules.catalog import RULES
 from rules.config import parse_config
 from rules.diff import diff_snapshots
 from rules.migrations import suggest
-from rules.model import Change, Config, DbtSettings, Snapshot, SqlSettings
+from rules.model import Change, Config, Coverage, DbtSettings, Snapshot, SqlSettings
 from rules.sources import DictSource
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -187,7 +187,7 @@ def test_a_build_scoped_to_the_changed_files_finds_the_same_as_a_full_one(case: 
 
 
 CASE_KEYS = {"name", "dialect", "kind", "base", "head", "config", "expect", "expect_none", "only", "quiet",
-             "parity", "asks", "impacts", "_file_rule"}
+             "parity", "asks", "impacts", "coverage", "unread", "_file_rule"}
 IMPACT_KEYS = {"consumer", "team", "columns"}
 EXPECT_KEYS = {"rule", "severity", "asset", "column", "path", "line", "before", "after", "message_has"}
 
@@ -222,6 +222,7 @@ def test_a_case_asks_exactly_the_teams_it_names(case: dict[str, Any]) -> None:
         config=_config(case),
         changed_paths=sorted(_changed(case)),
         today=datetime.date(2026, 1, 1),
+        coverage=[Coverage(**c) for c in case.get("coverage") or []],
     )
     shown = "\n".join(f"  {i.consumer} ({i.team}) reads {list(i.columns)} of {i.asset}" for i in analysis.impacts)
     if "asks" in case:
@@ -233,3 +234,5 @@ def test_a_case_asks_exactly_the_teams_it_names(case: dict[str, Any]) -> None:
             and set(want.get("columns", i.columns)) == set(i.columns)
             for i in analysis.impacts
         ), f"expected {want}, impacts:\n{shown}"
+    if "unread" in case:
+        assert [u.sentence for u in analysis.unread] == case["unread"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rules.analyze import analyze
 from rules.config import parse_config
-from rules.model import Observation, Registration
+from rules.model import Coverage, Observation, Registration
 from rules.querylog import QueryNotParsed, ReadCache, TableRead, query_shape, table_reads
 from rules.sources import DictSource
 
@@ -120,10 +120,10 @@ def observed(reader: str, kind: str, columns: tuple[str, ...], *, last_seen: str
     )
 
 
-def run(registrations: list[Registration]):  # type: ignore[no-untyped-def]
+def run(registrations: list[Registration], coverage: tuple[Coverage, ...] = ()):  # type: ignore[no-untyped-def]
     return analyze(
         DictSource(BASE), DictSource(HEAD), base_rev="b", head_rev="h", config=parse_config(CONFIG),
-        changed_paths=["db/orders.sql"], registrations=registrations, today=TODAY,
+        changed_paths=["db/orders.sql"], registrations=registrations, today=TODAY, coverage=coverage,
     )
 
 
@@ -142,8 +142,10 @@ def test_dropping_a_column_an_observed_role_reads_asks_exactly_its_mapped_team()
 
 
 def test_a_reader_not_seen_for_stale_after_is_listed_but_not_required() -> None:
-    result = run([observed("LOOKER_FINANCE", "role", ("plan_code",), last_seen="2026-10-01")])
+    logs = (Coverage("jsonl", last_run="2026-11-30"),)
+    result = run([observed("LOOKER_FINANCE", "role", ("plan_code",), last_seen="2026-10-01")], logs)
     assert result.status == "clear"
+    assert [u.sentence for u in result.unread] == ["no reads of shop.orders.plan_code in the last 30 days (jsonl query logs)"]
     assert [(i.consumer, i.team) for i in result.impacts] == [
         ("role LOOKER_FINANCE (not seen since 2026-10-01; not required)", "finance")
     ]
@@ -196,3 +198,9 @@ def test_a_reader_name_from_a_bi_tool_cannot_mention_open_code_or_tags_in_the_co
     texts = [i.consumer for i in result.impacts] + [r for a in result.required_acks for r in a.reasons]
     assert texts and all("@acme" not in t and "`" not in t and "<img" not in t and "\n" not in t for t in texts)
     assert all(len(i.consumer) < 200 for i in result.impacts)
+
+
+def test_a_stale_reader_without_fresh_query_logs_leaves_the_readers_unknown_and_holds_the_change() -> None:
+    result = run([observed("LOOKER_FINANCE", "role", ("plan_code",), last_seen="2026-10-01")])
+    assert [(a.team, a.held_for) for a in result.required_acks] == [("maintainers", ("unknown_readers",))]
+    assert result.unread == ()

@@ -38,6 +38,7 @@ OPERATIONS: tuple[str, ...] = (
     "issues/update-comment",
     "orgs/get-membership-for-user",
     "pulls/get",
+    "pulls/list-commits",
     "pulls/list-files",
     "reactions/create-for-issue",
     "reactions/create-for-issue-comment",
