@@ -23,16 +23,12 @@ import contextlib
 import datetime
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, NoReturn
-
-import psycopg
-import sqlite_utils
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from app.config import DEFAULT_ANALYSIS_MEMORY_MB, Settings
 from app.engine import (
@@ -45,19 +41,18 @@ from app.engine import (
     run_limited,
 )
 from app.errors import ConfigError
-from app.store import observed as observed_sql
-from app.store import registry as registry_sql
-from app.store.copy import redact as redact_url
-from app.store.db import Database, connect_postgresql, is_postgresql_url, table_names
-from app.workflow.packages import packages_for_check
 from rules.analyze import CONFIG_PATH, analyze, likely_reads, may_change_schemas
 from rules.build import ParseCache
 from rules.config import parse_config
+from rules.dbt_deps import dependency_paths
 from rules.dbt_manifest import looks_like_manifest
 from rules.dialect import display_name, project_folders
-from rules.model import Coverage, Registration
+from rules.model import Config
 from rules.report import to_json, to_markdown
 from rules.sources import git_blob_sha
+
+if TYPE_CHECKING:
+    from app.check_store import StoreReads
 
 EXIT_CLEAR = 0
 EXIT_NEEDS_ACK = 1
@@ -447,7 +442,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str], *, today: datetime
     limits = Limits(seconds=args.timeout, memory_mb=args.memory_mb)
     # The store is trusted and read here, outside the child's memory cap: SQLite maps its
     # shared-memory file, which fails as "disk I/O error" in a child already near its cap.
-    store = store_registrations(getattr(args, "db", None), today=today)
+    store = _store_reads(getattr(args, "db", None), today=today)
     text, notes, code = run_limited(analyse_revisions, args, today, store, limits=limits)
     out.write(text)
     out.flush()
@@ -484,15 +479,7 @@ def analyse_revisions(
         if any(may_change_schemas(p, config) for p in paths):
             for side in (base_source, head_source):
                 side.prefetch(likely_reads(side.paths(), config))
-        installed = packages_for_check(
-            project_folders(base_source.paths(), config),
-            base_source.paths(),
-            base_source.read,
-            settings=getattr(args, "package_settings", None) or Settings(packages_offline=True),
-            cache_folder=None if args.no_cache else str(cache_dir(repo) / "packages"),
-            changed=[*paths, *edited],
-        )
-        package_files: dict[str, str | None] = {p: d.decode("utf-8") for p, d in installed.files.items()}
+        package_files, package_notes = _packages(args, repo, base_source, config, [*paths, *edited])
         base_view: GitSource | OverlaySource = OverlaySource(base_source, package_files) if package_files else base_source
         head_view: GitSource | OverlaySource = OverlaySource(head_source, package_files) if package_files else head_source
         if worktree and edited:
@@ -524,74 +511,51 @@ def analyse_revisions(
             history=GitHistory(repo, base_commit, head_commit),
         )
     raise_if_out_of_memory(e.message for e in analysis.errors)
-    analysis = replace(analysis, notes=(*analysis.notes, *installed.notes))
+    analysis = replace(analysis, notes=(*analysis.notes, *package_notes))
     text = to_json(analysis) + "\n" if args.format == "json" else to_markdown(analysis)
     notes = warning + "".join(  # on stderr, so the JSON on stdout stays one object
         f"tessera check: read {'the root project' if p.path in ('', '.') else f'{p.path}/'} as "
         f"{display_name(p.dialect.name)} ({p.dialect.source})\n"
         for p in analysis.projects
-    ) + "".join(f"tessera check: {note}\n" for note in installed.notes)
+    ) + "".join(f"tessera check: {note}\n" for note in package_notes)
     return text, notes, EXIT_NEEDS_ACK if analysis.status == "needs_ack" else EXIT_CLEAR
 
 
-@dataclass(frozen=True)
-class StoreReads:
-    """What a store tells the check: who reads what, and which query logs discovery reads."""
-
-    registrations: tuple[Registration, ...] = ()
-    coverage: tuple[Coverage, ...] = ()
-
-
-def store_registrations(db: str | None, *, today: datetime.date) -> StoreReads:
-    """What a store knows consumers read: API and SQL registrations and observed consumers, so a
-    producer sees locally who would be asked, and the query logs that say when nobody reads.
-    Opened read-only: a check never writes to it."""
+def _store_reads(db: str | None, *, today: datetime.date) -> StoreReads | None:
+    """:func:`app.check_store.store_registrations` for ``--db``; without it the store's modules
+    (and their PostgreSQL and SQLite drivers) are never loaded: a check starts faster without them."""
     if not db:
-        return StoreReads()
-    if is_postgresql_url(db):
-        return _postgresql_registrations(db, today=today)
-    if "://" in db:
-        raise GitError(f"--db {db.split('://', 1)[0]}://…: give a SQLite store file or a postgresql:// URL")
-    path = Path(db)
-    if not path.is_file():
-        raise GitError(f"--db {db}: no such store file")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        return None
+    from app.check_store import StoreUnreadable, store_registrations  # lazy: only for --db
+
     try:
-        store = sqlite_utils.Database(conn)
-        return _registrations_in(store, set(store.table_names()), today=today)
-    except sqlite3.DatabaseError as error:
-        raise GitError(f"--db {db}: not a Tessera store ({error})") from None
-    finally:
-        conn.close()
+        return store_registrations(db, today=today)
+    except StoreUnreadable as error:
+        raise GitError(str(error)) from None
 
 
-def _registrations_in(db: Database, tables: set[str], *, today: datetime.date) -> StoreReads:
-    """Registrations, observed consumers and discovery's sources in an open store (either
-    engine); a store older than these tables simply has none of them."""
-    found: list[Registration] = []
-    if "registrations" in tables:
-        found += registry_sql.all_registrations(db)
-    if "observed_consumers" in tables:
-        found += observed_sql.observed_registrations(db, today=today)
-    logs = observed_sql.coverage(db) if "discovery_watermarks" in tables else []
-    return StoreReads(tuple(found), tuple(logs))
+def _packages(
+    args: argparse.Namespace, repo: Path, base: GitSource, config: Config, changed: list[str]
+) -> tuple[dict[str, str | None], tuple[str, ...]]:
+    """The files the base's dbt packages add to both sides, and notes for the user. A project
+    that declares no package needs none of the fetching machinery (an HTTP client and its TLS
+    set-up), so it is loaded only for one that does."""
+    paths = list(base.paths())
+    folders = project_folders(paths, config)
+    listed = set(paths)
+    if not any(path in listed for folder in folders for path in dependency_paths(folder)):
+        return {}, ()
+    from app.workflow.packages import packages_for_check  # lazy: only for declared packages
 
-
-def _postgresql_registrations(url: str, *, today: datetime.date) -> StoreReads:
-    """``store_registrations`` on a PostgreSQL store, in a read-only transaction."""
-    label = redact_url(url)
-    try:
-        db = connect_postgresql(url)
-    except psycopg.Error as error:
-        raise GitError(f"--db {label}: cannot connect ({str(error).strip().splitlines()[0]})") from None
-    try:
-        with db.atomic():
-            db.execute("SET TRANSACTION READ ONLY")
-            return _registrations_in(db, set(table_names(db)), today=today)
-    except psycopg.Error as error:
-        raise GitError(f"--db {label}: not a Tessera store ({str(error).strip().splitlines()[0]})") from None
-    finally:
-        db.close()
+    installed = packages_for_check(
+        folders,
+        paths,
+        base.read,
+        settings=getattr(args, "package_settings", None) or Settings(packages_offline=True),
+        cache_folder=None if args.no_cache else str(cache_dir(repo) / "packages"),
+        changed=changed,
+    )
+    return {p: d.decode("utf-8") for p, d in installed.files.items()}, installed.notes
 
 
 def _read_manifest(repo: Path, path: Path, *, default: str) -> tuple[str, str]:

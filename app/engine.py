@@ -373,9 +373,15 @@ def _crash_detail(exitcode: int | None) -> str:
 
 def _limited_main(conn: Connection, memory_mb: int, task: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """The child of :func:`run_limited`: its own process group (so its helpers go with it when it
-    is killed), the memory limit, the task, the answer, and out at once."""
+    is killed), the memory limit, the task, the answer, and out at once.
+
+    The automatic collector stays off for the child's whole life: it runs one task and leaves
+    through ``os._exit``, so no garbage outlives it, while the first collection after a build
+    (with :func:`collector_paused` switched back on) walked every object the build had made:
+    measured, 0.35 s of a 4.5 s check."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    gc.disable()
     try:
         limit_memory(memory_mb)
         result: tuple[str, Any] = ("done", task(*args))

@@ -356,13 +356,20 @@ forbids it makes every run compile Tessera's ~0.1 s of source again, while dbt, 
 pip, was compiled once at install)."""
 
 
+def cache_folder(repo: Path) -> Path:
+    """Where ``tessera check`` keeps ``repo``'s parse cache: ``<git dir>/tessera-cache``, which in a
+    bare repository (the real projects' mirrors) is not under ``.git``."""
+    common = Path(git(repo, "rev-parse", "--git-common-dir"))
+    return (common if common.is_absolute() else repo / common).resolve() / "tessera-cache"
+
+
 def time_check(
     repo: Path, base: str, head: str, *, cold: bool, code: Path = ROOT
 ) -> tuple[Timing, int, dict[str, object]]:
     """One ``tessera check`` as a fresh process (what a user waits for), run from the checkout
     ``code`` (another commit's engine, for before/after)."""
     if cold:
-        shutil.rmtree(repo / ".git" / "tessera-cache", ignore_errors=True)
+        shutil.rmtree(cache_folder(repo), ignore_errors=True)
     command = [
         sys.executable,
         "-m",

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine import CHECK_ENV, ROOT, _generate  # type: ignore[import-not-found]
+from engine import CHECK_ENV, ROOT, _generate, cache_folder  # type: ignore[import-not-found]
 
 ENV = {**CHECK_ENV, "PYTHONHASHSEED": "0"}
 """One string-hash order for both sides: the markdown's impact diagram lists edges of equal rank in
@@ -32,7 +32,7 @@ make)."""
 def check(code: Path, repo: Path, base: str, head: str, output: str, *, cold: bool) -> str:
     """One check's stdout (and its exit code) as run from the checkout ``code``."""
     if cold:
-        shutil.rmtree(repo / ".git" / "tessera-cache", ignore_errors=True)
+        shutil.rmtree(cache_folder(repo), ignore_errors=True)
     command = [sys.executable, "-m", "app.check", "--repo", str(repo), "--base", base, "--head", head,
                "--format", output, "--timeout", "900"]  # answers, not limits: a loaded machine is slow
     done = subprocess.run(command, cwd=code, env=ENV, capture_output=True, text=True, check=False)

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from types import SimpleNamespace
+from types import CodeType, SimpleNamespace
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -422,6 +422,145 @@ class _Tests(dict):  # type: ignore[type-arg]
         return self[key]
 
 
+def _bare_environment() -> jinja2.sandbox.SandboxedEnvironment:
+    """A project's Jinja environment before its globals (dbt's context, its macros)."""
+    env = jinja2.sandbox.SandboxedEnvironment(
+        undefined=_Stub,
+        extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+        keep_trailing_newline=True,
+    )
+    env.filters = _Filters(env.filters)
+    env.tests = _Tests(env.tests)
+    return env
+
+
+_COMPILER = _bare_environment()
+"""Compiles the templates of every project: Jinja's compiled code depends on an environment's
+settings, filters and tests, which every project's share, and not on its globals, which the code
+looks up when it runs."""
+
+
+@lru_cache(maxsize=8192)
+def _template_code(source: str) -> CodeType:
+    """A template's compiled code, once per text: both sides of a change hold mostly the same
+    models and macros, and compiling is most of what rendering one costs."""
+    return _COMPILER.compile(source)  # type: ignore[no-any-return]
+
+
+class _MacroCode:
+    """One macro of a macro file, compiled on its first call: a project defines hundreds of
+    macros (tests, materializations, other adapters' versions) and its models call a few."""
+
+    def __init__(self, path: str, macro: jinja2.nodes.Macro) -> None:
+        self.path, self.name = path, macro.name
+        self._template: jinja2.nodes.Template | None = jinja2.nodes.Template([macro], lineno=1)
+        self._code: CodeType | None = None
+        if _may_not_compile(macro):
+            self.code()  # fails now, as the file is read, like every macro's compilation once did
+
+    def code(self) -> CodeType:
+        if self._code is None:
+            assert self._template is not None
+            self._code = _COMPILER.compile(self._template, filename=self.path)
+            self._template = None
+        return self._code
+
+
+def _may_not_compile(macro: jinja2.nodes.Macro) -> bool:
+    """A macro whose compiling can fail after it parsed (``{% break %}`` outside a loop is a
+    Python syntax error, ``{% extends %}`` and blocks are refused in a macro)."""
+    return macro.find(jinja2.nodes.Extends) is not None or any(
+        True for _ in macro.find_all((jinja2.nodes.Block, jinja2.nodes.Break, jinja2.nodes.Continue))
+    )
+
+
+@lru_cache(maxsize=2048)
+def _macro_code(path: str, text: str) -> tuple[_MacroCode, ...]:
+    """The macros of one macro file, each compiled on its own (see ``DbtProject._macros_of``)."""
+    return tuple(
+        _MacroCode(path, node)
+        for node in _COMPILER.parse(text).body
+        if isinstance(node, jinja2.nodes.Macro)  # dbt reads only the macros of a macro file
+    )
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """A ``{{ name }}``, ``{{ name.attribute }}`` or a call of either with literal arguments
+    (``{{ ref('x') }}``, ``{{ dbt.type_string() }}``, ``{{ config(materialized='view') }}``), the
+    most common expressions in dbt models: evaluated as the code Jinja compiles for them does
+    (the sandbox's ``getattr`` and ``call``, ``str`` of the result), without compiling it."""
+
+    name: str
+    attribute: str | None
+    call: bool
+    args: tuple[jinja2.nodes.Expr, ...] = ()
+    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
+
+    def render(self, env: jinja2.Environment, context: jinja2.runtime.Context) -> str:
+        value = context.resolve_or_missing(self.name)
+        if value is jinja2.runtime.missing:
+            value = env.undefined(name=self.name)
+        if self.attribute is not None:
+            value = env.getattr(value, self.attribute)
+        if self.call:
+            eval_ctx = context.eval_ctx
+            value = env.call(  # type: ignore[attr-defined]
+                context,
+                value,
+                *(arg.as_const(eval_ctx) for arg in self.args),  # a new list or dict each call, as Jinja's
+                **{key: arg.as_const(eval_ctx) for key, arg in self.kwargs},
+            )
+        return str(value)
+
+
+def _literal(node: jinja2.nodes.Node) -> bool:
+    if isinstance(node, jinja2.nodes.Const):
+        return True
+    if isinstance(node, (jinja2.nodes.List, jinja2.nodes.Tuple)):
+        return all(_literal(item) for item in node.items)
+    if isinstance(node, jinja2.nodes.Dict):
+        return all(_literal(pair.key) and _literal(pair.value) for pair in node.items)
+    return False
+
+
+_SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
+"""Names Jinja's compiled code may bind itself rather than look up (``self`` is the template)."""
+
+
+@lru_cache(maxsize=8192)
+def _expression(source: str) -> _Expression | None:
+    """``{{ ... }}`` as an :class:`_Expression`, or None when it is not one (or not valid)."""
+    try:
+        body = _COMPILER.parse(source).body
+    except jinja2.TemplateSyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], jinja2.nodes.Output) or len(body[0].nodes) != 1:
+        return None
+    node = body[0].nodes[0]
+    call = isinstance(node, jinja2.nodes.Call)
+    args: tuple[jinja2.nodes.Expr, ...] = ()
+    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
+    if isinstance(node, jinja2.nodes.Call):
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        args, kwargs = tuple(node.args), tuple((k.key, k.value) for k in node.kwargs)
+        if not all(_literal(arg) for arg in (*args, *(value for _key, value in kwargs))):
+            return None
+        node = node.node
+    attribute = None
+    if isinstance(node, jinja2.nodes.Getattr):
+        attribute, node = node.attr, node.node
+    if not isinstance(node, jinja2.nodes.Name) or node.ctx != "load" or node.name in _SPECIAL_NAMES:
+        return None
+    return _Expression(node.name, attribute, call, args, kwargs)
+
+
+def _template(env: jinja2.Environment, source: str) -> jinja2.Template:
+    """``env.from_string(source)`` with the compiled code shared (:func:`_template_code`)."""
+    return env.template_class.from_code(env, _template_code(source), env.make_globals(None))
+
+
 def _sql_list(values: Any) -> list[str]:
     return [str(v) for v in _as_list(values)]
 
@@ -544,6 +683,9 @@ class DbtProject:
     macro_paths: tuple[str, ...] = ("macros",)
     _env: jinja2.Environment | None = None
     _recorder: _Recorder = field(default_factory=_Recorder)
+    _context_hash: str | None = None
+    _expressions: dict[str, jinja2.Template] = field(default_factory=dict)
+    """Compiled ``{{ ... }}`` expressions by their text: see :meth:`_render_expressions`."""
 
     # -- the DAG --------------------------------------------------------------------------------
 
@@ -560,11 +702,14 @@ class DbtProject:
 
     @property
     def render_context_hash(self) -> str:
-        """What, besides a model's own text, its rendering depends on (for the parse cache)."""
-        return stable_hash(
-            self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items()),
-            self.package_macro_files,
-        )
+        """What, besides a model's own text, its rendering depends on (for the parse cache).
+        Hashed once: it covers every macro file's text, and every model's cache key asks for it."""
+        if self._context_hash is None:
+            self._context_hash = stable_hash(
+                self.name, self.dialect or "", self.vars, self.macro_files, sorted(self.latest.items()),
+                self.package_macro_files,
+            )
+        return self._context_hash
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -591,8 +736,14 @@ class DbtProject:
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
-            template = env.from_string(model.raw_sql)
-            sql = template.render()
+            pieces = self._render_expressions(model.raw_sql)
+            if pieces is None:
+                recorder.config = {}
+                recorder.depends_on = []
+                recorder.dynamic = False
+                recorder.unset_vars = []
+                pieces = _template(env, model.raw_sql).render()
+            sql = pieces
         except jinja2.TemplateSyntaxError as exc:
             problems.append(ParseProblem(model.path, f"Jinja syntax error: {exc.message}", exc.lineno))
             sql = ""
@@ -655,6 +806,53 @@ class DbtProject:
             first_line=_first_line(raw, sql),
         )
 
+    def _render_expressions(self, raw: str) -> str | None:
+        """A template of plain text and ``{{ ... }}`` expressions (no ``{% %}`` block, no
+        comment, no whitespace control) renders as its text with each expression rendered in
+        turn: the same output as the whole template, but each distinct expression is compiled
+        once per project, where compiling each model's template cost ~5 ms (most models share
+        their few expressions: ``config(...)``, ``ref(...)``, ``dbt.type_string()``). None when
+        the template is not of that shape, or an expression fails to compile or to render: the
+        whole template is then rendered as Jinja, for its exact output or error and line."""
+        if "{%" in raw or "{#" in raw or "\r" in raw:
+            return None
+        env = self._environment()
+        out: list[str] = []
+        last = 0
+        context: jinja2.runtime.Context | None = None
+        """One context for all the expressions, as the whole template would have: making one
+        copies every global (each macro of the project)."""
+        for match in _EXPRESSION_RE.finditer(raw):
+            inner = match.group(1)
+            if inner.startswith(("-", "+")) or inner.endswith("-"):
+                return None
+            text = raw[last : match.start()]
+            if "}}" in text:
+                return None
+            out.append(text)
+            source = match.group(0)
+            try:
+                if context is None:
+                    context = jinja2.runtime.new_context(env, None, {}, globals=env.make_globals(None))
+                expression = _expression(source)
+                if expression is not None:
+                    out.append(expression.render(env, context))
+                else:
+                    template = self._expressions.get(source)
+                    if template is None:
+                        template = self._expressions[source] = _template(env, source)
+                    out.append(env.concat(template.root_render_func(context)))  # type: ignore[attr-defined]
+            except _Return:
+                return None
+            except Exception:  # noqa: BLE001 (the whole template's rendering reports it, with its line)
+                return None
+            last = match.end()
+        rest = raw[last:]
+        if "{{" in rest or "}}" in rest:
+            return None
+        out.append(rest)
+        return "".join(out)
+
     def _relation_name(self, fqn: str) -> str:
         model = self.models.get(fqn)
         if model is not None and model.version is not None:
@@ -664,13 +862,7 @@ class DbtProject:
     def _environment(self) -> jinja2.Environment:
         if self._env is not None:
             return self._env
-        env = jinja2.sandbox.SandboxedEnvironment(
-            undefined=_Stub,
-            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
-            keep_trailing_newline=True,
-        )
-        env.filters = _Filters(env.filters)
-        env.tests = _Tests(env.tests)
+        env = _bare_environment()
         recorder = self._recorder
         dialect = self.dialect
 
@@ -831,12 +1023,9 @@ class DbtProject:
         ``return()`` ends the callee only: compiled together, Jinja would call its own unwrapped
         copy and the return would end the caller."""
         try:
-            tree = env.parse(text)
-            found: dict[str, Callable[..., Any]] = {}
-            for node in tree.body:
-                if isinstance(node, jinja2.nodes.Macro):  # dbt reads only the macros of a macro file
-                    code = env.compile(jinja2.nodes.Template([node], lineno=1), filename=path)
-                    found[node.name] = _LazyMacro(env, code, node.name, scope)
+            found: dict[str, Callable[..., Any]] = {
+                code.name: _LazyMacro(env, code, scope) for code in _macro_code(path, text)
+            }
         except Exception as exc:  # noqa: BLE001
             line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
             self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
@@ -990,14 +1179,14 @@ class _LazyMacro:
     """One compiled macro, instantiated on its first call: Jinja resolves the names a macro
     calls when its module is made, and by the first call every macro of the project is known."""
 
-    def __init__(self, env: jinja2.Environment, code: Any, name: str, scope: Mapping[str, Any]) -> None:
-        self._env, self._code, self._name, self._scope = env, code, name, scope
+    def __init__(self, env: jinja2.Environment, code: _MacroCode, scope: Mapping[str, Any]) -> None:
+        self._env, self._code, self._name, self._scope = env, code, code.name, scope
         self._macro: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._macro is None:
             template = self._env.template_class.from_code(
-                self._env, self._code, self._env.make_globals(dict(self._scope))
+                self._env, self._code.code(), self._env.make_globals(dict(self._scope))
             )
             # the template's context, not its module: Jinja exports no ``_private`` name, and dbt
             # projects call their own helper macros by such names

@@ -46,7 +46,7 @@ async def fake_github(app_private_key: str) -> AsyncIterator[FakeGitHub]:
 @pytest.fixture
 async def github_app(fake_github: FakeGitHub, app_private_key: str) -> AsyncIterator[GitHubApp]:
     """A :class:`GitHubApp` talking to the fake; its clock is the fake's, so both agree on time."""
-    app = GitHubApp(APP_ID, app_private_key, fake_github.url, clock=lambda: fake_github.clock(), timeout=5.0)
+    app = GitHubApp(APP_ID, app_private_key, fake_github.url, clock=lambda: fake_github.clock(), timeout=20.0)
     try:
         yield app
     finally:

@@ -3,14 +3,17 @@
 A cycle used to be dodged by importing inside a function: the cycle stayed, only hidden. So every
 import in ``app/`` and ``rules/`` is at module level (where the cycle test sees it), except the
 few listed in :data:`FUNCTION_LEVEL`, each for a reason a reader can check: an optional
-dependency (its line names the extra in ``pyproject.toml``), or the console script loading the
-server only for ``serve`` (``tessera check`` must not pay for the server's imports).
+dependency (its line names the extra in ``pyproject.toml``), or one of :data:`LAZY_LOADERS`
+loading a module only on the path that uses it (``tessera check`` must not pay for the server's,
+the store's or the package fetcher's imports).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -18,14 +21,22 @@ from tests.pyast import parse_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LAZY_SUBCOMMANDS = "app/cli.py"
-"""The console script: only ``serve`` imports the server, so ``tessera check`` starts without it."""
+LAZY_LOADERS = {
+    "app/cli.py": "the console script: only ``serve`` imports the server",
+    "app/check.py": "``tessera check``: the store only for ``--db``, package fetching only for a "
+    "project that declares dbt packages",
+}
+"""Where a module is loaded only on the path that needs it, so that ``tessera check`` starts
+without the server, the store's drivers or an HTTP client it would not use (a warm check is
+mostly start-up)."""
 FUNCTION_LEVEL: dict[tuple[str, str], str] = {
     ("app/discovery/postgres.py", "psycopg"): "optional",
     ("app/cli.py", "aiohttp"): "lazy",
     ("app/cli.py", "app.server"): "lazy",
     ("app/cli.py", "app.github"): "lazy",
     ("app/cli.py", "app.demo.run"): "lazy",
+    ("app/check.py", "app.check_store"): "lazy",
+    ("app/check.py", "app.workflow.packages"): "lazy",
 }
 """(file, imported module) → why it is imported inside a function: ``optional`` (the line's comment
 names the extra) or ``lazy`` (the console script's ``serve``)."""
@@ -174,7 +185,7 @@ def test_each_optional_import_names_its_extra_and_each_listed_one_is_still_there
         hits = [line for line, name in _function_level_imports(path) if name == module]
         assert hits, f"{relative} no longer imports {module} in a function: drop it from FUNCTION_LEVEL"
         if why == "lazy":
-            assert relative == LAZY_SUBCOMMANDS, f"only the console script loads lazily, not {relative}"
+            assert relative in LAZY_LOADERS, f"only {sorted(LAZY_LOADERS)} load lazily, not {relative}"
             continue
         for line in hits:
             named = re.search(r"#\s*optional: the `(\w+)` extra", lines[line - 1])
@@ -207,3 +218,19 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_the_shared_layers_never_reach_up_to_a_concern_or_the_server() -> None:
     graph = _graph("rules", "app")
     assert {name: sorted(_reachable(graph, name) & set(CONCERNS)) for name in SHARED} == {name: [] for name in SHARED}
+
+
+def _loaded_by(modules: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing ``modules``."""
+    return set(subprocess.run(
+        [sys.executable, "-c", f"import sys, {modules}; print(' '.join(sorted(sys.modules)))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split())
+
+
+def test_tessera_check_starts_without_the_store_the_http_client_or_the_server() -> None:
+    # a warm check is mostly start-up: what it does not use must not be loaded
+    heavy = ("psycopg", "sqlite_utils", "aiohttp", "jwt", "cryptography", "app.store", "app.server", "app.github")
+    assert sorted(set(heavy) & _loaded_by("app.check")) == []
+    # a project with dbt packages adds the HTTP client, not the App's GitHub client or store
+    assert sorted(set(heavy) & _loaded_by("app.check, app.workflow.packages")) == ["aiohttp"]

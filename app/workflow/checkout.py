@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import aiohttp
 import gidgethub
 from gidgethub.sansio import Event
 
+from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.github import InstallationClient
 from app.queue import JobContext
@@ -27,16 +29,24 @@ from app.workflow.github_source import (
     PR_FILES_LIMIT,
     BlobFetcher,
     GitHubSource,
+    TreeEntry,
     apply_pull_files,
     changed_between,
     changed_paths,
     likely_reads,
     load_tree,
 )
-from app.workflow.packages import with_packages
+from app.workflow.packages import (
+    PackageFetcher,
+    TarballDownload,
+    install_packages,
+    shared_cache,
+)
 from app.workflow.payload import PayloadReader
 from rules.analyze import CONFIG_PATH
 from rules.config import parse_config
+from rules.dbt_deps import dependency_paths
+from rules.dialect import project_folders
 from rules.model import Config
 from rules.yamlsafe import yaml_expanded_size
 
@@ -246,3 +256,35 @@ def unreadable(exc: gidgethub.BadRequest) -> AnalysisError:
 
 class AnalysisError(PermanentError):
     """The engine could not finish on this pull request's content; the check says why."""
+
+
+async def with_packages(
+    settings: Settings,
+    download: TarballDownload,
+    blobs: BlobFetcher,
+    base: dict[str, TreeEntry],
+    head: dict[str, TreeEntry],
+    config: Config,
+    changed: Iterable[str],
+) -> tuple[str, ...]:
+    """Add the base's packages to both sides of a pull request (as tree entries whose blobs
+    ``blobs`` holds); the notes for the check. Only projects that name packages cost anything."""
+    projects = project_folders(base.keys(), config)
+    if not any(path in base for project in projects for path in dependency_paths(project)):
+        return ()
+
+    async def read(path: str) -> str | None:
+        entry = base.get(path)
+        return None if entry is None else (await blobs.fetch(entry.sha)).decode("utf-8", errors="replace")
+
+    cache = shared_cache(f"{settings.db_path}.packages")
+    async with aiohttp.ClientSession(headers={"user-agent": "tessera"}) as session:
+        fetcher = None if settings.packages_offline else PackageFetcher(
+            hub_url=settings.dbt_hub_url, session=session, download=download, cache=cache
+        )
+        installed = await install_packages(projects, base.keys(), read, fetcher, changed=changed)
+    for path, data in installed.files.items():
+        entry = TreeEntry(path, blobs.hold(data), len(data))
+        base.setdefault(path, entry)
+        head.setdefault(path, entry)
+    return installed.notes

@@ -39,7 +39,6 @@ import yarl
 
 from app.config import Settings
 from app.workflow.archive import ArchiveRefused, unpack_matching
-from app.workflow.github_source import BlobFetcher, TreeEntry
 from rules.dbt_deps import (
     PackageSpec,
     dependency_paths,
@@ -52,8 +51,6 @@ from rules.dbt_deps import (
     read_dependencies,
     wanted_archive_files,
 )
-from rules.dialect import project_folders
-from rules.model import Config
 
 log = logging.getLogger(__name__)
 
@@ -358,38 +355,6 @@ async def _local_package(
 
 def _in_installed(rel: str) -> bool:
     return bool(re.match(r"(dbt_packages|dbt_modules|target)/", rel))
-
-
-async def with_packages(
-    settings: Settings,
-    download: TarballDownload,
-    blobs: BlobFetcher,
-    base: dict[str, TreeEntry],
-    head: dict[str, TreeEntry],
-    config: Config,
-    changed: Iterable[str],
-) -> tuple[str, ...]:
-    """Add the base's packages to both sides of a pull request (as tree entries whose blobs
-    ``blobs`` holds); the notes for the check. Only projects that name packages cost anything."""
-    projects = project_folders(base.keys(), config)
-    if not any(path in base for project in projects for path in dependency_paths(project)):
-        return ()
-
-    async def read(path: str) -> str | None:
-        entry = base.get(path)
-        return None if entry is None else (await blobs.fetch(entry.sha)).decode("utf-8", errors="replace")
-
-    cache = shared_cache(f"{settings.db_path}.packages")
-    async with aiohttp.ClientSession(headers={"user-agent": "tessera"}) as session:
-        fetcher = None if settings.packages_offline else PackageFetcher(
-            hub_url=settings.dbt_hub_url, session=session, download=download, cache=cache
-        )
-        installed = await install_packages(projects, base.keys(), read, fetcher, changed=changed)
-    for path, data in installed.files.items():
-        entry = TreeEntry(path, blobs.hold(data), len(data))
-        base.setdefault(path, entry)
-        head.setdefault(path, entry)
-    return installed.notes
 
 
 def codeload(session: aiohttp.ClientSession, base_url: str) -> TarballDownload:

@@ -86,6 +86,14 @@ def raise_lookup() -> None:
     raise LookupError("no such revision")
 
 
+def collector_after_a_build() -> tuple[bool, bool]:
+    """(whether the automatic collector runs during a build, and after it) in this process."""
+    with collector_paused():
+        during = gc.isenabled()
+        build_snapshot(DictSource({"dbt_project.yml": "name: p\n", "models/a.sql": "select 1 as id"}), CONFIG)
+    return during, gc.isenabled()
+
+
 # --- the pool -------------------------------------------------------------------------------------
 
 
@@ -227,6 +235,12 @@ def test_run_limited_stops_a_task_at_the_memory_limit() -> None:
     with pytest.raises(WorkerKilled) as killed:
         run_limited(allocate, 800, limits=Limits(30, 512))
     assert killed.value.limit == "memory"
+
+
+def test_a_limited_check_keeps_the_collector_off_after_its_build_and_leaves_this_process_alone() -> None:
+    # the child leaves through os._exit: a collection after the build would only walk its heap
+    assert run_limited(collector_after_a_build, limits=Limits(30, 512)) == (False, False)
+    assert gc.isenabled()
 
 
 def test_the_memory_limit_counts_what_the_task_adds_not_what_a_big_parent_had_reserved() -> None:
