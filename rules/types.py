@@ -11,7 +11,7 @@ least ``review``, never a silent ``safe``.
 
 Comparison: ``widened`` when every old value fits the new type, ``narrowed`` when some may not
 (types neither of which holds the other, like ``decimal(10,2)`` and ``decimal(38,0)``, narrow
-both ways), ``changed`` across families (number, string, date/timestamp, timestamp with time zone,
+both ways), ``changed`` across families (number, string, date, timestamp, timestamp with time zone,
 binary, array, struct...), ``unknown`` when a side is ``UNKNOWN`` and they differ.
 """
 
@@ -260,7 +260,9 @@ def _family(dt: exp.DataType) -> str:
         return "string"
     if kind in _BINARIES:
         return "binary"
-    if kind in _DATES or kind in _NAIVE_TIMESTAMPS or kind in _TIMESTAMP_UNITS:
+    if kind in _DATES:
+        return "date"  # a calendar day, not a point in time: see _compare_times
+    if kind in _NAIVE_TIMESTAMPS or kind in _TIMESTAMP_UNITS:
         return "naive_time"
     if kind in _TZ_TIMESTAMPS:
         return "tz_time"
@@ -293,13 +295,12 @@ def _compare_numbers(b: exp.DataType, a: exp.DataType, dialect: str | None) -> s
 
 
 def _compare_times(b: exp.DataType, a: exp.DataType) -> str:
-    b_date, a_date = b.this in _DATES, a.this in _DATES
-    if b_date and a_date:
-        return SAME
-    if b_date:
-        return WIDENED  # every date is a midnight timestamp
-    if a_date:
-        return NARROWED
+    """Timestamps of one family by precision. A date is never compared here: every date has a
+    midnight timestamp, but readers of a date compare it with dates and date literals, add days
+    to it as integers (PostgreSQL, DuckDB, Snowflake refuse that on a timestamp), join it to other
+    date columns (BigQuery refuses DATE = TIMESTAMP) and group by it as a day (a BI tool now
+    shows times); once the column carries times of day, equality with a date matches nothing.
+    So date <-> timestamp is a change in every dialect, not a widening in some."""
     if b.this == T.TIME or a.this == T.TIME:
         return CHANGED
     return _order(_timestamp_precision(b), _timestamp_precision(a))
