@@ -15,7 +15,16 @@ import yaml
 
 from rules import yamlsafe
 from rules.catalog import RuleId
-from rules.model import MODES, Config, DbtSettings, DiscoverySettings, Registration, SqlSettings, TeamSpec
+from rules.model import (
+    MODES,
+    Config,
+    DbtSettings,
+    DiscoverySettings,
+    InternalSettings,
+    Registration,
+    SqlSettings,
+    TeamSpec,
+)
 
 RULE_SEVERITIES: tuple[str, ...] = ("breaking", "review", "safe", "info", "ignore")
 ON_UNPARSED: tuple[str, ...] = ("regressions", "warn", "block")
@@ -65,6 +74,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "on_unowned",
     "on_unknown_readers",
     "discovery",
+    "internal",
 )
 
 
@@ -116,8 +126,10 @@ def parse_config(text: str | None) -> Config:
     )
     fallback = _fallback(data.get("fallback"), teams, problems)
     discovery = _discovery(data.get("discovery"), problems)
+    internal = _internal(data.get("internal"), problems)
     return Config(
         discovery=discovery,
+        internal=internal,
         compatibility=compatibility,
         teams=teams,
         dbt=dbt,
@@ -359,3 +371,21 @@ def _discovery(value: Any, problems: _Problems) -> DiscoverySettings:
     number, unit = int(match.group(1)), match.group(2)
     days = max(1, number // 24) if unit == "h" else number * _DURATION_DAYS[unit]
     return DiscoverySettings(stale_after_days=days)
+
+
+def _internal(value: Any, problems: _Problems) -> InternalSettings:
+    """``internal: {folders: [staging, intermediate, base], prefixes: [stg_, int_, base_]}``: a key
+    left out keeps its default, an empty list marks nothing internal that way."""
+    data = _mapping(value, "internal", problems)
+    known = ("folders", "prefixes")
+    for key in data:
+        if key not in known:
+            problems.add(f"internal: unknown key {key!r} (known: {', '.join(known)})")
+    default = InternalSettings()
+    folders = default.folders
+    prefixes = default.prefixes
+    if "folders" in data:
+        folders = tuple(f.strip("/").lower() for f in _strings(data["folders"], "internal.folders", problems) if f.strip("/"))
+    if "prefixes" in data:
+        prefixes = tuple(p.lower() for p in _strings(data["prefixes"], "internal.prefixes", problems) if p)
+    return InternalSettings(folders=folders, prefixes=prefixes)

@@ -12,8 +12,10 @@ Owners come from :mod:`rules.owners`: a team, or a person who acks for themself.
 change that reaches a consumer with no owner at all is held for the fallback
 (:func:`rules.owners.fallback_holder`) unless ``on_unowned: warn``. So is one to a published
 relation whose readers nobody knows (no exposure, registration or fresh observed reader), as if
-those readers were a consumer with no owner, unless ``on_unknown_readers: warn`` or a fresh query
-log of its warehouse saw no read of what changed.
+those readers were a consumer with no owner, unless its readers are known, ``on_unknown_readers: warn``, or a fresh query log of its warehouse saw no read of what
+changed. Every materialized relation is published except the repository's building blocks:
+``access: private``, or dbt's documented structure (``internal:`` folders and name
+prefixes, staging/intermediate/base by default).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from rules.model import (
     Edge,
     Exposure,
     Impact,
+    InternalSettings,
     Observation,
     Registration,
     RequiredAck,
@@ -226,7 +229,7 @@ class _Consumers:
         self.team_refs.setdefault(slug, holder)
         if isinstance(holder, PersonRef) and slug not in self.stand_ins:
             self.stand_ins[slug] = stand_in_for(holder, where, self.config, self.rules)
-        fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
+        fp_key = _fingerprint_key(change)
         self.breaking_by_team.setdefault(slug, {})[fp_key] = change
         readers = self.readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
         if reader not in readers:
@@ -290,7 +293,6 @@ class _ImpactWalk:
         self.base, self.head, self.config, self.rules, self.history = base, head, config, rules, history
         self.coverage = tuple(coverage)
         self.unread: list[Unread] = []
-        self.read_in_repo: dict[str, frozenset[str]] = {}
         self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
         self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
         self.regs_by_asset: dict[str, list[Registration]] = {}
@@ -360,10 +362,11 @@ class _ImpactWalk:
 
     def _unknown_readers(self, at: _Followed, changed: Asset) -> None:
         """A breaking change to a published relation whose readers nobody knows (no exposure,
-        registration or fresh observed reader) is held for the fallback like an unowned consumer;
+        registration or fresh observed reader) is held for the fallback like an unowned consumer,
+        whoever else in the repository it asks (they are not the readers outside it);
         when fresh query logs of its warehouse saw no read, it is known to reach nobody."""
         change = at.change
-        if change.severity != "breaking" or not self._published(changed, at):
+        if change.severity != "breaking" or not self._published(changed):
             return
         regs = _registrations_for(change.asset, changed, self.regs_by_asset)
         declared = [reg for reg in regs if reg.observed is None]
@@ -384,23 +387,22 @@ class _ImpactWalk:
             reader="readers Tessera does not know (no exposure, registration or observed query)", unknown=True,
         )
 
-    def _published(self, asset: Asset, at: _Followed) -> bool:
-        """In the warehouse before the change (not new, not ephemeral, not disabled, not a source) and either
-        ``access: public`` or read by nothing in the repository (no model, snapshot, exposure or
-        semantic model, no ``consumers:`` entry)."""
+    def _published(self, asset: Asset) -> bool:
+        """In the warehouse before the change (not new, not ephemeral, not disabled, not a source)
+        and not one of the repository's building blocks: ``access: public`` publishes, ``private``
+        keeps it to its group (``protected`` is dbt's default and says nothing), and otherwise the ``internal:`` folders
+        and name prefixes (dbt's staging/intermediate/base layers) say it is internal. Whether
+        models in the repository read it says nothing about readers outside it."""
         if asset.kind not in PUBLISHED_KINDS or not asset.enabled or asset.fqn not in self.base.assets:
             return False  # a relation the change adds has had no chance to be read
         if (asset.materialized or "").lower() == "ephemeral":
             return False
-        if (asset.access or "").lower() == "public":
+        access = (asset.access or "").lower()
+        if access == "public":
             return True
-        read = self.read_in_repo.get(at.side)
-        if read is None:
-            read = self.read_in_repo[at.side] = frozenset(
-                {up for a in at.snapshot.assets.values() for up in a.depends_on if up != a.fqn}
-                | {up for e in at.snapshot.exposures.values() for up in e.depends_on}
-            )
-        return asset.fqn not in read and not any(r.source == "config" for r in self.regs_by_asset.get(asset.fqn, ()))
+        if access == "private":
+            return False  # only its own group may build on it
+        return not building_block(asset, self.config.internal)
 
     def _producers(self, change: Change, changed: Asset, snapshot: Snapshot, side: str) -> set[str]:
         producer = self.team_of(changed, snapshot, side, reader=False)
@@ -472,6 +474,20 @@ class _ImpactWalk:
         self.impacts.record(at.change, name, "query", team, _consumer_columns(at.change, at.start_cols),
                             (*reach.path, name), reader=describe(seen, reg.team or None, self.config),
                             required=team is not None and not seen.stale)
+
+
+def building_block(asset: Asset, internal: InternalSettings) -> bool:
+    """Whether ``asset`` sits in one of the ``internal`` folders (any folder of its path) or its
+    name (the last dotted part) starts with one of the ``internal`` prefixes."""
+    folders = {part.lower() for part in (asset.path or "").replace("\\", "/").split("/")[:-1]}
+    if folders & set(internal.folders):
+        return True
+    name = (asset.name or asset.fqn).rsplit(".", 1)[-1].lower()
+    return any(name.startswith(prefix) for prefix in internal.prefixes)
+
+
+def _fingerprint_key(change: Change) -> _Fingerprint:
+    return (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
 
 
 def _observed_reads(reg: Registration, columns: frozenset[str]) -> bool:

@@ -310,6 +310,17 @@ class SqlSettings:
 
 
 @dataclass(frozen=True)
+class InternalSettings:
+    """What marks a relation as a building block of the repository rather than an interface for
+    readers outside it (dbt's documented project structure by default): a file under a folder of one
+    of these names, or a name starting with one of these prefixes. A building block is never held
+    for readers nobody knows; ``access: public`` still publishes it."""
+
+    folders: tuple[str, ...] = ("staging", "intermediate", "base")
+    prefixes: tuple[str, ...] = ("stg_", "int_", "base_")
+
+
+@dataclass(frozen=True)
 class DiscoverySettings:
     stale_after_days: int = 30
     """An observed consumer not seen for this long is listed but no longer required."""
@@ -338,6 +349,8 @@ class Config:
     """``block`` (hold a breaking change to a published relation nobody is known to read for the
     fallback) or ``warn`` (only say its readers are unknown)."""
     discovery: DiscoverySettings = DiscoverySettings()
+    internal: InternalSettings = InternalSettings()
+    """Which relations are the repository's own building blocks (see :class:`InternalSettings`)."""
     problems: tuple[str, ...] = ()
     """What was wrong with the file (unknown keys, bad values): shown to the user, never fatal."""
 

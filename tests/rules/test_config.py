@@ -146,3 +146,23 @@ def test_a_teams_slack_channel_is_read_and_a_webhook_url_is_refused_as_a_secret_
     assert config.teams["growth"].slack == "#data-growth"
     assert config.teams["finance"].slack is None
     assert any("teams.finance.slack" in p for p in config.problems)
+
+
+def test_internal_keeps_the_dbt_layers_by_default_and_each_key_given_replaces_its_default() -> None:
+    assert (Config().internal.folders, Config().internal.prefixes) == (
+        ("staging", "intermediate", "base"), ("stg_", "int_", "base_"))
+    config = parse_config("internal: {folders: [Cleaned/, prep]}\n")
+    assert config.internal.folders == ("cleaned", "prep")
+    assert config.internal.prefixes == ("stg_", "int_", "base_")
+    assert parse_config("internal: {folders: [], prefixes: []}\n").internal.folders == ()
+    assert config.problems == ()
+
+
+def test_internal_of_the_wrong_shape_keeps_the_defaults_and_says_why() -> None:
+    config = parse_config("internal: [staging]\n")
+    assert config.internal == Config().internal
+    assert config.problems == ("internal: expected a mapping, got a list; using defaults",)
+    odd = parse_config("internal: {folders: [3], layers: [x]}\n")
+    assert odd.internal.folders == ()
+    assert "internal: unknown key 'layers' (known: folders, prefixes)" in odd.problems
+    assert "internal.folders: 3 is not a string; skipped" in odd.problems
