@@ -147,7 +147,7 @@ RULES: tuple[Rule, ...] = (
          "Ship the new name beside the old one (select new_name, new_name as old_name) for a window.",
          mb.column_renamed, judged_on=Graph.BASE, versionable=True),
     Rule(ID.COLUMN_TYPE_CHANGED, "Column type changed", B, B, B,
-         "The type changed incompatibly (int to varchar, date to int).",
+         "The type changed incompatibly (int to varchar, date to int, date to timestamp).",
          "Keep the old type and publish the new one as <col>_v2 until readers have moved.",
          mb.column_retyped, travels_with_type=True, inherited=True, versionable=True),
     Rule(ID.COLUMN_TYPE_NARROWED, "Column type narrowed", B, B, B,
