@@ -281,7 +281,8 @@ def _unknown_section(analysis: Analysis) -> list[str]:
         lines.append(
             "- To make this precise, say who reads it: an exposure or a `consumers:` entry in `.tessera.yml`,"
             " a registration through the API (`POST /api/v1/registrations`), or `tessera discover` on the"
-            " warehouse's query log."
+            " warehouse's query log. If only the repository builds on it, declare it `access: private` or"
+            " name its folder or prefix under `internal:` in `.tessera.yml`."
         )
     lines += [
         f"- Query logs show no reads of {code(u.target)} in the last {u.days} days"

@@ -70,3 +70,12 @@ def test_the_fingerprint_stays_while_the_findings_do_and_changes_with_them() -> 
     assert first.required_acks[0].fingerprint != other_mart.required_acks[0].fingerprint
     assert other.required_acks  # still held
 
+
+
+def test_the_comment_says_how_to_mark_a_building_block_so_it_is_never_held_again() -> None:
+    body = to_markdown(_run(_files(), _files(_drop())))
+    assert "declare it `access: private` or name its folder or prefix under `internal:`" in body
+    config = "dbt: {dialect: snowflake}\ninternal: {prefixes: [fct_]}\n"
+    marked = _run(_files(config=config), _files(_drop(), config=config))
+    assert marked.status == "clear" and marked.required_acks == ()
+    assert "Readers outside the repository" not in to_markdown(marked)
