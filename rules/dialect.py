@@ -11,7 +11,7 @@ user commits anyway. Per dbt project (one repository can hold several), first ma
    ``Dockerfile`` in the project's folder or one above it, then in CI files
    (``.github/workflows/*``): the nearest folder whose files name an adapter decides, and among its
    files (or among the CI files) the adapter most files name alone, then most files name at all,
-   then the first by name (see :func:`_weigh`);
+   then most often, then the first by name: never the file that sorts first (see :func:`_weigh`);
 4. a dbt manifest's ``metadata.adapter_type``;
 5. ``postgres`` (``default``).
 
@@ -443,6 +443,7 @@ def _weigh(named: Sequence[tuple[str, Counter[str]]]) -> Dialect:
 
 
 def _packages(adapters: Iterable[str]) -> str:
+    """``dbt-a, dbt-b``: adapters as the packages people install."""
     return ", ".join("dbt-" + a for a in adapters)
 
 
