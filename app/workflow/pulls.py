@@ -28,6 +28,7 @@ from app.github import InstallationClient
 from app.metrics import REGISTRY
 from app.notify import events as notify
 from app.queue import JobContext
+from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import checkrun, contracts
@@ -160,6 +161,17 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
         log.info("%s#%s: %s already analysed, nothing to do", ref.repo, ref.number, ref.head_sha[:12])
         return proposal
     gh = github or await installation_client(ctx, ref.installation_id)
+    newer = await newer_head(ctx, ref)
+    if newer is not None:
+        # A push landed while this job waited: its own job analyses the new head. Only a check a
+        # crashed attempt left open on this head is closed, saying so.
+        record = None
+        if proposal.check_run_id is not None:
+            record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
+        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
+            await _supersede(ctx, gh, ref, record.check_run_id, newer)
+        log.info("%s#%s: %s superseded by %s before its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
+        return proposal
 
     check_run_id = await _open_check_run(ctx, gh, ref, proposal)
     url = details_url(ctx, check_run_id)
@@ -181,6 +193,14 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
         ANALYSES.inc(conclusion="error")
         if isinstance(exc, Quarantined):
             raise  # the check says why; the delivery is set aside
+        return proposal
+
+    newer = await newer_head(ctx, ref)
+    if newer is not None:
+        # The analysis is of a head that is no longer the pull request's: showing it would report
+        # an old commit as the pull request's result until the newer job overwrote it.
+        await _supersede(ctx, gh, ref, check_run_id, newer)
+        log.info("%s#%s: %s superseded by %s during its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
         return proposal
 
     try:
@@ -207,6 +227,34 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
     ANALYSES.inc(conclusion=verdict.conclusion)
     ANALYSIS_SECONDS.observe(time.perf_counter() - started)
     return proposal
+
+
+async def newer_head(ctx: JobContext, ref: PullRef) -> str | None:
+    """The head a later ``pull_request`` delivery of this pull request brings, when it is not this
+    job's head: that delivery's job will analyse it (jobs of one pull request run in order)."""
+    heads = await ctx.store.read(lambda db: delivery_sql.later_pull_heads(db, ctx.delivery_id, ANALYSE_ACTIONS))
+    if heads and heads[-1] != ref.head_sha:
+        return heads[-1]
+    return None
+
+
+async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int, newer: str) -> None:
+    """Complete this head's check as superseded (never left ``in_progress``); the proposal keeps
+    its current analysis, which the newer head's job replaces."""
+    body = checkrun.superseded_output(newer)
+    body["details_url"] = details_url(ctx, check_run_id)
+    await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
+    await ctx.store.write(
+        lambda db: sql.update_check_verdict(
+            db,
+            check_run_id=check_run_id,
+            conclusion=body["conclusion"],
+            title=body["output"]["title"],
+            summary=body["output"]["summary"],
+            report=None,
+        )
+    )
+    ANALYSES.inc(conclusion="superseded")
 
 
 async def _open_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int:
