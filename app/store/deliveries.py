@@ -204,7 +204,8 @@ class JobOutcome:
 
     id: int
     status: str
-    """``done``, ``queued`` (a retry at ``run_after``), ``failed`` or ``quarantined``."""
+    """``done``, ``queued`` (a retry at ``run_after``), ``failed``, ``quarantined``, or ``lost``
+    (another replica took the job over; nothing is recorded)."""
     at: float
     error: str | None = None
     run_after: float | None = None
@@ -220,6 +221,8 @@ def settle(db: Database, outcome: JobOutcome, replica: str | None = None) -> Non
         mark_retry(db, outcome.id, run_after, outcome.error or "", replica)
     elif outcome.status in ("failed", "quarantined"):
         mark_failed(db, outcome.id, outcome.error or "", outcome.at, replica, status=outcome.status)
+    elif outcome.status == "lost":
+        return  # another replica took the job over: its run records the outcome
     else:
         raise ValueError(f"unknown outcome {outcome.status!r}")
 
@@ -308,6 +311,17 @@ def later_pull_heads(db: Database, delivery_id: str, actions: Sequence[str]) -> 
         if isinstance(sha, str) and sha:
             heads.append(sha)
     return heads
+
+
+def holds(db: Database, id: int, replica: str, attempt: int) -> bool:
+    """Whether ``replica`` still runs attempt ``attempt`` of job ``id``: the fencing token a job
+    checks before each side effect. A takeover claims the job again, which changes the holder or
+    the attempt, so a stalled replica that wakes up finds it no longer holds the job."""
+    row = db.execute(
+        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?",
+        (id, replica, attempt),
+    ).fetchone()
+    return row is not None
 
 
 def count_kill(db: Database, delivery_id: str) -> int:

@@ -241,6 +241,7 @@ async def newer_head(ctx: JobContext, ref: PullRef) -> str | None:
 async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int, newer: str) -> None:
     """Complete this head's check as superseded (never left ``in_progress``); the proposal keeps
     its current analysis, which the newer head's job replaces."""
+    await ctx.fence()
     body = checkrun.superseded_output(newer)
     body["details_url"] = details_url(ctx, check_run_id)
     await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
@@ -278,6 +279,7 @@ async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: P
             )
         )
         return check_run_id
+    await ctx.fence()  # a stalled replica must not open a second run beside the one taking over
     try:
         run = await gh.create_check_run(
             ref.owner,
@@ -375,6 +377,7 @@ async def _fail_check_quietly(
 async def _fail_check(
     ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
 ) -> None:
+    await ctx.fence()
     body = checkrun.error_output(message)
     body["details_url"] = url
     await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
