@@ -172,6 +172,9 @@ class Cluster:
         deadline = time.monotonic() + START_TIMEOUT
         while "Tessera listening on " not in out.read_text():
             if process.returncode is not None or time.monotonic() > deadline:
+                if process.returncode is None:
+                    process.kill()  # reaped here, not left to a later test's garbage collection
+                await process.wait()
                 raise AssertionError(f"{name} did not start: {(self.logs / f'{name}.err').read_text()[-3000:]}")
             await asyncio.sleep(0.05)
         url = out.read_text().split("Tessera listening on ", 1)[1].split()[0]
