@@ -165,11 +165,9 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
     if newer is not None:
         # A push landed while this job waited: its own job analyses the new head. Only a check a
         # crashed attempt left open on this head is closed, saying so.
-        record = None
-        if proposal.check_run_id is not None:
-            record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
-        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
-            await _supersede(ctx, gh, ref, record.check_run_id, newer)
+        left_open = await _run_left_open(ctx, gh, ref, proposal)
+        if left_open is not None:
+            await _supersede(ctx, gh, ref, left_open, newer)
         log.info("%s#%s: %s superseded by %s before its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
         return proposal
 
@@ -236,6 +234,18 @@ async def newer_head(ctx: JobContext, ref: PullRef) -> str | None:
     if heads and heads[-1] != ref.head_sha:
         return heads[-1]
     return None
+
+
+async def _run_left_open(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int | None:
+    """The check run an interrupted attempt of this job left ``in_progress`` on this head: the
+    stored one, else one GitHub has (an attempt killed or stopped between GitHub creating the run
+    and the store recording it; a graceful stop does not count the attempt, so GitHub is asked
+    whatever the attempt number: one request, for a job that skips its whole analysis)."""
+    if proposal.check_run_id is not None:
+        record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
+        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
+            return record.check_run_id
+    return await _find_open_check_run(gh, ref, proposal)
 
 
 async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int, newer: str) -> None:
