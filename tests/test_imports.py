@@ -26,6 +26,8 @@ LAZY_LOADERS = {
     "(the store's drivers, the REST API, the GitHub client) load only when it is chosen",
     "app/check.py": "``tessera check``: the store only for ``--db``, package fetching only for a "
     "project that declares dbt packages",
+    "app/workflow/packages.py": "the HTTP client only when a package is fetched: ``tessera check`` "
+    "offline (``TESSERA_PACKAGES_OFFLINE=1``) reads local packages and notes the rest without it",
 }
 """Where a module is loaded only on the path that needs it, so that ``tessera check`` starts
 without the server, the store's drivers or an HTTP client it would not use (a warm check is
@@ -46,6 +48,8 @@ FUNCTION_LEVEL: dict[tuple[str, str], str] = {
     ("app/cli.py", "app.discovery.run"): "lazy",
     ("app/check.py", "app.check_store"): "lazy",
     ("app/check.py", "app.workflow.packages"): "lazy",
+    ("app/workflow/packages.py", "aiohttp"): "lazy",
+    ("app/workflow/packages.py", "yarl"): "lazy",
 }
 """(file, imported module) → why it is imported inside a function: ``optional`` (the line's comment
 names the extra) or ``lazy`` (the console script's ``serve``)."""
@@ -241,8 +245,9 @@ def test_tessera_check_starts_without_the_store_the_http_client_or_the_server() 
     # a warm check is mostly start-up: what it does not use must not be loaded
     heavy = ("psycopg", "sqlite_utils", "aiohttp", "jwt", "cryptography", "app.store", "app.server", "app.github")
     assert sorted(set(heavy) & _loaded_by("app.check")) == []
-    # a project with dbt packages adds the HTTP client, not the App's GitHub client or store
-    assert sorted(set(heavy) & _loaded_by("app.check, app.workflow.packages")) == ["aiohttp"]
+    # a project with dbt packages adds the package reader, not the HTTP client until it fetches one,
+    # nor the App's GitHub client or store
+    assert sorted(set(heavy) & _loaded_by("app.check, app.workflow.packages")) == []
 
 
 def test_the_console_script_loads_for_check_only_what_check_uses() -> None:
