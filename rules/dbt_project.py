@@ -1305,10 +1305,12 @@ def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
 
 
 @lru_cache(maxsize=4096)  # both sides of a change scan the same files: one scan each
+@lru_cache(maxsize=1024)
 def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
     """Per lower-case name: the line of its last ``as <name>`` and of its last mention (a mention
     that ends a select-list item, ``name,`` or ``name`` at the end of a line, wins over one in a
-    condition such as ``where status <> 'x'``)."""
+    condition such as ``where status <> 'x'``). Once per text: every declared column of a model
+    asks, on both sides of a change (callers only read the dicts)."""
     aliases: dict[str, int] = {}
     words: dict[str, int] = {}
     listed: dict[str, int] = {}
@@ -1721,7 +1723,9 @@ def read_project(
     for path in seed_files:
         parts = (name, *_seed_folders(path[len(prefix):], seed_paths), posixpath.basename(path)[: -len(".csv")])
         types = project_column_types(seeds_config, parts)
-        asset = _seed_asset(path, source.read(path) or "", seed_props, dialect, name, types)
+        text = source.read(path) or ""
+        value_types = _seed_value_types(source, path, text, dialect, cache)
+        asset = _seed_asset(path, text, seed_props, dialect, name, types, value_types)
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
     return project
@@ -2055,6 +2059,23 @@ def _seed_folders(rel: str, seed_paths: Sequence[str]) -> tuple[str, ...]:
     return ()
 
 
+def _seed_value_types(
+    source: FileSource, path: str, text: str, dialect: str | None, cache: ContentCache | None
+) -> dict[str, str]:
+    """:func:`csv_column_types` once per file content (by blob id, like the YAML files): it reads
+    every value of the seed, and both sides of a change hold mostly the same seeds."""
+    blob = source.blob_id(path) if cache is not None else None
+    key = f"seed-types:{blob}:{dialect}" if blob else None
+    if key is not None and cache is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return dict(cached)
+    types = csv_column_types(text, dialect)
+    if key is not None and cache is not None:
+        cache.put(key, tuple(types.items()))
+    return types
+
+
 def _seed_asset(
     path: str,
     text: str,
@@ -2062,6 +2083,7 @@ def _seed_asset(
     dialect: str | None,
     package: str,
     project_types: Mapping[str, str] | None = None,
+    value_types: Mapping[str, str] | None = None,
 ) -> Asset:
     """A seed's table: its CSV header's columns, typed as ``dbt seed`` types them (the
     ``column_types`` config, else what the values are; a YAML ``data_type`` only when the file
@@ -2072,7 +2094,9 @@ def _seed_asset(
         **(project_types or {}),
         **{str(k).lower(): v for k, v in _as_dict(_as_dict(entry.get("config")).get("column_types")).items()},
     }
-    from_values = {k.lower(): v for k, v in csv_column_types(text, dialect).items()}
+    if value_types is None:
+        value_types = csv_column_types(text, dialect)
+    from_values = {k.lower(): v for k, v in value_types.items()}
     header = text.splitlines()[0] if text else ""
     declared = {
         str(c.get("name", "")).lower(): c for c in _as_list(entry.get("columns")) if isinstance(c, Mapping)
