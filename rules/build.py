@@ -13,6 +13,12 @@ Speed (issue 3: a 20-model change in a 1,000-model project, cold < 5 s, warm < 1
   contracts and at models whose YAML types every column their query produces). Every other model,
   ancestors included, is shown as a cheap asset built from its YAML, so an unchanged model looks
   the same on both sides of the diff whatever its role.
+- **The cone, as far as anything reads it.** An analysis builds both sides together
+  (:func:`build_pair`): of everything downstream of the change only the models whose output
+  differs between the sides, their readers, and the models the impact walk reaches through a
+  changed column are inferred (the walk asks for an asset's readers first). The rest keep their
+  rendered asset and declared columns, the same on both sides; the answers are those of inferring
+  the whole cone.
 - **The parse cache** (:class:`ParseCache`). Rendered SQL is cached by (file content, project
   context), inference by (SQL, dialect, parents' schemas), whole snapshots by (every input file's
   content id, config, scope). The base build fills it; the head build then re-infers only the
