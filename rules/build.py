@@ -318,9 +318,9 @@ class SnapshotPair:
     (every model downstream of a changed one) only what can matter is inferred.
 
     Inferred at once: the changed models, every model of the cone whose asset differs between
-    the sides (and the readers of each such asset, which the diff asks about), and the models of
-    the cone those read. The rest of the cone is placed as its rendered asset with declared
-    columns, which is the same on both sides. The impact walk then asks for the readers of each
+    the sides, and the readers of each such asset (the diff asks about them); the models of the
+    cone those read only for their schemas, like ancestors. The rest of the cone is placed as its
+    rendered asset with declared columns, which is the same on both sides. The impact walk then asks for the readers of each
     asset it reaches (:meth:`grow`), and they are inferred on both sides before it gets them.
     Every model is inferred from the same inputs as when the whole cone is, so the findings and
     impacts are the same; only the models nobody reads the change through are never inferred.
@@ -364,16 +364,7 @@ class SnapshotPair:
         pending = wanted - self._cone
         grew = False
         while pending:
-            new: set[str] = set()
-            stack = list(pending)
-            while stack:
-                fqn = stack.pop()
-                if fqn in self._cone or fqn in new or not any(fqn in s.analysed for s in self._sides):
-                    continue
-                new.add(fqn)
-                for side in self._sides:
-                    if fqn in side.nodes:
-                        stack.extend(p for p in side.reads(fqn) if p in side.analysed)
+            new = {f for f in pending if any(f in s.analysed for s in self._sides)}
             if not new:
                 break
             grew = True
@@ -738,8 +729,10 @@ class _Inference:
         self.render_problems: dict[str, list[ParseProblem]] = {}
         self.infer_problems: dict[str, list[ParseProblem]] = {}
         self.inferred_edges: dict[str, tuple[Edge, ...]] = {}
-        self.done: set[str] = set()
-        """Needed models whose inference ran (or that need none)."""
+        self.shown: set[str] = set()
+        """Models of the cone inferred with their lineage (or that need no inference)."""
+        self.read: set[str] = set()
+        """Needed models whose output schema is known (inferred, or needing no inference)."""
         self.ignored: set[str] = set()
         """Models ``ignore:`` took out of the snapshot: inferring them later does not put them back."""
 
@@ -826,20 +819,24 @@ class _Inference:
                     self.snapshot.assets[fqn] = (
                         replace(asset, columns_known=False) if fqn in self.unrendered else asset
                     )
-                    self.done.add(fqn)
+                    self.shown.add(fqn)
+                    self.read.add(fqn)
                 else:
                     later.append((fqn, asset))
             for fqn, asset in later:
                 self.snapshot.assets[fqn] = asset
 
     def run(self, wanted: Iterable[str]) -> None:
-        """Infer ``wanted`` (models of the cone, shown with lineage) and the needed models they
-        read, in DAG order; what ran already is not run again."""
+        """Infer ``wanted`` (models of the cone, shown with lineage) and, for their schemas only, the
+        needed models they read, in DAG order; what ran already is not run again. A model of the
+        cone read by ``wanted`` but not wanted itself is the same on both sides (nothing it reads
+        differs): its schema is all they need of it."""
+        shown = {f for f in wanted if f in self.analysed}
         todo: set[str] = set()
         stack = [f for f in wanted if f in self.needed]
         while stack:
             fqn = stack.pop()
-            if fqn in todo or fqn in self.done:
+            if fqn in todo or (fqn in self.shown if fqn in shown else fqn in self.read):
                 continue
             todo.add(fqn)
             stack.extend(p for p in self.reads(fqn) if p in self.needed)
@@ -851,7 +848,9 @@ class _Inference:
             for fqn in wave:
                 if fqn not in todo:
                     continue
-                self.done.add(fqn)
+                self.read.add(fqn)
+                if fqn in shown:
+                    self.shown.add(fqn)
                 asset, resolver = self.prepared(fqn)
                 if not asset.enabled or not asset.sql:
                     if fqn in self.analysed and fqn not in self.ignored:
@@ -861,7 +860,7 @@ class _Inference:
                 if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
                     asset = replace(asset, sql=_expanded(asset, schema, resolver, cache, self.schema_ids))
                 key = _inference_key(asset, schema, self.schema_ids)
-                lineage = fqn in self.analysed
+                lineage = fqn in shown
                 job = (
                     asset.sql,
                     asset.dialect or DEFAULT_DIALECT,
@@ -893,7 +892,7 @@ class _Inference:
         ):
             cache.put(key, info)
             infos[fqn] = info
-        for fqn, asset, _key, _job in jobs:
+        for fqn, asset, key, _job in jobs:
             info = infos[fqn]
             inferred, inferred_known = info.columns, info.columns_known
             if fqn in self.dynamic:  # what the query shows is known; what the warehouse adds is not
@@ -901,7 +900,10 @@ class _Inference:
                 inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
                 inferred_known = False
             columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
-            if fqn not in self.analysed:
+            if key.endswith(_SCHEMA_ONLY):
+                node = nodes[fqn]
+                if fqn in self.analysed and node.project is not None and node.project.models[fqn].unreadable:
+                    known = False  # as when it is shown (below): what its readers read of it
                 if known and columns:
                     self.schemas[fqn] = {c.name: c.type for c in columns}
                 continue
