@@ -46,6 +46,8 @@ READERS = {
     "models/amounts.sql": "select id, amount * 2 as doubled from {{ ref('orders') }}",
     "models/doubled.sql": "select doubled from {{ ref('amounts') }}",
     "models/tripled.sql": "select doubled * 3 as tripled from {{ ref('doubled') }}",
+    # reads the change through `amounts`, and an unaffected model for its columns only
+    "models/report.sql": "select a.doubled, b.n from {{ ref('amounts') }} a cross join {{ ref('by_label') }} b",
     "models/exposures.yml": (
         "exposures:\n  - name: board\n    type: dashboard\n    owner: {name: growth}\n"
         "    depends_on: [ref('tripled')]\n"
@@ -89,7 +91,8 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
     changes = diff.diff_snapshots(pair.base, pair.head, config, changed_paths=scope)
     found = impact.walk_impact(changes, pair.base, pair.head, config, grow=pair.grow)
     assert [c.name for c in pair.head.assets["tripled"].columns] == ["tripled"]  # reached through `amount`
-    assert pair.head.assets["by_label"].columns == ()  # reads `label` only: never inferred
+    assert [c.name for c in pair.head.assets["report"].columns] == ["doubled", "n"]
+    assert pair.head.assets["by_label"].columns == ()  # reads `label` only: read for its schema, not shown
     assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "board"}
 
 
