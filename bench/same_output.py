@@ -2,15 +2,16 @@
 
 A refactor must not change what Tessera says. This builds one set of inputs (git repositories with
 a base and one head per change) and runs ``tessera check --format json`` and ``--format markdown``
-on each (with one fixed hash seed: the Mermaid graph of a large impact picks between equal
-parents in set order, which varies from process to process) with the code in this checkout and with the code in ``--before`` (another checkout, e.g.
-``git worktree add /tmp/before main``), then lists every output that differs.
+on each with the code in this checkout and with the code in ``--before`` (another checkout, e.g.
+``git worktree add /tmp/before main``; default this checkout too), then lists every output that
+differs. ``--seeds A,B`` runs the two sides under string-hash seeds A and B (default 0,0): the
+same checkout under two seeds must say the same thing byte for byte.
 
 Inputs: the generated 1,000-model project of ``bench/engine.py`` with its focused and scattered
 20-model changes; each named edit of ``tests/shop.py``; every SQL or YAML file of the shop project
 and of ``tests/data/repos/*`` losing its middle line.
 
-    .venv/bin/python bench/same_output.py --before PATH [--models 1000] [--keep]
+    .venv/bin/python bench/same_output.py [--before PATH] [--seeds A,B] [--models 1000] [--keep]
 """
 
 from __future__ import annotations
@@ -148,24 +149,28 @@ def build_inputs(workdir: Path, models: int) -> list[tuple[str, str, str, str]]:
     return cases + _rule_cases(workdir)
 
 
-def run_version(code: Path, cases: list[tuple[str, str, str, str]], out: Path) -> None:
+def run_version(code: Path, cases: list[tuple[str, str, str, str]], out: Path, seed: str = "0") -> None:
     out.mkdir(parents=True)
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cases), str(out)], cwd=code, env=env, check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", type=Path, required=True, help="a checkout of the code to compare against")
+    parser.add_argument("--before", type=Path, default=ROOT, help="a checkout of the code to compare against")
+    parser.add_argument("--seeds", default="0,0", help="PYTHONHASHSEED of the before and after runs")
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the inputs and outputs")
     args = parser.parse_args(argv)
+    seeds = args.seeds.split(",")
+    if len(seeds) != 2 or not all(s.isdigit() for s in seeds):
+        parser.error("--seeds takes two numbers: A,B")
     workdir = Path(tempfile.mkdtemp(prefix="tessera-same-"))
     try:
         (workdir / "inputs").mkdir()
         cases = build_inputs(workdir / "inputs", args.models)
-        run_version(args.before.resolve(), cases, workdir / "before")
-        run_version(ROOT, cases, workdir / "after")
+        run_version(args.before.resolve(), cases, workdir / "before", seeds[0])
+        run_version(ROOT, cases, workdir / "after", seeds[1])
         different = []
         for name, *_ in cases:
             for fmt in FORMATS:

@@ -1092,10 +1092,14 @@ def _as_mappings(value: Any) -> list[Mapping[str, Any]]:
 
 
 def _topological(nodes: Mapping[str, _Node], needed: set[str]) -> list[str]:
-    """Parents before children (Kahn's algorithm); a cycle's members come last, in name order."""
+    """Parents before children (Kahn's algorithm); a cycle's members come last, in name order.
+
+    Children are listed in name order: the order is the order of the snapshot's edges, and so of
+    every walk over them (readers named in a required ack, paths in the comment); a set's order
+    would change from process to process with the string hash."""
     indegree = {f: sum(1 for p in set(nodes[f].parents) if p in needed and p != f) for f in needed}
     children: dict[str, list[str]] = {}
-    for f in needed:
+    for f in sorted(needed):
         for p in set(nodes[f].parents):
             if p in needed and p != f:
                 children.setdefault(p, []).append(f)

@@ -9,7 +9,9 @@ user commits anyway. Per dbt project (one repository can hold several), first ma
 3. the dbt adapter package the repository installs (``dbt-bigquery``, ``dbt-snowflake``, ...)
    named in ``requirements*.txt``, ``pyproject.toml``, ``Pipfile``, ``setup.py``/``setup.cfg`` or a
    ``Dockerfile`` in the project's folder or one above it, then in CI files
-   (``.github/workflows/*``);
+   (``.github/workflows/*``): the nearest folder whose files name an adapter decides, and among its
+   files (or among the CI files) the adapter most files name alone, then most files name at all,
+   then most often, then the first by name: never the file that sorts first (see :func:`_weigh`);
 4. a dbt manifest's ``metadata.adapter_type``;
 5. ``postgres`` (``default``).
 
@@ -186,7 +188,7 @@ def detection_paths(paths: Iterable[str], config: Config) -> list[str]:
     wanted: dict[str, None] = {}
     for folder in project_folders(tree.paths, config):
         found = _candidates(tree, folder, config)
-        for path in (*found.profiles, *found.packages, *found.manifests[:1]):
+        for path in (*found.profiles, *(p for group in found.packages for p in group), *found.manifests[:1]):
             wanted[path] = None
     return list(wanted)
 
@@ -216,29 +218,38 @@ class _Candidates:
     """The files one project's detection looks at, in the order it looks."""
 
     profiles: list[str]
-    packages: list[str]
+    packages: list[list[str]]
+    """Files naming installed packages, one group per folder (nearest first), CI files last."""
     manifests: list[str]
 
 
 def _candidates(tree: _Tree, project_dir: str, config: Config) -> _Candidates:
     profiles: list[str] = []
-    packages: list[str] = []
+    patterns: list[list[str]] = []
     for folder in _folders_up(project_dir):
         for sub in PROFILE_FOLDERS:
             path = _join(folder, _join(sub, "profiles.yml"))
             if path in tree.known and path.rpartition("/")[0] in tree.by_folder:
                 profiles.append(path)
-        for pattern in PACKAGE_FILES:
-            packages += [p for p in sorted(_within(tree, _join(folder, pattern))) if p not in packages]
-    for pattern in CI_FILES:
-        packages += [p for p in sorted(_within(tree, pattern)) if p not in packages]
+        patterns.append([_join(folder, pattern) for pattern in PACKAGE_FILES])
+    patterns.append(list(CI_FILES))
+    groups: list[list[str]] = []
+    seen: set[str] = set()
+    for group_patterns in patterns:
+        group = []
+        for pattern in group_patterns:
+            for path in sorted(_within(tree, pattern)):
+                if path not in seen and len(seen) < MAX_FILES:
+                    seen.add(path)
+                    group.append(path)
+        groups.append(group)
     manifests = []
     if config.dbt.manifest and _manifest_folder(config.dbt.manifest) in (project_dir.strip("/") or ".", "."):
         manifests.append(config.dbt.manifest)
     own = _join(project_dir, "target/manifest.json")
     if own in tree.known and own not in manifests:
         manifests.append(own)
-    return _Candidates(profiles[: MAX_FILES // 4], packages[:MAX_FILES], manifests)
+    return _Candidates(profiles[: MAX_FILES // 4], [g for g in groups if g], manifests)
 
 
 def _within(tree: _Tree, pattern: str) -> list[str]:
@@ -369,26 +380,71 @@ def _adapter_of(output: Any) -> str | None:
 def adapters_named(text: str) -> list[str]:
     """The dbt adapters a requirements file, Dockerfile, workflow ... installs, in order of first
     mention; commented-out lines do not count."""
-    found: dict[str, None] = {}
-    for match in _PACKAGE.finditer(_COMMENT.sub("", text)):
-        found[PACKAGE_ADAPTERS[match.group(1).lower().replace("_", "-")]] = None
-    return list(found)
+    return list(adapter_mentions(text))
 
 
-def _from_packages(paths: Sequence[str], read: Reader) -> Dialect | None:
-    for path in paths:
-        text = read(path)
-        if not text or len(text) > MAX_FILE_CHARS or "dbt" not in text.lower():
-            continue
-        adapters = adapters_named(text)
-        if not adapters:
-            continue
-        warehouse = [a for a in adapters if a not in LOCAL_ADAPTERS] or adapters
-        chosen = warehouse[0]
-        also = [a for a in adapters if a != chosen]
-        why = f"{path}: dbt-{chosen}" + (f" (also names {', '.join('dbt-' + a for a in also)})" if also else "")
-        return Dialect(ADAPTER_DIALECTS[chosen], why)
+def adapter_mentions(text: str) -> Counter[str]:
+    """How often ``text`` names each dbt adapter package (in order of first mention)."""
+    return Counter(
+        PACKAGE_ADAPTERS[match.group(1).lower().replace("_", "-")] for match in _PACKAGE.finditer(_COMMENT.sub("", text))
+    )
+
+
+def _from_packages(groups: Sequence[Sequence[str]], read: Reader) -> Dialect | None:
+    """The first group (nearest folder first, CI files last) whose files name an adapter decides."""
+    for paths in groups:
+        named: list[tuple[str, Counter[str]]] = []
+        for path in paths:
+            text = read(path)
+            if not text or len(text) > MAX_FILE_CHARS or "dbt" not in text.lower():
+                continue
+            mentions = adapter_mentions(text)
+            if mentions:
+                named.append((path, mentions))
+        if named:
+            return _weigh(named)
     return None
+
+
+def _weigh(named: Sequence[tuple[str, Counter[str]]]) -> Dialect:
+    """The adapter several files of one folder (or the CI files) agree on, whatever their order.
+
+    A file naming one warehouse adapter (a deployment, a requirements file) says more than a test
+    matrix naming several, so the adapter most files name alone wins, then the one most files name
+    at all, then the one they name most often (a matrix's default is spelled out again where it
+    is installed); a tie goes to the first by name, and the source says so (``dbt.dialect`` settles
+    it). A warehouse adapter wins over a local one (DuckDB, Postgres, SQLite) named beside it, in
+    the same file or another; local adapters count only when no file names a warehouse.
+    """
+    warehouse = [(path, Counter({a: n for a, n in found.items() if a not in LOCAL_ADAPTERS})) for path, found in named]
+    counted = [(path, found) for path, found in warehouse if found] or list(named)
+    alone = Counter(next(iter(found)) for _, found in counted if len(found) == 1)
+    anywhere = Counter(a for _, found in counted for a in found)
+    mentions: Counter[str] = sum((found for _, found in counted), Counter())
+
+    def weight(adapter: str) -> tuple[int, int, int]:
+        return (alone[adapter], anywhere[adapter], mentions[adapter])
+
+    ranked = sorted(anywhere, key=lambda a: (*(-w for w in weight(a)), a))
+    chosen = ranked[0]
+    tied = [a for a in ranked[1:] if weight(a) == weight(chosen)]
+    path = next((p for p, found in counted if list(found) == [chosen]), None) or next(
+        p for p, found in counted if chosen in found
+    )
+    if len(named) == 1:
+        also = [a for a in named[0][1] if a != chosen]
+        detail = [f"also names {_packages(also)}"] if also else []
+    else:
+        detail = [f"named in {anywhere[chosen]} of {len(named)} files" + (f", {alone[chosen]} alone" if alone[chosen] else "")]
+    if tied:
+        detail.append(f"tied with {_packages(tied)}: first by name")
+    why = f"{path}: dbt-{chosen}" + (f" ({'; '.join(detail)})" if detail else "")
+    return Dialect(ADAPTER_DIALECTS[chosen], why)
+
+
+def _packages(adapters: Iterable[str]) -> str:
+    """``dbt-a, dbt-b``: adapters as the packages people install."""
+    return ", ".join("dbt-" + a for a in adapters)
 
 
 # --- manifest ----------------------------------------------------------------------------------

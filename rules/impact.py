@@ -188,7 +188,8 @@ class _Consumers:
         self.unowned: set[str] = set()
         """Holders who hold for a consumer with no owner."""
         self.breaking_by_team: dict[str, dict[_Fingerprint, Change]] = {}
-        self.readers_by_team: dict[str, dict[_Fingerprint, list[str]]] = {}
+        self.readers_by_team: dict[str, dict[_Fingerprint, dict[str, int]]] = {}
+        """Per holder and breaking change, each reader and how many hops from the change it is."""
 
     def record(
         self,
@@ -221,18 +222,17 @@ class _Consumers:
             slug = holder.key if holder else MAINTAINERS
             self.held.add(slug)
             (self.unknown_readers if unknown else self.unowned).add(slug)
-        self._hold(change, holder, where, reader or f"{consumer_type} {consumer}")
+        self._hold(change, holder, where, reader or f"{consumer_type} {consumer}", len(path))
 
-    def _hold(self, change: Change, holder: Owner | None, where: str | None, reader: str) -> None:
+    def _hold(self, change: Change, holder: Owner | None, where: str | None, reader: str, hops: int) -> None:
         slug = holder.key if holder else MAINTAINERS
         self.team_refs.setdefault(slug, holder)
         if isinstance(holder, PersonRef) and slug not in self.stand_ins:
             self.stand_ins[slug] = stand_in_for(holder, where, self.config, self.rules)
         fp_key = (change.rule, change.asset, change.column or "", change.before or "", change.after or "")
         self.breaking_by_team.setdefault(slug, {})[fp_key] = change
-        readers = self.readers_by_team.setdefault(slug, {}).setdefault(fp_key, [])
-        if reader not in readers:
-            readers.append(reader)
+        readers = self.readers_by_team.setdefault(slug, {}).setdefault(fp_key, {})
+        readers[reader] = min(hops, readers.get(reader, hops))
 
     def rows(self) -> list[Impact]:
         impact_rows = [
@@ -254,7 +254,7 @@ class _Consumers:
         return [
             required_ack(
                 self.team_refs[slug],
-                tuple(_reason(self.breaking_by_team[slug][key], readers)
+                tuple(_reason(self.breaking_by_team[slug][key], _nearest_first(readers))
                       for key, readers in self.readers_by_team[slug].items()),
                 fingerprint(self.breaking_by_team[slug].values()),
                 fallback=slug in self.held,
@@ -605,6 +605,12 @@ def _consumer_columns(change: Change, start_cols: frozenset[str]) -> tuple[str, 
     if change.rule == RuleId.COLUMN_RENAMED and change.before and change.before not in names:
         names.append(change.before)
     return tuple(names)
+
+
+def _nearest_first(readers: Mapping[str, int]) -> list[str]:
+    """Readers by how far they are from the change, then by name: the ones a team looks at first
+    lead, and the list reads the same whatever order the walk met them in."""
+    return sorted(readers, key=lambda reader: (readers[reader], reader))
 
 
 def _reason(change: Change, readers: Sequence[str]) -> str:

@@ -777,8 +777,8 @@ def _infer(
             isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
         ):
             columns_known = False
-            for upstream, _col in tracer.origins_of_expression(projection, out_scope):
-                add(Edge(upstream, None, fqn, None, "star"))
+            for upstream, _col in sorted(tracer.origins_of_expression(projection, out_scope), key=_origin_key):
+                add(Edge(upstream, None, fqn, None, "star"))  # sorted: a set's order changes per process
             continue
         name = _output_name(projection)
         position += 1

@@ -306,3 +306,71 @@ def test_a_local_default_target_with_no_production_output_reads_the_adapter_most
 def test_a_profile_with_only_local_outputs_keeps_its_own_target() -> None:
     files = {"dbt_project.yml": "name: p\n", "profiles.yml": "p:\n  target: dev\n  outputs:\n    dev: {type: duckdb}\n"}
     assert detect(DictSource(files), ".", parse_config(None)) == Dialect("duckdb", "profiles.yml (target dev: duckdb)")
+
+
+def _workflow(*packages: str) -> str:
+    """A GitHub workflow installing ``packages``."""
+    return "on: [pull_request]\njobs:\n  dbt:\n    steps:\n      - run: pip install dbt-core " + " ".join(packages) + "\n"
+
+
+def _renamed(files: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    return {names.get(path, path): text for path, text in files.items()}
+
+
+def test_the_adapter_a_workflow_installs_alone_wins_over_a_test_matrix_whatever_the_files_are_called() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        ".github/workflows/a.yml": _workflow("dbt-fabric", "dbt-bigquery", "dbt-snowflake", "dbt-duckdb"),
+        ".github/workflows/b.yml": _workflow("dbt-snowflake"),
+        ".github/workflows/c.yml": _workflow("dbt-redshift", "dbt-snowflake"),
+    }
+    layouts = [
+        {},
+        {".github/workflows/a.yml": ".github/workflows/z.yml"},
+        {".github/workflows/b.yml": ".github/workflows/0-deploy.yml", ".github/workflows/c.yml": ".github/workflows/1.yaml"},
+    ]
+    found = {detect(DictSource(_renamed(files, names)), ".", parse_config(None)).name for names in layouts}
+    assert found == {"snowflake"}
+    source = detect(DictSource(files), ".", parse_config(None)).source
+    assert source == ".github/workflows/b.yml: dbt-snowflake (named in 3 of 3 files, 1 alone)"
+
+
+def test_a_tie_between_workflows_goes_to_the_first_adapter_by_name_and_says_so() -> None:
+    one = {"dbt_project.yml": "name: p\n", ".github/workflows/a.yml": _workflow("dbt-redshift"),
+           ".github/workflows/b.yml": _workflow("dbt-bigquery")}
+    other = _renamed(one, {".github/workflows/a.yml": ".github/workflows/b.yml",
+                           ".github/workflows/b.yml": ".github/workflows/a.yml"})
+    found = {detect(DictSource(files), ".", parse_config(None)) for files in (one, other)}
+    assert {d.name for d in found} == {"bigquery"}
+    assert all(d.source.endswith("(named in 1 of 2 files, 1 alone; tied with dbt-redshift: first by name)")
+               for d in found)
+
+
+def test_workflows_naming_the_same_adapters_are_settled_by_how_often_they_install_each() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        ".github/workflows/ci.yml": _workflow("dbt-fabric", "dbt-snowflake") + "      - run: pip install dbt-snowflake\n",
+        ".github/workflows/nightly.yml": _workflow("dbt-fabric", "dbt-snowflake"),
+    }
+    found = detect(DictSource(files), ".", parse_config(None))
+    assert found == Dialect("snowflake", ".github/workflows/ci.yml: dbt-snowflake (named in 2 of 2 files)")
+
+
+def test_a_warehouse_named_in_one_requirements_file_wins_over_a_local_adapter_in_another() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "requirements-dev.txt": "dbt-duckdb\n",
+        "requirements.txt": "dbt-databricks\n",
+    }
+    found = detect(DictSource(files), ".", parse_config(None))
+    assert found == Dialect("databricks", "requirements.txt: dbt-databricks (named in 1 of 2 files, 1 alone)")
+
+
+def test_the_projects_own_requirements_still_speak_before_the_ci_files() -> None:
+    files = {
+        "dbt_project.yml": "name: p\n",
+        "requirements.txt": "dbt-trino\n",
+        ".github/workflows/a.yml": _workflow("dbt-snowflake"),
+        ".github/workflows/b.yml": _workflow("dbt-snowflake"),
+    }
+    assert detect(DictSource(files), ".", parse_config(None)) == Dialect("trino", "requirements.txt: dbt-trino")
