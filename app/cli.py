@@ -7,7 +7,8 @@ Exit codes: 0 ok, 1 "needs attention" where a command defines it (``check``), 2 
 error (argparse's own usage errors are 2 as well).
 
 Only ``serve`` imports the server (the routes, the pages, the API): every other subcommand starts
-without it, so ``tessera check`` does not wait for modules it never runs.
+without it, and a subcommand's own modules (the store's drivers, the REST API, the GitHub client)
+load only when it is the one chosen, so ``tessera check`` does not wait for modules it never runs.
 """
 
 from __future__ import annotations
@@ -28,17 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-import psycopg
-import psycopg_pool
-
-from app import check, init, keys, registry_sync, setup
+from app import check, init
 from app.config import Settings, environment_with_file, is_loopback, require_database
-from app.discovery import run as discovery
 from app.engine import pool_for
 from app.errors import ConfigError
-from app.store import Store
-from app.store import copy as store_copy
-from app.store.deliveries import STATUSES
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -106,6 +100,8 @@ async def serve(
 ) -> None:
     """Run the App until SIGINT/SIGTERM (or ``stop`` is set, which the signals set too); print where
     it listens (and warn about what is missing)."""
+    import psycopg  # lazy: only the commands that open the store load its drivers
+    import psycopg_pool  # lazy: only the commands that open the store load its drivers
     from aiohttp import web  # lazy: only `serve` loads the server
 
     from app.server import Runner, create_app  # lazy: only `serve` loads the server
@@ -198,6 +194,8 @@ def _positive(text: str) -> int:
 
 
 def _deliveries_arguments(parser: argparse.ArgumentParser) -> None:
+    from app.store.deliveries import STATUSES  # lazy: only the commands that open the store load it
+
     parser.add_argument("--failed", action="store_true", help="only deliveries whose job failed")
     parser.add_argument("--status", choices=list(STATUSES), help="only this status")
     parser.add_argument("--replay", metavar="ID", help="queue this delivery (by X-GitHub-Delivery) again")
@@ -210,6 +208,8 @@ def _run_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from app.store import Store  # lazy: only the commands that open the store load it
+
     require_database(settings)
     async with Store(settings.database) as store:
         if args.replay:
@@ -272,6 +272,8 @@ def _db_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_db(args: argparse.Namespace, settings: Settings) -> int:
+    from app.store import copy as store_copy  # lazy: only the commands that open the store load it
+
     def progress(table: str, rows: int) -> None:
         print(f"  {table}: {rows} row(s) copied", file=sys.stderr, flush=True)
 
@@ -317,49 +319,97 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
 DEMO = Command("demo", "run the App with a seeded demo and a fake GitHub, and print its URL", _demo_arguments, _run_demo)
 
 
+# -- the operator tools that talk to GitHub or the registry (loaded when chosen) ----------------
+
+
+def _setup_arguments(parser: argparse.ArgumentParser) -> None:
+    import app.setup as setup  # lazy: its HTTP client is not `tessera check`'s
+
+    setup.add_arguments(parser)
+
+
+def _run_setup(args: argparse.Namespace, settings: Settings) -> int:
+    import app.setup as setup  # lazy: its HTTP client is not `tessera check`'s
+
+    return setup.run(args, api_url=settings.github_api_url, public_url=settings.public_url)
+
+
+def _keys_arguments(parser: argparse.ArgumentParser) -> None:
+    import app.keys as keys  # lazy: it loads the REST API and the store
+
+    keys.add_arguments(parser)
+
+
+def _run_keys(args: argparse.Namespace, settings: Settings) -> int:
+    import app.keys as keys  # lazy: it loads the REST API and the store
+
+    return keys.run(args, settings)
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    import app.registry_sync as registry_sync  # lazy: it loads the GitHub client and the store
+
+    registry_sync.add_arguments(parser)
+
+
+def _run_sync(args: argparse.Namespace, settings: Settings) -> int:
+    import app.registry_sync as registry_sync  # lazy: it loads the GitHub client and the store
+
+    return registry_sync.run(args, settings)
+
+
+def _discover_arguments(parser: argparse.ArgumentParser) -> None:
+    import app.discovery.run as discovery  # lazy: it loads the warehouse drivers and the store
+
+    discovery.add_arguments(parser)
+
+
+def _run_discover(args: argparse.Namespace, settings: Settings) -> int:
+    import app.discovery.run as discovery  # lazy: it loads the warehouse drivers and the store
+
+    return discovery.run(args, settings)
+
+
 def commands() -> list[Command]:
     """Every subcommand, in one place. Add yours here."""
     found = [SERVE, DELIVERIES, DB]
     found.append(
-        Command(
-            "setup",
-            "create the GitHub App from the manifest (opens a browser)",
-            setup.add_arguments,
-            lambda args, settings: setup.run(
-                args, api_url=settings.github_api_url, public_url=settings.public_url
-            ),
-        )
+        Command("setup", "create the GitHub App from the manifest (opens a browser)", _setup_arguments, _run_setup)
     )
     found.append(Command("check", "analyse a change between two git revisions", check.add_arguments, check.run_args))
     found.append(Command(
-        "discover", "find consumers in warehouse query logs and BI tools", discovery.add_arguments, discovery.run
+        "discover", "find consumers in warehouse query logs and BI tools", _discover_arguments, _run_discover
     ))
     found.append(
         Command("init", "write a starter .tessera.yml from what the repository holds", init.add_arguments, init.run)
     )
     found.append(DEMO)
-    found.append(Command("keys", "create, list or revoke REST API keys", keys.add_arguments, keys.run))
-    found.append(
-        Command("sync-dbt", "sync a dbt manifest into the registry", registry_sync.add_arguments, registry_sync.run)
-    )
+    found.append(Command("keys", "create, list or revoke REST API keys", _keys_arguments, _run_keys))
+    found.append(Command("sync-dbt", "sync a dbt manifest into the registry", _sync_arguments, _run_sync))
     return found
 
 
-def build_parser(available: Sequence[Command]) -> argparse.ArgumentParser:
+def build_parser(available: Sequence[Command], chosen: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``chosen`` (the subcommand the arguments name) only that one's
+    options are added, so ``tessera check`` does not load the modules of the other commands."""
     parser = argparse.ArgumentParser(
         prog="tessera", description="Coordinates breaking changes to warehouse data, in the pull request.",
         epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in available:
-        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
+        subparser = sub.add_parser(command.name, help=command.help, description=command.help)
+        if chosen is None or command.name == chosen:
+            command.add_arguments(subparser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tessera`` script; returns the exit code."""
     available = commands()
-    args = build_parser(available).parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    named = words[0] if words and words[0] in {c.name for c in available} else None
+    args = build_parser(available, named).parse_args(words)
     try:
         settings = Settings.from_env()
         chosen = next(c for c in available if c.name == args.command)

@@ -4,7 +4,8 @@ The queue retries a job that raises :class:`TransientError` (with back-off that 
 ``retry_after`` when given) and marks it failed, with the message, on anything else once the
 attempts are used up. :class:`PermanentError` fails the job at once: retrying cannot help.
 :class:`QuarantinedError` sets the job aside (status ``quarantined``): it is not retried, and an
-operator replays it once the cause is dealt with.
+operator replays it once the cause is dealt with. :class:`LeaseLost` ends a job another replica
+took over: nothing more is written, and no outcome is recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class PermanentError(TesseraError):
 
 class QuarantinedError(PermanentError):
     """The job keeps harming the process that runs it (its analysis ended its worker twice)."""
+
+
+class LeaseLost(TesseraError):
+    """This replica no longer holds the job: its lease ran out while the process stalled, and
+    another replica runs the job now. The job stops before its next side effect (a comment, a
+    check run, a notification) and records no outcome: the other replica's run is the one that counts."""
 
 
 class ConfigError(TesseraError):

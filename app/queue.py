@@ -25,7 +25,10 @@ process per file) at the next start; on PostgreSQL by any replica, once its leas
 (:meth:`JobQueue._keep_leases`). So its handlers may run a second time; handlers
 must therefore be idempotent (check state before acting, upsert rather than insert, find the
 comment by its marker rather than always creating one). With idempotent handlers every side
-effect happens exactly once. A job whose attempts were all used up by crashes is failed instead
+effect happens exactly once. A replica that stalled past its lease (its job taken over) is
+fenced: handlers call :meth:`JobContext.fence` before each side effect, which raises
+:class:`~app.errors.LeaseLost` once another claim holds the job; the job ends there with no
+outcome recorded. A job whose attempts were all used up by crashes is failed instead
 of being retried forever.
 """
 
@@ -48,10 +51,11 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.config import Settings
-from app.errors import PermanentError, QuarantinedError, TransientError
+from app.errors import LeaseLost, PermanentError, QuarantinedError, TransientError
 from app.github import GitHubApp
 from app.metrics import REGISTRY
 from app.store import Delivery, JobOutcome, Store
+from app.store import deliveries as delivery_sql
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,20 @@ class JobContext:
     delivery_id: str
     attempt: int
     clock: Clock
+    job_id: int | None = None
+    """The job's row, which fences its side effects (None: work a page or the API started)."""
+
+    async def fence(self) -> None:
+        """Raise :class:`~app.errors.LeaseLost` when this replica no longer runs this attempt of
+        the job (its lease ran out while it stalled, and another replica took the job over).
+        Called before each side effect, so a stalled replica's late writes never happen twice."""
+        if self.job_id is None:
+            return
+        job_id, replica, attempt = self.job_id, self.store.replica, self.attempt
+        if not await self.store.read(lambda db: delivery_sql.holds(db, job_id, replica, attempt)):
+            raise LeaseLost(
+                f"delivery {self.delivery_id}: attempt {attempt} lost its lease to another replica; stopped before writing"
+            )
 
 
 @dataclass(frozen=True)
@@ -327,6 +345,9 @@ class JobQueue:
             JOBS_RETRIED.inc(event=job.event)
             log.warning("delivery %s attempt %d failed, retrying in %.1fs: %s", job.delivery_id, job.attempts, delay, error)
             return JobOutcome(job.id, "queued", now, error=error, run_after=now + delay)
+        elif result == "lost":
+            log.warning("delivery %s: %s", job.delivery_id, error)
+            outcome = JobOutcome(job.id, "lost", now)
         elif result == "quarantined":
             JOBS_QUARANTINED.inc(event=job.event)
             log.error("delivery %s quarantined: %s", job.delivery_id, error)
@@ -340,7 +361,7 @@ class JobQueue:
         return outcome
 
     async def _attempt(self, job: Delivery) -> tuple[str, str, float | None]:
-        """Run the handlers once: ("done" | "retry" | "failed" | "quarantined", error text, retry_after)."""
+        """Run the handlers once: ("done" | "retry" | "failed" | "quarantined" | "lost", error text, retry_after)."""
         try:
             data = orjson.loads(job.payload_text() or "")
         except ValueError as exc:
@@ -353,12 +374,15 @@ class JobQueue:
             delivery_id=job.delivery_id,
             attempt=job.attempts,
             clock=self.clock,
+            job_id=job.id,
         )
         try:
             async with asyncio.timeout(self.settings.job_timeout):
                 await self.router.dispatch(event, ctx)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as exc:
+            return "lost", _describe(exc), None
         except QuarantinedError as exc:
             return "quarantined", _describe(exc), None
         except PermanentError as exc:

@@ -86,7 +86,7 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits", "pull_requests", "read",
                        "who wrote a PR, never asked as the last to change a reader"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/compare/{basehead}", "contents", "read",
-                       "what changed between two commits"),
+                       "the changed files of an analysed head (between its own base and head)"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/contents/{path}", "contents", "read",
                        ".tessera.yml from the base, SQL and dbt files"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/git/blobs/{file_sha}", "contents", "read",

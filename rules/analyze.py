@@ -183,12 +183,13 @@ def analyze(
         cache = build.ParseCache()
     projects = dbt_projects(base, head, config)
     run_jobs = map_jobs or build.serial_map
-    base_snapshot = build.build_snapshot(
-        base, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
-    )
-    head_snapshot = build.build_snapshot(
-        head, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs
-    )
+    pair: build.SnapshotPair | None = None
+    if scope is None:
+        base_snapshot = build.build_snapshot(base, config, cache=cache, projects=projects, map_jobs=run_jobs)
+        head_snapshot = build.build_snapshot(head, config, cache=cache, projects=projects, map_jobs=run_jobs)
+    else:
+        pair = build.build_pair(base, head, config, scope=scope, cache=cache, projects=projects, map_jobs=run_jobs)
+        base_snapshot, head_snapshot = pair.base, pair.head
     changes = diff.diff_snapshots(
         base_snapshot, head_snapshot, config, changed_paths=changed_paths, cache=cache
     )
@@ -203,7 +204,10 @@ def analyze(
     found = impact.walk_impact(
         changes, base_snapshot, head_snapshot, config, registrations=registrations, codeowners=codeowners,
         history=history, coverage=observed.fresh_coverage(coverage, config, today=today),
+        grow=pair.grow if pair is not None else None,
     )
+    if pair is not None:
+        pair.save()
     impacts, required = list(found.impacts), list(found.required)
     errors = list(config_errors)
     try:

@@ -13,6 +13,12 @@ Speed (issue 3: a 20-model change in a 1,000-model project, cold < 5 s, warm < 1
   contracts and at models whose YAML types every column their query produces). Every other model,
   ancestors included, is shown as a cheap asset built from its YAML, so an unchanged model looks
   the same on both sides of the diff whatever its role.
+- **The cone, as far as anything reads it.** An analysis builds both sides together
+  (:func:`build_pair`): of everything downstream of the change only the models whose output
+  differs between the sides, their readers, and the models the impact walk reaches through a
+  changed column are inferred (the walk asks for an asset's readers first). The rest keep their
+  rendered asset and declared columns, the same on both sides; the answers are those of inferring
+  the whole cone.
 - **The parse cache** (:class:`ParseCache`). Rendered SQL is cached by (file content, project
   context), inference by (SQL, dialect, parents' schemas), whole snapshots by (every input file's
   content id, config, scope). The base build fills it; the head build then re-infers only the
@@ -272,6 +278,126 @@ def build_snapshot(
     return snapshot
 
 
+def build_pair(
+    base: FileSource,
+    head: FileSource,
+    config: Config,
+    *,
+    scope: set[str],
+    cache: ParseCache | None = None,
+    map_jobs: JobMap = serial_map,
+    projects: Sequence[Project] | None = None,
+) -> SnapshotPair:
+    """Both sides of a change, each as :func:`build_snapshot` with ``scope`` builds it as far as
+    anything reads it: the change's cone is inferred only where the sides differ and where the
+    impact walk asks (see :class:`SnapshotPair`)."""
+    cache = cache if cache is not None else ParseCache()
+    sides = []
+    for source in (base, head):
+        paths = [p for p in source.paths() if not _skipped(p)]
+        found = projects if projects is not None else detect_projects(source, config, project_folders(paths, config))
+        dialects = {p.path: p.dialect for p in found}
+        sides.append((source, paths, dialects, _snapshot_key(source, paths, config, scope, dialects)))
+    keys = [side[3] for side in sides]
+    key = None if None in keys else stable_hash("snapshot pair", keys)
+    if key is not None:
+        cached = cache.get(key)
+        if isinstance(cached, tuple) and len(cached) == 2:
+            return SnapshotPair(decode_snapshot(cached[0]), decode_snapshot(cached[1]))
+    built = [
+        _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=True)
+        for source, paths, dialects, _key in sides
+    ]
+    pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
+    cache.flush()
+    return pair
+
+
+class SnapshotPair:
+    """The base and head snapshots of one change, built together so that of the change's cone
+    (every model downstream of a changed one) only what can matter is inferred.
+
+    Inferred at once: the changed models, every model of the cone whose asset differs between
+    the sides, and the readers of each such asset (the diff asks about them); the models of the
+    cone those read only for their schemas, like ancestors. The rest of the cone is placed as its
+    rendered asset with declared columns, which is the same on both sides. The impact walk then asks for the readers of each
+    asset it reaches (:meth:`grow`), and they are inferred on both sides before it gets them.
+    Every model is inferred from the same inputs as when the whole cone is, so the findings and
+    impacts are the same; only the models nobody reads the change through are never inferred.
+    A model inferred late is the same on both sides (nothing it reads differs), so the diff, run
+    before, stays right."""
+
+    def __init__(
+        self,
+        base: Snapshot,
+        head: Snapshot,
+        sides: tuple[_Inference | None, _Inference | None] = (None, None),
+        cache: ParseCache | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.base, self.head = base, head
+        self.generation = 0
+        """How often the snapshots grew (a lineage index built before is stale)."""
+        self._sides = tuple(s for s in sides if s is not None)
+        self._cache, self._key = cache, key
+        self._cone: set[str] = set()
+        self._asked: set[str] = set()
+        self._readers: dict[str, set[str]] = {}
+        if not self._sides:
+            return
+        for side in self._sides:
+            for fqn in side.analysed:
+                for parent in side.reads(fqn):
+                    self._readers.setdefault(parent, set()).add(fqn)
+        base_side, head_side = self._sides
+        wanted = (base_side.seeds | head_side.seeds) | (base_side.analysed ^ head_side.analysed)
+        for fqn in self._differing(set(base.assets) | set(head.assets)):
+            wanted.add(fqn)
+            wanted |= self._readers.get(fqn, set())
+        self._grow(wanted)
+
+    def _differing(self, fqns: Iterable[str]) -> set[str]:
+        base, head = self.base.assets, self.head.assets
+        return {f for f in fqns if base.get(f) != head.get(f)}
+
+    def _grow(self, wanted: set[str]) -> None:
+        pending = wanted - self._cone
+        grew = False
+        while pending:
+            new = {f for f in pending if any(f in s.analysed for s in self._sides)}
+            if not new:
+                break
+            grew = True
+            self._cone |= new
+            for side in self._sides:
+                side.run(new & side.analysed)
+            pending = set()
+            for fqn in self._differing(new):
+                pending |= self._readers.get(fqn, set())
+            pending -= self._cone
+        if grew:
+            for side in self._sides:
+                side.finish()
+            self.generation += 1
+
+    def grow(self, fqn: str) -> int:
+        """Infer, on both sides, the models of the cone that read ``fqn`` (before its readers are
+        looked up); the generation after it."""
+        if self._sides and fqn not in self._asked:
+            self._asked.add(fqn)
+            readers = self._readers.get(fqn)
+            if readers:
+                self._grow(readers)
+        return self.generation
+
+    def save(self) -> None:
+        """Keep both snapshots as they now are for a warm run of the same change (which reads
+        them whole and infers nothing)."""
+        if self._sides and self._cache is not None and self._key is not None:
+            self._cache.put(self._key, (encode_snapshot(self.base), encode_snapshot(self.head)))
+            self._cache.flush()
+
+
 _SNAPSHOT_TAG = "tessera-snapshot"
 _ASSET_FIELDS = tuple(f.name for f in fields(Asset))
 _COLUMN_FIELDS = tuple(f.name for f in fields(Column))
@@ -347,6 +473,22 @@ def _build(
     map_jobs: JobMap = serial_map,
     dialects: Mapping[str, Dialect] | None = None,
 ) -> Snapshot:
+    return _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=False)[0]
+
+
+def _build_side(
+    source: FileSource,
+    paths: list[str],
+    config: Config,
+    scope: set[str] | None,
+    cache: ParseCache,
+    map_jobs: JobMap = serial_map,
+    dialects: Mapping[str, Dialect] | None = None,
+    *,
+    lazy: bool,
+) -> tuple[Snapshot, _Inference | None]:
+    """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
+    and the inference that fills it in when :class:`SnapshotPair` asks."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -391,11 +533,19 @@ def _build(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
+    inference: _Inference | None = None
+    if lazy:
+        inference = _Inference(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
+        inference.placeholders()
+    else:
+        _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
-        _merge(snapshot, _sql_snapshot(source, sql_files, config.sql.dialect or DEFAULT_DIALECT, cache))
+        sql_snapshot = _sql_snapshot(source, sql_files, config.sql.dialect or DEFAULT_DIALECT, cache)
+        _merge(snapshot, sql_snapshot)
+        if inference is not None:
+            inference.edges_after, inference.problems_after = list(sql_snapshot.edges), list(sql_snapshot.problems)
 
     if config.ignore:
         snapshot.assets = {
@@ -407,7 +557,14 @@ def _build(
             n: e for n, e in snapshot.exposures.items() if not (e.path and matches_any(e.path, config.ignore))
         }
         snapshot.problems = [p for p in snapshot.problems if not matches_any(p.path, config.ignore)]
-    return snapshot
+        if inference is not None:
+            ignore = config.ignore
+            inference.keep_problem = lambda problem: not matches_any(problem.path, ignore)
+            inference.ignored = {f for f in inference.analysed if f not in snapshot.assets}
+    if inference is not None:
+        inference.snapshot = snapshot
+        inference.finish()
+    return snapshot, inference
 
 
 def _skipped(path: str) -> bool:
@@ -491,58 +648,114 @@ def _infer_models(
     raw_project: DbtProject | None = None,
 ) -> None:
     """Give each needed model its output columns and edges; the rest get cheap assets."""
-    children: dict[str, list[str]] = {}
-    for node in nodes.values():
-        for parent in node.parents:
-            children.setdefault(parent, []).append(node.fqn)
-    known = set(nodes) | set(snapshot.assets)
-    seeds = set(changed)
-    if not everything:
-        # a model whose parent vanished (deleted in this PR) must be analysed on both sides
-        seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
-    def schema_declared(node: _Node) -> bool:
-        return _contract_schema_known(node) or _declared_schema_known(node, cache)
+    inference = _Inference(snapshot, nodes, changed, everything, cache, manifest_assets, map_jobs, raw_project)
+    inference.run(inference.analysed)
+    inference.finish()
 
-    needed, analysed = _needed(nodes, children, seeds, everything, schema_declared)
-    schemas: dict[str, dict[str, str]] = {}
-    """Output schemas of ancestors inferred only to read their children (not shown)."""
 
-    # cheap assets first: a needed model may read a contracted parent that is not inferred
-    for fqn, node in nodes.items():
-        if fqn in analysed:
-            continue
-        if node.project is not None:
-            model = node.project.models[fqn]
-            rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
-            snapshot.assets[fqn] = replace(node.project.asset(fqn, rendered), sql=None)
-        elif node.asset is not None:
-            snapshot.assets.setdefault(fqn, node.asset)
+class _Inference:
+    """One side's models inferred in DAG order: all of the change's cone at once, or (for
+    :class:`SnapshotPair`) a part of it first and more when asked.
 
-    resolvers: dict[int, RelationResolver] = {}
-    schema_ids: dict[str, str] = {}
-    """A parent's output schema's hash, computed once: a wide parent read by many children was
-    hashed again for each of them."""
+    Whatever is asked for, and in whatever batches, each model is inferred from the same inputs
+    as when the whole cone is inferred at once (its parents as a whole-cone run would have them
+    at that point of its DAG order), and the snapshot's assets, edges and problems keep the order
+    a whole-cone run gives them."""
 
-    first_lines: dict[str, int] = {}
-    dynamic: set[str] = set()
-    """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
-    unrendered: set[str] = set()
-    unset_vars: dict[str, tuple[str, ...]] = {}
-    """Vars a model reads that nothing sets: named when its SQL then cannot be read."""
-    """Models whose Jinja could not be rendered: their YAML alone does not say what they build."""
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        nodes: Mapping[str, _Node],
+        changed: set[str],
+        everything: bool,
+        cache: ParseCache,
+        manifest_assets: Sequence[Asset] = (),
+        map_jobs: JobMap = serial_map,
+        raw_project: DbtProject | None = None,
+    ) -> None:
+        self.snapshot, self.nodes, self.cache, self.map_jobs = snapshot, nodes, cache, map_jobs
+        self.manifest_assets, self.raw_project = manifest_assets, raw_project
+        self.children: dict[str, list[str]] = {}
+        for node in nodes.values():
+            for parent in node.parents:
+                self.children.setdefault(parent, []).append(node.fqn)
+        known = set(nodes) | set(snapshot.assets)
+        seeds = set(changed)
+        if not everything:
+            # a model whose parent vanished (deleted in this PR) must be analysed on both sides
+            seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
+        self.seeds = {s for s in seeds if s in nodes}
 
-    def prepared(fqn: str) -> tuple[Asset, RelationResolver]:
-        node = nodes[fqn]
+        def schema_declared(node: _Node) -> bool:
+            return _contract_schema_known(node) or _declared_schema_known(node, cache)
+
+        self.needed, self.analysed = _needed(nodes, self.children, seeds, everything, schema_declared)
+        self.waves = _waves(nodes, self.needed)
+        self.rank = {fqn: i for i, fqn in enumerate(f for wave in self.waves for f in wave)}
+        self.schemas: dict[str, dict[str, str]] = {}
+        """Output schemas of ancestors inferred only to read their children (not shown)."""
+
+        # cheap assets first: a needed model may read a contracted parent that is not inferred
+        for fqn, node in nodes.items():
+            if fqn in self.analysed:
+                continue
+            if node.project is not None:
+                model = node.project.models[fqn]
+                rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
+                snapshot.assets[fqn] = replace(node.project.asset(fqn, rendered), sql=None)
+            elif node.asset is not None:
+                snapshot.assets.setdefault(fqn, node.asset)
+        self.before: dict[str, Asset | None] = {fqn: snapshot.assets.get(fqn) for fqn in self.needed}
+        """What each needed model was in the snapshot before any inference (what a model inferred
+        before it in DAG order sees of it)."""
+        self.edges_before = list(snapshot.edges)
+        self.problems_before = list(snapshot.problems)
+        self.edges_after: list[Edge] = []
+        self.problems_after: list[ParseProblem] = []
+        self.keep_problem: Callable[[ParseProblem], bool] = lambda _problem: True
+
+        self.resolvers: dict[int, RelationResolver] = {}
+        self.schema_ids: dict[str, str] = {}
+        """A parent's output schema's hash, computed once: a wide parent read by many children was
+        hashed again for each of them."""
+        self.first_lines: dict[str, int] = {}
+        self.dynamic: set[str] = set()
+        """Models whose SQL asks the warehouse for columns (see ``Rendered.dynamic``)."""
+        self.unrendered: set[str] = set()
+        """Models whose Jinja could not be rendered: their YAML alone does not say what they build."""
+        self.unset_vars: dict[str, tuple[str, ...]] = {}
+        """Vars a model reads that nothing sets: named when its SQL then cannot be read."""
+        self.ready: dict[str, tuple[Asset, RelationResolver]] = {}
+        self.render_problems: dict[str, list[ParseProblem]] = {}
+        self.infer_problems: dict[str, list[ParseProblem]] = {}
+        self.inferred_edges: dict[str, tuple[Edge, ...]] = {}
+        self.shown: set[str] = set()
+        """Models of the cone inferred with their lineage (or that need no inference)."""
+        self.read: set[str] = set()
+        """Needed models whose output schema is known (inferred, or needing no inference)."""
+        self.ignored: set[str] = set()
+        """Models ``ignore:`` took out of the snapshot: inferring them later does not put them back."""
+
+    # -- what a model reads
+
+    def prepared(self, fqn: str) -> tuple[Asset, RelationResolver]:
+        found = self.ready.get(fqn)
+        if found is None:
+            found = self.ready[fqn] = self._prepare(fqn)
+        return found
+
+    def _prepare(self, fqn: str) -> tuple[Asset, RelationResolver]:
+        node, cache, resolvers = self.nodes[fqn], self.cache, self.resolvers
         if node.project is not None:
             rendered = _render(node.project, fqn, cache)
-            snapshot.problems.extend(rendered.problems)
-            first_lines[fqn] = rendered.first_line
+            self.render_problems[fqn] = list(rendered.problems)
+            self.first_lines[fqn] = rendered.first_line
             if rendered.unset_vars:
-                unset_vars[fqn] = rendered.unset_vars
+                self.unset_vars[fqn] = rendered.unset_vars
             if rendered.dynamic:
-                dynamic.add(fqn)
+                self.dynamic.add(fqn)
             if rendered.problems:
-                unrendered.add(fqn)
+                self.unrendered.add(fqn)
             key = id(node.project)
             if key not in resolvers:
                 resolvers[key] = relation_resolver(
@@ -556,40 +769,112 @@ def _infer_models(
             return node.project.asset(fqn, rendered), resolvers[key]
         assert node.asset is not None
         if 0 not in resolvers:
-            resolver = relation_resolver(manifest_assets)
-            if raw_project is not None:  # raw code rendered here names relations by fqn
-                for model_fqn in raw_project.models:
-                    resolver.keys.setdefault(raw_project._relation_name(model_fqn).lower(), model_fqn)
+            resolver = relation_resolver(self.manifest_assets)
+            if self.raw_project is not None:  # raw code rendered here names relations by fqn
+                for model_fqn in self.raw_project.models:
+                    resolver.keys.setdefault(self.raw_project._relation_name(model_fqn).lower(), model_fqn)
             resolvers[0] = resolver
         asset = node.asset
-        if raw_project is not None and fqn in raw_project.models and needs_rendering(asset.sql):
-            rendered = _render(raw_project, fqn, cache)
-            snapshot.problems.extend(rendered.problems)
+        if self.raw_project is not None and fqn in self.raw_project.models and needs_rendering(asset.sql):
+            rendered = _render(self.raw_project, fqn, cache)
+            self.render_problems[fqn] = list(rendered.problems)
             asset = replace(asset, sql=rendered.sql)
         return asset, resolvers[0]
 
-    for wave in _waves(nodes, needed):
-        jobs: list[tuple[str, Asset, str, InferenceJob]] = []
-        for fqn in wave:
-            asset, resolver = prepared(fqn)
-            if not asset.enabled or not asset.sql:
-                if fqn in analysed:
-                    snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in unrendered else asset
+    def reads(self, fqn: str) -> tuple[str, ...]:
+        """The models ``fqn`` reads: its refs and (once rendered) its asset's ``depends_on``."""
+        node = self.nodes[fqn]
+        if fqn not in self.ready:
+            return node.parents
+        return tuple(dict.fromkeys((*node.parents, *self.ready[fqn][0].depends_on)))
+
+    def _parent_schema(self, fqn: str, asset: Asset) -> dict[str, dict[str, str]]:
+        """``asset``'s parents' schemas as inferring the whole cone in DAG order gives them: a
+        parent later in that order is read as it was before any inference."""
+        own = self.rank[fqn]
+        schema: dict[str, dict[str, str]] = {}
+        for parent in asset.depends_on:
+            later = parent in self.rank and self.rank[parent] >= own
+            if parent in self.schemas and not later:
+                schema[parent] = self.schemas[parent]
                 continue
-            schema = _parent_schema(asset, snapshot, schemas)
-            if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
-                asset = replace(asset, sql=_expanded(asset, schema, resolver, cache, schema_ids))
-            key = _inference_key(asset, schema, schema_ids)
-            lineage = fqn in analysed
-            job = (
-                asset.sql,
-                asset.dialect or DEFAULT_DIALECT,
-                schema,
-                fqn,
-                resolver.restricted(asset.depends_on),
-                lineage,
-            )
-            jobs.append((fqn, asset, key if lineage else key + _SCHEMA_ONLY, job))
+            upstream = self.before.get(parent) if later else self.snapshot.assets.get(parent)
+            if upstream is not None and upstream.columns and upstream.columns_known:
+                schema[parent] = {c.name: c.type for c in upstream.columns}
+        return schema
+
+    # -- inferring
+
+    def placeholders(self) -> None:
+        """Every model of the cone takes its place in the snapshot (the place inferring the whole
+        cone gives it) with what needs no inference: its rendered asset and declared columns; a
+        model without SQL is final already."""
+        for wave in self.waves:
+            later: list[tuple[str, Asset]] = []
+            for fqn in wave:
+                if fqn not in self.analysed:
+                    continue
+                asset, _resolver = self.prepared(fqn)
+                if not asset.enabled or not asset.sql:
+                    self.snapshot.assets[fqn] = (
+                        replace(asset, columns_known=False) if fqn in self.unrendered else asset
+                    )
+                    self.shown.add(fqn)
+                    self.read.add(fqn)
+                else:
+                    later.append((fqn, asset))
+            for fqn, asset in later:
+                self.snapshot.assets[fqn] = asset
+
+    def run(self, wanted: Iterable[str]) -> None:
+        """Infer ``wanted`` (models of the cone, shown with lineage) and, for their schemas only, the
+        needed models they read, in DAG order; what ran already is not run again. A model of the
+        cone read by ``wanted`` but not wanted itself is the same on both sides (nothing it reads
+        differs): its schema is all they need of it."""
+        shown = {f for f in wanted if f in self.analysed}
+        todo: set[str] = set()
+        stack = [f for f in wanted if f in self.needed]
+        while stack:
+            fqn = stack.pop()
+            if fqn in todo or (fqn in self.shown if fqn in shown else fqn in self.read):
+                continue
+            todo.add(fqn)
+            stack.extend(p for p in self.reads(fqn) if p in self.needed)
+        if not todo:
+            return
+        snapshot, cache = self.snapshot, self.cache
+        for wave in self.waves:
+            jobs: list[tuple[str, Asset, str, InferenceJob]] = []
+            for fqn in wave:
+                if fqn not in todo:
+                    continue
+                self.read.add(fqn)
+                if fqn in shown:
+                    self.shown.add(fqn)
+                asset, resolver = self.prepared(fqn)
+                if not asset.enabled or not asset.sql:
+                    if fqn in self.analysed and fqn not in self.ignored:
+                        snapshot.assets[fqn] = replace(asset, columns_known=False) if fqn in self.unrendered else asset
+                    continue
+                schema = self._parent_schema(fqn, asset)
+                if STAR_FUNCTION in asset.sql or UNION_FUNCTION in asset.sql:  # parents' columns, now known
+                    asset = replace(asset, sql=_expanded(asset, schema, resolver, cache, self.schema_ids))
+                key = _inference_key(asset, schema, self.schema_ids)
+                lineage = fqn in shown
+                job = (
+                    asset.sql,
+                    asset.dialect or DEFAULT_DIALECT,
+                    schema,
+                    fqn,
+                    resolver.restricted(asset.depends_on),
+                    lineage,
+                )
+                jobs.append((fqn, asset, key if lineage else key + _SCHEMA_ONLY, job))
+            if jobs:
+                self._infer(jobs)
+
+    def _infer(self, jobs: list[tuple[str, Asset, str, InferenceJob]]) -> None:
+        snapshot, cache, nodes = self.snapshot, self.cache, self.nodes
         infos: dict[str, Any] = {}
         misses = []
         for fqn, _asset, key, job in jobs:
@@ -603,21 +888,24 @@ def _infer_models(
             else:
                 infos[fqn] = info
         for (fqn, key, _job), info in zip(
-            misses, map_jobs(infer_one, [m[2] for m in misses]), strict=True
+            misses, self.map_jobs(infer_one, [m[2] for m in misses]), strict=True
         ):
             cache.put(key, info)
             infos[fqn] = info
-        for fqn, asset, _key, _job in jobs:
+        for fqn, asset, key, _job in jobs:
             info = infos[fqn]
             inferred, inferred_known = info.columns, info.columns_known
-            if fqn in dynamic:  # what the query shows is known; what the warehouse adds is not
+            if fqn in self.dynamic:  # what the query shows is known; what the warehouse adds is not
                 kept = [c for c in inferred if c.name.lower() != DYNAMIC_MARKER]
                 inferred = tuple(replace(c, position=i) for i, c in enumerate(kept, start=1))
                 inferred_known = False
             columns, known = merge_columns(asset.columns, inferred, inferred_known, asset.contract_enforced)
-            if fqn not in analysed:
+            if key.endswith(_SCHEMA_ONLY):
+                node = nodes[fqn]
+                if fqn in self.analysed and node.project is not None and node.project.models[fqn].unreadable:
+                    known = False  # as when it is shown (below): what its readers read of it
                 if known and columns:
-                    schemas[fqn] = {c.name: c.type for c in columns}
+                    self.schemas[fqn] = {c.name: c.type for c in columns}
                 continue
             node = nodes[fqn]
             if node.project is not None:  # inferred columns: where the model's SQL produces them
@@ -628,17 +916,34 @@ def _infer_models(
             extra = _undeclared(asset, info.columns, info.columns_known)
             if extra:  # the contract misses columns the query produces: dbt build fails
                 asset = replace(asset, meta={**asset.meta, PRODUCED_EXTRA: extra})
-            snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
-            snapshot.edges.extend(info.edges)
+            if fqn not in self.ignored:
+                snapshot.assets[fqn] = replace(asset, columns=columns, columns_known=known)
+            self.inferred_edges[fqn] = info.edges
             where = asset.path or asset.fqn
-            snapshot.problems.extend(
+            self.infer_problems[fqn] = [
                 ParseProblem(
                     where,
-                    f"{fqn}: {problem}" + _unset_vars_hint(unset_vars.get(fqn, ())),
-                    _problem_line(problem, first_lines.get(fqn, 0)),
+                    f"{fqn}: {problem}" + _unset_vars_hint(self.unset_vars.get(fqn, ())),
+                    _problem_line(problem, self.first_lines.get(fqn, 0)),
                 )
                 for problem in info.problems
-            )
+            ]
+
+    def finish(self) -> None:
+        """The snapshot's edges and problems in the order inferring the whole cone at once gives."""
+        edges = list(self.edges_before)
+        problems = list(self.problems_before)
+        for wave in self.waves:
+            for fqn in wave:
+                problems.extend(self.render_problems.get(fqn, ()))
+            for fqn in wave:
+                if fqn in self.inferred_edges:
+                    edges.extend(self.inferred_edges[fqn])
+                    problems.extend(self.infer_problems[fqn])
+        edges.extend(self.edges_after)
+        problems.extend(self.problems_after)
+        self.snapshot.edges = edges
+        self.snapshot.problems = [p for p in problems if self.keep_problem(p)]
 
 
 def _with_line(column: Column, line: int | None) -> Column:
@@ -999,6 +1304,8 @@ __all__ = [
     "DEFAULT_DIALECT",
     "ParseCache",
     "RelationResolver",
+    "SnapshotPair",
+    "build_pair",
     "build_snapshot",
     "decode_snapshot",
     "encode_snapshot",

@@ -158,10 +158,12 @@ def walk_impact(
     codeowners: str | None = None,
     history: FileHistory | None = None,
     coverage: Sequence[Coverage] = (),
+    grow: Callable[[str], int] | None = None,
 ) -> ImpactResult:
     """:func:`compute_impact` with the unread sentences. ``coverage``: the fresh query logs
-    (:func:`rules.observed.fresh_coverage`)."""
-    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history, coverage)
+    (:func:`rules.observed.fresh_coverage`). ``grow``: the snapshots' lineage is filled in as the
+    walk reaches assets (``rules.build.SnapshotPair.grow``)."""
+    walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history, coverage, grow)
     for change in changes:
         if change.severity in IMPACT_SEVERITIES:
             walk.follow(change)
@@ -289,11 +291,12 @@ class _ImpactWalk:
     def __init__(
         self, base: Snapshot, head: Snapshot, config: Config, registrations: Sequence[Registration],
         rules: tuple[CodeOwnersRule, ...], history: FileHistory | None = None, coverage: Sequence[Coverage] = (),
+        grow: Callable[[str], int] | None = None,
     ) -> None:
         self.base, self.head, self.config, self.rules, self.history = base, head, config, rules, history
         self.coverage = tuple(coverage)
         self.unread: list[Unread] = []
-        self.indexes = {"base": LineageIndex.of(base), "head": LineageIndex.of(head)}
+        self.indexes = {"base": LineageIndex.of(base, grow), "head": LineageIndex.of(head, grow)}
         self.exposures_by_side = {"base": _exposures_by_asset(base), "head": _exposures_by_asset(head)}
         self.regs_by_asset: dict[str, list[Registration]] = {}
         for reg in (*config.consumers, *registrations):

@@ -16,7 +16,7 @@ an asset-wide change, reaches every column.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from rules.model import Edge, Snapshot, column_key
@@ -43,6 +43,12 @@ class LineageIndex:
     def __init__(self, edges: Iterable[Edge], *, depends_on: Iterable[tuple[str, str]] = ()) -> None:
         """``edges`` as lineage found them; ``depends_on`` (upstream, downstream) pairs where only
         the dependency is known, added as whole-asset readers unless an edge links them already."""
+        self._index(edges, depends_on)
+        self._snapshot: Snapshot | None = None
+        self._grow: Callable[[str], int] | None = None
+        self._generation = 0
+
+    def _index(self, edges: Iterable[Edge], depends_on: Iterable[tuple[str, str]]) -> None:
         self._by_column: dict[tuple[str, str], list[Edge]] = {}
         self._whole: dict[str, list[Edge]] = {}
         self._all: dict[str, list[Edge]] = {}
@@ -63,21 +69,34 @@ class LineageIndex:
                 self._all.setdefault(parent, []).append(edge)
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> LineageIndex:
-        """The lineage of a snapshot: its edges, and ``depends_on`` where no edge says more."""
-        return cls(
-            snapshot.edges,
-            depends_on=((parent, a.fqn) for a in snapshot.assets.values() for parent in a.depends_on),
-        )
+    def of(cls, snapshot: Snapshot, grow: Callable[[str], int] | None = None) -> LineageIndex:
+        """The lineage of a snapshot: its edges, and ``depends_on`` where no edge says more.
+
+        ``grow`` (``rules.build.SnapshotPair.grow``) is told each asset whose readers are asked
+        for, before they are looked up; it may add their lineage to the snapshot, and returns a
+        generation that changes when it did (the index is then built again)."""
+        index = cls(snapshot.edges, depends_on=_depends_on(snapshot))
+        index._snapshot, index._grow = snapshot, grow
+        return index
+
+    def _grown(self, asset: str) -> None:
+        if self._grow is None or self._snapshot is None:
+            return
+        generation = self._grow(asset)
+        if generation != self._generation:
+            self._generation = generation
+            self._index(self._snapshot.edges, _depends_on(self._snapshot))
 
     def readers(self, asset: str, column: str | None) -> list[Edge]:
         """Edges out of ``asset`` that read ``column`` (None or ``ALL``: any column)."""
+        self._grown(asset)
         if column is None or column == ALL:
             return list(self._all.get(asset, ()))
         return self._by_column.get((asset, column_key(column)), []) + self._whole.get(asset, [])
 
     def column_readers(self, asset: str, column: str) -> list[Edge]:
         """Edges that name ``asset.column`` itself (not whole-asset readers)."""
+        self._grown(asset)
         return self._by_column.get((asset, column_key(column)), [])
 
     def inputs(self, asset: str, column: str) -> list[Edge]:
@@ -92,6 +111,7 @@ class LineageIndex:
         return self._inputs.get((asset, column_key(column)), [])
 
     def has_readers(self, asset: str) -> bool:
+        self._grown(asset)
         return asset in self._all
 
     def walk(
@@ -133,6 +153,10 @@ class LineageIndex:
                 reached[downstream] = Reach(downstream, merged, seen.path)
                 queue.append((downstream, merged - seen.columns if ALL not in merged else merged))
         return reached
+
+
+def _depends_on(snapshot: Snapshot) -> Iterator[tuple[str, str]]:
+    return ((parent, a.fqn) for a in snapshot.assets.values() for parent in a.depends_on)
 
 
 def _affected(edge: Edge, column: str) -> str:

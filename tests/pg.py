@@ -130,8 +130,8 @@ def start_server(root: Path, *, settings: dict[str, str] | None = None) -> Postg
     args = [*run_as, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port)]
     for key, value in options.items():
         args += ["-c", f"{key}={value}"]
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - the server writes it until stopped
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    with open(root / "server.log", "wb") as log:  # the server keeps its own descriptor
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     server = PostgresServer(bindir, datadir, port, process, run_as)
     deadline = time.monotonic() + START_TIMEOUT
     while True:

@@ -22,9 +22,12 @@ from tests.pyast import parse_python
 ROOT = Path(__file__).resolve().parents[1]
 
 LAZY_LOADERS = {
-    "app/cli.py": "the console script: only ``serve`` imports the server",
+    "app/cli.py": "the console script: only ``serve`` imports the server, and a subcommand's own modules "
+    "(the store's drivers, the REST API, the GitHub client) load only when it is chosen",
     "app/check.py": "``tessera check``: the store only for ``--db``, package fetching only for a "
     "project that declares dbt packages",
+    "app/workflow/packages.py": "the HTTP client only when a package is fetched: ``tessera check`` "
+    "offline (``TESSERA_PACKAGES_OFFLINE=1``) reads local packages and notes the rest without it",
 }
 """Where a module is loaded only on the path that needs it, so that ``tessera check`` starts
 without the server, the store's drivers or an HTTP client it would not use (a warm check is
@@ -35,8 +38,18 @@ FUNCTION_LEVEL: dict[tuple[str, str], str] = {
     ("app/cli.py", "app.server"): "lazy",
     ("app/cli.py", "app.github"): "lazy",
     ("app/cli.py", "app.demo.run"): "lazy",
+    ("app/cli.py", "psycopg"): "lazy",
+    ("app/cli.py", "psycopg_pool"): "lazy",
+    ("app/cli.py", "app.store"): "lazy",
+    ("app/cli.py", "app.store.deliveries"): "lazy",
+    ("app/cli.py", "app.setup"): "lazy",
+    ("app/cli.py", "app.keys"): "lazy",
+    ("app/cli.py", "app.registry_sync"): "lazy",
+    ("app/cli.py", "app.discovery.run"): "lazy",
     ("app/check.py", "app.check_store"): "lazy",
     ("app/check.py", "app.workflow.packages"): "lazy",
+    ("app/workflow/packages.py", "aiohttp"): "lazy",
+    ("app/workflow/packages.py", "yarl"): "lazy",
 }
 """(file, imported module) → why it is imported inside a function: ``optional`` (the line's comment
 names the extra) or ``lazy`` (the console script's ``serve``)."""
@@ -232,5 +245,22 @@ def test_tessera_check_starts_without_the_store_the_http_client_or_the_server() 
     # a warm check is mostly start-up: what it does not use must not be loaded
     heavy = ("psycopg", "sqlite_utils", "aiohttp", "jwt", "cryptography", "app.store", "app.server", "app.github")
     assert sorted(set(heavy) & _loaded_by("app.check")) == []
-    # a project with dbt packages adds the HTTP client, not the App's GitHub client or store
-    assert sorted(set(heavy) & _loaded_by("app.check, app.workflow.packages")) == ["aiohttp"]
+    # a project with dbt packages adds the package reader, not the HTTP client until it fetches one,
+    # nor the App's GitHub client or store
+    assert sorted(set(heavy) & _loaded_by("app.check, app.workflow.packages")) == []
+
+
+def test_the_console_script_loads_for_check_only_what_check_uses() -> None:
+    # `tessera check` goes through app.cli: choosing `check` must not load the other commands'
+    # modules (the REST API behind `keys`, the store behind `deliveries`, the GitHub client)
+    script = (
+        "import contextlib, io, sys, app.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    app.cli.main(['check', '--help'])\n"
+        "assert '--base' in out.getvalue()\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    heavy = ("psycopg", "psycopg_pool", "sqlite_utils", "aiohttp", "jwt", "cryptography", "app.store",
+             "app.server", "app.github", "app.api", "app.keys", "app.registry_sync", "app.setup")
+    assert sorted(set(heavy) & set(done.stdout.split())) == []

@@ -86,6 +86,8 @@ REST = Path(__file__).parent / "data" / "github" / "rest"
 DOCS = "https://docs.github.com/rest"
 MAX_COMMENT_LENGTH = 65536
 MAX_PR_FILES = 3000
+MAX_COMPARE_FILES = 300
+"""GitHub lists at most this many files of a comparison (a pull request's own list goes to 3,000)."""
 CONTENTS_SIZE_LIMIT = 1024 * 1024
 INSTALLATION_RATE_LIMIT = 5000
 UNAUTHENTICATED_RATE_LIMIT = 60
@@ -1793,7 +1795,7 @@ class FakeGitHub:
             "behind_by": len(behind),
             "total_commits": len(ahead),
             "commits": [commit_json(s) for s in reversed(ahead)],
-            "files": repo.diff(merge_base or base.sha, head.sha)[:MAX_PR_FILES],
+            "files": repo.diff(merge_base or base.sha, head.sha)[:MAX_COMPARE_FILES],
         }
         return 200, payload
 

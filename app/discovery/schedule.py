@@ -4,6 +4,11 @@ each of ``TESSERA_DISCOVERY_SOURCES`` (``[KIND=]SOURCE``) is read as ``tessera d
 One round reads the sources one after another off the event loop (the parsing runs in a thread);
 a source that fails (unreachable database, missing export) is logged and its error kept with its
 watermark, and the round goes on: discovery never stops the App.
+
+Several replicas on one PostgreSQL database run one round per interval between them, not one
+each: a round is run under the ``discovery`` lease (:mod:`app.store.schedules`), renewed while it
+runs and then held until the next round is due. The other replicas wait for it; one that dies
+mid-round leaves the lease to run out (``Store.lease_seconds``), and another runs the round.
 """
 
 from __future__ import annotations
@@ -12,16 +17,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 
 from aiohttp import web
 
 from app.appkeys import SETTINGS_KEY, STORE_KEY
 from app.discovery.run import KINDS, DiscoveryError, discover, source_key
-from app.store import Store
+from app.store import Store, schedules
 from app.store import observed as observed_sql
 
 log = logging.getLogger(__name__)
+
+LEASE = "discovery"
+"""The schedule's name in ``schedule_leases``."""
+RETRY_SLACK = 0.05
+"""Seconds past another replica's lease before trying again: its renewal or finish lands first."""
 
 _TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("discovery_task", asyncio.Task)
 
@@ -54,14 +65,57 @@ async def run_round(store: Store, entries: Sequence[str], *, now: dt.datetime) -
     return outcome
 
 
+async def scheduled_round(store: Store, entries: Sequence[str], *, interval: float) -> float:
+    """Run a round if this replica takes the ``discovery`` lease; the seconds until it should try
+    again (the interval after its own round; when the lease is another's, until it runs out)."""
+    now = time.time()
+    if not await store.write(lambda db: schedules.take(db, LEASE, store.replica, now, now + store.lease_seconds)):
+        lease = await store.read(lambda db: schedules.get(db, LEASE))
+        due = lease.lease_until if lease is not None else now
+        return min(interval, max(due - time.time(), 0.0) + RETRY_SLACK)
+    renewing = asyncio.create_task(_renew(store))
+    finished = False
+    try:
+        await run_round(store, entries, now=dt.datetime.now(dt.UTC))
+        finished = True
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        with contextlib.suppress(Exception):  # a store that is closing: the lease runs out by itself
+            if finished:
+                done = time.time()
+                await store.write(lambda db: schedules.finish(db, LEASE, store.replica, done, done + interval))
+            else:
+                await store.write(lambda db: schedules.release(db, LEASE, store.replica))
+    return interval
+
+
+async def _renew(store: Store) -> None:
+    """Keep the lease while the round runs, every third of its length, like a job's."""
+    while True:
+        await asyncio.sleep(max(store.lease_seconds / 3, 0.05))
+        try:
+            held = await store.write(
+                lambda db: schedules.renew(db, LEASE, store.replica, time.time() + store.lease_seconds)
+            )
+        except Exception:  # noqa: BLE001 - try again at the next third
+            log.exception("discovery: renewing the schedule's lease failed")
+            continue
+        if not held:
+            log.warning("discovery: the round outlived its lease; another replica may run the next one")
+            return
+
+
 async def _loop(app: web.Application) -> None:
     settings = app[SETTINGS_KEY]
     while True:
         try:
-            await run_round(app[STORE_KEY], settings.discovery_sources, now=dt.datetime.now(dt.UTC))
+            wait = await scheduled_round(app[STORE_KEY], settings.discovery_sources, interval=settings.discovery_interval)
         except Exception:  # noqa: BLE001 - a bug in one round must not end the schedule
             log.exception("discovery round failed")
-        await asyncio.sleep(settings.discovery_interval)
+            wait = settings.discovery_interval
+        await asyncio.sleep(wait)
 
 
 def setup_discovery(app: web.Application) -> None:

@@ -24,6 +24,7 @@ TEXT read back unchanged).
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -203,7 +204,8 @@ class JobOutcome:
 
     id: int
     status: str
-    """``done``, ``queued`` (a retry at ``run_after``), ``failed`` or ``quarantined``."""
+    """``done``, ``queued`` (a retry at ``run_after``), ``failed``, ``quarantined``, or ``lost``
+    (another replica took the job over; nothing is recorded)."""
     at: float
     error: str | None = None
     run_after: float | None = None
@@ -219,6 +221,8 @@ def settle(db: Database, outcome: JobOutcome, replica: str | None = None) -> Non
         mark_retry(db, outcome.id, run_after, outcome.error or "", replica)
     elif outcome.status in ("failed", "quarantined"):
         mark_failed(db, outcome.id, outcome.error or "", outcome.at, replica, status=outcome.status)
+    elif outcome.status == "lost":
+        return  # another replica took the job over: its run records the outcome
     else:
         raise ValueError(f"unknown outcome {outcome.status!r}")
 
@@ -281,6 +285,43 @@ def renew_leases(db: Database, ids: Sequence[int], replica: str, until: float) -
         ).fetchall()
     }
     return [i for i in ids if i not in held]
+
+
+def later_pull_heads(db: Database, delivery_id: str, actions: Sequence[str]) -> list[str]:
+    """The head SHAs of the ``pull_request`` deliveries (of these ``actions``) queued or running
+    after ``delivery_id`` for the same pull request, oldest first: the heads its analyses will
+    reach. A job about an older head reads this to know it was superseded by a push, without
+    asking GitHub."""
+    marks = ", ".join("?" * len(actions))
+    rows = db.execute(
+        "SELECT d.payload FROM deliveries AS d JOIN deliveries AS me ON me.delivery_id = ?"
+        " WHERE d.ordering_key = me.ordering_key AND d.seq > me.seq AND d.event = 'pull_request'"
+        f" AND d.status IN ('queued', 'running') AND d.action IN ({marks}) ORDER BY d.seq",
+        (delivery_id, *actions),
+    ).fetchall()
+    heads: list[str] = []
+    for (stored,) in rows:
+        try:
+            payload = json.loads(decode_payload(stored) or "")
+        except ValueError:
+            continue  # a malformed delivery fails on its own; it supersedes nothing
+        pull = payload.get("pull_request") if isinstance(payload, dict) else None
+        head = pull.get("head") if isinstance(pull, dict) else None
+        sha = head.get("sha") if isinstance(head, dict) else None
+        if isinstance(sha, str) and sha:
+            heads.append(sha)
+    return heads
+
+
+def holds(db: Database, id: int, replica: str, attempt: int) -> bool:
+    """Whether ``replica`` still runs attempt ``attempt`` of job ``id``: the fencing token a job
+    checks before each side effect. A takeover claims the job again, which changes the holder or
+    the attempt, so a stalled replica that wakes up finds it no longer holds the job."""
+    row = db.execute(
+        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?",
+        (id, replica, attempt),
+    ).fetchone()
+    return row is not None
 
 
 def count_kill(db: Database, delivery_id: str) -> int:

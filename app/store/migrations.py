@@ -28,9 +28,11 @@ from collections.abc import Callable, Iterator
 
 from app.store.contracts import m0020_contracts
 from app.store.db import POSTGRESQL, Database, dialect_of
+from app.store.history_cache import m0071_history_cache
 from app.store.notify import m0041_notify
 from app.store.observed import m0040_observed
 from app.store.registry import m0030_registry, m0035_repo_teams, m0045_column_names
+from app.store.schedules import m0070_schedule_leases
 
 Migration = Callable[[Database], None]
 
@@ -243,6 +245,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0050_delivery_quarantine", m0050_delivery_quarantine),
     ("0060_job_leases", m0060_job_leases),
     ("0061_outbound_leases", m0061_outbound_leases),
+    ("0070_schedule_leases", m0070_schedule_leases),
+    ("0071_history_cache", m0071_history_cache),
 ]
 """Applied in this order. Append only."""
 

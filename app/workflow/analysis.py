@@ -82,7 +82,7 @@ async def run_engine(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> t
     result = await _analyse(ctx, ref, source, job)
     notes: tuple[AnalysisProblem, ...] = ()
     if result.needs_history:
-        found = await history.look_up(gh, ref, result.needs_history)
+        found = await history.look_up(ctx.store, gh, ref, result.needs_history)
         HISTORY_REQUESTS.inc(found.requests)
         notes = found.notes
         result = await _analyse(ctx, ref, source, replace(job, history=found.history))

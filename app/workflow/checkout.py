@@ -26,7 +26,7 @@ from app.github import InstallationClient
 from app.queue import JobContext
 from app.workflow.bounded import OverBudget, run_bounded
 from app.workflow.github_source import (
-    PR_FILES_LIMIT,
+    COMPARE_FILES_LIMIT,
     BlobFetcher,
     GitHubSource,
     TreeEntry,
@@ -161,8 +161,12 @@ async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Che
 
     loop = asyncio.get_running_loop()
     base_entries = await load_tree(ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.base_sha)
-    files = await gh.list_pull_files(ref.owner, ref.name, ref.number)
-    if len(files) >= PR_FILES_LIMIT:
+    # The files between this job's own base and head, not the pull request's file list: that
+    # list is of the pull request's newest head, and a job about an older head (a push landed
+    # while it waited) would apply the newest files to its own, older, commit.
+    comparison = await gh.compare(ref.owner, ref.name, ref.base_sha, ref.head_sha)
+    files = comparison.get("files") or []
+    if len(files) >= COMPARE_FILES_LIMIT:
         head_entries = await load_tree(
             ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.head_sha
         )

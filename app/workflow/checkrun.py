@@ -186,6 +186,25 @@ def error_output(message: str) -> dict[str, Any]:
     }
 
 
+def superseded_output(newer_head: str) -> dict[str, Any]:
+    """The completion of a check on a head a later push replaced before its analysis was shown:
+    ``cancelled`` (GitHub shows it as not run, never as passing), saying where the result is.
+    The pull request's result is the check on its newest head, which its own job analyses."""
+    short = newer_head[:12]
+    return {
+        "status": "completed",
+        "conclusion": "cancelled",
+        "output": {
+            "title": f"Superseded by a newer push ({short})",
+            "summary": (
+                f"This commit is no longer the pull request's head: {code(short)} was pushed after it. "
+                f"Tessera analyses the newest head instead, and the pull request's result is the "
+                f"{CHECK_NAME} check on {code(short)}."
+            ),
+        },
+    }
+
+
 def _team(status: TeamStatus) -> str:
     if status.who:
         return status.who.replace("|", "\\|")  # a pipe can only be inside the name's code span

@@ -43,6 +43,9 @@ PREFETCH_CONCURRENCY = 8
 """Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
 PR_FILES_LIMIT = 3000
 """GitHub lists at most this many files of a pull request."""
+COMPARE_FILES_LIMIT = 300
+"""GitHub's comparison of two commits lists at most this many files; with more, the two trees
+are compared instead (every changed path, whatever the count)."""
 ARCHIVE_FROM = 10
 """Missing blobs from which one commit's files come as its tarball (one API call) instead of one
 call per blob; below it, single blobs cost fewer bytes and about as few calls."""

@@ -17,18 +17,21 @@ a tarball and blobs, so it asks GitHub, and only about the readers that need it,
 Which commit author counts (not the change's authors, not a bot) is
 :func:`rules.owners.history_holder`'s rule, the same the CLI applies; GitHub adds what git cannot
 say, a commit by a user of type Bot. A file's history before a commit never changes, so each
-(repository, path, base commit) is asked once per process.
+(repository, path, base commit) is asked once, ever: the answers are kept in the store
+(:mod:`app.store.history_cache`), shared by every replica and kept across restarts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cachetools
 
 from app.github import InstallationClient
+from app.store import Store, history_cache
 from app.workflow.checkout import PullRef
 from rules.model import Analysis, AnalysisError, person_identity, person_key
 
@@ -39,7 +42,6 @@ COMMITS_PER_PATH = 10
 STAND_IN_DOMAIN = "pending-history.invalid"
 """The stand-ins' e-mail domain (``.invalid`` is reserved: no real address ever has it)."""
 
-_recent: cachetools.LRUCache[tuple[str, str, str, str], tuple[str, ...]] = cachetools.LRUCache(maxsize=20_000)
 _change_authors: cachetools.TTLCache[tuple[str, str, int, str], frozenset[str]] = cachetools.TTLCache(
     maxsize=2048, ttl=3600.0
 )
@@ -106,24 +108,27 @@ class FoundHistory:
     notes: tuple[AnalysisError, ...] = ()
 
 
-async def look_up(github: InstallationClient, ref: PullRef, paths: Sequence[str]) -> FoundHistory:
+async def look_up(store: Store, github: InstallationClient, ref: PullRef, paths: Sequence[str]) -> FoundHistory:
     """Who last changed each of ``paths`` before the base, and who wrote the pull request: at most
     :data:`MAX_PATHS` readers, none uncached while the installation's API budget is low."""
     api = str(github.base_url)
     repo = ref.repo.lower()
     budget_low = github.budget_wait() is not None
     requests = 0
-    recent: dict[str, tuple[str, ...]] = {}
     wanted = list(paths[:MAX_PATHS])
+    known = await store.read(lambda db: history_cache.recent_authors(db, ref.repo_id, ref.base_sha, wanted))
+    asked: dict[str, tuple[str, ...]] = {}
     for path in wanted:
-        key = (api, repo, path, ref.base_sha)
-        if key not in _recent:
-            if budget_low:
-                continue
-            commits = await github.file_commits(ref.owner, ref.name, path, ref.base_sha, per_page=COMMITS_PER_PATH)
-            requests += 1
-            _recent[key] = commit_authors(commits)
-        recent[path] = _recent[key]
+        if path in known or budget_low:
+            continue
+        commits = await github.file_commits(ref.owner, ref.name, path, ref.base_sha, per_page=COMMITS_PER_PATH)
+        requests += 1
+        asked[path] = commit_authors(commits)
+    if asked:
+        now = time.time()
+        await store.write(lambda db: history_cache.put_recent_authors(db, ref.repo_id, ref.base_sha, asked, now=now))
+    answered = {**known, **asked}
+    recent = {path: answered[path] for path in wanted if path in answered}
     authors_key = (api, repo, ref.number, ref.head_sha)
     if not recent:
         authors = change_authors((), ref.author)  # no reader's history to step the authors over

@@ -31,11 +31,9 @@ import re
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import aiohttp
 import cachetools
-import yarl
 
 from app.config import Settings
 from app.workflow.archive import ArchiveRefused, unpack_matching
@@ -51,6 +49,9 @@ from rules.dbt_deps import (
     read_dependencies,
     wanted_archive_files,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,9 @@ class PackageFetcher:
 
     async def _hub_version(self, spec: PackageSpec) -> tuple[str, str]:
         """(version, tarball URL) of a hub package, from the hub's index."""
+        import aiohttp  # lazy: only a fetch loads the HTTP client (`tessera check` offline does not)
+        import yarl  # lazy: only a fetch loads the HTTP client (`tessera check` offline does not)
+
         names = hub_name(spec.source)
         if names is None:
             raise PackageUnavailable("not a hub package name (namespace/name)")
@@ -359,6 +363,8 @@ def _in_installed(rel: str) -> bool:
 
 def codeload(session: aiohttp.ClientSession, base_url: str) -> TarballDownload:
     """Downloads of public repositories straight from codeload (``tessera check``: no token)."""
+    import aiohttp  # lazy: only a fetch loads the HTTP client (`tessera check` offline does not)
+    import yarl  # lazy: only a fetch loads the HTTP client (`tessera check` offline does not)
 
     async def download(owner: str, repo: str, ref: str, sink: BinaryIO, max_bytes: int) -> int:
         url = yarl.URL(base_url.rstrip("/")) / owner / repo / "tar.gz" / ref
@@ -393,8 +399,12 @@ def packages_for_check(
         return read(path)
 
     async def run() -> Installed:
+        if settings.packages_offline:  # no HTTP client (and its TLS set-up) is loaded at all
+            return await install_packages(projects, paths, read_async, None, changed=changed)
+        import aiohttp  # lazy: only a fetch loads the HTTP client (`tessera check` offline does not)
+
         async with aiohttp.ClientSession(headers={"user-agent": "tessera"}) as session:
-            fetcher = None if settings.packages_offline else PackageFetcher(
+            fetcher = PackageFetcher(
                 hub_url=settings.dbt_hub_url,
                 session=session,
                 download=codeload(session, settings.codeload_url),

@@ -68,12 +68,16 @@ async def publish_outcome(
     audits = await _failing_audits(ctx, {c.asset for c in analysis.changes})
     report = comment_body(analysis, records, details_url=url, override=verdict.override, audits=audits)
 
+    # Each write is fenced: a replica that stalled past its job's lease, while another took the
+    # job over and published, stops here instead of writing the comment and the check again.
     comment_id = proposal.comment_id
     if comment_id is not None or (wants_comment(analysis, records) and not quiet):
+        await ctx.fence()
         comment_id = await publish(gh, owner, name, proposal.pr_number, report, comment_id=comment_id)
 
     output = checkrun.build_output(analysis, verdict, changed_paths=changed if annotate else (), details_url=url)
     bodies = checkrun.completion_requests(output, details_url=url)
+    await ctx.fence()
     for body in bodies:
         await gh.update_check_run(owner, name, check_run_id, **body)
 
@@ -107,6 +111,7 @@ async def publish_outcome(
         if comment_id != proposal.comment_id:
             sql.update_proposal(db, proposal.id, comment_id=comment_id)
 
+    await ctx.fence()
     await ctx.store.write(save)
     await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet)
     return verdict

@@ -28,6 +28,7 @@ from app.github import InstallationClient
 from app.metrics import REGISTRY
 from app.notify import events as notify
 from app.queue import JobContext
+from app.store import deliveries as delivery_sql
 from app.store import proposals as sql
 from app.store.proposals import Proposal
 from app.workflow import checkrun, contracts
@@ -160,6 +161,15 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
         log.info("%s#%s: %s already analysed, nothing to do", ref.repo, ref.number, ref.head_sha[:12])
         return proposal
     gh = github or await installation_client(ctx, ref.installation_id)
+    newer = await newer_head(ctx, ref)
+    if newer is not None:
+        # A push landed while this job waited: its own job analyses the new head. Only a check a
+        # crashed attempt left open on this head is closed, saying so.
+        left_open = await _run_left_open(ctx, gh, ref, proposal)
+        if left_open is not None:
+            await _supersede(ctx, gh, ref, left_open, newer)
+        log.info("%s#%s: %s superseded by %s before its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
+        return proposal
 
     check_run_id = await _open_check_run(ctx, gh, ref, proposal)
     url = details_url(ctx, check_run_id)
@@ -181,6 +191,14 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
         ANALYSES.inc(conclusion="error")
         if isinstance(exc, Quarantined):
             raise  # the check says why; the delivery is set aside
+        return proposal
+
+    newer = await newer_head(ctx, ref)
+    if newer is not None:
+        # The analysis is of a head that is no longer the pull request's: showing it would report
+        # an old commit as the pull request's result until the newer job overwrote it.
+        await _supersede(ctx, gh, ref, check_run_id, newer)
+        log.info("%s#%s: %s superseded by %s during its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
         return proposal
 
     try:
@@ -209,6 +227,47 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
     return proposal
 
 
+async def newer_head(ctx: JobContext, ref: PullRef) -> str | None:
+    """The head a later ``pull_request`` delivery of this pull request brings, when it is not this
+    job's head: that delivery's job will analyse it (jobs of one pull request run in order)."""
+    heads = await ctx.store.read(lambda db: delivery_sql.later_pull_heads(db, ctx.delivery_id, ANALYSE_ACTIONS))
+    if heads and heads[-1] != ref.head_sha:
+        return heads[-1]
+    return None
+
+
+async def _run_left_open(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int | None:
+    """The check run an interrupted attempt of this job left ``in_progress`` on this head: the
+    stored one, else one GitHub has (an attempt killed or stopped between GitHub creating the run
+    and the store recording it; a graceful stop does not count the attempt, so GitHub is asked
+    whatever the attempt number: one request, for a job that skips its whole analysis)."""
+    if proposal.check_run_id is not None:
+        record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
+        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
+            return record.check_run_id
+    return await _find_open_check_run(gh, ref, proposal)
+
+
+async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int, newer: str) -> None:
+    """Complete this head's check as superseded (never left ``in_progress``); the proposal keeps
+    its current analysis, which the newer head's job replaces."""
+    await ctx.fence()
+    body = checkrun.superseded_output(newer)
+    body["details_url"] = details_url(ctx, check_run_id)
+    await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
+    await ctx.store.write(
+        lambda db: sql.update_check_verdict(
+            db,
+            check_run_id=check_run_id,
+            conclusion=body["conclusion"],
+            title=body["output"]["title"],
+            summary=body["output"]["summary"],
+            report=None,
+        )
+    )
+    ANALYSES.inc(conclusion="superseded")
+
+
 async def _open_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int:
     """The in-progress check for this head, once the API budget allows an analysis."""
     check_run_id = await _in_progress_check_run(ctx, gh, ref, proposal)
@@ -230,6 +289,7 @@ async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: P
             )
         )
         return check_run_id
+    await ctx.fence()  # a stalled replica must not open a second run beside the one taking over
     try:
         run = await gh.create_check_run(
             ref.owner,
@@ -327,6 +387,7 @@ async def _fail_check_quietly(
 async def _fail_check(
     ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal, check_run_id: int, message: str, url: str
 ) -> None:
+    await ctx.fence()
     body = checkrun.error_output(message)
     body["details_url"] = url
     await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)

@@ -120,6 +120,20 @@ async def _spawn_serve(
     )
 
 
+async def _stop_serve(process: asyncio.subprocess.Process) -> tuple[int, bytes]:
+    """SIGTERM, then read what the server writes until it exits (a full stderr pipe would hold
+    its shutdown up); killed and reaped if it does not stop, so neither the process nor its pipes
+    outlive the test (a pipe left open is closed by a later test's garbage collection)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 15)
+    except TimeoutError:
+        process.kill()
+        await process.communicate()
+        raise
+    return process.returncode if process.returncode is not None else -1, err
+
+
 async def test_serve_reads_the_env_file_setup_wrote_and_the_real_environment_wins(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "# GitHub App tessera-acme, written by tessera setup\n"
@@ -137,11 +151,10 @@ async def test_serve_reads_the_env_file_setup_wrote_and_the_real_environment_win
         async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as ready:
             assert ready.status == 200  # the file's webhook secret is set
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), 15)
+        code, err = await _stop_serve(process)
     assert code == 0
     assert (tmp_path / "from-env.db").exists() and not (tmp_path / "from-file.db").exists()
-    assert "TESSERA_WEBHOOK_SECRET is not set" not in (await process.stderr.read()).decode()
+    assert "TESSERA_WEBHOOK_SECRET is not set" not in err.decode()
 
 
 @pytest.mark.parametrize(
@@ -192,10 +205,9 @@ async def test_serve_prints_where_it_listens_answers_health_and_stops_on_sigterm
             async with session.post(f"{url}/webhooks/github", data=b"{}") as hook:
                 assert hook.status == 503  # no secret configured
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), 15)
+        code, err = await _stop_serve(process)
     assert code == 0
-    assert "TESSERA_WEBHOOK_SECRET is not set" in (await process.stderr.read()).decode()
+    assert "TESSERA_WEBHOOK_SECRET is not set" in err.decode()
 
 
 async def test_serve_refuses_dev_mode_on_a_public_address() -> None:

@@ -65,7 +65,7 @@ async def test_a_404_on_a_blob_completes_the_check_saying_the_file_could_not_be_
 
 
 async def test_a_revoked_token_is_replaced_and_the_analysis_completes(flow: PullRequestFlow) -> None:
-    flow.fake.script("GET", "/repos/acme/warehouse/pulls/*/files", ScriptedResponse(401, {"message": "Bad credentials"}))
+    flow.fake.script("GET", "/repos/acme/warehouse/compare/*", ScriptedResponse(401, {"message": "Bad credentials"}))
     pull, delivery = await open_breaking_pr(flow)
     assert delivery.status == "done" and delivery.attempts == 2, delivery.last_error
     assert len(flow.fake.requests_to("POST", "/app/installations/*/access_tokens")) == 2
@@ -173,6 +173,6 @@ async def test_a_low_api_budget_holds_the_analysis_until_the_reset_and_the_check
     assert run.bodies[1]["output"]["title"] == f"Waiting for GitHub's API budget until {until} UTC"
     assert run.status == "completed" and run.conclusion == "action_required"
     assert fake_clock.now() >= reset  # the retry ran after the window reset
-    first_pr_files = next(i for i, r in enumerate(flow.fake.requests) if r.path.endswith("/files"))
+    first_pr_files = next(i for i, r in enumerate(flow.fake.requests) if "/compare/" in r.path)
     waiting_update = next(i for i, r in enumerate(flow.fake.requests) if r.method == "PATCH")
     assert waiting_update < first_pr_files  # nothing was read for the analysis before the reset

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.github import GitHubApp
+from app.store import Store, history_cache
 from app.store import proposals as sql
 from app.workflow import history
 from app.workflow.checkout import PullRef
@@ -191,7 +192,7 @@ def _ref(repo: Any, pull: Any) -> PullRef:
 
 
 async def test_while_the_api_budget_is_low_only_readers_already_looked_up_are_answered(
-    fake_github: FakeGitHub, github_app: GitHubApp
+    fake_github: FakeGitHub, github_app: GitHubApp, store: Store
 ) -> None:
     files = _files(**{PLAN_MIX: READER, "models/growth/other.sql": READER})
     repo = fake_github.add_repo("acme/history-budget", installation_id=INSTALLATION_ID, files=files)
@@ -200,15 +201,15 @@ async def test_while_the_api_budget_is_low_only_readers_already_looked_up_are_an
     ref = _ref(repo, repo.open_pull_request(head="drop", author="priya"))
     gh = await github_app.for_installation(INSTALLATION_ID)
 
-    first = await history.look_up(gh, ref, [PLAN_MIX])
+    first = await history.look_up(store, gh, ref, [PLAN_MIX])
     assert first.history.recent_authors(PLAN_MIX)[0] == "@dana" and first.requests == 2
     assert {"priya", "priya@acme.test"} <= first.history.change_authors()
 
     fake_github.spend_rate_budget(4_900)
     await gh.get_repo("acme", "history-budget")
     assert gh.budget_wait() is not None
-    low = await history.look_up(gh, ref, [PLAN_MIX, "models/growth/other.sql"])
-    nothing = await history.look_up(gh, ref, ["models/growth/other.sql"])
+    low = await history.look_up(store, gh, ref, [PLAN_MIX, "models/growth/other.sql"])
+    nothing = await history.look_up(store, gh, ref, ["models/growth/other.sql"])
 
     assert low.requests == 0 and nothing.requests == 0
     assert nothing.history.recent_authors("models/growth/other.sql") == ()
@@ -243,3 +244,41 @@ async def test_a_reader_or_pull_request_github_does_not_know_has_no_history_rath
     assert await gh.file_commits("acme", "history-unknown", "models/none.sql", repo.resolve("main"), per_page=10) == []
     assert await gh.pull_commits("acme", "history-unknown", 999) == []
     fake_github.assert_no_violations()
+
+
+async def test_a_reader_s_history_is_asked_of_github_once_across_replicas_and_restarts(
+    fake_github: FakeGitHub, github_app: GitHubApp, store: Store, store_target: str
+) -> None:
+    files = _files(**{PLAN_MIX: READER})
+    repo = fake_github.add_repo("acme/history-shared", installation_id=INSTALLATION_ID, files=files)
+    repo.commit({PLAN_MIX: READER.replace("orders", "n")}, branch="main", author=DANA)
+    repo.commit(_drop_plan_code(files), branch="drop", author=PRIYA)
+    ref = _ref(repo, repo.open_pull_request(head="drop", author="priya"))
+    gh = await github_app.for_installation(INSTALLATION_ID)
+
+    first = await history.look_up(store, gh, ref, [PLAN_MIX])
+    other = Store(store_target, replica="replica-b")  # another replica, or this one restarted
+    await other.open()
+    try:
+        second = await history.look_up(other, gh, ref, [PLAN_MIX])
+    finally:
+        await other.close()
+
+    assert first.history.recent_authors(PLAN_MIX)[0] == "@dana"
+    assert second.history.recent_authors(PLAN_MIX) == first.history.recent_authors(PLAN_MIX)
+    lookups = fake_github.requests_to("GET", f"/repos/{repo.full_name}/commits")
+    assert [(c.query["path"], c.query["sha"]) for c in lookups if "path" in c.query] == [(PLAN_MIX, ref.base_sha)]
+    stored = await store.read(lambda db: history_cache.recent_authors(db, repo.id, ref.base_sha, [PLAN_MIX]))
+    assert stored == {PLAN_MIX: first.history.recent_authors(PLAN_MIX)}
+    fake_github.assert_no_violations()
+
+
+async def test_the_stored_history_answers_stay_within_their_bound_dropping_the_oldest(store: Store) -> None:
+    for n in range(5):
+        await store.write(lambda db, n=n: history_cache.put_recent_authors(
+            db, 1, f"{n:040d}", {f"models/m{n}.sql": (f"@user{n}",)}, now=1000.0 + n, max_rows=3))
+    assert await store.read(history_cache.count) == 3
+    kept = await store.read(lambda db: [
+        history_cache.recent_authors(db, 1, f"{n:040d}", [f"models/m{n}.sql"]) for n in range(5)])
+    assert kept[:2] == [{}, {}]
+    assert kept[2:] == [{f"models/m{n}.sql": (f"@user{n}",)} for n in range(2, 5)]

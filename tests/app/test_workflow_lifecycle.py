@@ -107,9 +107,9 @@ async def test_a_transient_github_failure_retries_with_the_same_check_run(pr_flo
     from tests.fakegithub import server_error
 
     flow = pr_flow
-    flow.fake.script("GET", "/repos/acme/warehouse/pulls/*/files", server_error(502))
+    flow.fake.script("GET", "/repos/acme/warehouse/compare/*", server_error(502))
     pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
-    statuses = [r.status for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/pulls/*/files")]
+    statuses = [r.status for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/compare/*")]
     assert statuses == [502, 200]
     runs = flow.repo.check_runs(head_sha=pull.head_sha, name="Tessera")
     assert len(runs) == 1 and runs[0].conclusion == "action_required"
@@ -144,7 +144,7 @@ async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
     from app.workflow import checkout
 
     flow = pr_flow
-    monkeypatch.setattr(checkout, "PR_FILES_LIMIT", 1)  # GitHub stops listing at 3,000 files
+    monkeypatch.setattr(checkout, "COMPARE_FILES_LIMIT", 1)  # GitHub stops listing at 300 files
     pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
     trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
     assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)

@@ -1,0 +1,142 @@
+"""The change's cone is inferred only where an answer can depend on it, with the same answers as
+inferring every model downstream of the change on each side."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from rules import build, diff, impact
+from rules.analyze import analyze
+from rules.config import parse_config
+from rules.model import Analysis, Config
+from rules.sources import DictSource
+from tests.shop import drop_coupon_code, drop_discounts, retype_customer_id, shop_files
+
+TODAY = datetime.date(2026, 11, 25)
+
+CONFIG_TEXT = "dbt: {dialect: postgres}\n"
+
+OWNERS = """\
+models:
+  - name: orders
+    meta: {owner: core}
+  - name: by_label
+    meta: {owner: growth}
+  - name: labels
+    meta: {owner: growth}
+  - name: amounts
+    meta: {owner: finance}
+  - name: doubled
+    meta: {owner: finance}
+  - name: tripled
+    meta: {owner: finance}
+"""
+
+READERS = {
+    "dbt_project.yml": "name: p\n",
+    ".tessera.yml": CONFIG_TEXT,
+    "models/owners.yml": OWNERS,
+    "models/orders.sql": "select 1 as id, 'x' as label, 2 as amount",
+    # reads the changed model, but not the column that changes
+    "models/labels.sql": "select id, label from {{ ref('orders') }}",
+    "models/by_label.sql": "select label, count(*) as n from {{ ref('labels') }} group by label",
+    # reads the column that changes, and passes it on
+    "models/amounts.sql": "select id, amount * 2 as doubled from {{ ref('orders') }}",
+    "models/doubled.sql": "select doubled from {{ ref('amounts') }}",
+    "models/tripled.sql": "select doubled * 3 as tripled from {{ ref('doubled') }}",
+    # reads the change through `amounts`, and an unaffected model for its columns only
+    "models/report.sql": "select a.doubled, b.n from {{ ref('amounts') }} a cross join {{ ref('by_label') }} b",
+    "models/exposures.yml": (
+        "exposures:\n  - name: board\n    type: dashboard\n    owner: {name: growth}\n"
+        "    depends_on: [ref('tripled')]\n"
+    ),
+}
+
+
+def changed_paths(base: dict[str, str], head: dict[str, str]) -> list[str]:
+    return sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
+
+
+def run(base: dict[str, str], head: dict[str, str], cache: build.ParseCache | None = None) -> Analysis:
+    return analyze(
+        DictSource(base), DictSource(head), base_rev="base", head_rev="head",
+        config=parse_config(base.get(".tessera.yml")), changed_paths=changed_paths(base, head),
+        today=TODAY, cache=cache,
+    )
+
+
+def whole_cone(base: dict[str, str], head: dict[str, str]) -> tuple[list[object], list[object], list[object]]:
+    """The changes, impacts and acks with every model downstream of the change inferred on each
+    side (each side built on its own, as before the sides were built together)."""
+    config: Config = parse_config(base.get(".tessera.yml"))
+    scope = set(changed_paths(base, head))
+    cache = build.ParseCache()
+    base_snapshot = build.build_snapshot(DictSource(base), config, scope=scope, cache=cache)
+    head_snapshot = build.build_snapshot(DictSource(head), config, scope=scope, cache=cache)
+    changes = diff.diff_snapshots(base_snapshot, head_snapshot, config, changed_paths=scope, cache=cache)
+    found = impact.walk_impact(changes, base_snapshot, head_snapshot, config)
+    return list(changes), list(found.impacts), list(found.required)
+
+
+def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> None:
+    head = {**READERS, "models/orders.sql": "select 1 as id, 'x' as label, 3 as amount"}
+    scope = set(changed_paths(READERS, head))
+    config = parse_config(CONFIG_TEXT)
+    pair = build.build_pair(DictSource(READERS), DictSource(head), config, scope=scope)
+    # the changed model and the reader of a changed model are inferred at once: the diff asks who reads it
+    assert [c.name for c in pair.head.assets["labels"].columns] == ["id", "label"]
+    assert pair.head.assets["by_label"].columns == ()  # not yet: nothing asked who reads `labels`
+    changes = diff.diff_snapshots(pair.base, pair.head, config, changed_paths=scope)
+    found = impact.walk_impact(changes, pair.base, pair.head, config, grow=pair.grow)
+    assert [c.name for c in pair.head.assets["tripled"].columns] == ["tripled"]  # reached through `amount`
+    assert [c.name for c in pair.head.assets["report"].columns] == ["doubled", "n"]
+    assert pair.head.assets["by_label"].columns == ()  # reads `label` only: read for its schema, not shown
+    assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "board"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda f: {**f, "models/orders.sql": "select 1 as id, 'x' as label, 3 as amount"},
+                     id="logic of one column"),
+        pytest.param(lambda f: {**f, "models/orders.sql": "select 1 as id, 'x' as label"}, id="column removed"),
+        pytest.param(lambda f: {**f, "models/orders.sql": "select 1 as id, 'x' as label, 'two' as amount"},
+                     id="column retyped"),
+        pytest.param(lambda f: {**f, "models/orders.sql": "select 1 as id, 'x' as label, 2 as amount where false"},
+                     id="rows filtered"),
+        pytest.param(lambda f: {**f, "models/doubled.sql": "select doubled, 1 as one from {{ ref('amounts') }}"},
+                     id="a reader in the middle"),
+    ],
+)
+def test_findings_impacts_and_acks_are_those_of_inferring_the_whole_cone(change) -> None:  # type: ignore[no-untyped-def]
+    head = change(READERS)
+    result = run(READERS, head)
+    assert (list(result.changes), list(result.impacts), list(result.required_acks)) == whole_cone(READERS, head)
+
+
+@pytest.mark.parametrize("change", [drop_coupon_code, drop_discounts, retype_customer_id])
+def test_the_shop_changes_come_out_as_when_the_whole_cone_is_inferred(change) -> None:  # type: ignore[no-untyped-def]
+    base = shop_files()
+    head = change(base)
+    result = run(base, head)
+    assert result.changes
+    assert (list(result.changes), list(result.impacts), list(result.required_acks)) == whole_cone(base, head)
+
+
+def test_a_warm_run_gives_the_same_analysis_without_inferring_again(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    head = {**READERS, "models/orders.sql": "select 1 as id, 'x' as label"}
+    cache = build.ParseCache()
+    cold = run(READERS, head, cache)
+    inferred: list[str] = []
+    real = build.infer_one
+
+    def counting(job):  # type: ignore[no-untyped-def]
+        inferred.append(job[3])
+        return real(job)
+
+    monkeypatch.setattr(build, "infer_one", counting)
+    warm = run(READERS, head, cache)
+    assert warm == cold
+    assert inferred == []
