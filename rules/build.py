@@ -533,19 +533,17 @@ def _build_side(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    inference: _Inference | None = None
+    inference = _Inference(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
     if lazy:
-        inference = _Inference(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
         inference.placeholders()
     else:
-        _infer_models(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
+        inference.run(inference.analysed)
 
     sql_files = _sql_files(paths, config, [manifest_dir, *projects] if manifest_dir else projects)
     if sql_files:
         sql_snapshot = _sql_snapshot(source, sql_files, config.sql.dialect or DEFAULT_DIALECT, cache)
         _merge(snapshot, sql_snapshot)
-        if inference is not None:
-            inference.edges_after, inference.problems_after = list(sql_snapshot.edges), list(sql_snapshot.problems)
+        inference.edges_after, inference.problems_after = list(sql_snapshot.edges), list(sql_snapshot.problems)
 
     if config.ignore:
         snapshot.assets = {
@@ -556,15 +554,11 @@ def _build_side(
         snapshot.exposures = {
             n: e for n, e in snapshot.exposures.items() if not (e.path and matches_any(e.path, config.ignore))
         }
-        snapshot.problems = [p for p in snapshot.problems if not matches_any(p.path, config.ignore)]
-        if inference is not None:
-            ignore = config.ignore
-            inference.keep_problem = lambda problem: not matches_any(problem.path, ignore)
-            inference.ignored = {f for f in inference.analysed if f not in snapshot.assets}
-    if inference is not None:
-        inference.snapshot = snapshot
-        inference.finish()
-    return snapshot, inference
+        ignore = config.ignore  # the problems: inference.finish() filters them, in their final order
+        inference.keep_problem = lambda problem: not matches_any(problem.path, ignore)
+        inference.ignored = {f for f in inference.analysed if f not in snapshot.assets}
+    inference.finish()
+    return snapshot, inference if lazy else None
 
 
 def _skipped(path: str) -> bool:
@@ -635,22 +629,6 @@ def _manifest(
 
 
 # --- inference in DAG order ------------------------------------------------------------------
-
-
-def _infer_models(
-    snapshot: Snapshot,
-    nodes: Mapping[str, _Node],
-    changed: set[str],
-    everything: bool,
-    cache: ParseCache,
-    manifest_assets: Sequence[Asset] = (),
-    map_jobs: JobMap = serial_map,
-    raw_project: DbtProject | None = None,
-) -> None:
-    """Give each needed model its output columns and edges; the rest get cheap assets."""
-    inference = _Inference(snapshot, nodes, changed, everything, cache, manifest_assets, map_jobs, raw_project)
-    inference.run(inference.analysed)
-    inference.finish()
 
 
 class _Inference:

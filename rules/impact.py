@@ -126,28 +126,6 @@ class ImpactResult:
     unread: tuple[Unread, ...] = ()
 
 
-def compute_impact(
-    changes: Sequence[Change],
-    base: Snapshot,
-    head: Snapshot,
-    config: Config,
-    *,
-    registrations: Sequence[Registration] = (),
-    codeowners: str | None = None,
-    history: FileHistory | None = None,
-    coverage: Sequence[Coverage] = (),
-) -> tuple[list[Impact], list[RequiredAck]]:
-    """Consumers reached by the breaking and review changes, and the teams that must ack.
-
-    Only breaking changes require acks; review changes still name their consumers so the reader
-    knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
-    A reading model no one declares an owner for is owned by who last changed it (``history``).
-    """
-    found = walk_impact(changes, base, head, config, registrations=registrations, codeowners=codeowners,
-                        history=history, coverage=coverage)
-    return list(found.impacts), list(found.required)
-
-
 def walk_impact(
     changes: Sequence[Change],
     base: Snapshot,
@@ -160,7 +138,13 @@ def walk_impact(
     coverage: Sequence[Coverage] = (),
     grow: Callable[[str], int] | None = None,
 ) -> ImpactResult:
-    """:func:`compute_impact` with the unread sentences. ``coverage``: the fresh query logs
+    """Consumers reached by the breaking and review changes, the teams that must ack, and the
+    unread sentences.
+
+    Only breaking changes require acks; review changes still name their consumers so the reader
+    knows who to tell. Each consumer's ``columns`` are the changed asset's columns that reach it.
+    A reading model no one declares an owner for is owned by who last changed it (``history``).
+    ``coverage``: the fresh query logs
     (:func:`rules.observed.fresh_coverage`). ``grow``: the snapshots' lineage is filled in as the
     walk reaches assets (``rules.build.SnapshotPair.grow``)."""
     walk = _ImpactWalk(base, head, config, registrations, parse_codeowners(codeowners), history, coverage, grow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rules.impact import compute_impact, fingerprint
+from rules.impact import fingerprint, walk_impact
 from rules.model import (
     Asset,
     Change,
@@ -94,7 +94,8 @@ def removed(asset: str, column: str) -> Change:
 
 def test_removing_a_column_read_two_layers_down_requires_only_the_reading_team() -> None:
     snap = shop()
-    impacts, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    found = walk_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["growth"]
     assert acks[0].github_team == "acme/growth"
     assert "revenue_dashboard" in acks[0].reasons[0]
@@ -107,13 +108,14 @@ def test_removing_a_column_read_two_layers_down_requires_only_the_reading_team()
 
 def test_removing_a_column_nobody_reads_requires_no_one() -> None:
     snap = shop()
-    impacts, acks = compute_impact([removed("fct_revenue", "unused")], snap, snap, CONFIG)
-    assert impacts == [] and acks == []
+    found = walk_impact([removed("fct_revenue", "unused")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
+    assert impacts == () and acks == ()
 
 
 def test_a_column_used_only_in_a_filter_counts_as_read_by_everything_downstream() -> None:
     snap = shop()
-    _, acks = compute_impact([removed("stg_orders", "id")], snap, snap, CONFIG)
+    acks = walk_impact([removed("stg_orders", "id")], snap, snap, CONFIG).required
     assert [a.team for a in acks] == ["finance", "growth"]
 
 
@@ -123,7 +125,8 @@ def test_select_star_from_an_asset_reads_every_column() -> None:
         "ops_copy", "view", "views/ops.sql", depends_on=("fct_revenue",), meta={"owner": "ops"}
     )
     snap.edges.append(Edge("fct_revenue", None, "ops_copy", None, "star"))
-    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    found = walk_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert {a.team for a in acks} == {"growth", "ops"}
     ops = [i for i in impacts if i.team == "ops"]
     assert ops[0].consumer == "ops_copy" and ops[0].consumer_type == "view"
@@ -134,14 +137,15 @@ def test_a_reader_with_unknown_lineage_counts_as_reading_every_column() -> None:
     snap.assets["ops_model"] = Asset(
         "ops_model", "model", depends_on=("fct_revenue",), columns_known=False, meta={"owner": "ops"}
     )
-    _, acks = compute_impact([removed("fct_revenue", "region")], snap, snap, CONFIG)
+    acks = walk_impact([removed("fct_revenue", "region")], snap, snap, CONFIG).required
     assert {a.team for a in acks} == {"finance", "ops"}
 
 
 def test_asset_wide_breaking_change_reaches_every_consumer_team() -> None:
     snap = shop()
     change = Change("ASSET_REMOVED", "breaking", "int_orders")
-    impacts, acks = compute_impact([change], snap, snap, CONFIG)
+    found = walk_impact([change], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["finance", "growth"]
     assert {i.consumer for i in impacts} == {"revenue_dashboard", "region_report"}
 
@@ -151,7 +155,7 @@ def test_the_producing_team_never_acks_for_itself() -> None:
     exposures = dict(snap.exposures)
     exposures["internal"] = Exposure("internal", depends_on=("fct_revenue",), owner="data@acme.com")
     snap.exposures = exposures
-    _, acks = compute_impact([Change("ASSET_REMOVED", "breaking", "fct_revenue")], snap, snap, CONFIG)
+    acks = walk_impact([Change("ASSET_REMOVED", "breaking", "fct_revenue")], snap, snap, CONFIG).required
     assert "data" not in {a.team for a in acks}
 
 
@@ -170,7 +174,8 @@ def test_a_downstream_model_owned_by_another_team_is_a_consumer_and_passes_impac
     )
     snap.edges.append(Edge("fct_revenue", "revenue", "growth_kpis", "mrr"))
     snap.exposures["board"] = Exposure("board", depends_on=("growth_kpis",), owner="@acme/finance-data")
-    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    found = walk_impact([removed("fct_revenue", "revenue")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     consumers = {(i.consumer, i.team) for i in impacts}
     assert ("growth_kpis", "growth") in consumers
     assert ("board", "finance") in consumers
@@ -184,10 +189,11 @@ def test_registrations_count_only_when_they_read_the_affected_columns() -> None:
         consumers=(Registration("ops", "fct_revenue", ("region",), note="ops sheet"),),
     )
     api = [Registration("finance", "fct_revenue", (), source="api")]
-    impacts, acks = compute_impact([removed("fct_revenue", "revenue")], snap, snap, config, registrations=api)
+    found = walk_impact([removed("fct_revenue", "revenue")], snap, snap, config, registrations=api)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["finance", "growth"]
     assert ("finance/fct_revenue", "registration") in {(i.consumer, i.consumer_type) for i in impacts}
-    _, acks = compute_impact([removed("fct_revenue", "region")], snap, snap, config, registrations=api)
+    acks = walk_impact([removed("fct_revenue", "region")], snap, snap, config, registrations=api).required
     assert [a.team for a in acks] == ["finance", "ops"]
 
 
@@ -195,15 +201,16 @@ def test_a_removed_column_is_traced_in_the_base_snapshot() -> None:
     base = shop()
     head = shop()
     head.edges = [e for e in head.edges if e.upstream_column != "plan_code"]
-    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    acks = walk_impact([removed("int_orders", "plan_code")], base, head, CONFIG).required
     assert [a.team for a in acks] == ["growth"]
 
 
 def test_review_changes_name_consumers_without_requiring_acks() -> None:
     snap = shop()
     change = Change("COLUMN_LOGIC_CHANGED", "review", "fct_revenue", "revenue")
-    impacts, acks = compute_impact([change], snap, snap, CONFIG)
-    assert acks == []
+    found = walk_impact([change], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
+    assert acks == ()
     assert [(i.consumer, i.rules) for i in impacts] == [("revenue_dashboard", ("COLUMN_LOGIC_CHANGED",))]
 
 
@@ -213,7 +220,8 @@ def test_safe_and_info_changes_reach_no_one() -> None:
         Change("COLUMN_ADDED", "safe", "fct_revenue", "x"),
         Change("METADATA_CHANGED", "info", "fct_revenue"),
     ]
-    assert compute_impact(changes, snap, snap, CONFIG) == ([], [])
+    found = walk_impact(changes, snap, snap, CONFIG)
+    assert (found.impacts, found.required) == ((), ())
 
 
 def test_fingerprint_is_stable_for_the_same_breaking_changes_and_differs_otherwise() -> None:
@@ -223,12 +231,12 @@ def test_fingerprint_is_stable_for_the_same_breaking_changes_and_differs_otherwi
         removed("fct_revenue", "plan_code"),
         Change("COLUMN_LOGIC_CHANGED", "review", "fct_revenue", "region"),
     ]
-    _, first = compute_impact(one, snap, snap, CONFIG)
-    _, second = compute_impact(two, snap, snap, CONFIG)
+    first = walk_impact(one, snap, snap, CONFIG).required
+    second = walk_impact(two, snap, snap, CONFIG).required
     assert first[0].fingerprint == second[0].fingerprint
-    _, third = compute_impact(
+    third = walk_impact(
         [removed("fct_revenue", "plan_code"), removed("fct_revenue", "revenue")], snap, snap, CONFIG
-    )
+    ).required
     assert third[0].fingerprint != first[0].fingerprint
     assert fingerprint(reversed(two)) == fingerprint(two)
 
@@ -289,9 +297,9 @@ def test_a_registration_on_a_versioned_models_name_means_its_latest_version() ->
         }
     )
     config = Config(teams=CONFIG.teams, consumers=(Registration("growth", "dim"),))
-    _, acks = compute_impact([removed("dim.v2", "a")], snap, snap, config)
+    acks = walk_impact([removed("dim.v2", "a")], snap, snap, config).required
     assert [a.team for a in acks] == ["growth"]
-    _, acks = compute_impact([removed("dim.v1", "a")], snap, snap, config)
+    acks = walk_impact([removed("dim.v1", "a")], snap, snap, config).required
     # not Growth's: v1's readers (refs pinned to v1) are unknown, so it is held for the maintainers
     assert [(a.team, a.held_for) for a in acks] == [("maintainers", ("unknown_readers",))]
 
@@ -302,7 +310,8 @@ def test_a_renamed_column_reaches_the_readers_of_its_old_name() -> None:
     change = Change(
         "COLUMN_RENAMED", "breaking", "fct_revenue", "plan_code", before="plan_code", after="plan"
     )
-    impacts, acks = compute_impact([change], base, head, CONFIG)
+    found = walk_impact([change], base, head, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["growth"]
     assert impacts[0].columns == ("plan_code",)
 
@@ -312,7 +321,7 @@ def test_a_renamed_asset_reaches_every_reader_of_its_old_name() -> None:
     head = shop()
     head.assets.pop("int_orders")
     change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
-    _, acks = compute_impact([change], base, head, CONFIG)
+    acks = walk_impact([change], base, head, CONFIG).required
     assert [a.team for a in acks] == ["finance", "growth"]
 
 
@@ -323,8 +332,8 @@ def test_a_reader_the_same_pr_rewrote_to_stop_reading_a_removed_column_passes_no
     head.edges = [
         e for e in head.edges if not (e.upstream == "int_orders" and e.upstream_column == "plan_code")
     ]
-    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
-    assert acks == []
+    acks = walk_impact([removed("int_orders", "plan_code")], base, head, CONFIG).required
+    assert acks == ()
 
 
 def test_an_untouched_reader_still_reads_a_removed_column_whatever_its_head_lineage_says() -> None:
@@ -333,7 +342,7 @@ def test_an_untouched_reader_still_reads_a_removed_column_whatever_its_head_line
     head.edges = [
         e for e in head.edges if not (e.upstream == "int_orders" and e.upstream_column == "plan_code")
     ]
-    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
+    acks = walk_impact([removed("int_orders", "plan_code")], base, head, CONFIG).required
     assert [a.team for a in acks] == ["growth"]
 
 
@@ -352,11 +361,12 @@ def test_narrowed_access_asks_models_in_other_groups_and_registrations_but_not_e
     snap.edges.append(Edge("fct_revenue", "revenue", "ops_kpis", "mrr"))
     api = [Registration("finance", "fct_revenue", (), source="api")]
     change = Change("ACCESS_NARROWED", "breaking", "fct_revenue", before="public", after="private")
-    impacts, acks = compute_impact([change], snap, snap, CONFIG, registrations=api)
+    found = walk_impact([change], snap, snap, CONFIG, registrations=api)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["finance", "growth"]
     assert "exposure" not in {i.consumer_type for i in impacts}
     protected = replace(change, after="protected")
-    _, acks = compute_impact([protected], snap, snap, CONFIG, registrations=api)
+    acks = walk_impact([protected], snap, snap, CONFIG, registrations=api).required
     assert [a.team for a in acks] == ["finance"]
 
 
@@ -381,7 +391,8 @@ def _sourced() -> Snapshot:
 
 def test_the_team_reading_an_unowned_source_is_not_its_consumer_but_teams_further_down_are() -> None:
     snap = _sourced()
-    impacts, acks = compute_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
+    found = walk_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["data", "growth"]
     assert "stg_orders" not in {i.consumer for i in impacts}
 
@@ -389,7 +400,7 @@ def test_the_team_reading_an_unowned_source_is_not_its_consumer_but_teams_furthe
 def test_the_team_reading_someone_elses_source_is_its_consumer() -> None:
     snap = _sourced()
     snap.assets["raw.orders"] = replace(snap.assets["raw.orders"], meta={"owner": "finance"})
-    _, acks = compute_impact([removed("raw.orders", "amount")], snap, snap, CONFIG)
+    acks = walk_impact([removed("raw.orders", "amount")], snap, snap, CONFIG).required
     assert [a.team for a in acks] == ["data", "growth", "ops"]
 
 
@@ -400,7 +411,8 @@ def test_a_moved_relation_asks_readers_of_the_relation_but_not_teams_whose_model
     )
     snap.edges.append(Edge("fct_revenue", "revenue", "growth_kpis", "mrr"))
     moved = Change("ASSET_RENAMED", "breaking", "fct_revenue", before="fct_revenue", after="marts.revenue")
-    impacts, acks = compute_impact([moved], snap, snap, CONFIG)
+    found = walk_impact([moved], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["finance", "growth"]
     assert {i.consumer_type for i in impacts} == {"exposure"}
 
@@ -423,9 +435,10 @@ def test_a_renamed_model_whose_only_reader_the_same_pr_points_at_the_new_name_ne
         head.assets["fct_revenue"], sql="select * from orders_enriched", depends_on=("orders_enriched",)
     )
     change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
-    impacts, acks = compute_impact([change], base, head, CONFIG)
-    assert acks == []
-    assert impacts == []
+    found = walk_impact([change], base, head, CONFIG)
+    impacts, acks = found.impacts, found.required
+    assert acks == ()
+    assert impacts == ()
 
 
 def test_a_renamed_model_whose_reader_was_rewritten_but_still_refs_the_old_name_still_needs_acks() -> None:
@@ -434,7 +447,7 @@ def test_a_renamed_model_whose_reader_was_rewritten_but_still_refs_the_old_name_
     _rename_int_orders(head)
     head.assets["fct_revenue"] = replace(head.assets["fct_revenue"], sql="select 1 from int_orders")
     change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
-    _, acks = compute_impact([change], base, head, CONFIG)
+    acks = walk_impact([change], base, head, CONFIG).required
     assert [a.team for a in acks] == ["finance", "growth"]
 
 
@@ -445,8 +458,8 @@ def test_a_removed_model_whose_reader_the_same_pr_also_removed_needs_no_ack() ->
     head.assets.pop("fct_revenue")
     head.exposures = {}
     change = Change("ASSET_REMOVED", "breaking", "int_orders", before="int_orders")
-    _, acks = compute_impact([change], base, head, CONFIG)
-    assert acks == []
+    acks = walk_impact([change], base, head, CONFIG).required
+    assert acks == ()
 
 
 def test_a_column_read_only_by_a_reader_the_same_pr_removed_needs_no_ack() -> None:
@@ -455,8 +468,8 @@ def test_a_column_read_only_by_a_reader_the_same_pr_removed_needs_no_ack() -> No
     head.assets.pop("fct_revenue")
     head.exposures = {}
     head.edges = [e for e in head.edges if e.downstream != "fct_revenue"]
-    _, acks = compute_impact([removed("int_orders", "plan_code")], base, head, CONFIG)
-    assert acks == []
+    acks = walk_impact([removed("int_orders", "plan_code")], base, head, CONFIG).required
+    assert acks == ()
 
 
 def test_a_renamed_column_whose_reader_the_same_pr_switched_to_the_new_name_needs_no_ack() -> None:
@@ -471,9 +484,9 @@ def test_a_renamed_column_whose_reader_the_same_pr_switched_to_the_new_name_need
         for e in head.edges
     ]
     change = Change("COLUMN_RENAMED", "breaking", "int_orders", "plan_code", before="plan_code", after="plan")
-    _, acks = compute_impact([change], base, head, CONFIG)
-    assert acks == []
-    _, acks = compute_impact([change], base, replace(base), CONFIG)
+    acks = walk_impact([change], base, head, CONFIG).required
+    assert acks == ()
+    acks = walk_impact([change], base, replace(base), CONFIG).required
     assert [a.team for a in acks] == ["growth"], "an untouched reader of the old name still breaks"
 
 
@@ -487,10 +500,10 @@ def test_an_exposure_the_same_pr_points_at_the_renamed_model_needs_no_ack() -> N
     )
     head.exposures["orders_board"] = Exposure("orders_board", depends_on=("orders_enriched",), owner="ops")
     change = Change("ASSET_RENAMED", "breaking", "int_orders", before="int_orders", after="orders_enriched")
-    _, acks = compute_impact([change], base, head, CONFIG)
-    assert acks == []
+    acks = walk_impact([change], base, head, CONFIG).required
+    assert acks == ()
     head.exposures["orders_board"] = base.exposures["orders_board"]
-    _, acks = compute_impact([change], base, head, CONFIG)
+    acks = walk_impact([change], base, head, CONFIG).required
     assert [a.team for a in acks] == ["ops"], "an exposure left on the old name still breaks"
 
 
@@ -509,10 +522,11 @@ def test_a_reader_listing_its_columns_below_a_select_star_model_is_judged_by_tho
         "finance_kpis", "model", columns=cols("plan"), depends_on=("stg_all",), meta={"owner": "finance"}
     )
     snap.edges.append(Edge("stg_all", "plan", "finance_kpis", "plan"))
-    impacts, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    found = walk_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    impacts, acks = found.impacts, found.required
     assert [a.team for a in acks] == ["finance", "growth"]
     assert "ops_kpis" not in {i.consumer for i in impacts}
     snap.assets["ops_wide"] = Asset("ops_wide", "model", depends_on=("stg_all",), columns_known=False,
                                     meta={"owner": "ops"})
-    _, acks = compute_impact([removed("stg_orders", "plan")], snap, snap, CONFIG)
+    acks = walk_impact([removed("stg_orders", "plan")], snap, snap, CONFIG).required
     assert [a.team for a in acks] == ["finance", "growth", "ops"], "unknown lineage still reads everything"
