@@ -8,6 +8,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from aiohttp.typedefs import StrOrURL
 
+import rules.build
 import rules.infer
 from tests import openapi_responses
 from tests.fixtures_app import *  # noqa: F401,F403  (settings, store, running server)
@@ -18,6 +19,21 @@ from tests.pg import postgres_server  # noqa: F401  (a throwaway real PostgreSQL
 # Every answer of the engine's fast path for ancestor types is checked against sqlglot's own
 # qualify + annotate_types in every test that builds a snapshot: a difference fails the test.
 rules.infer.CHECK_FAST_PATH = True
+
+
+@pytest.fixture
+def inference_jobs(monkeypatch: pytest.MonkeyPatch) -> list[rules.build.InferenceJob]:
+    """Every inference the engine runs during the test, in order (what a speed property is about:
+    which models are inferred, and how often)."""
+    jobs: list[rules.build.InferenceJob] = []
+    real = rules.build.infer_one
+
+    def recording(job: rules.build.InferenceJob) -> Any:
+        jobs.append(job)
+        return real(job)
+
+    monkeypatch.setattr(rules.build, "infer_one", recording)
+    return jobs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

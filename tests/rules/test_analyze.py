@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from rules.analyze import analyze
+from rules.build import InferenceJob
 from rules.config import parse_config
 from rules.model import Analysis
 from rules.sources import DictSource
@@ -288,19 +289,14 @@ def test_a_producer_who_fixes_their_own_downstream_model_in_the_same_pr_needs_no
     assert [a.team for a in run(files, unfixed).required_acks] == ["growth"]
 
 
-def test_without_a_cache_the_two_sides_still_infer_each_unchanged_model_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from rules import build
-
-    inferred: list[tuple[str, str, str]] = []
-    real = build.infer_one
-
-    def counting(job):  # type: ignore[no-untyped-def]
-        inferred.append((job[3], job[0], repr(sorted((k, sorted(v.items())) for k, v in job[2].items()))))
-        return real(job)
-
-    monkeypatch.setattr(build, "infer_one", counting)
+def test_without_a_cache_the_two_sides_still_infer_each_unchanged_model_once(
+    inference_jobs: list[InferenceJob],
+) -> None:
     base = shop_files()
     head = drop_coupon_code(base)
     run(base, head)
+    inferred = [
+        (job[3], job[0], repr(sorted((k, sorted(v.items())) for k, v in job[2].items()))) for job in inference_jobs
+    ]
     assert inferred
     assert len(inferred) == len(set(inferred))  # the same SQL over the same parent schemas never twice

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rules.build import ParseCache, build_snapshot, merge_columns
+from rules.build import InferenceJob, ParseCache, build_snapshot, merge_columns
 from rules.config import parse_config
 from rules.model import UNKNOWN, Column, Config, Edge
 from rules.sources import DictSource
@@ -574,18 +574,8 @@ def test_a_declared_ancestor_gives_the_same_findings_scoped_as_a_full_build() ->
 
 @pytest.mark.parametrize("raw_only", [False, True])
 def test_a_manifest_model_with_every_column_typed_is_not_inferred_as_an_ancestor_unless_its_code_is_jinja(
-    monkeypatch: pytest.MonkeyPatch, raw_only: bool
+    inference_jobs: list[InferenceJob], raw_only: bool
 ) -> None:
-    from rules import build
-
-    inferred: list[str] = []
-    real = build.infer_one
-
-    def counting(job):  # type: ignore[no-untyped-def]
-        inferred.append(job[3])
-        return real(job)
-
-    monkeypatch.setattr(build, "infer_one", counting)
     typed = {"id": {"name": "id", "data_type": "bigint"}, "amount": {"name": "amount", "data_type": "double"}}
     orders = model_node("orders", 'select id, amount from "db"."raw"."orders"', [], columns=typed)
     if raw_only:  # no compiled code: the raw code is Jinja, whose text says nothing sure
@@ -604,4 +594,4 @@ def test_a_manifest_model_with_every_column_typed_is_not_inferred_as_an_ancestor
     config = parse_config("dbt: {manifest: analytics/target/manifest.json}\n")
     snapshot = build_snapshot(DictSource(files), config, scope={"analytics/models/totals.sql"})
     assert types(snapshot, "totals") == [("total", "DOUBLE")]
-    assert sorted(inferred) == (["orders", "totals"] if raw_only else ["totals"])
+    assert sorted(job[3] for job in inference_jobs) == (["orders", "totals"] if raw_only else ["totals"])

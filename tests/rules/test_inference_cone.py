@@ -125,18 +125,12 @@ def test_the_shop_changes_come_out_as_when_the_whole_cone_is_inferred(change) ->
     assert (list(result.changes), list(result.impacts), list(result.required_acks)) == whole_cone(base, head)
 
 
-def test_a_warm_run_gives_the_same_analysis_without_inferring_again(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_warm_run_gives_the_same_analysis_without_inferring_again(inference_jobs: list[build.InferenceJob]) -> None:
     head = {**READERS, "models/orders.sql": "select 1 as id, 'x' as label"}
     cache = build.ParseCache()
     cold = run(READERS, head, cache)
-    inferred: list[str] = []
-    real = build.infer_one
-
-    def counting(job):  # type: ignore[no-untyped-def]
-        inferred.append(job[3])
-        return real(job)
-
-    monkeypatch.setattr(build, "infer_one", counting)
+    assert inference_jobs  # the cold run inferred
+    inference_jobs.clear()
     warm = run(READERS, head, cache)
     assert warm == cold
-    assert inferred == []
+    assert inference_jobs == []
