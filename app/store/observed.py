@@ -274,12 +274,16 @@ def last_runs(db: Database) -> list[dict[str, Any]]:
 
 
 def coverage(db: Database) -> list[Coverage]:
-    """Each discovery source's kind and the day its last run was recorded (a run saves its
-    watermark with its reads, so a failed run records nothing): where the engine learns which
-    query logs are fresh enough to say that nobody reads a column."""
+    """Each discovery source's kind and the day of its last run, if that run read the log: where
+    the engine learns which query logs are fresh enough to say that nobody reads a column. A
+    source whose last run failed (the schedule records its error) covers nothing until a run
+    succeeds again: a log that could not be read cannot show that nobody reads a column."""
     return [
         Coverage(kind=kind, last_run=dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat())
-        for kind, at in db.execute("SELECT kind, updated_at FROM discovery_watermarks ORDER BY source")
+        for kind, last_run, at in db.execute(
+            "SELECT kind, last_run, updated_at FROM discovery_watermarks ORDER BY source"
+        )
+        if "error" not in json.loads(last_run)
     ]
 
 

@@ -321,6 +321,8 @@ async def test_the_apps_schedule_reads_bigquery_live_and_keeps_a_refused_snowfla
     runs = {r["source"]: r for r in await store.read(observed_sql.last_runs)}
     assert "refused the key-pair JWT" in runs[source_key(refused)]["error"]
     assert runs[source_key(live)]["rows"] > 0 and runs[source_key(live)]["malformed"] == 0
+    # the refused log was not read: it cannot vouch that nobody reads a column
+    assert [c.kind for c in await store.read(observed_sql.coverage)] == ["bigquery"]
     rows = await store.read(lambda db: observed_sql.list_observed(db, today=NOW.date(), team=None))
     assert {r["reader"]["name"] for r in rows} >= {BOT, "ana@acme.com"}
 
