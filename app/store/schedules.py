@@ -53,9 +53,13 @@ def take(db: Database, name: str, holder: str, now: float, until: float) -> bool
 
 
 def renew(db: Database, name: str, holder: str, until: float) -> bool:
-    """Extend a lease ``holder`` still holds; False when it lost it (it ran out, another took it)."""
+    """Extend a lease ``holder`` still holds for a round still running; False when it lost it (it
+    ran out, another took it) or the round is done (a renewal that arrives after :func:`finish`,
+    e.g. from a thread the cancelled renewer had started, must not cut the wait for the next
+    round short)."""
     row = db.execute(
-        "UPDATE schedule_leases SET lease_until = ? WHERE name = ? AND holder = ? RETURNING name",
+        "UPDATE schedule_leases SET lease_until = ? WHERE name = ? AND holder = ?"
+        " AND (finished_at IS NULL OR finished_at < started_at) RETURNING name",
         (until, name, holder),
     ).fetchone()
     return row is not None

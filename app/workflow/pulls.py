@@ -23,7 +23,7 @@ import gidgethub
 from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
-from app.errors import PermanentError, TransientError
+from app.errors import LeaseLost, PermanentError, TransientError
 from app.github import InstallationClient
 from app.metrics import REGISTRY
 from app.notify import events as notify
@@ -380,6 +380,8 @@ async def _fail_check_quietly(
     job's error (the first cause) is what the operator sees."""
     try:
         await _fail_check(ctx, gh, ref, proposal, check_run_id, message, url)
+    except LeaseLost:
+        raise  # another replica holds the job now: this one records no outcome for it, not a retry
     except Exception:  # noqa: BLE001 - best effort; the original error is raised by the caller
         log.exception("%s#%s: could not complete the check with the failure", ref.repo, ref.number)
 

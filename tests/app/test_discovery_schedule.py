@@ -122,3 +122,18 @@ async def test_a_round_left_by_a_replica_that_died_is_run_by_another_once_its_le
     finally:
         await other.close()
     assert (await store.read(lambda db: schedules.get(db, LEASE))).rounds == 2
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgres"], indirect=True)
+async def test_a_renewal_that_arrives_after_the_round_finished_keeps_the_wait_for_the_next_round(
+    store: Store,
+) -> None:
+    now = time.time()
+    assert await store.write(lambda db: schedules.take(db, LEASE, "a", now, now + 60))
+    assert await store.write(lambda db: schedules.renew(db, LEASE, "a", now + 90))  # the round runs
+    await store.write(lambda db: schedules.finish(db, LEASE, "a", now + 1, now + 3600))
+    assert not await store.write(lambda db: schedules.renew(db, LEASE, "a", now + 120))  # late
+    assert (await store.read(lambda db: schedules.get(db, LEASE))).lease_until == now + 3600
+    # the next round, once due, is renewed again
+    assert await store.write(lambda db: schedules.take(db, LEASE, "b", now + 3601, now + 3661))
+    assert await store.write(lambda db: schedules.renew(db, LEASE, "b", now + 3700))
