@@ -463,11 +463,20 @@ class _ImpactWalk:
                             required=team is not None and not seen.stale)
 
 
+_RESOURCE_FOLDERS = ("models", "snapshots", "seeds")
+
+
 def building_block(asset: Asset, internal: InternalSettings) -> bool:
-    """Whether ``asset`` sits in one of the ``internal`` folders (any folder of its path) or its
-    name (the last dotted part) starts with one of the ``internal`` prefixes."""
-    folders = {part.lower() for part in (asset.path or "").replace("\\", "/").split("/")[:-1]}
-    if folders & set(internal.folders):
+    """Whether ``asset`` sits in one of the ``internal`` folders or its name (the last dotted part)
+    starts with one of the ``internal`` prefixes. Folders count below dbt's ``models``/``snapshots``/
+    ``seeds`` folder when the path has one: a project that lives in a folder called ``base`` or
+    ``staging`` is not a building block as a whole."""
+    parts = [part.lower() for part in (asset.path or "").replace("\\", "/").split("/")[:-1]]
+    for anchor in _RESOURCE_FOLDERS:
+        if anchor in parts:
+            parts = parts[parts.index(anchor) + 1:]
+            break
+    if set(parts) & set(internal.folders):
         return True
     name = (asset.name or asset.fqn).rsplit(".", 1)[-1].lower()
     return any(name.startswith(prefix) for prefix in internal.prefixes)

@@ -79,3 +79,14 @@ def test_the_comment_says_how_to_mark_a_building_block_so_it_is_never_held_again
     marked = _run(_files(config=config), _files(_drop(), config=config))
     assert marked.status == "clear" and marked.required_acks == ()
     assert "Readers outside the repository" not in to_markdown(marked)
+
+
+def test_a_project_in_a_folder_named_like_a_layer_still_publishes_its_marts() -> None:
+    def nested(files: dict[str, str]) -> dict[str, str]:
+        return {(p if p == ".tessera.yml" else f"staging/{p}"): text for p, text in files.items()}
+
+    data = json.loads(to_json(_run(nested(_files()), nested(_files(_drop())))))
+    assert [(need["team"], need["reason"]) for need in data["required_acks"]] == [("maintainers", "unknown_readers")]
+    # while a folder below its models folder still marks a building block
+    inner = json.loads(to_json(_run(nested(_files(name="staging/stg_x")), nested(_files(_drop(), name="staging/stg_x")))))
+    assert inner["required_acks"] == []
