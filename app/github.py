@@ -288,13 +288,6 @@ class InstallationClient(TesseraGitHubAPI):
             "/repos/{owner}/{repo}/pulls/{number}", {"owner": owner, "repo": repo, "number": number}
         )
 
-    async def list_pull_files(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every changed file of a PR (GitHub stops at 3,000), following ``Link`` pages."""
-        url_vars = {"owner": owner, "repo": repo, "number": number, "per_page": PER_PAGE}
-        return [
-            f async for f in self.getiter("/repos/{owner}/{repo}/pulls/{number}/files{?per_page}", url_vars)
-        ]
-
     async def compare(self, owner: str, repo: str, base: str, head: str) -> dict[str, Any]:
         return await self.getitem(
             "/repos/{owner}/{repo}/compare/{basehead}",

@@ -81,8 +81,6 @@ ENDPOINT_PERMISSIONS: tuple[EndpointPermission, ...] = (
                        "changed a reader no one declares an owner for"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", "read",
                        "the PR's base and head, when an event does not carry them"),
-    EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", "pull_requests", "read",
-                       "the changed files of a PR"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits", "pull_requests", "read",
                        "who wrote a PR, never asked as the last to change a reader"),
     EndpointPermission("GET", "/repos/{owner}/{repo}/compare/{basehead}", "contents", "read",

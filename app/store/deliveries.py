@@ -287,19 +287,18 @@ def renew_leases(db: Database, ids: Sequence[int], replica: str, until: float) -
     return [i for i in ids if i not in held]
 
 
-def later_pull_heads(db: Database, delivery_id: str, actions: Sequence[str]) -> list[str]:
-    """The head SHAs of the ``pull_request`` deliveries (of these ``actions``) queued or running
-    after ``delivery_id`` for the same pull request, oldest first: the heads its analyses will
-    reach. A job about an older head reads this to know it was superseded by a push, without
-    asking GitHub."""
+def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) -> str | None:
+    """The head SHA of the newest ``pull_request`` delivery (of these ``actions``) queued or running
+    after ``delivery_id`` for the same pull request: the head its analyses will reach. A job about
+    an older head reads this to know it was superseded by a push, without asking GitHub. Newest
+    first, so a busy pull request decodes one payload, not every later one."""
     marks = ", ".join("?" * len(actions))
     rows = db.execute(
         "SELECT d.payload FROM deliveries AS d JOIN deliveries AS me ON me.delivery_id = ?"
         " WHERE d.ordering_key = me.ordering_key AND d.seq > me.seq AND d.event = 'pull_request'"
-        f" AND d.status IN ('queued', 'running') AND d.action IN ({marks}) ORDER BY d.seq",
+        f" AND d.status IN ('queued', 'running') AND d.action IN ({marks}) ORDER BY d.seq DESC",
         (delivery_id, *actions),
-    ).fetchall()
-    heads: list[str] = []
+    )
     for (stored,) in rows:
         try:
             payload = json.loads(decode_payload(stored) or "")
@@ -309,8 +308,8 @@ def later_pull_heads(db: Database, delivery_id: str, actions: Sequence[str]) -> 
         head = pull.get("head") if isinstance(pull, dict) else None
         sha = head.get("sha") if isinstance(head, dict) else None
         if isinstance(sha, str) and sha:
-            heads.append(sha)
-    return heads
+            return sha
+    return None
 
 
 def holds(db: Database, id: int, replica: str, attempt: int) -> bool:

@@ -41,8 +41,6 @@ MAX_BLOB_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT = 120.0
 PREFETCH_CONCURRENCY = 8
 """Blob requests in flight at once when prefetching (GitHub asks integrators to stay modest)."""
-PR_FILES_LIMIT = 3000
-"""GitHub lists at most this many files of a pull request."""
 COMPARE_FILES_LIMIT = 300
 """GitHub's comparison of two commits lists at most this many files; with more, the two trees
 are compared instead (every changed path, whatever the count)."""

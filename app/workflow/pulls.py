@@ -230,10 +230,8 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
 async def newer_head(ctx: JobContext, ref: PullRef) -> str | None:
     """The head a later ``pull_request`` delivery of this pull request brings, when it is not this
     job's head: that delivery's job will analyse it (jobs of one pull request run in order)."""
-    heads = await ctx.store.read(lambda db: delivery_sql.later_pull_heads(db, ctx.delivery_id, ANALYSE_ACTIONS))
-    if heads and heads[-1] != ref.head_sha:
-        return heads[-1]
-    return None
+    newest = await ctx.store.read(lambda db: delivery_sql.newest_later_head(db, ctx.delivery_id, ANALYSE_ACTIONS))
+    return newest if newest is not None and newest != ref.head_sha else None
 
 
 async def _run_left_open(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int | None:
@@ -241,11 +239,17 @@ async def _run_left_open(ctx: JobContext, gh: InstallationClient, ref: PullRef, 
     stored one, else one GitHub has (an attempt killed or stopped between GitHub creating the run
     and the store recording it; a graceful stop does not count the attempt, so GitHub is asked
     whatever the attempt number: one request, for a job that skips its whole analysis)."""
+    stored = await _stored_open_run(ctx, ref, proposal)
+    return stored if stored is not None else await _find_open_check_run(gh, ref, proposal)
+
+
+async def _stored_open_run(ctx: JobContext, ref: PullRef, proposal: Proposal) -> int | None:
+    """The check run the store says an earlier attempt opened on this head and never completed."""
     if proposal.check_run_id is not None:
         record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
         if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
             return record.check_run_id
-    return await _find_open_check_run(gh, ref, proposal)
+    return None
 
 
 async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, check_run_id: int, newer: str) -> None:
@@ -277,10 +281,9 @@ async def _open_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef,
 
 async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: PullRef, proposal: Proposal) -> int:
     """Reuse the check run a crashed attempt left (stored, or found on GitHub), else create it."""
-    if proposal.check_run_id is not None:
-        record = await ctx.store.read(lambda db: sql.get_check(db, proposal.check_run_id))
-        if record is not None and record.head_sha == ref.head_sha and record.conclusion is None:
-            return record.check_run_id
+    stored = await _stored_open_run(ctx, ref, proposal)
+    if stored is not None:
+        return stored
     check_run_id = await _find_open_check_run(gh, ref, proposal)
     if check_run_id is not None:
         await ctx.store.write(

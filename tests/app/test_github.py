@@ -367,24 +367,6 @@ def test_which_answers_are_worth_retrying_and_after_how_long(
 # Helpers the PR workflow uses ---------------------------------------------------------------------
 
 
-async def test_pr_files_are_read_across_three_pages(
-    fake_github: FakeGitHub, github_app: GitHubApp, repo
-) -> None:
-    repo.commit(
-        {f"models/m{i:03}.sql": f"select {i} as id\n" for i in range(250)}, parent="main", branch="big"
-    )
-    pull = repo.open_pull_request(head="big")
-    gh = await github_app.for_installation(INSTALLATION_ID)
-
-    files = await gh.list_pull_files("acme", "warehouse", pull.number)
-
-    assert [f["filename"] for f in files] == [f"models/m{i:03}.sql" for i in range(250)]
-    assert {f["status"] for f in files} == {"added"}
-    pages = fake_github.requests_to("GET", f"/repos/acme/warehouse/pulls/{pull.number}/files")
-    assert [r.query.get("page", "1") for r in pages] == ["1", "2", "3"]
-    assert {r.query["per_page"] for r in pages} == {"100"}
-
-
 async def test_file_content_is_decoded_and_absent_files_are_none(
     fake_github: FakeGitHub, github_app: GitHubApp, repo
 ) -> None:
