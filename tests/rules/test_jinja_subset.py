@@ -78,12 +78,25 @@ def whole_template(shop: DbtProject, fqn: str) -> tuple[str, dict[str, object], 
     return sql.strip(), dict(recorder.config), list(dict.fromkeys(recorder.depends_on))
 
 
+def walked(shop: DbtProject, fqn: str) -> tuple[str, dict[str, object], list[str]]:
+    """What the walk itself renders (no fallback to Jinja: an error here fails the test), and the
+    config and refs it records."""
+    program = jinja_subset.prepare(_COMPILER, shop.models[fqn].raw_sql)
+    assert program is not None, "the template is not in the subset the walk renders"
+    shop.render_jinja(fqn)  # sets up the model's `this`, as a rendering does
+    recorder = shop._recorder
+    recorder.config, recorder.depends_on = {}, []
+    sql = jinja_subset.render(program, shop._environment())
+    return sql.strip(), dict(recorder.config), list(dict.fromkeys(recorder.depends_on))
+
+
 @pytest.mark.parametrize("fqn", sorted(set(MODELS) - {"orders"}))
 def test_each_model_with_statements_renders_without_compiling_as_its_whole_template_does(fqn: str) -> None:
     shop = project(MODELS)
-    assert jinja_subset.prepare(_COMPILER, MODELS[fqn]) is not None
+    expected = whole_template(shop, fqn)
+    assert walked(shop, fqn) == expected
     rendered = shop.render_jinja(fqn)
-    assert (rendered.sql, dict(rendered.config), list(rendered.depends_on)) == whole_template(shop, fqn)
+    assert (rendered.sql, dict(rendered.config), list(rendered.depends_on)) == expected
     assert rendered.problems == ()
 
 
@@ -181,5 +194,5 @@ def test_a_filter_on_constants_is_folded_with_the_compiling_environment_as_jinja
     # (a pass-through there), not the project's: the walk must give the same output
     model = "{% if true %}{{ 'true' | as_bool }}|{{ var('region') | as_bool }}{% endif %}"
     shop = project({**MODELS, "folded": model})
-    assert jinja_subset.prepare(_COMPILER, model) is not None
+    assert walked(shop, "folded")[0] == whole_template(shop, "folded")[0]
     assert shop.render_jinja("folded").sql == whole_template(shop, "folded")[0]
