@@ -1305,7 +1305,6 @@ def _test_name_and_args(test: Any) -> tuple[str, Mapping[str, Any]]:
 
 
 @lru_cache(maxsize=4096)  # both sides of a change scan the same files: one scan each
-@lru_cache(maxsize=1024)
 def _column_lines(raw_sql: str) -> tuple[dict[str, int], dict[str, int]]:
     """Per lower-case name: the line of its last ``as <name>`` and of its last mention (a mention
     that ends a select-list item, ``name,`` or ``name`` at the end of a line, wins over one in a

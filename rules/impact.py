@@ -166,7 +166,6 @@ class _Consumers:
         self.rules = rules
         self.found: dict[tuple[str, str, str, str | None], _ImpactAcc] = {}
         self.team_refs: dict[str, Owner | None] = {}
-        self.held: set[str] = set()
         self.from_history: set[str] = set()
         """Holders who own a reader only as the last person to change it."""
         self.stand_ins: dict[str, str | None] = {}
@@ -207,7 +206,6 @@ class _Consumers:
                 return
             holder = fallback_holder(where, self.config, self.rules)
             slug = holder.key if holder else MAINTAINERS
-            self.held.add(slug)
             (self.unknown_readers if unknown else self.unowned).add(slug)
         self._hold(change, holder, where, reader or f"{consumer_type} {consumer}", len(path))
 
@@ -238,19 +236,20 @@ class _Consumers:
         return impact_rows
 
     def acks(self) -> list[RequiredAck]:
+        held = self.unknown_readers | self.unowned  # holders who stand in for no owner (the fallback)
         return [
             required_ack(
                 self.team_refs[slug],
                 tuple(_reason(self.breaking_by_team[slug][key], _nearest_first(readers))
                       for key, readers in self.readers_by_team[slug].items()),
                 fingerprint(self.breaking_by_team[slug].values()),
-                fallback=slug in self.held,
+                fallback=slug in held,
                 held_for=tuple(
                     why for why, holders in (("unknown_readers", self.unknown_readers), ("unowned", self.unowned))
                     if slug in holders
                 ),
                 stand_in=self.stand_ins.get(slug),
-                from_history=slug in self.from_history and slug not in self.held,
+                from_history=slug in self.from_history and slug not in held,
             )
             for slug in sorted(self.breaking_by_team)
         ]
