@@ -346,6 +346,8 @@ def _compare_datatypes(b: exp.DataType, a: exp.DataType, dialect: str | None) ->
         return result
     if fam_b in ("naive_time", "tz_time"):
         return _compare_times(b, a)
+    if fam_b == "date":  # DATE32 holds every DATE and a wider range of days
+        return WIDENED if a.this == T.DATE32 else NARROWED
     if fam_b == "array":
         be = b.expressions[0] if b.expressions else None
         ae = a.expressions[0] if a.expressions else None

@@ -77,6 +77,8 @@ def test_normalised_type_is_stable_when_normalised_again() -> None:
         ("date", "datetime", "bigquery", "changed"),
         ("date", "timestamp", "bigquery", "changed"),
         ("timestamp", "date", "duckdb", "changed"),
+        ("Date", "Date32", "clickhouse", "widened"),
+        ("Date32", "Date", "clickhouse", "narrowed"),
         ("boolean", "int", "databricks", "changed"),
         ("timestamp", "timestamptz", "postgres", "changed"),
         ("varchar", "date", "bigquery", "changed"),
