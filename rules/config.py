@@ -375,7 +375,9 @@ def _discovery(value: Any, problems: _Problems) -> DiscoverySettings:
 
 def _internal(value: Any, problems: _Problems) -> InternalSettings:
     """``internal: {folders: [staging, intermediate, base], prefixes: [stg_, int_, base_]}``: a key
-    left out keeps its default, an empty list marks nothing internal that way."""
+    left out (or left empty, ``folders:``) keeps its default, an empty list (``[]``) marks nothing
+    internal that way. A folder is one name: ``models/staging`` could never match, so it is a
+    problem the comment shows rather than a rule that silently does nothing."""
     data = _mapping(value, "internal", problems)
     known = ("folders", "prefixes")
     for key in data:
@@ -384,8 +386,15 @@ def _internal(value: Any, problems: _Problems) -> InternalSettings:
     default = InternalSettings()
     folders = default.folders
     prefixes = default.prefixes
-    if "folders" in data:
-        folders = tuple(f.strip("/").lower() for f in _strings(data["folders"], "internal.folders", problems) if f.strip("/"))
-    if "prefixes" in data:
+    if data.get("folders") is not None:
+        named = [f.strip("/").lower() for f in _strings(data["folders"], "internal.folders", problems) if f.strip("/")]
+        nested = [f for f in named if "/" in f]
+        if nested:
+            problems.add(
+                f"internal.folders: {', '.join(repr(f) for f in nested)} is a path; name one folder"
+                " (e.g. 'staging'): any folder of that name below the models folder counts"
+            )
+        folders = tuple(f for f in named if "/" not in f)
+    if data.get("prefixes") is not None:
         prefixes = tuple(p.lower() for p in _strings(data["prefixes"], "internal.prefixes", problems) if p)
     return InternalSettings(folders=folders, prefixes=prefixes)

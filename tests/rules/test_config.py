@@ -166,3 +166,13 @@ def test_internal_of_the_wrong_shape_keeps_the_defaults_and_says_why() -> None:
     assert odd.internal.folders == ()
     assert "internal: unknown key 'layers' (known: folders, prefixes)" in odd.problems
     assert "internal.folders: 3 is not a string; skipped" in odd.problems
+
+
+def test_an_internal_folder_given_as_a_path_is_a_problem_and_an_empty_key_keeps_the_default() -> None:
+    config = parse_config("internal: {folders: [models/staging, prep]}\n")
+    assert config.internal.folders == ("prep",)
+    assert config.problems == (
+        "internal.folders: 'models/staging' is a path; name one folder (e.g. 'staging'): any folder"
+        " of that name below the models folder counts",
+    )
+    assert parse_config("internal: {folders:, prefixes:}\n").internal == Config().internal
