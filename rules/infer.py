@@ -252,6 +252,11 @@ def parse_query(sql: str, dialect: str) -> tuple[exp.Query | None, str | None]:
         statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
     except Exception as error:  # sqlglot raises ParseError/TokenError, and worse on odd input
         return None, f"cannot parse SQL: {_first_line(error)}"
+    return query_of(statements)
+
+
+def query_of(statements: list[exp.Expression]) -> tuple[exp.Query | None, str | None]:
+    """The query of parsed statements as :func:`parse_query` picks it, or None and why not."""
     for statement in reversed(statements):
         if isinstance(statement, exp.Query):
             return statement, None

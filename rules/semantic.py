@@ -25,7 +25,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 
 from rules.catalog import RuleId
-from rules.infer import group_by_all_keys, is_cte_reference, parse_query
+from rules.infer import group_by_all_keys, is_cte_reference, query_of
 
 _FILTER_CLAUSES = (("where", "WHERE"), ("having", "HAVING"), ("qualify", "QUALIFY"))
 _OUTER = ""
@@ -56,11 +56,30 @@ def _strip_comments(node: exp.Expression) -> exp.Expression:
     return node
 
 
+@lru_cache(maxsize=32)
+def _parsed(sql: str, dialect: str) -> tuple[exp.Expression | None, ...] | Exception:
+    try:
+        return tuple(sqlglot.parse(sql, dialect=dialect or None))
+    except Exception as error:  # sqlglot raises ParseError/TokenError, and worse on odd input
+        return error
+
+
+def parsed_statements(sql: str, dialect: str | None) -> tuple[exp.Expression | None, ...]:
+    """``sqlglot.parse(sql)``, parsed once for the few readers that follow each other: a diff reads
+    every changed query three times (its canonical text, its final ``select *``, its meaning),
+    and a parse costs twice a copy. The trees are shared: a reader that changes one copies it
+    first. Raises what parsing raised."""
+    found = _parsed(sql, dialect or "")
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
 def normalize_sql(sql: str, dialect: str) -> str:
     """The query in one canonical spelling: case, whitespace and comments never count."""
     dialect = dialect or None  # type: ignore[assignment]
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
+        statements = [s.copy() for s in parsed_statements(sql, dialect) if s is not None]
     except Exception:
         return _token_text(sql, dialect)
     if not statements or any(isinstance(s, exp.Command) for s in statements):
@@ -71,7 +90,8 @@ def normalize_sql(sql: str, dialect: str) -> str:
             statement = normalize_identifiers(statement, dialect=dialect)
         except Exception:
             pass
-        parts.append(_strip_comments(statement).sql(dialect=dialect, comments=False))
+        # the statement is this function's own copy: the generator need not copy it again
+        parts.append(_strip_comments(statement).sql(dialect=dialect, comments=False, copy=False))
     return ";\n".join(parts)
 
 
@@ -85,7 +105,11 @@ def _token_text(sql: str, dialect: str | None) -> str:
 
 
 def _prepare(sql: str, dialect: str) -> exp.Query | None:
-    query, _problem = parse_query(sql, dialect)
+    try:
+        statements = [s.copy() for s in parsed_statements(sql, dialect) if s is not None]
+    except Exception:
+        return None
+    query, _problem = query_of(statements)
     if query is None:
         return None
     query = _strip_comments(query)

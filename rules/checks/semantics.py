@@ -20,7 +20,7 @@ from rules.catalog import RuleId
 from rules.checks.context import DiffContext, Finding, Pair, emits
 from rules.checks.grain import declared_keys, only_dependent_keys_added
 from rules.model import UNKNOWN, Asset, column_key
-from rules.semantic import SemanticDiff, compare_queries, normalize_sql
+from rules.semantic import SemanticDiff, compare_queries, normalize_sql, parsed_statements
 
 _KNOWN_RULES = frozenset(rule.value for rule in RuleId)
 
@@ -246,9 +246,12 @@ def _unwrap_final_select_star(sql: str, dialect: str | None) -> str:
     if "*" not in sql:
         return sql
     try:
-        tree = sqlglot.parse_one(sql, read=dialect or None)
+        statements = parsed_statements(sql, dialect)
     except Exception:  # noqa: BLE001 - the comparison reports unreadable SQL itself
         return sql
+    if len(statements) != 1 or statements[0] is None:
+        return sql  # several statements are not one query of that shape
+    tree = statements[0]  # shared (see parsed_statements): only read here, the unwrapped parts copied
     changed = False
     for _ in range(8):  # a chain of select * from final CTEs
         target = _final_select_star_target(tree)
@@ -259,7 +262,7 @@ def _unwrap_final_select_star(sql: str, dialect: str | None) -> str:
         if rest:
             body.set("with_", exp.With(expressions=[c.copy() for c in rest]))
         tree, changed = body, True
-    return tree.sql(dialect=dialect or None) if changed else sql
+    return tree.sql(dialect=dialect or None, copy=False) if changed else sql  # changed: a copy of ours
 
 
 @lru_cache(maxsize=1024)

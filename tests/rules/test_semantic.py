@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import sqlglot
 
-from rules.semantic import SemanticDiff, compare_queries, normalize_sql
+from rules.checks import semantics
+from rules.semantic import SemanticDiff, _parsed, compare_queries, normalize_sql, parsed_statements
 
 BASE = """
 with paid as (
@@ -216,3 +218,51 @@ def test_import_cte_named_like_its_relation_is_read_through() -> None:
     assert compare_queries(before, after, dialect="duckdb") == []
     filtered = after.replace("(select * from stg_orders)", "(select * from stg_orders where not deleted)")
     assert _rules(compare_queries(after, filtered, dialect="duckdb")) == [("FILTER_CHANGED", None)]
+
+
+
+_SHARED_PARSE_CASES = [
+    ("with final as (select Id, sum(x) as total from t /* c */ group by 1) select * from final",
+     "with final as (select id, sum(x) as total from t where x > 0 group by 1) select * from final"),
+    ("with a as (select * from s), final as (select a.id from a join b on a.id = b.id) select * from final",
+     "with a as (select * from s), final as (select a.id from a left join b on a.id = b.id) select * from final"),
+    ("select 1 as one; select Id from t", "select id from t where id > 1"),
+    ("select from where", "select a from"),
+]
+
+
+@pytest.mark.parametrize(("before", "after"), _SHARED_PARSE_CASES)
+def test_the_shared_parse_gives_what_parsing_afresh_gives_and_no_reader_changes_it(before: str, after: str) -> None:
+    """The diff parses each query once (``parsed_statements``) for its three readers: every answer
+    must be what a parse of its own per reader gives, and the shared trees must stay as parsed (a
+    reader that changed one would change what the next reader sees)."""
+
+    def answers(*, shared: bool) -> list[object]:
+        semantics._compare_queries.cache_clear()
+        semantics.normalized_sql.cache_clear()
+        readers = (
+            lambda: normalize_sql(before, "duckdb"), lambda: normalize_sql(after, "duckdb"),
+            lambda: semantics._unwrap_final_select_star(before, "duckdb"),
+            lambda: semantics._unwrap_final_select_star(after, "duckdb"),
+            lambda: compare_queries(before, after, dialect="duckdb"),
+            lambda: semantics._compare_queries(before, after, "duckdb"),
+        )
+        found = []
+        for read in readers:
+            if not shared:
+                _parsed.cache_clear()
+            found.append(read())
+        return found
+
+    alone = answers(shared=False)
+    assert answers(shared=True) == alone
+    assert answers(shared=True) == alone  # the same trees, read again
+    for sql in (before, after):
+        try:
+            kept = parsed_statements(sql, "duckdb")
+        except sqlglot.errors.SqlglotError:
+            continue  # unparseable: nothing is shared
+        fresh = sqlglot.parse(sql, dialect="duckdb")
+        assert [s.sql(dialect="duckdb") if s else None for s in kept] == [
+            s.sql(dialect="duckdb") if s else None for s in fresh
+        ]
