@@ -318,12 +318,21 @@ def is_cte_reference(table: exp.Table) -> bool:
 
 
 def _physical_tables(query: exp.Expression) -> list[exp.Table]:
-    """Table references that name a relation (not a CTE, not a table function)."""
+    """Table references that name a relation (not a CTE, not a table function), in the order
+    ``find_all`` gives them; the walk does not descend into the leaves that make up most of a
+    wide query (columns, names, literals, types), which never hold a table."""
     return [
-        table
-        for table in query.find_all(exp.Table, bfs=False)
-        if isinstance(table.this, exp.Identifier) and not is_cte_reference(table)
+        node
+        for node in query.walk(bfs=False, prune=_holds_no_table)
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and not is_cte_reference(node)
     ]
+
+
+def _holds_no_table(node: exp.Expression) -> bool:
+    return type(node) in _TABLELESS
+
+
+_TABLELESS = frozenset({exp.Column, exp.Identifier, exp.Literal, exp.DataType})
 
 
 # --- the scope walk --------------------------------------------------------------------------
@@ -1104,7 +1113,7 @@ class _FastTypes:
             else:
                 raise _Fallback  # sqlglot would invent the name
             found: list[_Ref] = []
-            kind = self._type(projection, sources, aliases - {own}, found)
+            kind = self._type(projection, sources, aliases, found, own)
             outputs.append((_ident_name(ident.this, False), own, kind))
             refs.append(found)
         # conditions are resolved in both modes: a column qualify cannot place anywhere in the
@@ -1165,13 +1174,10 @@ class _FastTypes:
         sources: dict[str, tuple[_SourceColumns, tuple[str, str]]],
         aliases: set[str],
         found: list[_Ref],
+        own: str | None = None,
     ) -> None:
         """Give every column under ``node`` its source (qualifying it, as qualify would) and
         type; raise :class:`_Fallback` for anything sqlglot must place."""
-        if self.annotator is None:
-            self.annotator = TypeAnnotator(
-                schema=MappingSchema(dialect=self.dialect), expression_metadata=_expression_metadata(self.dialect)
-            )
         for child in node.walk():
             kind = _NODE_KINDS.get(type(child))
             if kind is None:
@@ -1180,30 +1186,48 @@ class _FastTypes:
                 continue
             if kind == _REFUSED or (kind == _STAR and not isinstance(child.parent, exp.Count)):
                 raise _Fallback
-            if kind != _COLUMN:
-                continue
-            assert isinstance(child, exp.Column)
-            if child.args.get("db") or child.args.get("catalog") or not isinstance(child.this, exp.Identifier):
+            if kind == _COLUMN:
+                assert isinstance(child, exp.Column)
+                self._place(child, sources, aliases, found, own)
+
+    def _place(
+        self,
+        column: exp.Column,
+        sources: dict[str, tuple[_SourceColumns, tuple[str, str]]],
+        aliases: set[str],
+        found: list[_Ref],
+        own: str | None,
+    ) -> None:
+        """One column reference: its source and type (see :meth:`_resolve`). A name among
+        ``aliases`` other than ``own`` (the projection's own output name) reads a lateral alias."""
+        if column.args.get("db") or column.args.get("catalog") or not isinstance(column.this, exp.Identifier):
+            raise _Fallback
+        name = self._norm(column.this)
+        table = column.args.get("table")
+        if table is not None:
+            alias = self._norm(table)
+            source = sources.get(alias)
+            if source is None or name not in source[0]:
                 raise _Fallback
-            name = self._norm(child.this)
-            table = child.args.get("table")
-            if table is not None:
-                alias = self._norm(table)
-                source = sources.get(alias)
-                if source is None or name not in source[0]:
-                    raise _Fallback
-            else:
-                if name in aliases:
-                    raise _Fallback  # a lateral alias reference: dialects differ
-                matches = [a for a, (columns, _where) in sources.items() if name in columns]
-                if len(matches) != 1:
-                    raise _Fallback
-                alias = matches[0]
-                source = sources[alias]
-            if self.placeholders is not None:
-                child.set("table", exp.to_identifier(alias))
-                found.append((source[1], _ident_name(child.this.this, False)))
-            self.annotator._set_type(child, source[0][name])
+        else:
+            if name in aliases and name != own:
+                raise _Fallback  # a lateral alias reference: dialects differ
+            matches = [a for a, (columns, _where) in sources.items() if name in columns]
+            if len(matches) != 1:
+                raise _Fallback
+            alias = matches[0]
+            source = sources[alias]
+        if self.placeholders is not None:
+            column.set("table", exp.to_identifier(alias))
+            found.append((source[1], _ident_name(column.this.this, False)))
+        self._annotator()._set_type(column, source[0][name])
+
+    def _annotator(self) -> TypeAnnotator:
+        if self.annotator is None:
+            self.annotator = TypeAnnotator(
+                schema=MappingSchema(dialect=self.dialect), expression_metadata=_expression_metadata(self.dialect)
+            )
+        return self.annotator
 
     def _type(
         self,
@@ -1211,10 +1235,13 @@ class _FastTypes:
         sources: dict[str, tuple[_SourceColumns, tuple[str, str]]],
         aliases: set[str],
         found: list[_Ref],
+        own: str,
     ) -> exp.DataType:
-        self._resolve(projection, sources, aliases, found)
-        annotator = self.annotator
-        assert annotator is not None
+        if type(projection) is exp.Column:  # most projections: a column as it is, nothing to walk
+            self._place(projection, sources, aliases, found, own)
+        else:
+            self._resolve(projection, sources, aliases, found, own)
+        annotator = self._annotator()
         column = projection.this if isinstance(projection, exp.Alias) else projection
         if isinstance(column, exp.Column) and isinstance(column.type, exp.DataType):
             # a column as it is (most projections): its type is its source's, which _resolve set;
@@ -1325,7 +1352,9 @@ def _render(node: exp.Expression, dialect: str) -> str:
     return _dialect_of(dialect).generate(node, copy=False)
 
 
-_SIMPLE_TYPE_TEXT: dict[tuple[exp.DataType.Type, str], str] = {}
+_TYPE_TEXT: dict[tuple[exp.DataType.Type, str, tuple[str, ...]], str] = {}
+"""Type texts by (type, dialect, numeric parameters): printing a type is a generator run, and a
+wide project's columns repeat a few types (``decimal(18,2)``) thousands of times."""
 
 
 def _type_text(projection: exp.Expression, dialect: str) -> str:
@@ -1335,13 +1364,33 @@ def _type_text(projection: exp.Expression, dialect: str) -> str:
 def _data_type_text(kind: object, dialect: str) -> str:
     if not isinstance(kind, exp.DataType) or kind.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
         return UNKNOWN
-    if kind.expressions or kind.args.get("nested") or kind.args.get("values"):
+    if kind.args.get("nested") or kind.args.get("values"):
         return normalize_type(_render(kind, dialect), dialect)
-    key = (kind.this, dialect)  # parameterless types: one text per type, computed once
-    text = _SIMPLE_TYPE_TEXT.get(key)
+    params = _numeric_params(kind) if kind.expressions else ()
+    if params is None:
+        return normalize_type(_render(kind, dialect), dialect)
+    key = (kind.this, dialect, params)  # one text per type and parameters, computed once
+    text = _TYPE_TEXT.get(key)
     if text is None:
-        text = _SIMPLE_TYPE_TEXT[key] = normalize_type(_render(kind, dialect), dialect)
+        text = _TYPE_TEXT[key] = normalize_type(_render(kind, dialect), dialect)
     return text
+
+
+def _numeric_params(kind: exp.DataType) -> tuple[str, ...] | None:
+    """The parameters of a type written only with numbers (``DECIMAL(18, 2)``, ``VARCHAR(20)``),
+    which alone decide how it prints; None for anything else (names, nested types, comments)."""
+    if kind.comments or any(value for arg, value in kind.args.items() if arg not in ("this", "expressions", "nested")):
+        return None
+    values = []
+    for param in kind.expressions:
+        literal = param.this if type(param) is exp.DataTypeParam else None
+        if (
+            type(literal) is not exp.Literal or literal.is_string or param.args.get("expression") is not None
+            or param.comments or literal.comments
+        ):
+            return None
+        values.append(str(literal.this))
+    return tuple(values)
 
 
 def _set_operation_type(scope: Scope, index: int, dialect: str) -> str:

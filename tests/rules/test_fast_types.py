@@ -27,6 +27,7 @@ from rules.build import build_snapshot
 from rules.config import parse_config
 from rules.infer import FastPathMismatch, infer_query
 from rules.sources import DictSource
+from rules.types import normalize_type
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -314,3 +315,48 @@ def test_generated_plain_queries_infer_the_same_fast_and_through_sqlglot(sql: st
         fast = infer_query(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", lineage=lineage)
         slow = infer._infer(sql, dialect=dialect, schema=SCHEMA, fqn="mart.m", resolve=None, lineage=lineage, fast=False)
         assert fast == slow, sql
+
+
+TYPE_TEXTS = [
+    "decimal(18,2)", "numeric(38, 0)", "decimal(10)", "varchar(20)", "char(1)", "timestamp(3)", "varchar",
+    "int", "array<int>", "struct<a int, b decimal(5,1)>", "decimal(18, 2) /* money */",
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_type_text_kept_per_type_and_parameters_is_the_text_printing_the_type_gives(dialect: str) -> None:
+    """Type texts are kept by (type, dialect, numeric parameters) instead of printed per column:
+    each must be what printing that very type gives, on first use and when it is found again."""
+    infer._TYPE_TEXT.clear()
+    for _round in range(2):
+        for text in TYPE_TEXTS:
+            try:
+                kind = sqlglot.exp.DataType.build(text, dialect=dialect)
+            except sqlglot.errors.SqlglotError:
+                continue  # a type this dialect does not write
+            printed = normalize_type(infer._render(kind, dialect), dialect)
+            assert infer._data_type_text(kind, dialect) == printed, text
+
+
+PHYSICAL_TABLES = [
+    "select * from raw.orders o join raw.customers c on c.id = o.customer_id",
+    "with a as (select * from raw.orders) select a.id from a where exists (select 1 from raw.customers c where c.id = a.id)",
+    "select (select max(id) from raw.customers) as m, cast(x as decimal(10, 2)) as d from raw.orders",
+    "select * from (select id from raw.orders) s left join lateral (select 1 from raw.customers) l on true",
+    "select id from raw.orders union all select id from raw.customers where id in (select id from raw.refunds)",
+    "select * from unnest([1, 2]) as u, raw.orders",
+]
+
+
+@pytest.mark.parametrize("sql", PHYSICAL_TABLES)
+def test_the_relations_a_query_reads_are_found_as_walking_every_node_finds_them(sql: str) -> None:
+    """``_physical_tables`` skips the leaves of a query (columns, names, literals, types): it must
+    still find every relation, in the order a walk over every node gives."""
+    query, _problem = infer.parse_query(sql, "duckdb")
+    assert query is not None
+    every_node = [
+        t for t in query.find_all(sqlglot.exp.Table, bfs=False)
+        if isinstance(t.this, sqlglot.exp.Identifier) and not infer.is_cte_reference(t)
+    ]
+    found = infer._physical_tables(query)
+    assert [id(t) for t in found] == [id(t) for t in every_node] and found
