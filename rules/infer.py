@@ -1040,6 +1040,8 @@ class _FastTypes:
 
     def _source(self, table: exp.Expression) -> tuple[str, _SourceColumns, tuple[str, str], str | None]:
         """(alias, columns, where its columns come from, the name expression texts show)."""
+        if isinstance(table, exp.Subquery):
+            return self._derived(table)
         if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
             raise _Fallback
         if table.args.get("db") or table.args.get("catalog") or table.args.get("pivots"):
@@ -1063,6 +1065,23 @@ class _FastTypes:
             return name, dict(columns), ("table", fqn), fqn.rsplit(".", 1)[-1] if fqn else None
         cte = self._norm(table.this)
         return name, self._cte(cte), ("cte", cte), table.name.lower()
+
+    def _derived(self, subquery: exp.Subquery) -> tuple[str, _SourceColumns, tuple[str, str], str | None]:
+        """A derived table ``(select ...) as name`` read for types only: its columns are its plain
+        select's, as a CTE's are (a dbt snapshot's rendered SQL reads its query this way). Its
+        lineage (where the names texts show and edges go) is left to sqlglot."""
+        if self.placeholders is not None:
+            raise _Fallback
+        alias = subquery.args.get("alias")
+        body = subquery.this
+        if (
+            not isinstance(alias, exp.TableAlias) or alias.columns
+            or any(value for arg, value in subquery.args.items() if arg not in ("this", "alias"))
+            or not isinstance(body, exp.Select) or body.args.get("with_") is not None
+        ):
+            raise _Fallback
+        name = self._norm(alias.this)
+        return name, {key: kind for _name, key, kind in self._select(body)}, ("derived", name), None
 
     def _cte(self, name: str) -> _SourceColumns:
         found = self.cte_columns.get(name)
@@ -1465,7 +1484,8 @@ def expand_star_macros(
         for statement in statements:
             if statement is not None:
                 _expand_star_macros(statement, schema, resolve, dialect)
-        return ";\n".join(s.sql(dialect=dialect, pretty=True) for s in statements if s is not None)
+        # the statements were parsed here and are dropped after: printing need not copy them
+        return ";\n".join(s.sql(dialect=dialect, pretty=True, copy=False) for s in statements if s is not None)
     except Exception:  # noqa: BLE001 (bad SQL: inference reports it as it is)
         return sql
 

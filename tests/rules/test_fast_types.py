@@ -56,7 +56,18 @@ PLAIN = [
     " cross join raw.orders o where o.customer_id = c.id",
 ]
 
+DERIVED = [
+    "select snapshot_source.*, cast(null as varchar) as dbt_scd_id, cast(null as timestamp) as dbt_valid_to"
+    " from (select * from raw.orders) as snapshot_source",
+    "select t.id, t.doubled + 1 as more from (select id, amount * 2 as doubled from raw.orders where id > 0) as t",
+    "select o.id, c.name from raw.orders o join (select id, upper(name) as name from raw.customers) c on c.id = o.id",
+]
+"""Derived tables: typed by the fast path; their lineage is sqlglot's."""
+
 FALLBACK = [
+    "select id from (select id from raw.orders) as t (renamed)",
+    "select * from (select id from raw.orders union all select id from raw.customers) as u",
+    "select * from (with x as (select id from raw.orders) select id from x) as t",
     "select id from raw.orders union all select id from raw.customers",
     "select (select max(id) from raw.customers) as m from raw.orders",
     'select "Id" from raw.orders',
@@ -64,7 +75,6 @@ FALLBACK = [
     "select amount * 2 as a2, a2 + 1 as a3 from raw.orders",
     "select * from raw.orders o join raw.customers c on o.customer_id = c.id",
     "select id + 1 from raw.orders",
-    "select id from (select id from raw.orders) as t",
     "with recursive r as (select 1 as n) select n from r",
     "with t(a, b) as (select id, amount from raw.orders) select a, b from t",
     "select id, missing_column from raw.orders",
@@ -103,7 +113,7 @@ def _shape(info: infer.QueryInfo) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("sql", PLAIN + FALLBACK)
+@pytest.mark.parametrize("sql", PLAIN + DERIVED + FALLBACK)
 def test_schema_only_inference_gives_the_full_inferences_names_and_types(sql: str, dialect: str) -> None:
     try:
         sqlglot.parse(sql, dialect=dialect)
@@ -115,7 +125,7 @@ def test_schema_only_inference_gives_the_full_inferences_names_and_types(sql: st
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "bigquery"])
-@pytest.mark.parametrize("sql", PLAIN)
+@pytest.mark.parametrize("sql", PLAIN + DERIVED)
 def test_plain_selects_are_answered_by_the_fast_path(sql: str, dialect: str) -> None:
     answer = _fast_answer(sql, dialect)
     assert answer is not None and len(answer) >= 2
@@ -155,7 +165,7 @@ def _fast_lineage_answer(sql: str, dialect: str) -> infer.QueryInfo | None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("sql", LINEAGE + LINEAGE_FALLBACK + FALLBACK)
+@pytest.mark.parametrize("sql", LINEAGE + LINEAGE_FALLBACK + DERIVED + FALLBACK)
 def test_the_fast_inference_gives_sqlglots_columns_expressions_and_edges(sql: str, dialect: str) -> None:
     try:
         sqlglot.parse(sql, dialect=dialect)
@@ -173,7 +183,7 @@ def test_plain_queries_get_their_lineage_from_the_fast_path(sql: str, dialect: s
     assert answer is not None and answer.edges
 
 
-@pytest.mark.parametrize("sql", LINEAGE_FALLBACK + FALLBACK)
+@pytest.mark.parametrize("sql", LINEAGE_FALLBACK + DERIVED + FALLBACK)
 def test_queries_whose_lineage_qualify_must_work_out_go_to_sqlglot(sql: str) -> None:
     assert _fast_lineage_answer(sql, "duckdb") is None
 
