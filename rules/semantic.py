@@ -13,6 +13,7 @@ non-aggregate columns.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -56,20 +57,28 @@ def _strip_comments(node: exp.Expression) -> exp.Expression:
     return node
 
 
-@lru_cache(maxsize=32)
-def _parsed(sql: str, dialect: str) -> tuple[exp.Expression | None, ...] | Exception:
-    try:
-        return tuple(sqlglot.parse(sql, dialect=dialect or None))
-    except Exception as error:  # sqlglot raises ParseError/TokenError, and worse on odd input
-        return error
+_PARSED: OrderedDict[tuple[str, str], tuple[exp.Expression | None, ...] | Exception] = OrderedDict()
+"""The last queries :func:`parsed_statements` parsed (or the error parsing raised), by text and dialect."""
+_PARSED_KEPT = 32
 
 
-def parsed_statements(sql: str, dialect: str | None) -> tuple[exp.Expression | None, ...]:
-    """``sqlglot.parse(sql)``, parsed once for the few readers that follow each other: a diff reads
+def parsed_statements(sql: str, dialect: str | None, *, take: bool = False) -> tuple[exp.Expression | None, ...]:
+    """``sqlglot.parse(sql)``, parsed once for the readers that follow each other: a diff reads
     every changed query three times (its canonical text, its final ``select *``, its meaning),
-    and a parse costs twice a copy. The trees are shared: a reader that changes one copies it
-    first. Raises what parsing raised."""
-    found = _parsed(sql, dialect or "")
+    and a parse costs more than a copy. The trees are shared: a reader that changes one copies
+    it first, except the last reader, which ``take``s them (they are then parsed again if anyone
+    asks later). Raises what parsing raised."""
+    key = (sql, dialect or "")
+    found = _PARSED.pop(key, None) if take else _PARSED.get(key)
+    if found is None:
+        try:
+            found = tuple(sqlglot.parse(sql, dialect=dialect or None))
+        except Exception as error:  # sqlglot raises ParseError/TokenError, and worse on odd input
+            found = error
+        if not take:
+            _PARSED[key] = found
+            while len(_PARSED) > _PARSED_KEPT:
+                _PARSED.popitem(last=False)
     if isinstance(found, Exception):
         raise found
     return found
@@ -105,8 +114,8 @@ def _token_text(sql: str, dialect: str | None) -> str:
 
 
 def _prepare(sql: str, dialect: str) -> exp.Query | None:
-    try:
-        statements = [s.copy() for s in parsed_statements(sql, dialect) if s is not None]
+    try:  # the last reader of the query's trees (see parsed_statements): they are this one's to change
+        statements = [s for s in parsed_statements(sql, dialect, take=True) if s is not None]
     except Exception:
         return None
     query, _problem = query_of(statements)
