@@ -60,6 +60,7 @@ from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
     PRODUCED_TYPE,
+    PROPERTIES_AT,
     UNKNOWN,
     Asset,
     Column,
@@ -304,9 +305,24 @@ def build_pair(
         cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
             return SnapshotPair(decode_snapshot(cached[0]), decode_snapshot(cached[1]))
-    built = [
-        _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=True)
+    read = [
+        {
+            folder: read_project(source, folder, dialect=_project_dialect(folder, dialects, config), cache=cache)
+            for folder in project_folders(paths, config)
+        }
         for source, paths, dialects, _key in sides
+    ]
+    same = _same_properties(read[0], read[1], scope)
+    names = [
+        None if config.dbt.manifest else {f for p in projects.values() for f in (*p.models, *p.sources, *p.seeds)}
+        for projects in read
+    ]
+    built = [
+        _build_side(
+            source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
+            elsewhere=other,
+        )
+        for (source, paths, dialects, _key), projects, other in zip(sides, read, names[::-1], strict=True)
     ]
     pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
     cache.flush()
@@ -357,8 +373,13 @@ class SnapshotPair:
         self._grow(wanted)
 
     def _differing(self, fqns: Iterable[str]) -> set[str]:
+        """The assets whose readers may see a difference: everything but what only people read
+        (descriptions, where things are written, the properties' checksum). A model whose only
+        change is a test's severity or a column's description changes nothing its readers are
+        inferred from, and nothing the diff says about them; what the impact walk reaches it
+        still grows (:meth:`grow`)."""
         base, head = self.base.assets, self.head.assets
-        return {f for f in fqns if base.get(f) != head.get(f)}
+        return {f for f in fqns if base.get(f) != head.get(f) and _interface(base.get(f)) != _interface(head.get(f))}
 
     def _grow(self, wanted: set[str]) -> None:
         pending = wanted - self._cone
@@ -396,6 +417,18 @@ class SnapshotPair:
         if self._sides and self._cache is not None and self._key is not None:
             self._cache.put(self._key, (encode_snapshot(self.base), encode_snapshot(self.head)))
             self._cache.flush()
+
+
+def _interface(asset: Asset | None) -> Asset | None:
+    """``asset`` without what only people read: its description and its columns', the lines
+    things are written on, and the checksum of its SQL and properties (the SQL itself stays)."""
+    if asset is None:
+        return None
+    meta = asset.meta
+    if PROPERTIES_AT in meta:
+        meta = {k: v for k, v in meta.items() if k != PROPERTIES_AT}
+    columns = tuple(replace(c, description="", line=None) for c in asset.columns)
+    return replace(asset, description="", line=None, checksum=None, meta=meta, columns=columns)
 
 
 _SNAPSHOT_TAG = "tessera-snapshot"
@@ -476,6 +509,33 @@ def _build(
     return _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=False)[0]
 
 
+def _project_dialect(folder: str, dialects: Mapping[str, Dialect], config: Config) -> str:
+    detected = dialects.get(folder)
+    return detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
+
+
+def _same_properties(base: Mapping[str, DbtProject], head: Mapping[str, DbtProject], scope: set[str]) -> set[str]:
+    """Models of a changed properties file whose own entry is the same on both sides: a file
+    describing forty models where one column's description was mended changes one model, not
+    forty (each changed model is inferred on both sides, with its ancestors for their schemas)."""
+    same: set[str] = set()
+    for folder, project in base.items():
+        other = head.get(folder)
+        if other is None:
+            continue
+        for fqn, model in project.models.items():
+            twin = other.models.get(fqn)
+            if (
+                twin is not None
+                and model.properties_path in scope
+                and model.path not in scope
+                and twin.path == model.path
+                and twin.properties == model.properties
+            ):
+                same.add(fqn)
+    return same
+
+
 def _build_side(
     source: FileSource,
     paths: list[str],
@@ -486,9 +546,14 @@ def _build_side(
     dialects: Mapping[str, Dialect] | None = None,
     *,
     lazy: bool,
+    read: Mapping[str, DbtProject] | None = None,
+    same: set[str] = frozenset(),  # type: ignore[assignment]
+    elsewhere: set[str] | None = None,
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
-    and the inference that fills it in when :class:`SnapshotPair` asks."""
+    and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
+    read already; ``same``: models of a changed properties file whose entry did not change;
+    ``elsewhere``: what the other side's projects define (None: not known)."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -516,14 +581,14 @@ def _build_side(
     for project_dir in projects:
         if manifest_dir is not None and _same_folder(project_dir, manifest_dir):
             continue
-        detected = dialects.get(project_dir)
-        dialect = detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
-        project = read_project(source, project_dir, dialect=dialect, cache=cache)
+        project = read[project_dir] if read is not None and project_dir in read else read_project(
+            source, project_dir, dialect=_project_dialect(project_dir, dialects, config), cache=cache
+        )
         snapshot.problems.extend(project.problems)
         whole = scope is None or any(_project_wide(p, project) for p in scope)
         for fqn, model in project.models.items():
             nodes[fqn] = _Node(fqn, model.refs, project=project)
-            if whole or model.path in scope or (model.properties_path in scope):  # type: ignore[operator]
+            if whole or model.path in scope or (model.properties_path in scope and fqn not in same):  # type: ignore[operator]
                 changed.add(fqn)
         for extra in (project.sources, project.seeds):
             for fqn, asset in extra.items():
@@ -533,7 +598,9 @@ def _build_side(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    inference = _Inference(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
+    inference = _Inference(
+        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere
+    )
     if lazy:
         inference.placeholders()
     else:
@@ -650,7 +717,10 @@ class _Inference:
         manifest_assets: Sequence[Asset] = (),
         map_jobs: JobMap = serial_map,
         raw_project: DbtProject | None = None,
+        elsewhere: set[str] | None = None,
     ) -> None:
+        """``elsewhere``: what the other side of the change defines, when known: a parent missing
+        on both sides (a package's model, a ref to nothing) changes nothing between them."""
         self.snapshot, self.nodes, self.cache, self.map_jobs = snapshot, nodes, cache, map_jobs
         self.manifest_assets, self.raw_project = manifest_assets, raw_project
         self.children: dict[str, list[str]] = {}
@@ -661,7 +731,10 @@ class _Inference:
         seeds = set(changed)
         if not everything:
             # a model whose parent vanished (deleted in this PR) must be analysed on both sides
-            seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
+            seeds |= {
+                n.fqn for n in nodes.values()
+                if any(p not in known and (elsewhere is None or p in elsewhere) for p in n.parents)
+            }
         self.seeds = {s for s in seeds if s in nodes}
 
         def schema_declared(node: _Node) -> bool:
