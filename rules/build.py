@@ -48,6 +48,7 @@ from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import (
     SKIPPED_FOLDERS,
     DbtProject,
+    ModelFile,
     Rendered,
     _column_line,
     is_macro_path,
@@ -317,13 +318,21 @@ def build_pair(
         None if config.dbt.manifest else {f for p in projects.values() for f in (*p.models, *p.sources, *p.seeds)}
         for projects in read
     ]
-    built = [
-        _build_side(
-            source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
-            elsewhere=other,
+    shared = {
+        folder for folder, project in read[0].items()
+        if folder in read[1] and _asset_context(project) == _asset_context(read[1][folder])
+    }
+    built: list[tuple[Snapshot, _Inference | None]] = []
+    for (source, paths, dialects, _key), projects, other in zip(sides, read, names[::-1], strict=True):
+        twins = None
+        if built and built[0][1] is not None:  # the head side: the base side's assets of unchanged models
+            twins = {k: v for k, v in built[0][1].made.items() if v[0] in shared}
+        built.append(
+            _build_side(
+                source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
+                elsewhere=other, twins=twins,
+            )
         )
-        for (source, paths, dialects, _key), projects, other in zip(sides, read, names[::-1], strict=True)
-    ]
     pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
     cache.flush()
     return pair
@@ -514,6 +523,12 @@ def _project_dialect(folder: str, dialects: Mapping[str, Dialect], config: Confi
     return detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
 
 
+def _asset_context(project: DbtProject) -> tuple[object, ...]:
+    """What a model's asset depends on besides its own file, its properties and its rendering
+    (see ``DbtProject.asset``)."""
+    return (project.name, project.dialect, project.folder_configs, project.groups)
+
+
 def _same_properties(base: Mapping[str, DbtProject], head: Mapping[str, DbtProject], scope: set[str]) -> set[str]:
     """Models of a changed properties file whose own entry is the same on both sides: a file
     describing forty models where one column's description was mended changes one model, not
@@ -549,11 +564,13 @@ def _build_side(
     read: Mapping[str, DbtProject] | None = None,
     same: set[str] = frozenset(),  # type: ignore[assignment]
     elsewhere: set[str] | None = None,
+    twins: Mapping[tuple[str, bool], _Made] | None = None,
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
     and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
     read already; ``same``: models of a changed properties file whose entry did not change;
-    ``elsewhere``: what the other side's projects define (None: not known)."""
+    ``elsewhere``: what the other side's projects define (None: not known); ``twins``: the
+    other side's model assets (see :attr:`_Inference.made`)."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -599,7 +616,7 @@ def _build_side(
         snapshot.groups.update(project.groups)
 
     inference = _Inference(
-        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere
+        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere, twins
     )
     if lazy:
         inference.placeholders()
@@ -698,6 +715,10 @@ def _manifest(
 # --- inference in DAG order ------------------------------------------------------------------
 
 
+_Made = tuple[str, "ModelFile", "Rendered | None", Asset]
+"""An asset made from a model: its project's folder, the model, its rendering, the asset."""
+
+
 class _Inference:
     """One side's models inferred in DAG order: all of the change's cone at once, or (for
     :class:`SnapshotPair`) a part of it first and more when asked.
@@ -718,10 +739,17 @@ class _Inference:
         map_jobs: JobMap = serial_map,
         raw_project: DbtProject | None = None,
         elsewhere: set[str] | None = None,
+        twins: Mapping[tuple[str, bool], _Made] | None = None,
     ) -> None:
         """``elsewhere``: what the other side of the change defines, when known: a parent missing
-        on both sides (a package's model, a ref to nothing) changes nothing between them."""
+        on both sides (a package's model, a ref to nothing) changes nothing between them.
+        ``twins``: the other side's :attr:`made`, of projects whose settings are the same."""
         self.snapshot, self.nodes, self.cache, self.map_jobs = snapshot, nodes, cache, map_jobs
+        self.twins = twins or {}
+        self.made: dict[tuple[str, bool], _Made] = {}
+        """The assets made from each model (key: fqn, and whether it is the cheap one, without
+        SQL): the head side of a change takes the base side's for a model whose file,
+        properties and rendering are the same (most of them), rather than making it again."""
         self.manifest_assets, self.raw_project = manifest_assets, raw_project
         self.children: dict[str, list[str]] = {}
         for node in nodes.values():
@@ -753,7 +781,7 @@ class _Inference:
             if node.project is not None:
                 model = node.project.models[fqn]
                 rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
-                snapshot.assets[fqn] = replace(node.project.asset(fqn, rendered), sql=None)
+                snapshot.assets[fqn] = self._asset(node.project, fqn, rendered, cheap=True)
             elif node.asset is not None:
                 snapshot.assets.setdefault(fqn, node.asset)
         self.before: dict[str, Asset | None] = {fqn: snapshot.assets.get(fqn) for fqn in self.needed}
@@ -817,7 +845,7 @@ class _Inference:
                         *node.project.seeds.values(),
                     ]
                 )
-            return node.project.asset(fqn, rendered), resolvers[key]
+            return self._asset(node.project, fqn, rendered, cheap=False), resolvers[key]
         assert node.asset is not None
         if 0 not in resolvers:
             resolver = relation_resolver(self.manifest_assets)
@@ -831,6 +859,21 @@ class _Inference:
             self.render_problems[fqn] = list(rendered.problems)
             asset = replace(asset, sql=rendered.sql)
         return asset, resolvers[0]
+
+    def _asset(self, project: DbtProject, fqn: str, rendered: Rendered | None, *, cheap: bool) -> Asset:
+        """The model's asset (``cheap``: without its SQL), the other side's when that was made
+        from the same file, properties and rendering (the same object: the render cache gives
+        both sides one)."""
+        model = project.models[fqn]
+        twin = self.twins.get((fqn, cheap))
+        if twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[1] == model:
+            asset = twin[3]
+        else:
+            asset = project.asset(fqn, rendered)
+            if cheap:
+                asset = replace(asset, sql=None)
+        self.made[(fqn, cheap)] = (project.folder, model, rendered, asset)
+        return asset
 
     def reads(self, fqn: str) -> tuple[str, ...]:
         """The models ``fqn`` reads: its refs and (once rendered) its asset's ``depends_on``."""

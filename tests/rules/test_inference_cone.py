@@ -67,8 +67,11 @@ models:
       - name: label
   - name: labels
     description: labels of orders
+  - name: report
+    config: {group: money}
 """
 READERS["models/props.yml"] = PROPS
+READERS["models/groups.yml"] = "groups:\n  - name: money\n    owner: {name: finance}\n"
 
 
 def changed_paths(base: dict[str, str], head: dict[str, str]) -> list[str]:
@@ -109,7 +112,7 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
     assert [c.name for c in pair.head.assets["tripled"].columns] == ["tripled"]  # reached through `amount`
     assert [c.name for c in pair.head.assets["report"].columns] == ["doubled", "n"]
     assert pair.head.assets["by_label"].columns == ()  # reads `label` only: read for its schema, not shown
-    assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "board"}
+    assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "report", "board"}
 
 
 @pytest.mark.parametrize(
@@ -135,6 +138,10 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
         pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("      - name: label\n", "")},
                      id="a column no longer documented"),
         pytest.param(lambda f: {k: v for k, v in f.items() if k != "models/amounts.sql"}, id="a model deleted"),
+        pytest.param(lambda f: {**f, "models/groups.yml": f["models/groups.yml"].replace("finance", "treasury")},
+                     id="a group's owner"),
+        pytest.param(lambda f: {**f, "dbt_project.yml": "name: p\nmodels:\n  p:\n    +materialized: table\n"},
+                     id="every model's materialization"),
     ],
 )
 def test_findings_impacts_and_acks_are_those_of_inferring_the_whole_cone(change) -> None:  # type: ignore[no-untyped-def]
