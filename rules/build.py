@@ -313,7 +313,7 @@ def build_pair(
         }
         for source, paths, dialects, _key in sides
     ]
-    same = _same_properties(read[0], read[1], scope)
+    same = _same_models(read[0], read[1], scope, cache)
     names = [
         None if config.dbt.manifest else {f for p in projects.values() for f in (*p.models, *p.sources, *p.seeds)}
         for projects in read
@@ -529,25 +529,36 @@ def _asset_context(project: DbtProject) -> tuple[object, ...]:
     return (project.name, project.dialect, project.folder_configs, project.groups)
 
 
-def _same_properties(base: Mapping[str, DbtProject], head: Mapping[str, DbtProject], scope: set[str]) -> set[str]:
-    """Models of a changed properties file whose own entry is the same on both sides: a file
-    describing forty models where one column's description was mended changes one model, not
-    forty (each changed model is inferred on both sides, with its ancestors for their schemas)."""
-    same: set[str] = set()
+def _same_models(
+    base: Mapping[str, DbtProject], head: Mapping[str, DbtProject], scope: set[str], cache: ParseCache
+) -> set[tuple[str, str]]:
+    """Models the change leaves as they were, though a file they are made from changed:
+
+    - of a changed properties file, those whose own entry is the same on both sides (a file
+      describing forty models where one column's description was mended changes one model);
+    - of a project whose settings or macros changed, those whose rendering and asset are the
+      same on both sides (a macro edit changes the models that call it, not every model).
+
+    Each changed model is inferred on both sides with its ancestors for their schemas; what
+    reads a model left as it was still sees any change of its parents (the cone grows where
+    assets differ)."""
+    same: set[tuple[str, str]] = set()
     for folder, project in base.items():
         other = head.get(folder)
         if other is None:
             continue
+        wide = any(_project_wide(p, project) or _project_wide(p, other) for p in scope)
         for fqn, model in project.models.items():
             twin = other.models.get(fqn)
-            if (
-                twin is not None
-                and model.properties_path in scope
-                and model.path not in scope
-                and twin.path == model.path
-                and twin.properties == model.properties
-            ):
-                same.add(fqn)
+            if twin is None or model.path in scope or twin.path != model.path:
+                continue
+            if not wide:
+                if model.properties_path in scope and twin.properties == model.properties:
+                    same.add((folder, fqn))
+            elif twin == model:
+                rendered, rendered_there = _render(project, fqn, cache), _render(other, fqn, cache)
+                if rendered == rendered_there and project.asset(fqn, rendered) == other.asset(fqn, rendered_there):
+                    same.add((folder, fqn))
     return same
 
 
@@ -562,13 +573,13 @@ def _build_side(
     *,
     lazy: bool,
     read: Mapping[str, DbtProject] | None = None,
-    same: set[str] = frozenset(),  # type: ignore[assignment]
+    same: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     elsewhere: set[str] | None = None,
     twins: Mapping[tuple[str, bool], _Made] | None = None,
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
     and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
-    read already; ``same``: models of a changed properties file whose entry did not change;
+    read already; ``same``: models left as they were though a file they are made from changed;
     ``elsewhere``: what the other side's projects define (None: not known); ``twins``: the
     other side's model assets (see :attr:`_Inference.made`)."""
     snapshot = Snapshot()
@@ -605,7 +616,9 @@ def _build_side(
         whole = scope is None or any(_project_wide(p, project) for p in scope)
         for fqn, model in project.models.items():
             nodes[fqn] = _Node(fqn, model.refs, project=project)
-            if whole or model.path in scope or (model.properties_path in scope and fqn not in same):  # type: ignore[operator]
+            if (project_dir, fqn) in same:
+                continue
+            if whole or model.path in scope or model.properties_path in scope:  # type: ignore[operator]
                 changed.add(fqn)
         for extra in (project.sources, project.seeds):
             for fqn, asset in extra.items():

@@ -71,6 +71,9 @@ models:
     config: {group: money}
 """
 READERS["models/props.yml"] = PROPS
+CENTS = "{% macro cents(column) %}{{ column }} * 100{% endmacro %}\n"
+READERS["macros/cents.sql"] = CENTS
+READERS["models/in_cents.sql"] = "select id, {{ cents('amount') }} as amount_cents from {{ ref('orders') }}"
 READERS["models/groups.yml"] = "groups:\n  - name: money\n    owner: {name: finance}\n"
 
 
@@ -138,6 +141,10 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
         pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("      - name: label\n", "")},
                      id="a column no longer documented"),
         pytest.param(lambda f: {k: v for k, v in f.items() if k != "models/amounts.sql"}, id="a model deleted"),
+        pytest.param(lambda f: {**f, "macros/cents.sql": CENTS.replace("100", "1000")}, id="a macro a model calls"),
+        pytest.param(lambda f: {**f, "macros/cents.sql": CENTS + "{% macro unused() %}1{% endmacro %}\n"},
+                     id="a macro nothing calls"),
+        pytest.param(lambda f: {**f, "dbt_project.yml": "name: p\nvars: {unused: 1}\n"}, id="a var nothing reads"),
         pytest.param(lambda f: {**f, "models/groups.yml": f["models/groups.yml"].replace("finance", "treasury")},
                      id="a group's owner"),
         pytest.param(lambda f: {**f, "dbt_project.yml": "name: p\nmodels:\n  p:\n    +materialized: table\n"},
@@ -201,3 +208,11 @@ def test_a_ref_that_names_nothing_on_either_side_does_not_put_its_reader_in_the_
     inference_jobs.clear()
     run(base, {**gone, "models/extended.sql": "select * from {{ ref('labels') }}"})
     assert "extended" in {job[3] for job in inference_jobs}  # its parent is gone in this change
+
+
+def test_a_macro_edit_infers_the_models_that_call_it_not_every_model(
+    inference_jobs: list[build.InferenceJob],
+) -> None:
+    run(READERS, {**READERS, "macros/cents.sql": CENTS.replace("100", "1000")})
+    # `in_cents` renders differently; `orders` is read for its schema; nothing else changed
+    assert {job[3]: job[5] for job in inference_jobs} == {"in_cents": True, "orders": False}
