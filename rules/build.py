@@ -324,13 +324,10 @@ def build_pair(
     }
     built: list[tuple[Snapshot, _Inference | None]] = []
     for (source, paths, dialects, _key), projects, other in zip(sides, read, names[::-1], strict=True):
-        twins = None
-        if built and built[0][1] is not None:  # the head side: the base side's assets of unchanged models
-            twins = {k: v for k, v in built[0][1].made.items() if v[0] in shared}
         built.append(
             _build_side(
                 source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
-                elsewhere=other, twins=twins,
+                elsewhere=other, twin=built[0][1] if built else None, shared=shared,
             )
         )
     pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
@@ -575,13 +572,15 @@ def _build_side(
     read: Mapping[str, DbtProject] | None = None,
     same: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     elsewhere: set[str] | None = None,
-    twins: Mapping[tuple[str, bool], _Made] | None = None,
+    twin: _Inference | None = None,
+    shared: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
     and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
     read already; ``same``: models left as they were though a file they are made from changed;
-    ``elsewhere``: what the other side's projects define (None: not known); ``twins``: the
-    other side's model assets (see :attr:`_Inference.made`)."""
+    ``elsewhere``: what the other side's projects define (None: not known); ``twin``: the other
+    side, whose model assets of the projects ``shared`` names serve this one (see
+    :attr:`_Inference.made`)."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -629,7 +628,8 @@ def _build_side(
         snapshot.groups.update(project.groups)
 
     inference = _Inference(
-        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere, twins
+        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere,
+        twin.made if twin is not None else {}, shared,
     )
     if lazy:
         inference.placeholders()
@@ -753,12 +753,14 @@ class _Inference:
         raw_project: DbtProject | None = None,
         elsewhere: set[str] | None = None,
         twins: Mapping[tuple[str, bool], _Made] | None = None,
+        shared: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         """``elsewhere``: what the other side of the change defines, when known: a parent missing
         on both sides (a package's model, a ref to nothing) changes nothing between them.
-        ``twins``: the other side's :attr:`made`, of projects whose settings are the same."""
+        ``twins``: the other side's :attr:`made` (as it grows), of which the assets of projects
+        ``shared`` names (their settings are the same on both sides) serve this side."""
         self.snapshot, self.nodes, self.cache, self.map_jobs = snapshot, nodes, cache, map_jobs
-        self.twins = twins or {}
+        self.twins, self.shared = twins or {}, shared
         self.made: dict[tuple[str, bool], _Made] = {}
         """The assets made from each model (key: fqn, and whether it is the cheap one, without
         SQL): the head side of a change takes the base side's for a model whose file,
@@ -879,7 +881,10 @@ class _Inference:
         both sides one)."""
         model = project.models[fqn]
         twin = self.twins.get((fqn, cheap))
-        if twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[1] == model:
+        if (
+            twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[0] in self.shared
+            and twin[1] == model
+        ):
             asset = twin[3]
         else:
             asset = project.asset(fqn, rendered)
