@@ -48,6 +48,7 @@ from rules.dbt_manifest import load_manifest, manifest_project, needs_rendering
 from rules.dbt_project import (
     SKIPPED_FOLDERS,
     DbtProject,
+    ModelFile,
     Rendered,
     _column_line,
     is_macro_path,
@@ -60,6 +61,7 @@ from rules.model import (
     NOT_PRODUCED,
     PRODUCED_EXTRA,
     PRODUCED_TYPE,
+    PROPERTIES_AT,
     UNKNOWN,
     Asset,
     Column,
@@ -304,10 +306,30 @@ def build_pair(
         cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
             return SnapshotPair(decode_snapshot(cached[0]), decode_snapshot(cached[1]))
-    built = [
-        _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=True)
+    read = [
+        {
+            folder: read_project(source, folder, dialect=_project_dialect(folder, dialects, config), cache=cache)
+            for folder in project_folders(paths, config)
+        }
         for source, paths, dialects, _key in sides
     ]
+    same = _same_models(read[0], read[1], scope, cache)
+    names = [
+        None if config.dbt.manifest else {f for p in projects.values() for f in (*p.models, *p.sources, *p.seeds)}
+        for projects in read
+    ]
+    shared = {
+        folder for folder, project in read[0].items()
+        if folder in read[1] and _asset_context(project) == _asset_context(read[1][folder])
+    }
+    built: list[tuple[Snapshot, _Inference | None]] = []
+    for (source, paths, dialects, _key), projects, other in zip(sides, read, names[::-1], strict=True):
+        built.append(
+            _build_side(
+                source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
+                elsewhere=other, twin=built[0][1] if built else None, shared=shared,
+            )
+        )
     pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
     cache.flush()
     return pair
@@ -357,8 +379,13 @@ class SnapshotPair:
         self._grow(wanted)
 
     def _differing(self, fqns: Iterable[str]) -> set[str]:
+        """The assets whose readers may see a difference: everything but what only people read
+        (descriptions, where things are written, the properties' checksum). A model whose only
+        change is a test's severity or a column's description changes nothing its readers are
+        inferred from, and nothing the diff says about them; what the impact walk reaches it
+        still grows (:meth:`grow`)."""
         base, head = self.base.assets, self.head.assets
-        return {f for f in fqns if base.get(f) != head.get(f)}
+        return {f for f in fqns if base.get(f) != head.get(f) and _interface(base.get(f)) != _interface(head.get(f))}
 
     def _grow(self, wanted: set[str]) -> None:
         pending = wanted - self._cone
@@ -396,6 +423,18 @@ class SnapshotPair:
         if self._sides and self._cache is not None and self._key is not None:
             self._cache.put(self._key, (encode_snapshot(self.base), encode_snapshot(self.head)))
             self._cache.flush()
+
+
+def _interface(asset: Asset | None) -> Asset | None:
+    """``asset`` without what only people read: its description and its columns', the lines
+    things are written on, and the checksum of its SQL and properties (the SQL itself stays)."""
+    if asset is None:
+        return None
+    meta = asset.meta
+    if PROPERTIES_AT in meta:
+        meta = {k: v for k, v in meta.items() if k != PROPERTIES_AT}
+    columns = tuple(replace(c, description="", line=None) for c in asset.columns)
+    return replace(asset, description="", line=None, checksum=None, meta=meta, columns=columns)
 
 
 _SNAPSHOT_TAG = "tessera-snapshot"
@@ -476,6 +515,50 @@ def _build(
     return _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=False)[0]
 
 
+def _project_dialect(folder: str, dialects: Mapping[str, Dialect], config: Config) -> str:
+    detected = dialects.get(folder)
+    return detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
+
+
+def _asset_context(project: DbtProject) -> tuple[object, ...]:
+    """What a model's asset depends on besides its own file, its properties and its rendering
+    (see ``DbtProject.asset``)."""
+    return (project.name, project.dialect, project.folder_configs, project.groups)
+
+
+def _same_models(
+    base: Mapping[str, DbtProject], head: Mapping[str, DbtProject], scope: set[str], cache: ParseCache
+) -> set[tuple[str, str]]:
+    """Models the change leaves as they were, though a file they are made from changed:
+
+    - of a changed properties file, those whose own entry is the same on both sides (a file
+      describing forty models where one column's description was mended changes one model);
+    - of a project whose settings or macros changed, those whose rendering and asset are the
+      same on both sides (a macro edit changes the models that call it, not every model).
+
+    Each changed model is inferred on both sides with its ancestors for their schemas; what
+    reads a model left as it was still sees any change of its parents (the cone grows where
+    assets differ)."""
+    same: set[tuple[str, str]] = set()
+    for folder, project in base.items():
+        other = head.get(folder)
+        if other is None:
+            continue
+        wide = any(_project_wide(p, project) or _project_wide(p, other) for p in scope)
+        for fqn, model in project.models.items():
+            twin = other.models.get(fqn)
+            if twin is None or model.path in scope or twin.path != model.path:
+                continue
+            if not wide:
+                if model.properties_path in scope and twin.properties == model.properties:
+                    same.add((folder, fqn))
+            elif twin == model:
+                rendered, rendered_there = _render(project, fqn, cache), _render(other, fqn, cache)
+                if rendered == rendered_there and project.asset(fqn, rendered) == other.asset(fqn, rendered_there):
+                    same.add((folder, fqn))
+    return same
+
+
 def _build_side(
     source: FileSource,
     paths: list[str],
@@ -486,9 +569,18 @@ def _build_side(
     dialects: Mapping[str, Dialect] | None = None,
     *,
     lazy: bool,
+    read: Mapping[str, DbtProject] | None = None,
+    same: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    elsewhere: set[str] | None = None,
+    twin: _Inference | None = None,
+    shared: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
-    and the inference that fills it in when :class:`SnapshotPair` asks."""
+    and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
+    read already; ``same``: models left as they were though a file they are made from changed;
+    ``elsewhere``: what the other side's projects define (None: not known); ``twin``: the other
+    side, whose model assets of the projects ``shared`` names serve this one (see
+    :attr:`_Inference.made`)."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -516,14 +608,16 @@ def _build_side(
     for project_dir in projects:
         if manifest_dir is not None and _same_folder(project_dir, manifest_dir):
             continue
-        detected = dialects.get(project_dir)
-        dialect = detected.name if detected is not None else config.dbt.dialect or DEFAULT_DIALECT
-        project = read_project(source, project_dir, dialect=dialect, cache=cache)
+        project = read[project_dir] if read is not None and project_dir in read else read_project(
+            source, project_dir, dialect=_project_dialect(project_dir, dialects, config), cache=cache
+        )
         snapshot.problems.extend(project.problems)
         whole = scope is None or any(_project_wide(p, project) for p in scope)
         for fqn, model in project.models.items():
             nodes[fqn] = _Node(fqn, model.refs, project=project)
-            if whole or model.path in scope or (model.properties_path in scope):  # type: ignore[operator]
+            if (project_dir, fqn) in same:
+                continue
+            if whole or model.path in scope or model.properties_path in scope:  # type: ignore[operator]
                 changed.add(fqn)
         for extra in (project.sources, project.seeds):
             for fqn, asset in extra.items():
@@ -533,7 +627,10 @@ def _build_side(
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
 
-    inference = _Inference(snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project)
+    inference = _Inference(
+        snapshot, nodes, changed, scope is None, cache, manifest_assets, map_jobs, raw_project, elsewhere,
+        twin.made if twin is not None else {}, shared,
+    )
     if lazy:
         inference.placeholders()
     else:
@@ -631,6 +728,10 @@ def _manifest(
 # --- inference in DAG order ------------------------------------------------------------------
 
 
+_Made = tuple[str, "ModelFile", "Rendered | None", Asset]
+"""An asset made from a model: its project's folder, the model, its rendering, the asset."""
+
+
 class _Inference:
     """One side's models inferred in DAG order: all of the change's cone at once, or (for
     :class:`SnapshotPair`) a part of it first and more when asked.
@@ -650,8 +751,20 @@ class _Inference:
         manifest_assets: Sequence[Asset] = (),
         map_jobs: JobMap = serial_map,
         raw_project: DbtProject | None = None,
+        elsewhere: set[str] | None = None,
+        twins: Mapping[tuple[str, bool], _Made] | None = None,
+        shared: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
+        """``elsewhere``: what the other side of the change defines, when known: a parent missing
+        on both sides (a package's model, a ref to nothing) changes nothing between them.
+        ``twins``: the other side's :attr:`made` (as it grows), of which the assets of projects
+        ``shared`` names (their settings are the same on both sides) serve this side."""
         self.snapshot, self.nodes, self.cache, self.map_jobs = snapshot, nodes, cache, map_jobs
+        self.twins, self.shared = twins or {}, shared
+        self.made: dict[tuple[str, bool], _Made] = {}
+        """The assets made from each model (key: fqn, and whether it is the cheap one, without
+        SQL): the head side of a change takes the base side's for a model whose file,
+        properties and rendering are the same (most of them), rather than making it again."""
         self.manifest_assets, self.raw_project = manifest_assets, raw_project
         self.children: dict[str, list[str]] = {}
         for node in nodes.values():
@@ -661,7 +774,10 @@ class _Inference:
         seeds = set(changed)
         if not everything:
             # a model whose parent vanished (deleted in this PR) must be analysed on both sides
-            seeds |= {n.fqn for n in nodes.values() if any(p not in known for p in n.parents)}
+            seeds |= {
+                n.fqn for n in nodes.values()
+                if any(p not in known and (elsewhere is None or p in elsewhere) for p in n.parents)
+            }
         self.seeds = {s for s in seeds if s in nodes}
 
         def schema_declared(node: _Node) -> bool:
@@ -680,7 +796,7 @@ class _Inference:
             if node.project is not None:
                 model = node.project.models[fqn]
                 rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
-                snapshot.assets[fqn] = replace(node.project.asset(fqn, rendered), sql=None)
+                snapshot.assets[fqn] = self._asset(node.project, fqn, rendered, cheap=True)
             elif node.asset is not None:
                 snapshot.assets.setdefault(fqn, node.asset)
         self.before: dict[str, Asset | None] = {fqn: snapshot.assets.get(fqn) for fqn in self.needed}
@@ -744,7 +860,7 @@ class _Inference:
                         *node.project.seeds.values(),
                     ]
                 )
-            return node.project.asset(fqn, rendered), resolvers[key]
+            return self._asset(node.project, fqn, rendered, cheap=False), resolvers[key]
         assert node.asset is not None
         if 0 not in resolvers:
             resolver = relation_resolver(self.manifest_assets)
@@ -758,6 +874,24 @@ class _Inference:
             self.render_problems[fqn] = list(rendered.problems)
             asset = replace(asset, sql=rendered.sql)
         return asset, resolvers[0]
+
+    def _asset(self, project: DbtProject, fqn: str, rendered: Rendered | None, *, cheap: bool) -> Asset:
+        """The model's asset (``cheap``: without its SQL), the other side's when that was made
+        from the same file, properties and rendering (the same object: the render cache gives
+        both sides one)."""
+        model = project.models[fqn]
+        twin = self.twins.get((fqn, cheap))
+        if (
+            twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[0] in self.shared
+            and twin[1] == model
+        ):
+            asset = twin[3]
+        else:
+            asset = project.asset(fqn, rendered)
+            if cheap:
+                asset = replace(asset, sql=None)
+        self.made[(fqn, cheap)] = (project.folder, model, rendered, asset)
+        return asset
 
     def reads(self, fqn: str) -> tuple[str, ...]:
         """The models ``fqn`` reads: its refs and (once rendered) its asset's ``depends_on``."""

@@ -484,76 +484,26 @@ def _macro_code(path: str, text: str) -> tuple[_MacroCode, ...]:
     )
 
 
-@dataclass(frozen=True)
-class _Expression:
-    """A ``{{ name }}``, ``{{ name.attribute }}`` or a call of either with literal arguments
-    (``{{ ref('x') }}``, ``{{ dbt.type_string() }}``, ``{{ config(materialized='view') }}``), the
-    most common expressions in dbt models: evaluated as the code Jinja compiles for them does
-    (the sandbox's ``getattr`` and ``call``, ``str`` of the result), without compiling it."""
-
-    name: str
-    attribute: str | None
-    call: bool
-    args: tuple[jinja2.nodes.Expr, ...] = ()
-    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
-
-    def render(self, env: jinja2.Environment, context: jinja2.runtime.Context) -> str:
-        value = context.resolve_or_missing(self.name)
-        if value is jinja2.runtime.missing:
-            value = env.undefined(name=self.name)
-        if self.attribute is not None:
-            value = env.getattr(value, self.attribute)
-        if self.call:
-            eval_ctx = context.eval_ctx
-            value = env.call(  # type: ignore[attr-defined]
-                context,
-                value,
-                *(arg.as_const(eval_ctx) for arg in self.args),  # a new list or dict each call, as Jinja's
-                **{key: arg.as_const(eval_ctx) for key, arg in self.kwargs},
-            )
-        return str(value)
+_PLAIN_CALL = re.compile(
+    r"\{\{\s*(ref|source)\s*\(\s*(?:'([\w. -]*)'|\"([\w. -]*)\")"
+    r"\s*(?:,\s*(?:'([\w. -]*)'|\"([\w. -]*)\")\s*)?\)\s*\}\}"
+)
+"""``{{ ref('x') }}``, ``{{ source("s", "t") }}``: plain string arguments, nothing to parse."""
 
 
-def _literal(node: jinja2.nodes.Node) -> bool:
-    if isinstance(node, jinja2.nodes.Const):
-        return True
-    if isinstance(node, (jinja2.nodes.List, jinja2.nodes.Tuple)):
-        return all(_literal(item) for item in node.items)
-    if isinstance(node, jinja2.nodes.Dict):
-        return all(_literal(pair.key) and _literal(pair.value) for pair in node.items)
-    return False
-
-
-_SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
-"""Names Jinja's compiled code may bind itself rather than look up (``self`` is the template)."""
-
-
-@lru_cache(maxsize=8192)
-def _expression(source: str) -> _Expression | None:
-    """``{{ ... }}`` as an :class:`_Expression`, or None when it is not one (or not valid)."""
-    try:
-        body = _COMPILER.parse(source).body
-    except jinja2.TemplateSyntaxError:
-        return None
-    if len(body) != 1 or not isinstance(body[0], jinja2.nodes.Output) or len(body[0].nodes) != 1:
-        return None
-    node = body[0].nodes[0]
-    call = isinstance(node, jinja2.nodes.Call)
-    args: tuple[jinja2.nodes.Expr, ...] = ()
-    kwargs: tuple[tuple[str, jinja2.nodes.Expr], ...] = ()
-    if isinstance(node, jinja2.nodes.Call):
-        if node.dyn_args is not None or node.dyn_kwargs is not None:
-            return None
-        args, kwargs = tuple(node.args), tuple((k.key, k.value) for k in node.kwargs)
-        if not all(_literal(arg) for arg in (*args, *(value for _key, value in kwargs))):
-            return None
-        node = node.node
-    attribute = None
-    if isinstance(node, jinja2.nodes.Getattr):
-        attribute, node = node.attr, node.node
-    if not isinstance(node, jinja2.nodes.Name) or node.ctx != "load" or node.name in _SPECIAL_NAMES:
-        return None
-    return _Expression(node.name, attribute, call, args, kwargs)
+@lru_cache(maxsize=16384)
+def _expression_program(source: str) -> jinja_subset.Program | None:
+    """One ``{{ ... }}`` as a program of :mod:`rules.jinja_subset`, or None when it is not one
+    (not valid, or outside the subset: it is then compiled)."""
+    plain = _PLAIN_CALL.fullmatch(source)
+    if plain is not None:
+        name, first, first_quoted, second, second_quoted = plain.groups()
+        args = (first if first is not None else first_quoted,)
+        if second is not None or second_quoted is not None:
+            args += (second if second is not None else second_quoted,)
+        return jinja_subset.call(_COMPILER, name, args)
+    program = _subset_program(source)
+    return program if program is not None and jinja_subset.expression(program) else None
 
 
 @lru_cache(maxsize=8192)
@@ -692,6 +642,8 @@ class DbtProject:
     _context_hash: str | None = None
     _expressions: dict[str, jinja2.Template] = field(default_factory=dict)
     """Compiled ``{{ ... }}`` expressions by their text: see :meth:`_render_expressions`."""
+    _context: jinja2.runtime.Context | None = None
+    """The context every template's expressions render in: see :meth:`_render_expressions`."""
 
     # -- the DAG --------------------------------------------------------------------------------
 
@@ -815,19 +767,18 @@ class DbtProject:
     def _render_expressions(self, raw: str) -> str | None:
         """A template of plain text and ``{{ ... }}`` expressions (no ``{% %}`` block, no
         comment, no whitespace control) renders as its text with each expression rendered in
-        turn: the same output as the whole template, but each distinct expression is compiled
-        once per project, where compiling each model's template cost ~5 ms (most models share
-        their few expressions: ``config(...)``, ``ref(...)``, ``dbt.type_string()``). None when
-        the template is not of that shape, or an expression fails to compile or to render: the
-        whole template is then rendered as Jinja, for its exact output or error and line."""
+        turn: the same output as the whole template, but each distinct expression is parsed
+        once (and walked, :mod:`rules.jinja_subset`, or else compiled once per project), where
+        compiling each model's template cost ~5 ms (most models share their few expressions:
+        ``config(...)``, ``ref(...)``, ``dbt.type_string()``). None when the template is not of
+        that shape, or an expression fails to compile or to render: the whole template is then
+        rendered as Jinja, for its exact output or error and line."""
         if "{%" in raw or "{#" in raw or "\r" in raw:
             return None
         env = self._environment()
         out: list[str] = []
         last = 0
-        context: jinja2.runtime.Context | None = None
-        """One context for all the expressions, as the whole template would have: making one
-        copies every global (each macro of the project)."""
+        context = self._context
         for match in _EXPRESSION_RE.finditer(raw):
             inner = match.group(1)
             if inner.startswith(("-", "+")) or inner.endswith("-"):
@@ -839,10 +790,14 @@ class DbtProject:
             source = match.group(0)
             try:
                 if context is None:
-                    context = jinja2.runtime.new_context(env, None, {}, globals=env.make_globals(None))
-                expression = _expression(source)
-                if expression is not None:
-                    out.append(expression.render(env, context))
+                    # one context for every template's expressions: making one copies every
+                    # global (each macro of the project), and an expression sets nothing in it
+                    context = self._context = jinja2.runtime.new_context(
+                        env, None, {}, globals=env.make_globals(None)
+                    )
+                program = _expression_program(source)
+                if program is not None:
+                    out.append(jinja_subset.render_in(program, env, context))
                 else:
                     template = self._expressions.get(source)
                     if template is None:

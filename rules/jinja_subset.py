@@ -233,10 +233,31 @@ def _name_target(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Name) and node.ctx == "store" and node.name not in _SPECIAL_NAMES
 
 
+def call(compiler: jinja2.Environment, name: str, args: tuple[str, ...]) -> Program:
+    """``{{ name('a', 'b') }}`` as :func:`prepare` gives it, without parsing: the tree Jinja's
+    parser makes of a call with plain string arguments (``ref``, ``source``: most of a dbt
+    model's expressions)."""
+    node = nodes.Call(nodes.Name(name, "load"), [nodes.Const(a) for a in args], [], None, None)
+    tree = nodes.Template([nodes.Output([node])])
+    return Program(tree, frozenset(), (), nodes.EvalContext(compiler))
+
+
+def expression(program: Program) -> bool:
+    """Whether the program is one ``{{ ... }}`` expression (what :func:`render_in` renders)."""
+    body = program.tree.body
+    return len(body) == 1 and isinstance(body[0], nodes.Output) and not program.unset_first
+
+
 def render(program: Program, env: jinja2.Environment) -> str:
     """The template's output, as ``env.from_string(source).render()`` gives it. Raises whatever
     the rendering raises (the caller then renders the template with Jinja for its error)."""
-    context = jinja2.runtime.new_context(env, None, {}, globals=env.make_globals(None))
+    return render_in(program, env, jinja2.runtime.new_context(env, None, {}, globals=env.make_globals(None)))
+
+
+def render_in(program: Program, env: jinja2.Environment, context: jinja2.runtime.Context) -> str:
+    """:func:`render` in a context made already: the expressions of one template share its
+    context (making one copies every global, each macro of the project), and an expression
+    changes nothing in it (only ``{% set %}`` does)."""
     walk = _Walk(program, env, context)
     out: list[str] = []
     walk.statements(program.tree.body, out)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 MAX_SEED_ROWS = 100_000
 """Rows read for inference: dbt reads them all, but a seed this long is not a seed."""
@@ -42,15 +42,16 @@ DEFAULT_TYPES: Mapping[str, str] = {
 }
 
 
-def _kind(values: list[str]) -> str:
-    """agate's type for one column's values, in its order of preference."""
-    present = [v for v in values if v.strip().lower() not in _NULLS]
+def _kind(values: Iterable[str]) -> str:
+    """agate's type for one column's values, in its order of preference (each distinct value
+    tested once: a seed's columns repeat a few codes over thousands of rows)."""
+    present = [v for v in {v.strip() for v in set(values)} if v.lower() not in _NULLS]
     for kind, fits in (
-        ("integer", lambda v: _INTEGER.fullmatch(v.strip()) is not None),
-        ("float", lambda v: _NUMBER.fullmatch(v.strip()) is not None),
-        ("date", lambda v: _DATE.fullmatch(v.strip()) is not None),
-        ("datetime", lambda v: _DATETIME.fullmatch(v.strip()) is not None),
-        ("boolean", lambda v: v.strip().lower() in _BOOLEAN),
+        ("integer", lambda v: _INTEGER.fullmatch(v) is not None),
+        ("float", lambda v: _NUMBER.fullmatch(v) is not None),
+        ("date", lambda v: _DATE.fullmatch(v) is not None),
+        ("datetime", lambda v: _DATETIME.fullmatch(v) is not None),
+        ("boolean", lambda v: v.lower() in _BOOLEAN),
     ):
         if all(fits(v) for v in present):
             return kind
@@ -69,10 +70,15 @@ def csv_column_types(text: str, dialect: str | None) -> dict[str, str]:
     header, body = rows[0], rows[1:]
     names = ADAPTER_TYPES.get(dialect or "", DEFAULT_TYPES)
     out: dict[str, str] = {}
-    for index, name in enumerate(header):
+    width = len(header)
+    if all(len(row) == width for row in body):
+        columns: list[Iterable[str]] = list(zip(*body, strict=True))  # an even file, at once
+    else:
+        columns = [[row[index] if index < len(row) else "" for row in body] for index in range(width)]
+    for name, values in zip(header, columns, strict=True):
         name = name.strip()
         if name:
-            out[name] = names[_kind([row[index] if index < len(row) else "" for row in body])]
+            out[name] = names[_kind(values)]
     return out
 
 

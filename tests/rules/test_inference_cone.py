@@ -55,6 +55,28 @@ READERS = {
 }
 
 
+PROPS = """\
+models:
+  - name: orders
+    columns:
+      - name: amount
+        description: the amount
+        data_type: int
+        data_tests:
+          - not_null: {config: {severity: warn}}
+      - name: label
+  - name: labels
+    description: labels of orders
+  - name: report
+    config: {group: money}
+"""
+READERS["models/props.yml"] = PROPS
+CENTS = "{% macro cents(column) %}{{ column }} * 100{% endmacro %}\n"
+READERS["macros/cents.sql"] = CENTS
+READERS["models/in_cents.sql"] = "select id, {{ cents('amount') }} as amount_cents from {{ ref('orders') }}"
+READERS["models/groups.yml"] = "groups:\n  - name: money\n    owner: {name: finance}\n"
+
+
 def changed_paths(base: dict[str, str], head: dict[str, str]) -> list[str]:
     return sorted(p for p in set(base) | set(head) if base.get(p) != head.get(p))
 
@@ -93,7 +115,7 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
     assert [c.name for c in pair.head.assets["tripled"].columns] == ["tripled"]  # reached through `amount`
     assert [c.name for c in pair.head.assets["report"].columns] == ["doubled", "n"]
     assert pair.head.assets["by_label"].columns == ()  # reads `label` only: read for its schema, not shown
-    assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "board"}
+    assert {i.consumer for i in found.impacts} == {"amounts", "doubled", "tripled", "report", "board"}
 
 
 @pytest.mark.parametrize(
@@ -108,6 +130,25 @@ def test_a_reader_of_no_changed_column_and_what_reads_it_are_not_inferred() -> N
                      id="rows filtered"),
         pytest.param(lambda f: {**f, "models/doubled.sql": "select doubled, 1 as one from {{ ref('amounts') }}"},
                      id="a reader in the middle"),
+        pytest.param(lambda f: {**f, "models/owners.yml": f["models/owners.yml"].replace("core", "platform")},
+                     id="an owner in a file describing every model"),
+        pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("warn", "error")},
+                     id="a test's severity"),
+        pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("the amount", "the amount, in cents")},
+                     id="a column's description"),
+        pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("data_type: int", "data_type: text")},
+                     id="a declared type"),
+        pytest.param(lambda f: {**f, "models/props.yml": PROPS.replace("      - name: label\n", "")},
+                     id="a column no longer documented"),
+        pytest.param(lambda f: {k: v for k, v in f.items() if k != "models/amounts.sql"}, id="a model deleted"),
+        pytest.param(lambda f: {**f, "macros/cents.sql": CENTS.replace("100", "1000")}, id="a macro a model calls"),
+        pytest.param(lambda f: {**f, "macros/cents.sql": CENTS + "{% macro unused() %}1{% endmacro %}\n"},
+                     id="a macro nothing calls"),
+        pytest.param(lambda f: {**f, "dbt_project.yml": "name: p\nvars: {unused: 1}\n"}, id="a var nothing reads"),
+        pytest.param(lambda f: {**f, "models/groups.yml": f["models/groups.yml"].replace("finance", "treasury")},
+                     id="a group's owner"),
+        pytest.param(lambda f: {**f, "dbt_project.yml": "name: p\nmodels:\n  p:\n    +materialized: table\n"},
+                     id="every model's materialization"),
     ],
 )
 def test_findings_impacts_and_acks_are_those_of_inferring_the_whole_cone(change) -> None:  # type: ignore[no-untyped-def]
@@ -134,3 +175,44 @@ def test_a_warm_run_gives_the_same_analysis_without_inferring_again(inference_jo
     warm = run(READERS, head, cache)
     assert warm == cold
     assert inference_jobs == []
+
+
+def test_a_mended_description_or_test_infers_no_reader(inference_jobs: list[build.InferenceJob]) -> None:
+    """What only people read (a description, a test's severity) changes nothing a reader is
+    inferred from, and nothing said about readers: only the model itself is inferred."""
+    head = {**READERS, "models/props.yml": PROPS.replace("warn", "error").replace("the amount", "cents")}
+    result = run(READERS, head)
+    assert [(c.rule, c.severity) for c in result.changes] == [("METADATA_CHANGED", "info")]
+    assert result.required_acks == ()
+    assert sorted({job[3] for job in inference_jobs}) == ["orders"]
+
+
+def test_models_of_a_changed_properties_file_whose_entry_is_the_same_are_not_inferred(
+    inference_jobs: list[build.InferenceJob],
+) -> None:
+    head = {**READERS, "models/props.yml": PROPS.replace("labels of orders", "each order's label")}
+    run(READERS, head)
+    # `labels` reads `orders` (inferred for its schema); `orders`' own entry did not change
+    assert sorted({job[3] for job in inference_jobs}) == ["labels", "orders"]
+    assert {job[3]: job[5] for job in inference_jobs} == {"labels": True, "orders": False}
+
+
+def test_a_ref_that_names_nothing_on_either_side_does_not_put_its_reader_in_the_cone(
+    inference_jobs: list[build.InferenceJob],
+) -> None:
+    base = {**READERS, "models/extended.sql": "select * from {{ ref('package_model') }}"}
+    head = {**base, "models/doubled.sql": "select doubled, 1 as one from {{ ref('amounts') }}"}
+    run(base, head)
+    assert "extended" not in {job[3] for job in inference_jobs}
+    gone = {k: v for k, v in base.items() if k != "models/labels.sql"}
+    inference_jobs.clear()
+    run(base, {**gone, "models/extended.sql": "select * from {{ ref('labels') }}"})
+    assert "extended" in {job[3] for job in inference_jobs}  # its parent is gone in this change
+
+
+def test_a_macro_edit_infers_the_models_that_call_it_not_every_model(
+    inference_jobs: list[build.InferenceJob],
+) -> None:
+    run(READERS, {**READERS, "macros/cents.sql": CENTS.replace("100", "1000")})
+    # `in_cents` renders differently; `orders` is read for its schema; nothing else changed
+    assert {job[3]: job[5] for job in inference_jobs} == {"in_cents": True, "orders": False}
