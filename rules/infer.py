@@ -930,6 +930,7 @@ class _FastTypes:
         self.info: dict[int, _SelectInfo] = {}
         self.annotator: TypeAnnotator | None = None
         self._origins: dict[tuple[str, str], frozenset[Origin]] = {}
+        self._output_refs: dict[int, dict[str, list[_Ref]]] = {}
 
     def columns(self) -> tuple[Column, ...]:
         query = self.query
@@ -1026,11 +1027,21 @@ class _FastTypes:
             self._origins[key] = frozenset()  # guards a cycle (never in a plain query)
             body = self.ctes.get(cte)
             assert body is not None
-            info = self.info[id(body)]
-            refs = next((r for (n, _k, _t), r in zip(info.outputs, info.refs, strict=True) if n == name), None)
+            refs = self._refs_by_output(body).get(name)
             if refs is None:
                 raise _Fallback  # a column the CTE does not produce: sqlglot decides
             found = self._origins[key] = frozenset(self._origins_of(refs))
+        return found
+
+    def _refs_by_output(self, body: exp.Select) -> dict[str, list[_Ref]]:
+        """What each output of a CTE's select reads, by output name (the first output of a name,
+        as a scan in order finds it): looked up once per column, not scanned for each."""
+        found = self._output_refs.get(id(body))
+        if found is None:
+            info = self.info[id(body)]
+            found = self._output_refs[id(body)] = {}
+            for (name, _key, _kind), refs in zip(info.outputs, info.refs, strict=True):
+                found.setdefault(name, refs)
         return found
 
     def _norm(self, ident: object) -> str:
