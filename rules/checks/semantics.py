@@ -42,7 +42,11 @@ def query(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
         return  # the new query could not be read: UNPARSED says so, a comparison would be noise
     dialect = ctx.dialect(h, b)
     before_sql, after_sql = _unversioned(ctx, b.sql, dialect), _unversioned(ctx, h.sql, dialect)
-    if _normalized(ctx, before_sql, dialect) == _normalized(ctx, after_sql, dialect):
+    # Queries equal in canonical text never differ in meaning, so a comparison that finds a
+    # difference settles it; the canonical texts (a copy and a print of each query) are made only
+    # when it finds none, or cannot compare.
+    diffs = _compared(ctx, before_sql, after_sql, dialect)
+    if not diffs and _normalized(ctx, before_sql, dialect) == _normalized(ctx, after_sql, dialect):
         if pair.renamed_to is not None or before_sql != b.sql or after_sql != h.sql:
             return  # ASSET_RENAMED / VERSION_DEPRECATED already say why the SQL changed
         yield Finding(
@@ -50,7 +54,6 @@ def query(pair: Pair, ctx: DiffContext) -> Iterator[Finding]:
             message=f"The SQL of `{fqn}` changed only in form (formatting, comments, case).",
         )
         return
-    diffs = _compared(ctx, before_sql, after_sql, dialect)
     skip = pair.gone | set(pair.renames) | set(pair.renames.values())
     if diffs is None:
         yield from _expression_changes(b, h, fqn, skip)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlglot
+import yaml
+from sqlglot.tokens import TokenType
 
 from rules.checks import semantics
 from rules.semantic import _PARSED, SemanticDiff, compare_queries, normalize_sql
@@ -269,3 +273,47 @@ def test_the_shared_parse_gives_what_parsing_afresh_gives_and_no_reader_changes_
     _PARSED.clear()
     assert [read() for read in readers] == alone  # readers called again find what they found
     assert [read() for read in readers] == alone
+
+
+def _case_queries() -> list[tuple[str, str]]:
+    """(SQL, dialect) of every plain query in the rule cases (``tests/rules/cases``)."""
+    found = []
+    for path in sorted((Path(__file__).parent / "cases").glob("*.yml")):
+        for case in yaml.safe_load(path.read_text())["cases"]:
+            dialect = case.get("dialect", "duckdb")
+            for side in ("base", "head"):
+                for name, text in (case.get(side) or {}).items():
+                    if name.endswith(".sql") and isinstance(text, str) and "{" not in text:
+                        found.append((text, dialect))
+    return found
+
+
+def _respelled(sql: str, dialect: str) -> str:
+    """``sql`` in another form: its tokens one per line, keywords and unquoted names in the other
+    case, a comment after the first token."""
+    pieces = []
+    for index, token in enumerate(sqlglot.tokenize(sql, dialect=dialect)):
+        text = sql[token.start : token.end + 1]
+        if token.token_type not in (TokenType.STRING, TokenType.IDENTIFIER, TokenType.NATIONAL_STRING):
+            text = text.swapcase()
+        pieces.append(text + (" /* respelled */" if index == 0 else ""))
+    return "\n   ".join(pieces)
+
+
+_QUERIES = [(q, "duckdb") for pair in _SHARED_PARSE_CASES for q in pair] + _case_queries()
+
+
+@pytest.mark.parametrize(("sql", "dialect"), _QUERIES)
+def test_queries_equal_in_canonical_text_never_differ_in_meaning(sql: str, dialect: str) -> None:
+    """The diff compares meaning first and makes the canonical texts only when it finds no
+    difference (``rules.checks.semantics.query``): that is exact only if two queries whose
+    canonical texts are equal always compare equal."""
+    try:
+        other = _respelled(sql, dialect)
+    except sqlglot.errors.SqlglotError:
+        pytest.skip("not tokenizable")
+    if normalize_sql(sql, dialect) != normalize_sql(other, dialect):
+        pytest.skip("the respelling changed the canonical text (a case-sensitive name)")
+    assert not semantics._compare_queries(sql, other, dialect)
+    assert not semantics._compare_queries(other, sql, dialect)
+    assert compare_queries(sql, other, dialect=dialect) == []
