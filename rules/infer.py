@@ -952,10 +952,16 @@ class _FastTypes:
         outputs = self._select(query)
         if not outputs:
             raise _Fallback
-        return tuple(
-            _column(name=name, type=_data_type_text(kind, self.dialect), position=index)
-            for index, (name, _key, kind) in enumerate(outputs, start=1)
-        )
+        # columns passed through share their parent's type object: its text is made once (by
+        # object: every type here stays alive in ``outputs`` meanwhile, so no id is reused)
+        texts: dict[int, str] = {}
+        columns = []
+        for index, (name, _key, kind) in enumerate(outputs, start=1):
+            text = texts.get(id(kind))
+            if text is None:
+                text = texts[id(kind)] = _data_type_text(kind, self.dialect)
+            columns.append(_column(name=name, type=text, position=index))
+        return tuple(columns)
 
     def query_info(self, fqn: str, depends_on: tuple[str, ...]) -> QueryInfo:
         """Columns (with expression texts) and edges, as :func:`_infer` would give them."""
@@ -1128,7 +1134,31 @@ class _FastTypes:
         }
         outputs: list[tuple[str, str, exp.DataType]] = []
         refs: list[list[_Ref]] = []
+        single = next(iter(sources.items())) if len(sources) == 1 else None
         for projection in select.expressions:
+            ident = projection.this
+            if (
+                single is not None and type(projection) is exp.Column and type(ident) is exp.Identifier
+                and ident.this and not ident.quoted
+                and not (projection.args.get("table") or projection.args.get("db") or projection.args.get("catalog"))
+            ):
+                # most projections of a wide select: a bare column of its one source, placed as
+                # _type places it, without its calls (the select's cost is mostly these)
+                alias, (columns, where) = single
+                own = _normalized_name(ident.this, self.dialect, False)
+                if own not in columns:
+                    raise _Fallback
+                found: list[_Ref] = []
+                if self.placeholders is not None:
+                    projection.set("table", exp.to_identifier(alias))
+                    found.append((where, _ident_name(ident.this, False)))
+                self._annotator()._set_type(projection, columns[own])
+                kind = projection.type
+                if not isinstance(kind, exp.DataType):
+                    raise _Fallback
+                outputs.append((_ident_name(ident.this, False), own, kind))
+                refs.append(found)
+                continue
             if _is_star(projection):
                 expanded, star_refs = self._star(projection, sources)
                 outputs.extend(expanded)
@@ -1142,7 +1172,7 @@ class _FastTypes:
                 own = self._norm(ident)
             else:
                 raise _Fallback  # sqlglot would invent the name
-            found: list[_Ref] = []
+            found = []
             kind = self._type(projection, sources, aliases, found, own)
             outputs.append((_ident_name(ident.this, False), own, kind))
             refs.append(found)
