@@ -54,7 +54,7 @@ from app.config import Settings
 from app.errors import LeaseLost, PermanentError, QuarantinedError, TransientError
 from app.github import GitHubApp
 from app.metrics import REGISTRY
-from app.store import Delivery, JobOutcome, Store
+from app.store import Delivery, JobOutcome, Store, history_cache
 from app.store import deliveries as delivery_sql
 
 log = logging.getLogger(__name__)
@@ -260,13 +260,17 @@ class JobQueue:
             outcome = await self._run(job)
 
     async def _prune_periodically(self) -> None:
-        """Keep the deliveries table bounded: forget done deliveries older than ``keep_days``."""
+        """Keep the tables that only grow bounded: forget done deliveries older than ``keep_days``,
+        and the oldest stored history answers beyond their bound."""
         while True:
             try:
                 cutoff = self.clock.now() - self.settings.keep_days * 86400
                 pruned = await self.store.prune_deliveries(cutoff)
                 if pruned:
                     log.info("pruned %d deliveries done more than %g days ago", pruned, self.settings.keep_days)
+                dropped = await self.store.write(history_cache.trim)
+                if dropped:
+                    log.info("dropped the %d oldest stored history answers", dropped)
             except asyncio.CancelledError:
                 raise
             except Exception:

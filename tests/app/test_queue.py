@@ -22,7 +22,7 @@ from gidgethub.sansio import Event
 from app.config import Settings
 from app.errors import PermanentError, TransientError
 from app.queue import JobContext, JobQueue, RetryPolicy
-from app.store import MIGRATIONS, NewDelivery, Store
+from app.store import MIGRATIONS, NewDelivery, Store, history_cache
 from app.store import deliveries as delivery_sql
 from tests.fixtures_app import WEBHOOK_SECRET, FakeClock, load_webhook, post_delivery, wait_until
 
@@ -446,6 +446,25 @@ async def test_starting_the_queue_prunes_deliveries_done_longer_ago_than_kept(
     await queue.stop()
     kept = await store.get_delivery("recent")
     assert kept is not None and kept.status == "done"
+
+
+async def test_starting_the_queue_drops_the_oldest_stored_history_answers_beyond_their_bound(
+    store: Store, app_settings: Settings, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_cache, "MAX_ROWS", 2)
+    for n in range(4):
+        await store.write(lambda db, n=n: history_cache.put_recent_authors(
+            db, 1, f"{n:040d}", {"models/m.sql": (f"@user{n}",)}, now=1000.0 + n))
+    queue = _queue(store, app_settings, Router(), fake_clock)
+    await queue.start()
+    await wait_until(lambda: _history_answers(store, 2))
+    await queue.stop()
+    kept = await store.read(lambda db: [history_cache.recent_authors(db, 1, f"{n:040d}", ["models/m.sql"]) for n in range(4)])
+    assert kept == [{}, {}, {"models/m.sql": ("@user2",)}, {"models/m.sql": ("@user3",)}]
+
+
+async def _history_answers(store: Store, expected: int) -> bool:
+    return await store.read(history_cache.count) == expected
 
 
 async def _gone(store: Store, delivery_id: str) -> bool:
