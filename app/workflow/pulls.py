@@ -334,6 +334,7 @@ async def _wait_for_budget(ctx: JobContext, gh: InstallationClient, ref: PullRef
     if wait is None or ctx.attempt >= ctx.settings.max_attempts:
         return
     when = time.strftime("%H:%M", time.gmtime(wait.until))
+    await ctx.fence()
     await gh.update_check_run(
         ref.owner,
         ref.name,
