@@ -162,3 +162,26 @@ async def test_a_draft_gets_its_check_but_mentions_nobody_until_ready_for_review
     [comment] = flow.impact_comments(pull)
     assert "@acme/growth" in comment.body
     assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_an_old_delivery_replayed_after_a_newer_head_was_analysed_does_not_publish_the_old_head(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, author="priya")
+    opened, old_head = flow.deliveries[-1], pull.head_sha
+    assert flow.check(pull).conclusion == "action_required"
+    await flow.push(pull, {FCT: _fct(flow)})  # the breaking change is undone
+    assert flow.check(pull).conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    shown = comment.body
+
+    assert await flow.store.replay_delivery(opened, now=0.0)  # an operator replays the first delivery
+    await flow.wait_done(opened)
+    assert flow.check(pull).head_sha == pull.head_sha != old_head
+    assert flow.check(pull).conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    assert comment.body == shown  # still the newer head's analysis
+    old_run = flow.repo.check_run("Tessera", head_sha=old_head)
+    assert old_run.conclusion in ("cancelled", "neutral", "action_required")
+    assert old_run.conclusion != "success"
