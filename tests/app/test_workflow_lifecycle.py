@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
+from tests.fakegithub import ScriptedResponse
 
 pr_flow = workflow_support.pr_flow
 
@@ -145,6 +146,17 @@ async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
 
     flow = pr_flow
     monkeypatch.setattr(checkout, "COMPARE_FILES_LIMIT", 1)  # GitHub stops listing at 300 files
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
+    assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
+    assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_a_comparison_that_leaves_out_its_file_list_is_read_from_the_trees(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    # GitHub leaves the file list out of a comparison too large to diff: the change is not empty
+    flow.fake.script("GET", "/repos/acme/warehouse/compare/*", ScriptedResponse(200, {
+        "status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1, "commits": []}))
     pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
     trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
     assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
