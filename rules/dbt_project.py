@@ -687,10 +687,7 @@ class DbtProject:
         model = self.models[fqn]
         env = self._environment()
         recorder = self._recorder
-        recorder.config = {}
-        recorder.depends_on = []
-        recorder.dynamic = False
-        recorder.unset_vars = []
+        self._reset_recorder()
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
@@ -833,7 +830,7 @@ class DbtProject:
             return None
 
     def _reset_recorder(self) -> None:
-        """Forget what a rendering that is about to be redone recorded."""
+        """Forget what the last rendering recorded (one about to start, or to be redone)."""
         recorder = self._recorder
         recorder.config = {}
         recorder.depends_on = []
