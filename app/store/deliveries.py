@@ -317,12 +317,17 @@ def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) ->
     return None
 
 
-def holds(db: Database, id: int, replica: str, attempt: int) -> bool:
+def holds(db: Database, id: int, replica: str, attempt: int, *, lock: bool = False) -> bool:
     """Whether ``replica`` still runs attempt ``attempt`` of job ``id``: the fencing token a job
     checks before each side effect. A takeover claims the job again, which changes the holder or
-    the attempt, so a stalled replica that wakes up finds it no longer holds the job."""
+    the attempt, so a stalled replica that wakes up finds it no longer holds the job.
+
+    ``lock`` (in a write transaction): the job's row stays locked until the transaction ends, so a
+    takeover cannot land between this check and the transaction's own writes (PostgreSQL; SQLite
+    has one writer at a time)."""
     row = db.execute(
-        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?",
+        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?"
+        + (" FOR UPDATE" if lock and dialect_of(db) == POSTGRESQL else ""),
         (id, replica, attempt),
     ).fetchone()
     return row is not None

@@ -125,13 +125,13 @@ async def on_comment(event: Event, ctx: JobContext) -> None:
         proposal = await ctx.store.read(lambda db: sql.get_proposal(db, repo_id, number))
     if proposal is None or not proposal.analysis:
         await _answer(ctx, gh, owner, name, number, comment_id, [Outcome(False, "Tessera could not analyse this pull request yet; try `/tessera recheck`.")])
-        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, None))
+        await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, None))
         return
 
     if proposal.status != "open" and any(c.verb not in ("help", "status") for c in commands):
         reply = f"@{author.get('login')} this pull request is {proposal.status}: there is nothing left to decide."
         await _answer(ctx, gh, owner, name, number, comment_id, [Outcome(False, reply)])
-        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+        await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
         return
 
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
@@ -159,7 +159,7 @@ async def on_comment(event: Event, ctx: JobContext) -> None:
         fresh = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal.id))
         await publish_outcome(ctx, gh, fresh or proposal, talk.analysis, check_run_id=proposal.check_run_id)
     await _answer(ctx, gh, owner, name, number, comment_id, outcomes)
-    await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+    await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
 
 
 # --- the same commands, given on the proposal page ------------------------------------------------
@@ -411,7 +411,7 @@ async def _withdraw(talk: Conversation, command: Command, responses: tuple[str, 
     if refusal:
         return Outcome(False, refusal)
     for team in chosen:
-        await talk.ctx.store.write(lambda db, team=team: _delete(db, talk, team, command.verb))
+        await talk.ctx.fenced_write(lambda db, team=team: _delete(db, talk, team, command.verb))
         talk.records.pop(team, None)
     return Outcome(True, changed=True)
 
@@ -474,7 +474,7 @@ async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, A
             },
         )
 
-    await talk.ctx.store.write(write)
+    await talk.ctx.fenced_write(write)  # with the audit entry: once, by the replica that holds the job
     talk.records[record.team] = record
 
 
