@@ -43,7 +43,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -54,10 +54,13 @@ from app.config import Settings
 from app.errors import LeaseLost, PermanentError, QuarantinedError, TransientError
 from app.github import GitHubApp
 from app.metrics import REGISTRY
-from app.store import Delivery, JobOutcome, Store
+from app.store import Delivery, JobOutcome, Store, history_cache
 from app.store import deliveries as delivery_sql
+from app.store.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, asyncio.TimeoutError, aiohttp.ClientError)
 PRUNE_EVERY_SECONDS = 6 * 3600
@@ -119,9 +122,27 @@ class JobContext:
             return
         job_id, replica, attempt = self.job_id, self.store.replica, self.attempt
         if not await self.store.read(lambda db: delivery_sql.holds(db, job_id, replica, attempt)):
-            raise LeaseLost(
-                f"delivery {self.delivery_id}: attempt {attempt} lost its lease to another replica; stopped before writing"
-            )
+            raise self._lost()
+
+    async def fenced_write(self, fn: Callable[[Database], T]) -> T:
+        """``store.write(fn)`` in the same transaction as the lease check of :meth:`fence`: a
+        takeover cannot land between the check and the writes, and a replica that lost the job
+        writes nothing (:class:`~app.errors.LeaseLost`, the transaction rolled back)."""
+        if self.job_id is None:
+            return await self.store.write(fn)
+        job_id, replica, attempt = self.job_id, self.store.replica, self.attempt
+
+        def fenced(db: Database) -> T:
+            if not delivery_sql.holds(db, job_id, replica, attempt, lock=True):
+                raise self._lost()
+            return fn(db)
+
+        return await self.store.write(fenced)
+
+    def _lost(self) -> LeaseLost:
+        return LeaseLost(
+            f"delivery {self.delivery_id}: attempt {self.attempt} lost its lease to another replica; stopped before writing"
+        )
 
 
 @dataclass(frozen=True)
@@ -260,13 +281,17 @@ class JobQueue:
             outcome = await self._run(job)
 
     async def _prune_periodically(self) -> None:
-        """Keep the deliveries table bounded: forget done deliveries older than ``keep_days``."""
+        """Keep the tables that only grow bounded: forget done deliveries older than ``keep_days``,
+        and the oldest stored history answers beyond their bound."""
         while True:
             try:
                 cutoff = self.clock.now() - self.settings.keep_days * 86400
                 pruned = await self.store.prune_deliveries(cutoff)
                 if pruned:
                     log.info("pruned %d deliveries done more than %g days ago", pruned, self.settings.keep_days)
+                dropped = await self.store.write(history_cache.trim)
+                if dropped:
+                    log.info("dropped the %d oldest stored history answers", dropped)
             except asyncio.CancelledError:
                 raise
             except Exception:

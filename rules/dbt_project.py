@@ -357,6 +357,16 @@ def _as_snapshot(rendered: Rendered, line: int) -> Rendered:
     return replace(rendered, sql=sql, problems=problems, first_line=0)
 
 
+class MacroCompileError(Exception):
+    """A macro that parsed but cannot be compiled (``{% for loop in x %}``): said at the macro's
+    file and line as well as at the model that calls it (a change to the macro is where the
+    problem is, and the models it breaks were not touched)."""
+
+    def __init__(self, name: str, path: str, line: int | None, detail: str) -> None:
+        super().__init__(f"macro {name} ({path}, line {line}) cannot be compiled: {detail}")
+        self.path, self.line, self.problem = path, line, f"macro {name} cannot be compiled: {detail}"
+
+
 class _Return(Exception):
     """dbt's ``return()`` inside a macro: carries the value out of the macro."""
 
@@ -687,10 +697,7 @@ class DbtProject:
         model = self.models[fqn]
         env = self._environment()
         recorder = self._recorder
-        recorder.config = {}
-        recorder.depends_on = []
-        recorder.dynamic = False
-        recorder.unset_vars = []
+        self._reset_recorder()
         recorder.this = render_relation(self._relation_name(fqn), self.dialect)
         problems: list[ParseProblem] = []
         try:
@@ -707,6 +714,10 @@ class DbtProject:
             sql = ""
         except _Return as ret:
             sql = str(ret.value)
+        except MacroCompileError as exc:
+            problems.append(ParseProblem(model.path, f"Jinja rendering failed: {exc}", None))
+            problems.append(ParseProblem(exc.path, exc.problem, exc.line))
+            sql = ""
         except Exception as exc:  # noqa: BLE001 (user templates can fail in any way)
             problems.append(
                 ParseProblem(
@@ -833,7 +844,7 @@ class DbtProject:
             return None
 
     def _reset_recorder(self) -> None:
-        """Forget what a rendering that is about to be redone recorded."""
+        """Forget what the last rendering recorded (one about to start, or to be redone)."""
         recorder = self._recorder
         recorder.config = {}
         recorder.depends_on = []
@@ -1172,9 +1183,11 @@ class _LazyMacro:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._macro is None:
-            template = self._env.template_class.from_code(
-                self._env, self._code.code(), self._env.make_globals(dict(self._scope))
-            )
+            try:
+                code = self._code.code()
+            except jinja2.TemplateSyntaxError as exc:
+                raise MacroCompileError(self._name, self._code.path, exc.lineno, str(exc.message)) from None
+            template = self._env.template_class.from_code(self._env, code, self._env.make_globals(dict(self._scope)))
             # the template's context, not its module: Jinja exports no ``_private`` name, and dbt
             # projects call their own helper macros by such names
             context = template.new_context()
@@ -1682,6 +1695,9 @@ def read_project(
         asset = _seed_asset(path, text, seed_props, dialect, name, types, value_types)
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
+    # the macro files are read now: one that cannot be loaded is a problem of this side (dbt
+    # parse fails on it), whether or not a model renders through Jinja
+    project._environment()
     return project
 
 

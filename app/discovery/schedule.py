@@ -74,20 +74,28 @@ async def scheduled_round(store: Store, entries: Sequence[str], *, interval: flo
         due = lease.lease_until if lease is not None else now
         return min(interval, max(due - time.time(), 0.0) + RETRY_SLACK)
     renewing = asyncio.create_task(_renew(store))
-    finished = False
+    stopped = True
+    """Stopped before its end (the replica shuts down): another replica should run it now. A
+    round that ended, even on a bug, holds the lease until the next round is due: a bug that
+    fails every round must not run it on some replica every minute."""
     try:
         await run_round(store, entries, now=dt.datetime.now(dt.UTC))
-        finished = True
+        stopped = False
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        stopped = False
+        raise
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
         with contextlib.suppress(Exception):  # a store that is closing: the lease runs out by itself
-            if finished:
+            if stopped:
+                await store.write(lambda db: schedules.release(db, LEASE, store.replica))
+            else:
                 done = time.time()
                 await store.write(lambda db: schedules.finish(db, LEASE, store.replica, done, done + interval))
-            else:
-                await store.write(lambda db: schedules.release(db, LEASE, store.replica))
     return interval
 
 

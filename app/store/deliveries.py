@@ -288,15 +288,20 @@ def renew_leases(db: Database, ids: Sequence[int], replica: str, until: float) -
 
 
 def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) -> str | None:
-    """The head SHA of the newest ``pull_request`` delivery (of these ``actions``) queued or running
-    after ``delivery_id`` for the same pull request: the head its analyses will reach. A job about
-    an older head reads this to know it was superseded by a push, without asking GitHub. Newest
-    first, so a busy pull request decodes one payload, not every later one."""
+    """The head SHA of the newest ``pull_request`` delivery (of these ``actions``) received after
+    ``delivery_id`` for the same pull request and queued, running or done: the head its analyses
+    will reach, or reached. A job about an older head reads this to know it was superseded by a
+    push, without asking GitHub; by when it was received, not by its place in the queue, so an
+    old delivery an operator replays (queued again behind everything) is superseded by the
+    pushes that came after it and were analysed already. Newest first, so a busy pull request
+    decodes one payload, not every later one."""
     marks = ", ".join("?" * len(actions))
     rows = db.execute(
         "SELECT d.payload FROM deliveries AS d JOIN deliveries AS me ON me.delivery_id = ?"
-        " WHERE d.ordering_key = me.ordering_key AND d.seq > me.seq AND d.event = 'pull_request'"
-        f" AND d.status IN ('queued', 'running') AND d.action IN ({marks}) ORDER BY d.seq DESC",
+        " WHERE d.ordering_key = me.ordering_key AND d.event = 'pull_request'"
+        " AND (d.received_at > me.received_at OR (d.received_at = me.received_at AND d.id > me.id))"
+        f" AND d.status IN ('queued', 'running', 'done') AND d.action IN ({marks})"
+        " ORDER BY d.received_at DESC, d.id DESC",
         (delivery_id, *actions),
     )
     for (stored,) in rows:
@@ -312,12 +317,17 @@ def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) ->
     return None
 
 
-def holds(db: Database, id: int, replica: str, attempt: int) -> bool:
+def holds(db: Database, id: int, replica: str, attempt: int, *, lock: bool = False) -> bool:
     """Whether ``replica`` still runs attempt ``attempt`` of job ``id``: the fencing token a job
     checks before each side effect. A takeover claims the job again, which changes the holder or
-    the attempt, so a stalled replica that wakes up finds it no longer holds the job."""
+    the attempt, so a stalled replica that wakes up finds it no longer holds the job.
+
+    ``lock`` (in a write transaction): the job's row stays locked until the transaction ends, so a
+    takeover cannot land between this check and the transaction's own writes (PostgreSQL; SQLite
+    has one writer at a time)."""
     row = db.execute(
-        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?",
+        "SELECT 1 FROM deliveries WHERE id = ? AND status = 'running' AND claimed_by = ? AND attempts = ?"
+        + (" FOR UPDATE" if lock and dialect_of(db) == POSTGRESQL else ""),
         (id, replica, attempt),
     ).fetchone()
     return row is not None

@@ -3,7 +3,9 @@ across restarts, so each (repository, path, base commit) costs one API request, 
 
 A file's history before a given commit never changes, so an answer is never stale; the table is
 bounded by dropping the oldest answers beyond :data:`MAX_ROWS` (a base commit that old is rarely
-a pull request's base any more). Table (migration ``0071_history_cache``): ``history_cache``.
+a pull request's base any more), in the queue's periodic prune (:func:`trim`), not on each write:
+finding the cut-off walks the whole index. Table (migration ``0071_history_cache``):
+``history_cache``.
 """
 
 from __future__ import annotations
@@ -39,15 +41,9 @@ def recent_authors(db: Database, repo_id: int, base_sha: str, paths: Collection[
 
 
 def put_recent_authors(
-    db: Database,
-    repo_id: int,
-    base_sha: str,
-    found: Mapping[str, tuple[str, ...]],
-    *,
-    now: float,
-    max_rows: int = MAX_ROWS,
+    db: Database, repo_id: int, base_sha: str, found: Mapping[str, tuple[str, ...]], *, now: float
 ) -> None:
-    """Store new answers, then drop the oldest beyond ``max_rows``."""
+    """Store new answers (:func:`trim` bounds the table)."""
     if not found:
         return
     db.executemany(
@@ -56,10 +52,17 @@ def put_recent_authors(
         " fetched_at = excluded.fetched_at",
         [(repo_id, path, base_sha, json.dumps(list(authors)), now) for path, authors in found.items()],
     )
-    db.execute(
-        "DELETE FROM history_cache WHERE fetched_at < ("
-        "SELECT fetched_at FROM history_cache ORDER BY fetched_at DESC LIMIT 1 OFFSET ?)",
-        (max_rows - 1,),
+
+
+def trim(db: Database, max_rows: int | None = None) -> int:
+    """Drop the oldest answers beyond ``max_rows`` (:data:`MAX_ROWS`); how many were dropped."""
+    keep = MAX_ROWS if max_rows is None else max_rows
+    return int(
+        db.execute(
+            "DELETE FROM history_cache WHERE fetched_at < ("
+            "SELECT fetched_at FROM history_cache ORDER BY fetched_at DESC LIMIT 1 OFFSET ?)",
+            (keep - 1,),
+        ).rowcount
     )
 
 

@@ -111,8 +111,7 @@ async def publish_outcome(
         if comment_id != proposal.comment_id:
             sql.update_proposal(db, proposal.id, comment_id=comment_id)
 
-    await ctx.fence()
-    await ctx.store.write(save)
+    await ctx.fenced_write(save)
     await notify.proposal_published(ctx, gh, proposal, analysis, verdict, page_url=url, quiet=quiet)
     return verdict
 

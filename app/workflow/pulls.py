@@ -259,7 +259,7 @@ async def _supersede(ctx: JobContext, gh: InstallationClient, ref: PullRef, chec
     body = checkrun.superseded_output(newer)
     body["details_url"] = details_url(ctx, check_run_id)
     await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
-    await ctx.store.write(
+    await ctx.fenced_write(
         lambda db: sql.update_check_verdict(
             db,
             check_run_id=check_run_id,
@@ -286,7 +286,7 @@ async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: P
         return stored
     check_run_id = await _find_open_check_run(gh, ref, proposal)
     if check_run_id is not None:
-        await ctx.store.write(
+        await ctx.fenced_write(
             lambda db: sql.start_analysis(
                 db, check_run_id=check_run_id, proposal_id=proposal.id, base_sha=ref.base_sha, head_sha=ref.head_sha
             )
@@ -318,7 +318,7 @@ async def _in_progress_check_run(ctx: JobContext, gh: InstallationClient, ref: P
             f"GitHub said: {exc}"
         ) from exc
     check_run_id = int(run["id"])
-    await ctx.store.write(
+    await ctx.fenced_write(
         lambda db: sql.start_analysis(
             db, check_run_id=check_run_id, proposal_id=proposal.id, base_sha=ref.base_sha, head_sha=ref.head_sha
         )
@@ -334,6 +334,7 @@ async def _wait_for_budget(ctx: JobContext, gh: InstallationClient, ref: PullRef
     if wait is None or ctx.attempt >= ctx.settings.max_attempts:
         return
     when = time.strftime("%H:%M", time.gmtime(wait.until))
+    await ctx.fence()
     await gh.update_check_run(
         ref.owner,
         ref.name,
@@ -396,7 +397,7 @@ async def _fail_check(
     body = checkrun.error_output(message)
     body["details_url"] = url
     await gh.update_check_run(ref.owner, ref.name, check_run_id, **body)
-    await ctx.store.write(
+    await ctx.fenced_write(
         lambda db: sql.finish_analysis(
             db,
             check_run_id=check_run_id,

@@ -124,14 +124,14 @@ async def on_comment(event: Event, ctx: JobContext) -> None:
         await analyse_pull(ctx, pull_ref(pull, repository, installation_id), force=True, github=gh)
         proposal = await ctx.store.read(lambda db: sql.get_proposal(db, repo_id, number))
     if proposal is None or not proposal.analysis:
-        await _answer(gh, owner, name, number, comment_id, [Outcome(False, "Tessera could not analyse this pull request yet; try `/tessera recheck`.")])
-        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, None))
+        await _answer(ctx, gh, owner, name, number, comment_id, [Outcome(False, "Tessera could not analyse this pull request yet; try `/tessera recheck`.")])
+        await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, None))
         return
 
     if proposal.status != "open" and any(c.verb not in ("help", "status") for c in commands):
         reply = f"@{author.get('login')} this pull request is {proposal.status}: there is nothing left to decide."
-        await _answer(gh, owner, name, number, comment_id, [Outcome(False, reply)])
-        await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+        await _answer(ctx, gh, owner, name, number, comment_id, [Outcome(False, reply)])
+        await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
         return
 
     records = await ctx.store.read(lambda db: sql.list_acks(db, proposal.id))
@@ -158,8 +158,8 @@ async def on_comment(event: Event, ctx: JobContext) -> None:
     elif any(o.changed for o in outcomes) and proposal.check_run_id is not None:
         fresh = await ctx.store.read(lambda db: sql.get_proposal_by_id(db, proposal.id))
         await publish_outcome(ctx, gh, fresh or proposal, talk.analysis, check_run_id=proposal.check_run_id)
-    await _answer(gh, owner, name, number, comment_id, outcomes)
-    await ctx.store.write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
+    await _answer(ctx, gh, owner, name, number, comment_id, outcomes)
+    await ctx.fenced_write(lambda db: sql.claim_comment(db, comment_id, proposal.id))
 
 
 # --- the same commands, given on the proposal page ------------------------------------------------
@@ -201,7 +201,10 @@ async def answer_from_page(ctx: JobContext, gh: InstallationClient, proposal: Pr
     return outcome
 
 
-async def _answer(gh: InstallationClient, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]) -> None:
+async def _answer(
+    ctx: JobContext, gh: InstallationClient, owner: str, repo: str, number: int, comment_id: int, outcomes: list[Outcome]
+) -> None:
+    await ctx.fence()  # a stalled replica whose command another replica took over answers nothing
     accepted = all(o.accepted for o in outcomes)
     await gh.create_comment_reaction(owner, repo, comment_id, "+1" if accepted else "confused")
     replies = [_clip_reply(o.reply) for o in outcomes if o.reply]
@@ -408,7 +411,7 @@ async def _withdraw(talk: Conversation, command: Command, responses: tuple[str, 
     if refusal:
         return Outcome(False, refusal)
     for team in chosen:
-        await talk.ctx.store.write(lambda db, team=team: _delete(db, talk, team, command.verb))
+        await talk.ctx.fenced_write(lambda db, team=team: _delete(db, talk, team, command.verb))
         talk.records.pop(team, None)
     return Outcome(True, changed=True)
 
@@ -471,7 +474,7 @@ async def _save(talk: Conversation, record: AckRecord, *, detail: Mapping[str, A
             },
         )
 
-    await talk.ctx.store.write(write)
+    await talk.ctx.fenced_write(write)  # with the audit entry: once, by the replica that holds the job
     talk.records[record.team] = record
 
 

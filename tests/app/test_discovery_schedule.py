@@ -137,3 +137,36 @@ async def test_a_renewal_that_arrives_after_the_round_finished_keeps_the_wait_fo
     # the next round, once due, is renewed again
     assert await store.write(lambda db: schedules.take(db, LEASE, "b", now + 3601, now + 3661))
     assert await store.write(lambda db: schedules.renew(db, LEASE, "b", now + 3700))
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgres"], indirect=True)
+async def test_a_round_that_fails_on_a_bug_holds_the_lease_until_the_next_round_and_a_stopped_one_frees_it(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the round")
+
+    monkeypatch.setattr("app.discovery.schedule.run_round", broken)
+    entries = (f"jsonl={_query_log(tmp_path / 'queries.jsonl', 1)}",)
+    with pytest.raises(RuntimeError):
+        await scheduled_round(store, entries, interval=600.0)
+    lease = await store.read(lambda db: schedules.get(db, LEASE))
+    assert lease is not None and lease.holder == store.replica
+    assert lease.lease_until >= time.time() + 590  # no replica runs the failing round again before then
+
+    async def stalled(*args: object, **kwargs: object) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr("app.discovery.schedule.run_round", stalled)
+    await store.write(lambda db: schedules.release(db, LEASE, store.replica))
+    running = asyncio.create_task(scheduled_round(store, entries, interval=600.0))
+    await wait_until(lambda: _held(store))
+    running.cancel()  # the replica shuts down mid-round
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await store.read(lambda db: schedules.get(db, LEASE))).lease_until == 0  # free for another now
+
+
+async def _held(store: Store) -> bool:
+    lease = await store.read(lambda db: schedules.get(db, LEASE))
+    return lease is not None and lease.lease_until > time.time()

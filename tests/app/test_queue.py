@@ -20,9 +20,9 @@ from gidgethub.routing import Router
 from gidgethub.sansio import Event
 
 from app.config import Settings
-from app.errors import PermanentError, TransientError
+from app.errors import LeaseLost, PermanentError, TransientError
 from app.queue import JobContext, JobQueue, RetryPolicy
-from app.store import MIGRATIONS, NewDelivery, Store
+from app.store import MIGRATIONS, NewDelivery, Store, history_cache
 from app.store import deliveries as delivery_sql
 from tests.fixtures_app import WEBHOOK_SECRET, FakeClock, load_webhook, post_delivery, wait_until
 
@@ -448,6 +448,25 @@ async def test_starting_the_queue_prunes_deliveries_done_longer_ago_than_kept(
     assert kept is not None and kept.status == "done"
 
 
+async def test_starting_the_queue_drops_the_oldest_stored_history_answers_beyond_their_bound(
+    store: Store, app_settings: Settings, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_cache, "MAX_ROWS", 2)
+    for n in range(4):
+        await store.write(lambda db, n=n: history_cache.put_recent_authors(
+            db, 1, f"{n:040d}", {"models/m.sql": (f"@user{n}",)}, now=1000.0 + n))
+    queue = _queue(store, app_settings, Router(), fake_clock)
+    await queue.start()
+    await wait_until(lambda: _history_answers(store, 2))
+    await queue.stop()
+    kept = await store.read(lambda db: [history_cache.recent_authors(db, 1, f"{n:040d}", ["models/m.sql"]) for n in range(4)])
+    assert kept == [{}, {}, {"models/m.sql": ("@user2",)}, {"models/m.sql": ("@user3",)}]
+
+
+async def _history_answers(store: Store, expected: int) -> bool:
+    return await store.read(history_cache.count) == expected
+
+
 async def _gone(store: Store, delivery_id: str) -> bool:
     return await store.get_delivery(delivery_id) is None
 
@@ -475,3 +494,21 @@ async def test_a_job_that_ended_just_as_the_queue_stops_is_recorded_and_not_run_
     await asyncio.gather(*blockers)
     job = await store.get_delivery("d1")
     assert (job.status, job.attempts) == ("done", 1)
+
+
+async def test_a_fenced_write_commits_only_while_this_replica_holds_the_job(
+    store: Store, app_settings: Settings, fake_clock: FakeClock
+) -> None:
+    await store.insert_delivery(_delivery("d1"))
+    job = await store.claim_job(fake_clock.now())
+    ctx = JobContext(store=store, settings=app_settings, github=None, delivery_id="d1", attempt=job.attempts,
+                     clock=fake_clock, job_id=job.id)
+    await ctx.fenced_write(lambda db: db.execute(
+        "INSERT INTO history_cache (repo_id, path, base_sha, authors, fetched_at) VALUES (1, 'held', 'x', '[]', 0)"))
+    # another replica takes the job over (its lease ran out while this one stalled)
+    await store.write(lambda db: db.execute("UPDATE deliveries SET claimed_by = 'replica-b' WHERE id = ?", (job.id,)))
+    with pytest.raises(LeaseLost):
+        await ctx.fenced_write(lambda db: db.execute(
+            "INSERT INTO history_cache (repo_id, path, base_sha, authors, fetched_at) VALUES (1, 'lost', 'x', '[]', 0)"))
+    paths = await store.read(lambda db: [row[0] for row in db.execute("SELECT path FROM history_cache").fetchall()])
+    assert paths == ["held"]

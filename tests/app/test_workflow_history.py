@@ -276,7 +276,9 @@ async def test_a_reader_s_history_is_asked_of_github_once_across_replicas_and_re
 async def test_the_stored_history_answers_stay_within_their_bound_dropping_the_oldest(store: Store) -> None:
     for n in range(5):
         await store.write(lambda db, n=n: history_cache.put_recent_authors(
-            db, 1, f"{n:040d}", {f"models/m{n}.sql": (f"@user{n}",)}, now=1000.0 + n, max_rows=3))
+            db, 1, f"{n:040d}", {f"models/m{n}.sql": (f"@user{n}",)}, now=1000.0 + n))
+    assert await store.read(history_cache.count) == 5  # a write drops nothing: the periodic prune does
+    assert await store.write(lambda db: history_cache.trim(db, max_rows=3)) == 2
     assert await store.read(history_cache.count) == 3
     kept = await store.read(lambda db: [
         history_cache.recent_authors(db, 1, f"{n:040d}", [f"models/m{n}.sql"]) for n in range(5)])

@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
+from tests.fakegithub import ScriptedResponse
 
 pr_flow = workflow_support.pr_flow
 
@@ -151,6 +152,17 @@ async def test_a_pull_request_too_big_to_list_is_read_from_its_head_tree(
     assert flow.check(pull).conclusion == "action_required"
 
 
+async def test_a_comparison_that_leaves_out_its_file_list_is_read_from_the_trees(pr_flow: PullRequestFlow) -> None:
+    flow = pr_flow
+    # GitHub leaves the file list out of a comparison too large to diff: the change is not empty
+    flow.fake.script("GET", "/repos/acme/warehouse/compare/*", ScriptedResponse(200, {
+        "status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1, "commits": []}))
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")})
+    trees = [r.path for r in flow.fake.requests_to("GET", "/repos/acme/warehouse/git/trees/*")]
+    assert len(trees) == 2 and trees[-1].endswith(pull.head_sha)
+    assert flow.check(pull).conclusion == "action_required"
+
+
 async def test_a_draft_gets_its_check_but_mentions_nobody_until_ready_for_review(pr_flow: PullRequestFlow) -> None:
     flow = pr_flow
     pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, draft=True)
@@ -162,3 +174,26 @@ async def test_a_draft_gets_its_check_but_mentions_nobody_until_ready_for_review
     [comment] = flow.impact_comments(pull)
     assert "@acme/growth" in comment.body
     assert flow.check(pull).conclusion == "action_required"
+
+
+async def test_an_old_delivery_replayed_after_a_newer_head_was_analysed_does_not_publish_the_old_head(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    pull = await flow.open_pr({FCT: _fct(flow).replace("    plan_code,\n", "")}, author="priya")
+    opened, old_head = flow.deliveries[-1], pull.head_sha
+    assert flow.check(pull).conclusion == "action_required"
+    await flow.push(pull, {FCT: _fct(flow)})  # the breaking change is undone
+    assert flow.check(pull).conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    shown = comment.body
+
+    assert await flow.store.replay_delivery(opened, now=0.0)  # an operator replays the first delivery
+    await flow.wait_done(opened)
+    assert flow.check(pull).head_sha == pull.head_sha != old_head
+    assert flow.check(pull).conclusion == "success"
+    [comment] = flow.impact_comments(pull)
+    assert comment.body == shown  # still the newer head's analysis
+    old_run = flow.repo.check_run("Tessera", head_sha=old_head)
+    assert old_run.conclusion in ("cancelled", "neutral", "action_required")
+    assert old_run.conclusion != "success"

@@ -52,6 +52,11 @@ class PullRequestFlow:
         response = await post_delivery(self.client, event, dict(payload), delivery_id=delivery_id)
         assert response.status in (200, 202), await response.text()
         self.deliveries.append(delivery_id)
+        await self.wait_done(delivery_id)
+        return delivery_id
+
+    async def wait_done(self, delivery_id: str) -> None:
+        """Wait until the queue has finished the delivery (a replayed one too); it must not fail."""
 
         async def finished() -> bool:
             delivery = await self.store.get_delivery(delivery_id)
@@ -60,7 +65,6 @@ class PullRequestFlow:
         await wait_until(finished, timeout=30)
         delivery = await self.store.get_delivery(delivery_id)
         assert delivery.status == "done", f"delivery failed: {delivery.last_error}"
-        return delivery_id
 
     def pull_payload(self, pull: FakePull, action: str, **extra: Any) -> dict[str, Any]:
         return {

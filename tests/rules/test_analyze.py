@@ -300,3 +300,24 @@ def test_without_a_cache_the_two_sides_still_infer_each_unchanged_model_once(
     ]
     assert inferred
     assert len(inferred) == len(set(inferred))  # the same SQL over the same parent schemas never twice
+
+
+MACRO_PROJECT = {
+    "dbt_project.yml": "name: p\n",
+    ".tessera.yml": "dbt: {dialect: postgres}\n",
+    "macros/twice.sql": "{% macro twice(x) %}{{ x }} * 2{% endmacro %}\n",
+    "models/m.sql": "select {{ twice(1) }} as a\n",
+}
+
+
+def test_a_macro_edit_that_breaks_the_models_calling_it_is_unparsed_at_the_macro() -> None:
+    compile_error = "{% macro twice(x) %}{% for loop in [1] %}{{ x }}{% endfor %}{% endmacro %}\n"
+    parse_error = "{% macro twice(x) %}{% for y in %}{{ x }}{% endmacro %}\n"
+    for text, message in [
+        (compile_error, "macro twice cannot be compiled: Can't assign to special loop variable in for-loop target"),
+        (parse_error, "macro file could not be loaded: Expected an expression, got 'end of statement block'"),
+    ]:
+        result = run(MACRO_PROJECT, {**MACRO_PROJECT, "macros/twice.sql": text})
+        [unparsed] = [c for c in result.changes if c.rule == "UNPARSED"]
+        assert (unparsed.path, unparsed.line) == ("macros/twice.sql", 1)
+        assert unparsed.message.endswith(message)

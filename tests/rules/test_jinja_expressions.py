@@ -129,6 +129,17 @@ def test_a_macro_file_that_cannot_compile_is_a_problem_and_its_macros_are_not_de
     ]
 
 
+def test_a_macro_that_parses_but_cannot_compile_fails_its_caller_with_the_macros_file_and_line() -> None:
+    macros = {**MACROS, "macros/loops.sql": "{% macro each() %}\n{% for loop in [1] %}x{% endfor %}{% endmacro %}\n"}
+    shop = project({"m": "select {{ each() }} as a from {{ ref('orders') }}", **MODELS}, macros)
+    rendered = shop.render_jinja("m")
+    assert rendered.sql == ""
+    assert [(p.path, p.line) for p in rendered.problems] == [("models/m.sql", None), ("macros/loops.sql", 2)]
+    assert rendered.problems[1].message == (
+        "macro each cannot be compiled: Can't assign to special loop variable in for-loop target"
+    )
+
+
 def test_a_macro_is_compiled_when_first_called_and_the_same_text_renders_alike_in_every_project() -> None:
     model = {"m": "select {{ cents('amount') }} as x from {{ ref('orders') }}", **MODELS}
     base, head = project(model), project(model)
