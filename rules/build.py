@@ -52,6 +52,7 @@ from rules.dbt_project import (
     Rendered,
     _column_line,
     is_macro_path,
+    line_of,
     read_project,
     stable_hash,
 )
@@ -306,11 +307,13 @@ def build_pair(
         cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
             return SnapshotPair(decode_snapshot(cached[0]), decode_snapshot(cached[1]))
+    # the projects of both sides, read first to know what the change leaves as it was (a project
+    # a dbt manifest describes is read from the manifest, each side on its own, as before)
     read = [
         {
             folder: read_project(source, folder, dialect=_project_dialect(folder, dialects, config), cache=cache)
             for folder in project_folders(paths, config)
-        }
+        } if not config.dbt.manifest else {}
         for source, paths, dialects, _key in sides
     ]
     same = _same_models(read[0], read[1], scope, cache)
@@ -909,8 +912,8 @@ class _Inference:
         twin = self.twins.get((fqn, cheap))
         if (
             twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[0] in self.shared
-            and twin[1] == model
-        ):
+            and twin[1] == model and line_of(twin[1].properties) == line_of(model.properties)
+        ):  # (properties compare without their lines; the asset says where they are)
             asset = twin[3]
         else:
             asset = project.asset(fqn, rendered)

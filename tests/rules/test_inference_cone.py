@@ -10,7 +10,7 @@ import pytest
 from rules import build, diff, impact
 from rules.analyze import analyze
 from rules.config import parse_config
-from rules.model import Analysis, Config
+from rules.model import PROPERTIES_AT, Analysis, Config
 from rules.sources import DictSource
 from tests.shop import drop_coupon_code, drop_discounts, retype_customer_id, shop_files
 
@@ -280,3 +280,17 @@ def test_a_seeds_column_types_changed_in_its_properties_reach_its_readers() -> N
         ("COLUMN_TYPE_CHANGED", "reader", "code", "breaking"),
         ("COLUMN_TYPE_CHANGED", "reader2", "code", "breaking"),
     }
+
+
+def test_a_model_whose_properties_moved_down_the_file_says_where_they_are_now() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n", ".tessera.yml": CONFIG_TEXT,
+        "models/props.yml": "models:\n  - name: a\n  - name: m\n    description: hi\n",
+        "models/a.sql": "select 1 as id", "models/m.sql": "select 2 as id",
+    }
+    head = {**base, "models/props.yml": base["models/props.yml"].replace("- name: a\n", "- name: a\n    meta: {x: 1}\n")}
+    scope = set(changed_paths(base, head))
+    config = parse_config(CONFIG_TEXT)
+    pair = build.build_pair(DictSource(base), DictSource(head), config, scope=scope)
+    alone = build.build_snapshot(DictSource(head), config, scope=scope)
+    assert pair.head.assets["m"].meta[PROPERTIES_AT] == alone.assets["m"].meta[PROPERTIES_AT] == ["models/props.yml", 4]
