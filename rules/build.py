@@ -52,6 +52,7 @@ from rules.dbt_project import (
     Rendered,
     _column_line,
     is_macro_path,
+    line_of,
     read_project,
     stable_hash,
 )
@@ -306,14 +307,20 @@ def build_pair(
         cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
             return SnapshotPair(decode_snapshot(cached[0]), decode_snapshot(cached[1]))
+    # the projects of both sides, read first to know what the change leaves as it was (a project
+    # a dbt manifest describes is read from the manifest, each side on its own, as before)
     read = [
         {
             folder: read_project(source, folder, dialect=_project_dialect(folder, dialects, config), cache=cache)
             for folder in project_folders(paths, config)
-        }
+        } if not config.dbt.manifest else {}
         for source, paths, dialects, _key in sides
     ]
     same = _same_models(read[0], read[1], scope, cache)
+    extras = {
+        f for folder, project in read[0].items() if folder in read[1]
+        for f in _differing_extras(project, read[1][folder])
+    }
     names = [
         None if config.dbt.manifest else {f for p in projects.values() for f in (*p.models, *p.sources, *p.seeds)}
         for projects in read
@@ -327,7 +334,7 @@ def build_pair(
         built.append(
             _build_side(
                 source, paths, config, scope, cache, map_jobs, dialects, lazy=True, read=projects, same=same,
-                elsewhere=other, twin=built[0][1] if built else None, shared=shared,
+                elsewhere=other, twin=built[0][1] if built else None, shared=shared, extras=extras,
             )
         )
     pair = SnapshotPair(built[0][0], built[1][0], (built[0][1], built[1][1]), cache, key)
@@ -536,27 +543,47 @@ def _same_models(
     - of a project whose settings or macros changed, those whose rendering and asset are the
       same on both sides (a macro edit changes the models that call it, not every model).
 
-    Each changed model is inferred on both sides with its ancestors for their schemas; what
-    reads a model left as it was still sees any change of its parents (the cone grows where
-    assets differ)."""
+    Never one whose unpinned ``ref`` moves to another version, one that reads a seed or source
+    that differs (its types come from there), or one whose rendering fails (its problem is said
+    on each side). Each changed model is inferred on both sides with its ancestors for their
+    schemas; what reads a model left as it was still sees any change of its parents (the cone
+    grows where assets differ)."""
     same: set[tuple[str, str]] = set()
     for folder, project in base.items():
         other = head.get(folder)
         if other is None:
             continue
         wide = any(_project_wide(p, project) or _project_wide(p, other) for p in scope)
+        extras = _differing_extras(project, other)
         for fqn, model in project.models.items():
             twin = other.models.get(fqn)
-            if twin is None or model.path in scope or twin.path != model.path:
+            if (
+                twin is None or model.path in scope or twin.path != model.path
+                or project.latest.get(model.name) != other.latest.get(model.name)
+                or any(p in extras for p in (*model.refs, *twin.refs))
+            ):
                 continue
             if not wide:
                 if model.properties_path in scope and twin.properties == model.properties:
                     same.add((folder, fqn))
             elif twin == model:
                 rendered, rendered_there = _render(project, fqn, cache), _render(other, fqn, cache)
-                if rendered == rendered_there and project.asset(fqn, rendered) == other.asset(fqn, rendered_there):
+                if (
+                    rendered == rendered_there and not rendered.problems
+                    and not any(p in extras for p in rendered.depends_on)
+                    and project.asset(fqn, rendered) == other.asset(fqn, rendered_there)
+                ):
                     same.add((folder, fqn))
     return same
+
+
+def _differing_extras(base: DbtProject, head: DbtProject) -> set[str]:
+    """The seeds and sources that differ between the sides (their column types too, which a
+    ``column_types`` setting in ``dbt_project.yml`` or a properties file can change)."""
+    differ: set[str] = set()
+    for ours, theirs in ((base.seeds, head.seeds), (base.sources, head.sources)):
+        differ |= {f for f in set(ours) | set(theirs) if ours.get(f) != theirs.get(f)}
+    return differ
 
 
 def _build_side(
@@ -574,13 +601,15 @@ def _build_side(
     elsewhere: set[str] | None = None,
     twin: _Inference | None = None,
     shared: set[str] = frozenset(),  # type: ignore[assignment]
+    extras: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[Snapshot, _Inference | None]:
     """The snapshot; with ``lazy``, the change's cone only placed (see :meth:`_Inference.placeholders`),
     and the inference that fills it in when :class:`SnapshotPair` asks. ``read``: the projects,
     read already; ``same``: models left as they were though a file they are made from changed;
     ``elsewhere``: what the other side's projects define (None: not known); ``twin``: the other
     side, whose model assets of the projects ``shared`` names serve this one (see
-    :attr:`_Inference.made`)."""
+    :attr:`_Inference.made`); ``extras``: seeds and sources that differ between the sides (their
+    readers are in the change's cone, whatever file made them differ)."""
     snapshot = Snapshot()
     dialects = dialects or {}
 
@@ -622,7 +651,7 @@ def _build_side(
         for extra in (project.sources, project.seeds):
             for fqn, asset in extra.items():
                 snapshot.assets.setdefault(fqn, asset)
-                if scope is not None and asset.path in scope:
+                if scope is not None and (asset.path in scope or fqn in extras):
                     changed.add(fqn)
         snapshot.exposures.update(project.exposures)
         snapshot.groups.update(project.groups)
@@ -883,8 +912,8 @@ class _Inference:
         twin = self.twins.get((fqn, cheap))
         if (
             twin is not None and twin[2] is rendered and twin[0] == project.folder and twin[0] in self.shared
-            and twin[1] == model
-        ):
+            and twin[1] == model and line_of(twin[1].properties) == line_of(model.properties)
+        ):  # (properties compare without their lines; the asset says where they are)
             asset = twin[3]
         else:
             asset = project.asset(fqn, rendered)

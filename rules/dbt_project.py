@@ -484,7 +484,7 @@ def _may_not_compile(macro: jinja2.nodes.Macro) -> bool:
     )
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=8192)  # both sides of a change, every package's macro files
 def _macro_code(path: str, text: str) -> tuple[_MacroCode, ...]:
     """The macros of one macro file, each compiled on its own (see ``DbtProject._macros_of``)."""
     return tuple(
@@ -654,6 +654,8 @@ class DbtProject:
     """Compiled ``{{ ... }}`` expressions by their text: see :meth:`_render_expressions`."""
     _context: jinja2.runtime.Context | None = None
     """The context every template's expressions render in: see :meth:`_render_expressions`."""
+    _unloadable: set[str] = field(default_factory=set)
+    """Macro files that could not be loaded (their problem is said once)."""
 
     # -- the DAG --------------------------------------------------------------------------------
 
@@ -1013,6 +1015,13 @@ class DbtProject:
             own_macros.update(found)
         env.globals.setdefault(self.name, _MacroNamespace(own_macros))
 
+    def check_macro_files(self) -> None:
+        """Read the project's own macro files now (not an installed package's: those are read
+        when a model first renders), so that one that cannot be loaded is a problem of the
+        project whether or not any model renders through Jinja."""
+        for path, text in self.macro_files:
+            self._macro_codes(path, text)
+
     def _macros_of(
         self, env: jinja2.Environment, path: str, text: str, scope: dict[str, Callable[..., Any]]
     ) -> dict[str, Callable[..., Any]]:
@@ -1020,15 +1029,18 @@ class DbtProject:
         macro to another goes through the globals (or ``scope``, a package's own macros) and a
         ``return()`` ends the callee only: compiled together, Jinja would call its own unwrapped
         copy and the return would end the caller."""
+        return {code.name: _LazyMacro(env, code, scope) for code in self._macro_codes(path, text)}
+
+    def _macro_codes(self, path: str, text: str) -> tuple[_MacroCode, ...]:
+        """The file's macros; none, and a problem of the project (said once), when it cannot be loaded."""
         try:
-            found: dict[str, Callable[..., Any]] = {
-                code.name: _LazyMacro(env, code, scope) for code in _macro_code(path, text)
-            }
+            return _macro_code(path, text)
         except Exception as exc:  # noqa: BLE001
-            line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
-            self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
-            return {}
-        return found
+            if path not in self._unloadable:
+                self._unloadable.add(path)
+                line = exc.lineno if isinstance(exc, jinja2.TemplateSyntaxError) else None
+                self.problems.append(ParseProblem(path, f"macro file could not be loaded: {exc}", line))
+            return ()
 
     def _dispatch_lookup(self, name: str, package: str | None) -> Callable[..., Any] | None:
         """A macro by name: in the root project (``package`` None), or in ``package``."""
@@ -1695,9 +1707,9 @@ def read_project(
         asset = _seed_asset(path, text, seed_props, dialect, name, types, value_types)
         project.seeds[asset.fqn] = asset
         project.relations.setdefault(asset.fqn, asset.fqn)
-    # the macro files are read now: one that cannot be loaded is a problem of this side (dbt
-    # parse fails on it), whether or not a model renders through Jinja
-    project._environment()
+    # the project's own macro files are read now: one that cannot be loaded is a problem of this
+    # side (dbt parse fails on it), whether or not a model renders through Jinja
+    project.check_macro_files()
     return project
 
 

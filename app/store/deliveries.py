@@ -287,34 +287,65 @@ def renew_leases(db: Database, ids: Sequence[int], replica: str, until: float) -
     return [i for i in ids if i not in held]
 
 
+LATER_CANDIDATES = 50
+"""Deliveries of one pull request read to find a later head: its recent ones."""
+
+
 def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) -> str | None:
-    """The head SHA of the newest ``pull_request`` delivery (of these ``actions``) received after
-    ``delivery_id`` for the same pull request and queued, running or done: the head its analyses
-    will reach, or reached. A job about an older head reads this to know it was superseded by a
-    push, without asking GitHub; by when it was received, not by its place in the queue, so an
-    old delivery an operator replays (queued again behind everything) is superseded by the
-    pushes that came after it and were analysed already. Newest first, so a busy pull request
-    decodes one payload, not every later one."""
+    """The head SHA of the newest ``pull_request`` delivery (of these ``actions``) of the same pull
+    request that is newer than ``delivery_id`` and queued, running or done: the head its
+    analyses will reach, or reached. A job about an older head reads this to know it was
+    superseded by a push, without asking GitHub.
+
+    Newer is by the pull request's ``updated_at`` in the payloads, GitHub's own order of the
+    events (webhooks can arrive out of order: a push delivered late is older than the one
+    analysed already), then by when they were received (an old delivery an operator replays,
+    queued again behind everything, is older than the pushes that came after it)."""
     marks = ", ".join("?" * len(actions))
+    mine = db.execute("SELECT id, received_at, payload FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
+    if mine is None:
+        return None
     rows = db.execute(
-        "SELECT d.payload FROM deliveries AS d JOIN deliveries AS me ON me.delivery_id = ?"
-        " WHERE d.ordering_key = me.ordering_key AND d.event = 'pull_request'"
-        " AND (d.received_at > me.received_at OR (d.received_at = me.received_at AND d.id > me.id))"
+        "SELECT d.id, d.received_at, d.payload FROM deliveries AS d JOIN deliveries AS me ON me.delivery_id = ?"
+        " WHERE d.ordering_key = me.ordering_key AND d.event = 'pull_request' AND d.id != me.id"
         f" AND d.status IN ('queued', 'running', 'done') AND d.action IN ({marks})"
-        " ORDER BY d.received_at DESC, d.id DESC",
-        (delivery_id, *actions),
-    )
-    for (stored,) in rows:
-        try:
-            payload = json.loads(decode_payload(stored) or "")
-        except ValueError:
+        " ORDER BY d.received_at DESC, d.id DESC LIMIT ?",
+        (delivery_id, *actions, LATER_CANDIDATES),
+    ).fetchall()
+    my_id, my_received, my_payload = mine
+    my_updated, _my_head = _pull_update(my_payload)
+    newest: tuple[tuple[str, float, int], str] | None = None
+    for id, received, stored in rows:
+        updated, head = _pull_update(stored)
+        if head is None:
             continue  # a malformed delivery fails on its own; it supersedes nothing
-        pull = payload.get("pull_request") if isinstance(payload, dict) else None
-        head = pull.get("head") if isinstance(pull, dict) else None
-        sha = head.get("sha") if isinstance(head, dict) else None
-        if isinstance(sha, str) and sha:
-            return sha
-    return None
+        if my_updated and updated and updated != my_updated:
+            later = updated > my_updated
+        else:
+            later = (received, id) > (my_received, my_id)
+        order = (updated or "", received, id)
+        if later and (newest is None or order > newest[0]):
+            newest = (order, head)
+    return newest[1] if newest is not None else None
+
+
+def _pull_update(stored: object) -> tuple[str | None, str | None]:
+    """A stored ``pull_request`` payload's ``updated_at`` (ISO 8601 in UTC, so it sorts as text)
+    and head SHA."""
+    try:
+        payload = json.loads(decode_payload(stored) or "")
+    except ValueError:
+        return None, None
+    pull = payload.get("pull_request") if isinstance(payload, dict) else None
+    if not isinstance(pull, dict):
+        return None, None
+    head = pull.get("head")
+    sha = head.get("sha") if isinstance(head, dict) else None
+    updated = pull.get("updated_at")
+    return (
+        updated if isinstance(updated, str) and updated else None,
+        sha if isinstance(sha, str) and sha else None,
+    )
 
 
 def holds(db: Database, id: int, replica: str, attempt: int, *, lock: bool = False) -> bool:

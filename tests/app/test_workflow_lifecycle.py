@@ -197,3 +197,28 @@ async def test_an_old_delivery_replayed_after_a_newer_head_was_analysed_does_not
     old_run = flow.repo.check_run("Tessera", head_sha=old_head)
     assert old_run.conclusion in ("cancelled", "neutral", "action_required")
     assert old_run.conclusion != "success"
+
+
+async def test_a_push_delivered_after_a_newer_push_was_analysed_does_not_publish_its_older_head(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    dropped = _fct(flow).replace("    plan_code,\n", "")
+    pull = await flow.open_pr({FCT: dropped}, author="priya")
+    flow.repo.push(pull.head_ref, {FCT: dropped + "\n"})  # still breaking
+    older = flow.pull_payload(pull, "synchronize")
+    older_head = pull.head_sha
+    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})  # the breaking change undone
+    newer = flow.pull_payload(pull, "synchronize")
+    older["pull_request"]["updated_at"], newer["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z"
+    assert older["pull_request"]["head"]["sha"] == older_head != pull.head_sha == newer["pull_request"]["head"]["sha"]
+
+    await flow.deliver("pull_request", newer)  # GitHub's webhooks arrive out of order
+    [comment] = flow.impact_comments(pull)
+    shown = comment.body
+    await flow.deliver("pull_request", older)
+    [comment] = flow.impact_comments(pull)
+    assert comment.body == shown  # the newer head's analysis stays
+    assert flow.check(pull).head_sha == pull.head_sha and flow.check(pull).conclusion == "success"
+    old_run = flow.repo.check_run("Tessera", head_sha=older_head)
+    assert old_run is None or old_run.conclusion == "cancelled"  # superseded, never judged

@@ -10,7 +10,7 @@ import pytest
 from rules import build, diff, impact
 from rules.analyze import analyze
 from rules.config import parse_config
-from rules.model import Analysis, Config
+from rules.model import PROPERTIES_AT, Analysis, Config
 from rules.sources import DictSource
 from tests.shop import drop_coupon_code, drop_discounts, retype_customer_id, shop_files
 
@@ -216,3 +216,81 @@ def test_a_macro_edit_infers_the_models_that_call_it_not_every_model(
     run(READERS, {**READERS, "macros/cents.sql": CENTS.replace("100", "1000")})
     # `in_cents` renders differently; `orders` is read for its schema; nothing else changed
     assert {job[3]: job[5] for job in inference_jobs} == {"in_cents": True, "orders": False}
+
+
+VERSIONED = {
+    "dbt_project.yml": "name: p\n",
+    ".tessera.yml": CONFIG_TEXT,
+    "models/props.yml": "models:\n  - name: m\n    versions:\n      - v: 1\n      - v: 2\n",
+    "models/m_v1.sql": "select 1 as id, 'a' as gone",
+    "models/m_v2.sql": "select 1 as id, 'a' as gone",
+    "models/reader.sql": "select id, gone from {{ ref('m') }}",
+    "models/owners.yml": "models:\n  - name: reader\n    meta: {owner: growth}\n",
+}
+SEEDED = {
+    "dbt_project.yml": "name: p\nseeds:\n  p:\n    codes:\n      +column_types: {code: integer}\n",
+    ".tessera.yml": CONFIG_TEXT,
+    "seeds/codes.csv": "code,label\n1,a\n2,b\n",
+    "models/reader.sql": "select code, label from {{ ref('codes') }}",
+    "models/reader2.sql": "select code from {{ ref('reader') }}",
+    "models/owners.yml": "models:\n  - name: reader\n    meta: {owner: growth}\n  - name: reader2\n    meta: {owner: growth}\n",
+}
+UNCOMPILABLE = "{% macro twice(x) %}{% for loop in [1] %}{{ x }}{% endfor %}{% endmacro %}\n"
+BROKEN_MACRO = {
+    "dbt_project.yml": "name: p\n",
+    ".tessera.yml": CONFIG_TEXT,
+    "macros/twice.sql": UNCOMPILABLE,
+    "models/m.sql": "select {{ twice(1) }} as a\n",
+    "models/r.sql": "select a from {{ ref('m') }}\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("base", "head"),
+    [
+        pytest.param(VERSIONED, {**VERSIONED, "models/m_v3.sql": "select 1 as id",
+                                 "models/props.yml": VERSIONED["models/props.yml"] + "      - v: 3\n"},
+                     id="a new latest version unpinned refs move to"),
+        pytest.param(VERSIONED, {**{k: v for k, v in VERSIONED.items() if k != "models/m_v2.sql"},
+                                 "models/props.yml": "models:\n  - name: m\n    versions:\n      - v: 1\n"},
+                     id="the latest version removed"),
+        pytest.param(SEEDED, {**SEEDED, "dbt_project.yml": SEEDED["dbt_project.yml"].replace("integer", "text")},
+                     id="a seed's column_types in dbt_project.yml"),
+        pytest.param(BROKEN_MACRO, {**BROKEN_MACRO, "macros/twice.sql": UNCOMPILABLE + "{% macro one() %}1{% endmacro %}\n"},
+                     id="a macro file edited whose macro never compiled"),
+    ],
+)
+def test_versions_seeds_and_broken_macros_come_out_as_when_the_whole_cone_is_inferred(
+    base: dict[str, str], head: dict[str, str]
+) -> None:
+    result = run(base, head)
+    assert result.changes
+    assert (list(result.changes), list(result.impacts), list(result.required_acks)) == whole_cone(base, head)
+
+
+def test_a_seeds_column_types_changed_in_its_properties_reach_its_readers() -> None:
+    """The seed's type reaches what reads it (inferring each side on its own never saw that: the
+    properties file is not the seed's file)."""
+    base = {**SEEDED, "dbt_project.yml": "name: p\n",
+            "seeds/props.yml": "seeds:\n  - name: codes\n    config: {column_types: {code: integer}}\n"}
+    head = {**base, "seeds/props.yml": base["seeds/props.yml"].replace("integer", "text")}
+    result = run(base, head)
+    assert {(c.rule, c.asset, c.column, c.severity) for c in result.changes} == {
+        ("COLUMN_TYPE_CHANGED", "codes", "code", "breaking"),
+        ("COLUMN_TYPE_CHANGED", "reader", "code", "breaking"),
+        ("COLUMN_TYPE_CHANGED", "reader2", "code", "breaking"),
+    }
+
+
+def test_a_model_whose_properties_moved_down_the_file_says_where_they_are_now() -> None:
+    base = {
+        "dbt_project.yml": "name: p\n", ".tessera.yml": CONFIG_TEXT,
+        "models/props.yml": "models:\n  - name: a\n  - name: m\n    description: hi\n",
+        "models/a.sql": "select 1 as id", "models/m.sql": "select 2 as id",
+    }
+    head = {**base, "models/props.yml": base["models/props.yml"].replace("- name: a\n", "- name: a\n    meta: {x: 1}\n")}
+    scope = set(changed_paths(base, head))
+    config = parse_config(CONFIG_TEXT)
+    pair = build.build_pair(DictSource(base), DictSource(head), config, scope=scope)
+    alone = build.build_snapshot(DictSource(head), config, scope=scope)
+    assert pair.head.assets["m"].meta[PROPERTIES_AT] == alone.assets["m"].meta[PROPERTIES_AT] == ["models/props.yml", 4]
