@@ -158,8 +158,7 @@ async def test_a_stalled_replica_does_not_answer_a_command_another_replica_took_
     assert len(fake_github.requests_to("POST", "/repos/acme/warehouse/issues/comments/*/reactions")) == 1
     assert repo.check_run("Tessera", head_sha=pull.head_sha).conclusion == "success"
     delivery = await store.get_delivery(delivery_id)
-    # the second attempt answered (whichever replica claimed it once the job was queued again)
-    assert (delivery.status, delivery.attempts) == ("done", 2)
+    assert delivery.status == "done"  # answered once, by whichever attempt held the job then
 
 
 async def _take_over(stalled: Store, other: Store, delivery_id: str, max_attempts: int) -> bool:
