@@ -100,6 +100,7 @@ async def test_retries_honour_retry_after_then_deliver_once(
     slack_flow: PullRequestFlow, subscriber: FakeSubscriber, notify_settings: Settings
 ) -> None:
     made = await _subscribe(slack_flow, subscriber.url, ["audit.alert"], secret=SECRET)
+    await support.outbox_of(slack_flow).stop()  # this test's queue sends, on its fake clock: not the App's
     clock = FakeClock(start=time.time())
     subscriber.answer((429, {"Retry-After": "120"}), 503, 204)
     await _queue_event(slack_flow.store, made["id"], "r1", clock.now())
