@@ -35,25 +35,14 @@ async def test_a_stalled_replica_writes_nothing_after_another_took_its_job_over(
     fake_github: FakeGitHub,
     github_app: GitHubApp,
 ) -> None:
-    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
-    fct = repo.files_at("main")[FCT].decode()
-    repo.commit({FCT: fct.replace("    plan_code,\n", "")}, parent="main", branch="drop")
-    pull = repo.open_pull_request(head="drop", author="priya")
+    repo, pull = _dropping_pull(fake_github)
     settings = app_settings.with_overrides(workers=1, job_timeout=30.0)
     stalled = await aiohttp_client(create_app(settings, store=store, github=github_app))
 
     # Replica A claims the job, opens the check run, then stalls reading the change.
     fake_github.script("GET", "/repos/acme/warehouse/compare/*", slow(4.0))
     delivery_id = str(uuid.uuid4())
-    payload = {
-        "action": "opened",
-        "number": pull.number,
-        "pull_request": fake_github._pull_json(repo, pull),
-        "repository": fake_github._repo_json(repo),
-        "installation": {"id": INSTALLATION_ID},
-        "sender": fake_github._user(pull.author),
-    }
-    response = await post_delivery(stalled, "pull_request", payload, delivery_id=delivery_id)
+    response = await post_delivery(stalled, "pull_request", _opened(fake_github, repo, pull), delivery_id=delivery_id)
     assert response.status in (200, 202)
     await wait_until(lambda: repo.check_run("Tessera", head_sha=pull.head_sha) is not None, timeout=10)
 
@@ -102,19 +91,11 @@ async def test_a_stalled_replica_does_not_answer_a_command_another_replica_took_
     fake_github: FakeGitHub,
     github_app: GitHubApp,
 ) -> None:
-    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
+    repo, pull = _dropping_pull(fake_github)
     fake_github.add_team_member("acme", "growth", "gina")
-    fct = repo.files_at("main")[FCT].decode()
-    repo.commit({FCT: fct.replace("    plan_code,\n", "")}, parent="main", branch="drop")
-    pull = repo.open_pull_request(head="drop", author="priya")
     settings = app_settings.with_overrides(workers=1, job_timeout=30.0)
     stalled = await aiohttp_client(create_app(settings, store=store, github=github_app))
-    opened = {
-        "action": "opened", "number": pull.number, "pull_request": fake_github._pull_json(repo, pull),
-        "repository": fake_github._repo_json(repo), "installation": {"id": INSTALLATION_ID},
-        "sender": fake_github._user(pull.author),
-    }
-    await post_delivery(stalled, "pull_request", opened)
+    await post_delivery(stalled, "pull_request", _opened(fake_github, repo, pull))
     await wait_until(lambda: (run := repo.check_run("Tessera", head_sha=pull.head_sha)) is not None
                      and run.conclusion == "action_required", timeout=30)
 
@@ -167,3 +148,19 @@ async def _take_over(stalled: Store, other: Store, delivery_id: str, max_attempt
     in between (it still runs), so the caller tries again."""
     await stalled.write(lambda db: db.execute("UPDATE deliveries SET lease_until = 0 WHERE delivery_id = ?", (delivery_id,)))
     return await other.take_over_expired(max_attempts, time.time()) == (1, 0)
+
+
+def _dropping_pull(fake_github: FakeGitHub) -> tuple[Any, Any]:
+    """``acme/warehouse`` and priya's pull request dropping ``plan_code``, which Growth reads."""
+    repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
+    fct = repo.files_at("main")[FCT].decode()
+    repo.commit({FCT: fct.replace("    plan_code,\n", "")}, parent="main", branch="drop")
+    return repo, repo.open_pull_request(head="drop", author="priya")
+
+
+def _opened(fake_github: FakeGitHub, repo: Any, pull: Any) -> dict[str, Any]:
+    return {
+        "action": "opened", "number": pull.number, "pull_request": fake_github._pull_json(repo, pull),
+        "repository": fake_github._repo_json(repo), "installation": {"id": INSTALLATION_ID},
+        "sender": fake_github._user(pull.author),
+    }
