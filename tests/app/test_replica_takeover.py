@@ -17,7 +17,7 @@ from app.github import GitHubApp
 from app.server import create_app
 from app.store import Store
 from tests.app.workflow_support import MARKER, repo_files
-from tests.fakegithub import FakeGitHub, slow
+from tests.fakegithub import FakeGitHub, FakePull, FakeRepo, slow
 from tests.fixtures_app import post_delivery, wait_until
 from tests.fixtures_github import INSTALLATION_ID
 
@@ -150,7 +150,7 @@ async def _take_over(stalled: Store, other: Store, delivery_id: str, max_attempt
     return await other.take_over_expired(max_attempts, time.time()) == (1, 0)
 
 
-def _dropping_pull(fake_github: FakeGitHub) -> tuple[Any, Any]:
+def _dropping_pull(fake_github: FakeGitHub) -> tuple[FakeRepo, FakePull]:
     """``acme/warehouse`` and priya's pull request dropping ``plan_code``, which Growth reads."""
     repo = fake_github.add_repo("acme/warehouse", installation_id=INSTALLATION_ID, files=repo_files("revenue_dbt"))
     fct = repo.files_at("main")[FCT].decode()
@@ -158,7 +158,7 @@ def _dropping_pull(fake_github: FakeGitHub) -> tuple[Any, Any]:
     return repo, repo.open_pull_request(head="drop", author="priya")
 
 
-def _opened(fake_github: FakeGitHub, repo: Any, pull: Any) -> dict[str, Any]:
+def _opened(fake_github: FakeGitHub, repo: FakeRepo, pull: FakePull) -> dict[str, Any]:
     return {
         "action": "opened", "number": pull.number, "pull_request": fake_github._pull_json(repo, pull),
         "repository": fake_github._repo_json(repo), "installation": {"id": INSTALLATION_ID},
