@@ -824,7 +824,7 @@ class _Inference:
                 continue
             if node.project is not None:
                 model = node.project.models[fqn]
-                rendered = _configured(node.project, fqn, cache) if "config(" in model.raw_sql else None
+                rendered = _render(node.project, fqn, cache) if "config(" in model.raw_sql else None
                 snapshot.assets[fqn] = self._asset(node.project, fqn, rendered, cheap=True)
             elif node.asset is not None:
                 snapshot.assets.setdefault(fqn, node.asset)
@@ -1261,23 +1261,6 @@ def _topological(nodes: Mapping[str, _Node], needed: set[str]) -> list[str]:
 def _relation_asset(project: DbtProject, fqn: str) -> Asset:
     """A stand-in carrying just the rendered relation name (for the resolver)."""
     return Asset(fqn=fqn, kind="model", relation=project._relation_name(fqn))
-
-
-def _configured(project: DbtProject, fqn: str, cache: ParseCache) -> Rendered:
-    """What a model outside the change's cone needs of its rendering: its config. Only the
-    ``{{ config(...) }}`` leading a template whose statements need not run for it
-    (:meth:`DbtProject.render_config`), else the whole rendering: the same on both sides of a
-    change, whatever else either side rendered."""
-    model = project.models[fqn]
-    key = stable_hash("render-config", CACHE_FORMAT, model.blob_id or model.raw_sql, fqn, project.render_context_hash)
-    rendered = cache.get(key)
-    if isinstance(rendered, Rendered):
-        return rendered
-    rendered = project.render_config(fqn)
-    if rendered is None:
-        return _render(project, fqn, cache)
-    cache.put(key, rendered)
-    return rendered
 
 
 def _render(project: DbtProject, fqn: str, cache: ParseCache) -> Rendered:

@@ -694,29 +694,6 @@ class DbtProject:
             rendered = _as_snapshot(rendered, model.line)
         return rendered
 
-    def render_config(self, fqn: str) -> Rendered | None:
-        """Only the config of a model whose template starts with its one ``{{ config(...) }}``,
-        before any ``{%`` statement: for a model outside a change's cone, whose SQL nothing reads,
-        parsing its statements (a few ms each, the most of rendering it) buys nothing. Its
-        ``depends_on`` is then its refs found in the raw text (a superset of what rendering
-        takes). None when the template is not of that shape (it is rendered whole)."""
-        model = self.models[fqn]
-        raw = model.raw_sql
-        if model.kind != "model":
-            return None
-        cuts = [i for i in (raw.find("{%"), raw.find("{#")) if i >= 0]
-        if not cuts:
-            return None  # no statement: rendering it whole is as cheap
-        prefix = raw[: min(cuts)]
-        if prefix.count("config(") != 1 or raw.count("config(") != 1:
-            return None
-        recorder = self._recorder
-        self._reset_recorder()
-        recorder.this = render_relation(self._relation_name(fqn), self.dialect)
-        if self._render_expressions(prefix) is None or recorder.dynamic:
-            return None
-        return Rendered(sql="", config=dict(recorder.config), depends_on=model.refs)
-
     def render_jinja(self, fqn: str) -> Rendered:
         """Render through Jinja with dbt's context stubbed."""
         model = self.models[fqn]

@@ -145,31 +145,3 @@ def test_a_macro_is_compiled_when_first_called_and_the_same_text_renders_alike_i
     base, head = project(model), project(model)
     assert base.render_jinja("m").sql == head.render_jinja("m").sql == "select amount / 100 as x from orders"
     assert base.problems == head.problems == []
-
-
-BLOCKS = {
-    "leading": (
-        "{{ config(materialized='table', enabled=var('region') == 'eu', meta={'owner': 'ops'}, alias='lead') }}\n"
-        "{% set columns = ['a', 'b'] %}select {% for c in columns %}{{ c }}, {% endfor %}1 as one\n"
-        "from {{ ref('orders') }}{% if var('region') == 'us' %} join {{ ref('calls') }} using (id){% endif %}\n"
-    ),
-    "inside": "{% if true %}{{ config(materialized='table') }}{% endif %}select 1 as a from {{ ref('orders') }}\n",
-    "twice": "{{ config(materialized='table') }}{% set x = 1 %}{{ config(alias='x') }}select 1 as a\n",
-    "plain": "{{ config(materialized='table') }}\nselect 1 as a from {{ ref('orders') }}\n",
-}
-
-
-def test_a_config_leading_a_template_of_statements_is_read_without_running_them() -> None:
-    shop = project({**MODELS, **BLOCKS})
-    leading = shop.render_config("leading")
-    assert leading is not None
-    assert leading.config == shop.render_jinja("leading").config
-    assert leading.config["alias"] == "lead" and leading.config["enabled"] is True
-    # every ref in the text, taken or not: a superset of the rendering's
-    assert leading.depends_on == ("orders", "calls") and shop.render_jinja("leading").depends_on == ("orders",)
-    assert shop.asset("leading", leading).relation == shop.asset("leading", shop.render_jinja("leading")).relation
-
-
-@pytest.mark.parametrize("name", ["inside", "twice", "plain"])
-def test_a_config_a_statement_could_change_or_a_template_without_statements_is_rendered_whole(name: str) -> None:
-    assert project({**MODELS, **BLOCKS}).render_config(name) is None
