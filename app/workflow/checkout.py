@@ -165,12 +165,12 @@ async def checkout(ctx: JobContext, gh: InstallationClient, ref: PullRef) -> Che
     # list is of the pull request's newest head, and a job about an older head (a push landed
     # while it waited) would apply the newest files to its own, older, commit.
     comparison = await gh.compare(ref.owner, ref.name, ref.base_sha, ref.head_sha)
-    files = comparison.get("files")
-    if not isinstance(files, list):
-        files = []
+    listed = comparison.get("files")
     # GitHub lists at most 300 files, and may leave the list out of a comparison too large to
-    # diff: a change with commits but no files listed is read from the two trees, never as empty
-    unlisted = not files and ref.base_sha != ref.head_sha and comparison.get("status") != "identical"
+    # diff: then the change is read from the two trees, never as empty. An empty list is an empty
+    # change (commits that change nothing, or a change and its revert).
+    unlisted = not isinstance(listed, list) and ref.base_sha != ref.head_sha and comparison.get("status") != "identical"
+    files = listed if isinstance(listed, list) else []
     if len(files) >= COMPARE_FILES_LIMIT or unlisted:
         head_entries = await load_tree(
             ctx.store, gh, repo_id=ref.repo_id, owner=ref.owner, repo=ref.name, sha=ref.head_sha

@@ -222,3 +222,18 @@ async def test_a_push_delivered_after_a_newer_push_was_analysed_does_not_publish
     assert flow.check(pull).head_sha == pull.head_sha and flow.check(pull).conclusion == "success"
     old_run = flow.repo.check_run("Tessera", head_sha=older_head)
     assert old_run is None or old_run.conclusion == "cancelled"  # superseded, never judged
+
+
+async def test_a_pull_request_whose_commits_change_nothing_changes_nothing_after_main_moved_on(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    fct = _fct(flow)
+    flow.repo.commit({FCT: fct.replace("    plan_code,\n", "")}, branch="main", message="older main")
+    flow.repo.commit({}, parent="main", branch="empty-change", message="an empty commit")
+    flow.repo.commit({FCT: fct}, branch="main", message="main moves on")  # plan_code comes back on main
+    pull = flow.repo.open_pull_request(head="empty-change", author="priya")
+    await flow.deliver("pull_request", flow.pull_payload(pull, "opened"))
+    # GitHub lists no files: nothing changed, main's newer commit is not read as the pull request undoing it
+    assert flow.check(pull).conclusion == "success"
+    assert not [c for c in flow.impact_comments(pull) if "plan_code" in c.body]
