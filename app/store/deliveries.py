@@ -314,12 +314,24 @@ def newest_later_head(db: Database, delivery_id: str, actions: Sequence[str]) ->
     ).fetchall()
     my_id, my_received, my_payload = mine
     my_updated, _my_head = _pull_update(my_payload)
+    if my_updated is None:
+        # a job whose head came from GitHub's API (a recheck, a re-run): the newest pull_request
+        # event of all is the head GitHub has now; it supersedes this job only if it came after
+        newest_of_all: tuple[tuple[str, float, int], str] | None = None
+        for id, received, stored in rows:
+            updated, head = _pull_update(stored)
+            order = (updated or "", received, id)
+            if head is not None and (newest_of_all is None or order > newest_of_all[0]):
+                newest_of_all = (order, head)
+        if newest_of_all is None or newest_of_all[0][1:] < (my_received, my_id):
+            return None
+        return newest_of_all[1]
     newest: tuple[tuple[str, float, int], str] | None = None
     for id, received, stored in rows:
         updated, head = _pull_update(stored)
         if head is None:
             continue  # a malformed delivery fails on its own; it supersedes nothing
-        if my_updated and updated and updated != my_updated:
+        if updated and updated != my_updated:
             later = updated > my_updated
         else:
             later = (received, id) > (my_received, my_id)

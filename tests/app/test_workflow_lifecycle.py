@@ -7,6 +7,7 @@ from typing import Any
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
 from tests.fakegithub import ScriptedResponse
+from tests.fixtures_app import post_delivery
 
 pr_flow = workflow_support.pr_flow
 
@@ -237,3 +238,34 @@ async def test_a_pull_request_whose_commits_change_nothing_changes_nothing_after
     # GitHub lists no files: nothing changed, main's newer commit is not read as the pull request undoing it
     assert flow.check(pull).conclusion == "success"
     assert not [c for c in flow.impact_comments(pull) if "plan_code" in c.body]
+
+
+async def test_a_recheck_followed_by_an_older_pushs_late_webhook_still_analyses_the_current_head(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    dropped = _fct(flow).replace("    plan_code,\n", "")
+    pull = await flow.open_pr({FCT: dropped}, author="priya")
+    late = flow.pull_payload(pull, "synchronize")  # an older push whose webhook comes late
+    late["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z"
+    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})
+    newer = flow.pull_payload(pull, "synchronize")
+    newer["pull_request"]["updated_at"] = "2026-12-01T10:05:00Z"
+    await flow.deliver("pull_request", newer)
+    completed = len([b for r in flow.repo.check_runs(head_sha=pull.head_sha) for b in r.bodies if b.get("status") == "completed"])
+
+    comment = flow.repo.add_comment(pull.number, "/tessera recheck", user="priya")
+    recheck = flow.pull_payload(pull, "created", comment=flow.fake._comment_json(comment),
+                                issue={"number": pull.number, "pull_request": {"url": "x"}, "state": "open",
+                                       "title": pull.title, "user": flow.fake._user(pull.author), "body": ""})
+    del recheck["number"], recheck["pull_request"]
+    recheck["sender"] = flow.fake._user("priya")
+    first = await post_delivery(flow.client, "issue_comment", recheck, delivery_id="recheck")
+    second = await post_delivery(flow.client, "pull_request", late, delivery_id="late")
+    assert first.status in (200, 202) and second.status in (200, 202)
+    await flow.wait_done("recheck")
+    await flow.wait_done("late")
+    runs = flow.repo.check_runs(head_sha=pull.head_sha)
+    # the recheck analysed the head GitHub has now; the late, older push was superseded
+    assert len([b for r in runs for b in r.bodies if b.get("status") == "completed"]) > completed
+    assert flow.check(pull).conclusion == "success"
