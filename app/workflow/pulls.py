@@ -147,7 +147,16 @@ async def recheck(ctx: JobContext, *, installation_id: int, repository: Mapping[
 
 
 async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: InstallationClient | None = None) -> Proposal:
-    """Analyse one pull request and publish the outcome (check, comment). Idempotent."""
+    """Analyse one pull request and publish the outcome (check, comment). Idempotent.
+
+    A late webhook changes nothing it should not: a head a newer event supersedes does not
+    overwrite the stored pull request first, and a merged pull request is never opened again."""
+    stored = await ctx.store.read(lambda db: sql.get_proposal(db, ref.repo_id, ref.number))
+    if stored is not None and stored.status == "merged":
+        log.info("%s#%s: merged already; a late event about %s changes nothing", ref.repo, ref.number, ref.head_sha[:12])
+        return stored
+    if stored is not None and await newer_head(ctx, ref) is not None:
+        return await _superseded_before(ctx, ref, stored, github)
     fields = {**ref.proposal_fields(), "status": "open"}
     proposal: Proposal = await ctx.store.write(
         lambda db: sql.upsert_proposal(db, repo_id=ref.repo_id, pr_number=ref.number, fields=fields)
@@ -160,16 +169,9 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
     ):
         log.info("%s#%s: %s already analysed, nothing to do", ref.repo, ref.number, ref.head_sha[:12])
         return proposal
+    if await newer_head(ctx, ref) is not None:  # the first event of this pull request, superseded
+        return await _superseded_before(ctx, ref, proposal, github)
     gh = github or await installation_client(ctx, ref.installation_id)
-    newer = await newer_head(ctx, ref)
-    if newer is not None:
-        # A push landed while this job waited: its own job analyses the new head. Only a check a
-        # crashed attempt left open on this head is closed, saying so.
-        left_open = await _run_left_open(ctx, gh, ref, proposal)
-        if left_open is not None:
-            await _supersede(ctx, gh, ref, left_open, newer)
-        log.info("%s#%s: %s superseded by %s before its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
-        return proposal
 
     check_run_id = await _open_check_run(ctx, gh, ref, proposal)
     url = details_url(ctx, check_run_id)
@@ -224,6 +226,22 @@ async def analyse_pull(ctx: JobContext, ref: PullRef, *, force: bool, github: In
         raise PermanentError(f"{ref.repo}#{ref.number}: {message}") from exc
     ANALYSES.inc(conclusion=verdict.conclusion)
     ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+    return proposal
+
+
+async def _superseded_before(
+    ctx: JobContext, ref: PullRef, proposal: Proposal, github: InstallationClient | None
+) -> Proposal:
+    """A push landed while this job waited: its own job analyses the new head. Only a check a
+    crashed attempt left open on this head is closed, saying so."""
+    newer = await newer_head(ctx, ref)
+    if newer is None:
+        return proposal
+    gh = github or await installation_client(ctx, ref.installation_id)
+    left_open = await _run_left_open(ctx, gh, ref, proposal)
+    if left_open is not None:
+        await _supersede(ctx, gh, ref, left_open, newer)
+    log.info("%s#%s: %s superseded by %s before its analysis", ref.repo, ref.number, ref.head_sha[:12], newer[:12])
     return proposal
 
 

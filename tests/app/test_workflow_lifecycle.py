@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.store import proposals as proposal_sql
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
 from tests.fakegithub import ScriptedResponse
@@ -269,3 +270,28 @@ async def test_a_recheck_followed_by_an_older_pushs_late_webhook_still_analyses_
     # the recheck analysed the head GitHub has now; the late, older push was superseded
     assert len([b for r in runs for b in r.bodies if b.get("status") == "completed"]) > completed
     assert flow.check(pull).conclusion == "success"
+
+
+async def test_an_older_pushs_late_webhook_leaves_the_stored_pull_request_as_it_is_even_after_the_merge(
+    pr_flow: PullRequestFlow,
+) -> None:
+    flow = pr_flow
+    dropped = _fct(flow).replace("    plan_code,\n", "")
+    pull = await flow.open_pr({FCT: dropped}, author="priya")
+    late = flow.pull_payload(pull, "synchronize")
+    late["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z"
+    older_head = pull.head_sha
+    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})
+    newer = flow.pull_payload(pull, "synchronize")
+    newer["pull_request"]["updated_at"] = "2026-12-01T10:05:00Z"
+    await flow.deliver("pull_request", newer)
+
+    await flow.deliver("pull_request", late)  # superseded: the stored head stays the newer one
+    proposal = await flow.store.read(lambda db: proposal_sql.get_proposal(db, flow.repo.id, pull.number))
+    assert proposal.head_sha == pull.head_sha != older_head and proposal.status == "open"
+
+    pull.merged, pull.state = True, "closed"
+    await flow.deliver("pull_request", flow.pull_payload(pull, "closed"))
+    await flow.deliver("pull_request", late)  # again, after the merge: a merged pull request stays merged
+    proposal = await flow.store.read(lambda db: proposal_sql.get_proposal(db, flow.repo.id, pull.number))
+    assert (proposal.status, proposal.head_sha) == ("merged", pull.head_sha)
