@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from app.appkeys import GITHUB_KEY, SETTINGS_KEY
+from app.errors import LeaseLost
+from app.queue import JobContext, SystemClock
 from app.store import proposals as sql
+from app.workflow import slash
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
+from tests.fixtures_github import INSTALLATION_ID
 from tests.rendered import render
 
 pr_flow = workflow_support.pr_flow
@@ -267,3 +274,22 @@ async def test_a_comment_of_thousands_of_commands_is_answered_for_the_first_twen
     replies = flow.replies(pull)
     assert replies[-1].body.startswith("@sam only the first 20 commands") and "2980 more" in replies[-1].body
     assert len(replies[-1].body) <= 65536
+
+
+async def test_a_replica_that_lost_the_job_answers_no_command(pr_flow: PullRequestFlow) -> None:
+    """The answer (reaction and reply) is fenced by the job's lease: a replica whose job another
+    replica took over while it stalled says nothing (the one that took over answers)."""
+    flow = pr_flow
+    pull = await _breaking_pr(flow)
+    comment = flow.repo.add_comment(pull.number, "/tessera ack", user="gina")
+    job_id = (await flow.store.get_delivery(flow.deliveries[-1])).id
+    await flow.store.write(lambda db: db.execute(
+        "UPDATE deliveries SET status = 'running', claimed_by = 'replica-b', attempts = 2 WHERE id = ?", (job_id,)))
+    ctx = JobContext(store=flow.store, settings=flow.client.app[SETTINGS_KEY], github=None,
+                     delivery_id=flow.deliveries[-1], attempt=1, clock=SystemClock(), job_id=job_id)
+    gh = await flow.client.app[GITHUB_KEY].for_installation(INSTALLATION_ID)
+    before = len(flow.fake.requests)
+    with pytest.raises(LeaseLost):
+        await slash._answer(ctx, gh, "acme", "warehouse", pull.number, comment.id, [slash.Outcome(True, "done")])
+    assert flow.api_calls(before) == []
+    assert flow.reactions(comment) == []
