@@ -7,7 +7,7 @@ from typing import Any
 from app.store import proposals as proposal_sql
 from tests.app import workflow_support
 from tests.app.workflow_support import PullRequestFlow
-from tests.fakegithub import ScriptedResponse
+from tests.fakegithub import FakePull, ScriptedResponse
 from tests.fixtures_app import post_delivery
 
 pr_flow = workflow_support.pr_flow
@@ -205,15 +205,7 @@ async def test_a_push_delivered_after_a_newer_push_was_analysed_does_not_publish
     pr_flow: PullRequestFlow,
 ) -> None:
     flow = pr_flow
-    dropped = _fct(flow).replace("    plan_code,\n", "")
-    pull = await flow.open_pr({FCT: dropped}, author="priya")
-    flow.repo.push(pull.head_ref, {FCT: dropped + "\n"})  # still breaking
-    older = flow.pull_payload(pull, "synchronize")
-    older_head = pull.head_sha
-    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})  # the breaking change undone
-    newer = flow.pull_payload(pull, "synchronize")
-    older["pull_request"]["updated_at"], newer["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z"
-    assert older["pull_request"]["head"]["sha"] == older_head != pull.head_sha == newer["pull_request"]["head"]["sha"]
+    pull, older, newer, older_head = await _pushes_out_of_order(flow)
 
     await flow.deliver("pull_request", newer)  # GitHub's webhooks arrive out of order
     [comment] = flow.impact_comments(pull)
@@ -245,13 +237,7 @@ async def test_a_recheck_followed_by_an_older_pushs_late_webhook_still_analyses_
     pr_flow: PullRequestFlow,
 ) -> None:
     flow = pr_flow
-    dropped = _fct(flow).replace("    plan_code,\n", "")
-    pull = await flow.open_pr({FCT: dropped}, author="priya")
-    late = flow.pull_payload(pull, "synchronize")  # an older push whose webhook comes late
-    late["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z"
-    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})
-    newer = flow.pull_payload(pull, "synchronize")
-    newer["pull_request"]["updated_at"] = "2026-12-01T10:05:00Z"
+    pull, late, newer, _older_head = await _pushes_out_of_order(flow)
     await flow.deliver("pull_request", newer)
     completed = len([b for r in flow.repo.check_runs(head_sha=pull.head_sha) for b in r.bodies if b.get("status") == "completed"])
 
@@ -276,14 +262,7 @@ async def test_an_older_pushs_late_webhook_leaves_the_stored_pull_request_as_it_
     pr_flow: PullRequestFlow,
 ) -> None:
     flow = pr_flow
-    dropped = _fct(flow).replace("    plan_code,\n", "")
-    pull = await flow.open_pr({FCT: dropped}, author="priya")
-    late = flow.pull_payload(pull, "synchronize")
-    late["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z"
-    older_head = pull.head_sha
-    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})
-    newer = flow.pull_payload(pull, "synchronize")
-    newer["pull_request"]["updated_at"] = "2026-12-01T10:05:00Z"
+    pull, late, newer, older_head = await _pushes_out_of_order(flow)
     await flow.deliver("pull_request", newer)
 
     await flow.deliver("pull_request", late)  # superseded: the stored head stays the newer one
@@ -295,3 +274,19 @@ async def test_an_older_pushs_late_webhook_leaves_the_stored_pull_request_as_it_
     await flow.deliver("pull_request", late)  # again, after the merge: a merged pull request stays merged
     proposal = await flow.store.read(lambda db: proposal_sql.get_proposal(db, flow.repo.id, pull.number))
     assert (proposal.status, proposal.head_sha) == ("merged", pull.head_sha)
+
+
+async def _pushes_out_of_order(flow: PullRequestFlow) -> tuple[FakePull, dict[str, Any], dict[str, Any], str]:
+    """priya's pull request dropping ``plan_code``, then two pushes: an older one (still breaking)
+    whose ``synchronize`` webhook GitHub will deliver late, and a newer one undoing the change.
+    Returns the pull request, the older and the newer payloads (``updated_at`` 10:00 and 10:05),
+    and the older head."""
+    dropped = _fct(flow).replace("    plan_code,\n", "")
+    pull = await flow.open_pr({FCT: dropped}, author="priya")
+    flow.repo.push(pull.head_ref, {FCT: dropped + "\n"})
+    older, older_head = flow.pull_payload(pull, "synchronize"), pull.head_sha
+    flow.repo.push(pull.head_ref, {FCT: _fct(flow)})
+    newer = flow.pull_payload(pull, "synchronize")
+    older["pull_request"]["updated_at"], newer["pull_request"]["updated_at"] = "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z"
+    assert older["pull_request"]["head"]["sha"] == older_head != pull.head_sha == newer["pull_request"]["head"]["sha"]
+    return pull, older, newer, older_head
