@@ -274,7 +274,7 @@ def build_snapshot(
         cached = cache.get(key)
         if isinstance(cached, tuple) and cached and cached[0] == _SNAPSHOT_TAG:
             return decode_snapshot(cached)
-    snapshot = _build(source, paths, config, scope, cache, map_jobs, dialects)
+    snapshot = _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=False)[0]
     if key is not None:
         cache.put(key, encode_snapshot(snapshot))
     cache.flush()
@@ -508,18 +508,6 @@ def _snapshot_key(
         "snapshot", CACHE_FORMAT, ids, repr(config), sorted(scope) if scope is not None else None,
         sorted((path, d.name, d.source == DEFAULT.source) for path, d in dialects.items()),
     )
-
-
-def _build(
-    source: FileSource,
-    paths: list[str],
-    config: Config,
-    scope: set[str] | None,
-    cache: ParseCache,
-    map_jobs: JobMap = serial_map,
-    dialects: Mapping[str, Dialect] | None = None,
-) -> Snapshot:
-    return _build_side(source, paths, config, scope, cache, map_jobs, dialects, lazy=False)[0]
 
 
 def _project_dialect(folder: str, dialects: Mapping[str, Dialect], config: Config) -> str:
